@@ -1,0 +1,85 @@
+// Typed errors. Every failure a user can cause or act on is a PuffinError with a stable
+// `code`; the HTTP status for each code is decided here and nowhere else.
+
+export type ErrorCode =
+  | 'bad_request'        // malformed input: JSON, missing fields, wrong types
+  | 'syntax_error'       // DuckDB could not parse the SQL
+  | 'binder_error'       // SQL parsed but names a column/function that does not exist
+  | 'unknown_table'      // a table the catalog does not know
+  | 'unsupported'        // a valid statement this version does not run (e.g. writes before Iceberg)
+  | 'access_denied'      // the query reaches outside the warehouse / sandbox
+  | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'timeout'            // a query or invocation deadline passed
+  | 'fragment_failed'    // a fragment failed past the retry bound
+  | 'unavailable'        // a dependency (Redis, S3, Lambda) is unreachable
+  | 'internal';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  syntax_error: 400,
+  binder_error: 400,
+  unknown_table: 404,
+  unsupported: 400,
+  access_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  payload_too_large: 413,
+  rate_limited: 429,
+  timeout: 504,
+  fragment_failed: 502,
+  unavailable: 503,
+  internal: 500,
+};
+
+export class PuffinError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'PuffinError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.code];
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } } {
+    return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
+  }
+
+  /** Plain-data form that crosses process and Lambda boundaries. */
+  static fromJSON(body: unknown): PuffinError {
+    const e = (body as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
+    if (e && typeof e.code === 'string' && e.code in HTTP_STATUS) {
+      return new PuffinError(e.code as ErrorCode, e.message ?? e.code, e.details);
+    }
+    return new PuffinError('internal', typeof body === 'string' ? body : JSON.stringify(body));
+  }
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}
+
+/** Wrap anything thrown into a PuffinError, classifying DuckDB's own error prefixes. */
+export function toPuffinError(err: unknown): PuffinError {
+  if (err instanceof PuffinError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (/^Parser Error/.test(message)) return new PuffinError('syntax_error', message);
+  if (/^(Binder|Catalog) Error/.test(message)) return new PuffinError('binder_error', message);
+  if (/^Permission Error/.test(message)) return new PuffinError('access_denied', message);
+  if (/^(Conversion|Invalid Input|Out of Range|Constraint|Not implemented) Error/.test(message)) {
+    return new PuffinError('bad_request', message);
+  }
+  return new PuffinError('internal', message);
+}

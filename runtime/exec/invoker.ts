@@ -1,0 +1,36 @@
+// How the coordinator reaches workers. Every Invoker runs one fragment per call; bounds on
+// concurrency, retries and deadlines are the coordinator's, timeouts per call the invoker's.
+
+import type { Fragment } from '../planner/plan.ts';
+
+export interface FragmentRequest {
+  queryId: string;
+  fragment: Fragment;
+  /** Absolute time (ms since epoch) after which the work is abandoned. */
+  deadline: number;
+  /** Partials larger than this go to the shuffle prefix instead of inline. */
+  inlineLimitBytes?: number;
+}
+
+export type PartialLocation =
+  /** Parquet bytes, base64 encoded, inline in the response. */
+  | { kind: 'inline'; parquetBase64: string }
+  /** Parquet written to the object store; `uri` is absolute. */
+  | { kind: 'stored'; uri: string };
+
+export interface FragmentResult {
+  fragmentId: string;
+  partial: PartialLocation;
+  rows: number;
+  bytes: number;
+  /** Bytes of table data the fragment read. */
+  bytesScanned: number;
+  durationMs: number;
+}
+
+export interface Invoker {
+  /** Run one fragment; rejects with a PuffinError on failure or timeout. */
+  invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult>;
+  /** Release processes, sockets. */
+  close(): Promise<void>;
+}

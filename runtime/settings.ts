@@ -1,0 +1,109 @@
+// Every setting the runtime reads from its environment, declared once: the CLI, the Lambda
+// entry points and the deployment stacks all take their names and defaults from here.
+
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface SettingSpec {
+  env: string;
+  description: string;
+  /** Default as the user would write it; computed defaults are described in words. */
+  default: string;
+}
+
+export const SETTINGS = {
+  home: { env: 'PUFFINDB_HOME', default: './.puffindb', description: 'Local warehouse directory: catalog, data written by `demo`, caches.' },
+  warehouse: { env: 'PUFFINDB_WAREHOUSE', default: '$PUFFINDB_HOME/warehouse/', description: "Root URL of the lake: 'file:///dir/' or 's3://bucket/prefix/'." },
+  shuffleUrl: { env: 'PUFFINDB_SHUFFLE_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/shuffle/', description: 'Where fragments write partials too large to return inline.' },
+  cacheDir: { env: 'PUFFINDB_CACHE_DIR', default: '$PUFFINDB_HOME/cache', description: 'Worker-side file cache (on Lambda: under /tmp).' },
+  cacheBytes: { env: 'PUFFINDB_CACHE_BYTES', default: '4294967296', description: 'Bound of the worker file cache in bytes; least recently used files are evicted.' },
+  threads: { env: 'PUFFINDB_THREADS', default: 'number of cores', description: 'DuckDB threads per process.' },
+  memoryLimit: { env: 'PUFFINDB_MEMORY_LIMIT', default: "DuckDB's default (80% of RAM)", description: "DuckDB memory limit per process, e.g. '2GB'." },
+  workers: { env: 'PUFFINDB_WORKERS', default: 'number of cores', description: 'Local worker processes (the local cluster).' },
+  maxFragments: { env: 'PUFFINDB_MAX_FRAGMENTS', default: 'workers', description: 'Upper bound on fragments per table scan.' },
+  concurrency: { env: 'PUFFINDB_CONCURRENCY', default: '64', description: 'Fragments invoked at once per query.' },
+  queryTimeoutMs: { env: 'PUFFINDB_QUERY_TIMEOUT_MS', default: '300000', description: 'Deadline of a whole query.' },
+  invokeTimeoutMs: { env: 'PUFFINDB_INVOKE_TIMEOUT_MS', default: '120000', description: 'Timeout of one fragment invocation.' },
+  retries: { env: 'PUFFINDB_RETRIES', default: '2', description: 'Retries of a failed fragment before the query fails.' },
+  inlineLimitBytes: { env: 'PUFFINDB_INLINE_LIMIT_BYTES', default: '4194304', description: 'Partials up to this size return inline; larger ones go to the shuffle prefix.' },
+  broadcastLimitBytes: { env: 'PUFFINDB_BROADCAST_LIMIT_BYTES', default: '67108864', description: 'Tables up to this size may be read whole by every fragment of a join.' },
+  workerFunction: { env: 'PUFFINDB_WORKER_FUNCTION', default: '', description: 'Name or ARN of the worker Lambda; when set, fragments run on Lambda.' },
+  lambdaEndpoint: { env: 'PUFFINDB_LAMBDA_ENDPOINT', default: '', description: 'Override of the Lambda API endpoint (tests, local emulators).' },
+  s3Endpoint: { env: 'PUFFINDB_S3_ENDPOINT', default: '', description: 'Override of the S3 endpoint (tests, S3-compatible stores).' },
+  region: { env: 'AWS_REGION', default: 'us-east-1', description: 'AWS region of S3 and Lambda.' },
+  port: { env: 'PUFFINDB_PORT', default: '8080', description: 'Port of `puffindb serve`.' },
+} as const satisfies Record<string, SettingSpec>;
+
+export interface Settings {
+  home: string;
+  warehouse: string;
+  shuffleUrl: string;
+  cacheDir: string;
+  cacheBytes: number;
+  threads: number;
+  memoryLimit?: string;
+  workers: number;
+  maxFragments: number;
+  concurrency: number;
+  queryTimeoutMs: number;
+  invokeTimeoutMs: number;
+  retries: number;
+  inlineLimitBytes: number;
+  broadcastLimitBytes: number;
+  workerFunction?: string;
+  lambdaEndpoint?: string;
+  s3Endpoint?: string;
+  region: string;
+  port: number;
+}
+
+function int(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: number): number {
+  const raw = env[spec.env];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${spec.env} must be a non-negative number, got '${raw}'`);
+  return Math.floor(n);
+}
+
+function str(env: NodeJS.ProcessEnv, spec: SettingSpec): string | undefined {
+  const raw = env[spec.env];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+/** Turn a directory path or URL into a root URL that ends in '/'. */
+export function toRootUrl(pathOrUrl: string): string {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl) ? pathOrUrl : pathToFileURL(resolve(pathOrUrl)).href;
+  return url.endsWith('/') ? url : `${url}/`;
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Settings> = {}): Settings {
+  const S = SETTINGS;
+  const cores = Math.max(1, cpus().length);
+  const home = resolve(str(env, S.home) ?? S.home.default);
+  const warehouse = toRootUrl(str(env, S.warehouse) ?? resolve(home, 'warehouse'));
+  const workers = int(env, S.workers, cores);
+  const settings: Settings = {
+    home,
+    warehouse,
+    shuffleUrl: toRootUrl(str(env, S.shuffleUrl) ?? `${warehouse}_puffindb/shuffle/`),
+    cacheDir: resolve(str(env, S.cacheDir) ?? resolve(home, 'cache')),
+    cacheBytes: int(env, S.cacheBytes, 4 * 1024 ** 3),
+    threads: int(env, S.threads, cores),
+    memoryLimit: str(env, S.memoryLimit),
+    workers,
+    maxFragments: int(env, S.maxFragments, workers),
+    concurrency: int(env, S.concurrency, 64),
+    queryTimeoutMs: int(env, S.queryTimeoutMs, 300_000),
+    invokeTimeoutMs: int(env, S.invokeTimeoutMs, 120_000),
+    retries: int(env, S.retries, 2),
+    inlineLimitBytes: int(env, S.inlineLimitBytes, 4 * 1024 * 1024),
+    broadcastLimitBytes: int(env, S.broadcastLimitBytes, 64 * 1024 * 1024),
+    workerFunction: str(env, S.workerFunction),
+    lambdaEndpoint: str(env, S.lambdaEndpoint),
+    s3Endpoint: str(env, S.s3Endpoint),
+    region: str(env, S.region) ?? S.region.default,
+    port: int(env, S.port, 8080),
+  };
+  return { ...settings, ...overrides };
+}
