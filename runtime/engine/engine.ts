@@ -3,7 +3,7 @@
 // directories it was given. Every caller takes a fresh connection per unit of work, so
 // temporary views of one fragment never leak into another.
 
-import { DuckDBConnection, DuckDBInstance, type DuckDBMaterializedResult } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, type DuckDBResultReader } from '@duckdb/node-api';
 import { mkdirSync } from 'node:fs';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { sqlString } from '../sql/quote.ts';
@@ -104,7 +104,7 @@ export class Engine {
 }
 
 export async function runQuery(conn: DuckDBConnection, sql: string, params?: unknown[]): Promise<QueryResult> {
-  let result: DuckDBMaterializedResult;
+  let result: DuckDBResultReader;
   try {
     result = params?.length
       ? await conn.runAndReadAll(sql, params as never)
@@ -115,12 +115,12 @@ export async function runQuery(conn: DuckDBConnection, sql: string, params?: unk
   return materialize(result);
 }
 
-export function materialize(result: DuckDBMaterializedResult): QueryResult {
+export function materialize(result: DuckDBResultReader): QueryResult {
   const names = result.columnNames();
   const types = result.columnTypes();
   return {
     columns: names.map((name, i) => ({ name, type: types[i].toString() })),
-    rows: result.getRowsJson() as JsonValue[][],
+    rows: result.getRowsJson() as unknown as JsonValue[][],
   };
 }
 

@@ -1,0 +1,41 @@
+// The one door the front ends (CLI, HTTP API, Lambda adapters) use to run SQL. The local
+// cluster, and later the Lambda-backed deployment, implement it.
+
+import type { JsonValue, ResultColumn } from '../engine/engine.ts';
+import type { Plan } from '../planner/plan.ts';
+import type { TableSummary } from '../catalog/types.ts';
+
+export interface QueryOptions {
+  /** Upper bound on fragments per split table (default: the service's worker count). */
+  fragments?: number;
+  /** Deadline of this query in ms (default: the service's setting). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface QueryStats {
+  fragments: number;
+  retries: number;
+  bytesScanned: number;
+  /** Bytes of partials moved from workers to the coordinator. */
+  bytesShuffled: number;
+  planMs: number;
+  executeMs: number;
+  reduceMs: number;
+  totalMs: number;
+}
+
+export interface QueryOutcome {
+  queryId: string;
+  columns: ResultColumn[];
+  rows: JsonValue[][];
+  plan: Plan;
+  stats: QueryStats;
+}
+
+export interface QueryService {
+  query(sql: string, options?: QueryOptions): Promise<QueryOutcome>;
+  explain(sql: string, options?: QueryOptions): Promise<Plan>;
+  listTables(): Promise<TableSummary[]>;
+  close(): Promise<void>;
+}
