@@ -68,6 +68,8 @@ export interface Plan {
   fragments: Fragment[];
   reduce: ReduceStep;
   scans: TableScanReport[];
+  /** For a broadcast join: the table split across fragments and those read whole by each. */
+  join: { split: string; broadcast: string[] } | null;
   /** Why this shape was chosen (or why a cheaper one could not be). */
   reason: string;
 }

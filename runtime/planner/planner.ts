@@ -1,0 +1,691 @@
+// The distributed planner: SQL + catalog -> Plan. It parses with DuckDB, resolves every
+// table reference, then tries the cheapest shape that fits (scan-aggregate, top-k, scan,
+// each optionally over a broadcast join) and checks every rewritten statement by having
+// DuckDB bind it against empty tables of the real schemas. A shape that does not fit or
+// does not bind falls back to pushdown + single-node, which is correct for any query
+// DuckDB accepts; the plan records why.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Catalog, Column, DataFile, TableSnapshot } from '../catalog/types.ts';
+import type { Engine } from '../engine/engine.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
+import { parseStatement, printNodes, type AstNode } from '../sql/parse.ts';
+import { sqlIdent } from '../sql/quote.ts';
+import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
+import { assignFiles } from './assign.ts';
+import {
+  baseTable, clone, colRef, conjunction, expressionChildren, exprKey, fromExpressions, func, integerConstant,
+  integerValue, mapExpression, modifierExpressions, selectNode, someExpression, subqueriesOf, withAlias,
+} from './ast.ts';
+import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, TableScanReport } from './plan.ts';
+import { pruneFiles } from './prune.ts';
+import { analyzeScopes, findBaseTables, unqualify, type ScopeInfo } from './scope.ts';
+
+export interface PlannerOptions {
+  /** The coordinator's (sandboxed) engine: parses, binds and prints SQL, evaluates pruning. */
+  engine: Engine;
+  catalog: Catalog;
+  /** Default upper bound of fragments per split table. */
+  maxFragments: number;
+  /** Tables up to this size may be broadcast to every fragment of a join. */
+  broadcastLimitBytes: number;
+}
+
+export interface PlanOptions {
+  fragments?: number;
+}
+
+/** The name of the reduce step's view over partial aggregates / rows of a split shape. */
+export const PARTIALS_VIEW = '__partials';
+
+// Table functions that read files; the sandbox refuses them anyway, but a user deserves
+// a message that says what to do instead.
+const FILE_READERS = /^(read_|parquet_|sniff_csv|glob$|iceberg_|delta_scan|query_table$|query$)/i;
+
+interface ResolvedTable {
+  snapshot: TableSnapshot;
+  view: string;
+}
+
+interface Built {
+  shape: PlanShape;
+  fragmentNode: AstNode;
+  reduceNode: AstNode;
+  reason: string;
+}
+
+let aggregateNamesPromise: Promise<Set<string>> | undefined;
+
+async function aggregateNames(engine: Engine): Promise<Set<string>> {
+  aggregateNamesPromise ??= engine
+    .query(`SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE function_type = 'aggregate'`)
+    .then((r) => new Set(r.rows.map((row) => String(row[0]))));
+  return aggregateNamesPromise;
+}
+
+let templateCache: Map<string, AstNode> | undefined;
+
+/** Substitute column references `__x0`... / `__p0`... in a template. */
+function instantiate(template: AstNode, bindings: Record<string, AstNode>): AstNode {
+  return mapExpression(clone(template), (e) => {
+    if (e.class === 'COLUMN_REF' && e.column_names.length === 1 && e.column_names[0] in bindings) return clone(bindings[e.column_names[0]]);
+    return undefined;
+  });
+}
+
+function viewNameFor(table: string): string {
+  return table.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+}
+
+function qualifiedName(node: AstNode): string {
+  const schema = String(node.schema_name ?? '');
+  const catalog = String(node.catalog_name ?? '');
+  const parts = [catalog, schema].filter((p) => p && !/^(main|memory|temp)$/i.test(p));
+  return [...parts, String(node.table_name)].join('.');
+}
+
+export class Planner {
+  constructor(private readonly options: PlannerOptions) {}
+
+  async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
+    const { engine } = this.options;
+    const parsed = await parseStatement(engine, sql);
+    const root = parsed.node;
+    const aggregates = await aggregateNames(engine);
+
+    const { tables: refNodes, tableFunctions } = findBaseTables(root);
+    for (const tf of tableFunctions) {
+      const name = String(tf.function?.function_name ?? '');
+      if (FILE_READERS.test(name)) {
+        throw new PuffinError('access_denied', `table function ${name}() reads files directly, which queries may not do; register the files as a table (puffindb table add NAME 'path/*.parquet') and query it by name`);
+      }
+    }
+
+    // Resolve every reference against the catalog and rename it to the table's view.
+    const resolved = new Map<string, ResolvedTable>();
+    const refTable = new Map<AstNode, ResolvedTable>();
+    for (const node of refNodes) {
+      if (node.at_clause) throw new PuffinError('unsupported', `time travel (AT ...) is not supported on table ${qualifiedName(node)}`);
+      const name = qualifiedName(node).toLowerCase();
+      let entry = resolved.get(name);
+      if (!entry) {
+        const snapshot = await this.options.catalog.getTable(name);
+        if (!snapshot) throw await this.unknownTable(qualifiedName(node));
+        entry = { snapshot, view: viewNameFor(snapshot.name) };
+        resolved.set(name, entry);
+      }
+      refTable.set(node, entry);
+      const written = String(node.table_name);
+      if (!node.alias && written.toLowerCase() !== entry.view) node.alias = written;
+      node.table_name = entry.view;
+      node.schema_name = '';
+      node.catalog_name = '';
+    }
+
+    const conn = await engine.connect();
+    try {
+      for (const { snapshot, view } of resolved.values()) await createEmptyTable(conn, view, snapshot.columns);
+      const [querySql] = await printNodes(conn, [root]);
+      const output = await describe(conn, querySql).catch((err) => { throw toPuffinError(err); });
+
+      const scope = analyzeScopes(root, (node) => refTable.get(node)?.snapshot.columns, aggregates);
+      const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
+      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, aggregates };
+
+      if (resolved.size === 0) {
+        return {
+          shape: 'local', sql: querySql, output, fragments: [], scans: [], join: null,
+          reduce: { views: [], sql: querySql }, reason: 'the query reads no table',
+        };
+      }
+      const split = await this.trySplit(ctx);
+      if (typeof split !== 'string') return split;
+      return await this.singleNode(ctx, split);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  private async unknownTable(name: string): Promise<PuffinError> {
+    if (/[/\\]|\.(parquet|csv|tsv|json|jsonl|ndjson|txt|gz|zst)$/i.test(name)) {
+      return new PuffinError('access_denied', `reading files directly ('${name}') is not allowed; register them as a table (puffindb table add NAME '${name}') and query it by name`);
+    }
+    const known = await this.options.catalog.listTables();
+    const hint = known.length ? `known tables: ${known.join(', ')}` : 'no tables are registered yet (run `puffindb demo` or `puffindb table add NAME PATH`)';
+    return new PuffinError('unknown_table', `unknown table '${name}'; ${hint}`, { table: name, known });
+  }
+
+  /** Try the split shapes; returns a plan, or the reason they do not apply. */
+  private async trySplit(ctx: PlanContext): Promise<Plan | string> {
+    const select = ctx.root;
+    if (select.type !== 'SELECT_NODE') return `a ${String(select.type).replace(/_NODE$/, '').toLowerCase().replace(/_/g, ' ')} is not split`;
+    if (select.cte_map?.map?.length) return 'common table expressions are evaluated in one place';
+    if (select.sample) return 'SAMPLE is evaluated in one place';
+    const exprs = [...selectExpressionsOf(select), ...fromExpressions(select.from_table)];
+    if (exprs.some((e) => subqueriesOf(e).length > 0)) return 'subqueries are evaluated in one place';
+
+    const refs: AstNode[] = [];
+    const fromOk = collectJoinRefs(select.from_table, refs);
+    if (!fromOk) return 'the FROM clause has derived tables or table functions';
+    if (refs.some((r) => r.sample)) return 'TABLESAMPLE is evaluated in one place';
+
+    // The largest table is split; every other one must be small enough to broadcast.
+    const sized = refs.map((r) => ({ ref: r, table: ctx.refTable.get(r)!, bytes: tableBytes(ctx.refTable.get(r)!.snapshot) }));
+    sized.sort((a, b) => b.bytes - a.bytes);
+    const splitRef = sized[0];
+    const broadcast = sized.slice(1);
+    if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
+    const tooBig = broadcast.find((b) => b.bytes > this.options.broadcastLimitBytes);
+    if (tooBig) return `table ${tooBig.table.snapshot.name} (${tooBig.bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
+    if (!splittableSide(select.from_table, splitRef.ref)) return `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+
+    const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
+      || exprs.some((e) => someExpression(e, (x) => x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase())));
+
+    let built: Built | string;
+    if (isAggregate) built = await buildAggregate(ctx, select);
+    else built = buildScan(ctx, select);
+    if (typeof built === 'string') return built;
+
+    // Check both statements bind, and that the reduce returns the query's own columns.
+    const [fragmentSql, reduceSql] = await printNodes(ctx.conn, [built.fragmentNode, built.reduceNode]);
+    let partialColumns: Column[];
+    try {
+      partialColumns = await describe(ctx.conn, fragmentSql);
+      await createEmptyTable(ctx.conn, PARTIALS_VIEW, partialColumns);
+      const reduced = await describe(ctx.conn, reduceSql);
+      const same = reduced.length === ctx.output.length && reduced.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
+      if (!same) return `the ${built.shape} rewrite would change the result's columns`;
+    } catch (err) {
+      return `the ${built.shape} rewrite does not bind (${firstLine((err as Error).message)})`;
+    } finally {
+      await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(PARTIALS_VIEW)}`);
+    }
+
+    // Prune and assign files.
+    const scans: TableScanReport[] = [];
+    const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
+    const broadcastInputs: FragmentInput[] = [];
+    for (const b of broadcast) {
+      const files = await this.pruneRef(ctx, b.ref, 'broadcast', scans);
+      broadcastInputs.push(inputFor(b.table, files));
+    }
+    const groups = assignFiles(splitFiles, ctx.fragments);
+    const fragments: Fragment[] = groups.map((files, i) => ({
+      id: `f${i}`,
+      output: PARTIALS_VIEW,
+      inputs: [inputFor(splitRef.table, files), ...broadcastInputs],
+      sql: fragmentSql,
+    }));
+    const reduce: ReduceStep = { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql };
+    return {
+      shape: built.shape,
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments,
+      reduce,
+      scans,
+      join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcast.map((b) => b.table.snapshot.name) } : null,
+      reason: broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcast.map((b) => b.table.snapshot.name).join(', ')} read whole by every fragment` : built.reason,
+    };
+  }
+
+  /** Pushdown + single-node: each table's filtered, projected rows are pulled up. */
+  private async singleNode(ctx: PlanContext, why: string): Promise<Plan> {
+    const fragments: Fragment[] = [];
+    const views: ReduceStep['views'] = [];
+    const scans: TableScanReport[] = [];
+    const byView = new Map<string, AstNode[]>();
+    for (const ref of ctx.scope.refs) {
+      const list = byView.get(ref.view) ?? [];
+      list.push(ref.node);
+      byView.set(ref.view, list);
+    }
+    for (const [view, nodes] of byView) {
+      const table = ctx.refTable.get(nodes[0])!;
+      const { columns } = table.snapshot;
+      const starred = nodes.some((n) => ctx.scope.starred.has(n));
+      let projected = starred ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
+      // A query that only counts rows still needs one column to carry them.
+      if (projected.length === 0) projected = [narrowest(columns)];
+
+      // The table's rows that any reference can see: OR over references of each one's
+      // filters; one unfiltered reference means no filter.
+      const perRef = nodes.map((n) => (ctx.scope.pushable.get(n) ?? []).map(unqualify));
+      let filter: AstNode | null = null;
+      if (perRef.every((f) => f.length > 0)) {
+        const distinct = new Map(perRef.map((f) => {
+          const c = conjunction('AND', f);
+          return [exprKey(c), c] as const;
+        }));
+        filter = conjunction('OR', [...distinct.values()]);
+      }
+      const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
+      const files = kept.map((i) => fileRef(table.snapshot.files[i]));
+      scans.push(await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name)));
+
+      const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
+      const [sql] = await printNodes(ctx.conn, [fragmentNode]);
+      for (const group of assignFiles(files, ctx.fragments)) {
+        fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(table, group)], sql });
+      }
+      views.push({ name: view, columns: projected });
+    }
+    return {
+      shape: 'single-node',
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments,
+      reduce: { views, sql: ctx.querySql },
+      scans,
+      join: null,
+      reason: `pushdown + single-node: ${why}`,
+    };
+  }
+
+  private async pruneRef(ctx: PlanContext, ref: AstNode, role: TableScanReport['role'], scans: TableScanReport[]): Promise<FileRef[]> {
+    const table = ctx.refTable.get(ref)!;
+    const filters = (ctx.scope.pushable.get(ref) ?? []).map(unqualify);
+    const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, table.snapshot.columns, filters, (p) => this.printPredicate(ctx, p));
+    const files = kept.map((i) => fileRef(table.snapshot.files[i]));
+    scans.push(await this.scanReport(ctx, table, role, files, applied, null));
+    return files;
+  }
+
+  private async printPredicate(ctx: PlanContext, predicate: AstNode): Promise<string> {
+    const [sql] = await printNodes(ctx.conn, [selectNode([integerConstant(1)], baseTable('__stats'), { where_clause: predicate })]);
+    return afterWhere(sql);
+  }
+
+  private async scanReport(ctx: PlanContext, table: ResolvedTable, role: TableScanReport['role'], files: FileRef[], applied: AstNode | null, columns: string[] | null): Promise<TableScanReport> {
+    let pruneFilter: string | null = null;
+    if (applied) {
+      const [sql] = await printNodes(ctx.conn, [selectNode([integerConstant(1)], baseTable(table.view), { where_clause: applied })]);
+      pruneFilter = afterWhere(sql);
+    }
+    return {
+      table: table.snapshot.name,
+      role,
+      filesTotal: table.snapshot.files.length,
+      filesKept: files.length,
+      bytesKept: files.reduce((s, f) => s + f.sizeBytes, 0),
+      rowsKept: files.reduce((s, f) => s + f.rowCount, 0),
+      pruneFilter,
+      columns,
+    };
+  }
+}
+
+interface PlanContext {
+  conn: DuckDBConnection;
+  root: AstNode;
+  querySql: string;
+  output: Column[];
+  scope: ScopeInfo;
+  refTable: Map<AstNode, ResolvedTable>;
+  resolved: Map<string, ResolvedTable>;
+  fragments: number;
+  aggregates: Set<string>;
+}
+
+// ---------------------------------------------------------------------------------------
+// scan-aggregate
+
+async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built | string> {
+  const items = select.select_list as AstNode[];
+  if (items.some((i) => someExpression(i, (e) => e.class === 'STAR'))) return 'a star in an aggregate query is evaluated in one place';
+  if ((select.group_sets?.length ?? 0) > 1) return 'GROUPING SETS / ROLLUP / CUBE are evaluated in one place';
+  if ((select.modifiers as AstNode[]).some((m) => m.type === 'DISTINCT_MODIFIER' && m.distinct_on_targets?.length)) return 'DISTINCT ON is evaluated in one place';
+  if ((select.modifiers as AstNode[]).some((m) => m.type === 'LIMIT_PERCENT_MODIFIER')) return 'LIMIT PERCENT is evaluated in one place';
+
+  const isAgg = (e: AstNode) => e.class === 'FUNCTION' && ctx.aggregates.has(String(e.function_name).toLowerCase());
+  const hasAgg = (e: AstNode) => someExpression(e, isAgg);
+  const stripAlias = (e: AstNode) => withAlias(clone(e), '');
+  const fromColumns = new Set<string>();
+  for (const r of ctx.scope.refs) for (const c of ctx.refTable.get(r.node)?.snapshot.columns ?? []) fromColumns.add(c.name.toLowerCase());
+  const aliasIndex = new Map<string, number>();
+  items.forEach((item, i) => { if (item.alias) aliasIndex.set(String(item.alias).toLowerCase(), i); });
+
+  // Grouping keys, with ordinals and select aliases resolved to expressions.
+  let groups: AstNode[];
+  if (select.aggregate_handling === 'FORCE_AGGREGATES') {
+    groups = items.filter((i) => !hasAgg(i) && !someExpression(i, (e) => e.class === 'WINDOW')).map(stripAlias);
+  } else if (select.aggregate_handling !== 'STANDARD_HANDLING') {
+    return `aggregate handling ${select.aggregate_handling} is evaluated in one place`;
+  } else {
+    groups = [];
+    for (const g of select.group_expressions as AstNode[]) {
+      const ordinal = integerValue(g);
+      if (ordinal !== undefined) {
+        if (ordinal < 1 || ordinal > items.length) return 'GROUP BY position out of range';
+        groups.push(stripAlias(items[ordinal - 1]));
+        continue;
+      }
+      if (g.class === 'COLUMN_REF' && g.column_names.length === 1) {
+        const name = String(g.column_names[0]).toLowerCase();
+        if (!fromColumns.has(name) && aliasIndex.has(name)) {
+          groups.push(stripAlias(items[aliasIndex.get(name)!]));
+          continue;
+        }
+      }
+      groups.push(clone(g));
+    }
+  }
+  if (groups.some(hasAgg)) return 'an aggregate inside GROUP BY';
+
+  // ORDER BY terms that name an output column (by position or alias) stay as they are.
+  const orderTerms: { order: AstNode; keep: boolean }[] = [];
+  for (const mod of select.modifiers as AstNode[]) {
+    if (mod.type !== 'ORDER_MODIFIER') continue;
+    for (const o of mod.orders as AstNode[]) {
+      const e = o.expression;
+      const keep = integerValue(e) !== undefined || (e.class === 'COLUMN_REF' && e.column_names.length === 1 && aliasIndex.has(String(e.column_names[0]).toLowerCase()));
+      orderTerms.push({ order: o, keep });
+    }
+  }
+
+  // Aggregate calls, de-duplicated.
+  interface Call { node: AstNode; rule?: ReturnType<typeof findRule>; index: number }
+  const calls = new Map<string, Call>();
+  const distinctKeys = new Map<string, { expr: AstNode; index: number }>();
+  let failure: string | undefined;
+  const collect = (e: AstNode | null | undefined) => {
+    if (!e || failure) return;
+    if (isAgg(e)) {
+      const key = exprKey(e);
+      if (calls.has(key)) return;
+      const name = String(e.function_name).toLowerCase();
+      if (e.order_bys?.orders?.length) { failure = `ordered aggregate ${name}(... ORDER BY ...) is evaluated in one place`; return; }
+      if ((e.children as AstNode[]).some(hasAgg)) { failure = 'nested aggregates'; return; }
+      if (e.distinct) {
+        if (!DISTINCT_SAFE.has(name) || e.filter) { failure = `${name}(DISTINCT ...)${e.filter ? ' with FILTER' : ''} has no partial/final rule`; return; }
+        for (const arg of e.children as AstNode[]) {
+          const k = exprKey(arg);
+          if (!distinctKeys.has(k)) distinctKeys.set(k, { expr: clone(arg), index: distinctKeys.size });
+        }
+        calls.set(key, { node: e, index: calls.size });
+        return;
+      }
+      const rule = findRule(name, (e.children as AstNode[]).length);
+      if (!rule) { failure = `aggregate ${name}() has no partial/final rule`; return; }
+      calls.set(key, { node: e, rule, index: calls.size });
+      return;
+    }
+    expressionChildren(e).forEach(collect);
+  };
+  items.forEach(collect);
+  collect(select.having);
+  collect(select.qualify);
+  for (const t of orderTerms) if (!t.keep) collect(t.order.expression);
+  if (failure) return failure;
+
+  const templatesMap = await ruleTemplates(ctx.conn);
+
+  // The partial statement: group keys, distinct keys, and every call's partial columns.
+  const partialItems: AstNode[] = [];
+  groups.forEach((g, i) => partialItems.push(withAlias(clone(g), `__g${i}`)));
+  for (const { expr, index } of distinctKeys.values()) partialItems.push(withAlias(clone(expr), `__d${index}`));
+  for (const call of calls.values()) {
+    if (!call.rule) continue;
+    const args: Record<string, AstNode> = {};
+    (call.node.children as AstNode[]).forEach((c, i) => (args[`__x${i}`] = c));
+    call.rule.partials.forEach((p, m) => {
+      const partial = instantiate(templatesMap.get(p)!, args);
+      if (call.node.filter) partial.filter = clone(call.node.filter);
+      partialItems.push(withAlias(partial, `__a${call.index}_${m}`));
+    });
+  }
+  const partialGroups = [...groups.map(clone), ...[...distinctKeys.values()].map((d) => clone(d.expr))];
+  const fragmentNode = {
+    ...clone(select),
+    modifiers: [],
+    select_list: partialItems,
+    group_expressions: partialGroups,
+    group_sets: partialGroups.length ? [partialGroups.map((_, i) => i)] : [],
+    aggregate_handling: 'STANDARD_HANDLING',
+    having: null,
+    qualify: null,
+  };
+
+  // The final statement over the partials.
+  const groupIndex = new Map(groups.map((g, i) => [exprKey(g), i]));
+  const groupByColumn = new Map<string, number[]>();
+  groups.forEach((g, i) => {
+    if (g.class === 'COLUMN_REF') {
+      const last = String(g.column_names[g.column_names.length - 1]).toLowerCase();
+      groupByColumn.set(last, [...(groupByColumn.get(last) ?? []), i]);
+    }
+  });
+  const rewrite = (expr: AstNode): AstNode => mapExpression(expr, (e) => {
+    const gi = groupIndex.get(exprKey(e));
+    if (gi !== undefined) return colRef(`__g${gi}`);
+    if (isAgg(e)) {
+      const call = calls.get(exprKey(e))!;
+      if (!call.rule) {
+        return func(String(e.function_name), (e.children as AstNode[]).map((a) => colRef(`__d${distinctKeys.get(exprKey(a))!.index}`)), { distinct: true });
+      }
+      const parts: Record<string, AstNode> = {};
+      call.rule.partials.forEach((_, m) => (parts[`__p${m}`] = colRef(`__a${call.index}_${m}`)));
+      return instantiate(templatesMap.get(call.rule.final)!, parts);
+    }
+    if (e.class === 'COLUMN_REF') {
+      const last = String(e.column_names[e.column_names.length - 1]).toLowerCase();
+      const candidates = groupByColumn.get(last);
+      if (candidates?.length === 1) return colRef(`__g${candidates[0]}`);
+    }
+    return undefined;
+  });
+
+  const castTypes = await typeNodes(ctx.conn, ctx.output.map((c) => c.type));
+  const finalItems = items.map((item, i) => ({
+    class: 'CAST', type: 'OPERATOR_CAST', alias: ctx.output[i].name, query_location: 0,
+    child: rewrite(stripAlias(item)), cast_type: castTypes[i], try_cast: false,
+  }));
+  const finalModifiers = (select.modifiers as AstNode[]).map((mod) => {
+    if (mod.type !== 'ORDER_MODIFIER') return clone(mod);
+    return { ...mod, orders: (mod.orders as AstNode[]).map((o) => {
+      const keep = orderTerms.find((t) => t.order === o)?.keep;
+      return { ...o, expression: keep ? clone(o.expression) : rewrite(clone(o.expression)) };
+    }) };
+  });
+  const reduceNode = selectNode(finalItems, baseTable(PARTIALS_VIEW), {
+    modifiers: finalModifiers,
+    group_expressions: groups.map((_, i) => colRef(`__g${i}`)),
+    group_sets: groups.length ? [groups.map((_, i) => i)] : [],
+    having: select.having ? rewrite(clone(select.having)) : null,
+    qualify: select.qualify ? rewrite(clone(select.qualify)) : null,
+  });
+  const names = [...calls.values()].map((c) => String(c.node.function_name).toLowerCase() + (c.node.distinct ? '(distinct)' : ''));
+  return {
+    shape: 'scan-aggregate',
+    fragmentNode,
+    reduceNode,
+    reason: `partial aggregates per fragment (${[...new Set(names)].join(', ') || 'grouping only'}), final aggregate over ${groups.length} group key(s)`,
+  };
+}
+
+/** The aggregate rules' SQL templates, parsed once by DuckDB. */
+async function ruleTemplates(conn: DuckDBConnection): Promise<Map<string, AstNode>> {
+  if (templateCache) return templateCache;
+  const texts = [...new Set(AGGREGATE_RULES.flatMap((r) => [...r.partials, r.final]))];
+  const parsed = await parseStatement(conn, `SELECT ${texts.join(', ')} FROM __t`);
+  templateCache = new Map(texts.map((t, i) => [t, parsed.node.select_list[i] as AstNode]));
+  return templateCache;
+}
+
+// ---------------------------------------------------------------------------------------
+// top-k and scan
+
+function buildScan(ctx: PlanContext, select: AstNode): Built | string {
+  const items = select.select_list as AstNode[];
+  const exprs = selectExpressionsOf(select);
+  if (exprs.some((e) => someExpression(e, (x) => x.class === 'WINDOW')) || select.qualify) return 'window functions are evaluated in one place';
+  let order: AstNode | undefined;
+  let limit: AstNode | undefined;
+  let distinct = false;
+  for (const mod of select.modifiers as AstNode[]) {
+    if (mod.type === 'ORDER_MODIFIER') order = mod;
+    else if (mod.type === 'LIMIT_MODIFIER') limit = mod;
+    else if (mod.type === 'DISTINCT_MODIFIER') {
+      if (mod.distinct_on_targets?.length) return 'DISTINCT ON is evaluated in one place';
+      distinct = true;
+    } else return `${String(mod.type).toLowerCase()} is evaluated in one place`;
+  }
+  let k: number | undefined;
+  let offset = 0;
+  if (limit) {
+    if (limit.limit) {
+      k = integerValue(limit.limit);
+      if (k === undefined || k < 0) return 'LIMIT is not a constant';
+    }
+    if (limit.offset) {
+      const o = integerValue(limit.offset);
+      if (o === undefined || o < 0) return 'OFFSET is not a constant';
+      offset = o;
+    }
+  }
+
+  const aliasIndex = new Map<string, number>();
+  items.forEach((item, i) => { if (item.alias) aliasIndex.set(String(item.alias).toLowerCase(), i); });
+  const itemKeys = items.map((i) => exprKey(withAlias(i, '')));
+  const columnCount = ctx.output.length;
+  const hasStar = items.some((i) => someExpression(i, (e) => e.class === 'STAR'));
+
+  // Each ORDER BY term becomes a column of the partial: an output column, or a hidden key.
+  const hidden: AstNode[] = [];
+  const finalOrders: AstNode[] = [];
+  for (const o of (order?.orders ?? []) as AstNode[]) {
+    const e = o.expression;
+    let target: AstNode | undefined;
+    const ordinal = integerValue(e);
+    if (ordinal !== undefined) {
+      if (ordinal < 1 || ordinal > columnCount) return 'ORDER BY position out of range';
+      target = integerConstant(ordinal);
+    } else if (!hasStar && e.class === 'COLUMN_REF' && e.column_names.length === 1 && aliasIndex.has(String(e.column_names[0]).toLowerCase())) {
+      target = integerConstant(aliasIndex.get(String(e.column_names[0]).toLowerCase())! + 1);
+    } else if (!hasStar && itemKeys.includes(exprKey(e))) {
+      target = integerConstant(itemKeys.indexOf(exprKey(e)) + 1);
+    } else {
+      if (distinct) return 'ORDER BY a term outside the DISTINCT select list';
+      hidden.push(withAlias(clone(e), `__o${hidden.length}`));
+      target = colRef(`__o${hidden.length - 1}`);
+    }
+    finalOrders.push({ ...o, expression: target });
+  }
+
+  const innerModifiers: AstNode[] = [];
+  if (distinct) innerModifiers.push({ type: 'DISTINCT_MODIFIER', distinct_on_targets: [] });
+  if (k !== undefined && order) innerModifiers.push(clone(order));
+  if (k !== undefined) innerModifiers.push({ type: 'LIMIT_MODIFIER', limit: integerConstant(k + offset), offset: null });
+  const inner = { ...clone(select), select_list: [...items.map(clone), ...hidden], modifiers: innerModifiers };
+  const names = [...Array.from({ length: columnCount }, (_, i) => `__c${i}`), ...hidden.map((_, j) => `__o${j}`)];
+  const fragmentNode = selectNode([star()], {
+    type: 'SUBQUERY', alias: '__q', sample: null, query_location: 0,
+    subquery: { node: inner, named_param_map: [] }, column_name_alias: names,
+  });
+
+  // Ordinals in the final ORDER BY refer to the final select list, hidden keys by name.
+  const finalItems = ctx.output.map((c, i) => withAlias(colRef(`__c${i}`), c.name));
+  const finalModifiers: AstNode[] = [];
+  if (distinct) finalModifiers.push({ type: 'DISTINCT_MODIFIER', distinct_on_targets: [] });
+  if (order) finalModifiers.push({ type: 'ORDER_MODIFIER', orders: finalOrders });
+  if (limit) finalModifiers.push({ type: 'LIMIT_MODIFIER', limit: k !== undefined ? integerConstant(k) : null, offset: offset ? integerConstant(offset) : null });
+  const reduceNode = selectNode(finalItems, baseTable(PARTIALS_VIEW), { modifiers: finalModifiers });
+
+  if (k !== undefined && order) {
+    return { shape: 'top-k', fragmentNode, reduceNode, reason: `ORDER BY ... LIMIT ${k}${offset ? ` OFFSET ${offset}` : ''} in every fragment, then once more over the union` };
+  }
+  const what = [distinct && 'DISTINCT per fragment and once more', order && 'the union sorted', k !== undefined && `LIMIT ${k} per fragment and once more`].filter(Boolean).join('; ');
+  return { shape: 'scan', fragmentNode, reduceNode, reason: `filter and projection per fragment${what ? `; ${what}` : ''}` };
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+function star(): AstNode {
+  return { class: 'STAR', type: 'STAR', alias: '', query_location: 0, relation_name: '', exclude_list: [], replace_list: [], columns: false, expr: null, qualified_exclude_list: [], rename_list: [] };
+}
+
+function selectExpressionsOf(select: AstNode): AstNode[] {
+  const out: AstNode[] = [...(select.select_list ?? [])];
+  for (const k of ['where_clause', 'having', 'qualify']) if (select[k]) out.push(select[k]);
+  out.push(...(select.group_expressions ?? []));
+  out.push(...modifierExpressions(select));
+  return out;
+}
+
+/** Collect base-table refs of a FROM tree made only of joins and base tables. */
+function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): boolean {
+  if (!from) return false;
+  if (from.type === 'BASE_TABLE') {
+    out.push(from);
+    return true;
+  }
+  if (from.type === 'JOIN') return collectJoinRefs(from.left, out) && collectJoinRefs(from.right, out);
+  return false;
+}
+
+/** Can the rows of `target` be split across fragments without changing the join's result? */
+function splittableSide(from: AstNode, target: AstNode): boolean {
+  if (from === target) return true;
+  if (from.type !== 'JOIN') return false;
+  const inLeft = contains(from.left, target);
+  const side = inLeft ? from.left : from.right;
+  const regular = from.ref_type === 'REGULAR' || from.ref_type === 'CROSS' || from.ref_type === 'NATURAL';
+  if (!regular) return false;
+  switch (from.join_type) {
+    case 'INNER': break;
+    case 'LEFT': case 'SEMI': case 'ANTI': if (!inLeft) return false; break;
+    case 'RIGHT': if (inLeft) return false; break;
+    default: return false;
+  }
+  return splittableSide(side, target);
+}
+
+function contains(from: AstNode, target: AstNode): boolean {
+  if (from === target) return true;
+  return from.type === 'JOIN' && (contains(from.left, target) || contains(from.right, target));
+}
+
+function tableBytes(t: TableSnapshot): number {
+  return t.files.reduce((s, f) => s + f.sizeBytes, 0);
+}
+
+function fileRef(f: DataFile): FileRef {
+  return { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
+}
+
+function inputFor(table: ResolvedTable, files: FileRef[]): FragmentInput {
+  return { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files };
+}
+
+function narrowest(columns: Column[]): Column {
+  const width = (t: string) => (/^(BOOLEAN|TINYINT|UTINYINT)$/i.test(t) ? 1 : /^(SMALLINT|USMALLINT)$/i.test(t) ? 2 : /^(INTEGER|UINTEGER|DATE|FLOAT)$/i.test(t) ? 4 : /^(BIGINT|UBIGINT|DOUBLE|TIMESTAMP)/i.test(t) ? 8 : 16);
+  return [...columns].sort((a, b) => width(a.type) - width(b.type))[0];
+}
+
+async function createEmptyTable(conn: DuckDBConnection, name: string, columns: Column[]): Promise<void> {
+  const defs = columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ');
+  await conn.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} (${defs})`);
+}
+
+async function describe(conn: DuckDBConnection, sql: string): Promise<Column[]> {
+  const reader = await conn.runAndReadAll(`DESCRIBE ${sql}`);
+  return reader.getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) }));
+}
+
+/** Cast-type AST nodes for DuckDB type names, parsed by DuckDB itself. */
+async function typeNodes(conn: DuckDBConnection, types: string[]): Promise<AstNode[]> {
+  if (types.length === 0) return [];
+  const parsed = await parseStatement(conn, `SELECT ${types.map((t) => `CAST(NULL AS ${t})`).join(', ')}`);
+  return (parsed.node.select_list as AstNode[]).map((e) => e.cast_type as AstNode);
+}
+
+function afterWhere(sql: string): string {
+  const i = sql.indexOf(' WHERE ');
+  return i >= 0 ? sql.slice(i + ' WHERE '.length) : sql;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0];
+}

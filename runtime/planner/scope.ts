@@ -1,0 +1,241 @@
+// Name resolution the planner needs, done conservatively: which table each FROM reference
+// names, which columns of each table a query can touch, and which WHERE/ON conjuncts
+// filter a single table reference so they can be pushed into its scan and prune its files.
+// When in doubt (derived tables, ambiguous names, correlated references) nothing is pushed.
+
+import type { Column } from '../catalog/types.ts';
+import { conjuncts, expressionChildren, someExpression, type AstNode } from './ast.ts';
+
+/** A FROM reference to a catalog table (a BASE_TABLE node, after renaming to its view). */
+export interface TableRef {
+  node: AstNode;
+  /** The catalog table's view name. */
+  view: string;
+  /** Name the query uses for it: its alias, or the table name. */
+  binding: string;
+}
+
+/** Every BASE_TABLE node that is not a CTE reference, plus table functions, found anywhere. */
+export function findBaseTables(root: AstNode): { tables: AstNode[]; tableFunctions: AstNode[] } {
+  const tables: AstNode[] = [];
+  const tableFunctions: AstNode[] = [];
+  const walk = (value: unknown, ctes: ReadonlySet<string>): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, ctes);
+      return;
+    }
+    if (!value || typeof value !== 'object') return;
+    const node = value as AstNode;
+    let scope = ctes;
+    const map = node.cte_map?.map as AstNode[] | undefined;
+    if (map?.length) {
+      const next = new Set(ctes);
+      for (const entry of map) next.add(String(entry.key).toLowerCase());
+      scope = next;
+    }
+    if (node.type === 'BASE_TABLE' && !('class' in node)) {
+      const isCte = !node.schema_name && !node.catalog_name && scope.has(String(node.table_name).toLowerCase());
+      if (!isCte) tables.push(node);
+      return;
+    }
+    if (node.type === 'TABLE_FUNCTION' && !('class' in node)) tableFunctions.push(node);
+    for (const key of Object.keys(node)) walk(node[key], scope);
+  };
+  walk(root, new Set());
+  return { tables, tableFunctions };
+}
+
+const VOLATILE = new Set(['random', 'gen_random_uuid', 'uuid', 'uuidv4', 'uuidv7', 'nextval', 'currval', 'setseed']);
+
+export interface ScopeInfo {
+  /** For each table reference: the conjuncts that filter it alone (column refs as written). */
+  pushable: Map<AstNode, AstNode[]>;
+  /** Table references whose every column may be needed (a star over them). */
+  starred: Set<AstNode>;
+  /** Lower-case names of every column reference part in the query. */
+  names: Set<string>;
+  /** Every reference, with its binding, in query order. */
+  refs: TableRef[];
+}
+
+interface Binding {
+  name: string;
+  /** Known columns (lower case), or null when unknown (derived tables, table functions). */
+  columns: Set<string> | null;
+  ref?: AstNode;
+}
+
+/**
+ * Analyze a whole (renamed) query. `columnsOf(node)` gives the columns of a BASE_TABLE node
+ * that names a catalog table (undefined for CTE references), by node identity, so a CTE
+ * that shadows a table's name is never mistaken for it.
+ * `aggregates` is the set of aggregate function names, which never push down.
+ */
+export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): ScopeInfo {
+  const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [] };
+
+  const visitSelect = (select: AstNode, existsBody: boolean) => {
+    const bindings: Binding[] = [];
+    // Per reference: does the WHERE clause filter it (inner-join path), and the ON
+    // conjuncts of joins that filter it.
+    const refState = new Map<AstNode, { where: boolean; on: AstNode[] }>();
+
+    const walkFrom = (from: AstNode | null | undefined, whereApplies: boolean, inherited: AstNode[]): void => {
+      if (!from) return;
+      switch (from.type) {
+        case 'BASE_TABLE': {
+          const cols = columnsOf(from);
+          const binding = String(from.alias || from.table_name).toLowerCase();
+          if (cols) {
+            bindings.push({ name: binding, columns: new Set(cols.map((c) => c.name.toLowerCase())), ref: from });
+            refState.set(from, { where: whereApplies, on: inherited });
+            info.refs.push({ node: from, view: from.table_name, binding });
+          } else {
+            bindings.push({ name: binding, columns: null }); // a CTE
+          }
+          return;
+        }
+        case 'JOIN': {
+          const on = conjuncts(from.condition);
+          const kind = String(from.join_type);
+          const regular = from.ref_type === 'REGULAR' || from.ref_type === 'CROSS' || from.ref_type === 'NATURAL';
+          if (!regular) {
+            // ASOF, POSITIONAL, LATERAL: no pushdown through them.
+            walkFrom(from.left, false, []);
+            walkFrom(from.right, false, []);
+            return;
+          }
+          switch (kind) {
+            case 'INNER':
+              walkFrom(from.left, whereApplies, [...inherited, ...on]);
+              walkFrom(from.right, whereApplies, [...inherited, ...on]);
+              return;
+            case 'LEFT':
+              // Rows of the left side survive; ON conjuncts only filter the right side.
+              walkFrom(from.left, whereApplies, inherited);
+              walkFrom(from.right, false, on);
+              return;
+            case 'RIGHT':
+              walkFrom(from.left, false, on);
+              walkFrom(from.right, whereApplies, inherited);
+              return;
+            case 'SEMI':
+            case 'ANTI':
+              walkFrom(from.left, whereApplies, inherited);
+              walkFrom(from.right, false, on);
+              return;
+            default:
+              walkFrom(from.left, false, []);
+              walkFrom(from.right, false, []);
+              return;
+          }
+        }
+        default:
+          // Derived tables, table functions, pivots: columns unknown here.
+          bindings.push({ name: String(from.alias ?? '').toLowerCase(), columns: null });
+      }
+    };
+    walkFrom(select.from_table, true, []);
+
+    // Stars in the select list need every column of the references they cover, except in
+    // the body of EXISTS, where the select list is never read.
+    if (!existsBody) {
+      for (const item of select.select_list ?? []) {
+        if (!someExpression(item, (e) => e.class === 'STAR')) continue;
+        const relations = new Set<string>();
+        let all = false;
+        const visit = (e: AstNode) => {
+          if (e.class === 'STAR') {
+            if (e.relation_name) relations.add(String(e.relation_name).toLowerCase());
+            else all = true;
+          }
+          expressionChildren(e).forEach(visit);
+        };
+        visit(item);
+        for (const b of bindings) if (b.ref && (all || relations.has(b.name))) info.starred.add(b.ref);
+      }
+    }
+
+    const resolvesOnlyTo = (expr: AstNode, target: Binding): boolean => {
+      let ok = true;
+      const visit = (e: AstNode) => {
+        if (!ok) return;
+        if (e.class === 'SUBQUERY' || e.class === 'WINDOW' || e.class === 'PARAMETER' || e.class === 'LAMBDA' || e.class === 'STAR') { ok = false; return; }
+        if (e.class === 'FUNCTION') {
+          const name = String(e.function_name).toLowerCase();
+          if (aggregates.has(name) || VOLATILE.has(name)) { ok = false; return; }
+        }
+        if (e.class === 'COLUMN_REF') {
+          const names = (e.column_names as string[]).map((n) => n.toLowerCase());
+          if (names.length === 1) {
+            const col = names[0];
+            if (!target.columns?.has(col)) { ok = false; return; }
+            for (const b of bindings) {
+              if (b === target) continue;
+              if (b.columns === null || b.columns.has(col)) { ok = false; return; }
+            }
+          } else if (names.length === 2) {
+            if (names[0] !== target.name || !target.columns?.has(names[1])) { ok = false; return; }
+          } else {
+            ok = false;
+            return;
+          }
+        }
+        expressionChildren(e).forEach(visit);
+      };
+      visit(expr);
+      return ok;
+    };
+
+    const where = conjuncts(select.where_clause);
+    for (const b of bindings) {
+      if (!b.ref) continue;
+      const state = refState.get(b.ref)!;
+      const candidates = [...(state.where ? where : []), ...state.on];
+      info.pushable.set(b.ref, candidates.filter((c) => resolvesOnlyTo(c, b)));
+    }
+  };
+
+  // Walk every node; SELECT nodes are analyzed where they stand.
+  const walk = (value: unknown, existsBody: boolean): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, false);
+      return;
+    }
+    if (!value || typeof value !== 'object') return;
+    const node = value as AstNode;
+    if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) info.names.add(n.toLowerCase());
+    if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) info.names.add(n.toLowerCase());
+    if (node.type === 'SELECT_NODE' && !('class' in node)) visitSelect(node, existsBody);
+    if (node.class === 'SUBQUERY' && (node.subquery_type === 'EXISTS' || node.subquery_type === 'NOT_EXISTS')) {
+      walk(node.subquery?.node, true);
+      for (const key of Object.keys(node)) if (key !== 'subquery') walk(node[key], false);
+      return;
+    }
+    for (const key of Object.keys(node)) walk(node[key], false);
+  };
+  walk(root, false);
+  return info;
+}
+
+/** Rewrite column references to their last name part: fragments see one unaliased view. */
+export function unqualify(expr: AstNode): AstNode {
+  const visit = (e: AstNode): AstNode => {
+    if (e.class === 'COLUMN_REF') return { ...e, column_names: [e.column_names[e.column_names.length - 1]] };
+    return e;
+  };
+  return mapUnder(expr, visit);
+}
+
+function mapUnder(expr: AstNode, fn: (e: AstNode) => AstNode): AstNode {
+  const out: AstNode = Array.isArray(expr) ? [...expr] : { ...expr };
+  for (const key of Object.keys(out)) {
+    const v = out[key];
+    if (v && typeof v === 'object') out[key] = mapUnder(v, fn);
+  }
+  return 'class' in out ? fn(out) : out;
+}
+
+export function hasVolatile(expr: AstNode): boolean {
+  return someExpression(expr, (e) => e.class === 'FUNCTION' && VOLATILE.has(String(e.function_name).toLowerCase()));
+}
