@@ -1,0 +1,210 @@
+// The `puffindb` command: one adapter over the same core the HTTP API and the Lambdas use.
+// It works from a warehouse directory (PUFFINDB_HOME, default ./.puffindb).
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createApp } from '../api/app.ts';
+import { toCsv, toJsonRows, toTextTable } from '../api/formats.ts';
+import { startServer } from '../api/server.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
+import type { Plan } from '../planner/plan.ts';
+import { loadSettings, type Settings } from '../settings.ts';
+import { openWarehouse, type Warehouse } from './warehouse.ts';
+
+const HELP = `puffindb: distributed DuckDB over a lakehouse
+
+Usage:
+  puffindb demo [--scale SF]                 write a TPC-H-shaped data set and register its tables
+  puffindb table add NAME 'path/*.parquet'   register Parquet files (a path, directory or glob) as a table
+  puffindb table list                        list tables with files, rows and bytes
+  puffindb table drop NAME                   forget a table (its files stay)
+  puffindb query [--format table|json|csv] [--workers N] [--fragments N] "SQL"
+  puffindb explain [--json] [--fragments N] "SQL"
+                                             print the distributed plan: shape, fragments, files kept and pruned
+  puffindb serve [--port N] [--host H]       serve the HTTP API (GET /v1/health, POST /v1/query, ...)
+  puffindb start [--port N] [--scale SF]     demo data on first run, then serve (what \`npm start\` runs)
+
+Environment: PUFFINDB_HOME (default ./.puffindb), PUFFINDB_WORKERS, PUFFINDB_THREADS, PUFFINDB_MEMORY_LIMIT, ...
+`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function parse(args: string[], options: ParseArgsConfig['options']): { values: Values; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as Values, positionals };
+  } catch (err) {
+    throw new PuffinError('bad_request', `${(err as Error).message}\n\n${HELP}`);
+  }
+}
+
+function intOption(values: Values, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new PuffinError('bad_request', `--${name} must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+function scaleOption(values: Values, fallback: number): number {
+  const raw = values.scale;
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new PuffinError('bad_request', `--scale must be a number in (0, 100], got '${raw}'`);
+  return n;
+}
+
+function sqlArgument(positionals: string[], command: string): string {
+  if (positionals.length !== 1) throw new PuffinError('bad_request', `${command} takes one SQL argument in quotes, e.g. puffindb ${command} "SELECT count(*) FROM lineitem"`);
+  return positionals[0];
+}
+
+export function formatPlan(plan: Plan): string {
+  const lines = [`shape: ${plan.shape}`, `reason: ${plan.reason}`, `fragments: ${plan.fragments.length}`];
+  if (plan.join) lines.push(`broadcast join: ${plan.join.split} split; ${plan.join.broadcast.join(', ')} read whole by every fragment`);
+  for (const s of plan.scans) {
+    lines.push(`scan ${s.table} (${s.role}): ${s.filesKept} of ${s.filesTotal} files kept, ${s.filesTotal - s.filesKept} pruned; ${s.rowsKept} rows, ${s.bytesKept} bytes`);
+    if (s.pruneFilter) lines.push(`  pruned with: ${s.pruneFilter}`);
+    if (s.columns) lines.push(`  columns: ${s.columns.join(', ')}`);
+  }
+  const sqls = new Set(plan.fragments.map((f) => f.sql));
+  for (const sql of sqls) lines.push(`fragment sql: ${sql}`);
+  for (const f of plan.fragments) {
+    lines.push(`  ${f.id} -> ${f.output}: ${f.inputs.map((i) => `${i.table}[${i.files.length} files, ${i.files.reduce((s, x) => s + x.sizeBytes, 0)} bytes]`).join(' + ')}`);
+  }
+  lines.push(`reduce sql: ${plan.reduce.sql}`);
+  return lines.join('\n');
+}
+
+async function withWarehouse<T>(settings: Settings, fn: (w: Warehouse) => Promise<T>): Promise<T> {
+  const warehouse = await openWarehouse(settings);
+  try {
+    return await fn(warehouse);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+async function demo(settings: Settings, scale: number, log: (s: string) => void): Promise<void> {
+  await withWarehouse(settings, async (w) => {
+    const started = Date.now();
+    const tables = await w.writeDemo(scale);
+    const rows = tables.reduce((s, t) => s + t.rows, 0);
+    log(`wrote TPC-H scale ${scale}: ${tables.length} tables, ${rows} rows, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    for (const t of tables) log(`  ${t.table.padEnd(9)} ${String(t.rows).padStart(9)} rows in ${t.files.length} file(s)`);
+  });
+}
+
+async function serve(settings: Settings, values: Values, log: (s: string) => void): Promise<void> {
+  const port = intOption(values, 'port') ?? settings.port;
+  const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+  const warehouse = await openWarehouse(settings);
+  const cluster = await warehouse.cluster();
+  const app = createApp({ service: cluster, version: process.env.npm_package_version });
+  const server = await startServer(app, { port, host });
+  log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes)`);
+  log(`try:\n  curl -s ${server.url}/v1/query -H 'content-type: application/json' -d '{"sql": "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY 1 ORDER BY 1"}'`);
+  const stop = async () => {
+    log('stopping');
+    await server.close();
+    await warehouse.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<void> {
+  const [command, ...rest] = argv;
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const settings = loadSettings();
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      out(HELP);
+      return;
+    case 'demo': {
+      const { values } = parse(rest, { scale: { type: 'string' } });
+      await demo(settings, scaleOption(values, 0.1), log);
+      return;
+    }
+    case 'table': {
+      const [sub, ...args] = rest;
+      const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+      await withWarehouse(settings, async (w) => {
+        if (sub === 'add') {
+          if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table add NAME 'path/or/glob/*.parquet'`);
+          const t = await w.catalog.addTable(positionals[0], positionals[1]);
+          out(`table ${t.name}: ${t.files.length} file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+        } else if (sub === 'list') {
+          const tables = await w.summaries();
+          if (values.json) out(JSON.stringify(tables, null, 2));
+          else if (tables.length === 0) out('no tables yet: run `puffindb demo` or `puffindb table add NAME PATH`');
+          else for (const t of tables) out(`${t.name.padEnd(24)} ${String(t.fileCount).padStart(5)} files ${String(t.rowCount).padStart(12)} rows ${String(t.sizeBytes).padStart(14)} bytes`);
+        } else if (sub === 'drop') {
+          if (positionals.length !== 1) throw new PuffinError('bad_request', 'usage: puffindb table drop NAME');
+          await w.catalog.dropTable(positionals[0]);
+          out(`dropped table ${positionals[0]} (its files were not deleted)`);
+        } else {
+          throw new PuffinError('bad_request', `unknown table command '${sub ?? ''}'; use add, list or drop`);
+        }
+      });
+      return;
+    }
+    case 'query': {
+      const { values, positionals } = parse(rest, { format: { type: 'string', default: 'table' }, workers: { type: 'string' }, fragments: { type: 'string' } });
+      const sql = sqlArgument(positionals, 'query');
+      const format = String(values.format);
+      if (!['table', 'json', 'csv'].includes(format)) throw new PuffinError('bad_request', `--format must be table, json or csv, got '${format}'`);
+      const workers = intOption(values, 'workers');
+      const s = workers ? { ...settings, workers, maxFragments: workers } : settings;
+      await withWarehouse(s, async (w) => {
+        const cluster = await w.cluster();
+        const result = await cluster.query(sql, { fragments: intOption(values, 'fragments') });
+        if (format === 'json') out(toJsonRows(result));
+        else if (format === 'csv') process.stdout.write(toCsv(result));
+        else {
+          out(toTextTable(result));
+          log(`${result.plan.shape}, ${result.stats.fragments} fragment(s), ${result.stats.bytesScanned} bytes scanned, ${result.stats.totalMs.toFixed(0)} ms`);
+        }
+      });
+      return;
+    }
+    case 'explain': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, fragments: { type: 'string' } });
+      const sql = sqlArgument(positionals, 'explain');
+      await withWarehouse(settings, async (w) => {
+        const plan = await w.planOnly(sql, intOption(values, 'fragments'));
+        out(values.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+      });
+      return;
+    }
+    case 'serve': {
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } });
+      await serve(settings, values, log);
+      return;
+    }
+    case 'start': {
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, scale: { type: 'string' } });
+      const hasTables = await withWarehouse(settings, async (w) => (await w.catalog.listTables()).length > 0);
+      if (!hasTables) {
+        log('first run: writing demo data (TPC-H shaped) ...');
+        await demo(settings, scaleOption(values, 0.1), log);
+      }
+      await serve(settings, values, log);
+      return;
+    }
+    default:
+      throw new PuffinError('bad_request', `unknown command '${command}'\n\n${HELP}`);
+  }
+}
+
+const isEntry = process.argv[1] && /puffindb(\.js)?$|cli[/\\]main\.ts$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2)).catch((err) => {
+    const e = toPuffinError(err);
+    process.stderr.write(`error (${e.code}): ${e.message}\n`);
+    process.exit(e.code === 'internal' ? 2 : 1);
+  });
+}

@@ -1,0 +1,111 @@
+// From URLs to stores: a root URL ('file:///dir/', 's3://bucket/prefix/') opens an
+// ObjectStore, an absolute object URI resolves to a store and a key. S3 clients are shared
+// per endpoint and region so that every store over them reuses one connection pool.
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import { parse as parsePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PuffinError } from '../errors.ts';
+import { LocalObjectStore } from './local-store.ts';
+import { checkKey, checkPrefix } from './object-key.ts';
+import type { ObjectStore } from './object-store.ts';
+import { createS3Client, S3ObjectStore } from './s3-store.ts';
+
+export interface StoreOptions {
+  /** S3-compatible endpoint instead of AWS (PUFFINDB_S3_ENDPOINT). */
+  s3Endpoint?: string;
+  region?: string;
+}
+
+type ParsedUrl = { scheme: 'file'; path: string } | { scheme: 's3'; bucket: string; path: string };
+
+const S3_URL = /^s3:\/\/([^/]*)(?:\/(.*))?$/s;
+const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+function parseUrl(url: string): ParsedUrl {
+  if (typeof url !== 'string') throw new PuffinError('bad_request', `expected a URL string, got ${typeof url}`);
+  if (/^file:/i.test(url)) {
+    try {
+      return { scheme: 'file', path: fileURLToPath(url) };
+    } catch (err) {
+      throw new PuffinError('bad_request', `'${url}' is not a local file URL: ${(err as Error).message}`);
+    }
+  }
+  const s3 = S3_URL.exec(url);
+  if (s3) {
+    const bucket = s3[1];
+    if (!BUCKET_NAME.test(bucket)) throw new PuffinError('bad_request', `'${url}' does not name a valid S3 bucket`);
+    return { scheme: 's3', bucket, path: s3[2] ?? '' };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+  throw new PuffinError(
+    'bad_request',
+    scheme ? `unsupported storage scheme '${scheme}:' in '${url}'; use file:// or s3://` : `'${url}' is not a storage URL; use file:// or s3://`,
+  );
+}
+
+const s3Clients = new Map<string, S3Client>();
+
+function sharedS3Client(options: StoreOptions): S3Client {
+  const region = options.region ?? 'us-east-1';
+  const id = `${options.s3Endpoint ?? ''}|${region}`;
+  let client = s3Clients.get(id);
+  if (!client) {
+    client = createS3Client({ region, endpoint: options.s3Endpoint });
+    s3Clients.set(id, client);
+  }
+  return client;
+}
+
+/** Open the store whose root is `rootUrl` ('file:///dir/' or 's3://bucket/prefix/'). */
+export function openStore(rootUrl: string, options: StoreOptions = {}): ObjectStore {
+  const parsed = parseUrl(rootUrl);
+  if (parsed.scheme === 'file') return new LocalObjectStore(parsed.path);
+  const prefix = parsed.path === '' || parsed.path.endsWith('/') ? parsed.path : `${parsed.path}/`;
+  checkPrefix(prefix);
+  return new S3ObjectStore({ bucket: parsed.bucket, prefix, client: sharedS3Client(options) });
+}
+
+const resolvedStores = new Map<string, ObjectStore>();
+
+/**
+ * The store and key of an absolute object URI. Stores are cached: one per filesystem root
+ * for file:// URIs, one per bucket (and endpoint, region) for s3:// URIs.
+ */
+export function resolveUri(uri: string, options: StoreOptions = {}): { store: ObjectStore; key: string } {
+  const parsed = parseUrl(uri);
+  let id: string;
+  let root: string;
+  let key: string;
+  if (parsed.scheme === 'file') {
+    root = parsePath(parsed.path).root;
+    key = parsed.path.slice(root.length);
+    id = `file|${root}`;
+  } else {
+    root = `s3://${parsed.bucket}/`;
+    key = parsed.path;
+    id = `s3|${parsed.bucket}|${options.s3Endpoint ?? ''}|${options.region ?? 'us-east-1'}`;
+  }
+  if (key === '' || key.endsWith('/')) throw new PuffinError('bad_request', `'${uri}' names a directory, not an object`);
+  checkKey(key);
+  let store = resolvedStores.get(id);
+  if (!store) {
+    store = parsed.scheme === 'file' ? new LocalObjectStore(root) : openStore(root, options);
+    resolvedStores.set(id, store);
+  }
+  return { store, key };
+}
+
+/**
+ * The URI of `key` under `rootUrl`. For file:// roots the key is percent-encoded where a
+ * URL needs it, so that the URI converts back to the same path.
+ */
+export function joinUrl(rootUrl: string, key: string): string {
+  if (typeof key !== 'string') throw new PuffinError('bad_request', `expected a key string, got ${typeof key}`);
+  if (key !== '') checkKey(key.endsWith('/') ? key.slice(0, -1) : key);
+  const parsed = parseUrl(rootUrl);
+  const root = rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/`;
+  if (parsed.scheme === 's3') return root + key;
+  const dir = parsed.path.endsWith('/') ? parsed.path : `${parsed.path}/`;
+  return pathToFileURL(dir + key).href;
+}
