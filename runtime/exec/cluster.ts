@@ -127,6 +127,7 @@ async function createInvoker(settings: Settings, kind?: InvokerKind): Promise<In
       if (!settings.workerFunction) throw new PuffinError('bad_request', 'PUFFINDB_WORKER_FUNCTION must name the worker Lambda to run fragments on Lambda');
       return new LambdaInvoker({ functionName: settings.workerFunction, region: settings.region, endpoint: settings.lambdaEndpoint, invokeTimeoutMs: settings.invokeTimeoutMs });
     case 'pool':
-      return new ProcessPoolInvoker({ settings, size: settings.workers });
+      // The machine's threads are shared among the worker processes, not multiplied.
+      return new ProcessPoolInvoker({ settings: { ...settings, threads: Math.max(1, Math.floor(settings.threads / settings.workers)) }, size: settings.workers });
   }
 }

@@ -46,6 +46,8 @@ interface CacheEntry {
   size: number;
   /** Hard link to a local source: never touched, so the source's timestamps stay as they are. */
   linked: boolean;
+  /** For a copy of a local file: the source's mtime when copied (unknown after a restart). */
+  sourceMtimeMs?: number;
 }
 
 type Plan = { kind: 'direct'; uri: string; path: string } | { kind: 'cached'; uri: string; name: string };
@@ -55,6 +57,7 @@ interface Fetched {
   /** Bytes actually copied or downloaded. */
   copied: number;
   linked: boolean;
+  sourceMtimeMs?: number;
 }
 
 interface Obtained {
@@ -240,7 +243,10 @@ export class FileCache {
     }
     const { name, uri } = plan;
     const entry = this.entries.get(name);
-    if (entry) {
+    if (entry && !(await this.isFresh(entry, uri))) {
+      // The local source was rewritten in place (say, `puffindb demo` run again): fetch anew.
+      this.forget(name, entry);
+    } else if (entry) {
       if (await this.touch(entry)) {
         if (this.entries.get(name) === entry) {
           this.entries.delete(name); // re-insert: most recently used goes last
@@ -262,6 +268,22 @@ export class FileCache {
     fetching.catch(() => undefined); // waiters that gave up must not leave the rejection unhandled
     this.inFlight.set(name, fetching);
     return untilAborted(fetching, signal);
+  }
+
+  /**
+   * Is a cached copy of a local file still that file? A hard link must share the source's
+   * inode; a copy must match the source's size and mtime. Objects in a lake are written
+   * once (Iceberg data files, unique shuffle keys), so remote entries are always fresh.
+   */
+  private async isFresh(entry: CacheEntry, uri: string): Promise<boolean> {
+    if (!/^file:/i.test(uri)) return true;
+    const source = await stat(fileURLToPath(uri)).catch(() => undefined);
+    if (!source?.isFile()) return false;
+    if (entry.linked) {
+      const cached = await stat(entry.path).catch(() => undefined);
+      return !!cached && cached.ino === source.ino && cached.dev === source.dev;
+    }
+    return entry.sourceMtimeMs === source.mtimeMs && entry.size === source.size;
   }
 
   /** Mark a cached file used, for recency across restarts; false when it has vanished. */
@@ -303,7 +325,7 @@ export class FileCache {
       await rename(temp, path);
       this.reserved -= held;
       held = 0;
-      this.entries.set(name, { path, size: fetched.size, linked: fetched.linked });
+      this.entries.set(name, { path, size: fetched.size, linked: fetched.linked, sourceMtimeMs: fetched.sourceMtimeMs });
       this.bytes += fetched.size;
       this.evict();
       return { path, bytesFetched: fetched.copied };
@@ -330,7 +352,7 @@ export class FileCache {
     } catch (err) {
       throw this.ioError(err, uri);
     }
-    return { size: info.size, copied: info.size, linked: false };
+    return { size: info.size, copied: info.size, linked: false, sourceMtimeMs: info.mtimeMs };
   }
 
   private async download(uri: string, temp: string, reserve: (bytes: number) => void): Promise<Fetched> {

@@ -277,3 +277,26 @@ describe('FileCache', () => {
     assert.notEqual(cacheFileName('s3://b/1.parquet'), cacheFileName('s3://b/2.parquet'));
   });
 });
+
+describe('FileCache freshness of local files', () => {
+  test('a local file rewritten in place is fetched anew, not served stale', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'puffin-fresh-'));
+    try {
+      const source = join(root, 'data.parquet');
+      await writeFile(source, 'version one');
+      const cache = new FileCache({ dir: join(root, 'cache'), maxBytes: 1 << 20 });
+      const uri = pathToFileURL(source).href;
+      let got = await cache.acquire([uri]);
+      assert.equal(await readFile(got.paths[0], 'utf8'), 'version one');
+      got.release();
+      // Rewrite as a new file (new inode), as generators and copy tools do.
+      await rm(source);
+      await writeFile(source, 'version two, longer');
+      got = await cache.acquire([uri]);
+      assert.equal(await readFile(got.paths[0], 'utf8'), 'version two, longer');
+      got.release();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,310 @@
+// Runs a distributed plan: hands every fragment to an Invoker under a concurrency bound,
+// retries failed fragments, enforces the query deadline, gathers the partials into a scratch
+// directory and runs the reduce step over them in the coordinator's own sandboxed DuckDB.
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ulid } from 'ulid';
+import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
+import { assertSandboxed, runQuery, type Engine, type QueryResult } from '../engine/engine.ts';
+import { resolveUri, type StoreOptions } from '../storage/open.ts';
+import type { Fragment, Plan } from '../planner/plan.ts';
+import type { FragmentResult, Invoker } from './invoker.ts';
+import { assertSafeId } from './wire.ts';
+import { parquetViewSql } from './views.ts';
+
+export interface CoordinatorOptions {
+  invoker: Invoker;
+  /** The coordinator's DuckDB; must be sandboxed to a set of directories containing scratchDir. */
+  engine: Engine;
+  /** Where partials are gathered for the reduce step; one subdirectory per query, removed after. */
+  scratchDir: string;
+  /** Fragments invoked at once. */
+  concurrency: number;
+  /** Retries of a failed fragment before the query fails. */
+  retries: number;
+  /** Deadline of a query unless execute() is given its own. */
+  queryTimeoutMs: number;
+  /** Partials larger than this are stored under the shuffle prefix rather than returned inline. */
+  inlineLimitBytes: number;
+  /** How stored partials are fetched and deleted (S3 endpoint, region, ...). */
+  storeOptions: StoreOptions;
+  /**
+   * Root URL of the shuffle prefix. When set, a stored partial outside it is refused: the
+   * coordinator deletes stored partials after the query and must never delete anything else.
+   */
+  shuffleUrl?: string;
+  /** First pause between attempts of a fragment, doubled on each retry (capped at 1 s). Default 50. */
+  retryDelayMs?: number;
+}
+
+export interface ExecuteOptions {
+  queryId?: string;
+  /** Deadline of this query in ms; defaults to the coordinator's queryTimeoutMs. */
+  timeoutMs?: number;
+  /** Aborting cancels the query; a PuffinError reason is what execute() rejects with. */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteStats {
+  fragments: number;
+  retries: number;
+  /** Bytes of table data read by the fragments' successful attempts. */
+  bytesScanned: number;
+  /** Bytes of partials moved from workers to the coordinator. */
+  bytesShuffled: number;
+  executeMs: number;
+  reduceMs: number;
+}
+
+export interface ExecuteOutcome extends QueryResult {
+  stats: ExecuteStats;
+}
+
+/** Errors a retry would only repeat: the query itself is wrong, not allowed, or too big. */
+const FINAL_CODES: ReadonlySet<ErrorCode> = new Set(['syntax_error', 'binder_error', 'access_denied', 'bad_request', 'unsupported', 'payload_too_large']);
+const MAX_RETRY_DELAY_MS = 1_000;
+
+/** Everything one execution must undo, whether it succeeds or fails. */
+interface QueryRun {
+  queryId: string;
+  deadline: number;
+  signal: AbortSignal;
+  workDir: string;
+  /** Partial files per reduce view name. */
+  partials: Map<string, string[]>;
+  /** Stored partials to delete once the query is over. */
+  storedUris: string[];
+  stats: ExecuteStats;
+}
+
+export class Coordinator {
+  private readonly retryDelayMs: number;
+
+  constructor(private readonly options: CoordinatorOptions) {
+    assertSandboxed(options.engine);
+    const scratch = `${resolve(options.scratchDir)}/`;
+    const allowed = options.engine.options.allowedDirectories ?? [];
+    if (!allowed.some((d) => scratch.startsWith(d.endsWith('/') ? d : `${d}/`))) {
+      throw new PuffinError('internal', `coordinator scratch directory ${scratch} is outside the engine's allowed directories`);
+    }
+    if (!(options.concurrency >= 1)) throw new PuffinError('internal', `coordinator concurrency must be at least 1, got ${options.concurrency}`);
+    if (!(options.retries >= 0)) throw new PuffinError('internal', `coordinator retries must be 0 or more, got ${options.retries}`);
+    this.retryDelayMs = options.retryDelayMs ?? 50;
+  }
+
+  async execute(plan: Plan, options: ExecuteOptions = {}): Promise<ExecuteOutcome> {
+    const queryId = assertSafeId('queryId', options.queryId ?? ulid());
+    checkPlan(plan);
+    const timeoutMs = options.timeoutMs ?? this.options.queryTimeoutMs;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new PuffinError('timeout', `query ${queryId} exceeded its deadline of ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onCallerAbort = () => controller.abort(callerAbortReason(queryId, options.signal?.reason));
+    if (options.signal?.aborted) onCallerAbort();
+    else options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+
+    const run: QueryRun = {
+      queryId,
+      deadline: Date.now() + timeoutMs,
+      signal: controller.signal,
+      workDir: join(resolve(this.options.scratchDir), `${queryId}-${randomUUID()}`),
+      partials: new Map(plan.reduce.views.map((v) => [v.name, []])),
+      storedUris: [],
+      stats: { fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 },
+    };
+    try {
+      await mkdir(run.workDir, { recursive: true });
+      const executeStart = Date.now();
+      await this.runFragments(plan.fragments, run, controller);
+      run.stats.executeMs = Date.now() - executeStart;
+      const reduceStart = Date.now();
+      const result = await this.reduce(plan, run);
+      run.stats.reduceMs = Date.now() - reduceStart;
+      return { ...result, stats: run.stats };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onCallerAbort);
+      // Stops invocations still outstanding when the query failed; a no-op after success.
+      controller.abort(new PuffinError('internal', `query ${queryId} is over`));
+      await this.cleanUp(run);
+    }
+  }
+
+  /** Invoke every fragment, at most `concurrency` at once; the first failure aborts the rest. */
+  private async runFragments(fragments: Fragment[], run: QueryRun, controller: AbortController): Promise<void> {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < fragments.length && !run.signal.aborted) {
+        const fragment = fragments[next++];
+        try {
+          const result = await this.runWithRetries(fragment, run);
+          await this.landPartial(fragment, result, run);
+        } catch (err) {
+          controller.abort(toPuffinError(err));
+          return;
+        }
+      }
+    };
+    const lanes = Array.from({ length: Math.min(this.options.concurrency, fragments.length) }, lane);
+    // Wait for every lane, so no partial is still being written when cleanup starts.
+    await Promise.allSettled(lanes);
+    if (run.signal.aborted) throw run.signal.reason;
+  }
+
+  private async runWithRetries(fragment: Fragment, run: QueryRun): Promise<FragmentResult> {
+    const request = { queryId: run.queryId, fragment, deadline: run.deadline, inlineLimitBytes: this.options.inlineLimitBytes };
+    for (let attempt = 1; ; attempt++) {
+      if (run.signal.aborted) throw run.signal.reason;
+      let error: PuffinError;
+      try {
+        const invocation = this.options.invoker.invoke(request, run.signal);
+        const result = await untilAborted(invocation, run.signal, (late) => this.discardLate(late));
+        if (result.fragmentId !== fragment.id) {
+          throw new PuffinError('internal', `worker answered fragment ${fragment.id} with the result of ${result.fragmentId}`);
+        }
+        return result;
+      } catch (err) {
+        if (run.signal.aborted) throw run.signal.reason;
+        error = toPuffinError(err);
+      }
+      if (FINAL_CODES.has(error.code)) {
+        throw new PuffinError(error.code, error.message, { ...error.details, fragmentId: fragment.id });
+      }
+      if (attempt > this.options.retries) {
+        throw new PuffinError(
+          'fragment_failed',
+          `fragment ${fragment.id} of query ${run.queryId} failed after ${attempt} attempt(s); last error (${error.code}): ${error.message}`,
+          { fragmentId: fragment.id, attempts: attempt, lastError: error.toJSON().error },
+        );
+      }
+      run.stats.retries++;
+      await pause(Math.min(MAX_RETRY_DELAY_MS, this.retryDelayMs * 2 ** (attempt - 1)), run.signal);
+    }
+  }
+
+  /** Bring one partial into the scratch directory. */
+  private async landPartial(fragment: Fragment, result: FragmentResult, run: QueryRun): Promise<void> {
+    let bytes: Uint8Array;
+    if (result.partial.kind === 'inline') {
+      bytes = Buffer.from(result.partial.parquetBase64, 'base64');
+    } else {
+      const uri = result.partial.uri;
+      this.checkShuffleUri(uri);
+      run.storedUris.push(uri);
+      const { store, key } = resolveUri(uri, this.options.storeOptions);
+      bytes = await store.get(key);
+    }
+    const path = join(run.workDir, `${fragment.id}.parquet`);
+    await writeFile(path, bytes);
+    run.partials.get(fragment.output)!.push(path);
+    run.stats.bytesShuffled += bytes.byteLength;
+    run.stats.bytesScanned += result.bytesScanned;
+  }
+
+  private async reduce(plan: Plan, run: QueryRun): Promise<QueryResult> {
+    const conn = await this.options.engine.connect();
+    const interrupt = () => conn.interrupt();
+    run.signal.addEventListener('abort', interrupt, { once: true });
+    try {
+      for (const view of plan.reduce.views) {
+        await runQuery(conn, parquetViewSql(view.name, view.columns, run.partials.get(view.name) ?? []));
+      }
+      return await runQuery(conn, plan.reduce.sql);
+    } catch (err) {
+      if (run.signal.aborted) throw run.signal.reason;
+      throw err;
+    } finally {
+      run.signal.removeEventListener('abort', interrupt);
+      conn.closeSync();
+    }
+  }
+
+  private checkShuffleUri(uri: string): void {
+    const root = this.options.shuffleUrl;
+    if (root && !uri.startsWith(root.endsWith('/') ? root : `${root}/`)) {
+      throw new PuffinError('internal', `worker stored a partial at ${uri}, outside the shuffle prefix ${root}`);
+    }
+  }
+
+  /** A result that arrives after its query gave up on it: its stored partial would be orphaned. */
+  private discardLate(result: FragmentResult): void {
+    if (result.partial.kind !== 'stored') return;
+    const uri = result.partial.uri;
+    void this.deleteStored([uri]);
+  }
+
+  private async deleteStored(uris: string[]): Promise<void> {
+    await Promise.allSettled(
+      uris.map(async (uri) => {
+        this.checkShuffleUri(uri);
+        const { store, key } = resolveUri(uri, this.options.storeOptions);
+        await store.delete(key);
+      }),
+    );
+  }
+
+  private async cleanUp(run: QueryRun): Promise<void> {
+    await Promise.allSettled([rm(run.workDir, { recursive: true, force: true }), this.deleteStored(run.storedUris)]);
+  }
+}
+
+/** A plan's fragment ids name files, and every fragment's output must be a reduce view. */
+function checkPlan(plan: Plan): void {
+  const views = new Set(plan.reduce.views.map((v) => v.name));
+  const ids = new Set<string>();
+  for (const fragment of plan.fragments) {
+    assertSafeId('fragment id', fragment.id);
+    if (ids.has(fragment.id)) throw new PuffinError('internal', `plan has two fragments with id ${fragment.id}`);
+    ids.add(fragment.id);
+    if (!views.has(fragment.output)) {
+      throw new PuffinError('internal', `fragment ${fragment.id} outputs to '${fragment.output}', which no reduce view declares`);
+    }
+  }
+}
+
+function callerAbortReason(queryId: string, reason: unknown): PuffinError {
+  return reason instanceof PuffinError ? reason : new PuffinError('timeout', `query ${queryId} was cancelled`);
+}
+
+/**
+ * Settle with `work`, or reject with the signal's reason as soon as it aborts, so an invoker
+ * that ignores the signal cannot hold a query past its deadline. A result arriving after
+ * that goes to `onLate`.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onLate: (value: T) => void): Promise<T> {
+  return new Promise<T>((resolvePromise, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) onLate(value);
+        else resolvePromise(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolvePromise();
+    }, ms);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,28 @@
+// Temporary views over Parquet files with a declared schema. Workers use them for a
+// fragment's inputs, the coordinator for the partials it reduces. Selecting exactly the
+// declared columns, cast to the declared types, keeps every file set (even an empty one)
+// presenting one identical schema, whatever each file happens to contain.
+
+import { PuffinError } from '../errors.ts';
+import { sqlIdent, sqlStringList } from '../sql/quote.ts';
+import type { Column } from '../catalog/types.ts';
+
+function selectList(columns: readonly Column[], fromNull: boolean): string {
+  return columns
+    .map((c) => `CAST(${fromNull ? 'NULL' : sqlIdent(c.name)} AS ${c.type}) AS ${sqlIdent(c.name)}`)
+    .join(', ');
+}
+
+/**
+ * `CREATE TEMP VIEW name AS SELECT <columns> FROM read_parquet([...])`, or an empty view of
+ * the same columns when there are no files (read_parquet refuses an empty list).
+ */
+export function parquetViewSql(name: string, columns: readonly Column[], paths: readonly string[]): string {
+  if (columns.length === 0) {
+    throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
+  }
+  const body = paths.length
+    ? `SELECT ${selectList(columns, false)} FROM read_parquet(${sqlStringList(paths)}, union_by_name = true)`
+    : `SELECT ${selectList(columns, true)} LIMIT 0`;
+  return `CREATE TEMP VIEW ${sqlIdent(name)} AS ${body}`;
+}

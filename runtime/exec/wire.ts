@@ -1,0 +1,144 @@
+// The JSON form of fragment requests, results and errors as they cross process and Lambda
+// boundaries. Everything arriving from another process is checked here, so a malformed
+// message becomes a PuffinError naming the bad field instead of a crash deeper down.
+
+import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
+import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
+import type { Fragment, FragmentInput, FileRef } from '../planner/plan.ts';
+import type { Column } from '../catalog/types.ts';
+
+/** The error body every boundary carries: PuffinError.toJSON(). */
+export interface WireError {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * Query and fragment ids become parts of file names and object keys, so they are limited to
+ * characters that cannot climb out of a directory.
+ */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+export function assertSafeId(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw new PuffinError('bad_request', `${what} must be 1-128 letters, digits, '_' or '-', got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function field<T>(where: string, obj: Record<string, unknown>, name: string, check: (v: unknown) => v is T, expected: string): T {
+  const value = obj[name];
+  if (!check(value)) throw new PuffinError('bad_request', `${where}.${name} must be ${expected}, got ${JSON.stringify(value) ?? 'undefined'}`);
+  return value;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
+
+function objectAt(where: string, value: unknown): Record<string, unknown> {
+  if (!isObject(value)) throw new PuffinError('bad_request', `${where} must be an object, got ${JSON.stringify(value) ?? 'undefined'}`);
+  return value;
+}
+
+function decodeColumn(where: string, value: unknown): Column {
+  const o = objectAt(where, value);
+  return { name: field(where, o, 'name', isNonEmptyString, 'a non-empty string'), type: field(where, o, 'type', isNonEmptyString, 'a DuckDB type name') };
+}
+
+function decodeFile(where: string, value: unknown): FileRef {
+  const o = objectAt(where, value);
+  return {
+    uri: field(where, o, 'uri', isNonEmptyString, 'a URI'),
+    sizeBytes: field(where, o, 'sizeBytes', isCount, 'a byte count'),
+    rowCount: field(where, o, 'rowCount', isCount, 'a row count'),
+  };
+}
+
+function decodeInput(where: string, value: unknown): FragmentInput {
+  const o = objectAt(where, value);
+  return {
+    view: field(where, o, 'view', isNonEmptyString, 'a view name'),
+    table: field(where, o, 'table', isString, 'a table name'),
+    columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
+    files: field(where, o, 'files', isArray, 'an array').map((f, i) => decodeFile(`${where}.files[${i}]`, f)),
+  };
+}
+
+export function decodeFragment(where: string, value: unknown): Fragment {
+  const o = objectAt(where, value);
+  return {
+    id: assertSafeId(`${where}.id`, o.id),
+    output: field(where, o, 'output', isNonEmptyString, 'a partial set name'),
+    inputs: field(where, o, 'inputs', isArray, 'an array').map((input, i) => decodeInput(`${where}.inputs[${i}]`, input)),
+    sql: field(where, o, 'sql', isNonEmptyString, 'SQL text'),
+  };
+}
+
+/** A FragmentRequest as received from another process; throws 'bad_request' when malformed. */
+export function decodeRequest(value: unknown): FragmentRequest {
+  const o = objectAt('request', value);
+  const request: FragmentRequest = {
+    queryId: assertSafeId('request.queryId', o.queryId),
+    fragment: decodeFragment('request.fragment', o.fragment),
+    deadline: field('request', o, 'deadline', isCount, 'a time in ms since the epoch'),
+  };
+  if (o.inlineLimitBytes !== undefined) {
+    request.inlineLimitBytes = field('request', o, 'inlineLimitBytes', isCount, 'a byte count');
+  }
+  return request;
+}
+
+function decodePartial(value: unknown): PartialLocation {
+  const o = objectAt('result.partial', value);
+  if (o.kind === 'inline') return { kind: 'inline', parquetBase64: field('result.partial', o, 'parquetBase64', isString, 'base64 text') };
+  if (o.kind === 'stored') return { kind: 'stored', uri: field('result.partial', o, 'uri', isNonEmptyString, 'a URI') };
+  throw new PuffinError('internal', `result.partial.kind must be 'inline' or 'stored', got ${JSON.stringify(o.kind)}`);
+}
+
+/** A FragmentResult as received from a worker; a malformed one is the worker's fault ('internal'). */
+export function decodeResult(value: unknown): FragmentResult {
+  try {
+    const o = objectAt('result', value);
+    return {
+      fragmentId: field('result', o, 'fragmentId', isNonEmptyString, 'a fragment id'),
+      partial: decodePartial(o.partial),
+      rows: field('result', o, 'rows', isCount, 'a row count'),
+      bytes: field('result', o, 'bytes', isCount, 'a byte count'),
+      bytesScanned: field('result', o, 'bytesScanned', isCount, 'a byte count'),
+      durationMs: field('result', o, 'durationMs', isCount, 'a duration in ms'),
+    };
+  } catch (err) {
+    const e = toPuffinError(err);
+    throw new PuffinError('internal', `worker returned a malformed result: ${e.message}`);
+  }
+}
+
+export function encodeError(err: unknown): WireError {
+  return toPuffinError(err).toJSON();
+}
+
+/** True when `value` has our error shape, `{ error: { code, message } }`. */
+export function isWireError(value: unknown): value is WireError {
+  return isObject(value) && isObject(value.error) && typeof value.error.code === 'string' && typeof value.error.message === 'string';
+}
+
+export function decodeError(value: unknown): PuffinError {
+  return PuffinError.fromJSON(value);
+}
+
+/** Messages between the process pool and its children (Node IPC, JSON serialized). */
+export type PoolParentMessage =
+  | { type: 'init'; settings: unknown }
+  | { type: 'run'; id: number; request: FragmentRequest }
+  | { type: 'cancel'; id: number };
+
+export type PoolChildMessage =
+  | { type: 'ready'; pid: number }
+  | { type: 'init-failed'; error: WireError['error'] }
+  | { type: 'result'; id: number; result: FragmentResult }
+  | { type: 'error'; id: number; error: WireError['error'] };

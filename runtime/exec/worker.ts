@@ -1,0 +1,170 @@
+// Runs one fragment: fetch its input files through the local cache, expose each input as a
+// temporary view, run the fragment's SQL into a Parquet partial, and hand the partial back
+// inline or through the shuffle prefix. One Worker (one sandboxed DuckDB, one cache) per
+// process or Lambda container, reused across invocations.
+
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { PuffinError, toPuffinError } from '../errors.ts';
+import { Engine, assertSandboxed, runQuery } from '../engine/engine.ts';
+import { FileCache } from '../storage/file-cache.ts';
+import { joinUrl, openStore, type StoreOptions } from '../storage/open.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import type { Settings } from '../settings.ts';
+import type { Fragment } from '../planner/plan.ts';
+import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
+import { assertSafeId } from './wire.ts';
+import { parquetViewSql } from './views.ts';
+import { fragmentCopySql } from './fragment-sql.ts';
+
+export class Worker {
+  private constructor(
+    private readonly settings: Settings,
+    private readonly engine: Engine,
+    private readonly cache: FileCache,
+    private readonly shuffle: ObjectStore,
+  ) {}
+
+  static async create(settings: Settings): Promise<Worker> {
+    // DuckDB may read the cache directory and nothing else: a fragment's files arrive there
+    // (hard links for local files, downloads for S3), so SQL in a fragment can reach only
+    // files some fragment was handed, never the rest of the warehouse or the machine.
+    const allowedDirectories = [settings.cacheDir];
+    const storeOptions = storeOptionsOf(settings);
+    const cache = new FileCache({
+      dir: join(settings.cacheDir, 'files'),
+      maxBytes: settings.cacheBytes,
+      directRoots: [],
+      storeOptions,
+    });
+    const shuffle = openStore(settings.shuffleUrl, storeOptions);
+    await mkdir(join(settings.cacheDir, 'partials'), { recursive: true });
+    const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories });
+    assertSandboxed(engine);
+    return new Worker(settings, engine, cache, shuffle);
+  }
+
+  /**
+   * Run one fragment. Rejects with 'timeout' when the request's deadline passes (DuckDB is
+   * interrupted), with the signal's reason when aborted, and with a classified PuffinError
+   * for anything DuckDB or the stores refuse.
+   */
+  async runFragment(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
+    const { queryId, fragment } = request;
+    assertSafeId('queryId', queryId);
+    assertSafeId('fragment id', fragment.id);
+    const remaining = request.deadline - Date.now();
+    if (remaining <= 0) throw timeoutError(request);
+
+    // Aborts cache fetches and interrupts DuckDB; fired by the deadline or by the caller.
+    const stop = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let onCallerAbort: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      const fail = (err: PuffinError) => {
+        stop.abort(err);
+        reject(err);
+      };
+      timer = setTimeout(() => fail(timeoutError(request)), remaining);
+      onCallerAbort = () => fail(cancelError(request, signal?.reason));
+      if (signal?.aborted) onCallerAbort();
+      else signal?.addEventListener('abort', onCallerAbort, { once: true });
+    });
+    const work = this.execute(request, stop.signal);
+    // Whichever loses the race must not surface as an unhandled rejection.
+    work.catch(() => {});
+    stopped.catch(() => {});
+    try {
+      return await Promise.race([work, stopped]);
+    } finally {
+      clearTimeout(timer);
+      if (onCallerAbort) signal?.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  private async execute(request: FragmentRequest, signal: AbortSignal): Promise<FragmentResult> {
+    const started = Date.now();
+    const { queryId, fragment } = request;
+    const uris = fragment.inputs.flatMap((input) => input.files.map((f) => f.uri));
+    const bytesScanned = fragment.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0);
+    const tag = `${queryId}-${fragment.id}-${randomUUID()}`;
+    const partialPath = join(this.settings.cacheDir, 'partials', `${tag}.parquet`);
+
+    const lease = await this.cache.acquire(uris, signal).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : toPuffinError(err);
+    });
+    try {
+      const rows = await this.runSql(fragment, lease.paths, partialPath, signal);
+      const bytes = await readFile(partialPath);
+      const partial = await this.deliver(request, bytes, signal);
+      return { fragmentId: fragment.id, partial, rows, bytes: bytes.byteLength, bytesScanned, durationMs: Date.now() - started };
+    } finally {
+      lease.release();
+      await rm(partialPath, { force: true });
+    }
+  }
+
+  /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
+  private async runSql(fragment: Fragment, paths: string[], partialPath: string, signal: AbortSignal): Promise<number> {
+    const conn = await this.engine.connect();
+    const interrupt = () => conn.interrupt();
+    signal.addEventListener('abort', interrupt, { once: true });
+    try {
+      let next = 0;
+      for (const input of fragment.inputs) {
+        const inputPaths = paths.slice(next, next + input.files.length);
+        next += input.files.length;
+        await runQuery(conn, parquetViewSql(input.view, input.columns, inputPaths));
+      }
+      const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
+      return Number(copied.rows[0]?.[0] ?? 0);
+    } catch (err) {
+      throw signal.aborted ? signal.reason : toPuffinError(err);
+    } finally {
+      signal.removeEventListener('abort', interrupt);
+      conn.closeSync();
+    }
+  }
+
+  /** Small partials travel in the response; large ones through the shuffle prefix. */
+  private async deliver(request: FragmentRequest, bytes: Buffer, signal: AbortSignal): Promise<PartialLocation> {
+    const limit = request.inlineLimitBytes ?? this.settings.inlineLimitBytes;
+    if (bytes.byteLength <= limit) return { kind: 'inline', parquetBase64: bytes.toString('base64') };
+    const key = `${request.queryId}/${request.fragment.id}-${randomUUID()}.parquet`;
+    try {
+      await this.shuffle.put(key, bytes);
+    } catch (err) {
+      throw toPuffinError(err);
+    }
+    if (signal.aborted) {
+      // Nobody will collect this partial any more; do not leave it behind.
+      await this.shuffle.delete(key).catch(() => {});
+      throw signal.reason;
+    }
+    return { kind: 'stored', uri: joinUrl(this.settings.shuffleUrl, key) };
+  }
+
+  close(): void {
+    this.engine.close();
+  }
+}
+
+/** Object store options taken from the settings (S3 endpoint override, region). */
+export function storeOptionsOf(settings: Settings): StoreOptions {
+  return { s3Endpoint: settings.s3Endpoint, region: settings.region };
+}
+
+function timeoutError(request: FragmentRequest): PuffinError {
+  return new PuffinError('timeout', `fragment ${request.fragment.id} of query ${request.queryId} passed its deadline`, {
+    fragmentId: request.fragment.id,
+  });
+}
+
+function cancelError(request: FragmentRequest, reason: unknown): PuffinError {
+  if (reason instanceof PuffinError) return reason;
+  return new PuffinError('timeout', `fragment ${request.fragment.id} of query ${request.queryId} was cancelled`, {
+    fragmentId: request.fragment.id,
+  });
+}
