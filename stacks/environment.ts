@@ -1,0 +1,136 @@
+// The environment the runtime reads, wired from the deployment: every setting declared in
+// runtime/settings.ts that means something in AWS, plus the settings only a deployment
+// has (Redis, results bucket, coordinator function). Values are Terraform expressions, so
+// they follow the buyer's inputs: DuckDB's threads and memory limit track each function's
+// memory size, the file cache its /tmp size, and timeouts the Lambda timeouts.
+
+import { SETTINGS, type SettingSpec } from '../runtime/settings.ts';
+import type { FunctionName } from './artifacts.ts';
+import type { Inputs } from './inputs.ts';
+
+/**
+ * Settings a deployment adds. The runtime does not read these yet: the control-plane
+ * issue adds them to runtime/settings.ts under these names.
+ */
+export const DEPLOYMENT_SETTINGS = {
+  redisUrl: {
+    env: 'REDIS_URL',
+    default: '',
+    description: 'Redis URL of the state store, without credentials (rediss:// in AWS: ElastiCache has TLS on).',
+  },
+  redisAuthSecretArn: {
+    env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN',
+    default: '',
+    description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start.",
+  },
+  resultsUrl: {
+    env: 'PUFFINDB_RESULTS_URL',
+    default: '$PUFFINDB_WAREHOUSE/_puffindb/results/',
+    description: 'Where large query results are written and linked from.',
+  },
+  coordinatorFunction: {
+    env: 'PUFFINDB_COORDINATOR_FUNCTION',
+    default: '',
+    description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.',
+  },
+  apiAllowedCidrs: {
+    env: 'PUFFINDB_API_ALLOWED_CIDRS',
+    default: '',
+    description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all.",
+  },
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+/** Settings the stack leaves unset on the Lambdas, and why; every other setting is set. */
+export const NOT_SET_ON_LAMBDA: Partial<Record<SettingKey, string>> = {
+  workers: 'sizes the local worker pool of `puffindb serve`; on Lambda every fragment runs in its own worker invocation',
+  lambdaEndpoint: 'an override for tests and emulators; in AWS the SDK resolves the regional endpoint, which the Lambda interface endpoint serves privately',
+  s3Endpoint: 'an override for tests and S3-compatible stores; in AWS the SDK resolves the regional endpoint, which the S3 gateway endpoint serves',
+  region: 'AWS_REGION is reserved on Lambda: the service sets it, and refuses functions that set it',
+  port: 'Lambdas listen on no port; API Gateway invokes the admin function',
+};
+
+/** Settings the stack leaves unset on the Monostore instance, and why. */
+export const NOT_SET_ON_MONOSTORE: Partial<Record<SettingKey, string>> = {
+  workers: 'the Monostore fans fragments out to the worker Lambda (PUFFINDB_WORKER_FUNCTION), not to local processes',
+  threads: "a dedicated instance: the runtime's default (all cores) is right for any instance type",
+  memoryLimit: "a dedicated instance: DuckDB's default (80% of RAM) is right for any instance type",
+  lambdaEndpoint: 'an override for tests and emulators; the instance reaches Lambda through the interface endpoint',
+  s3Endpoint: 'an override for tests and S3-compatible stores; the instance reaches S3 through the gateway endpoint',
+};
+
+export interface EnvironmentContext {
+  inputs: Inputs;
+  lakeBucket: string;
+  resultsBucket: string;
+  shuffleBucket: string;
+  redisUrl: string;
+  redisAuthSecretArn: string;
+  functionName: (fn: FunctionName) => string;
+}
+
+/** Lambda gives one vCPU per 1,769 MB, up to 6. */
+const VCPU_MB = 1769;
+
+function shared(ctx: EnvironmentContext): Record<string, string> {
+  const { inputs } = ctx;
+  const S = SETTINGS;
+  const D = DEPLOYMENT_SETTINGS;
+  return {
+    [S.warehouse.env]: `s3://${ctx.lakeBucket}/`,
+    [S.shuffleUrl.env]: `s3://${ctx.shuffleBucket}/`,
+    [D.resultsUrl.env]: `s3://${ctx.resultsBucket}/`,
+    [S.maxFragments.env]: `\${${inputs.ref('max_fragments')}}`,
+    [S.concurrency.env]: `\${${inputs.ref('fragment_concurrency')}}`,
+    // The query's deadline ends a few seconds before the coordinator's own timeout, so
+    // the coordinator can still report the timeout instead of being killed mid-query.
+    [S.queryTimeoutMs.env]: `\${max(1, ${inputs.ref('coordinator_timeout_seconds')} - 5) * 1000}`,
+    [S.invokeTimeoutMs.env]: `\${${inputs.ref('worker_timeout_seconds')} * 1000}`,
+    [S.retries.env]: `\${${inputs.ref('fragment_retries')}}`,
+    [S.inlineLimitBytes.env]: `\${${inputs.ref('inline_limit_bytes')}}`,
+    [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
+    [S.workerFunction.env]: ctx.functionName('worker'),
+    [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
+    [D.redisUrl.env]: ctx.redisUrl,
+    [D.redisAuthSecretArn.env]: ctx.redisAuthSecretArn,
+  };
+}
+
+/** The environment of one Lambda function. */
+export function lambdaEnvironment(fn: FunctionName, ctx: EnvironmentContext): Record<string, string> {
+  const { inputs } = ctx;
+  const S = SETTINGS;
+  const memory = inputs.ref(`${fn}_memory_mb`);
+  const tmp = inputs.ref(`${fn}_ephemeral_storage_mb`);
+  return {
+    ...shared(ctx),
+    // /tmp is the only writable directory on Lambda.
+    [S.home.env]: '/tmp/puffindb',
+    [S.cacheDir.env]: '/tmp/puffindb/cache',
+    // Half of /tmp for cached files; the rest is DuckDB's spill space.
+    [S.cacheBytes.env]: `\${floor(${tmp} * 1048576 / 2)}`,
+    [S.threads.env]: `\${min(6, max(1, ceil(${memory} / ${VCPU_MB})))}`,
+    // A quarter of the function's memory stays with Node and the native heap.
+    [S.memoryLimit.env]: `\${floor(${memory} * 3 / 4)}MB`,
+    ...(fn === 'admin' ? { [DEPLOYMENT_SETTINGS.apiAllowedCidrs.env]: `\${join(",", ${inputs.ref('api_allowed_cidrs')})}` } : {}),
+  };
+}
+
+export const MONOSTORE_HOME = '/var/lib/puffindb';
+
+/** The environment of the Monostore's `puffindb serve`. */
+export function monostoreEnvironment(ctx: EnvironmentContext, region: string): Record<string, string> {
+  const { inputs } = ctx;
+  const S = SETTINGS;
+  return {
+    ...shared(ctx),
+    [S.home.env]: MONOSTORE_HOME,
+    [S.cacheDir.env]: `${MONOSTORE_HOME}/cache`,
+    // A quarter of the root volume: the rest holds the OS, the runtime and DuckDB's spill.
+    [S.cacheBytes.env]: `\${floor(${inputs.ref('monostore_root_volume_gb')} * 1073741824 / 4)}`,
+    [S.port.env]: S.port.default,
+    [S.region.env]: region,
+    [DEPLOYMENT_SETTINGS.apiAllowedCidrs.env]: `\${join(",", ${inputs.ref('monostore_allowed_cidrs')})}`,
+  };
+}

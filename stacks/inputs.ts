@@ -1,0 +1,287 @@
+// Every buyer input, declared once: the stack turns each into a Terraform variable and
+// docs/DEPLOY.md lists them from this same table, so the two cannot drift. Defaults are
+// the safe choice (encryption on, nothing public, no reserved concurrency that a new
+// account's limit would refuse); names are snake_case as in terraform-aws-modules.
+
+import { TerraformVariable, Token, type IResolvable } from 'cdktf';
+import { Construct } from 'constructs';
+import { PuffinError } from '../runtime/errors.ts';
+import type { FunctionName } from './artifacts.ts';
+
+export type InputType = 'string' | 'number' | 'bool' | 'list(string)' | 'map(string)';
+
+export type InputGroup = 'general' | 'network' | 'storage' | 'state' | 'functions' | 'api' | 'monostore';
+
+type DefaultOf<T extends InputType> = T extends 'string'
+  ? string
+  : T extends 'number'
+    ? number
+    : T extends 'bool'
+      ? boolean
+      : T extends 'list(string)'
+        ? readonly string[]
+        : Readonly<Record<string, string>>;
+
+export interface Validation {
+  /** A Terraform expression over `var.<name>` that must be true. */
+  condition: string;
+  message: string;
+}
+
+export interface InputSpec<T extends InputType = InputType> {
+  type: T;
+  default: DefaultOf<T>;
+  description: string;
+  group: InputGroup;
+  validation: readonly Validation[];
+}
+
+const input =
+  <T extends InputType>(type: T) =>
+  (group: InputGroup, value: DefaultOf<T>, description: string, ...validation: Validation[]): InputSpec<T> => ({
+    type,
+    default: value,
+    description,
+    group,
+    validation,
+  });
+const string = input('string');
+const number = input('number');
+const bool = input('bool');
+const list = input('list(string)');
+const map = input('map(string)');
+
+const between = (name: string, min: number, max: number, unit = ''): Validation => ({
+  condition: `var.${name} >= ${min} && var.${name} <= ${max}`,
+  message: `${name} must be between ${min} and ${max}${unit}.`,
+});
+
+const oneOf = (name: string, values: readonly string[]): Validation => ({
+  condition: `contains(${JSON.stringify(values)}, var.${name})`,
+  message: `${name} must be one of ${values.join(', ')}.`,
+});
+
+// CloudWatch Logs accepts only these retention periods.
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+interface LambdaDefaults {
+  memoryMb: number;
+  ephemeralMb: number;
+  timeoutSeconds: number;
+}
+
+type LambdaInputName<F extends string> =
+  | `${F}_memory_mb`
+  | `${F}_ephemeral_storage_mb`
+  | `${F}_timeout_seconds`
+  | `${F}_reserved_concurrency`;
+
+function lambdaInputs<F extends FunctionName>(fn: F, role: string, d: LambdaDefaults): Record<LambdaInputName<F>, InputSpec<'number'>> {
+  return {
+    [`${fn}_memory_mb`]: number(
+      'functions',
+      d.memoryMb,
+      `Memory of the ${role} Lambda in MB; Lambda gives one vCPU per 1,769 MB, and DuckDB's threads and memory limit follow it.`,
+      between(`${fn}_memory_mb`, 128, 10240, ' MB'),
+    ),
+    [`${fn}_ephemeral_storage_mb`]: number(
+      'functions',
+      d.ephemeralMb,
+      `/tmp size of the ${role} Lambda in MB: file cache and DuckDB spill space.`,
+      between(`${fn}_ephemeral_storage_mb`, 512, 10240, ' MB'),
+    ),
+    [`${fn}_timeout_seconds`]: number(
+      'functions',
+      d.timeoutSeconds,
+      `Timeout of the ${role} Lambda in seconds.`,
+      between(`${fn}_timeout_seconds`, 1, 900, ' seconds'),
+    ),
+    [`${fn}_reserved_concurrency`]: number(
+      'functions',
+      -1,
+      `Reserved concurrency of the ${role} Lambda; -1 reserves none (a new account's whole limit may be 10, and reserving from it fails).`,
+      { condition: `var.${fn}_reserved_concurrency >= -1`, message: `${fn}_reserved_concurrency must be -1 (none) or a count.` },
+    ),
+  } as Record<LambdaInputName<F>, InputSpec<'number'>>;
+}
+
+export const INPUTS = {
+  // general
+  aws_region: string('general', 'us-east-1', 'AWS region to deploy into.'),
+  name_prefix: string(
+    'general',
+    'puffindb',
+    'Prefix of every resource name; also names the Lambda functions and the Redis replication group.',
+    {
+      // Also valid inside bucket, IAM, Lambda and ElastiCache names: no leading, trailing or double hyphen.
+      condition: 'can(regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", var.name_prefix)) && length(var.name_prefix) >= 2 && length(var.name_prefix) <= 20',
+      message: 'name_prefix must be 2-20 characters of lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen.',
+    },
+  ),
+  tags: map('general', {}, 'Tags added to every resource (the provider\'s default_tags).'),
+
+  // network
+  vpc_id: string('network', '', 'Bring your own VPC: its id. Empty creates a new VPC with private subnets only (no internet gateway, no NAT).'),
+  private_subnet_ids: list(
+    'network',
+    [],
+    'With vpc_id: private subnets for the Lambdas, Redis and Monostore, in at least two availability zones and at most one per zone (interface endpoints take one subnet per zone).',
+    {
+      condition: 'length(var.private_subnet_ids) == 0 || length(var.private_subnet_ids) >= 2',
+      message: 'private_subnet_ids must list at least two subnets (in different availability zones).',
+    },
+  ),
+  private_route_table_ids: list('network', [], 'With vpc_id and create_vpc_endpoints: route tables of those subnets, for the S3 gateway endpoint.'),
+  vpc_cidr: string('network', '10.42.0.0/16', 'CIDR of the new VPC (ignored with vpc_id); each private subnet gets a /20 of it when it is a /16.', {
+    condition: 'can(cidrhost(var.vpc_cidr, 0))',
+    message: 'vpc_cidr must be a CIDR block such as 10.42.0.0/16.',
+  }),
+  az_count: number('network', 2, 'Availability zones (one private subnet each) of the new VPC.', between('az_count', 2, 6)),
+  create_vpc_endpoints: bool(
+    'network',
+    true,
+    'Create the S3 gateway endpoint and the Lambda and Secrets Manager interface endpoints the functions need without NAT. Turn off when the VPC already has them.',
+  ),
+  https_egress_cidrs: list(
+    'network',
+    [],
+    'Extra CIDRs the functions may reach on port 443: your own VPC endpoints or NAT when create_vpc_endpoints is false.',
+    { condition: 'alltrue([for c in var.https_egress_cidrs : can(cidrhost(c, 0))])', message: 'https_egress_cidrs must hold CIDR blocks.' },
+  ),
+  enable_vpc_flow_logs: bool('network', true, 'Send flow logs of the new VPC to an encrypted CloudWatch log group.'),
+
+  // storage
+  force_destroy_buckets: bool('storage', false, 'Let `terraform destroy` delete non-empty buckets. Leave false outside test deployments.'),
+  lake_noncurrent_version_expiration_days: number(
+    'storage',
+    90,
+    'Days a replaced or deleted lake object version is kept before it expires (the lake bucket is versioned).',
+    between('lake_noncurrent_version_expiration_days', 1, 3650, ' days'),
+  ),
+  results_expiration_days: number('storage', 7, 'Days large query results are kept in the results bucket.', between('results_expiration_days', 1, 3650, ' days')),
+  shuffle_expiration_days: number(
+    'storage',
+    1,
+    'Days partial results are kept in the shuffle bucket; a finished query no longer needs them.',
+    between('shuffle_expiration_days', 1, 365, ' days'),
+  ),
+  access_log_bucket: string('storage', '', 'Bucket receiving S3 server access logs of the three buckets. Empty disables access logging.'),
+
+  // state
+  redis_node_type: string('state', 'cache.t4g.small', 'ElastiCache node type of the Redis replication group.'),
+  redis_multi_az: bool('state', true, 'Run a replica in a second availability zone with automatic failover (two nodes instead of one).'),
+  redis_engine_version: string('state', '7.1', 'Redis engine version.'),
+  redis_snapshot_retention_days: number(
+    'state',
+    7,
+    'Days of automatic Redis snapshots. Redis holds table metadata pointers and API keys, so keep backups on.',
+    between('redis_snapshot_retention_days', 0, 35, ' days'),
+  ),
+
+  // functions
+  lambda_architecture: string('functions', 'x86_64', 'Instruction set of the Lambdas; the bundle must be built for it (`npm run bundle -- --arch arm64`).', oneOf('lambda_architecture', ['x86_64', 'arm64'])),
+  lambda_artifacts_dir: string(
+    'functions',
+    '',
+    'Directory holding `<arch>/<function>.zip` from `npm run bundle`. Empty means dist/lambda of the checkout this module was synthesized in.',
+  ),
+  log_retention_days: number('functions', 365, 'Retention of every log group (functions, API access, flow logs), in days.', {
+    condition: `contains(${JSON.stringify(LOG_RETENTION_DAYS)}, var.log_retention_days)`,
+    message: `log_retention_days must be one of ${LOG_RETENTION_DAYS.join(', ')}.`,
+  }),
+  ...lambdaInputs('coordinator', 'coordinator', { memoryMb: 2048, ephemeralMb: 2048, timeoutSeconds: 900 }),
+  ...lambdaInputs('worker', 'worker', { memoryMb: 3008, ephemeralMb: 4096, timeoutSeconds: 300 }),
+  ...lambdaInputs('admin', 'admin API', { memoryMb: 1024, ephemeralMb: 512, timeoutSeconds: 30 }),
+  fragment_concurrency: number('functions', 64, 'Worker invocations in flight per query.', between('fragment_concurrency', 1, 10000)),
+  max_fragments: number('functions', 256, 'Upper bound on fragments (worker invocations) per table scan.', between('max_fragments', 1, 100000)),
+  fragment_retries: number('functions', 2, 'Retries of a failed fragment before the query fails.', between('fragment_retries', 0, 10)),
+  inline_limit_bytes: number(
+    'functions',
+    4194304,
+    'Partials up to this size return inline from a worker; larger ones go through the shuffle bucket (Lambda caps a response at 6 MB).',
+    between('inline_limit_bytes', 0, 4194304, ' bytes'),
+  ),
+  broadcast_limit_bytes: number('functions', 67108864, 'Tables up to this size may be read whole by every fragment of a join.', {
+    condition: 'var.broadcast_limit_bytes >= 0',
+    message: 'broadcast_limit_bytes must not be negative.',
+  }),
+
+  // api
+  api_throttling_rate_limit: number('api', 100, 'Steady-state requests per second the HTTP API accepts.', between('api_throttling_rate_limit', 1, 10000)),
+  api_throttling_burst_limit: number('api', 200, 'Burst of requests the HTTP API accepts.', between('api_throttling_burst_limit', 1, 5000)),
+  api_allowed_cidrs: list(
+    'api',
+    [],
+    'Client CIDRs the admin API serves; empty serves any address that presents a valid API key. Enforced by the admin function on the caller\'s source IP.',
+    { condition: 'alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0))])', message: 'api_allowed_cidrs must hold CIDR blocks.' },
+  ),
+
+  // monostore
+  monostore_enabled: bool('monostore', false, 'Run one EC2 instance as a long-lived coordinator (the `puffindb serve` runtime) in a private subnet.'),
+  monostore_architecture: string('monostore', 'x86_64', 'Architecture of the Monostore image; must match monostore_instance_type.', oneOf('monostore_architecture', ['x86_64', 'arm64'])),
+  monostore_instance_type: string('monostore', 'm6i.large', 'Monostore EC2 instance type.'),
+  monostore_root_volume_gb: number('monostore', 64, 'Size of the Monostore\'s encrypted root volume in GB (file cache and spill space).', between('monostore_root_volume_gb', 16, 16384, ' GB')),
+  monostore_allowed_cidrs: list(
+    'monostore',
+    [],
+    'CIDRs allowed to reach the Monostore\'s HTTP port inside the VPC. Empty allows none.',
+    { condition: 'alltrue([for c in var.monostore_allowed_cidrs : can(cidrhost(c, 0))])', message: 'monostore_allowed_cidrs must hold CIDR blocks.' },
+  ),
+} as const;
+
+export type InputName = keyof typeof INPUTS;
+type InputsOfType<T extends InputType> = { [K in InputName]: (typeof INPUTS)[K]['type'] extends T ? K : never }[InputName];
+
+/** The Terraform variables, with typed accessors so a construct cannot read a list as a string. */
+export class Inputs extends Construct {
+  private readonly variables = new Map<InputName, TerraformVariable>();
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    for (const [name, spec] of Object.entries(INPUTS) as [InputName, InputSpec][]) {
+      const value = spec.default;
+      this.variables.set(
+        name,
+        new TerraformVariable(this, name, {
+          type: spec.type,
+          default: Array.isArray(value) ? [...value] : typeof value === 'object' ? { ...value } : value,
+          description: spec.description,
+          nullable: false,
+          // In Terraform's JSON syntax a plain string is a literal: the condition must be an interpolation.
+          validation: spec.validation.map((v) => ({ condition: `\${${v.condition}}`, errorMessage: v.message })),
+        }),
+      );
+    }
+  }
+
+  private variable(name: InputName): TerraformVariable {
+    const v = this.variables.get(name);
+    if (!v) throw new PuffinError('internal', `no input named ${name}`);
+    return v;
+  }
+
+  string(name: InputsOfType<'string'>): string {
+    return this.variable(name).stringValue;
+  }
+
+  number(name: InputsOfType<'number'>): number {
+    return this.variable(name).numberValue;
+  }
+
+  bool(name: InputsOfType<'bool'>): IResolvable {
+    return this.variable(name).booleanValue;
+  }
+
+  list(name: InputsOfType<'list(string)'>): string[] {
+    return this.variable(name).listValue;
+  }
+
+  map(name: InputsOfType<'map(string)'>): Record<string, string> {
+    return Token.asStringMap(this.variable(name).value);
+  }
+
+  /** `var.<name>`, for Terraform expressions written out (conditionals, counts, arithmetic). */
+  ref(name: InputName): string {
+    return `var.${name}`;
+  }
+}
