@@ -33,6 +33,12 @@ export const SETTINGS = {
   s3Endpoint: { env: 'PUFFINDB_S3_ENDPOINT', default: '', description: 'Override of the S3 endpoint (tests, S3-compatible stores).' },
   region: { env: 'AWS_REGION', default: 'us-east-1', description: 'AWS region of S3 and Lambda.' },
   port: { env: 'PUFFINDB_PORT', default: '8080', description: 'Port of `puffindb serve`.' },
+  // Settings of a deployment: the state store, results, the coordinator Lambda, API access.
+  redisUrl: { env: 'REDIS_URL', default: '', description: 'Redis URL of the state store, without credentials (rediss:// in AWS: ElastiCache has TLS on); unset: in-memory state.' },
+  redisAuthSecretArn: { env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN', default: '', description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start." },
+  resultsUrl: { env: 'PUFFINDB_RESULTS_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/results/', description: 'Where large query results are written and linked from.' },
+  coordinatorFunction: { env: 'PUFFINDB_COORDINATOR_FUNCTION', default: '', description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.' },
+  apiAllowedCidrs: { env: 'PUFFINDB_API_ALLOWED_CIDRS', default: '', description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all." },
 } as const satisfies Record<string, SettingSpec>;
 
 export interface Settings {
@@ -56,6 +62,12 @@ export interface Settings {
   s3Endpoint?: string;
   region: string;
   port: number;
+  redisUrl?: string;
+  redisAuthSecretArn?: string;
+  resultsUrl: string;
+  coordinatorFunction?: string;
+  /** Client CIDRs the admin API serves; empty: all. */
+  apiAllowedCidrs: string[];
 }
 
 function int(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: number): number {
@@ -104,6 +116,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     s3Endpoint: str(env, S.s3Endpoint),
     region: str(env, S.region) ?? S.region.default,
     port: int(env, S.port, 8080),
+    redisUrl: str(env, S.redisUrl),
+    redisAuthSecretArn: str(env, S.redisAuthSecretArn),
+    resultsUrl: toRootUrl(str(env, S.resultsUrl) ?? `${warehouse}_puffindb/results/`),
+    coordinatorFunction: str(env, S.coordinatorFunction),
+    apiAllowedCidrs: (str(env, S.apiAllowedCidrs) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
   };
   return { ...settings, ...overrides };
 }

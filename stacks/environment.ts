@@ -12,32 +12,13 @@ import type { Inputs } from './inputs.ts';
  * Settings a deployment adds. The runtime does not read these yet: the control-plane
  * issue adds them to runtime/settings.ts under these names.
  */
+/** Runtime settings only a deployment sets (state store, results, coordinator, API access). */
 export const DEPLOYMENT_SETTINGS = {
-  redisUrl: {
-    env: 'REDIS_URL',
-    default: '',
-    description: 'Redis URL of the state store, without credentials (rediss:// in AWS: ElastiCache has TLS on).',
-  },
-  redisAuthSecretArn: {
-    env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN',
-    default: '',
-    description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start.",
-  },
-  resultsUrl: {
-    env: 'PUFFINDB_RESULTS_URL',
-    default: '$PUFFINDB_WAREHOUSE/_puffindb/results/',
-    description: 'Where large query results are written and linked from.',
-  },
-  coordinatorFunction: {
-    env: 'PUFFINDB_COORDINATOR_FUNCTION',
-    default: '',
-    description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.',
-  },
-  apiAllowedCidrs: {
-    env: 'PUFFINDB_API_ALLOWED_CIDRS',
-    default: '',
-    description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all.",
-  },
+  redisUrl: SETTINGS.redisUrl,
+  redisAuthSecretArn: SETTINGS.redisAuthSecretArn,
+  resultsUrl: SETTINGS.resultsUrl,
+  coordinatorFunction: SETTINGS.coordinatorFunction,
+  apiAllowedCidrs: SETTINGS.apiAllowedCidrs,
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;

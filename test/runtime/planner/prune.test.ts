@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Column, DataFile } from '../../../runtime/catalog/types.ts';
+import type { Column, ColumnStats, DataFile } from '../../../runtime/catalog/types.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { conjuncts } from '../../../runtime/planner/ast.ts';
 import { assignFiles } from '../../../runtime/planner/assign.ts';
@@ -20,11 +20,11 @@ const columns: Column[] = [
 ];
 
 // file i: n in [i*10, i*10+9]; d in 2020-0(i+1)-01..28; s in [chr(a+i)..]; file 3 is all-NULL n; file 4 unknown stats.
-const files: DataFile[] = [0, 1, 2, 3, 4].map((i) => ({
+const files: DataFile[] = [0, 1, 2, 3, 4].map((i): DataFile => ({
   uri: `file:///f${i}.parquet`,
   sizeBytes: 100,
   rowCount: 10,
-  stats: i === 4 ? {} : {
+  stats: i === 4 ? {} as Record<string, ColumnStats> : {
     n: i === 3 ? { min: null, max: null, nulls: 10 } : { min: String(i * 10), max: String(i * 10 + 9), nulls: i === 1 ? 2 : 0 },
     d: { min: `2020-0${i + 1}-01`, max: `2020-0${i + 1}-28`, nulls: 0 },
     s: { min: `${String.fromCharCode(97 + i)}a`, max: `${String.fromCharCode(97 + i)}z`, nulls: 0 },
