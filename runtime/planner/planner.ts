@@ -84,10 +84,48 @@ function qualifiedName(node: AstNode): string {
   return [...parts, String(node.table_name)].join('.');
 }
 
+/** Plans kept for repeated SQL; each is valid while every table it read is unchanged. */
+const PLAN_CACHE_ENTRIES = 256;
+
+interface CachedPlan {
+  plan: Plan;
+  /** Catalog name -> snapshot id of every table the plan read. */
+  snapshots: Map<string, string>;
+}
+
 export class Planner {
+  private readonly cache = new Map<string, CachedPlan>();
+
   constructor(private readonly options: PlannerOptions) {}
 
+  /**
+   * Plan a query. A query planned before is answered from the plan cache when every table
+   * it read still has the same snapshot id (planning is a dozen DuckDB round trips; a
+   * dashboard repeats the same SQL).
+   */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
+    const key = `${planOptions.fragments ?? ''}\u0000${sql}`;
+    const cached = this.cache.get(key);
+    if (cached && (await this.stillCurrent(cached))) {
+      this.cache.delete(key); // most recently used goes last
+      this.cache.set(key, cached);
+      return cached.plan;
+    }
+    const { plan, snapshots } = await this.planUncached(sql, planOptions);
+    this.cache.set(key, { plan, snapshots });
+    if (this.cache.size > PLAN_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    return plan;
+  }
+
+  private async stillCurrent(entry: CachedPlan): Promise<boolean> {
+    for (const [name, snapshotId] of entry.snapshots) {
+      const table = await this.options.catalog.getTable(name);
+      if (table?.snapshotId !== snapshotId) return false;
+    }
+    return true;
+  }
+
+  private async planUncached(sql: string, planOptions: PlanOptions): Promise<CachedPlan> {
     const { engine } = this.options;
     const parsed = await parseStatement(engine, sql);
     const root = parsed.node;
@@ -122,6 +160,7 @@ export class Planner {
       node.catalog_name = '';
     }
 
+    const snapshots = new Map([...resolved].map(([name, r]) => [name, r.snapshot.snapshotId]));
     const conn = await engine.connect();
     try {
       for (const { snapshot, view } of resolved.values()) await createEmptyTable(conn, view, snapshot.columns);
@@ -133,14 +172,15 @@ export class Planner {
       const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, aggregates };
 
       if (resolved.size === 0) {
-        return {
+        const plan: Plan = {
           shape: 'local', sql: querySql, output, fragments: [], scans: [], join: null,
           reduce: { views: [], sql: querySql }, reason: 'the query reads no table',
         };
+        return { plan, snapshots };
       }
       const split = await this.trySplit(ctx);
-      if (typeof split !== 'string') return split;
-      return await this.singleNode(ctx, split);
+      if (typeof split !== 'string') return { plan: split, snapshots };
+      return { plan: await this.singleNode(ctx, split), snapshots };
     } finally {
       conn.closeSync();
     }

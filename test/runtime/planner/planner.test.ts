@@ -113,3 +113,22 @@ describe('pushdown + single-node', () => {
     await check(sql);
   });
 });
+
+describe('plan cache', () => {
+  test('a repeated query reuses its plan until a table it read changes', async () => {
+    const planner = fx.planner(3);
+    const sql = 'SELECT g, count(*) FROM t GROUP BY g';
+    const first = await planner.plan(sql);
+    assert.equal(await planner.plan(sql), first, 'same plan object from the cache');
+    assert.notEqual(await planner.plan(sql, { fragments: 2 }), first, 'the fragment count is part of the key');
+    const t = (await fx.catalog.getTable('t'))!;
+    fx.catalog.set({ ...t, files: t.files.slice(0, 2), snapshotId: `${t.snapshotId}-changed` });
+    try {
+      const replanned = await planner.plan(sql);
+      assert.notEqual(replanned, first);
+      assert.equal(replanned.scans[0].filesTotal, 2);
+    } finally {
+      fx.catalog.set(t);
+    }
+  });
+});
