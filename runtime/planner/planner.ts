@@ -6,7 +6,7 @@
 // DuckDB accepts; the plan records why.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Catalog, Column, DataFile, TableSnapshot } from '../catalog/types.ts';
+import type { Catalog, Column, DataFile, TableSnapshot, TableVersion } from '../catalog/types.ts';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { parseStatement, printNodes, type AstNode } from '../sql/parse.ts';
@@ -73,6 +73,14 @@ function instantiate(template: AstNode, bindings: Record<string, AstNode>): AstN
   });
 }
 
+/**
+ * What a cached plan depends on: the table's data (snapshot id) and its schema, which an
+ * Iceberg schema change alters without a new snapshot.
+ */
+function tableVersion(t: TableSnapshot): string {
+  return `${t.snapshotId}|${JSON.stringify(t.columns)}`;
+}
+
 function viewNameFor(table: string): string {
   return table.toLowerCase().replace(/[^a-z0-9_]/g, '_');
 }
@@ -89,8 +97,10 @@ const PLAN_CACHE_ENTRIES = 256;
 
 interface CachedPlan {
   plan: Plan;
-  /** Catalog name -> snapshot id of every table the plan read. */
+  /** Catalog name -> version (snapshot id and schema) of every table the plan read. */
   snapshots: Map<string, string>;
+  /** False for plans that must be made afresh each time (time travel). */
+  cacheable?: boolean;
 }
 
 export class Planner {
@@ -111,16 +121,17 @@ export class Planner {
       this.cache.set(key, cached);
       return cached.plan;
     }
-    const { plan, snapshots } = await this.planUncached(sql, planOptions);
+    const { plan, snapshots, cacheable } = await this.planUncached(sql, planOptions);
+    if (cacheable === false) return plan;
     this.cache.set(key, { plan, snapshots });
     if (this.cache.size > PLAN_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
     return plan;
   }
 
   private async stillCurrent(entry: CachedPlan): Promise<boolean> {
-    for (const [name, snapshotId] of entry.snapshots) {
+    for (const [name, version] of entry.snapshots) {
       const table = await this.options.catalog.getTable(name);
-      if (table?.snapshotId !== snapshotId) return false;
+      if (!table || tableVersion(table) !== version) return false;
     }
     return true;
   }
@@ -142,15 +153,26 @@ export class Planner {
     // Resolve every reference against the catalog and rename it to the table's view.
     const resolved = new Map<string, ResolvedTable>();
     const refTable = new Map<AstNode, ResolvedTable>();
+    // Time travel (`FROM t AT (VERSION => id)` / `AT (TIMESTAMP => ts)`): the reference is
+    // resolved to that snapshot through Catalog.getTableAt and gets a view of its own, so one
+    // query may read a table now and as it was. Such plans are not cached: a timestamp may
+    // be relative (now() - INTERVAL ...) and a later commit may fall before it.
+    let timeTravel = false;
     for (const node of refNodes) {
-      if (node.at_clause) throw new PuffinError('unsupported', `time travel (AT ...) is not supported on table ${qualifiedName(node)}`);
       const name = qualifiedName(node).toLowerCase();
-      let entry = resolved.get(name);
+      const at = node.at_clause ? await this.timeTravelTarget(node, sql) : undefined;
+      const key = at ? `${name}@${at.snapshotId ?? `t${at.timestampMs}`}` : name;
+      let entry = resolved.get(key);
       if (!entry) {
-        const snapshot = await this.options.catalog.getTable(name);
+        const snapshot = at ? await this.options.catalog.getTableAt!(name, at) : await this.options.catalog.getTable(name);
         if (!snapshot) throw await this.unknownTable(qualifiedName(node));
-        entry = { snapshot, view: viewNameFor(snapshot.name) };
-        resolved.set(name, entry);
+        const view = at ? viewNameFor(`${snapshot.name}_at_${snapshot.snapshotId}`) : viewNameFor(snapshot.name);
+        entry = { snapshot, view };
+        resolved.set(key, entry);
+      }
+      if (at) {
+        timeTravel = true;
+        node.at_clause = null; // the view is already that snapshot
       }
       refTable.set(node, entry);
       const written = String(node.table_name);
@@ -160,7 +182,7 @@ export class Planner {
       node.catalog_name = '';
     }
 
-    const snapshots = new Map([...resolved].map(([name, r]) => [name, r.snapshot.snapshotId]));
+    const snapshots = new Map([...resolved].map(([name, r]) => [name, tableVersion(r.snapshot)]));
     const conn = await engine.connect();
     try {
       for (const { snapshot, view } of resolved.values()) await createEmptyTable(conn, view, snapshot.columns);
@@ -176,14 +198,53 @@ export class Planner {
           shape: 'local', sql: querySql, output, fragments: [], scans: [], join: null,
           reduce: { views: [], sql: querySql }, reason: 'the query reads no table',
         };
-        return { plan, snapshots };
+        return { plan, snapshots, cacheable: !timeTravel };
       }
       const split = await this.trySplit(ctx);
-      if (typeof split !== 'string') return { plan: split, snapshots };
-      return { plan: await this.singleNode(ctx, split), snapshots };
+      if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel };
+      return { plan: await this.singleNode(ctx, split), snapshots, cacheable: !timeTravel };
     } finally {
       conn.closeSync();
     }
+  }
+
+  /** Evaluate an AT clause's expression (a constant) to a snapshot id or an instant. */
+  private async timeTravelTarget(node: AstNode, sql: string): Promise<TableVersion> {
+    const table = qualifiedName(node);
+    const unit = String(node.at_clause.unit ?? '').toUpperCase();
+    const expr = node.at_clause.expr as AstNode;
+    // The AST arrives through JSON.parse, which rounds integers past 2^53 and Iceberg snapshot
+    // ids are 63-bit: take the exact digits from the SQL text for a literal id.
+    const literal = expr.class === 'CONSTANT' ? expr.value?.value : undefined;
+    if (unit === 'VERSION' && typeof literal === 'number' && !Number.isSafeInteger(literal)) {
+      const exact = [...new Set(sql.match(/\d{16,}/g) ?? [])].filter((digits) => Number(digits) === literal);
+      if (exact.length !== 1) throw new PuffinError('bad_request', `AT (VERSION => ...) on table ${table}: cannot tell which snapshot id the SQL names`);
+      return { snapshotId: exact[0] };
+    }
+    if (!this.options.catalog.getTableAt) throw new PuffinError('unsupported', `time travel (AT ...) is not supported on table ${table}: this catalog keeps no history`);
+    if (unit !== 'VERSION' && unit !== 'TIMESTAMP') throw new PuffinError('unsupported', `AT (${unit} => ...) on table ${table}: use VERSION => snapshot id or TIMESTAMP => instant`);
+    if (someExpression(expr, (e) => e.class === 'SUBQUERY' || e.class === 'COLUMN_REF' || e.class === 'PARAMETER')) {
+      throw new PuffinError('bad_request', `AT (${unit} => ...) on table ${table} must be a constant expression`);
+    }
+    const { engine } = this.options;
+    const [valueSql] = await printNodes(engine, [{ ...selectNode([expr], baseTable('__at')), from_table: { type: 'EMPTY', alias: '', sample: null, query_location: 0 } }]);
+    const evaluate = async (template: string): Promise<string> => {
+      const r = await engine.query(template.replace('$v', `(${valueSql})`)).catch((err: unknown) => {
+        throw new PuffinError('bad_request', `AT (${unit} => ...) on table ${table}: ${firstLine(toPuffinError(err).message)}`);
+      });
+      const v = r.rows[0]?.[0];
+      if (v === null || v === undefined) throw new PuffinError('bad_request', `AT (${unit} => ...) on table ${table} is NULL`);
+      return String(v);
+    };
+    if (unit === 'VERSION') {
+      const id = await evaluate('SELECT CAST($v AS HUGEINT)::VARCHAR');
+      if (!/^-?\d+$/.test(id)) throw new PuffinError('bad_request', `AT (VERSION => ${id}) on table ${table}: a snapshot id is an integer`);
+      return { snapshotId: id };
+    }
+    // An instant: a TIMESTAMP WITH TIME ZONE as it is; a plain TIMESTAMP (or text) read as UTC.
+    const type = await evaluate('SELECT typeof($v)');
+    const ms = await evaluate(/WITH TIME ZONE/i.test(type) ? 'SELECT epoch_ms($v)' : 'SELECT epoch_ms(CAST($v AS TIMESTAMP))');
+    return { timestampMs: Number(ms) };
   }
 
   private async unknownTable(name: string): Promise<PuffinError> {
@@ -692,11 +753,15 @@ function tableBytes(t: TableSnapshot): number {
 }
 
 function fileRef(f: DataFile): FileRef {
-  return { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
+  // Iceberg files carry their field-id read schema and delete files to the worker.
+  return f.iceberg ? { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, iceberg: f.iceberg } : { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
 }
 
 function inputFor(table: ResolvedTable, files: FileRef[]): FragmentInput {
-  return { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files };
+  const input: FragmentInput = { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files };
+  // Iceberg tables: the worker reads by field id and applies deletes (see exec/views.ts).
+  if (table.snapshot.iceberg) input.iceberg = table.snapshot.iceberg;
+  return input;
 }
 
 function narrowest(columns: Column[]): Column {

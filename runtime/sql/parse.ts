@@ -18,12 +18,51 @@ export interface ParsedStatement {
 }
 
 /**
- * DuckDB writes `query_location` as an unsigned 64-bit integer, which JavaScript numbers
- * cannot hold exactly (2^64-1 marks "no location"). Locations only matter for error
- * messages of the original text, which is parsed before any rewrite, so they are zeroed.
+ * DuckDB's JSON AST holds 64-bit integers (BIGINT constants, the halves of HUGEINTs, and
+ * `query_location`, which is 2^64-1 for "none") that a JavaScript number would round.
+ * Integer tokens beyond 2^53 are therefore carried through as tagged strings and written
+ * back as the same digits. Locations are zeroed: they only matter for errors on the
+ * original text, which is parsed before any rewrite.
  */
+const BIG_TAG = `__puffindb_int_${process.pid}_${Date.now().toString(36)}__:`;
+
+function protectBigIntegers(text: string): string {
+  let out = '';
+  let i = 0;
+  let last = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === '"') {
+      // Skip a string, honouring escapes.
+      i++;
+      while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (ch === '-' || (ch >= '0' && ch <= '9')) {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+-]/.test(text[j])) j++;
+      const token = text.slice(i, j);
+      if (/^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token))) {
+        out += `${text.slice(last, i)}"${BIG_TAG}${token}"`;
+        last = j;
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  return out + text.slice(last);
+}
+
 function parseAstJson(text: string): AstNode {
-  return JSON.parse(text.replace(/"query_location":\d+/g, '"query_location":0')) as AstNode;
+  return JSON.parse(protectBigIntegers(text.replace(/"query_location":\d+/g, '"query_location":0'))) as AstNode;
+}
+
+/** JSON text of an AST, with protected integers written back as their exact digits. */
+export function stringifyAst(node: unknown): string {
+  // The tag is letters, digits, '_' and ':', so it needs no escaping inside the pattern.
+  return JSON.stringify(node).replace(new RegExp(`"${BIG_TAG}(-?\\d+)"`, 'g'), '$1');
 }
 
 async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
@@ -73,7 +112,7 @@ export async function parseStatement(engine: Engine | DuckDBConnection, sql: str
 /** Print query nodes back to SQL text, in one round trip. */
 export async function printNodes(engine: Engine | DuckDBConnection, nodes: AstNode[]): Promise<string[]> {
   if (nodes.length === 0) return [];
-  const docs = nodes.map((node) => JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }));
+  const docs = nodes.map((node) => stringifyAst({ error: false, statements: [{ node, named_param_map: [] }] }));
   return withConnection(engine, async (conn) => {
     const selects = docs.map((_, i) => `json_deserialize_sql($${i + 1}::JSON) AS s${i}`).join(', ');
     try {

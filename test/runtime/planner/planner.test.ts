@@ -132,3 +132,28 @@ describe('plan cache', () => {
     }
   });
 });
+
+describe('exact constants', () => {
+  test('integer constants beyond 2^53 survive the AST round trip', async () => {
+    const sql = 'SELECT 9007199254740993 AS a, -9223372036854775808 AS b, 170141183460469231731687303715884105727 AS c, count(*) AS n FROM t WHERE id < 9007199254740993';
+    const plan = await fx.planner(2).plan(sql);
+    assert.match(plan.sql, /9007199254740993/);
+    const got = await runPlanLocally(fx.engine, plan);
+    const want = await fx.engine.query(sql);
+    assert.deepEqual(got.rows, want.rows);
+    assert.equal(got.rows[0][0], '9007199254740993');
+  });
+  test('a schema change without a new snapshot replans', async () => {
+    const planner = fx.planner(3);
+    const t = (await fx.catalog.getTable('t'))!;
+    const first = await planner.plan('SELECT * FROM t LIMIT 1');
+    fx.catalog.set({ ...t, columns: t.columns.slice(0, 3) });
+    try {
+      const second = await planner.plan('SELECT * FROM t LIMIT 1');
+      assert.notEqual(second, first);
+      assert.equal(second.output.length, 3);
+    } finally {
+      fx.catalog.set(t);
+    }
+  });
+});
