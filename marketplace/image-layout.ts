@@ -18,6 +18,12 @@ export const IMAGE = {
   bootstrapEnv: '/etc/puffindb/bootstrap.env',
   /** Written by first boot from `terraform output`: the environment of `puffindb serve`. */
   runtimeEnv: '/etc/puffindb/puffindb.env',
+  /** Written by first boot: the listing's product code (from instance metadata) for the metering service. */
+  meteringEnv: '/etc/puffindb/metering.env',
+  configDir: '/etc/puffindb',
+  /** Entry points of the runtime bundle in appDir. */
+  serverEntry: '/opt/puffindb/app/server.mjs',
+  meteringEntry: '/opt/puffindb/app/metering.mjs',
   /** Working copy of the module (state lives in the stack's state bucket). */
   workDir: '/var/lib/puffindb/deploy',
   home: '/var/lib/puffindb',

@@ -90,7 +90,7 @@ export function userDataScript(): string {
     '#!/bin/bash',
     '# Hands the stack parameters to the first-boot service baked into the image.',
     'set -euo pipefail',
-    'install -d -m 0700 /etc/puffindb',
+    `install -d -m 0700 ${IMAGE.configDir}`,
     `cat > ${IMAGE.bootstrapEnv} <<'ENV'`,
     ...lines,
     'ENV',
