@@ -336,6 +336,7 @@ export class Planner {
     const fragments: Fragment[] = [];
     const views: ReduceStep['views'] = [];
     const scans: TableScanReport[] = [];
+    const semiJoined = new Set<string>();
     const byView = new Map<string, AstNode[]>();
     for (const ref of ctx.scope.refs) {
       const list = byView.get(ref.view) ?? [];
@@ -351,8 +352,19 @@ export class Planner {
       if (projected.length === 0) projected = [narrowest(columns)];
 
       // The table's rows that any reference can see: OR over references of each one's
-      // filters; one unfiltered reference means no filter.
-      const perRef = nodes.map((n) => (ctx.scope.pushable.get(n) ?? []).map(unqualify));
+      // filters; one unfiltered reference means no filter. A reference's filters include
+      // semi-joins with small filtered tables it must join (see semiJoins).
+      const broadcast = new Map<string, FragmentInput>();
+      const perRef: AstNode[][] = [];
+      for (const n of nodes) {
+        const own = (ctx.scope.pushable.get(n) ?? []).map(unqualify);
+        const semi = await this.semiJoins(ctx, n, table);
+        for (const s of semi) {
+          broadcast.set(s.input.view, s.input);
+          semiJoined.add(`${table.snapshot.name} by ${s.input.table}`);
+        }
+        perRef.push([...own, ...semi.map((s) => s.conjunct)]);
+      }
       let filter: AstNode | null = null;
       if (perRef.every((f) => f.length > 0)) {
         const distinct = new Map(perRef.map((f) => {
@@ -368,10 +380,11 @@ export class Planner {
       const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
       const [sql] = await printNodes(ctx.conn, [fragmentNode]);
       for (const group of assignFiles(files, ctx.fragments)) {
-        fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(table, group)], sql });
+        fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(table, group), ...broadcast.values()], sql });
       }
       views.push({ name: view, columns: projected });
     }
+    const reduction = semiJoined.size ? `; semi-join reduction: ${[...semiJoined].join(', ')}` : '';
     return {
       shape: 'single-node',
       sql: ctx.querySql,
@@ -380,8 +393,35 @@ export class Planner {
       reduce: { views, sql: ctx.querySql },
       scans,
       join: null,
-      reason: `pushdown + single-node: ${why}`,
+      reason: `pushdown + single-node: ${why}${reduction}`,
     };
+  }
+
+  /**
+   * Semi-join reduction for a pulled-up reference: when the query joins it on `r.a = s.b`
+   * (both on inner-join paths of one WHERE clause) with a small table s that has filters
+   * of its own, rows of r whose `a` is not among the filtered s's `b` cannot reach the
+   * result, so the fragments keep only `a IN (SELECT b FROM s WHERE <s's filters>)`, with
+   * s read whole by each of them. Fewer rows are pulled up; the answer is unchanged.
+   */
+  private async semiJoins(ctx: PlanContext, ref: AstNode, table: ResolvedTable): Promise<{ conjunct: AstNode; input: FragmentInput }[]> {
+    const out: { conjunct: AstNode; input: FragmentInput }[] = [];
+    for (const key of ctx.scope.joinKeys.get(ref) ?? []) {
+      const other = ctx.refTable.get(key.other);
+      if (!other || other === table || tableBytes(other.snapshot) > this.options.broadcastLimitBytes) continue;
+      const otherFilters = (ctx.scope.pushable.get(key.other) ?? []).map(unqualify);
+      if (otherFilters.length === 0) continue;
+      const { kept } = await pruneFiles(ctx.conn, other.snapshot.files, other.snapshot.columns, otherFilters, (p) => this.printPredicate(ctx, p));
+      const subquery = selectNode([colRef(key.otherColumn)], baseTable(other.view), { where_clause: conjunction('AND', otherFilters) });
+      out.push({
+        conjunct: {
+          class: 'SUBQUERY', type: 'SUBQUERY', alias: '', query_location: 0, subquery_type: 'ANY',
+          subquery: { node: subquery, named_param_map: [] }, child: colRef(key.column), comparison_type: 'COMPARE_EQUAL',
+        },
+        input: inputFor(other, kept.map((i) => fileRef(other.snapshot.files[i]))),
+      });
+    }
+    return out;
   }
 
   private async pruneRef(ctx: PlanContext, ref: AstNode, role: TableScanReport['role'], scans: TableScanReport[]): Promise<FileRef[]> {

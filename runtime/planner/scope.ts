@@ -56,6 +56,20 @@ export interface ScopeInfo {
   names: Set<string>;
   /** Every reference, with its binding, in query order. */
   refs: TableRef[];
+  /**
+   * For each table reference: its equi-join keys with other table references that an
+   * inner join on the same WHERE clause makes mandatory (`r.a = s.b`, both references on
+   * inner-join paths). A row of r without a match among s's rows cannot be in the result.
+   */
+  joinKeys: Map<AstNode, JoinKey[]>;
+}
+
+export interface JoinKey {
+  /** Column of this reference. */
+  column: string;
+  /** The other table reference and its column. */
+  other: AstNode;
+  otherColumn: string;
 }
 
 interface Binding {
@@ -72,7 +86,7 @@ interface Binding {
  * `aggregates` is the set of aggregate function names, which never push down.
  */
 export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): ScopeInfo {
-  const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [] };
+  const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [], joinKeys: new Map() };
 
   const visitSelect = (select: AstNode, existsBody: boolean) => {
     const bindings: Binding[] = [];
@@ -193,6 +207,31 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
       const state = refState.get(b.ref)!;
       const candidates = [...(state.where ? where : []), ...state.on];
       info.pushable.set(b.ref, candidates.filter((c) => resolvesOnlyTo(c, b)));
+    }
+
+    // Equi-join keys between two references that the WHERE clause filters (inner paths).
+    const resolveColumn = (e: AstNode): { binding: Binding; column: string } | undefined => {
+      if (e.class !== 'COLUMN_REF') return undefined;
+      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
+      const candidates = names.length === 1
+        ? bindings.filter((b) => b.columns === null || b.columns.has(names[0]))
+        : names.length === 2 ? bindings.filter((b) => b.name === names[0]) : [];
+      if (candidates.length !== 1 || !candidates[0].ref || !candidates[0].columns?.has(names[names.length - 1])) return undefined;
+      return { binding: candidates[0], column: names[names.length - 1] };
+    };
+    for (const c of where) {
+      if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL') continue;
+      const l = resolveColumn(c.left);
+      const r = resolveColumn(c.right);
+      if (!l || !r || l.binding === r.binding) continue;
+      if (!refState.get(l.binding.ref!)?.where || !refState.get(r.binding.ref!)?.where) continue;
+      const add = (a: typeof l, b: typeof l) => {
+        const list = info.joinKeys.get(a.binding.ref!) ?? [];
+        list.push({ column: a.column, other: b.binding.ref!, otherColumn: b.column });
+        info.joinKeys.set(a.binding.ref!, list);
+      };
+      add(l, r);
+      add(r, l);
     }
   };
 

@@ -157,3 +157,23 @@ describe('exact constants', () => {
     }
   });
 });
+
+describe('semi-join reduction', () => {
+  test('a pulled-up table keeps only rows that can join a small filtered table', async () => {
+    // The subquery forces single-node; t joins dim on g with a filter on dim.
+    const sql = `SELECT count(*) AS n, (SELECT count(*) FROM dim) AS d FROM t, dim WHERE t.g = dim.g AND dim.gname IN ('name1', 'name2')`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.equal(plan.shape, 'single-node');
+    assert.match(plan.reason, /semi-join reduction: t by dim/);
+    const tFragments = plan.fragments.filter((f) => f.output === 't');
+    assert.ok(tFragments.every((f) => f.inputs.some((i) => i.table === 'dim')), 'dim is broadcast to the fragments of t');
+    assert.match(tFragments[0].sql, /IN \(SELECT g FROM dim WHERE/);
+    await check(sql);
+  });
+  test('no reduction across an outer join', async () => {
+    const sql = `SELECT count(*), (SELECT 1) FROM t LEFT JOIN dim ON t.g = dim.g AND dim.gname = 'name1'`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.doesNotMatch(plan.reason, /semi-join/);
+    await check(sql);
+  });
+});
