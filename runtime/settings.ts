@@ -38,7 +38,15 @@ export const SETTINGS = {
   redisAuthSecretArn: { env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN', default: '', description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start." },
   resultsUrl: { env: 'PUFFINDB_RESULTS_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/results/', description: 'Where large query results are written and linked from.' },
   coordinatorFunction: { env: 'PUFFINDB_COORDINATOR_FUNCTION', default: '', description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.' },
+  asyncThreshold: { env: 'PUFFINDB_ASYNC_THRESHOLD', default: '64', description: 'Queries with at least this many fragments invoke workers asynchronously (Lambda Event invocations, completions gathered from the state store) when a worker Lambda is configured; 0 turns asynchronous fan-out off.' },
   apiAllowedCidrs: { env: 'PUFFINDB_API_ALLOWED_CIDRS', default: '', description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all." },
+  // The admin API and the query lifecycle.
+  adminKey: { env: 'PUFFINDB_ADMIN_KEY', default: '', description: 'The first admin API key (a secret: never logged, never shown by GET /v1/config); unset: `puffindb serve` generates one and prints it once.' },
+  resultInlineLimitBytes: { env: 'PUFFINDB_RESULT_INLINE_LIMIT_BYTES', default: '8388608', description: 'Query results whose response body is over this size are written as Parquet under the results prefix and answered with their location.' },
+  resultTtlMs: { env: 'PUFFINDB_RESULT_TTL_MS', default: '3600000', description: "How long a finished query's result, and a cached result, stay retrievable." },
+  apiRatePerSecond: { env: 'PUFFINDB_API_RATE_PER_SECOND', default: '50', description: 'Requests per second each API key may make on average (token bucket); 0 turns rate limiting off.' },
+  apiRateBurst: { env: 'PUFFINDB_API_RATE_BURST', default: '100', description: 'Requests an API key may make at once before the per-second rate applies.' },
+  logFlushIntervalMs: { env: 'PUFFINDB_LOG_FLUSH_INTERVAL_MS', default: '60000', description: 'How often the query log is flushed from the state store to Parquet under _puffindb/logs/ on the warehouse.' },
 } as const satisfies Record<string, SettingSpec>;
 
 export interface Settings {
@@ -66,8 +74,16 @@ export interface Settings {
   redisAuthSecretArn?: string;
   resultsUrl: string;
   coordinatorFunction?: string;
+  /** Fragments at or above which a query fans out asynchronously; 0: never. */
+  asyncThreshold: number;
   /** Client CIDRs the admin API serves; empty: all. */
   apiAllowedCidrs: string[];
+  adminKey?: string;
+  resultInlineLimitBytes: number;
+  resultTtlMs: number;
+  apiRatePerSecond: number;
+  apiRateBurst: number;
+  logFlushIntervalMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: number): number {
@@ -120,7 +136,14 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     redisAuthSecretArn: str(env, S.redisAuthSecretArn),
     resultsUrl: toRootUrl(str(env, S.resultsUrl) ?? `${warehouse}_puffindb/results/`),
     coordinatorFunction: str(env, S.coordinatorFunction),
+    asyncThreshold: int(env, S.asyncThreshold, 64),
     apiAllowedCidrs: (str(env, S.apiAllowedCidrs) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
+    adminKey: str(env, S.adminKey),
+    resultInlineLimitBytes: int(env, S.resultInlineLimitBytes, 8 * 1024 * 1024),
+    resultTtlMs: int(env, S.resultTtlMs, 3_600_000),
+    apiRatePerSecond: int(env, S.apiRatePerSecond, 50),
+    apiRateBurst: int(env, S.apiRateBurst, 100),
+    logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
   };
   return { ...settings, ...overrides };
 }

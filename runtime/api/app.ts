@@ -1,99 +1,337 @@
 // The HTTP API as one hono app: the local server (`puffindb serve`) mounts it on Node and
-// the admin Lambda adapts it to API Gateway events. Every route validates its input and
-// answers bad input with a 4xx and a JSON error `{error: {code, message}}`.
+// the admin Lambda adapts it to API Gateway events. Routes are a table (runtime/api/route.ts)
+// from which both the app and GET /v1/openapi.json are made. Every request passes, in
+// order: the client address check, the body size limit, the API key (all but
+// /v1/health), the key's rate limit, the route's role, and its input schemas; bad input
+// is a 4xx with a JSON error `{error: {code, message}}`.
 
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { QueryResult } from '../engine/engine.ts';
+import type { Catalog, TableSummary } from '../catalog/types.ts';
+import { tableSummary } from '../exec/cluster.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
-import type { QueryOptions, QueryService } from '../exec/query-service.ts';
-import { toCsv, toJsonRows } from './formats.ts';
+import type { FinishedQuery, QueryManager } from '../exec/query-manager.ts';
+import type { KeptResult } from '../exec/query-results.ts';
+import type { QueryStats } from '../exec/query-service.ts';
+import { QUERY_LOG_PREFIX } from '../exec/query-log.ts';
+import { SETTINGS, type Settings } from '../settings.ts';
+import type { QueryRecord, StateStore } from '../state/state-store.ts';
+import { authenticate, createApiKey, hasRole, requireRole, type Principal } from './auth.ts';
+import { checkClient, allowedClients } from './client-access.ts';
+import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
+import { ARROW_STREAM_TYPE } from './arrow.ts';
+import { encodeResult, negotiateFormat, type ResultFormat } from './formats.ts';
+import { openApiDocument } from './openapi.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { honoPath, route, type Route } from './route.ts';
+import { validateBody, validateQuery, type Infer } from './schema.ts';
 
 export interface AppOptions {
-  service: QueryService;
+  manager: QueryManager;
+  state: StateStore;
+  /** Tables as queries see them (including puffindb.query_log). */
+  catalog: Catalog;
+  settings: Settings;
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
   version?: string;
 }
 
-interface QueryRequest {
-  sql: string;
-  options: QueryOptions;
+/** What the middleware hands to routes. */
+export interface ApiEnv {
+  Variables: { principal: Principal };
 }
+
+export type ApiApp = Hono<ApiEnv>;
+
+/** Names the query a response is about, so logs (the admin Lambda's) can correlate. */
+export const QUERY_ID_HEADER = 'x-puffindb-query-id';
+
+const RESULT_TYPES = ['application/json', 'text/csv', ARROW_STREAM_TYPE] as const;
 
 function errorResponse(c: Context, err: unknown): Response {
   const e = toPuffinError(err);
+  const retryAfter = e.details?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') c.header('retry-after', String(retryAfter));
+  if (e.code === 'unauthorized') c.header('www-authenticate', 'Bearer');
   return c.json(e.toJSON(), e.httpStatus as 400);
 }
 
-async function readJson(c: Context): Promise<Record<string, unknown>> {
-  let body: unknown;
+async function readJson(c: Context): Promise<unknown> {
   try {
-    body = await c.req.json();
+    return await c.req.json();
   } catch {
     throw new PuffinError('bad_request', 'the request body is not valid JSON');
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new PuffinError('bad_request', 'the request body must be a JSON object');
-  return body as Record<string, unknown>;
 }
 
-function positiveInt(body: Record<string, unknown>, field: string, max: number): number | undefined {
-  const v = body[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new PuffinError('bad_request', `'${field}' must be an integer from 1 to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
+/** The caller, on routes that require a key (the middleware put it there). */
+function caller(principal: Principal | undefined): Principal {
+  if (!principal) throw new PuffinError('internal', 'route reached without an authenticated caller');
+  return principal;
 }
 
-/** Validate `{"sql": "...", "fragments"?: n, "timeoutMs"?: n}`. */
-export function parseQueryRequest(body: Record<string, unknown>): QueryRequest {
-  if (typeof body.sql !== 'string') throw new PuffinError('bad_request', `'sql' is required and must be a string`);
-  if (body.sql.trim() === '') throw new PuffinError('bad_request', `'sql' is empty`);
-  const known = new Set(['sql', 'fragments', 'timeoutMs']);
-  const unknown = Object.keys(body).filter((k) => !known.has(k));
-  if (unknown.length) throw new PuffinError('bad_request', `unknown field(s): ${unknown.join(', ')}; expected sql, fragments, timeoutMs`);
+function statusView(record: QueryRecord): Record<string, unknown> {
   return {
-    sql: body.sql,
-    options: { fragments: positiveInt(body, 'fragments', 100_000), timeoutMs: positiveInt(body, 'timeoutMs', 3_600_000) },
+    queryId: record.id,
+    status: record.status,
+    user: record.user,
+    sql: record.sql,
+    submittedAt: record.submittedAt,
+    startedAt: record.startedAt,
+    finishedAt: record.finishedAt,
+    deadline: record.deadline,
+    progress: record.progress,
+    cacheHit: record.cacheHit,
+    shape: record.shape,
+    error: record.error,
+    result: record.status !== 'succeeded' ? undefined : record.resultUri ? { location: record.resultUri } : { path: `/v1/queries/${record.id}/result` },
   };
 }
 
-function resultBody(c: Context, result: QueryResult, envelope: Record<string, unknown>): Response {
-  if ((c.req.header('accept') ?? '').includes('text/csv')) {
-    return c.body(toCsv(result), 200, { 'content-type': 'text/csv; charset=utf-8' });
-  }
-  // Rows are written by toJsonRows so decimals and big integers stay exact.
-  const head = JSON.stringify(envelope).slice(0, -1);
-  return c.body(`${head},"columns":${JSON.stringify(result.columns)},"rows":${toJsonRows(result)}}`, 200, { 'content-type': 'application/json; charset=utf-8' });
+function resultResponse(c: Context, format: ResultFormat, kept: KeptResult, envelope: Record<string, unknown>): Response {
+  if (kept.kind === 'stored') return c.json({ ...envelope, location: kept.location, format: kept.format, rows: kept.rows });
+  const { body, contentType } = encodeResult(kept.result, format, envelope);
+  return c.body(typeof body === 'string' ? body : new Uint8Array(body), 200, { 'content-type': contentType });
 }
 
-export function createApp(options: AppOptions): Hono {
-  const { service } = options;
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  const app = new Hono();
+/** Settings that are secrets are never shown; URLs lose any credentials they carry. */
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['adminKey']);
 
+function publicConfig(settings: Settings): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SETTINGS)) {
+    if (SECRET_SETTINGS.has(key)) continue;
+    let value = (settings as unknown as Record<string, unknown>)[key];
+    if (typeof value === 'string') value = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+    out[key] = { env: spec.env, value: value ?? null, description: spec.description };
+  }
+  return out;
+}
+
+export function createApp(options: AppOptions): ApiApp {
+  const { manager, state, catalog, settings } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const version = options.version ?? 'dev';
+  const allowed = allowedClients(settings.apiAllowedCidrs);
+  const limiter = new RateLimiter(settings.apiRatePerSecond, settings.apiRateBurst);
+
+  /** A query of the caller's, or 404 (another user's query is not revealed). */
+  async function ownQuery(c: Context, principal: Principal, id: string): Promise<QueryRecord> {
+    c.header(QUERY_ID_HEADER, id);
+    const record = await manager.get(id);
+    if (!record || (record.user !== principal.id && !hasRole(principal, 'admin'))) throw new PuffinError('not_found', `no query with id '${id}'`);
+    return record;
+  }
+
+  /** Readers may run SELECT statements only; a write needs a writer (checked before anything runs). */
+  async function checkWrite(principal: Principal, sql: string): Promise<void> {
+    if (!hasRole(principal, 'writer') && (await manager.classify(sql)) === 'write') {
+      throw new PuffinError('forbidden', `key '${principal.name}' is a reader and may run SELECT statements only; this statement writes`);
+    }
+  }
+
+  function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat) {
+    return { user: principal.id, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal };
+  }
+
+  const routes: Route[] = [
+    route({
+      method: 'get', path: '/v1/health', access: 'public', summary: 'Liveness, and whether the state store is reachable (503 when not).',
+      responses: { 200: { description: 'Serving.' } },
+      async handle(c) {
+        await state.ping();
+        return c.json({ status: 'ok', version, state: 'ok' });
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/query', access: 'reader', body: QUERY_REQUEST,
+      summary: 'Run a query and answer with its result (format by Accept).',
+      responses: { 200: { description: 'The result, or {location} of a large one.', schema: QUERY_RESULT, contentTypes: RESULT_TYPES } },
+      async handle(c, { body, principal }) {
+        const who = caller(principal);
+        const format = negotiateFormat(c.req.header('accept'));
+        await checkWrite(who, body.sql);
+        const done: FinishedQuery = await manager.run(body.sql, submitOptions(c, who, body, format));
+        c.header(QUERY_ID_HEADER, done.record.id);
+        return resultResponse(c, format, done.result, { queryId: done.record.id, shape: done.record.shape, cacheHit: done.record.cacheHit ?? false, stats: done.stats ?? statsOf(done.record) });
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/explain', access: 'reader', body: QUERY_REQUEST,
+      summary: 'The distributed plan of a query, without running it.',
+      responses: { 200: { description: 'The plan: shape, fragments, scans, reduce step.' } },
+      async handle(c, { body }) {
+        return c.json(await manager.explain(body.sql, { fragments: body.fragments }));
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/queries', access: 'reader', body: QUERY_REQUEST,
+      summary: 'Submit a query to run in the background; answers with its id at once.',
+      responses: { 202: { description: 'Queued.', schema: QUERY_STATUS } },
+      async handle(c, { body, principal }) {
+        const who = caller(principal);
+        await checkWrite(who, body.sql);
+        const record = await manager.submit(body.sql, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept'))), signal: undefined });
+        c.header('location', `/v1/queries/${record.id}`);
+        c.header(QUERY_ID_HEADER, record.id);
+        return c.json(statusView(record), 202);
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/queries', access: 'reader', query: LIST_QUERIES_PARAMS,
+      summary: "Recent queries, most recent first (an admin sees everyone's).",
+      responses: { 200: { description: 'Queries.' } },
+      async handle(c, { query, principal }) {
+        const who = caller(principal);
+        const records = await manager.list({ limit: query.limit, status: query.status });
+        return c.json({ queries: records.filter((r) => r.user === who.id || hasRole(who, 'admin')).map(statusView) });
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/queries/{id}', access: 'reader',
+      summary: 'Status and progress of a query.',
+      responses: { 200: { description: 'The query.', schema: QUERY_STATUS }, 404: { description: 'No such query.', schema: ERROR_RESPONSE } },
+      async handle(c, { params, principal }) {
+        return c.json(statusView(await ownQuery(c, caller(principal), params.id)));
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/queries/{id}/result', access: 'reader',
+      summary: 'The result of a finished query (format by Accept).',
+      responses: {
+        200: { description: 'The result, or {location} of a large one.', schema: QUERY_RESULT, contentTypes: RESULT_TYPES },
+        404: { description: 'No such query, or its result expired.', schema: ERROR_RESPONSE },
+        409: { description: 'The query is still running, failed, or was cancelled.', schema: ERROR_RESPONSE },
+      },
+      async handle(c, { params, principal }) {
+        const format = negotiateFormat(c.req.header('accept'));
+        const record = await ownQuery(c, caller(principal), params.id);
+        const kept = await manager.result(record.id);
+        return resultResponse(c, format, kept, { queryId: record.id, shape: record.shape, cacheHit: record.cacheHit ?? false });
+      },
+    }),
+    route({
+      method: 'delete', path: '/v1/queries/{id}', access: 'reader',
+      summary: 'Cancel a queued or running query: pending fragments are not started, running ones are abandoned.',
+      responses: { 200: { description: 'The cancelled query.', schema: QUERY_STATUS }, 409: { description: 'The query already finished.', schema: ERROR_RESPONSE } },
+      async handle(c, { params, principal }) {
+        const who = caller(principal);
+        const record = await ownQuery(c, who, params.id);
+        return c.json(statusView(await manager.cancel(record.id, `cancelled by key '${who.name}'`)));
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/tables', access: 'reader',
+      summary: 'Tables with their columns, snapshot, file count, rows and size.',
+      responses: { 200: { description: 'Tables.' } },
+      async handle(c) {
+        const tables: TableSummary[] = [];
+        for (const name of await catalog.listTables()) {
+          const t = await catalog.getTable(name);
+          if (t) tables.push(tableSummary(t));
+        }
+        return c.json({ tables });
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/tables/{name}', access: 'reader',
+      summary: 'One table: schema, snapshot, file count, rows and size.',
+      responses: { 200: { description: 'The table.', schema: TABLE }, 404: { description: 'No such table.', schema: ERROR_RESPONSE } },
+      async handle(c, { params }) {
+        const t = await catalog.getTable(params.name);
+        if (!t) throw new PuffinError('unknown_table', `unknown table '${params.name}'; GET /v1/tables lists them`);
+        return c.json(tableSummary(t));
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/logs', access: 'admin', query: LOGS_PARAMS,
+      summary: 'Query log entries not yet flushed to the lake (older ones: SELECT ... FROM puffindb.query_log).',
+      responses: { 200: { description: 'Entries, oldest first, and the cursor of the next page.' } },
+      async handle(c, { query }) {
+        const page = await state.readLog(query.cursor ?? null, query.limit ?? 100);
+        return c.json({ entries: page.items, cursor: page.cursor, flushedTo: `${settings.warehouse}${QUERY_LOG_PREFIX}`, table: 'puffindb.query_log' });
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/keys', access: 'admin', body: KEY_REQUEST,
+      summary: 'Create an API key; its secret is in this response only.',
+      responses: { 201: { description: 'The key, with its secret.', schema: API_KEY } },
+      async handle(c, { body }) {
+        const { record, secret } = await createApiKey(state, body.name, body.role);
+        return c.json({ id: record.id, name: record.name, role: record.role, createdAt: record.createdAt, key: secret }, 201);
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/keys', access: 'admin',
+      summary: 'API keys (never their secrets or hashes).',
+      responses: { 200: { description: 'Keys.' } },
+      async handle(c) {
+        const keys = await state.listApiKeys();
+        return c.json({ keys: keys.map((k) => ({ id: k.id, name: k.name, role: k.role, createdAt: k.createdAt })) });
+      },
+    }),
+    route({
+      method: 'delete', path: '/v1/keys/{id}', access: 'admin',
+      summary: 'Delete an API key; it stops working at once.',
+      responses: { 200: { description: 'Deleted.' }, 404: { description: 'No such key.', schema: ERROR_RESPONSE } },
+      async handle(c, { params }) {
+        if (!(await state.deleteApiKey(params.id))) throw new PuffinError('not_found', `no API key with id '${params.id}'`);
+        return c.json({ deleted: params.id });
+      },
+    }),
+    route({
+      method: 'get', path: '/v1/config', access: 'admin',
+      summary: 'Settings in effect (secrets left out).',
+      responses: { 200: { description: 'Each setting: its environment variable, value and meaning.' } },
+      handle: (c) => c.json({ version, settings: publicConfig(settings) }),
+    }),
+    route({
+      method: 'get', path: '/v1/openapi.json', access: 'reader',
+      summary: 'This document.',
+      responses: { 200: { description: 'OpenAPI 3.1.' } },
+      handle: (c) => c.json(openApiDocument(routes, version)),
+    }),
+  ];
+
+  const app = new Hono<ApiEnv>();
   app.onError((err, c) => errorResponse(c, err));
-  app.notFound((c) => c.json(new PuffinError('not_found', `no route ${c.req.method} ${c.req.path}`).toJSON(), 404));
+  app.notFound((c) => c.json(new PuffinError('not_found', `no route ${c.req.method} ${c.req.path}; GET /v1/openapi.json lists them`).toJSON(), 404));
+  app.use('*', async (c, next) => {
+    checkClient(c, allowed);
+    await next();
+  });
   app.use('/v1/*', bodyLimit({
     maxSize: maxBodyBytes,
     onError: (c) => c.json(new PuffinError('payload_too_large', `the request body is over ${maxBodyBytes} bytes`).toJSON(), 413),
   }));
-
-  app.get('/v1/health', (c) => c.json({ status: 'ok', version: options.version ?? 'dev' }));
-
-  app.post('/v1/query', async (c) => {
-    const { sql, options: queryOptions } = parseQueryRequest(await readJson(c));
-    const outcome = await service.query(sql, { ...queryOptions, signal: c.req.raw.signal });
-    return resultBody(c, outcome, { queryId: outcome.queryId, shape: outcome.plan.shape, stats: outcome.stats });
+  const publicPaths = new Set(routes.filter((r) => r.access === 'public').map((r) => r.path));
+  app.use('/v1/*', async (c, next) => {
+    if (publicPaths.has(c.req.path)) return next();
+    const principal = await authenticate(c, state);
+    limiter.take(principal.id);
+    c.set('principal', principal);
+    await next();
   });
 
-  app.post('/v1/explain', async (c) => {
-    const { sql, options: queryOptions } = parseQueryRequest(await readJson(c));
-    return c.json(await service.explain(sql, queryOptions));
-  });
-
-  app.get('/v1/tables', async (c) => c.json({ tables: await service.listTables() }));
-
+  for (const r of routes) {
+    app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {
+      const principal: Principal | undefined = c.get('principal');
+      if (r.access !== 'public') requireRole(caller(principal), r.access, `${r.method.toUpperCase()} ${r.path}`);
+      const body = r.body ? validateBody(r.body, await readJson(c)) : undefined;
+      const query = validateQuery(r.query ?? { type: 'object', properties: {}, required: [] }, c.req.query());
+      return r.handle(c, { body, query, principal, params: c.req.param() as Record<string, string> });
+    });
+  }
   return app;
+}
+
+/**
+ * Statistics as the record knows them, for answers without the executor's own (a cache hit,
+ * where nothing ran, or a query run by a coordinator elsewhere): timings split unknown.
+ */
+function statsOf(record: QueryRecord): QueryStats {
+  const totalMs = (record.finishedAt ?? Date.now()) - record.submittedAt;
+  const { fragmentsTotal, bytesScanned } = record.progress;
+  return { fragments: fragmentsTotal, retries: 0, bytesScanned, bytesShuffled: 0, planMs: 0, executeMs: 0, reduceMs: 0, totalMs };
 }

@@ -24,6 +24,50 @@ export interface DataFile {
   rowCount: number;
   /** Keyed by column name. Columns without statistics are simply absent. */
   stats: Record<string, ColumnStats>;
+  /** Iceberg tables only: what a reader needs beyond the path (field ids, deletes). */
+  iceberg?: IcebergFileRead;
+}
+
+// Plain data describing how to read one Iceberg data file, so it can ride in a fragment
+// across process and Lambda boundaries (the same shapes as the reader's FieldMapping and
+// IcebergDeleteFile in catalog/iceberg/scan.ts, which are assignable to these).
+
+/** One column of a file read by Iceberg field id. */
+export interface IcebergFieldRead {
+  fieldId: number;
+  name: string;
+  /** DuckDB type. */
+  type: string;
+  /** SQL literal text used when the file lacks the field (identity partition values); null = NULL. */
+  defaultValue: string | null;
+}
+
+/** A delete file that applies to a data file, with what the spec's rules need to apply it. */
+export interface IcebergDeleteRead {
+  uri: string;
+  /** The path as the manifest records it. */
+  path: string;
+  content: 'position' | 'equality';
+  format: string;
+  sequenceNumber: number;
+  sizeBytes: number;
+  rowCount: number;
+  equalityFieldIds?: number[];
+  equalityColumns?: string[];
+  equalityFields?: IcebergFieldRead[];
+}
+
+export interface IcebergFileRead {
+  /** The path as the manifest records it (position deletes name data files by it). */
+  path: string;
+  format: string;
+  /** Data sequence number. */
+  sequenceNumber: number;
+  /** Partition field name -> value as SQL literal text (null for NULL). */
+  partition: Record<string, string | null>;
+  /** The table's columns by field id, with this file's identity-partition defaults. */
+  readSchema: IcebergFieldRead[];
+  deletes: IcebergDeleteRead[];
 }
 
 export interface TableSnapshot {
@@ -33,6 +77,16 @@ export interface TableSnapshot {
   files: DataFile[];
   /** Identifies this version of the table's contents (changes when the files change). */
   snapshotId: string;
+  /** Iceberg tables only: the table-level field-id mapping of `columns`, in the same order. */
+  iceberg?: { fields: IcebergFieldRead[] };
+}
+
+/** Which older version of a table to read (time travel): one of the two. */
+export interface TableVersion {
+  /** Iceberg snapshot id, as decimal text (63-bit ids do not fit a JavaScript number). */
+  snapshotId?: string;
+  /** The snapshot current at this instant (milliseconds since the epoch). */
+  timestampMs?: number;
 }
 
 export interface TableSummary {
@@ -50,4 +104,10 @@ export interface Catalog {
   listTables(): Promise<string[]>;
   /** The table's current snapshot, or undefined when no such table exists. */
   getTable(name: string): Promise<TableSnapshot | undefined>;
+  /**
+   * An older version of the table (time travel, `FROM t AT (VERSION => ...)`), or undefined
+   * when no such table exists. Optional: catalogs without history leave it out, and the
+   * planner then refuses AT clauses. Throws when the table has no such version.
+   */
+  getTableAt?(name: string, version: TableVersion): Promise<TableSnapshot | undefined>;
 }

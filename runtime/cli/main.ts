@@ -3,12 +3,15 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../api/app.ts';
+import { bootstrapAdminKey } from '../api/auth.ts';
 import { toCsv, toJsonRows, toTextTable } from '../api/formats.ts';
 import { startServer } from '../api/server.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
+import { openControlPlane } from '../exec/control-plane.ts';
 import type { Plan } from '../planner/plan.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
+import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
 
 const HELP = `puffindb: distributed DuckDB over a lakehouse
 
@@ -17,13 +20,14 @@ Usage:
   puffindb table add NAME 'path/*.parquet'   register Parquet files (a path, directory or glob) as a table
   puffindb table list                        list tables with files, rows and bytes
   puffindb table drop NAME                   forget a table (its files stay)
+${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] "SQL"
   puffindb explain [--json] [--fragments N] "SQL"
                                              print the distributed plan: shape, fragments, files kept and pruned
-  puffindb serve [--port N] [--host H]       serve the HTTP API (GET /v1/health, POST /v1/query, ...)
+  puffindb serve [--port N] [--host H]       serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys)
   puffindb start [--port N] [--scale SF]     demo data on first run, then serve (what \`npm start\` runs)
 
-Environment: PUFFINDB_HOME (default ./.puffindb), PUFFINDB_WORKERS, PUFFINDB_THREADS, PUFFINDB_MEMORY_LIMIT, ...
+Environment: PUFFINDB_HOME (default ./.puffindb), PUFFINDB_WORKERS, PUFFINDB_THREADS, PUFFINDB_MEMORY_LIMIT,\nPUFFINDB_ADMIN_KEY (first admin API key; generated and printed once when unset), REDIS_URL (state store), ...
 `;
 
 type Values = Record<string, string | boolean | undefined>;
@@ -98,14 +102,24 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const port = intOption(values, 'port') ?? settings.port;
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
   const warehouse = await openWarehouse(settings);
-  const cluster = await warehouse.cluster();
-  const app = createApp({ service: cluster, version: process.env.npm_package_version });
+  const plane = await openControlPlane({ settings, catalog: warehouse.catalog });
+  const { generated } = await bootstrapAdminKey(plane.state, settings.adminKey);
+  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version });
   const server = await startServer(app, { port, host });
-  log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes)`);
-  log(`try:\n  curl -s ${server.url}/v1/query -H 'content-type: application/json' -d '{"sql": "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY 1 ORDER BY 1"}'`);
+  plane.startLogFlushes();
+  const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';
+  log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes, ${state})`);
+  if (generated) {
+    log(`admin API key (shown once; set PUFFINDB_ADMIN_KEY to choose your own): ${generated}`);
+  } else if (!settings.adminKey) {
+    log('admin API keys already exist in the state store; use one of them (or set PUFFINDB_ADMIN_KEY)');
+  }
+  const key = generated ?? (settings.adminKey ? '$PUFFINDB_ADMIN_KEY' : '<your admin key>');
+  log(`try:\n  curl -s ${server.url}/v1/query -H 'authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"sql": "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY 1 ORDER BY 1"}'`);
   const stop = async () => {
     log('stopping');
     await server.close();
+    await plane.close();
     await warehouse.close();
     process.exit(0);
   };
@@ -131,6 +145,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'table': {
       const [sub, ...args] = rest;
+      // Iceberg subcommands (register, scan) live in table-commands.ts.
+      if (isTableCommand(sub)) return runTableCommand(sub, args, settings, out);
       const { values, positionals } = parse(args, { json: { type: 'boolean' } });
       await withWarehouse(settings, async (w) => {
         if (sub === 'add') {
@@ -147,7 +163,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           await w.catalog.dropTable(positionals[0]);
           out(`dropped table ${positionals[0]} (its files were not deleted)`);
         } else {
-          throw new PuffinError('bad_request', `unknown table command '${sub ?? ''}'; use add, list or drop`);
+          throw new PuffinError('bad_request', `unknown table command '${sub ?? ''}'; use add, list, drop, register or scan`);
         }
       });
       return;

@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ParquetCatalog } from '../catalog/parquet-catalog.ts';
+import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import type { TableSummary } from '../catalog/types.ts';
 import { generateTpch } from '../demo/tpch.ts';
 import { Engine } from '../engine/engine.ts';
@@ -22,7 +22,7 @@ export interface DemoTable {
 
 export interface Warehouse {
   settings: Settings;
-  catalog: ParquetCatalog;
+  catalog: WarehouseCatalog;
   /** The local cluster (worker processes start on first use). */
   cluster(): Promise<LocalCluster>;
   /** Plan without starting workers, for `explain`. */
@@ -44,7 +44,8 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
   mkdirSync(settings.home, { recursive: true });
   // The catalog reads Parquet footers of files an operator registers: a trusted, unsandboxed engine.
   const engine = await Engine.create({ threads: Math.min(settings.threads, 4), memoryLimit: settings.memoryLimit });
-  const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), engine);
+  // Parquet tables and Iceberg tables (pointers under <home>/catalog/iceberg) in one catalog.
+  const catalog = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, { storeOptions: { s3Endpoint: settings.s3Endpoint, region: settings.region } });
   let cluster: LocalCluster | undefined;
   let planEngine: Engine | undefined;
 

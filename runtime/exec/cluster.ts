@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
-import type { Catalog, TableSummary } from '../catalog/types.ts';
+import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import type { Plan } from '../planner/plan.ts';
@@ -15,10 +15,10 @@ import { Planner } from '../planner/planner.ts';
 import type { Settings } from '../settings.ts';
 import { Coordinator } from './coordinator.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
-import type { Invoker } from './invoker.ts';
+import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
-import type { QueryOptions, QueryOutcome, QueryService } from './query-service.ts';
+import type { FragmentDone, QueryOptions, QueryOutcome, QueryService } from './query-service.ts';
 import { storeOptionsOf } from './worker.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
@@ -37,7 +37,7 @@ export class LocalCluster implements QueryService {
     private readonly engine: Engine,
     private readonly planner: Planner,
     private readonly coordinator: Coordinator,
-    private readonly invoker: Invoker,
+    private readonly invoker: ProgressInvoker,
   ) {}
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
@@ -46,7 +46,7 @@ export class LocalCluster implements QueryService {
     mkdirSync(scratch, { recursive: true });
     // The coordinator's DuckDB plans, prunes and reduces; it reads only its scratch directory.
     const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [scratch] });
-    const invoker = typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker);
+    const invoker = new ProgressInvoker(typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker));
     const planner = new Planner({ engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
     const coordinator = new Coordinator({
       invoker,
@@ -67,14 +67,21 @@ export class LocalCluster implements QueryService {
   }
 
   async query(sql: string, options: QueryOptions = {}): Promise<QueryOutcome> {
-    const queryId = ulid();
+    const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
     const plan = await this.planner.plan(sql, { fragments: options.fragments });
     const planMs = performance.now() - started;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
-    const outcome = await this.coordinator.execute(plan, { queryId, timeoutMs: remaining, signal: options.signal });
+    options.onPlan?.(plan);
+    const stopWatching = options.onFragment ? this.invoker.watch(queryId, options.onFragment) : undefined;
+    let outcome;
+    try {
+      outcome = await this.coordinator.execute(plan, { queryId, timeoutMs: remaining, signal: options.signal });
+    } finally {
+      stopWatching?.();
+    }
     return {
       queryId,
       columns: outcome.columns,
@@ -98,16 +105,7 @@ export class LocalCluster implements QueryService {
     const out: TableSummary[] = [];
     for (const name of names) {
       const t = await this.catalog.getTable(name);
-      if (!t) continue;
-      out.push({
-        name: t.name,
-        kind: t.kind,
-        columns: t.columns,
-        fileCount: t.files.length,
-        rowCount: t.files.reduce((s, f) => s + f.rowCount, 0),
-        sizeBytes: t.files.reduce((s, f) => s + f.sizeBytes, 0),
-        snapshotId: t.snapshotId,
-      });
+      if (t) out.push(tableSummary(t));
     }
     return out;
   }
@@ -115,6 +113,52 @@ export class LocalCluster implements QueryService {
   async close(): Promise<void> {
     await this.invoker.close();
     this.engine.close();
+  }
+}
+
+/** What a listing shows of a table: its shape and size, not its files. */
+export function tableSummary(t: TableSnapshot): TableSummary {
+  return {
+    name: t.name,
+    kind: t.kind,
+    columns: t.columns,
+    fileCount: t.files.length,
+    rowCount: t.files.reduce((s, f) => s + f.rowCount, 0),
+    sizeBytes: t.files.reduce((s, f) => s + f.sizeBytes, 0),
+    snapshotId: t.snapshotId,
+  };
+}
+
+/**
+ * Passes invocations through and tells a query's watcher about each fragment that finished,
+ * so the query's progress can be reported while it runs.
+ */
+class ProgressInvoker implements Invoker {
+  private readonly watchers = new Map<string, (done: FragmentDone) => void>();
+
+  constructor(private readonly inner: Invoker) {}
+
+  /** Report `queryId`'s finished fragments to `onFragment`; returns the function that stops it. */
+  watch(queryId: string, onFragment: (done: FragmentDone) => void): () => void {
+    this.watchers.set(queryId, onFragment);
+    return () => this.watchers.delete(queryId);
+  }
+
+  async invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
+    const result = await this.inner.invoke(request, signal);
+    const watcher = this.watchers.get(request.queryId);
+    if (watcher && !signal?.aborted) {
+      try {
+        watcher({ fragmentId: result.fragmentId, bytesScanned: result.bytesScanned });
+      } catch {
+        // Progress is reporting only; a failing watcher must not fail the fragment.
+      }
+    }
+    return result;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }
 

@@ -1,7 +1,11 @@
 // Runs a distributed plan: hands every fragment to an Invoker under a concurrency bound,
 // retries failed fragments, enforces the query deadline, gathers the partials into a scratch
 // directory and runs the reduce step over them in the coordinator's own sandboxed DuckDB.
+// Fragments fan out synchronously (one held call per running fragment) or, for queries with
+// many fragments, asynchronously (Event invocations, completions from the state store: see
+// async-fanout.ts); the retry, deadline and cancellation rules are the same for both.
 
+import { setMaxListeners } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -10,7 +14,9 @@ import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
 import { assertSandboxed, runQuery, type Engine, type QueryResult } from '../engine/engine.ts';
 import { resolveUri, type StoreOptions } from '../storage/open.ts';
 import type { Fragment, Plan } from '../planner/plan.ts';
-import type { FragmentResult, Invoker } from './invoker.ts';
+import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
+import { runAsyncFanout, type AsyncFanoutOptions } from './async-fanout.ts';
+import { pause, untilAborted } from './signals.ts';
 import { assertSafeId } from './wire.ts';
 import { parquetViewSql } from './views.ts';
 
@@ -37,7 +43,15 @@ export interface CoordinatorOptions {
   shuffleUrl?: string;
   /** First pause between attempts of a fragment, doubled on each retry (capped at 1 s). Default 50. */
   retryDelayMs?: number;
+  /**
+   * Asynchronous fan-out (Event invocations, completions from the state store). Without it
+   * every query fans out synchronously through `invoker`.
+   */
+  asyncFanout?: AsyncFanoutOptions;
 }
+
+/** 'auto': asynchronous when asyncFanout is configured and the plan has at least its threshold of fragments. */
+export type FanoutMode = 'auto' | 'sync' | 'async';
 
 export interface ExecuteOptions {
   queryId?: string;
@@ -45,9 +59,15 @@ export interface ExecuteOptions {
   timeoutMs?: number;
   /** Aborting cancels the query; a PuffinError reason is what execute() rejects with. */
   signal?: AbortSignal;
+  /** How fragments are invoked; default 'auto'. */
+  mode?: FanoutMode;
+  /** Told each time a fragment's partial has landed (its successful attempt), in either fan-out. */
+  onFragment?: (done: { fragmentId: string; bytesScanned: number }) => void;
 }
 
 export interface ExecuteStats {
+  /** How the fragments were invoked. */
+  mode: 'sync' | 'async';
   fragments: number;
   retries: number;
   /** Bytes of table data read by the fragments' successful attempts. */
@@ -77,6 +97,7 @@ interface QueryRun {
   /** Stored partials to delete once the query is over. */
   storedUris: string[];
   stats: ExecuteStats;
+  onFragment?: ExecuteOptions['onFragment'];
 }
 
 export class Coordinator {
@@ -92,13 +113,29 @@ export class Coordinator {
     if (!(options.concurrency >= 1)) throw new PuffinError('internal', `coordinator concurrency must be at least 1, got ${options.concurrency}`);
     if (!(options.retries >= 0)) throw new PuffinError('internal', `coordinator retries must be 0 or more, got ${options.retries}`);
     this.retryDelayMs = options.retryDelayMs ?? 50;
+    const fanout = options.asyncFanout;
+    if (fanout && !(fanout.completionTimeoutMs > 0)) throw new PuffinError('internal', `asynchronous fan-out needs a positive completion timeout, got ${fanout.completionTimeoutMs}`);
+  }
+
+  /** The fan-out a plan of `fragments` fragments gets under `mode`. */
+  fanoutFor(fragments: number, mode: FanoutMode = 'auto'): 'sync' | 'async' {
+    const fanout = this.options.asyncFanout;
+    if (mode === 'async') {
+      if (!fanout) throw new PuffinError('bad_request', 'asynchronous fan-out needs a state store and a worker Lambda; this coordinator has neither configured');
+      return 'async';
+    }
+    if (mode === 'sync' || !fanout || fanout.threshold <= 0) return 'sync';
+    return fragments >= fanout.threshold ? 'async' : 'sync';
   }
 
   async execute(plan: Plan, options: ExecuteOptions = {}): Promise<ExecuteOutcome> {
     const queryId = assertSafeId('queryId', options.queryId ?? ulid());
     checkPlan(plan);
+    const mode = this.fanoutFor(plan.fragments.length, options.mode);
     const timeoutMs = options.timeoutMs ?? this.options.queryTimeoutMs;
     const controller = new AbortController();
+    // Every call in flight listens to the query's signal: up to a few per concurrent fragment.
+    setMaxListeners(this.options.concurrency * 4 + 16, controller.signal);
     const timer = setTimeout(
       () => controller.abort(new PuffinError('timeout', `query ${queryId} exceeded its deadline of ${timeoutMs} ms`)),
       timeoutMs,
@@ -114,12 +151,14 @@ export class Coordinator {
       workDir: join(resolve(this.options.scratchDir), `${queryId}-${randomUUID()}`),
       partials: new Map(plan.reduce.views.map((v) => [v.name, []])),
       storedUris: [],
-      stats: { fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 },
+      stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 },
+      onFragment: options.onFragment,
     };
     try {
       await mkdir(run.workDir, { recursive: true });
       const executeStart = Date.now();
-      await this.runFragments(plan.fragments, run, controller);
+      if (mode === 'async') await this.runFragmentsAsync(plan.fragments, run, controller);
+      else await this.runFragments(plan.fragments, run, controller);
       run.stats.executeMs = Date.now() - executeStart;
       const reduceStart = Date.now();
       const result = await this.reduce(plan, run);
@@ -155,8 +194,52 @@ export class Coordinator {
     if (run.signal.aborted) throw run.signal.reason;
   }
 
+  /** Start every fragment with an Event invocation and gather the reports from the state store. */
+  private async runFragmentsAsync(fragments: Fragment[], run: QueryRun, controller: AbortController): Promise<void> {
+    try {
+      await runAsyncFanout(fragments, this.options.asyncFanout!, {
+        queryId: run.queryId,
+        deadline: run.deadline,
+        signal: run.signal,
+        concurrency: this.options.concurrency,
+        request: (fragment) => this.requestFor(fragment, run),
+        land: (fragment, result) => this.landPartial(fragment, result, run),
+        onFailure: (fragment, attempt, error) => this.afterFailure(fragment, attempt, error, run),
+        discard: (result) => this.discardLate(result),
+        fail: (error) => controller.abort(error),
+        runSync: (fragment) => this.runWithRetries(fragment, run),
+      });
+    } catch (err) {
+      controller.abort(toPuffinError(err));
+    }
+    if (run.signal.aborted) throw run.signal.reason;
+  }
+
+  private requestFor(fragment: Fragment, run: QueryRun): FragmentRequest {
+    return { queryId: run.queryId, fragment, deadline: run.deadline, inlineLimitBytes: this.options.inlineLimitBytes };
+  }
+
+  /**
+   * The policy for a failed attempt: errors a retry would only repeat end the query at once;
+   * others are retried after a doubling pause until the retry bound is spent.
+   */
+  private afterFailure(fragment: Fragment, attempt: number, error: PuffinError, run: QueryRun): number | PuffinError {
+    if (FINAL_CODES.has(error.code)) {
+      return new PuffinError(error.code, error.message, { ...error.details, fragmentId: fragment.id });
+    }
+    if (attempt > this.options.retries) {
+      return new PuffinError(
+        'fragment_failed',
+        `fragment ${fragment.id} of query ${run.queryId} failed after ${attempt} attempt(s); last error (${error.code}): ${error.message}`,
+        { fragmentId: fragment.id, attempts: attempt, lastError: error.toJSON().error },
+      );
+    }
+    run.stats.retries++;
+    return Math.min(MAX_RETRY_DELAY_MS, this.retryDelayMs * 2 ** (attempt - 1));
+  }
+
   private async runWithRetries(fragment: Fragment, run: QueryRun): Promise<FragmentResult> {
-    const request = { queryId: run.queryId, fragment, deadline: run.deadline, inlineLimitBytes: this.options.inlineLimitBytes };
+    const request = this.requestFor(fragment, run);
     for (let attempt = 1; ; attempt++) {
       if (run.signal.aborted) throw run.signal.reason;
       let error: PuffinError;
@@ -171,18 +254,9 @@ export class Coordinator {
         if (run.signal.aborted) throw run.signal.reason;
         error = toPuffinError(err);
       }
-      if (FINAL_CODES.has(error.code)) {
-        throw new PuffinError(error.code, error.message, { ...error.details, fragmentId: fragment.id });
-      }
-      if (attempt > this.options.retries) {
-        throw new PuffinError(
-          'fragment_failed',
-          `fragment ${fragment.id} of query ${run.queryId} failed after ${attempt} attempt(s); last error (${error.code}): ${error.message}`,
-          { fragmentId: fragment.id, attempts: attempt, lastError: error.toJSON().error },
-        );
-      }
-      run.stats.retries++;
-      await pause(Math.min(MAX_RETRY_DELAY_MS, this.retryDelayMs * 2 ** (attempt - 1)), run.signal);
+      const next = this.afterFailure(fragment, attempt, error, run);
+      if (next instanceof PuffinError) throw next;
+      await pause(next, run.signal);
     }
   }
 
@@ -203,6 +277,11 @@ export class Coordinator {
     run.partials.get(fragment.output)!.push(path);
     run.stats.bytesShuffled += bytes.byteLength;
     run.stats.bytesScanned += result.bytesScanned;
+    try {
+      run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
+    } catch {
+      // Progress is reporting only: a failing listener must not fail the query.
+    }
   }
 
   private async reduce(plan: Plan, run: QueryRun): Promise<QueryResult> {
@@ -268,43 +347,4 @@ function checkPlan(plan: Plan): void {
 
 function callerAbortReason(queryId: string, reason: unknown): PuffinError {
   return reason instanceof PuffinError ? reason : new PuffinError('timeout', `query ${queryId} was cancelled`);
-}
-
-/**
- * Settle with `work`, or reject with the signal's reason as soon as it aborts, so an invoker
- * that ignores the signal cannot hold a query past its deadline. A result arriving after
- * that goes to `onLate`.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onLate: (value: T) => void): Promise<T> {
-  return new Promise<T>((resolvePromise, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) onLate(value);
-        else resolvePromise(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolvePromise();
-    }, ms);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

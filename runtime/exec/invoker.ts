@@ -34,3 +34,26 @@ export interface Invoker {
   /** Release processes, sockets. */
   close(): Promise<void>;
 }
+
+/** Where an asynchronously invoked worker reports: a completion stream of the state store. */
+export interface CompletionTarget {
+  /** Completion stream (StateStore.publishCompletion's first argument) of this query run. */
+  stream: string;
+  /** Attempt number of this invocation; a report from a superseded attempt is ignored. */
+  attempt: number;
+}
+
+export interface AsyncFragmentRequest extends FragmentRequest {
+  report: CompletionTarget;
+}
+
+/**
+ * Starts fragments without waiting for them (Lambda `InvocationType: Event`): the worker
+ * publishes its FragmentResult, or its error, to `request.report.stream`, and the
+ * coordinator gathers them from the state store. No connection is held per running fragment.
+ */
+export interface AsyncInvoker {
+  /** Resolves once the platform accepted the invocation; rejects with a PuffinError when it did not. */
+  dispatch(request: AsyncFragmentRequest, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}

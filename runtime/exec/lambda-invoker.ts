@@ -1,11 +1,13 @@
-// The deployed Invoker: each fragment is one synchronous invocation of the worker Lambda
-// (runtime/functions/worker.ts). Lambda-level failures are mapped to PuffinError codes the
-// coordinator's retry policy understands; the worker's own PuffinErrors arrive intact.
+// The deployed Invoker: each fragment is one invocation of the worker Lambda
+// (runtime/functions/worker.ts), synchronous (RequestResponse: the result is the answer) or
+// asynchronous (Event: the worker reports to the state store). Lambda-level failures are
+// mapped to PuffinError codes the coordinator's retry policy understands; the worker's own
+// PuffinErrors arrive intact.
 
-import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, type InvokeCommandOutput, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { PuffinError } from '../errors.ts';
 import type { Settings } from '../settings.ts';
-import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
+import type { AsyncFragmentRequest, AsyncInvoker, FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
 import { decodeError, decodeResult, isWireError } from './wire.ts';
 
 export interface LambdaInvokerOptions {
@@ -21,9 +23,11 @@ export interface LambdaInvokerOptions {
   maxSockets?: number;
   /** SDK attempts per call (throttling and 5xx are retried with backoff). Default 3. */
   maxAttempts?: number;
+  /** Timeout of an Event invocation's acceptance (not of the fragment's run). Default 10000. */
+  dispatchTimeoutMs?: number;
 }
 
-export class LambdaInvoker implements Invoker {
+export class LambdaInvoker implements Invoker, AsyncInvoker {
   private readonly client: LambdaClient;
 
   constructor(private readonly options: LambdaInvokerOptions) {
@@ -51,38 +55,9 @@ export class LambdaInvoker implements Invoker {
 
   async invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
     const { fragment, queryId } = request;
-    const timeoutMs = Math.min(this.options.invokeTimeoutMs, request.deadline - Date.now());
     const what = `fragment ${fragment.id} of query ${queryId}`;
-    if (timeoutMs <= 0) throw new PuffinError('timeout', `${what} passed its deadline before it was invoked`, { fragmentId: fragment.id });
-    if (signal?.aborted) throw abortReason(what, signal.reason);
-
-    const abort = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort();
-    }, timeoutMs);
-    const onAbort = () => abort.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    let response;
-    try {
-      response = await this.client.send(
-        new InvokeCommand({
-          FunctionName: this.options.functionName,
-          InvocationType: 'RequestResponse',
-          Payload: Buffer.from(JSON.stringify(request)),
-        }),
-        { abortSignal: abort.signal },
-      );
-    } catch (err) {
-      if (timedOut) throw new PuffinError('timeout', `${what} timed out after ${timeoutMs} ms`, { fragmentId: fragment.id });
-      if (signal?.aborted) throw abortReason(what, signal.reason);
-      throw this.apiError(what, err);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
-
+    const timeoutMs = Math.min(this.options.invokeTimeoutMs, request.deadline - Date.now());
+    const response = await this.send('RequestResponse', request, what, timeoutMs, signal);
     const text = response.Payload ? Buffer.from(response.Payload).toString('utf8') : '';
     let payload: unknown;
     try {
@@ -93,6 +68,52 @@ export class LambdaInvoker implements Invoker {
     if (response.FunctionError) throw this.functionError(what, fragment.id, response.FunctionError, payload);
     if (typeof payload === 'string') throw new PuffinError('internal', `worker Lambda returned a non-JSON answer for ${what}: ${text.slice(0, 200)}`);
     return decodeResult(payload);
+  }
+
+  /**
+   * Queue the fragment with an Event invocation: Lambda answers 202 at once and runs the
+   * worker later; the worker reports to `request.report` on the state store.
+   */
+  async dispatch(request: AsyncFragmentRequest, signal?: AbortSignal): Promise<void> {
+    const { fragment, queryId } = request;
+    const what = `fragment ${fragment.id} of query ${queryId} (attempt ${request.report.attempt})`;
+    const timeoutMs = Math.min(this.options.dispatchTimeoutMs ?? 10_000, this.options.invokeTimeoutMs, request.deadline - Date.now());
+    const response = await this.send('Event', request, what, timeoutMs, signal);
+    if (response.StatusCode !== 202) {
+      throw new PuffinError('unavailable', `worker Lambda '${this.options.functionName}' answered HTTP ${response.StatusCode} to the Event invocation of ${what}, not 202`);
+    }
+  }
+
+  private async send(type: 'RequestResponse' | 'Event', request: FragmentRequest, what: string, timeoutMs: number, signal?: AbortSignal): Promise<InvokeCommandOutput> {
+    const fragmentId = request.fragment.id;
+    if (timeoutMs <= 0) throw new PuffinError('timeout', `${what} passed its deadline before it was invoked`, { fragmentId });
+    if (signal?.aborted) throw abortReason(what, signal.reason);
+
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
+    const onAbort = () => abort.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await this.client.send(
+        new InvokeCommand({
+          FunctionName: this.options.functionName,
+          InvocationType: type,
+          Payload: Buffer.from(JSON.stringify(request)),
+        }),
+        { abortSignal: abort.signal },
+      );
+    } catch (err) {
+      if (timedOut) throw new PuffinError('timeout', `${what} timed out after ${timeoutMs} ms`, { fragmentId });
+      if (signal?.aborted) throw abortReason(what, signal.reason);
+      throw this.apiError(what, err);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   async close(): Promise<void> {

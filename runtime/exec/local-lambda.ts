@@ -14,8 +14,9 @@ export interface LocalLambda {
   close(): Promise<void>;
 }
 
-/** Lambda refuses synchronous request payloads over 6 MB. */
+/** Lambda refuses synchronous request payloads over 6 MB, asynchronous (Event) ones over 1 MB. */
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+const MAX_EVENT_PAYLOAD_BYTES = 1024 * 1024;
 /** How long close() waits for invocations still running before it gives up on them. */
 const CLOSE_GRACE_MS = 5_000;
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
@@ -106,8 +107,12 @@ export async function startLocalLambda(handlers: Record<string, LambdaHandler>, 
       if (!handler) {
         throw new ApiError(404, 'ResourceNotFoundException', `Function not found: ${name}`);
       }
-      const event = parseEvent(await readBody(req));
       const invocationType = String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse');
+      const body = await readBody(req);
+      if (invocationType === 'Event' && body.length > MAX_EVENT_PAYLOAD_BYTES) {
+        throw new ApiError(413, 'RequestTooLargeException', `Request must be smaller than ${MAX_EVENT_PAYLOAD_BYTES} bytes for an asynchronous (Event) invocation`);
+      }
+      const event = parseEvent(body);
       const baseHeaders = { 'X-Amz-Executed-Version': '$LATEST' };
       switch (invocationType) {
         case 'DryRun':

@@ -11,6 +11,18 @@ export interface QueryOptions {
   /** Deadline of this query in ms (default: the service's setting). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Run under this id (a ULID) instead of a fresh one, so logs and records correlate. */
+  queryId?: string;
+  /** Told the plan once it is made, before any fragment runs. */
+  onPlan?: (plan: Plan) => void;
+  /** Told each time a fragment finishes (its successful attempt). */
+  onFragment?: (done: FragmentDone) => void;
+}
+
+export interface FragmentDone {
+  fragmentId: string;
+  /** Bytes of table data the fragment read. */
+  bytesScanned: number;
 }
 
 export interface QueryStats {

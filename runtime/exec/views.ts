@@ -5,7 +5,9 @@
 
 import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlStringList } from '../sql/quote.ts';
-import type { Column } from '../catalog/types.ts';
+import type { Column, IcebergFieldRead } from '../catalog/types.ts';
+import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
+import type { FileRef } from '../planner/plan.ts';
 
 function selectList(columns: readonly Column[], fromNull: boolean): string {
   return columns
@@ -25,4 +27,28 @@ export function parquetViewSql(name: string, columns: readonly Column[], paths: 
     ? `SELECT ${selectList(columns, false)} FROM read_parquet(${sqlStringList(paths)}, union_by_name = true)`
     : `SELECT ${selectList(columns, true)} LIMIT 0`;
   return `CREATE TEMP VIEW ${sqlIdent(name)} AS ${body}`;
+}
+
+/**
+ * A fragment input over an Iceberg table's files: read by field id (renamed and added columns,
+ * identity-partition constants) with the files' position and equality deletes applied, then
+ * presented as the declared columns like any other view. `localPath` maps each data and delete
+ * file URI to its fetched copy.
+ */
+export function icebergViewSql(
+  name: string,
+  columns: readonly Column[],
+  fields: readonly IcebergFieldRead[],
+  files: readonly FileRef[],
+  localPath: (uri: string) => string,
+): string {
+  if (columns.length === 0) {
+    throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
+  }
+  const dataFiles = files.map((f) => {
+    if (!f.iceberg) throw new PuffinError('bad_request', `view ${sqlIdent(name)}: file ${f.uri} of an Iceberg input carries no Iceberg read information`);
+    return { uri: f.uri, path: f.iceberg.path, format: f.iceberg.format, readSchema: f.iceberg.readSchema, deletes: f.iceberg.deletes };
+  });
+  const read = buildIcebergReadSql({ fields, dataFiles }, columns.map((c) => c.name), { localPath });
+  return `CREATE TEMP VIEW ${sqlIdent(name)} AS SELECT ${selectList(columns, false)} FROM (\n${read}\n) AS __iceberg`;
 }

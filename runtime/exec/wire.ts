@@ -3,9 +3,11 @@
 // message becomes a PuffinError naming the bad field instead of a crash deeper down.
 
 import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
-import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
+import type { CompletionTarget, FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
+import type { CompletionMessage } from '../state/state-store.ts';
 import type { Fragment, FragmentInput, FileRef } from '../planner/plan.ts';
 import type { Column } from '../catalog/types.ts';
+import { decodeIcebergFile, decodeIcebergInput } from './wire-iceberg.ts';
 
 /** The error body every boundary carries: PuffinError.toJSON(). */
 export interface WireError {
@@ -52,11 +54,13 @@ function decodeColumn(where: string, value: unknown): Column {
 
 function decodeFile(where: string, value: unknown): FileRef {
   const o = objectAt(where, value);
-  return {
+  const file: FileRef = {
     uri: field(where, o, 'uri', isNonEmptyString, 'a URI'),
     sizeBytes: field(where, o, 'sizeBytes', isCount, 'a byte count'),
     rowCount: field(where, o, 'rowCount', isCount, 'a row count'),
   };
+  if (o.iceberg !== undefined) file.iceberg = decodeIcebergFile(`${where}.iceberg`, o.iceberg);
+  return file;
 }
 
 function decodeInput(where: string, value: unknown): FragmentInput {
@@ -66,6 +70,7 @@ function decodeInput(where: string, value: unknown): FragmentInput {
     table: field(where, o, 'table', isString, 'a table name'),
     columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
     files: field(where, o, 'files', isArray, 'an array').map((f, i) => decodeFile(`${where}.files[${i}]`, f)),
+    ...(o.iceberg !== undefined ? { iceberg: decodeIcebergInput(`${where}.iceberg`, o.iceberg) } : {}),
   };
 }
 
@@ -79,10 +84,24 @@ export function decodeFragment(where: string, value: unknown): Fragment {
   };
 }
 
-/** A FragmentRequest as received from another process; throws 'bad_request' when malformed. */
-export function decodeRequest(value: unknown): FragmentRequest {
+const isAttempt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+
+/** The `report` of an asynchronous request; throws 'bad_request' when malformed. */
+export function decodeCompletionTarget(value: unknown): CompletionTarget {
+  const o = objectAt('request.report', value);
+  return {
+    stream: assertSafeId('request.report.stream', o.stream),
+    attempt: field('request.report', o, 'attempt', isAttempt, 'an attempt number (1 or more)'),
+  };
+}
+
+/**
+ * A FragmentRequest as received from another process; throws 'bad_request' when malformed.
+ * An asynchronous request also names where to report (`report`).
+ */
+export function decodeRequest(value: unknown): FragmentRequest & { report?: CompletionTarget } {
   const o = objectAt('request', value);
-  const request: FragmentRequest = {
+  const request: FragmentRequest & { report?: CompletionTarget } = {
     queryId: assertSafeId('request.queryId', o.queryId),
     fragment: decodeFragment('request.fragment', o.fragment),
     deadline: field('request', o, 'deadline', isCount, 'a time in ms since the epoch'),
@@ -90,6 +109,7 @@ export function decodeRequest(value: unknown): FragmentRequest {
   if (o.inlineLimitBytes !== undefined) {
     request.inlineLimitBytes = field('request', o, 'inlineLimitBytes', isCount, 'a byte count');
   }
+  if (o.report !== undefined) request.report = decodeCompletionTarget(o.report);
   return request;
 }
 
@@ -129,6 +149,20 @@ export function isWireError(value: unknown): value is WireError {
 
 export function decodeError(value: unknown): PuffinError {
   return PuffinError.fromJSON(value);
+}
+
+/** A worker's report for the completion stream: its result, or its error in wire form. */
+export function completionOf(fragmentId: string, attempt: number, outcome: { result: FragmentResult } | { error: unknown }): CompletionMessage {
+  return 'result' in outcome
+    ? { fragmentId, attempt, ok: true, payload: outcome.result }
+    : { fragmentId, attempt, ok: false, payload: encodeError(outcome.error) };
+}
+
+/** What a completion message says: a checked FragmentResult, or the worker's PuffinError. */
+export function decodeCompletion(message: CompletionMessage): { ok: true; result: FragmentResult } | { ok: false; error: PuffinError } {
+  if (message.ok) return { ok: true, result: decodeResult(message.payload) };
+  if (isWireError(message.payload)) return { ok: false, error: decodeError(message.payload) };
+  return { ok: false, error: new PuffinError('internal', `worker reported a failure without an error body: ${JSON.stringify(message.payload)?.slice(0, 200)}`) };
 }
 
 /** Messages between the process pool and its children (Node IPC, JSON serialized). */

@@ -16,7 +16,7 @@ import type { Settings } from '../settings.ts';
 import type { Fragment } from '../planner/plan.ts';
 import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import { assertSafeId } from './wire.ts';
-import { parquetViewSql } from './views.ts';
+import { icebergViewSql, parquetViewSql } from './views.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
 
 export class Worker {
@@ -88,7 +88,12 @@ export class Worker {
     const started = Date.now();
     const { queryId, fragment } = request;
     const uris = fragment.inputs.flatMap((input) => input.files.map((f) => f.uri));
-    const bytesScanned = fragment.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0);
+    // Iceberg delete files are fetched through the cache like data files (DuckDB may read
+    // only the cache directory); each is fetched once however many data files it applies to.
+    const deletes = icebergDeleteFiles(fragment);
+    uris.push(...deletes.map((d) => d.uri));
+    const bytesScanned = fragment.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0)
+      + deletes.reduce((s, d) => s + d.sizeBytes, 0);
     const tag = `${queryId}-${fragment.id}-${randomUUID()}`;
     const partialPath = join(this.settings.cacheDir, 'partials', `${tag}.parquet`);
 
@@ -113,10 +118,22 @@ export class Worker {
     signal.addEventListener('abort', interrupt, { once: true });
     try {
       let next = 0;
+      const dataFiles = fragment.inputs.reduce((n, input) => n + input.files.length, 0);
+      const deletePaths = new Map(icebergDeleteFiles(fragment).map((d, i) => [d.uri, paths[dataFiles + i]]));
       for (const input of fragment.inputs) {
         const inputPaths = paths.slice(next, next + input.files.length);
         next += input.files.length;
-        await runQuery(conn, parquetViewSql(input.view, input.columns, inputPaths));
+        if (input.iceberg) {
+          const local = new Map(input.files.map((f, i) => [f.uri, inputPaths[i]]));
+          const localPath = (uri: string): string => {
+            const path = local.get(uri) ?? deletePaths.get(uri);
+            if (path === undefined) throw new PuffinError('internal', `fragment ${fragment.id}: ${uri} was not fetched`);
+            return path;
+          };
+          await runQuery(conn, icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath));
+        } else {
+          await runQuery(conn, parquetViewSql(input.view, input.columns, inputPaths));
+        }
       }
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
       return Number(copied.rows[0]?.[0] ?? 0);
@@ -149,6 +166,16 @@ export class Worker {
   close(): void {
     this.engine.close();
   }
+}
+
+/** The distinct delete files of a fragment's Iceberg inputs, in first-seen order. */
+function icebergDeleteFiles(fragment: Fragment): { uri: string; sizeBytes: number }[] {
+  const seen = new Map<string, { uri: string; sizeBytes: number }>();
+  for (const input of fragment.inputs) {
+    if (!input.iceberg) continue;
+    for (const f of input.files) for (const d of f.iceberg?.deletes ?? []) if (!seen.has(d.uri)) seen.set(d.uri, { uri: d.uri, sizeBytes: d.sizeBytes });
+  }
+  return [...seen.values()];
 }
 
 /** Object store options taken from the settings (S3 endpoint override, region). */

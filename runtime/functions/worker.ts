@@ -1,15 +1,29 @@
 // The worker Lambda: one fragment per invocation. A thin adapter over exec/worker.ts that
-// keeps one Worker (one DuckDB, one /tmp cache) per container. Failures are thrown as an
-// Error whose message is the PuffinError JSON, so Lambda reports a function error and
-// LambdaInvoker restores the PuffinError with its code.
+// keeps one Worker (one DuckDB, one /tmp cache) per container.
+//
+// Invoked synchronously, the result is the answer and a failure is thrown as an Error whose
+// message is the PuffinError JSON, so Lambda reports a function error and LambdaInvoker
+// restores the PuffinError with its code. Invoked asynchronously (Event), the request names
+// a completion stream (`report`): the result or the error is published there, on the state
+// store opened once per container, and the handler returns normally either way, so Lambda
+// does not retry a fragment the coordinator already knows failed. Only when the report
+// itself cannot be published does the handler throw (Lambda's own retry may deliver it).
 
 import { loadSettings, type Settings } from '../settings.ts';
-import { toPuffinError } from '../errors.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
 import { Worker } from '../exec/worker.ts';
-import { decodeRequest } from '../exec/wire.ts';
-import type { FragmentResult } from '../exec/invoker.ts';
+import { completionOf, decodeCompletionTarget, decodeRequest } from '../exec/wire.ts';
+import type { CompletionTarget, FragmentResult } from '../exec/invoker.ts';
+import { openStateStore } from '../state/open.ts';
+import type { StateStore } from '../state/state-store.ts';
 
-export type WorkerHandler = (event: unknown) => Promise<FragmentResult>;
+/** The fragment's result; null when an asynchronous invocation's failure was reported instead. */
+export type WorkerHandler = (event: unknown) => Promise<FragmentResult | null>;
+
+export interface WorkerHandlerOptions {
+  /** The state store asynchronous invocations report to; default: opened from settings on first use. */
+  stateStore?: () => Promise<StateStore>;
+}
 
 /** Error thrown out of the handler; its message is `{"error":{"code",...}}`. */
 export class WorkerFunctionError extends Error {
@@ -20,30 +34,70 @@ export class WorkerFunctionError extends Error {
 }
 
 /** Build a handler with its own lazily created Worker; `settings` is read on first use. */
-export function createWorkerHandler(settings: () => Settings): WorkerHandler {
+export function createWorkerHandler(settings: () => Settings, options: WorkerHandlerOptions = {}): WorkerHandler {
   let worker: Promise<Worker> | undefined;
+  let store: Promise<StateStore> | undefined;
   let coldStart = true;
+
+  const openWorker = (): Promise<Worker> =>
+    (worker ??= Worker.create(settings()).catch((err: unknown) => {
+      // Let the next invocation try again rather than fail forever.
+      worker = undefined;
+      throw err;
+    }));
+  const openStore = (): Promise<StateStore> =>
+    (store ??= (options.stateStore ?? (() => openStateStore(settings())))().catch((err: unknown) => {
+      store = undefined;
+      throw err;
+    }));
+
   return async (event) => {
     const started = Date.now();
     const wasCold = coldStart;
     coldStart = false;
+    const ids = idsOf(event);
+    const report = reportOf(event);
+    let outcome: { result: FragmentResult } | { error: PuffinError };
     try {
       const request = decodeRequest(event);
-      worker ??= Worker.create(settings()).catch((err: unknown) => {
-        // Let the next invocation try again rather than fail forever.
-        worker = undefined;
-        throw err;
-      });
-      const result = await (await worker).runFragment(request);
-      log('info', { queryId: request.queryId, fragmentId: request.fragment.id, coldStart: wasCold, durationMs: Date.now() - started, rows: result.rows, bytes: result.bytes });
-      return result;
+      outcome = { result: await (await openWorker()).runFragment(request) };
+      log('info', { ...ids, attempt: report?.attempt, coldStart: wasCold, durationMs: Date.now() - started, rows: outcome.result.rows, bytes: outcome.result.bytes });
+    } catch (err) {
+      outcome = { error: toPuffinError(err) };
+      log('error', { ...ids, attempt: report?.attempt, coldStart: wasCold, durationMs: Date.now() - started, code: outcome.error.code, message: outcome.error.message });
+    }
+    if (!report) {
+      if ('error' in outcome) throw new WorkerFunctionError(outcome.error);
+      return outcome.result;
+    }
+    try {
+      await (await openStore()).publishCompletion(report.stream, completionOf(ids.fragmentId ?? '?', report.attempt, outcome));
     } catch (err) {
       const error = toPuffinError(err);
-      const request = event as { queryId?: unknown; fragment?: { id?: unknown } } | null;
-      log('error', { queryId: request?.queryId, fragmentId: request?.fragment?.id, coldStart: wasCold, durationMs: Date.now() - started, code: error.code, message: error.message });
-      throw new WorkerFunctionError(error);
+      log('error', { ...ids, attempt: report.attempt, msg: 'completion not published', code: error.code, message: error.message });
+      throw new WorkerFunctionError(new PuffinError(error.code, `could not report fragment ${ids.fragmentId} of query ${ids.queryId}: ${error.message}`));
     }
+    return 'result' in outcome ? outcome.result : null;
   };
+}
+
+function idsOf(event: unknown): { queryId?: string; fragmentId?: string } {
+  const e = (typeof event === 'object' && event !== null ? event : {}) as { queryId?: unknown; fragment?: { id?: unknown } };
+  return {
+    queryId: typeof e.queryId === 'string' ? e.queryId : undefined,
+    fragmentId: typeof e.fragment?.id === 'string' ? e.fragment.id : undefined,
+  };
+}
+
+/** The completion target, when the event has a well-formed one; even a malformed request is reported there. */
+function reportOf(event: unknown): CompletionTarget | undefined {
+  const raw = (event as { report?: unknown } | null)?.report;
+  if (raw === undefined) return undefined;
+  try {
+    return decodeCompletionTarget(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Structured logs for CloudWatch; silent outside Lambda so local runs and tests stay quiet. */

@@ -1,7 +1,7 @@
 // A distributed plan is plain data: it is printed by `explain`, and fragments cross
 // process and Lambda boundaries as JSON, so nothing here may be a class or a closure.
 
-import type { Column } from '../catalog/types.ts';
+import type { Column, IcebergFieldRead, IcebergFileRead } from '../catalog/types.ts';
 
 export type PlanShape =
   /** Partial aggregates per fragment, final aggregate in the reduce step. */
@@ -19,6 +19,8 @@ export interface FileRef {
   uri: string;
   sizeBytes: number;
   rowCount: number;
+  /** Iceberg data files: field-id read schema, partition constants, delete files. */
+  iceberg?: IcebergFileRead;
 }
 
 /** One table as a fragment sees it: a temporary view named `view` over `files`. */
@@ -27,6 +29,9 @@ export interface FragmentInput {
   table: string;
   columns: Column[];
   files: FileRef[];
+  /** Iceberg tables: the table-level field-id mapping; the worker then reads the files by
+   *  field id and applies their delete files instead of reading them as plain Parquet. */
+  iceberg?: { fields: IcebergFieldRead[] };
 }
 
 export interface Fragment {

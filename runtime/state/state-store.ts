@@ -91,42 +91,71 @@ export interface CachedResult {
   createdAt: number;
 }
 
+/**
+ * Bounds every implementation applies, so state nobody cleans up (a crashed coordinator's
+ * completion stream, an unflushed log) expires or stops growing by itself.
+ */
+export interface StateStoreLimits {
+  /** A completion stream expires this long after its last message. */
+  completionTtlMs: number;
+  /** The query log keeps about this many entries; older ones are dropped even if never flushed. */
+  logMaxEntries: number;
+  /** A query record expires this long after it was created. */
+  queryTtlMs: number;
+}
+
+export const DEFAULT_STATE_STORE_LIMITS: StateStoreLimits = {
+  completionTtlMs: 60 * 60 * 1000,
+  logMaxEntries: 100_000,
+  queryTtlMs: 7 * 24 * 60 * 60 * 1000,
+};
+
 export interface StateStore {
   // -- query registry
+  /** Rejects with 'conflict' when a query with this id exists. */
   createQuery(record: QueryRecord): Promise<void>;
   getQuery(id: string): Promise<QueryRecord | undefined>;
   /**
    * Apply `patch` atomically if the current status is one of `fromStatuses` (default:
    * any non-terminal status). Returns the updated record, or undefined when the query is
-   * absent or its status did not match (e.g. it was cancelled meanwhile).
+   * absent or its status did not match (e.g. it was cancelled meanwhile). Fields of `patch`
+   * that are undefined are left as they are.
    */
   updateQuery(id: string, patch: Partial<Omit<QueryRecord, 'id'>>, fromStatuses?: readonly QueryStatus[]): Promise<QueryRecord | undefined>;
-  /** Add to the progress counters atomically. */
+  /** Add to the progress counters atomically; a no-op when the query is absent. */
   addProgress(id: string, delta: Partial<QueryProgress>): Promise<void>;
-  /** Most recent first. */
+  /** Most recent first (by submittedAt, then id); default limit 100. */
   listQueries(options?: { limit?: number; status?: QueryStatus }): Promise<QueryRecord[]>;
 
   // -- worker completion streams (one per query)
   publishCompletion(queryId: string, message: CompletionMessage): Promise<void>;
-  /** Messages after `cursor`, waiting up to `blockMs` for the first one. */
+  /**
+   * Messages after `cursor` (null: from the start), waiting up to `blockMs` (default 0: no
+   * wait) for the first one; at most `count` (default 100).
+   */
   readCompletions(queryId: string, cursor: string | null, options?: { blockMs?: number; count?: number }): Promise<StreamBatch<CompletionMessage>>;
   deleteCompletions(queryId: string): Promise<void>;
 
   // -- query log stream
   appendLog(entry: QueryLogEntry): Promise<void>;
+  /** Entries after `cursor` (null: the oldest kept), oldest first. */
   readLog(cursor: string | null, count: number): Promise<StreamBatch<QueryLogEntry>>;
   /** Drop entries up to and including `cursor` (after they were flushed to the lake). */
   trimLog(cursor: string): Promise<void>;
 
   // -- API keys (hashed)
+  /** Create or replace by id; 'bad_request' unless hash is sha256 hex, 'conflict' when another key has the hash. */
   putApiKey(record: ApiKeyRecord): Promise<void>;
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   deleteApiKey(id: string): Promise<boolean>;
 
   // -- locks with leases
+  /** undefined when someone else holds the lock. */
   acquireLock(key: string, ttlMs: number): Promise<Lease | undefined>;
+  /** undefined when the lease expired or the lock is held under another token. */
   renewLock(lease: Lease, ttlMs: number): Promise<Lease | undefined>;
+  /** false when the lock is no longer held under this lease's token (nothing is released then). */
   releaseLock(lease: Lease): Promise<boolean>;
 
   // -- result cache index

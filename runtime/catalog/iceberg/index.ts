@@ -12,7 +12,7 @@ export {
   type PlanScanOptions,
   type ScanCounts,
 } from './scan.ts';
-export { buildIcebergReadSql, type ReadSqlOptions } from './read.ts';
+export { buildIcebergReadSql, type IcebergReadInput, type ReadSqlOptions } from './read.ts';
 export type { ScanPredicate, ComparisonOp } from './predicate.ts';
 export { ManifestCache, sharedManifestCache, type ManifestCacheStats } from './manifest-cache.ts';
 export { localFileIO, objectStoreFileIO, resolveLocation, toUri, type FileIO, type Reroot } from './io.ts';

@@ -83,7 +83,7 @@ export const SUPPORTED_FORMAT_VERSIONS = [1, 2] as const;
  * JSON.parse loses integers past 2^53, and snapshot ids are 63-bit: quote every integer
  * literal of 16 or more digits (outside strings) so it arrives as text for BigInt.
  */
-function quoteBigIntegers(text: string): string {
+export function quoteBigIntegers(text: string): string {
   let out = '';
   let last = 0;
   let inString = false;

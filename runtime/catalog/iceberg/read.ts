@@ -17,6 +17,16 @@ import { PuffinError } from '../../errors.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 
+/**
+ * What the SQL is built from: a planned scan, or the same facts after a trip through a
+ * fragment (plain data, catalog/types.ts's IcebergFileRead), which is why only these fields.
+ */
+export interface IcebergReadInput {
+  fields: readonly FieldMapping[];
+  dataFiles: readonly Pick<IcebergDataFile, 'uri' | 'path' | 'format' | 'readSchema' | 'deletes'>[];
+}
+type ReadDataFile = IcebergReadInput['dataFiles'][number];
+
 /** Iceberg's reserved field ids of position delete files (spec: Reserved Field IDs). */
 const POSITION_DELETE_FILE_PATH_ID = 2147483546;
 const POSITION_DELETE_POS_ID = 2147483545;
@@ -65,7 +75,7 @@ function requireParquet(kind: string, file: { path: string; format: string }): v
  * data files with their deletes applied. Column names are the schema's; the statement has no
  * side effects and reads nothing but the listed files.
  */
-export function buildIcebergReadSql(scan: IcebergScan, columns?: readonly string[], options: ReadSqlOptions = {}): string {
+export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, columns?: readonly string[], options: ReadSqlOptions = {}): string {
   const localPath = options.localPath ?? defaultLocalPath;
   const selected = (columns ?? scan.fields.map((f) => f.name)).map((name) => {
     const field = scan.fields.find((f) => f.name === name) ?? scan.fields.find((f) => f.name.toLowerCase() === name.toLowerCase());
@@ -102,7 +112,7 @@ export function buildIcebergReadSql(scan: IcebergScan, columns?: readonly string
   };
 
   // Data files sharing one mapping (the same identity-partition defaults) share one scan.
-  const groups = new Map<string, { fields: FieldMapping[]; files: IcebergDataFile[] }>();
+  const groups = new Map<string, { fields: FieldMapping[]; files: ReadDataFile[] }>();
   for (const d of scan.dataFiles) {
     const wanted = [...selected, ...hidden].map((f) => {
       const own = d.readSchema.find((m) => m.fieldId === f.fieldId);

@@ -5,7 +5,7 @@
 // entry's partition tuple, then each entry's column bounds and null counts. The predicate
 // still has to be applied to the rows: pruning only drops files that cannot match.
 
-import type { Column, ColumnStats, DataFile } from '../types.ts';
+import type { Column, ColumnStats, DataFile, IcebergDeleteRead, IcebergFieldRead } from '../types.ts';
 import { PuffinError } from '../../errors.ts';
 import { bindPredicate } from './bind.ts';
 import { decodeBound, valueToSql } from './bounds.ts';
@@ -20,30 +20,12 @@ import type { IcebergTable } from './table.ts';
 import { indexFieldsById, isPrimitive, toDuckDBType, type IcebergSchema, type NestedField, type PrimitiveType } from './types.ts';
 import { valueKey, type IcebergValue } from './values.ts';
 
-/** How DuckDB reads one column of a data file: `read_parquet(..., schema = MAP {...})`. */
-export interface FieldMapping {
-  fieldId: number;
-  name: string;
-  /** DuckDB type. */
-  type: string;
-  /** SQL literal text used when the file lacks the field (identity partition values); null = NULL. */
-  defaultValue: string | null;
-}
+/** How DuckDB reads one column of a data file: `read_parquet(..., schema = MAP {...})`.
+ *  The plain-data shape lives in catalog/types.ts, because fragments carry it to workers. */
+export type FieldMapping = IcebergFieldRead;
 
-export interface IcebergDeleteFile {
-  uri: string;
-  /** The path as the manifest records it. */
-  path: string;
-  content: 'position' | 'equality';
-  format: string;
-  sequenceNumber: number;
-  sizeBytes: number;
-  rowCount: number;
-  /** Equality deletes: the columns compared, by field id and by name, and how to read them. */
-  equalityFieldIds?: number[];
-  equalityColumns?: string[];
-  equalityFields?: FieldMapping[];
-}
+/** A delete file that applies to a data file (catalog/types.ts, carried by fragments). */
+export type IcebergDeleteFile = IcebergDeleteRead;
 
 export interface IcebergDataFile extends DataFile {
   /** The path as the manifest records it (position delete files name data files by it). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { toCsv, toJsonRows, toTextTable } from '../../../runtime/api/formats.ts';
+import { encodeResult, negotiateFormat, toCsv, toJsonRows, toTextTable } from '../../../runtime/api/formats.ts';
+import { PuffinError } from '../../../runtime/errors.ts';
 import type { QueryResult } from '../../../runtime/engine/engine.ts';
 
 const result: QueryResult = {
@@ -27,4 +28,25 @@ test('text table aligns columns and counts rows', () => {
   const text = toTextTable(result);
   assert.match(text, /\(2 rows\)$/);
   assert.match(text, /NULL/);
+});
+
+test('Accept picks the format: best quality first, wildcards mean JSON, unknown types are refused', () => {
+  assert.equal(negotiateFormat(undefined), 'json');
+  assert.equal(negotiateFormat(''), 'json');
+  assert.equal(negotiateFormat('text/csv'), 'csv');
+  assert.equal(negotiateFormat('application/vnd.apache.arrow.stream'), 'arrow');
+  assert.equal(negotiateFormat('text/html,application/xhtml+xml,*/*;q=0.8'), 'json');
+  assert.equal(negotiateFormat('application/json;q=0.5, text/csv'), 'csv');
+  assert.equal(negotiateFormat('text/csv;q=0, application/json'), 'json');
+  assert.throws(() => negotiateFormat('application/xml'), (e: unknown) => e instanceof PuffinError && e.code === 'bad_request' && /application\/xml/.test(e.message));
+});
+
+test('encoded JSON carries the envelope and exact rows', () => {
+  const { body, contentType } = encodeResult(result, 'json', { queryId: 'q1' });
+  assert.match(contentType, /application\/json/);
+  const parsed = JSON.parse(String(body)) as { queryId: string; rows: unknown[]; columns: unknown[] };
+  assert.equal(parsed.queryId, 'q1');
+  assert.equal(parsed.rows.length, 2);
+  assert.ok(String(body).includes('"d": 123456789012345678.90'));
+  assert.equal(JSON.parse(String(encodeResult(result, 'json').body)).columns.length, 4);
 });

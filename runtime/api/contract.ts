@@ -1,0 +1,137 @@
+// The API's request and response shapes, as schema objects (runtime/api/schema.ts): the
+// request ones validate what clients send, and all of them are published in
+// GET /v1/openapi.json.
+
+import type { ObjectSchema, Schema } from './schema.ts';
+
+const QUERY_LIMITS = { maxFragments: 100_000, maxTimeoutMs: 3_600_000 } as const;
+
+export const QUERY_REQUEST = {
+  type: 'object',
+  description: 'A SQL statement to run. Readers may run SELECT statements only.',
+  properties: {
+    sql: { type: 'string', minLength: 1, description: 'One DuckDB SQL statement.' },
+    fragments: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxFragments, description: 'Upper bound on fragments per split table.' },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxTimeoutMs, description: 'Deadline of the query in ms (default: PUFFINDB_QUERY_TIMEOUT_MS).' },
+  },
+  required: ['sql'],
+} as const satisfies ObjectSchema;
+
+export const KEY_REQUEST = {
+  type: 'object',
+  description: 'A new API key. The secret is in the response, once.',
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 200, description: 'What the key is for.' },
+    role: { type: 'string', enum: ['reader', 'writer', 'admin'], description: 'reader: SELECT only; writer: queries that write too; admin: everything.' },
+  },
+  required: ['name', 'role'],
+} as const satisfies ObjectSchema;
+
+export const LIST_QUERIES_PARAMS = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, description: 'Most recent first; default 100.' },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+  },
+  required: [],
+} as const satisfies ObjectSchema;
+
+export const LOGS_PARAMS = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 10_000, description: 'Entries per page; default 100.' },
+    cursor: { type: 'string', minLength: 1, maxLength: 64, description: "The previous page's cursor." },
+  },
+  required: [],
+} as const satisfies ObjectSchema;
+
+export const NO_PARAMS = { type: 'object', properties: {}, required: [] } as const satisfies ObjectSchema;
+
+export const ERROR_RESPONSE: ObjectSchema = {
+  type: 'object',
+  description: 'Every error: a stable code and a message naming the problem.',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string', description: 'bad_request, syntax_error, unauthorized, forbidden, not_found, conflict, rate_limited, unavailable, ...' },
+        message: { type: 'string' },
+        details: { description: 'Extra facts for some codes (e.g. position of a syntax error).' },
+      },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+};
+
+const PROGRESS: ObjectSchema = {
+  type: 'object',
+  properties: {
+    fragmentsDone: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    fragmentsTotal: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    bytesScanned: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  required: ['fragmentsDone', 'fragmentsTotal', 'bytesScanned'],
+};
+
+const TIME: Schema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Milliseconds since the epoch.' };
+
+export const QUERY_STATUS: ObjectSchema = {
+  type: 'object',
+  properties: {
+    queryId: { type: 'string', description: 'ULID.' },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+    user: { type: 'string', description: 'Id of the API key that submitted the query.' },
+    sql: { type: 'string' },
+    submittedAt: TIME,
+    startedAt: TIME,
+    finishedAt: TIME,
+    deadline: TIME,
+    progress: PROGRESS,
+    cacheHit: { type: 'boolean' },
+    shape: { type: 'string', description: 'Plan shape.' },
+    error: { description: '{code, message} when the query failed or was cancelled.' },
+    result: { description: "Where the result is: {location} for a large result written as Parquet, else the result route's path." },
+  },
+  required: ['queryId', 'status', 'submittedAt', 'deadline', 'progress'],
+};
+
+export const QUERY_RESULT: ObjectSchema = {
+  type: 'object',
+  description: 'Accept: application/json. With text/csv the body is CSV; with application/vnd.apache.arrow.stream an Arrow IPC stream. A result over PUFFINDB_RESULT_INLINE_LIMIT_BYTES is answered with {queryId, location, format, rows} instead.',
+  properties: {
+    queryId: { type: 'string' },
+    shape: { type: 'string' },
+    cacheHit: { type: 'boolean' },
+    stats: { description: 'Fragments, retries, bytes scanned and shuffled, timings in ms.' },
+    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
+    rows: { type: 'array', items: { description: 'One object per row, keyed by column name.' } },
+  },
+  required: ['queryId'],
+};
+
+export const TABLE: ObjectSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    kind: { type: 'string', enum: ['parquet', 'iceberg'] },
+    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
+    snapshotId: { type: 'string' },
+    fileCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    rowCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    sizeBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+  },
+  required: ['name', 'kind', 'columns', 'snapshotId', 'fileCount', 'rowCount', 'sizeBytes'],
+};
+
+export const API_KEY: ObjectSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    role: { type: 'string', enum: ['reader', 'writer', 'admin'] },
+    createdAt: TIME,
+    key: { type: 'string', description: 'The secret: only in the response that created the key.' },
+  },
+  required: ['id', 'name', 'role', 'createdAt'],
+};

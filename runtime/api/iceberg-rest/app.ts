@@ -1,0 +1,356 @@
+// The Iceberg REST catalog protocol (apache/iceberg open-api/rest-catalog-open-api.yaml) as a
+// hono sub-app, so Spark, Trino, PyIceberg or DuckDB can list, load, create and commit
+// PuffinDB's tables. Mount it under `/iceberg`: its routes are `/v1/...`.
+//
+// Table identifiers map to pointer-store names: namespace parts and the table name joined by
+// dots ('sales.orders'); tables created without a namespace (SQL `CREATE TABLE t`) appear in
+// the namespace named by `defaultNamespace`. Namespaces live in their own PointerStore
+// (name -> a properties JSON file under the warehouse), so they are as durable as tables.
+// Commits are the same compare-and-swap as the SQL writer's: requirements are checked on the
+// base this request read, and a lost race answers 409 CommitFailedException (clients retry).
+
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { PuffinError } from '../../errors.ts';
+import { createTable, loadTable, newTableMetadata, writeMetadataFile, type LoadedTable } from '../../catalog/iceberg/commit.ts';
+import { decodeTableMetadata, quoteBigIntegers, type TableMetadata } from '../../catalog/iceberg/metadata.ts';
+import type { PointerStore } from '../../catalog/iceberg/pointer-store.ts';
+import type { TableIO } from '../../catalog/iceberg/writer-io.ts';
+import { metadataToJsonObject, stringifyWithBigInts } from '../../catalog/iceberg/writer-metadata.ts';
+import { applyUpdates, checkRequirements, CommitFailed, lastColumnIdOf, parseRestSchema, parseRestSpec } from './updates.ts';
+
+export interface IcebergRestOptions {
+  /** Table metadata pointers (the same store the SQL writer commits through). */
+  pointerStore: PointerStore;
+  /** Namespace registry; defaults to an in-process map (namespaces then last as long as the process, tables do not depend on them). */
+  namespaceStore?: PointerStore;
+  io: TableIO;
+  /** URI under which new tables get a directory: `${warehouseUrl}/${ns}/${table}`. */
+  warehouseUrl: string;
+  /** Namespace for tables whose names have no dot. */
+  defaultNamespace?: string;
+}
+
+type Json = Record<string, unknown>;
+
+const ERROR_TYPE: Partial<Record<string, string>> = {
+  not_found: 'NoSuchTableException',
+  unknown_table: 'NoSuchTableException',
+  conflict: 'CommitFailedException',
+  bad_request: 'BadRequestException',
+  syntax_error: 'BadRequestException',
+  unsupported: 'UnsupportedOperationException',
+  unavailable: 'ServiceUnavailableException',
+};
+
+function errorBody(code: number, type: string, message: string): Json {
+  return { error: { message, type, code } };
+}
+
+function fail(c: Context, err: unknown): Response {
+  if (err instanceof PuffinError) {
+    const status = err.code === 'unknown_table' ? 404 : err.httpStatus;
+    const type = (err.details?.icebergType as string | undefined) ?? ERROR_TYPE[err.code] ?? 'ServiceFailureException';
+    return c.json(errorBody(status, type, err.message), status as 400);
+  }
+  return c.json(errorBody(500, 'ServiceFailureException', (err as Error).message ?? String(err)), 500);
+}
+
+function typed(code: PuffinError['code'], icebergType: string, message: string): PuffinError {
+  return new PuffinError(code, message, { icebergType });
+}
+
+class MemoryNamespaceStore implements PointerStore {
+  private readonly m = new Map<string, string>();
+  async get(name: string): Promise<string | undefined> {
+    return this.m.get(name.toLowerCase());
+  }
+  async list(): Promise<{ name: string; metadataLocation: string }[]> {
+    return [...this.m].map(([name, metadataLocation]) => ({ name, metadataLocation })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+  async compareAndSwap(name: string, expected: string | undefined, next: string): Promise<boolean> {
+    const k = name.toLowerCase();
+    if (this.m.get(k) !== expected) return false;
+    this.m.set(k, next);
+    return true;
+  }
+  async remove(name: string, expected: string): Promise<boolean> {
+    const k = name.toLowerCase();
+    if (this.m.get(k) !== expected) return false;
+    this.m.delete(k);
+    return true;
+  }
+}
+
+/** Namespace path segment: parts separated by the unit separator (0x1F), URL-encoded. */
+function namespaceParts(segment: string): string[] {
+  const parts = decodeURIComponent(segment).split('\u001f');
+  for (const p of parts) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) throw typed('bad_request', 'BadRequestException', `invalid namespace part '${p}': use letters, digits and underscores`);
+  return parts.map((p) => p.toLowerCase());
+}
+
+function param(c: Context, name: string): string {
+  const v = c.req.param(name);
+  if (v === undefined) throw typed('bad_request', 'BadRequestException', `missing path parameter '${name}'`);
+  return decodeURIComponent(v);
+}
+
+function validTableName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw typed('bad_request', 'BadRequestException', `invalid table name '${name}': use letters, digits and underscores`);
+  return name.toLowerCase();
+}
+
+export function createIcebergRestApp(options: IcebergRestOptions): Hono {
+  const app = new Hono();
+  const tables = options.pointerStore;
+  const namespaces = options.namespaceStore ?? new MemoryNamespaceStore();
+  const io = options.io;
+  const defaultNs = (options.defaultNamespace ?? 'default').toLowerCase();
+  const warehouse = options.warehouseUrl.replace(/\/+$/, '');
+
+  const storeName = (ns: string[], table: string): string => (ns.length === 1 && ns[0] === defaultNs ? table : `${ns.join('.')}.${table}`);
+  const splitName = (name: string): { namespace: string[]; name: string } => {
+    const parts = name.split('.');
+    return parts.length === 1 ? { namespace: [defaultNs], name } : { namespace: parts.slice(0, -1), name: parts[parts.length - 1] };
+  };
+
+  async function namespaceProperties(ns: string[]): Promise<Record<string, string> | undefined> {
+    const key = ns.join('.');
+    const loc = await namespaces.get(key);
+    if (loc) return JSON.parse(Buffer.from(await io.read(loc)).toString('utf8')) as Record<string, string>;
+    // A namespace is implied by the tables in it (and the default one always exists).
+    if (key === defaultNs) return {};
+    const all = await tables.list();
+    return all.some((t) => t.name.startsWith(`${key}.`)) ? {} : undefined;
+  }
+
+  async function requireNamespace(ns: string[]): Promise<Record<string, string>> {
+    const props = await namespaceProperties(ns);
+    if (!props) throw typed('not_found', 'NoSuchNamespaceException', `namespace '${ns.join('.')}' does not exist`);
+    return props;
+  }
+
+  async function writeNamespace(ns: string[], props: Record<string, string>, expected: string | undefined): Promise<boolean> {
+    const uri = `${warehouse}/${ns.join('/')}/.namespace-${randomUUID()}.json`;
+    await io.write(uri, new TextEncoder().encode(JSON.stringify(props)));
+    return namespaces.compareAndSwap(ns.join('.'), expected, uri);
+  }
+
+  async function load(ns: string[], table: string): Promise<LoadedTable> {
+    const name = storeName(ns, table);
+    try {
+      return await loadTable(tables, name, io);
+    } catch (err) {
+      if (err instanceof PuffinError && err.code === 'unknown_table') throw typed('not_found', 'NoSuchTableException', `table '${[...ns, table].join('.')}' does not exist`);
+      throw err;
+    }
+  }
+
+  const tableResult = (t: { metadataLocation: string; metadata: TableMetadata }): string =>
+    stringifyWithBigInts({ 'metadata-location': t.metadataLocation, metadata: metadataToJsonObject(t.metadata), config: {} });
+
+  const jsonText = (c: Context, text: string, status = 200): Response => c.body(text, status as 200, { 'content-type': 'application/json' });
+
+  async function body(c: Context): Promise<Json> {
+    const text = await c.req.text();
+    if (!text) return {};
+    try {
+      const parsed = JSON.parse(quoteBigIntegers(text));
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      return parsed as Json;
+    } catch (err) {
+      throw typed('bad_request', 'BadRequestException', `request body is not a JSON object: ${(err as Error).message}`);
+    }
+  }
+
+  const handle = (fn: (c: Context) => Promise<Response>) => async (c: Context): Promise<Response> => {
+    try {
+      return await fn(c);
+    } catch (err) {
+      return fail(c, err);
+    }
+  };
+
+  app.get('/v1/config', handle(async (c) => c.json({ defaults: {}, overrides: { warehouse }, endpoints: [
+    'GET /v1/{prefix}/namespaces', 'POST /v1/{prefix}/namespaces', 'GET /v1/{prefix}/namespaces/{namespace}', 'HEAD /v1/{prefix}/namespaces/{namespace}',
+    'DELETE /v1/{prefix}/namespaces/{namespace}', 'POST /v1/{prefix}/namespaces/{namespace}/properties', 'GET /v1/{prefix}/namespaces/{namespace}/tables',
+    'POST /v1/{prefix}/namespaces/{namespace}/tables', 'GET /v1/{prefix}/namespaces/{namespace}/tables/{table}', 'HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}',
+    'POST /v1/{prefix}/namespaces/{namespace}/tables/{table}', 'DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}', 'POST /v1/{prefix}/namespaces/{namespace}/register',
+    'POST /v1/{prefix}/tables/rename',
+  ] })));
+
+  app.get('/v1/namespaces', handle(async (c) => {
+    const parentParam = c.req.query('parent');
+    const parent = parentParam ? namespaceParts(parentParam) : [];
+    const all = new Set<string>([defaultNs]);
+    for (const n of await namespaces.list()) all.add(n.name);
+    for (const t of await tables.list()) if (t.name.includes('.')) all.add(t.name.slice(0, t.name.lastIndexOf('.')));
+    const children = new Set<string>();
+    for (const n of all) {
+      const parts = n.split('.');
+      if (parts.length > parent.length && parent.every((p, i) => parts[i] === p)) children.add(parts.slice(0, parent.length + 1).join('.'));
+    }
+    return c.json({ namespaces: [...children].sort().map((n) => n.split('.')) });
+  }));
+
+  app.post('/v1/namespaces', handle(async (c) => {
+    const b = await body(c);
+    if (!Array.isArray(b.namespace) || b.namespace.length === 0) throw typed('bad_request', 'BadRequestException', "'namespace' must be a non-empty list of names");
+    const ns = namespaceParts((b.namespace as unknown[]).map(String).join('\u001f'));
+    const props = Object.fromEntries(Object.entries((b.properties ?? {}) as Json).map(([k, v]) => [k, String(v)]));
+    if (ns.join('.') === defaultNs || (await namespaces.get(ns.join('.'))) || !(await writeNamespace(ns, props, undefined))) {
+      throw typed('conflict', 'AlreadyExistsException', `namespace '${ns.join('.')}' already exists`);
+    }
+    return c.json({ namespace: ns, properties: props });
+  }));
+
+  app.get('/v1/namespaces/:ns', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    return c.json({ namespace: ns, properties: await requireNamespace(ns) });
+  }));
+
+  app.on('HEAD', '/v1/namespaces/:ns', handle(async (c) => {
+    await requireNamespace(namespaceParts(param(c, 'ns')));
+    return c.body(null, 204);
+  }));
+
+  app.delete('/v1/namespaces/:ns', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    await requireNamespace(ns);
+    const key = ns.join('.');
+    const inside = (await tables.list()).filter((t) => (key === defaultNs ? !t.name.includes('.') : t.name.startsWith(`${key}.`)));
+    if (inside.length) throw typed('conflict', 'NamespaceNotEmptyException', `namespace '${key}' is not empty (${inside.length} tables, e.g. ${inside[0].name})`);
+    const loc = await namespaces.get(key);
+    if (loc) await namespaces.remove(key, loc);
+    return c.body(null, 204);
+  }));
+
+  app.post('/v1/namespaces/:ns/properties', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    const b = await body(c);
+    const removals = ((b.removals ?? []) as unknown[]).map(String);
+    const updates = Object.fromEntries(Object.entries((b.updates ?? {}) as Json).map(([k, v]) => [k, String(v)]));
+    if (removals.some((k) => k in updates)) throw typed('unsupported', 'UnprocessableEntityException', 'a property cannot be both updated and removed');
+    const before = await requireNamespace(ns);
+    const props = { ...before, ...updates };
+    const missing = removals.filter((k) => !(k in before));
+    for (const k of removals) delete props[k];
+    if (!(await writeNamespace(ns, props, await namespaces.get(ns.join('.'))))) throw typed('conflict', 'CommitFailedException', 'namespace properties changed concurrently; retry');
+    return c.json({ updated: Object.keys(updates), removed: removals.filter((k) => k in before), missing });
+  }));
+
+  app.get('/v1/namespaces/:ns/tables', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    await requireNamespace(ns);
+    const identifiers = (await tables.list())
+      .map((t) => splitName(t.name))
+      .filter((t) => t.namespace.join('.') === ns.join('.'))
+      .map((t) => ({ namespace: t.namespace, name: t.name }));
+    return c.json({ identifiers });
+  }));
+
+  app.post('/v1/namespaces/:ns/tables', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    await requireNamespace(ns);
+    const b = await body(c);
+    const table = validTableName(String(b.name ?? ''));
+    const schema = parseRestSchema(b.schema);
+    const spec = parseRestSpec(b['partition-spec'], schema);
+    const location = typeof b.location === 'string' ? b.location : `${warehouse}/${ns.join('/')}/${table}`;
+    const properties = Object.fromEntries(Object.entries((b.properties ?? {}) as Json).map(([k, v]) => [k, String(v)]));
+    const name = storeName(ns, table);
+    if (b['stage-create'] === true) {
+      const metadata = newTableMetadata({ schema, lastColumnId: lastColumnIdOf(schema), spec, location, properties });
+      return jsonText(c, stringifyWithBigInts({ metadata: metadataToJsonObject(metadata), config: {} }));
+    }
+    try {
+      const created = await createTable(tables, name, { schema, lastColumnId: lastColumnIdOf(schema), spec, location, properties }, io);
+      return jsonText(c, tableResult(created));
+    } catch (err) {
+      if (err instanceof PuffinError && err.code === 'conflict') throw typed('conflict', 'AlreadyExistsException', `table '${[...ns, table].join('.')}' already exists`);
+      throw err;
+    }
+  }));
+
+  app.post('/v1/namespaces/:ns/register', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    await requireNamespace(ns);
+    const b = await body(c);
+    const table = validTableName(String(b.name ?? ''));
+    const location = b['metadata-location'];
+    if (typeof location !== 'string') throw typed('bad_request', 'BadRequestException', "'metadata-location' is required");
+    const metadata = decodeTableMetadata(await io.read(location), location);
+    if (!(await tables.compareAndSwap(storeName(ns, table), undefined, location))) throw typed('conflict', 'AlreadyExistsException', `table '${[...ns, table].join('.')}' already exists`);
+    return jsonText(c, tableResult({ metadataLocation: location, metadata }));
+  }));
+
+  app.get('/v1/namespaces/:ns/tables/:table', handle(async (c) => jsonText(c, tableResult(await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase())))));
+
+  app.on('HEAD', '/v1/namespaces/:ns/tables/:table', handle(async (c) => {
+    await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase());
+    return c.body(null, 204);
+  }));
+
+  app.delete('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    const t = await load(ns, param(c, 'table').toLowerCase());
+    // Files stay: purging data is a maintenance decision (and other engines may share them).
+    if (!(await tables.remove(t.name, t.metadataLocation))) throw typed('conflict', 'CommitFailedException', `table '${t.name}' changed while being dropped; retry`);
+    return c.body(null, 204);
+  }));
+
+  app.post('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
+    const ns = namespaceParts(param(c, 'ns'));
+    const tableName = param(c, 'table').toLowerCase();
+    const b = await body(c);
+    const requirements = (Array.isArray(b.requirements) ? b.requirements : []) as Json[];
+    const updates = (Array.isArray(b.updates) ? b.updates : []) as Json[];
+    const name = storeName(ns, tableName);
+    const current = await tables.get(name);
+    if (current === undefined && !requirements.some((r) => r.type === 'assert-create')) throw typed('not_found', 'NoSuchTableException', `table '${[...ns, tableName].join('.')}' does not exist`);
+    const base = current === undefined ? undefined : decodeTableMetadata(await io.read(current), current);
+    try {
+      checkRequirements(base, requirements, [...ns, tableName].join('.'));
+    } catch (err) {
+      if (err instanceof CommitFailed) throw typed('conflict', 'CommitFailedException', err.message);
+      throw err;
+    }
+    const start: TableMetadata = base ?? {
+      ...newTableMetadata({ schema: { schemaId: 0, fields: [], identifierFieldIds: [] }, lastColumnId: 0, spec: { specId: 0, fields: [] }, location: `${warehouse}/${ns.join('/')}/${tableName}` }),
+      schemas: [],
+      partitionSpecs: [],
+    };
+    let next: TableMetadata;
+    try {
+      next = applyUpdates(start, updates);
+    } catch (err) {
+      if (err instanceof CommitFailed) throw typed('conflict', 'CommitFailedException', err.message);
+      throw err;
+    }
+    if (next.schemas.length === 0) throw typed('bad_request', 'BadRequestException', 'a table needs a schema (add-schema)');
+    if (next.partitionSpecs.length === 0) next.partitionSpecs = [{ specId: 0, fields: [] }];
+    const metadataLocation = await writeMetadataFile(io, { ...next, metadataLog: current ? [...next.metadataLog, { timestampMs: base?.lastUpdatedMs ?? Date.now(), metadataFile: current }] : next.metadataLog }, current, name);
+    const written = decodeTableMetadata(await io.read(metadataLocation), metadataLocation);
+    if (!(await tables.compareAndSwap(name, current, metadataLocation))) {
+      throw typed('conflict', 'CommitFailedException', `table '${[...ns, tableName].join('.')}' was changed by a concurrent commit; refresh and retry`);
+    }
+    return jsonText(c, stringifyWithBigInts({ 'metadata-location': metadataLocation, metadata: metadataToJsonObject(written) }));
+  }));
+
+  app.post('/v1/tables/rename', handle(async (c) => {
+    const b = await body(c);
+    const src = b.source as { namespace?: string[]; name?: string } | undefined;
+    const dst = b.destination as { namespace?: string[]; name?: string } | undefined;
+    if (!src?.namespace || !src.name || !dst?.namespace || !dst.name) throw typed('bad_request', 'BadRequestException', "'source' and 'destination' identifiers are required");
+    const from = await load(namespaceParts(src.namespace.join('\u001f')), src.name.toLowerCase());
+    const dstNs = namespaceParts(dst.namespace.join('\u001f'));
+    await requireNamespace(dstNs);
+    const to = storeName(dstNs, validTableName(dst.name));
+    if (!(await tables.compareAndSwap(to, undefined, from.metadataLocation))) throw typed('conflict', 'AlreadyExistsException', `table '${to}' already exists`);
+    await tables.remove(from.name, from.metadataLocation);
+    return c.body(null, 204);
+  }));
+
+  app.notFound((c) => c.json(errorBody(404, 'NotFoundException', `no route for ${c.req.method} ${c.req.path}`), 404));
+  return app;
+}

@@ -1,0 +1,513 @@
+// Atomic commits of Iceberg tables through a PointerStore. A commit writes everything new
+// under fresh names (manifest, manifest list, metadata.json) and only then swaps the table's
+// metadata pointer by compare-and-swap, so a reader sees the old table or the new one,
+// never a half-made commit. A commit that loses the race re-reads the new base, checks for
+// real conflicts, and retries on it with the data files (and the manifest of added files)
+// it already wrote.
+//
+// Conflict rules (isolation per operation, as Iceberg's own defaults):
+//  - append: never conflicts; it is re-applied on whatever the base has become.
+//  - overwrite (copy-on-write DELETE/UPDATE): conflicts when a file it rewrote is no longer
+//    live in the new base (a concurrent delete/update removed or rewrote it). Under
+//    'serializable' isolation (the default for DELETE/UPDATE, as Iceberg's
+//    write.delete.isolation-level), it also conflicts when a concurrent snapshot added a data
+//    file holding rows that match its predicate (checked by the caller's `conflictingAdds`).
+//    Under 'snapshot' isolation such appended rows simply survive.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import { PuffinError } from '../../errors.ts';
+import { resolveLocation } from './io.ts';
+import { ADDED, DELETED, dataSequenceNumber, decodeManifest, decodeManifestList, entrySnapshotId, fileSequenceNumber, partitionValueFromAvro, type ContentFile, type FieldMap, type ManifestFile } from './manifest.ts';
+import { decodeTableMetadata, metadataFileVersion, type PartitionSpec, type Snapshot, type TableMetadata } from './metadata.ts';
+import type { PointerStore } from './pointer-store.ts';
+import type { IcebergSchema } from './types.ts';
+import type { TableIO } from './writer-io.ts';
+import { encodeManifest, encodeManifestList, type DataFileInfo, type EntryToWrite } from './writer-manifest.ts';
+import { metadataToJson } from './writer-metadata.ts';
+import { partitionTypes } from './writer-schema.ts';
+
+export interface LoadedTable {
+  name: string;
+  metadataLocation: string;
+  metadata: TableMetadata;
+}
+
+export type IsolationLevel = 'snapshot' | 'serializable';
+
+export type TableChange =
+  | { operation: 'append'; files: DataFileInfo[] }
+  | {
+      operation: 'overwrite';
+      added: DataFileInfo[];
+      /** Paths (as the manifests record them) of the data files this change replaces. */
+      removed: string[];
+      isolation?: IsolationLevel;
+      /**
+       * Serializable isolation: given data files that concurrent snapshots added, the path of
+       * one holding rows the change's predicate matches, or undefined when none does.
+       */
+      conflictingAdds?: (paths: string[]) => Promise<string | undefined>;
+    };
+
+export interface CommitOptions {
+  io: TableIO;
+  /** The table as the change was computed against; loaded from the store when absent. */
+  base?: LoadedTable;
+  maxAttempts?: number;
+  /** Extra snapshot summary properties. */
+  summary?: Record<string, string>;
+  now?: () => number;
+}
+
+export interface CommitResult {
+  metadataLocation: string;
+  metadata: TableMetadata;
+  snapshotId: bigint;
+  sequenceNumber: bigint;
+  attempts: number;
+}
+
+const DEFAULT_ATTEMPTS = 40;
+
+export function tableNotFound(name: string): PuffinError {
+  return new PuffinError('unknown_table', `table '${name}' does not exist in the catalog`);
+}
+
+export async function loadTable(store: PointerStore, name: string, io: TableIO): Promise<LoadedTable> {
+  const metadataLocation = await store.get(name);
+  if (metadataLocation === undefined) throw tableNotFound(name);
+  const metadata = decodeTableMetadata(await io.read(metadataLocation), metadataLocation);
+  return { name, metadataLocation, metadata };
+}
+
+/** A positive 63-bit id, as Iceberg's snapshot ids are. */
+export function newSnapshotId(): bigint {
+  return BigInt.asUintN(63, randomBytes(8).readBigUInt64BE(0)) || 1n;
+}
+
+function tableLocation(metadata: TableMetadata, name: string): string {
+  try {
+    return resolveLocation(metadata.location).replace(/\/+$/, '');
+  } catch {
+    throw new PuffinError('unsupported', `table '${name}' records a relative location '${metadata.location}'; this writer only writes tables with absolute locations`);
+  }
+}
+
+function nextMetadataUri(location: string, previous: string | undefined, metadata: TableMetadata): string {
+  const prevVersion = previous ? metadataFileVersion(previous.slice(previous.lastIndexOf('/') + 1)) : undefined;
+  const version = previous === undefined ? 0 : (prevVersion ?? metadata.metadataLog.length) + 1;
+  return `${location}/metadata/${String(version).padStart(5, '0')}-${randomUUID()}.metadata.json`;
+}
+
+export async function writeMetadataFile(io: TableIO, metadata: TableMetadata, previous: string | undefined, name: string): Promise<string> {
+  const uri = nextMetadataUri(tableLocation(metadata, name), previous, metadata);
+  await io.write(uri, new TextEncoder().encode(metadataToJson(metadata)));
+  return uri;
+}
+
+export interface NewTable {
+  schema: IcebergSchema;
+  lastColumnId: number;
+  spec: PartitionSpec;
+  /** Absolute URI of the table's directory. */
+  location: string;
+  properties?: Record<string, string>;
+}
+
+/** The metadata of a new, empty format-v2 table. */
+export function newTableMetadata(t: NewTable, now = Date.now()): TableMetadata {
+  return {
+    formatVersion: 2,
+    tableUuid: randomUUID(),
+    location: t.location.replace(/\/+$/, ''),
+    lastSequenceNumber: 0n,
+    lastUpdatedMs: now,
+    lastColumnId: t.lastColumnId,
+    schemas: [t.schema],
+    currentSchemaId: t.schema.schemaId,
+    partitionSpecs: [t.spec],
+    defaultSpecId: t.spec.specId,
+    lastPartitionId: Math.max(999, ...t.spec.fields.map((f) => f.fieldId)),
+    sortOrders: [{ orderId: 0, fields: [] }],
+    defaultSortOrderId: 0,
+    properties: { 'write.format.default': 'parquet', 'write.parquet.compression-codec': 'zstd', ...(t.properties ?? {}) },
+    currentSnapshotId: null,
+    snapshots: [],
+    snapshotLog: [],
+    metadataLog: [],
+    refs: {},
+  };
+}
+
+/** Create a table: write its first metadata file, then claim the name by CAS. */
+export async function createTable(store: PointerStore, name: string, table: NewTable, io: TableIO): Promise<LoadedTable> {
+  if (await store.get(name)) throw new PuffinError('conflict', `table '${name}' already exists`);
+  const metadata = newTableMetadata(table);
+  const metadataLocation = await writeMetadataFile(io, metadata, undefined, name);
+  if (!(await store.compareAndSwap(name, undefined, metadataLocation))) throw new PuffinError('conflict', `table '${name}' already exists (created concurrently)`);
+  return { name, metadataLocation, metadata };
+}
+
+// ---------------------------------------------------------------------------------------
+
+function fieldMapRecord<T>(m: FieldMap<T> | undefined): Record<number, T> | undefined {
+  if (!m) return undefined;
+  const out: Record<number, T> = {};
+  for (const [k, v] of m.entries()) out[k] = v;
+  return out;
+}
+
+/** A manifest's file back in the writer's form (partition values decoded to Iceberg values). */
+function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata: TableMetadata): DataFileInfo {
+  const schema = metadata.schemas.find((s) => s.schemaId === metadata.currentSchemaId) as IcebergSchema;
+  const types = partitionTypes(schema, spec);
+  const info: DataFileInfo = {
+    path: file.filePath,
+    format: 'PARQUET',
+    partition: file.partition.map((raw, i) => partitionValueFromAvro(types[i], raw)),
+    recordCount: file.recordCount,
+    fileSizeInBytes: file.fileSizeInBytes,
+  };
+  const cs = fieldMapRecord(file.columnSizes);
+  const vc = fieldMapRecord(file.valueCounts);
+  const nc = fieldMapRecord(file.nullValueCounts);
+  const nan = fieldMapRecord(file.nanValueCounts);
+  const lo = fieldMapRecord(file.lowerBounds);
+  const hi = fieldMapRecord(file.upperBounds);
+  if (cs) info.columnSizes = cs;
+  if (vc) info.valueCounts = vc;
+  if (nc) info.nullValueCounts = nc;
+  if (nan) info.nanValueCounts = nan;
+  if (lo) info.lowerBounds = Object.fromEntries(Object.entries(lo).map(([k, v]) => [k, new Uint8Array(v)]));
+  if (hi) info.upperBounds = Object.fromEntries(Object.entries(hi).map(([k, v]) => [k, new Uint8Array(v)]));
+  return info;
+}
+
+async function readManifestList(io: TableIO, snapshot: Snapshot | undefined): Promise<ManifestFile[]> {
+  if (!snapshot) return [];
+  if (!snapshot.manifestList) throw new PuffinError('unsupported', `snapshot ${snapshot.snapshotId} lists manifests inline (format v1); this writer appends to v2 tables only`);
+  return decodeManifestList(await io.read(snapshot.manifestList), snapshot.manifestList);
+}
+
+function currentSnapshot(m: TableMetadata): Snapshot | undefined {
+  return m.currentSnapshotId === null ? undefined : m.snapshots.find((s) => s.snapshotId === m.currentSnapshotId);
+}
+
+function specOf(m: TableMetadata, specId: number, name: string): PartitionSpec {
+  const spec = m.partitionSpecs.find((s) => s.specId === specId);
+  if (!spec) throw new PuffinError('bad_request', `table '${name}': partition spec ${specId} is not defined`);
+  return spec;
+}
+
+/** The manifest of a change's added files, written once and reused by every attempt. */
+interface AddedManifest {
+  path: string;
+  length: number;
+  specId: number;
+  summary: ReturnType<typeof encodeManifest>['summary'];
+}
+
+async function writeAddedManifest(io: TableIO, base: LoadedTable, files: DataFileInfo[]): Promise<AddedManifest | undefined> {
+  if (files.length === 0) return undefined;
+  const m = base.metadata;
+  const spec = specOf(m, m.defaultSpecId, base.name);
+  const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
+  const entries: EntryToWrite[] = files.map((file) => ({ status: ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }));
+  const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries);
+  const path = `${tableLocation(m, base.name)}/metadata/${randomUUID()}-m0.avro`;
+  await io.write(path, encoded.bytes);
+  return { path, length: encoded.bytes.length, specId: spec.specId, summary: encoded.summary };
+}
+
+function addedRow(a: AddedManifest, snapshotId: bigint, seq: bigint): ManifestFile {
+  return {
+    path: a.path,
+    length: a.length,
+    partitionSpecId: a.specId,
+    content: 'data',
+    sequenceNumber: seq,
+    minSequenceNumber: seq,
+    addedSnapshotId: snapshotId,
+    addedFilesCount: a.summary.addedFiles,
+    existingFilesCount: 0,
+    deletedFilesCount: 0,
+    addedRowsCount: a.summary.addedRows,
+    existingRowsCount: 0n,
+    deletedRowsCount: 0n,
+    partitions: a.summary.partitions.map((p) => ({
+      containsNull: p.containsNull,
+      containsNaN: p.containsNaN,
+      ...(p.lower ? { lowerBound: p.lower } : {}),
+      ...(p.upper ? { upperBound: p.upper } : {}),
+    })),
+  };
+}
+
+interface BuiltSnapshot {
+  metadata: TableMetadata;
+  snapshotId: bigint;
+  sequenceNumber: bigint;
+  /** Files written for this attempt only (manifest list, rewritten manifests): removed if it loses. */
+  attemptFiles: string[];
+}
+
+/** Rewrite the base's manifests that hold removed files: those entries become DELETED. */
+async function rewriteForRemoval(
+  io: TableIO,
+  base: LoadedTable,
+  manifests: ManifestFile[],
+  removed: Set<string>,
+  snapshotId: bigint,
+  seq: bigint,
+  attemptFiles: string[],
+): Promise<{ rows: ManifestFile[]; removedFiles: DataFileInfo[] }> {
+  const rows: ManifestFile[] = [];
+  const removedFiles: DataFileInfo[] = [];
+  const found = new Set<string>();
+  const m = base.metadata;
+  const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
+  for (const mf of manifests) {
+    if (mf.content !== 'data') {
+      rows.push(mf);
+      continue;
+    }
+    const manifest = decodeManifest(await io.read(mf.path), mf.path);
+    const live = manifest.entries.filter((e) => e.status !== DELETED);
+    if (!live.some((e) => removed.has(e.file.filePath))) {
+      rows.push(mf);
+      continue;
+    }
+    const spec = specOf(m, mf.partitionSpecId, base.name);
+    const entries: EntryToWrite[] = live.map((e) => {
+      const file = toDataFileInfo(e.file, spec, m);
+      const isRemoved = removed.has(e.file.filePath);
+      if (isRemoved) {
+        found.add(e.file.filePath);
+        removedFiles.push(file);
+      }
+      return {
+        status: isRemoved ? DELETED : 0,
+        snapshotId: isRemoved ? snapshotId : entrySnapshotId(e, mf),
+        sequenceNumber: dataSequenceNumber(e, mf),
+        fileSequenceNumber: fileSequenceNumber(e, mf),
+        file,
+      };
+    });
+    const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries);
+    const path = `${tableLocation(m, base.name)}/metadata/${randomUUID()}-m1.avro`;
+    await io.write(path, encoded.bytes);
+    attemptFiles.push(path);
+    const s = encoded.summary;
+    rows.push({
+      path,
+      length: encoded.bytes.length,
+      partitionSpecId: spec.specId,
+      content: 'data',
+      sequenceNumber: seq,
+      minSequenceNumber: s.minExplicitSequenceNumber ?? seq,
+      addedSnapshotId: snapshotId,
+      addedFilesCount: 0,
+      existingFilesCount: s.existingFiles,
+      deletedFilesCount: s.deletedFiles,
+      addedRowsCount: 0n,
+      existingRowsCount: s.existingRows,
+      deletedRowsCount: s.deletedRows,
+      partitions: s.partitions.map((p) => ({ containsNull: p.containsNull, containsNaN: p.containsNaN, ...(p.lower ? { lowerBound: p.lower } : {}), ...(p.upper ? { upperBound: p.upper } : {}) })),
+    });
+  }
+  const missing = [...removed].filter((p) => !found.has(p));
+  if (missing.length) throw rewrittenConflict(base.name, missing);
+  return { rows, removedFiles };
+}
+
+async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange, added: AddedManifest | undefined, addedFiles: DataFileInfo[], extraSummary: Record<string, string>, now: number): Promise<BuiltSnapshot> {
+  const m = base.metadata;
+  const parent = currentSnapshot(m);
+  const seq = m.lastSequenceNumber + 1n;
+  const snapshotId = newSnapshotId();
+  const baseManifests = await readManifestList(io, parent);
+  let rows: ManifestFile[];
+  let removedFiles: DataFileInfo[] = [];
+  const attemptFiles: string[] = [];
+  if (change.operation === 'overwrite' && change.removed.length) {
+    const r = await rewriteForRemoval(io, base, baseManifests, new Set(change.removed), snapshotId, seq, attemptFiles);
+    rows = r.rows;
+    removedFiles = r.removedFiles;
+  } else {
+    rows = baseManifests;
+  }
+  if (added) rows = [addedRow(added, snapshotId, seq), ...rows];
+
+  const dataRows = rows.filter((r) => r.content === 'data');
+  const totalFiles = dataRows.reduce((n, r) => n + (r.addedFilesCount ?? 0) + (r.existingFilesCount ?? 0), 0);
+  const totalRecords = dataRows.reduce((n, r) => n + (r.addedRowsCount ?? 0n) + (r.existingRowsCount ?? 0n), 0n);
+  const addedSize = addedFiles.reduce((n, f) => n + f.fileSizeInBytes, 0);
+  const removedSize = removedFiles.reduce((n, f) => n + f.fileSizeInBytes, 0);
+  const parentSize = parent ? Number(parent.summary['total-files-size'] ?? NaN) : 0;
+  const summary: Record<string, string> = {
+    operation: change.operation,
+    'added-data-files': String(addedFiles.length),
+    'added-records': String(addedFiles.reduce((n, f) => n + f.recordCount, 0)),
+    'added-files-size': String(addedSize),
+    ...(removedFiles.length
+      ? {
+          'deleted-data-files': String(removedFiles.length),
+          'deleted-records': String(removedFiles.reduce((n, f) => n + f.recordCount, 0)),
+          'removed-files-size': String(removedSize),
+        }
+      : {}),
+    'changed-partition-count': String(new Set([...addedFiles, ...removedFiles].map((f) => JSON.stringify(f.partition, (_k, v) => (typeof v === 'bigint' ? String(v) : v)))).size),
+    'total-records': String(totalRecords),
+    'total-data-files': String(totalFiles),
+    ...(Number.isFinite(parentSize) ? { 'total-files-size': String(parentSize + addedSize - removedSize) } : {}),
+    'total-delete-files': parent?.summary['total-delete-files'] ?? '0',
+    'total-position-deletes': parent?.summary['total-position-deletes'] ?? '0',
+    'total-equality-deletes': parent?.summary['total-equality-deletes'] ?? '0',
+    ...extraSummary,
+  };
+
+  const location = tableLocation(m, base.name);
+  const listPath = `${location}/metadata/snap-${snapshotId}-1-${randomUUID()}.avro`;
+  await io.write(listPath, encodeManifestList(rows, snapshotId, parent?.snapshotId, seq));
+  attemptFiles.push(listPath);
+
+  const snapshot: Snapshot = {
+    snapshotId,
+    ...(parent ? { parentSnapshotId: parent.snapshotId } : {}),
+    sequenceNumber: seq,
+    timestampMs: now,
+    manifestList: listPath,
+    summary,
+    schemaId: m.currentSchemaId,
+  };
+  const metadata: TableMetadata = {
+    ...m,
+    lastSequenceNumber: seq,
+    lastUpdatedMs: now,
+    currentSnapshotId: snapshotId,
+    snapshots: [...m.snapshots, snapshot],
+    snapshotLog: [...m.snapshotLog, { timestampMs: now, snapshotId }],
+    metadataLog: [...m.metadataLog, { timestampMs: m.lastUpdatedMs, metadataFile: base.metadataLocation }],
+    refs: { ...m.refs, main: { snapshotId, type: 'branch' } },
+  };
+  return { metadata, snapshotId, sequenceNumber: seq, attemptFiles };
+}
+
+function rewrittenConflict(name: string, missing: string[]): PuffinError {
+  return new PuffinError('conflict', `table '${name}': a concurrent commit removed or rewrote ${missing.length} data file(s) this change rewrites (e.g. ${missing[0]}); re-run the statement`, { table: name, files: missing.slice(0, 10) });
+}
+
+/** Paths of the live data files of the current snapshot. */
+async function liveDataFiles(io: TableIO, m: TableMetadata): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const mf of await readManifestList(io, currentSnapshot(m))) {
+    if (mf.content !== 'data') continue;
+    for (const e of decodeManifest(await io.read(mf.path), mf.path).entries) if (e.status !== DELETED) out.add(e.file.filePath);
+  }
+  return out;
+}
+
+/** Snapshots committed after `since` on the way to `m`'s current snapshot (newest first). */
+function snapshotsSince(m: TableMetadata, since: bigint | null): Snapshot[] {
+  const out: Snapshot[] = [];
+  let s = currentSnapshot(m);
+  while (s && s.snapshotId !== since) {
+    out.push(s);
+    s = s.parentSnapshotId === undefined ? undefined : m.snapshots.find((x) => x.snapshotId === s?.parentSnapshotId);
+  }
+  return out;
+}
+
+/** Data files that the given snapshots added. */
+async function filesAddedBy(io: TableIO, snapshots: Snapshot[]): Promise<string[]> {
+  const ids = new Set(snapshots.map((s) => s.snapshotId));
+  const out: string[] = [];
+  for (const s of snapshots) {
+    for (const mf of await readManifestList(io, s)) {
+      if (mf.content !== 'data' || mf.addedSnapshotId !== s.snapshotId || !mf.addedFilesCount) continue;
+      const manifest = decodeManifest(await io.read(mf.path), mf.path);
+      for (const e of manifest.entries) if (e.status === ADDED && ids.has(entrySnapshotId(e, mf))) out.push(e.file.filePath);
+    }
+  }
+  return [...new Set(out)];
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Commit `change` to table `name`: build a snapshot on the current base, write its metadata
+ * to a fresh file, and swap the pointer. On a lost race: re-read, check conflicts, retry
+ * (bounded), reusing the data files and the manifest of added files already written.
+ */
+export async function commitTable(store: PointerStore, name: string, change: TableChange, options: CommitOptions): Promise<CommitResult> {
+  const io = options.io;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_ATTEMPTS;
+  const now = options.now ?? Date.now;
+  const original = options.base ?? (await loadTable(store, name, io));
+  const addedFiles = change.operation === 'append' ? change.files : change.added;
+  const added = await writeAddedManifest(io, original, addedFiles);
+  try {
+    return await commitAttempts(store, name, change, options, original, added, addedFiles, maxAttempts, now);
+  } catch (err) {
+    // Only a definitive refusal (a conflict, never an unknown outcome such as an unreachable
+    // store, where the swap may have happened) makes the added manifest safe to delete.
+    if (added && err instanceof PuffinError && err.code === 'conflict') await io.delete(added.path).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function commitAttempts(
+  store: PointerStore,
+  name: string,
+  change: TableChange,
+  options: CommitOptions,
+  original: LoadedTable,
+  added: AddedManifest | undefined,
+  addedFiles: DataFileInfo[],
+  maxAttempts: number,
+  now: () => number,
+): Promise<CommitResult> {
+  const io = options.io;
+  let base = original;
+  const checkedSince = new Set<bigint>();
+  for (let attempt = 1; ; attempt++) {
+    if (base !== original && change.operation === 'overwrite' && change.removed.length) {
+      const live = await liveDataFiles(io, base.metadata);
+      const missing = change.removed.filter((p) => !live.has(p));
+      if (missing.length) throw rewrittenConflict(name, missing);
+    }
+    if (base !== original && change.operation === 'overwrite' && (change.isolation ?? 'serializable') === 'serializable' && change.conflictingAdds) {
+      const concurrent = snapshotsSince(base.metadata, original.metadata.currentSnapshotId).filter((s) => !checkedSince.has(s.snapshotId));
+      const paths = await filesAddedBy(io, concurrent);
+      for (const s of concurrent) checkedSince.add(s.snapshotId);
+      const hit = paths.length ? await change.conflictingAdds(paths) : undefined;
+      if (hit) {
+        throw new PuffinError('conflict', `table '${name}': a concurrent commit added ${hit}, which holds rows this statement's predicate matches (serializable isolation); re-run the statement`, { table: name, file: hit });
+      }
+    }
+    if (base.metadata.schemas.length && base.metadata.currentSchemaId !== original.metadata.currentSchemaId) {
+      throw new PuffinError('conflict', `table '${name}': its schema changed (schema ${original.metadata.currentSchemaId} -> ${base.metadata.currentSchemaId}) while this change was written; re-run the statement`, { table: name });
+    }
+    if (base.metadata.defaultSpecId !== original.metadata.defaultSpecId) {
+      throw new PuffinError('conflict', `table '${name}': its partition spec changed while this change was written; re-run the statement`, { table: name });
+    }
+    const built = await buildSnapshot(io, base, change, added, addedFiles, options.summary ?? {}, now());
+    const metadataLocation = await writeMetadataFile(io, built.metadata, base.metadataLocation, name);
+    if (await store.compareAndSwap(name, base.metadataLocation, metadataLocation)) {
+      return { metadataLocation, metadata: built.metadata, snapshotId: built.snapshotId, sequenceNumber: built.sequenceNumber, attempts: attempt };
+    }
+    // The losing attempt's files were never published: nothing can reference them.
+    await Promise.all([metadataLocation, ...built.attemptFiles].map((f) => io.delete(f).catch(() => undefined)));
+    if (attempt >= maxAttempts) {
+      throw new PuffinError('conflict', `table '${name}': commit lost the race ${attempt} times in a row; giving up (the files written are orphans until cleaned)`, { table: name });
+    }
+    // Jittered exponential backoff: losers spread out instead of colliding again at once.
+    await pause(Math.random() * Math.min(250, 10 * 2 ** Math.min(attempt, 5)));
+    const current = await store.get(name);
+    if (current === undefined) throw new PuffinError('conflict', `table '${name}' was dropped while this change was being committed`);
+    base = { name, metadataLocation: current, metadata: decodeTableMetadata(await io.read(current), current) };
+    if (base.metadata.tableUuid !== original.metadata.tableUuid) {
+      throw new PuffinError('conflict', `table '${name}' was replaced by another table (uuid ${base.metadata.tableUuid}) while this change was being committed`, { table: name });
+    }
+  }
+}

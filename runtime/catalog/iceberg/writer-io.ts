@@ -1,0 +1,78 @@
+// Where the writer puts files: a FileIO that can also write whole files and list a table's
+// tree (for the orphan check), over the local filesystem or an ObjectStore. Data files,
+// manifests and metadata are written once under fresh names and never overwritten, so a
+// reader can never see a partly written file through a committed pointer.
+
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { PuffinError } from '../../errors.ts';
+import type { ObjectStore } from '../../storage/object-store.ts';
+import { localFileIO, objectStoreFileIO, toUri, type FileIO } from './io.ts';
+
+export interface TableIO extends FileIO {
+  /** Write a whole file (atomically: it appears complete or not at all). */
+  write(uri: string, bytes: Uint8Array): Promise<void>;
+  /** Every file under a directory URI, as absolute URIs. */
+  listRecursive(dirUri: string): Promise<string[]>;
+  /** Delete a file this writer wrote and never published (an attempt that lost its race); absent is fine. */
+  delete(uri: string): Promise<void>;
+}
+
+function localPath(uri: string): string {
+  const u = toUri(uri);
+  if (!/^file:/i.test(u)) throw new PuffinError('bad_request', `${uri} is not a local file URI; this table needs an object store TableIO`);
+  return fileURLToPath(u);
+}
+
+export function localTableIO(): TableIO {
+  const base = localFileIO();
+  return {
+    ...base,
+    async write(uri, bytes) {
+      const path = localPath(uri);
+      await mkdir(dirname(path), { recursive: true });
+      const tmp = `${path}.${randomUUID()}.tmp`;
+      await writeFile(tmp, bytes);
+      await rename(tmp, path);
+    },
+    async delete(uri) {
+      await rm(localPath(uri), { force: true });
+    },
+    async listRecursive(dirUri) {
+      const root = localPath(dirUri);
+      let entries: string[];
+      try {
+        entries = (await readdir(root, { recursive: true, withFileTypes: true }))
+          .filter((d) => d.isFile())
+          .map((d) => join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+      } catch {
+        return [];
+      }
+      const prefix = toUri(dirUri).replace(/\/+$/, '');
+      return entries.map((p) => `${prefix}/${relative(root, p).split('\\').join('/')}`).sort();
+    },
+  };
+}
+
+export function objectStoreTableIO(store: ObjectStore): TableIO {
+  const base = objectStoreFileIO(store);
+  const keyOf = (uri: string): string => {
+    if (!uri.startsWith(store.url)) throw new PuffinError('bad_request', `${uri} is outside the object store ${store.url}`);
+    return uri.slice(store.url.length);
+  };
+  return {
+    ...base,
+    async write(uri, bytes) {
+      await store.put(keyOf(uri), bytes);
+    },
+    async delete(uri) {
+      await store.delete(keyOf(uri));
+    },
+    async listRecursive(dirUri) {
+      const prefix = `${keyOf(dirUri).replace(/\/+$/, '')}/`;
+      return (await store.list(prefix)).map((o) => `${store.url}${o.key}`).sort();
+    },
+  };
+}

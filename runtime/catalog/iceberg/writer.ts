@@ -1,0 +1,287 @@
+// The Iceberg writer's operations: create a table (from column definitions or a query's
+// result types), append rows (fast append), and copy-on-write DELETE / UPDATE (the data files
+// holding affected rows are read, rewritten without / with changed rows, and swapped in one
+// `overwrite` snapshot). Each ends in one atomic commit (commit.ts).
+
+import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
+import { PuffinError, toPuffinError } from '../../errors.ts';
+import { sqlIdent } from '../../sql/quote.ts';
+import { commitTable, createTable, loadTable, type CommitResult, type IsolationLevel, type LoadedTable } from './commit.ts';
+import { buildIcebergReadSql } from './read.ts';
+import { planTableScan, type IcebergDataFile } from './scan.ts';
+import type { PointerStore } from './pointer-store.ts';
+import type { IcebergTable } from './table.ts';
+import type { TableIO } from './writer-io.ts';
+import type { DataFileInfo } from './writer-manifest.ts';
+import { writeDataFiles } from './writer-data.ts';
+import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
+
+export interface WriterContext {
+  /** A DuckDB connection for staging and reading (its temp tables are cleaned up). */
+  conn: DuckDBConnection;
+  store: PointerStore;
+  io: TableIO;
+  /** Local directory DuckDB may write staging files to. */
+  stagingDir: string;
+  /** URI under which new tables get their directory: `${warehouseUri}/${name}`. */
+  warehouseUri: string;
+  /**
+   * A local copy of a data file, for reading it (DELETE/UPDATE, and INSERT ... SELECT from a
+   * table): e.g. fetched through the worker file cache. Defaults to the path of file:// URIs.
+   */
+  localFile?: (uri: string) => Promise<string>;
+}
+
+/** Read options mapping every file of `files` to its local copy (fetched up front). */
+export async function localReadOptions(ctx: Pick<WriterContext, 'localFile'>, files: readonly { uri: string; deletes: { uri: string }[] }[]): Promise<{ localPath?: (uri: string) => string }> {
+  const fetch = ctx.localFile;
+  if (!fetch) return {};
+  const uris = [...new Set(files.flatMap((f) => [f.uri, ...f.deletes.map((d) => d.uri)]))];
+  const local = new Map(await Promise.all(uris.map(async (u) => [u, await fetch(u)] as const)));
+  return {
+    localPath: (uri) => {
+      const p = local.get(uri);
+      if (p === undefined) throw new PuffinError('internal', `${uri} was not fetched before reading`);
+      return p;
+    },
+  };
+}
+
+export interface WriteResult {
+  table: string;
+  rowsAffected: number;
+  /** null when nothing changed (no commit was made). */
+  snapshotId: string | null;
+  metadataLocation: string;
+  attempts?: number;
+}
+
+async function typesOf(conn: DuckDBConnection, selectSql: string): Promise<{ name: string; type: DuckDBType }[]> {
+  try {
+    const r = await conn.runAndReadAll(`SELECT * FROM (${selectSql}) LIMIT 0`);
+    const names = r.columnNames();
+    const types = r.columnTypes();
+    return names.map((name, i) => ({ name, type: types[i] }));
+  } catch (err) {
+    throw toPuffinError(err);
+  }
+}
+
+/** Column definitions text (`a INTEGER NOT NULL, b VARCHAR`) as DuckDB types, parsed by DuckDB. */
+export async function columnsFromDefinitions(conn: DuckDBConnection, definitions: string): Promise<DuckDBColumn[]> {
+  const tmp = `__puffin_def_${Math.random().toString(36).slice(2, 10)}`;
+  try {
+    await conn.run(`CREATE TEMP TABLE ${tmp} (${definitions})`);
+  } catch (err) {
+    const e = toPuffinError(err);
+    throw new PuffinError(e.code === 'internal' ? 'syntax_error' : e.code, `column definitions do not parse: ${e.message}`);
+  }
+  try {
+    const cols = await typesOf(conn, `SELECT * FROM ${tmp}`);
+    const nullable = await conn.runAndReadAll(`SELECT column_name, is_nullable FROM duckdb_columns() WHERE table_name = '${tmp}' ORDER BY column_index`);
+    const required = new Map(nullable.getRowObjectsJson().map((r) => [String(r.column_name), r.is_nullable === false]));
+    return cols.map((c) => ({ ...c, required: required.get(c.name) === true }));
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${tmp}`).catch(() => undefined);
+  }
+}
+
+function tableUri(ctx: WriterContext, name: string): string {
+  return `${ctx.warehouseUri.replace(/\/+$/, '')}/${name.split('.').map(encodeURIComponent).join('/')}`;
+}
+
+export interface CreateOptions {
+  partitionBy?: string;
+  properties?: Record<string, string>;
+  location?: string;
+}
+
+export async function createTableFromColumns(ctx: WriterContext, name: string, columns: DuckDBColumn[], options: CreateOptions = {}): Promise<LoadedTable> {
+  const { schema, lastColumnId } = schemaFromDuckDB(columns, name);
+  const spec = partitionSpecFor(schema, options.partitionBy ? parsePartitionTerms(options.partitionBy) : [], name);
+  return createTable(ctx.store, name, { schema, lastColumnId, spec, location: options.location ?? tableUri(ctx, name), ...(options.properties ? { properties: options.properties } : {}) }, ctx.io);
+}
+
+/** CREATE TABLE name (definitions) [PARTITIONED BY (...)] */
+export async function createTableFromDefinitions(ctx: WriterContext, name: string, definitions: string, options: CreateOptions = {}): Promise<WriteResult> {
+  const columns = await columnsFromDefinitions(ctx.conn, definitions);
+  const t = await createTableFromColumns(ctx, name, columns, options);
+  return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: t.metadataLocation };
+}
+
+/** CREATE TABLE name [PARTITIONED BY (...)] AS SELECT ... */
+export async function createTableAsSelect(ctx: WriterContext, name: string, selectSql: string, options: CreateOptions = {}): Promise<WriteResult> {
+  if (await ctx.store.get(name)) throw new PuffinError('conflict', `table '${name}' already exists`);
+  const columns = await typesOf(ctx.conn, selectSql);
+  const created = await createTableFromColumns(ctx, name, columns, options);
+  const result = await appendRows(ctx, name, selectSql, created);
+  return result.snapshotId === null ? { ...result, metadataLocation: created.metadataLocation } : result;
+}
+
+/** INSERT INTO name SELECT ...: the SELECT's columns are the table's, in order. */
+export async function appendRows(ctx: WriterContext, name: string, selectSql: string, base?: LoadedTable): Promise<WriteResult> {
+  const table = base ?? (await loadTable(ctx.store, name, ctx.io));
+  const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: table.metadata, selectSql, stagingDir: ctx.stagingDir, io: ctx.io });
+  if (written.files.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: table.metadataLocation };
+  const c = await withCleanup(ctx, written.files, () => commitTable(ctx.store, name, { operation: 'append', files: written.files }, { io: ctx.io, base: table }));
+  return resultOf(name, written.rows, c);
+}
+
+/** Delete a refused commit's data files: only after a definitive conflict, never when the
+ *  outcome is unknown (an unreachable store may have applied the swap). */
+async function withCleanup<T>(ctx: Pick<WriterContext, 'io'>, files: DataFileInfo[], commit: () => Promise<T>): Promise<T> {
+  try {
+    return await commit();
+  } catch (err) {
+    if (err instanceof PuffinError && err.code === 'conflict') await Promise.all(files.map((f) => ctx.io.delete(f.path).catch(() => undefined)));
+    throw err;
+  }
+}
+
+/**
+ * Commit data files written elsewhere (by fragments: each ran writeDataFiles over its share of
+ * the rows against the same table metadata and returned dataFileToJson of its files) as one
+ * append. The table must still have the schema and partition spec the files were written for.
+ */
+export async function appendDataFiles(ctx: Pick<WriterContext, 'store' | 'io'>, name: string, files: DataFileInfo[], base: LoadedTable): Promise<WriteResult> {
+  const rows = files.reduce((n, f) => n + f.recordCount, 0);
+  if (files.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
+  const c = await withCleanup(ctx, files, () => commitTable(ctx.store, name, { operation: 'append', files }, { io: ctx.io, base }));
+  return resultOf(name, rows, c);
+}
+
+function resultOf(name: string, rows: number, c: CommitResult): WriteResult {
+  return { table: name, rowsAffected: rows, snapshotId: String(c.snapshotId), metadataLocation: c.metadataLocation, attempts: c.attempts };
+}
+
+function asIcebergTable(t: LoadedTable, io: TableIO): IcebergTable {
+  return { metadataLocation: t.metadataLocation, tableUri: t.metadata.location, metadata: t.metadata, io };
+}
+
+async function count(conn: DuckDBConnection, sql: string): Promise<number> {
+  try {
+    const r = await conn.runAndReadAll(sql);
+    return Number(r.getRowsJson()[0][0]);
+  } catch (err) {
+    throw toPuffinError(err);
+  }
+}
+
+/** Validate a predicate by asking DuckDB to bind it against the table's columns. */
+async function checkPredicate(conn: DuckDBConnection, readSql: string, predicate: string, table: string): Promise<void> {
+  try {
+    await conn.runAndReadAll(`SELECT count(*) FROM (${readSql}) __t WHERE (${predicate}) LIMIT 0`);
+  } catch (err) {
+    const e = toPuffinError(err);
+    throw new PuffinError(e.code === 'internal' ? 'bad_request' : e.code, `table '${table}': ${e.message}`);
+  }
+}
+
+/**
+ * Refuse SQL text that is not one self-contained expression: it is spliced into generated
+ * statements as `(text)`, so it must not close that parenthesis, end the statement or
+ * comment out the rest.
+ */
+export function assertExpression(text: string, what: string): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'" || c === '"') {
+      const close = text.indexOf(c, i + 1);
+      if (close < 0) throw new PuffinError('syntax_error', `${what} has an unterminated ${c === "'" ? 'string' : 'quoted identifier'}: ${text}`);
+      i = close;
+    } else if ((c === '-' && text[i + 1] === '-') || (c === '/' && text[i + 1] === '*')) {
+      throw new PuffinError('syntax_error', `${what} may not contain comments: ${text}`);
+    } else if (c === ';') {
+      throw new PuffinError('syntax_error', `${what} may not contain ';': ${text}`);
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth < 0) throw new PuffinError('syntax_error', `${what} has an unbalanced ')': ${text}`);
+  }
+  if (depth !== 0) throw new PuffinError('syntax_error', `${what} has an unclosed '(': ${text}`);
+  if (!text.trim()) throw new PuffinError('syntax_error', `${what} is empty`);
+}
+
+export interface RewriteOptions {
+  isolation?: IsolationLevel;
+}
+
+/**
+ * Copy-on-write rewrite: the files holding rows where `predicate` is true are replaced by
+ * files holding `projection` of their rows (`null` projection: those rows dropped).
+ */
+async function rewriteRows(
+  ctx: WriterContext,
+  name: string,
+  predicate: string,
+  rewrite: (readSql: string) => string,
+  options: RewriteOptions,
+): Promise<WriteResult> {
+  assertExpression(predicate, 'the WHERE condition');
+  const base = await loadTable(ctx.store, name, ctx.io);
+  const scan = await planTableScan(asIcebergTable(base, ctx.io));
+  const readOptions = await localReadOptions(ctx, scan.dataFiles);
+  const withDeletes = scan.dataFiles.find((d) => d.deletes.length > 0);
+  if (withDeletes) throw new PuffinError('unsupported', `table '${name}' has position or equality delete files (e.g. for ${withDeletes.path}); copy-on-write DELETE/UPDATE of such tables is not supported yet`);
+  await checkPredicate(ctx.conn, buildIcebergReadSql(scan, undefined, readOptions), predicate, name);
+  const affected: IcebergDataFile[] = [];
+  let rows = 0;
+  for (const file of scan.dataFiles) {
+    const n = await count(ctx.conn, `SELECT count(*) FROM (${buildIcebergReadSql({ ...scan, dataFiles: [file] }, undefined, readOptions)}) __t WHERE (${predicate})`);
+    if (n > 0) {
+      affected.push(file);
+      rows += n;
+    }
+  }
+  if (affected.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
+  const readAffected = buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions);
+  const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(readAffected), stagingDir: ctx.stagingDir, io: ctx.io });
+  const c = await withCleanup(ctx, written.files, () => commitTable(
+    ctx.store,
+    name,
+    {
+      operation: 'overwrite',
+      added: written.files,
+      removed: affected.map((f) => f.path),
+      isolation: options.isolation ?? 'serializable',
+      conflictingAdds: async (paths) => {
+        const current = await loadTable(ctx.store, name, ctx.io);
+        const now = await planTableScan(asIcebergTable(current, ctx.io));
+        const wanted = new Set(paths);
+        const added = now.dataFiles.filter((d) => wanted.has(d.path));
+        const addedOptions = await localReadOptions(ctx, added);
+        for (const file of added) {
+          const n = await count(ctx.conn, `SELECT count(*) FROM (${buildIcebergReadSql({ ...now, dataFiles: [file] }, undefined, addedOptions)}) __t WHERE (${predicate})`);
+          if (n > 0) return file.path;
+        }
+        return undefined;
+      },
+    },
+    { io: ctx.io, base },
+  ));
+  return resultOf(name, rows, c);
+}
+
+/** DELETE FROM name WHERE predicate (copy-on-write). */
+export async function deleteRows(ctx: WriterContext, name: string, predicate: string, options: RewriteOptions = {}): Promise<WriteResult> {
+  return rewriteRows(ctx, name, predicate, (read) => `SELECT * FROM (${read}) __t WHERE (${predicate}) IS NOT TRUE`, options);
+}
+
+/** UPDATE name SET col = expr, ... WHERE predicate (copy-on-write). */
+export async function updateRows(ctx: WriterContext, name: string, assignments: { column: string; expression: string }[], predicate: string, options: RewriteOptions = {}): Promise<WriteResult> {
+  const base = await loadTable(ctx.store, name, ctx.io);
+  const schema = base.metadata.schemas.find((s) => s.schemaId === base.metadata.currentSchemaId);
+  const fields = schema?.fields ?? [];
+  const byName = new Map<string, string>();
+  for (const a of assignments) {
+    assertExpression(a.expression, `the value assigned to '${a.column}'`);
+    const f = fields.find((x) => x.name === a.column) ?? fields.find((x) => x.name.toLowerCase() === a.column.toLowerCase());
+    if (!f) throw new PuffinError('binder_error', `table '${name}' has no column '${a.column}' (columns: ${fields.map((x) => x.name).join(', ')})`);
+    if (byName.has(f.name)) throw new PuffinError('bad_request', `column '${f.name}' is assigned twice`);
+    byName.set(f.name, a.expression);
+  }
+  const projection = fields.map((f) => {
+    const e = byName.get(f.name);
+    return e === undefined ? `__t.${sqlIdent(f.name)}` : `CASE WHEN (${predicate}) IS TRUE THEN (${e}) ELSE __t.${sqlIdent(f.name)} END`;
+  });
+  return rewriteRows(ctx, name, predicate, (read) => `SELECT ${projection.join(', ')} FROM (${read}) __t`, options);
+}

@@ -1,0 +1,281 @@
+// The warehouse's one catalog: Parquet file sets (the first form, ParquetCatalog) and Iceberg
+// tables (a PointerStore names each table's current metadata.json; scan planning lists its
+// files) behind the planner's Catalog interface. A name belongs to one kind at a time.
+//
+// An Iceberg table's snapshot is planned from its metadata: the data files of the chosen
+// Iceberg snapshot with statistics from the manifests' bounds (so the planner prunes them
+// like Parquet footers), each carrying the field-id read schema and delete files a worker
+// needs to read it correctly. Metadata files and manifests never change once written, so
+// opened tables and planned snapshots are cached by metadata location (and snapshot).
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Engine } from '../engine/engine.ts';
+import { PuffinError } from '../errors.ts';
+import type { StoreOptions } from '../storage/open.ts';
+import { FilePointerStore, pointerName } from './iceberg/file-pointer-store.ts';
+import type { FileIO } from './iceberg/io.ts';
+import { sharedManifestCache, type ManifestCache } from './iceberg/manifest-cache.ts';
+import type { PointerStore } from './iceberg/pointer-store.ts';
+import type { ScanPredicate } from './iceberg/predicate.ts';
+import { planTableScan, type IcebergDataFile, type IcebergScan } from './iceberg/scan.ts';
+import { openIcebergTable, type IcebergTable } from './iceberg/table.ts';
+import { uriFileIO } from './iceberg/uri-file-io.ts';
+import { ParquetCatalog } from './parquet-catalog.ts';
+import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
+
+export interface WarehouseCatalogOptions {
+  /** Where Iceberg metadata pointers live; default: files under <dir>/iceberg. */
+  pointers?: PointerStore;
+  /** How metadata, manifests and files are read; default: local files and S3 by URI. */
+  io?: FileIO;
+  /** Decoded manifests, shared by every table; default: the process-wide cache. */
+  cache?: ManifestCache;
+  storeOptions?: StoreOptions;
+}
+
+export interface RegisterOptions {
+  /** Resolve paths recorded under the table's `location` against the directory it was found in
+   *  (tables copied from another tree, such as the fixtures). */
+  reroot?: boolean;
+}
+
+export interface IcebergScanRequest {
+  filter?: ScanPredicate;
+  snapshotId?: string;
+  asOfTimestampMs?: number;
+}
+
+/** How a registered Iceberg table is opened: kept beside the pointer, one document per table. */
+interface Registration {
+  name: string;
+  reroot: boolean;
+}
+
+const CACHED_TABLES = 64;
+const CACHED_SNAPSHOTS = 16;
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value as K);
+  return value;
+}
+
+export class WarehouseCatalog implements Catalog {
+  private readonly tables = new Map<string, IcebergTable>();
+  private readonly snapshots = new Map<string, TableSnapshot>();
+
+  private constructor(
+    readonly parquet: ParquetCatalog,
+    readonly pointers: PointerStore,
+    private readonly registrationsDir: string,
+    private readonly io: FileIO,
+    private readonly cache: ManifestCache,
+  ) {}
+
+  /** Opens (creating if needed) the catalog kept in `dir`, e.g. <PUFFINDB_HOME>/catalog. */
+  static async open(dir: string, engine: Engine, options: WarehouseCatalogOptions = {}): Promise<WarehouseCatalog> {
+    const root = resolve(dir);
+    const parquet = await ParquetCatalog.open(root, engine);
+    const registrationsDir = join(root, 'iceberg-registrations');
+    await mkdir(registrationsDir, { recursive: true });
+    return new WarehouseCatalog(
+      parquet,
+      options.pointers ?? new FilePointerStore(join(root, 'iceberg')),
+      registrationsDir,
+      options.io ?? uriFileIO(options.storeOptions),
+      options.cache ?? sharedManifestCache,
+    );
+  }
+
+  async listTables(): Promise<string[]> {
+    const iceberg = (await this.pointers.list()).map((p) => p.name);
+    return [...new Set([...(await this.parquet.listTables()), ...iceberg])].sort();
+  }
+
+  async getTable(name: string): Promise<TableSnapshot | undefined> {
+    const table = await this.openIceberg(name);
+    if (!table) return this.parquet.getTable(name);
+    return this.snapshotOf(table.name, table.table, {});
+  }
+
+  async getTableAt(name: string, version: TableVersion): Promise<TableSnapshot | undefined> {
+    const table = await this.openIceberg(name);
+    if (!table) {
+      if (await this.parquet.getTable(name)) {
+        throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, which keeps no history; time travel (AT ...) needs an Iceberg table`);
+      }
+      return undefined;
+    }
+    if (version.snapshotId === undefined && version.timestampMs === undefined) throw new PuffinError('bad_request', 'time travel needs a snapshot id or a timestamp');
+    return this.snapshotOf(table.name, table.table, version);
+  }
+
+  async summaries(): Promise<TableSummary[]> {
+    const out = await this.parquet.summaries();
+    for (const { name } of await this.pointers.list()) {
+      const t = await this.getTable(name);
+      if (!t) continue; // dropped between listing and reading
+      out.push({
+        name: t.name,
+        kind: t.kind,
+        columns: t.columns.map((c) => ({ ...c })),
+        fileCount: t.files.length,
+        rowCount: t.files.reduce((n, f) => n + f.rowCount, 0),
+        sizeBytes: t.files.reduce((n, f) => n + f.sizeBytes, 0),
+        snapshotId: t.snapshotId,
+      });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Registers Parquet files as a table (see ParquetCatalog.addTable); refused over an Iceberg table. */
+  async addTable(name: string, pattern: string): Promise<TableSnapshot> {
+    if (await this.pointers.get(pointerName(name))) {
+      throw new PuffinError('conflict', `table '${name}' is an Iceberg table; drop it first to bind the name to Parquet files`);
+    }
+    return this.parquet.addTable(name, pattern);
+  }
+
+  /** Forgets a table of either kind; its files are left alone. */
+  async dropTable(name: string): Promise<void> {
+    const key = pointerName(name);
+    const location = await this.pointers.get(key);
+    if (location === undefined) return this.parquet.dropTable(name);
+    if (!(await this.pointers.remove(key, location))) {
+      throw new PuffinError('conflict', `table '${name}' changed while being dropped; try again`);
+    }
+    await rm(this.registrationPath(key), { force: true });
+  }
+
+  /**
+   * Adopts an existing Iceberg table: `location` is its directory (the current metadata file
+   * is found from version-hint.text or the highest-numbered *.metadata.json) or one metadata
+   * file. The table is opened and its current snapshot planned before anything is recorded,
+   * so a missing or corrupt metadata file, an unsupported format version or a manifest that
+   * does not decode is refused with the file's name and leaves the catalog unchanged.
+   */
+  async registerIceberg(name: string, location: string, options: RegisterOptions = {}): Promise<TableSnapshot> {
+    const key = pointerName(name);
+    if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
+    if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
+    if (typeof location !== 'string' || location === '') throw new PuffinError('bad_request', 'register needs the path of an Iceberg table directory or metadata file');
+    const reroot = options.reroot === true;
+    const table = await openIcebergTable(location, { io: this.io, reroot });
+    const snapshot = await this.snapshotOf(key, table, {});
+    // The registration is written first: a reader that finds the pointer must find how to open it.
+    const previous = await this.readRegistration(key);
+    await this.writeRegistration({ name: key, reroot });
+    if (!(await this.pointers.compareAndSwap(key, undefined, table.metadataLocation))) {
+      if (previous) await this.writeRegistration(previous);
+      else await rm(this.registrationPath(key), { force: true });
+      throw new PuffinError('conflict', `table '${name}' was created by someone else meanwhile`);
+    }
+    return snapshot;
+  }
+
+  /** Plans a scan of an Iceberg table with a predicate (the `table scan` command). */
+  async scanIceberg(name: string, request: IcebergScanRequest = {}): Promise<IcebergScan> {
+    const found = await this.openIceberg(name);
+    if (!found) {
+      if (await this.parquet.getTable(name)) throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, not an Iceberg table`);
+      throw new PuffinError('unknown_table', `unknown table '${name}'`);
+    }
+    return planTableScan(found.table, { cache: this.cache, filter: request.filter, snapshotId: request.snapshotId, asOfTimestampMs: request.asOfTimestampMs });
+  }
+
+  /** The Iceberg table named `name` as of its current pointer, or undefined when it is not one. */
+  async openIceberg(name: string): Promise<{ name: string; table: IcebergTable } | undefined> {
+    let key: string;
+    try {
+      key = pointerName(name);
+    } catch {
+      return undefined; // not a valid name: no such table
+    }
+    const location = await this.pointers.get(key);
+    if (location === undefined) return undefined;
+    const registration = await this.readRegistration(key);
+    const reroot = registration?.reroot === true;
+    const cacheKey = `${reroot}|${location}`;
+    let table = this.tables.get(cacheKey);
+    if (!table) table = remember(this.tables, cacheKey, await openIcebergTable(location, { io: this.io, reroot }), CACHED_TABLES);
+    return { name: key, table };
+  }
+
+  private async snapshotOf(name: string, table: IcebergTable, version: TableVersion): Promise<TableSnapshot> {
+    const key = `${name}|${table.reroot ? 'r' : ''}|${table.metadataLocation}|${version.snapshotId ?? ''}|${version.timestampMs ?? ''}`;
+    const cached = this.snapshots.get(key);
+    if (cached) return cached;
+    const scan = await planTableScan(table, { cache: this.cache, snapshotId: version.snapshotId, asOfTimestampMs: version.timestampMs });
+    return remember(this.snapshots, key, toTableSnapshot(name, scan), CACHED_SNAPSHOTS);
+  }
+
+  private registrationPath(key: string): string {
+    return join(this.registrationsDir, `${key}.json`);
+  }
+
+  private async readRegistration(key: string): Promise<Registration | undefined> {
+    try {
+      return JSON.parse(await readFile(this.registrationPath(key), 'utf8')) as Registration;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new PuffinError('internal', `registration ${this.registrationPath(key)} cannot be read: ${(err as Error).message}`);
+    }
+  }
+
+  private async writeRegistration(reg: Registration): Promise<void> {
+    const path = this.registrationPath(reg.name);
+    const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await writeFile(temp, `${JSON.stringify(reg)}\n`, 'utf8');
+      await rename(temp, path);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+  }
+}
+
+/** The planner's view of a planned Iceberg scan. */
+export function toTableSnapshot(name: string, scan: IcebergScan): TableSnapshot {
+  return {
+    name,
+    kind: 'iceberg',
+    columns: scan.schema.map((c) => ({ ...c })),
+    files: scan.dataFiles.map(toDataFile),
+    // A table without snapshots has no files; its metadata file still tells versions apart.
+    snapshotId: scan.snapshotId ?? `none:${scan.metadataLocation}`,
+    iceberg: { fields: scan.fields.map((f) => ({ ...f })) },
+  };
+}
+
+function toDataFile(d: IcebergDataFile): DataFile {
+  return {
+    uri: d.uri,
+    sizeBytes: d.sizeBytes,
+    rowCount: d.rowCount,
+    stats: withPartitionStats(d),
+    iceberg: {
+      path: d.path,
+      format: d.format,
+      sequenceNumber: d.sequenceNumber,
+      partition: { ...d.partition },
+      readSchema: d.readSchema.map((f) => ({ ...f })),
+      deletes: d.deletes.map((x) => ({ ...x })),
+    },
+  };
+}
+
+/**
+ * Identity-partition columns are often not stored in the files, so the manifest has no bounds
+ * for them; their value is the file's partition constant, which is as good as min = max.
+ */
+function withPartitionStats(d: IcebergDataFile): Record<string, ColumnStats> {
+  const stats: Record<string, ColumnStats> = { ...d.stats };
+  for (const f of d.readSchema) {
+    if (f.defaultValue !== null && stats[f.name] === undefined) stats[f.name] = { min: f.defaultValue, max: f.defaultValue, nulls: 0 };
+  }
+  return stats;
+}

@@ -1,0 +1,100 @@
+// The Iceberg subcommands of `puffindb table`: `register` adopts an existing Iceberg table,
+// `scan` shows what scan planning keeps for a predicate (the "table scanning API" on the
+// command line). main.ts dispatches here; the other table subcommands live there.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { IcebergScan } from '../catalog/iceberg/scan.ts';
+import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
+import { Engine } from '../engine/engine.ts';
+import { PuffinError } from '../errors.ts';
+import type { Settings } from '../settings.ts';
+import { openWarehouse } from './warehouse.ts';
+
+export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroot]
+                                             adopt an Iceberg table (its directory or a *.metadata.json);
+                                             --reroot resolves paths recorded under another location
+                                             against the directory it is registered from
+  puffindb table scan NAME [--where "PREDICATE"] [--snapshot ID] [--json]
+                                             the data and delete files scan planning keeps, with counts`;
+
+/** The subcommands this module runs. */
+export function isTableCommand(sub: string | undefined): boolean {
+  return sub === 'register' || sub === 'scan';
+}
+
+function parse(args: string[], options: ParseArgsConfig['options']): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
+  } catch (err) {
+    throw new PuffinError('bad_request', `${(err as Error).message}\n\n${TABLE_COMMANDS_HELP}`);
+  }
+}
+
+export async function runTableCommand(sub: string, args: string[], settings: Settings, out: (s: string) => void): Promise<void> {
+  if (sub === 'register') {
+    const { values, positionals } = parse(args, { reroot: { type: 'boolean' } });
+    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot]`);
+    const w = await openWarehouse(settings);
+    try {
+      const t = await w.catalog.registerIceberg(positionals[0], positionals[1], { reroot: values.reroot === true });
+      out(`registered Iceberg table ${t.name}: snapshot ${t.snapshotId}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+    } finally {
+      await w.close();
+    }
+    return;
+  }
+  if (sub === 'scan') {
+    const { values, positionals } = parse(args, { where: { type: 'string' }, snapshot: { type: 'string' }, json: { type: 'boolean' } });
+    if (positionals.length !== 1) throw new PuffinError('bad_request', `usage: puffindb table scan NAME [--where "PREDICATE"] [--snapshot ID] [--json]`);
+    const snapshot = values.snapshot as string | undefined;
+    if (snapshot !== undefined && !/^-?\d+$/.test(snapshot)) throw new PuffinError('bad_request', `--snapshot must be a snapshot id (an integer), got '${snapshot}'`);
+    const where = values.where as string | undefined;
+    // Parsing the predicate reads no files: an engine with no directory allowed.
+    const engine = await Engine.create({ threads: 1, allowedDirectories: [] });
+    const w = await openWarehouse(settings);
+    try {
+      const filter = where === undefined ? undefined : await scanPredicateFromSql(engine, where);
+      const scan = await w.catalog.scanIceberg(positionals[0], { filter, snapshotId: snapshot });
+      out(values.json ? JSON.stringify(scanReport(positionals[0].toLowerCase(), scan, filter), null, 2) : formatScan(positionals[0].toLowerCase(), scan, where));
+    } finally {
+      await w.close();
+      engine.close();
+    }
+    return;
+  }
+  throw new PuffinError('bad_request', `unknown table command '${sub}'`);
+}
+
+function scanReport(table: string, scan: IcebergScan, filter: unknown) {
+  return {
+    table,
+    metadataLocation: scan.metadataLocation,
+    snapshotId: scan.snapshotId,
+    filter: filter ?? null,
+    counts: scan.counts,
+    files: scan.dataFiles.map((d) => ({
+      uri: d.uri,
+      rowCount: d.rowCount,
+      sizeBytes: d.sizeBytes,
+      partition: d.partition,
+      sequenceNumber: d.sequenceNumber,
+      deletes: d.deletes.map((x) => ({ uri: x.uri, content: x.content, sequenceNumber: x.sequenceNumber, rowCount: x.rowCount, ...(x.equalityColumns ? { equalityColumns: x.equalityColumns } : {}) })),
+    })),
+  };
+}
+
+function formatScan(table: string, scan: IcebergScan, where: string | undefined): string {
+  const c = scan.counts;
+  const lines = [
+    `table ${table}, snapshot ${scan.snapshotId ?? '(none)'}${where ? `, where ${where}` : ''}`,
+    `data files: ${c.filesKept} of ${c.filesTotal} kept, ${c.filesTotal - c.filesKept} pruned; ${c.rowsKept} rows, ${c.bytesKept} bytes`,
+    `manifests: ${c.manifestsTotal}, ${c.manifestsSkipped} skipped by partition summaries`,
+    `delete files: ${c.deleteFiles} apply to the kept files (${c.deleteFilesTotal} live in the snapshot)`,
+  ];
+  for (const d of scan.dataFiles) {
+    const partition = Object.entries(d.partition).map(([k, v]) => `${k}=${v ?? 'null'}`).join(',');
+    lines.push(`  ${d.uri}  ${d.rowCount} rows  ${d.sizeBytes} bytes${partition ? `  [${partition}]` : ''}${d.deletes.length ? `  ${d.deletes.length} delete file(s)` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,109 @@
+// Everything a process needs to take queries, assembled from settings: the state store,
+// the catalog with `puffindb.query_log`, the local cluster, the query manager, the result
+// keeper and the query log flusher. `puffindb serve`, the admin Lambda and the coordinator
+// Lambda each open one; only the wiring differs (the admin Lambda dispatches queries to
+// the coordinator Lambda when PUFFINDB_COORDINATOR_FUNCTION is set).
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Catalog } from '../catalog/types.ts';
+import { Engine } from '../engine/engine.ts';
+import type { Settings } from '../settings.ts';
+import { openStateStore } from '../state/open.ts';
+import type { StateStore } from '../state/state-store.ts';
+import { openStore } from '../storage/open.ts';
+import { LocalCluster, type InvokerKind } from './cluster.ts';
+import { LambdaQueryDispatcher } from './coordinator-dispatcher.ts';
+import type { Invoker } from './invoker.ts';
+import { QueryLogFlusher, withQueryLogTable } from './query-log.ts';
+import { QueryManager, type QueryDispatcher } from './query-manager.ts';
+import { ResultKeeper } from './query-results.ts';
+import { storeOptionsOf } from './worker.ts';
+
+export interface ControlPlaneOptions {
+  settings: Settings;
+  /** The tables; `puffindb.query_log` is added to them. */
+  catalog: Catalog;
+  /** Default: openStateStore(settings) (Redis when REDIS_URL is set), closed by close(). */
+  state?: StateStore;
+  /** Where fragments run (see LocalCluster). */
+  invoker?: InvokerKind | Invoker;
+  /**
+   * Run queries on the coordinator Lambda: true uses PUFFINDB_COORDINATOR_FUNCTION when it is
+   * set; a dispatcher object is used as given. Default false (run in this process).
+   */
+  dispatch?: boolean | QueryDispatcher;
+  /** Told about failures nobody else hears of (background runs, log appends, flushes). */
+  onError?: (err: unknown, context: string) => void;
+}
+
+export interface ControlPlane {
+  settings: Settings;
+  state: StateStore;
+  /** The tables with `puffindb.query_log`. */
+  catalog: Catalog;
+  cluster: LocalCluster;
+  manager: QueryManager;
+  flusher: QueryLogFlusher;
+  /** Flush the query log on the settings' interval until close(). */
+  startLogFlushes(): void;
+  /** Stop taking queries, flush the log, release everything. */
+  close(): Promise<void>;
+}
+
+export async function openControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const { settings } = options;
+  const onError = options.onError ?? ((err, context) => console.error(JSON.stringify({ level: 'error', message: context, error: String(err) })));
+  const scratch = join(settings.home, 'control');
+  mkdirSync(scratch, { recursive: true });
+  const ownsState = !options.state;
+  const state = options.state ?? (await openStateStore(settings));
+  // Parses statements and writes result and log Parquet files; it may touch only its scratch directory.
+  const engine = await Engine.create({ threads: 1, allowedDirectories: [scratch] });
+  const storeOptions = storeOptionsOf(settings);
+  const warehouse = openStore(settings.warehouse, storeOptions);
+  const catalog = withQueryLogTable(options.catalog, warehouse);
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker });
+  const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs });
+
+  let dispatcher: QueryDispatcher | undefined;
+  if (typeof options.dispatch === 'object') dispatcher = options.dispatch;
+  else if (options.dispatch && settings.coordinatorFunction) {
+    dispatcher = new LambdaQueryDispatcher({
+      functionName: settings.coordinatorFunction,
+      region: settings.region,
+      endpoint: settings.lambdaEndpoint,
+      timeoutMs: settings.queryTimeoutMs + 30_000,
+    });
+  }
+  const manager = new QueryManager({
+    state,
+    catalog,
+    engine,
+    results,
+    executor: cluster,
+    dispatcher,
+    queryTimeoutMs: settings.queryTimeoutMs,
+    resultInlineLimitBytes: settings.resultInlineLimitBytes,
+    onError,
+  });
+  const flusher = new QueryLogFlusher({ state, warehouse, engine, scratchDir: join(scratch, 'logs'), onError: (err) => onError(err, 'query log flush') });
+
+  return {
+    settings,
+    state,
+    catalog,
+    cluster,
+    manager,
+    flusher,
+    startLogFlushes: () => flusher.start(settings.logFlushIntervalMs),
+    async close() {
+      await manager.close();
+      await flusher.stop().catch((err: unknown) => onError(err, 'query log flush at shutdown'));
+      if (dispatcher instanceof LambdaQueryDispatcher) dispatcher.close();
+      await cluster.close();
+      engine.close();
+      if (ownsState) await state.close();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// The coordinator Lambda: plans and runs one query per invocation, its fragments on the
+// worker Lambda, and writes status, progress and result to the state store, where the admin
+// API reads them. A thin adapter over exec/query-manager.ts. Two events:
+//   {action: 'run', queryId, format?, fragments?}  a query the admin API recorded as queued
+//   {sql, user?, format?, fragments?, timeoutMs?}   a query given here (recorded, then run)
+// Either way the answer is the query's final record (its result is fetched by id).
+
+import { join } from 'node:path';
+import { ParquetCatalog } from '../catalog/parquet-catalog.ts';
+import { Engine } from '../engine/engine.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
+import { openControlPlane, type ControlPlane } from '../exec/control-plane.ts';
+import { loadSettings, type Settings } from '../settings.ts';
+import type { QueryRecord } from '../state/state-store.ts';
+import { ColdStart, lambdaLogSink, writeLog, type LogSink } from './log.ts';
+
+export type CoordinatorHandler = (event: unknown) => Promise<QueryRecord>;
+
+interface RunEvent {
+  queryId: string;
+  format?: 'json' | 'csv' | 'arrow';
+  fragments?: number;
+}
+
+interface SqlEvent {
+  sql: string;
+  user: string;
+  format?: 'json' | 'csv' | 'arrow';
+  fragments?: number;
+  timeoutMs?: number;
+}
+
+const FORMATS = new Set(['json', 'csv', 'arrow']);
+
+function bad(message: string): PuffinError {
+  return new PuffinError('bad_request', `coordinator event: ${message}`);
+}
+
+function optionalPositive(o: Record<string, unknown>, field: string): number | undefined {
+  const v = o[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw bad(`'${field}' must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function parseCoordinatorEvent(event: unknown): RunEvent | SqlEvent {
+  if (!event || typeof event !== 'object' || Array.isArray(event)) throw bad('expected an object');
+  const o = event as Record<string, unknown>;
+  const format = o.format;
+  if (format !== undefined && (typeof format !== 'string' || !FORMATS.has(format))) throw bad(`'format' must be json, csv or arrow, got ${JSON.stringify(format)}`);
+  const common = { format: format as RunEvent['format'], fragments: optionalPositive(o, 'fragments') };
+  if (typeof o.queryId === 'string') return { queryId: o.queryId, ...common };
+  if (typeof o.sql === 'string' && o.sql.trim() !== '') {
+    if (o.user !== undefined && typeof o.user !== 'string') throw bad(`'user' must be a string`);
+    return { sql: o.sql, user: (o.user as string | undefined) ?? 'coordinator', timeoutMs: optionalPositive(o, 'timeoutMs'), ...common };
+  }
+  throw bad(`expected {action: 'run', queryId} or {sql}, got fields ${Object.keys(o).join(', ') || 'none'}`);
+}
+
+/** The deployed wiring: fragments on the worker Lambda, state from REDIS_URL. */
+export async function openCoordinator(settings: Settings): Promise<ControlPlane> {
+  const catalogEngine = await Engine.create({ threads: 1 });
+  const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), catalogEngine);
+  return openControlPlane({ settings, catalog });
+}
+
+/** A handler over the control plane `build` makes on the first invocation. */
+export function createCoordinatorHandler(build: () => Promise<ControlPlane>, sink: LogSink | undefined = lambdaLogSink()): CoordinatorHandler {
+  let ready: Promise<ControlPlane> | undefined;
+  let lastFlush = Date.now();
+  const coldStart = new ColdStart();
+  return async (event) => {
+    const started = Date.now();
+    const cold = coldStart.take();
+    let queryId: string | undefined;
+    try {
+      const request = parseCoordinatorEvent(event);
+      ready ??= build().catch((err: unknown) => {
+        ready = undefined;
+        throw err;
+      });
+      const plane = await ready;
+      const { manager } = plane;
+      if ('queryId' in request) queryId = request.queryId;
+      else queryId = (await manager.enqueue(request.sql, { user: request.user, timeoutMs: request.timeoutMs })).id;
+      const record = await manager.runQueued(queryId, { format: request.format, fragments: request.fragments });
+      // No process stays up to flush the log on a timer: a coordinator flushes when due.
+      if (Date.now() - lastFlush >= plane.settings.logFlushIntervalMs) {
+        lastFlush = Date.now();
+        await plane.flusher.flush().catch(() => undefined);
+      }
+      writeLog(sink, { level: record.status === 'failed' ? 'error' : 'info', message: 'query', function: 'coordinator', queryId, status: record.status, ...(record.error ? { code: record.error.code } : {}), coldStart: cold, durationMs: Date.now() - started });
+      return record;
+    } catch (err) {
+      const e = toPuffinError(err);
+      writeLog(sink, { level: 'error', message: 'query', function: 'coordinator', queryId, code: e.code, error: e.message, coldStart: cold, durationMs: Date.now() - started });
+      // Lambda reports a function error; the message is our error JSON, as the worker's is.
+      const thrown = new Error(JSON.stringify(e.toJSON()));
+      thrown.name = 'PuffinError';
+      throw thrown;
+    }
+  };
+}
+
+export const handler: CoordinatorHandler = createCoordinatorHandler(() => openCoordinator(loadSettings()));

@@ -1,0 +1,121 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { PuffinError } from '../../../runtime/errors.ts';
+import { executeWrite, parseWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
+import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { buildIcebergReadSql, openIcebergTable, planTableScan } from '../../../runtime/catalog/iceberg/index.ts';
+import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
+import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
+
+describe('parseWrite', () => {
+  test('recognizes each write statement and carves out its pieces', () => {
+    assert.deepEqual(parseWrite(`-- make it\ncreate table if not exists "Sales".t (a INTEGER NOT NULL, "b c" VARCHAR) PARTITIONED BY (bucket(4, a), day(ts));`), {
+      kind: 'create', table: 'Sales.t', ifNotExists: true, definitions: 'a INTEGER NOT NULL, "b c" VARCHAR', partitionBy: 'bucket(4, a), day(ts)',
+    });
+    assert.deepEqual(parseWrite(`CREATE TABLE t2 PARTITIONED BY (k) AS SELECT 1 AS k`), { kind: 'ctas', table: 't2', ifNotExists: false, select: 'SELECT 1 AS k', partitionBy: 'k' });
+    assert.deepEqual(parseWrite(`INSERT INTO t (b, a) VALUES ('x', 1), ('y)', 2)`), { kind: 'insert', table: 't', columns: ['b', 'a'], select: `VALUES ('x', 1), ('y)', 2)` });
+    assert.deepEqual(parseWrite(`insert into t (select * from u)`), { kind: 'insert', table: 't', select: '(select * from u)' });
+    assert.deepEqual(parseWrite(`INSERT INTO t WITH q AS (SELECT 1) SELECT * FROM q`), { kind: 'insert', table: 't', select: 'WITH q AS (SELECT 1) SELECT * FROM q' });
+    assert.deepEqual(parseWrite(`DELETE FROM db.t WHERE a IN (SELECT 1 WHERE true)`), { kind: 'delete', table: 'db.t', where: 'a IN (SELECT 1 WHERE true)' });
+    assert.deepEqual(parseWrite(`DELETE FROM t`), { kind: 'delete', table: 't' });
+    assert.deepEqual(parseWrite(`UPDATE t SET a = a + 1, b = 'where, = x' WHERE a > (SELECT 2 WHERE 1 = 1)`), {
+      kind: 'update', table: 't', assignments: [{ column: 'a', expression: 'a + 1' }, { column: 'b', expression: `'where, = x'` }], where: 'a > (SELECT 2 WHERE 1 = 1)',
+    });
+  });
+
+  test('is undefined for reads and refuses what Iceberg tables cannot do, by name', () => {
+    assert.equal(parseWrite('SELECT 1'), undefined);
+    assert.equal(parseWrite('CREATE VIEW v AS SELECT 1'), undefined);
+    assert.throws(() => parseWrite('CREATE OR REPLACE TABLE t AS SELECT 1'), /CREATE OR REPLACE/);
+    assert.throws(() => parseWrite('INSERT OR REPLACE INTO t VALUES (1)'), /OR REPLACE/);
+    assert.throws(() => parseWrite('UPDATE t SET a = u.a FROM u WHERE t.k = u.k'), /UPDATE \.\.\. FROM/);
+    assert.throws(() => parseWrite('INSERT INTO t VALUES (1) RETURNING *'), /RETURNING/);
+    assert.throws(() => parseWrite('DELETE FROM t USING u WHERE 1'), /only a WHERE/);
+    assert.throws(() => parseWrite('CREATE TABLE t'), (err: unknown) => err instanceof PuffinError && err.code === 'syntax_error');
+  });
+});
+
+describe('executeWrite', () => {
+  let dir: string;
+  let instance: DuckDBInstance;
+  let conn: DuckDBConnection;
+  let ctx: WritePlannerContext;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'puffindb-write-planner-'));
+    instance = await DuckDBInstance.create(':memory:');
+    conn = await instance.connect();
+    ctx = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+  });
+  after(async () => {
+    conn?.closeSync();
+    instance?.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function rows(name: string): Promise<unknown[][]> {
+    const scan = await planTableScan(await openIcebergTable((await ctx.store.get(name)) as string));
+    return (await conn.runAndReadAll(`SELECT * FROM (${buildIcebergReadSql(scan)}) ORDER BY ALL`)).getRowsJson();
+  }
+
+  test('CREATE, INSERT (VALUES, column list, SELECT), CTAS, DELETE and UPDATE commit and read back', async () => {
+    let r = await executeWrite(`CREATE TABLE trips (id INTEGER NOT NULL, city VARCHAR, fare DECIMAL(8,2), ts TIMESTAMP) PARTITIONED BY (city, month(ts))`, ctx);
+    assert.deepEqual({ ...r, metadataLocation: undefined }, { operation: 'create', table: 'trips', rowsAffected: 0, snapshotId: null, metadataLocation: undefined });
+    r = await executeWrite(`INSERT INTO trips VALUES (1, 'paris', 10.5, TIMESTAMP '2024-01-03 10:00'), (2, 'rome', 7.25, TIMESTAMP '2024-02-01 00:00')`, ctx);
+    assert.equal(r.rowsAffected, 2);
+    assert.match(String(r.snapshotId), /^\d+$/);
+    r = await executeWrite(`INSERT INTO trips (fare, id) SELECT 1.0, 3`, ctx);
+    assert.equal(r.rowsAffected, 1);
+    assert.deepEqual(await rows('trips'), [
+      [1, 'paris', '10.50', '2024-01-03 10:00:00'],
+      [2, 'rome', '7.25', '2024-02-01 00:00:00'],
+      [3, null, '1.00', null],
+    ]);
+    r = await executeWrite(`CREATE TABLE paris AS SELECT id, fare * 2 AS double_fare FROM trips WHERE city = 'paris'`, ctx);
+    assert.deepEqual([r.operation, r.rowsAffected], ['ctas', 1]);
+    assert.deepEqual(await rows('paris'), [[1, '21.00']]);
+    r = await executeWrite(`UPDATE trips SET fare = fare + 1, city = 'lyon' WHERE id = 1`, ctx);
+    assert.deepEqual([r.operation, r.rowsAffected], ['update', 1]);
+    r = await executeWrite(`DELETE FROM trips WHERE city IS NULL`, ctx);
+    assert.deepEqual([r.operation, r.rowsAffected], ['delete', 1]);
+    assert.deepEqual(await rows('trips'), [
+      [1, 'lyon', '11.50', '2024-01-03 10:00:00'],
+      [2, 'rome', '7.25', '2024-02-01 00:00:00'],
+    ]);
+    const t = await loadTable(ctx.store, 'trips', ctx.io);
+    assert.deepEqual(t.metadata.snapshots.map((s) => s.summary.operation), ['append', 'append', 'overwrite', 'overwrite']);
+    r = await executeWrite(`CREATE TABLE IF NOT EXISTS trips (x INTEGER)`, ctx);
+    assert.equal(r.rowsAffected, 0);
+  });
+
+  test('resolveSelect feeds INSERT from elsewhere (the coordinator can run the SELECT distributed)', async () => {
+    const seen: string[] = [];
+    const withResolver: WritePlannerContext = { ...ctx, resolveSelect: async (sql) => (seen.push(sql), `SELECT 10 + k AS id, 'x' AS note FROM range(3) r(k)`) };
+    await executeWrite(`CREATE TABLE notes (id BIGINT, note VARCHAR)`, ctx);
+    const r = await executeWrite(`INSERT INTO notes SELECT * FROM somewhere_remote`, withResolver);
+    assert.equal(r.rowsAffected, 3);
+    assert.deepEqual(seen, ['SELECT * FROM somewhere_remote']);
+    assert.deepEqual(await rows('notes'), [['10', 'x'], ['11', 'x'], ['12', 'x']]);
+  });
+
+  test('bad statements fail naming the problem and change nothing', async () => {
+    const before = await ctx.store.get('trips');
+    await assert.rejects(executeWrite(`INSERT INTO trips (nope) VALUES (1)`, ctx), /table 'trips' has no column 'nope'/);
+    await assert.rejects(executeWrite(`UPDATE trips SET nope = 1`, ctx), /no column 'nope'/);
+    await assert.rejects(executeWrite(`DELETE FROM trips WHERE id = `, ctx), (err: unknown) => err instanceof PuffinError);
+    await assert.rejects(executeWrite(`DELETE FROM trips WHERE id = 1) OR (true`, ctx), /unbalanced '\)'/);
+    await assert.rejects(executeWrite(`DELETE FROM trips WHERE id = 1 --`, ctx), /comments/);
+    await assert.rejects(executeWrite(`UPDATE trips SET fare = 1); SELECT (1`, ctx), (err: unknown) => err instanceof PuffinError && err.code === 'syntax_error');
+    await assert.rejects(executeWrite(`INSERT INTO missing VALUES (1)`, ctx), (err: unknown) => err instanceof PuffinError && err.code === 'unknown_table');
+    await assert.rejects(executeWrite(`CREATE TABLE trips (x INTEGER)`, ctx), (err: unknown) => err instanceof PuffinError && err.code === 'conflict');
+    await assert.rejects(executeWrite(`CREATE TABLE iv (x INTERVAL)`, ctx), /column 'x' has DuckDB type INTERVAL/);
+    await assert.rejects(executeWrite('SELECT 1', ctx), (err: unknown) => err instanceof PuffinError && err.code === 'unsupported');
+    assert.equal(await ctx.store.get('trips'), before);
+    assert.equal(await ctx.store.get('iv'), undefined);
+  });
+});
