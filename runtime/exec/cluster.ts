@@ -3,22 +3,30 @@
 // for tests). It is the QueryService that `puffindb query`, `puffindb serve` and
 // `npm start` talk to.
 
-import { mkdirSync } from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
+import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
+import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
-import type { Plan } from '../planner/plan.ts';
+import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
+import { executeWriteStatement, parseWrite, type WriteStatement } from '../planner/write-planner.ts';
 import type { Settings } from '../settings.ts';
+import type { StateStore } from '../state/state-store.ts';
+import { FileCache } from '../storage/file-cache.ts';
+import { asyncFanoutFor } from './async-fanout.ts';
 import { Coordinator } from './coordinator.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
-import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
+import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
-import type { FragmentDone, QueryOptions, QueryOutcome, QueryService } from './query-service.ts';
+import type { QueryOptions, QueryOutcome, QueryService } from './query-service.ts';
+import { icebergViewSql, parquetViewSql } from './views.ts';
 import { storeOptionsOf } from './worker.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
@@ -28,6 +36,8 @@ export interface ClusterOptions {
   catalog: Catalog;
   /** Where fragments run; default: Lambda when settings.workerFunction is set, else the process pool. */
   invoker?: InvokerKind | Invoker;
+  /** The state store, for asynchronous fan-out (completion streams). */
+  state?: StateStore;
 }
 
 export class LocalCluster implements QueryService {
@@ -37,7 +47,9 @@ export class LocalCluster implements QueryService {
     private readonly engine: Engine,
     private readonly planner: Planner,
     private readonly coordinator: Coordinator,
-    private readonly invoker: ProgressInvoker,
+    private readonly invoker: Invoker,
+    /** Local copies of table files for the coordinator's own reads (writes). */
+    private readonly files: FileCache,
   ) {}
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
@@ -46,7 +58,7 @@ export class LocalCluster implements QueryService {
     mkdirSync(scratch, { recursive: true });
     // The coordinator's DuckDB plans, prunes and reduces; it reads only its scratch directory.
     const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [scratch] });
-    const invoker = new ProgressInvoker(typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker));
+    const invoker = typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker);
     const planner = new Planner({ engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
     const coordinator = new Coordinator({
       invoker,
@@ -58,15 +70,23 @@ export class LocalCluster implements QueryService {
       inlineLimitBytes: settings.inlineLimitBytes,
       storeOptions: storeOptionsOf(settings),
       shuffleUrl: settings.shuffleUrl,
+      // Event invocations with completions in the state store, for queries of many fragments
+      // (only with a worker Lambda, Redis and PUFFINDB_ASYNC_THRESHOLD > 0).
+      asyncFanout: asyncFanoutFor(settings, invoker, options.state),
     });
-    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker);
+    const files = new FileCache({ dir: join(scratch, 'files'), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
+    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files);
   }
 
   async explain(sql: string, options: QueryOptions = {}): Promise<Plan> {
+    const write = parseWrite(sql);
+    if (write) return writePlan(sql, write);
     return this.planner.plan(sql, { fragments: options.fragments });
   }
 
   async query(sql: string, options: QueryOptions = {}): Promise<QueryOutcome> {
+    const write = parseWrite(sql);
+    if (write) return this.write(sql, write, options);
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
@@ -75,13 +95,13 @@ export class LocalCluster implements QueryService {
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
     options.onPlan?.(plan);
-    const stopWatching = options.onFragment ? this.invoker.watch(queryId, options.onFragment) : undefined;
-    let outcome;
-    try {
-      outcome = await this.coordinator.execute(plan, { queryId, timeoutMs: remaining, signal: options.signal });
-    } finally {
-      stopWatching?.();
-    }
+    const { onFragment } = options;
+    const outcome = await this.coordinator.execute(plan, {
+      queryId,
+      timeoutMs: remaining,
+      signal: options.signal,
+      onFragment: onFragment ? (done) => onFragment({ fragmentId: done.fragmentId, bytesScanned: done.bytesScanned }) : undefined,
+    });
     return {
       queryId,
       columns: outcome.columns,
@@ -100,6 +120,82 @@ export class LocalCluster implements QueryService {
     };
   }
 
+  /**
+   * A write to an Iceberg table. The coordinator's DuckDB runs the SELECT of an INSERT or
+   * CTAS itself, over views of the files the planner keeps for it (local copies in its
+   * sandbox), streaming rows into the writer's Parquet files; the commit is one
+   * compare-and-swap of the table's metadata pointer (runtime/catalog/iceberg/commit.ts).
+   */
+  private async write(sql: string, statement: WriteStatement, options: QueryOptions): Promise<QueryOutcome> {
+    if (!(this.catalog instanceof WarehouseCatalog)) {
+      throw new PuffinError('unsupported', 'writes need the warehouse catalog, which keeps Iceberg tables');
+    }
+    const queryId = options.queryId ?? ulid();
+    const started = performance.now();
+    const staging = join(this.settings.home, 'coordinator', 'staging', queryId);
+    mkdirSync(staging, { recursive: true });
+    const conn = await this.engine.connect();
+    const releases: (() => void)[] = [];
+    const localFile = async (uri: string): Promise<string> => {
+      const got = await this.files.acquire([uri], options.signal);
+      releases.push(got.release);
+      return got.paths[0];
+    };
+    try {
+      const outcome = await executeWriteStatement(statement, {
+        conn,
+        store: this.catalog.pointers,
+        io: uriTableIO(storeOptionsOf(this.settings)),
+        stagingDir: staging,
+        warehouseUri: this.settings.warehouse,
+        localFile,
+        resolveSelect: (select) => this.exposeTables(conn, select, localFile),
+      });
+      const totalMs = performance.now() - started;
+      return {
+        queryId,
+        columns: [
+          { name: 'operation', type: 'VARCHAR' }, { name: 'table', type: 'VARCHAR' },
+          { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
+        ],
+        rows: [[outcome.operation, outcome.table, String(outcome.rowsAffected), outcome.snapshotId]],
+        plan: writePlan(sql, statement),
+        stats: { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, planMs: 0, executeMs: totalMs, reduceMs: 0, totalMs },
+      };
+    } finally {
+      for (const release of releases) release();
+      conn.closeSync();
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Make the tables a SELECT reads available on `conn`: the planner resolves and prunes
+   * them, and each becomes a temporary view over local copies of the files its plan
+   * keeps. Returns the SELECT as the planner re-printed it over those views.
+   */
+  private async exposeTables(conn: DuckDBConnection, selectSql: string, localFile: (uri: string) => Promise<string>): Promise<string> {
+    const plan = await this.planner.plan(selectSql, { fragments: 1 });
+    const inputs = new Map<string, FragmentInput>();
+    for (const fragment of plan.fragments) {
+      for (const input of fragment.inputs) {
+        const seen = inputs.get(input.view);
+        if (!seen) inputs.set(input.view, { ...input, files: [...input.files] });
+        else for (const f of input.files) if (!seen.files.some((x) => x.uri === f.uri)) seen.files.push(f);
+      }
+    }
+    for (const input of inputs.values()) {
+      const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).map((d) => d.uri)]);
+      const local = new Map<string, string>();
+      for (const uri of new Set(uris)) local.set(uri, await localFile(uri));
+      const sql = input.iceberg
+        ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, (uri) => local.get(uri)!)
+        : parquetViewSql(input.view, input.columns, input.files.map((f) => local.get(f.uri)!));
+      await conn.run(sql.replace(/^CREATE TEMP VIEW/, 'CREATE OR REPLACE TEMP VIEW'));
+    }
+    return plan.sql;
+  }
+
   async listTables(): Promise<TableSummary[]> {
     const names = await this.catalog.listTables();
     const out: TableSummary[] = [];
@@ -116,6 +212,23 @@ export class LocalCluster implements QueryService {
   }
 }
 
+/** The plan of a write statement: no fragments; the coordinator writes and commits. */
+function writePlan(sql: string, statement: WriteStatement): Plan {
+  return {
+    shape: 'write',
+    sql,
+    output: [
+      { name: 'operation', type: 'VARCHAR' }, { name: 'table', type: 'VARCHAR' },
+      { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
+    ],
+    fragments: [],
+    reduce: { views: [], sql: '' },
+    scans: [],
+    join: null,
+    reason: `${statement.kind} on Iceberg table ${statement.table}: data files written by the coordinator, committed by a compare-and-swap of the table's metadata pointer`,
+  };
+}
+
 /** What a listing shows of a table: its shape and size, not its files. */
 export function tableSummary(t: TableSnapshot): TableSummary {
   return {
@@ -129,38 +242,6 @@ export function tableSummary(t: TableSnapshot): TableSummary {
   };
 }
 
-/**
- * Passes invocations through and tells a query's watcher about each fragment that finished,
- * so the query's progress can be reported while it runs.
- */
-class ProgressInvoker implements Invoker {
-  private readonly watchers = new Map<string, (done: FragmentDone) => void>();
-
-  constructor(private readonly inner: Invoker) {}
-
-  /** Report `queryId`'s finished fragments to `onFragment`; returns the function that stops it. */
-  watch(queryId: string, onFragment: (done: FragmentDone) => void): () => void {
-    this.watchers.set(queryId, onFragment);
-    return () => this.watchers.delete(queryId);
-  }
-
-  async invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
-    const result = await this.inner.invoke(request, signal);
-    const watcher = this.watchers.get(request.queryId);
-    if (watcher && !signal?.aborted) {
-      try {
-        watcher({ fragmentId: result.fragmentId, bytesScanned: result.bytesScanned });
-      } catch {
-        // Progress is reporting only; a failing watcher must not fail the fragment.
-      }
-    }
-    return result;
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 async function createInvoker(settings: Settings, kind?: InvokerKind): Promise<Invoker> {
   const chosen = kind ?? (settings.workerFunction ? 'lambda' : 'pool');

@@ -5,6 +5,7 @@
 // (random(), now(), current_date, ...) are never cached at all.
 
 import { createHash } from 'node:crypto';
+import { parseWrite } from '../planner/write-planner.ts';
 import type { Catalog } from '../catalog/types.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Plan } from '../planner/plan.ts';
@@ -41,6 +42,8 @@ function mentionsAny(node: unknown, names: Set<string>): boolean {
 
 /** True when running `sql` twice over the same tables must give the same answer. */
 export async function isCacheable(engine: Engine, sql: string): Promise<boolean> {
+  // A write changes what it reads; its outcome is never served from a cache.
+  if (parseWrite(sql)) return false;
   const statements = await parseStatements(engine, sql);
   return !mentionsAny(statements.map((s) => s.node), await volatileFunctions(engine));
 }

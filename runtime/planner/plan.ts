@@ -13,7 +13,9 @@ export type PlanShape =
   /** Each table's filtered, projected rows are pulled up; the query runs in the reduce step. */
   | 'single-node'
   /** No table is read (e.g. SELECT 1): the reduce step alone answers. */
-  | 'local';
+  | 'local'
+  /** A write to an Iceberg table (CREATE TABLE, INSERT, DELETE, UPDATE), committed by the coordinator. */
+  | 'write';
 
 export interface FileRef {
   uri: string;
