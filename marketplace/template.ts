@@ -65,6 +65,9 @@ function terraformVariables(): [string, string][] {
     ['force_destroy_buckets', '${ForceDestroyBuckets}'],
     ['tags', `{"${DEPLOYMENT_TAG}"="\${AWS::StackName}"}`],
     ['control_plane_security_group_id', '${InstanceSecurityGroup}'],
+    // The template's own secret is the first admin key, so the admin function, the control
+    // plane and the buyer's console all hold the same one.
+    ['admin_key_secret_arn', '${AdminKeySecret}'],
   ];
 }
 

@@ -42,6 +42,7 @@ export const SETTINGS = {
   apiAllowedCidrs: { env: 'PUFFINDB_API_ALLOWED_CIDRS', default: '', description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all." },
   // The admin API and the query lifecycle.
   adminKey: { env: 'PUFFINDB_ADMIN_KEY', default: '', description: 'The first admin API key (a secret: never logged, never shown by GET /v1/config); unset: `puffindb serve` generates one and prints it once.' },
+  adminKeySecretArn: { env: 'PUFFINDB_ADMIN_KEY_SECRET_ARN', default: '', description: 'ARN of the Secrets Manager secret whose SecretString is the first admin API key; read once at start when PUFFINDB_ADMIN_KEY is unset (a key given directly wins).' },
   resultInlineLimitBytes: { env: 'PUFFINDB_RESULT_INLINE_LIMIT_BYTES', default: '8388608', description: 'Query results whose response body is over this size are written as Parquet under the results prefix and answered with their location.' },
   resultTtlMs: { env: 'PUFFINDB_RESULT_TTL_MS', default: '3600000', description: "How long a finished query's result, and a cached result, stay retrievable." },
   apiRatePerSecond: { env: 'PUFFINDB_API_RATE_PER_SECOND', default: '50', description: 'Requests per second each API key may make on average (token bucket); 0 turns rate limiting off.' },
@@ -79,6 +80,7 @@ export interface Settings {
   /** Client CIDRs the admin API serves; empty: all. */
   apiAllowedCidrs: string[];
   adminKey?: string;
+  adminKeySecretArn?: string;
   resultInlineLimitBytes: number;
   resultTtlMs: number;
   apiRatePerSecond: number;
@@ -139,6 +141,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     asyncThreshold: int(env, S.asyncThreshold, 64),
     apiAllowedCidrs: (str(env, S.apiAllowedCidrs) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     adminKey: str(env, S.adminKey),
+    adminKeySecretArn: str(env, S.adminKeySecretArn),
     resultInlineLimitBytes: int(env, S.resultInlineLimitBytes, 8 * 1024 * 1024),
     resultTtlMs: int(env, S.resultTtlMs, 3_600_000),
     apiRatePerSecond: int(env, S.apiRatePerSecond, 50),

@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SETTINGS } from '../runtime/settings.ts';
 import { ARTIFACTS_DIR, FUNCTION_ENTRIES, SERVER_ENTRY } from './artifacts.ts';
-import { DEPLOYMENT_SETTINGS, NOT_SET_ON_LAMBDA, NOT_SET_ON_MONOSTORE } from './environment.ts';
+import { DEPLOYMENT_SETTINGS, NOT_SET_ON_LAMBDA, NOT_SET_ON_MONOSTORE, ONLY_ON_LAMBDAS } from './environment.ts';
 import { INPUTS, type InputGroup, type InputSpec } from './inputs.ts';
 import type { Justifications } from './justify.ts';
 import { OUTPUTS } from './outputs.ts';
@@ -78,6 +78,12 @@ function environmentSection(): string[] {
     '| Variable | Why |',
     '| --- | --- |',
     ...notSet(NOT_SET_ON_LAMBDA),
+    '',
+    'Set on some Lambdas only:',
+    '',
+    '| Variable | Set on | Why not on the others |',
+    '| --- | --- | --- |',
+    ...Object.entries(ONLY_ON_LAMBDAS).map(([key, only]) => `| \`${SETTINGS[key as keyof typeof SETTINGS].env}\` | ${only?.on.join(', ') ?? ''} | ${cell(only?.why ?? '')} |`),
     '',
     'Not set on the Monostore:',
     '',

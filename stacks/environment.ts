@@ -8,10 +8,6 @@ import { SETTINGS, type SettingSpec } from '../runtime/settings.ts';
 import type { FunctionName } from './artifacts.ts';
 import type { Inputs } from './inputs.ts';
 
-/**
- * Settings a deployment adds. The runtime does not read these yet: the control-plane
- * issue adds them to runtime/settings.ts under these names.
- */
 /** Runtime settings only a deployment sets (state store, results, coordinator, API access). */
 export const DEPLOYMENT_SETTINGS = {
   redisUrl: SETTINGS.redisUrl,
@@ -30,7 +26,22 @@ export const NOT_SET_ON_LAMBDA: Partial<Record<SettingKey, string>> = {
   s3Endpoint: 'an override for tests and S3-compatible stores; in AWS the SDK resolves the regional endpoint, which the S3 gateway endpoint serves',
   region: 'AWS_REGION is reserved on Lambda: the service sets it, and refuses functions that set it',
   port: 'Lambdas listen on no port; API Gateway invokes the admin function',
+  adminKey: 'the first admin key is a secret and never sits in a Lambda environment: the admin function reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
 };
+
+/** Settings only some Lambdas read: set on those, left off the others, and why. */
+export const ONLY_ON_LAMBDAS: Partial<Record<SettingKey, { on: readonly FunctionName[]; why: string }>> = {
+  adminKeySecretArn: {
+    on: ['admin'],
+    why: 'only the admin API bootstraps the first admin key; the coordinator and worker never read it, and their roles may not read the secret',
+  },
+};
+
+/** Whether the stack sets `key` on function `fn` (see NOT_SET_ON_LAMBDA and ONLY_ON_LAMBDAS). */
+export function setOnLambda(key: SettingKey, fn: FunctionName): boolean {
+  const only = ONLY_ON_LAMBDAS[key];
+  return NOT_SET_ON_LAMBDA[key] === undefined && (only === undefined || only.on.includes(fn));
+}
 
 /** Settings the stack leaves unset on the Monostore instance, and why. */
 export const NOT_SET_ON_MONOSTORE: Partial<Record<SettingKey, string>> = {
@@ -39,6 +50,7 @@ export const NOT_SET_ON_MONOSTORE: Partial<Record<SettingKey, string>> = {
   memoryLimit: "a dedicated instance: DuckDB's default (80% of RAM) is right for any instance type",
   lambdaEndpoint: 'an override for tests and emulators; the instance reaches Lambda through the interface endpoint',
   s3Endpoint: 'an override for tests and S3-compatible stores; the instance reaches S3 through the gateway endpoint',
+  adminKey: 'the first admin key is a secret and never sits in the boot script or the environment file: `puffindb serve` reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
 };
 
 export interface EnvironmentContext {
@@ -48,6 +60,7 @@ export interface EnvironmentContext {
   shuffleBucket: string;
   redisUrl: string;
   redisAuthSecretArn: string;
+  adminKeySecretArn: string;
   functionName: (fn: FunctionName) => string;
 }
 
@@ -75,6 +88,15 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
     [D.redisUrl.env]: ctx.redisUrl,
     [D.redisAuthSecretArn.env]: ctx.redisAuthSecretArn,
+    [S.asyncThreshold.env]: `\${${inputs.ref('async_threshold')}}`,
+    [S.logFlushIntervalMs.env]: `\${${inputs.ref('log_flush_interval_seconds')} * 1000}`,
+    // The API's limits: read by whichever process serves the API or keeps results (the admin
+    // function, the coordinator, the Monostore); every function gets the same values so a
+    // query's result is kept the same way wherever it runs.
+    [S.resultInlineLimitBytes.env]: `\${${inputs.ref('result_inline_limit_bytes')}}`,
+    [S.resultTtlMs.env]: `\${${inputs.ref('result_ttl_seconds')} * 1000}`,
+    [S.apiRatePerSecond.env]: `\${${inputs.ref('api_key_rate_per_second')}}`,
+    [S.apiRateBurst.env]: `\${${inputs.ref('api_key_rate_burst')}}`,
   };
 }
 
@@ -84,7 +106,7 @@ export function lambdaEnvironment(fn: FunctionName, ctx: EnvironmentContext): Re
   const S = SETTINGS;
   const memory = inputs.ref(`${fn}_memory_mb`);
   const tmp = inputs.ref(`${fn}_ephemeral_storage_mb`);
-  return {
+  const environment: Record<string, string> = {
     ...shared(ctx),
     // /tmp is the only writable directory on Lambda.
     [S.home.env]: '/tmp/puffindb',
@@ -95,7 +117,12 @@ export function lambdaEnvironment(fn: FunctionName, ctx: EnvironmentContext): Re
     // A quarter of the function's memory stays with Node and the native heap.
     [S.memoryLimit.env]: `\${floor(${memory} * 3 / 4)}MB`,
     ...(fn === 'admin' ? { [DEPLOYMENT_SETTINGS.apiAllowedCidrs.env]: `\${join(",", ${inputs.ref('api_allowed_cidrs')})}` } : {}),
+    [S.adminKeySecretArn.env]: ctx.adminKeySecretArn,
   };
+  for (const key of Object.keys(ONLY_ON_LAMBDAS) as SettingKey[]) {
+    if (!setOnLambda(key, fn)) delete environment[SETTINGS[key].env];
+  }
+  return environment;
 }
 
 export const MONOSTORE_HOME = '/var/lib/puffindb';
@@ -113,5 +140,6 @@ export function monostoreEnvironment(ctx: EnvironmentContext, region: string): R
     [S.port.env]: S.port.default,
     [S.region.env]: region,
     [DEPLOYMENT_SETTINGS.apiAllowedCidrs.env]: `\${join(",", ${inputs.ref('monostore_allowed_cidrs')})}`,
+    [S.adminKeySecretArn.env]: ctx.adminKeySecretArn,
   };
 }

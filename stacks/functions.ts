@@ -114,7 +114,7 @@ export class Functions extends Construct {
       justify(
         lambda,
         'CKV_AWS_173',
-        'The environment holds names, URLs and limits only; the one secret (the Redis AUTH token) stays in Secrets Manager and is passed by ARN. Lambda encrypts the environment at rest with its service key.',
+        'The environment holds names, URLs and limits only; the secrets (the Redis AUTH token, the first admin API key) stay in Secrets Manager and are passed by ARN. Lambda encrypts the environment at rest with its service key.',
       );
       justify(
         lambda,

@@ -205,10 +205,50 @@ export const INPUTS = {
     condition: 'var.broadcast_limit_bytes >= 0',
     message: 'broadcast_limit_bytes must not be negative.',
   }),
+  async_threshold: number(
+    'functions',
+    64,
+    'Queries with at least this many fragments invoke workers asynchronously (completions gathered through Redis) instead of waiting on each invocation; 0 turns asynchronous fan-out off.',
+    between('async_threshold', 0, 100000),
+  ),
+  log_flush_interval_seconds: number(
+    'functions',
+    60,
+    'How often the query log is flushed from Redis to Parquet under _puffindb/logs/ in the lake bucket, in seconds.',
+    between('log_flush_interval_seconds', 10, 86400, ' seconds'),
+  ),
 
   // api
   api_throttling_rate_limit: number('api', 100, 'Steady-state requests per second the HTTP API accepts.', between('api_throttling_rate_limit', 1, 10000)),
   api_throttling_burst_limit: number('api', 200, 'Burst of requests the HTTP API accepts.', between('api_throttling_burst_limit', 1, 5000)),
+  api_key_rate_per_second: number(
+    'api',
+    50,
+    'Requests per second each API key may make on average (token bucket); 0 turns per-key rate limiting off. Each warm admin Lambda container keeps its own buckets, so a key\'s rate across the fleet can be a multiple of this; api_throttling_* bound the whole API.',
+    between('api_key_rate_per_second', 0, 10000),
+  ),
+  api_key_rate_burst: number('api', 100, 'Requests an API key may make at once before api_key_rate_per_second applies.', between('api_key_rate_burst', 1, 100000)),
+  result_inline_limit_bytes: number(
+    'api',
+    4194304,
+    'Query results whose response body is over this size are written as Parquet to the results bucket and answered with their location. Lambda caps a response at 6 MB and binary bodies grow by a third in base64, hence the maximum.',
+    between('result_inline_limit_bytes', 0, 4194304, ' bytes'),
+  ),
+  result_ttl_seconds: number(
+    'api',
+    3600,
+    "How long a finished query's result, and a cached result, stay retrievable, in seconds; keep it under results_expiration_days, which deletes the files behind large results.",
+    between('result_ttl_seconds', 60, 604800, ' seconds'),
+  ),
+  admin_key_secret_arn: string(
+    'api',
+    '',
+    'Bring your own first admin API key: ARN of a Secrets Manager secret whose SecretString is the key (at least 16 characters), encrypted with the aws/secretsmanager key or this deployment\'s. Empty generates one (see the admin_key_secret_arn output).',
+    {
+      condition: 'var.admin_key_secret_arn == "" || can(regex("^arn:[^:]+:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.admin_key_secret_arn))',
+      message: 'admin_key_secret_arn must be empty or the ARN of a Secrets Manager secret.',
+    },
+  ),
   api_allowed_cidrs: list(
     'api',
     [],

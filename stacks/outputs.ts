@@ -15,6 +15,10 @@ export const OUTPUTS = {
   redis_primary_endpoint: { description: 'Primary endpoint address of the Redis replication group.' },
   redis_url: { description: 'rediss:// URL of Redis without credentials (REDIS_URL of the functions).' },
   redis_auth_secret_arn: { description: 'ARN of the Secrets Manager secret holding the Redis AUTH token.' },
+  admin_key_secret_arn: {
+    description:
+      'ARN of the Secrets Manager secret holding the first admin API key (SecretString): `aws secretsmanager get-secret-value --secret-id <arn> --query SecretString --output text`.',
+  },
   coordinator_function_name: { description: 'Name of the coordinator Lambda.' },
   worker_function_name: { description: 'Name of the worker Lambda.' },
   admin_function_name: { description: 'Name of the admin API Lambda.' },

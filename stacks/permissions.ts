@@ -1,7 +1,8 @@
 // Least-privilege grants, one named grant per thing a role needs, so each role's policy is
 // a short list that reads like the architecture: the worker reads the lake and writes
 // shuffle partials; the coordinator invokes workers, writes table metadata, results and
-// shuffle; the admin function invokes the coordinator and reads results for links. No
+// shuffle; the admin function invokes the coordinator, reads results for links and reads
+// the first admin key. No
 // statement has a `*` action, and `*` resources appear only for EC2 Describe calls, which
 // IAM cannot scope.
 
@@ -31,7 +32,8 @@ export type Grant =
   | 'resultsRead'
   | 'invokeWorker'
   | 'invokeCoordinator'
-  | 'redisAuthToken';
+  | 'redisAuthToken'
+  | 'adminKey';
 
 export type Principal = FunctionName | 'monostore';
 
@@ -54,10 +56,11 @@ export const GRANTS: Record<Principal, readonly Grant[]> = {
   coordinator: COORDINATOR_GRANTS,
   // Serves the API and the Iceberg REST catalog (which commits metadata), runs queries
   // through the coordinator, and signs links to results.
-  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken'],
-  // A long-lived coordinator that also serves the API: everything the admin function
-  // needs is already among the coordinator's grants, except invoking a coordinator.
-  monostore: COORDINATOR_GRANTS,
+  // Reads the first admin key at cold start to bootstrap it.
+  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken', 'adminKey'],
+  // A long-lived coordinator that also serves the API: the coordinator's grants, plus the
+  // first admin key the admin function reads (it runs queries itself, so invokes no coordinator).
+  monostore: [...COORDINATOR_GRANTS, 'adminKey'],
 };
 
 export interface GrantContext {
@@ -65,6 +68,7 @@ export interface GrantContext {
   buckets: Record<BucketRole, Bucket>;
   keyArn: string;
   authSecretArn: string;
+  adminKeySecretArn: string;
   functionArn: (fn: FunctionName) => string;
 }
 
@@ -103,6 +107,8 @@ function statementsFor(grant: Grant, ctx: GrantContext): DataAwsIamPolicyDocumen
     }
     case 'redisAuthToken':
       return [allow('ReadRedisAuthToken', ['secretsmanager:GetSecretValue'], [ctx.authSecretArn])];
+    case 'adminKey':
+      return [allow('ReadFirstAdminKey', ['secretsmanager:GetSecretValue'], [ctx.adminKeySecretArn])];
   }
 }
 

@@ -45,13 +45,14 @@ export class PuffinStack extends TerraformStack {
       'artifacts_root',
       `\${coalesce(${inputs.ref('lambda_artifacts_dir')}, format("%s/../../../${ARTIFACTS_DIR}", path.module))}`,
     ).asString;
-    const grants = { buckets, authSecretArn: state.authSecretArn };
+    const grants = { buckets, authSecretArn: state.authSecretArn, adminKeySecretArn: state.adminKeySecretArn };
     const environment = {
       lakeBucket: buckets.lake.name,
       resultsBucket: buckets.results.name,
       shuffleBucket: buckets.shuffle.name,
       redisUrl: state.redisUrl,
       redisAuthSecretArn: state.authSecretArn,
+      adminKeySecretArn: state.adminKeySecretArn,
     };
     const functions = new Functions(this, 'functions', { inputs, account, network, keyArn, artifactsRoot, grants, environment });
     const api = new Api(this, 'api', {
@@ -80,6 +81,7 @@ export class PuffinStack extends TerraformStack {
       redis_primary_endpoint: state.redisPrimaryEndpoint,
       redis_url: state.redisUrl,
       redis_auth_secret_arn: state.authSecretArn,
+      admin_key_secret_arn: state.adminKeySecretArn,
       coordinator_function_name: functions.names.coordinator,
       worker_function_name: functions.names.worker,
       admin_function_name: functions.names.admin,

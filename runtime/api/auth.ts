@@ -1,12 +1,16 @@
 // Bearer API keys. A key is a random secret shown once when it is made; the state store
 // keeps only its sha256, so a leaked store leaks no usable key. Roles are ordered:
-// reader < writer < admin. The first admin key comes from PUFFINDB_ADMIN_KEY, or is
-// generated when no admin key exists yet.
+// reader < writer < admin. The first admin key comes from PUFFINDB_ADMIN_KEY, or from the
+// Secrets Manager secret PUFFINDB_ADMIN_KEY_SECRET_ARN names (deployed), or is generated
+// when no admin key exists yet.
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
 import { ulid } from 'ulid';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PuffinError } from '../errors.ts';
+import type { Settings } from '../settings.ts';
+import { readSecretString } from '../state/secrets.ts';
 import type { ApiKeyRecord, ApiKeyRole, StateStore } from '../state/state-store.ts';
 
 export const ROLES: readonly ApiKeyRole[] = ['reader', 'writer', 'admin'];
@@ -40,6 +44,19 @@ export async function createApiKey(state: StateStore, name: string, role: ApiKey
   const record: ApiKeyRecord = { id: `key_${ulid().toLowerCase()}`, name, role, hash: hashSecret(secret), createdAt: Date.now() };
   await state.putApiKey(record);
   return { record, secret };
+}
+
+/**
+ * The configured first admin key: PUFFINDB_ADMIN_KEY when set, else the SecretString of
+ * PUFFINDB_ADMIN_KEY_SECRET_ARN (read here, once per call: call it once at start), else none.
+ */
+export async function resolveAdminKey(
+  settings: Pick<Settings, 'adminKey' | 'adminKeySecretArn' | 'region'>,
+  secrets?: SecretsManagerClient,
+): Promise<string | undefined> {
+  if (settings.adminKey !== undefined) return settings.adminKey;
+  if (!settings.adminKeySecretArn) return undefined;
+  return readSecretString(settings.adminKeySecretArn, settings.region, { client: secrets, what: 'the first admin API key' });
 }
 
 /**

@@ -3,7 +3,7 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../api/app.ts';
-import { bootstrapAdminKey } from '../api/auth.ts';
+import { bootstrapAdminKey, resolveAdminKey } from '../api/auth.ts';
 import { toCsv, toJsonRows, toTextTable } from '../api/formats.ts';
 import { startServer } from '../api/server.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
@@ -25,6 +25,7 @@ ${TABLE_COMMANDS_HELP}
   puffindb explain [--json] [--fragments N] "SQL"
                                              print the distributed plan: shape, fragments, files kept and pruned
   puffindb serve [--port N] [--host H]       serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys)
+                                             and the Iceberg REST catalog at /iceberg (GET /iceberg/v1/config, ...)
   puffindb start [--port N] [--scale SF]     demo data on first run, then serve (what \`npm start\` runs)
 
 Environment: PUFFINDB_HOME (default ./.puffindb), PUFFINDB_WORKERS, PUFFINDB_THREADS, PUFFINDB_MEMORY_LIMIT,\nPUFFINDB_ADMIN_KEY (first admin API key; generated and printed once when unset), REDIS_URL (state store), ...
@@ -103,15 +104,16 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
   const warehouse = await openWarehouse(settings);
   const plane = await openControlPlane({ settings, catalog: warehouse.catalog });
-  const { generated } = await bootstrapAdminKey(plane.state, settings.adminKey);
-  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version });
+  const adminKey = await resolveAdminKey(settings);
+  const { generated } = await bootstrapAdminKey(plane.state, adminKey);
+  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg });
   const server = await startServer(app, { port, host });
   plane.startLogFlushes();
   const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';
   log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes, ${state})`);
   if (generated) {
     log(`admin API key (shown once; set PUFFINDB_ADMIN_KEY to choose your own): ${generated}`);
-  } else if (!settings.adminKey) {
+  } else if (!adminKey) {
     log('admin API keys already exist in the state store; use one of them (or set PUFFINDB_ADMIN_KEY)');
   }
   const key = generated ?? (settings.adminKey ? '$PUFFINDB_ADMIN_KEY' : '<your admin key>');

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { defaultIsContentTypeBinary, handle, type APIGatewayProxyResult, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { createApp, QUERY_ID_HEADER, type ApiApp } from '../api/app.ts';
-import { bootstrapAdminKey } from '../api/auth.ts';
+import { bootstrapAdminKey, resolveAdminKey } from '../api/auth.ts';
 import { ParquetCatalog } from '../catalog/parquet-catalog.ts';
 import { Engine } from '../engine/engine.ts';
 import { toPuffinError } from '../errors.ts';
@@ -23,8 +23,10 @@ export async function openAdminApp(settings: Settings): Promise<ApiApp> {
   const catalogEngine = await Engine.create({ threads: 1 });
   const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), catalogEngine);
   const plane = await openControlPlane({ settings, catalog, dispatch: true });
-  // A generated key would have to be logged to be of use; in AWS the first key is configured.
-  if (settings.adminKey) await bootstrapAdminKey(plane.state, settings.adminKey);
+  // A generated key would have to be logged to be of use; in AWS the first key is configured
+  // (a Secrets Manager secret named by PUFFINDB_ADMIN_KEY_SECRET_ARN).
+  const adminKey = await resolveAdminKey(settings);
+  if (adminKey) await bootstrapAdminKey(plane.state, adminKey);
   return createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings });
 }
 

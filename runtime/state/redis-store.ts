@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Redis, type RedisOptions } from 'ioredis';
 import { PuffinError } from '../errors.ts';
 import type { Settings } from '../settings.ts';
@@ -52,6 +52,7 @@ import {
   streamIdAfter,
 } from './checks.ts';
 import * as lua from './redis-scripts.ts';
+import { readSecretString } from './secrets.ts';
 
 export interface RedisStateStoreOptions {
   /** redis://host:port[/db] or rediss://host:port[/db] (TLS). */
@@ -146,7 +147,7 @@ export class RedisStateStore implements StateStore {
   static async fromSettings(settings: Settings, options: { secrets?: SecretsManagerClient; tls?: ConnectionOptions } = {}): Promise<RedisStateStore> {
     if (!settings.redisUrl) throw new PuffinError('internal', 'REDIS_URL is not set; the Redis state store needs it');
     const arn = settings.redisAuthSecretArn;
-    const password = arn ? await readAuthToken(arn, settings.region, options.secrets) : undefined;
+    const password = arn ? await readSecretString(arn, settings.region, { client: options.secrets, what: 'the Redis AUTH token' }) : undefined;
     return RedisStateStore.connect({ url: settings.redisUrl, password, tls: options.tls });
   }
 
@@ -522,23 +523,6 @@ function describeUrl(url: string): string {
     return `${u.protocol}//${u.hostname}:${u.port || 6379}`;
   } catch {
     return 'the configured URL';
-  }
-}
-
-async function readAuthToken(arn: string, region: string, given?: SecretsManagerClient): Promise<string> {
-  // The secret's own region, when the ARN names one, beats the function's.
-  const client = given ?? new SecretsManagerClient({ region: /^arn:[^:]+:secretsmanager:([^:]+):/.exec(arn)?.[1] ?? region });
-  try {
-    const answer = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (!answer.SecretString) throw new PuffinError('internal', `Secrets Manager secret ${arn} has no SecretString; it must hold the Redis AUTH token`);
-    return answer.SecretString;
-  } catch (err) {
-    if (err instanceof PuffinError) throw err;
-    const name = (err as { name?: string })?.name ?? 'Error';
-    const code = name === 'ResourceNotFoundException' || name === 'AccessDeniedException' ? 'internal' : 'unavailable';
-    throw new PuffinError(code, `cannot read the Redis AUTH token from Secrets Manager secret ${arn} (${name}): ${messageOf(err)}`);
-  } finally {
-    if (!given) client.destroy();
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SETTINGS } from '../../runtime/settings.ts';
 import { FUNCTION_ENTRIES } from '../../stacks/artifacts.ts';
-import { DEPLOYMENT_SETTINGS, NOT_SET_ON_LAMBDA, NOT_SET_ON_MONOSTORE, type SettingKey } from '../../stacks/environment.ts';
+import { DEPLOYMENT_SETTINGS, NOT_SET_ON_LAMBDA, NOT_SET_ON_MONOSTORE, ONLY_ON_LAMBDAS, type SettingKey } from '../../stacks/environment.ts';
 import type { Block } from '../../stacks/rules.ts';
 import { resource, synthesizedStack } from './synthesized.ts';
 
@@ -24,7 +24,9 @@ describe('environment wiring', () => {
       const env = lambdaEnv(name);
       for (const key of settingKeys) {
         const variable = SETTINGS[key].env;
+        const only = ONLY_ON_LAMBDAS[key];
         if (NOT_SET_ON_LAMBDA[key]) assert.equal(env[variable], undefined, `${name} must not set ${variable}: ${NOT_SET_ON_LAMBDA[key]}`);
+        else if (only && !only.on.includes(name)) assert.equal(env[variable], undefined, `${name} must not set ${variable}: ${only.why}`);
         else assert.ok(typeof env[variable] === 'string' && env[variable] !== '', `${name} sets ${variable}`);
       }
     }
@@ -43,6 +45,48 @@ describe('environment wiring', () => {
     const worker = lambdaEnv('worker');
     assert.match(worker.REDIS_URL, /^\$\{format\("rediss:\/\/%s:%d", aws_elasticache_replication_group\.redis\.primary_endpoint_address, 6379\)\}$/);
     assert.equal(worker.PUFFINDB_REDIS_AUTH_SECRET_ARN, '${aws_secretsmanager_secret.redis_auth_token_secret.arn}');
+  });
+
+  test('every reason for leaving a setting off names a real setting and a Lambda that exists', () => {
+    const names = FUNCTION_ENTRIES.map((f) => f.name);
+    for (const [key, { on, why }] of Object.entries(ONLY_ON_LAMBDAS)) {
+      assert.ok(key in SETTINGS && !(key in NOT_SET_ON_LAMBDA), `${key} is a setting not left off every Lambda`);
+      assert.ok(on.length > 0 && on.every((fn) => names.includes(fn)), `${key} is set on existing Lambdas`);
+      assert.ok(why.length >= 20, `${key} says why`);
+    }
+  });
+
+  test('the first admin key reaches the API only by reference, readable by exactly the roles that read it', () => {
+    const arn = '${var.admin_key_secret_arn != "" ? var.admin_key_secret_arn : aws_secretsmanager_secret.admin_key_secret[0].arn}';
+    assert.equal(lambdaEnv('admin').PUFFINDB_ADMIN_KEY_SECRET_ARN, arn);
+    assert.equal(monostoreEnv().PUFFINDB_ADMIN_KEY_SECRET_ARN, arn);
+    for (const fn of ['admin', 'coordinator', 'worker']) assert.equal(lambdaEnv(fn).PUFFINDB_ADMIN_KEY, undefined, `${fn} holds no admin key`);
+    assert.equal(monostoreEnv().PUFFINDB_ADMIN_KEY, undefined);
+    const readers = Object.entries(json.data?.aws_iam_policy_document ?? {})
+      .filter(([, doc]) => (doc.statement as Block[]).some((st) => ((st.resources ?? []) as string[]).includes(arn)))
+      .map(([name, doc]) => {
+        const st = (doc.statement as Block[]).filter((x) => ((x.resources ?? []) as string[]).includes(arn));
+        assert.deepEqual(st.map((x) => [x.actions, x.resources]), [[['secretsmanager:GetSecretValue'], [arn]]], `${name} may only read the admin key`);
+        return name;
+      })
+      .sort();
+    assert.deepEqual(readers, ['admin_policy_document', 'monostore_policy_document']);
+    const secret = resource(json, 'aws_secretsmanager_secret', 'admin_key_secret');
+    assert.equal(secret.count, '${var.admin_key_secret_arn != "" ? 0 : 1}', 'generated only when the buyer brings none');
+    assert.match(String(secret.kms_key_id), /aws_kms_key\./);
+    const version = resource(json, 'aws_secretsmanager_secret_version', 'admin_key_version');
+    assert.equal(version.secret_string, '${data.aws_secretsmanager_random_password.admin_key[0].random_password}');
+    assert.deepEqual((version.lifecycle as Block).ignore_changes, ['secret_string']);
+    assert.equal((json as { output?: Record<string, Block> }).output?.admin_key_secret_arn?.value, arn);
+  });
+
+  test('the tuning settings follow the buyer\'s inputs, in the runtime\'s units', () => {
+    const coordinator = lambdaEnv('coordinator');
+    assert.equal(coordinator.PUFFINDB_ASYNC_THRESHOLD, '${var.async_threshold}');
+    assert.equal(coordinator.PUFFINDB_RESULT_TTL_MS, '${var.result_ttl_seconds * 1000}');
+    assert.equal(coordinator.PUFFINDB_LOG_FLUSH_INTERVAL_MS, '${var.log_flush_interval_seconds * 1000}');
+    assert.equal(lambdaEnv('admin').PUFFINDB_API_RATE_PER_SECOND, '${var.api_key_rate_per_second}');
+    assert.equal(monostoreEnv().PUFFINDB_RESULT_INLINE_LIMIT_BYTES, '${var.result_inline_limit_bytes}');
   });
 
   test('values follow each function\'s sizing and the buckets', () => {

@@ -3,10 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { bootstrapAdminKey, BOOTSTRAP_KEY_ID, hashSecret } from '../../../runtime/api/auth.ts';
+import { bootstrapAdminKey, BOOTSTRAP_KEY_ID, hashSecret, resolveAdminKey } from '../../../runtime/api/auth.ts';
 import { MemoryStateStore } from '../../../runtime/state/memory-store.ts';
 import type { ControlFixture } from '../../helpers/control-plane.ts';
 import { ADMIN_KEY, apiFixture, appFor, caller, errorOf, newKey, type Caller } from '../../helpers/api.ts';
+import { startLocalSecretsManager } from '../../helpers/secrets-manager.ts';
 
 let f: ControlFixture;
 let call: Caller;
@@ -136,5 +137,25 @@ describe('rate limit and client addresses', () => {
     assert.equal((await guarded('GET', '/v1/health', { env: { requestContext: { http: { sourceIp: '10.0.0.7' } } } })).status, 200);
     assert.equal((await guarded('GET', '/v1/health')).status, 403, 'an unknown address is refused');
     await assert.rejects(appFor(f, { apiAllowedCidrs: ['10.0.0.0/33'] }), /invalid entry '10\.0\.0\.0\/33'/);
+  });
+});
+
+describe('the configured first admin key', () => {
+  const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:puffindb/admin-key-AbCdEf';
+
+  test('PUFFINDB_ADMIN_KEY_SECRET_ARN is read from Secrets Manager; a key given directly wins; neither is none', async () => {
+    const sm = await startLocalSecretsManager({ [arn]: 'admin-key-from-secrets-manager' });
+    const client = sm.client();
+    try {
+      assert.equal(await resolveAdminKey({ adminKeySecretArn: arn, region: 'us-east-1' }, client), 'admin-key-from-secrets-manager');
+      assert.deepEqual(sm.asked, [arn]);
+      assert.equal(await resolveAdminKey({ adminKey: 'a-key-given-directly', adminKeySecretArn: arn, region: 'us-east-1' }, client), 'a-key-given-directly');
+      assert.equal(await resolveAdminKey({ region: 'us-east-1' }, client), undefined);
+      assert.equal(sm.asked.length, 1, 'the secret is read only when it is the source');
+      await assert.rejects(resolveAdminKey({ adminKeySecretArn: arn.replace('AbCdEf', 'Gone00'), region: 'us-east-1' }, client), { code: 'internal', message: /first admin API key/ });
+    } finally {
+      client.destroy();
+      await sm.close();
+    }
   });
 });
