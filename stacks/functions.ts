@@ -8,6 +8,7 @@ import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-p
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function/index.js';
+import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config/index.js';
 import { Fn, TerraformLocal } from 'cdktf';
 import { Construct } from 'constructs';
 import type { Account } from './account.ts';
@@ -126,6 +127,14 @@ export class Functions extends Construct {
         'CKV_AWS_50',
         'X-Ray is not wired: there is no X-Ray endpoint in the private VPC and the runtime logs per-query timings as structured JSON instead.',
       );
+      // Event invocations (a worker fragment in asynchronous fan-out, a coordinator run of an
+      // asynchronous query) are retried by PuffinDB, which knows each attempt; a retry by
+      // Lambda would only repeat an attempt already superseded.
+      new LambdaFunctionEventInvokeConfig(this, `${fn}_event_invoke`, {
+        functionName: lambda.functionName,
+        maximumRetryAttempts: 0,
+        maximumEventAgeInSeconds: 300,
+      });
       names[fn] = lambda.functionName;
       arns[fn] = lambda.arn;
       invokeArns[fn] = lambda.invokeArn;

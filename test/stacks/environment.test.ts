@@ -119,3 +119,12 @@ describe('environment wiring', () => {
     assert.ok(!String(resource(json, 'aws_instance', 'monostore_instance').user_data).match(/\$\{(?!aws_|var\.|data\.|format|join|floor|max)/), 'user data interpolates only Terraform references');
   });
 });
+
+describe('asynchronous invocations', () => {
+  test('Lambda never retries an Event invocation itself: PuffinDB retries by attempt', () => {
+    for (const { name } of FUNCTION_ENTRIES) {
+      const config = resource(json, 'aws_lambda_function_event_invoke_config', `${name}_event_invoke`);
+      assert.equal(config.maximum_retry_attempts, 0, name);
+    }
+  });
+});
