@@ -3,7 +3,9 @@
 // from which both the app and GET /v1/openapi.json are made. Every request passes, in
 // order: the client address check, the body size limit, the API key (all but
 // /v1/health), the key's rate limit, the route's role, and its input schemas; bad input
-// is a 4xx with a JSON error `{error: {code, message}}`.
+// is a 4xx with a JSON error `{error: {code, message}}`. The Iceberg REST catalog
+// (runtime/api/iceberg-rest/) is mounted at /iceberg behind the same checks, answering
+// refusals in the Iceberg error form its clients parse.
 
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -17,6 +19,7 @@ import { QUERY_LOG_PREFIX } from '../exec/query-log.ts';
 import { SETTINGS, type Settings } from '../settings.ts';
 import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, type Principal } from './auth.ts';
+import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients } from './client-access.ts';
 import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
 import { ARROW_STREAM_TYPE } from './arrow.ts';
@@ -35,6 +38,8 @@ export interface AppOptions {
   /** Largest accepted request body. Default 1 MiB. */
   maxBodyBytes?: number;
   version?: string;
+  /** Serve the Iceberg REST catalog at /iceberg over these (the control plane's `iceberg`); absent: not served. */
+  iceberg?: IcebergRestOptions;
 }
 
 /** What the middleware hands to routes. */
@@ -55,6 +60,29 @@ function errorResponse(c: Context, err: unknown): Response {
   if (typeof retryAfter === 'number') c.header('retry-after', String(retryAfter));
   if (e.code === 'unauthorized') c.header('www-authenticate', 'Bearer');
   return c.json(e.toJSON(), e.httpStatus as 400);
+}
+
+/** Iceberg's exception type for a refusal made before the catalog sees the request. */
+const ICEBERG_REFUSAL: Partial<Record<string, string>> = {
+  unauthorized: 'NotAuthorizedException',
+  forbidden: 'ForbiddenException',
+  rate_limited: 'TooManyRequestsException',
+  payload_too_large: 'BadRequestException',
+};
+
+/** A refusal in the Iceberg REST error form (`{error: {message, type, code}}`), which its clients parse. */
+function icebergErrorResponse(c: Context, err: unknown): Response {
+  const e = toPuffinError(err);
+  const retryAfter = e.details?.retryAfterSeconds;
+  if (typeof retryAfter === 'number') c.header('retry-after', String(retryAfter));
+  if (e.code === 'unauthorized') c.header('www-authenticate', 'Bearer');
+  const type = ICEBERG_REFUSAL[e.code] ?? (e.httpStatus >= 500 ? 'ServiceFailureException' : 'BadRequestException');
+  return c.json({ error: { message: e.message, type, code: e.httpStatus } }, e.httpStatus as 400);
+}
+
+/** The Iceberg REST catalog's reads (GET, HEAD) need a reader; everything else creates, commits or drops: a writer. */
+function icebergRole(method: string): 'reader' | 'writer' {
+  return method === 'GET' || method === 'HEAD' ? 'reader' : 'writer';
 }
 
 async function readJson(c: Context): Promise<unknown> {
@@ -313,6 +341,25 @@ export function createApp(options: AppOptions): ApiApp {
     c.set('principal', principal);
     await next();
   });
+
+  if (options.iceberg) {
+    app.use('/iceberg/*', bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) => icebergErrorResponse(c, new PuffinError('payload_too_large', `the request body is over ${maxBodyBytes} bytes`)),
+    }));
+    app.use('/iceberg/*', async (c, next) => {
+      try {
+        const principal = await authenticate(c, state);
+        limiter.take(principal.id);
+        requireRole(principal, icebergRole(c.req.method), `${c.req.method} ${c.req.path}`);
+        c.set('principal', principal);
+      } catch (err) {
+        return icebergErrorResponse(c, err);
+      }
+      await next();
+    });
+    app.route('/iceberg', createIcebergRestApp(options.iceberg));
+  }
 
   for (const r of routes) {
     app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {

@@ -1,6 +1,8 @@
 // What the planner needs to know about tables, independent of how they are stored. The
 // first form is a plain set of Parquet files; Iceberg tables implement the same interface.
 
+import type { PointerStore } from './iceberg/pointer-store.ts';
+
 export interface Column {
   name: string;
   /** DuckDB type, e.g. 'INTEGER', 'DECIMAL(15,2)', 'VARCHAR'. */
@@ -110,4 +112,9 @@ export interface Catalog {
    * planner then refuses AT clauses. Throws when the table has no such version.
    */
   getTableAt?(name: string, version: TableVersion): Promise<TableSnapshot | undefined>;
+  /**
+   * Where the catalog keeps its Iceberg tables' metadata pointers. Optional: only catalogs
+   * that hold Iceberg tables have it, and SQL writes need it.
+   */
+  readonly pointers?: PointerStore;
 }

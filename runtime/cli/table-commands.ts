@@ -1,12 +1,16 @@
 // The Iceberg subcommands of `puffindb table`: `register` adopts an existing Iceberg table,
 // `scan` shows what scan planning keeps for a predicate (the "table scanning API" on the
-// command line). main.ts dispatches here; the other table subcommands live there.
+// command line), `orphans` lists files under a table's location that nothing references.
+// main.ts dispatches here; the other table subcommands live there.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { findOrphanFiles, type OrphanReport } from '../catalog/iceberg/orphans.ts';
 import type { IcebergScan } from '../catalog/iceberg/scan.ts';
+import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { storeOptionsOf } from '../exec/worker.ts';
 import type { Settings } from '../settings.ts';
 import { openWarehouse } from './warehouse.ts';
 
@@ -15,11 +19,13 @@ export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroo
                                              --reroot resolves paths recorded under another location
                                              against the directory it is registered from
   puffindb table scan NAME [--where "PREDICATE"] [--snapshot ID] [--json]
-                                             the data and delete files scan planning keeps, with counts`;
+                                             the data and delete files scan planning keeps, with counts
+  puffindb table orphans NAME [--json]       files under an Iceberg table's location no snapshot references
+                                             (left by failed writes; listed only, never deleted)`;
 
 /** The subcommands this module runs. */
 export function isTableCommand(sub: string | undefined): boolean {
-  return sub === 'register' || sub === 'scan';
+  return sub === 'register' || sub === 'scan' || sub === 'orphans';
 }
 
 function parse(args: string[], options: ParseArgsConfig['options']): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
@@ -63,6 +69,18 @@ export async function runTableCommand(sub: string, args: string[], settings: Set
     }
     return;
   }
+  if (sub === 'orphans') {
+    const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+    if (positionals.length !== 1) throw new PuffinError('bad_request', `usage: puffindb table orphans NAME [--json]`);
+    const w = await openWarehouse(settings);
+    try {
+      const report = await findOrphanFiles(w.catalog.pointers, positionals[0], uriTableIO(storeOptionsOf(settings)));
+      out(values.json ? JSON.stringify(report, null, 2) : formatOrphans(report));
+    } finally {
+      await w.close();
+    }
+    return;
+  }
   throw new PuffinError('bad_request', `unknown table command '${sub}'`);
 }
 
@@ -96,5 +114,14 @@ function formatScan(table: string, scan: IcebergScan, where: string | undefined)
     const partition = Object.entries(d.partition).map(([k, v]) => `${k}=${v ?? 'null'}`).join(',');
     lines.push(`  ${d.uri}  ${d.rowCount} rows  ${d.sizeBytes} bytes${partition ? `  [${partition}]` : ''}${d.deletes.length ? `  ${d.deletes.length} delete file(s)` : ''}`);
   }
+  return lines.join('\n');
+}
+
+function formatOrphans(r: OrphanReport): string {
+  const lines = [
+    `table ${r.table}, metadata ${r.metadataLocation}`,
+    `files under the table location: ${r.filesTotal}, referenced: ${r.referenced}, orphans: ${r.orphans.length}`,
+  ];
+  for (const uri of r.orphans) lines.push(`  ${uri}`);
   return lines.join('\n');
 }

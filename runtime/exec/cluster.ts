@@ -10,7 +10,6 @@ import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
-import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
@@ -127,9 +126,8 @@ export class LocalCluster implements QueryService {
    * compare-and-swap of the table's metadata pointer (runtime/catalog/iceberg/commit.ts).
    */
   private async write(sql: string, statement: WriteStatement, options: QueryOptions): Promise<QueryOutcome> {
-    if (!(this.catalog instanceof WarehouseCatalog)) {
-      throw new PuffinError('unsupported', 'writes need the warehouse catalog, which keeps Iceberg tables');
-    }
+    const pointers = this.catalog.pointers;
+    if (!pointers) throw new PuffinError('unsupported', 'writes need a catalog that keeps Iceberg tables (the warehouse catalog)');
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const staging = join(this.settings.home, 'coordinator', 'staging', queryId);
@@ -144,7 +142,7 @@ export class LocalCluster implements QueryService {
     try {
       const outcome = await executeWriteStatement(statement, {
         conn,
-        store: this.catalog.pointers,
+        store: pointers,
         io: uriTableIO(storeOptionsOf(this.settings)),
         stagingDir: staging,
         warehouseUri: this.settings.warehouse,

@@ -2,11 +2,16 @@
 // the catalog with `puffindb.query_log`, the local cluster, the query manager, the result
 // keeper and the query log flusher. `puffindb serve`, the admin Lambda and the coordinator
 // Lambda each open one; only the wiring differs (the admin Lambda dispatches queries to
-// the coordinator Lambda when PUFFINDB_COORDINATOR_FUNCTION is set).
+// the coordinator Lambda when PUFFINDB_COORDINATOR_FUNCTION is set). Over a warehouse
+// catalog it also assembles what the Iceberg REST catalog needs, so the API can serve it.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IcebergRestOptions } from '../api/iceberg-rest/app.ts';
+import { FilePointerStore } from '../catalog/iceberg/file-pointer-store.ts';
+import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import type { Catalog } from '../catalog/types.ts';
+import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import { Engine } from '../engine/engine.ts';
 import type { Settings } from '../settings.ts';
 import { openStateStore } from '../state/open.ts';
@@ -45,6 +50,11 @@ export interface ControlPlane {
   cluster: LocalCluster;
   manager: QueryManager;
   flusher: QueryLogFlusher;
+  /**
+   * The Iceberg REST catalog's stores when the catalog is a WarehouseCatalog (its table
+   * pointers, so REST and SQL see the same tables); absent over other catalogs.
+   */
+  iceberg?: IcebergRestOptions;
   /** Flush the query log on the settings' interval until close(). */
   startLogFlushes(): void;
   /** Stop taking queries, flush the log, release everything. */
@@ -63,7 +73,7 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
   const storeOptions = storeOptionsOf(settings);
   const warehouse = openStore(settings.warehouse, storeOptions);
   const catalog = withQueryLogTable(options.catalog, warehouse);
-  const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker });
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker, state });
   const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs });
 
   let dispatcher: QueryDispatcher | undefined;
@@ -96,6 +106,7 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
     cluster,
     manager,
     flusher,
+    iceberg: options.catalog instanceof WarehouseCatalog ? icebergRestOptions(settings, options.catalog) : undefined,
     startLogFlushes: () => flusher.start(settings.logFlushIntervalMs),
     async close() {
       await manager.close();
@@ -105,5 +116,20 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
       engine.close();
       if (ownsState) await state.close();
     },
+  };
+}
+
+/**
+ * Tables are the warehouse catalog's own pointers. Namespaces are kept beside them, in
+ * files under <home>/catalog/iceberg-namespaces: the table pointers are files too, so a
+ * namespace lives exactly where its tables do (a shared Redis for namespaces alone would
+ * show one process's namespaces to another that cannot see their tables).
+ */
+function icebergRestOptions(settings: Settings, catalog: WarehouseCatalog): IcebergRestOptions {
+  return {
+    pointerStore: catalog.pointers,
+    namespaceStore: new FilePointerStore(join(settings.home, 'catalog', 'iceberg-namespaces')),
+    io: uriTableIO(storeOptionsOf(settings)),
+    warehouseUrl: settings.warehouse,
   };
 }

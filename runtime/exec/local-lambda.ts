@@ -1,7 +1,8 @@
 // A local stand-in for the AWS Lambda Invoke API, so the real @aws-sdk/client-lambda path
-// (LambdaInvoker, and later the control plane's asynchronous invocations) runs on one
-// machine and in tests. It answers the way Lambda does: function errors are a 200 with
-// `X-Amz-Function-Error: Unhandled`, API errors carry `x-amzn-ErrorType`.
+// (LambdaInvoker, synchronous and asynchronous) runs on one machine and in tests. It answers
+// the way Lambda does: function errors are a 200 with `X-Amz-Function-Error: Unhandled`, API
+// errors carry `x-amzn-ErrorType`, an Event invocation is a 202 and runs in the background
+// (without Lambda's own retries of a failed asynchronous invocation).
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

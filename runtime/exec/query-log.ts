@@ -140,6 +140,9 @@ export function withQueryLogTable(base: Catalog, warehouse: ObjectStore): Catalo
       if (name.toLowerCase() !== QUERY_LOG_TABLE) return base.getTable(name);
       return queryLogSnapshot(warehouse);
     },
+    // The base catalog's other capabilities pass through: time travel and Iceberg writes.
+    ...(base.getTableAt ? { getTableAt: base.getTableAt.bind(base) } : {}),
+    ...(base.pointers ? { pointers: base.pointers } : {}),
   };
 }
 

@@ -51,11 +51,12 @@ function workerFunctions(real: LambdaHandler, reportStore: () => StateStore): Re
     'flaky-worker': async (event) => {
       const request = event as AsyncFragmentRequest;
       if (request.fragment.id !== 'f1' || request.report?.attempt !== 1) return real(event);
-      const store = reportStore();
-      await store.publishCompletion(request.report.stream, completionOf('f1', 1, { error: new PuffinError('unavailable', 'injected: the worker lost its connection') }));
       // A success for the superseded attempt, with wrong numbers: it must never reach the answer.
+      // Made first and sent right after the failure, so it arrives while the query still listens.
       const { report: _report, ...sync } = request;
       const bogus = await real({ ...sync, fragment: { ...request.fragment, sql: 'SELECT g, sum(x) * 1000 AS s, count(*) * 1000 AS n FROM t GROUP BY g' } });
+      const store = reportStore();
+      await store.publishCompletion(request.report.stream, completionOf('f1', 1, { error: new PuffinError('unavailable', 'injected: the worker lost its connection') }));
       await store.publishCompletion(request.report.stream, { fragmentId: 'f1', attempt: 1, ok: true, payload: bogus });
       return null;
     },

@@ -100,6 +100,18 @@ function validTableName(name: string): string {
   return name.toLowerCase();
 }
 
+/**
+ * Some clients (iceberg-js's updateTable) send `{schema?, 'partition-spec'?, properties?}`
+ * instead of the spec's requirements/updates: read it as the updates it stands for.
+ */
+function shorthandUpdates(b: Json): Json[] {
+  const out: Json[] = [];
+  if (b.schema !== undefined) out.push({ action: 'add-schema', schema: b.schema }, { action: 'set-current-schema', 'schema-id': -1 });
+  if (b['partition-spec'] !== undefined) out.push({ action: 'add-spec', spec: b['partition-spec'] }, { action: 'set-default-spec', 'spec-id': -1 });
+  if (b.properties !== undefined) out.push({ action: 'set-properties', updates: b.properties });
+  return out;
+}
+
 export function createIcebergRestApp(options: IcebergRestOptions): Hono {
   const app = new Hono();
   const tables = options.pointerStore;
@@ -304,7 +316,7 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const tableName = param(c, 'table').toLowerCase();
     const b = await body(c);
     const requirements = (Array.isArray(b.requirements) ? b.requirements : []) as Json[];
-    const updates = (Array.isArray(b.updates) ? b.updates : []) as Json[];
+    const updates = (Array.isArray(b.updates) ? b.updates : shorthandUpdates(b)) as Json[];
     const name = storeName(ns, tableName);
     const current = await tables.get(name);
     if (current === undefined && !requirements.some((r) => r.type === 'assert-create')) throw typed('not_found', 'NoSuchTableException', `table '${[...ns, tableName].join('.')}' does not exist`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { PuffinError } from '../../errors.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
+import { resolveUri, type StoreOptions } from '../../storage/open.ts';
 import { localFileIO, objectStoreFileIO, toUri, type FileIO } from './io.ts';
 
 export interface TableIO extends FileIO {
@@ -74,5 +75,27 @@ export function objectStoreTableIO(store: ObjectStore): TableIO {
       const prefix = `${keyOf(dirUri).replace(/\/+$/, '')}/`;
       return (await store.list(prefix)).map((o) => `${store.url}${o.key}`).sort();
     },
+  };
+}
+
+/**
+ * A TableIO for whatever URIs a table names: file:// on the local filesystem, s3:// through
+ * the object store of that bucket (as uriFileIO does for reads), so one catalog can write
+ * local tables and tables on S3 side by side.
+ */
+export function uriTableIO(storeOptions: StoreOptions = {}): TableIO {
+  const local = localTableIO();
+  const pick = (uri: string): TableIO => {
+    const full = toUri(uri);
+    // resolveUri needs an object key, not a directory: any name inside finds the store.
+    return /^file:/i.test(full) ? local : objectStoreTableIO(resolveUri(`${full.replace(/\/+$/, '')}/_`, storeOptions).store);
+  };
+  return {
+    read: (uri) => pick(uri).read(toUri(uri)),
+    exists: (uri) => pick(uri).exists(toUri(uri)),
+    list: (dirUri) => pick(dirUri).list(toUri(dirUri)),
+    write: (uri, bytes) => pick(uri).write(toUri(uri), bytes),
+    listRecursive: (dirUri) => pick(dirUri).listRecursive(toUri(dirUri)),
+    delete: (uri) => pick(uri).delete(toUri(uri)),
   };
 }

@@ -82,6 +82,12 @@ describe('Iceberg REST catalog (iceberg-js client)', () => {
     assert.equal(loaded.snapshots?.length, 1);
     assert.equal((loaded['partition-specs'][0] as { fields: unknown[] }).fields.length, 1);
 
+    // iceberg-js's own updateTable (its shorthand body) commits a property change.
+    const viaClient = await catalog.updateTable({ namespace: ['sales'], name: 'orders' }, { properties: { team: 'c' } });
+    assert.equal(viaClient.metadata.properties.team, 'c');
+    assert.match(viaClient['metadata-location'], /\/metadata\/00002-.*\.metadata\.json$/);
+    assert.equal((await catalog.loadTable({ namespace: ['sales'], name: 'orders' })).properties.team, 'c');
+
     // Commit: requirements on the current schema, then schema evolution and properties.
     const commit = (body: unknown): Promise<Response> => post('namespaces/sales/tables/orders', JSON.stringify(body));
     const evolve = {
