@@ -4,7 +4,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
+import { openCatalog } from '../catalog/open.ts';
+import type { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import type { TableSummary } from '../catalog/types.ts';
 import { generateTpch } from '../demo/tpch.ts';
 import { Engine } from '../engine/engine.ts';
@@ -45,7 +46,7 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
   // The catalog reads Parquet footers of files an operator registers: a trusted, unsandboxed engine.
   const engine = await Engine.create({ threads: Math.min(settings.threads, 4), memoryLimit: settings.memoryLimit });
   // Parquet tables and Iceberg tables (pointers under <home>/catalog/iceberg) in one catalog.
-  const catalog = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, { storeOptions: { s3Endpoint: settings.s3Endpoint, region: settings.region } });
+  const catalog = await openCatalog(settings, engine);
   let cluster: LocalCluster | undefined;
   let planEngine: Engine | undefined;
 

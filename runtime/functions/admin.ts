@@ -3,11 +3,10 @@
 // the query manager are built once per container; queries run on the coordinator Lambda
 // when PUFFINDB_COORDINATOR_FUNCTION is set (this function may freeze as soon as it answers).
 
-import { join } from 'node:path';
 import { defaultIsContentTypeBinary, handle, type APIGatewayProxyResult, type LambdaContext, type LambdaEvent } from 'hono/aws-lambda';
 import { createApp, QUERY_ID_HEADER, type ApiApp } from '../api/app.ts';
 import { bootstrapAdminKey, resolveAdminKey } from '../api/auth.ts';
-import { ParquetCatalog } from '../catalog/parquet-catalog.ts';
+import { openCatalog } from '../catalog/open.ts';
 import { Engine } from '../engine/engine.ts';
 import { toPuffinError } from '../errors.ts';
 import { openControlPlane } from '../exec/control-plane.ts';
@@ -21,7 +20,7 @@ const isBinary = (contentType: string) => defaultIsContentTypeBinary(contentType
 /** The deployed wiring: catalog under PUFFINDB_HOME, state from REDIS_URL, queries on the coordinator Lambda. */
 export async function openAdminApp(settings: Settings): Promise<ApiApp> {
   const catalogEngine = await Engine.create({ threads: 1 });
-  const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), catalogEngine);
+  const catalog = await openCatalog(settings, catalogEngine);
   const plane = await openControlPlane({ settings, catalog, dispatch: true });
   // A generated key would have to be logged to be of use; in AWS the first key is configured
   // (a Secrets Manager secret named by PUFFINDB_ADMIN_KEY_SECRET_ARN).

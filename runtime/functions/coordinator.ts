@@ -5,8 +5,7 @@
 //   {sql, user?, format?, fragments?, timeoutMs?}   a query given here (recorded, then run)
 // Either way the answer is the query's final record (its result is fetched by id).
 
-import { join } from 'node:path';
-import { ParquetCatalog } from '../catalog/parquet-catalog.ts';
+import { openCatalog } from '../catalog/open.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { openControlPlane, type ControlPlane } from '../exec/control-plane.ts';
@@ -60,7 +59,7 @@ export function parseCoordinatorEvent(event: unknown): RunEvent | SqlEvent {
 /** The deployed wiring: fragments on the worker Lambda, state from REDIS_URL. */
 export async function openCoordinator(settings: Settings): Promise<ControlPlane> {
   const catalogEngine = await Engine.create({ threads: 1 });
-  const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), catalogEngine);
+  const catalog = await openCatalog(settings, catalogEngine);
   return openControlPlane({ settings, catalog });
 }
 

@@ -42,8 +42,11 @@ export class RedisPointerStore implements PointerStore {
   }
 
   /** Connect to `url` (redis:// or rediss://), failing fast rather than queueing commands. */
-  static connect(url: string, options: RedisPointerStoreOptions = {}): RedisPointerStore {
-    const redis = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5_000, enableOfflineQueue: true, lazyConnect: false });
+  static connect(url: string, options: RedisPointerStoreOptions & { password?: string } = {}): RedisPointerStore {
+    const redis = new Redis(url, {
+      maxRetriesPerRequest: 2, connectTimeout: 5_000, enableOfflineQueue: true, lazyConnect: false,
+      ...(options.password ? { password: options.password } : {}),
+    });
     redis.on('error', () => undefined);
     return new RedisPointerStore(redis, options);
   }
