@@ -76,6 +76,11 @@ export class WarehouseCatalog implements Catalog {
   ) {}
 
   /** Opens (creating if needed) the catalog kept in `dir`, e.g. <PUFFINDB_HOME>/catalog. */
+  /** Release the pointer store's connections (a Redis one keeps the process alive). */
+  async close(): Promise<void> {
+    await this.pointers.close?.();
+  }
+
   static async open(dir: string, engine: Engine, options: WarehouseCatalogOptions = {}): Promise<WarehouseCatalog> {
     const root = resolve(dir);
     const parquet = await ParquetCatalog.open(root, engine);

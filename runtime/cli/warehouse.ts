@@ -78,6 +78,7 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
     },
     async close() {
       await cluster?.close();
+      await catalog.close();
       planEngine?.close();
       engine.close();
     },

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openCatalog } from '../../runtime/catalog/open.ts';
+import type { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { loadSettings } from '../../runtime/settings.ts';
@@ -17,6 +18,7 @@ let dir: string;
 let redis: TestRedis;
 let engine: Engine;
 const clusters: LocalCluster[] = [];
+const catalogs: WarehouseCatalog[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'puffin-catalog-redis-'));
@@ -26,6 +28,7 @@ before(async () => {
 
 after(async () => {
   for (const c of clusters) await c.close();
+  for (const c of catalogs) await c.close();
   engine?.close();
   await redis?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -39,7 +42,9 @@ async function node(name: string): Promise<LocalCluster> {
     PUFFINDB_WORKERS: '1',
     PUFFINDB_THREADS: '1',
   });
-  const cluster = await LocalCluster.open({ settings, catalog: await openCatalog(settings, engine), invoker: 'in-process' });
+  const catalog = await openCatalog(settings, engine);
+  catalogs.push(catalog);
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
   clusters.push(cluster);
   return cluster;
 }

@@ -22,4 +22,6 @@ export interface PointerStore {
   compareAndSwap(name: string, expected: string | undefined, next: string): Promise<boolean>;
   /** Drop the table's pointer if it is currently `expected`. True when removed. */
   remove(name: string, expected: string): Promise<boolean>;
+  /** Release connections (a Redis store's); stores holding none leave it out. */
+  close?(): Promise<void>;
 }
