@@ -8,14 +8,18 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
+import { loadTable } from '../catalog/iceberg/commit.ts';
+import { appendDataFiles, createTableFromDefinitions } from '../catalog/iceberg/writer.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
+import { dataFileFromJson, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
 import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
-import { executeWriteStatement, parseWrite, type WriteStatement } from '../planner/write-planner.ts';
+import { executeWriteStatement, parseWrite, type WriteOutcome, type WritePlannerContext, type WriteStatement } from '../planner/write-planner.ts';
 import type { Settings } from '../settings.ts';
+import { sqlIdent } from '../sql/quote.ts';
 import type { StateStore } from '../state/state-store.ts';
 import { FileCache } from '../storage/file-cache.ts';
 import { asyncFanoutFor } from './async-fanout.ts';
@@ -24,7 +28,7 @@ import { InProcessInvoker } from './in-process-invoker.ts';
 import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
-import type { QueryOptions, QueryOutcome, QueryService } from './query-service.ts';
+import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
 import { icebergViewSql, parquetViewSql } from './views.ts';
 import { storeOptionsOf } from './worker.ts';
 
@@ -140,7 +144,7 @@ export class LocalCluster implements QueryService {
       return got.paths[0];
     };
     try {
-      const outcome = await executeWriteStatement(statement, {
+      const ctx: WritePlannerContext = {
         conn,
         store: pointers,
         io: uriTableIO(storeOptionsOf(this.settings)),
@@ -148,7 +152,9 @@ export class LocalCluster implements QueryService {
         warehouseUri: this.settings.warehouse,
         localFile,
         resolveSelect: (select) => this.exposeTables(conn, select, localFile),
-      });
+      };
+      const distributed = await this.writeInFragments(statement, ctx, queryId, options);
+      const outcome = distributed?.outcome ?? (await executeWriteStatement(statement, ctx));
       const totalMs = performance.now() - started;
       return {
         queryId,
@@ -157,13 +163,65 @@ export class LocalCluster implements QueryService {
           { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
         ],
         rows: [[outcome.operation, outcome.table, String(outcome.rowsAffected), outcome.snapshotId]],
-        plan: writePlan(sql, statement),
-        stats: { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, planMs: 0, executeMs: totalMs, reduceMs: 0, totalMs },
+        plan: distributed?.plan ?? writePlan(sql, statement),
+        stats: distributed
+          ? { ...distributed.stats, planMs: 0, totalMs }
+          : { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, planMs: 0, executeMs: totalMs, reduceMs: 0, totalMs },
       };
     } finally {
       for (const release of releases) release();
       conn.closeSync();
       rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * INSERT ... SELECT and CREATE TABLE ... AS SELECT whose SELECT plans as a plain scan
+   * (its answer is the union of the fragments' rows) are written where the fragments run:
+   * each fragment writes its rows as data files of the table and returns their
+   * descriptions; the coordinator commits them all in one append. A CTAS creates its table
+   * first and removes it again if the write fails. Other writes return undefined and run on
+   * the coordinator.
+   */
+  private async writeInFragments(statement: WriteStatement, ctx: WritePlannerContext, queryId: string, options: QueryOptions): Promise<{ outcome: WriteOutcome; plan: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> } | undefined> {
+    if (statement.kind !== 'insert' && statement.kind !== 'ctas') return undefined;
+    if (statement.kind === 'insert' && statement.columns) return undefined;
+    const plan = await this.planner.plan(statement.select, { fragments: options.fragments }).catch(() => undefined);
+    if (!plan?.unionOfFragments || plan.fragments.length === 0) return undefined;
+
+    let created: string | undefined;
+    if (statement.kind === 'ctas') {
+      const existing = await ctx.store.get(statement.table);
+      if (existing && statement.ifNotExists) {
+        return { outcome: { operation: 'ctas', table: statement.table, rowsAffected: 0, snapshotId: null, metadataLocation: existing }, plan, stats: emptyStats() };
+      }
+      const definitions = plan.output.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ');
+      created = (await createTableFromDefinitions(ctx, statement.table, definitions, statement.partitionBy ? { partitionBy: statement.partitionBy } : {})).metadataLocation;
+    }
+    try {
+      const base = await loadTable(ctx.store, statement.table, ctx.io);
+      const write = { table: statement.table, metadataLocation: base.metadataLocation };
+      const writing: Plan = {
+        ...plan,
+        shape: 'write',
+        fragments: plan.fragments.map((f) => ({ ...f, output: WRITTEN_VIEW, write })),
+        reduce: { views: [{ name: WRITTEN_VIEW, columns: [{ name: 'file', type: 'VARCHAR' }] }], sql: `SELECT file FROM ${WRITTEN_VIEW}` },
+        unionOfFragments: false,
+        reason: `${statement.kind} on Iceberg table ${statement.table}: each fragment writes its rows as data files; one commit appends them all`,
+      };
+      const ran = await this.coordinator.execute(writing, { queryId, timeoutMs: options.timeoutMs ?? this.settings.queryTimeoutMs, signal: options.signal });
+      const files = ran.rows.map((row) => dataFileFromJson(JSON.parse(String(row[0])) as DataFileJson));
+      const committed = await appendDataFiles(ctx, statement.table, files, base);
+      const { mode: _mode, ...stats } = ran.stats;
+      return {
+        outcome: { operation: statement.kind, table: statement.table, rowsAffected: committed.rowsAffected, snapshotId: committed.snapshotId, metadataLocation: committed.metadataLocation },
+        plan: writing,
+        stats,
+      };
+    } catch (err) {
+      // A CTAS that did not complete leaves no empty table behind.
+      if (created) await ctx.store.remove(statement.table, created).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -208,6 +266,13 @@ export class LocalCluster implements QueryService {
     await this.invoker.close();
     this.engine.close();
   }
+}
+
+/** The partial set of a write plan: one row per data file written, described as JSON. */
+const WRITTEN_VIEW = '__written';
+
+function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {
+  return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };
 }
 
 /** The plan of a write statement: no fragments; the coordinator writes and commits. */

@@ -81,6 +81,15 @@ export function decodeFragment(where: string, value: unknown): Fragment {
     output: field(where, o, 'output', isNonEmptyString, 'a partial set name'),
     inputs: field(where, o, 'inputs', isArray, 'an array').map((input, i) => decodeInput(`${where}.inputs[${i}]`, input)),
     sql: field(where, o, 'sql', isNonEmptyString, 'SQL text'),
+    ...(o.write !== undefined ? { write: decodeWrite(`${where}.write`, o.write) } : {}),
+  };
+}
+
+function decodeWrite(where: string, value: unknown): { table: string; metadataLocation: string } {
+  const o = objectAt(where, value);
+  return {
+    table: field(where, o, 'table', isNonEmptyString, 'a table name'),
+    metadataLocation: field(where, o, 'metadataLocation', isNonEmptyString, 'a metadata file URI'),
   };
 }
 

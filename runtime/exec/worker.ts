@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { PuffinError, toPuffinError } from '../errors.ts';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { Engine, assertSandboxed, runQuery } from '../engine/engine.ts';
 import { FileCache } from '../storage/file-cache.ts';
 import { joinUrl, openStore, type StoreOptions } from '../storage/open.ts';
@@ -18,6 +19,11 @@ import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker
 import { assertSafeId } from './wire.ts';
 import { icebergViewSql, parquetViewSql } from './views.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
+import { openIcebergTable } from '../catalog/iceberg/table.ts';
+import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
+import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
+import { dataFileToJson } from '../catalog/iceberg/writer-manifest.ts';
+import { sqlString, sqlStringList } from '../sql/quote.ts';
 
 export class Worker {
   private constructor(
@@ -135,6 +141,7 @@ export class Worker {
           await runQuery(conn, parquetViewSql(input.view, input.columns, inputPaths));
         }
       }
+      if (fragment.write) return await this.writeRows(conn, fragment, partialPath);
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
       return Number(copied.rows[0]?.[0] ?? 0);
     } catch (err) {
@@ -143,6 +150,24 @@ export class Worker {
       signal.removeEventListener('abort', interrupt);
       conn.closeSync();
     }
+  }
+
+  /**
+   * A write fragment: its rows become data files of the Iceberg table (staged in the cache
+   * directory, the only place DuckDB may write, then uploaded), and its partial lists them,
+   * one JSON description per row, for the coordinator's single commit.
+   */
+  private async writeRows(conn: DuckDBConnection, fragment: Fragment, partialPath: string): Promise<number> {
+    const target = fragment.write!;
+    const io = uriTableIO(storeOptionsOf(this.settings));
+    const table = await openIcebergTable(target.metadataLocation, { io });
+    const written = await writeDataFiles({
+      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir: join(this.settings.cacheDir, 'staging'), io,
+    });
+    const files = written.files.map((f) => JSON.stringify(dataFileToJson(f)));
+    const list = files.length ? `SELECT unnest(${sqlStringList(files)}) AS file` : 'SELECT CAST(NULL AS VARCHAR) AS file WHERE false';
+    await runQuery(conn, `COPY (${list}) TO ${sqlString(partialPath)} (FORMAT parquet)`);
+    return written.rows;
   }
 
   /** Small partials travel in the response; large ones through the shuffle prefix. */

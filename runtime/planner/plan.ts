@@ -44,6 +44,12 @@ export interface Fragment {
   inputs: FragmentInput[];
   /** Runs over the input views; its rows are the fragment's partial. */
   sql: string;
+  /**
+   * Write the rows into this Iceberg table (at this metadata version) as data files instead
+   * of returning them: the partial is then one row per written file, column `file` holding
+   * its description as JSON, and the coordinator commits all files at once.
+   */
+  write?: { table: string; metadataLocation: string };
 }
 
 export interface ReduceStep {
@@ -77,6 +83,11 @@ export interface Plan {
   scans: TableScanReport[];
   /** For a broadcast join: the table split across fragments and those read whole by each. */
   join: { split: string; broadcast: string[] } | null;
+  /**
+   * True when the answer is exactly the union of the fragments' rows (a scan with no
+   * DISTINCT or LIMIT): such a plan can write its rows where the fragments run.
+   */
+  unionOfFragments?: boolean;
   /** Why this shape was chosen (or why a cheaper one could not be). */
   reason: string;
 }

@@ -52,6 +52,8 @@ interface Built {
   fragmentNode: AstNode;
   reduceNode: AstNode;
   reason: string;
+  /** The answer is the union of the fragments' rows (see Plan.unionOfFragments). */
+  unionOfFragments?: boolean;
 }
 
 let aggregateNamesPromise: Promise<Set<string>> | undefined;
@@ -327,6 +329,7 @@ export class Planner {
       reduce,
       scans,
       join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcast.map((b) => b.table.snapshot.name) } : null,
+      ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
       reason: broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcast.map((b) => b.table.snapshot.name).join(', ')} read whole by every fragment` : built.reason,
     };
   }
@@ -737,7 +740,10 @@ function buildScan(ctx: PlanContext, select: AstNode): Built | string {
     return { shape: 'top-k', fragmentNode, reduceNode, reason: `ORDER BY ... LIMIT ${k}${offset ? ` OFFSET ${offset}` : ''} in every fragment, then once more over the union` };
   }
   const what = [distinct && 'DISTINCT per fragment and once more', order && 'the union sorted', k !== undefined && `LIMIT ${k} per fragment and once more`].filter(Boolean).join('; ');
-  return { shape: 'scan', fragmentNode, reduceNode, reason: `filter and projection per fragment${what ? `; ${what}` : ''}` };
+  return {
+    shape: 'scan', fragmentNode, reduceNode, reason: `filter and projection per fragment${what ? `; ${what}` : ''}`,
+    unionOfFragments: !distinct && k === undefined,
+  };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -62,7 +62,11 @@ describe('SQL writes to Iceberg tables', () => {
   });
 
   test('CTAS from a Parquet table reads back the same answers', async () => {
-    const ctas = await cluster.query('CREATE TABLE li AS SELECT * FROM lineitem WHERE l_orderkey < 20000');
+    const ctas = await cluster.query('CREATE TABLE li AS SELECT * FROM lineitem WHERE l_orderkey < 20000', { fragments: 3 });
+    // Written where the fragments run: several write fragments, one commit.
+    assert.equal(ctas.plan.shape, 'write');
+    assert.ok(ctas.plan.fragments.length > 1 && ctas.plan.fragments.every((f) => f.write?.table === 'li'), ctas.plan.reason);
+    assert.equal(ctas.stats.fragments, ctas.plan.fragments.length);
     const n = Number(ctas.rows[0][2]);
     assert.ok(n > 1000, `copied ${n} rows`);
     for (const q of [
@@ -90,6 +94,34 @@ describe('SQL writes to Iceberg tables', () => {
     assert.deepEqual(await rows("SELECT count(*) FROM li WHERE l_linenumber = 1 AND l_comment <> 'updated'"), [['0']]);
     const ones = await reference.query('SELECT count(*) FROM lineitem WHERE (l_orderkey < 20000 OR l_orderkey BETWEEN 20000 AND 20100) AND NOT (l_quantity > 45) AND l_linenumber = 1');
     assert.deepEqual(await rows("SELECT count(*) FROM li WHERE l_comment = 'updated'"), ones.rows);
+  });
+
+  test('INSERT ... SELECT that is not a plain scan runs on the coordinator', async () => {
+    const r = await cluster.query('INSERT INTO li SELECT * FROM lineitem WHERE l_orderkey < 100 ORDER BY l_orderkey, l_linenumber LIMIT 2');
+    assert.equal(r.plan.fragments.length, 0);
+    assert.equal(r.rows[0][2], '2');
+  });
+
+  test('writes through the process pool (fragments cross a process boundary)', async () => {
+    const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home-pool'), PUFFINDB_WAREHOUSE: join(dir, 'warehouse'), PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1' });
+    const pooled = await LocalCluster.open({ settings, catalog: cluster.catalog, invoker: 'pool' });
+    try {
+      const r = await pooled.query('CREATE TABLE orders_ice PARTITIONED BY (o_orderstatus) AS SELECT * FROM orders', { fragments: 2 });
+      assert.equal(r.plan.shape, 'write');
+      assertSameResult(
+        await pooled.query('SELECT o_orderstatus, count(*), sum(o_totalprice) FROM orders_ice GROUP BY 1 ORDER BY 1'),
+        await reference.query('SELECT o_orderstatus, count(*), sum(o_totalprice) FROM orders GROUP BY 1 ORDER BY 1'),
+        { ordered: true },
+        'orders_ice',
+      );
+    } finally {
+      await pooled.close();
+    }
+  });
+
+  test('a CTAS that fails leaves no table behind', async () => {
+    await assert.rejects(cluster.query('CREATE TABLE broken AS SELECT l_orderkey::HUGEINT AS h FROM lineitem'));
+    assert.equal((await cluster.listTables()).some((t) => t.name === 'broken'), false);
   });
 
   test('a join between an Iceberg table and a Parquet table', async () => {
