@@ -9,9 +9,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
 import { loadTable } from '../catalog/iceberg/commit.ts';
-import { appendDataFiles, createTableFromDefinitions } from '../catalog/iceberg/writer.ts';
+import { planTableScan } from '../catalog/iceberg/scan.ts';
+import { appendDataFiles, createTableFromDefinitions, type RewriteOutcome, type RewriteRequest } from '../catalog/iceberg/writer.ts';
+import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
+import { toTableSnapshot } from '../catalog/warehouse-catalog.ts';
+import { assignFiles } from '../planner/assign.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
-import { dataFileFromJson, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
+import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
 import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
@@ -152,6 +156,7 @@ export class LocalCluster implements QueryService {
         warehouseUri: this.settings.warehouse,
         localFile,
         resolveSelect: (select) => this.exposeTables(conn, select, localFile),
+        rewriteFiles: (request) => this.rewriteInFragments(request, queryId, options),
       };
       const distributed = await this.writeInFragments(statement, ctx, queryId, options);
       const outcome = distributed?.outcome ?? (await executeWriteStatement(statement, ctx));
@@ -200,19 +205,11 @@ export class LocalCluster implements QueryService {
     }
     try {
       const base = await loadTable(ctx.store, statement.table, ctx.io);
-      const write = { table: statement.table, metadataLocation: base.metadataLocation };
-      const writing: Plan = {
-        ...plan,
-        shape: 'write',
-        fragments: plan.fragments.map((f) => ({ ...f, output: WRITTEN_VIEW, write })),
-        reduce: { views: [{ name: WRITTEN_VIEW, columns: [{ name: 'file', type: 'VARCHAR' }] }], sql: `SELECT file FROM ${WRITTEN_VIEW}` },
-        unionOfFragments: false,
-        reason: `${statement.kind} on Iceberg table ${statement.table}: each fragment writes its rows as data files; one commit appends them all`,
-      };
-      const ran = await this.coordinator.execute(writing, { queryId, timeoutMs: options.timeoutMs ?? this.settings.queryTimeoutMs, signal: options.signal });
-      const files = ran.rows.map((row) => dataFileFromJson(JSON.parse(String(row[0])) as DataFileJson));
+      const { files, plan: writing, stats } = await this.runWriteFragments(
+        plan, statement.table, base.metadataLocation, queryId, options,
+        `${statement.kind} on Iceberg table ${statement.table}: each fragment writes its rows as data files; one commit appends them all`,
+      );
       const committed = await appendDataFiles(ctx, statement.table, files, base);
-      const { mode: _mode, ...stats } = ran.stats;
       return {
         outcome: { operation: statement.kind, table: statement.table, rowsAffected: committed.rowsAffected, snapshotId: committed.snapshotId, metadataLocation: committed.metadataLocation },
         plan: writing,
@@ -223,6 +220,57 @@ export class LocalCluster implements QueryService {
       if (created) await ctx.store.remove(statement.table, created).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Run `plan`'s fragments as write fragments of `table`; returns the files they wrote. */
+  private async runWriteFragments(plan: Plan, table: string, metadataLocation: string, queryId: string, options: QueryOptions, reason: string): Promise<{ files: DataFileInfo[]; plan: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> }> {
+    const write = { table, metadataLocation };
+    const writing: Plan = {
+      ...plan,
+      shape: 'write',
+      fragments: plan.fragments.map((f) => ({ ...f, output: WRITTEN_VIEW, write })),
+      reduce: { views: [{ name: WRITTEN_VIEW, columns: [{ name: 'file', type: 'VARCHAR' }] }], sql: `SELECT file FROM ${WRITTEN_VIEW}` },
+      unionOfFragments: false,
+      reason,
+    };
+    const ran = await this.coordinator.execute(writing, { queryId, timeoutMs: options.timeoutMs ?? this.settings.queryTimeoutMs, signal: options.signal });
+    const files = ran.rows.map((row) => dataFileFromJson(JSON.parse(String(row[0])) as DataFileJson));
+    const { mode: _mode, ...stats } = ran.stats;
+    return { files, plan: writing, stats };
+  }
+
+  /**
+   * DELETE / UPDATE in the fragments (copy-on-write): rows matching the predicate are
+   * counted by a distributed query at the table's current snapshot; the files that can hold
+   * them (Iceberg scan planning with the predicate: partition summaries, partition values,
+   * bounds) are rewritten by write fragments, and the writer commits one overwrite that
+   * replaces exactly those files.
+   */
+  private async rewriteInFragments(request: RewriteRequest, queryId: string, options: QueryOptions): Promise<RewriteOutcome> {
+    const { table, base, predicate } = request;
+    const snapshotId = base.metadata.currentSnapshotId;
+    if (snapshotId === undefined || snapshotId === null) return { added: [], removed: [], matched: 0 };
+    const counted = await this.query(`SELECT count(*) FROM ${qualifiedIdent(table)} AT (VERSION => ${String(snapshotId)}) WHERE ${predicate}`, { timeoutMs: options.timeoutMs, signal: options.signal });
+    const matched = Number(counted.rows[0]?.[0] ?? 0);
+    if (matched === 0) return { added: [], removed: [], matched: 0 };
+
+    const io = uriTableIO(storeOptionsOf(this.settings));
+    const filter = await scanPredicateFromSql(this.engine, predicate);
+    const scan = await planTableScan({ metadataLocation: base.metadataLocation, tableUri: base.metadata.location, metadata: base.metadata, io }, filter ? { filter } : {});
+    const withDeletes = scan.dataFiles.find((d) => d.deletes.length > 0);
+    if (withDeletes) throw new PuffinError('unsupported', `table '${table}' has position or equality delete files (e.g. for ${withDeletes.path}); copy-on-write DELETE/UPDATE of such tables is not supported yet`);
+    const snapshot = toTableSnapshot(table, scan);
+    const input: FragmentInput = { view: REWRITE_VIEW, table, columns: snapshot.columns, files: [], ...(snapshot.iceberg ? { iceberg: snapshot.iceberg } : {}) };
+    const refs: FileRef[] = snapshot.files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, ...(f.iceberg ? { iceberg: f.iceberg } : {}) }));
+    const sql = request.rewriteSql(`SELECT * FROM ${REWRITE_VIEW}`);
+    const plan: Plan = {
+      shape: 'write', sql, output: [], join: null, scans: [],
+      fragments: assignFiles(refs, options.fragments ?? this.settings.maxFragments).map((files, i) => ({ id: `f${i}`, output: WRITTEN_VIEW, inputs: [{ ...input, files }], sql })),
+      reduce: { views: [], sql: '' },
+      reason: '',
+    };
+    const { files } = await this.runWriteFragments(plan, table, base.metadataLocation, queryId, options, `rewrite of ${scan.dataFiles.length} data file(s) of Iceberg table ${table}`);
+    return { added: files, removed: scan.dataFiles.map((f) => f.path), matched };
   }
 
   /**
@@ -270,6 +318,13 @@ export class LocalCluster implements QueryService {
 
 /** The partial set of a write plan: one row per data file written, described as JSON. */
 const WRITTEN_VIEW = '__written';
+/** The view a rewrite fragment reads its share of the table's files through. */
+const REWRITE_VIEW = '__target';
+
+/** A possibly namespaced table name as SQL: each dotted part quoted. */
+function qualifiedIdent(name: string): string {
+  return name.split('.').map(sqlIdent).join('.');
+}
 
 function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {
   return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };

@@ -13,7 +13,9 @@ import { Engine } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { sqlStringList } from '../../runtime/sql/quote.ts';
+import { InProcessInvoker } from '../../runtime/exec/in-process-invoker.ts';
 import { assertSameResult } from '../helpers/compare.ts';
+import { CountingInvoker } from '../helpers/control-plane.ts';
 
 let dir: string;
 let engine: Engine;
@@ -116,6 +118,41 @@ describe('SQL writes to Iceberg tables', () => {
       );
     } finally {
       await pooled.close();
+    }
+  });
+
+  test('DELETE and UPDATE rewrite files in the fragments, only the files that can match', async () => {
+    const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home-rewrite'), PUFFINDB_WAREHOUSE: join(dir, 'warehouse'), PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1' });
+    const counting = new CountingInvoker(await InProcessInvoker.create(settings));
+    const c = await LocalCluster.open({ settings, catalog: cluster.catalog, invoker: counting });
+    try {
+      // Partitioned by status: a predicate on it lets scan planning keep one partition's files.
+      await c.query('CREATE TABLE ord PARTITIONED BY (o_orderstatus) AS SELECT * FROM orders', { fragments: 3 });
+      const files = (await c.catalog.getTable('ord'))!.files.length;
+      counting.invocations = 0;
+      const deleted = await c.query("DELETE FROM ord WHERE o_orderstatus = 'P' AND o_totalprice > 100000");
+      assert.ok(counting.invocations > 0, 'fragments ran the rewrite');
+      const want = await reference.query("SELECT count(*) FROM orders WHERE o_orderstatus = 'P' AND o_totalprice > 100000");
+      assert.equal(deleted.rows[0][2], want.rows[0][0]);
+      assert.deepEqual((await c.query('SELECT count(*) FROM ord')).rows, (await reference.query("SELECT count(*) FROM orders WHERE NOT (o_orderstatus = 'P' AND o_totalprice > 100000)")).rows);
+      // Only the 'P' partition's files were rewritten: the others are the same files as before.
+      const after = (await c.catalog.getTable('ord'))!.files;
+      assert.ok(after.filter((f) => /o_orderstatus=P/.test(f.uri)).length >= 1);
+      assert.ok(after.length <= files + 3, `files after delete: ${after.length} (before ${files})`);
+
+      counting.invocations = 0;
+      const updated = await c.query("UPDATE ord SET o_comment = 'checked' WHERE o_orderstatus = 'F' AND o_orderkey < 5000");
+      assert.ok(counting.invocations > 0);
+      const matching = await reference.query("SELECT count(*) FROM orders WHERE o_orderstatus = 'F' AND o_orderkey < 5000");
+      assert.equal(updated.rows[0][2], matching.rows[0][0]);
+      assert.deepEqual((await c.query("SELECT count(*) FROM ord WHERE o_comment = 'checked'")).rows, matching.rows);
+
+      counting.invocations = 0;
+      const none = await c.query('DELETE FROM ord WHERE o_orderkey < 0');
+      assert.equal(none.rows[0][2], '0');
+      assert.equal(none.rows[0][3], null, 'no snapshot when nothing matched');
+    } finally {
+      await c.close();
     }
   });
 

@@ -30,7 +30,31 @@ export interface WriterContext {
    * table): e.g. fetched through the worker file cache. Defaults to the path of file:// URIs.
    */
   localFile?: (uri: string) => Promise<string>;
+  /**
+   * Rewrites a DELETE's or UPDATE's files somewhere else (the query engine's fragments):
+   * returns the files it wrote, the data files they replace, and how many rows matched.
+   * Absent: the rewrite runs on `conn`.
+   */
+  rewriteFiles?: FileRewriter;
 }
+
+export interface RewriteRequest {
+  table: string;
+  base: LoadedTable;
+  predicate: string;
+  /** The rewritten rows of the files read by `readSql` (a subquery text). */
+  rewriteSql: (readSql: string) => string;
+}
+
+export interface RewriteOutcome {
+  added: DataFileInfo[];
+  /** Paths (as recorded in manifests) of the data files the added files replace. */
+  removed: string[];
+  /** Rows where the predicate is true. */
+  matched: number;
+}
+
+export type FileRewriter = (request: RewriteRequest) => Promise<RewriteOutcome>;
 
 /** Read options mapping every file of `files` to its local copy (fetched up front). */
 export async function localReadOptions(ctx: Pick<WriterContext, 'localFile'>, files: readonly { uri: string; deletes: { uri: string }[] }[]): Promise<{ localPath?: (uri: string) => string }> {
@@ -218,6 +242,14 @@ async function rewriteRows(
 ): Promise<WriteResult> {
   assertExpression(predicate, 'the WHERE condition');
   const base = await loadTable(ctx.store, name, ctx.io);
+  if (ctx.rewriteFiles) {
+    const r = await ctx.rewriteFiles({ table: name, base, predicate, rewriteSql: rewrite });
+    if (r.matched === 0) {
+      await Promise.all(r.added.map((f) => ctx.io.delete(f.path).catch(() => undefined)));
+      return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
+    }
+    return commitRewrite(ctx, name, base, r.added, r.removed, predicate, options, r.matched);
+  }
   const scan = await planTableScan(asIcebergTable(base, ctx.io));
   const readOptions = await localReadOptions(ctx, scan.dataFiles);
   const withDeletes = scan.dataFiles.find((d) => d.deletes.length > 0);
@@ -235,13 +267,31 @@ async function rewriteRows(
   if (affected.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
   const readAffected = buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions);
   const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(readAffected), stagingDir: ctx.stagingDir, io: ctx.io });
-  const c = await withCleanup(ctx, written.files, () => commitTable(
+  return commitRewrite(ctx, name, base, written.files, affected.map((f) => f.path), predicate, options, rows);
+}
+
+/**
+ * Commit a copy-on-write rewrite as one `overwrite` snapshot. On a lost race it conflicts
+ * when a removed file changed meanwhile or (serializable) when a concurrently added file
+ * holds rows the predicate matches; the added files are removed if the commit fails.
+ */
+async function commitRewrite(
+  ctx: WriterContext,
+  name: string,
+  base: LoadedTable,
+  added: DataFileInfo[],
+  removed: string[],
+  predicate: string,
+  options: RewriteOptions,
+  rows: number,
+): Promise<WriteResult> {
+  const c = await withCleanup(ctx, added, () => commitTable(
     ctx.store,
     name,
     {
       operation: 'overwrite',
-      added: written.files,
-      removed: affected.map((f) => f.path),
+      added,
+      removed,
       isolation: options.isolation ?? 'serializable',
       conflictingAdds: async (paths) => {
         const current = await loadTable(ctx.store, name, ctx.io);
