@@ -4,6 +4,7 @@
 // instance; a Lambda role may not), the region from AWS_REGION.
 
 import { MarketplaceMeteringClient } from '@aws-sdk/client-marketplace-metering';
+import { resolveAdminKey } from '../api/auth.ts';
 import { PuffinError } from '../errors.ts';
 import { loadSettings } from '../settings.ts';
 import { openStateStore } from '../state/open.ts';
@@ -25,7 +26,9 @@ export async function main(_argv: string[], env: NodeJS.ProcessEnv = process.env
   const productCode = env[METERING_ENV.productCode];
   if (!productCode) throw new PuffinError('bad_request', `${METERING_ENV.productCode} is not set: the listing's product code is needed to meter usage`);
   const settings = loadSettings(env);
-  if (!settings.adminKey) throw new PuffinError('bad_request', 'PUFFINDB_ADMIN_KEY is not set: the metering service reads the query log through the admin API');
+  // The key comes from PUFFINDB_ADMIN_KEY or, as deployed, the secret PUFFINDB_ADMIN_KEY_SECRET_ARN names.
+  const adminKey = await resolveAdminKey(settings);
+  if (!adminKey) throw new PuffinError('bad_request', 'neither PUFFINDB_ADMIN_KEY nor PUFFINDB_ADMIN_KEY_SECRET_ARN is set: the metering service reads the query log through the admin API');
   const intervalMs = Number(env[METERING_ENV.intervalMs] ?? 300_000);
   if (!Number.isFinite(intervalMs) || intervalMs < 1000) throw new PuffinError('bad_request', `${METERING_ENV.intervalMs} must be at least 1000`);
 
@@ -36,7 +39,7 @@ export async function main(_argv: string[], env: NodeJS.ProcessEnv = process.env
     state,
     client,
     productCode,
-    source: new QueryLogUsage({ apiUrl: `http://127.0.0.1:${settings.port}`, apiKey: settings.adminKey }),
+    source: new QueryLogUsage({ apiUrl: `http://127.0.0.1:${settings.port}`, apiKey: adminKey }),
   });
 
   let stopping = false;
