@@ -72,6 +72,13 @@ export interface JoinKey {
   otherColumn: string;
 }
 
+/** A SELECT's FROM bindings, as seen from the subqueries in its expressions. */
+interface Scope {
+  bindings: Binding[];
+  /** Does the SELECT's WHERE filter this reference's rows (an inner-join path)? */
+  filtered(ref: AstNode): boolean;
+}
+
 interface Binding {
   name: string;
   /** Known columns (lower case), or null when unknown (derived tables, table functions). */
@@ -88,7 +95,7 @@ interface Binding {
 export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): ScopeInfo {
   const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [], joinKeys: new Map() };
 
-  const visitSelect = (select: AstNode, existsBody: boolean) => {
+  const visitSelect = (select: AstNode, existsBody: boolean, outer: readonly Scope[]): Scope => {
     const bindings: Binding[] = [];
     // Per reference: does the WHERE clause filter it (inner-join path), and the ON
     // conjuncts of joins that filter it.
@@ -233,27 +240,76 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
       add(l, r);
       add(r, l);
     }
+
+    // Correlated equi-join keys: `inner.a = outer.b` in a subquery's WHERE, where b belongs
+    // to a filtered reference of an enclosing query. The subquery only matters for outer
+    // rows that pass the outer WHERE (its filters are ANDed there), so inner rows whose `a`
+    // is not among the filtered outer `b` can never be used: the inner reference may be
+    // reduced by the outer table (one direction only; outer rows may lack inner matches).
+    const couldBeLocal = (e: AstNode): boolean => {
+      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
+      return names.length === 1
+        ? bindings.some((b) => b.columns === null || b.columns.has(names[0]))
+        : bindings.some((b) => b.name === names[0]);
+    };
+    const resolveOuter = (e: AstNode): { binding: Binding; column: string } | undefined => {
+      if (e.class !== 'COLUMN_REF' || couldBeLocal(e)) return undefined;
+      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
+      if (names.length > 2) return undefined;
+      const column = names[names.length - 1];
+      for (const scope of outer) {
+        const candidates = names.length === 1
+          ? scope.bindings.filter((b) => b.columns === null || b.columns.has(column))
+          : scope.bindings.filter((b) => b.name === names[0]);
+        if (candidates.length === 0) continue;
+        const [b] = candidates;
+        if (candidates.length !== 1 || !b.ref || !b.columns?.has(column) || !scope.filtered(b.ref)) return undefined;
+        return { binding: b, column };
+      }
+      return undefined;
+    };
+    if (outer.length) {
+      for (const c of where) {
+        if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL') continue;
+        for (const [innerSide, outerSide] of [[c.left, c.right], [c.right, c.left]] as const) {
+          const inner = resolveColumn(innerSide);
+          const o = resolveOuter(outerSide);
+          if (!inner || !o || !refState.get(inner.binding.ref!)?.where) continue;
+          const list = info.joinKeys.get(inner.binding.ref!) ?? [];
+          list.push({ column: inner.column, other: o.binding.ref!, otherColumn: o.column });
+          info.joinKeys.set(inner.binding.ref!, list);
+        }
+      }
+    }
+    return { bindings, filtered: (ref: AstNode) => !!refState.get(ref)?.where };
   };
 
-  // Walk every node; SELECT nodes are analyzed where they stand.
-  const walk = (value: unknown, existsBody: boolean): void => {
+  // Walk every node; SELECT nodes are analyzed where they stand. Subqueries in a SELECT's
+  // expressions see its scope (and the enclosing ones) for correlation; derived tables and
+  // CTE bodies see none (DuckDB may bind a derived table laterally, per row of the tables
+  // before it, where the argument above does not hold).
+  const walk = (value: unknown, existsBody: boolean, outer: readonly Scope[]): void => {
     if (Array.isArray(value)) {
-      for (const v of value) walk(v, false);
+      for (const v of value) walk(v, false, outer);
       return;
     }
     if (!value || typeof value !== 'object') return;
     const node = value as AstNode;
     if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) info.names.add(n.toLowerCase());
     if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) info.names.add(n.toLowerCase());
-    if (node.type === 'SELECT_NODE' && !('class' in node)) visitSelect(node, existsBody);
-    if (node.class === 'SUBQUERY' && (node.subquery_type === 'EXISTS' || node.subquery_type === 'NOT_EXISTS')) {
-      walk(node.subquery?.node, true);
-      for (const key of Object.keys(node)) if (key !== 'subquery') walk(node[key], false);
+    if (node.type === 'SELECT_NODE' && !('class' in node)) {
+      const scope = visitSelect(node, existsBody, outer);
+      for (const key of Object.keys(node)) walk(node[key], false, key === 'from_table' || key === 'cte_map' ? [] : [scope, ...outer]);
       return;
     }
-    for (const key of Object.keys(node)) walk(node[key], false);
+    if (node.class === 'SUBQUERY' && (node.subquery_type === 'EXISTS' || node.subquery_type === 'NOT_EXISTS')) {
+      walk(node.subquery?.node, true, outer);
+      for (const key of Object.keys(node)) if (key !== 'subquery') walk(node[key], false, outer);
+      return;
+    }
+    for (const key of Object.keys(node)) walk(node[key], false, key === 'cte_map' ? [] : outer);
   };
-  walk(root, false);
+  walk(root, false, []);
   return info;
 }
 

@@ -177,3 +177,30 @@ describe('semi-join reduction', () => {
     await check(sql);
   });
 });
+
+describe('semi-join reduction through correlation', () => {
+  test('a correlated subquery\'s table is reduced by the filtered outer table', async () => {
+    // Shaped like TPC-H Q17: the inner t is correlated with dim.g, and dim is filtered.
+    const sql = `SELECT count(*) AS n FROM t, dim WHERE t.g = dim.g AND dim.gname = 'name2'
+      AND t.id > (SELECT avg(t2.id) FROM t t2 WHERE t2.g = dim.g)`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.equal(plan.shape, 'single-node');
+    const tFragments = plan.fragments.filter((f) => f.output === 't');
+    // Both references of t (outer and correlated) are reduced, so their OR is too.
+    assert.ok(tFragments.every((f) => /ANY\(SELECT g FROM dim WHERE/.test(f.sql)), tFragments[0]?.sql);
+    await check(sql);
+  });
+  test('the outer table is not reduced by the inner one (outer rows may lack inner matches)', async () => {
+    const sql = `SELECT dim.gname, (SELECT count(*) FROM t WHERE t.g = dim.g AND t.id < 10) AS c FROM dim ORDER BY 1`;
+    const plan = await fx.planner(3).plan(sql);
+    const dimFragments = plan.fragments.filter((f) => f.output === 'dim');
+    assert.ok(dimFragments.every((f) => !/ANY\(/.test(f.sql)), dimFragments[0]?.sql);
+    await check(sql);
+  });
+  test('no reduction from an unfiltered outer table', async () => {
+    const sql = `SELECT count(*) FROM dim WHERE EXISTS (SELECT 1 FROM t WHERE t.g = dim.g AND t.id < 5)`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.doesNotMatch(plan.reason, /semi-join/);
+    await check(sql);
+  });
+});
