@@ -10,7 +10,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Catalog, TableSummary } from '../catalog/types.ts';
-import { tableSummary } from '../exec/cluster.ts';
+import { tableSummary } from '../catalog/summary.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { FinishedQuery, QueryManager } from '../exec/query-manager.ts';
 import type { KeptResult } from '../exec/query-results.ts';

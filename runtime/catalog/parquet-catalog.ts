@@ -15,6 +15,7 @@ import { PuffinError } from '../errors.ts';
 import { expandLocalPattern, localPathOf } from './local-glob.ts';
 import { readParquetFilesInfo, type ParquetFileInfo } from './parquet-stats.ts';
 import type { Catalog, Column, DataFile, TableSnapshot, TableSummary } from './types.ts';
+import { tableSummary } from './summary.ts';
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]*$/i;
 /** Names are stored lower-case; a document named otherwise was not written here. */
@@ -75,15 +76,7 @@ export class ParquetCatalog implements Catalog {
     for (const name of await this.listTables()) {
       const doc = await this.readDocument(name);
       if (!doc) continue; // dropped between listing and reading
-      out.push({
-        name: doc.name,
-        kind: doc.kind,
-        columns: doc.columns.map((c) => ({ ...c })),
-        fileCount: doc.files.length,
-        rowCount: doc.files.reduce((n, f) => n + f.rowCount, 0),
-        sizeBytes: doc.files.reduce((n, f) => n + f.sizeBytes, 0),
-        snapshotId: doc.snapshotId,
-      });
+      out.push(tableSummary(doc));
     }
     return out;
   }

@@ -24,6 +24,7 @@ import { openIcebergTable, type IcebergTable } from './iceberg/table.ts';
 import { uriFileIO } from './iceberg/uri-file-io.ts';
 import { ParquetCatalog } from './parquet-catalog.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
+import { tableSummary } from './summary.ts';
 
 export interface WarehouseCatalogOptions {
   /** Where Iceberg metadata pointers live; default: files under <dir>/iceberg. */
@@ -123,15 +124,7 @@ export class WarehouseCatalog implements Catalog {
     for (const { name } of await this.pointers.list()) {
       const t = await this.getTable(name);
       if (!t) continue; // dropped between listing and reading
-      out.push({
-        name: t.name,
-        kind: t.kind,
-        columns: t.columns.map((c) => ({ ...c })),
-        fileCount: t.files.length,
-        rowCount: t.files.reduce((n, f) => n + f.rowCount, 0),
-        sizeBytes: t.files.reduce((n, f) => n + f.sizeBytes, 0),
-        snapshotId: t.snapshotId,
-      });
+      out.push(tableSummary(t));
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

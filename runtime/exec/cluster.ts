@@ -35,6 +35,7 @@ import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
 import { icebergViewSql, parquetViewSql } from './views.ts';
 import { storeOptionsOf } from './worker.ts';
+import { tableSummary } from '../catalog/summary.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
 
@@ -344,19 +345,6 @@ function writePlan(sql: string, statement: WriteStatement): Plan {
     scans: [],
     join: null,
     reason: `${statement.kind} on Iceberg table ${statement.table}: data files written by the coordinator, committed by a compare-and-swap of the table's metadata pointer`,
-  };
-}
-
-/** What a listing shows of a table: its shape and size, not its files. */
-export function tableSummary(t: TableSnapshot): TableSummary {
-  return {
-    name: t.name,
-    kind: t.kind,
-    columns: t.columns,
-    fileCount: t.files.length,
-    rowCount: t.files.reduce((s, f) => s + f.rowCount, 0),
-    sizeBytes: t.files.reduce((s, f) => s + f.sizeBytes, 0),
-    snapshotId: t.snapshotId,
   };
 }
 
