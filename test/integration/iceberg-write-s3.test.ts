@@ -12,7 +12,7 @@ import { buildIcebergReadSql, openIcebergTable, planTableScan } from '../../runt
 import { findOrphanFiles } from '../../runtime/catalog/iceberg/orphans.ts';
 import { uriTableIO } from '../../runtime/catalog/iceberg/writer-io.ts';
 import { appendRows, createTableFromDefinitions, deleteRows, localReadOptions, type WriterContext } from '../../runtime/catalog/iceberg/writer.ts';
-import { MemoryPointerStore } from '../helpers/memory-pointer-store.ts';
+import { MemoryPointerStore } from '../../runtime/catalog/iceberg/memory-pointer-store.ts';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.ts';
 
 describe('Iceberg writes to S3 (s3rver)', () => {

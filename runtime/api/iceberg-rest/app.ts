@@ -18,6 +18,7 @@ import type { PointerStore } from '../../catalog/iceberg/pointer-store.ts';
 import type { TableIO } from '../../catalog/iceberg/writer-io.ts';
 import { metadataToJsonObject, stringifyWithBigInts } from '../../catalog/iceberg/writer-metadata.ts';
 import { applyUpdates, checkRequirements, CommitFailed, lastColumnIdOf, parseRestSchema, parseRestSpec } from './updates.ts';
+import { MemoryPointerStore } from '../../catalog/iceberg/memory-pointer-store.ts';
 
 export interface IcebergRestOptions {
   /** Table metadata pointers (the same store the SQL writer commits through). */
@@ -60,28 +61,6 @@ function typed(code: PuffinError['code'], icebergType: string, message: string):
   return new PuffinError(code, message, { icebergType });
 }
 
-class MemoryNamespaceStore implements PointerStore {
-  private readonly m = new Map<string, string>();
-  async get(name: string): Promise<string | undefined> {
-    return this.m.get(name.toLowerCase());
-  }
-  async list(): Promise<{ name: string; metadataLocation: string }[]> {
-    return [...this.m].map(([name, metadataLocation]) => ({ name, metadataLocation })).sort((a, b) => a.name.localeCompare(b.name));
-  }
-  async compareAndSwap(name: string, expected: string | undefined, next: string): Promise<boolean> {
-    const k = name.toLowerCase();
-    if (this.m.get(k) !== expected) return false;
-    this.m.set(k, next);
-    return true;
-  }
-  async remove(name: string, expected: string): Promise<boolean> {
-    const k = name.toLowerCase();
-    if (this.m.get(k) !== expected) return false;
-    this.m.delete(k);
-    return true;
-  }
-}
-
 /** Namespace path segment: parts separated by the unit separator (0x1F), URL-encoded. */
 function namespaceParts(segment: string): string[] {
   const parts = decodeURIComponent(segment).split('\u001f');
@@ -115,7 +94,7 @@ function shorthandUpdates(b: Json): Json[] {
 export function createIcebergRestApp(options: IcebergRestOptions): Hono {
   const app = new Hono();
   const tables = options.pointerStore;
-  const namespaces = options.namespaceStore ?? new MemoryNamespaceStore();
+  const namespaces = options.namespaceStore ?? new MemoryPointerStore();
   const io = options.io;
   const defaultNs = (options.defaultNamespace ?? 'default').toLowerCase();
   const warehouse = options.warehouseUrl.replace(/\/+$/, '');

@@ -15,7 +15,7 @@ import type { PointerStore, TablePointer } from '../../../../runtime/catalog/ice
 import { findOrphanFiles } from '../../../../runtime/catalog/iceberg/orphans.ts';
 import { localTableIO } from '../../../../runtime/catalog/iceberg/writer-io.ts';
 import { appendRows, createTableFromDefinitions, deleteRows, updateRows, type WriterContext } from '../../../../runtime/catalog/iceberg/writer.ts';
-import { MemoryPointerStore } from '../../../helpers/memory-pointer-store.ts';
+import { MemoryPointerStore } from '../../../../runtime/catalog/iceberg/memory-pointer-store.ts';
 
 /** Runs `beforeFirstSwap` once, right before the first compare-and-swap it sees. */
 class RacingStore implements PointerStore {

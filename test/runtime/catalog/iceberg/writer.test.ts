@@ -15,7 +15,7 @@ import { LocalObjectStore } from '../../../../runtime/storage/local-store.ts';
 import { writeDataFiles } from '../../../../runtime/catalog/iceberg/writer-data.ts';
 import { dataFileFromJson, dataFileToJson, type DataFileJson } from '../../../../runtime/catalog/iceberg/writer-manifest.ts';
 import { appendDataFiles, appendRows, createTableAsSelect, createTableFromDefinitions, deleteRows, updateRows, type WriterContext } from '../../../../runtime/catalog/iceberg/writer.ts';
-import { MemoryPointerStore } from '../../../helpers/memory-pointer-store.ts';
+import { MemoryPointerStore } from '../../../../runtime/catalog/iceberg/memory-pointer-store.ts';
 
 /** Rows of a query as JSON text lines, sorted, for exact comparison. */
 async function rowsOf(conn: DuckDBConnection, sql: string): Promise<string[]> {

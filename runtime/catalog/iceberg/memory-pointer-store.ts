@@ -1,6 +1,7 @@
-// An in-memory PointerStore for tests of the Iceberg writer and commits (one process).
+// An in-memory PointerStore, for one process: the Iceberg REST catalog's default namespace
+// store, and tests of the writer and commits.
 
-import type { PointerStore, TablePointer } from '../../runtime/catalog/iceberg/pointer-store.ts';
+import type { PointerStore, TablePointer } from './pointer-store.ts';
 
 export class MemoryPointerStore implements PointerStore {
   private readonly pointers = new Map<string, string>();
