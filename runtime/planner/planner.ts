@@ -15,7 +15,7 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
 import {
   baseTable, clone, colRef, conjunction, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, mapExpression, modifierExpressions, selectNode, someExpression, subqueriesOf, withAlias,
+  integerValue, mapExpression, selectExpressions, selectNode, someExpression, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -264,7 +264,7 @@ export class Planner {
     if (select.type !== 'SELECT_NODE') return `a ${String(select.type).replace(/_NODE$/, '').toLowerCase().replace(/_/g, ' ')} is not split`;
     if (select.cte_map?.map?.length) return 'common table expressions are evaluated in one place';
     if (select.sample) return 'SAMPLE is evaluated in one place';
-    const exprs = [...selectExpressionsOf(select), ...fromExpressions(select.from_table)];
+    const exprs = [...selectExpressions(select), ...fromExpressions(select.from_table)];
     if (exprs.some((e) => subqueriesOf(e).length > 0)) return 'subqueries are evaluated in one place';
 
     const refs: AstNode[] = [];
@@ -662,7 +662,7 @@ async function ruleTemplates(conn: DuckDBConnection): Promise<Map<string, AstNod
 
 function buildScan(ctx: PlanContext, select: AstNode): Built | string {
   const items = select.select_list as AstNode[];
-  const exprs = selectExpressionsOf(select);
+  const exprs = selectExpressions(select);
   if (exprs.some((e) => someExpression(e, (x) => x.class === 'WINDOW')) || select.qualify) return 'window functions are evaluated in one place';
   let order: AstNode | undefined;
   let limit: AstNode | undefined;
@@ -751,14 +751,6 @@ function buildScan(ctx: PlanContext, select: AstNode): Built | string {
 
 function star(): AstNode {
   return { class: 'STAR', type: 'STAR', alias: '', query_location: 0, relation_name: '', exclude_list: [], replace_list: [], columns: false, expr: null, qualified_exclude_list: [], rename_list: [] };
-}
-
-function selectExpressionsOf(select: AstNode): AstNode[] {
-  const out: AstNode[] = [...(select.select_list ?? [])];
-  for (const k of ['where_clause', 'having', 'qualify']) if (select[k]) out.push(select[k]);
-  out.push(...(select.group_expressions ?? []));
-  out.push(...modifierExpressions(select));
-  return out;
 }
 
 /** Collect base-table refs of a FROM tree made only of joins and base tables. */

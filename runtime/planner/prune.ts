@@ -9,6 +9,7 @@ import type { Column, DataFile } from '../catalog/types.ts';
 import { PuffinError } from '../errors.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { booleanConstant, colRef, conjunction, someExpression, type AstNode } from './ast.ts';
+import { isVolatileFunction } from './scope.ts';
 
 const FLIP: Record<string, string> = {
   COMPARE_EQUAL: 'COMPARE_EQUAL',
@@ -34,7 +35,7 @@ function comparison(type: string, left: AstNode, right: AstNode): AstNode {
 function isConstant(expr: AstNode): boolean {
   return !someExpression(expr, (e) =>
     e.class === 'COLUMN_REF' || e.class === 'SUBQUERY' || e.class === 'PARAMETER' || e.class === 'WINDOW' || e.class === 'STAR' || e.class === 'LAMBDA' ||
-    (e.class === 'FUNCTION' && /^(random|gen_random_uuid|uuid|nextval|currval|setseed)$/i.test(e.function_name)));
+    (e.class === 'FUNCTION' && isVolatileFunction(String(e.function_name))));
 }
 
 export interface PruneResult {

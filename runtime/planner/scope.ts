@@ -331,6 +331,7 @@ function mapUnder(expr: AstNode, fn: (e: AstNode) => AstNode): AstNode {
   return 'class' in out ? fn(out) : out;
 }
 
-export function hasVolatile(expr: AstNode): boolean {
-  return someExpression(expr, (e) => e.class === 'FUNCTION' && VOLATILE.has(String(e.function_name).toLowerCase()));
+/** Does the function give a different value per call (so an expression with it is no constant)? */
+export function isVolatileFunction(name: string): boolean {
+  return VOLATILE.has(name.toLowerCase());
 }
