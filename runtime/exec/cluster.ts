@@ -33,7 +33,7 @@ import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
-import { icebergViewSql, parquetViewSql } from './views.ts';
+import { inputViewSql } from './views.ts';
 import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
 
@@ -293,10 +293,7 @@ export class LocalCluster implements QueryService {
       const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).map((d) => d.uri)]);
       const local = new Map<string, string>();
       for (const uri of new Set(uris)) local.set(uri, await localFile(uri));
-      const sql = input.iceberg
-        ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, (uri) => local.get(uri)!)
-        : parquetViewSql(input.view, input.columns, input.files.map((f) => local.get(f.uri)!));
-      await conn.run(sql.replace(/^CREATE TEMP VIEW/, 'CREATE OR REPLACE TEMP VIEW'));
+      await conn.run(inputViewSql(input, (uri) => local.get(uri)!));
     }
     return plan.sql;
   }

@@ -7,7 +7,7 @@ import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlStringList } from '../sql/quote.ts';
 import type { Column, IcebergFieldRead } from '../catalog/types.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
-import type { FileRef } from '../planner/plan.ts';
+import type { FileRef, FragmentInput } from '../planner/plan.ts';
 
 function selectList(columns: readonly Column[], fromNull: boolean): string {
   return columns
@@ -51,4 +51,14 @@ export function icebergViewSql(
   });
   const read = buildIcebergReadSql({ fields, dataFiles }, columns.map((c) => c.name), { localPath });
   return `CREATE TEMP VIEW ${sqlIdent(name)} AS SELECT ${selectList(columns, false)} FROM (\n${read}\n) AS __iceberg`;
+}
+
+/**
+ * The view of one fragment input over local copies of its files: by field id, with deletes
+ * applied, for an Iceberg input; plain Parquet otherwise.
+ */
+export function inputViewSql(input: FragmentInput, localPath: (uri: string) => string): string {
+  return input.iceberg
+    ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath)
+    : parquetViewSql(input.view, input.columns, input.files.map((f) => localPath(f.uri)));
 }

@@ -17,7 +17,7 @@ import type { Settings } from '../settings.ts';
 import type { Fragment } from '../planner/plan.ts';
 import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import { assertSafeId } from './wire.ts';
-import { icebergViewSql, parquetViewSql } from './views.ts';
+import { inputViewSql } from './views.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
 import { openIcebergTable } from '../catalog/iceberg/table.ts';
 import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
@@ -123,24 +123,18 @@ export class Worker {
     const interrupt = () => conn.interrupt();
     signal.addEventListener('abort', interrupt, { once: true });
     try {
+      // `paths` follows the order the URIs were acquired in: every input's data files, then
+      // the Iceberg delete files.
+      const local = new Map<string, string>();
       let next = 0;
-      const dataFiles = fragment.inputs.reduce((n, input) => n + input.files.length, 0);
-      const deletePaths = new Map(icebergDeleteFiles(fragment).map((d, i) => [d.uri, paths[dataFiles + i]]));
-      for (const input of fragment.inputs) {
-        const inputPaths = paths.slice(next, next + input.files.length);
-        next += input.files.length;
-        if (input.iceberg) {
-          const local = new Map(input.files.map((f, i) => [f.uri, inputPaths[i]]));
-          const localPath = (uri: string): string => {
-            const path = local.get(uri) ?? deletePaths.get(uri);
-            if (path === undefined) throw new PuffinError('internal', `fragment ${fragment.id}: ${uri} was not fetched`);
-            return path;
-          };
-          await runQuery(conn, icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath));
-        } else {
-          await runQuery(conn, parquetViewSql(input.view, input.columns, inputPaths));
-        }
-      }
+      for (const input of fragment.inputs) for (const f of input.files) local.set(f.uri, paths[next++]);
+      for (const d of icebergDeleteFiles(fragment)) local.set(d.uri, paths[next++]);
+      const localPath = (uri: string): string => {
+        const path = local.get(uri);
+        if (path === undefined) throw new PuffinError('internal', `fragment ${fragment.id}: ${uri} was not fetched`);
+        return path;
+      };
+      for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath));
       if (fragment.write) return await this.writeRows(conn, fragment, partialPath);
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
       return Number(copied.rows[0]?.[0] ?? 0);
