@@ -16,7 +16,7 @@ import { toTableSnapshot } from '../catalog/warehouse-catalog.ts';
 import { assignFiles } from '../planner/assign.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
-import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
+import type { Catalog, Column, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
@@ -164,10 +164,7 @@ export class LocalCluster implements QueryService {
       const totalMs = performance.now() - started;
       return {
         queryId,
-        columns: [
-          { name: 'operation', type: 'VARCHAR' }, { name: 'table', type: 'VARCHAR' },
-          { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
-        ],
+        columns: WRITE_COLUMNS.map((c) => ({ ...c })),
         rows: [[outcome.operation, outcome.table, String(outcome.rowsAffected), outcome.snapshotId]],
         plan: distributed?.plan ?? writePlan(sql, statement),
         stats: distributed
@@ -314,6 +311,12 @@ export class LocalCluster implements QueryService {
   }
 }
 
+/** What a write statement answers: one row saying what it did. */
+const WRITE_COLUMNS: readonly Column[] = [
+  { name: 'operation', type: 'VARCHAR' }, { name: 'table', type: 'VARCHAR' },
+  { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
+];
+
 /** The partial set of a write plan: one row per data file written, described as JSON. */
 const WRITTEN_VIEW = '__written';
 /** The view a rewrite fragment reads its share of the table's files through. */
@@ -333,10 +336,7 @@ function writePlan(sql: string, statement: WriteStatement): Plan {
   return {
     shape: 'write',
     sql,
-    output: [
-      { name: 'operation', type: 'VARCHAR' }, { name: 'table', type: 'VARCHAR' },
-      { name: 'rows_affected', type: 'BIGINT' }, { name: 'snapshot_id', type: 'VARCHAR' },
-    ],
+    output: WRITE_COLUMNS.map((c) => ({ ...c })),
     fragments: [],
     reduce: { views: [], sql: '' },
     scans: [],
