@@ -11,6 +11,9 @@ import { encodeBound, twosComplementMinBytes } from '../../runtime/catalog/icebe
 import { parseTransform, transformResultType } from '../../runtime/catalog/iceberg/transforms.ts';
 import { indexFieldsById, isPrimitive, parseSchema, type PrimitiveType } from '../../runtime/catalog/iceberg/types.ts';
 import { compareValues, type IcebergValue } from '../../runtime/catalog/iceberg/values.ts';
+// The spec's Avro pieces are the product writer's; only the entry schema differs here (it
+// carries the v3 field referenced_data_file, which reader tests need and v2 writes must not).
+import { avroPrimitive, kv, MANIFEST_LIST_SCHEMA } from '../../runtime/catalog/iceberg/writer-manifest.ts';
 
 export interface FixtureSchema {
   schemaId: number;
@@ -79,25 +82,6 @@ export interface FixtureTable {
   properties?: Record<string, string>;
 }
 
-function avroPrimitive(type: PrimitiveType): unknown {
-  switch (type.kind) {
-    case 'boolean': return 'boolean';
-    case 'int': return 'int';
-    case 'date': return { type: 'int', logicalType: 'date' };
-    case 'long': return 'long';
-    case 'time': return { type: 'long', logicalType: 'time-micros' };
-    case 'timestamp':
-    case 'timestamptz': return { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': type.kind === 'timestamptz' };
-    case 'float': return 'float';
-    case 'double': return 'double';
-    case 'decimal': return { type: 'bytes', logicalType: 'decimal', precision: type.precision, scale: type.scale };
-    case 'string': return 'string';
-    case 'uuid':
-    case 'fixed':
-    case 'binary': return 'bytes';
-  }
-}
-
 function avroValue(type: PrimitiveType, v: IcebergValue | null | undefined): unknown {
   if (v === null || v === undefined) return null;
   if (type.kind === 'decimal') return Buffer.from(twosComplementMinBytes(v as bigint));
@@ -105,12 +89,6 @@ function avroValue(type: PrimitiveType, v: IcebergValue | null | undefined): unk
   if (typeof v === 'bigint' && (type.kind === 'int' || type.kind === 'date')) return Number(v);
   return v;
 }
-
-const kv = (name: string, keyId: number, valueId: number, value: unknown): unknown => ({
-  type: 'array',
-  logicalType: 'map',
-  items: { type: 'record', name, fields: [{ name: 'key', type: 'int', 'field-id': keyId }, { name: 'value', type: value, 'field-id': valueId }] },
-});
 
 function manifestEntrySchema(partitionFields: { name: string; fieldId: number; type: PrimitiveType }[]): unknown {
   return {
@@ -155,38 +133,6 @@ function manifestEntrySchema(partitionFields: { name: string; fieldId: number; t
     ],
   };
 }
-
-const MANIFEST_LIST_SCHEMA = {
-  type: 'record',
-  name: 'manifest_file',
-  fields: [
-    { name: 'manifest_path', type: 'string', 'field-id': 500 },
-    { name: 'manifest_length', type: 'long', 'field-id': 501 },
-    { name: 'partition_spec_id', type: 'int', 'field-id': 502 },
-    { name: 'content', type: 'int', 'field-id': 517 },
-    { name: 'sequence_number', type: 'long', 'field-id': 515 },
-    { name: 'min_sequence_number', type: 'long', 'field-id': 516 },
-    { name: 'added_snapshot_id', type: 'long', 'field-id': 503 },
-    { name: 'added_files_count', type: 'int', 'field-id': 504 },
-    { name: 'existing_files_count', type: 'int', 'field-id': 505 },
-    { name: 'deleted_files_count', type: 'int', 'field-id': 506 },
-    { name: 'added_rows_count', type: 'long', 'field-id': 512 },
-    { name: 'existing_rows_count', type: 'long', 'field-id': 513 },
-    { name: 'deleted_rows_count', type: 'long', 'field-id': 514 },
-    {
-      name: 'partitions',
-      type: ['null', { type: 'array', 'element-id': 508, items: { type: 'record', name: 'r508', fields: [
-        { name: 'contains_null', type: 'boolean', 'field-id': 509 },
-        { name: 'contains_nan', type: ['null', 'boolean'], default: null, 'field-id': 518 },
-        { name: 'lower_bound', type: ['null', 'bytes'], default: null, 'field-id': 510 },
-        { name: 'upper_bound', type: ['null', 'bytes'], default: null, 'field-id': 511 },
-      ] } }],
-      default: null,
-      'field-id': 507,
-    },
-    { name: 'key_metadata', type: ['null', 'bytes'], default: null, 'field-id': 519 },
-  ],
-};
 
 /** A bound as the writer of the file would have encoded it: a number for a long column is a
  *  file written before int was promoted to long, so its bound is 4 bytes. */

@@ -38,7 +38,7 @@ export interface EntryToWrite {
   file: DataFileInfo;
 }
 
-function avroPrimitive(type: PrimitiveType): unknown {
+export function avroPrimitive(type: PrimitiveType): unknown {
   switch (type.kind) {
     case 'boolean': return 'boolean';
     case 'int': return 'int';
@@ -64,7 +64,7 @@ function avroValue(type: PrimitiveType, v: IcebergValue | null): unknown {
   return v;
 }
 
-const kv = (name: string, keyId: number, valueId: number, value: unknown): unknown => ({
+export const kv = (name: string, keyId: number, valueId: number, value: unknown): unknown => ({
   type: 'array',
   logicalType: 'map',
   items: { type: 'record', name, fields: [{ name: 'key', type: 'int', 'field-id': keyId }, { name: 'value', type: value, 'field-id': valueId }] },
