@@ -195,14 +195,15 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     return c.json({ namespace: ns, properties: props });
   }));
 
+  // Hono answers HEAD by running the GET route (a HEAD route is never reached), so the GET
+  // handlers answer HEAD themselves: 204 when it exists, as the spec says (404 when not).
+  const isHead = (c: Context): boolean => c.req.method === 'HEAD';
+
   app.get('/v1/namespaces/:ns', handle(async (c) => {
     const ns = namespaceParts(param(c, 'ns'));
-    return c.json({ namespace: ns, properties: await requireNamespace(ns) });
-  }));
-
-  app.on('HEAD', '/v1/namespaces/:ns', handle(async (c) => {
-    await requireNamespace(namespaceParts(param(c, 'ns')));
-    return c.body(null, 204);
+    const properties = await requireNamespace(ns);
+    if (isHead(c)) return c.body(null, 204);
+    return c.json({ namespace: ns, properties });
   }));
 
   app.delete('/v1/namespaces/:ns', handle(async (c) => {
@@ -275,11 +276,10 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     return jsonText(c, tableResult({ metadataLocation: location, metadata }));
   }));
 
-  app.get('/v1/namespaces/:ns/tables/:table', handle(async (c) => jsonText(c, tableResult(await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase())))));
-
-  app.on('HEAD', '/v1/namespaces/:ns/tables/:table', handle(async (c) => {
-    await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase());
-    return c.body(null, 204);
+  app.get('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
+    const loaded = await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase());
+    if (isHead(c)) return c.body(null, 204);
+    return jsonText(c, tableResult(loaded));
   }));
 
   app.delete('/v1/namespaces/:ns/tables/:table', handle(async (c) => {

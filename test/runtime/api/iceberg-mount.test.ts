@@ -135,7 +135,9 @@ describe('Iceberg REST catalog mounted at /iceberg', () => {
     const res = await api('DELETE', '/iceberg/v1/namespaces/ns/tables/events', readerKey);
     assert.equal(res.status, 403);
     assert.match(((await res.json()) as { error: { message: string } }).error.message, /needs the writer role/);
-    assert.ok((await api('HEAD', '/iceberg/v1/namespaces/ns/tables/events', readerKey)).ok, 'HEAD is a read');
+    assert.equal((await api('HEAD', '/iceberg/v1/namespaces/ns/tables/events', readerKey)).status, 204, 'HEAD is a read, answered 204 as the spec says');
+    assert.equal((await api('HEAD', '/iceberg/v1/namespaces/ns', readerKey)).status, 204);
+    assert.equal((await api('HEAD', '/iceberg/v1/namespaces/ns/tables/absent', readerKey)).status, 404);
   });
 
   test('a SQL write from a reader key is 403 and changes nothing', async () => {

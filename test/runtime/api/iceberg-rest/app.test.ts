@@ -132,6 +132,15 @@ describe('Iceberg REST catalog (iceberg-js client)', () => {
     assert.equal((await post('namespaces/sales/tables/orders', body)).status, 409);
   });
 
+  test('HEAD of a namespace or table: 204 when it exists, 404 when not (the spec), no body', async () => {
+    const head = (path: string): Promise<Response> => fetch(`${base}v1/${path}`, { method: 'HEAD' });
+    for (const [path, status] of [['namespaces/sales', 204], ['namespaces/default', 204], ['namespaces/nope', 404], ['namespaces/sales/tables/orders', 204], ['namespaces/sales/tables/missing', 404], ['namespaces/nope/tables/orders', 404]] as const) {
+      const res = await head(path);
+      assert.equal(res.status, status, `HEAD ${path}`);
+      assert.equal(await res.text(), '', `HEAD ${path} has no body`);
+    }
+  });
+
   test('register, load errors, drop table and namespace', async () => {
     const t = await loadTable(store, 'sales.orders', io);
     const reg = await post('namespaces/sales/register', JSON.stringify({ name: 'orders_copy', 'metadata-location': t.metadataLocation }));
