@@ -285,9 +285,11 @@ export class Planner {
     const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
       || exprs.some((e) => someExpression(e, (x) => x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase())));
 
+    const ordered = orderByAllAsOrdinals(select, ctx.output.length);
+    if (typeof ordered === 'string') return ordered;
     let built: Built | string;
-    if (isAggregate) built = await buildAggregate(ctx, select);
-    else built = buildScan(ctx, select);
+    if (isAggregate) built = await buildAggregate(ctx, ordered);
+    else built = buildScan(ctx, ordered);
     if (typeof built === 'string') return built;
 
     // Check both statements bind, and that the reduce returns the query's own columns.
@@ -744,6 +746,38 @@ function buildScan(ctx: PlanContext, select: AstNode): Built | string {
     shape: 'scan', fragmentNode, reduceNode, reason: `filter and projection per fragment${what ? `; ${what}` : ''}`,
     unionOfFragments: !distinct && k === undefined,
   };
+}
+
+/**
+ * `ORDER BY ALL` (DuckDB's AST: one STAR term with `columns: true`) sorts by every output
+ * column, left to right, with the term's direction and NULLS order. The split shapes carry
+ * ORDER BY terms one column each, so it becomes the ordinals 1..n first. Any other star in
+ * ORDER BY (`COLUMNS('re')`, `* EXCLUDE ...`) is left to DuckDB on one node.
+ */
+function orderByAllAsOrdinals(select: AstNode, columnCount: number): AstNode | string {
+  let changed = false;
+  const modifiers: AstNode[] = [];
+  for (const mod of select.modifiers as AstNode[]) {
+    if (mod.type !== 'ORDER_MODIFIER' || !(mod.orders as AstNode[]).some((o) => someExpression(o.expression, (x) => x.class === 'STAR'))) {
+      modifiers.push(mod);
+      continue;
+    }
+    const orders: AstNode[] = [];
+    for (const o of mod.orders as AstNode[]) {
+      const e = o.expression;
+      const isAll = e.class === 'STAR' && e.columns === true && !e.expr && !e.relation_name
+        && !e.exclude_list?.length && !e.replace_list?.length && !e.rename_list?.length && !e.qualified_exclude_list?.length;
+      if (!isAll && someExpression(e, (x) => x.class === 'STAR')) return 'ORDER BY over a column pattern is evaluated in one place';
+      if (!isAll) {
+        orders.push(o);
+        continue;
+      }
+      for (let i = 1; i <= columnCount; i++) orders.push({ ...o, expression: integerConstant(i) });
+    }
+    changed = true;
+    modifiers.push({ ...mod, orders });
+  }
+  return changed ? { ...select, modifiers } : select;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -41,6 +41,12 @@ export const QUERIES: { name: string; sql: string; shape?: string }[] = [
   { name: 'top-k with OFFSET', shape: 'top-k', sql: 'SELECT o_orderkey, o_totalprice FROM orders ORDER BY o_totalprice, o_orderkey LIMIT 5 OFFSET 10' },
   { name: 'top-k by a hidden key', shape: 'top-k', sql: 'SELECT o_comment FROM orders ORDER BY o_orderkey DESC LIMIT 4' },
   { name: 'top-k over a star', shape: 'top-k', sql: 'SELECT * FROM customer ORDER BY c_acctbal DESC, c_custkey LIMIT 3' },
+  // ORDER BY ALL: every output column in order (the first one alone leaves ties unsorted).
+  { name: 'ORDER BY ALL top-k', shape: 'top-k', sql: 'SELECT l_returnflag, l_linestatus, l_quantity, l_orderkey, l_linenumber FROM lineitem ORDER BY ALL LIMIT 25' },
+  { name: 'ORDER BY ALL DESC NULLS FIRST top-k', shape: 'top-k', sql: 'SELECT v, grp, id FROM nullable ORDER BY ALL DESC NULLS FIRST LIMIT 9' },
+  { name: 'ORDER BY ALL scan', shape: 'scan', sql: 'SELECT o_orderpriority, o_orderstatus, o_orderkey FROM orders WHERE o_orderkey < 2000 ORDER BY ALL' },
+  { name: 'ORDER BY ALL over a star', sql: 'SELECT * FROM nation ORDER BY ALL DESC' },
+  { name: 'ORDER BY ALL aggregate', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, l_linestatus, l_shipmode, count(*) AS n FROM lineitem GROUP BY ALL ORDER BY ALL' },
   { name: 'DISTINCT', shape: 'scan', sql: 'SELECT DISTINCT l_shipmode, l_shipinstruct FROM lineitem' },
   { name: 'DISTINCT ordered', shape: 'scan', sql: 'SELECT DISTINCT c_mktsegment FROM customer ORDER BY 1' },
   { name: 'projection with expressions and casts', shape: 'scan', sql: "SELECT l_orderkey::VARCHAR || ':' || l_linenumber AS k, l_quantity::DOUBLE / 3 AS third FROM lineitem WHERE l_orderkey < 40 ORDER BY 1" },

@@ -61,6 +61,20 @@ describe('other shapes', () => {
   test('top-k', () => check(`SELECT id, s, d FROM t ORDER BY d DESC NULLS LAST, id LIMIT 7`, 'top-k'));
   test('top-k with OFFSET and a hidden order key', () => check(`SELECT s FROM t ORDER BY id DESC LIMIT 5 OFFSET 3`, 'top-k'));
   test('top-k over a star', () => check(`SELECT * FROM t ORDER BY id LIMIT 4`, 'top-k'));
+  // ORDER BY ALL sorts by every output column in order (with its direction and NULLS order),
+  // not by the first one only: g and s repeat, so a first-column sort gets the rows wrong.
+  test('ORDER BY ALL: scan', () => check(`SELECT g, s, id FROM t WHERE id < 400 ORDER BY ALL`, 'scan'));
+  test('ORDER BY ALL DESC NULLS FIRST: top-k', () => check(`SELECT nullable_i, g, d, id FROM t ORDER BY ALL DESC NULLS FIRST LIMIT 30`, 'top-k'));
+  test('ORDER BY ALL over a star: top-k with OFFSET', () => check(`SELECT * FROM t ORDER BY ALL LIMIT 9 OFFSET 4`, 'top-k'));
+  test('ORDER BY ALL with DISTINCT', () => check(`SELECT DISTINCT s, g FROM t ORDER BY ALL DESC`, 'scan'));
+  test('ORDER BY ALL over aggregates', () => check(`SELECT g, b, count(*) AS n, sum(d) AS total FROM t GROUP BY ALL ORDER BY ALL DESC`, 'scan-aggregate'));
+  test('ORDER BY ALL over aggregates with LIMIT', () => check(`SELECT g % 3 AS k, s, count(*) AS n FROM t GROUP BY ALL ORDER BY ALL LIMIT 8`, 'scan-aggregate'));
+  test('ORDER BY ALL: the reported rows (1,2,b), (1,1,c), (0,5,a)', async () => {
+    const plan = await fx.planner(2).plan(`SELECT g, id, s FROM t WHERE id IN (1, 8, 15, 1003, 1010) ORDER BY ALL`);
+    const got = await runPlanLocally(fx.engine, plan);
+    const want = await fx.engine.query(`SELECT g, id, s FROM t WHERE id IN (1, 8, 15, 1003, 1010) ORDER BY g, id, s`);
+    assert.deepEqual(got.rows, want.rows);
+  });
   test('scan with filter', () => check(`SELECT id, f FROM t WHERE id BETWEEN 990 AND 1010`, 'scan'));
   test('scan with DISTINCT', () => check(`SELECT DISTINCT s, g FROM t`, 'scan'));
   test('scan with ORDER BY, no LIMIT', () => check(`SELECT id, s FROM t WHERE s = 'k3' ORDER BY id DESC`, 'scan'));
