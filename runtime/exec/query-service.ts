@@ -4,6 +4,13 @@
 import type { JsonValue, ResultColumn } from '../engine/engine.ts';
 import type { Plan } from '../planner/plan.ts';
 import type { TableSummary } from '../catalog/types.ts';
+import type { ClassifiedStatement } from '../sql/classify.ts';
+
+/** Who runs a query: only 'admin' may read admin-only tables (puffindb.query_log). */
+export type CallerRole = 'reader' | 'writer' | 'admin';
+
+/** SQL text, or a statement already classified (runtime/sql/classify.ts), so it is not classified twice. */
+export type Statement = string | ClassifiedStatement;
 
 export interface QueryOptions {
   /** Upper bound on fragments per split table (default: the service's worker count). */
@@ -13,6 +20,10 @@ export interface QueryOptions {
   signal?: AbortSignal;
   /** Run under this id (a ULID) instead of a fresh one, so logs and records correlate. */
   queryId?: string;
+  /** The caller's role (default 'reader'): the API passes its key's, the CLI 'admin' (the operator). */
+  role?: CallerRole;
+  /** The plan explain() made for this statement with the same options, so it is not planned twice. */
+  plan?: Plan;
   /** Told the plan once it is made, before any fragment runs. */
   onPlan?: (plan: Plan) => void;
   /** Told each time a fragment finishes (its successful attempt). */
@@ -46,8 +57,8 @@ export interface QueryOutcome {
 }
 
 export interface QueryService {
-  query(sql: string, options?: QueryOptions): Promise<QueryOutcome>;
-  explain(sql: string, options?: QueryOptions): Promise<Plan>;
+  query(statement: Statement, options?: QueryOptions): Promise<QueryOutcome>;
+  explain(statement: Statement, options?: QueryOptions): Promise<Plan>;
   listTables(): Promise<TableSummary[]>;
   close(): Promise<void>;
 }

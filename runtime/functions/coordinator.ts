@@ -9,6 +9,7 @@ import { openCatalog } from '../catalog/open.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { openControlPlane, type ControlPlane } from '../exec/control-plane.ts';
+import type { CallerRole } from '../exec/query-service.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import type { QueryRecord } from '../state/state-store.ts';
 import { ColdStart, lambdaLogSink, writeLog, type LogSink } from './log.ts';
@@ -19,6 +20,8 @@ interface RunEvent {
   queryId: string;
   format?: 'json' | 'csv' | 'arrow';
   fragments?: number;
+  /** The role of the key that submitted the query to the admin API (default 'reader'). */
+  role?: CallerRole;
 }
 
 interface SqlEvent {
@@ -27,7 +30,11 @@ interface SqlEvent {
   format?: 'json' | 'csv' | 'arrow';
   fragments?: number;
   timeoutMs?: number;
+  /** Default 'admin': whoever may invoke this function directly holds IAM rights over the deployment. */
+  role?: CallerRole;
 }
+
+const CALLER_ROLES: ReadonlySet<string> = new Set(['reader', 'writer', 'admin']);
 
 const FORMATS = new Set(['json', 'csv', 'arrow']);
 
@@ -47,11 +54,12 @@ export function parseCoordinatorEvent(event: unknown): RunEvent | SqlEvent {
   const o = event as Record<string, unknown>;
   const format = o.format;
   if (format !== undefined && (typeof format !== 'string' || !FORMATS.has(format))) throw bad(`'format' must be json, csv or arrow, got ${JSON.stringify(format)}`);
-  const common = { format: format as RunEvent['format'], fragments: optionalPositive(o, 'fragments') };
+  if (o.role !== undefined && (typeof o.role !== 'string' || !CALLER_ROLES.has(o.role))) throw bad(`'role' must be reader, writer or admin, got ${JSON.stringify(o.role)}`);
+  const common = { format: format as RunEvent['format'], fragments: optionalPositive(o, 'fragments'), role: o.role as CallerRole | undefined };
   if (typeof o.queryId === 'string') return { queryId: o.queryId, ...common };
   if (typeof o.sql === 'string' && o.sql.trim() !== '') {
     if (o.user !== undefined && typeof o.user !== 'string') throw bad(`'user' must be a string`);
-    return { sql: o.sql, user: (o.user as string | undefined) ?? 'coordinator', timeoutMs: optionalPositive(o, 'timeoutMs'), ...common };
+    return { sql: o.sql, user: (o.user as string | undefined) ?? 'coordinator', timeoutMs: optionalPositive(o, 'timeoutMs'), ...common, role: common.role ?? 'admin' };
   }
   throw bad(`expected {action: 'run', queryId} or {sql}, got fields ${Object.keys(o).join(', ') || 'none'}`);
 }
@@ -82,7 +90,7 @@ export function createCoordinatorHandler(build: () => Promise<ControlPlane>, sin
       const { manager } = plane;
       if ('queryId' in request) queryId = request.queryId;
       else queryId = (await manager.enqueue(request.sql, { user: request.user, timeoutMs: request.timeoutMs })).id;
-      const record = await manager.runQueued(queryId, { format: request.format, fragments: request.fragments });
+      const record = await manager.runQueued(queryId, { format: request.format, fragments: request.fragments, role: request.role });
       // No process stays up to flush the log on a timer: a coordinator flushes when due.
       if (Date.now() - lastFlush >= plane.settings.logFlushIntervalMs) {
         lastFlush = Date.now();

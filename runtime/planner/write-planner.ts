@@ -11,6 +11,7 @@
 // itself, with the catalog's Iceberg tables it names available as views.
 
 import { PuffinError } from '../errors.ts';
+import { lex } from '../sql/lexer.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
@@ -57,7 +58,8 @@ class Scanner {
   skipSpace(): void {
     for (;;) {
       const rest = this.sql.slice(this.pos);
-      const m = /^(\s+|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)/.exec(rest);
+      // Comments were removed by the lexer (DuckDB's rules: block comments nest) before scanning.
+      const m = /^\s+/.exec(rest);
       if (!m) return;
       this.pos += m[0].length;
     }
@@ -182,7 +184,7 @@ function partitionedBy(s: Scanner): string | undefined {
 
 /** Recognize a write statement; undefined when `sql` is not one (e.g. a SELECT). */
 export function parseWrite(sql: string): WriteStatement | undefined {
-  const s = new Scanner(stripStatement(sql));
+  const s = new Scanner(stripStatement(lex(sql).withoutComments));
   if (s.keyword('CREATE')) {
     if (s.keyword('OR', 'REPLACE')) throw new PuffinError('unsupported', 'CREATE OR REPLACE TABLE is not supported for Iceberg tables; drop the table first');
     s.keyword('TEMP') || s.keyword('TEMPORARY');

@@ -1,0 +1,169 @@
+// The one answer to "what is this statement?": made once per request, from DuckDB's parse
+// of the whole text, and handed to everything that asks (authorization, the result cache,
+// the choice between the query planner and the write path). Two answers to the same
+// question once disagreed: the reader check parsed with DuckDB, whose block comments
+// nest, while the write path scanned the text without nesting, so a reader's write hidden
+// in a comment ran. Here DuckDB decides how many statements there are and whether the
+// statement is a SELECT; the lexer (DuckDB's comment and quoting rules) only names the
+// kind of a non-SELECT and removes comments, and any disagreement between the two is
+// refused rather than guessed at.
+
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Engine } from '../engine/engine.ts';
+import { PuffinError } from '../errors.ts';
+import { lex, sliceWithoutComments, splitStatements, type Token } from './lexer.ts';
+import { parseStatements, type ParsedStatement } from './parse.ts';
+import { mentionsVolatile } from './volatile.ts';
+
+export type StatementKind =
+  | 'select'
+  | 'insert'
+  | 'delete'
+  | 'update'
+  | 'merge'
+  | 'create_table'
+  | 'create_view'
+  | 'create'
+  | 'alter'
+  | 'drop'
+  | 'truncate'
+  | 'copy'
+  | 'other';
+
+export interface ClassifiedStatement {
+  /** The text as the client sent it. */
+  sql: string;
+  /** The statement without comments and without trailing semicolons: what the write path reads. */
+  text: string;
+  kind: StatementKind;
+  /** The statement's leading keyword(s) as a user would name them, e.g. 'SELECT', 'CREATE TABLE', 'SET'. */
+  keyword: string;
+  /** 'read' for SELECT statements only; every other statement needs a writer key (and may still be unsupported). */
+  access: 'read' | 'write';
+  /** SELECT statements: DuckDB's parse. */
+  parsed?: ParsedStatement;
+  /** SELECT statements that call no volatile function: two runs over the same tables give the same answer. */
+  deterministic: boolean;
+}
+
+/** Statement heads DuckDB serializes as a SELECT (a query). WITH may head either. */
+const QUERY_HEADS = new Set(['SELECT', 'FROM', 'VALUES', 'TABLE', 'SHOW', 'DESCRIBE', 'DESC', 'SUMMARIZE', 'UNPIVOT', '(']);
+
+const WRITE_HEADS: Record<string, StatementKind> = {
+  INSERT: 'insert',
+  DELETE: 'delete',
+  UPDATE: 'update',
+  MERGE: 'merge',
+  ALTER: 'alter',
+  DROP: 'drop',
+  TRUNCATE: 'truncate',
+  COPY: 'copy',
+};
+
+async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  if ('instance' in engine) {
+    const conn = await engine.connect();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.closeSync();
+    }
+  }
+  return fn(engine);
+}
+
+/** How many statements DuckDB's parser finds in the text. */
+async function duckdbStatementCount(engine: Engine | DuckDBConnection, sql: string): Promise<number> {
+  return withConnection(engine, async (conn) => {
+    try {
+      return (await conn.extractStatements(sql)).count;
+    } catch (err) {
+      const message = (err as Error).message.replace(/^Failed to extract statements:\s*/, '');
+      throw new PuffinError('syntax_error', message);
+    }
+  });
+}
+
+function word(t: Token | undefined): string {
+  return t && t.kind === 'word' ? t.text.toUpperCase() : t?.text ?? '';
+}
+
+/** The kind and keyword of a statement from its leading tokens. */
+function headOf(tokens: Token[]): { kind: StatementKind | 'query' | 'with'; keyword: string } {
+  const first = word(tokens[0]);
+  if (QUERY_HEADS.has(first)) return { kind: 'query', keyword: first === '(' ? 'SELECT' : first };
+  if (first === 'WITH') return { kind: 'with', keyword: 'WITH' };
+  if (first in WRITE_HEADS) return { kind: WRITE_HEADS[first], keyword: first };
+  if (first === 'CREATE') {
+    let i = 1;
+    if (word(tokens[i]) === 'OR' && word(tokens[i + 1]) === 'REPLACE') i += 2;
+    while (['TEMP', 'TEMPORARY', 'PERSISTENT', 'TRANSIENT', 'MATERIALIZED'].includes(word(tokens[i]))) i++;
+    const object = word(tokens[i]);
+    if (object === 'TABLE') return { kind: 'create_table', keyword: 'CREATE TABLE' };
+    if (object === 'VIEW') return { kind: 'create_view', keyword: 'CREATE VIEW' };
+    return { kind: 'create', keyword: object ? `CREATE ${object}` : 'CREATE' };
+  }
+  return { kind: 'other', keyword: first || 'an empty statement' };
+}
+
+/**
+ * Classify one SQL statement. Refuses (4xx) empty text, NUL characters, more than one
+ * statement, syntax errors (with DuckDB's message and position), and text whose comments
+ * or quoting DuckDB and the lexer read differently.
+ */
+export async function classifyStatement(engine: Engine | DuckDBConnection, sql: string): Promise<ClassifiedStatement> {
+  if (typeof sql !== 'string' || sql.trim() === '') throw new PuffinError('bad_request', 'the SQL text is empty');
+  // DuckDB's parser reads C strings: it would silently stop at a NUL and run what came before.
+  const nul = sql.indexOf('\u0000');
+  if (nul >= 0) throw new PuffinError('bad_request', `the SQL text contains a NUL character (U+0000) at position ${nul}; remove it`, { position: nul });
+
+  // DuckDB's own parse first, so syntax errors carry its message and position.
+  let parsed: ParsedStatement[] | undefined;
+  try {
+    parsed = await parseStatements(engine, sql);
+  } catch (err) {
+    // DuckDB parsed the text but serializes SELECT statements only: this is something else.
+    if (!(err instanceof PuffinError && err.code === 'unsupported')) throw err;
+  }
+  const count = parsed ? parsed.length : await duckdbStatementCount(engine, sql);
+  if (count !== 1) {
+    throw new PuffinError('bad_request', count === 0 ? 'the SQL text holds no statement' : `send one SQL statement per request; this text holds ${count}`);
+  }
+
+  const lexed = lex(sql);
+  const statements = splitStatements(lexed.tokens);
+  if (statements.length !== 1) {
+    throw new PuffinError('bad_request', 'the statement\'s comments or quotes could not be read consistently; remove the comments and send the statement again');
+  }
+  const own = statements[0];
+  const text = sliceWithoutComments(sql, lexed, own[0].start, own[own.length - 1].end).trim();
+  const head = headOf(own);
+  const isSelect = parsed !== undefined;
+  const consistent = head.kind === 'with' || (head.kind === 'query') === isSelect;
+  if (!consistent) {
+    throw new PuffinError('bad_request', `the statement's comments or quotes could not be read consistently (it starts with ${head.keyword} but parses as ${isSelect ? 'a SELECT' : 'another statement'}); remove the comments and send the statement again`);
+  }
+  if (isSelect) {
+    const statement = parsed![0];
+    return {
+      sql,
+      text,
+      kind: 'select',
+      keyword: head.kind === 'with' ? 'SELECT' : head.keyword,
+      access: 'read',
+      parsed: statement,
+      deterministic: !(await mentionsVolatile(engine, statement.node)),
+    };
+  }
+  const kind: StatementKind = head.kind === 'query' || head.kind === 'with' ? 'other' : head.kind;
+  return { sql, text, kind, keyword: head.keyword, access: 'write', deterministic: false };
+}
+
+/** The message of a statement the engine recognizes but does not run. */
+export function unsupportedStatement(statement: ClassifiedStatement): PuffinError {
+  const hint =
+    statement.kind === 'other'
+      ? ` (${statement.keyword} statements change or inspect the engine itself, which queries may not do)`
+      : '';
+  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE and UPDATE on Iceberg tables`);
+}
