@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DataType, RecordBatchReader, tableFromIPC, TimeUnit, type Table } from 'apache-arrow';
-import { arrowTypeOf, toArrowIpc } from '../../../runtime/api/arrow.ts';
+import { arrowTypeOf, toArrowIpc } from '../../../runtime/results/arrow.ts';
 import { Engine, type QueryResult } from '../../../runtime/engine/engine.ts';
 
 let engine: Engine;

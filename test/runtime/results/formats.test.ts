@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeResult, negotiateFormat, toCsv, toJsonRows, toTextTable } from '../../../runtime/api/formats.ts';
+import { encodeResult, negotiateFormat, toCsv, toJsonRows, toTextTable } from '../../../runtime/results/formats.ts';
 import { PuffinError } from '../../../runtime/errors.ts';
 import type { QueryResult } from '../../../runtime/engine/engine.ts';
 
