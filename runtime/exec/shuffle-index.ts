@@ -1,0 +1,361 @@
+// The shuffle's plain data: the offset index a producer task returns, the key layout of
+// shuffle objects, how a column travels through a Parquet piece, and the sizing rules that
+// keep GETs per stage bounded. Everything here is JSON-safe and free of I/O, so it can
+// travel in task results, the state store and plans.
+//
+// One producer task writes ONE object (or, when small, nothing: its bytes ride inline in
+// the index). The object is its partitions' pieces laid end to end in partition order; a
+// piece is one self-contained Parquet file, or, when DuckDB split a partition while
+// writing it, a few Parquet files back to back (`files` gives their lengths). A consumer of
+// partition p fetches bytes [offsets[p], offsets[p] + lengths[p]) of every producer's
+// object with one ranged GET, so a stage costs at most producers x consumers GETs and
+// objects grow with tasks, not with tasks x partitions.
+
+import { createHash } from 'node:crypto';
+import { PuffinError } from '../errors.ts';
+import type { Column } from '../catalog/types.ts';
+import { assertSafeId } from './wire.ts';
+
+export const SHUFFLE_FORMAT = 'puffindb-shuffle/1';
+
+/** Where a producer's bytes are: one object in the shuffle store, or inline (base64). */
+export type ShuffleLocation =
+  | { kind: 'object'; key: string; size: number }
+  | { kind: 'inline'; base64: string };
+
+/**
+ * What a producer task returns (and what the coordinator keeps in the state store). The
+ * per-partition arrays are columnar, `offsets[p]`, `lengths[p]`, `rows[p]`, which keeps an
+ * index of 1,000 partitions near 20 KB of JSON; `pieceOf` gives one partition's entry.
+ */
+export interface ShuffleIndex {
+  format: typeof SHUFFLE_FORMAT;
+  queryId: string;
+  stageId: string;
+  taskId: string;
+  attempt: number;
+  /** DuckDB version that computed the partition ids (`version()`); producers of one shuffle must agree. */
+  duckdb: string;
+  /** The rows' columns and declared DuckDB types (the consumer's view has exactly these). */
+  columns: Column[];
+  partitions: number;
+  location: ShuffleLocation;
+  /** Byte offset of each partition's piece in the object (or the inline bytes). */
+  offsets: number[];
+  /** Byte length of each piece; 0 for an empty partition (no piece at all). */
+  lengths: number[];
+  rows: number[];
+  /**
+   * Partitions whose piece is more than one Parquet file (DuckDB rolls a partition over to a
+   * new file past `partitioned_write_max_open_files` open partitions): the files' lengths in
+   * order, summing to the piece's length. Absent partitions are one file.
+   */
+  files?: Record<string, number[]>;
+  totalRows: number;
+  totalBytes: number;
+}
+
+/** One partition's piece of one producer. */
+export interface ShufflePiece {
+  offset: number;
+  length: number;
+  rows: number;
+  /** Lengths of the Parquet files of the piece, in order (one entry unless DuckDB split it). */
+  files: number[];
+}
+
+/**
+ * One producer's piece of one partition, as a consumer task needs it: self-contained, so the
+ * coordinator can hand a consumer only its own slice of every index. Inline pieces carry
+ * just their own bytes (offset 0), never the producer's whole inline payload.
+ */
+export interface PartitionSource {
+  taskId: string;
+  location: ShuffleLocation;
+  offset: number;
+  length: number;
+  rows: number;
+  files: number[];
+}
+
+export function pieceOf(index: ShuffleIndex, partition: number): ShufflePiece {
+  if (!Number.isInteger(partition) || partition < 0 || partition >= index.partitions) {
+    throw new PuffinError('bad_request', `partition ${partition} is outside 0..${index.partitions - 1} of task ${index.taskId}`);
+  }
+  const length = index.lengths[partition];
+  const files = index.files?.[String(partition)] ?? (length > 0 ? [length] : []);
+  return { offset: index.offsets[partition], length, rows: index.rows[partition], files };
+}
+
+/**
+ * The pieces of `partition` over every producer of a stage, skipping empty ones. Checks
+ * that the producers describe the same shuffle (same partition count, columns and DuckDB).
+ */
+export function partitionSources(indexes: readonly ShuffleIndex[], partition: number): PartitionSource[] {
+  assertCompatible(indexes);
+  const sources: PartitionSource[] = [];
+  for (const index of indexes) {
+    const piece = pieceOf(index, partition);
+    if (piece.length === 0) continue;
+    const location: ShuffleLocation = index.location.kind === 'inline'
+      ? { kind: 'inline', base64: Buffer.from(index.location.base64, 'base64').subarray(piece.offset, piece.offset + piece.length).toString('base64') }
+      : index.location;
+    const offset = index.location.kind === 'inline' ? 0 : piece.offset;
+    sources.push({ taskId: index.taskId, location, offset, length: piece.length, rows: piece.rows, files: piece.files });
+  }
+  return sources;
+}
+
+/**
+ * Throws unless every index has the same partition count, columns and DuckDB version. The
+ * version matters because partition ids come from DuckDB's hash(), which is stable across
+ * processes of one DuckDB build but not promised across versions: a fleet mixing builds
+ * mid-deploy would send equal keys to different partitions. Both sides of a partitioned
+ * join must pass this check together.
+ */
+export function assertCompatible(indexes: readonly ShuffleIndex[]): void {
+  const first = indexes[0];
+  if (!first) return;
+  const columns = JSON.stringify(first.columns);
+  for (const index of indexes) {
+    if (index.format !== SHUFFLE_FORMAT) throw new PuffinError('internal', `shuffle index of task ${index.taskId} has format ${String(index.format)}, expected ${SHUFFLE_FORMAT}`);
+    if (index.partitions !== first.partitions) {
+      throw new PuffinError('internal', `shuffle producers disagree on the partition count: ${first.taskId} has ${first.partitions}, ${index.taskId} has ${index.partitions}`);
+    }
+    if (index.duckdb !== first.duckdb) {
+      throw new PuffinError('internal', `shuffle producers ran different DuckDB versions (${first.duckdb} and ${index.duckdb}); hash partitions would not line up`);
+    }
+    if (JSON.stringify(index.columns) !== columns) {
+      throw new PuffinError('internal', `shuffle producers disagree on the columns: ${first.taskId} and ${index.taskId}`);
+    }
+  }
+}
+
+/**
+ * Structural check of an index that crossed a process boundary: arrays of the right
+ * length, pieces contiguous and inside the object. Returns the index typed.
+ */
+export function decodeShuffleIndex(value: unknown): ShuffleIndex {
+  const bad = (why: string): never => {
+    throw new PuffinError('bad_request', `invalid shuffle index: ${why}`);
+  };
+  if (typeof value !== 'object' || value === null) return bad('not an object');
+  const o = value as Record<string, unknown>;
+  if (o.format !== SHUFFLE_FORMAT) bad(`format ${JSON.stringify(o.format)}`);
+  for (const f of ['queryId', 'stageId', 'taskId'] as const) assertSafeId(f, o[f]);
+  if (typeof o.duckdb !== 'string') bad('duckdb is not a string');
+  const n = o.partitions;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) return bad('partitions is not a positive integer');
+  const nonNegInts = (name: string): number[] => {
+    const a = o[name];
+    if (!Array.isArray(a) || a.length !== n || !a.every((x) => Number.isSafeInteger(x) && x >= 0)) return bad(`${name} is not ${n} non-negative integers`);
+    return a as number[];
+  };
+  const offsets = nonNegInts('offsets');
+  const lengths = nonNegInts('lengths');
+  nonNegInts('rows');
+  if (!Array.isArray(o.columns) || !o.columns.every((c) => typeof c?.name === 'string' && typeof c?.type === 'string')) bad('columns');
+  let end = 0;
+  for (let p = 0; p < n; p++) {
+    if (offsets[p] !== end) bad(`partition ${p} starts at ${offsets[p]}, expected ${end} (pieces are contiguous)`);
+    end += lengths[p];
+  }
+  if (o.totalBytes !== end) bad(`totalBytes ${String(o.totalBytes)} but the pieces span ${end}`);
+  const loc = o.location as Record<string, unknown> | undefined;
+  if (loc?.kind === 'object') {
+    if (typeof loc.key !== 'string' || loc.size !== end) bad('object location needs a key and the pieces\' total size');
+  } else if (loc?.kind === 'inline') {
+    if (typeof loc.base64 !== 'string' || Buffer.from(loc.base64, 'base64').byteLength !== end) bad('inline bytes do not match the pieces');
+  } else bad('location');
+  if (o.files !== undefined) {
+    if (typeof o.files !== 'object' || o.files === null) bad('files');
+    for (const [p, lens] of Object.entries(o.files as Record<string, unknown>)) {
+      const i = Number(p);
+      if (!Number.isInteger(i) || i < 0 || i >= n || !Array.isArray(lens) || lens.reduce((s: number, x) => s + Number(x), 0) !== lengths[i]) bad(`files of partition ${p}`);
+    }
+  }
+  return o as unknown as ShuffleIndex;
+}
+
+// ---- key layout ----------------------------------------------------------------------
+
+export interface ShuffleKeyLayout {
+  /** Prepended to every key ('' or ending in '/'), inside the shuffle store's root. */
+  keyPrefix?: string;
+  /**
+   * Hex digits of the spreading hash at the start of each key: 16^digits top-level prefixes.
+   * S3 serves about 5,500 GETs/s per prefix, so 2 digits (256 prefixes) allow ~1.4 M GETs/s
+   * once S3 has split the bucket's keyspace, and cleanup of a query costs 256 LISTs. Default 2.
+   */
+  prefixDigits?: number;
+}
+
+const DEFAULT_PREFIX_DIGITS = 2;
+
+function layout(options: ShuffleKeyLayout): { keyPrefix: string; digits: number } {
+  const keyPrefix = options.keyPrefix ?? '';
+  if (keyPrefix !== '' && !keyPrefix.endsWith('/')) throw new PuffinError('bad_request', `shuffle keyPrefix '${keyPrefix}' must be empty or end with '/'`);
+  const digits = options.prefixDigits ?? DEFAULT_PREFIX_DIGITS;
+  if (!Number.isInteger(digits) || digits < 0 || digits > 4) throw new PuffinError('bad_request', `shuffle prefixDigits must be 0..4, got ${digits}`);
+  return { keyPrefix, digits };
+}
+
+/** The spreading prefix of a task: the first hex digits of sha256(query/stage/task). */
+export function spreadOf(queryId: string, stageId: string, taskId: string, digits = DEFAULT_PREFIX_DIGITS): string {
+  return createHash('sha256').update(`${queryId}/${stageId}/${taskId}`).digest('hex').slice(0, digits);
+}
+
+/**
+ * Key of a producer's object: `<keyPrefix><spread>/<queryId>/<stageId>/<taskId>-a<attempt>-<nonce>.shuffle`.
+ * The spread comes first so a query's objects land on many S3 prefixes; the query id comes
+ * next so its objects can still be listed (one LIST per spread prefix) and deleted. The
+ * nonce keeps duplicate attempts (straggler copies) from overwriting each other.
+ */
+export function shuffleObjectKey(ids: { queryId: string; stageId: string; taskId: string; attempt: number }, nonce: string, options: ShuffleKeyLayout = {}): string {
+  const { keyPrefix, digits } = layout(options);
+  assertSafeId('queryId', ids.queryId);
+  assertSafeId('stageId', ids.stageId);
+  assertSafeId('taskId', ids.taskId);
+  assertSafeId('nonce', nonce);
+  if (!Number.isSafeInteger(ids.attempt) || ids.attempt < 0) throw new PuffinError('bad_request', `attempt must be a non-negative integer, got ${ids.attempt}`);
+  const spread = digits > 0 ? `${spreadOf(ids.queryId, ids.stageId, ids.taskId, digits)}/` : '';
+  return `${keyPrefix}${spread}${ids.queryId}/${ids.stageId}/${ids.taskId}-a${ids.attempt}-${nonce}.shuffle`;
+}
+
+/** Every list prefix under which a query's shuffle objects can be: one per spread value. */
+export function queryShufflePrefixes(queryId: string, options: ShuffleKeyLayout = {}): string[] {
+  const { keyPrefix, digits } = layout(options);
+  assertSafeId('queryId', queryId);
+  if (digits === 0) return [`${keyPrefix}${queryId}/`];
+  const count = 16 ** digits;
+  return Array.from({ length: count }, (_, i) => `${keyPrefix}${i.toString(16).padStart(digits, '0')}/${queryId}/`);
+}
+
+// ---- how columns travel --------------------------------------------------------------
+
+/**
+ * Whether a column of this DuckDB type is written to Parquet as VARCHAR and cast back on
+ * read. DuckDB's Parquet writer loses these (measured on 1.5.6): HUGEINT and UHUGEINT become
+ * DOUBLE, INTERVAL keeps milliseconds only, TIME WITH TIME ZONE is normalized to +00, also
+ * inside lists, structs and maps. Their text form casts back exactly (nested values included).
+ * A struct field merely named like one of these types also goes as text: still exact.
+ */
+export function travelsAsText(type: string): boolean {
+  return /\b(U?HUGEINT|INT128|UINT128|INTERVAL|TIMETZ|TIME\s+WITH\s+TIME\s+ZONE)\b/i.test(type);
+}
+
+/** Throws for types no Parquet piece can carry faithfully. */
+export function assertShuffleable(columns: readonly Column[]): void {
+  const names = new Set<string>();
+  for (const c of columns) {
+    // UNION comes back from Parquet as a STRUCT that does not cast back, and its text form
+    // loses the tag.
+    if (/\bUNION\s*\(/i.test(c.type)) throw new PuffinError('unsupported', `column ${c.name} of type ${c.type}: UNION values cannot be shuffled`);
+    const lower = c.name.toLowerCase();
+    if (names.has(lower)) throw new PuffinError('internal', `shuffle output has two columns named ${c.name}; Parquet pieces need distinct names`);
+    names.add(lower);
+  }
+}
+
+// ---- sizing --------------------------------------------------------------------------
+
+/** Upper bound of the GETs of one shuffle: every consumer reads every producer's piece once. */
+export function shuffleGetCount(producers: number, consumers: number): number {
+  return producers * consumers;
+}
+
+export interface ShuffleSizingInput {
+  /** Bytes the producer stage reads (sum over its tasks). */
+  inputBytes: number;
+  /** Bytes the producers write into the shuffle; default inputBytes. */
+  shuffleBytes?: number;
+  /** Default 1 GiB. A task should read about this much. */
+  targetTaskBytes?: number;
+  /** Default 512 MiB: below this a task's fixed costs (start-up, GET latency) dominate. */
+  minTaskBytes?: number;
+  /** Default 2 GiB: what one Lambda reads at 625 Mbit/s in ~27 s and holds in /tmp. */
+  maxTaskBytes?: number;
+  /** Default 1,000,000 GETs per shuffle. */
+  maxGets?: number;
+  /** Optional cap on tasks per stage (e.g. the concurrency the account allows). */
+  maxTasks?: number;
+}
+
+export interface ShuffleSizing {
+  producers: number;
+  /** Consumer tasks = partitions of the shuffle. */
+  consumers: number;
+  /** producers x consumers: the GETs if no piece is empty. */
+  gets: number;
+  /** Bytes per producer and per consumer task at this sizing. */
+  producerBytes: number;
+  consumerBytes: number;
+  /** False when even tasks of maxTaskBytes exceed maxGets: add a combining stage. */
+  withinGetBudget: boolean;
+  reason: string;
+}
+
+/**
+ * Choose producer and consumer task counts for one shuffle. Tasks start at targetTaskBytes
+ * each (1 GiB: ~0.5-2 GiB is where per-task overheads are amortized yet a Lambda finishes in
+ * seconds). If producers x consumers would pass maxGets, tasks grow toward maxTaskBytes to
+ * the size t with ceil(I/t) * ceil(S/t) <= maxGets (t near sqrt(I*S/maxGets)). If even
+ * maxTaskBytes cannot fit, the counts at maxTaskBytes are returned with withinGetBudget
+ * false: the planner should add a combining layer (Starling's multi-stage shuffle) rather
+ * than grow tasks further. maxTasks caps both counts (tasks then read more than the target).
+ */
+export function sizeShuffle(input: ShuffleSizingInput): ShuffleSizing {
+  const GiB = 1024 ** 3;
+  const inputBytes = Math.max(0, input.inputBytes);
+  const shuffleBytes = Math.max(0, input.shuffleBytes ?? inputBytes);
+  const target = input.targetTaskBytes ?? GiB;
+  const min = input.minTaskBytes ?? GiB / 2;
+  const max = input.maxTaskBytes ?? 2 * GiB;
+  const maxGets = input.maxGets ?? 1_000_000;
+  if (!(min > 0 && min <= target && target <= max)) throw new PuffinError('bad_request', `task sizes must satisfy 0 < min <= target <= max, got ${min}, ${target}, ${max}`);
+  if (!(maxGets >= 1)) throw new PuffinError('bad_request', `maxGets must be at least 1, got ${maxGets}`);
+  const cap = input.maxTasks ?? Number.POSITIVE_INFINITY;
+  const counts = (t: number) => ({
+    producers: Math.min(cap, Math.max(1, Math.ceil(inputBytes / t))),
+    consumers: Math.min(cap, Math.max(1, Math.ceil(shuffleBytes / t))),
+  });
+  let size = target;
+  let c = counts(size);
+  let reason = `tasks of ~${fmtBytes(size)} (target)`;
+  if (c.producers * c.consumers > maxGets) {
+    // Smallest task size that fits, found by bisection between target and max (counts fall
+    // monotonically as t grows).
+    let lo = target;
+    let hi = max;
+    if (counts(hi).producers * counts(hi).consumers > maxGets) {
+      size = max;
+      c = counts(size);
+      const gets = c.producers * c.consumers;
+      return {
+        ...c, gets, producerBytes: inputBytes / c.producers, consumerBytes: shuffleBytes / c.consumers, withinGetBudget: false,
+        reason: `even tasks of ${fmtBytes(max)} need ${gets} GETs (> ${maxGets}): add a combining stage`,
+      };
+    }
+    for (let i = 0; i < 60 && hi - lo > 1024 * 1024; i++) {
+      const mid = (lo + hi) / 2;
+      const m = counts(mid);
+      if (m.producers * m.consumers > maxGets) lo = mid;
+      else hi = mid;
+    }
+    size = hi;
+    c = counts(size);
+    reason = `tasks grown to ~${fmtBytes(size)} to keep producers x consumers <= ${maxGets}`;
+  }
+  const gets = c.producers * c.consumers;
+  const producerBytes = inputBytes / c.producers;
+  const consumerBytes = shuffleBytes / c.consumers;
+  if (producerBytes > size * 1.0001 || consumerBytes > size * 1.0001) reason += `; capped at ${cap} tasks per stage`;
+  if (Math.max(inputBytes, shuffleBytes) < min) reason = `input below ${fmtBytes(min)}: one task each side`;
+  return { ...c, gets, producerBytes, consumerBytes, withinGetBudget: gets <= maxGets, reason };
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${Math.round(n)} B`;
+}
