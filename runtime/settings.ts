@@ -47,6 +47,8 @@ export const SETTINGS = {
   resultTtlMs: { env: 'PUFFINDB_RESULT_TTL_MS', default: '3600000', description: "How long a finished query's result, and a cached result, stay retrievable." },
   apiRatePerSecond: { env: 'PUFFINDB_API_RATE_PER_SECOND', default: '50', description: 'Requests per second each API key may make on average (token bucket); 0 turns rate limiting off.' },
   apiRateBurst: { env: 'PUFFINDB_API_RATE_BURST', default: '100', description: 'Requests an API key may make at once before the per-second rate applies.' },
+  apiLoginFailureBurst: { env: 'PUFFINDB_API_LOGIN_FAILURE_BURST', default: '20', description: 'Failed logins (requests with a wrong key) a client address may make at once; past them the address is answered 429, valid keys included, until it regains one. 0 turns the throttle off.' },
+  apiLoginFailuresPerMinute: { env: 'PUFFINDB_API_LOGIN_FAILURES_PER_MINUTE', default: '60', description: 'Failed logins per minute a client address regains after its burst (IPv6 addresses are counted by /64).' },
   logFlushIntervalMs: { env: 'PUFFINDB_LOG_FLUSH_INTERVAL_MS', default: '60000', description: 'How often the query log is flushed from the state store to Parquet under _puffindb/logs/ on the warehouse.' },
 } as const satisfies Record<string, SettingSpec>;
 
@@ -85,6 +87,8 @@ export interface Settings {
   resultTtlMs: number;
   apiRatePerSecond: number;
   apiRateBurst: number;
+  apiLoginFailureBurst: number;
+  apiLoginFailuresPerMinute: number;
   logFlushIntervalMs: number;
 }
 
@@ -146,6 +150,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     resultTtlMs: int(env, S.resultTtlMs, 3_600_000),
     apiRatePerSecond: int(env, S.apiRatePerSecond, 50),
     apiRateBurst: int(env, S.apiRateBurst, 100),
+    apiLoginFailureBurst: int(env, S.apiLoginFailureBurst, 20),
+    apiLoginFailuresPerMinute: int(env, S.apiLoginFailuresPerMinute, 60),
     logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
   };
   return { ...settings, ...overrides };

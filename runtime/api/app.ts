@@ -20,10 +20,12 @@ import { SETTINGS, type Settings } from '../settings.ts';
 import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
-import { checkClient, allowedClients } from './client-access.ts';
+import { checkClient, allowedClients, clientAddress } from './client-access.ts';
 import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
 import { ARROW_STREAM_TYPE } from './arrow.ts';
 import { encodeResult, negotiateFormat, type ResultFormat } from './formats.ts';
+import { checkJsonDepth, parseJsonBody } from './json-body.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import { openApiDocument } from './openapi.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { honoPath, route, type Route } from './route.ts';
@@ -85,12 +87,24 @@ function icebergRole(method: string): 'reader' | 'writer' {
   return method === 'GET' || method === 'HEAD' ? 'reader' : 'writer';
 }
 
+/** The request body as JSON: 400 when it is not JSON or nests too deep (runtime/api/json-body.ts). */
 async function readJson(c: Context): Promise<unknown> {
-  try {
-    return await c.req.json();
-  } catch {
-    throw new PuffinError('bad_request', 'the request body is not valid JSON');
-  }
+  return parseJsonBody(await c.req.text());
+}
+
+/** A query id as the routes take it: a ULID (any case), upper-cased; 400 otherwise, before it is used anywhere. */
+const QUERY_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/i;
+/** API key ids: `key_<ulid>` or the bootstrap key's. */
+const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A path parameter for a message: JSON-quoted (control characters escaped) and cut short. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
+}
+
+function queryIdParam(id: string): string {
+  if (!QUERY_ID.test(id)) throw new PuffinError('bad_request', `query id ${shown(id)} is not a query id (a ULID: 26 letters and digits)`);
+  return id.toUpperCase();
 }
 
 /** The caller, on routes that require a key (the middleware put it there). */
@@ -143,9 +157,13 @@ export function createApp(options: AppOptions): ApiApp {
   const version = options.version ?? 'dev';
   const allowed = allowedClients(settings.apiAllowedCidrs);
   const limiter = new RateLimiter(settings.apiRatePerSecond, settings.apiRateBurst);
+  const logins = new LoginThrottle({ burst: settings.apiLoginFailureBurst ?? 20, perMinute: settings.apiLoginFailuresPerMinute ?? 60 });
+  /** The caller's key, with failed logins throttled per client address (runtime/api/login-throttle.ts). */
+  const login = (c: Context): Promise<Principal> => logins.guard(clientAddress(c), c.req.header('authorization') !== undefined, () => authenticate(c, state));
 
   /** A query of the caller's, or 404 (another user's query is not revealed). */
-  async function ownQuery(c: Context, principal: Principal, id: string): Promise<QueryRecord> {
+  async function ownQuery(c: Context, principal: Principal, rawId: string): Promise<QueryRecord> {
+    const id = queryIdParam(rawId);
     c.header(QUERY_ID_HEADER, id);
     const record = await manager.get(id);
     if (!record || (record.user !== principal.id && !hasRole(principal, 'admin'))) throw new PuffinError('not_found', `no query with id '${id}'`);
@@ -304,6 +322,7 @@ export function createApp(options: AppOptions): ApiApp {
       summary: 'Delete an API key; it stops working at once.',
       responses: { 200: { description: 'Deleted.' }, 404: { description: 'No such key.', schema: ERROR_RESPONSE } },
       async handle(c, { params }) {
+        if (!KEY_ID.test(params.id)) throw new PuffinError('bad_request', `key id ${shown(params.id)} is not an API key id (letters, digits, '_' and '-')`);
         if (!(await state.deleteApiKey(params.id))) throw new PuffinError('not_found', `no API key with id '${params.id}'`);
         return c.json({ deleted: params.id });
       },
@@ -336,7 +355,7 @@ export function createApp(options: AppOptions): ApiApp {
   const publicPaths = new Set(routes.filter((r) => r.access === 'public').map((r) => r.path));
   app.use('/v1/*', async (c, next) => {
     if (publicPaths.has(c.req.path)) return next();
-    const principal = await authenticate(c, state);
+    const principal = await login(c);
     limiter.take(principal.id);
     c.set('principal', principal);
     await next();
@@ -349,10 +368,12 @@ export function createApp(options: AppOptions): ApiApp {
     }));
     app.use('/iceberg/*', async (c, next) => {
       try {
-        const principal = await authenticate(c, state);
+        const principal = await login(c);
         limiter.take(principal.id);
         requireRole(principal, icebergRole(c.req.method), `${c.req.method} ${c.req.path}`);
         c.set('principal', principal);
+        // Bad JSON is refused here, at the edge, for every Iceberg route (the catalog parses after).
+        if (c.req.method !== 'GET' && c.req.method !== 'HEAD') checkJsonDepth(await c.req.text());
       } catch (err) {
         return icebergErrorResponse(c, err);
       }

@@ -63,6 +63,17 @@ export type Infer<S> = S extends { type: 'string'; enum: readonly (infer E)[] }
             ? Simplify<{ [K in keyof P & R]: Infer<P[K]> } & { [K in Exclude<keyof P, R>]?: Infer<P[K]> }>
             : unknown;
 
+/** A value for a message: JSON, cut short (the value may be a 1 MB string or a deep array). */
+function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? 'an array' : typeof value;
+  }
+  return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+
 function bad(message: string): PuffinError {
   return new PuffinError('bad_request', message);
 }
@@ -70,22 +81,22 @@ function bad(message: string): PuffinError {
 function check(schema: Schema, value: unknown, name: string, fromText: boolean): unknown {
   switch (schema.type) {
     case 'string': {
-      if (typeof value !== 'string') throw bad(`'${name}' must be a string, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'string') throw bad(`'${name}' must be a string, got ${shown(value)}`);
       if (schema.minLength !== undefined && value.trim().length < schema.minLength) throw bad(`'${name}' is empty`);
       if (schema.maxLength !== undefined && value.length > schema.maxLength) throw bad(`'${name}' is longer than ${schema.maxLength} characters`);
-      if (schema.enum && !schema.enum.includes(value)) throw bad(`'${name}' must be one of ${schema.enum.join(', ')}, got ${JSON.stringify(value)}`);
+      if (schema.enum && !schema.enum.includes(value)) throw bad(`'${name}' must be one of ${schema.enum.join(', ')}, got ${shown(value)}`);
       return value;
     }
     case 'integer': {
       const n = fromText && typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < schema.minimum || n > schema.maximum) {
-        throw bad(`'${name}' must be an integer from ${schema.minimum} to ${schema.maximum}, got ${JSON.stringify(value)}`);
+        throw bad(`'${name}' must be an integer from ${schema.minimum} to ${schema.maximum}, got ${shown(value)}`);
       }
       return n;
     }
     case 'boolean': {
       const b = fromText && (value === 'true' || value === 'false') ? value === 'true' : value;
-      if (typeof b !== 'boolean') throw bad(`'${name}' must be true or false, got ${JSON.stringify(value)}`);
+      if (typeof b !== 'boolean') throw bad(`'${name}' must be true or false, got ${shown(value)}`);
       return b;
     }
     case 'array': {
@@ -104,7 +115,10 @@ function checkObject(schema: ObjectSchema, value: unknown, name: string, fromTex
   const input = value as Record<string, unknown>;
   const known = Object.keys(schema.properties);
   const unknown = Object.keys(input).filter((k) => !Object.prototype.hasOwnProperty.call(schema.properties, k));
-  if (unknown.length) throw bad(`unknown field(s): ${unknown.join(', ')}; expected ${known.join(', ') || 'none'}`);
+  if (unknown.length) {
+    const listed = unknown.slice(0, 5).map((k) => (k.length > 40 || /[^\w.-]/.test(k) ? shown(k) : k)).join(', ') + (unknown.length > 5 ? `, ... (${unknown.length} in all)` : '');
+    throw bad(`unknown field(s): ${listed}; expected ${known.join(', ') || 'none'}`);
+  }
   const out: Record<string, unknown> = {};
   for (const [field, fieldSchema] of Object.entries(schema.properties)) {
     const v = input[field];

@@ -36,7 +36,9 @@ export function caller(app: ApiApp): Caller {
 /** The app over a fixture's control plane, with ADMIN_KEY as its bootstrap admin key. */
 export async function appFor(f: ControlFixture, settings: Partial<Settings> = {}, maxBodyBytes = 4096): Promise<ApiApp> {
   await bootstrapAdminKey(f.state, ADMIN_KEY);
-  return createApp({ manager: f.plane.manager, state: f.state, catalog: f.plane.catalog, settings: { ...f.settings, ...settings }, maxBodyBytes });
+  // Every in-process request comes from one unknown address: the failed-login throttle is off
+  // unless a test turns it on (test/runtime/api/login-throttle.test.ts, test/security/).
+  return createApp({ manager: f.plane.manager, state: f.state, catalog: f.plane.catalog, settings: { ...f.settings, apiLoginFailureBurst: 0, ...settings }, maxBodyBytes });
 }
 
 export async function errorOf(res: Response, status?: number): Promise<{ code: string; message: string }> {
