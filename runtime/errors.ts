@@ -1,6 +1,9 @@
 // Typed errors. Every failure a user can cause or act on is a PuffinError with a stable
 // `code`; the HTTP status for each code is decided here and nowhere else.
 
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
 export type ErrorCode =
   | 'bad_request'        // malformed input: JSON, missing fields, wrong types
   | 'syntax_error'       // DuckDB could not parse the SQL
@@ -43,7 +46,7 @@ export class PuffinError extends Error {
   readonly details?: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+    super(scrubInternalPaths(message));
     this.name = 'PuffinError';
     this.code = code;
     this.details = details;
@@ -66,6 +69,31 @@ export class PuffinError extends Error {
     return new PuffinError('internal', typeof body === 'string' ? body : JSON.stringify(body));
   }
 }
+
+/**
+ * Directories of the server's own (home, worker caches, DuckDB's home) that error messages
+ * must not show: where the server keeps files is admin information, and a path in an error
+ * is a map for the next attack. Each is replaced by a label in every PuffinError message.
+ */
+const internalPaths = new Map<string, string>();
+
+/** Hide `path` (and everything under it) from error messages, showing `label` instead. */
+export function registerInternalPath(path: string, label: string): void {
+  const trimmed = path.replace(/\/+$/, '');
+  if (trimmed.length > 1) internalPaths.set(trimmed, label);
+}
+
+export function scrubInternalPaths(message: string): string {
+  if (internalPaths.size === 0 || typeof message !== 'string') return message;
+  // Longest first, so a path under another registered one gets its own label.
+  for (const [path, label] of [...internalPaths].sort((a, b) => b[0].length - a[0].length)) {
+    if (message.includes(path)) message = message.split(path).join(label);
+  }
+  return message;
+}
+
+// DuckDB's own home (extensions, secrets): it shows in DuckDB's messages whatever the settings.
+registerInternalPath(join(homedir(), '.duckdb'), '<duckdb home>');
 
 export function httpStatusOf(code: ErrorCode): number {
   return HTTP_STATUS[code];

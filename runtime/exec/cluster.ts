@@ -4,7 +4,7 @@
 // `npm start` talk to.
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { mkdirSync, rmSync } from 'node:fs';
+import { linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
@@ -18,7 +18,7 @@ import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
 import type { Catalog, Column, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
-import { PuffinError } from '../errors.ts';
+import { PuffinError, registerInternalPath } from '../errors.ts';
 import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
 import { executeWriteStatement, parseWrite, type WriteOutcome, type WritePlannerContext, type WriteStatement } from '../planner/write-planner.ts';
@@ -32,6 +32,7 @@ import { InProcessInvoker } from './in-process-invoker.ts';
 import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
+import { SqlRunnerPool } from './sql-runner.ts';
 import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
 import { inputViewSql } from './views.ts';
 import { storeOptionsOf } from './worker.ts';
@@ -58,19 +59,37 @@ export class LocalCluster implements QueryService {
     private readonly invoker: Invoker,
     /** Local copies of table files for the coordinator's own reads (writes). */
     private readonly files: FileCache,
+    private readonly runner: SqlRunnerPool,
   ) {}
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
     const { settings, catalog } = options;
     const scratch = join(settings.home, 'coordinator');
     mkdirSync(scratch, { recursive: true });
-    // The coordinator's DuckDB plans, prunes and reduces; it reads only its scratch directory.
-    const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [scratch] });
+    // Where the server keeps its files is admin information: error messages name them by label.
+    registerInternalPath(settings.cacheDir, '<worker cache>');
+    registerInternalPath(settings.home, '<PUFFINDB_HOME>');
+    // The coordinator's DuckDB parses, binds and prunes. It may read only a directory of its
+    // own that never holds a file (DuckDB's spill files aside): partials, write staging and
+    // cached table copies live elsewhere under the scratch directory, where no engine that
+    // sees user SQL can read them.
+    const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [join(scratch, 'planner')] });
     const invoker = typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker);
+    // The reduce step and 'local' plans run in runner slots that see one job's files each;
+    // with worker processes (the pool) the slots are processes too, killed at a deadline.
+    // Elsewhere (Lambda bundles, in-process tests) they are engines in this process.
+    const runner = new SqlRunnerPool({
+      dir: join(scratch, 'runners'),
+      size: Math.max(2, settings.workers),
+      kind: invoker instanceof ProcessPoolInvoker ? 'process' : 'in-process',
+      threads: settings.threads,
+      memoryLimit: settings.memoryLimit,
+    });
     const planner = new Planner({ engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
     const coordinator = new Coordinator({
       invoker,
       engine,
+      runner,
       scratchDir: join(scratch, 'partials'),
       concurrency: settings.concurrency,
       retries: settings.retries,
@@ -83,7 +102,7 @@ export class LocalCluster implements QueryService {
       asyncFanout: asyncFanoutFor(settings, invoker, options.state),
     });
     const files = new FileCache({ dir: join(scratch, 'files'), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
-    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files);
+    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, runner);
   }
 
   async explain(sql: string, options: QueryOptions = {}): Promise<Plan> {
@@ -140,13 +159,20 @@ export class LocalCluster implements QueryService {
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const staging = join(this.settings.home, 'coordinator', 'staging', queryId);
-    mkdirSync(staging, { recursive: true });
-    const conn = await this.engine.connect();
+    mkdirSync(join(staging, 'in'), { recursive: true });
+    // A DuckDB of this write's own, sandboxed to its staging directory: the files the write
+    // reads are linked in there, so its SQL reaches them and nothing else (not the cache of
+    // every table's copies, nor other writes' staging).
+    const writeEngine = await Engine.create({ threads: this.settings.threads, memoryLimit: this.settings.memoryLimit, allowedDirectories: [staging] });
+    const conn = await writeEngine.connect();
     const releases: (() => void)[] = [];
+    let linked = 0;
     const localFile = async (uri: string): Promise<string> => {
       const got = await this.files.acquire([uri], options.signal);
       releases.push(got.release);
-      return got.paths[0];
+      const path = join(staging, 'in', `${linked++}.${uri.split('.').pop()?.replace(/[^a-z0-9]/gi, '') || 'dat'}`);
+      linkSync(got.paths[0], path);
+      return path;
     };
     try {
       const ctx: WritePlannerContext = {
@@ -174,6 +200,7 @@ export class LocalCluster implements QueryService {
     } finally {
       for (const release of releases) release();
       conn.closeSync();
+      writeEngine.close();
       rmSync(staging, { recursive: true, force: true });
     }
   }
@@ -307,6 +334,7 @@ export class LocalCluster implements QueryService {
 
   async close(): Promise<void> {
     await this.invoker.close();
+    await this.runner.close();
     this.engine.close();
   }
 }

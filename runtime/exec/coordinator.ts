@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ulid } from 'ulid';
 import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
-import { assertSandboxed, runQuery, type Engine, type QueryResult } from '../engine/engine.ts';
+import { assertSandboxed, type Engine, type QueryResult } from '../engine/engine.ts';
+import { EngineRunner, type SqlRunner } from './sql-runner.ts';
 import { resolveUri, type StoreOptions } from '../storage/open.ts';
 import type { Fragment, Plan } from '../planner/plan.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
@@ -22,8 +23,17 @@ import { parquetViewSql } from './views.ts';
 
 export interface CoordinatorOptions {
   invoker: Invoker;
-  /** The coordinator's DuckDB; must be sandboxed to a set of directories containing scratchDir. */
+  /**
+   * The coordinator's DuckDB. Without a runner the reduce step runs on it, so it must be
+   * sandboxed to a set of directories containing scratchDir.
+   */
   engine: Engine;
+  /**
+   * Where the reduce step runs (runtime/exec/sql-runner.ts): a slot that sees only this
+   * query's partials and is killed at the deadline. With a runner, no engine needs to be able
+   * to read scratchDir, so a query's SQL can never read another query's partials.
+   */
+  runner?: SqlRunner;
   /** Where partials are gathered for the reduce step; one subdirectory per query, removed after. */
   scratchDir: string;
   /** Fragments invoked at once. */
@@ -103,13 +113,18 @@ interface QueryRun {
 export class Coordinator {
   private readonly retryDelayMs: number;
 
+  private readonly runner: SqlRunner;
+
   constructor(private readonly options: CoordinatorOptions) {
-    assertSandboxed(options.engine);
-    const scratch = `${resolve(options.scratchDir)}/`;
-    const allowed = options.engine.options.allowedDirectories ?? [];
-    if (!allowed.some((d) => scratch.startsWith(d.endsWith('/') ? d : `${d}/`))) {
-      throw new PuffinError('internal', `coordinator scratch directory ${scratch} is outside the engine's allowed directories`);
+    if (!options.runner) {
+      assertSandboxed(options.engine);
+      const scratch = `${resolve(options.scratchDir)}/`;
+      const allowed = options.engine.options.allowedDirectories ?? [];
+      if (!allowed.some((d) => scratch.startsWith(d.endsWith('/') ? d : `${d}/`))) {
+        throw new PuffinError('internal', `coordinator scratch directory ${scratch} is outside the engine's allowed directories`);
+      }
     }
+    this.runner = options.runner ?? new EngineRunner(options.engine);
     if (!(options.concurrency >= 1)) throw new PuffinError('internal', `coordinator concurrency must be at least 1, got ${options.concurrency}`);
     if (!(options.retries >= 0)) throw new PuffinError('internal', `coordinator retries must be 0 or more, got ${options.retries}`);
     this.retryDelayMs = options.retryDelayMs ?? 50;
@@ -284,22 +299,17 @@ export class Coordinator {
     }
   }
 
+  /** The reduce step (the whole query for 'local' and single-node plans), in a runner slot. */
   private async reduce(plan: Plan, run: QueryRun): Promise<QueryResult> {
-    const conn = await this.options.engine.connect();
-    const interrupt = () => conn.interrupt();
-    run.signal.addEventListener('abort', interrupt, { once: true });
-    try {
-      for (const view of plan.reduce.views) {
-        await runQuery(conn, parquetViewSql(view.name, view.columns, run.partials.get(view.name) ?? []));
-      }
-      return await runQuery(conn, plan.reduce.sql);
-    } catch (err) {
-      if (run.signal.aborted) throw run.signal.reason;
-      throw err;
-    } finally {
-      run.signal.removeEventListener('abort', interrupt);
-      conn.closeSync();
-    }
+    const views = plan.reduce.views.map((view) => ({ view, files: run.partials.get(view.name) ?? [] }));
+    return this.runner.run({
+      files: views.flatMap((v) => v.files),
+      build: (paths) => {
+        let next = 0;
+        const setup = views.map(({ view, files }) => parquetViewSql(view.name, view.columns, paths.slice(next, (next += files.length))));
+        return { setup, sql: plan.reduce.sql };
+      },
+    }, run.signal);
   }
 
   private checkShuffleUri(uri: string): void {

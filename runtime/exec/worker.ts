@@ -7,7 +7,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { PuffinError, toPuffinError } from '../errors.ts';
+import { PuffinError, registerInternalPath, toPuffinError } from '../errors.ts';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { Engine, assertSandboxed, runQuery } from '../engine/engine.ts';
 import { FileCache } from '../storage/file-cache.ts';
@@ -38,6 +38,7 @@ export class Worker {
     // (hard links for local files, downloads for S3), so SQL in a fragment can reach only
     // files some fragment was handed, never the rest of the warehouse or the machine.
     const allowedDirectories = [settings.cacheDir];
+    registerInternalPath(settings.cacheDir, '<worker cache>');
     const storeOptions = storeOptionsOf(settings);
     const cache = new FileCache({
       dir: join(settings.cacheDir, 'files'),

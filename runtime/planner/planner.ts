@@ -19,7 +19,7 @@ import {
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
-import { analyzeScopes, findBaseTables, unqualify, type ScopeInfo } from './scope.ts';
+import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 
 export interface PlannerOptions {
   /** The coordinator's (sandboxed) engine: parses, binds and prints SQL, evaluates pruning. */
@@ -37,10 +37,6 @@ export interface PlanOptions {
 
 /** The name of the reduce step's view over partial aggregates / rows of a split shape. */
 export const PARTIALS_VIEW = '__partials';
-
-// Table functions that read files; the sandbox refuses them anyway, but a user deserves
-// a message that says what to do instead.
-const FILE_READERS = /^(read_|parquet_|sniff_csv|glob$|iceberg_|delta_scan|query_table$|query$)/i;
 
 interface ResolvedTable {
   snapshot: TableSnapshot;
@@ -144,13 +140,8 @@ export class Planner {
     const root = parsed.node;
     const aggregates = await aggregateNames(engine);
 
-    const { tables: refNodes, tableFunctions } = findBaseTables(root);
-    for (const tf of tableFunctions) {
-      const name = String(tf.function?.function_name ?? '');
-      if (FILE_READERS.test(name)) {
-        throw new PuffinError('access_denied', `table function ${name}() reads files directly, which queries may not do; register the files as a table (puffindb table add NAME 'path/*.parquet') and query it by name`);
-      }
-    }
+    refuseUnsafeCalls(root);
+    const { tables: refNodes } = findBaseTables(root);
 
     // Resolve every reference against the catalog and rename it to the table's view.
     const resolved = new Map<string, ResolvedTable>();

@@ -4,6 +4,7 @@
 // When in doubt (derived tables, ambiguous names, correlated references) nothing is pushed.
 
 import type { Column } from '../catalog/types.ts';
+import { PuffinError } from '../errors.ts';
 import { conjuncts, expressionChildren, someExpression, type AstNode } from './ast.ts';
 
 /** A FROM reference to a catalog table (a BASE_TABLE node, after renaming to its view). */
@@ -43,6 +44,62 @@ export function findBaseTables(root: AstNode): { tables: AstNode[]; tableFunctio
   };
   walk(root, new Set());
   return { tables, tableFunctions };
+}
+
+/**
+ * Table functions user SQL may call: they compute rows from their arguments and touch
+ * nothing else. An allow-list rather than a deny list, because DuckDB has well over a
+ * hundred table functions and every release adds some; most read files (read_*, glob,
+ * parquet_*), run SQL from a value (query, query_table, json_execute_serialized_sql) or
+ * expose the engine itself (duckdb_settings, duckdb_secrets, pragma_*, which_secret), and
+ * a new one must not become reachable just by upgrading DuckDB.
+ */
+export const ALLOWED_TABLE_FUNCTIONS: ReadonlySet<string> = new Set(['range', 'generate_series', 'unnest']);
+
+/**
+ * Scalar functions refused in user SQL: they show the engine's settings (allowed
+ * directories, temp directory: admin information), the process environment, or run SQL
+ * from a value, which would escape the planner's checks of the statement's own text.
+ */
+const REFUSED_SCALAR_FUNCTIONS: ReadonlySet<string> = new Set([
+  'current_setting', 'getenv', 'getvariable', 'query', 'query_table', 'json_execute_serialized_sql',
+]);
+
+// Table functions that read files get a message that says what to do instead.
+const FILE_READERS = /^(read_|parquet_|sniff_csv|glob$|iceberg_|delta_scan)/i;
+
+/**
+ * Refuse (access_denied) any call user SQL may not make, anywhere in the statement: table
+ * functions outside ALLOWED_TABLE_FUNCTIONS and the scalar functions above. The engines
+ * that run user SQL are sandboxed as well; this check is the first line and gives a
+ * message a user can act on.
+ */
+export function refuseUnsafeCalls(root: AstNode): void {
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v);
+      return;
+    }
+    if (!value || typeof value !== 'object') return;
+    const node = value as AstNode;
+    if (node.type === 'TABLE_FUNCTION' && !('class' in node)) {
+      const name = String(node.function?.function_name ?? '').toLowerCase();
+      const schema = String(node.function?.schema ?? '').toLowerCase();
+      if (FILE_READERS.test(name)) {
+        throw new PuffinError('access_denied', `table function ${name}() reads files directly, which queries may not do; register the files as a table (puffindb table add NAME 'path/*.parquet') and query it by name`);
+      }
+      if (!ALLOWED_TABLE_FUNCTIONS.has(name) || (schema && schema !== 'main')) {
+        throw new PuffinError('access_denied', `table function ${name}() is not available to queries; queries may call ${[...ALLOWED_TABLE_FUNCTIONS].join(', ')} and read registered tables by name`);
+      }
+    } else if (node.class === 'FUNCTION') {
+      const name = String(node.function_name ?? '').toLowerCase();
+      if (REFUSED_SCALAR_FUNCTIONS.has(name)) {
+        throw new PuffinError('access_denied', `function ${name}() is not available to queries: engine settings and the environment are admin information, and SQL may not be run from a value`);
+      }
+    }
+    for (const key of Object.keys(node)) walk(node[key]);
+  };
+  walk(root);
 }
 
 const VOLATILE = new Set(['random', 'gen_random_uuid', 'uuid', 'uuidv4', 'uuidv7', 'nextval', 'currval', 'setseed']);

@@ -1,0 +1,71 @@
+// The coordinator's SQL runner (runtime/exec/sql-runner.ts): a job reads the files it was
+// handed and nothing else, not even files of the job before it in the same slot, and a
+// process slot stops a long scalar call at once when the job's signal aborts.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { PuffinError, registerInternalPath, scrubInternalPaths } from '../../../runtime/errors.ts';
+import { SqlRunnerPool } from '../../../runtime/exec/sql-runner.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'sql-runner-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function csv(name: string, value: string): string {
+  const path = join(root, name);
+  writeFileSync(path, `v\n${value}\n`);
+  return path;
+}
+
+for (const kind of ['in-process', 'process'] as const) {
+  test(`${kind} slots: a job reads its own files only`, async () => {
+    const pool = new SqlRunnerPool({ dir: join(root, `runners-${kind}`), size: 1, kind, threads: 1 });
+    try {
+      const a = csv(`a-${kind}.csv`, 'first');
+      const b = csv(`b-${kind}.csv`, 'second');
+      let aPath = '';
+      const first = await pool.run({ files: [a], build: ([p]) => ((aPath = p), { setup: [], sql: `SELECT v FROM read_csv('${p}')` }) });
+      assert.deepEqual(first.rows, [['first']]);
+      // The next job in the same slot: the first job's file is gone, the original is outside.
+      for (const path of [aPath, a, b, join(root, '*.csv')]) {
+        await assert.rejects(pool.run({ files: [b], build: () => ({ setup: [], sql: `SELECT v FROM read_csv('${path}')` }) }), (err: PuffinError) => {
+          assert.ok(['access_denied', 'bad_request', 'internal'].includes(err.code), `${err.code}: ${err.message}`);
+          assert.ok(!/first|second/.test(err.message));
+          return true;
+        });
+      }
+      const again = await pool.run({ files: [b], build: ([p]) => ({ setup: [], sql: `SELECT v FROM read_csv('${p}')` }) });
+      assert.deepEqual(again.rows, [['second']]);
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+test('process slots: an abort stops a long scalar call at once and the slot serves the next job', async () => {
+  const pool = new SqlRunnerPool({ dir: join(root, 'runners-kill'), size: 1, kind: 'process', threads: 1 });
+  try {
+    await pool.run({ build: () => ({ setup: [], sql: 'SELECT 1' }) }); // started
+    const started = Date.now();
+    const signal = AbortSignal.timeout(500);
+    await assert.rejects(
+      pool.run({ build: () => ({ setup: [], sql: "SELECT levenshtein(repeat('a', 120000), repeat('b', 120000))" }) }, signal),
+      (err: unknown) => (err as Error).name === 'TimeoutError' || err instanceof PuffinError,
+    );
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 2_000, `abort took ${elapsed} ms`);
+    const next = await pool.run({ build: () => ({ setup: [], sql: 'SELECT 42 AS x' }) });
+    assert.deepEqual(next.rows, [[42]]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('internal paths are scrubbed from error messages', () => {
+  registerInternalPath(join(root, 'home'), '<PUFFINDB_HOME>');
+  const err = new PuffinError('access_denied', `Permission Error: Cannot access file "${join(root, 'home', 'coordinator', 'x.csv')}"`);
+  assert.equal(err.message, 'Permission Error: Cannot access file "<PUFFINDB_HOME>/coordinator/x.csv"');
+  assert.equal(scrubInternalPaths('no path here'), 'no path here');
+});
