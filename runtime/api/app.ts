@@ -18,7 +18,7 @@ import type { QueryStats } from '../exec/query-service.ts';
 import { QUERY_LOG_PREFIX } from '../exec/query-log.ts';
 import { SETTINGS, type Settings } from '../settings.ts';
 import type { QueryRecord, StateStore } from '../state/state-store.ts';
-import { authenticate, createApiKey, hasRole, requireRole, type Principal } from './auth.ts';
+import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
 import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
@@ -42,6 +42,8 @@ export interface AppOptions {
   version?: string;
   /** Serve the Iceberg REST catalog at /iceberg over these (the control plane's `iceberg`); absent: not served. */
   iceberg?: IcebergRestOptions;
+  /** The configured admin key (PUFFINDB_ADMIN_KEY or its secret): put back at once if the state store loses its data. */
+  adminKey?: string;
 }
 
 /** What the middleware hands to routes. */
@@ -157,9 +159,10 @@ export function createApp(options: AppOptions): ApiApp {
   const version = options.version ?? 'dev';
   const allowed = allowedClients(settings.apiAllowedCidrs);
   const limiter = new RateLimiter(settings.apiRatePerSecond, settings.apiRateBurst);
+  const seed = new StateSeed(state, options.adminKey);
   const logins = new LoginThrottle({ burst: settings.apiLoginFailureBurst ?? 20, perMinute: settings.apiLoginFailuresPerMinute ?? 60 });
   /** The caller's key, with failed logins throttled per client address (runtime/api/login-throttle.ts). */
-  const login = (c: Context): Promise<Principal> => logins.guard(clientAddress(c), c.req.header('authorization') !== undefined, () => authenticate(c, state));
+  const login = (c: Context): Promise<Principal> => logins.guard(clientAddress(c), c.req.header('authorization') !== undefined, () => authenticate(c, state, seed));
 
   /** A query of the caller's, or 404 (another user's query is not revealed). */
   async function ownQuery(c: Context, principal: Principal, rawId: string): Promise<QueryRecord> {
@@ -186,7 +189,9 @@ export function createApp(options: AppOptions): ApiApp {
       method: 'get', path: '/v1/health', access: 'public', summary: 'Liveness, and whether the state store is reachable (503 when not).',
       responses: { 200: { description: 'Serving.' } },
       async handle(c) {
-        await state.ping();
+        // Reachable in time, and not emptied since it was seeded (auth.ts StateSeed).
+        const stateError = await seed.problem();
+        if (stateError) throw stateError;
         return c.json({ status: 'ok', version, state: 'ok' });
       },
     }),

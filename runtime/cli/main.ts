@@ -106,7 +106,7 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const plane = await openControlPlane({ settings, catalog: warehouse.catalog });
   const adminKey = await resolveAdminKey(settings);
   const { generated } = await bootstrapAdminKey(plane.state, adminKey);
-  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg });
+  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey });
   const server = await startServer(app, { port, host });
   plane.startLogFlushes();
   const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';

@@ -26,7 +26,7 @@ export async function openAdminApp(settings: Settings): Promise<ApiApp> {
   // (a Secrets Manager secret named by PUFFINDB_ADMIN_KEY_SECRET_ARN).
   const adminKey = await resolveAdminKey(settings);
   if (adminKey) await bootstrapAdminKey(plane.state, adminKey);
-  return createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings });
+  return createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, adminKey });
 }
 
 /** A handler over the app `build` makes on the first invocation (retried after a failure). */

@@ -3,6 +3,9 @@
 // (no offline queue, bounded timeouts) and the client reconnects by itself, so the service
 // recovers when Redis comes back. Blocking stream reads run on their own connections so a
 // reader waiting for completions never delays anybody else's command.
+// A Redis that stops answering while the connection stays open (frozen, overloaded) is
+// noticed by the first command that times out; calls then fail at once until a PING
+// answers again (runtime/state/redis-stall.ts).
 //
 // Layout under the key prefix (default 'puffindb:'):
 //   q:<id>          hash: 'status', 'p:<progress counter>' (HINCRBY), 'f:<field>' (JSON)
@@ -52,6 +55,7 @@ import {
   streamIdAfter,
 } from './checks.ts';
 import * as lua from './redis-scripts.ts';
+import { RedisStallGuard, RedisTimeoutError } from './redis-stall.ts';
 import { readSecretString } from './secrets.ts';
 
 export interface RedisStateStoreOptions {
@@ -94,6 +98,8 @@ export class RedisStateStore implements StateStore {
   private readonly blockingWaiters: ((client: Redis | undefined) => void)[] = [];
   private lastError = '';
   private closed = false;
+  /** Calls fail at once while Redis is not answering (a command timed out) until a PING answers. */
+  private readonly stall: RedisStallGuard;
 
   private constructor(
     private readonly client: Redis,
@@ -105,6 +111,7 @@ export class RedisStateStore implements StateStore {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
     this.maxBlocking = options.maxBlockingConnections ?? 32;
+    this.stall = new RedisStallGuard(this.where, () => client.call('PING'));
     this.watch(client);
   }
 
@@ -200,7 +207,10 @@ export class RedisStateStore implements StateStore {
       const expired: string[] = [];
       ids.forEach((id, i) => {
         const [err, flat] = replies?.[i] ?? [null, []];
-        if (err) throw this.translate('listQueries', err);
+        if (err) {
+          this.stall.failed('listQueries', err);
+          throw this.translate('listQueries', err);
+        }
         const record = decodeRecord(flat as string[]);
         if (!record) expired.push(id);
         else if ((status === undefined || record.status === status) && out.length < limit) out.push(record);
@@ -331,8 +341,14 @@ export class RedisStateStore implements StateStore {
     await this.command('ping', ['PING']);
   }
 
+  /** Whether calls are failing fast because Redis stopped answering (for tests and diagnostics). */
+  get stalled(): boolean {
+    return this.stall.stalled;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.stall.close();
     for (const wake of this.blockingWaiters.splice(0)) wake(undefined);
     // Readers still blocked are released at once (with 'unavailable'), not after their wait.
     for (const c of this.blocking) c.disconnect();
@@ -383,12 +399,19 @@ export class RedisStateStore implements StateStore {
   }
 
   private async run<T>(op: string, work: () => Promise<T>): Promise<T> {
-    if (this.closed) throw new PuffinError('unavailable', `the Redis state store (${this.where}) is closed`);
+    this.checkUsable(op);
     try {
       return await work();
     } catch (err) {
+      this.stall.failed(op, err);
       throw this.translate(op, err);
     }
+  }
+
+  /** Closed, or known not to answer: 'unavailable' at once. */
+  private checkUsable(op: string): void {
+    if (this.closed) throw new PuffinError('unavailable', `the Redis state store (${this.where}) is closed`);
+    this.stall.check(op);
   }
 
   /** Redis's own error replies are bugs or bad input; anything else means Redis is out of reach. */
@@ -408,7 +431,7 @@ export class RedisStateStore implements StateStore {
    * timeout; a connection that overruns it is dropped, since its replies are out of step.
    */
   private async blockingRead(read: (string | number)[], blockMs: number): Promise<unknown> {
-    if (this.closed) throw new PuffinError('unavailable', `the Redis state store (${this.where}) is closed`);
+    this.checkUsable('readCompletions');
     if (this.client.status !== 'ready') throw this.translate('readCompletions', new Error(`connection is ${this.client.status}`));
     const client = await this.acquireBlocking(blockMs);
     // Every blocking connection busy for the whole wait: answer with what is there now.
@@ -420,6 +443,7 @@ export class RedisStateStore implements StateStore {
       return await withTimeout(client.call(String(name), 'BLOCK', blockMs, ...rest), limit, () => `no answer within ${limit} ms`);
     } catch (err) {
       healthy = false;
+      this.stall.failed('readCompletions', err);
       throw this.translate('readCompletions', err);
     } finally {
       this.releaseBlocking(client, healthy);
@@ -441,6 +465,7 @@ export class RedisStateStore implements StateStore {
         return client;
       } catch (err) {
         this.dropBlocking(client);
+        this.stall.failed('readCompletions', err);
         throw this.translate('readCompletions', err);
       }
     }
@@ -533,7 +558,7 @@ function messageOf(err: unknown): string {
 function withTimeout<T>(work: Promise<T>, ms: number, describe: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(describe())), ms);
+    timer = setTimeout(() => reject(new RedisTimeoutError(describe())), ms);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

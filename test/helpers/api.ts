@@ -38,7 +38,7 @@ export async function appFor(f: ControlFixture, settings: Partial<Settings> = {}
   await bootstrapAdminKey(f.state, ADMIN_KEY);
   // Every in-process request comes from one unknown address: the failed-login throttle is off
   // unless a test turns it on (test/runtime/api/login-throttle.test.ts, test/security/).
-  return createApp({ manager: f.plane.manager, state: f.state, catalog: f.plane.catalog, settings: { ...f.settings, apiLoginFailureBurst: 0, ...settings }, maxBodyBytes });
+  return createApp({ manager: f.plane.manager, state: f.state, catalog: f.plane.catalog, settings: { ...f.settings, apiLoginFailureBurst: 0, ...settings }, maxBodyBytes, adminKey: ADMIN_KEY });
 }
 
 export async function errorOf(res: Response, status?: number): Promise<{ code: string; message: string }> {

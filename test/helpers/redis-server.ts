@@ -15,6 +15,12 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Start it again on the same port, empty. */
   start(): Promise<void>;
+  /** Freeze the server (SIGSTOP): connections stay open, nothing answers. */
+  freeze(): void;
+  /** Let a frozen server run again (SIGCONT). */
+  thaw(): void;
+  /** The redis-server process id (-1 when stopped). */
+  pid(): number;
   /** Stop for good and remove its directory. */
   close(): Promise<void>;
 }
@@ -83,6 +89,7 @@ export async function startRedisServer(options: TestRedisOptions = {}): Promise<
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGCONT'); // a frozen server cannot act on SIGTERM
     proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited;
@@ -106,6 +113,14 @@ export async function startRedisServer(options: TestRedisOptions = {}): Promise<
     url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     stop,
     start: launch,
+    freeze() {
+      if (!child?.pid) throw new Error('redis-server is not running');
+      process.kill(child.pid, 'SIGSTOP');
+    },
+    thaw() {
+      if (child?.pid) process.kill(child.pid, 'SIGCONT');
+    },
+    pid: () => child?.pid ?? -1,
     async close() {
       await stop();
       await rm(dir, { recursive: true, force: true });

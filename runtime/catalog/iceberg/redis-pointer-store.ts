@@ -4,6 +4,7 @@
 
 import { Redis } from 'ioredis';
 import { PuffinError } from '../../errors.ts';
+import { RedisStallGuard } from '../../state/redis-stall.ts';
 import type { PointerStore, TablePointer } from './pointer-store.ts';
 
 /** KEYS: hash. ARGV: name, mustBeAbsent ('1'/'0'), expected, next. */
@@ -33,18 +34,28 @@ function unavailable(err: unknown): PuffinError {
 
 export class RedisPointerStore implements PointerStore {
   readonly key: string;
+  /** Once a command timed out (Redis frozen), calls fail at once until a PING answers. */
+  private readonly stall: RedisStallGuard;
 
   constructor(
     private readonly redis: Redis,
     options: RedisPointerStoreOptions = {},
   ) {
     this.key = options.key ?? 'puffindb:iceberg:pointers';
+    this.stall = new RedisStallGuard(`${redis.options.host ?? 'localhost'}:${redis.options.port ?? 6379}`, () => redis.ping());
   }
 
-  /** Connect to `url` (redis:// or rediss://), failing fast rather than queueing commands. */
-  static connect(url: string, options: RedisPointerStoreOptions & { password?: string } = {}): RedisPointerStore {
+  /**
+   * Connect to `url` (redis:// or rediss://). Every command is bounded (a frozen Redis answers
+   * 'unavailable' after commandTimeoutMs instead of holding the query for the whole freeze),
+   * and a command that may have run is never sent twice (a replayed compare-and-swap would
+   * report a commit it made as lost).
+   */
+  static connect(url: string, options: RedisPointerStoreOptions & { password?: string; commandTimeoutMs?: number } = {}): RedisPointerStore {
     const redis = new Redis(url, {
-      maxRetriesPerRequest: 2, connectTimeout: 5_000, enableOfflineQueue: true, lazyConnect: false,
+      connectTimeout: 5_000, commandTimeout: options.commandTimeoutMs ?? 5_000,
+      // Commands issued before the first connection wait for it (bounded by commandTimeout).
+      enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false,
       ...(options.password ? { password: options.password } : {}),
     });
     redis.on('error', () => undefined);
@@ -53,7 +64,7 @@ export class RedisPointerStore implements PointerStore {
 
   async get(name: string): Promise<string | undefined> {
     try {
-      return (await this.redis.hget(this.key, name.toLowerCase())) ?? undefined;
+      return (await this.stall.run('get', () => this.redis.hget(this.key, name.toLowerCase()))) ?? undefined;
     } catch (err) {
       throw unavailable(err);
     }
@@ -61,7 +72,7 @@ export class RedisPointerStore implements PointerStore {
 
   async list(): Promise<TablePointer[]> {
     try {
-      const all = await this.redis.hgetall(this.key);
+      const all = await this.stall.run('list', () => this.redis.hgetall(this.key));
       return Object.entries(all)
         .map(([name, metadataLocation]) => ({ name, metadataLocation }))
         .sort((a, b) => a.name.localeCompare(b.name));
@@ -72,7 +83,7 @@ export class RedisPointerStore implements PointerStore {
 
   async compareAndSwap(name: string, expected: string | undefined, next: string): Promise<boolean> {
     try {
-      const r = await this.redis.eval(CAS, 1, this.key, name.toLowerCase(), expected === undefined ? '1' : '0', expected ?? '', next);
+      const r = await this.stall.run('compareAndSwap', () => this.redis.eval(CAS, 1, this.key, name.toLowerCase(), expected === undefined ? '1' : '0', expected ?? '', next));
       return Number(r) === 1;
     } catch (err) {
       throw unavailable(err);
@@ -81,13 +92,14 @@ export class RedisPointerStore implements PointerStore {
 
   async remove(name: string, expected: string): Promise<boolean> {
     try {
-      return Number(await this.redis.eval(REMOVE, 1, this.key, name.toLowerCase(), expected)) === 1;
+      return Number(await this.stall.run('remove', () => this.redis.eval(REMOVE, 1, this.key, name.toLowerCase(), expected))) === 1;
     } catch (err) {
       throw unavailable(err);
     }
   }
 
   async close(): Promise<void> {
+    this.stall.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
