@@ -222,11 +222,20 @@ export function shuffleObjectKey(ids: { queryId: string; stageId: string; taskId
   return `${keyPrefix}${spread}${ids.queryId}/${ids.stageId}/${ids.taskId}-a${ids.attempt}-${nonce}.shuffle`;
 }
 
-/** Every list prefix under which a query's shuffle objects can be: one per spread value. */
-export function queryShufflePrefixes(queryId: string, options: ShuffleKeyLayout = {}): string[] {
+/**
+ * Every list prefix under which a query's shuffle objects can be: one per spread value, or,
+ * when the query's tasks are known (the plan names them), only the spreads those tasks hash
+ * to. Either way every attempt's object is found, reported or not, since the spread depends
+ * on the task only.
+ */
+export function queryShufflePrefixes(queryId: string, options: ShuffleKeyLayout & { tasks?: readonly { stageId: string; taskId: string }[] } = {}): string[] {
   const { keyPrefix, digits } = layout(options);
   assertSafeId('queryId', queryId);
   if (digits === 0) return [`${keyPrefix}${queryId}/`];
+  if (options.tasks) {
+    const spreads = new Set(options.tasks.map((t) => spreadOf(queryId, assertSafeId('stageId', t.stageId), assertSafeId('taskId', t.taskId), digits)));
+    return [...spreads].sort().map((spread) => `${keyPrefix}${spread}/${queryId}/`);
+  }
   const count = 16 ** digits;
   return Array.from({ length: count }, (_, i) => `${keyPrefix}${i.toString(16).padStart(digits, '0')}/${queryId}/`);
 }

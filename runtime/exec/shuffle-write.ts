@@ -50,6 +50,11 @@ export interface ShuffleWriteOptions extends ShuffleKeyLayout {
   inlineLimitBytes?: number;
   /** The source's columns with their declared types; default: DuckDB's DESCRIBE of sourceSql. */
   columns?: Column[];
+  /**
+   * Parquet compression of the pieces; default DuckDB's (snappy). 'uncompressed' writes
+   * ~2-3x faster and ships more bytes: worth it only where the network is not the limit.
+   */
+  compression?: 'snappy' | 'zstd' | 'lz4_raw' | 'uncompressed';
   signal?: AbortSignal;
 }
 
@@ -88,7 +93,7 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
   signal?.addEventListener('abort', interrupt, { once: true });
   try {
     if (signal?.aborted) throw signal.reason;
-    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir));
+    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir, options.compression));
     const pieces = await collectPieces(conn, dir, count);
     if (signal?.aborted) throw signal.reason;
 
@@ -144,7 +149,10 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
 }
 
 /** The COPY that writes every partition of the source as Parquet under dir/__puffin_pid=<p>/. */
-function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string): string {
+function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string, compression?: string): string {
+  if (compression !== undefined && !['snappy', 'zstd', 'lz4_raw', 'uncompressed'].includes(compression)) {
+    throw new PuffinError('bad_request', `unknown shuffle compression ${JSON.stringify(compression)}`);
+  }
   // Types DuckDB's Parquet writer would change travel as their exact text (see travelsAsText).
   const select = columns.map((c) => (travelsAsText(c.type) ? `CAST(${sqlIdent(c.name)} AS VARCHAR) AS ${sqlIdent(c.name)}` : sqlIdent(c.name)));
   let from = `(${sourceSql}) AS __puffin_src`;
@@ -159,7 +167,7 @@ function copySql(sourceSql: string, columns: readonly Column[], partitioning: Sh
   }
   // PARTITION_BY leaves the partition column out of the files.
   return `COPY (SELECT ${select.join(', ')}, CAST(${pid} AS INTEGER) AS ${PARTITION_COLUMN} FROM ${from}) `
-    + `TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}))`;
+    + `TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN})${compression ? `, COMPRESSION ${compression}` : ''})`;
 }
 
 interface PieceFile {

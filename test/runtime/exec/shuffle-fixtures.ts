@@ -9,7 +9,7 @@ import { sqlIdent } from '../../../runtime/sql/quote.ts';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../../runtime/storage/object-store.ts';
 import {
   readShufflePartition, writeShuffle,
-  type ShuffleIndex, type ShufflePartitioning, type ShuffleReadResult,
+  type ShuffleIndex, type ShuffleKeyLayout, type ShufflePartitioning, type ShuffleReadResult,
 } from '../../../runtime/exec/shuffle.ts';
 
 /** Counts every call to the wrapped store (our own interface, so this is exact). */
@@ -108,6 +108,7 @@ export async function roundTrip(args: {
   stageId?: string;
   inlineLimitBytes?: number;
   viewPrefix?: string;
+  layout?: ShuffleKeyLayout;
 }): Promise<RoundTrip> {
   const queryId = args.queryId ?? 'q1';
   const stageId = args.stageId ?? 's1';
@@ -117,7 +118,7 @@ export async function roundTrip(args: {
   for (const [i, sourceSql] of args.producers.entries()) {
     const written = await writeShuffle({
       conn: args.conn, store: args.store, sourceSql, partitioning: args.partitioning, queryId, stageId, taskId: `t${i}`,
-      scratchDir: args.scratchDir, inlineLimitBytes: args.inlineLimitBytes ?? 0,
+      scratchDir: args.scratchDir, inlineLimitBytes: args.inlineLimitBytes ?? 0, ...args.layout,
     });
     // What the coordinator receives has crossed a process boundary as JSON.
     indexes.push(JSON.parse(JSON.stringify(written.index)) as ShuffleIndex);

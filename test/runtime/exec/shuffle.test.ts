@@ -221,7 +221,7 @@ describe('hash shuffle round trip (local store)', () => {
   });
 
   test('past 100 open partitions DuckDB splits a piece into several files; they still read back', async () => {
-    await conn.run(`CREATE TABLE wide AS SELECT i::BIGINT AS id, (i * 7919 % 1000003)::BIGINT AS k FROM range(700000) r(i)`);
+    await conn.run(`CREATE TABLE wide AS SELECT i::BIGINT AS id, (i * 7919 % 1000003)::BIGINT AS k FROM range(530000) r(i)`);
     const store = freshStore();
     const rt = await roundTrip({
       conn, store, producers: ['SELECT * FROM wide'], scratchDir: scratch, viewPrefix: 'wide_',
@@ -229,10 +229,12 @@ describe('hash shuffle round trip (local store)', () => {
     });
     try {
       const multi = Object.keys(rt.indexes[0].files ?? {}).length;
+      // DuckDB flushes partitions every 524,288 rows (partitioned_write_flush_threshold) and keeps
+      // 100 files open (partitioned_write_max_open_files): past both, partitions roll over.
       assert.ok(multi > 0, 'expected some multi-file pieces');
       assert.equal(store.calls.getRange, 150, 'still one GET per piece');
-      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${rt.unionSql})`)), 700000);
-      assert.equal(Number(await scalar(conn, `SELECT sum(id) FROM (${rt.unionSql})`)), (699999 * 700000) / 2);
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${rt.unionSql})`)), 530000);
+      assert.equal(Number(await scalar(conn, `SELECT sum(id) FROM (${rt.unionSql})`)), (529999 * 530000) / 2);
       assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (SELECT k FROM (${rt.unionSql}) GROUP BY k HAVING count(DISTINCT p) > 1)`)), 0);
     } finally {
       await rt.release();
@@ -332,6 +334,10 @@ describe('shuffle cleanup, keys and aborts', () => {
     assert.equal(left.length, 6);
     assert.ok(left.every((k) => k.includes('/qb/')));
     for (const prefix of queryShufflePrefixes('qa')) assert.deepEqual(await store.list(prefix), []);
+    // Knowing the query's tasks, cleanup lists only the spreads they hash to.
+    const tasks = Array.from({ length: 6 }, (_, t) => ({ stageId: 's1', taskId: `t${t}` }));
+    const spreads = new Set(left.map((k) => k.split('/')[0]));
+    assert.deepEqual(queryShufflePrefixes('qb', { tasks }), [...spreads].sort().map((s) => `${s}/qb/`));
     // By index, without listing.
     assert.equal(await deleteShuffleObjects(store, indexes.filter((i) => i.queryId === 'qb')), 6);
     assert.deepEqual(await store.list(''), []);
@@ -390,12 +396,40 @@ describe('shuffle cleanup, keys and aborts', () => {
     assert.throws(() => decodeShuffleIndex({ ...json, taskId: '../../etc' }), PuffinError);
   });
 
+  test('pieces may be written uncompressed or with zstd', async () => {
+    const store = freshStore();
+    const sizes: number[] = [];
+    for (const compression of ['uncompressed', 'zstd'] as const) {
+      const w = await writeShuffle({
+        conn, store, sourceSql: 'SELECT id, s FROM many', scratchDir: scratch, queryId: 'q1', stageId: compression, taskId: 't0', inlineLimitBytes: 0, compression,
+        partitioning: { kind: 'hash', keys: [{ expr: 'id', type: 'INTEGER' }], count: 2 },
+      });
+      const r = await readShufflePartition({ conn, store, sources: { indexes: [w.index], partition: 0 }, viewName: `c_${compression}`, scratchDir: scratch });
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM c_${compression}`)), w.index.rows[0]);
+      await r.release();
+      sizes.push(w.index.totalBytes);
+    }
+    assert.ok(sizes[1] < sizes[0], `zstd ${sizes[1]} < uncompressed ${sizes[0]}`);
+  });
+
   test('UNION columns and duplicate names are refused', async () => {
     const store = freshStore();
     await assert.rejects(
       writeShuffle({ conn, store, sourceSql: `SELECT union_value(n := 1) AS u`, scratchDir: scratch, queryId: 'q1', stageId: 's1', taskId: 't0', partitioning: { kind: 'hash', keys: [{ expr: '1', type: 'INTEGER' }], count: 2 } }),
       (err: unknown) => err instanceof PuffinError && err.code === 'unsupported',
     );
+    await assert.rejects(
+      writeShuffle({
+        conn, store, sourceSql: 'SELECT 1 AS a, 2 AS b', columns: [{ name: 'a', type: 'INTEGER' }, { name: 'A', type: 'INTEGER' }],
+        scratchDir: scratch, queryId: 'q1', stageId: 's1', taskId: 't0', partitioning: { kind: 'hash', keys: [{ expr: 'a', type: 'INTEGER' }], count: 2 },
+      }),
+      /two columns named/,
+    );
+    await assert.rejects(
+      writeShuffle({ conn, store, sourceSql: 'SELECT 1 AS __puffin_pid', scratchDir: scratch, queryId: 'q1', stageId: 's1', taskId: 't0', partitioning: { kind: 'hash', keys: [{ expr: '1', type: 'INTEGER' }], count: 2 } }),
+      /__puffin_pid/,
+    );
+    assert.deepEqual(await store.list(''), []);
   });
 });
 
