@@ -4,7 +4,11 @@
 // its own timeout (a query makes several calls on its way out: progress, result, status,
 // log, table pointers), until a PING answers again. That PING is retried in the background,
 // each one bounded by the client's command timeout, so calls go through again as soon as
-// Redis answers. Used by the state store and the Iceberg pointer store, one guard per client.
+// Redis answers. A PING that times out as well has the client reconnect: the connection may
+// lead nowhere (a primary that vanished without closing it, as in a network partition, is
+// otherwise noticed only when TCP gives up, many minutes later); a new connection reaches
+// whatever now answers at the address (the promoted replica), or fails fast. Used by the
+// state store and the Iceberg pointer store, one guard per client.
 
 import { PuffinError } from '../errors.ts';
 
@@ -15,10 +19,11 @@ export class RedisStallGuard {
   private stall: { since: number; cause: string } | undefined;
   private closed = false;
 
-  /** `where` names the server in messages; `ping` sends one PING on the guarded client. */
+  /** `where` names the server in messages; `ping` sends one PING on the guarded client; `reconnect` drops its connection for a new one. */
   constructor(
     private readonly where: string,
     private readonly ping: () => Promise<unknown>,
+    private readonly reconnect?: () => void,
   ) {}
 
   /** Calls are failing fast because Redis stopped answering. */
@@ -62,7 +67,8 @@ export class RedisStallGuard {
         await this.ping();
         this.stall = undefined;
         return;
-      } catch {
+      } catch (err) {
+        if (isTimeout(err) && !this.closed) this.reconnect?.();
         await new Promise<void>((resolve) => setTimeout(resolve, PROBE_PAUSE_MS).unref());
       }
     }

@@ -111,7 +111,7 @@ export class RedisStateStore implements StateStore {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 5_000;
     this.maxBlocking = options.maxBlockingConnections ?? 32;
-    this.stall = new RedisStallGuard(this.where, () => client.call('PING'));
+    this.stall = new RedisStallGuard(this.where, () => client.call('PING'), () => client.disconnect(true));
     this.watch(client);
   }
 

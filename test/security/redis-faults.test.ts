@@ -19,7 +19,7 @@ import { refusal, serveKey, startServe, type RealServer } from '../helpers/serve
 /** In-flight and new requests must all have answered this long after the freeze. */
 const FREEZE_BOUND_MS = 10_000;
 /** Once Redis is known not to answer, a request is refused within this. */
-const FAST_REFUSAL_MS = 1_500;
+const FAST_REFUSAL_MS = 2_000;
 /** After the thaw, a query succeeds again within this. */
 const RECOVERY_BOUND_MS = 10_000;
 /** How long Redis stays frozen while clients keep sending. */
@@ -104,6 +104,40 @@ describe('the Redis state store under a frozen redis-server', () => {
       assert.equal(store.stalled, false);
       const batch = await store.readCompletions('q1', null, { blockMs: 50 });
       assert.deepEqual(batch.items, []);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('frozen past two timeouts: the store reconnects, fails fast meanwhile, and is back after the thaw', async () => {
+    const store = await RedisStateStore.connect({ url: redis.url, connectTimeoutMs: 1_000, commandTimeoutMs: 1_000, keyPrefix: 'freeze-test:' });
+    try {
+      await store.putApiKey({ id: 'k1', name: 'k', role: 'reader', hash: 'a'.repeat(64), createdAt: 1 });
+      redis.freeze();
+      try {
+        await assert.rejects(store.ping(), { code: 'unavailable' });
+        // Its PINGs time out too: it drops the connection for a new one (which cannot get ready).
+        const until = Date.now() + 3_500;
+        while (Date.now() < until) {
+          const t = Date.now();
+          await assert.rejects(store.findApiKeyByHash('a'.repeat(64)), { code: 'unavailable' });
+          assert.ok(Date.now() - t < 200, 'fails fast all along');
+          await pause(100);
+        }
+      } finally {
+        redis.thaw();
+      }
+      const thawed = Date.now();
+      for (;;) {
+        try {
+          assert.equal((await store.findApiKeyByHash('a'.repeat(64)))?.id, 'k1');
+          break;
+        } catch (err) {
+          assert.ok(Date.now() - thawed < 5_000, `the store is back within 5 s of the thaw: ${String(err)}`);
+          await pause(50);
+        }
+      }
+      console.log(JSON.stringify({ storeBackAfterLongFreezeThawMs: Date.now() - thawed }));
     } finally {
       await store.close();
     }

@@ -42,7 +42,7 @@ export class RedisPointerStore implements PointerStore {
     options: RedisPointerStoreOptions = {},
   ) {
     this.key = options.key ?? 'puffindb:iceberg:pointers';
-    this.stall = new RedisStallGuard(`${redis.options.host ?? 'localhost'}:${redis.options.port ?? 6379}`, () => redis.ping());
+    this.stall = new RedisStallGuard(`${redis.options.host ?? 'localhost'}:${redis.options.port ?? 6379}`, () => redis.ping(), () => redis.disconnect(true));
   }
 
   /**
