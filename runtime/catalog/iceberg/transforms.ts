@@ -5,6 +5,7 @@
 import { PuffinError } from '../../errors.ts';
 import { twosComplementMinBytes } from './bounds.ts';
 import { murmur3x86_32 } from './murmur3.ts';
+import type { LiteralRange } from './literals.ts';
 import type { ValueTest } from './predicate.ts';
 import type { PrimitiveType } from './types.ts';
 import { civilFromDays, floorDiv, MICROS_PER_DAY, MICROS_PER_HOUR, compareValues, type IcebergValue } from './values.ts';
@@ -106,14 +107,25 @@ export function bucketValue(type: PrimitiveType, value: IcebergValue, n: number)
   return (icebergHash(type, value) & 0x7fffffff) % n;
 }
 
+/**
+ * truncate[W] of an int or long exactly as Java (the reference implementation) computes it:
+ * `v - (((v % W) + W) % W)` in 32- or 64-bit two's-complement arithmetic, so the few values
+ * within W of the type's minimum wrap around to a value near its maximum (Java's and so
+ * Spark's partition values; `projectTest` accounts for them).
+ */
+export function truncateInteger(kind: 'int' | 'long', value: bigint, width: number): bigint {
+  const bits = kind === 'int' ? 32 : 64;
+  const w = BigInt(width);
+  const inner = BigInt.asIntN(bits, (value % w) + w);
+  return BigInt.asIntN(bits, value - (inner % w));
+}
+
 function truncateValue(type: PrimitiveType, value: IcebergValue, width: number): IcebergValue {
   switch (type.kind) {
-    case 'int': {
-      const v = value as number;
-      return v - (((v % width) + width) % width);
-    }
-    case 'long':
+    case 'int': return Number(truncateInteger('int', BigInt(value as number), width));
+    case 'long': return truncateInteger('long', value as bigint, width);
     case 'decimal': {
+      // On the unscaled value; Java uses BigInteger here, so there is no wrap-around.
       const v = value as bigint;
       const w = BigInt(width);
       return v - (((v % w) + w) % w);
@@ -162,6 +174,35 @@ function step(type: PrimitiveType, value: IcebergValue, by: 1 | -1): IcebergValu
   return value;
 }
 
+/**
+ * The partition values truncate[W] gives the int/long values in [lo, hi] (either end open):
+ * one range of ordinary values, plus the single wrapped-around value of those below the first
+ * multiple of W at or above the type's minimum (see `truncateInteger`). Bounds outside the
+ * type are clamped (an int column never holds 3e9). Undefined when W is so large that Java's
+ * `(v % W) + W` itself overflows and the result is not monotone.
+ */
+function truncateIntegerRanges(kind: 'int' | 'long', width: number, lo: bigint | undefined, hi: bigint | undefined): LiteralRange[] | undefined {
+  const bits = kind === 'int' ? 32n : 64n;
+  const min = -(1n << (bits - 1n));
+  const max = (1n << (bits - 1n)) - 1n;
+  const w = BigInt(width);
+  if (w > 1n << (bits - 2n)) return undefined;
+  const l = lo === undefined || lo < min ? min : lo;
+  const h = hi === undefined || hi > max ? max : hi;
+  if (l > h) return [];
+  const exact = (v: bigint): bigint => v - (((v % w) + w) % w);
+  const first = exact(min) === min ? min : exact(min) + w;
+  const out: { lo: bigint; hi: bigint }[] = [];
+  if (l < first) {
+    const wrapped = exact(min) + (1n << bits);
+    out.push({ lo: wrapped, hi: wrapped });
+  }
+  if (h >= first) out.push({ lo: exact(l < first ? first : l), hi: exact(h) });
+  return kind === 'int' ? out.map((r) => ({ lo: Number(r.lo), hi: Number(r.hi) })) : out;
+}
+
+const toBig = (v: IcebergValue | undefined): bigint | undefined => (v === undefined ? undefined : BigInt(v as number | bigint));
+
 /** Transforms whose output never decreases as their input grows: ranges map to ranges. */
 function isOrderPreserving(t: Transform): boolean {
   return ['identity', 'truncate', 'year', 'month', 'day', 'hour'].includes(t.kind);
@@ -186,6 +227,15 @@ export function projectTest(t: Transform, source: PrimitiveType, test: ValueTest
         const buckets = [...new Set(test.ranges.map((r) => bucketValue(source, r.lo, t.n)))];
         return { kind: 'in', ranges: buckets.map((b) => ({ lo: b, hi: b })) };
       }
+      if (t.kind === 'truncate' && (source.kind === 'int' || source.kind === 'long')) {
+        const ranges: LiteralRange[] = [];
+        for (const r of test.ranges) {
+          const projected = truncateIntegerRanges(source.kind, t.width, toBig(r.lo), toBig(r.hi));
+          if (!projected) return undefined;
+          ranges.push(...projected);
+        }
+        return { kind: 'in', ranges };
+      }
       return {
         kind: 'in',
         ranges: test.ranges.map((r) => ({ lo: applyTransform(t, source, r.lo) as IcebergValue, hi: applyTransform(t, source, r.hi) as IcebergValue })),
@@ -199,6 +249,19 @@ export function projectTest(t: Transform, source: PrimitiveType, test: ValueTest
         return { kind: 'in', ranges: [{ lo: b, hi: b }] };
       }
       if (!isOrderPreserving(t)) return undefined;
+      if (t.kind === 'truncate' && (source.kind === 'int' || source.kind === 'long')) {
+        const lo = test.lo === undefined ? undefined : toBig(test.lo) as bigint + (test.loInclusive ? 0n : 1n);
+        const hi = test.hi === undefined ? undefined : toBig(test.hi) as bigint - (test.hiInclusive ? 0n : 1n);
+        const ranges = truncateIntegerRanges(source.kind, t.width, lo, hi);
+        if (!ranges) return undefined;
+        if (ranges.length === 1) {
+          const only: ValueTest = { kind: 'range', loInclusive: true, hiInclusive: true };
+          if (test.lo !== undefined) only.lo = ranges[0].lo;
+          if (test.hi !== undefined) only.hi = ranges[0].hi;
+          return only;
+        }
+        return { kind: 'in', ranges };
+      }
       // Boundaries become inclusive: the partition of an excluded boundary value may still
       // hold values inside the range. On integer-like types an excluded boundary first steps
       // to its neighbour (ts < midnight -> ts <= midnight - 1us -> day <= the day before).

@@ -9,8 +9,10 @@
 // Partitioning: the transforms are computed in SQL (identity, truncate, year, month, day,
 // hour; bucket through a value -> bucket table computed with the spec's Murmur3 hash), each
 // distinct partition tuple gets a number, and DuckDB's PARTITION_BY splits the files by it.
-// The numbered directories are staging only: the tuple values come from DuckDB as text, not
-// from Hive paths, so NULL and 'NULL' never mix.
+// The numbered directories are staging only: the tuple values come from DuckDB as exact
+// canonical text (`canonicalSql`: integers, day and microsecond counts, unscaled decimals,
+// hex), never through floating point or the session time zone, and not from Hive paths, so
+// NULL and 'NULL' never mix.
 
 import { randomUUID } from 'node:crypto';
 import { readFile, rm, mkdir } from 'node:fs/promises';
@@ -96,25 +98,106 @@ function epochMicrosSql(col: string, type: PrimitiveType): string {
   return type.kind === 'date' ? `(epoch_us(${col}::TIMESTAMP))` : `epoch_us(${col})`;
 }
 
-/** SQL computing a partition value (or, for bucket, the source value to hash). */
-function transformSql(col: string, field: PartitionSpec['fields'][number], source: PrimitiveType): string {
+/** Two's-complement wrap of an exact integer (SQL, in `via` arithmetic) to `bits` bits, as Java's int/long arithmetic does. */
+function wrapSql(expr: string, bits: 32 | 64): string {
+  const via = bits === 32 ? 'BIGINT' : 'HUGEINT';
+  const half = 2n ** BigInt(bits - 1);
+  const full = 2n ** BigInt(bits);
+  return `((((${expr})::${via} + ${half}::${via}) % ${full}::${via} + ${full}::${via}) % ${full}::${via} - ${half}::${via})`;
+}
+
+/**
+ * An exact, canonical VARCHAR form of a value of Iceberg type `type` (SQL), which
+ * `valueFromCanonical` turns into the Iceberg value: integers and day/microsecond counts as
+ * decimal text, decimals as their unscaled integer, binary as hex. Never the session time
+ * zone, never floating point for an exact type. NULL stays NULL.
+ */
+export function canonicalSql(expr: string, type: PrimitiveType): string {
+  switch (type.kind) {
+    case 'date': return `((${expr}) - DATE '1970-01-01')::VARCHAR`;
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz': return `epoch_us(${expr})::VARCHAR`;
+    // DuckDB prints a DECIMAL(P,S) with exactly S fraction digits: dropping the point gives
+    // the unscaled integer ('-0.05' -> '-005').
+    case 'decimal': return type.scale === 0 ? `(${expr})::VARCHAR` : `replace((${expr})::VARCHAR, '.', '')`;
+    case 'binary':
+    case 'fixed': return `hex(${expr})`;
+    case 'string': return `(${expr})`;
+    default: return `(${expr})::VARCHAR`;
+  }
+}
+
+/** The Iceberg value of `canonicalSql`'s text. */
+export function valueFromCanonical(type: PrimitiveType, text: string): IcebergValue {
+  switch (type.kind) {
+    case 'boolean': return text === 'true';
+    case 'int':
+    case 'date': {
+      const n = Number(text);
+      if (!Number.isSafeInteger(n)) throw new PuffinError('internal', `'${text}' is not a ${type.kind} value`);
+      return n;
+    }
+    case 'long':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz':
+    case 'decimal': return BigInt(text);
+    case 'float':
+    case 'double': {
+      const v = text === 'inf' ? Infinity : text === '-inf' ? -Infinity : text === 'nan' ? NaN : Number(text);
+      return type.kind === 'float' ? Math.fround(v) : v;
+    }
+    case 'string': return text;
+    case 'binary':
+    case 'fixed': return Uint8Array.from(Buffer.from(text, 'hex'));
+    case 'uuid': {
+      const v = valueFromText(type, text);
+      if (v === undefined) throw new PuffinError('internal', `'${text}' is not a uuid`);
+      return v;
+    }
+  }
+}
+
+/**
+ * SQL computing a partition value in `canonicalSql` form, in exact integer arithmetic and
+ * with Java's int/long wrap-around where the spec's formula overflows (the reference
+ * implementation's partition values, which other engines compute when pruning). Bucket is
+ * not here: its Murmur3 hash is computed in TypeScript (`writeDataFiles`).
+ */
+export function transformSql(col: string, field: Pick<PartitionSpec['fields'][number], 'name' | 'transform'>, source: PrimitiveType): string {
   const t = field.transform;
   switch (t.kind) {
-    case 'identity': return col;
-    case 'void': return `CAST(NULL AS ${toDuckDBType(source)})`;
-    case 'year': return `(year(${civilSql(col, source)}) - 1970)::INTEGER`;
-    case 'month': return `((year(${civilSql(col, source)}) - 1970) * 12 + month(${civilSql(col, source)}) - 1)::INTEGER`;
-    case 'day': return source.kind === 'date' ? `(${col} - DATE '1970-01-01')::INTEGER` : `${floorDivSql(epochMicrosSql(col, source), MICROS_DAY)}::INTEGER`;
-    case 'hour': return `${floorDivSql(epochMicrosSql(col, source), MICROS_HOUR)}::INTEGER`;
+    case 'identity': return canonicalSql(col, source);
+    case 'void': return 'CAST(NULL AS VARCHAR)';
+    case 'year': return `(year(${civilSql(col, source)}) - 1970)::VARCHAR`;
+    case 'month': return `((year(${civilSql(col, source)}) - 1970) * 12 + month(${civilSql(col, source)}) - 1)::VARCHAR`;
+    case 'day': return source.kind === 'date' ? `(${col} - DATE '1970-01-01')::VARCHAR` : `${floorDivSql(epochMicrosSql(col, source), MICROS_DAY)}::VARCHAR`;
+    case 'hour': return `${floorDivSql(epochMicrosSql(col, source), MICROS_HOUR)}::VARCHAR`;
     case 'truncate': {
-      if (source.kind === 'string') return `left(${col}, ${t.width})`;
-      if (source.kind === 'decimal') {
-        const w = `CAST(${t.width} AS DECIMAL(38, 0)) / ${10n ** BigInt(source.scale)}`;
-        return `CAST(${col} - (((${col} % (${w})) + (${w})) % (${w})) AS ${toDuckDBType(source)})`;
+      const w = t.width;
+      switch (source.kind) {
+        // Code points (DuckDB's left() counts code points, as Iceberg's truncate does).
+        case 'string': return `left(${col}, ${w})`;
+        case 'binary': return `left(hex(${col}), ${2 * w})`;
+        case 'int': {
+          // Java: v - (((v % W) + W) % W) in 32-bit arithmetic.
+          const v = `(${col})::BIGINT`;
+          return `${wrapSql(`${v} - (${wrapSql(`${v} % ${w} + ${w}`, 32)} % ${w})`, 32)}::VARCHAR`;
+        }
+        case 'long': {
+          const v = `(${col})::HUGEINT`;
+          return `${wrapSql(`${v} - (${wrapSql(`${v} % ${w} + ${w}`, 64)} % ${w})`, 64)}::VARCHAR`;
+        }
+        case 'decimal': {
+          // On the unscaled integer, exactly (Java uses BigInteger: no wrap-around).
+          const u = `(${canonicalSql(col, source)})::HUGEINT`;
+          return `(${u} - (((${u} % ${w}) + ${w}) % ${w}))::VARCHAR`;
+        }
+        default: throw new PuffinError('unsupported', `partition field '${field.name}': truncate does not apply to ${source.kind} values`);
       }
-      return `(${col} - (((${col} % ${t.width}) + ${t.width}) % ${t.width}))`;
     }
-    case 'bucket': return col;
+    case 'bucket': throw new PuffinError('internal', 'bucket partition values are computed from a hash table, not in SQL');
     case 'unknown': throw new PuffinError('unsupported', `partition field '${field.name}' uses the unknown transform '${t.name}'; this writer cannot compute it`);
   }
 }
@@ -250,22 +333,22 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
         const source = schema.fields.find((f) => f.id === pf.sourceId) as NestedField & { type: PrimitiveType };
         const col = `s.${sqlIdent(source.name)}`;
         if (pf.transform.kind === 'bucket') {
+          // Murmur3 of each distinct value, computed here from its exact canonical form.
           const n = pf.transform.n;
           const map = `__puffin_bucket_${id}_${i}`;
-          await conn.run(`CREATE TEMP TABLE ${map} (v ${toDuckDBType(source.type)}, b INTEGER)`);
+          await conn.run(`CREATE TEMP TABLE ${map} (k VARCHAR, b INTEGER)`);
           temps.push(map);
-          const values = await run(conn, `SELECT DISTINCT ${sqlIdent(source.name)}::VARCHAR AS t FROM ${src} WHERE ${sqlIdent(source.name)} IS NOT NULL`);
+          const canon = (c: string): string => canonicalSql(c, source.type);
+          const values = await run(conn, `SELECT DISTINCT ${canon(sqlIdent(source.name))} AS t FROM ${src} WHERE ${sqlIdent(source.name)} IS NOT NULL`);
           for (let k = 0; k < values.length; k += 1000) {
             const chunk = values.slice(k, k + 1000).map((r) => {
               const text = String(r.t);
-              const v = valueFromText(source.type, text);
-              if (v === undefined) throw new PuffinError('internal', `cannot hash ${text} of column '${source.name}' for bucket partitioning`);
-              return `(CAST(${sqlString(text)} AS ${toDuckDBType(source.type)}), ${bucketValue(source.type, v, n)})`;
+              return `(${sqlString(text)}, ${bucketValue(source.type, valueFromCanonical(source.type, text), n)})`;
             });
             await conn.run(`INSERT INTO ${map} VALUES ${chunk.join(', ')}`);
           }
-          joins.push(`LEFT JOIN ${map} b${i} ON b${i}.v = ${col}`);
-          exprs.push(`b${i}.b`);
+          joins.push(`LEFT JOIN ${map} b${i} ON b${i}.k = ${canon(col)}`);
+          exprs.push(`b${i}.b::VARCHAR`);
         } else {
           exprs.push(transformSql(col, pf, source.type));
         }
@@ -276,16 +359,18 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
         `CREATE TEMP TABLE ${staged} AS SELECT *, dense_rank() OVER (ORDER BY ${order} NULLS FIRST) AS __pid FROM (SELECT s.*, ${pcols.join(', ')} FROM ${src} s ${joins.join(' ')})`,
       );
       temps.push(staged);
-      const distinct = await run(conn, `SELECT DISTINCT __pid, ${exprs.map((_, i) => `__p${i}::VARCHAR AS __p${i}`).join(', ')} FROM ${staged}`);
+      const distinct = await run(conn, `SELECT DISTINCT __pid, ${exprs.map((_, i) => `__p${i}`).join(', ')} FROM ${staged}`);
       for (const row of distinct) {
         tuples.set(
           String(row.__pid),
           spec.fields.map((pf, i) => {
             const text = row[`__p${i}`];
             if (text === null || text === undefined) return null;
-            const v = valueFromText(pTypes[i], String(text));
-            if (v === undefined) throw new PuffinError('internal', `partition value ${String(text)} of '${pf.name}' does not parse as ${pTypes[i].kind}`);
-            return v;
+            try {
+              return valueFromCanonical(pTypes[i], String(text));
+            } catch {
+              throw new PuffinError('internal', `partition value ${String(text)} of '${pf.name}' does not parse as ${pTypes[i].kind}`);
+            }
           }),
         );
       }

@@ -221,12 +221,14 @@ export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, parti
   });
 
   const live = entries.filter((e) => e.status !== 2);
+  // Partition summaries cover every entry, DELETED ones included, as Java's writer does:
+  // conflict detection and incremental scans over a snapshot's changes rely on them.
   const partitions = spec.fields.map((_, i) => {
     let lower: IcebergValue | undefined;
     let upper: IcebergValue | undefined;
     let containsNull = false;
     let containsNaN = false;
-    for (const e of live) {
+    for (const e of entries) {
       const v = e.file.partition[i] ?? null;
       if (v === null) {
         containsNull = true;

@@ -193,9 +193,6 @@ export function partitionSpecFor(schema: IcebergSchema, terms: readonly Partitio
     if (!isPrimitive(source.type) || transformResultType(t.transform, source.type) === undefined) {
       throw new PuffinError('bad_request', `${where}cannot partition by ${transformToString(t.transform)} of column '${source.name}' (type ${source.type.kind})`);
     }
-    if (t.transform.kind === 'truncate' && source.type.kind === 'binary') {
-      throw new PuffinError('unsupported', `${where}truncate of the binary column '${source.name}' is not supported by this writer`);
-    }
     // Iceberg's own naming: id_bucket, name_trunc, ts_day.
     const suffix = t.transform.kind === 'identity' ? '' : t.transform.kind === 'truncate' ? '_trunc' : `_${t.transform.kind}`;
     let name = `${source.name}${suffix}`;

@@ -233,6 +233,34 @@ describe('Iceberg writer', () => {
     assert.deepEqual(await readBack(conn, ctx, 'seq'), await rowsOf(conn, `SELECT i::INTEGER, 'x' FROM range(2, 5) r(i) UNION ALL SELECT i::INTEGER, 'y' FROM range(5, 8) r(i)`));
   });
 
+  test('manifest-list partition summaries cover DELETED entries too (as Java writes them)', async () => {
+    await createTableFromDefinitions(ctx, 'summ', 'k INTEGER, p VARCHAR, n INTEGER', { partitionBy: 'p, n' });
+    // One append, one manifest: partitions ('a', 1), ('b', 2), ('z', NULL).
+    await appendRows(ctx, 'summ', `SELECT i, ['a', 'b', 'z'][1 + i % 3], [1, 2, NULL][1 + i % 3] FROM range(9) r(i)`);
+    // Removes the files of 'z' (n NULL) and of 'a': what remains live is only ('b', 2).
+    const r = await deleteRows(ctx, 'summ', `p <> 'b'`);
+    assert.equal(r.rowsAffected, 6);
+    const t = await loadTable(ctx.store, 'summ', ctx.io);
+    const snap = t.metadata.snapshots.at(-1)!;
+    assert.equal(snap.summary.operation, 'overwrite');
+    const list = await rawAvro(fileURLToPath(snap.manifestList as string));
+    const rewritten = list.records.find((x) => Number(x.deleted_files_count) === 2) as Record<string, unknown>;
+    assert.ok(rewritten, 'the rewritten manifest records the two removed files as DELETED');
+    assert.equal(Number(rewritten.existing_files_count), 1);
+    const manifest = await rawAvro(fileURLToPath(String(rewritten.manifest_path)));
+    assert.deepEqual(manifest.records.map((e) => e.status).sort(), [0, 2, 2]);
+    const [pSummary, nSummary] = rewritten.partitions as { contains_null: boolean; lower_bound: Buffer | null; upper_bound: Buffer | null }[];
+    // Over all three entries ('a', 'b' and 'z'), not only the live 'b'.
+    assert.equal(pSummary.lower_bound?.toString('utf8'), 'a');
+    assert.equal(pSummary.upper_bound?.toString('utf8'), 'z');
+    assert.equal(pSummary.contains_null, false);
+    assert.equal(nSummary.lower_bound?.readInt32LE(0), 1);
+    assert.equal(nSummary.upper_bound?.readInt32LE(0), 2);
+    assert.equal(nSummary.contains_null, true, 'the DELETED entry with a NULL partition value counts');
+    // Reads (and pruning by those summaries) are unaffected.
+    assert.deepEqual(await readBack(conn, ctx, 'summ'), await rowsOf(conn, `SELECT i::INTEGER, 'b', 2 FROM range(9) r(i) WHERE i % 3 = 1`));
+  });
+
   test('UPDATE rewrites the affected files and moves rows across partitions', async () => {
     await createTableFromDefinitions(ctx, 'upd', 'k INTEGER, grp VARCHAR, v DOUBLE', { partitionBy: 'grp' });
     await appendRows(ctx, 'upd', `SELECT i, 'g' || (i % 3), i * 1.5 FROM range(30) r(i)`);
