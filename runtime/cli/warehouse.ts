@@ -3,13 +3,13 @@
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openCatalog } from '../catalog/open.ts';
 import type { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import type { TableSummary } from '../catalog/types.ts';
 import { generateTpch } from '../demo/tpch.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { fileUriToPath } from '../storage/locations.ts';
 import { LocalCluster } from '../exec/cluster.ts';
 import type { Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
@@ -38,7 +38,7 @@ export function localWarehouseDir(settings: Settings): string {
   if (!settings.warehouse.startsWith('file://')) {
     throw new PuffinError('unsupported', `this command needs a local warehouse; PUFFINDB_WAREHOUSE is ${settings.warehouse}`);
   }
-  return fileURLToPath(settings.warehouse);
+  return fileUriToPath(settings.warehouse);
 }
 
 export async function openWarehouse(settings: Settings): Promise<Warehouse> {

@@ -12,6 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { Engine, assertSandboxed, runQuery } from '../engine/engine.ts';
 import { FileCache } from '../storage/file-cache.ts';
 import { joinUrl, openStore, type StoreOptions } from '../storage/open.ts';
+import { locationPolicyOf } from '../storage/locations.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Settings } from '../settings.ts';
 import type { Fragment } from '../planner/plan.ts';
@@ -200,7 +201,7 @@ function icebergDeleteFiles(fragment: Fragment): { uri: string; sizeBytes: numbe
 
 /** Object store options taken from the settings (S3 endpoint override, region). */
 export function storeOptionsOf(settings: Settings): StoreOptions {
-  return { s3Endpoint: settings.s3Endpoint, region: settings.region };
+  return { s3Endpoint: settings.s3Endpoint, region: settings.region, locations: locationPolicyOf(settings) };
 }
 
 function timeoutError(request: FragmentRequest): PuffinError {

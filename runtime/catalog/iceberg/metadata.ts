@@ -337,13 +337,21 @@ export async function findCurrentMetadataFile(tableDirUri: string, io: FileIO): 
   const hintUri = joinUri(metadataDir, 'version-hint.text');
   if (names.includes('version-hint.text') || (names.length === 0 && (await io.exists(hintUri)))) {
     const hint = Buffer.from(await io.read(hintUri)).toString('utf8').trim();
+    const present = async (name: string): Promise<boolean> => names.includes(name) || (names.length === 0 && (await io.exists(joinUri(metadataDir, name))));
     let chosen: string | undefined;
     if (/^\d+$/.test(hint)) {
+      // Hadoop's convention: a version number, v<N>.metadata.json.
       const n = Number(hint);
       const newest = versions.filter((v) => v.version >= n).pop();
-      chosen = newest?.name ?? (await io.exists(joinUri(metadataDir, `v${n}.metadata.json`)) ? `v${n}.metadata.json` : undefined);
-    } else if (hint.endsWith('.metadata.json')) {
+      chosen = newest?.name;
+      for (const name of [`v${n}.metadata.json`, `v${n}.gz.metadata.json`, `${hint}.metadata.json`]) if (!chosen && (await present(name))) chosen = name;
+    } else if (/\.metadata\.json(\.gz)?$/.test(hint)) {
       chosen = hint.slice(hint.lastIndexOf('/') + 1);
+    } else if (hint) {
+      // A bare file name without its suffix (`00001-<uuid>`), as DuckDB and Spark accept:
+      // exactly that file; its number says nothing about files with other uuids.
+      const base = hint.slice(hint.lastIndexOf('/') + 1);
+      for (const name of [`${base}.metadata.json`, `${base}.gz.metadata.json`, `${base}.metadata.json.gz`]) if (!chosen && (await present(name))) chosen = name;
     }
     if (!chosen) throw new PuffinError('not_found', `${hintUri} names version '${hint}', but no such metadata file exists in ${metadataDir}`);
     return joinUri(metadataDir, chosen);

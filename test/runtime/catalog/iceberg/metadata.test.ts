@@ -1,6 +1,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { localFileIO, toUri } from '../../../../runtime/catalog/iceberg/io.ts';
@@ -47,6 +47,39 @@ describe('finding the current metadata file', () => {
     for (const n of [1, 2, 3]) writeFileSync(join(dir, 'metadata', `v${n}.metadata.json`), '{}');
     writeFileSync(join(dir, 'metadata', 'version-hint.text'), '2\n');
     assert.match(await findCurrentMetadataFile(toUri(dir), localFileIO()), /\/v3\.metadata\.json$/);
+  });
+
+  test('a hint holding a bare file name (00001-<uuid>, no .metadata.json) names exactly that file, as DuckDB and Spark read it', async () => {
+    const dir = join(scratch.path, 'bare-name');
+    mkdirSync(join(dir, 'metadata'), { recursive: true });
+    const names = ['00001-aaaa1111-0000-0000-0000-000000000000', '00002-bbbb2222-0000-0000-0000-000000000000', '00002-cccc3333-0000-0000-0000-000000000000', '00003-dddd4444-0000-0000-0000-000000000000'];
+    for (const n of names) writeFileSync(join(dir, 'metadata', `${n}.metadata.json`), '{}');
+    for (const hint of [names[0], names[1], names[2], `${names[1]}\n`, `metadata/${names[2]}`]) {
+      writeFileSync(join(dir, 'metadata', 'version-hint.text'), hint);
+      const want = hint.trim().split('/').pop() as string;
+      // Not advanced to 00003: another uuid's file with a higher number may be a failed commit.
+      assert.ok((await findCurrentMetadataFile(toUri(dir), localFileIO())).endsWith(`/metadata/${want}.metadata.json`), hint);
+    }
+    // The full name still works; a bare number still means v<N>.metadata.json (Hadoop).
+    writeFileSync(join(dir, 'metadata', 'version-hint.text'), `${names[2]}.metadata.json`);
+    assert.ok((await findCurrentMetadataFile(toUri(dir), localFileIO())).endsWith(`/${names[2]}.metadata.json`));
+    writeFileSync(join(dir, 'metadata', 'version-hint.text'), 'no-such-file');
+    await assert.rejects(findCurrentMetadataFile(toUri(dir), localFileIO()), rejectsWith('not_found', /names version 'no-such-file'/));
+
+    const hadoop = join(scratch.path, 'bare-number');
+    mkdirSync(join(hadoop, 'metadata'), { recursive: true });
+    writeFileSync(join(hadoop, 'metadata', 'v1.metadata.json'), '{}');
+    writeFileSync(join(hadoop, 'metadata', 'version-hint.text'), '1');
+    assert.match(await findCurrentMetadataFile(toUri(hadoop), localFileIO()), /\/metadata\/v1\.metadata\.json$/);
+  });
+
+  test('a table opens at the version a bare-name hint gives (a copy of the null_stats fixture)', async () => {
+    const dir = join(scratch.path, 'null-stats-hint');
+    cpSync(NULL_STATS, dir, { recursive: true });
+    writeFileSync(join(dir, 'metadata', 'version-hint.text'), '00002-066881b3-e853-4868-9a22-db18cdbc2a68');
+    const table = await openIcebergTable(dir);
+    assert.match(table.metadataLocation, /\/00002-066881b3-e853-4868-9a22-db18cdbc2a68\.metadata\.json$/);
+    assert.equal(table.metadata.currentSnapshotId, 9136741709133330043n);
   });
 
   test('a hint naming a missing version, or a directory with no metadata, is not_found naming it', async () => {
