@@ -6,7 +6,7 @@
 
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Column } from '../catalog/types.ts';
 import { runQuery } from '../engine/engine.ts';
@@ -55,6 +55,16 @@ export interface ShuffleWriteOptions extends ShuffleKeyLayout {
    * ~2-3x faster and ships more bytes: worth it only where the network is not the limit.
    */
   compression?: 'snappy' | 'zstd' | 'lz4_raw' | 'uncompressed';
+  /**
+   * Sort the rows by partition before writing. DuckDB's partitioned writer keeps at most
+   * `partitioned_write_max_open_files` (100) files open; past that it closes and reopens
+   * them, so unsorted rows give several files per partition and a slower write. Sorted
+   * rows fill one partition after another. Measured (DuckDB 1.5.6, 2M rows, 2 threads, a
+   * loaded machine): 1000 partitions 13.7 s unsorted (3,397 files) vs 9.8 s sorted (1,011);
+   * 8-64 partitions 2.1-2.5 s unsorted vs 4.2-5.0 s sorted. 'auto' (default) sorts when the
+   * partition count is above the open-file limit.
+   */
+  sortByPartition?: boolean | 'auto';
   signal?: AbortSignal;
 }
 
@@ -93,7 +103,12 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
   signal?.addEventListener('abort', interrupt, { once: true });
   try {
     if (signal?.aborted) throw signal.reason;
-    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir, options.compression));
+    let sorted = options.sortByPartition ?? 'auto';
+    if (sorted === 'auto') {
+      const limit = Number((await runQuery(conn, `SELECT current_setting('partitioned_write_max_open_files')`)).rows[0][0]);
+      sorted = count > (Number.isFinite(limit) ? limit : 100);
+    }
+    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir, options.compression, sorted));
     const pieces = await collectPieces(conn, dir, count);
     if (signal?.aborted) throw signal.reason;
 
@@ -101,24 +116,36 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
     const lengths: number[] = new Array(count).fill(0);
     const rows: number[] = new Array(count).fill(0);
     const files: Record<string, number[]> = {};
-    const chunks: Buffer[] = [];
     let total = 0;
     for (let p = 0; p < count; p++) {
       offsets[p] = total;
       const piece = pieces.get(p);
       if (!piece) continue;
-      const lens: number[] = [];
-      for (const f of piece) {
-        const bytes = await readFile(f.path);
-        chunks.push(bytes);
-        lens.push(bytes.byteLength);
-        rows[p] += f.rows;
-      }
-      lengths[p] = lens.reduce((s, n) => s + n, 0);
-      if (lens.length > 1) files[String(p)] = lens;
+      for (const f of piece) rows[p] += f.rows;
+      lengths[p] = piece.reduce((s, f) => s + f.size, 0);
+      if (piece.length > 1) files[String(p)] = piece.map((f) => f.size);
       total += lengths[p];
     }
-    const body = Buffer.concat(chunks, total);
+    // The object is assembled in one buffer of its final size (the ObjectStore takes whole
+    // bodies): peak memory is the output once, not the pieces plus their concatenation.
+    const body = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (let p = 0; p < count; p++) {
+      for (const f of pieces.get(p) ?? []) {
+        const fh = await open(f.path, 'r');
+        try {
+          let got = 0;
+          while (got < f.size) {
+            const { bytesRead } = await fh.read(body, at + got, f.size - got, got);
+            if (bytesRead === 0) throw new PuffinError('internal', `shuffle piece ${f.path} shrank while being read`);
+            got += bytesRead;
+          }
+        } finally {
+          await fh.close();
+        }
+        at += f.size;
+      }
+    }
     let location: ShuffleLocation;
     let puts = 0;
     if (total === 0 || total <= inlineLimit) {
@@ -149,7 +176,7 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
 }
 
 /** The COPY that writes every partition of the source as Parquet under dir/__puffin_pid=<p>/. */
-function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string, compression?: string): string {
+function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string, compression: string | undefined, sorted: boolean): string {
   if (compression !== undefined && !['snappy', 'zstd', 'lz4_raw', 'uncompressed'].includes(compression)) {
     throw new PuffinError('bad_request', `unknown shuffle compression ${JSON.stringify(compression)}`);
   }
@@ -166,13 +193,15 @@ function copySql(sourceSql: string, columns: readonly Column[], partitioning: Sh
     pid = rangePartitionSql(partitioning.keys, partitioning.bounds, sk);
   }
   // PARTITION_BY leaves the partition column out of the files.
-  return `COPY (SELECT ${select.join(', ')}, CAST(${pid} AS INTEGER) AS ${PARTITION_COLUMN} FROM ${from}) `
+  const order = sorted ? ` ORDER BY ${PARTITION_COLUMN}` : '';
+  return `COPY (SELECT ${select.join(', ')}, CAST(${pid} AS INTEGER) AS ${PARTITION_COLUMN} FROM ${from}${order}) `
     + `TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN})${compression ? `, COMPRESSION ${compression}` : ''})`;
 }
 
 interface PieceFile {
   path: string;
   rows: number;
+  size: number;
 }
 
 /** The files DuckDB wrote per partition (usually one; more past 100 open partitions), with row counts. */
@@ -193,7 +222,11 @@ async function collectPieces(conn: DuckDBConnection, dir: string, count: number)
     if (!Number.isInteger(p) || p < 0 || p >= count) throw new PuffinError('internal', `partition id ${m[1]} is outside 0..${count - 1}`);
     const names = (await readdir(join(dir, entry))).filter((n) => n.endsWith('.parquet'));
     names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-    const list = names.map((n) => ({ path: join(dir, entry, n), rows: 0 }));
+    const list: PieceFile[] = [];
+    for (const n of names) {
+      const path = join(dir, entry, n);
+      list.push({ path, rows: 0, size: (await stat(path)).size });
+    }
     pieces.set(p, list);
     paths.push(...list.map((f) => f.path));
   }

@@ -194,7 +194,8 @@ export function parseTableMetadata(text: string, file: string): TableMetadata {
   try {
     root = JSON.parse(quoteBigIntegers(text));
   } catch (err) {
-    throw new PuffinError('bad_request', `${file} is not valid JSON: ${(err as Error).message}`);
+    // JSON.parse's message quotes the text around the error: never echo a file's content.
+    throw new PuffinError('bad_request', `${file} is not an Iceberg metadata file (not valid JSON)`);
   }
   if (!root || typeof root !== 'object' || Array.isArray(root)) throw new PuffinError('bad_request', `${file} is not a table metadata object`);
   const r = new Reader(file);

@@ -12,8 +12,8 @@
 // Which delete file applies to which data file (the sequence-number and partition rules) was
 // decided by scan planning; the SQL carries that decision as a per-file list of delete ids.
 
-import { fileURLToPath } from 'node:url';
 import { PuffinError } from '../../errors.ts';
+import { fileUriToPath } from '../../storage/locations.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 
@@ -43,7 +43,7 @@ export interface ReadSqlOptions {
 }
 
 function defaultLocalPath(uri: string): string {
-  if (/^file:/i.test(uri)) return fileURLToPath(uri);
+  if (/^file:/i.test(uri)) return fileUriToPath(uri);
   throw new PuffinError('bad_request', `${uri} is not a local file; pass a localPath function that maps it to a fetched copy`);
 }
 

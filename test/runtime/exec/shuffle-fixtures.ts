@@ -109,6 +109,7 @@ export async function roundTrip(args: {
   inlineLimitBytes?: number;
   viewPrefix?: string;
   layout?: ShuffleKeyLayout;
+  sortByPartition?: boolean | 'auto';
 }): Promise<RoundTrip> {
   const queryId = args.queryId ?? 'q1';
   const stageId = args.stageId ?? 's1';
@@ -119,6 +120,7 @@ export async function roundTrip(args: {
     const written = await writeShuffle({
       conn: args.conn, store: args.store, sourceSql, partitioning: args.partitioning, queryId, stageId, taskId: `t${i}`,
       scratchDir: args.scratchDir, inlineLimitBytes: args.inlineLimitBytes ?? 0, ...args.layout,
+      ...(args.sortByPartition !== undefined ? { sortByPartition: args.sortByPartition } : {}),
     });
     // What the coordinator receives has crossed a process boundary as JSON.
     indexes.push(JSON.parse(JSON.stringify(written.index)) as ShuffleIndex);

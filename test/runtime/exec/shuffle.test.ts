@@ -224,13 +224,13 @@ describe('hash shuffle round trip (local store)', () => {
     await conn.run(`CREATE TABLE wide AS SELECT i::BIGINT AS id, (i * 7919 % 1000003)::BIGINT AS k FROM range(530000) r(i)`);
     const store = freshStore();
     const rt = await roundTrip({
-      conn, store, producers: ['SELECT * FROM wide'], scratchDir: scratch, viewPrefix: 'wide_',
+      conn, store, producers: ['SELECT * FROM wide'], scratchDir: scratch, viewPrefix: 'wide_', sortByPartition: false,
       partitioning: { kind: 'hash', keys: [{ expr: 'k', type: 'BIGINT' }], count: 150 },
     });
     try {
       const multi = Object.keys(rt.indexes[0].files ?? {}).length;
-      // DuckDB flushes partitions every 524,288 rows (partitioned_write_flush_threshold) and keeps
-      // 100 files open (partitioned_write_max_open_files): past both, partitions roll over.
+      // Unsorted: DuckDB flushes partitions every 524,288 rows (partitioned_write_flush_threshold)
+      // and keeps 100 files open (partitioned_write_max_open_files): past both, partitions roll over.
       assert.ok(multi > 0, 'expected some multi-file pieces');
       assert.equal(store.calls.getRange, 150, 'still one GET per piece');
       assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${rt.unionSql})`)), 530000);
@@ -238,6 +238,21 @@ describe('hash shuffle round trip (local store)', () => {
       assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (SELECT k FROM (${rt.unionSql}) GROUP BY k HAVING count(DISTINCT p) > 1)`)), 0);
     } finally {
       await rt.release();
+    }
+    // 'auto' sorts by partition past 100 partitions: (nearly) one file per piece, same rows.
+    const sorted = await roundTrip({
+      conn, store, producers: ['SELECT * FROM wide WHERE id < 100000'], scratchDir: scratch, viewPrefix: 'wides_', stageId: 'sorted',
+      partitioning: { kind: 'hash', keys: [{ expr: 'k', type: 'BIGINT' }], count: 150 },
+    });
+    try {
+      const files = sorted.indexes[0].lengths.reduce((s, l, p) => s + (l === 0 ? 0 : pieceOf(sorted.indexes[0], p).files.length), 0);
+      assert.ok(files < 150 * 1.2, `${files} files for 150 pieces`);
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${sorted.unionSql})`)), 100000);
+      assert.equal(Number(await scalar(conn, `SELECT sum(id) FROM (${sorted.unionSql})`)), (99999 * 100000) / 2);
+      // The same rows land in the same partitions as unsorted: the partition id does not depend on the write order.
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${sorted.unionSql}) WHERE p <> ${hashPartitionSql([{ expr: 'k', type: 'BIGINT' }], 150)}`)), 0);
+    } finally {
+      await sorted.release();
     }
   });
 

@@ -162,7 +162,7 @@ describe('bad metadata is a clear error naming the file', () => {
 
   test('corrupt JSON', async () => {
     const file = write('corrupt', '{"format-version": 2, "location": ');
-    await assert.rejects(openIcebergTable(file), rejectsWith('bad_request', /corrupt\/metadata\/v1\.metadata\.json is not valid JSON/));
+    await assert.rejects(openIcebergTable(file), rejectsWith('bad_request', /corrupt\/metadata\/v1\.metadata\.json is not an Iceberg metadata file \(not valid JSON\)/));
   });
 
   test('an unsupported format version', async () => {
