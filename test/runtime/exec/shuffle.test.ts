@@ -313,6 +313,28 @@ describe('range shuffle', () => {
     }
   });
 
+  test('bounds of decimals, timestamps, HUGEINT, dates with strings, structs with doubles: ids never decrease in sort order', async () => {
+    await conn.run(`CREATE TABLE ranged AS SELECT (i * 1.37)::DECIMAL(18,2) AS dec, TIMESTAMP '2020-01-01' + to_seconds(i * 37) AS ts,
+      i::HUGEINT * 100000000000000000000 AS h, DATE '2000-01-01' + (i % 5000)::INTEGER AS d, CASE WHEN i % 3 = 0 THEN NULL ELSE 'ü' || (i % 77) END AS s,
+      {'a': i % 5} AS st, i / 3.0 AS dbl FROM range(20000) r(i)`);
+    const cases: SortKey[][] = [
+      [{ expr: 'dec', type: 'DECIMAL(18,2)' }],
+      [{ expr: 'ts', type: 'TIMESTAMP', descending: true }],
+      [{ expr: 'h', type: 'HUGEINT' }],
+      [{ expr: 'd', type: 'DATE' }, { expr: 's', type: 'VARCHAR', nullsFirst: true }],
+      [{ expr: 'st', type: 'STRUCT(a BIGINT)' }, { expr: 'dbl', type: 'DOUBLE' }],
+    ];
+    for (const keys of cases) {
+      const bounds = await sampleRangeBounds(conn, 'SELECT * FROM ranged', keys, 5, { sampleRows: 1000 });
+      assert.equal(bounds.length, 4);
+      const order = keys.map((k) => `${k.expr} ${k.descending ? 'DESC' : 'ASC'} NULLS ${k.nullsFirst ? 'FIRST' : 'LAST'}`).join(', ');
+      const r = (await runQuery(conn, `SELECT count(*) FILTER (WHERE p < lag_p), list(DISTINCT p ORDER BY p)::VARCHAR
+        FROM (SELECT p, lag(p) OVER (ORDER BY ${order}) AS lag_p FROM (SELECT *, ${rangePartitionSql(keys, bounds)} AS p FROM ranged))`)).rows[0];
+      assert.equal(Number(r[0]), 0, `${JSON.stringify(keys)}: a row in a lower partition than the row before it`);
+      assert.equal(r[1], '[0, 1, 2, 3, 4]', JSON.stringify(keys));
+    }
+  });
+
   test('partition id = number of bounds <= key, duplicates and NULL bounds included', async () => {
     const k: SortKey[] = [{ expr: 'x', type: 'INTEGER' }];
     const sql = rangePartitionSql(k, [[10], [20], [20], [null]]);
