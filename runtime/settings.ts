@@ -3,7 +3,6 @@
 
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 export interface SettingSpec {
   env: string;
@@ -49,6 +48,7 @@ export const SETTINGS = {
   apiRateBurst: { env: 'PUFFINDB_API_RATE_BURST', default: '100', description: 'Requests an API key may make at once before the per-second rate applies.' },
   apiLoginFailureBurst: { env: 'PUFFINDB_API_LOGIN_FAILURE_BURST', default: '20', description: 'Failed logins (requests with a wrong key) a client address may make at once; past them the address is answered 429, valid keys included, until it regains one. 0 turns the throttle off.' },
   apiLoginFailuresPerMinute: { env: 'PUFFINDB_API_LOGIN_FAILURES_PER_MINUTE', default: '60', description: 'Failed logins per minute a client address regains after its burst (IPv6 addresses are counted by /64).' },
+  allowedLocations: { env: 'PUFFINDB_ALLOWED_LOCATIONS', default: '', description: "Comma-separated roots outside the warehouse ('file:///dir/', 's3://bucket/prefix/') where tables may have their location, metadata may be registered from and files may be written (Iceberg REST catalog, SQL writes); the warehouse is always allowed, anything else is refused." },
   logFlushIntervalMs: { env: 'PUFFINDB_LOG_FLUSH_INTERVAL_MS', default: '60000', description: 'How often the query log is flushed from the state store to Parquet under _puffindb/logs/ on the warehouse.' },
 } as const satisfies Record<string, SettingSpec>;
 
@@ -89,6 +89,8 @@ export interface Settings {
   apiRateBurst: number;
   apiLoginFailureBurst: number;
   apiLoginFailuresPerMinute: number;
+  /** Roots besides the warehouse where table locations and written files may lie. */
+  allowedLocations: string[];
   logFlushIntervalMs: number;
 }
 
@@ -107,7 +109,8 @@ function str(env: NodeJS.ProcessEnv, spec: SettingSpec): string | undefined {
 
 /** Turn a directory path or URL into a root URL that ends in '/'. */
 export function toRootUrl(pathOrUrl: string): string {
-  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl) ? pathOrUrl : pathToFileURL(resolve(pathOrUrl)).href;
+  // Local paths become file: URIs literally (no percent-encoding): a location names its object byte for byte.
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(pathOrUrl) ? pathOrUrl : `file://${resolve(pathOrUrl)}`;
   return url.endsWith('/') ? url : `${url}/`;
 }
 
@@ -152,6 +155,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     apiRateBurst: int(env, S.apiRateBurst, 100),
     apiLoginFailureBurst: int(env, S.apiLoginFailureBurst, 20),
     apiLoginFailuresPerMinute: int(env, S.apiLoginFailuresPerMinute, 60),
+    allowedLocations: (str(env, S.allowedLocations) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
   };
   return { ...settings, ...overrides };

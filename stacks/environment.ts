@@ -27,6 +27,7 @@ export const NOT_SET_ON_LAMBDA: Partial<Record<SettingKey, string>> = {
   region: 'AWS_REGION is reserved on Lambda: the service sets it, and refuses functions that set it',
   port: 'Lambdas listen on no port; API Gateway invokes the admin function',
   adminKey: 'the first admin key is a secret and never sits in a Lambda environment: the admin function reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
+  allowedLocations: 'the warehouse is the lake bucket, and each function\'s role may write only the lake, results and shuffle buckets, so a location elsewhere could not be written anyway; a buyer who grants a role more sets PUFFINDB_ALLOWED_LOCATIONS with it',
 };
 
 /** Settings only some Lambdas read: set on those, left off the others, and why. */
@@ -51,6 +52,7 @@ export const NOT_SET_ON_MONOSTORE: Partial<Record<SettingKey, string>> = {
   lambdaEndpoint: 'an override for tests and emulators; the instance reaches Lambda through the interface endpoint',
   s3Endpoint: 'an override for tests and S3-compatible stores; the instance reaches S3 through the gateway endpoint',
   adminKey: 'the first admin key is a secret and never sits in the boot script or the environment file: `puffindb serve` reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
+  allowedLocations: 'the warehouse is the lake bucket, and each function\'s role may write only the lake, results and shuffle buckets, so a location elsewhere could not be written anyway; a buyer who grants a role more sets PUFFINDB_ALLOWED_LOCATIONS with it',
 };
 
 export interface EnvironmentContext {

@@ -9,8 +9,8 @@
 
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PuffinError } from '../errors.ts';
+import { fileUriToPath } from '../storage/locations.ts';
 
 const GLOB_CHARS = /[*?[{]/;
 
@@ -20,7 +20,7 @@ export function hasGlob(pattern: string): boolean {
 
 /** Accepts a plain path or a file:// URL; any other scheme is not local. */
 export function localPathOf(pattern: string): string {
-  if (/^file:\/\//i.test(pattern)) return fileURLToPath(pattern);
+  if (/^file:\/\//i.test(pattern)) return fileUriToPath(pattern);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(pattern)) {
     throw new PuffinError('unsupported', `'${pattern}' is not a local path; only local files and file:// URLs can be added here`);
   }

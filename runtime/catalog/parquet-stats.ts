@@ -13,10 +13,10 @@
 // pruner must not use a FLOAT/DOUBLE max to exclude a file for `x > c` unless it accepts that.
 
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { runQuery, type Engine, type QueryResult } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { pathToFileUri } from '../storage/locations.ts';
 import { sqlString, sqlStringList } from '../sql/quote.ts';
 import type { Column, ColumnStats, DataFile } from './types.ts';
 
@@ -48,7 +48,7 @@ export async function readParquetFilesInfo(
   files: readonly (string | ParquetFileRef)[],
 ): Promise<ParquetFileInfo[]> {
   if (files.length === 0) return [];
-  const refs = files.map((f) => (typeof f === 'string' ? { path: resolve(f), uri: pathToFileURL(resolve(f)).href } : f));
+  const refs = files.map((f) => (typeof f === 'string' ? { path: resolve(f), uri: pathToFileUri(resolve(f)) } : f));
   const paths = [...new Set(refs.map((r) => r.path))];
   const conn = await engine.connect();
   try {

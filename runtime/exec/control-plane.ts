@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { IcebergRestOptions } from '../api/iceberg-rest/app.ts';
 import { FilePointerStore } from '../catalog/iceberg/file-pointer-store.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
+import { locationPolicyOf } from '../storage/locations.ts';
 import type { Catalog } from '../catalog/types.ts';
 import { WarehouseCatalog } from '../catalog/warehouse-catalog.ts';
 import { Engine } from '../engine/engine.ts';
@@ -131,5 +132,6 @@ function icebergRestOptions(settings: Settings, catalog: WarehouseCatalog): Iceb
     namespaceStore: new FilePointerStore(join(settings.home, 'catalog', 'iceberg-namespaces')),
     io: uriTableIO(storeOptionsOf(settings)),
     warehouseUrl: settings.warehouse,
+    locations: locationPolicyOf(settings),
   };
 }

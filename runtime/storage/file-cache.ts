@@ -7,9 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { copyFile, link, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PuffinError } from '../errors.ts';
 import type { ObjectStore } from './object-store.ts';
+import { fileUriToPath } from './locations.ts';
 import { resolveUri, type StoreOptions } from './open.ts';
 
 export interface FileCacheOptions {
@@ -156,7 +156,7 @@ export class FileCache {
     this.dir = resolve(options.dir);
     this.maxBytes = options.maxBytes;
     this.directRoots = (options.directRoots ?? []).map((root) => {
-      const abs = resolve(root.startsWith('file:') ? fileURLToPath(root) : root);
+      const abs = resolve(root.startsWith('file:') ? fileUriToPath(root) : root);
       return abs.endsWith(sep) ? abs : abs + sep;
     });
     const storeOptions = options.storeOptions ?? {};
@@ -225,7 +225,7 @@ export class FileCache {
     if (/^file:/i.test(uri)) {
       let path: string;
       try {
-        path = fileURLToPath(uri);
+        path = fileUriToPath(uri);
       } catch (err) {
         throw new PuffinError('bad_request', `'${uri}' is not a local file URL: ${(err as Error).message}`);
       }
@@ -277,7 +277,7 @@ export class FileCache {
    */
   private async isFresh(entry: CacheEntry, uri: string): Promise<boolean> {
     if (!/^file:/i.test(uri)) return true;
-    const source = await stat(fileURLToPath(uri)).catch(() => undefined);
+    const source = await stat(fileUriToPath(uri)).catch(() => undefined);
     if (!source?.isFile()) return false;
     if (entry.linked) {
       const cached = await stat(entry.path).catch(() => undefined);
@@ -319,7 +319,7 @@ export class FileCache {
     };
     try {
       const fetched = /^file:/i.test(uri)
-        ? await this.copyLocal(fileURLToPath(uri), temp, uri, reserve)
+        ? await this.copyLocal(fileUriToPath(uri), temp, uri, reserve)
         : await this.download(uri, temp, reserve);
       // Renamed into place whole, so no reader ever sees half a file.
       await rename(temp, path);

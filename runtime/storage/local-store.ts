@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { PuffinError } from '../errors.ts';
 import { checkKey, checkPrefix, checkRange, compareKeys, TEMP_NAME_PREFIX } from './object-key.ts';
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts';
@@ -24,8 +23,8 @@ export class LocalObjectStore implements ObjectStore {
   constructor(rootDir: string) {
     if (typeof rootDir !== 'string' || rootDir === '') throw new PuffinError('bad_request', 'LocalObjectStore needs a root directory');
     this.rootDir = resolve(rootDir);
-    const href = pathToFileURL(this.rootDir).href;
-    this.url = href.endsWith('/') ? href : `${href}/`;
+    // Literally: a key is a file name byte for byte, so the URI of key k is url + k.
+    this.url = this.rootDir.endsWith('/') ? `file://${this.rootDir}` : `file://${this.rootDir}/`;
   }
 
   localPath(key: string): string {

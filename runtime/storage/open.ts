@@ -4,9 +4,9 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parse as parsePath } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PuffinError } from '../errors.ts';
 import { LocalObjectStore } from './local-store.ts';
+import { fileUriToPath, type LocationPolicy } from './locations.ts';
 import { checkKey, checkPrefix } from './object-key.ts';
 import type { ObjectStore } from './object-store.ts';
 import { createS3Client, S3ObjectStore } from './s3-store.ts';
@@ -15,6 +15,8 @@ export interface StoreOptions {
   /** S3-compatible endpoint instead of AWS (PUFFINDB_S3_ENDPOINT). */
   s3Endpoint?: string;
   region?: string;
+  /** Where files may be written through a TableIO (the warehouse and the admin's allowed locations); absent: anywhere. */
+  locations?: LocationPolicy;
 }
 
 type ParsedUrl = { scheme: 'file'; path: string } | { scheme: 's3'; bucket: string; path: string };
@@ -26,7 +28,7 @@ function parseUrl(url: string): ParsedUrl {
   if (typeof url !== 'string') throw new PuffinError('bad_request', `expected a URL string, got ${typeof url}`);
   if (/^file:/i.test(url)) {
     try {
-      return { scheme: 'file', path: fileURLToPath(url) };
+      return { scheme: 'file', path: fileUriToPath(url) };
     } catch (err) {
       throw new PuffinError('bad_request', `'${url}' is not a local file URL: ${(err as Error).message}`);
     }
@@ -97,8 +99,8 @@ export function resolveUri(uri: string, options: StoreOptions = {}): { store: Ob
 }
 
 /**
- * The URI of `key` under `rootUrl`. For file:// roots the key is percent-encoded where a
- * URL needs it, so that the URI converts back to the same path.
+ * The URI of `key` under `rootUrl`: the root and the key as they are (a key is a name byte
+ * for byte, also in a file:// URI; see locations.ts).
  */
 export function joinUrl(rootUrl: string, key: string): string {
   if (typeof key !== 'string') throw new PuffinError('bad_request', `expected a key string, got ${typeof key}`);
@@ -107,5 +109,5 @@ export function joinUrl(rootUrl: string, key: string): string {
   const root = rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/`;
   if (parsed.scheme === 's3') return root + key;
   const dir = parsed.path.endsWith('/') ? parsed.path : `${parsed.path}/`;
-  return pathToFileURL(dir + key).href;
+  return `file://${dir}${key}`;
 }

@@ -19,6 +19,7 @@ import type { TableIO } from '../../catalog/iceberg/writer-io.ts';
 import { metadataToJsonObject, stringifyWithBigInts } from '../../catalog/iceberg/writer-metadata.ts';
 import { applyUpdates, checkRequirements, CommitFailed, lastColumnIdOf, parseRestSchema, parseRestSpec } from './updates.ts';
 import { MemoryPointerStore } from '../../catalog/iceberg/memory-pointer-store.ts';
+import { LocationPolicy } from '../../storage/locations.ts';
 
 export interface IcebergRestOptions {
   /** Table metadata pointers (the same store the SQL writer commits through). */
@@ -30,6 +31,11 @@ export interface IcebergRestOptions {
   warehouseUrl: string;
   /** Namespace for tables whose names have no dot. */
   defaultNamespace?: string;
+  /**
+   * Where table locations, registered metadata and manifest lists may lie: the warehouse and
+   * the admin's PUFFINDB_ALLOWED_LOCATIONS. Default: under `warehouseUrl` only.
+   */
+  locations?: LocationPolicy;
 }
 
 type Json = Record<string, unknown>;
@@ -42,6 +48,8 @@ const ERROR_TYPE: Partial<Record<string, string>> = {
   syntax_error: 'BadRequestException',
   unsupported: 'UnsupportedOperationException',
   unavailable: 'ServiceUnavailableException',
+  access_denied: 'ForbiddenException',
+  forbidden: 'ForbiddenException',
 };
 
 function errorBody(code: number, type: string, message: string): Json {
@@ -54,7 +62,8 @@ function fail(c: Context, err: unknown): Response {
     const type = (err.details?.icebergType as string | undefined) ?? ERROR_TYPE[err.code] ?? 'ServiceFailureException';
     return c.json(errorBody(status, type, err.message), status as 400);
   }
-  return c.json(errorBody(500, 'ServiceFailureException', (err as Error).message ?? String(err)), 500);
+  // Not one of ours: its message may quote anything (a file's bytes, a path); say only what failed.
+  return c.json(errorBody(500, 'ServiceFailureException', `internal error (${(err as Error)?.name ?? 'unknown'}); see the server log`), 500);
 }
 
 function typed(code: PuffinError['code'], icebergType: string, message: string): PuffinError {
@@ -98,6 +107,26 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
   const io = options.io;
   const defaultNs = (options.defaultNamespace ?? 'default').toLowerCase();
   const warehouse = options.warehouseUrl.replace(/\/+$/, '');
+  const locations = options.locations ?? new LocationPolicy([options.warehouseUrl]);
+
+  /**
+   * Everything a table's metadata makes this server write or read must lie where it may:
+   * the table location, the data and metadata paths other engines honour, and the manifest
+   * list of every snapshot that `base` does not have yet.
+   */
+  async function checkTableLocations(m: TableMetadata, base?: TableMetadata): Promise<void> {
+    if (m.location !== base?.location) await locations.check(m.location, 'table location');
+    for (const key of ['write.data.path', 'write.metadata.path', 'write.object-storage.path', 'write.folder-storage.path']) {
+      const value = m.properties[key];
+      if (value !== undefined && value !== base?.properties[key]) await locations.check(value, `table property ${key}`);
+    }
+    const known = new Set((base?.snapshots ?? []).map((s) => s.snapshotId));
+    for (const s of m.snapshots) {
+      if (known.has(s.snapshotId)) continue;
+      if (s.manifestList !== undefined) await locations.check(s.manifestList, `manifest list of snapshot ${s.snapshotId}`);
+      for (const manifest of s.manifests ?? []) await locations.check(manifest, `manifest of snapshot ${s.snapshotId}`);
+    }
+  }
 
   const storeName = (ns: string[], table: string): string => (ns.length === 1 && ns[0] === defaultNs ? table : `${ns.join('.')}.${table}`);
   const splitName = (name: string): { namespace: string[]; name: string } => {
@@ -248,9 +277,11 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const table = validTableName(String(b.name ?? ''));
     const schema = parseRestSchema(b.schema);
     const spec = parseRestSpec(b['partition-spec'], schema);
-    const location = typeof b.location === 'string' ? b.location : `${warehouse}/${ns.join('/')}/${table}`;
+    if (b.location !== undefined && typeof b.location !== 'string') throw typed('bad_request', 'BadRequestException', "'location' must be a string");
+    const location = typeof b.location === 'string' ? b.location.replace(/\/+$/, '') : `${warehouse}/${ns.join('/')}/${table}`;
     const properties = Object.fromEntries(Object.entries((b.properties ?? {}) as Json).map(([k, v]) => [k, String(v)]));
     const name = storeName(ns, table);
+    await checkTableLocations({ location, properties, snapshots: [] } as unknown as TableMetadata);
     if (b['stage-create'] === true) {
       const metadata = newTableMetadata({ schema, lastColumnId: lastColumnIdOf(schema), spec, location, properties });
       return jsonText(c, stringifyWithBigInts({ metadata: metadataToJsonObject(metadata), config: {} }));
@@ -270,8 +301,11 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const b = await body(c);
     const table = validTableName(String(b.name ?? ''));
     const location = b['metadata-location'];
-    if (typeof location !== 'string') throw typed('bad_request', 'BadRequestException', "'metadata-location' is required");
+    if (typeof location !== 'string' || location === '') throw typed('bad_request', 'BadRequestException', "'metadata-location' is required");
+    // Checked before anything is read: a file outside is never opened, so its bytes cannot leak.
+    await locations.check(location, "'metadata-location'");
     const metadata = decodeTableMetadata(await io.read(location), location);
+    await checkTableLocations(metadata);
     if (!(await tables.compareAndSwap(storeName(ns, table), undefined, location))) throw typed('conflict', 'AlreadyExistsException', `table '${[...ns, table].join('.')}' already exists`);
     return jsonText(c, tableResult({ metadataLocation: location, metadata }));
   }));
@@ -320,6 +354,7 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     }
     if (next.schemas.length === 0) throw typed('bad_request', 'BadRequestException', 'a table needs a schema (add-schema)');
     if (next.partitionSpecs.length === 0) next.partitionSpecs = [{ specId: 0, fields: [] }];
+    await checkTableLocations(next, base);
     const metadataLocation = await writeMetadataFile(io, { ...next, metadataLog: current ? [...next.metadataLog, { timestampMs: base?.lastUpdatedMs ?? Date.now(), metadataFile: current }] : next.metadataLog }, current, name);
     const written = decodeTableMetadata(await io.read(metadataLocation), metadataLocation);
     if (!(await tables.compareAndSwap(name, current, metadataLocation))) {

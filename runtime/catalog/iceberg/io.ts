@@ -6,8 +6,8 @@
 
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PuffinError } from '../../errors.ts';
+import { canonicalUri, fileUriToPath, pathToFileUri } from '../../storage/locations.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
 
 export interface FileIO {
@@ -20,11 +20,15 @@ export interface FileIO {
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
-/** Turn a local path or any URI into an absolute URI ('file:///abs', 's3://b/k'). */
+/**
+ * Turn a local path or any URI into an absolute URI ('file:///abs', 's3://b/k'). A file:
+ * URI keeps its path byte for byte (no percent-decoding: `%3A` in a name is three
+ * characters of it, as Java's and PyIceberg's file IO read it); only its form is canonical.
+ */
 export function toUri(pathOrUri: string): string {
-  if (/^file:/i.test(pathOrUri)) return new URL(pathOrUri).href;
+  if (/^file:/i.test(pathOrUri)) return canonicalUri(pathOrUri);
   if (SCHEME.test(pathOrUri) && !/^[a-z]:[\\/]/i.test(pathOrUri)) return pathOrUri;
-  return pathToFileURL(resolvePath(pathOrUri)).href;
+  return pathToFileUri(resolvePath(pathOrUri));
 }
 
 /** Join a directory URI and a relative path. */
@@ -77,7 +81,7 @@ function notFound(uri: string): PuffinError {
 
 function localPathOf(uri: string): string {
   if (!/^file:/i.test(uri)) throw new PuffinError('bad_request', `${uri} is not a local file URI; this table needs an object store FileIO`);
-  return fileURLToPath(uri);
+  return fileUriToPath(uri);
 }
 
 /** Files on the local filesystem, named by file:// URIs (or plain absolute paths). */

@@ -5,10 +5,10 @@
 
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { PuffinError } from '../../errors.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
+import { fileUriToPath, type LocationPolicy } from '../../storage/locations.ts';
 import { resolveUri, type StoreOptions } from '../../storage/open.ts';
 import { localFileIO, objectStoreFileIO, toUri, type FileIO } from './io.ts';
 
@@ -24,7 +24,7 @@ export interface TableIO extends FileIO {
 function localPath(uri: string): string {
   const u = toUri(uri);
   if (!/^file:/i.test(u)) throw new PuffinError('bad_request', `${uri} is not a local file URI; this table needs an object store TableIO`);
-  return fileURLToPath(u);
+  return fileUriToPath(u);
 }
 
 export function localTableIO(): TableIO {
@@ -81,9 +81,31 @@ export function objectStoreTableIO(store: ObjectStore): TableIO {
 /**
  * A TableIO for whatever URIs a table names: file:// on the local filesystem, s3:// through
  * the object store of that bucket (as uriFileIO does for reads), so one catalog can write
- * local tables and tables on S3 side by side.
+ * local tables and tables on S3 side by side. With `storeOptions.locations`, files are
+ * written and deleted only under its roots (the warehouse and the admin's allowed
+ * locations): a table whose location lies elsewhere cannot be written through it.
  */
 export function uriTableIO(storeOptions: StoreOptions = {}): TableIO {
+  const io = anyUriTableIO(storeOptions);
+  return storeOptions.locations ? confinedTableIO(io, storeOptions.locations) : io;
+}
+
+/** `io` refusing (access_denied, before touching anything) writes and deletes outside `locations`. */
+export function confinedTableIO(io: TableIO, locations: LocationPolicy): TableIO {
+  return {
+    ...io,
+    async write(uri, bytes) {
+      await locations.check(uri, 'write of');
+      return io.write(uri, bytes);
+    },
+    async delete(uri) {
+      await locations.check(uri, 'delete of');
+      return io.delete(uri);
+    },
+  };
+}
+
+function anyUriTableIO(storeOptions: StoreOptions): TableIO {
   const local = localTableIO();
   const pick = (uri: string): TableIO => {
     const full = toUri(uri);

@@ -95,7 +95,7 @@ describe('WarehouseCatalog', () => {
     writeFileSync(corrupt, '{"format-version": 2, "table-uuid": ');
     writeFileSync(future, JSON.stringify({ 'format-version': 99, 'table-uuid': '9c12d441-03fe-4693-9a96-a0705ddf69c1', location: 'file:///x', 'last-updated-ms': 0, 'last-column-id': 1, schemas: [], 'current-schema-id': 0 }));
     await assert.rejects(catalog.registerIceberg('t1', missing), isError('not_found', /missing\/metadata\/v1\.metadata\.json does not exist/));
-    await assert.rejects(catalog.registerIceberg('t2', corrupt), isError('bad_request', /corrupt\/metadata\/v1\.metadata\.json is not valid JSON/));
+    await assert.rejects(catalog.registerIceberg('t2', corrupt), isError('bad_request', /corrupt\/metadata\/v1\.metadata\.json is not an Iceberg metadata file \(not valid JSON\)/));
     await assert.rejects(catalog.registerIceberg('t3', future), (err: unknown) => err instanceof PuffinError && /future\/metadata\/v1\.metadata\.json/.test(err.message) && /format.version|99/i.test(err.message));
     await assert.rejects(catalog.registerIceberg('t4', empty), isError('not_found', /has no Iceberg metadata/));
     // Relative paths without --reroot: refused while planning, before anything is recorded.

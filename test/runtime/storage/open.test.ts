@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { fileUriToPath } from '../../../runtime/storage/locations.ts';
 import { LocalObjectStore } from '../../../runtime/storage/local-store.ts';
 import { joinUrl, openStore, resolveUri } from '../../../runtime/storage/open.ts';
 import { S3ObjectStore } from '../../../runtime/storage/s3-store.ts';
@@ -44,8 +45,10 @@ describe('openStore', () => {
 
 describe('resolveUri', () => {
   test('a file URI resolves to one store per filesystem root and the path as key', () => {
-    const a = resolveUri(pathToFileURL(join(root, 'a.parquet')).href);
-    const b = resolveUri(pathToFileURL(join(root, 'sub dir', 'b.parquet')).href);
+    // A file: URI names its file literally (see locations.ts): 'sub dir' and 'x%20y' as written.
+    const a = resolveUri(`file://${join(root, 'a.parquet')}`);
+    const b = resolveUri(`file://${join(root, 'sub dir', 'b.parquet')}`);
+    assert.equal(resolveUri(`file://${join(root, 'x%20y', 'c.parquet')}`).key, join(root, 'x%20y', 'c.parquet').slice(1));
     assert.equal(a.store, b.store);
     assert.equal(a.store.url, 'file:///');
     assert.equal(a.key, join(root, 'a.parquet').slice(1));
@@ -78,11 +81,12 @@ describe('joinUrl', () => {
     assert.equal(joinUrl('s3://b/p', 'f'), 's3://b/p/f');
   });
 
-  test('file URIs round-trip to the same path, even with characters URLs escape', () => {
-    const rootUrl = `${pathToFileURL(root).href}/`;
-    for (const key of ['t/f.parquet', 'odd name/100% #1?.csv', 'dir/']) {
+  test('file URIs round-trip to the same path, byte for byte (no percent-encoding either way)', () => {
+    const rootUrl = `file://${root}/`;
+    for (const key of ['t/f.parquet', 'odd name/100% #1?.csv', 's=a%3Ab/x.parquet', 'dir/']) {
       const uri = joinUrl(rootUrl, key);
-      assert.equal(fileURLToPath(uri), join(root, key));
+      assert.equal(uri, rootUrl + key);
+      assert.equal(fileUriToPath(uri), join(root, key));
     }
     const uri = joinUrl(rootUrl, 'odd name/100% #1?.csv');
     assert.equal(resolveUri(uri).key, join(root, 'odd name/100% #1?.csv').slice(1));
