@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { writeAvroContainer } from '../../runtime/catalog/iceberg/avro.ts';
 import { encodeBound, twosComplementMinBytes } from '../../runtime/catalog/iceberg/bounds.ts';
 import { parseTransform, transformResultType } from '../../runtime/catalog/iceberg/transforms.ts';
@@ -17,8 +18,8 @@ import { avroPrimitive, kv, MANIFEST_LIST_SCHEMA } from '../../runtime/catalog/i
 
 export interface FixtureSchema {
   schemaId: number;
-  /** Iceberg JSON fields: { id, name, required, type }. */
-  fields: { id: number; name: string; required?: boolean; type: unknown }[];
+  /** Iceberg JSON fields: { id, name, required, type }, and v3 defaults. */
+  fields: { id: number; name: string; required?: boolean; type: unknown; 'initial-default'?: unknown; 'write-default'?: unknown }[];
 }
 
 export interface FixtureSpec {
@@ -46,6 +47,11 @@ export interface FixtureFile {
   valueCounts?: Record<number, number>;
   equalityIds?: number[];
   referencedDataFile?: string;
+  /** 'PUFFIN' for a v3 deletion vector (with content offset and size); default 'PARQUET'. */
+  format?: string;
+  contentOffset?: number;
+  contentSizeInBytes?: number;
+  firstRowId?: bigint;
 }
 
 export interface FixtureManifest {
@@ -80,6 +86,8 @@ export interface FixtureTable {
   /** Defaults to the last snapshot. */
   currentSnapshotId?: bigint | null;
   properties?: Record<string, string>;
+  /** 2 (default) or 3: v3 writes row-lineage fields (next-row-id, first-row-id). */
+  formatVersion?: 2 | 3;
 }
 
 function avroValue(type: PrimitiveType, v: IcebergValue | null | undefined): unknown {
@@ -126,7 +134,10 @@ function manifestEntrySchema(partitionFields: { name: string; fieldId: number; t
             { name: 'split_offsets', type: ['null', { type: 'array', items: 'long', 'element-id': 133 }], default: null, 'field-id': 132 },
             { name: 'equality_ids', type: ['null', { type: 'array', items: 'int', 'element-id': 136 }], default: null, 'field-id': 135 },
             { name: 'sort_order_id', type: ['null', 'int'], default: null, 'field-id': 140 },
+            { name: 'first_row_id', type: ['null', 'long'], default: null, 'field-id': 142 },
             { name: 'referenced_data_file', type: ['null', 'string'], default: null, 'field-id': 143 },
+            { name: 'content_offset', type: ['null', 'long'], default: null, 'field-id': 144 },
+            { name: 'content_size_in_bytes', type: ['null', 'long'], default: null, 'field-id': 145 },
           ],
         },
       },
@@ -165,6 +176,10 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
     return f.type;
   };
   const written = new Map<FixtureManifest, { path: string; length: number }>();
+  const formatVersion = table.formatVersion ?? 2;
+  const addedRows = (s: FixtureSnapshot): number =>
+    s.manifests.filter((m) => m.content === 'data' && m.addedSnapshotId === s.snapshotId).reduce((n, m) => n + m.files.filter((f) => (f.status ?? 1) === 1).reduce((k, f) => k + f.recordCount, 0), 0);
+  const rowIdsBefore = (s: FixtureSnapshot): number => table.snapshots.slice(0, table.snapshots.indexOf(s)).reduce((n, x) => n + addedRows(x), 0);
 
   const writeManifest = (m: FixtureManifest): { path: string; length: number } => {
     const done = written.get(m);
@@ -180,7 +195,7 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
       data_file: {
         content: f.content ?? (m.content === 'data' ? 0 : 2),
         file_path: `${location}/${f.path}`,
-        file_format: 'PARQUET',
+        file_format: f.format ?? 'PARQUET',
         partition: Object.fromEntries(partitionFields.map((p) => [p.name, avroValue(p.type, f.partition?.[p.fieldId])])),
         record_count: BigInt(f.recordCount),
         file_size_in_bytes: BigInt(f.sizeBytes),
@@ -194,11 +209,14 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
         split_offsets: null,
         equality_ids: f.equalityIds ?? null,
         sort_order_id: null,
+        first_row_id: f.firstRowId ?? null,
         referenced_data_file: f.referencedDataFile ?? null,
+        content_offset: f.contentOffset === undefined ? null : BigInt(f.contentOffset),
+        content_size_in_bytes: f.contentSizeInBytes === undefined ? null : BigInt(f.contentSizeInBytes),
       },
     }));
     const bytes = writeAvroContainer(manifestEntrySchema(partitionFields), entries, {
-      'format-version': '2',
+      'format-version': String(formatVersion),
       'partition-spec-id': String(spec.specId),
       'partition-spec': JSON.stringify(spec.fields.map((f) => ({ name: f.name, transform: f.transform, 'source-id': f.sourceId, 'field-id': f.fieldId }))),
       schema: JSON.stringify(table.schemas.find((s) => s.schemaId === currentSchemaId)),
@@ -273,7 +291,7 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
         'snapshot-id': String(s.snapshotId),
         'parent-snapshot-id': s.parentSnapshotId === undefined ? 'null' : String(s.parentSnapshotId),
         'sequence-number': String(s.sequenceNumber),
-        'format-version': '2',
+        'format-version': String(formatVersion),
       }),
     );
     return {
@@ -284,13 +302,16 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
       summary: { operation: s.operation ?? 'append' },
       'manifest-list': `${location}/metadata/${listName}`,
       'schema-id': s.schemaId ?? currentSchemaId,
+      // v3 row lineage: each snapshot's rows get ids from the table's running next-row-id.
+      ...(formatVersion === 3 ? { 'first-row-id': rowIdsBefore(s), 'added-rows': addedRows(s) } : {}),
     };
   });
 
   const last = table.snapshots[table.snapshots.length - 1];
   const current = table.currentSnapshotId === undefined ? last?.snapshotId ?? null : table.currentSnapshotId;
   const metadata = {
-    'format-version': 2,
+    'format-version': formatVersion,
+    ...(formatVersion === 3 ? { 'next-row-id': table.snapshots.reduce((n, s) => n + addedRows(s), 0) } : {}),
     'table-uuid': randomUUID(),
     location,
     'last-sequence-number': Number(table.snapshots.reduce((n, s) => (s.sequenceNumber > n ? s.sequenceNumber : n), 0n)),
@@ -316,4 +337,134 @@ export function writeFixtureTable(dir: string, table: FixtureTable): string {
   writeFileSync(file, text);
   writeFileSync(join(metadataDir, 'version-hint.text'), '1');
   return file;
+}
+
+// ---------------------------------------------------------------------------------------
+// v3 deletion vectors: Puffin files of `deletion-vector-v1` blobs (Puffin spec), each the
+// deleted positions of one data file as a portable 64-bit Roaring bitmap.
+
+/** The 32-bit portable Roaring serialization of sorted distinct values below 2^32. Array
+ *  containers up to 4096 values, bitmap containers above; `runs` writes run containers. */
+function roaring32(values: readonly number[], runs: boolean): Buffer {
+  const containers = new Map<number, number[]>();
+  for (const v of values) {
+    const key = Math.floor(v / 65536);
+    let c = containers.get(key);
+    if (!c) containers.set(key, (c = []));
+    c.push(v % 65536);
+  }
+  const keys = [...containers.keys()];
+  const bodies = keys.map((key) => {
+    const low = containers.get(key) as number[];
+    if (runs) {
+      const pairs: number[] = [];
+      for (let i = 0; i < low.length; ) {
+        let j = i;
+        while (j + 1 < low.length && low[j + 1] === low[j] + 1) j++;
+        pairs.push(low[i], j - i);
+        i = j + 1;
+      }
+      const b = Buffer.alloc(2 + pairs.length * 2);
+      b.writeUInt16LE(pairs.length / 2, 0);
+      pairs.forEach((v, i) => b.writeUInt16LE(v, 2 + i * 2));
+      return b;
+    }
+    if (low.length <= 4096) {
+      const b = Buffer.alloc(low.length * 2);
+      low.forEach((v, i) => b.writeUInt16LE(v, i * 2));
+      return b;
+    }
+    const b = Buffer.alloc(8192);
+    for (const v of low) b[v >> 3] |= 1 << (v & 7);
+    return b;
+  });
+  const header: Buffer[] = [];
+  const n = keys.length;
+  if (runs) {
+    const cookie = Buffer.alloc(4);
+    cookie.writeUInt32LE(12347 | ((n - 1) << 16), 0);
+    header.push(cookie, Buffer.alloc(Math.ceil(n / 8), 0xff));
+  } else {
+    const cookie = Buffer.alloc(8);
+    cookie.writeUInt32LE(12346, 0);
+    cookie.writeUInt32LE(n, 4);
+    header.push(cookie);
+  }
+  const descriptive = Buffer.alloc(4 * n);
+  keys.forEach((key, i) => {
+    descriptive.writeUInt16LE(key, i * 4);
+    descriptive.writeUInt16LE((containers.get(key) as number[]).length - 1, i * 4 + 2);
+  });
+  header.push(descriptive);
+  if (!runs || n >= 4) {
+    const offsets = Buffer.alloc(4 * n);
+    let at = header.reduce((k, b) => k + b.length, 0) + 4 * n;
+    bodies.forEach((b, i) => {
+      offsets.writeUInt32LE(at, i * 4);
+      at += b.length;
+    });
+    header.push(offsets);
+  }
+  return Buffer.concat([...header, ...bodies]);
+}
+
+/** A `deletion-vector-v1` blob: length, magic, portable 64-bit Roaring bitmap, CRC-32. */
+export function deletionVectorBlob(positions: readonly bigint[], options: { runs?: boolean } = {}): Buffer {
+  const sorted = [...new Set(positions)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const byHigh = new Map<number, number[]>();
+  for (const p of sorted) {
+    const high = Number(p >> 32n);
+    let l = byHigh.get(high);
+    if (!l) byHigh.set(high, (l = []));
+    l.push(Number(p & 0xffffffffn));
+  }
+  const count = Buffer.alloc(8);
+  count.writeBigUInt64LE(BigInt(byHigh.size), 0);
+  const parts: Buffer[] = [count];
+  for (const [high, low] of byHigh) {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(high, 0);
+    parts.push(key, roaring32(low, options.runs ?? false));
+  }
+  const body = Buffer.concat([Buffer.from([0xd1, 0xd3, 0x39, 0x64]), ...parts]);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(body.length, 0);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body), 0);
+  return Buffer.concat([length, body, crc]);
+}
+
+/**
+ * Write a Puffin file of deletion vectors (magic, blobs, footer) at `path`; returns each
+ * vector's place in it, for the manifest entry (content_offset, content_size_in_bytes).
+ */
+export function writeDeletionVectors(
+  path: string,
+  vectors: { referencedDataFile: string; positions: readonly bigint[]; runs?: boolean }[],
+): { offset: number; length: number; cardinality: number }[] {
+  const magic = Buffer.from('PFA1', 'latin1');
+  const blobs: Buffer[] = [];
+  const out: { offset: number; length: number; cardinality: number }[] = [];
+  let at = magic.length;
+  for (const v of vectors) {
+    const blob = deletionVectorBlob(v.positions, { runs: v.runs });
+    out.push({ offset: at, length: blob.length, cardinality: new Set(v.positions).size });
+    blobs.push(blob);
+    at += blob.length;
+  }
+  const footer = Buffer.from(JSON.stringify({
+    blobs: vectors.map((v, i) => ({
+      type: 'deletion-vector-v1',
+      fields: [2147483545],
+      'snapshot-id': -1,
+      'sequence-number': -1,
+      offset: out[i].offset,
+      length: out[i].length,
+      properties: { 'referenced-data-file': v.referencedDataFile, cardinality: String(out[i].cardinality) },
+    })),
+  }), 'utf8');
+  const tail = Buffer.alloc(8);
+  tail.writeUInt32LE(footer.length, 0);
+  writeFileSync(path, Buffer.concat([magic, ...blobs, magic, footer, tail, magic]));
+  return out;
 }

@@ -42,6 +42,12 @@ export interface IcebergFieldRead {
   type: string;
   /** SQL literal text used when the file lacks the field (identity partition values); null = NULL. */
   defaultValue: string | null;
+  /** The column's v3 `initial-default` as text DuckDB casts to `type`: used when the file
+   *  lacks the field and `defaultValue` is null. Never a file statistic (unlike defaultValue). */
+  initialDefault?: string;
+  /** Set when the table has a name mapping (`schema.name-mapping.default`): the names this
+   *  field may carry in data files written without Parquet field ids (possibly none). */
+  names?: string[];
 }
 
 /** A delete file that applies to a data file, with what the spec's rules need to apply it. */
@@ -57,6 +63,11 @@ export interface IcebergDeleteRead {
   equalityFieldIds?: number[];
   equalityColumns?: string[];
   equalityFields?: IcebergFieldRead[];
+  /** v3 deletion vectors (format 'puffin'): the blob's place in the Puffin file, and the one
+   *  data file whose row positions it holds. */
+  contentOffset?: number;
+  contentSizeInBytes?: number;
+  referencedDataFile?: string;
 }
 
 export interface IcebergFileRead {

@@ -7,6 +7,7 @@ import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlStringList } from '../sql/quote.ts';
 import type { Column, IcebergFieldRead } from '../catalog/types.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
+import type { ParquetFileSchema } from '../catalog/iceberg/parquet-schema.ts';
 import type { FileRef, FragmentInput } from '../planner/plan.ts';
 
 function selectList(columns: readonly Column[], fromNull: boolean): string {
@@ -41,6 +42,7 @@ export function icebergViewSql(
   fields: readonly IcebergFieldRead[],
   files: readonly FileRef[],
   localPath: (uri: string) => string,
+  fileSchemas?: (uri: string) => ParquetFileSchema | undefined,
 ): string {
   if (columns.length === 0) {
     throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
@@ -49,16 +51,18 @@ export function icebergViewSql(
     if (!f.iceberg) throw new PuffinError('bad_request', `view ${sqlIdent(name)}: file ${f.uri} of an Iceberg input carries no Iceberg read information`);
     return { uri: f.uri, path: f.iceberg.path, format: f.iceberg.format, readSchema: f.iceberg.readSchema, deletes: f.iceberg.deletes };
   });
-  const read = buildIcebergReadSql({ fields, dataFiles }, columns.map((c) => c.name), { localPath });
+  const read = buildIcebergReadSql({ fields, dataFiles }, columns.map((c) => c.name), fileSchemas ? { localPath, fileSchemas } : { localPath });
   return `CREATE TEMP VIEW ${sqlIdent(name)} AS SELECT ${selectList(columns, false)} FROM (\n${read}\n) AS __iceberg`;
 }
 
 /**
  * The view of one fragment input over local copies of its files: by field id, with deletes
- * applied, for an Iceberg input; plain Parquet otherwise.
+ * applied, for an Iceberg input; plain Parquet otherwise. `fileSchemas` (the data files'
+ * footer facts, see catalog/iceberg/parquet-schema.ts) lets files without field ids be read
+ * by the table's name mapping; without it the view checks the footers itself.
  */
-export function inputViewSql(input: FragmentInput, localPath: (uri: string) => string): string {
+export function inputViewSql(input: FragmentInput, localPath: (uri: string) => string, fileSchemas?: (uri: string) => ParquetFileSchema | undefined): string {
   return input.iceberg
-    ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath)
+    ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath, fileSchemas)
     : parquetViewSql(input.view, input.columns, input.files.map((f) => localPath(f.uri)));
 }

@@ -40,7 +40,16 @@ function decodeField(where: string, value: unknown): IcebergFieldRead {
   const o = obj(where, value);
   const defaultValue = o.defaultValue;
   if (defaultValue !== null && typeof defaultValue !== 'string') throw bad(`${where}.defaultValue`, 'a string or null', defaultValue);
-  return { fieldId: num(where, o, 'fieldId'), name: str(where, o, 'name'), type: str(where, o, 'type'), defaultValue };
+  const out: IcebergFieldRead = { fieldId: num(where, o, 'fieldId'), name: str(where, o, 'name'), type: str(where, o, 'type'), defaultValue };
+  if (o.initialDefault !== undefined) {
+    if (typeof o.initialDefault !== 'string') throw bad(`${where}.initialDefault`, 'a string', o.initialDefault);
+    out.initialDefault = o.initialDefault;
+  }
+  if (o.names !== undefined) out.names = arr(where, o, 'names').map((v, i) => {
+    if (typeof v !== 'string') throw bad(`${where}.names[${i}]`, 'a column name', v);
+    return v;
+  });
+  return out;
 }
 
 function decodeDelete(where: string, value: unknown): IcebergDeleteRead {
@@ -64,6 +73,9 @@ function decodeDelete(where: string, value: unknown): IcebergDeleteRead {
     if (typeof v !== 'string') throw bad(`${where}.equalityColumns[${i}]`, 'a column name', v);
     return v;
   });
+  if (o.contentOffset !== undefined) out.contentOffset = num(where, o, 'contentOffset');
+  if (o.contentSizeInBytes !== undefined) out.contentSizeInBytes = num(where, o, 'contentSizeInBytes');
+  if (o.referencedDataFile !== undefined) out.referencedDataFile = str(where, o, 'referencedDataFile');
   if (o.equalityFields !== undefined) out.equalityFields = arr(where, o, 'equalityFields').map((f, i) => decodeField(`${where}.equalityFields[${i}]`, f));
   return out;
 }

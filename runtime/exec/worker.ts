@@ -19,6 +19,7 @@ import type { Fragment } from '../planner/plan.ts';
 import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import { assertSafeId } from './wire.ts';
 import { inputViewSql } from './views.ts';
+import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
 import { openIcebergTable } from '../catalog/iceberg/table.ts';
 import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
@@ -136,7 +137,10 @@ export class Worker {
         if (path === undefined) throw new PuffinError('internal', `fragment ${fragment.id}: ${uri} was not fetched`);
         return path;
       };
-      for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath));
+      // Iceberg data files' footers (field ids or not, cached by URI) decide id or name reads.
+      const icebergFiles = fragment.inputs.flatMap((input) => (input.iceberg ? input.files.filter((f) => f.iceberg?.format === 'parquet').map((f) => ({ uri: f.uri, localPath: localPath(f.uri) })) : []));
+      const footers = icebergFiles.length ? await describeParquetFiles(conn, icebergFiles) : new Map();
+      for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
       if (fragment.write) return await this.writeRows(conn, fragment, partialPath);
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
       return Number(copied.rows[0]?.[0] ?? 0);

@@ -32,6 +32,10 @@ export function decodeBound(type: PrimitiveType, bytes: Uint8Array): IcebergValu
     case 'timestamptz':
       if (n === 8) return view.getBigInt64(0, true);
       return n === 4 ? BigInt(view.getInt32(0, true)) * MICROS_PER_DAY : undefined;
+    case 'timestamp_ns':
+    case 'timestamptz_ns':
+      if (n === 8) return view.getBigInt64(0, true);
+      return n === 4 ? BigInt(view.getInt32(0, true)) * MICROS_PER_DAY * 1000n : undefined;
     case 'float':
       return n === 4 ? view.getFloat32(0, true) : undefined;
     case 'double':
@@ -108,7 +112,9 @@ export function encodeBound(type: PrimitiveType, value: IcebergValue): Uint8Arra
     case 'long':
     case 'time':
     case 'timestamp':
-    case 'timestamptz': {
+    case 'timestamptz':
+    case 'timestamp_ns':
+    case 'timestamptz_ns': {
       if (typeof value !== 'bigint' || value < -(1n << 63n) || value >= 1n << 63n) return cannotEncode(type, value);
       const out = new Uint8Array(8);
       new DataView(out.buffer).setBigInt64(0, value as bigint, true);
@@ -175,6 +181,19 @@ export function formatTimestamp(micros: bigint): string {
   return bc ? `${date.slice(0, -5)} ${time} (BC)` : `${date} ${time}`;
 }
 
+/** A v3 nanosecond timestamp (nanoseconds from the epoch) as DuckDB TIMESTAMP_NS text. */
+export function formatTimestampNanos(nanos: bigint): string {
+  const micros = floorDiv(nanos, 1000n);
+  const rest = Number(nanos - micros * 1000n);
+  const text = formatTimestamp(micros);
+  if (rest === 0) return text;
+  const bc = text.endsWith(' (BC)');
+  let withFraction = bc ? text.slice(0, -5) : text;
+  if (!/\.\d{6}$/.test(withFraction)) withFraction += '.000000';
+  withFraction += pad(rest, 3);
+  return bc ? `${withFraction} (BC)` : withFraction;
+}
+
 export function formatDecimal(unscaled: bigint, scale: number): string {
   const negative = unscaled < 0n;
   const digits = (negative ? -unscaled : unscaled).toString().padStart(scale + 1, '0');
@@ -216,6 +235,11 @@ export function valueToSql(type: PrimitiveType, value: IcebergValue): string {
     case 'timestamp': return formatTimestamp(value as bigint);
     case 'timestamptz': {
       const text = formatTimestamp(value as bigint);
+      return text.endsWith(' (BC)') ? `${text.slice(0, -5)}+00 (BC)` : `${text}+00`;
+    }
+    case 'timestamp_ns': return formatTimestampNanos(value as bigint);
+    case 'timestamptz_ns': {
+      const text = formatTimestampNanos(value as bigint);
       return text.endsWith(' (BC)') ? `${text.slice(0, -5)}+00 (BC)` : `${text}+00`;
     }
     case 'string': return value as string;

@@ -18,7 +18,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { PuffinError } from '../../errors.ts';
 import { resolveLocation } from './io.ts';
 import { ADDED, DELETED, dataSequenceNumber, decodeManifest, decodeManifestList, entrySnapshotId, fileSequenceNumber, partitionValueFromAvro, type ContentFile, type FieldMap, type ManifestFile } from './manifest.ts';
-import { decodeTableMetadata, metadataFileVersion, type PartitionSpec, type Snapshot, type TableMetadata } from './metadata.ts';
+import { assertWritableFormat, decodeTableMetadata, metadataFileVersion, type PartitionSpec, type Snapshot, type TableMetadata } from './metadata.ts';
 import type { PointerStore } from './pointer-store.ts';
 import type { IcebergSchema } from './types.ts';
 import type { TableIO } from './writer-io.ts';
@@ -100,6 +100,7 @@ function nextMetadataUri(location: string, previous: string | undefined, metadat
 }
 
 export async function writeMetadataFile(io: TableIO, metadata: TableMetadata, previous: string | undefined, name: string): Promise<string> {
+  assertWritableFormat(metadata, name);
   const uri = nextMetadataUri(tableLocation(metadata, name), previous, metadata);
   await io.write(uri, new TextEncoder().encode(metadataToJson(metadata)));
   return uri;
@@ -444,6 +445,7 @@ export async function commitTable(store: PointerStore, name: string, change: Tab
   const maxAttempts = options.maxAttempts ?? DEFAULT_ATTEMPTS;
   const now = options.now ?? Date.now;
   const original = options.base ?? (await loadTable(store, name, io));
+  assertWritableFormat(original.metadata, name);
   const addedFiles = change.operation === 'append' ? change.files : change.added;
   const added = await writeAddedManifest(io, original, addedFiles);
   try {

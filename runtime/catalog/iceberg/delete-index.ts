@@ -1,6 +1,8 @@
 // Which delete files apply to which data file (spec: Scan Planning, scope rules):
 //  - a position delete file applies to data files of the same partition (spec and values)
 //    whose data sequence number is <= its own, and only to `referenced_data_file` when set;
+//  - a v3 deletion vector (a position delete in a Puffin file) applies by the same rules, and
+//    where one applies to a data file, that file's position delete files do not;
 //  - an equality delete file applies to data files whose data sequence number is strictly
 //    lower than its own, in the same partition, or in every partition when the delete file's
 //    spec is unpartitioned (a global delete).
@@ -83,11 +85,15 @@ export class DeleteIndex<T> {
       ...(this.positionByPartition.get(data.partitionKey)?.from(seq, false) ?? []),
       ...this.positionGlobal.from(seq, false),
     ].filter((d) => d.file.referencedDataFile === undefined || d.file.referencedDataFile === data.file.filePath);
+    // v3: a deletion vector holds every earlier position delete of its data file, so the
+    // position delete files are not applied where one applies (spec: Scan Planning).
+    const vectors = positional.filter((d) => d.file.fileFormat.toLowerCase() === 'puffin');
+    const positions = vectors.length > 0 ? vectors : positional;
     const equality = [
       ...(this.equalityByPartition.get(data.partitionKey)?.from(seq, true) ?? []),
       ...this.equalityGlobal.from(seq, true),
     ].filter((d) => this.mayOverlap(d.file, data.file));
-    return [...positional, ...equality];
+    return [...positions, ...equality];
   }
 
   /** Could some row of `data` equal some row of the equality delete file `del`? */

@@ -66,6 +66,11 @@ export interface ContentFile {
   equalityIds?: number[];
   sortOrderId?: number;
   referencedDataFile?: string;
+  /** v3 deletion vectors: where the blob sits in its Puffin file. */
+  contentOffset?: number;
+  contentSizeInBytes?: number;
+  /** v3 row lineage (read, not used: _row_id is not exposed). */
+  firstRowId?: bigint;
 }
 
 export type EntryStatus = 0 | 1 | 2;
@@ -297,6 +302,7 @@ export function decodeManifest(bytes: Uint8Array, file: string): Manifest {
   const kRecords = key(d, 103), kSize = key(d, 104), kColumnSizes = key(d, 108), kValueCounts = key(d, 109), kNullCounts = key(d, 110);
   const kNanCounts = key(d, 137), kLower = key(d, 125), kUpper = key(d, 128), kEqIds = key(d, 135);
   const kSortOrder = key(d, 140), kReferenced = key(d, 143);
+  const kFirstRowId = key(d, 142), kContentOffset = key(d, 144), kContentSize = key(d, 145);
 
   const entries: ManifestEntry[] = avro.records.map((raw, i) => {
     const r = raw as Record<string, unknown>;
@@ -332,6 +338,12 @@ export function decodeManifest(bytes: Uint8Array, file: string): Manifest {
     if (sortOrder !== undefined) file_.sortOrderId = sortOrder;
     const referenced = df[kReferenced];
     if (typeof referenced === 'string') file_.referencedDataFile = referenced;
+    const contentOffset = optionalNum(df[kContentOffset]);
+    const contentSize = optionalNum(df[kContentSize]);
+    const firstRowId = optionalBig(df[kFirstRowId]);
+    if (contentOffset !== undefined) file_.contentOffset = contentOffset;
+    if (contentSize !== undefined) file_.contentSizeInBytes = contentSize;
+    if (firstRowId !== undefined) file_.firstRowId = firstRowId;
     const status = num(r[kStatus]);
     if (status !== 0 && status !== 1 && status !== 2) throw new PuffinError('bad_request', `${file}: entry ${i} has unknown status ${status}`);
     return {
@@ -370,7 +382,9 @@ export function partitionValueFromAvro(type: PrimitiveType, raw: unknown): Icebe
     case 'long':
     case 'time':
     case 'timestamp':
-    case 'timestamptz': return BigInt(raw as number | bigint);
+    case 'timestamptz':
+    case 'timestamp_ns':
+    case 'timestamptz_ns': return BigInt(raw as number | bigint);
     case 'float':
     case 'double': return num(raw);
     case 'decimal': return raw instanceof Uint8Array ? bigIntFromTwosComplement(raw) : BigInt(raw as number | bigint);

@@ -1,6 +1,7 @@
-// Iceberg table metadata (spec: Table Metadata, Snapshots, Appendix C): parsing format v1 and
-// v2 `metadata.json`, finding a table's current metadata file in its directory, and choosing
-// the snapshot a read sees (current, by id, or as of a time: Appendix F).
+// Iceberg table metadata (spec: Table Metadata, Snapshots, Appendix C): parsing format v1, v2
+// and v3 `metadata.json` (v3's row-lineage fields are tolerated, not used), finding a table's
+// current metadata file in its directory, and choosing the snapshot a read sees (current, by
+// id, or as of a time: Appendix F).
 
 import { gunzipSync } from 'node:zlib';
 import { PuffinError } from '../../errors.ts';
@@ -55,7 +56,7 @@ export interface SnapshotRef {
 }
 
 export interface TableMetadata {
-  formatVersion: 1 | 2;
+  formatVersion: 1 | 2 | 3;
   tableUuid?: string;
   location: string;
   lastSequenceNumber: bigint;
@@ -77,7 +78,24 @@ export interface TableMetadata {
   refs: Record<string, SnapshotRef>;
 }
 
-export const SUPPORTED_FORMAT_VERSIONS = [1, 2] as const;
+export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3] as const;
+
+/** Format versions PuffinDB writes: v3 tables are read, and refused for writes, by this check. */
+export const WRITABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+
+/**
+ * Refuse to commit to (or write metadata for) a table whose format PuffinDB does not write:
+ * a v3 commit must keep row lineage (next-row-id, first_row_id) and write deletion vectors
+ * instead of position delete files, which this version does not do yet.
+ */
+export function assertWritableFormat(metadata: Pick<TableMetadata, 'formatVersion'>, table: string): void {
+  if (!WRITABLE_FORMAT_VERSIONS.includes(metadata.formatVersion)) {
+    throw new PuffinError(
+      'unsupported',
+      `table ${table} is Iceberg format v${metadata.formatVersion}: PuffinDB reads v3 tables (deletion vectors, default values, nanosecond timestamps) but does not write them yet; write to it with another engine, or use a v2 table`,
+    );
+  }
+}
 
 /**
  * JSON.parse loses integers past 2^53, and snapshot ids are 63-bit: quote every integer
@@ -202,17 +220,17 @@ export function parseTableMetadata(text: string, file: string): TableMetadata {
   const m = root as Json;
 
   const rawVersion = m['format-version'];
-  if (rawVersion !== 1 && rawVersion !== 2) {
+  if (rawVersion !== 1 && rawVersion !== 2 && rawVersion !== 3) {
     const version = rawVersion;
-    if (typeof version === 'number' && version > 2) {
+    if (typeof version === 'number' && version > 3) {
       throw new PuffinError(
         'unsupported',
-        `${file}: Iceberg format version ${version} is not supported; this reader implements format versions 1 and 2 (not deletion vectors, row lineage, default values or the other v3 features)`,
+        `${file}: Iceberg format version ${version} is not supported; this reader implements format versions 1, 2 and 3`,
       );
     }
-    return r.fail(`'format-version' must be 1 or 2, got ${JSON.stringify(version)}`);
+    return r.fail(`'format-version' must be 1, 2 or 3, got ${JSON.stringify(version)}`);
   }
-  const version: 1 | 2 = rawVersion;
+  const version: 1 | 2 | 3 = rawVersion;
 
   const schemaJsons = m.schemas !== undefined ? r.list(m, 'schemas') : m.schema !== undefined ? [m.schema as Json] : r.fail(`required field 'schemas' is missing`);
   const schemas = schemaJsons.map((s, i) => parseSchema(s, file, i));

@@ -9,12 +9,22 @@
 //    `file_row_number` of read_parquet).
 //  - Equality deletes: a row goes when an equality delete file that applies to its data file
 //    has a row whose delete columns all equal the row's (NULL matching NULL, per the spec).
+//  - Deletion vectors (v3): the positions of a Puffin blob, decoded here from the local copy
+//    of the file, delete like a position delete file naming the referenced data file.
+// A column a file lacks reads as its identity-partition value, else its `initial-default`,
+// else NULL (spec: Column Projection). A data file without Parquet field ids is read by the
+// table's name mapping when the caller knows its footer (`fileSchemas`), is an error naming
+// it when the table has no mapping, and is otherwise refused by a footer check in the SQL:
+// never read as all NULLs.
 // Which delete file applies to which data file (the sequence-number and partition rules) was
 // decided by scan planning; the SQL carries that decision as a per-file list of delete ids.
 
 import { PuffinError } from '../../errors.ts';
 import { fileUriToPath } from '../../storage/locations.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
+import { NAME_MAPPING_PROPERTY } from './name-mapping.ts';
+import type { ParquetFileSchema } from './parquet-schema.ts';
+import { cardinality, readDeletionVector, type PositionRanges } from './puffin.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 
 /**
@@ -40,6 +50,9 @@ const DEL = '__puffin_delete';
 export interface ReadSqlOptions {
   /** Local path of a file URI. Defaults to the path of a file:// URI; other URIs fail. */
   localPath?: (uri: string) => string;
+  /** The footer facts of a data file by URI (parquet-schema.ts), when the caller has them:
+   *  files without field ids are then read by name mapping, and no footer check is needed. */
+  fileSchemas?: (uri: string) => ParquetFileSchema | undefined;
 }
 
 function defaultLocalPath(uri: string): string {
@@ -54,14 +67,90 @@ const NO_HIVE = 'hive_partitioning = false';
  *  are VARCHAR literals that DuckDB casts to each column's type (a MAP's values must share one
  *  type, so typed defaults of different columns cannot sit in one MAP). */
 function schemaMap(fields: readonly FieldMapping[]): string {
-  const entries = fields.map(
-    (f) => `${f.fieldId}: {name: ${sqlString(f.name)}, type: ${sqlString(f.type)}, default_value: ${f.defaultValue === null ? 'NULL' : sqlString(f.defaultValue)}}`,
-  );
+  const entries = fields.map((f) => {
+    const value = missingValue(f);
+    return `${f.fieldId}: {name: ${sqlString(f.name)}, type: ${sqlString(f.type)}, default_value: ${value === null ? 'NULL' : sqlString(value)}}`;
+  });
   return `MAP {${entries.join(', ')}}`;
+}
+
+/** The value of a column a file lacks: the identity-partition value, else `initial-default`. */
+function missingValue(f: FieldMapping): string | null {
+  return f.defaultValue ?? f.initialDefault ?? null;
+}
+
+/**
+ * The select list reading `fields` from a file without field ids, by the names the table's
+ * name mapping gives them. Throws, naming the file and a column, when the file cannot be
+ * mapped: the table has no mapping, or no column of the file is named by it.
+ */
+function byNameList(fields: readonly FieldMapping[], tableFields: readonly FieldMapping[], file: ReadDataFile, schema: ParquetFileSchema): string {
+  if (tableFields.every((f) => f.names === undefined)) {
+    throw new PuffinError(
+      'bad_request',
+      `data file ${file.path} has no Parquet field ids and the table has no name mapping (table property ${NAME_MAPPING_PROPERTY}), so its columns cannot be matched to the table's: column '${fields[0].name}' cannot be read`,
+    );
+  }
+  const present = new Set(schema.columns);
+  if (!tableFields.some((f) => (f.names ?? []).some((n) => present.has(n)))) {
+    throw new PuffinError(
+      'bad_request',
+      `data file ${file.path} has no Parquet field ids and none of its columns (${schema.columns.join(', ')}) is named by the table's name mapping (${NAME_MAPPING_PROPERTY}): column '${fields[0].name}' cannot be read`,
+    );
+  }
+  return fields
+    .map((f) => {
+      const name = (f.names ?? []).find((n) => present.has(n));
+      const value = missingValue(f);
+      const expr = name !== undefined ? sqlIdent(name) : value === null ? 'NULL' : sqlString(value);
+      return `CAST(${expr} AS ${f.type}) AS ${sqlIdent(f.name)}`;
+    })
+    .join(', ');
+}
+
+/**
+ * A condition that is true, or fails the query naming the first listed file whose footer has
+ * no field ids: how a read whose caller did not look at the footers refuses such files
+ * (read by id, all their columns would be NULL). An uncorrelated scalar subquery, so it runs
+ * once, before any row.
+ */
+function fieldIdCheck(files: readonly { local: string; path: string }[], mapped: boolean): string {
+  const names = files.map((f) => `(${sqlString(f.local)}, ${sqlString(f.path)})`).join(', ');
+  const why = mapped
+    ? 'it must be read by the table name mapping, which needs its footer: this read path does not look at footers'
+    : `the table has no name mapping (table property ${NAME_MAPPING_PROPERTY}), so its columns cannot be matched to the table's`;
+  return `(SELECT coalesce(bool_and(error('data file ' || n.p || ' has no Parquet field ids; ' || ${sqlString(why)})), true) FROM (SELECT file_name FROM parquet_schema(${fileList(files.map((f) => f.local))}) GROUP BY file_name HAVING count(field_id) = 0) s JOIN (VALUES ${names}) n(l, p) ON n.l = s.file_name)`;
+}
+
+/** Positions as compact SQL: singletons and ranges, each list one string literal to split. */
+function positionsSql(ranges: PositionRanges): string {
+  const singles: string[] = [];
+  const spans: string[] = [];
+  for (const [s, e] of ranges) {
+    if (e - s === 1n) singles.push(String(s));
+    else spans.push(`${s}-${e}`);
+  }
+  const parts: string[] = [];
+  if (singles.length) parts.push(`SELECT unnest(string_split(${sqlString(singles.join(','))}, ','))::BIGINT AS p`);
+  if (spans.length) {
+    parts.push(`SELECT unnest(range(split_part(x, '-', 1)::BIGINT, split_part(x, '-', 2)::BIGINT)) AS p FROM (SELECT unnest(string_split(${sqlString(spans.join(','))}, ',')) AS x)`);
+  }
+  if (parts.length === 0) parts.push('SELECT NULL::BIGINT AS p WHERE false');
+  return parts.join(' UNION ALL ');
 }
 
 function fileList(paths: readonly string[]): string {
   return `[${paths.map(sqlString).join(', ')}]`;
+}
+
+type DeletionVector = IcebergDeleteFile & { contentOffset: number; contentSizeInBytes: number; referencedDataFile: string };
+
+function isDeletionVector(file: IcebergDeleteFile): file is DeletionVector {
+  return file.format === 'puffin' && file.contentOffset !== undefined && file.contentSizeInBytes !== undefined && file.referencedDataFile !== undefined;
+}
+
+function deleteKey(file: IcebergDeleteFile): string {
+  return isDeletionVector(file) ? `${file.uri}#${file.contentOffset}` : file.uri;
 }
 
 function requireParquet(kind: string, file: { path: string; format: string }): void {
@@ -90,13 +179,14 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
   }
   for (const d of scan.dataFiles) {
     requireParquet('data file', d);
-    for (const del of d.deletes) requireParquet('delete file', del);
+    for (const del of d.deletes) if (!isDeletionVector(del)) requireParquet('delete file', del);
   }
 
-  // Every delete file gets an id; each data file lists the ids that apply to it.
+  // Every delete file gets an id (every deletion vector: one Puffin file holds many); each
+  // data file lists the ids that apply to it.
   const deleteIds = new Map<string, { id: number; file: IcebergDeleteFile }>();
   for (const d of scan.dataFiles) {
-    for (const del of d.deletes) if (!deleteIds.has(del.uri)) deleteIds.set(del.uri, { id: deleteIds.size, file: del });
+    for (const del of d.deletes) if (!deleteIds.has(deleteKey(del))) deleteIds.set(deleteKey(del), { id: deleteIds.size, file: del });
   }
   const hasDeletes = deleteIds.size > 0;
 
@@ -111,31 +201,37 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     return sqlIdent(s ? s.name : `__puffin_eq_${fieldId}`);
   };
 
-  // Data files sharing one mapping (the same identity-partition defaults) share one scan.
-  const groups = new Map<string, { fields: FieldMapping[]; files: ReadDataFile[] }>();
+  // Data files sharing one mapping (the same identity-partition defaults) share one scan;
+  // files without field ids, one scan per select list by name.
+  const mapped = scan.fields.some((f) => f.names !== undefined);
+  const groups = new Map<string, { fields: FieldMapping[]; files: ReadDataFile[]; byName?: string; checked: boolean }>();
   for (const d of scan.dataFiles) {
     const wanted = [...selected, ...hidden].map((f) => {
       const own = d.readSchema.find((m) => m.fieldId === f.fieldId);
       return { ...f, defaultValue: own?.defaultValue ?? null };
     });
-    const key = schemaMap(wanted);
+    const footer = options.fileSchemas?.(d.uri);
+    const byName = footer && !footer.hasFieldIds ? byNameList(wanted, scan.fields, d, footer) : undefined;
+    const key = byName !== undefined ? `name:${byName}` : `${footer ? 'id' : 'check'}:${schemaMap(wanted)}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { fields: wanted, files: [] }));
+    if (!g) groups.set(key, (g = { fields: wanted, files: [], byName, checked: footer === undefined }));
     g.files.push(d);
   }
   const readColumns = [...selected, ...hidden].map((f) => sqlIdent(f.name)).join(', ');
   const dataScans = [...groups.values()].map((g) => {
     const paths = g.files.map((d) => localPath(d.uri));
-    return hasDeletes
-      ? `SELECT ${readColumns}, filename AS ${FILE}, file_row_number AS ${POS} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}, filename = true, file_row_number = true)`
-      : `SELECT ${readColumns} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE})`;
+    const extra = hasDeletes ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
+    const flags = hasDeletes ? ', filename = true, file_row_number = true' : '';
+    if (g.byName !== undefined) return `SELECT ${g.byName}${extra} FROM read_parquet(${fileList(paths)}, ${NO_HIVE}${flags})`;
+    const check = g.checked ? ` WHERE ${fieldIdCheck(g.files.map((d, i) => ({ local: paths[i], path: d.path })), mapped)}` : '';
+    return `SELECT ${readColumns}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;
   });
   const data = dataScans.join('\nUNION ALL\n');
   if (!hasDeletes) return `SELECT ${outputList} FROM (\n${data}\n) d`;
 
   const ctes: string[] = [`__puffin_data AS (\n${data}\n)`];
   const files = scan.dataFiles.map((d) => {
-    const ids = d.deletes.map((del) => deleteIds.get(del.uri)?.id as number);
+    const ids = d.deletes.map((del) => deleteIds.get(deleteKey(del))?.id as number);
     return `(${sqlString(localPath(d.uri))}, ${sqlString(d.path)}, [${ids.join(', ')}]::INTEGER[])`;
   });
   ctes.push(`__puffin_files(${FILE}, ${PATH}, ${DELS}) AS (VALUES ${files.join(', ')})`);
@@ -147,7 +243,15 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
       { fieldId: POSITION_DELETE_FILE_PATH_ID, name: PATH, type: 'VARCHAR', defaultValue: null },
       { fieldId: POSITION_DELETE_POS_ID, name: POS, type: 'BIGINT', defaultValue: null },
     ]);
-    const reads = positional.map((x) => `SELECT ${PATH}, ${POS}, ${x.id} AS ${DEL} FROM read_parquet(${sqlString(localPath(x.file.uri))}, schema = ${posMap}, ${NO_HIVE})`);
+    const reads = positional.map((x) => {
+      if (!isDeletionVector(x.file)) return `SELECT ${PATH}, ${POS}, ${x.id} AS ${DEL} FROM read_parquet(${sqlString(localPath(x.file.uri))}, schema = ${posMap}, ${NO_HIVE})`;
+      const dv = x.file;
+      const where = `deletion vector of ${dv.referencedDataFile} in ${dv.path}`;
+      const ranges = readDeletionVector(localPath(dv.uri), dv.contentOffset, dv.contentSizeInBytes, where);
+      const n = cardinality(ranges);
+      if (n !== BigInt(dv.rowCount)) throw new PuffinError('bad_request', `${where}: the vector holds ${n} positions, but the manifest records ${dv.rowCount}`);
+      return `SELECT ${sqlString(dv.referencedDataFile)} AS ${PATH}, p AS ${POS}, ${x.id} AS ${DEL} FROM (${positionsSql(ranges)})`;
+    });
     ctes.push(`__puffin_position_deletes AS (\n${reads.join('\nUNION ALL\n')}\n)`);
     conditions.push(
       `NOT EXISTS (SELECT 1 FROM __puffin_position_deletes p WHERE p.${PATH} = m.${PATH} AND p.${POS} = d.${POS} AND list_contains(m.${DELS}, p.${DEL}))`,

@@ -17,7 +17,8 @@ import { parsePartitionFieldsJson, schemaFor, selectSnapshot, type PartitionSpec
 import { referencedFieldIds, type ScanPredicate } from './predicate.ts';
 import { EntryFilter, manifestMightMatch, prepareSpec, type PreparedSpec } from './prune.ts';
 import type { IcebergTable } from './table.ts';
-import { indexFieldsById, isPrimitive, toDuckDBType, type IcebergSchema, type NestedField, type PrimitiveType } from './types.ts';
+import { tableNameMapping, topLevelNames } from './name-mapping.ts';
+import { defaultValueText, indexFieldsById, isPrimitive, toDuckDBType, type IcebergSchema, type NestedField, type PrimitiveType } from './types.ts';
 import { valueKey, type IcebergValue } from './values.ts';
 
 /** How DuckDB reads one column of a data file: `read_parquet(..., schema = MAP {...})`.
@@ -99,9 +100,19 @@ async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: 
   return out;
 }
 
-/** Top-level columns as DuckDB reads them by field id. */
-function fieldMappings(schema: IcebergSchema): FieldMapping[] {
-  return schema.fields.map((f) => ({ fieldId: f.id, name: f.name, type: toDuckDBType(f.type), defaultValue: null }));
+/** Top-level columns as DuckDB reads them by field id, with their `initial-default` (the
+ *  value of rows written before the column existed) and, when the table has a name mapping,
+ *  the names files without field ids may give them. */
+function fieldMappings(schema: IcebergSchema, names: ReadonlyMap<number, string[]> | undefined, file: string): FieldMapping[] {
+  return schema.fields.map((f) => fieldMapping(f, names, file));
+}
+
+function fieldMapping(f: NestedField, names: ReadonlyMap<number, string[]> | undefined, file: string): FieldMapping {
+  const out: FieldMapping = { fieldId: f.id, name: f.name, type: toDuckDBType(f.type), defaultValue: null };
+  const initial = defaultValueText(f.type, f.initialDefault, { file, column: f.name });
+  if (initial !== null) out.initialDefault = initial;
+  if (names) out.names = names.get(f.id) ?? [];
+  return out;
 }
 
 /** Every field of every schema by id, newest schema winning: dropped columns stay findable. */
@@ -127,7 +138,9 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
   const timeTravel = options.snapshotId !== undefined || options.asOfTimestampMs !== undefined || options.ref !== undefined;
   const snapshot = selectSnapshot(metadata, options, file);
   const schema = schemaFor(metadata, snapshot, timeTravel);
-  const fields = fieldMappings(schema);
+  const mapping = tableNameMapping(metadata.properties, file);
+  const mappedNames = mapping && topLevelNames(mapping);
+  const fields = fieldMappings(schema, mappedNames, file);
   const counts: ScanCounts = { manifestsTotal: 0, manifestsSkipped: 0, filesTotal: 0, filesKept: 0, deleteFiles: 0, deleteFilesTotal: 0, rowsKept: 0, bytesKept: 0 };
   const result: IcebergScan = {
     metadataLocation: file,
@@ -215,7 +228,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
   const deleteRef = (k: Kept): IcebergDeleteFile => {
     let ref = deleteRefs.get(k.entry);
     if (!ref) {
-      ref = toDeleteFile(k.entry, k.mf, fieldsById, topLevelIds, resolve);
+      ref = toDeleteFile(k.entry, k.mf, fieldsById, topLevelIds, resolve, mappedNames, file);
       deleteRefs.set(k.entry, ref);
     }
     return ref;
@@ -321,6 +334,8 @@ function toDeleteFile(
   fieldsById: ReadonlyMap<number, NestedField>,
   topLevelIds: ReadonlySet<number>,
   resolve: (p: string) => string,
+  names: ReadonlyMap<number, string[]> | undefined,
+  metadataFile: string,
 ): IcebergDeleteFile {
   const f = entry.file;
   const ref: IcebergDeleteFile = {
@@ -339,11 +354,20 @@ function toDeleteFile(
       const field = fieldsById.get(id);
       if (!field) throw new PuffinError('bad_request', `equality delete file ${f.filePath} compares field id ${id}, which no schema of the table defines`);
       if (!topLevelIds.has(id)) throw new PuffinError('unsupported', `equality delete file ${f.filePath} compares the nested field '${field.name}' (id ${id}); only top-level equality columns are supported`);
-      return { fieldId: id, name: field.name, type: toDuckDBType(field.type), defaultValue: null };
+      return fieldMapping(field, names, metadataFile);
     });
     ref.equalityFieldIds = ids;
     ref.equalityColumns = mapped.map((m) => m.name);
     ref.equalityFields = mapped;
+  }
+  if (f.referencedDataFile !== undefined) ref.referencedDataFile = f.referencedDataFile;
+  if (f.fileFormat.toLowerCase() === 'puffin') {
+    // A v3 deletion vector: one blob of a Puffin file, found by offset and length.
+    if (f.content !== 'position' || f.contentOffset === undefined || f.contentSizeInBytes === undefined || f.referencedDataFile === undefined) {
+      throw new PuffinError('bad_request', `delete file ${f.filePath} is a Puffin file but not a deletion vector with referenced_data_file, content_offset and content_size_in_bytes`);
+    }
+    ref.contentOffset = f.contentOffset;
+    ref.contentSizeInBytes = f.contentSizeInBytes;
   }
   return ref;
 }

@@ -85,6 +85,10 @@ export function hashBytes(type: PrimitiveType, value: IcebergValue): Uint8Array 
     case 'timestamp':
     case 'timestamptz':
       return longBytes(value as bigint);
+    // Appendix B: nanosecond timestamps hash as their microseconds.
+    case 'timestamp_ns':
+    case 'timestamptz_ns':
+      return longBytes(floorDiv(value as bigint, 1000n));
     case 'decimal':
       return twosComplementMinBytes(value as bigint);
     case 'string':

@@ -16,6 +16,9 @@ export type PrimitiveType =
   | { kind: 'time' }
   | { kind: 'timestamp' }
   | { kind: 'timestamptz' }
+  /** v3: nanosecond precision. */
+  | { kind: 'timestamp_ns' }
+  | { kind: 'timestamptz_ns' }
   | { kind: 'string' }
   | { kind: 'uuid' }
   | { kind: 'fixed'; length: number }
@@ -74,6 +77,8 @@ const SIMPLE: Record<string, PrimitiveType> = {
   time: { kind: 'time' },
   timestamp: { kind: 'timestamp' },
   timestamptz: { kind: 'timestamptz' },
+  timestamp_ns: { kind: 'timestamp_ns' },
+  timestamptz_ns: { kind: 'timestamptz_ns' },
   string: { kind: 'string' },
   uuid: { kind: 'uuid' },
   binary: { kind: 'binary' },
@@ -101,6 +106,9 @@ export function parseType(json: unknown, ctx: TypeContext): IcebergType {
     }
     const fixed = /^fixed\[\s*(\d+)\s*\]$/.exec(json);
     if (fixed) return { kind: 'fixed', length: Number(fixed[1]) };
+    if (/^(variant|unknown|geometry|geography)\b/.test(json)) {
+      throw new PuffinError('unsupported', `${ctx.file}: column '${ctx.column}' has the Iceberg v3 type '${json}', which this reader does not support yet (supported v3 types: timestamp_ns, timestamptz_ns)`);
+    }
     throw new PuffinError('unsupported', `${ctx.file}: column '${ctx.column}' has type '${json}', which this reader does not support`);
   }
   if (json && typeof json === 'object') {
@@ -183,6 +191,9 @@ export function toDuckDBType(type: IcebergType): string {
     case 'time': return 'TIME';
     case 'timestamp': return 'TIMESTAMP';
     case 'timestamptz': return 'TIMESTAMP WITH TIME ZONE';
+    case 'timestamp_ns': return 'TIMESTAMP_NS';
+    // DuckDB has no nanosecond TIMESTAMPTZ: it reads such Parquet columns as microseconds.
+    case 'timestamptz_ns': return 'TIMESTAMP WITH TIME ZONE';
     case 'string': return 'VARCHAR';
     case 'uuid': return 'UUID';
     case 'fixed': return 'BLOB';
@@ -191,6 +202,79 @@ export function toDuckDBType(type: IcebergType): string {
     case 'list': return `${toDuckDBType(type.element)}[]`;
     case 'map': return `MAP(${toDuckDBType(type.key)}, ${toDuckDBType(type.value)})`;
   }
+}
+
+/**
+ * A default value (`initial-default`, `write-default`) from its JSON single-value form
+ * (Appendix D) as text DuckDB casts to `toDuckDBType(type)`: the form read_parquet's
+ * `default_value` takes. null for a NULL default. A struct default is `{}` or an object by
+ * field id; fields it leaves out take their own `initial-default` (spec: Default values).
+ */
+export function defaultValueText(type: IcebergType, json: unknown, ctx: TypeContext): string | null {
+  if (json === null || json === undefined) return null;
+  const bad = (): never => {
+    throw new PuffinError('bad_request', `${ctx.file}: column '${ctx.column}' has default ${JSON.stringify(json)}, which is not a ${typeToString(type)} value`);
+  };
+  const text = (): string => (typeof json === 'string' ? json : bad());
+  switch (type.kind) {
+    case 'boolean': return typeof json === 'boolean' ? String(json) : bad();
+    case 'int':
+    case 'long':
+      // 16+ digit longs arrive quoted (metadata.ts quoteBigIntegers).
+      if (typeof json === 'number' && Number.isInteger(json)) return String(json);
+      return typeof json === 'string' && /^-?\d+$/.test(json) ? json : bad();
+    case 'float':
+    case 'double': return typeof json === 'number' ? String(json) : bad();
+    case 'decimal': return /^-?\d+(\.\d+)?$/.test(text()) ? (json as string) : bad();
+    case 'date':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz':
+    case 'timestamp_ns':
+    case 'timestamptz_ns':
+    case 'string':
+    case 'uuid': return text();
+    case 'fixed':
+    case 'binary': {
+      const hex = text();
+      if (!/^([0-9a-fA-F]{2})*$/.test(hex)) return bad();
+      return hex.replace(/../g, (b) => `\\x${b.toUpperCase()}`);
+    }
+    case 'struct': {
+      if (typeof json !== 'object' || Array.isArray(json)) return bad();
+      const byId = json as Record<string, unknown>;
+      const parts = type.fields.map((f) => {
+        const column = { file: ctx.file, column: `${ctx.column}.${f.name}` };
+        const v = String(f.id) in byId ? byId[String(f.id)] : f.initialDefault;
+        return `${nestedText(f.name)}: ${nestedValue(f.type, defaultValueText(f.type, v, column))}`;
+      });
+      return `{${parts.join(', ')}}`;
+    }
+    case 'list': {
+      if (!Array.isArray(json)) return bad();
+      const element = { file: ctx.file, column: `${ctx.column}.element` };
+      return `[${json.map((v) => nestedValue(type.element, defaultValueText(type.element, v, element))).join(', ')}]`;
+    }
+    case 'map': {
+      const o = json as { keys?: unknown; values?: unknown };
+      if (typeof json !== 'object' || !Array.isArray(o.keys) || !Array.isArray(o.values) || o.keys.length !== o.values.length) return bad();
+      const values = o.values;
+      const key = { file: ctx.file, column: `${ctx.column}.key` };
+      const value = { file: ctx.file, column: `${ctx.column}.value` };
+      const pairs = o.keys.map((k, i) => `${nestedValue(type.key, defaultValueText(type.key, k, key))}=${nestedValue(type.value, defaultValueText(type.value, values[i], value))}`);
+      return `{${pairs.join(', ')}}`;
+    }
+  }
+}
+
+/** A value inside DuckDB's text form of a struct, list or map: quoted unless nested or NULL. */
+function nestedValue(type: IcebergType, text: string | null): string {
+  if (text === null) return 'NULL';
+  return isPrimitive(type) ? nestedText(text) : text;
+}
+
+function nestedText(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /** Iceberg's own spelling of a type (Appendix C), for messages and for writers. */

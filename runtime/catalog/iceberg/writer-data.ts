@@ -118,6 +118,8 @@ export function canonicalSql(expr: string, type: PrimitiveType): string {
     case 'time':
     case 'timestamp':
     case 'timestamptz': return `epoch_us(${expr})::VARCHAR`;
+    case 'timestamp_ns':
+    case 'timestamptz_ns': return `epoch_ns(${expr})::VARCHAR`;
     // DuckDB prints a DECIMAL(P,S) with exactly S fraction digits: dropping the point gives
     // the unscaled integer ('-0.05' -> '-005').
     case 'decimal': return type.scale === 0 ? `(${expr})::VARCHAR` : `replace((${expr})::VARCHAR, '.', '')`;
@@ -142,6 +144,8 @@ export function valueFromCanonical(type: PrimitiveType, text: string): IcebergVa
     case 'time':
     case 'timestamp':
     case 'timestamptz':
+    case 'timestamp_ns':
+    case 'timestamptz_ns':
     case 'decimal': return BigInt(text);
     case 'float':
     case 'double': {

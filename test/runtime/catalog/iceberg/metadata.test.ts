@@ -166,10 +166,10 @@ describe('bad metadata is a clear error naming the file', () => {
   });
 
   test('an unsupported format version', async () => {
-    const file = write('v3', JSON.stringify({ 'format-version': 3, location: '/x' }));
-    await assert.rejects(openIcebergTable(file), rejectsWith('unsupported', /v3\/metadata\/v1\.metadata\.json: Iceberg format version 3 is not supported/));
+    const file = write('v4', JSON.stringify({ 'format-version': 4, location: '/x' }));
+    await assert.rejects(openIcebergTable(file), rejectsWith('unsupported', /v4\/metadata\/v1\.metadata\.json: Iceberg format version 4 is not supported; this reader implements format versions 1, 2 and 3/));
     const unknown = write('v0', JSON.stringify({ 'format-version': 'two', location: '/x' }));
-    await assert.rejects(openIcebergTable(unknown), rejectsWith('bad_request', /'format-version' must be 1 or 2/));
+    await assert.rejects(openIcebergTable(unknown), rejectsWith('bad_request', /'format-version' must be 1, 2 or 3/));
   });
 
   test('a missing required field, and a current snapshot that does not exist', async () => {
@@ -182,7 +182,7 @@ describe('bad metadata is a clear error naming the file', () => {
 
   test('an unknown column type names the column and the file', async () => {
     const file = write('badtype', JSON.stringify({ 'format-version': 2, location: '/t', schemas: [{ type: 'struct', 'schema-id': 0, fields: [{ id: 1, name: 'shape', required: false, type: 'geometry' }] }] }));
-    await assert.rejects(openIcebergTable(file), rejectsWith('unsupported', /badtype\/metadata\/v1\.metadata\.json: column 'shape' has type 'geometry'/));
+    await assert.rejects(openIcebergTable(file), rejectsWith('unsupported', /badtype\/metadata\/v1\.metadata\.json: column 'shape' has the Iceberg v3 type 'geometry'/));
   });
 
   test('a missing metadata file', async () => {
