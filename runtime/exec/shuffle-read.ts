@@ -31,15 +31,35 @@ export interface ShuffleReadOptions {
   scratchDir: string;
   /** GETs in flight at once; default 16. */
   concurrency?: number;
+  /**
+   * Straggler mitigation for reads: a GET still running past its threshold gets a duplicate,
+   * and the first to answer wins (Starling's read hedging). The threshold is `factor` times
+   * the median of this read's finished GETs once `minSamples` have finished (never below
+   * `minMs`), `initialMs` before that. Default on: { factor: 4, minMs: 250, initialMs: 2000,
+   * minSamples: 5 }; `false` turns it off.
+   */
+  hedge?: false | Partial<HedgeOptions>;
   signal?: AbortSignal;
 }
+
+export interface HedgeOptions {
+  factor: number;
+  minMs: number;
+  initialMs: number;
+  minSamples: number;
+}
+
+const DEFAULT_HEDGE: HedgeOptions = { factor: 4, minMs: 250, initialMs: 2000, minSamples: 5 };
 
 export interface ShuffleReadResult {
   view: string;
   /** Local Parquet files behind the view; they live until release(). */
   files: string[];
-  /** Ranged GETs issued (non-empty pieces stored in objects). */
+  /** Ranged GETs issued: one per non-empty stored piece, plus hedges. */
   gets: number;
+  /** Duplicate GETs started for stragglers, and how many of them answered first. */
+  hedgedGets: number;
+  hedgeWins: number;
   /** Bytes fetched through those GETs. */
   bytesRead: number;
   /** Pieces (and their bytes) taken from inline indexes instead. */
@@ -66,6 +86,16 @@ export async function readShufflePartition(options: ShuffleReadOptions): Promise
   if (!columns?.length) throw new PuffinError('internal', `shuffle view ${viewName}: the declared columns are unknown`);
   assertShuffleable(columns);
   const concurrency = options.concurrency ?? 16;
+  const hedge = options.hedge === false ? undefined : { ...DEFAULT_HEDGE, ...options.hedge };
+  const durations: number[] = [];
+  let hedgedGets = 0;
+  let hedgeWins = 0;
+  const thresholdMs = (): number => {
+    if (!hedge) return Number.POSITIVE_INFINITY;
+    if (durations.length < hedge.minSamples) return hedge.initialMs;
+    const sorted = [...durations].sort((a, b) => a - b);
+    return Math.max(hedge.minMs, hedge.factor * sorted[Math.floor(sorted.length / 2)]);
+  };
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new PuffinError('bad_request', `concurrency must be a positive integer, got ${concurrency}`);
 
   const dir = join(options.scratchDir, `shuffle-r-${randomBytes(6).toString('hex')}`);
@@ -100,7 +130,14 @@ export async function readShufflePartition(options: ShuffleReadOptions): Promise
         inlineBytes += bytes.byteLength;
       } else {
         gets += 1;
-        bytes = await store.getRange(source.location.key, source.offset, source.length);
+        const t0 = Date.now();
+        const got = await hedgedGetRange(store, source.location.key, source.offset, source.length, thresholdMs(), () => {
+          gets += 1;
+          hedgedGets += 1;
+        });
+        if (got.hedgeWon) hedgeWins += 1;
+        durations.push(Date.now() - t0);
+        bytes = got.bytes;
         bytesRead += bytes.byteLength;
       }
       if (bytes.byteLength !== source.length) {
@@ -123,7 +160,7 @@ export async function readShufflePartition(options: ShuffleReadOptions): Promise
     await runQuery(conn, viewSql(viewName, columns, files));
     created = true;
     return {
-      view: viewName, files, gets, bytesRead, inlinePieces, inlineBytes,
+      view: viewName, files, gets, hedgedGets, hedgeWins, bytesRead, inlinePieces, inlineBytes,
       rows: sources.reduce((s, x) => s + x.rows, 0), durationMs: Date.now() - started, release,
     };
   } catch (err) {
@@ -143,6 +180,42 @@ export function viewSql(viewName: string, columns: readonly Column[], files: rea
     ? `SELECT ${columns.map((c) => `CAST(${sqlIdent(c.name)} AS ${c.type}) AS ${sqlIdent(c.name)}`).join(', ')} FROM read_parquet(${sqlStringList(files)}, hive_partitioning = false)`
     : `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`).join(', ')} WHERE false`;
   return `CREATE TEMP VIEW ${sqlIdent(viewName)} AS ${body}`;
+}
+
+/**
+ * One ranged GET; if it has not answered after `afterMs`, a second identical GET races it.
+ * The first success wins; a failure counts only once both have failed. The loser is left to
+ * finish on its own (the ObjectStore has no abort) and its bytes are dropped.
+ */
+async function hedgedGetRange(
+  store: ObjectStore, key: string, offset: number, length: number, afterMs: number, onHedge: () => void,
+): Promise<{ bytes: Uint8Array; hedgeWon: boolean }> {
+  if (!Number.isFinite(afterMs)) return { bytes: await store.getRange(key, offset, length), hedgeWon: false };
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let running = 1;
+    let lastErr: unknown;
+    const finish = (settle: () => void) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      settle();
+    };
+    // A failure settles the GET only when no copy is left running: one that fails before its
+    // hedge is due fails at once, as an unhedged GET would.
+    const fail = (err: unknown) => {
+      lastErr = err;
+      running -= 1;
+      if (running === 0) finish(() => reject(lastErr));
+    };
+    const timer = setTimeout(() => {
+      if (done) return;
+      running += 1;
+      onHedge();
+      store.getRange(key, offset, length).then((bytes) => finish(() => resolve({ bytes, hedgeWon: true })), fail);
+    }, afterMs);
+    store.getRange(key, offset, length).then((bytes) => finish(() => resolve({ bytes, hedgeWon: false })), fail);
+  });
 }
 
 /** Run `fn` over items with at most `limit` at once; the first failure stops new starts and is thrown. */

@@ -433,6 +433,46 @@ describe('shuffle cleanup, keys and aborts', () => {
     assert.throws(() => decodeShuffleIndex({ ...json, taskId: '../../etc' }), PuffinError);
   });
 
+  test('a straggling GET gets a hedged duplicate and the first answer wins', async () => {
+    const store = freshStore();
+    const w = await writeShuffle({
+      conn, store, sourceSql: 'SELECT * FROM many', scratchDir: scratch, queryId: 'q1', stageId: 'hedge', taskId: 't0', inlineLimitBytes: 0,
+      partitioning: { kind: 'hash', keys: [{ expr: 'id', type: 'INTEGER' }], count: 2 },
+    });
+    // The first GET of the object hangs until released; the duplicate answers at once.
+    let calls = 0;
+    let releaseStraggler = () => {};
+    const gate = new Promise<void>((r) => (releaseStraggler = r));
+    const slow = Object.create(store) as CountingStore;
+    slow.getRange = async (key, offset, length) => {
+      calls += 1;
+      if (calls === 1) await gate;
+      return store.getRange(key, offset, length);
+    };
+    const started = Date.now();
+    const r = await readShufflePartition({
+      conn, store: slow, sources: { indexes: [w.index], partition: 0 }, viewName: 'hedged', scratchDir: scratch, hedge: { initialMs: 100 },
+    });
+    try {
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+      assert.deepEqual([r.gets, r.hedgedGets, r.hedgeWins], [2, 1, 1]);
+      assert.equal(Number(await scalar(conn, 'SELECT count(*) FROM hedged')), w.index.rows[0]);
+    } finally {
+      releaseStraggler();
+      await r.release();
+    }
+    // A GET that fails before its hedge is due fails the read at once; nothing is left behind.
+    const failing = Object.create(store) as CountingStore;
+    failing.getRange = async () => {
+      throw new PuffinError('unavailable', 'S3 is down');
+    };
+    await assert.rejects(
+      readShufflePartition({ conn, store: failing, sources: { indexes: [w.index], partition: 1 }, viewName: 'failed', scratchDir: scratch }),
+      (err: unknown) => err instanceof PuffinError && err.code === 'unavailable',
+    );
+    assert.deepEqual((await readdir(scratch)).filter((n) => n.startsWith('shuffle-r-')), []);
+  });
+
   test('pieces may be written uncompressed or with zstd', async () => {
     const store = freshStore();
     const sizes: number[] = [];
