@@ -22,8 +22,8 @@ import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Princ
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
 import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
-import { ARROW_STREAM_TYPE } from './arrow.ts';
-import { encodeResult, negotiateFormat, type ResultFormat } from './formats.ts';
+import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
+import { encodeResult, negotiateFormat, type ResultFormat } from '../results/formats.ts';
 import { checkJsonDepth, parseJsonBody } from './json-body.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { openApiDocument } from './openapi.ts';
@@ -84,6 +84,30 @@ function icebergErrorResponse(c: Context, err: unknown): Response {
   return c.json({ error: { message: e.message, type, code: e.httpStatus } }, e.httpStatus as 400);
 }
 
+/** Longest path segment the Iceberg routes take, in UTF-8 bytes: a namespace or table name becomes a directory name. */
+const MAX_ICEBERG_SEGMENT_BYTES = 255;
+
+/**
+ * The Iceberg routes' URL, checked at the edge: every path segment and query-string part is
+ * valid percent-encoding, still holds no '%' once decoded (double encoding: no Iceberg name
+ * here has one, and the catalog decodes its parameters again) and fits a file name. 400
+ * otherwise.
+ */
+function checkIcebergUrl(url: string): void {
+  const { pathname, search } = new URL(url);
+  const parts = [...pathname.split('/').map((raw) => ({ raw, what: 'path segment' })), ...search.slice(1).split(/[&=]/).map((raw) => ({ raw: raw.replace(/\+/g, ' '), what: 'query-string part' }))];
+  for (const { raw, what } of parts) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      throw new PuffinError('bad_request', `${what} ${JSON.stringify(raw.slice(0, 64))} is not valid percent-encoding (UTF-8)`);
+    }
+    if (decoded.includes('%')) throw new PuffinError('bad_request', `${what} ${JSON.stringify(raw.slice(0, 64))} is encoded twice ('%' after decoding); names are letters, digits and underscores`);
+    if (Buffer.byteLength(decoded) > MAX_ICEBERG_SEGMENT_BYTES) throw new PuffinError('bad_request', `a ${what} is over ${MAX_ICEBERG_SEGMENT_BYTES} bytes, the limit of a name`);
+  }
+}
+
 /** The Iceberg REST catalog's reads (GET, HEAD) need a reader; everything else creates, commits or drops: a writer. */
 function icebergRole(method: string): 'reader' | 'writer' {
   return method === 'GET' || method === 'HEAD' ? 'reader' : 'writer';
@@ -103,6 +127,11 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 function shown(value: string): string {
   return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}...` : value);
 }
+
+/** Longest table name the routes look up (a name is a directory name in the local catalog). */
+const MAX_TABLE_NAME_BYTES = 255;
+
+const BAD_QUERY_ID = { description: 'Not a query id (a ULID).', schema: ERROR_RESPONSE };
 
 function queryIdParam(id: string): string {
   if (!QUERY_ID.test(id)) throw new PuffinError('bad_request', `query id ${shown(id)} is not a query id (a ULID: 26 letters and digits)`);
@@ -242,7 +271,7 @@ export function createApp(options: AppOptions): ApiApp {
     route({
       method: 'get', path: '/v1/queries/{id}', access: 'reader',
       summary: 'Status and progress of a query.',
-      responses: { 200: { description: 'The query.', schema: QUERY_STATUS }, 404: { description: 'No such query.', schema: ERROR_RESPONSE } },
+      responses: { 200: { description: 'The query.', schema: QUERY_STATUS }, 400: BAD_QUERY_ID, 404: { description: 'No such query.', schema: ERROR_RESPONSE } },
       async handle(c, { params, principal }) {
         return c.json(statusView(await ownQuery(c, caller(principal), params.id)));
       },
@@ -252,6 +281,7 @@ export function createApp(options: AppOptions): ApiApp {
       summary: 'The result of a finished query (format by Accept).',
       responses: {
         200: { description: 'The result, or {location} of a large one.', schema: QUERY_RESULT, contentTypes: RESULT_TYPES },
+        400: BAD_QUERY_ID,
         404: { description: 'No such query, or its result expired.', schema: ERROR_RESPONSE },
         409: { description: 'The query is still running, failed, or was cancelled.', schema: ERROR_RESPONSE },
       },
@@ -265,7 +295,7 @@ export function createApp(options: AppOptions): ApiApp {
     route({
       method: 'delete', path: '/v1/queries/{id}', access: 'reader',
       summary: 'Cancel a queued or running query: pending fragments are not started, running ones are abandoned.',
-      responses: { 200: { description: 'The cancelled query.', schema: QUERY_STATUS }, 409: { description: 'The query already finished.', schema: ERROR_RESPONSE } },
+      responses: { 200: { description: 'The cancelled query.', schema: QUERY_STATUS }, 400: BAD_QUERY_ID, 409: { description: 'The query already finished.', schema: ERROR_RESPONSE } },
       async handle(c, { params, principal }) {
         const who = caller(principal);
         const record = await ownQuery(c, who, params.id);
@@ -290,6 +320,7 @@ export function createApp(options: AppOptions): ApiApp {
       summary: 'One table: schema, snapshot, file count, rows and size.',
       responses: { 200: { description: 'The table.', schema: TABLE }, 404: { description: 'No such table.', schema: ERROR_RESPONSE } },
       async handle(c, { params }) {
+        if (Buffer.byteLength(params.name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `table name ${shown(params.name)} is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
         const t = await catalog.getTable(params.name);
         if (!t) throw new PuffinError('unknown_table', `unknown table '${params.name}'; GET /v1/tables lists them`);
         return c.json(tableSummary(t));
@@ -325,7 +356,7 @@ export function createApp(options: AppOptions): ApiApp {
     route({
       method: 'delete', path: '/v1/keys/{id}', access: 'admin',
       summary: 'Delete an API key; it stops working at once.',
-      responses: { 200: { description: 'Deleted.' }, 404: { description: 'No such key.', schema: ERROR_RESPONSE } },
+      responses: { 200: { description: 'Deleted.' }, 400: { description: 'Not an API key id.', schema: ERROR_RESPONSE }, 404: { description: 'No such key.', schema: ERROR_RESPONSE } },
       async handle(c, { params }) {
         if (!KEY_ID.test(params.id)) throw new PuffinError('bad_request', `key id ${shown(params.id)} is not an API key id (letters, digits, '_' and '-')`);
         if (!(await state.deleteApiKey(params.id))) throw new PuffinError('not_found', `no API key with id '${params.id}'`);
@@ -377,6 +408,7 @@ export function createApp(options: AppOptions): ApiApp {
         limiter.take(principal.id);
         requireRole(principal, icebergRole(c.req.method), `${c.req.method} ${c.req.path}`);
         c.set('principal', principal);
+        checkIcebergUrl(c.req.url);
         // Bad JSON is refused here, at the edge, for every Iceberg route (the catalog parses after).
         if (c.req.method !== 'GET' && c.req.method !== 'HEAD') checkJsonDepth(await c.req.text());
       } catch (err) {

@@ -6,15 +6,20 @@
 // - If a valid key got through a throttled address, the 200 against the 429 would tell an
 //   attacker which guess was right, so the throttle would not slow guessing at all. So key
 //   checks from one address are bounded: at most burst + perMinute per minute.
-// - A real key is never locked out: the wait is one refill interval (60/perMinute s, one
-//   second by default) and holds only for that address. Users elsewhere are unaffected; a
-//   user behind the attacker's address (same NAT) is delayed while the attack goes on.
+// - An attacker cannot lock out a real key: the throttle is per address, not per key, and
+//   its wait is one refill interval (60/perMinute s, one second by default). The key's users
+//   elsewhere are unaffected; a user behind the attacker's own address (same NAT) is
+//   delayed while the attack goes on, and served as soon as it stops.
 // - Successful logins take nothing, so a busy client with a good key is never throttled.
 //
 // Addresses are grouped as an attacker would get them: an IPv4 address each, IPv6 by /64
 // (one host usually owns a whole /64). Memory is bounded: at most `maxAddresses` buckets,
 // least recently failing evicted first. An attacker with more addresses than that can reset the
 // bucket of its oldest ones, which costs it as many addresses as the bound.
+//
+// Like the per-key rate limit (rate-limit.ts), buckets live in this process: one server, or
+// one warm Lambda container (where the address is API Gateway's source IP), so a fleet
+// allows each address that many failures per process.
 
 import { isIP } from 'node:net';
 import { PuffinError } from '../errors.ts';

@@ -50,12 +50,35 @@ describe('query ids are validated before use', () => {
     assert.equal(status.headers.get('x-puffindb-query-id'), queryId);
   });
 
+  test('GET /v1/tables/{overlong or odd name} is a 4xx, never 500', async () => {
+    for (const name of ['x'.repeat(3000), '%C3%A9'.repeat(200), '%00', '..%2F..%2Fetc%2Fpasswd', '%FF', '%', 'a.b.c']) {
+      const res = await server.call('GET', `/v1/tables/${name}`, { key: reader });
+      const e = await refusal(res);
+      assert.ok(res.status === 400 || res.status === 404, `${name.slice(0, 40)}: ${res.status} ${e.message}`);
+    }
+  });
+
   test('DELETE /v1/keys/{bad id} is 400, never 500', async () => {
     for (const id of ['%00', '..%2F..', 'x'.repeat(500), '%E2%98%83']) {
       const res = await server.call('DELETE', `/v1/keys/${id}`, { key: server.adminKey });
       assert.equal(res.status, 400, `${id}: ${await res.clone().text()}`);
     }
   });
+});
+
+test('Iceberg paths and query strings with bad percent-encoding or overlong names are 400 at the edge', async () => {
+  const urls = ['/iceberg/v1/namespaces/%FF', '/iceberg/v1/namespaces/%', '/iceberg/v1/namespaces/%ZZ/tables', '/iceberg/v1/namespaces/%25', '/iceberg/v1/namespaces/default/tables/%2525',
+    `/iceberg/v1/namespaces/${'n'.repeat(300)}`, `/iceberg/v1/namespaces/default/tables/${'%C3%A9'.repeat(200)}`, '/iceberg/v1/namespaces?parent=%FF', '/iceberg/v1/namespaces?parent=%25', '/iceberg/v1/namespaces?%FF=1'];
+  for (const url of urls) {
+    for (const method of ['GET', 'HEAD', 'DELETE', 'POST']) {
+      const res = await server.call(method, url, { key: writer, ...(method === 'POST' ? { body: {} } : {}) });
+      const text = await res.text();
+      assert.equal(res.status, 400, `${method} ${url.slice(0, 80)}: ${text.slice(0, 300)}`);
+      if (method !== 'HEAD') assert.match((JSON.parse(text) as { error: { message: string } }).error.message, /percent-encoding|encoded twice|over 255 bytes/);
+    }
+  }
+  const ok = await server.call('GET', '/iceberg/v1/namespaces/default', { key: reader });
+  assert.equal(ok.status, 200, await ok.text());
 });
 
 describe('deeply nested JSON is refused, naming the limit', () => {
