@@ -51,8 +51,10 @@ export interface ShuffleWriteOptions extends ShuffleKeyLayout {
   /** The source's columns with their declared types; default: DuckDB's DESCRIBE of sourceSql. */
   columns?: Column[];
   /**
-   * Parquet compression of the pieces; default DuckDB's (snappy). 'uncompressed' writes
-   * ~2-3x faster and ships more bytes: worth it only where the network is not the limit.
+   * Parquet compression of the pieces; default zstd. Measured on 1M rows of 6 columns
+   * (DuckDB 1.5.6, 2 threads): snappy 23.6 MB, zstd 10.9 MB, uncompressed 47.3 MB, with write
+   * times within noise of each other (~2.7 s on a loaded 2-core machine). A Lambda moves
+   * ~78 MB/s, so the smaller pieces win.
    */
   compression?: 'snappy' | 'zstd' | 'lz4_raw' | 'uncompressed';
   /**
@@ -108,7 +110,7 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
       const limit = Number((await runQuery(conn, `SELECT current_setting('partitioned_write_max_open_files')`)).rows[0][0]);
       sorted = count > (Number.isFinite(limit) ? limit : 100);
     }
-    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir, options.compression, sorted));
+    await runQuery(conn, copySql(sourceSql, columns, partitioning, dir, options.compression ?? 'zstd', sorted));
     const pieces = await collectPieces(conn, dir, count);
     if (signal?.aborted) throw signal.reason;
 
@@ -176,8 +178,8 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
 }
 
 /** The COPY that writes every partition of the source as Parquet under dir/__puffin_pid=<p>/. */
-function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string, compression: string | undefined, sorted: boolean): string {
-  if (compression !== undefined && !['snappy', 'zstd', 'lz4_raw', 'uncompressed'].includes(compression)) {
+function copySql(sourceSql: string, columns: readonly Column[], partitioning: ShufflePartitioning, dir: string, compression: string, sorted: boolean): string {
+  if (!['snappy', 'zstd', 'lz4_raw', 'uncompressed'].includes(compression)) {
     throw new PuffinError('bad_request', `unknown shuffle compression ${JSON.stringify(compression)}`);
   }
   // Types DuckDB's Parquet writer would change travel as their exact text (see travelsAsText).
@@ -195,7 +197,7 @@ function copySql(sourceSql: string, columns: readonly Column[], partitioning: Sh
   // PARTITION_BY leaves the partition column out of the files.
   const order = sorted ? ` ORDER BY ${PARTITION_COLUMN}` : '';
   return `COPY (SELECT ${select.join(', ')}, CAST(${pid} AS INTEGER) AS ${PARTITION_COLUMN} FROM ${from}${order}) `
-    + `TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN})${compression ? `, COMPRESSION ${compression}` : ''})`;
+    + `TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}), COMPRESSION ${compression})`;
 }
 
 interface PieceFile {

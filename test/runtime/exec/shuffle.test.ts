@@ -473,20 +473,25 @@ describe('shuffle cleanup, keys and aborts', () => {
     assert.deepEqual((await readdir(scratch)).filter((n) => n.startsWith('shuffle-r-')), []);
   });
 
-  test('pieces may be written uncompressed or with zstd', async () => {
+  test('pieces are zstd by default, and may be snappy or uncompressed', async () => {
     const store = freshStore();
     const sizes: number[] = [];
-    for (const compression of ['uncompressed', 'zstd'] as const) {
+    for (const compression of ['uncompressed', 'snappy', undefined] as const) {
       const w = await writeShuffle({
-        conn, store, sourceSql: 'SELECT id, s FROM many', scratchDir: scratch, queryId: 'q1', stageId: compression, taskId: 't0', inlineLimitBytes: 0, compression,
+        conn, store, sourceSql: 'SELECT id, s FROM many', scratchDir: scratch, queryId: 'q1', stageId: compression ?? 'default', taskId: 't0', inlineLimitBytes: 0,
+        ...(compression ? { compression } : {}),
         partitioning: { kind: 'hash', keys: [{ expr: 'id', type: 'INTEGER' }], count: 2 },
       });
-      const r = await readShufflePartition({ conn, store, sources: { indexes: [w.index], partition: 0 }, viewName: `c_${compression}`, scratchDir: scratch });
-      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM c_${compression}`)), w.index.rows[0]);
+      const r = await readShufflePartition({ conn, store, sources: { indexes: [w.index], partition: 0 }, viewName: `c_${compression ?? 'default'}`, scratchDir: scratch });
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM ${r.view}`)), w.index.rows[0]);
       await r.release();
       sizes.push(w.index.totalBytes);
     }
-    assert.ok(sizes[1] < sizes[0], `zstd ${sizes[1]} < uncompressed ${sizes[0]}`);
+    assert.ok(sizes[1] < sizes[0] && sizes[2] < sizes[1], `uncompressed ${sizes[0]} > snappy ${sizes[1]} > zstd ${sizes[2]}`);
+    await assert.rejects(
+      writeShuffle({ conn, store, sourceSql: 'SELECT 1 AS a', scratchDir: scratch, queryId: 'q1', stageId: 'bad', taskId: 't0', compression: 'gzip; DROP' as never, partitioning: { kind: 'hash', keys: [{ expr: 'a', type: 'INTEGER' }], count: 2 } }),
+      /unknown shuffle compression/,
+    );
   });
 
   test('UNION columns and duplicate names are refused', async () => {
