@@ -81,3 +81,16 @@ export function isTimeout(err: unknown): boolean {
 }
 
 export class RedisTimeoutError extends Error {}
+
+/**
+ * Error replies that say the server cannot take commands for now, not that a command was
+ * wrong: 'unavailable' (503), not 'internal'. READONLY: a demoted primary after a failover;
+ * LOADING: a restart reading its data; OOM: memory full (maxmemory); BUSY: a script running
+ * too long; MASTERDOWN, TRYAGAIN, CLUSTERDOWN: replication or cluster state in flux.
+ */
+export const TRANSIENT_REPLY = /^(READONLY|LOADING|OOM|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/** ioredis reconnectOnError: a READONLY reply means the connection leads to a demoted primary; reconnect, resend nothing. */
+export function reconnectOnReadonly(err: Error): 1 | false {
+  return /^READONLY\b/.test(err.message) ? 1 : false;
+}

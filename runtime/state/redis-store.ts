@@ -55,7 +55,7 @@ import {
   streamIdAfter,
 } from './checks.ts';
 import * as lua from './redis-scripts.ts';
-import { RedisStallGuard, RedisTimeoutError } from './redis-stall.ts';
+import { reconnectOnReadonly, RedisStallGuard, RedisTimeoutError, TRANSIENT_REPLY } from './redis-stall.ts';
 import { readSecretString } from './secrets.ts';
 
 export interface RedisStateStoreOptions {
@@ -129,6 +129,9 @@ export class RedisStateStore implements StateStore {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       retryStrategy: (times: number) => Math.min(50 * 2 ** times, MAX_RECONNECT_DELAY_MS),
+      // After a failover the old primary answers READONLY: reconnect (the primary endpoint's
+      // DNS names the promoted replica), without resending the refused command.
+      reconnectOnError: reconnectOnReadonly,
       // RESP2 keeps replies as plain arrays on every Redis and ElastiCache version.
       protocol: 2,
       connectionName: 'puffindb',
@@ -420,6 +423,8 @@ export class RedisStateStore implements StateStore {
     const message = messageOf(err);
     if ((err as { name?: string })?.name === 'ReplyError') {
       if (/Invalid stream ID/i.test(message)) return new PuffinError('bad_request', `invalid stream cursor for ${op}: ${message}`);
+      // Conditions of the server that pass: a failover, a restart loading its data, a full memory.
+      if (TRANSIENT_REPLY.test(message)) return new PuffinError('unavailable', `Redis at ${this.where} is unavailable (${op} refused: ${message})`);
       return new PuffinError('internal', `Redis refused ${op}: ${message}`);
     }
     const cause = /writeable|closed|MaxRetriesPerRequest/i.test(message) && this.lastError ? `${message} (${this.lastError})` : message;

@@ -144,6 +144,31 @@ describe('the Redis state store under a frozen redis-server', () => {
   });
 });
 
+describe('Redis refusing commands for now (memory full, a demoted primary)', () => {
+  test("OOM and READONLY replies are 'unavailable' (503), not internal errors", async () => {
+    const full = await startRedisServer({ args: ['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction'] });
+    const primary = await startRedisServer();
+    const store = await RedisStateStore.connect({ url: full.url, connectTimeoutMs: 1_000, commandTimeoutMs: 2_000 });
+    try {
+      const big = { uri: undefined, body: 'x'.repeat(256 * 1024), contentType: 'text/plain', rows: 1, createdAt: 1 };
+      let refused: unknown;
+      for (let i = 0; i < 64 && !refused; i++) await store.putCachedResult(`big-${i}`, big, 60_000).catch((err: unknown) => (refused = err));
+      assert.equal((refused as { code?: string })?.code, 'unavailable', String(refused));
+      assert.match(String((refused as Error).message), /OOM/);
+
+      // Now a replica (as a primary demoted by a failover is): writes are refused READONLY.
+      const admin = await RedisStateStore.connect({ url: full.url, connectTimeoutMs: 1_000, commandTimeoutMs: 2_000, keyPrefix: 'x:' });
+      await (admin as unknown as { client: { call(...a: string[]): Promise<unknown> } }).client.call('REPLICAOF', '127.0.0.1', String(primary.port));
+      await admin.close();
+      await assert.rejects(store.compareAndSwap('v', undefined, 'x'), (err: Error & { code?: string }) => err.code === 'unavailable' && /READONLY/.test(err.message));
+    } finally {
+      await store.close();
+      await full.close();
+      await primary.close();
+    }
+  });
+});
+
 describe('puffindb serve over a redis-server that freezes or restarts empty', () => {
   let server: RealServer;
   before(async () => {
@@ -227,16 +252,21 @@ describe('puffindb serve over a redis-server that freezes or restarts empty', ()
     assert.match(health.answer.text, /"state":"Redis at [^"]+ is unavailable[^"]*has not answered for/);
 
     // Thawed: the service comes back by itself.
+    const refusals = new Map<string, number>();
     for (;;) {
       const res = await server.query('SELECT count(*) AS n FROM nation', reader);
       if (res.status === 200) {
         assert.deepEqual(((await res.json()) as { rows: { n: number }[] }).rows.map((r) => Number(r.n)), [25]);
         break;
       }
-      assert.ok(Date.now() - thawedAt < RECOVERY_BOUND_MS, `serving again within ${RECOVERY_BOUND_MS} ms of the thaw (${res.status} ${await res.text()})`);
+      const text = await res.text();
+      const what = `${res.status} ${text.replace(/[0-9.]+ s\b/g, 'N s').slice(0, 200)}`;
+      refusals.set(what, (refusals.get(what) ?? 0) + 1);
+      assert.ok(Date.now() - thawedAt < RECOVERY_BOUND_MS, `serving again within ${RECOVERY_BOUND_MS} ms of the thaw (${res.status} ${text})`);
       await pause(50);
     }
     const recoveredMs = Date.now() - thawedAt;
+    console.log(JSON.stringify({ refusedAfterThaw: [...refusals] }));
     const h = await server.call('GET', '/v1/health');
     assert.equal(h.status, 200, await h.clone().text());
     const s = await server.call('GET', `/v1/queries/${queryId}`, { key: reader });

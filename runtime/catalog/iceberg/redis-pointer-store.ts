@@ -4,7 +4,7 @@
 
 import { Redis } from 'ioredis';
 import { PuffinError } from '../../errors.ts';
-import { RedisStallGuard } from '../../state/redis-stall.ts';
+import { reconnectOnReadonly, RedisStallGuard } from '../../state/redis-stall.ts';
 import type { PointerStore, TablePointer } from './pointer-store.ts';
 
 /** KEYS: hash. ARGV: name, mustBeAbsent ('1'/'0'), expected, next. */
@@ -56,6 +56,7 @@ export class RedisPointerStore implements PointerStore {
       connectTimeout: 5_000, commandTimeout: options.commandTimeoutMs ?? 5_000,
       // Commands issued before the first connection wait for it (bounded by commandTimeout).
       enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false,
+      reconnectOnError: reconnectOnReadonly,
       ...(options.password ? { password: options.password } : {}),
     });
     redis.on('error', () => undefined);
