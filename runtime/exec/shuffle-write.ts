@@ -97,6 +97,7 @@ export async function writeShuffle(options: ShuffleWriteOptions): Promise<Shuffl
     throw new PuffinError('internal', `a shuffled relation may not have a column named ${PARTITION_COLUMN}`);
   }
   const count = partitioning.kind === 'range' ? partitioning.bounds.length + 1 : partitioning.count;
+  if (!Number.isSafeInteger(count) || count < 1 || count > 1_000_000) throw new PuffinError('internal', `partition count must be an integer in 1..1000000, got ${count}`);
   const duckdb = String((await runQuery(conn, 'SELECT version()')).rows[0][0]);
 
   const dir = join(options.scratchDir, `shuffle-w-${queryId}-${taskId}-${nonce}`);

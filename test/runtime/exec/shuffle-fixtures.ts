@@ -55,8 +55,8 @@ export class CountingStore implements ObjectStore {
 /**
  * `rows` rows of many types: integers, decimals, HUGEINT, unicode strings, dates,
  * timestamps (with and without time zone, nanoseconds), intervals with microseconds, TIME
- * WITH TIME ZONE, booleans, blobs, UUIDs, ENUM, lists, structs, maps, fixed arrays, and
- * NULLs in every column.
+ * WITH TIME ZONE, booleans, blobs, UUIDs, ENUM, lists, structs, maps, fixed arrays, NULLs,
+ * and a column name with quotes, a comma, a dot and non-ASCII letters.
  */
 export function manyTypesSql(rows: number): string {
   return `SELECT
@@ -81,7 +81,8 @@ export function manyTypesSql(rows: number): string {
     {'a': i, 'b': 's' || i, 'h': i::HUGEINT} AS st,
     MAP {'k' || (i % 4): [to_microseconds(i)]} AS m,
     [i, i * 2]::INTEGER[2] AS arr,
-    CASE WHEN i % 23 = 0 THEN NULL ELSE i / 3.0 END::DOUBLE AS dbl
+    CASE WHEN i % 23 = 0 THEN NULL ELSE i / 3.0 END::DOUBLE AS dbl,
+    i % 4 AS "we""ird ü, name.x"
   FROM range(${rows}) r(i)`;
 }
 
