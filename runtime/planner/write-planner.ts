@@ -16,6 +16,7 @@ import { sqlIdent } from '../sql/quote.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
 import { loadTable } from '../catalog/iceberg/commit.ts';
+import { exposedSchema } from '../catalog/iceberg/column-names.ts';
 import { splitTopLevel } from '../catalog/iceberg/writer-schema.ts';
 import {
   appendRows,
@@ -279,7 +280,8 @@ async function withTableViews<T>(ctx: WritePlannerContext, selectSql: string, fn
 async function insertProjection(ctx: WritePlannerContext, table: string, columns: string[], selectSql: string): Promise<string> {
   const t = await loadTable(ctx.store, table, ctx.io);
   const schema = t.metadata.schemas.find((s) => s.schemaId === t.metadata.currentSchemaId);
-  const fields = schema?.fields ?? [];
+  // By the names reads expose (columns differing only by case renamed, column-names.ts).
+  const fields = schema ? exposedSchema(schema).fields : [];
   const index = new Map<number, number>();
   columns.forEach((c, i) => {
     const f = fields.find((x) => x.name === c) ?? fields.find((x) => x.name.toLowerCase() === c.toLowerCase());

@@ -18,6 +18,7 @@ import { referencedFieldIds, type ScanPredicate } from './predicate.ts';
 import { EntryFilter, manifestMightMatch, prepareSpec, type PreparedSpec } from './prune.ts';
 import type { IcebergTable } from './table.ts';
 import { tableNameMapping, topLevelNames } from './name-mapping.ts';
+import { exposedSchema } from './column-names.ts';
 import { defaultValueText, indexFieldsById, isPrimitive, toDuckDBType, type IcebergSchema, type NestedField, type PrimitiveType } from './types.ts';
 import { valueKey, type IcebergValue } from './values.ts';
 
@@ -137,7 +138,8 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
 
   const timeTravel = options.snapshotId !== undefined || options.asOfTimestampMs !== undefined || options.ref !== undefined;
   const snapshot = selectSnapshot(metadata, options, file);
-  const schema = schemaFor(metadata, snapshot, timeTravel);
+  // Columns whose names differ only by case get distinct names DuckDB can hold (column-names.ts).
+  const schema = exposedSchema(schemaFor(metadata, snapshot, timeTravel));
   const mapping = tableNameMapping(metadata.properties, file);
   const mappedNames = mapping && topLevelNames(mapping);
   const fields = fieldMappings(schema, mappedNames, file);

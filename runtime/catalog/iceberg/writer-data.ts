@@ -23,6 +23,7 @@ import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import { encodeBound } from './bounds.ts';
 import { parseBlob, parseLiteral } from './literals.ts';
 import type { PartitionSpec, TableMetadata } from './metadata.ts';
+import { exposedSchema } from './column-names.ts';
 import { bucketValue } from './transforms.ts';
 import { isPrimitive, toDuckDBType, type IcebergSchema, type IcebergType, type NestedField, type PrimitiveType } from './types.ts';
 import type { IcebergValue } from './values.ts';
@@ -290,7 +291,8 @@ function partitionPathPart(name: string, value: IcebergValue | null): string {
  */
 export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> {
   const { conn, metadata, io } = o;
-  const schema = metadata.schemas.find((s) => s.schemaId === metadata.currentSchemaId) as IcebergSchema;
+  // Columns whose names differ only by case are staged under distinct names (column-names.ts).
+  const schema = exposedSchema(metadata.schemas.find((s) => s.schemaId === metadata.currentSchemaId) as IcebergSchema);
   const spec = metadata.partitionSpecs.find((s) => s.specId === metadata.defaultSpecId) as PartitionSpec;
   const location = metadata.location.replace(/\/+$/, '');
   const id = randomUUID().replace(/-/g, '').slice(0, 12);

@@ -14,6 +14,7 @@ import type { IcebergTable } from './table.ts';
 import type { TableIO } from './writer-io.ts';
 import type { DataFileInfo } from './writer-manifest.ts';
 import { writeDataFiles } from './writer-data.ts';
+import { exposedSchema } from './column-names.ts';
 import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
 
 export interface WriterContext {
@@ -320,7 +321,8 @@ export async function deleteRows(ctx: WriterContext, name: string, predicate: st
 export async function updateRows(ctx: WriterContext, name: string, assignments: { column: string; expression: string }[], predicate: string, options: RewriteOptions = {}): Promise<WriteResult> {
   const base = await loadTable(ctx.store, name, ctx.io);
   const schema = base.metadata.schemas.find((s) => s.schemaId === base.metadata.currentSchemaId);
-  const fields = schema?.fields ?? [];
+  // By the names reads expose (columns differing only by case renamed, column-names.ts).
+  const fields = schema ? exposedSchema(schema).fields : [];
   const byName = new Map<string, string>();
   for (const a of assignments) {
     assertExpression(a.expression, `the value assigned to '${a.column}'`);
