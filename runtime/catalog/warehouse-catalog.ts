@@ -21,6 +21,8 @@ import type { PointerStore } from './iceberg/pointer-store.ts';
 import type { ScanPredicate } from './iceberg/predicate.ts';
 import { planTableScan, type IcebergDataFile, type IcebergScan } from './iceberg/scan.ts';
 import { openIcebergTable, type IcebergTable } from './iceberg/table.ts';
+import { writeAbsoluteCopy } from './iceberg/reroot-copy.ts';
+import type { TableIO } from './iceberg/writer-io.ts';
 import { uriFileIO } from './iceberg/uri-file-io.ts';
 import { ParquetCatalog } from './parquet-catalog.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
@@ -40,6 +42,14 @@ export interface RegisterOptions {
   /** Resolve paths recorded under the table's `location` against the directory it was found in
    *  (tables copied from another tree, such as the fixtures). */
   reroot?: boolean;
+  /**
+   * With `reroot`: store the table with absolute paths instead, as a copy of its metadata
+   * tree (metadata, manifest lists, manifests; data files stay in place) written under
+   * `location` through `io` (iceberg/reroot-copy.ts), so other engines (through the REST
+   * catalog) read it too and new files go under `location`. A table the copy cannot hold
+   * (position deletes) is registered re-rooted in place as without this option.
+   */
+  absoluteCopy?: { io: TableIO; location: string };
 }
 
 export interface IcebergScanRequest {
@@ -160,9 +170,22 @@ export class WarehouseCatalog implements Catalog {
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
     if (typeof location !== 'string' || location === '') throw new PuffinError('bad_request', 'register needs the path of an Iceberg table directory or metadata file');
-    const reroot = options.reroot === true;
-    const table = await openIcebergTable(location, { io: this.io, reroot });
-    const snapshot = await this.snapshotOf(key, table, {});
+    let reroot = options.reroot === true;
+    let table = await openIcebergTable(location, { io: this.io, reroot });
+    let snapshot = await this.snapshotOf(key, table, {});
+    if (reroot && options.absoluteCopy) {
+      let copy: string | undefined;
+      try {
+        copy = await writeAbsoluteCopy(table, options.absoluteCopy.io, options.absoluteCopy.location);
+      } catch (err) {
+        if (!(err instanceof PuffinError && err.code === 'unsupported')) throw err;
+      }
+      if (copy !== undefined) {
+        table = await openIcebergTable(copy, { io: this.io });
+        snapshot = await this.snapshotOf(key, table, {});
+        reroot = false;
+      }
+    }
     // The registration is written first: a reader that finds the pointer must find how to open it.
     const previous = await this.readRegistration(key);
     await this.writeRegistration({ name: key, reroot });

@@ -4,6 +4,7 @@
 // main.ts dispatches here; the other table subcommands live there.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { pointerName } from '../catalog/iceberg/file-pointer-store.ts';
 import { findOrphanFiles, type OrphanReport } from '../catalog/iceberg/orphans.ts';
 import type { IcebergScan } from '../catalog/iceberg/scan.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
@@ -43,7 +44,10 @@ export async function runTableCommand(sub: string, args: string[], settings: Set
     if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot]`);
     const w = await openWarehouse(settings);
     try {
-      const t = await w.catalog.registerIceberg(positionals[0], positionals[1], { reroot: values.reroot === true });
+      // A re-rooted table is stored with absolute paths, its metadata copied under the
+      // warehouse (data files stay in place), so every engine reads it through the REST catalog.
+      const absoluteCopy = { io: uriTableIO(storeOptionsOf(settings)), location: `${settings.warehouse.replace(/\/+$/, '')}/${pointerName(positionals[0]).split('.').join('/')}` };
+      const t = await w.catalog.registerIceberg(positionals[0], positionals[1], { reroot: values.reroot === true, absoluteCopy });
       out(`registered Iceberg table ${t.name}: snapshot ${t.snapshotId}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
     } finally {
       await w.close();
