@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ulid } from 'ulid';
 import { loadTable } from '../catalog/iceberg/commit.ts';
+import { assertWritableFormat } from '../catalog/iceberg/metadata.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
 import { appendDataFiles, createTableFromDefinitions, type RewriteOutcome, type RewriteRequest } from '../catalog/iceberg/writer.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
@@ -35,6 +36,7 @@ import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import { SqlRunnerPool } from './sql-runner.ts';
 import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
 import { inputViewSql } from './views.ts';
+import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
 
@@ -230,6 +232,8 @@ export class LocalCluster implements QueryService {
     }
     try {
       const base = await loadTable(ctx.store, statement.table, ctx.io);
+      // Before any fragment writes a file: v3 tables are read, not written, by this version.
+      assertWritableFormat(base.metadata, statement.table);
       const { files, plan: writing, stats } = await this.runWriteFragments(
         plan, statement.table, base.metadataLocation, queryId, options,
         `${statement.kind} on Iceberg table ${statement.table}: each fragment writes its rows as data files; one commit appends them all`,
@@ -317,7 +321,11 @@ export class LocalCluster implements QueryService {
       const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).map((d) => d.uri)]);
       const local = new Map<string, string>();
       for (const uri of new Set(uris)) local.set(uri, await localFile(uri));
-      await conn.run(inputViewSql(input, (uri) => local.get(uri)!));
+      // Iceberg files without field ids are read by name mapping: the view needs their footers.
+      const footers = input.iceberg
+        ? await describeParquetFiles(conn, input.files.filter((f) => f.iceberg?.format === 'parquet').map((f) => ({ uri: f.uri, localPath: local.get(f.uri)! })))
+        : new Map();
+      await conn.run(inputViewSql(input, (uri) => local.get(uri)!, (uri) => footers.get(uri)));
     }
     return plan.sql;
   }

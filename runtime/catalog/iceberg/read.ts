@@ -55,6 +55,11 @@ export interface ReadSqlOptions {
   fileSchemas?: (uri: string) => ParquetFileSchema | undefined;
 }
 
+/** The local path of a file: URI (what reads use when given no localPath function). */
+export function localFilePath(uri: string): string {
+  return defaultLocalPath(uri);
+}
+
 function defaultLocalPath(uri: string): string {
   if (/^file:/i.test(uri)) return fileUriToPath(uri);
   throw new PuffinError('bad_request', `${uri} is not a local file; pass a localPath function that maps it to a fetched copy`);

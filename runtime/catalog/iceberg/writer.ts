@@ -7,13 +7,15 @@ import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
 import { PuffinError, toPuffinError } from '../../errors.ts';
 import { sqlIdent } from '../../sql/quote.ts';
 import { commitTable, createTable, loadTable, type CommitResult, type IsolationLevel, type LoadedTable } from './commit.ts';
-import { buildIcebergReadSql } from './read.ts';
+import { buildIcebergReadSql, localFilePath, type ReadSqlOptions } from './read.ts';
+import { describeParquetFiles } from './parquet-schema.ts';
 import { planTableScan, type IcebergDataFile } from './scan.ts';
 import type { PointerStore } from './pointer-store.ts';
 import type { IcebergTable } from './table.ts';
 import type { TableIO } from './writer-io.ts';
 import type { DataFileInfo } from './writer-manifest.ts';
 import { writeDataFiles } from './writer-data.ts';
+import { assertWritableFormat } from './metadata.ts';
 import { exposedSchema } from './column-names.ts';
 import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
 
@@ -57,19 +59,33 @@ export interface RewriteOutcome {
 
 export type FileRewriter = (request: RewriteRequest) => Promise<RewriteOutcome>;
 
-/** Read options mapping every file of `files` to its local copy (fetched up front). */
-export async function localReadOptions(ctx: Pick<WriterContext, 'localFile'>, files: readonly { uri: string; deletes: { uri: string }[] }[]): Promise<{ localPath?: (uri: string) => string }> {
+/**
+ * Read options mapping every file of `files` to its local copy (fetched up front), and, given
+ * a connection, the data files' footer facts (field ids or not), so files without field ids
+ * are read by the table's name mapping rather than refused by the read's own footer check.
+ */
+export async function localReadOptions(
+  ctx: Pick<WriterContext, 'localFile'> & { conn?: DuckDBConnection },
+  files: readonly { uri: string; format?: string; deletes: { uri: string }[] }[],
+): Promise<ReadSqlOptions> {
+  const out: ReadSqlOptions = {};
   const fetch = ctx.localFile;
-  if (!fetch) return {};
-  const uris = [...new Set(files.flatMap((f) => [f.uri, ...f.deletes.map((d) => d.uri)]))];
-  const local = new Map(await Promise.all(uris.map(async (u) => [u, await fetch(u)] as const)));
-  return {
-    localPath: (uri) => {
+  if (fetch) {
+    const uris = [...new Set(files.flatMap((f) => [f.uri, ...f.deletes.map((d) => d.uri)]))];
+    const local = new Map(await Promise.all(uris.map(async (u) => [u, await fetch(u)] as const)));
+    out.localPath = (uri) => {
       const p = local.get(uri);
       if (p === undefined) throw new PuffinError('internal', `${uri} was not fetched before reading`);
       return p;
-    },
-  };
+    };
+  }
+  const parquet = files.filter((f) => (f.format ?? 'parquet') === 'parquet');
+  if (ctx.conn && parquet.length > 0 && (out.localPath || parquet.every((f) => /^file:/i.test(f.uri)))) {
+    const path = out.localPath ?? localFilePath;
+    const found = await describeParquetFiles(ctx.conn, parquet.map((f) => ({ uri: f.uri, localPath: path(f.uri) })));
+    out.fileSchemas = (uri) => found.get(uri);
+  }
+  return out;
 }
 
 export interface WriteResult {
@@ -146,6 +162,7 @@ export async function createTableAsSelect(ctx: WriterContext, name: string, sele
 /** INSERT INTO name SELECT ...: the SELECT's columns are the table's, in order. */
 export async function appendRows(ctx: WriterContext, name: string, selectSql: string, base?: LoadedTable): Promise<WriteResult> {
   const table = base ?? (await loadTable(ctx.store, name, ctx.io));
+  assertWritableFormat(table.metadata, name);
   const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: table.metadata, selectSql, stagingDir: ctx.stagingDir, io: ctx.io });
   if (written.files.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: table.metadataLocation };
   const c = await withCleanup(ctx, written.files, () => commitTable(ctx.store, name, { operation: 'append', files: written.files }, { io: ctx.io, base: table }));
@@ -243,6 +260,7 @@ async function rewriteRows(
 ): Promise<WriteResult> {
   assertExpression(predicate, 'the WHERE condition');
   const base = await loadTable(ctx.store, name, ctx.io);
+  assertWritableFormat(base.metadata, name);
   if (ctx.rewriteFiles) {
     const r = await ctx.rewriteFiles({ table: name, base, predicate, rewriteSql: rewrite });
     if (r.matched === 0) {
