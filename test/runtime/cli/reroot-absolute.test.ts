@@ -93,5 +93,13 @@ describe('table register --reroot stores absolute paths that REST clients can fo
     // The current snapshot's rows are (1, a), (4, d), (5, e) (scan-fixtures.test.ts): the equality deletes still apply.
     const out = await run('query', '--format', 'json', 'SELECT * FROM mytable_partitioned ORDER BY 1');
     assert.deepEqual((JSON.parse(out) as Record<string, unknown>[]).map((r) => Object.values(r).slice(0, 2).map(String)), [['1', 'a'], ['4', 'd'], ['5', 'e']], out);
+    // New files go under the table's new location in the warehouse, never the current directory or the fixture.
+    await run('query', "INSERT INTO mytable_partitioned SELECT * FROM mytable_partitioned WHERE name = 'd'");
+    const after = await run('query', '--format', 'json', 'SELECT count(*) AS n FROM mytable_partitioned');
+    assert.match(after, /"n":\s*"?4\b/);
+    const again = await followThroughRest('mytable_partitioned');
+    const added = again.files.filter((f) => !files.includes(f));
+    assert.equal(added.length, 1, again.files.join(', '));
+    assert.ok(added[0].startsWith(`${again.location}/data/`) && again.location.startsWith(warehouse), added[0]);
   });
 });
