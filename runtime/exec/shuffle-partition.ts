@@ -34,7 +34,15 @@ export type NullKeys = 'hash' | 'zero';
 export const PARTITION_COLUMN = '__puffin_pid';
 
 /**
- * Partition id in 0..count-1 of a row: `hash(CAST(k1 AS T1), CAST(k2 AS T2), ...) % count`.
+ * Partition id in 0..count-1 of a row: `hash(hash(CAST(k1 AS T1), CAST(k2 AS T2), ...)) % count`.
+ *
+ * The outer hash() re-mixes the key's hash before the modulo. The consumer's DuckDB builds
+ * its join and aggregate hash tables from the same hash values, taking slots from the low
+ * bits (and radix partitions and salts from the high ones); `hash % 2^k` would hand every
+ * consumer keys whose low k bits are all equal, so its tables would use 1/2^k of their
+ * slots. Re-mixed, the partition says nothing about any bit of the key's hash. (Measured on
+ * a loaded 2-core machine, 4M-row partition of 16M rows into 4: GROUP BY and self-join took
+ * >= 3.4 s with `hash % 4` against 1.3-2.0 s with independent bits; noisy, but consistent.)
  *
  * DuckDB's hash() (the one its own hash joins use) is deterministic across processes and
  * machines for one DuckDB build, but DuckDB does not promise it across versions. Every
@@ -48,7 +56,7 @@ export function hashPartitionSql(keys: readonly ShuffleKey[], count: number, nul
   if (keys.length === 0) throw new PuffinError('internal', 'hash partitioning needs at least one key');
   if (count === 1) return '0';
   const cast = keys.map((k) => `CAST((${k.expr}) AS ${k.type})`);
-  const id = `CAST(hash(${cast.join(', ')}) % ${count} AS INTEGER)`;
+  const id = `CAST(hash(hash(${cast.join(', ')})) % ${count} AS INTEGER)`;
   if (nulls === 'hash') return id;
   return `CASE WHEN ${keys.map((k) => `(${k.expr}) IS NULL`).join(' OR ')} THEN 0 ELSE ${id} END`;
 }

@@ -275,11 +275,16 @@ describe('hash shuffle round trip (local store)', () => {
     }
   });
 
-  test('partition id SQL: constant for one partition, CAST to the common type before hash()', () => {
+  test('partition id SQL: constant for one partition, CAST to the common type before hash(), re-mixed', async () => {
     assert.equal(hashPartitionSql([{ expr: 'a', type: 'BIGINT' }], 1), '0');
-    assert.equal(hashPartitionSql([{ expr: 'a', type: 'BIGINT' }, { expr: 'b', type: 'VARCHAR' }], 16), 'CAST(hash(CAST((a) AS BIGINT), CAST((b) AS VARCHAR)) % 16 AS INTEGER)');
+    assert.equal(hashPartitionSql([{ expr: 'a', type: 'BIGINT' }, { expr: 'b', type: 'VARCHAR' }], 16), 'CAST(hash(hash(CAST((a) AS BIGINT), CAST((b) AS VARCHAR))) % 16 AS INTEGER)');
     assert.throws(() => hashPartitionSql([], 4), PuffinError);
     assert.throws(() => hashPartitionSql([{ expr: 'a', type: 'INT' }], 0), PuffinError);
+    // The rows of one partition (of 16) have all 16 values of their key hash's low 4 bits,
+    // so the consumer's own hash tables stay evenly filled.
+    const pid = hashPartitionSql([{ expr: 'i', type: 'BIGINT' }], 16);
+    const lowBits = await scalar(conn, `SELECT count(DISTINCT hash(i::BIGINT) % 16) FROM range(20000) r(i) WHERE ${pid} = 5`);
+    assert.equal(Number(lowBits), 16);
   });
 });
 
