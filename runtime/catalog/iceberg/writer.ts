@@ -257,6 +257,7 @@ async function rewriteRows(
   predicate: string,
   rewrite: (readSql: string) => string,
   options: RewriteOptions,
+  kind: 'delete' | 'update' = 'update',
 ): Promise<WriteResult> {
   assertExpression(predicate, 'the WHERE condition');
   const base = await loadTable(ctx.store, name, ctx.io);
@@ -267,6 +268,7 @@ async function rewriteRows(
       await Promise.all(r.added.map((f) => ctx.io.delete(f.path).catch(() => undefined)));
       return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
     }
+    if (kind === 'delete') await checkDeleteAccounts(ctx, name, base, r);
     return commitRewrite(ctx, name, base, r.added, r.removed, predicate, options, r.matched);
   }
   const scan = await planTableScan(asIcebergTable(base, ctx.io));
@@ -287,6 +289,31 @@ async function rewriteRows(
   const readAffected = buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions);
   const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(readAffected), stagingDir: ctx.stagingDir, io: ctx.io });
   return commitRewrite(ctx, name, base, written.files, affected.map((f) => f.path), predicate, options, rows);
+}
+
+/**
+ * A DELETE's rewrite must account for every row it matched: the files it replaces held
+ * exactly `matched` rows more than the files replacing them. Fewer means a file holding
+ * matching rows was not chosen for the rewrite (scan planning pruned it): the statement
+ * fails and nothing is committed, instead of reporting rows deleted that stay. Skipped when
+ * a replaced file has delete files (its record count is not its live rows).
+ */
+async function checkDeleteAccounts(ctx: WriterContext, name: string, base: LoadedTable, r: RewriteOutcome): Promise<void> {
+  const scan = await planTableScan(asIcebergTable(base, ctx.io));
+  const byPath = new Map(scan.dataFiles.map((f) => [f.path, f]));
+  let before = 0;
+  for (const path of r.removed) {
+    const f = byPath.get(path);
+    if (!f || f.deletes.length > 0) return;
+    before += f.rowCount;
+  }
+  const after = r.added.reduce((n, f) => n + f.recordCount, 0);
+  if (before - after === r.matched) return;
+  await Promise.all(r.added.map((f) => ctx.io.delete(f.path).catch(() => undefined)));
+  throw new PuffinError(
+    'internal',
+    `table '${name}': DELETE matched ${r.matched} row(s), but rewriting the ${r.removed.length} data file(s) chosen for it removes ${before - after}; nothing was committed (a file holding matching rows was not chosen: a scan planning bug, please report it)`,
+  );
 }
 
 /**
@@ -332,7 +359,7 @@ async function commitRewrite(
 
 /** DELETE FROM name WHERE predicate (copy-on-write). */
 export async function deleteRows(ctx: WriterContext, name: string, predicate: string, options: RewriteOptions = {}): Promise<WriteResult> {
-  return rewriteRows(ctx, name, predicate, (read) => `SELECT * FROM (${read}) __t WHERE (${predicate}) IS NOT TRUE`, options);
+  return rewriteRows(ctx, name, predicate, (read) => `SELECT * FROM (${read}) __t WHERE (${predicate}) IS NOT TRUE`, options, 'delete');
 }
 
 /** UPDATE name SET col = expr, ... WHERE predicate (copy-on-write). */

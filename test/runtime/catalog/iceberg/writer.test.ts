@@ -261,6 +261,23 @@ describe('Iceberg writer', () => {
     assert.deepEqual(await readBack(conn, ctx, 'summ'), await rowsOf(conn, `SELECT i::INTEGER, 'b', 2 FROM range(9) r(i) WHERE i % 3 = 1`));
   });
 
+  test('a DELETE whose rewrite misses a file holding matched rows fails and commits nothing', async () => {
+    await createTableFromDefinitions(ctx, 'acct', 'k INTEGER, p VARCHAR', { partitionBy: 'p' });
+    await appendRows(ctx, 'acct', `SELECT 1, 'a' UNION ALL SELECT 2, 'b'`);
+    const before = await loadTable(ctx.store, 'acct', ctx.io);
+    const scan = await planTableScan(await openIcebergTable(before.metadataLocation));
+    const fileA = scan.dataFiles.find((f) => f.partition.p === 'a')!;
+    // A rewriter that, like a pruning bug, chose only the file of partition 'a' for `k > 0`.
+    const pruned: WriterContext = { ...ctx, rewriteFiles: async () => ({ added: [], removed: [fileA.path], matched: 2 }) };
+    await assert.rejects(deleteRows(pruned, 'acct', 'k > 0'), (err: unknown) => err instanceof PuffinError && err.code === 'internal' && /matched 2 row\(s\), but rewriting the 1 data file\(s\) chosen for it removes 1; nothing was committed/.test(err.message));
+    assert.equal((await loadTable(ctx.store, 'acct', ctx.io)).metadataLocation, before.metadataLocation, 'the table is unchanged');
+    // The same rewriter choosing both files accounts for both rows, and commits.
+    const fileB = scan.dataFiles.find((f) => f.partition.p === 'b')!;
+    const both: WriterContext = { ...ctx, rewriteFiles: async () => ({ added: [], removed: [fileA.path, fileB.path], matched: 2 }) };
+    assert.equal((await deleteRows(both, 'acct', 'k > 0')).rowsAffected, 2);
+    assert.deepEqual(await readBack(conn, ctx, 'acct'), []);
+  });
+
   test('UPDATE rewrites the affected files and moves rows across partitions', async () => {
     await createTableFromDefinitions(ctx, 'upd', 'k INTEGER, grp VARCHAR, v DOUBLE', { partitionBy: 'grp' });
     await appendRows(ctx, 'upd', `SELECT i, 'g' || (i % 3), i * 1.5 FROM range(30) r(i)`);
