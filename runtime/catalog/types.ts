@@ -48,6 +48,8 @@ export interface IcebergFieldRead {
   /** Set when the table has a name mapping (`schema.name-mapping.default`): the names this
    *  field may carry in data files written without Parquet field ids (possibly none). */
   names?: string[];
+  /** Struct columns: their fields, the same way (nested renames, defaults and name mapping). */
+  children?: IcebergFieldRead[];
 }
 
 /** A delete file that applies to a data file, with what the spec's rules need to apply it. */

@@ -49,6 +49,7 @@ function decodeField(where: string, value: unknown): IcebergFieldRead {
     if (typeof v !== 'string') throw bad(`${where}.names[${i}]`, 'a column name', v);
     return v;
   });
+  if (o.children !== undefined) out.children = arr(where, o, 'children').map((c, i) => decodeField(`${where}.children[${i}]`, c));
   return out;
 }
 

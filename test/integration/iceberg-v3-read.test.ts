@@ -48,6 +48,15 @@ before(async () => {
     await catalog.registerIceberg(name, migrated);
   }
 
+  // A struct field renamed (a -> x) after the file was written, read by field id.
+  const nested = join(dir.path, 'warehouse', 'nested');
+  const n = await copy(nested, `SELECT i AS id, {'a': i * 10, 'b': 'v' || i} AS s FROM range(0, 20) t(i)`, 'n.parquet', '{id: 1, s: {__duckdb_field_id: 2, a: 3, b: 4}}');
+  writeFixtureTable(nested, {
+    schemas: [{ schemaId: 0, fields: [{ id: 1, name: 'id', type: 'long' }, { id: 2, name: 's', type: { type: 'struct', fields: [{ id: 3, name: 'x', required: false, type: 'long' }, { id: 4, name: 'b', required: false, type: 'string' }] } }] }],
+    snapshots: snapshot([n]),
+  });
+  await catalog.registerIceberg('nested', nested);
+
   // The same Hive file without a mapping.
   const unmapped = join(dir.path, 'warehouse', 'unmapped');
   const u = await copy(unmapped, `SELECT i::BIGINT AS id FROM range(0, 5) t(i)`, 'u.parquet');
@@ -97,6 +106,11 @@ for (const invoker of ['in-process', 'pool'] as const) {
     test('a migrated table reads its Hive files by name mapping, with initial-default for the added column', async () => {
       const r = await cluster.query(`SELECT count(*), count(customer), min(customer), max(customer), count(*) FILTER (WHERE note = 'none'), count(*) FILTER (WHERE note = 'x') FROM migrated`, { fragments: 2 });
       assert.deepEqual(r.rows, [['60', '60', 'c50', 'n9', '50', '10']]);
+    });
+
+    test('a struct field renamed since the file was written reads by field id', async () => {
+      const r = await cluster.query(`SELECT count(s.x), sum(s.x), max(s.b) FROM nested`, { fragments: 2 });
+      assert.deepEqual(r.rows, [['20', '1900', 'v9']]);
     });
 
     test('a file without field ids and no name mapping is an error naming it', async () => {

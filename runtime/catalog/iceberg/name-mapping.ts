@@ -51,9 +51,12 @@ export function tableNameMapping(properties: Record<string, string>, file: strin
   return text === undefined ? undefined : parseNameMapping(text, file);
 }
 
-/** The names each top-level field id may carry in files without field ids. */
-export function topLevelNames(mapping: readonly MappedField[]): Map<number, string[]> {
-  const out = new Map<number, string[]>();
-  for (const m of mapping) if (m.fieldId !== undefined) out.set(m.fieldId, [...(out.get(m.fieldId) ?? []), ...m.names]);
+/** The names each field id (top-level or nested: ids are unique in a table) may carry in
+ *  files without field ids. */
+export function topLevelNames(mapping: readonly MappedField[], out = new Map<number, string[]>()): Map<number, string[]> {
+  for (const m of mapping) {
+    if (m.fieldId !== undefined) out.set(m.fieldId, [...(out.get(m.fieldId) ?? []), ...m.names]);
+    if (m.fields) topLevelNames(m.fields, out);
+  }
   return out;
 }

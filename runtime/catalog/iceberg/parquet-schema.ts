@@ -16,6 +16,15 @@ export interface ParquetFileSchema {
   hasFieldIds: boolean;
   /** The file's top-level column names, in order. */
   columns: string[];
+  /** The file's columns as a tree (struct children; list and map levels included as Parquet
+   *  nests them), each with its field id, when the caller needs nested names. */
+  fields?: FooterField[];
+}
+
+export interface FooterField {
+  name: string;
+  fieldId: number | null;
+  children: FooterField[];
 }
 
 const CACHE_LIMIT = 200_000;
@@ -29,25 +38,25 @@ function remember(uri: string, schema: ParquetFileSchema): void {
 interface SchemaRow {
   name: string;
   children: number;
-  fieldId: boolean;
+  fieldId: number | null;
 }
 
 /** The file schema from parquet_schema()'s rows of one file (depth-first, root first). */
 export function schemaFromRows(rows: readonly SchemaRow[]): ParquetFileSchema {
-  const columns: string[] = [];
-  const root = rows[0];
-  let i = 1;
-  const skip = (at: number): number => {
-    const n = rows[at]?.children ?? 0;
+  // Depth first: a row's children follow it; `read` returns the field and the next row.
+  const read = (at: number): [FooterField, number] => {
+    const row = rows[at];
+    const field: FooterField = { name: row.name, fieldId: row.fieldId, children: [] };
     let next = at + 1;
-    for (let c = 0; c < n; c++) next = skip(next);
-    return next;
+    for (let c = 0; c < row.children && next < rows.length; c++) {
+      const [child, after] = read(next);
+      field.children.push(child);
+      next = after;
+    }
+    return [field, next];
   };
-  for (let c = 0; c < (root?.children ?? 0) && i < rows.length; c++) {
-    columns.push(rows[i].name);
-    i = skip(i);
-  }
-  return { hasFieldIds: rows.slice(1).some((r) => r.fieldId), columns };
+  const fields = rows.length > 0 ? read(0)[0].children : [];
+  return { hasFieldIds: rows.slice(1).some((r) => r.fieldId !== null), columns: fields.map((f) => f.name), fields };
 }
 
 /**
@@ -67,10 +76,10 @@ export async function describeParquetFiles(
   }
   if (unknown.size === 0) return out;
   const result = await conn.runAndReadAll(
-    `SELECT file_name, name, coalesce(num_children, 0)::INTEGER, field_id IS NOT NULL FROM parquet_schema(${sqlStringList([...unknown.keys()])})`,
+    `SELECT file_name, name, coalesce(num_children, 0)::INTEGER, field_id::INTEGER FROM parquet_schema(${sqlStringList([...unknown.keys()])})`,
   );
   const byFile = new Map<string, SchemaRow[]>();
-  for (const [file, name, children, fieldId] of result.getRows() as [string, string, number, boolean][]) {
+  for (const [file, name, children, fieldId] of result.getRows() as [string, string, number, number | null][]) {
     let rows = byFile.get(file);
     if (!rows) byFile.set(file, (rows = []));
     rows.push({ name, children, fieldId });

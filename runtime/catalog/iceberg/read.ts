@@ -23,7 +23,7 @@ import { PuffinError } from '../../errors.ts';
 import { fileUriToPath } from '../../storage/locations.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import { NAME_MAPPING_PROPERTY } from './name-mapping.ts';
-import type { ParquetFileSchema } from './parquet-schema.ts';
+import type { FooterField, ParquetFileSchema } from './parquet-schema.ts';
 import { cardinality, readDeletionVector, type PositionRanges } from './puffin.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 
@@ -103,14 +103,67 @@ function byNameList(fields: readonly FieldMapping[], tableFields: readonly Field
       `data file ${file.path} has no Parquet field ids and none of its columns (${schema.columns.join(', ')}) is named by the table's name mapping (${NAME_MAPPING_PROPERTY}): column '${fields[0].name}' cannot be read`,
     );
   }
+  const footerFields = schema.fields ?? schema.columns.map((name) => ({ name, fieldId: null, children: [] }));
   return fields
     .map((f) => {
-      const name = (f.names ?? []).find((n) => present.has(n));
-      const value = missingValue(f);
-      const expr = name !== undefined ? sqlIdent(name) : value === null ? 'NULL' : sqlString(value);
-      return `CAST(${expr} AS ${f.type}) AS ${sqlIdent(f.name)}`;
+      const ff = matchFooter(f, footerFields, false);
+      return `${remapExpr(ff ? sqlIdent(ff.name) : 'NULL', f, ff, false)} AS ${sqlIdent(f.name)}`;
     })
     .join(', ');
+}
+
+/** The file field a table field reads: by field id, or (files without ids) by the names the
+ *  table's name mapping gives it. */
+function matchFooter(f: FieldMapping, candidates: readonly FooterField[], byId: boolean): FooterField | undefined {
+  if (byId) return candidates.find((c) => c.fieldId === f.fieldId);
+  for (const n of f.names ?? []) {
+    const found = candidates.find((c) => c.name === n);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Whether struct field `f` read from file field `ff` needs more than DuckDB's own matching of
+ * struct fields, which is by name: a nested field renamed since the file was written, one the
+ * file lacks that has an initial-default, or a file field carrying a table field's name under
+ * another id (by id, it is not that field).
+ */
+function needsRemap(f: FieldMapping, ff: FooterField, byId: boolean): boolean {
+  if (!f.children) return false;
+  for (const c of f.children) {
+    const fc = matchFooter(c, ff.children, byId);
+    if (!fc) {
+      if (missingValue(c) !== null || ff.children.some((x) => x.name === c.name)) return true;
+    } else if (fc.name !== c.name || needsRemap(c, fc, byId)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** The DuckDB type to read file field `ff` as: the file's field names, the table's types. */
+function fileType(f: FieldMapping, ff: FooterField, byId: boolean): string {
+  if (!f.children) return f.type;
+  const parts = f.children.flatMap((c) => {
+    const fc = matchFooter(c, ff.children, byId);
+    return fc ? [`${sqlIdent(fc.name)} ${fileType(c, fc, byId)}`] : [];
+  });
+  return parts.length > 0 ? `STRUCT(${parts.join(', ')})` : f.type;
+}
+
+/** Table field `f` from `ref`, the value of file field `ff` (absent: the file lacks it). */
+function remapExpr(ref: string, f: FieldMapping, ff: FooterField | undefined, byId: boolean): string {
+  if (!ff) {
+    const value = missingValue(f);
+    return `CAST(${value === null ? 'NULL' : sqlString(value)} AS ${f.type})`;
+  }
+  if (!f.children || !needsRemap(f, ff, byId)) return `CAST(${ref} AS ${f.type})`;
+  const parts = f.children.map((c) => {
+    const fc = matchFooter(c, ff.children, byId);
+    return `${sqlIdent(c.name)} := ${remapExpr(fc ? `struct_extract(${ref}, ${sqlString(fc.name)})` : 'NULL', c, fc, byId)}`;
+  });
+  return `CAST(CASE WHEN ${ref} IS NULL THEN NULL ELSE struct_pack(${parts.join(', ')}) END AS ${f.type})`;
 }
 
 /**
@@ -119,12 +172,26 @@ function byNameList(fields: readonly FieldMapping[], tableFields: readonly Field
  * (read by id, all their columns would be NULL). An uncorrelated scalar subquery, so it runs
  * once, before any row.
  */
-function fieldIdCheck(files: readonly { local: string; path: string }[], mapped: boolean): string {
+function fieldIdCheck(files: readonly { local: string; path: string }[], mapped: boolean, fields: readonly FieldMapping[]): string {
   const names = files.map((f) => `(${sqlString(f.local)}, ${sqlString(f.path)})`).join(', ');
+  const list = fileList(files.map((f) => f.local));
   const why = mapped
     ? 'it must be read by the table name mapping, which needs its footer: this read path does not look at footers'
     : `the table has no name mapping (table property ${NAME_MAPPING_PROPERTY}), so its columns cannot be matched to the table's`;
-  return `(SELECT coalesce(bool_and(error('data file ' || n.p || ' has no Parquet field ids; ' || ${sqlString(why)})), true) FROM (SELECT file_name FROM parquet_schema(${fileList(files.map((f) => f.local))}) GROUP BY file_name HAVING count(field_id) = 0) s JOIN (VALUES ${names}) n(l, p) ON n.l = s.file_name)`;
+  const noIds = `(SELECT coalesce(bool_and(error('data file ' || n.p || ' has no Parquet field ids; ' || ${sqlString(why)})), true) FROM (SELECT file_name FROM parquet_schema(${list}) GROUP BY file_name HAVING count(field_id) = 0) s JOIN (VALUES ${names}) n(l, p) ON n.l = s.file_name)`;
+  // Struct fields are matched by name by DuckDB: one the file names differently (renamed
+  // since) would read NULL. Such files need the footer-aware read (fileSchemas).
+  const nested: string[] = [];
+  const collect = (f: FieldMapping): void => {
+    for (const c of f.children ?? []) {
+      nested.push(`(${c.fieldId}, ${sqlString(c.name)})`);
+      collect(c);
+    }
+  };
+  fields.forEach(collect);
+  if (nested.length === 0) return noIds;
+  const renamed = `(SELECT coalesce(bool_and(error('data file ' || n.p || ' names nested field id ' || e.id || ' ' || s.name || ', which the table now names ' || e.name || ': reading it needs the file footer, which this read path does not look at')), true) FROM parquet_schema(${list}) s JOIN (VALUES ${nested.join(', ')}) e(id, name) ON s.field_id = e.id AND s.name <> e.name JOIN (VALUES ${names}) n(l, p) ON n.l = s.file_name)`;
+  return `${noIds} AND ${renamed}`;
 }
 
 /** Positions as compact SQL: singletons and ranges, each list one string literal to split. */
@@ -209,7 +276,7 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
   // Data files sharing one mapping (the same identity-partition defaults) share one scan;
   // files without field ids, one scan per select list by name.
   const mapped = scan.fields.some((f) => f.names !== undefined);
-  const groups = new Map<string, { fields: FieldMapping[]; files: ReadDataFile[]; byName?: string; checked: boolean }>();
+  const groups = new Map<string, { fields: FieldMapping[]; select: string; files: ReadDataFile[]; byName?: string; checked: boolean }>();
   for (const d of scan.dataFiles) {
     const wanted = [...selected, ...hidden].map((f) => {
       const own = d.readSchema.find((m) => m.fieldId === f.fieldId);
@@ -217,19 +284,33 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     });
     const footer = options.fileSchemas?.(d.uri);
     const byName = footer && !footer.hasFieldIds ? byNameList(wanted, scan.fields, d, footer) : undefined;
-    const key = byName !== undefined ? `name:${byName}` : `${footer ? 'id' : 'check'}:${schemaMap(wanted)}`;
+    // Struct columns whose nested fields the file names differently are read with the file's
+    // names and rebuilt by field id.
+    let read = wanted;
+    let select = wanted.map((f) => sqlIdent(f.name)).join(', ');
+    if (footer?.hasFieldIds && footer.fields) {
+      const fileFields = footer.fields;
+      const remapped = wanted.map((f) => {
+        const ff = matchFooter(f, fileFields, true);
+        return ff && needsRemap(f, ff, true) ? { read: { ...f, type: fileType(f, ff, true) }, select: `${remapExpr(sqlIdent(f.name), f, ff, true)} AS ${sqlIdent(f.name)}` } : undefined;
+      });
+      if (remapped.some((r) => r !== undefined)) {
+        read = wanted.map((f, i) => remapped[i]?.read ?? f);
+        select = wanted.map((f, i) => remapped[i]?.select ?? sqlIdent(f.name)).join(', ');
+      }
+    }
+    const key = byName !== undefined ? `name:${byName}` : `${footer ? 'id' : 'check'}:${schemaMap(read)}:${select}`;
     let g = groups.get(key);
-    if (!g) groups.set(key, (g = { fields: wanted, files: [], byName, checked: footer === undefined }));
+    if (!g) groups.set(key, (g = { fields: read, select, files: [], byName, checked: footer === undefined }));
     g.files.push(d);
   }
-  const readColumns = [...selected, ...hidden].map((f) => sqlIdent(f.name)).join(', ');
   const dataScans = [...groups.values()].map((g) => {
     const paths = g.files.map((d) => localPath(d.uri));
     const extra = hasDeletes ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
     const flags = hasDeletes ? ', filename = true, file_row_number = true' : '';
     if (g.byName !== undefined) return `SELECT ${g.byName}${extra} FROM read_parquet(${fileList(paths)}, ${NO_HIVE}${flags})`;
-    const check = g.checked ? ` WHERE ${fieldIdCheck(g.files.map((d, i) => ({ local: paths[i], path: d.path })), mapped)}` : '';
-    return `SELECT ${readColumns}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;
+    const check = g.checked ? ` WHERE ${fieldIdCheck(g.files.map((d, i) => ({ local: paths[i], path: d.path })), mapped, g.fields)}` : '';
+    return `SELECT ${g.select}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;
   });
   const data = dataScans.join('\nUNION ALL\n');
   if (!hasDeletes) return `SELECT ${outputList} FROM (\n${data}\n) d`;

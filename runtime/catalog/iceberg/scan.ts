@@ -113,6 +113,7 @@ function fieldMapping(f: NestedField, names: ReadonlyMap<number, string[]> | und
   const initial = defaultValueText(f.type, f.initialDefault, { file, column: f.name });
   if (initial !== null) out.initialDefault = initial;
   if (names) out.names = names.get(f.id) ?? [];
+  if (f.type.kind === 'struct') out.children = f.type.fields.map((c) => fieldMapping(c, names, file));
   return out;
 }
 

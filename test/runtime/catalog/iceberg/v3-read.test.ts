@@ -142,14 +142,44 @@ describe('data files without field ids (name mapping)', () => {
     await assert.rejects(engine.query(buildIcebergReadSql(scan, ['id'])), rejects(/a\.parquet has no Parquet field ids; the table has no name mapping/));
     // The footer facts as the worker finds them.
     const facts = await footers(scan);
-    assert.deepEqual(facts.fileSchemas?.(scan.dataFiles[0].uri), { hasFieldIds: false, columns: ['id', 'name', 'amount'] });
-    assert.deepEqual(facts.fileSchemas?.(scan.dataFiles[2].uri), { hasFieldIds: true, columns: ['id', 'customer', 'amount', 'note'] });
+    assert.deepEqual(facts.fileSchemas?.(scan.dataFiles[0].uri)?.columns, ['id', 'name', 'amount']);
+    assert.equal(facts.fileSchemas?.(scan.dataFiles[0].uri)?.hasFieldIds, false);
+    assert.deepEqual(facts.fileSchemas?.(scan.dataFiles[2].uri)?.fields?.map((f) => [f.name, f.fieldId]), [['id', 1], ['customer', 2], ['amount', 3], ['note', 4]]);
     assert.throws(() => buildIcebergReadSql(scan, undefined, facts), /a\.parquet has no Parquet field ids and the table has no name mapping/);
   });
 
   test('a mapping that names none of a file\'s columns is an error, not NULLs', async () => {
     const scan = await build('mismatched', { 'schema.name-mapping.default': JSON.stringify([{ 'field-id': 1, names: ['key'] }]) });
     assert.throws(() => buildIcebergReadSql(scan, undefined, { fileSchemas: () => ({ hasFieldIds: false, columns: ['id', 'name'] }) }), /none of its columns \(id, name\) is named by the table's name mapping/);
+  });
+
+  test('struct fields: renamed since the file was written (by id), mapped by name, and added with a default', async () => {
+    const fields = [
+      { id: 1, name: 'id', type: 'int' },
+      {
+        id: 2, name: 's', type: {
+          type: 'struct', fields: [
+            { id: 5, name: 'x', required: false, type: 'int' },
+            { id: 6, name: 'b', required: false, type: 'long' },
+            { id: 7, name: 'c', required: false, type: 'string', 'initial-default': 'dflt' },
+          ],
+        },
+      },
+    ];
+    // With field ids: `x` was `a` when the file was written, `c` did not exist yet.
+    const withIds = await copy('nested', `SELECT * FROM (VALUES (1, {'a': 10, 'b': 20}), (2, NULL)) t(id, s)`, 'n.parquet', '{id: 1, s: {__duckdb_field_id: 2, a: 5, b: 6}}');
+    writeFixtureTable(join(dir.path, 'nested'), { schemas: [{ schemaId: 0, fields }], ...oneSnapshot([withIds]) });
+    const byId = await planTableScan(await openIcebergTable(join(dir.path, 'nested')));
+    const expected = [{ id: 1, s: { x: 10, b: '20', c: 'dflt' } }, { id: 2, s: null }];
+    assert.deepEqual(await rows(buildIcebergReadSql(byId, undefined, await footers(byId))), expected);
+    // A read without the footers refuses the file rather than read `x` as NULL.
+    await assert.rejects(engine.query(buildIcebergReadSql(byId)), rejects(/n\.parquet names nested field id 5 a, which the table now names x: reading it needs the file footer/));
+    // Without field ids, mapped by name at both levels.
+    const hive = await copy('nested-mapped', `SELECT * FROM (VALUES (1, {'a': 10, 'b': 20}), (2, NULL)) t(id, s)`, 'n.parquet');
+    const mapping = [{ 'field-id': 1, names: ['id'] }, { 'field-id': 2, names: ['s'], fields: [{ 'field-id': 5, names: ['a'] }, { 'field-id': 6, names: ['b'] }] }];
+    writeFixtureTable(join(dir.path, 'nested-mapped'), { schemas: [{ schemaId: 0, fields }], ...oneSnapshot([hive], [], { properties: { 'schema.name-mapping.default': JSON.stringify(mapping) } }) });
+    const byName = await planTableScan(await openIcebergTable(join(dir.path, 'nested-mapped')));
+    assert.deepEqual(await rows(buildIcebergReadSql(byName, undefined, await footers(byName))), expected);
   });
 
   test('a malformed mapping names the property', async () => {
