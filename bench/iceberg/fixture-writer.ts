@@ -98,6 +98,13 @@ function avroValue(type: PrimitiveType, v: IcebergValue | null | undefined): unk
   return v;
 }
 
+/** A partition field's Avro type: longs without their logical type (time, timestamps), since
+ *  avsc refuses BigInt values for a long with a logical type inside a union. */
+function partitionAvroType(type: PrimitiveType): unknown {
+  const t = avroPrimitive(type) as { type?: unknown; logicalType?: unknown } | string;
+  return typeof t === 'object' && t.type === 'long' ? 'long' : t;
+}
+
 function manifestEntrySchema(partitionFields: { name: string; fieldId: number; type: PrimitiveType }[]): unknown {
   return {
     type: 'record',
@@ -120,7 +127,7 @@ function manifestEntrySchema(partitionFields: { name: string; fieldId: number; t
             {
               name: 'partition',
               'field-id': 102,
-              type: { type: 'record', name: 'r102', fields: partitionFields.map((f) => ({ name: f.name, type: ['null', avroPrimitive(f.type)], default: null, 'field-id': f.fieldId })) },
+              type: { type: 'record', name: 'r102', fields: partitionFields.map((f) => ({ name: f.name, type: ['null', partitionAvroType(f.type)], default: null, 'field-id': f.fieldId })) },
             },
             { name: 'record_count', type: 'long', 'field-id': 103 },
             { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },

@@ -56,9 +56,9 @@ export function transformResultType(t: Transform, source: PrimitiveType): Primit
     case 'year':
     case 'month':
     case 'day':
-      return ['date', 'timestamp', 'timestamptz'].includes(source.kind) ? INT : undefined;
+      return ['date', 'timestamp', 'timestamptz', 'timestamp_ns', 'timestamptz_ns'].includes(source.kind) ? INT : undefined;
     case 'hour':
-      return source.kind === 'timestamp' || source.kind === 'timestamptz' ? INT : undefined;
+      return ['timestamp', 'timestamptz', 'timestamp_ns', 'timestamptz_ns'].includes(source.kind) ? INT : undefined;
     case 'unknown':
       return undefined;
   }
@@ -149,7 +149,12 @@ function truncateValue(type: PrimitiveType, value: IcebergValue, width: number):
 }
 
 function daysOf(type: PrimitiveType, value: IcebergValue): number {
-  return type.kind === 'date' ? (value as number) : Number(floorDiv(value as bigint, MICROS_PER_DAY));
+  return type.kind === 'date' ? (value as number) : Number(floorDiv(value as bigint, MICROS_PER_DAY * unitsPerMicro(type)));
+}
+
+/** v3 nanosecond timestamps count nanoseconds; the others, microseconds. */
+function unitsPerMicro(type: PrimitiveType): bigint {
+  return type.kind === 'timestamp_ns' || type.kind === 'timestamptz_ns' ? 1000n : 1n;
 }
 
 /** Apply a transform to a source value; null in, null out. */
@@ -166,7 +171,7 @@ export function applyTransform(t: Transform, type: PrimitiveType, value: Iceberg
       return (year - 1970) * 12 + (month - 1);
     }
     case 'day': return daysOf(type, value);
-    case 'hour': return Number(floorDiv(value as bigint, MICROS_PER_HOUR));
+    case 'hour': return Number(floorDiv(value as bigint, MICROS_PER_HOUR * unitsPerMicro(type)));
     case 'unknown': throw new PuffinError('unsupported', `unknown partition transform '${t.name}'`);
   }
 }

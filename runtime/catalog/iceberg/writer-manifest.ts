@@ -47,6 +47,8 @@ export function avroPrimitive(type: PrimitiveType): unknown {
     case 'time': return { type: 'long', logicalType: 'time-micros' };
     case 'timestamp':
     case 'timestamptz': return { type: 'long', logicalType: 'timestamp-micros', 'adjust-to-utc': type.kind === 'timestamptz' };
+    case 'timestamp_ns':
+    case 'timestamptz_ns': return { type: 'long', logicalType: 'timestamp-nanos', 'adjust-to-utc': type.kind === 'timestamptz_ns' };
     case 'float': return 'float';
     case 'double': return 'double';
     case 'decimal': return { type: 'bytes', logicalType: 'decimal', precision: type.precision, scale: type.scale };

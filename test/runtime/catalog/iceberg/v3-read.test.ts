@@ -309,6 +309,24 @@ describe('format v3', () => {
     ]);
   });
 
+  test('nanosecond partition transforms, and an identity-partition value of a file without the column', async () => {
+    const { applyTransform, parseTransform } = await import('../../../../runtime/catalog/iceberg/transforms.ts');
+    const ns = 1510871468123456789n; // 2017-11-16T22:31:08.123456789
+    assert.equal(applyTransform(parseTransform('day'), { kind: 'timestamp_ns' }, ns), 17486);
+    assert.equal(applyTransform(parseTransform('hour'), { kind: 'timestamptz_ns' }, ns), 419686);
+    assert.equal(applyTransform(parseTransform('bucket[16]'), { kind: 'timestamp_ns' }, 1510871468000001001n), applyTransform(parseTransform('bucket[16]'), { kind: 'timestamp' }, 1510871468000001n));
+    const root = join(dir.path, 'v3-partitioned');
+    const f = await copy('v3-partitioned', `SELECT 1::BIGINT AS id`, 'p.parquet', '{id: 1}');
+    writeFixtureTable(root, {
+      formatVersion: 3,
+      schemas: [{ schemaId: 0, fields: [{ id: 1, name: 'id', type: 'long' }, { id: 2, name: 'ts', type: 'timestamp_ns' }] }],
+      specs: [{ specId: 0, fields: [{ sourceId: 2, fieldId: 1000, name: 'ts', transform: 'identity' }, { sourceId: 2, fieldId: 1001, name: 'ts_day', transform: 'day' }] }],
+      ...oneSnapshot([{ ...f, partition: { 1000: ns, 1001: 17486 } }]),
+    });
+    const scan = await planTableScan(await openIcebergTable(root), { filter: { op: '=', column: 'id', value: 1 } });
+    assert.deepEqual(await rows(`SELECT id, ts::VARCHAR AS ts FROM (${buildIcebergReadSql(scan)})`), [{ id: '1', ts: '2017-11-16 22:31:08.123456789' }]);
+  });
+
   test('a deletion vector that does not decode, or does not match the manifest, names itself', () => {
     const blob = deletionVectorBlob([1n, 2n]);
     blob[blob.length - 1] ^= 1;
