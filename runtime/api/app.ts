@@ -13,6 +13,7 @@ import type { Catalog, TableSummary } from '../catalog/types.ts';
 import { tableSummary } from '../catalog/summary.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { FinishedQuery, QueryManager } from '../exec/query-manager.ts';
+import type { ClassifiedStatement } from '../sql/classify.ts';
 import type { KeptResult } from '../exec/query-results.ts';
 import type { QueryStats } from '../exec/query-service.ts';
 import { QUERY_LOG_PREFIX } from '../exec/query-log.ts';
@@ -44,6 +45,8 @@ export interface AppOptions {
   iceberg?: IcebergRestOptions;
   /** The configured admin key (PUFFINDB_ADMIN_KEY or its secret): put back at once if the state store loses its data. */
   adminKey?: string;
+  /** 'ok' while fragments can run, else why not (the control plane's cluster.workersHealth); absent: not reported. */
+  workersHealth?: () => 'ok' | string;
 }
 
 /** What the middleware hands to routes. */
@@ -202,26 +205,39 @@ export function createApp(options: AppOptions): ApiApp {
     return record;
   }
 
-  /** Readers may run SELECT statements only; a write needs a writer (checked before anything runs). */
-  async function checkWrite(principal: Principal, sql: string): Promise<void> {
-    if (!hasRole(principal, 'writer') && (await manager.classify(sql)) === 'write') {
-      throw new PuffinError('forbidden', `key '${principal.name}' is a reader and may run SELECT statements only; this statement writes`);
+  /**
+   * The statement, classified once (runtime/sql/classify.ts) and authorized: readers may run
+   * SELECT statements only, a write needs a writer, checked before anything is recorded or
+   * runs. The same classification then decides caching and execution.
+   */
+  async function authorizedStatement(principal: Principal, sql: string): Promise<ClassifiedStatement> {
+    const statement = await manager.classify(sql);
+    if (statement.access === 'write' && !hasRole(principal, 'writer')) {
+      throw new PuffinError('forbidden', `key '${principal.name}' is a reader and may run SELECT statements only; this statement is ${statement.keyword}`);
     }
+    return statement;
   }
 
   function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat) {
-    return { user: principal.id, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal };
+    return { user: principal.id, role: principal.role, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal };
   }
 
   const routes: Route[] = [
     route({
-      method: 'get', path: '/v1/health', access: 'public', summary: 'Liveness, and whether the state store is reachable (503 when not).',
-      responses: { 200: { description: 'Serving.' } },
+      method: 'get', path: '/v1/health', access: 'public',
+      summary: 'Liveness, whether the state store is reachable and whether worker processes run (503 with the reason when not).',
+      responses: { 200: { description: 'Serving.' }, 503: { description: 'Degraded: `state` or `workers` says why.' } },
       async handle(c) {
+        // Each part is 'ok' or the reason it is not; either one failing makes the whole 503, so
+        // a load balancer stops sending queries that could only fail.
         // Reachable in time, and not emptied since it was seeded (auth.ts StateSeed).
         const stateError = await seed.problem();
-        if (stateError) throw stateError;
-        return c.json({ status: 'ok', version, state: 'ok' });
+        const workers = options.workersHealth?.() ?? 'ok';
+        const body = { status: 'ok', version, state: stateError?.message ?? 'ok', workers };
+        if (!stateError && workers === 'ok') return c.json(body);
+        // Degraded is also an error answer in the API's form, so clients that read `error` see why.
+        const error = stateError ?? new PuffinError('unavailable', `worker processes: ${workers}`);
+        return c.json({ ...body, status: 'degraded', error: { code: error.code, message: error.message } }, 503);
       },
     }),
     route({
@@ -231,8 +247,8 @@ export function createApp(options: AppOptions): ApiApp {
       async handle(c, { body, principal }) {
         const who = caller(principal);
         const format = negotiateFormat(c.req.header('accept'));
-        await checkWrite(who, body.sql);
-        const done: FinishedQuery = await manager.run(body.sql, submitOptions(c, who, body, format));
+        const statement = await authorizedStatement(who, body.sql);
+        const done: FinishedQuery = await manager.run(statement, submitOptions(c, who, body, format));
         c.header(QUERY_ID_HEADER, done.record.id);
         return resultResponse(c, format, done.result, { queryId: done.record.id, shape: done.record.shape, cacheHit: done.record.cacheHit ?? false, stats: done.stats ?? statsOf(done.record) });
       },
@@ -241,8 +257,10 @@ export function createApp(options: AppOptions): ApiApp {
       method: 'post', path: '/v1/explain', access: 'reader', body: QUERY_REQUEST,
       summary: 'The distributed plan of a query, without running it.',
       responses: { 200: { description: 'The plan: shape, fragments, scans, reduce step.' } },
-      async handle(c, { body }) {
-        return c.json(await manager.explain(body.sql, { fragments: body.fragments }));
+      async handle(c, { body, principal }) {
+        const who = caller(principal);
+        const statement = await authorizedStatement(who, body.sql);
+        return c.json(await manager.explain(statement, { fragments: body.fragments, role: who.role }));
       },
     }),
     route({
@@ -251,8 +269,8 @@ export function createApp(options: AppOptions): ApiApp {
       responses: { 202: { description: 'Queued.', schema: QUERY_STATUS } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
-        await checkWrite(who, body.sql);
-        const record = await manager.submit(body.sql, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept'))), signal: undefined });
+        const statement = await authorizedStatement(who, body.sql);
+        const record = await manager.submit(statement, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept'))), signal: undefined });
         c.header('location', `/v1/queries/${record.id}`);
         c.header(QUERY_ID_HEADER, record.id);
         return c.json(statusView(record), 202);

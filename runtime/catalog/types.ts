@@ -94,6 +94,8 @@ export interface TableSnapshot {
   snapshotId: string;
   /** Iceberg tables only: the table-level field-id mapping of `columns`, in the same order. */
   iceberg?: { fields: IcebergFieldRead[] };
+  /** Only admin callers may read it (puffindb.query_log: every user's SQL). */
+  adminOnly?: boolean;
 }
 
 /** Which older version of a table to read (time travel): one of the two. */

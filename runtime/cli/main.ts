@@ -4,10 +4,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../api/app.ts';
 import { bootstrapAdminKey, resolveAdminKey } from '../api/auth.ts';
-import { toCsv, toJsonRows, toTextTable } from '../api/formats.ts';
+import { toCsv, toJsonRows, toTextTable } from '../results/formats.ts';
 import { startServer } from '../api/server.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { openControlPlane } from '../exec/control-plane.ts';
+import { cleanLeftovers, registerProcess } from '../exec/leftovers.ts';
 import type { Plan } from '../planner/plan.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
@@ -102,11 +103,16 @@ async function demo(settings: Settings, scale: number, log: (s: string) => void)
 async function serve(settings: Settings, values: Values, log: (s: string) => void): Promise<void> {
   const port = intOption(values, 'port') ?? settings.port;
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+  // Before anything of this process creates scratch: what a killed run left is removed now,
+  // unless a live process sharing the home may own it (runtime/exec/leftovers.ts).
+  registerProcess(settings.home, 'serve');
+  const leftovers = cleanLeftovers(settings);
+  if (leftovers.removed.length > 0) log(`removed ${leftovers.removed.length} leftover scratch entries (${leftovers.bytes} bytes) of an earlier run that ended without cleaning up`);
   const warehouse = await openWarehouse(settings);
   const plane = await openControlPlane({ settings, catalog: warehouse.catalog });
   const adminKey = await resolveAdminKey(settings);
   const { generated } = await bootstrapAdminKey(plane.state, adminKey);
-  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey });
+  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey, workersHealth: () => plane.cluster.workersHealth() });
   const server = await startServer(app, { port, host });
   plane.startLogFlushes();
   const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';
@@ -177,9 +183,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       if (!['table', 'json', 'csv'].includes(format)) throw new PuffinError('bad_request', `--format must be table, json or csv, got '${format}'`);
       const workers = intOption(values, 'workers');
       const s = workers ? { ...settings, workers, maxFragments: workers } : settings;
+      // Its scratch (write staging, partials) must not look like a dead run's to a server starting beside it.
+      registerProcess(settings.home, 'query');
       await withWarehouse(s, async (w) => {
         const cluster = await w.cluster();
-        const result = await cluster.query(sql, { fragments: intOption(values, 'fragments') });
+        const result = await cluster.query(sql, { fragments: intOption(values, 'fragments'), role: 'admin' });
         if (format === 'json') out(toJsonRows(result));
         else if (format === 'csv') process.stdout.write(toCsv(result));
         else {

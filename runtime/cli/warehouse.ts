@@ -58,7 +58,7 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
       return cluster;
     },
     async planOnly(sql, fragments) {
-      if (cluster) return cluster.explain(sql, { fragments });
+      if (cluster) return cluster.explain(sql, { fragments, role: 'admin' });
       const scratch = join(settings.home, 'coordinator');
       mkdirSync(scratch, { recursive: true });
       planEngine ??= await Engine.create({ threads: 1, allowedDirectories: [scratch] });

@@ -34,7 +34,8 @@ import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import { SqlRunnerPool } from './sql-runner.ts';
-import type { QueryOptions, QueryOutcome, QueryService, QueryStats } from './query-service.ts';
+import type { QueryOptions, QueryOutcome, QueryService, QueryStats, Statement } from './query-service.ts';
+import { classifyStatement, unsupportedStatement, type ClassifiedStatement, type StatementKind } from '../sql/classify.ts';
 import { inputViewSql } from './views.ts';
 import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { storeOptionsOf } from './worker.ts';
@@ -61,7 +62,8 @@ export class LocalCluster implements QueryService {
     private readonly invoker: Invoker,
     /** Local copies of table files for the coordinator's own reads (writes). */
     private readonly files: FileCache,
-    private readonly runner: SqlRunnerPool,
+    /** The SQL runners (reduce steps, planning); closed with the cluster. */
+    private readonly runners: SqlRunnerPool[],
   ) {}
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
@@ -80,14 +82,16 @@ export class LocalCluster implements QueryService {
     // The reduce step and 'local' plans run in runner slots that see one job's files each;
     // with worker processes (the pool) the slots are processes too, killed at a deadline.
     // Elsewhere (Lambda bundles, in-process tests) they are engines in this process.
-    const runner = new SqlRunnerPool({
-      dir: join(scratch, 'runners'),
-      size: Math.max(2, settings.workers),
-      kind: invoker instanceof ProcessPoolInvoker ? 'process' : 'in-process',
-      threads: settings.threads,
-      memoryLimit: settings.memoryLimit,
+    const kind = invoker instanceof ProcessPoolInvoker ? 'process' : 'in-process';
+    const runner = new SqlRunnerPool({ dir: join(scratch, 'runners'), size: Math.max(2, settings.workers), kind, threads: settings.threads, memoryLimit: settings.memoryLimit });
+    // Planning binds and computes constants in slots of its own: short jobs that must not
+    // queue behind long reduce steps.
+    const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1 });
+    const planner = new Planner({
+      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes,
+      // Constants of user SQL computed while planning run where the deadline can stop them.
+      evaluate: (job, signal) => planning.run({ build: () => job }, signal),
     });
-    const planner = new Planner({ engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
     const coordinator = new Coordinator({
       invoker,
       engine,
@@ -104,22 +108,37 @@ export class LocalCluster implements QueryService {
       asyncFanout: asyncFanoutFor(settings, invoker, options.state),
     });
     const files = new FileCache({ dir: join(scratch, 'files'), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
-    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, runner);
+    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning]);
   }
 
-  async explain(sql: string, options: QueryOptions = {}): Promise<Plan> {
-    const write = parseWrite(sql);
-    if (write) return writePlan(sql, write);
-    return this.planner.plan(sql, { fragments: options.fragments });
+  /** The statement classified once (runtime/sql/classify.ts); what is done with it follows from that alone. */
+  private async classified(statement: Statement): Promise<ClassifiedStatement> {
+    return typeof statement === 'string' ? classifyStatement(this.engine, statement) : statement;
   }
 
-  async query(sql: string, options: QueryOptions = {}): Promise<QueryOutcome> {
-    const write = parseWrite(sql);
-    if (write) return this.write(sql, write, options);
+  /** The write a non-SELECT statement is, or the reason it does not run. */
+  private writeOf(statement: ClassifiedStatement): WriteStatement {
+    // The write path reads the statement without its comments, as classified: never the raw text.
+    const write = parseWrite(statement.text);
+    if (!write || !WRITE_KINDS[write.kind].includes(statement.kind)) throw unsupportedStatement(statement);
+    return write;
+  }
+
+  async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
+    const statement = await this.classified(input);
+    if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
+    return this.planner.plan(statement.sql, { fragments: options.fragments, role: options.role, signal: options.signal });
+  }
+
+  async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
+    const statement = await this.classified(input);
+    if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
+    const sql = statement.sql;
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
-    const plan = await this.planner.plan(sql, { fragments: options.fragments });
+    const planning = deadlineSignal(deadline, queryId, options.signal);
+    const plan = options.plan ?? (await this.planner.plan(sql, { fragments: options.fragments, role: options.role, signal: planning.signal }).finally(planning.done));
     const planMs = performance.now() - started;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
@@ -184,7 +203,7 @@ export class LocalCluster implements QueryService {
         stagingDir: staging,
         warehouseUri: this.settings.warehouse,
         localFile,
-        resolveSelect: (select) => this.exposeTables(conn, select, localFile),
+        resolveSelect: (select) => this.exposeTables(conn, select, localFile, options),
         rewriteFiles: (request) => this.rewriteInFragments(request, queryId, options),
       };
       const distributed = await this.writeInFragments(statement, ctx, queryId, options);
@@ -218,7 +237,7 @@ export class LocalCluster implements QueryService {
   private async writeInFragments(statement: WriteStatement, ctx: WritePlannerContext, queryId: string, options: QueryOptions): Promise<{ outcome: WriteOutcome; plan: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> } | undefined> {
     if (statement.kind !== 'insert' && statement.kind !== 'ctas') return undefined;
     if (statement.kind === 'insert' && statement.columns) return undefined;
-    const plan = await this.planner.plan(statement.select, { fragments: options.fragments }).catch(() => undefined);
+    const plan = await this.planner.plan(statement.select, { fragments: options.fragments, role: options.role }).catch(() => undefined);
     if (!plan?.unionOfFragments || plan.fragments.length === 0) return undefined;
 
     let created: string | undefined;
@@ -279,7 +298,7 @@ export class LocalCluster implements QueryService {
     const { table, base, predicate } = request;
     const snapshotId = base.metadata.currentSnapshotId;
     if (snapshotId === undefined || snapshotId === null) return { added: [], removed: [], matched: 0 };
-    const counted = await this.query(`SELECT count(*) FROM ${qualifiedIdent(table)} AT (VERSION => ${String(snapshotId)}) WHERE ${predicate}`, { timeoutMs: options.timeoutMs, signal: options.signal });
+    const counted = await this.query(`SELECT count(*) FROM ${qualifiedIdent(table)} AT (VERSION => ${String(snapshotId)}) WHERE ${predicate}`, { timeoutMs: options.timeoutMs, signal: options.signal, role: options.role });
     const matched = Number(counted.rows[0]?.[0] ?? 0);
     if (matched === 0) return { added: [], removed: [], matched: 0 };
 
@@ -307,8 +326,8 @@ export class LocalCluster implements QueryService {
    * them, and each becomes a temporary view over local copies of the files its plan
    * keeps. Returns the SELECT as the planner re-printed it over those views.
    */
-  private async exposeTables(conn: DuckDBConnection, selectSql: string, localFile: (uri: string) => Promise<string>): Promise<string> {
-    const plan = await this.planner.plan(selectSql, { fragments: 1 });
+  private async exposeTables(conn: DuckDBConnection, selectSql: string, localFile: (uri: string) => Promise<string>, options: QueryOptions): Promise<string> {
+    const plan = await this.planner.plan(selectSql, { fragments: 1, role: options.role });
     const inputs = new Map<string, FragmentInput>();
     for (const fragment of plan.fragments) {
       for (const input of fragment.inputs) {
@@ -340,11 +359,44 @@ export class LocalCluster implements QueryService {
     return out;
   }
 
+  /** 'ok' while fragments can run, else the invoker's reason (no worker process can start, ...). */
+  workersHealth(): 'ok' | string {
+    return this.invoker.health?.() ?? 'ok';
+  }
+
   async close(): Promise<void> {
     await this.invoker.close();
-    await this.runner.close();
+    await Promise.all(this.runners.map((r) => r.close()));
     this.engine.close();
   }
+}
+
+/** The statement kinds (from the classifier) each write the write path recognizes may be. */
+const WRITE_KINDS: Record<WriteStatement['kind'], readonly StatementKind[]> = {
+  create: ['create_table'],
+  ctas: ['create_table'],
+  insert: ['insert'],
+  delete: ['delete'],
+  update: ['update'],
+};
+
+/**
+ * A signal that aborts at `deadline` (with a timeout PuffinError) or when `outer` does:
+ * planning has the SQL runner compute constants, and the deadline must stop them too.
+ */
+function deadlineSignal(deadline: number, queryId: string, outer?: AbortSignal): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new PuffinError('timeout', `query ${queryId} passed its deadline while planning`)), Math.max(0, deadline - Date.now()));
+  const onOuter = () => controller.abort(outer?.reason);
+  if (outer?.aborted) onOuter();
+  else outer?.addEventListener('abort', onOuter, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    },
+  };
 }
 
 /** What a write statement answers: one row saying what it did. */
@@ -392,6 +444,8 @@ async function createInvoker(settings: Settings, kind?: InvokerKind): Promise<In
       return new LambdaInvoker({ functionName: settings.workerFunction, region: settings.region, endpoint: settings.lambdaEndpoint, invokeTimeoutMs: settings.invokeTimeoutMs });
     case 'pool':
       // The machine's threads are shared among the worker processes, not multiplied.
-      return new ProcessPoolInvoker({ settings: { ...settings, threads: Math.max(1, Math.floor(settings.threads / settings.workers)) }, size: settings.workers });
+      // A cancelled fragment that DuckDB does not stop within half a second (a long scalar
+      // call) is ended by killing its process: the deadline must free the core.
+      return new ProcessPoolInvoker({ settings: { ...settings, threads: Math.max(1, Math.floor(settings.threads / settings.workers)) }, size: settings.workers, cancelGraceMs: 500 });
   }
 }

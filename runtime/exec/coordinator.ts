@@ -13,8 +13,11 @@ import { ulid } from 'ulid';
 import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
 import { assertSandboxed, type Engine, type QueryResult } from '../engine/engine.ts';
 import { EngineRunner, type SqlRunner } from './sql-runner.ts';
-import { resolveUri, type StoreOptions } from '../storage/open.ts';
-import type { Fragment, Plan } from '../planner/plan.ts';
+import { openStore, resolveUri, type StoreOptions } from '../storage/open.ts';
+import type { Fragment, Partitioning, Plan, Stage } from '../planner/plan.ts';
+import type { ShuffleIndex } from './shuffle-index.ts';
+import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
 import { runAsyncFanout, type AsyncFanoutOptions } from './async-fanout.ts';
 import { pause, untilAborted } from './signals.ts';
@@ -75,6 +78,23 @@ export interface ExecuteOptions {
   onFragment?: (done: { fragmentId: string; bytesScanned: number }) => void;
 }
 
+/** What one stage's tasks did, summed over their successful attempts. */
+export interface StageStats {
+  stage: string;
+  tasks: number;
+  rowsOut: number;
+  bytesOut: number;
+  /** Bytes read: table data and shuffle pieces. */
+  bytesIn: number;
+  /** Ranged GETs of shuffle pieces, and shuffle objects PUT. */
+  shuffleGets: number;
+  shufflePuts: number;
+  /** Wall time from the stage's first task start to its last task's end. */
+  ms: number;
+  /** 'hash(N)' or 'single' (to the reduce step). */
+  output: string;
+}
+
 export interface ExecuteStats {
   /** How the fragments were invoked. */
   mode: 'sync' | 'async';
@@ -86,6 +106,9 @@ export interface ExecuteStats {
   bytesShuffled: number;
   executeMs: number;
   reduceMs: number;
+  /** The most bytes read by any step that runs as one task: the reduce step, or a stage of one task. */
+  singleNodeBytes: number;
+  stages: StageStats[];
 }
 
 export interface ExecuteOutcome extends QueryResult {
@@ -106,6 +129,12 @@ interface QueryRun {
   partials: Map<string, string[]>;
   /** Stored partials to delete once the query is over. */
   storedUris: string[];
+  /** Shuffle indexes of hash-partitioned outputs, by output (stage) name, in task order. */
+  shuffles: Map<string, ShuffleIndex[]>;
+  /** Every task that may have written a shuffle object, for cleanup by prefix after a failure. */
+  shuffleTasks: { stageId: string; taskId: string }[];
+  /** Per stage (leaf outputs and later stages): what its tasks did. */
+  stageStats: Map<string, StageStats>;
   stats: ExecuteStats;
   onFragment?: ExecuteOptions['onFragment'];
 }
@@ -166,26 +195,75 @@ export class Coordinator {
       workDir: join(resolve(this.options.scratchDir), `${queryId}-${randomUUID()}`),
       partials: new Map(plan.reduce.views.map((v) => [v.name, []])),
       storedUris: [],
-      stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 },
+      shuffles: new Map(),
+      shuffleTasks: [],
+      stageStats: new Map(),
+      stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0, singleNodeBytes: 0, stages: [] },
       onFragment: options.onFragment,
     };
+    let failed = true;
     try {
       await mkdir(run.workDir, { recursive: true });
       const executeStart = Date.now();
+      // The leaf stages (every fragment, whatever its output) run at once; each later stage
+      // starts when the stages it reads are done. A failed task is retried alone.
+      this.startStages(run, leafStages(plan));
       if (mode === 'async') await this.runFragmentsAsync(plan.fragments, run, controller);
       else await this.runFragments(plan.fragments, run, controller);
+      for (const stage of plan.stages ?? []) {
+        const tasks = this.stageTasks(stage, run);
+        this.startStages(run, [{ id: stage.id, tasks: tasks.length, output: stage.output.partitioning }]);
+        if (mode === 'async') await this.runFragmentsAsync(tasks, run, controller);
+        else await this.runFragments(tasks, run, controller);
+      }
       run.stats.executeMs = Date.now() - executeStart;
       const reduceStart = Date.now();
       const result = await this.reduce(plan, run);
       run.stats.reduceMs = Date.now() - reduceStart;
+      run.stats.stages = [...run.stageStats.values()];
+      run.stats.singleNodeBytes = Math.max(
+        [...run.partials.values()].reduce((sum, files) => sum + files.length, 0) > 0 ? run.stats.bytesShuffled : 0,
+        ...run.stats.stages.filter((st) => st.tasks === 1 && st.output !== 'single').map((st) => st.bytesIn),
+      );
+      failed = false;
       return { ...result, stats: run.stats };
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onCallerAbort);
       // Stops invocations still outstanding when the query failed; a no-op after success.
       controller.abort(new PuffinError('internal', `query ${queryId} is over`));
-      await this.cleanUp(run);
+      await this.cleanUp(run, failed);
     }
+  }
+
+  private startStages(run: QueryRun, stages: { id: string; tasks: number; output: Partitioning }[]): void {
+    for (const st of stages) {
+      run.stageStats.set(st.id, {
+        stage: st.id, tasks: st.tasks, rowsOut: 0, bytesOut: 0, bytesIn: 0, shuffleGets: 0, shufflePuts: 0, ms: 0,
+        output: st.output.kind === 'hash' ? `hash(${st.output.count})` : 'single',
+      });
+      stageStarts.set(run, { ...(stageStarts.get(run) ?? {}), [st.id]: Date.now() });
+    }
+  }
+
+  /**
+   * The tasks of a later stage, made once the stages it reads are done: task p reads
+   * partition p of every producer of each stage it reads, and every broadcast table whole.
+   */
+  private stageTasks(stage: Stage, run: QueryRun): Fragment[] {
+    const tasks: Fragment[] = [];
+    for (let p = 0; p < stage.tasks; p++) {
+      const task: Fragment = {
+        id: `${stage.id.replace(/[^A-Za-z0-9_-]/g, '_')}-t${p}`,
+        output: stage.id,
+        inputs: stage.tables,
+        sql: stage.sql,
+        shuffleReads: stage.reads.map((read) => ({ view: read.view, columns: read.columns, partition: p, indexes: run.shuffles.get(read.stage) ?? [] })),
+      };
+      if (stage.output.partitioning.kind === 'hash') task.shuffleWrite = { stage: stage.id, partitioning: stage.output.partitioning };
+      tasks.push(task);
+    }
+    return tasks;
   }
 
   /** Invoke every fragment, at most `concurrency` at once; the first failure aborts the rest. */
@@ -243,8 +321,11 @@ export class Coordinator {
       return new PuffinError(error.code, error.message, { ...error.details, fragmentId: fragment.id });
     }
     if (attempt > this.options.retries) {
+      // An invoker that had no worker to run on and says when to come back (the process pool
+      // restarting crashed workers) answers 503: the fragment never ran, nothing about it failed.
+      const noWorker = error.code === 'unavailable' && typeof error.details?.retryAfterMs === 'number';
       return new PuffinError(
-        'fragment_failed',
+        noWorker ? 'unavailable' : 'fragment_failed',
         `fragment ${fragment.id} of query ${run.queryId} failed after ${attempt} attempt(s); last error (${error.code}): ${error.message}`,
         { fragmentId: fragment.id, attempts: attempt, lastError: error.toJSON().error },
       );
@@ -255,6 +336,7 @@ export class Coordinator {
 
   private async runWithRetries(fragment: Fragment, run: QueryRun): Promise<FragmentResult> {
     const request = this.requestFor(fragment, run);
+    if (fragment.shuffleWrite) run.shuffleTasks.push({ stageId: fragment.shuffleWrite.stage, taskId: fragment.id });
     for (let attempt = 1; ; attempt++) {
       if (run.signal.aborted) throw run.signal.reason;
       let error: PuffinError;
@@ -275,8 +357,29 @@ export class Coordinator {
     }
   }
 
-  /** Bring one partial into the scratch directory. */
+  /** Bring one partial into the scratch directory (or record a shuffle output's index). */
   private async landPartial(fragment: Fragment, result: FragmentResult, run: QueryRun): Promise<void> {
+    const stage = run.stageStats.get(fragment.output);
+    if (stage) {
+      stage.rowsOut += result.rows;
+      stage.bytesOut += result.bytes;
+      stage.bytesIn += result.bytesScanned;
+      stage.shuffleGets += result.shuffle?.gets ?? 0;
+      stage.shufflePuts += result.shuffle?.puts ?? 0;
+      stage.ms = Date.now() - (stageStarts.get(run)?.[fragment.output] ?? Date.now());
+    }
+    if (result.partial.kind === 'shuffle') {
+      const list = run.shuffles.get(fragment.output) ?? [];
+      list.push(result.partial.index);
+      run.shuffles.set(fragment.output, list);
+      run.stats.bytesScanned += result.bytesScanned;
+      try {
+        run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
+      } catch {
+        // Progress is reporting only.
+      }
+      return;
+    }
     let bytes: Uint8Array;
     if (result.partial.kind === 'inline') {
       bytes = Buffer.from(result.partial.parquetBase64, 'base64');
@@ -321,6 +424,11 @@ export class Coordinator {
 
   /** A result that arrives after its query gave up on it: its stored partial would be orphaned. */
   private discardLate(result: FragmentResult): void {
+    if (result.partial.kind === 'shuffle') {
+      const index = result.partial.index;
+      if (this.shuffleStore) void deleteShuffleObjects(this.shuffleStore, [index]).catch(() => undefined);
+      return;
+    }
     if (result.partial.kind !== 'stored') return;
     const uri = result.partial.uri;
     void this.deleteStored([uri]);
@@ -336,22 +444,70 @@ export class Coordinator {
     );
   }
 
-  private async cleanUp(run: QueryRun): Promise<void> {
-    await Promise.allSettled([rm(run.workDir, { recursive: true, force: true }), this.deleteStored(run.storedUris)]);
+  private async cleanUp(run: QueryRun, failed: boolean): Promise<void> {
+    const shuffles = [...run.shuffles.values()].flat();
+    const store = this.shuffleStore;
+    await Promise.allSettled([
+      rm(run.workDir, { recursive: true, force: true }),
+      this.deleteStored(run.storedUris),
+      // The objects the indexes name; after a failure or cancel also whatever an attempt
+      // that never reported may have written (listed by the query's prefixes).
+      store && shuffles.length ? deleteShuffleObjects(store, shuffles) : undefined,
+      store && failed && run.shuffleTasks.length ? deleteQueryShuffle(store, run.queryId, { tasks: run.shuffleTasks }) : undefined,
+    ]);
   }
+
+  /** Where workers write shuffle objects (the shuffle prefix), when one is configured. */
+  private get shuffleStore(): ObjectStore | undefined {
+    const url = this.options.shuffleUrl;
+    if (!url) return undefined;
+    this.shuffleStoreCache ??= openStore(url, this.options.storeOptions);
+    return this.shuffleStoreCache;
+  }
+
+  private shuffleStoreCache: ObjectStore | undefined;
 }
 
-/** A plan's fragment ids name files, and every fragment's output must be a reduce view. */
+/** When each stage of a run started (for its wall time). */
+const stageStarts = new WeakMap<QueryRun, Record<string, number>>();
+
+/** The leaf stages of a plan: its fragments grouped by output. */
+function leafStages(plan: Plan): { id: string; tasks: number; output: Partitioning }[] {
+  const byOutput = new Map<string, { id: string; tasks: number; output: Partitioning }>();
+  for (const f of plan.fragments) {
+    const entry = byOutput.get(f.output) ?? { id: f.output, tasks: 0, output: f.shuffleWrite?.partitioning ?? { kind: 'single' } };
+    entry.tasks++;
+    byOutput.set(f.output, entry);
+  }
+  return [...byOutput.values()];
+}
+
+/**
+ * A plan's fragment ids name files; every single output must be a reduce view, and every
+ * hash-partitioned one must be read by a later stage (and produced before it).
+ */
 function checkPlan(plan: Plan): void {
   const views = new Set(plan.reduce.views.map((v) => v.name));
+  const shuffled = new Set<string>();
   const ids = new Set<string>();
   for (const fragment of plan.fragments) {
     assertSafeId('fragment id', fragment.id);
     if (ids.has(fragment.id)) throw new PuffinError('internal', `plan has two fragments with id ${fragment.id}`);
     ids.add(fragment.id);
-    if (!views.has(fragment.output)) {
+    if (fragment.shuffleWrite) {
+      if (fragment.shuffleWrite.stage !== fragment.output) throw new PuffinError('internal', `fragment ${fragment.id} shuffles as '${fragment.shuffleWrite.stage}' but outputs to '${fragment.output}'`);
+      shuffled.add(fragment.output);
+    } else if (!views.has(fragment.output)) {
       throw new PuffinError('internal', `fragment ${fragment.id} outputs to '${fragment.output}', which no reduce view declares`);
     }
+  }
+  for (const stage of plan.stages ?? []) {
+    assertSafeId('stage id', stage.id.replace(/[^A-Za-z0-9_-]/g, '_'));
+    for (const read of stage.reads) {
+      if (!shuffled.has(read.stage)) throw new PuffinError('internal', `stage ${stage.id} reads '${read.stage}', which no earlier stage hash-partitions`);
+    }
+    if (stage.output.partitioning.kind === 'hash') shuffled.add(stage.id);
+    else if (!views.has(stage.id)) throw new PuffinError('internal', `stage ${stage.id} outputs to the reduce step, which declares no view '${stage.id}'`);
   }
 }
 

@@ -2,6 +2,7 @@
 // concurrency, retries and deadlines are the coordinator's, timeouts per call the invoker's.
 
 import type { Fragment } from '../planner/plan.ts';
+import type { ShuffleIndex } from './shuffle-index.ts';
 
 export interface FragmentRequest {
   queryId: string;
@@ -16,7 +17,9 @@ export type PartialLocation =
   /** Parquet bytes, base64 encoded, inline in the response. */
   | { kind: 'inline'; parquetBase64: string }
   /** Parquet written to the object store; `uri` is absolute. */
-  | { kind: 'stored'; uri: string };
+  | { kind: 'stored'; uri: string }
+  /** Hash-partitioned for a later stage: one shuffle object (or inline pieces) and its offset index. */
+  | { kind: 'shuffle'; index: ShuffleIndex };
 
 export interface FragmentResult {
   fragmentId: string;
@@ -26,6 +29,8 @@ export interface FragmentResult {
   /** Bytes of table data the fragment read. */
   bytesScanned: number;
   durationMs: number;
+  /** Tasks that read or wrote a shuffle: ranged GETs, PUTs and bytes of shuffle pieces read. */
+  shuffle?: { gets: number; puts: number; bytesRead: number };
 }
 
 export interface Invoker {
@@ -33,6 +38,11 @@ export interface Invoker {
   invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult>;
   /** Release processes, sockets. */
   close(): Promise<void>;
+  /**
+   * 'ok' while fragments can run, else why not (e.g. no worker process can start). Optional:
+   * an invoker that cannot know (Lambda: the platform starts workers) leaves it out.
+   */
+  health?(): 'ok' | string;
 }
 
 /** Where an asynchronously invoked worker reports: a completion stream of the state store. */

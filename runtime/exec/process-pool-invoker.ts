@@ -2,6 +2,12 @@
 // (its own DuckDB and cache), so fragments run in parallel across cores and a crash or a
 // runaway fragment takes down one child, never the coordinator. A child that dies or
 // overruns is killed and replaced; its fragment fails and the coordinator decides on a retry.
+//
+// A slot never gives up: a child that fails to start, or dies soon after starting, is
+// started again after a bounded exponential backoff (reset once a child has stayed up for a
+// healthy period), so a burst of crashes or kills costs a pause, never the pool. While no
+// child is running and every slot is backing off, fragments are refused at once with
+// `unavailable` (503) rather than queued, and health() says why.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,6 +26,12 @@ export interface ProcessPoolOptions {
   startTimeoutMs?: number;
   /** Time a child has to stop a cancelled fragment before it is killed. Default 2 s. */
   cancelGraceMs?: number;
+  /** First pause before restarting a slot that failed, doubled per consecutive failure. Default 200 ms. */
+  restartBaseMs?: number;
+  /** Longest pause between restarts of a failing slot. Default 10 s. */
+  restartMaxMs?: number;
+  /** A child up this long has proven healthy: its slot's failure count starts over. Default 30 s. */
+  healthyAfterMs?: number;
 }
 
 export interface PoolChildInfo {
@@ -32,7 +44,8 @@ export interface PoolChildInfo {
   fragmentsRun: number;
 }
 
-type SlotState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopping' | 'dead';
+/** 'waiting': backing off before the next start; 'dead': only once the pool is closed. */
+type SlotState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopping' | 'waiting' | 'dead';
 
 interface Job {
   id: number;
@@ -54,15 +67,29 @@ interface Slot {
   /** Id of a cancelled job whose answer the child still owes. */
   drainingId?: number;
   timer?: NodeJS.Timeout;
-  startFailures: number;
+  /** Consecutive failures (failed starts, or deaths soon after a start): sets the backoff. */
+  failures: number;
+  /** When the current child became ready. */
+  readyAt?: number;
+  /** When a waiting slot starts its next child. */
+  restartAt?: number;
+  everReady: boolean;
+  /** Why the current child is being ended, when the pool knows better than its exit status. */
+  exitReason?: PuffinError;
   fragmentsRun: number;
   markReady: () => void;
   markFailed: (err: PuffinError) => void;
 }
 
 const CHILD_MODULE = fileURLToPath(new URL('./pool-child.ts', import.meta.url));
-/** A slot whose child fails to start this many times in a row stops being restarted. */
-const MAX_START_FAILURES = 3;
+/**
+ * `ready` (and so start()) fails once a slot's first child has failed to start this many
+ * times in a row: a pool that cannot start at all is an error to report, not to wait on.
+ * The slot itself keeps trying.
+ */
+const MAX_INITIAL_START_FAILURES = 3;
+/** Consecutive failures from which a slot backs off, and the pool with no child up counts as down. */
+const REPEATED_FAILURES = 2;
 const CLOSE_TIMEOUT_MS = 5_000;
 
 export class ProcessPoolInvoker implements Invoker {
@@ -73,6 +100,9 @@ export class ProcessPoolInvoker implements Invoker {
   private readonly size: number;
   private readonly startTimeoutMs: number;
   private readonly cancelGraceMs: number;
+  private readonly restartBaseMs: number;
+  private readonly restartMaxMs: number;
+  private readonly healthyAfterMs: number;
   private nextJobId = 1;
   private closed = false;
   private lastStartError: PuffinError | undefined;
@@ -84,6 +114,9 @@ export class ProcessPoolInvoker implements Invoker {
     this.size = Math.max(1, options.size ?? options.settings.workers);
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
     this.cancelGraceMs = options.cancelGraceMs ?? 2_000;
+    this.restartBaseMs = options.restartBaseMs ?? 200;
+    this.restartMaxMs = options.restartMaxMs ?? 10_000;
+    this.healthyAfterMs = options.healthyAfterMs ?? 30_000;
     const readiness: Promise<void>[] = [];
     this.slots = Array.from({ length: this.size }, (_, index) => {
       let markReady!: () => void;
@@ -94,7 +127,7 @@ export class ProcessPoolInvoker implements Invoker {
           markFailed = reject;
         }),
       );
-      return { index, state: 'starting' as SlotState, startFailures: 0, fragmentsRun: 0, markReady, markFailed };
+      return { index, state: 'starting' as SlotState, failures: 0, everReady: false, fragmentsRun: 0, markReady, markFailed };
     });
     this.ready = Promise.all(readiness).then(() => undefined);
     // Nobody has to await readiness; a failure also surfaces on invoke().
@@ -126,10 +159,22 @@ export class ProcessPoolInvoker implements Invoker {
     }));
   }
 
+  /**
+   * 'ok' while a child runs or is starting normally; otherwise why fragments cannot run
+   * (no child is up and slots keep failing). Meanwhile invoke() refuses work when every slot
+   * is backing off, and waits for a slot that is starting.
+   */
+  health(): 'ok' | string {
+    if (this.closed) return 'the worker process pool is closed';
+    return this.isDown() ? this.noWorkersError().message : 'ok';
+  }
+
   invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
     return new Promise<FragmentResult>((resolve, reject) => {
       if (this.closed) return reject(new PuffinError('unavailable', 'the worker process pool is closed'));
-      if (this.slots.every((s) => s.state === 'dead')) return reject(this.noWorkersError());
+      // With every slot backing off, queued work would wait seconds for nothing; a 503 now is
+      // better. A slot that is starting is waited for: its start may well succeed.
+      if (this.isDown() && this.slots.every((s) => s.state === 'waiting')) return reject(this.noWorkersError());
       if (signal?.aborted) return reject(abortReason(request, signal.reason));
       const job: Job = { id: this.nextJobId++, request, resolve, reject, signal };
       job.onAbort = () => this.abortJob(job);
@@ -149,6 +194,7 @@ export class ProcessPoolInvoker implements Invoker {
     for (const job of this.queue.splice(0)) this.settle(job, closedError);
     const exits: Promise<void>[] = [];
     for (const slot of this.slots) {
+      clearTimeout(slot.timer);
       if (slot.job) this.settle(slot.job, closedError);
       slot.markFailed(closedError);
       const child = slot.child;
@@ -171,25 +217,37 @@ export class ProcessPoolInvoker implements Invoker {
       cacheDir: join(settings.cacheDir, `pool-${slot.index}`),
       cacheBytes: Math.floor(settings.cacheBytes / this.size),
     };
-    const child = fork(CHILD_MODULE, [], {
-      // Resolved from here, so children find tsx whatever their working directory.
-      execArgv: ['--import', import.meta.resolve('tsx')],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    });
+    slot.restartAt = undefined;
+    let child: ChildProcess;
+    try {
+      child = fork(CHILD_MODULE, [], {
+        // Resolved from here, so children find tsx whatever their working directory.
+        execArgv: ['--import', import.meta.resolve('tsx')],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'json',
+      });
+    } catch (err) {
+      // Out of processes or file descriptors: a failed start like any other, retried after a pause.
+      this.lastStartError = new PuffinError('unavailable', `worker process could not be started: ${(err as Error).message}`);
+      slot.state = 'starting';
+      this.afterFailure(slot, true);
+      return;
+    }
     slot.child = child;
     slot.pid = child.pid;
     slot.state = 'starting';
     slot.timer = setTimeout(() => {
-      this.lastStartError = new PuffinError('unavailable', `worker process ${child.pid} did not start within ${this.startTimeoutMs} ms`);
+      slot.exitReason = new PuffinError('unavailable', `worker process ${child.pid} did not start within ${this.startTimeoutMs} ms`);
       child.kill('SIGKILL');
     }, this.startTimeoutMs);
     child.on('message', (message: PoolChildMessage) => this.onMessage(slot, child, message));
     child.once('exit', (code, signal) => this.onExit(slot, child, code, signal));
     child.on('error', (err) => {
       // Spawn failures and failed sends land here; the 'exit' event (if any) does the rest.
-      this.lastStartError = new PuffinError('unavailable', `worker process error: ${err.message}`);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      slot.exitReason ??= new PuffinError('unavailable', `worker process error: ${err.message}`);
+      // A process that never spawned has no 'exit' to wait for.
+      if (child.pid === undefined) this.onExit(slot, child, null, null);
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     this.send(child, { type: 'init', settings: childSettings });
   }
@@ -205,11 +263,12 @@ export class ProcessPoolInvoker implements Invoker {
       case 'ready':
         clearTimeout(slot.timer);
         slot.state = 'idle';
-        slot.startFailures = 0;
+        slot.readyAt = Date.now();
+        slot.everReady = true;
         slot.markReady();
         break;
       case 'init-failed':
-        this.lastStartError = PuffinError.fromJSON({ error: message.error });
+        slot.exitReason = PuffinError.fromJSON({ error: message.error });
         child.kill('SIGKILL');
         return;
       case 'result':
@@ -246,6 +305,9 @@ export class ProcessPoolInvoker implements Invoker {
     slot.child = undefined;
     const how = signal ? `signal ${signal}` : `exit code ${code}`;
     const wasStarting = slot.state === 'starting';
+    // A child killed by the pool itself (a runaway or cancelled fragment) says nothing about
+    // the next one: it is replaced at once and counts as no failure.
+    const killedByPool = slot.state === 'stopping' || slot.state === 'draining';
     if (slot.job) {
       const { fragment, queryId } = slot.job.request;
       slot.fragmentsRun++;
@@ -255,24 +317,57 @@ export class ProcessPoolInvoker implements Invoker {
           fragmentId: fragment.id,
         }),
       );
+      slot.job = undefined;
     }
     if (this.closed) {
       slot.state = 'dead';
       return;
     }
-    if (wasStarting) {
-      slot.startFailures++;
-      this.lastStartError ??= new PuffinError('unavailable', `worker process ${child.pid} exited (${how}) before it was ready`);
-      if (slot.startFailures >= MAX_START_FAILURES) {
-        slot.state = 'dead';
-        slot.markFailed(this.noWorkersError());
-        if (this.slots.every((s) => s.state === 'dead')) {
-          for (const job of this.queue.splice(0)) this.settle(job, this.noWorkersError());
-        }
-        return;
-      }
+    // Why this child went: what the pool saw first (its init error, a start timeout), else how it exited.
+    const why = slot.exitReason ?? new PuffinError('unavailable', `worker process ${child.pid} exited (${how})${wasStarting ? ' before it was ready' : ''}`);
+    slot.exitReason = undefined;
+    if (!killedByPool) this.lastStartError = why;
+    if (killedByPool) {
+      this.spawn(slot);
+      return;
     }
-    this.spawn(slot);
+    this.afterFailure(slot, wasStarting);
+  }
+
+  /** Count a failure of the slot's child and start the next one after the backoff it earns. */
+  private afterFailure(slot: Slot, wasStarting: boolean): void {
+    // A child that stayed up for the healthy period proved the slot sound: start counting over.
+    if (!wasStarting && slot.readyAt !== undefined && Date.now() - slot.readyAt >= this.healthyAfterMs) slot.failures = 0;
+    slot.failures++;
+    slot.readyAt = undefined;
+    // One failure (a crash, a stray kill) is replaced at once, so a retried fragment finds a
+    // worker; only repeated failures back off.
+    const delay = slot.failures < REPEATED_FAILURES ? 0 : Math.min(this.restartMaxMs, this.restartBaseMs * 2 ** (slot.failures - REPEATED_FAILURES));
+    slot.restartAt = Date.now() + delay;
+    if (wasStarting && !slot.everReady && slot.failures >= MAX_INITIAL_START_FAILURES) slot.markFailed(this.noWorkersError());
+    if (delay === 0) {
+      this.spawn(slot);
+      this.refuseQueuedIfDown();
+      return;
+    }
+    slot.state = 'waiting';
+    slot.timer = setTimeout(() => {
+      if (!this.closed && slot.state === 'waiting') this.spawn(slot);
+    }, delay);
+    // Not unref'd: an open pool keeps its process alive through a pause as its children do
+    // otherwise (someone may be awaiting `ready`); close() ends it.
+    this.refuseQueuedIfDown();
+  }
+
+  private refuseQueuedIfDown(): void {
+    // A start just failed again and nothing runs: queued fragments would wait on starts that
+    // keep failing, so their queries get a 503 now (each failure bounds how long they wait).
+    if (this.isDown()) for (const job of this.queue.splice(0)) this.settle(job, this.noWorkersError());
+  }
+
+  /** No child can take fragments, and some slot has failed again and again (health: degraded). */
+  private isDown(): boolean {
+    return !this.slots.some(serving) && this.slots.some((s) => s.failures >= REPEATED_FAILURES);
   }
 
   /** Hand queued jobs to idle children. */
@@ -331,9 +426,21 @@ export class ProcessPoolInvoker implements Invoker {
   }
 
   private noWorkersError(): PuffinError {
-    const cause = this.lastStartError ? `: ${this.lastStartError.message}` : '';
-    return new PuffinError('unavailable', `no worker process could be started${cause}`);
+    const failures = this.slots.reduce((n, s) => n + s.failures, 0);
+    const starting = this.slots.some((s) => s.state === 'starting');
+    const next = Math.min(...this.slots.map((s) => (s.state === 'waiting' && s.restartAt !== undefined ? s.restartAt : Date.now())));
+    const retryAfterMs = Math.max(0, next - Date.now());
+    const cause = this.lastStartError ? ` (last: ${this.lastStartError.message})` : '';
+    const when = starting ? 'one is starting now' : `next in ${retryAfterMs} ms`;
+    return new PuffinError('unavailable', `no worker process is running: ${failures} consecutive failure(s) across ${this.size} slot(s)${cause}; the pool restarts them, ${when}`, {
+      retryAfterMs,
+    });
   }
+}
+
+/** A slot whose child can take (or is running) fragments. */
+function serving(slot: Slot): boolean {
+  return slot.state === 'idle' || slot.state === 'busy' || slot.state === 'draining';
 }
 
 function abortReason(request: FragmentRequest, reason: unknown): PuffinError {

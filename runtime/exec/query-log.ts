@@ -158,6 +158,9 @@ async function queryLogSnapshot(warehouse: ObjectStore): Promise<TableSnapshot> 
   return {
     name: QUERY_LOG_TABLE,
     kind: 'parquet',
+    // Every user's SQL text, which may carry literals a user would not show another: admin
+    // information, like GET /v1/logs. A reader sees its own queries at GET /v1/queries.
+    adminOnly: true,
     columns: [...QUERY_LOG_COLUMNS],
     files,
     snapshotId: createHash('sha256').update(identity).digest('hex').slice(0, 16),

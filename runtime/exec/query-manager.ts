@@ -12,20 +12,20 @@
 // works across processes: cancel() marks the record, and a runner watches its record.
 
 import { ulid } from 'ulid';
-import { bodyBytes, encodeResult, type ResultFormat } from '../api/formats.ts';
+import { bodyBytes, encodeResult, type ResultFormat } from '../results/formats.ts';
 import type { Catalog } from '../catalog/types.ts';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { Plan } from '../planner/plan.ts';
-import { parseStatements } from '../sql/parse.ts';
+import { classifyStatement, type ClassifiedStatement } from '../sql/classify.ts';
 import { TERMINAL_STATUSES, type QueryLogEntry, type QueryRecord, type QueryStatus, type StateStore } from '../state/state-store.ts';
-import type { QueryService, QueryStats } from './query-service.ts';
+import type { CallerRole, QueryService, QueryStats, Statement } from './query-service.ts';
 import type { KeptResult, ResultKeeper } from './query-results.ts';
 import { isCacheable, resultCacheKey, snapshotsOf } from './result-cache.ts';
 
-export type QueryKind = 'read' | 'write';
-
 export interface RunOptions {
+  /** The caller's role (default 'reader'); only 'admin' reads admin-only tables. Travels with a dispatched query. */
+  role?: CallerRole;
   /** Response format the result is sized for (and cached under). Default 'json'. */
   format?: ResultFormat;
   /** Upper bound on fragments per split table. */
@@ -92,43 +92,45 @@ export class QueryManager {
   constructor(private readonly options: QueryManagerOptions) {}
 
   /** The distributed plan of a statement, without running it. */
-  explain(sql: string, options: RunOptions = {}): Promise<Plan> {
-    return this.options.executor.explain(sql, { fragments: options.fragments });
+  explain(statement: Statement, options: RunOptions = {}): Promise<Plan> {
+    return this.options.executor.explain(statement, { fragments: options.fragments, role: options.role });
   }
 
-  /** 'read' for SELECT statements; anything else parsed (INSERT, CREATE, COPY, SET, ...) is a write. */
-  async classify(sql: string): Promise<QueryKind> {
-    try {
-      await parseStatements(this.options.engine, sql);
-      return 'read';
-    } catch (err) {
-      // The parser serializes SELECT statements only; it refuses every other kind as unsupported.
-      if (err instanceof PuffinError && err.code === 'unsupported') return 'write';
-      throw err;
-    }
+  /**
+   * What the statement is (runtime/sql/classify.ts): the one classification that decides
+   * authorization, caching and execution. Callers pass the result on to run()/submit().
+   */
+  classify(sql: string): Promise<ClassifiedStatement> {
+    return classifyStatement(this.options.engine, sql);
   }
 
   /** Record a query as queued without starting it (runQueued() runs it). */
-  enqueue(sql: string, options: SubmitOptions): Promise<QueryRecord> {
-    return this.create(sql, options);
+  enqueue(statement: Statement, options: SubmitOptions): Promise<QueryRecord> {
+    return this.create(statement, options);
   }
 
   /** Record a query and start it; it runs in the background (or on a coordinator). */
-  async submit(sql: string, options: SubmitOptions): Promise<QueryRecord> {
-    const record = await this.create(sql, options);
-    const request: DispatchRequest = { queryId: record.id, format: options.format, fragments: options.fragments };
+  async submit(statement: Statement, options: SubmitOptions): Promise<QueryRecord> {
+    const classified = await this.classified(statement);
+    const record = await this.create(classified, options);
+    const request: DispatchRequest = { queryId: record.id, format: options.format, fragments: options.fragments, role: options.role };
     if (this.options.dispatcher) {
       await this.dispatch(this.options.dispatcher, request, false);
     } else {
-      this.track(this.runQueued(record.id, request));
+      this.track(this.execute(record.id, request, classified).then((done) => done.record, async (err: unknown) => {
+        const failed = await this.options.state.getQuery(record.id).catch(() => undefined);
+        if (failed) return failed;
+        throw err;
+      }));
     }
     return record;
   }
 
   /** Run a query to the end and answer with its result; a failure rejects with its error. */
-  async run(sql: string, options: SubmitOptions): Promise<FinishedQuery> {
-    const record = await this.create(sql, options);
-    const request: DispatchRequest = { queryId: record.id, format: options.format, fragments: options.fragments };
+  async run(statement: Statement, options: SubmitOptions): Promise<FinishedQuery> {
+    const classified = await this.classified(statement);
+    const record = await this.create(classified, options);
+    const request: DispatchRequest = { queryId: record.id, format: options.format, fragments: options.fragments, role: options.role };
     const onAbort = () => void this.cancel(record.id, 'the client went away').catch(() => undefined);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -140,7 +142,7 @@ export class QueryManager {
         if (done.status === 'failed' && done.error) throw PuffinError.fromJSON({ error: done.error });
         return { record: done, result: await this.result(record.id) };
       }
-      return await this.execute(record.id, request);
+      return await this.execute(record.id, request, classified);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
@@ -229,8 +231,13 @@ export class QueryManager {
     await Promise.allSettled([...this.background]);
   }
 
-  private async create(sql: string, options: SubmitOptions): Promise<QueryRecord> {
+  private classified(statement: Statement): Promise<ClassifiedStatement> {
+    return typeof statement === 'string' ? this.classify(statement) : Promise.resolve(statement);
+  }
+
+  private async create(statement: Statement, options: SubmitOptions): Promise<QueryRecord> {
     if (this.closed) throw new PuffinError('unavailable', 'the query manager is shutting down');
+    const sql = typeof statement === 'string' ? statement : statement.sql;
     if (typeof sql !== 'string' || sql.trim() === '') throw new PuffinError('bad_request', 'the SQL text is empty');
     const now = Date.now();
     const record: QueryRecord = {
@@ -253,7 +260,7 @@ export class QueryManager {
   }
 
   /** The run itself; a failure is recorded, then rejects with the query's own error. */
-  private async execute(queryId: string, request: DispatchRequest): Promise<FinishedQuery> {
+  private async execute(queryId: string, request: DispatchRequest, statement?: ClassifiedStatement): Promise<FinishedQuery> {
     const { state, executor } = this.options;
     const queued = await state.getQuery(queryId);
     if (!queued) throw unknownQuery(queryId);
@@ -271,8 +278,12 @@ export class QueryManager {
     const progress = new ProgressWriter(state, queryId, (err) => this.options.onError?.(err, 'progress'));
     try {
       const format = request.format ?? 'json';
-      const plan = await abortable(executor.explain(started.sql, { fragments: request.fragments }), controller.signal);
-      const cacheKey = (await isCacheable(this.options.engine, started.sql)) ? resultCacheKey(plan, await snapshotsOf(plan, this.options.catalog), format) : undefined;
+      // A query queued elsewhere (the admin API, for a coordinator Lambda) is classified
+      // here by the same function over the same text, so it is the statement authorized there.
+      const classified = statement ?? (await abortable(this.classify(started.sql), controller.signal));
+      const planOptions = { fragments: request.fragments, role: request.role };
+      const plan = await abortable(executor.explain(classified, { ...planOptions, signal: controller.signal }), controller.signal);
+      const cacheKey = isCacheable(classified) ? resultCacheKey(plan, await snapshotsOf(plan, this.options.catalog), format) : undefined;
       const cached = cacheKey ? await this.options.results.cacheGet(cacheKey) : undefined;
       let kept: KeptResult;
       let stats: QueryStats | undefined;
@@ -280,20 +291,25 @@ export class QueryManager {
         kept = cached;
       } else {
         const snapshotsBefore = cacheKey ? await snapshotsOf(plan, this.options.catalog) : undefined;
-        const outcome = await executor.query(started.sql, {
-          fragments: request.fragments,
+        // Abortable: the record turns failed at the deadline even if the executor is slow to
+        // notice (its own work is stopped through the signal).
+        const outcome = await abortable(executor.query(classified, {
+          ...planOptions,
+          plan: classified.kind === 'select' ? plan : undefined,
           timeoutMs: Math.max(1, started.deadline - Date.now()),
           signal: controller.signal,
           queryId,
           onPlan: (p: Plan) => progress.total(p.fragments.length),
           onFragment: (done) => progress.fragment(done.bytesScanned),
-        });
+        }), controller.signal);
         stats = outcome.stats;
         const result = { columns: outcome.columns, rows: outcome.rows };
         const size = bodyBytes(encodeResult(result, format).body);
         kept = size > this.options.resultInlineLimitBytes ? await this.options.results.store(queryId, result) : { kind: 'inline', result };
-        // Cache only what was computed over the snapshots the key names.
-        if (cacheKey && snapshotsBefore && sameSnapshots(snapshotsBefore, await snapshotsOf(plan, this.options.catalog))) {
+        // Cache only what was computed over the snapshots the key names, and never the result
+        // of a query that was cancelled or passed its deadline meanwhile: it has no result.
+        if (controller.signal.aborted) throw controller.signal.reason;
+        if (cacheKey && snapshotsBefore && sameSnapshots(snapshotsBefore, await snapshotsOf(plan, this.options.catalog)) && !controller.signal.aborted) {
           await this.options.results.cachePut(cacheKey, kept);
         }
       }

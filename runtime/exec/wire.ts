@@ -5,7 +5,8 @@
 import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
 import type { CompletionTarget, FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import type { CompletionMessage } from '../state/state-store.ts';
-import type { Fragment, FragmentInput, FileRef } from '../planner/plan.ts';
+import type { Fragment, FragmentInput, FileRef, ShuffleRead } from '../planner/plan.ts';
+import { decodeShuffleIndex } from './shuffle-index.ts';
 import type { Column } from '../catalog/types.ts';
 import { decodeIcebergFile, decodeIcebergInput } from './wire-iceberg.ts';
 
@@ -82,7 +83,34 @@ export function decodeFragment(where: string, value: unknown): Fragment {
     inputs: field(where, o, 'inputs', isArray, 'an array').map((input, i) => decodeInput(`${where}.inputs[${i}]`, input)),
     sql: field(where, o, 'sql', isNonEmptyString, 'SQL text'),
     ...(o.write !== undefined ? { write: decodeWrite(`${where}.write`, o.write) } : {}),
+    ...(o.shuffleReads !== undefined ? { shuffleReads: field(where, o, 'shuffleReads', isArray, 'an array').map((r, i) => decodeShuffleRead(`${where}.shuffleReads[${i}]`, r)) } : {}),
+    ...(o.shuffleWrite !== undefined ? { shuffleWrite: decodeShuffleWrite(`${where}.shuffleWrite`, o.shuffleWrite) } : {}),
   };
+}
+
+function decodeShuffleRead(where: string, value: unknown): ShuffleRead {
+  const o = objectAt(where, value);
+  const partition = o.partition;
+  if (typeof partition !== 'number' || !Number.isInteger(partition) || partition < 0) throw new PuffinError('bad_request', `${where}.partition must be a partition number, got ${JSON.stringify(partition)}`);
+  return {
+    view: field(where, o, 'view', isNonEmptyString, 'a view name'),
+    columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
+    partition,
+    // Each index is checked in full where it is used (decodeShuffleIndex).
+    indexes: field(where, o, 'indexes', isArray, 'an array of shuffle indexes'),
+  };
+}
+
+function decodeShuffleWrite(where: string, value: unknown): NonNullable<Fragment['shuffleWrite']> {
+  const o = objectAt(where, value);
+  const p = objectAt(`${where}.partitioning`, o.partitioning);
+  const count = p.count;
+  if (p.kind !== 'hash' || typeof count !== 'number' || !Number.isInteger(count) || count < 1) throw new PuffinError('bad_request', `${where}.partitioning must be a hash partitioning with a positive count`);
+  const keys = field(`${where}.partitioning`, p, 'keys', isArray, 'an array').map((k, i) => {
+    const key = objectAt(`${where}.partitioning.keys[${i}]`, k);
+    return { expr: field(`${where}.partitioning.keys[${i}]`, key, 'expr', isNonEmptyString, 'SQL text'), type: field(`${where}.partitioning.keys[${i}]`, key, 'type', isNonEmptyString, 'a type') };
+  });
+  return { stage: assertSafeId(`${where}.stage`, o.stage), partitioning: { kind: 'hash', keys, count } };
 }
 
 function decodeWrite(where: string, value: unknown): { table: string; metadataLocation: string } {
@@ -126,7 +154,8 @@ function decodePartial(value: unknown): PartialLocation {
   const o = objectAt('result.partial', value);
   if (o.kind === 'inline') return { kind: 'inline', parquetBase64: field('result.partial', o, 'parquetBase64', isString, 'base64 text') };
   if (o.kind === 'stored') return { kind: 'stored', uri: field('result.partial', o, 'uri', isNonEmptyString, 'a URI') };
-  throw new PuffinError('internal', `result.partial.kind must be 'inline' or 'stored', got ${JSON.stringify(o.kind)}`);
+  if (o.kind === 'shuffle') return { kind: 'shuffle', index: decodeShuffleIndex(o.index) };
+  throw new PuffinError('internal', `result.partial.kind must be 'inline', 'stored' or 'shuffle', got ${JSON.stringify(o.kind)}`);
 }
 
 /** A FragmentResult as received from a worker; a malformed one is the worker's fault ('internal'). */
@@ -140,11 +169,21 @@ export function decodeResult(value: unknown): FragmentResult {
       bytes: field('result', o, 'bytes', isCount, 'a byte count'),
       bytesScanned: field('result', o, 'bytesScanned', isCount, 'a byte count'),
       durationMs: field('result', o, 'durationMs', isCount, 'a duration in ms'),
+      ...(o.shuffle !== undefined ? { shuffle: decodeShuffleStats(o.shuffle) } : {}),
     };
   } catch (err) {
     const e = toPuffinError(err);
     throw new PuffinError('internal', `worker returned a malformed result: ${e.message}`);
   }
+}
+
+function decodeShuffleStats(value: unknown): NonNullable<FragmentResult['shuffle']> {
+  const o = objectAt('result.shuffle', value);
+  return {
+    gets: field('result.shuffle', o, 'gets', isCount, 'a count'),
+    puts: field('result.shuffle', o, 'puts', isCount, 'a count'),
+    bytesRead: field('result.shuffle', o, 'bytesRead', isCount, 'a byte count'),
+  };
 }
 
 export function encodeError(err: unknown): WireError {

@@ -26,6 +26,9 @@ import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileToJson } from '../catalog/iceberg/writer-manifest.ts';
 import { sqlString, sqlStringList } from '../sql/quote.ts';
+import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
+import { readShufflePartition } from './shuffle-read.ts';
+import { DEFAULT_SHUFFLE_INLINE_LIMIT, writeShuffle } from './shuffle-write.ts';
 
 export class Worker {
   private constructor(
@@ -87,6 +90,13 @@ export class Worker {
     stopped.catch(() => {});
     try {
       return await Promise.race([work, stopped]);
+    } catch (err) {
+      // Answer a cancellation only once DuckDB has really stopped: a long scalar call ignores
+      // the interrupt, and a process pool that heard "stopped" would hand this process the
+      // next fragment while a core still runs the old one. The pool kills a child that does
+      // not answer within its grace period, which is what stops such a call.
+      if (stop.signal.aborted) await work.catch(() => undefined);
+      throw err;
     } finally {
       clearTimeout(timer);
       if (onCallerAbort) signal?.removeEventListener('abort', onCallerAbort);
@@ -110,10 +120,20 @@ export class Worker {
       throw signal.aborted ? signal.reason : toPuffinError(err);
     });
     try {
-      const rows = await this.runSql(fragment, lease.paths, partialPath, signal);
+      const ran = await this.runSql(request, lease.paths, partialPath, tag, signal);
+      if (ran.shuffle) {
+        // Hash-partitioned for a later stage: the partial is the offset index of the shuffle object.
+        return {
+          fragmentId: fragment.id, partial: { kind: 'shuffle', index: ran.shuffle }, rows: ran.rows, bytes: ran.shuffle.totalBytes,
+          bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started, shuffle: ran.stats,
+        };
+      }
       const bytes = await readFile(partialPath);
       const partial = await this.deliver(request, bytes, signal);
-      return { fragmentId: fragment.id, partial, rows, bytes: bytes.byteLength, bytesScanned, durationMs: Date.now() - started };
+      return {
+        fragmentId: fragment.id, partial, rows: ran.rows, bytes: bytes.byteLength, bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started,
+        ...(fragment.shuffleReads?.length ? { shuffle: ran.stats } : {}),
+      };
     } finally {
       lease.release();
       await rm(partialPath, { force: true });
@@ -121,11 +141,27 @@ export class Worker {
   }
 
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
-  private async runSql(fragment: Fragment, paths: string[], partialPath: string, signal: AbortSignal): Promise<number> {
+  private async runSql(request: FragmentRequest, paths: string[], partialPath: string, tag: string, signal: AbortSignal): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
+    const { fragment } = request;
     const conn = await this.engine.connect();
     const interrupt = () => conn.interrupt();
     signal.addEventListener('abort', interrupt, { once: true });
+    const stats = { gets: 0, puts: 0, bytesRead: 0 };
+    const releases: (() => Promise<void>)[] = [];
+    // Shuffle pieces are fetched into, and written from, the cache directory: the one place
+    // this DuckDB may read and write.
+    const shuffleDir = join(this.settings.cacheDir, 'shuffle', tag);
     try {
+      // A later stage's task: its partition of each producing stage, as a view.
+      for (const read of fragment.shuffleReads ?? []) {
+        const got = await readShufflePartition({
+          conn, store: this.shuffle, sources: { indexes: read.indexes.map(decodeShuffleIndex), partition: read.partition },
+          columns: read.columns, viewName: read.view, scratchDir: join(shuffleDir, 'in'), signal,
+        });
+        releases.push(got.release);
+        stats.gets += got.gets;
+        stats.bytesRead += got.bytesRead;
+      }
       // `paths` follows the order the URIs were acquired in: every input's data files, then
       // the Iceberg delete files.
       const local = new Map<string, string>();
@@ -141,14 +177,25 @@ export class Worker {
       const icebergFiles = fragment.inputs.flatMap((input) => (input.iceberg ? input.files.filter((f) => f.iceberg?.format === 'parquet').map((f) => ({ uri: f.uri, localPath: localPath(f.uri) })) : []));
       const footers = icebergFiles.length ? await describeParquetFiles(conn, icebergFiles) : new Map();
       for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
-      if (fragment.write) return await this.writeRows(conn, fragment, partialPath);
+      if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath), stats };
+      if (fragment.shuffleWrite) {
+        const written = await writeShuffle({
+          conn, store: this.shuffle, sourceSql: fragment.sql, partitioning: fragment.shuffleWrite.partitioning,
+          queryId: request.queryId, stageId: fragment.shuffleWrite.stage, taskId: fragment.id, scratchDir: join(shuffleDir, 'out'),
+          inlineLimitBytes: Math.min(request.inlineLimitBytes ?? this.settings.inlineLimitBytes, DEFAULT_SHUFFLE_INLINE_LIMIT), signal,
+        });
+        stats.puts += written.puts;
+        return { rows: written.index.totalRows, shuffle: written.index, stats };
+      }
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
-      return Number(copied.rows[0]?.[0] ?? 0);
+      return { rows: Number(copied.rows[0]?.[0] ?? 0), stats };
     } catch (err) {
       throw signal.aborted ? signal.reason : toPuffinError(err);
     } finally {
       signal.removeEventListener('abort', interrupt);
       conn.closeSync();
+      for (const release of releases) await release().catch(() => undefined);
+      await rm(shuffleDir, { recursive: true, force: true });
     }
   }
 

@@ -3,6 +3,51 @@
 
 import type { Column, IcebergFieldRead, IcebergFileRead } from '../catalog/types.ts';
 
+// A plan is a DAG of stages (see docs/ARCHITECTURE.md, "Multi-stage plans"):
+// - leaf stages are the `fragments`, grouped by their `output` name; each reads table files;
+// - `stages` run after them on workers, one task per partition of what they read;
+// - `reduce` is the last stage, on the coordinator, reading every output that is single.
+// An output is single (every row to the reduce step) unless it is hash-partitioned (a leaf
+// fragment's `shuffleWrite`, a stage's `output.partitioning`): then each producer task
+// writes one shuffle object, and task p of a consuming stage reads partition p of every
+// producer with ranged GETs (runtime/exec/shuffle*.ts).
+
+/** A key of a hash partitioning: an expression over the stage's output, cast to `type` before hashing. */
+export interface PartitionKey {
+  expr: string;
+  /** The type both sides of a join cast to (their common type), so equal keys hash alike. */
+  type: string;
+}
+
+export type Partitioning =
+  | { kind: 'single' }
+  | { kind: 'hash'; keys: PartitionKey[]; count: number };
+
+/** What the tasks of a stage read of another stage's output: task p reads partition p. */
+export interface StageRead {
+  /** The view name the stage's SQL reads it through. */
+  view: string;
+  /** The producing stage: a leaf output name or an earlier stage's id. */
+  stage: string;
+  columns: Column[];
+}
+
+/** A stage after the leaf fragments. */
+export interface Stage {
+  /** Also its output name: later stages and the reduce step read it by this name. */
+  id: string;
+  /** Runs in every task over the `reads` views and the `tables` views. */
+  sql: string;
+  reads: StageRead[];
+  /** Tables every task reads whole (broadcast). */
+  tables: FragmentInput[];
+  /** Tasks, one per partition of its reads. */
+  tasks: number;
+  output: { columns: Column[]; partitioning: Partitioning };
+  /** Why the stage exists (the rule that cut it). */
+  reason: string;
+}
+
 export type PlanShape =
   /** Partial aggregates per fragment, final aggregate in the reduce step. */
   | 'scan-aggregate'
@@ -12,6 +57,8 @@ export type PlanShape =
   | 'scan'
   /** Each table's filtered, projected rows are pulled up; the query runs in the reduce step. */
   | 'single-node'
+  /** Two large tables hash-partitioned on their join keys; task p joins partition p of each. */
+  | 'partitioned-join'
   /** No table is read (e.g. SELECT 1): the reduce step alone answers. */
   | 'local'
   /** A write to an Iceberg table (CREATE TABLE, INSERT, DELETE, UPDATE), committed by the coordinator. */
@@ -50,6 +97,21 @@ export interface Fragment {
    * its description as JSON, and the coordinator commits all files at once.
    */
   write?: { table: string; metadataLocation: string };
+  /**
+   * A task of a later stage: each entry is its partition of a producing stage, as a view.
+   * Filled in by the coordinator once the producers are done (`sources` name their pieces).
+   */
+  shuffleReads?: ShuffleRead[];
+  /** Write the output hash-partitioned (one shuffle object) instead of returning it. */
+  shuffleWrite?: { stage: string; partitioning: Extract<Partitioning, { kind: 'hash' }> };
+}
+
+export interface ShuffleRead {
+  view: string;
+  columns: Column[];
+  partition: number;
+  /** The shuffle index (runtime/exec/shuffle-index.ts) of every producer of the stage read. */
+  indexes: unknown[];
 }
 
 export interface ReduceStep {
@@ -88,6 +150,8 @@ export interface Plan {
    * DISTINCT or LIMIT): such a plan can write its rows where the fragments run.
    */
   unionOfFragments?: boolean;
+  /** Worker stages after the leaf fragments, in topological order. */
+  stages?: Stage[];
   /** Why this shape was chosen (or why a cheaper one could not be). */
   reason: string;
 }

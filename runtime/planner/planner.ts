@@ -19,6 +19,8 @@ import {
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
+import { foldConstants, type Evaluate } from './fold.ts';
+import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 
 export interface PlannerOptions {
@@ -27,12 +29,22 @@ export interface PlannerOptions {
   catalog: Catalog;
   /** Default upper bound of fragments per split table. */
   maxFragments: number;
+  /**
+   * Where constant expressions of user SQL are computed while planning (AT clauses, table
+   * function arguments, LIMIT/OFFSET, pruning constants): the SQL runner, whose process is
+   * killed at the query's deadline. Without it they are computed on `engine`.
+   */
+  evaluate?: Evaluate;
   /** Tables up to this size may be broadcast to every fragment of a join. */
   broadcastLimitBytes: number;
 }
 
 export interface PlanOptions {
   fragments?: number;
+  /** Stops planning (and what it has the SQL runner compute) at the query's deadline. */
+  signal?: AbortSignal;
+  /** The caller's role; only 'admin' may read admin-only tables (puffindb.query_log). Default 'reader'. */
+  role?: 'reader' | 'writer' | 'admin';
 }
 
 /** The name of the reduce step's view over partial aggregates / rows of a split shape. */
@@ -112,7 +124,7 @@ export class Planner {
    * dashboard repeats the same SQL).
    */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
-    const key = `${planOptions.fragments ?? ''}\u0000${sql}`;
+    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${sql}`;
     const cached = this.cache.get(key);
     if (cached && (await this.stillCurrent(cached))) {
       this.cache.delete(key); // most recently used goes last
@@ -141,6 +153,8 @@ export class Planner {
     const aggregates = await aggregateNames(engine);
 
     refuseUnsafeCalls(root);
+    // DuckDB computes these while binding: on the coordinator's engine they could not be stopped.
+    const foldedVolatile = await this.foldBindTimeConstants(root, planOptions.signal);
     const { tables: refNodes } = findBaseTables(root);
 
     // Resolve every reference against the catalog and rename it to the table's view.
@@ -153,12 +167,15 @@ export class Planner {
     let timeTravel = false;
     for (const node of refNodes) {
       const name = qualifiedName(node).toLowerCase();
-      const at = node.at_clause ? await this.timeTravelTarget(node, sql) : undefined;
+      const at = node.at_clause ? await this.timeTravelTarget(node, sql, planOptions.signal) : undefined;
       const key = at ? `${name}@${at.snapshotId ?? `t${at.timestampMs}`}` : name;
       let entry = resolved.get(key);
       if (!entry) {
         const snapshot = at ? await this.options.catalog.getTableAt!(name, at) : await this.options.catalog.getTable(name);
         if (!snapshot) throw await this.unknownTable(qualifiedName(node));
+        if (snapshot.adminOnly && planOptions.role !== 'admin') {
+          throw new PuffinError('forbidden', `table ${snapshot.name} holds every user's SQL and is readable with an admin key only; your own queries are listed at GET /v1/queries`);
+        }
         const view = at ? viewNameFor(`${snapshot.name}_at_${snapshot.snapshotId}`) : viewNameFor(snapshot.name);
         entry = { snapshot, view };
         resolved.set(key, entry);
@@ -178,31 +195,32 @@ export class Planner {
     const snapshots = new Map([...resolved].map(([name, r]) => [name, tableVersion(r.snapshot)]));
     const conn = await engine.connect();
     try {
-      for (const { snapshot, view } of resolved.values()) await createEmptyTable(conn, view, snapshot.columns);
+      const tables = new Map<string, string>();
+      for (const { snapshot, view } of resolved.values()) tables.set(view, await createEmptyTable(conn, view, snapshot.columns));
       const [querySql] = await printNodes(conn, [root]);
-      const output = await describe(conn, querySql).catch((err) => { throw toPuffinError(err); });
+      const output = await this.describe(conn, tables, querySql, planOptions.signal).catch((err) => { throw toPuffinError(err); });
 
       const scope = analyzeScopes(root, (node) => refTable.get(node)?.snapshot.columns, aggregates);
       const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
-      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, aggregates };
+      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, aggregates, signal: planOptions.signal, tables };
 
       if (resolved.size === 0) {
         const plan: Plan = {
           shape: 'local', sql: querySql, output, fragments: [], scans: [], join: null,
           reduce: { views: [], sql: querySql }, reason: 'the query reads no table',
         };
-        return { plan, snapshots, cacheable: !timeTravel };
+        return { plan, snapshots, cacheable: !timeTravel && !foldedVolatile };
       }
       const split = await this.trySplit(ctx);
-      if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel };
-      return { plan: await this.singleNode(ctx, split), snapshots, cacheable: !timeTravel };
+      if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
+      return { plan: await this.singleNode(ctx, split), snapshots, cacheable: !timeTravel && !foldedVolatile };
     } finally {
       conn.closeSync();
     }
   }
 
   /** Evaluate an AT clause's expression (a constant) to a snapshot id or an instant. */
-  private async timeTravelTarget(node: AstNode, sql: string): Promise<TableVersion> {
+  private async timeTravelTarget(node: AstNode, sql: string, signal?: AbortSignal): Promise<TableVersion> {
     const table = qualifiedName(node);
     const unit = String(node.at_clause.unit ?? '').toUpperCase();
     const expr = node.at_clause.expr as AstNode;
@@ -222,7 +240,10 @@ export class Planner {
     const { engine } = this.options;
     const [valueSql] = await printNodes(engine, [{ ...selectNode([expr], baseTable('__at')), from_table: { type: 'EMPTY', alias: '', sample: null, query_location: 0 } }]);
     const evaluate = async (template: string): Promise<string> => {
-      const r = await engine.query(template.replace('$v', `(${valueSql})`)).catch((err: unknown) => {
+      const evaluated = template.replace('$v', `(${valueSql})`);
+      const run = this.options.evaluate ? this.options.evaluate({ setup: [], sql: evaluated }, signal) : engine.query(evaluated);
+      const r = await run.catch((err: unknown) => {
+        if (signal?.aborted) throw signal.reason;
         throw new PuffinError('bad_request', `AT (${unit} => ...) on table ${table}: ${firstLine(toPuffinError(err).message)}`);
       });
       const v = r.rows[0]?.[0];
@@ -287,12 +308,13 @@ export class Planner {
     const [fragmentSql, reduceSql] = await printNodes(ctx.conn, [built.fragmentNode, built.reduceNode]);
     let partialColumns: Column[];
     try {
-      partialColumns = await describe(ctx.conn, fragmentSql);
-      await createEmptyTable(ctx.conn, PARTIALS_VIEW, partialColumns);
-      const reduced = await describe(ctx.conn, reduceSql);
+      partialColumns = await this.describe(ctx.conn, ctx.tables, fragmentSql, ctx.signal);
+      const withPartials = new Map(ctx.tables).set(PARTIALS_VIEW, await createEmptyTable(ctx.conn, PARTIALS_VIEW, partialColumns));
+      const reduced = await this.describe(ctx.conn, withPartials, reduceSql, ctx.signal);
       const same = reduced.length === ctx.output.length && reduced.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
       if (!same) return `the ${built.shape} rewrite would change the result's columns`;
     } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
       return `the ${built.shape} rewrite does not bind (${firstLine((err as Error).message)})`;
     } finally {
       await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(PARTIALS_VIEW)}`);
@@ -429,9 +451,64 @@ export class Planner {
     return files;
   }
 
+  /**
+   * The columns `sql` returns over the empty `tables` (name -> CREATE statement). DuckDB's
+   * binder folds constant arithmetic, so binding user SQL can compute a user's constants:
+   * with a runner it binds there, where the deadline stops it.
+   */
+  private async describe(conn: DuckDBConnection, tables: ReadonlyMap<string, string>, sql: string, signal?: AbortSignal): Promise<Column[]> {
+    if (!this.options.evaluate) return describe(conn, sql);
+    const r = await this.options.evaluate({ setup: [...tables.values()], sql: `DESCRIBE ${sql}` }, signal);
+    return r.rows.map((row) => ({ name: String(row[0]), type: String(row[1]) }));
+  }
+
   private async printPredicate(ctx: PlanContext, predicate: AstNode): Promise<string> {
-    const [sql] = await printNodes(ctx.conn, [selectNode([integerConstant(1)], baseTable('__stats'), { where_clause: predicate })]);
+    let where = predicate;
+    if (this.options.evaluate) {
+      // The constants are computed by the SQL runner; the statistics query here then compares
+      // literals only. Constants it cannot compute prune nothing (the query reports the error).
+      const folded = await foldConstants(ctx.conn, [predicate], this.options.evaluate, ctx.signal);
+      if (!Array.isArray(folded)) return 'true';
+      where = folded[0];
+    }
+    const [sql] = await printNodes(ctx.conn, [selectNode([integerConstant(1)], baseTable('__stats'), { where_clause: where })]);
     return afterWhere(sql);
+  }
+
+  /**
+   * Replace the constant expressions DuckDB evaluates while binding (table function
+   * arguments, LIMIT and OFFSET) by their values, computed by the SQL runner. Returns true
+   * when one of them calls a volatile function (the plan must then not be cached).
+   */
+  private async foldBindTimeConstants(root: AstNode, signal?: AbortSignal): Promise<boolean> {
+    const evaluate = this.options.evaluate;
+    if (!evaluate) return false;
+    const sites: { owner: AstNode; key: string; what: string }[] = [];
+    const walk = (value: unknown): void => {
+      if (Array.isArray(value)) return value.forEach(walk);
+      if (!value || typeof value !== 'object') return;
+      const node = value as AstNode;
+      if (node.type === 'TABLE_FUNCTION' && !('class' in node) && node.function) {
+        sites.push({ owner: node.function, key: 'children', what: `table function ${String(node.function.function_name)}()` });
+      }
+      if (node.type === 'LIMIT_MODIFIER' || node.type === 'LIMIT_PERCENT_MODIFIER') {
+        if (node.limit) sites.push({ owner: node, key: 'limit', what: 'LIMIT' });
+        if (node.offset) sites.push({ owner: node, key: 'offset', what: 'OFFSET' });
+      }
+      for (const key of Object.keys(node)) walk(node[key]);
+    };
+    walk(root);
+    let volatile = false;
+    for (const site of sites) {
+      const original = site.owner[site.key] as AstNode | AstNode[];
+      const exprs = Array.isArray(original) ? original : [original];
+      if (exprs.length === 0) continue;
+      const folded = await foldConstants(this.options.engine, exprs, evaluate, signal);
+      if (!Array.isArray(folded)) throw new PuffinError('bad_request', `${site.what}: ${firstLine(toPuffinError(new Error(folded.error)).message)}`);
+      if (folded.some((f, i) => f !== exprs[i]) && (await mentionsVolatile(this.options.engine, { class: 'FUNCTION', children: exprs } as AstNode))) volatile = true;
+      site.owner[site.key] = Array.isArray(original) ? folded : folded[0];
+    }
+    return volatile;
   }
 
   private async scanReport(ctx: PlanContext, table: ResolvedTable, role: TableScanReport['role'], files: FileRef[], applied: AstNode | null, columns: string[] | null): Promise<TableScanReport> {
@@ -463,6 +540,9 @@ interface PlanContext {
   resolved: Map<string, ResolvedTable>;
   fragments: number;
   aggregates: Set<string>;
+  signal?: AbortSignal;
+  /** The empty tables the statements bind over: view name -> CREATE statement. */
+  tables: ReadonlyMap<string, string>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -832,9 +912,12 @@ function narrowest(columns: Column[]): Column {
   return [...columns].sort((a, b) => width(a.type) - width(b.type))[0];
 }
 
-async function createEmptyTable(conn: DuckDBConnection, name: string, columns: Column[]): Promise<void> {
+/** Create an empty table of `columns` on `conn`; returns the statement (for the SQL runner). */
+async function createEmptyTable(conn: DuckDBConnection, name: string, columns: Column[]): Promise<string> {
   const defs = columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ');
-  await conn.run(`CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} (${defs})`);
+  const statement = `CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} (${defs})`;
+  await conn.run(statement);
+  return statement;
 }
 
 async function describe(conn: DuckDBConnection, sql: string): Promise<Column[]> {

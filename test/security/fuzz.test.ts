@@ -74,7 +74,7 @@ interface Answer {
   contentType: string;
 }
 
-const EXPENSIVE = /^(GET \/v1\/tables|GET \/iceberg\/v1\/namespaces(\/\{namespace\}\/tables)?$|POST \/v1\/(query|queries|explain)$)/;
+const EXPENSIVE = /^(GET \/v1\/tables|(GET|HEAD|DELETE) \/iceberg\/v1\/namespaces(\/\{namespace\}(\/tables)?)?$|POST \/v1\/(query|queries|explain)$)/;
 const METHODS = ['GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'];
 const ULID_CHARS = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

@@ -24,7 +24,7 @@ describe('HTTP API routes', () => {
   test('GET /v1/health needs no key', async () => {
     const res = await call('GET', '/v1/health');
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { status: 'ok', version: 'dev', state: 'ok' });
+    assert.deepEqual(await res.json(), { status: 'ok', version: 'dev', state: 'ok', workers: 'ok' });
   });
 
   test('POST /v1/query answers rows, with exact decimals', async () => {

@@ -80,7 +80,7 @@ describe('roles', () => {
     assert.equal(ok.status, 200);
     const tablesBefore = await f.plane.catalog.listTables();
     const queriesBefore = (await f.state.listQueries({ limit: 1000 })).length;
-    for (const sql of ['CREATE TABLE stolen AS SELECT * FROM t', 'DROP TABLE t', 'INSERT INTO t SELECT * FROM t', "COPY t TO '/tmp/t.parquet'", 'SELECT 1; DELETE FROM t']) {
+    for (const sql of ['CREATE TABLE stolen AS SELECT * FROM t', 'DROP TABLE t', 'INSERT INTO t SELECT * FROM t', "COPY t TO '/tmp/t.parquet'", '/* /* */ SELECT 1 -- */ DELETE FROM t']) {
       for (const path of ['/v1/query', '/v1/queries']) {
         const e = await errorOf(await call('POST', path, { key, body: { sql } }), 403);
         assert.equal(e.code, 'forbidden', sql);

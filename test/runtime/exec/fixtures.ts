@@ -63,6 +63,7 @@ export async function writeParquet(sandbox: Sandbox, name: string, selectSql: st
 export async function readPartial(sandbox: Sandbox, partial: PartialLocation, sql = 'SELECT * FROM p'): Promise<QueryResult> {
   let bytes: Uint8Array;
   if (partial.kind === 'inline') bytes = Buffer.from(partial.parquetBase64, 'base64');
+  else if (partial.kind === 'shuffle') throw new Error('a shuffle output is read by partition (runtime/exec/shuffle-read.ts), not as one partial');
   else {
     const { store, key } = resolveUri(partial.uri);
     bytes = await store.get(key);

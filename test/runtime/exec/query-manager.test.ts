@@ -123,12 +123,13 @@ describe('query lifecycle', () => {
     await rejectsWith(f.plane.manager.cancel('../etc'), 'not_found');
   });
 
-  test('SELECT is a read; anything else is a write', async () => {
-    assert.equal(await f.plane.manager.classify('SELECT * FROM t'), 'read');
-    assert.equal(await f.plane.manager.classify('WITH x AS (SELECT 1) SELECT * FROM x'), 'read');
-    for (const sql of ['CREATE TABLE x AS SELECT 1', 'INSERT INTO t VALUES (1)', "COPY t TO 'x.parquet'", 'DROP TABLE t', 'SELECT 1; DELETE FROM t', "SET threads = 1"]) {
-      assert.equal(await f.plane.manager.classify(sql), 'write', sql);
+  test('SELECT is a read; anything else is a write; more than one statement is refused', async () => {
+    assert.equal((await f.plane.manager.classify('SELECT * FROM t')).access, 'read');
+    assert.equal((await f.plane.manager.classify('WITH x AS (SELECT 1) SELECT * FROM x')).access, 'read');
+    for (const sql of ['CREATE TABLE x AS SELECT 1', 'INSERT INTO t VALUES (1)', "COPY t TO 'x.parquet'", 'DROP TABLE t', "SET threads = 1"]) {
+      assert.equal((await f.plane.manager.classify(sql)).access, 'write', sql);
     }
+    await rejectsWith(f.plane.manager.classify('SELECT 1; DELETE FROM t'), 'bad_request');
     await rejectsWith(f.plane.manager.classify('SELEC 1'), 'syntax_error');
   });
 });
@@ -182,13 +183,15 @@ describe('query log', () => {
 
     const logged = await f.plane.manager.run(
       `SELECT id, "user", status, cache_hit, fragments, bytes_scanned, duration_ms, error FROM puffindb.query_log WHERE id = '${marker.record.id}'`,
-      { user: 'u1' },
+      { user: 'u1', role: 'admin' },
     );
     assert.equal(logged.result.kind, 'inline');
     const rows = logged.result.kind === 'inline' ? logged.result.result.rows : [];
     assert.equal(rows.length, 1);
     assert.deepEqual(rows[0].slice(0, 4), [marker.record.id, 'logger', 'succeeded', false]);
-    const statuses = await f.plane.manager.run('SELECT status, count(*) AS n FROM puffindb.query_log GROUP BY status ORDER BY status', { user: 'u1' });
+    const statuses = await f.plane.manager.run('SELECT status, count(*) AS n FROM puffindb.query_log GROUP BY status ORDER BY status', { user: 'u1', role: 'admin' });
+    await rejectsWith(f.plane.manager.run('SELECT count(*) FROM puffindb.query_log', { user: 'u1', role: 'writer' }), 'forbidden');
+    await rejectsWith(f.plane.manager.run('SELECT count(*) FROM (SELECT * FROM t WHERE g IN (SELECT "user" FROM puffindb.query_log))', { user: 'u1' }), 'forbidden');
     const byStatus = Object.fromEntries(statuses.result.kind === 'inline' ? statuses.result.result.rows.map((r) => [r[0], Number(r[1])]) : []);
     assert.ok(byStatus.succeeded >= 5 && byStatus.failed >= 2 && byStatus.cancelled >= 1, JSON.stringify(byStatus));
   });
