@@ -3,8 +3,8 @@
 // inline or through the shuffle prefix. One Worker (one sandboxed DuckDB, one cache) per
 // process or Lambda container, reused across invocations.
 
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { PuffinError, registerInternalPath, toPuffinError } from '../errors.ts';
@@ -30,19 +30,53 @@ import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
 import { readShufflePartition } from './shuffle-read.ts';
 import { DEFAULT_SHUFFLE_INLINE_LIMIT, writeShuffle } from './shuffle-write.ts';
 
+/**
+ * A DuckDB that may read one directory, its sandbox. A fragment takes a free sandbox, gets a
+ * fresh directory in it holding links to its own files only, and gives the sandbox back
+ * empty: the cache directory (every fragment's files, other queries' partials) is readable by
+ * no engine. (allowed_directories cannot change once the configuration is locked, hence
+ * sandboxes with a fixed directory each, one fragment at a time in each.)
+ */
+interface Sandbox {
+  dir: string;
+  engine: Engine;
+}
+
 export class Worker {
+  private readonly free: Sandbox[] = [];
+  private readonly sandboxes: Sandbox[] = [];
+
   private constructor(
     private readonly settings: Settings,
-    private readonly engine: Engine,
+    first: Sandbox,
     private readonly cache: FileCache,
     private readonly shuffle: ObjectStore,
-  ) {}
+  ) {
+    this.free.push(first);
+    this.sandboxes.push(first);
+  }
+
+  private static async sandbox(settings: Settings, n: number): Promise<Sandbox> {
+    const dir = join(settings.cacheDir, 'sandbox', String(n));
+    // Whatever a fragment of an earlier run of this process left here.
+    await rm(dir, { recursive: true, force: true });
+    const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [dir] });
+    assertSandboxed(engine);
+    return { dir, engine };
+  }
+
+  private async takeSandbox(): Promise<Sandbox> {
+    const box = this.free.pop();
+    if (box) return box;
+    const made = await Worker.sandbox(this.settings, this.sandboxes.length);
+    this.sandboxes.push(made);
+    return made;
+  }
 
   static async create(settings: Settings): Promise<Worker> {
-    // DuckDB may read the cache directory and nothing else: a fragment's files arrive there
-    // (hard links for local files, downloads for S3), so SQL in a fragment can reach only
-    // files some fragment was handed, never the rest of the warehouse or the machine.
-    const allowedDirectories = [settings.cacheDir];
+    // A fragment's files arrive in the cache directory (hard links for local files, downloads
+    // for S3) and are linked into the fragment's own sandbox directory, the only one its
+    // DuckDB may read: SQL in a fragment reaches its own files, nothing else.
     registerInternalPath(settings.cacheDir, '<worker cache>');
     const storeOptions = storeOptionsOf(settings);
     const cache = new FileCache({
@@ -52,10 +86,7 @@ export class Worker {
       storeOptions,
     });
     const shuffle = openStore(settings.shuffleUrl, storeOptions);
-    await mkdir(join(settings.cacheDir, 'partials'), { recursive: true });
-    const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories });
-    assertSandboxed(engine);
-    return new Worker(settings, engine, cache, shuffle);
+    return new Worker(settings, await Worker.sandbox(settings, 0), cache, shuffle);
   }
 
   /**
@@ -114,13 +145,18 @@ export class Worker {
     const bytesScanned = fragment.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0)
       + deletes.reduce((s, d) => s + d.sizeBytes, 0);
     const tag = `${queryId}-${fragment.id}-${randomUUID()}`;
-    const partialPath = join(this.settings.cacheDir, 'partials', `${tag}.parquet`);
 
     const lease = await this.cache.acquire(uris, signal).catch((err: unknown) => {
       throw signal.aborted ? signal.reason : toPuffinError(err);
     });
+    let box: Sandbox | undefined;
+    let workDir: string | undefined;
     try {
-      const ran = await this.runSql(request, lease.paths, partialPath, tag, signal);
+      box = await this.takeSandbox();
+      workDir = join(box.dir, tag);
+      const partialPath = join(workDir, 'partial.parquet');
+      const paths = await linkInto(join(workDir, 'in'), lease.paths);
+      const ran = await this.runSql(request, paths, partialPath, tag, signal, box.engine);
       if (ran.shuffle) {
         // Hash-partitioned for a later stage: the partial is the offset index of the shuffle object.
         return {
@@ -136,21 +172,22 @@ export class Worker {
       };
     } finally {
       lease.release();
-      await rm(partialPath, { force: true });
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+      if (box) this.free.push(box);
     }
   }
 
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
-  private async runSql(request: FragmentRequest, paths: string[], partialPath: string, tag: string, signal: AbortSignal): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
+  private async runSql(request: FragmentRequest, paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
     const { fragment } = request;
-    const conn = await this.engine.connect();
+    const conn = await engine.connect();
     const interrupt = () => conn.interrupt();
     signal.addEventListener('abort', interrupt, { once: true });
     const stats = { gets: 0, puts: 0, bytesRead: 0 };
     const releases: (() => Promise<void>)[] = [];
-    // Shuffle pieces are fetched into, and written from, the cache directory: the one place
-    // this DuckDB may read and write.
-    const shuffleDir = join(this.settings.cacheDir, 'shuffle', tag);
+    // Shuffle pieces are fetched into, and written from, the fragment's sandbox directory:
+    // the one place this DuckDB may read and write.
+    const shuffleDir = join(dirname(partialPath), 'shuffle', tag);
     try {
       // A later stage's task: its partition of each producing stage, as a view.
       for (const read of fragment.shuffleReads ?? []) {
@@ -209,7 +246,7 @@ export class Worker {
     const io = uriTableIO(storeOptionsOf(this.settings));
     const table = await openIcebergTable(target.metadataLocation, { io });
     const written = await writeDataFiles({
-      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir: join(this.settings.cacheDir, 'staging'), io,
+      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir: join(dirname(partialPath), 'staging'), io,
     });
     const files = written.files.map((f) => JSON.stringify(dataFileToJson(f)));
     const list = files.length ? `SELECT unnest(${sqlStringList(files)}) AS file` : 'SELECT CAST(NULL AS VARCHAR) AS file WHERE false';
@@ -236,8 +273,18 @@ export class Worker {
   }
 
   close(): void {
-    this.engine.close();
+    for (const box of this.sandboxes) box.engine.close();
   }
+}
+
+/** Hard-link each file into `dir` (same file system as the cache); returns the links' paths. */
+async function linkInto(dir: string, paths: readonly string[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  return Promise.all(paths.map(async (path, i) => {
+    const target = join(dir, `${i}.${path.split('.').pop()?.replace(/[^a-z0-9]/gi, '') || 'dat'}`);
+    await link(path, target);
+    return target;
+  }));
 }
 
 /** The distinct delete files of a fragment's Iceberg inputs, in first-seen order. */

@@ -1,6 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,7 @@ describe('Worker', () => {
 
   test('leaves no local partial files behind', async () => {
     await worker.runFragment(request(tFragment('f3', files, 'SELECT 1 AS one')));
-    assert.deepEqual(await readdir(join(sandbox.settings.cacheDir, 'partials')), []);
+    assert.deepEqual((await readdir(join(sandbox.settings.cacheDir, 'sandbox', '0'))).filter((f) => f !== 'duckdb-tmp'), []);
   });
 
   test('casts every input to its declared columns, so partials share one schema', async () => {
@@ -123,10 +123,9 @@ describe('Worker', () => {
     await assert.rejects(worker.runFragment(request(tFragment('f8', files, escape))), { code: 'syntax_error' });
     await assert.rejects(worker.runFragment(request(tFragment('f8', files, 'SELECT 1; SELECT 2'))), { code: 'bad_request' });
     const inCache = join(sandbox.settings.cacheDir, 'inside.csv');
-    await assert.rejects(worker.runFragment(request(tFragment('f8', files, `COPY (SELECT 1) TO '${inCache}'`))), {
-      code: 'bad_request',
-      message: /must be a query/,
-    });
+    // The fragment's sandbox may not even see the cache directory; either refusal will do.
+    await assert.rejects(worker.runFragment(request(tFragment('f8', files, `COPY (SELECT 1) TO '${inCache}'`))), (err: { code: string; message: string }) =>
+      (err.code === 'bad_request' && /must be a query/.test(err.message)) || err.code === 'access_denied');
     assert.equal(existsSync(target), false);
     assert.equal(existsSync(inCache), false);
     // A trailing semicolon or line comment is still one query.
@@ -134,6 +133,21 @@ describe('Worker', () => {
       const ok = await worker.runFragment(request(tFragment('f8', files, sql)));
       assert.deepEqual((await readPartial(sandbox, ok.partial)).rows, [['200']]);
     }
+  });
+
+  test('a fragment reads its own files only: not the cache directory, not earlier fragments\' files', async () => {
+    // What a fragment could aim at: the cache's copies of every table, other partials.
+    const planted = join(sandbox.settings.cacheDir, 'files', 'planted.csv');
+    writeFileSync(planted, 'secret\nplanted-7f3a\n');
+    for (const path of [planted, join(sandbox.settings.cacheDir, 'files', '*'), join(sandbox.settings.cacheDir, '**', '*.csv'), join(sandbox.settings.cacheDir, 'sandbox', '0', '*', 'in', '*')]) {
+      await assert.rejects(worker.runFragment(request(tFragment('f14', files, `SELECT * FROM read_csv('${path}')`))), (err: { code: string; message: string }) => {
+        assert.ok(!err.message.includes('planted-7f3a'), err.message);
+        return ['access_denied', 'bad_request', 'binder_error'].includes(err.code);
+      });
+    }
+    // Its own inputs still read.
+    const ok = await worker.runFragment(request(tFragment('f15', files, 'SELECT count(*) AS n FROM t')));
+    assert.deepEqual((await readPartial(sandbox, ok.partial)).rows, [['200']]);
   });
 
   test('HUGEINT results survive the Parquet partial exactly', async () => {
@@ -165,7 +179,7 @@ describe('Worker', () => {
     // The interrupted connection is gone; the engine still works.
     const next = await worker.runFragment(request(tFragment('f11', files, 'SELECT count(*) AS n FROM t')));
     assert.deepEqual((await readPartial(sandbox, next.partial)).rows, [['200']]);
-    assert.deepEqual(await readdir(join(sandbox.settings.cacheDir, 'partials')), []);
+    assert.deepEqual((await readdir(join(sandbox.settings.cacheDir, 'sandbox', '0'))).filter((f) => f !== 'duckdb-tmp'), []);
   });
 
   test('an aborted signal rejects with its PuffinError reason', async () => {
