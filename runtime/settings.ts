@@ -27,6 +27,7 @@ export const SETTINGS = {
   retries: { env: 'PUFFINDB_RETRIES', default: '2', description: 'Retries of a failed fragment before the query fails.' },
   inlineLimitBytes: { env: 'PUFFINDB_INLINE_LIMIT_BYTES', default: '4194304', description: 'Partials up to this size return inline; larger ones go to the shuffle prefix.' },
   broadcastLimitBytes: { env: 'PUFFINDB_BROADCAST_LIMIT_BYTES', default: '67108864', description: 'Tables up to this size may be read whole by every fragment of a join.' },
+  shufflePartitions: { env: 'PUFFINDB_SHUFFLE_PARTITIONS', default: 'maxFragments', description: 'Partitions (tasks) of a partitioned hash join of two tables over the broadcast limit.' },
   workerFunction: { env: 'PUFFINDB_WORKER_FUNCTION', default: '', description: 'Name or ARN of the worker Lambda; when set, fragments run on Lambda.' },
   lambdaEndpoint: { env: 'PUFFINDB_LAMBDA_ENDPOINT', default: '', description: 'Override of the Lambda API endpoint (tests, local emulators).' },
   s3Endpoint: { env: 'PUFFINDB_S3_ENDPOINT', default: '', description: 'Override of the S3 endpoint (tests, S3-compatible stores).' },
@@ -49,6 +50,9 @@ export const SETTINGS = {
   apiLoginFailureBurst: { env: 'PUFFINDB_API_LOGIN_FAILURE_BURST', default: '20', description: 'Failed logins (requests with a wrong key) a client address may make at once; past them the address is answered 429, valid keys included, until it regains one. 0 turns the throttle off.' },
   apiLoginFailuresPerMinute: { env: 'PUFFINDB_API_LOGIN_FAILURES_PER_MINUTE', default: '60', description: 'Failed logins per minute a client address regains after its burst (IPv6 addresses are counted by /64).' },
   allowedLocations: { env: 'PUFFINDB_ALLOWED_LOCATIONS', default: '', description: "Comma-separated roots outside the warehouse ('file:///dir/', 's3://bucket/prefix/') where tables may have their location, metadata may be registered from and files may be written (Iceberg REST catalog, SQL writes); the warehouse is always allowed, anything else is refused." },
+  pgPort: { env: 'PUFFINDB_PG_PORT', default: '', description: 'Port of the PostgreSQL wire protocol of `puffindb serve` (psql, JDBC, psycopg, node-postgres; API keys as passwords); unset: not served. `--pg-port` overrides it.' },
+  pgTlsCert: { env: 'PUFFINDB_PG_TLS_CERT', default: '', description: 'PEM certificate file of the wire protocol: with PUFFINDB_PG_TLS_KEY, SSLRequest is answered with TLS (and a cleartext password is then accepted, for keys without a SCRAM verifier); unset: TLS is refused and SCRAM-SHA-256 is required.' },
+  pgTlsKey: { env: 'PUFFINDB_PG_TLS_KEY', default: '', description: 'PEM private key file of PUFFINDB_PG_TLS_CERT.' },
   logFlushIntervalMs: { env: 'PUFFINDB_LOG_FLUSH_INTERVAL_MS', default: '60000', description: 'How often the query log is flushed from the state store to Parquet under _puffindb/logs/ on the warehouse.' },
 } as const satisfies Record<string, SettingSpec>;
 
@@ -68,6 +72,7 @@ export interface Settings {
   retries: number;
   inlineLimitBytes: number;
   broadcastLimitBytes: number;
+  shufflePartitions: number;
   workerFunction?: string;
   lambdaEndpoint?: string;
   s3Endpoint?: string;
@@ -92,6 +97,10 @@ export interface Settings {
   /** Roots besides the warehouse where table locations and written files may lie. */
   allowedLocations: string[];
   logFlushIntervalMs: number;
+  /** Port of the PostgreSQL wire protocol; absent: not served. */
+  pgPort?: number;
+  pgTlsCert?: string;
+  pgTlsKey?: string;
 }
 
 function int(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: number): number {
@@ -136,6 +145,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     retries: int(env, S.retries, 2),
     inlineLimitBytes: int(env, S.inlineLimitBytes, 4 * 1024 * 1024),
     broadcastLimitBytes: int(env, S.broadcastLimitBytes, 64 * 1024 * 1024),
+    shufflePartitions: int(env, S.shufflePartitions, int(env, S.maxFragments, workers)),
     workerFunction: str(env, S.workerFunction),
     lambdaEndpoint: str(env, S.lambdaEndpoint),
     s3Endpoint: str(env, S.s3Endpoint),
@@ -157,6 +167,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     apiLoginFailuresPerMinute: int(env, S.apiLoginFailuresPerMinute, 60),
     allowedLocations: (str(env, S.allowedLocations) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
+    pgPort: str(env, S.pgPort) === undefined ? undefined : int(env, S.pgPort, 0),
+    pgTlsCert: str(env, S.pgTlsCert),
+    pgTlsKey: str(env, S.pgTlsKey),
   };
   return { ...settings, ...overrides };
 }

@@ -86,6 +86,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.retries.env]: `\${${inputs.ref('fragment_retries')}}`,
     [S.inlineLimitBytes.env]: `\${${inputs.ref('inline_limit_bytes')}}`,
     [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
+    [S.shufflePartitions.env]: `\${${inputs.ref('shuffle_partitions')}}`,
     [S.workerFunction.env]: ctx.functionName('worker'),
     [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
     [D.redisUrl.env]: ctx.redisUrl,

@@ -205,6 +205,7 @@ export const INPUTS = {
     condition: 'var.broadcast_limit_bytes >= 0',
     message: 'broadcast_limit_bytes must not be negative.',
   }),
+  shuffle_partitions: number('functions', 64, 'Partitions (tasks) of a partitioned hash join of two tables over broadcast_limit_bytes: each task joins one partition of both.', between('shuffle_partitions', 1, 10000)),
   async_threshold: number(
     'functions',
     64,

@@ -3,13 +3,15 @@
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../api/app.ts';
-import { bootstrapAdminKey, resolveAdminKey } from '../api/auth.ts';
+import { bootstrapAdminKey, resolveAdminKey, StateSeed } from '../api/auth.ts';
 import { toCsv, toJsonRows, toTextTable } from '../results/formats.ts';
 import { startServer } from '../api/server.ts';
+import { startPgServer } from '../pgwire/server.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { openControlPlane } from '../exec/control-plane.ts';
 import { cleanLeftovers, registerProcess } from '../exec/leftovers.ts';
 import type { Plan } from '../planner/plan.ts';
+import { formatPlan as formatStages } from '../planner/explain.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
@@ -25,7 +27,9 @@ ${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] "SQL"
   puffindb explain [--json] [--fragments N] "SQL"
                                              print the distributed plan: shape, fragments, files kept and pruned
-  puffindb serve [--port N] [--host H]       serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys)
+  puffindb serve [--port N] [--host H] [--pg-port N]
+                                             serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys),
+                                             and with --pg-port (or PUFFINDB_PG_PORT) the PostgreSQL wire protocol
                                              and the Iceberg REST catalog at /iceberg (GET /iceberg/v1/config, ...)
   puffindb start [--port N] [--scale SF]     demo data on first run, then serve (what \`npm start\` runs)
 
@@ -65,20 +69,7 @@ function sqlArgument(positionals: string[], command: string): string {
 }
 
 export function formatPlan(plan: Plan): string {
-  const lines = [`shape: ${plan.shape}`, `reason: ${plan.reason}`, `fragments: ${plan.fragments.length}`];
-  if (plan.join) lines.push(`broadcast join: ${plan.join.split} split; ${plan.join.broadcast.join(', ')} read whole by every fragment`);
-  for (const s of plan.scans) {
-    lines.push(`scan ${s.table} (${s.role}): ${s.filesKept} of ${s.filesTotal} files kept, ${s.filesTotal - s.filesKept} pruned; ${s.rowsKept} rows, ${s.bytesKept} bytes`);
-    if (s.pruneFilter) lines.push(`  pruned with: ${s.pruneFilter}`);
-    if (s.columns) lines.push(`  columns: ${s.columns.join(', ')}`);
-  }
-  const sqls = new Set(plan.fragments.map((f) => f.sql));
-  for (const sql of sqls) lines.push(`fragment sql: ${sql}`);
-  for (const f of plan.fragments) {
-    lines.push(`  ${f.id} -> ${f.output}: ${f.inputs.map((i) => `${i.table}[${i.files.length} files, ${i.files.reduce((s, x) => s + x.sizeBytes, 0)} bytes]`).join(' + ')}`);
-  }
-  lines.push(`reduce sql: ${plan.reduce.sql}`);
-  return lines.join('\n');
+  return formatStages(plan);
 }
 
 async function withWarehouse<T>(settings: Settings, fn: (w: Warehouse) => Promise<T>): Promise<T> {
@@ -114,8 +105,12 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const { generated } = await bootstrapAdminKey(plane.state, adminKey);
   const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey, workersHealth: () => plane.cluster.workersHealth() });
   const server = await startServer(app, { port, host });
+  // The PostgreSQL wire protocol (runtime/pgwire/), on the same host, over the same manager and keys.
+  const pgPort = intOption(values, 'pg-port') ?? settings.pgPort;
+  const pg = pgPort === undefined ? undefined : await startPgServer({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, seed: new StateSeed(plane.state, adminKey), port: pgPort, host });
   plane.startLogFlushes();
   const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';
+  if (pg) log(`PostgreSQL wire protocol on ${pg.host.includes(':') ? `[${pg.host}]` : pg.host}:${pg.port} (psql "host=${pg.host} port=${pg.port} user=puffindb dbname=puffindb", password: an API key)`);
   log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes, ${state})`);
   if (generated) {
     log(`admin API key (shown once; set PUFFINDB_ADMIN_KEY to choose your own): ${generated}`);
@@ -127,6 +122,7 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const stop = async () => {
     log('stopping');
     await server.close();
+    await pg?.close();
     await plane.close();
     await warehouse.close();
     process.exit(0);
@@ -207,12 +203,12 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     }
     case 'serve': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' } });
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, 'pg-port': { type: 'string' } });
       await serve(settings, values, log);
       return;
     }
     case 'start': {
-      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, scale: { type: 'string' } });
+      const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, scale: { type: 'string' }, 'pg-port': { type: 'string' } });
       const hasTables = await withWarehouse(settings, async (w) => (await w.catalog.listTables()).length > 0);
       if (!hasTables) {
         log('first run: writing demo data (TPC-H shaped) ...');

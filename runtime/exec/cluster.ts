@@ -88,7 +88,7 @@ export class LocalCluster implements QueryService {
     // queue behind long reduce steps.
     const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1 });
     const planner = new Planner({
-      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes,
+      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions,
       // Constants of user SQL computed while planning run where the deadline can stop them.
       evaluate: (job, signal) => planning.run({ build: () => job }, signal),
     });
@@ -127,7 +127,9 @@ export class LocalCluster implements QueryService {
   async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
     const statement = await this.classified(input);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
-    return this.planner.plan(statement.sql, { fragments: options.fragments, role: options.role, signal: options.signal });
+    // Planning binds and computes constants in the SQL runner: a deadline stops that too.
+    const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
+    return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done);
   }
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
@@ -138,7 +140,7 @@ export class LocalCluster implements QueryService {
     const started = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
     const planning = deadlineSignal(deadline, queryId, options.signal);
-    const plan = options.plan ?? (await this.planner.plan(sql, { fragments: options.fragments, role: options.role, signal: planning.signal }).finally(planning.done));
+    const plan = options.plan ?? (await this.planner.plan(sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done));
     const planMs = performance.now() - started;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
@@ -164,6 +166,8 @@ export class LocalCluster implements QueryService {
         executeMs: outcome.stats.executeMs,
         reduceMs: outcome.stats.reduceMs,
         totalMs: performance.now() - started,
+        singleNodeBytes: outcome.stats.singleNodeBytes,
+        stages: outcome.stats.stages,
       },
     };
   }
@@ -177,6 +181,9 @@ export class LocalCluster implements QueryService {
   private async write(sql: string, statement: WriteStatement, options: QueryOptions): Promise<QueryOutcome> {
     const pointers = this.catalog.pointers;
     if (!pointers) throw new PuffinError('unsupported', 'writes need a catalog that keeps Iceberg tables (the warehouse catalog)');
+    if ((await this.catalog.getTable(statement.table))?.kind === 'delta') {
+      throw new PuffinError(statement.kind === 'create' || statement.kind === 'ctas' ? 'conflict' : 'unsupported', `table ${statement.table} is a Delta Lake table, which is read only here (${statement.kind} refused; \`puffindb table drop\` forgets it)`);
+    }
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const staging = join(this.settings.home, 'coordinator', 'staging', queryId);
@@ -238,7 +245,7 @@ export class LocalCluster implements QueryService {
     if (statement.kind !== 'insert' && statement.kind !== 'ctas') return undefined;
     if (statement.kind === 'insert' && statement.columns) return undefined;
     const plan = await this.planner.plan(statement.select, { fragments: options.fragments, role: options.role }).catch(() => undefined);
-    if (!plan?.unionOfFragments || plan.fragments.length === 0) return undefined;
+    if (!plan?.unionOfFragments || plan.fragments.length === 0 || plan.stages?.length) return undefined;
 
     let created: string | undefined;
     if (statement.kind === 'ctas') {
@@ -305,8 +312,8 @@ export class LocalCluster implements QueryService {
     const io = uriTableIO(storeOptionsOf(this.settings));
     const filter = await scanPredicateFromSql(this.engine, predicate);
     const scan = await planTableScan({ metadataLocation: base.metadataLocation, tableUri: base.metadata.location, metadata: base.metadata, io }, filter ? { filter } : {});
-    const withDeletes = scan.dataFiles.find((d) => d.deletes.length > 0);
-    if (withDeletes) throw new PuffinError('unsupported', `table '${table}' has position or equality delete files (e.g. for ${withDeletes.path}); copy-on-write DELETE/UPDATE of such tables is not supported yet`);
+    // Files with delete files are read with them applied (rows already deleted stay deleted)
+    // and replaced like any other: the delete files then apply to nothing live.
     const snapshot = toTableSnapshot(table, scan);
     const input: FragmentInput = { view: REWRITE_VIEW, table, columns: snapshot.columns, files: [], ...(snapshot.iceberg ? { iceberg: snapshot.iceberg } : {}) };
     const refs: FileRef[] = snapshot.files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, ...(f.iceberg ? { iceberg: f.iceberg } : {}) }));
@@ -329,15 +336,16 @@ export class LocalCluster implements QueryService {
   private async exposeTables(conn: DuckDBConnection, selectSql: string, localFile: (uri: string) => Promise<string>, options: QueryOptions): Promise<string> {
     const plan = await this.planner.plan(selectSql, { fragments: 1, role: options.role });
     const inputs = new Map<string, FragmentInput>();
-    for (const fragment of plan.fragments) {
-      for (const input of fragment.inputs) {
+    // Every table a task of the plan reads: the leaf fragments' and the later stages' broadcast ones.
+    for (const taskInputs of [...plan.fragments.map((f) => f.inputs), ...(plan.stages ?? []).map((s) => s.tables)]) {
+      for (const input of taskInputs) {
         const seen = inputs.get(input.view);
         if (!seen) inputs.set(input.view, { ...input, files: [...input.files] });
         else for (const f of input.files) if (!seen.files.some((x) => x.uri === f.uri)) seen.files.push(f);
       }
     }
     for (const input of inputs.values()) {
-      const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).map((d) => d.uri)]);
+      const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).filter((d) => d.inlineBlob === undefined).map((d) => d.uri)]);
       const local = new Map<string, string>();
       for (const uri of new Set(uris)) local.set(uri, await localFile(uri));
       // Iceberg files without field ids are read by name mapping: the view needs their footers.
@@ -378,6 +386,10 @@ const WRITE_KINDS: Record<WriteStatement['kind'], readonly StatementKind[]> = {
   insert: ['insert'],
   delete: ['delete'],
   update: ['update'],
+  alter: ['alter'],
+  drop: ['drop'],
+  truncate: ['truncate'],
+  merge: ['merge'],
 };
 
 /**

@@ -223,7 +223,7 @@ export class Coordinator {
       run.stats.stages = [...run.stageStats.values()];
       run.stats.singleNodeBytes = Math.max(
         [...run.partials.values()].reduce((sum, files) => sum + files.length, 0) > 0 ? run.stats.bytesShuffled : 0,
-        ...run.stats.stages.filter((st) => st.tasks === 1 && st.output !== 'single').map((st) => st.bytesIn),
+        ...run.stats.stages.filter((st) => st.tasks === 1).map((st) => st.bytesIn),
       );
       failed = false;
       return { ...result, stats: run.stats };

@@ -3,6 +3,7 @@
 
 import type { JsonValue, ResultColumn } from '../engine/engine.ts';
 import type { Plan } from '../planner/plan.ts';
+import type { StageStats } from './coordinator.ts';
 import type { TableSummary } from '../catalog/types.ts';
 import type { ClassifiedStatement } from '../sql/classify.ts';
 
@@ -15,6 +16,8 @@ export type Statement = string | ClassifiedStatement;
 export interface QueryOptions {
   /** Upper bound on fragments per split table (default: the service's worker count). */
   fragments?: number;
+  /** Partitions of a partitioned hash join (default: the service's PUFFINDB_SHUFFLE_PARTITIONS). */
+  partitions?: number;
   /** Deadline of this query in ms (default: the service's setting). */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -46,6 +49,13 @@ export interface QueryStats {
   executeMs: number;
   reduceMs: number;
   totalMs: number;
+  /**
+   * The most bytes read by any step that runs as one task (the coordinator's reduce step, or
+   * a stage of a single task): the figure that shows whether a plan scales with the data.
+   */
+  singleNodeBytes?: number;
+  /** Per stage: tasks, rows and bytes in and out, shuffle GETs and PUTs, time. */
+  stages?: StageStats[];
 }
 
 export interface QueryOutcome {

@@ -292,7 +292,7 @@ function icebergDeleteFiles(fragment: Fragment): { uri: string; sizeBytes: numbe
   const seen = new Map<string, { uri: string; sizeBytes: number }>();
   for (const input of fragment.inputs) {
     if (!input.iceberg) continue;
-    for (const f of input.files) for (const d of f.iceberg?.deletes ?? []) if (!seen.has(d.uri)) seen.set(d.uri, { uri: d.uri, sizeBytes: d.sizeBytes });
+    for (const f of input.files) for (const d of f.iceberg?.deletes ?? []) if (d.inlineBlob === undefined && !seen.has(d.uri)) seen.set(d.uri, { uri: d.uri, sizeBytes: d.sizeBytes });
   }
   return [...seen.values()];
 }

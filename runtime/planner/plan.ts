@@ -57,8 +57,6 @@ export type PlanShape =
   | 'scan'
   /** Each table's filtered, projected rows are pulled up; the query runs in the reduce step. */
   | 'single-node'
-  /** Two large tables hash-partitioned on their join keys; task p joins partition p of each. */
-  | 'partitioned-join'
   /** No table is read (e.g. SELECT 1): the reduce step alone answers. */
   | 'local'
   /** A write to an Iceberg table (CREATE TABLE, INSERT, DELETE, UPDATE), committed by the coordinator. */
@@ -143,8 +141,11 @@ export interface Plan {
   fragments: Fragment[];
   reduce: ReduceStep;
   scans: TableScanReport[];
-  /** For a broadcast join: the table split across fragments and those read whole by each. */
-  join: { split: string; broadcast: string[] } | null;
+  /**
+   * For a broadcast join: the table split across fragments and those read whole by each.
+   * For a partitioned hash join also the two tables hash-partitioned on their keys.
+   */
+  join: { split: string; broadcast: string[]; partitioned?: { tables: string[]; keys: string[]; type: string; partitions: number } } | null;
   /**
    * True when the answer is exactly the union of the fragments' rows (a scan with no
    * DISTINCT or LIMIT): such a plan can write its rows where the fragments run.

@@ -14,10 +14,10 @@ import { sqlIdent } from '../sql/quote.ts';
 import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
 import {
-  baseTable, clone, colRef, conjunction, expressionChildren, exprKey, fromExpressions, func, integerConstant,
+  baseTable, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
   integerValue, mapExpression, selectExpressions, selectNode, someExpression, subqueriesOf, withAlias,
 } from './ast.ts';
-import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, TableScanReport } from './plan.ts';
+import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
@@ -37,10 +37,14 @@ export interface PlannerOptions {
   evaluate?: Evaluate;
   /** Tables up to this size may be broadcast to every fragment of a join. */
   broadcastLimitBytes: number;
+  /** Partitions (tasks) of a partitioned hash join; default: the fragment count. */
+  shufflePartitions?: number;
 }
 
 export interface PlanOptions {
   fragments?: number;
+  /** Partitions of a partitioned hash join for this query (default: the planner's). */
+  partitions?: number;
   /** Stops planning (and what it has the SQL runner compute) at the query's deadline. */
   signal?: AbortSignal;
   /** The caller's role; only 'admin' may read admin-only tables (puffindb.query_log). Default 'reader'. */
@@ -53,6 +57,22 @@ export const PARTIALS_VIEW = '__partials';
 interface ResolvedTable {
   snapshot: TableSnapshot;
   view: string;
+}
+
+/** A table reference with its table and size, as the join shapes weigh them. */
+interface SizedRef {
+  ref: AstNode;
+  table: ResolvedTable;
+  bytes: number;
+}
+
+/** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
+interface PartitionedJoin {
+  a: SizedRef;
+  b: SizedRef;
+  keyA: Column;
+  keyB: Column;
+  type: string;
 }
 
 interface Built {
@@ -124,7 +144,7 @@ export class Planner {
    * dashboard repeats the same SQL).
    */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
-    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${sql}`;
+    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${sql}`;
     const cached = this.cache.get(key);
     if (cached && (await this.stillCurrent(cached))) {
       this.cache.delete(key); // most recently used goes last
@@ -202,7 +222,8 @@ export class Planner {
 
       const scope = analyzeScopes(root, (node) => refTable.get(node)?.snapshot.columns, aggregates);
       const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
-      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, aggregates, signal: planOptions.signal, tables };
+      const partitions = Math.max(1, Math.floor(planOptions.partitions ?? this.options.shufflePartitions ?? fragments));
+      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, partitions, aggregates, signal: planOptions.signal, tables };
 
       if (resolved.size === 0) {
         const plan: Plan = {
@@ -284,15 +305,25 @@ export class Planner {
     if (!fromOk) return 'the FROM clause has derived tables or table functions';
     if (refs.some((r) => r.sample)) return 'TABLESAMPLE is evaluated in one place';
 
-    // The largest table is split; every other one must be small enough to broadcast.
+    // The largest table is split; every other one must be small enough to broadcast, or,
+    // when exactly one other is not, both are hash-partitioned on their join keys.
     const sized = refs.map((r) => ({ ref: r, table: ctx.refTable.get(r)!, bytes: tableBytes(ctx.refTable.get(r)!.snapshot) }));
     sized.sort((a, b) => b.bytes - a.bytes);
     const splitRef = sized[0];
-    const broadcast = sized.slice(1);
-    if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
-    const tooBig = broadcast.find((b) => b.bytes > this.options.broadcastLimitBytes);
-    if (tooBig) return `table ${tooBig.table.snapshot.name} (${tooBig.bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
-    if (!splittableSide(select.from_table, splitRef.ref)) return `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+    let broadcast = sized.slice(1);
+    let partitioned: PartitionedJoin | undefined;
+    const tooBig = broadcast.filter((b) => b.bytes > this.options.broadcastLimitBytes);
+    if (tooBig.length > 0) {
+      const why = `table ${tooBig[0].table.snapshot.name} (${tooBig[0].bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
+      if (tooBig.length > 1) return `${why}, and so is ${tooBig[1].table.snapshot.name}: only two large tables are partitioned on their join keys`;
+      const found = await this.partitionedJoin(ctx, select.from_table, splitRef, tooBig[0]);
+      if (typeof found === 'string') return `${why}, and ${found}`;
+      partitioned = found;
+      broadcast = broadcast.filter((b) => b !== tooBig[0]);
+    } else {
+      if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
+      if (!splittableSide(select.from_table, splitRef.ref)) return `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+    }
 
     const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
       || exprs.some((e) => someExpression(e, (x) => x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase())));
@@ -322,12 +353,19 @@ export class Planner {
 
     // Prune and assign files.
     const scans: TableScanReport[] = [];
-    const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
     const broadcastInputs: FragmentInput[] = [];
-    for (const b of broadcast) {
-      const files = await this.pruneRef(ctx, b.ref, 'broadcast', scans);
-      broadcastInputs.push(inputFor(b.table, files));
+    const pruneBroadcast = async () => {
+      for (const b of broadcast) {
+        const files = await this.pruneRef(ctx, b.ref, 'broadcast', scans);
+        broadcastInputs.push(inputFor(b.table, files));
+      }
+    };
+    if (partitioned) {
+      await pruneBroadcast();
+      return this.partitionedPlan(ctx, partitioned, broadcastInputs, scans, built, fragmentSql, reduceSql, partialColumns);
     }
+    const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
+    await pruneBroadcast();
     const groups = assignFiles(splitFiles, ctx.fragments);
     const fragments: Fragment[] = groups.map((files, i) => ({
       id: `f${i}`,
@@ -349,6 +387,60 @@ export class Planner {
     };
   }
 
+  /**
+   * A partitioned hash join: each large table's filtered, projected rows (a leaf stage per
+   * table) are hash-partitioned on the join key, cast to the keys' common type; task p of
+   * the join stage runs the split rewrite's fragment SQL over partition p of each, with the
+   * small tables read whole; the reduce step combines the tasks' partials as for a
+   * broadcast join.
+   */
+  private async partitionedPlan(
+    ctx: PlanContext, join: PartitionedJoin, broadcastInputs: FragmentInput[], scans: TableScanReport[],
+    built: Built, fragmentSql: string, reduceSql: string, partialColumns: Column[],
+  ): Promise<Plan> {
+    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const fragments: Fragment[] = [];
+    const reads: Stage['reads'] = [];
+    const semiJoined: string[] = [];
+    for (const [side, key] of [[join.a, join.keyA], [join.b, join.keyB]] as const) {
+      const view = side.table.view;
+      const pushed = await this.pushdownScan(ctx, view, [side.ref]);
+      semiJoined.push(...pushed.semiJoined);
+      scans.push({ ...pushed.scan, role: 'split' });
+      const partitioning = { kind: 'hash' as const, keys: [{ expr: sqlIdent(key.name), type: join.type }], count: partitions };
+      for (const group of assignFiles(pushed.files, ctx.fragments)) {
+        fragments.push({
+          id: `f${fragments.length}`, output: view, inputs: [inputFor(pushed.table, group), ...pushed.broadcast], sql: pushed.sql,
+          shuffleWrite: { stage: view, partitioning },
+        });
+      }
+      reads.push({ view, stage: view, columns: pushed.projected });
+    }
+    const names = [join.a.table.snapshot.name, join.b.table.snapshot.name];
+    const keyText = `${names[0]}.${join.keyA.name} = ${names[1]}.${join.keyB.name} as ${join.type}`;
+    const stage: Stage = {
+      id: PARTIALS_VIEW,
+      sql: fragmentSql,
+      reads,
+      tables: broadcastInputs,
+      tasks: partitions,
+      output: { columns: partialColumns, partitioning: { kind: 'single' } },
+      reason: `partitioned hash join on ${keyText}: task p joins partition p of ${names.join(' and ')}${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
+    };
+    const reduction = semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : '';
+    return {
+      shape: built.shape,
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments,
+      stages: [stage],
+      reduce: { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql },
+      scans,
+      join: { split: names[0], broadcast: broadcastInputs.map((b) => b.table), partitioned: { tables: names, keys: [join.keyA.name, join.keyB.name], type: join.type, partitions } },
+      reason: `${built.reason}; both over the broadcast limit: ${names.join(' and ')} hash-partitioned on ${keyText} into ${partitions} partitions${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole by every task` : ''}${reduction}`,
+    };
+  }
+
   /** Pushdown + single-node: each table's filtered, projected rows are pulled up. */
   private async singleNode(ctx: PlanContext, why: string): Promise<Plan> {
     const fragments: Fragment[] = [];
@@ -362,45 +454,13 @@ export class Planner {
       byView.set(ref.view, list);
     }
     for (const [view, nodes] of byView) {
-      const table = ctx.refTable.get(nodes[0])!;
-      const { columns } = table.snapshot;
-      const starred = nodes.some((n) => ctx.scope.starred.has(n));
-      let projected = starred ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
-      // A query that only counts rows still needs one column to carry them.
-      if (projected.length === 0) projected = [narrowest(columns)];
-
-      // The table's rows that any reference can see: OR over references of each one's
-      // filters; one unfiltered reference means no filter. A reference's filters include
-      // semi-joins with small filtered tables it must join (see semiJoins).
-      const broadcast = new Map<string, FragmentInput>();
-      const perRef: AstNode[][] = [];
-      for (const n of nodes) {
-        const own = (ctx.scope.pushable.get(n) ?? []).map(unqualify);
-        const semi = await this.semiJoins(ctx, n, table);
-        for (const s of semi) {
-          broadcast.set(s.input.view, s.input);
-          semiJoined.add(`${table.snapshot.name} by ${s.input.table}`);
-        }
-        perRef.push([...own, ...semi.map((s) => s.conjunct)]);
+      const pushed = await this.pushdownScan(ctx, view, nodes);
+      for (const t of pushed.semiJoined) semiJoined.add(t);
+      scans.push(pushed.scan);
+      for (const group of assignFiles(pushed.files, ctx.fragments)) {
+        fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(pushed.table, group), ...pushed.broadcast], sql: pushed.sql });
       }
-      let filter: AstNode | null = null;
-      if (perRef.every((f) => f.length > 0)) {
-        const distinct = new Map(perRef.map((f) => {
-          const c = conjunction('AND', f);
-          return [exprKey(c), c] as const;
-        }));
-        filter = conjunction('OR', [...distinct.values()]);
-      }
-      const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
-      const files = kept.map((i) => fileRef(table.snapshot.files[i]));
-      scans.push(await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name)));
-
-      const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
-      const [sql] = await printNodes(ctx.conn, [fragmentNode]);
-      for (const group of assignFiles(files, ctx.fragments)) {
-        fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(table, group), ...broadcast.values()], sql });
-      }
-      views.push({ name: view, columns: projected });
+      views.push({ name: view, columns: pushed.projected });
     }
     const reduction = semiJoined.size ? `; semi-join reduction: ${[...semiJoined].join(', ')}` : '';
     return {
@@ -413,6 +473,115 @@ export class Planner {
       join: null,
       reason: `pushdown + single-node: ${why}${reduction}`,
     };
+  }
+
+  /**
+   * A table's rows as the query's references to it can see them: the columns any reference
+   * may use, the OR over references of each one's pushable filters (including semi-joins
+   * with small filtered tables it must join), its files pruned by that filter.
+   */
+  private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[]): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
+    const table = ctx.refTable.get(nodes[0])!;
+    const { columns } = table.snapshot;
+    const starred = nodes.some((n) => ctx.scope.starred.has(n));
+    let projected = starred ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
+    // A query that only counts rows still needs one column to carry them.
+    if (projected.length === 0) projected = [narrowest(columns)];
+
+    // The table's rows that any reference can see: OR over references of each one's
+    // filters; one unfiltered reference means no filter. A reference's filters include
+    // semi-joins with small filtered tables it must join (see semiJoins).
+    const broadcast = new Map<string, FragmentInput>();
+    const semiJoined: string[] = [];
+    const perRef: AstNode[][] = [];
+    for (const n of nodes) {
+      const own = (ctx.scope.pushable.get(n) ?? []).map(unqualify);
+      const semi = await this.semiJoins(ctx, n, table);
+      for (const s of semi) {
+        broadcast.set(s.input.view, s.input);
+        semiJoined.push(`${table.snapshot.name} by ${s.input.table}`);
+      }
+      perRef.push([...own, ...semi.map((s) => s.conjunct)]);
+    }
+    let filter: AstNode | null = null;
+    if (perRef.every((f) => f.length > 0)) {
+      const distinct = new Map(perRef.map((f) => {
+        const c = conjunction('AND', f);
+        return [exprKey(c), c] as const;
+      }));
+      filter = conjunction('OR', [...distinct.values()]);
+    }
+    const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
+    const files = kept.map((i) => fileRef(table.snapshot.files[i]));
+    const scan = await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name));
+    const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
+    const [sql] = await printNodes(ctx.conn, [fragmentNode]);
+    return { table, sql, projected, files, broadcast: [...broadcast.values()], semiJoined, scan };
+  }
+
+  /**
+   * Can the join of two large references be computed as the union over partitions of the
+   * join of their partitions, both hash-partitioned on equi-join keys? True when the keys
+   * join them on every path (WHERE conjuncts of inner joins, or the ON clause of the join
+   * that brings them together, of any type: co-partitioned rows meet their every partner,
+   * and an unmatched row is null-extended once, in its own partition), and no other table,
+   * read whole by every task, is preserved against them by an outer join.
+   */
+  private async partitionedJoin(ctx: PlanContext, from: AstNode, a: SizedRef, b: SizedRef): Promise<PartitionedJoin | string> {
+    const nameA = a.table.snapshot.name;
+    const nameB = b.table.snapshot.name;
+    if (a.table === b.table) return `${nameA} joined with itself is not partitioned yet`;
+    const join = lowestCommonJoin(from, a.ref, b.ref);
+    if (!join) return `no join brings ${nameA} and ${nameB} together`;
+    if (join.ref_type !== 'REGULAR' && join.ref_type !== 'CROSS') return `their ${String(join.ref_type).toLowerCase()} join is not partitioned`;
+    if (!['INNER', 'LEFT', 'RIGHT', 'OUTER', 'FULL'].includes(String(join.join_type))) return `their ${String(join.join_type).toLowerCase()} join is not partitioned`;
+    if (!splittableSide(from, join)) return `an outer join keeps rows of another table against the join of ${nameA} and ${nameB}`;
+    const aLeft = contains(join.left, a.ref);
+    if (!splittableSide(aLeft ? join.left : join.right, a.ref) || !splittableSide(aLeft ? join.right : join.left, b.ref)) {
+      return `an outer join keeps rows of another table against ${nameA} or ${nameB}`;
+    }
+    // Equi-join keys: the ON clause of the join that brings them together, and, for an inner
+    // join, WHERE conjuncts on inner-join paths.
+    const pairs: { a: Column; b: Column }[] = [];
+    const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    const bindingOf = (ref: AstNode) => ctx.scope.refs.find((r) => r.node === ref)?.binding.toLowerCase();
+    const sideOf = (e: AstNode): { ref: AstNode; column: Column } | undefined => {
+      if (e.class !== 'COLUMN_REF') return undefined;
+      const names = (e.column_names as string[]).map((n) => String(n));
+      if (names.length === 2) {
+        for (const x of [a, b]) if (bindingOf(x.ref) === names[0].toLowerCase()) {
+          const column = colOf(x.table, names[1]);
+          return column ? { ref: x.ref, column } : undefined;
+        }
+        return undefined;
+      }
+      if (names.length !== 1) return undefined;
+      // Unqualified: only when exactly one table of the query has such a column.
+      const owners = ctx.scope.refs.filter((r) => colOf(ctx.refTable.get(r.node)!, names[0]));
+      if (owners.length !== 1 || (owners[0].node !== a.ref && owners[0].node !== b.ref)) return undefined;
+      const owner = owners[0].node === a.ref ? a : b;
+      return { ref: owner.ref, column: colOf(owner.table, names[0])! };
+    };
+    for (const c of conjuncts(join.condition ?? null)) {
+      if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL') continue;
+      const l = sideOf(c.left);
+      const r = sideOf(c.right);
+      if (!l || !r || l.ref === r.ref) continue;
+      pairs.push(l.ref === a.ref ? { a: l.column, b: r.column } : { a: r.column, b: l.column });
+    }
+    if (join.join_type === 'INNER') {
+      for (const k of ctx.scope.joinKeys.get(a.ref) ?? []) {
+        if (k.other !== b.ref) continue;
+        const ca = colOf(a.table, k.column);
+        const cb = colOf(b.table, k.otherColumn);
+        if (ca && cb) pairs.push({ a: ca, b: cb });
+      }
+    }
+    if (pairs.length === 0) return `no equality joins ${nameA} with ${nameB}`;
+    // One key pair is enough to co-partition; the first (the ON clause's, else the WHERE's).
+    const key = pairs[0];
+    const common = await describe(ctx.conn, `SELECT CAST(NULL AS ${key.a.type}) AS k UNION ALL SELECT CAST(NULL AS ${key.b.type})`);
+    return { a, b, keyA: key.a, keyB: key.b, type: common[0].type };
   }
 
   /**
@@ -539,6 +708,8 @@ interface PlanContext {
   refTable: Map<AstNode, ResolvedTable>;
   resolved: Map<string, ResolvedTable>;
   fragments: number;
+  /** Partitions of a partitioned hash join. */
+  partitions: number;
   aggregates: Set<string>;
   signal?: AbortSignal;
   /** The empty tables the statements bind over: view name -> CREATE statement. */
@@ -884,6 +1055,16 @@ function splittableSide(from: AstNode, target: AstNode): boolean {
     default: return false;
   }
   return splittableSide(side, target);
+}
+
+/** The JOIN node whose two sides hold `a` and `b`, one each. */
+function lowestCommonJoin(from: AstNode, a: AstNode, b: AstNode): AstNode | undefined {
+  if (from.type !== 'JOIN') return undefined;
+  const aLeft = contains(from.left, a);
+  const bLeft = contains(from.left, b);
+  if (aLeft && bLeft) return lowestCommonJoin(from.left, a, b);
+  if (!aLeft && !bLeft) return lowestCommonJoin(from.right, a, b);
+  return from;
 }
 
 function contains(from: AstNode, target: AstNode): boolean {

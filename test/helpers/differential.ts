@@ -1,0 +1,210 @@
+// The differential suites' common ground: the query list, the data (TPC-H at scale 0.01,
+// a table of NULLs, an empty one, two skewed ones) registered both in a Parquet catalog and
+// as views of a plain DuckDB, and the comparison of a cluster's answer with DuckDB's.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ParquetCatalog } from '../../runtime/catalog/parquet-catalog.ts';
+import { generateTpch } from '../../runtime/demo/tpch.ts';
+import { Engine } from '../../runtime/engine/engine.ts';
+import { LocalCluster } from '../../runtime/exec/cluster.ts';
+import { loadSettings } from '../../runtime/settings.ts';
+import { sqlString, sqlStringList } from '../../runtime/sql/quote.ts';
+import { assertSameResult, isOrdered } from './compare.ts';
+
+/** Queries beyond TPC-H: each names what it exercises (and the shape it must get, at a 256 KB broadcast limit). */
+export const QUERIES: { name: string; sql: string; shape?: string }[] = [
+  // single-table aggregates, every supported function
+  { name: 'count, sum, min, max, avg', shape: 'scan-aggregate', sql: 'SELECT count(*), count(l_comment), sum(l_quantity), min(l_shipdate), max(l_shipdate), avg(l_extendedprice) FROM lineitem' },
+  { name: 'variance family by group', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, l_linestatus, var_samp(l_discount), var_pop(l_tax), variance(l_quantity), stddev_samp(l_quantity), stddev_pop(l_extendedprice), stddev(l_discount) FROM lineitem GROUP BY ALL ORDER BY 1, 2' },
+  { name: 'bool_and, bool_or', shape: 'scan-aggregate', sql: 'SELECT l_shipmode, bool_and(l_quantity > 1), bool_or(l_discount > 0.09) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'count distinct by group', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, count(DISTINCT l_suppkey), count(DISTINCT l_partkey), sum(DISTINCT l_linenumber) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'bit_and, bit_or, bit_xor', shape: 'scan-aggregate', sql: 'SELECT bit_and(l_orderkey), bit_or(l_orderkey), bit_xor(l_linenumber) FROM lineitem' },
+  { name: 'count_if, favg, fsum', shape: 'scan-aggregate', sql: 'SELECT count_if(l_discount = 0), favg(l_tax), fsum(l_tax), mean(l_discount) FROM lineitem' },
+  { name: 'product, regr_count', shape: 'scan-aggregate', sql: 'SELECT o_orderpriority, product(CASE WHEN o_orderkey < 200 THEN 1.001 END), regr_count(o_totalprice, o_shippriority) FROM orders GROUP BY 1 ORDER BY 1' },
+  { name: 'FILTER clauses', shape: 'scan-aggregate', sql: "SELECT count(*) FILTER (WHERE o_orderstatus = 'F'), sum(o_totalprice) FILTER (WHERE o_orderpriority = '1-URGENT') FROM orders" },
+  { name: 'HAVING, ORDER BY alias, LIMIT', shape: 'scan-aggregate', sql: 'SELECT l_suppkey, sum(l_quantity) AS s FROM lineitem GROUP BY 1 HAVING sum(l_quantity) > 300 ORDER BY s DESC, l_suppkey LIMIT 10' },
+  { name: 'ORDER BY an aggregate not selected', shape: 'scan-aggregate', sql: 'SELECT l_shipmode FROM lineitem GROUP BY 1 ORDER BY sum(l_quantity) DESC, 1' },
+  { name: 'GROUP BY an expression', shape: 'scan-aggregate', sql: 'SELECT year(l_shipdate) % 2 = 0 AS even, count(*) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'CASE inside aggregates', shape: 'scan-aggregate', sql: "SELECT sum(CASE WHEN o_orderpriority = '1-URGENT' THEN 1 ELSE 0 END) AS urgent, count(*) FROM orders" },
+  { name: 'HAVING without GROUP BY', shape: 'scan-aggregate', sql: 'SELECT count(*) FROM nation HAVING count(*) > 10' },
+  { name: 'window over an aggregate', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, sum(l_quantity) AS s, rank() OVER (ORDER BY sum(l_quantity) DESC) AS r FROM lineitem GROUP BY 1 ORDER BY 1' },
+  // top-k, scan, distinct
+  { name: 'top-k', shape: 'top-k', sql: 'SELECT l_orderkey, l_linenumber, l_extendedprice FROM lineitem ORDER BY l_extendedprice DESC, l_orderkey, l_linenumber LIMIT 10' },
+  { name: 'top-k with OFFSET', shape: 'top-k', sql: 'SELECT o_orderkey, o_totalprice FROM orders ORDER BY o_totalprice, o_orderkey LIMIT 5 OFFSET 10' },
+  { name: 'top-k by a hidden key', shape: 'top-k', sql: 'SELECT o_comment FROM orders ORDER BY o_orderkey DESC LIMIT 4' },
+  { name: 'top-k over a star', shape: 'top-k', sql: 'SELECT * FROM customer ORDER BY c_acctbal DESC, c_custkey LIMIT 3' },
+  // ORDER BY ALL: every output column in order (the first one alone leaves ties unsorted).
+  { name: 'ORDER BY ALL top-k', shape: 'top-k', sql: 'SELECT l_returnflag, l_linestatus, l_quantity, l_orderkey, l_linenumber FROM lineitem ORDER BY ALL LIMIT 25' },
+  { name: 'ORDER BY ALL DESC NULLS FIRST top-k', shape: 'top-k', sql: 'SELECT v, grp, id FROM nullable ORDER BY ALL DESC NULLS FIRST LIMIT 9' },
+  { name: 'ORDER BY ALL scan', shape: 'scan', sql: 'SELECT o_orderpriority, o_orderstatus, o_orderkey FROM orders WHERE o_orderkey < 2000 ORDER BY ALL' },
+  { name: 'ORDER BY ALL over a star', sql: 'SELECT * FROM nation ORDER BY ALL DESC' },
+  { name: 'ORDER BY ALL aggregate', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, l_linestatus, l_shipmode, count(*) AS n FROM lineitem GROUP BY ALL ORDER BY ALL' },
+  { name: 'DISTINCT', shape: 'scan', sql: 'SELECT DISTINCT l_shipmode, l_shipinstruct FROM lineitem' },
+  { name: 'DISTINCT ordered', shape: 'scan', sql: 'SELECT DISTINCT c_mktsegment FROM customer ORDER BY 1' },
+  { name: 'projection with expressions and casts', shape: 'scan', sql: "SELECT l_orderkey::VARCHAR || ':' || l_linenumber AS k, l_quantity::DOUBLE / 3 AS third FROM lineitem WHERE l_orderkey < 40 ORDER BY 1" },
+  { name: 'IN list (pruning)', shape: 'scan-aggregate', sql: 'SELECT count(*) FROM orders WHERE o_orderkey IN (1, 7, 32, 1000000)' },
+  { name: 'BETWEEN on strings', shape: 'scan-aggregate', sql: "SELECT count(*) FROM customer WHERE c_mktsegment BETWEEN 'A' AND 'C'" },
+  { name: 'select star ordered', sql: 'SELECT * FROM region ORDER BY r_regionkey' },
+  // empty tables and empty results
+  { name: 'empty result rows', shape: 'scan', sql: 'SELECT * FROM lineitem WHERE l_quantity < 0' },
+  { name: 'empty result aggregate', shape: 'scan-aggregate', sql: 'SELECT count(*), sum(l_quantity), avg(l_discount), count(DISTINCT l_partkey) FROM lineitem WHERE l_quantity < 0' },
+  { name: 'empty result grouped', shape: 'scan-aggregate', sql: 'SELECT l_returnflag, count(*) FROM lineitem WHERE l_quantity < 0 GROUP BY 1' },
+  { name: 'empty table aggregate', shape: 'scan-aggregate', sql: 'SELECT count(*), sum(x), min(label), var_samp(x) FROM empty_t' },
+  { name: 'empty table top-k', shape: 'top-k', sql: 'SELECT * FROM empty_t ORDER BY x LIMIT 3' },
+  // NULLs
+  { name: 'NULLs in aggregates and group keys', shape: 'scan-aggregate', sql: 'SELECT grp, count(*), count(v), sum(v), avg(v), min(s), max(s), stddev_samp(v) FROM nullable GROUP BY grp ORDER BY grp NULLS FIRST' },
+  { name: 'IS NULL as a group key', shape: 'scan-aggregate', sql: 'SELECT s IS NULL AS missing, count(*) FROM nullable GROUP BY 1 ORDER BY 1' },
+  { name: 'IS NULL filter', shape: 'scan-aggregate', sql: 'SELECT count(*) FROM nullable WHERE v IS NULL' },
+  { name: 'NULLs FIRST in top-k', shape: 'top-k', sql: 'SELECT id, v FROM nullable ORDER BY v NULLS FIRST, id LIMIT 7' },
+  { name: 'NULLs LAST descending', shape: 'top-k', sql: 'SELECT id, s FROM nullable ORDER BY s DESC NULLS LAST, id LIMIT 5' },
+  // decimals, dates, strings
+  { name: 'decimal arithmetic', shape: 'scan-aggregate', sql: 'SELECT sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) FROM lineitem' },
+  { name: 'decimal aggregates by group', shape: 'scan-aggregate', sql: 'SELECT o_orderstatus, sum(o_totalprice), avg(o_totalprice), min(o_totalprice) FROM orders GROUP BY 1 ORDER BY 1' },
+  { name: 'dates: extract year', shape: 'scan-aggregate', sql: 'SELECT extract(year FROM o_orderdate) AS y, count(*) FROM orders GROUP BY y ORDER BY y' },
+  { name: 'dates: interval filter', shape: 'scan-aggregate', sql: "SELECT count(*) FROM lineitem WHERE l_shipdate BETWEEN DATE '1995-01-01' AND DATE '1995-01-01' + INTERVAL 30 DAY" },
+  { name: 'dates: date_trunc', shape: 'scan-aggregate', sql: "SELECT date_trunc('month', l_shipdate) AS m, sum(l_quantity) FROM lineitem WHERE l_shipdate < DATE '1993-01-01' GROUP BY m ORDER BY m" },
+  { name: 'strings: substring group', shape: 'scan-aggregate', sql: 'SELECT substring(c_phone, 1, 2) AS cc, count(*), max(c_name) FROM customer GROUP BY cc ORDER BY cc' },
+  { name: 'strings: LIKE', shape: 'scan-aggregate', sql: "SELECT count(*) FROM part WHERE p_name LIKE '%green%'" },
+  { name: 'strings: concatenation', shape: 'scan', sql: "SELECT upper(r_name) || '-' || r_regionkey AS label FROM region ORDER BY 1" },
+  // joins
+  { name: 'broadcast join aggregate', shape: 'scan-aggregate', sql: 'SELECT n_name, count(*) FROM customer JOIN nation ON c_nationkey = n_nationkey GROUP BY 1 ORDER BY 1' },
+  { name: 'three-way broadcast join', shape: 'scan-aggregate', sql: 'SELECT r_name, sum(s_acctbal) FROM supplier, nation, region WHERE s_nationkey = n_nationkey AND n_regionkey = r_regionkey GROUP BY 1 ORDER BY 1' },
+  { name: 'left join keeps the split side', sql: 'SELECT c_custkey, n_name FROM customer LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 ORDER BY c_custkey LIMIT 20' },
+  { name: 'join of two large tables', shape: 'scan-aggregate', sql: "SELECT count(*), sum(l_quantity) FROM orders JOIN lineitem ON o_orderkey = l_orderkey WHERE o_orderdate < DATE '1993-01-01'" },
+  { name: 'self-join', shape: 'single-node', sql: 'SELECT count(*) FROM nation a JOIN nation b ON a.n_regionkey = b.n_regionkey' },
+  // windows, CTEs, subqueries, set operations, single-node aggregates
+  { name: 'window: row_number', shape: 'single-node', sql: 'SELECT o_custkey, o_orderkey, row_number() OVER (PARTITION BY o_custkey ORDER BY o_orderdate, o_orderkey) AS rn FROM orders WHERE o_custkey < 20 ORDER BY o_custkey, rn' },
+  { name: 'window: partition count', shape: 'single-node', sql: 'SELECT n_regionkey, n_name, count(*) OVER (PARTITION BY n_regionkey) AS c FROM nation ORDER BY 2' },
+  { name: 'QUALIFY', shape: 'single-node', sql: 'SELECT o_custkey, o_orderkey FROM orders QUALIFY row_number() OVER (PARTITION BY o_custkey ORDER BY o_orderkey) = 1 ORDER BY 1 LIMIT 10' },
+  { name: 'DISTINCT ON', shape: 'single-node', sql: 'SELECT DISTINCT ON (o_custkey) o_custkey, o_orderkey FROM orders ORDER BY o_custkey, o_orderkey LIMIT 10' },
+  { name: 'CTE', shape: 'single-node', sql: 'WITH big AS (SELECT o_custkey, sum(o_totalprice) AS t FROM orders GROUP BY 1) SELECT count(*), max(t) FROM big' },
+  { name: 'two CTEs joined', shape: 'single-node', sql: 'WITH a AS (SELECT n_regionkey, count(*) AS n FROM nation GROUP BY 1), b AS (SELECT r_regionkey, r_name FROM region) SELECT r_name, n FROM a JOIN b ON n_regionkey = r_regionkey ORDER BY 1' },
+  { name: 'IN subquery', shape: 'single-node', sql: "SELECT count(*) FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_mktsegment = 'BUILDING')" },
+  { name: 'correlated EXISTS', shape: 'single-node', sql: 'SELECT count(*) FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.o_custkey = c.c_custkey AND o_totalprice > 300000)' },
+  { name: 'scalar subquery', shape: 'single-node', sql: 'SELECT count(*) FROM lineitem WHERE l_quantity > (SELECT avg(l_quantity) FROM lineitem)' },
+  { name: 'derived table', shape: 'single-node', sql: 'SELECT avg(cnt) FROM (SELECT o_custkey, count(*) AS cnt FROM orders GROUP BY 1)' },
+  { name: 'UNION ALL', shape: 'single-node', sql: "SELECT 'o' AS k, count(*) AS n FROM orders UNION ALL SELECT 'l', count(*) FROM lineitem ORDER BY 1" },
+  { name: 'median and quantile', shape: 'single-node', sql: 'SELECT median(l_quantity), quantile_cont(l_extendedprice, 0.25) FROM lineitem' },
+  { name: 'ROLLUP', shape: 'single-node', sql: 'SELECT l_returnflag, l_linestatus, count(*) FROM lineitem GROUP BY ROLLUP (1, 2) ORDER BY 1 NULLS FIRST, 2 NULLS FIRST' },
+  { name: 'ordered string_agg', shape: 'single-node', sql: "SELECT n_regionkey, string_agg(n_name, ',' ORDER BY n_name) FROM nation GROUP BY 1 ORDER BY 1" },
+  { name: 'no table', shape: 'local', sql: "SELECT 42 AS answer, 'x' || 'y' AS xy" },
+  { name: 'unnest', shape: 'local', sql: 'SELECT unnest([3, 1, 2]) AS x ORDER BY x' },
+];
+
+
+/**
+ * Queries for multi-stage plans: joins of two large tables of every type, self-joins,
+ * multi-way joins, derived tables, a CTE used twice, windows, ORDER BY without LIMIT over a
+ * large output, set operations, many-group and holistic aggregates, skewed keys, NULL join
+ * keys, empty partitions. `staged`: the plan must hash-partition (a partitioned join) when
+ * every table is over the broadcast limit.
+ */
+export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean }[] = [
+  { name: 'inner join of two large tables by group', staged: true, sql: 'SELECT o_orderpriority, count(*), sum(l_extendedprice) FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 ORDER BY 1' },
+  { name: 'inner join in WHERE', staged: true, sql: "SELECT count(*), max(l_shipdate) FROM orders, lineitem WHERE o_orderkey = l_orderkey AND o_orderstatus = 'F'" },
+  { name: 'left join keeps unmatched rows', staged: true, sql: 'SELECT o_orderstatus, count(*), count(l_orderkey) FROM orders LEFT JOIN lineitem ON o_orderkey = l_orderkey AND l_quantity > 45 GROUP BY 1 ORDER BY 1' },
+  { name: 'right join', staged: true, sql: 'SELECT count(*), count(l_orderkey), count(o_orderkey) FROM lineitem RIGHT JOIN orders ON l_orderkey = o_orderkey AND l_linenumber = 7' },
+  { name: 'full outer join', staged: true, sql: 'SELECT count(*), count(o_orderkey), count(l_orderkey) FROM orders FULL OUTER JOIN lineitem ON o_orderkey = l_orderkey AND l_linenumber = 1 AND o_orderdate < DATE \'1995-01-01\'' },
+  { name: 'left join, many groups (customers without orders)', staged: true, sql: 'SELECT c_custkey, count(o_orderkey) AS n FROM customer LEFT JOIN orders ON c_custkey = o_custkey GROUP BY 1 ORDER BY n, c_custkey LIMIT 20' },
+  { name: 'top-k over a partitioned join', staged: true, sql: 'SELECT o_orderkey, l_linenumber, l_extendedprice FROM orders JOIN lineitem ON o_orderkey = l_orderkey ORDER BY l_extendedprice DESC, 1, 2 LIMIT 10' },
+  { name: 'scan over a partitioned join', staged: true, sql: 'SELECT o_orderkey, l_linenumber, o_totalprice FROM orders JOIN lineitem ON o_orderkey = l_orderkey WHERE o_orderkey < 300 ORDER BY 1, 2' },
+  { name: 'distinct aggregate over a partitioned join', staged: true, sql: 'SELECT o_orderpriority, count(DISTINCT l_suppkey) FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 ORDER BY 1' },
+  { name: 'keys of different types cast to a common type', staged: true, sql: 'SELECT count(*), sum(v) FROM nullable JOIN orders ON grp = o_orderkey' },
+  { name: 'NULL join keys never match (inner)', staged: true, sql: 'SELECT count(*) FROM nullable a JOIN skew_a b ON a.grp = b.n' },
+  { name: 'NULL join keys are kept once (full outer)', staged: true, sql: 'SELECT count(*), count(a.id), count(b.id) FROM nullable a FULL JOIN skew_b b ON a.grp = b.n' },
+  { name: 'skewed keys (half the rows share one key)', staged: true, sql: 'SELECT a.k = 0 AS hot, count(*), sum(b.n) FROM skew_a a JOIN skew_b b ON a.k = b.k GROUP BY 1 ORDER BY 1' },
+  { name: 'empty partitions (few keys survive the filter)', staged: true, sql: 'SELECT o_orderkey, count(*) FROM orders JOIN lineitem ON o_orderkey = l_orderkey WHERE o_orderkey < 8 GROUP BY 1 ORDER BY 1' },
+  { name: 'join with an empty table', staged: true, sql: 'SELECT count(*) FROM lineitem JOIN empty_t ON l_linenumber = x' },
+  { name: 'left join with an empty table', staged: true, sql: 'SELECT count(*), count(x) FROM region LEFT JOIN empty_t ON r_regionkey = x' },
+  { name: 'partitioned join, aggregate with HAVING', staged: true, sql: 'SELECT l_orderkey, sum(l_quantity) AS q FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 HAVING sum(l_quantity) > 250 ORDER BY q DESC, 1 LIMIT 15' },
+  { name: 'self-join of a large table', sql: 'SELECT count(*) FROM lineitem a JOIN lineitem b ON a.l_orderkey = b.l_orderkey AND a.l_linenumber = b.l_linenumber + 1' },
+  { name: 'three-way join of large tables', sql: 'SELECT c_mktsegment, count(*), sum(l_quantity) FROM customer JOIN orders ON c_custkey = o_custkey JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 ORDER BY 1' },
+  { name: 'multi-way join with small tables', sql: 'SELECT n_name, count(*) FROM customer, orders, nation WHERE c_custkey = o_custkey AND c_nationkey = n_nationkey GROUP BY 1 ORDER BY 1' },
+  { name: 'derived table of many groups', sql: 'SELECT avg(c), max(c) FROM (SELECT l_orderkey, count(*) AS c FROM lineitem GROUP BY 1)' },
+  { name: 'CTE used twice', sql: 'WITH t AS (SELECT o_custkey, sum(o_totalprice) AS s FROM orders GROUP BY 1) SELECT count(*), sum(a.s - b.s) FROM t a JOIN t b ON a.o_custkey = b.o_custkey + 1' },
+  { name: 'window with PARTITION BY', sql: 'SELECT l_returnflag, l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_returnflag ORDER BY l_extendedprice DESC, l_orderkey, l_linenumber) AS r FROM lineitem QUALIFY r <= 3 ORDER BY 1, 4' },
+  { name: 'window without PARTITION BY', sql: 'SELECT o_orderkey, sum(o_totalprice) OVER (ORDER BY o_orderkey ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s FROM orders WHERE o_orderkey < 200 ORDER BY 1' },
+  { name: 'ORDER BY without LIMIT over a large output', sql: 'SELECT l_orderkey, l_linenumber, l_extendedprice FROM lineitem WHERE l_quantity > 40 ORDER BY l_extendedprice, l_orderkey, l_linenumber' },
+  { name: 'UNION of two large tables', sql: 'SELECT l_orderkey AS k FROM lineitem WHERE l_quantity > 48 UNION SELECT o_orderkey FROM orders WHERE o_totalprice > 400000 ORDER BY 1' },
+  { name: 'EXCEPT', sql: 'SELECT o_custkey FROM orders EXCEPT SELECT c_custkey FROM customer WHERE c_acctbal > 0 ORDER BY 1' },
+  { name: 'INTERSECT', sql: 'SELECT l_orderkey FROM lineitem WHERE l_quantity > 49 INTERSECT SELECT o_orderkey FROM orders WHERE o_orderpriority = \'1-URGENT\' ORDER BY 1' },
+  { name: 'many-group aggregate', sql: 'SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'holistic: median by group', sql: 'SELECT l_shipmode, median(l_extendedprice), quantile_disc(l_quantity, 0.9) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'holistic: string_agg over many groups', sql: "SELECT o_custkey, string_agg(o_orderpriority, ',' ORDER BY o_orderkey) FROM orders WHERE o_custkey < 100 GROUP BY 1 ORDER BY 1" },
+  { name: 'count distinct on several keys', sql: 'SELECT count(DISTINCT (l_partkey, l_suppkey)), count(DISTINCT l_partkey) FROM lineitem' },
+  { name: 'EXISTS (semi join)', sql: 'SELECT count(*) FROM orders WHERE EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = o_orderkey AND l_quantity > 49)' },
+  { name: 'NOT EXISTS (anti join)', sql: 'SELECT count(*) FROM customer WHERE NOT EXISTS (SELECT 1 FROM orders WHERE o_custkey = c_custkey)' },
+  { name: 'correlated scalar subquery', sql: 'SELECT count(*) FROM orders o WHERE o_totalprice > (SELECT 2 * avg(o_totalprice) FROM orders i WHERE i.o_custkey = o.o_custkey)' },
+];
+
+export interface DifferentialFixture {
+  reference: Engine;
+  cluster: LocalCluster;
+  close(): Promise<void>;
+}
+
+/** The data, a plain DuckDB over it, and a local cluster (two worker processes) with these settings. */
+export async function openDifferential(env: Record<string, string>): Promise<DifferentialFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'puffin-diff-'));
+  const data = join(dir, 'warehouse');
+  mkdirSync(data, { recursive: true });
+  const setupEngine = await Engine.create({ threads: 2 });
+  const tables = await generateTpch(setupEngine, join(data, 'tpch'), { scale: 0.01 });
+
+  // Extra tables: NULLs in every column kind, spread over several files; an empty one; and
+  // two whose join key is skewed (half the rows share one key).
+  mkdirSync(join(data, 'nullable'));
+  for (let i = 0; i < 3; i++) {
+    await setupEngine.exec(`COPY (SELECT ${i} * 100 + range AS id,
+        CASE WHEN range % 4 = 0 THEN NULL ELSE (range % 3)::INTEGER END AS grp,
+        CASE WHEN range % 5 = 0 THEN NULL ELSE (range * 1.5)::DECIMAL(12,2) END AS v,
+        CASE WHEN range % 3 = 0 THEN NULL ELSE 's' || (range % 10) END AS s
+      FROM range(100)) TO ${sqlString(join(data, 'nullable', `part-${i}.parquet`))} (FORMAT parquet)`);
+  }
+  mkdirSync(join(data, 'empty_t'));
+  await setupEngine.exec(`COPY (SELECT 1::INTEGER AS x, 'a' AS label WHERE false) TO ${sqlString(join(data, 'empty_t', 'empty.parquet'))} (FORMAT parquet)`);
+  for (const [name, rows] of [['skew_a', 4000], ['skew_b', 3000]] as const) {
+    mkdirSync(join(data, name));
+    for (let i = 0; i < 2; i++) {
+      await setupEngine.exec(`COPY (SELECT ${i} * ${rows} + range AS id, CASE WHEN range % 2 = 0 THEN 0 ELSE (range % 97)::BIGINT END AS k,
+          CASE WHEN range % 11 = 0 THEN NULL ELSE range % 7 END AS n
+        FROM range(${rows})) TO ${sqlString(join(data, name, `part-${i}.parquet`))} (FORMAT parquet)`);
+    }
+  }
+
+  const home = join(dir, 'home');
+  const catalog = await ParquetCatalog.open(join(home, 'catalog'), setupEngine);
+  const reference = await Engine.create({ threads: 2 });
+  const register = async (name: string, path: string) => {
+    await catalog.addTable(name, path);
+    const files = readdirSync(path).filter((f) => f.endsWith('.parquet')).map((f) => join(path, f)).sort();
+    await reference.exec(`CREATE VIEW ${name} AS SELECT * FROM read_parquet(${sqlStringList(files)})`);
+  };
+  for (const t of tables) await register(t.table, join(data, 'tpch', t.table));
+  for (const extra of ['nullable', 'empty_t', 'skew_a', 'skew_b']) await register(extra, join(data, extra));
+  assert.ok((await catalog.getTable('lineitem'))!.files.length >= 7, 'lineitem has at least 7 files, so 7 fragments are 7');
+
+  const settings = loadSettings({ PUFFINDB_HOME: home, PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: 'pool' });
+  return {
+    reference,
+    cluster,
+    async close() {
+      await cluster.close();
+      reference.close();
+      setupEngine.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The cluster's answer under `options` equals DuckDB's: columns, types, rows, order where fixed. */
+export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, sql: string, options: { fragments?: number; partitions?: number }, check?: (plan: Awaited<ReturnType<LocalCluster['query']>>['plan']) => void): Promise<void> {
+  const want = await f.reference.query(sql);
+  const got = await f.cluster.query(sql, { ...options, role: 'admin' });
+  check?.(got.plan);
+  assertSameResult(got, want, { ordered: isOrdered(sql) }, `${name} [${JSON.stringify(options)}, ${got.plan.shape}${got.plan.stages?.length ? ', staged' : ''}]`);
+}

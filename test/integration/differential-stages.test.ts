@@ -1,0 +1,43 @@
+// The differential suite for multi-stage plans: with the broadcast limit at 0 every table
+// is "large", so joins of two tables are hash-partitioned on their keys and run as a stage
+// of one task per partition. Every query of the main suite and the multi-stage queries run
+// at 1, 3 and 8 shuffle partitions and must equal plain DuckDB's answer.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
+import { QUERIES, STAGE_QUERIES, assertSameAsDuckDB, openDifferential, type DifferentialFixture } from '../helpers/differential.ts';
+
+const PARTITIONS = [1, 3, 8];
+
+let f: DifferentialFixture;
+
+before(async () => {
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0' });
+});
+
+after(() => f?.close());
+
+async function differential(name: string, sql: string, staged?: boolean): Promise<void> {
+  for (const partitions of PARTITIONS) {
+    await assertSameAsDuckDB(f, name, sql, { fragments: 2, partitions }, (plan) => {
+      if (staged) {
+        assert.equal(plan.stages?.length, 1, `${name}: a partitioned join (${plan.reason})`);
+        assert.equal(plan.stages![0].tasks, partitions);
+      }
+    });
+  }
+}
+
+describe('multi-stage: queries written for stages', () => {
+  for (const q of STAGE_QUERIES) test(q.name, () => differential(q.name, q.sql, q.staged));
+});
+
+describe('multi-stage: TPC-H with every table over the broadcast limit', async () => {
+  const queries = await loadTpchQueries();
+  for (const q of queries) test(`TPC-H ${q.id}`, () => differential(`TPC-H ${q.id}`, q.sql));
+});
+
+describe('multi-stage: the main suite with every table over the broadcast limit', () => {
+  for (const q of QUERIES) test(q.name, () => differential(q.name, q.sql));
+});
