@@ -326,6 +326,12 @@ async function cpuSeconds(pid: number): Promise<number> {
   }
 }
 
+async function workersCpuSeconds(): Promise<number> {
+  let total = 0;
+  for (const pid of await server.workerPids()) total += await cpuSeconds(pid);
+  return total;
+}
+
 function describeRequest(r: FuzzRequest): string {
   const body = r.body ? r.body.toString('utf8') : '';
   const shown = body.length > 300 ? `${body.slice(0, 300)}... (${body.length} bytes)` : body;
@@ -345,6 +351,7 @@ test(`fuzz: ${REQUESTS} requests over every route answer no 5xx but 503 (seed ${
 
   const next = makeGenerator(SEED, routes);
   const serverCpuBefore = await cpuSeconds(server.pid());
+  const workerCpuBefore = await workersCpuSeconds();
   const clientCpuBefore = process.cpuUsage();
   const started = Date.now();
   const statuses = new Map<number, number>();
@@ -389,8 +396,9 @@ test(`fuzz: ${REQUESTS} requests over every route answer no 5xx but 503 (seed ${
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const seconds = (Date.now() - started) / 1000;
   const serverCpu = (await cpuSeconds(server.pid())) - serverCpuBefore;
+  const workerCpu = (await workersCpuSeconds()) - workerCpuBefore;
   const clientCpu = process.cpuUsage(clientCpuBefore);
-  t.diagnostic(`CPU: server ${serverCpu.toFixed(1)} s, this client ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s (the rest of the wall time is waiting for shared cores)`);
+  t.diagnostic(`CPU: server ${serverCpu.toFixed(1)} s, its worker processes ${workerCpu.toFixed(1)} s (those alive at both ends), this client ${((clientCpu.user + clientCpu.system) / 1e6).toFixed(1)} s (the rest of the wall time is waiting for shared cores)`);
   t.diagnostic(`${REQUESTS} requests in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
   const slowest = [...timeByRoute].sort((a, b) => b[1].ms - a[1].ms).slice(0, 6).map(([k, v]) => `${k}: ${v.n} in ${(v.ms / 1000).toFixed(1)} s`);
   t.diagnostic(`most time (summed over concurrent requests): ${slowest.join('; ')}`);
