@@ -114,7 +114,7 @@ export const TABLE: ObjectSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    kind: { type: 'string', enum: ['parquet', 'iceberg'] },
+    kind: { type: 'string', enum: ['parquet', 'iceberg', 'delta'] },
     columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
     snapshotId: { type: 'string' },
     fileCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },

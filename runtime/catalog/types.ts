@@ -70,6 +70,9 @@ export interface IcebergDeleteRead {
   contentOffset?: number;
   contentSizeInBytes?: number;
   referencedDataFile?: string;
+  /** A Delta inline deletion vector: the blob itself (base64, the deletion-vector-v1 framing),
+   *  read instead of `uri`, which then names no file to fetch. */
+  inlineBlob?: string;
 }
 
 export interface IcebergFileRead {
@@ -87,7 +90,8 @@ export interface IcebergFileRead {
 
 export interface TableSnapshot {
   name: string;
-  kind: 'parquet' | 'iceberg';
+  /** Delta tables are read like Iceberg ones (`iceberg` read information, by field id or name). */
+  kind: 'parquet' | 'iceberg' | 'delta';
   columns: Column[];
   files: DataFile[];
   /** Identifies this version of the table's contents (changes when the files change). */
@@ -108,7 +112,7 @@ export interface TableVersion {
 
 export interface TableSummary {
   name: string;
-  kind: 'parquet' | 'iceberg';
+  kind: 'parquet' | 'iceberg' | 'delta';
   columns: Column[];
   fileCount: number;
   rowCount: number;

@@ -25,6 +25,7 @@ import { writeAbsoluteCopy } from './iceberg/reroot-copy.ts';
 import type { TableIO } from './iceberg/writer-io.ts';
 import { uriFileIO } from './iceberg/uri-file-io.ts';
 import { ParquetCatalog } from './parquet-catalog.ts';
+import { DeltaRegistry, isDeltaLocation } from './delta/registry.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
 import { tableSummary } from './summary.ts';
 
@@ -84,6 +85,8 @@ export class WarehouseCatalog implements Catalog {
     private readonly registrationsDir: string,
     private readonly io: FileIO,
     private readonly cache: ManifestCache,
+    /** Registered Delta Lake tables (read only; runtime/catalog/delta/). */
+    readonly delta: DeltaRegistry,
   ) {}
 
   /** Opens (creating if needed) the catalog kept in `dir`, e.g. <PUFFINDB_HOME>/catalog. */
@@ -97,29 +100,40 @@ export class WarehouseCatalog implements Catalog {
     const parquet = await ParquetCatalog.open(root, engine);
     const registrationsDir = join(root, 'iceberg-registrations');
     await mkdir(registrationsDir, { recursive: true });
+    const io = options.io ?? uriFileIO(options.storeOptions);
     return new WarehouseCatalog(
       parquet,
       options.pointers ?? new FilePointerStore(join(root, 'iceberg')),
       registrationsDir,
-      options.io ?? uriFileIO(options.storeOptions),
+      io,
       options.cache ?? sharedManifestCache,
+      await DeltaRegistry.open(join(root, 'delta-registrations'), io, engine),
     );
   }
 
   async listTables(): Promise<string[]> {
     const iceberg = (await this.pointers.list()).map((p) => p.name);
-    return [...new Set([...(await this.parquet.listTables()), ...iceberg])].sort();
+    return [...new Set([...(await this.parquet.listTables()), ...iceberg, ...(await this.delta.list())])].sort();
   }
 
   async getTable(name: string): Promise<TableSnapshot | undefined> {
     const table = await this.openIceberg(name);
-    if (!table) return this.parquet.getTable(name);
+    if (!table) {
+      const delta = await this.openDelta(name);
+      if (delta) return this.delta.snapshot(delta.name, delta.location);
+      return this.parquet.getTable(name);
+    }
     return this.snapshotOf(table.name, table.table, {});
   }
 
   async getTableAt(name: string, version: TableVersion): Promise<TableSnapshot | undefined> {
     const table = await this.openIceberg(name);
     if (!table) {
+      const delta = await this.openDelta(name);
+      if (delta) {
+        if (version.snapshotId === undefined && version.timestampMs === undefined) throw new PuffinError('bad_request', 'time travel needs a version or a timestamp');
+        return this.delta.snapshot(delta.name, delta.location, version);
+      }
       if (await this.parquet.getTable(name)) {
         throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, which keeps no history; time travel (AT ...) needs an Iceberg table`);
       }
@@ -136,6 +150,10 @@ export class WarehouseCatalog implements Catalog {
       if (!t) continue; // dropped between listing and reading
       out.push(tableSummary(t));
     }
+    for (const name of await this.delta.list()) {
+      const t = await this.getTable(name);
+      if (t) out.push(tableSummary(t));
+    }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -144,6 +162,7 @@ export class WarehouseCatalog implements Catalog {
     if (await this.pointers.get(pointerName(name))) {
       throw new PuffinError('conflict', `table '${name}' is an Iceberg table; drop it first to bind the name to Parquet files`);
     }
+    if (await this.openDelta(name)) throw new PuffinError('conflict', `table '${name}' is a Delta table; drop it first to bind the name to Parquet files`);
     return this.parquet.addTable(name, pattern);
   }
 
@@ -151,7 +170,10 @@ export class WarehouseCatalog implements Catalog {
   async dropTable(name: string): Promise<void> {
     const key = pointerName(name);
     const location = await this.pointers.get(key);
-    if (location === undefined) return this.parquet.dropTable(name);
+    if (location === undefined) {
+      if (await this.delta.drop(key)) return;
+      return this.parquet.dropTable(name);
+    }
     if (!(await this.pointers.remove(key, location))) {
       throw new PuffinError('conflict', `table '${name}' changed while being dropped; try again`);
     }
@@ -170,6 +192,7 @@ export class WarehouseCatalog implements Catalog {
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
     if (typeof location !== 'string' || location === '') throw new PuffinError('bad_request', 'register needs the path of an Iceberg table directory or metadata file');
+    if ((await this.delta.location(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (a Delta table); drop it first`);
     let reroot = options.reroot === true;
     let table = await openIcebergTable(location, { io: this.io, reroot });
     let snapshot = await this.snapshotOf(key, table, {});
@@ -197,11 +220,41 @@ export class WarehouseCatalog implements Catalog {
     return snapshot;
   }
 
+  /** Whether `location` is a Delta table (has a `_delta_log/` directory with files). */
+  async isDelta(location: string): Promise<boolean> {
+    return isDeltaLocation(this.io, location);
+  }
+
+  /**
+   * Adopts an existing Delta Lake table (its root directory, local or s3://) for reads. Its
+   * newest version is read before anything is recorded, so a protocol needing a reader
+   * feature this reader lacks, a broken log or an unreadable schema is refused.
+   */
+  async registerDelta(name: string, location: string): Promise<TableSnapshot> {
+    const key = pointerName(name);
+    if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
+    if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
+    return this.delta.register(key, location);
+  }
+
+  /** The registered Delta table named `name`, or undefined when it is not one. */
+  async openDelta(name: string): Promise<{ name: string; location: string } | undefined> {
+    let key: string;
+    try {
+      key = pointerName(name);
+    } catch {
+      return undefined;
+    }
+    const location = await this.delta.location(key);
+    return location === undefined ? undefined : { name: key, location };
+  }
+
   /** Plans a scan of an Iceberg table with a predicate (the `table scan` command). */
   async scanIceberg(name: string, request: IcebergScanRequest = {}): Promise<IcebergScan> {
     const found = await this.openIceberg(name);
     if (!found) {
       if (await this.parquet.getTable(name)) throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, not an Iceberg table`);
+      if (await this.openDelta(name)) throw new PuffinError('unsupported', `table ${name} is a Delta table, not an Iceberg table`);
       throw new PuffinError('unknown_table', `unknown table '${name}'`);
     }
     return planTableScan(found.table, { cache: this.cache, filter: request.filter, snapshotId: request.snapshotId, asOfTimestampMs: request.asOfTimestampMs });

@@ -15,10 +15,11 @@ import { storeOptionsOf } from '../exec/worker.ts';
 import type { Settings } from '../settings.ts';
 import { openWarehouse } from './warehouse.ts';
 
-export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroot]
-                                             adopt an Iceberg table (its directory or a *.metadata.json);
-                                             --reroot resolves paths recorded under another location
-                                             against the directory it is registered from
+export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroot] [--format iceberg|delta]
+                                             adopt an Iceberg table (its directory or a *.metadata.json)
+                                             or a Delta Lake table (its directory, found by its _delta_log/;
+                                             read only); --reroot (Iceberg) resolves paths recorded under
+                                             another location against the directory it is registered from
   puffindb table scan NAME [--where "PREDICATE"] [--snapshot ID] [--json]
                                              the data and delete files scan planning keeps, with counts
   puffindb table orphans NAME [--json]       files under an Iceberg table's location no snapshot references
@@ -40,10 +41,18 @@ function parse(args: string[], options: ParseArgsConfig['options']): { values: R
 
 export async function runTableCommand(sub: string, args: string[], settings: Settings, out: (s: string) => void): Promise<void> {
   if (sub === 'register') {
-    const { values, positionals } = parse(args, { reroot: { type: 'boolean' } });
-    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot]`);
+    const { values, positionals } = parse(args, { reroot: { type: 'boolean' }, format: { type: 'string' } });
+    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot] [--format iceberg|delta]`);
+    const format = values.format as string | undefined;
+    if (format !== undefined && format !== 'iceberg' && format !== 'delta') throw new PuffinError('bad_request', `--format must be iceberg or delta, got '${format}'`);
     const w = await openWarehouse(settings);
     try {
+      if (format === 'delta' || (format === undefined && (await w.catalog.isDelta(positionals[1])))) {
+        if (values.reroot === true) throw new PuffinError('bad_request', '--reroot applies to Iceberg tables; a Delta table records paths relative to its directory');
+        const t = await w.catalog.registerDelta(positionals[0], positionals[1]);
+        out(`registered Delta table ${t.name}: version ${t.snapshotId}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows by the files' statistics (before deletion vectors), columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+        return;
+      }
       // A re-rooted table is stored with absolute paths, its metadata copied under the
       // warehouse (data files stay in place), so every engine reads it through the REST catalog.
       const absoluteCopy = { io: uriTableIO(storeOptionsOf(settings)), location: `${settings.warehouse.replace(/\/+$/, '')}/${pointerName(positionals[0]).split('.').join('/')}` };

@@ -77,6 +77,7 @@ function decodeDelete(where: string, value: unknown): IcebergDeleteRead {
   if (o.contentOffset !== undefined) out.contentOffset = num(where, o, 'contentOffset');
   if (o.contentSizeInBytes !== undefined) out.contentSizeInBytes = num(where, o, 'contentSizeInBytes');
   if (o.referencedDataFile !== undefined) out.referencedDataFile = str(where, o, 'referencedDataFile');
+  if (o.inlineBlob !== undefined) out.inlineBlob = str(where, o, 'inlineBlob');
   if (o.equalityFields !== undefined) out.equalityFields = arr(where, o, 'equalityFields').map((f, i) => decodeField(`${where}.equalityFields[${i}]`, f));
   return out;
 }

@@ -24,7 +24,7 @@ import { fileUriToPath } from '../../storage/locations.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import { NAME_MAPPING_PROPERTY } from './name-mapping.ts';
 import type { FooterField, ParquetFileSchema } from './parquet-schema.ts';
-import { cardinality, readDeletionVector, type PositionRanges } from './puffin.ts';
+import { cardinality, decodeDeletionVector, readDeletionVector, type PositionRanges } from './puffin.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 
 /**
@@ -283,7 +283,10 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
       return { ...f, defaultValue: own?.defaultValue ?? null };
     });
     const footer = options.fileSchemas?.(d.uri);
-    const byName = footer && !footer.hasFieldIds ? byNameList(wanted, scan.fields, d, footer) : undefined;
+    // Fields with negative ids (Delta tables without column mapping) match by name only.
+    const nameOnly = scan.fields.every((f) => f.fieldId < 0);
+    if (nameOnly && !footer) throw new PuffinError('internal', `data file ${d.path} must be read by column name, which needs its footer: this read path does not look at footers`);
+    const byName = footer && (!footer.hasFieldIds || nameOnly) ? byNameList(wanted, scan.fields, d, footer) : undefined;
     // Struct columns whose nested fields the file names differently are read with the file's
     // names and rebuilt by field id.
     let read = wanted;
@@ -333,7 +336,8 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
       if (!isDeletionVector(x.file)) return `SELECT ${PATH}, ${POS}, ${x.id} AS ${DEL} FROM read_parquet(${sqlString(localPath(x.file.uri))}, schema = ${posMap}, ${NO_HIVE})`;
       const dv = x.file;
       const where = `deletion vector of ${dv.referencedDataFile} in ${dv.path}`;
-      const ranges = readDeletionVector(localPath(dv.uri), dv.contentOffset, dv.contentSizeInBytes, where);
+      // A Delta inline deletion vector rides in the fragment as a blob of the same framing.
+      const ranges = dv.inlineBlob !== undefined ? decodeDeletionVector(Buffer.from(dv.inlineBlob, 'base64'), where) : readDeletionVector(localPath(dv.uri), dv.contentOffset, dv.contentSizeInBytes, where);
       const n = cardinality(ranges);
       if (n !== BigInt(dv.rowCount)) throw new PuffinError('bad_request', `${where}: the vector holds ${n} positions, but the manifest records ${dv.rowCount}`);
       return `SELECT ${sqlString(dv.referencedDataFile)} AS ${PATH}, p AS ${POS}, ${x.id} AS ${DEL} FROM (${positionsSql(ranges)})`;
