@@ -87,6 +87,7 @@ const SQL = [
   'SELECT * FROM no_such_table',
   'SELECT nope FROM fuzz_t',
   'SELECT * FROM nation',
+  `SELECT * FROM ${'t'.repeat(300)}`,
   'SELEC 1',
   'SELECT 1; SELECT 2',
   'SELECT 1\u0000; SELECT 2',
@@ -121,6 +122,7 @@ const ICEBERG_BODIES: unknown[] = [
   { name: 'fz2', schema: { type: 'struct', fields: [{ id: 'one', name: 5, type: { type: 'list' } }] } },
   { name: 'fz3', schema: 5, 'partition-spec': 'x' },
   { name: '../x', schema: { type: 'struct', fields: [] } },
+  { name: 'v'.repeat(300), schema: { type: 'struct', fields: [{ id: 1, name: 'a', type: 'int', required: false }] } },
   { name: 'fz4', 'metadata-location': 'nope://x' },
   { requirements: [{ type: 'assert-create' }], updates: [{ action: 'add-schema', schema: 7 }] },
   { requirements: 'x', updates: [{ action: 'nope' }] },
@@ -286,6 +288,16 @@ const KNOWN_ELSEWHERE: { owner: string; what: string; matches: (r: FuzzRequest) 
     owner: 'Iceberg REST catalog (runtime/api/iceberg-rest/app.ts)',
     what: "POST /v1/namespaces/{ns}/properties with a 'removals' that is not a list is a 500 TypeError, not a 400",
     matches: (r) => r.method === 'POST' && /^\/iceberg\/v1\/namespaces\/[^/?]+\/properties/.test(r.path) && String(r.body).includes('"removals":5'),
+  },
+  {
+    owner: 'Iceberg REST catalog (runtime/api/iceberg-rest/app.ts) / pointer store names',
+    what: 'POST /v1/namespaces/{ns}/tables with a table name over 255 bytes is a 500, not a 400',
+    matches: (r) => r.method === 'POST' && /^\/iceberg\/v1\/namespaces\/[^/?]+\/tables/.test(r.path) && String(r.body).includes('v'.repeat(256)),
+  },
+  {
+    owner: 'catalog table lookup (runtime/catalog: the Delta registrations file named after the table)',
+    what: "SQL naming a table over 255 bytes is a 500 (ENAMETOOLONG: 'Delta registration <home>/catalog/delta-registrations/ttt...'), not a 4xx",
+    matches: (r) => r.path.startsWith('/v1/') && String(r.body).includes('t'.repeat(256)),
   },
 ];
 
