@@ -17,6 +17,7 @@ import { PuffinError, toPuffinError } from '../errors.ts';
 import type { Settings } from '../settings.ts';
 import { readSecretString } from '../state/secrets.ts';
 import { readSeedMarker, writeSeedMarker } from '../state/seed-marker.ts';
+import { scramVerifier } from '../pgwire/scram.ts';
 import type { ApiKeyRecord, ApiKeyRole, StateStore } from '../state/state-store.ts';
 
 export const ROLES: readonly ApiKeyRole[] = ['reader', 'writer', 'admin'];
@@ -47,7 +48,7 @@ function newSecret(): string {
 /** Make a key; the secret is returned here and never again. */
 export async function createApiKey(state: StateStore, name: string, role: ApiKeyRole): Promise<{ record: ApiKeyRecord; secret: string }> {
   const secret = newSecret();
-  const record: ApiKeyRecord = { id: `key_${ulid().toLowerCase()}`, name, role, hash: hashSecret(secret), createdAt: Date.now() };
+  const record: ApiKeyRecord = { id: `key_${ulid().toLowerCase()}`, name, role, hash: hashSecret(secret), createdAt: Date.now(), scram: scramVerifier(secret) };
   await state.putApiKey(record);
   return { record, secret };
 }
@@ -85,15 +86,19 @@ async function seedAdminKey(state: StateStore, adminKey: string | undefined): Pr
     if (adminKey.length < MIN_SECRET_LENGTH) throw new PuffinError('bad_request', `PUFFINDB_ADMIN_KEY must be at least ${MIN_SECRET_LENGTH} characters`);
     const hash = hashSecret(adminKey);
     const holder = await state.findApiKeyByHash(hash);
-    if (holder?.role === 'admin') return {};
+    if (holder?.role === 'admin') {
+      // Seeded before keys had SCRAM verifiers: add one, so the wire protocol takes this key too.
+      if (!holder.scram) await state.putApiKey({ ...holder, scram: scramVerifier(adminKey) });
+      return {};
+    }
     if (holder) throw new PuffinError('conflict', `PUFFINDB_ADMIN_KEY is already the key of '${holder.name}' (${holder.role}); choose another secret`);
-    await state.putApiKey({ id: BOOTSTRAP_KEY_ID, name: 'PUFFINDB_ADMIN_KEY', role: 'admin', hash, createdAt: Date.now() });
+    await state.putApiKey({ id: BOOTSTRAP_KEY_ID, name: 'PUFFINDB_ADMIN_KEY', role: 'admin', hash, createdAt: Date.now(), scram: scramVerifier(adminKey) });
     return {};
   }
   const keys = await state.listApiKeys();
   if (keys.some((k) => k.role === 'admin')) return {};
   const secret = newSecret();
-  await state.putApiKey({ id: BOOTSTRAP_KEY_ID, name: 'generated at first start', role: 'admin', hash: hashSecret(secret), createdAt: Date.now() });
+  await state.putApiKey({ id: BOOTSTRAP_KEY_ID, name: 'generated at first start', role: 'admin', hash: hashSecret(secret), createdAt: Date.now(), scram: scramVerifier(secret) });
   return { generated: secret };
 }
 

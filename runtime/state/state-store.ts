@@ -58,6 +58,16 @@ export interface ApiKeyRecord {
   /** sha256 (hex) of the secret; the secret itself is never stored. */
   hash: string;
   createdAt: number;
+  /** SCRAM-SHA-256 verifier of the secret, for the Postgres wire protocol (runtime/pgwire/scram.ts); keys made before it have none. */
+  scram?: ScramVerifier;
+}
+
+/** What SCRAM-SHA-256 needs to check a password without knowing it (RFC 5802), base64 fields. */
+export interface ScramVerifier {
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
 }
 
 /** A held lock: present the same lease to renew or release it. */

@@ -24,6 +24,8 @@ export interface ServeOptions {
   env?: Record<string, string>;
   /** Use this home instead of a fresh temporary one (kept on close). */
   home?: string;
+  /** Extra `puffindb serve` arguments (e.g. ['--pg-port', '5433']). */
+  args?: string[];
 }
 
 export interface RealServer {
@@ -65,7 +67,7 @@ export async function startServe(options: ServeOptions = {}): Promise<RealServer
 
   const launch = async (): Promise<void> => {
     stderr = '';
-    const proc = spawn(process.execPath, [CLI, 'serve', '--port', String(port)], {
+    const proc = spawn(process.execPath, [CLI, 'serve', '--port', String(port), ...(options.args ?? [])], {
       env: { ...process.env, PUFFINDB_HOME: home, PUFFINDB_ADMIN_KEY: SERVE_ADMIN_KEY, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -1,0 +1,339 @@
+// What PostgreSQL clients ask besides queries: session statements (SET, BEGIN, SHOW
+// server_version, ...) answered by the session without running anything, and metadata
+// queries over pg_catalog / information_schema (psql's \dt, \d, \l; what JDBC, DBeaver and
+// Metabase send on connect) answered by a catalog mirror: a DuckDB of its own holding one
+// EMPTY table per PuffinDB table, with the same columns, so DuckDB's own pg_catalog and
+// information_schema describe PuffinDB's catalog. The mirror holds no data, reads no files
+// (external access disabled, configuration locked) and runs only statements the classifier
+// found to be SELECTs; admin-only tables (puffindb.query_log) are left out of it.
+
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { Catalog } from '../catalog/types.ts';
+import { materialize, type QueryResult } from '../engine/engine.ts';
+import { toPuffinError } from '../errors.ts';
+import { lex, type Token } from '../sql/lexer.ts';
+import { sqlIdent, sqlString } from '../sql/quote.ts';
+
+export const SERVER_VERSION = '15.0';
+export const SERVER_VERSION_NUM = '150000';
+export const VERSION_TEXT = `PostgreSQL ${SERVER_VERSION} (PuffinDB; DuckDB inside), 64-bit`;
+
+/** Session parameters reported at startup (ParameterStatus) and by SHOW. */
+export const SESSION_PARAMETERS: Record<string, string> = {
+  server_version: SERVER_VERSION,
+  server_version_num: SERVER_VERSION_NUM,
+  server_encoding: 'UTF8',
+  client_encoding: 'UTF8',
+  DateStyle: 'ISO, MDY',
+  IntervalStyle: 'postgres',
+  TimeZone: 'UTC',
+  integer_datetimes: 'on',
+  standard_conforming_strings: 'on',
+  is_superuser: 'off',
+  default_transaction_read_only: 'off',
+  in_hot_standby: 'off',
+};
+
+const SHOWABLE: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(SESSION_PARAMETERS).map(([k, v]) => [k.toLowerCase(), v])),
+  transaction_isolation: 'read committed',
+  'transaction isolation level': 'read committed',
+  default_transaction_isolation: 'read committed',
+  search_path: 'main',
+  max_identifier_length: '63',
+  lc_collate: 'C',
+  lc_ctype: 'C',
+  max_index_keys: '32',
+  statement_timeout: '0',
+};
+
+/** A statement the session answers itself. */
+export interface SessionAnswer {
+  tag: string;
+  result?: QueryResult;
+  /** Transaction status after it. */
+  transaction?: 'begin' | 'end';
+}
+
+function words(tokens: readonly Token[]): string[] {
+  return tokens.map((t) => (t.kind === 'word' ? t.text.toUpperCase() : t.text));
+}
+
+/**
+ * SET/RESET/BEGIN/COMMIT/ROLLBACK/DISCARD/DEALLOCATE and SHOW of a PostgreSQL parameter:
+ * answered here, touching no engine (there are no transactions: each statement commits on
+ * its own). undefined for anything else.
+ */
+export function sessionStatement(tokens: readonly Token[]): SessionAnswer | undefined {
+  const w = words(tokens);
+  switch (w[0]) {
+    case 'SET':
+      return { tag: 'SET' };
+    case 'RESET':
+      return { tag: 'RESET' };
+    case 'BEGIN':
+    case 'START':
+      return { tag: 'BEGIN', transaction: 'begin' };
+    case 'COMMIT':
+    case 'END':
+      return { tag: 'COMMIT', transaction: 'end' };
+    case 'ROLLBACK':
+    case 'ABORT':
+      return { tag: 'ROLLBACK', transaction: 'end' };
+    case 'DISCARD':
+      return { tag: `DISCARD ${w[1] ?? 'ALL'}` };
+    case 'DEALLOCATE':
+      return { tag: 'DEALLOCATE' };
+    case 'SHOW': {
+      const name = tokens.slice(1).map((t) => (t.kind === 'quoted_ident' ? t.text.slice(1, -1) : t.text)).join(' ').toLowerCase();
+      if (name === 'all') return undefined;
+      const value = SHOWABLE[name];
+      if (value === undefined) return undefined;
+      const column = name === 'transaction isolation level' ? 'transaction_isolation' : name;
+      return { tag: 'SHOW', result: { columns: [{ name: column, type: 'VARCHAR' }], rows: [[value]] } };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const CATALOG_WORDS = /^(pg_catalog|information_schema|pg_[a-z_]+|current_schemas?|current_database|current_setting|current_user|session_user|version|has_[a-z_]+_privilege|format_type|obj_description|col_description|shobj_description|set_config)$/i;
+
+/**
+ * Whether the statement is a metadata query the mirror answers: it names pg_catalog or
+ * information_schema (or a PostgreSQL system function), and no PuffinDB table, so
+ * nothing it reads has data the mirror lacks. A query mixing both goes to the engine.
+ */
+export function isCatalogQuery(tokens: readonly Token[], tables: ReadonlySet<string>): boolean {
+  let catalog = false;
+  for (const t of tokens) {
+    const name = t.kind === 'word' ? t.text.toLowerCase() : t.kind === 'quoted_ident' ? t.text.slice(1, -1).replace(/""/g, '"').toLowerCase() : undefined;
+    if (name === undefined) continue;
+    if (tables.has(name)) return false;
+    if (CATALOG_WORDS.test(name)) catalog = true;
+  }
+  return catalog;
+}
+
+/** PostgreSQL spellings DuckDB does not take, rewritten (outside strings, identifiers and comments). */
+export function rewriteCatalogSql(sql: string): string {
+  const { tokens } = lex(sql);
+  let out = '';
+  let last = 0;
+  const emit = (from: number, to: number, text: string) => {
+    out += sql.slice(last, from) + text;
+    last = to;
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    const up = t.kind === 'word' ? t.text.toUpperCase() : '';
+    // OPERATOR(pg_catalog.~) -> ~
+    if (up === 'OPERATOR' && tokens[i + 1]?.text === '(') {
+      const close = tokens.findIndex((x, j) => j > i && x.text === ')');
+      if (close > 0) {
+        const inner = tokens.slice(i + 2, close).filter((x) => x.kind === 'symbol' && x.text !== '.').map((x) => x.text).join('');
+        emit(t.start, tokens[close].end, ` ${inner} `);
+        i = close;
+        continue;
+      }
+    }
+    // COLLATE pg_catalog.default / COLLATE "C": DuckDB's collations differ; dropped
+    if (up === 'COLLATE' && tokens[i + 1]) {
+      let j = i + 1;
+      if (tokens[j + 1]?.text === '.' && tokens[j + 2]) j += 2;
+      emit(t.start, tokens[j].end, ' ');
+      i = j;
+      continue;
+    }
+    // pg_catalog.name -> name (DuckDB finds its pg_catalog tables and our macros on the search path)
+    if (up === 'PG_CATALOG' && tokens[i + 1]?.text === '.') {
+      emit(t.start, tokens[i + 1].end, '');
+      i += 1;
+      continue;
+    }
+    // ::regclass, ::regtype, ::regproc, ::oid casts of names: kept as text / integers
+    if (t.text === ':' && tokens[i + 1]?.text === ':') {
+      const k = tokens[i + 2]?.text.toLowerCase() === 'pg_catalog' && tokens[i + 3]?.text === '.' ? i + 4 : i + 2;
+      if (tokens[k]?.kind === 'word' && /^reg[a-z]*$/i.test(tokens[k].text)) {
+        emit(t.start, tokens[k].end, '::VARCHAR');
+        i = k;
+        continue;
+      }
+    }
+    if (up === 'VERSION' && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
+      emit(t.start, tokens[i + 2].end, sqlString(VERSION_TEXT));
+      i += 2;
+      continue;
+    }
+    if (up === 'CURRENT_DATABASE' && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
+      emit(t.start, tokens[i + 2].end, "'puffindb'");
+      i += 2;
+      continue;
+    }
+    if (up === 'CURRENT_SETTING') {
+      emit(t.start, t.end, 'pg_current_setting');
+      continue;
+    }
+  }
+  return out + sql.slice(last);
+}
+
+/** Functions PostgreSQL clients call that DuckDB lacks, as macros of the mirror. */
+const MACROS = [
+  `CREATE OR REPLACE MACRO pg_get_userbyid(x) AS 'puffindb'`,
+  `CREATE OR REPLACE MACRO pg_encoding_to_char(x) AS 'UTF8'`,
+  `CREATE OR REPLACE MACRO obj_description(x, y := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO col_description(x, y) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO shobj_description(x, y) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_relation_size(x) AS 0`,
+  `CREATE OR REPLACE MACRO pg_total_relation_size(x) AS 0`,
+  `CREATE OR REPLACE MACRO pg_size_pretty(x) AS '0 bytes'`,
+  `CREATE OR REPLACE MACRO pg_get_viewdef(x, y := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_indexdef(x, y := NULL, z := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_constraintdef(x, y := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_statisticsobjdef_columns(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_function_result(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_function_arguments(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_partkeydef(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_tablespace_location(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO set_config(a, b, c) AS b`,
+  `CREATE OR REPLACE MACRO pg_relation_is_publishable(x) AS false`,
+  `CREATE OR REPLACE MACRO array_upper(a, d) AS len(a)`,
+  `CREATE OR REPLACE MACRO array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END`,
+  `CREATE OR REPLACE MACRO pg_get_triggerdef(x, y := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_ruledef(x, y := NULL) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_statisticsobjdef(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_partition_constraintdef(x) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_serial_sequence(x, y) AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_keywords() AS TABLE SELECT 'select' AS word, 'R' AS catcode, 'reserved' AS catdesc`,
+  `CREATE OR REPLACE MACRO quote_ident(x) AS '"' || replace(x, '"', '""') || '"'`,
+  `CREATE OR REPLACE MACRO has_database_privilege(a, b, c := NULL) AS true`,
+  `CREATE OR REPLACE MACRO pg_backend_pid() AS 0`,
+  `CREATE OR REPLACE MACRO txid_current() AS 0`,
+  `CREATE OR REPLACE MACRO pg_is_in_recovery() AS false`,
+  `CREATE OR REPLACE MACRO pg_postmaster_start_time() AS TIMESTAMPTZ '2026-01-01 00:00:00+00'`,
+  `CREATE OR REPLACE MACRO inet_server_addr() AS CAST(NULL AS VARCHAR)`,
+  `CREATE OR REPLACE MACRO pg_get_expr(a, b) AS CAST(NULL AS VARCHAR), (a, b, c) AS CAST(NULL AS VARCHAR)`,
+];
+
+/** Where the mirror keeps its PostgreSQL catalog additions; first on its search path, hidden from pg_class. */
+const EMULATION_SCHEMA = 'puffindb_pg';
+
+/** Empty catalog tables DuckDB lacks, with the columns psql and JDBC read. */
+const EMPTY_TABLES: Record<string, string> = {
+  pg_inherits: 'inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN',
+  pg_trigger: 'oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN, tgconstrrelid BIGINT, tgconstrindid BIGINT, tgconstraint BIGINT, tgdeferrable BOOLEAN, tginitdeferred BOOLEAN, tgnargs INTEGER',
+  pg_policy: 'oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR',
+  pg_statistic_ext: 'oid BIGINT, stxrelid BIGINT, stxname VARCHAR, stxnamespace BIGINT, stxowner BIGINT, stxstattarget INTEGER, stxkeys INTEGER[], stxkind VARCHAR[]',
+  pg_publication: 'oid BIGINT, pubname VARCHAR, pubowner BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, pubtruncate BOOLEAN, pubviaroot BOOLEAN',
+  pg_publication_rel: 'oid BIGINT, prpubid BIGINT, prrelid BIGINT, prqual VARCHAR, prattrs INTEGER[]',
+  pg_publication_namespace: 'oid BIGINT, pnpubid BIGINT, pnnspid BIGINT',
+  pg_extension: 'oid BIGINT, extname VARCHAR, extowner BIGINT, extnamespace BIGINT, extrelocatable BOOLEAN, extversion VARCHAR',
+  pg_range: 'rngtypid BIGINT, rngsubtype BIGINT, rngmultitypid BIGINT, rngcollation BIGINT, rngsubopc BIGINT',
+  pg_matviews: 'schemaname VARCHAR, matviewname VARCHAR, matviewowner VARCHAR, tablespace VARCHAR, hasindexes BOOLEAN, ispopulated BOOLEAN, definition VARCHAR',
+  pg_rewrite: 'oid BIGINT, rulename VARCHAR, ev_class BIGINT, ev_type VARCHAR, ev_enabled VARCHAR, is_instead BOOLEAN',
+  pg_foreign_table: 'ftrelid BIGINT, ftserver BIGINT, ftoptions VARCHAR[]',
+  pg_partitioned_table: 'partrelid BIGINT, partstrat VARCHAR, partnatts INTEGER, partdefid BIGINT',
+  pg_opclass: 'oid BIGINT, opcmethod BIGINT, opcname VARCHAR, opcnamespace BIGINT, opcowner BIGINT, opcfamily BIGINT, opcintype BIGINT, opcdefault BOOLEAN, opckeytype BIGINT',
+  pg_operator: 'oid BIGINT, oprname VARCHAR, oprnamespace BIGINT, oprowner BIGINT, oprkind VARCHAR, oprleft BIGINT, oprright BIGINT, oprresult BIGINT, oprcode VARCHAR',
+};
+
+const ALWAYS_EMPTY = new RegExp(`\\b(${Object.keys(EMPTY_TABLES).join('|')})\\b`, 'i');
+
+const ROLE_COLUMNS = `0::BIGINT AS oid, 'puffindb' AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole, false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, NULL::VARCHAR AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`;
+
+const EMULATION = [
+  ...Object.entries(EMPTY_TABLES).map(([name, cols]) => `CREATE TABLE ${EMULATION_SCHEMA}.${name} (${cols})`),
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_roles AS SELECT ${ROLE_COLUMNS}`,
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_user AS SELECT 'puffindb' AS usename, 0::BIGINT AS usesysid, false AS usecreatedb, false AS usesuper, false AS userepl, false AS usebypassrls`,
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('${EMULATION_SCHEMA}')`,
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_class AS SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class WHERE relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = '${EMULATION_SCHEMA}')`,
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_database AS SELECT oid, 'puffindb' AS datname, 0::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider, true AS datallowconn, false AS datistemplate, -1 AS datconnlimit, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, NULL::VARCHAR AS datcollversion, NULL::VARCHAR[] AS datacl, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database WHERE datname = current_database()`,
+];
+
+/** The mirror of the catalog, rebuilt when the catalog's tables or columns change. */
+export class CatalogMirror {
+  private instance?: DuckDBInstance;
+  private conn?: DuckDBConnection;
+  private signature = '';
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly catalog: Catalog) {}
+
+  /** Lower-cased names (and bare names of schema-qualified ones) of the catalog's tables. */
+  async tableNames(): Promise<Set<string>> {
+    const names = new Set<string>();
+    for (const n of await this.catalog.listTables()) {
+      names.add(n.toLowerCase());
+      const dot = n.lastIndexOf('.');
+      if (dot >= 0) names.add(n.slice(dot + 1).toLowerCase());
+    }
+    return names;
+  }
+
+  private async open(): Promise<DuckDBConnection> {
+    if (this.conn) return this.conn;
+    this.instance = await DuckDBInstance.create(':memory:', {
+      threads: '1',
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      enable_external_access: 'false',
+    });
+    const conn = await this.instance.connect();
+    await conn.run(`CREATE SCHEMA ${EMULATION_SCHEMA}`);
+    for (const m of [...MACROS.map((m) => m.replace('MACRO ', `MACRO ${EMULATION_SCHEMA}.`)), ...EMULATION]) await conn.run(m);
+    const settings = Object.entries(SHOWABLE).map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ');
+    await conn.run(`CREATE OR REPLACE MACRO ${EMULATION_SCHEMA}.pg_current_setting(n, missing_ok := false) AS MAP {${settings}}[lower(n)]`);
+    await conn.run(`SET search_path = '${EMULATION_SCHEMA},main'`);
+    await conn.run('SET lock_configuration = true');
+    this.conn = conn;
+    return conn;
+  }
+
+  private async refresh(conn: DuckDBConnection): Promise<void> {
+    const tables: { schema: string; name: string; columns: { name: string; type: string }[] }[] = [];
+    for (const full of await this.catalog.listTables()) {
+      const t = await this.catalog.getTable(full);
+      if (!t || t.adminOnly) continue;
+      const dot = full.lastIndexOf('.');
+      tables.push({ schema: dot >= 0 ? full.slice(0, dot) : 'main', name: dot >= 0 ? full.slice(dot + 1) : full, columns: t.columns });
+    }
+    const signature = JSON.stringify(tables);
+    if (signature === this.signature) return;
+    const existing = materialize(await conn.runAndReadAll(`SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name <> '${EMULATION_SCHEMA}'`));
+    for (const [schema, name] of existing.rows as string[][]) await conn.run(`DROP TABLE ${sqlIdent(schema)}.${sqlIdent(name)}`);
+    for (const t of tables) {
+      if (t.schema !== 'main') await conn.run(`CREATE SCHEMA IF NOT EXISTS ${sqlIdent(t.schema)}`);
+      const cols = t.columns.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ');
+      if (cols) await conn.run(`CREATE TABLE ${sqlIdent(t.schema)}.${sqlIdent(t.name)} (${cols})`);
+    }
+    this.signature = signature;
+  }
+
+  /** Run a (classified, read-only) metadata query on the mirror. */
+  query(sql: string): Promise<QueryResult> {
+    const run = this.queue.then(async () => {
+      const conn = await this.open();
+      await this.refresh(conn);
+      try {
+        return materialize(await conn.runAndReadAll(sql));
+      } catch (err) {
+        // A query over catalog tables that are always empty here (publications, policies,
+        // triggers, ...) that DuckDB cannot bind (PostgreSQL-only syntax): its answer is no rows.
+        if (ALWAYS_EMPTY.test(sql) && /^(Binder|Catalog|Parser) Error/.test((err as Error).message)) {
+          return { columns: [{ name: '?column?', type: 'VARCHAR' }], rows: [] };
+        }
+        throw toPuffinError(err);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): void {
+    this.conn?.closeSync();
+    this.instance?.closeSync();
+    this.conn = undefined;
+    this.instance = undefined;
+  }
+}
