@@ -16,7 +16,7 @@ import { PuffinError } from '../../errors.ts';
 import { sqlString } from '../../sql/quote.ts';
 import type { FileIO } from '../iceberg/io.ts';
 import { fileUriToPath } from '../../storage/locations.ts';
-import { joinUri } from '../iceberg/io.ts';
+import { joinUri, parentUri, toUri } from '../iceberg/io.ts';
 import { decodeURIComponentSafe, deletionVectorId, type DeletionVectorDescriptor } from './deletion-vectors.ts';
 
 export interface AddAction {
@@ -264,12 +264,13 @@ export class DeltaLogReader {
     if (!Number.isSafeInteger(target) || target < 0) throw new PuffinError('bad_request', `Delta version must be a non-negative integer, got ${version}`);
     if (target > newest) throw new PuffinError('not_found', `version ${target} does not exist: the table's newest version is ${newest}`);
     const base = Math.max(-1, ...[...listing.checkpoints.keys()].filter((v) => v <= target));
+    const rootUri = parentUri(listing.logUri);
     const files = new Map<string, AddAction>();
     let metaData: MetaDataAction | undefined;
     let protocol: ProtocolAction | undefined;
     if (base >= 0) {
       const cp = await this.checkpoint(listing.checkpoints.get(base) as string[], listing.logUri);
-      for (const a of cp.adds) files.set(fileKey(a), a);
+      for (const a of cp.adds) files.set(fileKey(a, rootUri), a);
       metaData = cp.metaData;
       protocol = cp.protocol;
       if (!metaData || !protocol) throw new PuffinError('bad_request', `checkpoint of version ${base} in ${listing.logUri} has no ${metaData ? 'protocol' : 'metaData'} action`);
@@ -282,8 +283,8 @@ export class DeltaLogReader {
       const a = await this.commit(uri);
       // Within one commit a file's remove applies before its add (a deletion vector update
       // removes the file without its new vector and adds it with it).
-      for (const r of a.removes) files.delete(fileKey(r));
-      for (const add of a.adds) files.set(fileKey(add), add);
+      for (const r of a.removes) files.delete(fileKey(r, rootUri));
+      for (const add of a.adds) files.set(fileKey(add, rootUri), add);
       metaData = a.metaData ?? metaData;
       protocol = a.protocol ?? protocol;
     }
@@ -318,14 +319,13 @@ export class DeltaLogReader {
   }
 }
 
-/** Reconciliation key: the file's path (decoded) and its deletion vector's id. */
-function fileKey(a: { path: string; deletionVector?: DeletionVectorDescriptor | null }): string {
+/**
+ * Reconciliation key: the file's absolute URI (a path may be recorded relative to the root in
+ * one action and absolute in another) and its deletion vector's id.
+ */
+function fileKey(a: { path: string; deletionVector?: DeletionVectorDescriptor | null }, rootUri: string): string {
   if (typeof a.path !== 'string' || a.path === '') throw new PuffinError('bad_request', `a file action has no path: ${JSON.stringify(a).slice(0, 200)}`);
-  let path = a.path;
-  try {
-    path = decodeURIComponent(a.path);
-  } catch {
-    // kept as written
-  }
-  return `${path}\n${deletionVectorId(a.deletionVector)}`;
+  const path = decodeURIComponentSafe(a.path, `${rootUri}: file action`);
+  const uri = /^[a-z][a-z0-9+.-]*:/i.test(path) ? toUri(path) : joinUri(rootUri, path);
+  return `${uri}\n${deletionVectorId(a.deletionVector)}`;
 }

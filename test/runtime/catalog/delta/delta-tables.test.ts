@@ -211,6 +211,19 @@ describe('partition values and statistics', () => {
   });
 });
 
+describe('reconciliation', () => {
+  test('a remove naming a file by its absolute URI removes the file added by relative path', async () => {
+    const t = root('abs-remove');
+    const a = await writeDataFile(engine, t, 'dir with space/a.parquet', 'SELECT 1::BIGINT AS id');
+    const b = await writeDataFile(engine, t, 'b.parquet', 'SELECT 2::BIGINT AS id');
+    writeCommit(t, 0, [protocol(1), metaData([{ name: 'id', type: 'long' }]), a, b]);
+    writeCommit(t, 1, [{ remove: { path: `file://${t}/dir%20with%20space/a.parquet`, deletionTimestamp: 0, dataChange: true } }]);
+    await catalog.registerDelta('abs_remove', t);
+    assert.deepEqual(await rows('SELECT id FROM abs_remove'), [['2']]);
+    assert.deepEqual(await rows('SELECT id FROM abs_remove AT (VERSION => 0) ORDER BY id'), [['1'], ['2']]);
+  });
+});
+
 describe('protocols and registration', () => {
   test('a reader feature this reader lacks is refused at registration, naming it', async () => {
     const t = root('future');
