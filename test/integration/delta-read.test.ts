@@ -13,6 +13,7 @@ import { Engine, type JsonValue } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { loadSettings, toRootUrl } from '../../runtime/settings.ts';
 import { tempDir } from '../runtime/catalog/iceberg/fixtures.ts';
+import { deletionVectorFile, inlineDeletionVector, metaData, protocol, writeCommit, writeDataFile } from '../helpers/delta-writer.ts';
 
 const FIXTURES = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../shared/fixtures/delta');
 
@@ -28,6 +29,15 @@ before(async () => {
   await catalog.registerDelta('partitioned', join(FIXTURES, 'delta-0.8.0-partitioned'));
   await catalog.registerDelta('dv_small', join(FIXTURES, 'table-with-dv-small'));
   await catalog.registerDelta('column_mapping', join(FIXTURES, 'table_with_column_mapping'));
+  // Written here: column mapping 'name', a partition column, an inline deletion vector and
+  // one in a file, so both travel to worker processes.
+  const w = join(dir.path, 'written');
+  const fields = [{ name: 'k', type: 'long', physicalName: 'c1', id: 1 }, { name: 'p', type: 'string', physicalName: 'c2', id: 2 }];
+  const [dv] = deletionVectorFile(w, [[0, 2, 4]]);
+  const a = await writeDataFile(engine, w, 'a.parquet', 'SELECT i::BIGINT AS c1 FROM range(0, 10) t(i)', { partitionValues: { c2: 'x' }, deletionVector: dv });
+  const b = await writeDataFile(engine, w, 'b.parquet', 'SELECT i::BIGINT AS c1 FROM range(10, 20) t(i)', { partitionValues: { c2: 'y' }, deletionVector: inlineDeletionVector([9]) });
+  writeCommit(w, 0, [protocol(3, ['columnMapping', 'deletionVectors']), metaData(fields, ['p'], { 'delta.columnMapping.mode': 'name' }), a, b]);
+  await catalog.registerDelta('written', w);
 });
 
 after(() => {
@@ -36,7 +46,7 @@ after(() => {
 });
 
 test('the catalog sees the fixtures as Delta tables at their newest versions', async () => {
-  assert.deepEqual(await catalog.listTables(), ['column_mapping', 'dv_small', 'partitioned', 'simple_table']);
+  assert.deepEqual(await catalog.listTables(), ['column_mapping', 'dv_small', 'partitioned', 'simple_table', 'written']);
   const simple = await catalog.getTable('simple_table');
   assert.equal(simple?.kind, 'delta');
   assert.equal(simple?.snapshotId, '4'); // _delta_log/.tmp/ is not part of the log
@@ -105,6 +115,12 @@ for (const invoker of ['in-process', 'pool'] as const) {
       const r = await cluster.query(`SELECT "Super Name" FROM column_mapping WHERE "Super Name" >= 'T' ORDER BY 1`);
       assert.deepEqual(r.rows, [['Timothy Lamb']]);
       assert.equal(r.plan.scans[0].filesKept, 1); // BMS's file holds names up to 'Stephanie Mcgrath'
+    });
+
+    test('a written table: column mapping, deletion vectors in a file and inline', async () => {
+      for (const fragments of [1, 2]) {
+        assert.deepEqual(await rows('SELECT p, count(*), sum(k) FROM written GROUP BY p ORDER BY p', fragments), [['x', '7', String(45 - 6)], ['y', '9', String(145 - 19)]]);
+      }
     });
 
     test('Delta and other tables in one query', async () => {
