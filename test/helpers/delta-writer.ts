@@ -55,10 +55,10 @@ export function commitInfo(timestampMs: number): Action {
  * Parquet field id of each output column (column mapping 'id'/'name' files). Returns the
  * `add` action (with `stats` when given).
  */
-export async function writeDataFile(engine: Engine, root: string, relPath: string, selectSql: string, options: { fieldIds?: Record<string, number>; partitionValues?: Record<string, string | null>; stats?: Record<string, unknown>; deletionVector?: Action } = {}): Promise<Action> {
+export async function writeDataFile(engine: Engine, root: string, relPath: string, selectSql: string, options: { fieldIds?: Record<string, unknown>; partitionValues?: Record<string, string | null>; stats?: Record<string, unknown>; deletionVector?: Action } = {}): Promise<Action> {
   const path = join(root, relPath);
   mkdirSync(join(path, '..'), { recursive: true });
-  const ids = options.fieldIds ? `, FIELD_IDS {${Object.entries(options.fieldIds).map(([k, v]) => `${sqlString(k)}: ${v}`).join(', ')}}` : '';
+  const ids = options.fieldIds ? `, FIELD_IDS ${fieldIdsSql(options.fieldIds)}` : '';
   await engine.query(`COPY (${selectSql}) TO ${sqlString(path)} (FORMAT parquet${ids})`);
   return {
     add: {
@@ -71,6 +71,11 @@ export async function writeDataFile(engine: Engine, root: string, relPath: strin
       ...(options.deletionVector ? { deletionVector: options.deletionVector } : {}),
     },
   };
+}
+
+/** DuckDB's FIELD_IDS: {col: id} or, for a struct, {col: {__duckdb_field_id: id, child: id}}. */
+function fieldIdsSql(ids: Record<string, unknown>): string {
+  return `{${Object.entries(ids).map(([k, v]) => `${k === '__duckdb_field_id' ? k : sqlString(k)}: ${typeof v === 'number' ? v : fieldIdsSql(v as Record<string, unknown>)}`).join(', ')}}`;
 }
 
 export function removeAction(add: Action): Action {

@@ -113,6 +113,27 @@ describe('column mapping', () => {
     assert.deepEqual(await rows('SELECT v FROM cm_name AT (VERSION => 0) WHERE p = \'y\' ORDER BY 1'), [['b0'], ['b1']]);
   });
 
+  test('nested types: structs, arrays and maps without column mapping; a struct under name mapping', async () => {
+    const t = root('nested');
+    const struct = { type: 'struct', fields: [{ name: 'a', type: 'integer', nullable: true, metadata: {} }, { name: 'b', type: 'string', nullable: true, metadata: {} }] };
+    const fields = [{ name: 's', type: struct }, { name: 'l', type: { type: 'array', elementType: 'long', containsNull: true } }, { name: 'm', type: { type: 'map', keyType: 'string', valueType: 'double', valueContainsNull: true } }];
+    const f = await writeDataFile(engine, t, 'f.parquet', `SELECT {'a': 1, 'b': 'x'} AS s, [1, 2]::BIGINT[] AS l, MAP {'k': 1.5::DOUBLE} AS m`);
+    writeCommit(t, 0, [protocol(1), metaData(fields), f]);
+    await catalog.registerDelta('nested', t);
+    assert.deepEqual(await rows('SELECT s.a, s.b, l[2], m[\'k\'] FROM nested'), [[1, 'x', '2', 1.5]]);
+
+    const u = root('nested-cm');
+    const cmStruct = { type: 'struct', fields: [
+      { name: 'a', type: 'integer', nullable: true, metadata: { 'delta.columnMapping.id': 2, 'delta.columnMapping.physicalName': 'col-a' } },
+      { name: 'b', type: 'string', nullable: true, metadata: { 'delta.columnMapping.id': 3, 'delta.columnMapping.physicalName': 'col-b' } },
+    ] };
+    const withIds = await writeDataFile(engine, u, 'ids.parquet', `SELECT {'col-a': 1, 'col-b': 'x'} AS "col-s"`, { fieldIds: { 'col-s': { __duckdb_field_id: 1, 'col-a': 2, 'col-b': 3 } } });
+    const noIds = await writeDataFile(engine, u, 'noids.parquet', `SELECT {'col-b': 'y', 'col-a': 2} AS "col-s"`);
+    writeCommit(u, 0, [protocol(2), metaData([{ name: 's', type: cmStruct, physicalName: 'col-s', id: 1 }], [], { 'delta.columnMapping.mode': 'name' }), withIds, noIds]);
+    await catalog.registerDelta('nested_cm', u);
+    assert.deepEqual(await rows('SELECT s.a, s.b FROM nested_cm ORDER BY 1'), [[1, 'x'], [2, 'y']]);
+  });
+
   test("mode 'id': columns matched by Parquet field id whatever the files call them", async () => {
     const t = root('cm-id');
     const fields = [{ name: 'a', type: 'long', physicalName: 'col-a', id: 7 }, { name: 'b', type: 'double', physicalName: 'col-b', id: 8 }];
