@@ -160,11 +160,6 @@ export function rewriteCatalogSql(sql: string): string {
         continue;
       }
     }
-    if (up === 'VERSION' && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
-      emit(t.start, tokens[i + 2].end, sqlString(VERSION_TEXT));
-      i += 2;
-      continue;
-    }
     if (up === 'CURRENT_DATABASE' && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
       emit(t.start, tokens[i + 2].end, "'puffindb'");
       i += 2;
@@ -197,6 +192,7 @@ const MACROS = [
   `CREATE OR REPLACE MACRO pg_get_partkeydef(x) AS CAST(NULL AS VARCHAR)`,
   `CREATE OR REPLACE MACRO pg_tablespace_location(x) AS CAST(NULL AS VARCHAR)`,
   `CREATE OR REPLACE MACRO set_config(a, b, c) AS b`,
+  `CREATE OR REPLACE MACRO version() AS ${sqlString(VERSION_TEXT)}`,
   `CREATE OR REPLACE MACRO pg_relation_is_publishable(x) AS false`,
   `CREATE OR REPLACE MACRO array_upper(a, d) AS len(a)`,
   `CREATE OR REPLACE MACRO array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END`,
@@ -316,7 +312,13 @@ export class CatalogMirror {
       const conn = await this.open();
       await this.refresh(conn);
       try {
-        return materialize(await conn.runAndReadAll(sql));
+        const result = materialize(await conn.runAndReadAll(sql));
+        // PostgreSQL names a function call's column after the function: version, current_setting.
+        for (const c of result.columns) {
+          const call = /^"?([a-z_]+)"?\(.*\)$/i.exec(c.name);
+          if (call) c.name = call[1] === 'pg_current_setting' ? 'current_setting' : call[1];
+        }
+        return result;
       } catch (err) {
         // A query over catalog tables that are always empty here (publications, policies,
         // triggers, ...) that DuckDB cannot bind (PostgreSQL-only syntax): its answer is no rows.

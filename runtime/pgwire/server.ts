@@ -73,7 +73,7 @@ export async function startPgServer(options: PgServerOptions): Promise<RunningPg
     limiter,
     tls,
     maxMessageBytes: options.maxMessageBytes ?? 8 * 1024 * 1024,
-    startupTimeoutMs: options.startupTimeoutMs ?? 15_000,
+    startupTimeoutMs: options.startupTimeoutMs ?? 10_000,
     stallTimeoutMs: options.stallTimeoutMs ?? 30_000,
     maxPrepared: 1000,
     sessions,
