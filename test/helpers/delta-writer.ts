@@ -223,14 +223,16 @@ export async function writeMultiPartCheckpoint(engine: Engine, root: string, ver
   writeFileSync(join(root, '_delta_log', '_last_checkpoint'), JSON.stringify({ version, size: actions.length, parts }));
 }
 
-/** A v2 checkpoint (UUID-named, Parquet) whose file actions live in one sidecar file. */
-export async function writeV2Checkpoint(engine: Engine, root: string, version: number, actions: Action[]): Promise<void> {
+/** A v2 checkpoint (UUID-named, Parquet or JSON) whose file actions live in one sidecar file. */
+export async function writeV2Checkpoint(engine: Engine, root: string, version: number, actions: Action[], format: 'parquet' | 'json' = 'parquet'): Promise<void> {
   const fileActions = actions.filter((a) => 'add' in a || 'remove' in a);
   const others = actions.filter((a) => !('add' in a || 'remove' in a));
   mkdirSync(join(root, '_delta_log', '_sidecars'), { recursive: true });
   const sidecar = `${randomUUID()}.parquet`;
   await writeActionsParquet(engine, join(root, '_delta_log', '_sidecars', sidecar), fileActions, ['add', 'remove']);
   const top = [...others, { checkpointMetadata: { version } }, { sidecar: { path: sidecar, sizeInBytes: statSync(join(root, '_delta_log', '_sidecars', sidecar)).size, modificationTime: 0 } }];
-  await writeActionsParquet(engine, join(root, '_delta_log', `${version20(version)}.checkpoint.${randomUUID()}.parquet`), top, ['metaData', 'protocol', 'checkpointMetadata', 'sidecar']);
+  const name = `${version20(version)}.checkpoint.${randomUUID()}.${format}`;
+  if (format === 'json') writeFileSync(join(root, '_delta_log', name), top.map((a) => JSON.stringify(a)).join('\n') + '\n');
+  else await writeActionsParquet(engine, join(root, '_delta_log', name), top, ['metaData', 'protocol', 'checkpointMetadata', 'sidecar']);
   writeFileSync(join(root, '_delta_log', '_last_checkpoint'), JSON.stringify({ version, size: top.length }));
 }

@@ -147,10 +147,10 @@ describe('column mapping', () => {
 describe('checkpoints', () => {
   // Versions 0..3 add files of 10 rows each, version 2 removes version 0's; a checkpoint of
   // version 2 is written and the commits it covers are deleted, then version 3 follows.
-  async function build(name: string, kind: 'classic' | 'multi' | 'v2'): Promise<string> {
+  async function build(name: string, kind: 'classic' | 'multi' | 'v2' | 'v2json'): Promise<string> {
     const t = root(name);
     const fields = [{ name: 'id', type: 'long' }, { name: 'part', type: 'integer' }];
-    const proto = kind === 'v2' ? protocol(3, ['v2Checkpoint']) : protocol(1);
+    const proto = kind.startsWith('v2') ? protocol(3, ['v2Checkpoint']) : protocol(1);
     const md = metaData(fields, ['part']);
     const files: Action[] = [];
     for (let v = 0; v < 4; v++) {
@@ -162,13 +162,13 @@ describe('checkpoints', () => {
     const state = [proto, md, files[1], files[2]];
     if (kind === 'classic') await writeCheckpoint(engine, t, 2, state);
     else if (kind === 'multi') await writeMultiPartCheckpoint(engine, t, 2, state, 2);
-    else await writeV2Checkpoint(engine, t, 2, state);
+    else await writeV2Checkpoint(engine, t, 2, state, kind === 'v2json' ? 'json' : 'parquet');
     for (const v of [0, 1, 2]) rmSync(join(t, '_delta_log', `${version20(v)}.json`));
     writeCommit(t, 3, [commitInfo(3), files[3]]);
     return t;
   }
 
-  for (const kind of ['classic', 'multi', 'v2'] as const) {
+  for (const kind of ['classic', 'multi', 'v2', 'v2json'] as const) {
     test(`${kind} checkpoint, then the commits after it`, async () => {
       await catalog.registerDelta(`cp_${kind}`, await build(`cp-${kind}`, kind));
       assert.deepEqual(await rows(`SELECT part, count(*), min(id), max(id) FROM cp_${kind} GROUP BY 1 ORDER BY 1`), [[1, '10', '10', '19'], [2, '10', '20', '29'], [3, '10', '30', '39']]);
