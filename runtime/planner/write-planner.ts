@@ -18,6 +18,8 @@ import { planTableScan } from '../catalog/iceberg/scan.ts';
 import { loadTable } from '../catalog/iceberg/commit.ts';
 import { exposedSchema } from '../catalog/iceberg/column-names.ts';
 import { splitTopLevel } from '../catalog/iceberg/writer-schema.ts';
+import { alterTable, dropTable, truncateTable, type AlterAction } from '../catalog/iceberg/ddl.ts';
+import { mergeRows, type MergeStatement } from '../catalog/iceberg/merge.ts';
 import {
   appendRows,
   createTableAsSelect,
@@ -33,7 +35,11 @@ export type WriteStatement =
   | { kind: 'ctas'; table: string; ifNotExists: boolean; select: string; partitionBy?: string }
   | { kind: 'insert'; table: string; columns?: string[]; select: string }
   | { kind: 'delete'; table: string; where?: string }
-  | { kind: 'update'; table: string; assignments: { column: string; expression: string }[]; where?: string };
+  | { kind: 'update'; table: string; assignments: { column: string; expression: string }[]; where?: string }
+  | { kind: 'alter'; table: string; ifExists: boolean; action: AlterAction }
+  | { kind: 'drop'; table: string; ifExists: boolean; purge: boolean }
+  | { kind: 'truncate'; table: string }
+  | { kind: 'merge'; table: string; merge: MergeStatement };
 
 export interface WriteOutcome {
   operation: WriteStatement['kind'];
@@ -255,7 +261,141 @@ export function parseWrite(sql: string): WriteStatement | undefined {
     if (where !== undefined && !where) throw new PuffinError('syntax_error', 'WHERE needs a condition');
     return { kind: 'update', table, assignments, ...(where !== undefined ? { where } : {}) };
   }
+  if (s.keyword('ALTER')) return parseAlter(s);
+  if (s.keyword('DROP')) {
+    if (!s.keyword('TABLE')) return undefined;
+    const ifExists = s.keyword('IF', 'EXISTS');
+    const table = s.qualifiedName();
+    const purge = s.keyword('PURGE');
+    if (s.rest()) throw new PuffinError('unsupported', `DROP TABLE supports only [IF EXISTS] name [PURGE], got: ${s.rest().slice(0, 40)}`);
+    return { kind: 'drop', table, ifExists, purge };
+  }
+  if (s.keyword('TRUNCATE')) {
+    s.keyword('TABLE');
+    const table = s.qualifiedName();
+    if (s.rest()) throw new PuffinError('unsupported', `TRUNCATE supports only one table name, got: ${s.rest().slice(0, 40)}`);
+    return { kind: 'truncate', table };
+  }
+  if (s.keyword('MERGE')) return parseMerge(s);
   return undefined;
+}
+
+/** A SQL string literal's value ('it''s' -> it's), or undefined when `text` is not one. */
+function stringLiteral(text: string): string | undefined {
+  const m = /^'((?:[^']|'')*)'$/.exec(text.trim());
+  return m ? m[1].replace(/''/g, "'") : undefined;
+}
+
+/** ALTER TABLE [IF EXISTS] name <action> (after ALTER). */
+function parseAlter(s: Scanner): WriteStatement | undefined {
+  if (!s.keyword('TABLE')) return undefined;
+  const ifExists = s.keyword('IF', 'EXISTS');
+  const table = s.qualifiedName();
+  const done = (action: AlterAction): WriteStatement => {
+    if (s.rest()) throw new PuffinError('unsupported', `unexpected text in ALTER TABLE ${table}: ${s.rest().slice(0, 40)}`);
+    return { kind: 'alter', table, ifExists, action };
+  };
+  if (s.keyword('ADD')) {
+    if (s.keyword('PARTITION')) throw new PuffinError('unsupported', 'ALTER TABLE ... ADD PARTITION FIELD is not supported; use ALTER TABLE ... SET PARTITIONED BY (...) with the whole new partitioning');
+    s.keyword('COLUMN');
+    const ifNotExists = s.keyword('IF', 'NOT', 'EXISTS');
+    const definition = s.rest();
+    const column = new Scanner(definition).identifier('a column name');
+    s.pos = s.sql.length;
+    return done({ op: 'add_column', column, definition, ifNotExists });
+  }
+  if (s.keyword('DROP')) {
+    s.keyword('COLUMN');
+    const colIfExists = s.keyword('IF', 'EXISTS');
+    const column = s.identifier('a column name');
+    if (s.keyword('CASCADE')) throw new PuffinError('unsupported', 'DROP COLUMN ... CASCADE is not supported');
+    s.keyword('RESTRICT');
+    return done({ op: 'drop_column', column, ifExists: colIfExists });
+  }
+  if (s.keyword('RENAME')) {
+    if (s.keyword('TO')) return done({ op: 'rename_table', to: s.qualifiedName() });
+    s.keyword('COLUMN');
+    const column = s.identifier('a column name');
+    if (!s.keyword('TO')) throw new PuffinError('syntax_error', `expected RENAME COLUMN ${column} TO new_name`);
+    return done({ op: 'rename_column', column, to: s.identifier('a column name') });
+  }
+  if (s.keyword('ALTER')) {
+    s.keyword('COLUMN');
+    const column = s.identifier('a column name');
+    if (s.keyword('SET', 'NOT', 'NULL')) return done({ op: 'set_not_null', column });
+    if (s.keyword('DROP', 'NOT', 'NULL')) return done({ op: 'drop_not_null', column });
+    if (s.keyword('SET', 'DEFAULT') || s.keyword('DROP', 'DEFAULT')) throw new PuffinError('unsupported', 'column defaults are not supported (Iceberg format v2 has none)');
+    s.keyword('SET', 'DATA');
+    if (!s.keyword('TYPE')) throw new PuffinError('syntax_error', `expected ALTER COLUMN ${column} TYPE type, SET NOT NULL or DROP NOT NULL`);
+    const type = s.rest();
+    if (topLevelKeyword(type, 'USING') >= 0) throw new PuffinError('unsupported', 'ALTER COLUMN ... TYPE ... USING is not supported: Iceberg changes a type only by promotion, without rewriting the data');
+    if (!type) throw new PuffinError('syntax_error', `ALTER COLUMN ${column} TYPE needs a type`);
+    s.pos = s.sql.length;
+    return done({ op: 'set_type', column, type });
+  }
+  if (s.keyword('SET', 'PARTITIONED', 'BY')) return done({ op: 'set_partitioning', partitionBy: s.parenthesized() });
+  if (s.keyword('RESET', 'PARTITIONED', 'BY')) return done({ op: 'set_partitioning', partitionBy: '' });
+  if (s.keyword('SET') && s.peek() === '(') {
+    const properties: Record<string, string> = {};
+    for (const item of splitTopLevel(s.parenthesized())) {
+      const eq = item.indexOf('=', item.startsWith("'") ? item.indexOf("'", 1) : 0);
+      const key = stringLiteral(item.slice(0, eq)) ?? item.slice(0, eq).trim();
+      const value = eq < 0 ? undefined : stringLiteral(item.slice(eq + 1));
+      if (eq < 0 || value === undefined || !/^[A-Za-z0-9_.-]+$/.test(key)) throw new PuffinError('syntax_error', `expected 'property' = 'value' in ALTER TABLE ... SET (...), got: ${item}`);
+      properties[key] = value;
+    }
+    return done({ op: 'set_properties', properties });
+  }
+  throw new PuffinError('unsupported', `ALTER TABLE ${table}: supported are ADD COLUMN, DROP COLUMN, RENAME COLUMN, RENAME TO, ALTER COLUMN ... TYPE / SET NOT NULL / DROP NOT NULL, SET PARTITIONED BY (...), RESET PARTITIONED BY and SET ('property' = 'value')`);
+}
+
+const MERGE_WORDS = new Set(['USING', 'ON', 'WHEN', 'AS']);
+
+/** An optional `[AS] alias` before one of `stop` (MERGE's target and source). */
+function optionalAlias(s: Scanner): string | undefined {
+  if (s.keyword('AS')) return s.identifier('an alias');
+  const save = s.pos;
+  s.skipSpace();
+  const m = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(s.sql.slice(s.pos));
+  if ((m && !MERGE_WORDS.has(m[0].toUpperCase())) || s.sql[s.pos] === '"') return s.identifier('an alias');
+  s.pos = save;
+  return undefined;
+}
+
+/** MERGE INTO target [[AS] t] USING source [[AS] s [(cols)]] ON ... WHEN ... (after MERGE). */
+function parseMerge(s: Scanner): WriteStatement {
+  if (!s.keyword('INTO')) throw new PuffinError('syntax_error', 'expected MERGE INTO');
+  const table = s.qualifiedName();
+  const targetAlias = optionalAlias(s);
+  if (!s.keyword('USING')) throw new PuffinError('syntax_error', `expected USING after MERGE INTO ${table}`);
+  let sourceSql: string;
+  let sourceName: string | undefined;
+  if (s.peek() === '(') {
+    sourceSql = s.parenthesized().trim();
+    if (!QUERY_START.test(sourceSql)) throw new PuffinError('syntax_error', 'MERGE ... USING ( ... ) must hold a query');
+  } else {
+    sourceName = s.qualifiedName();
+    sourceSql = `SELECT * FROM ${sourceName.split('.').map(sqlIdent).join('.')}`;
+  }
+  const sourceAlias = optionalAlias(s);
+  const sourceColumns = sourceAlias && s.peek() === '(' ? s.parenthesized() : undefined;
+  const rest = s.rest();
+  if (!/^ON\b/i.test(rest)) throw new PuffinError('syntax_error', `expected ON <condition> after MERGE ... USING source, got: ${rest.slice(0, 40)}`);
+  if (topLevelKeyword(rest, 'RETURNING') >= 0) throw new PuffinError('unsupported', 'MERGE ... RETURNING is not supported for Iceberg tables');
+  if (topLevelKeyword(rest, 'WHEN') < 0) throw new PuffinError('syntax_error', 'MERGE needs at least one WHEN [NOT] MATCHED clause');
+  const last = (name: string) => name.split('.').pop()!;
+  return {
+    kind: 'merge',
+    table,
+    merge: {
+      table,
+      targetAlias: targetAlias ?? last(table),
+      sourceSql,
+      sourceAlias: sourceAlias ?? (sourceName ? last(sourceName) : '__source'),
+      ...(sourceColumns ? { sourceColumns } : {}),
+      clauses: rest,
+    },
+  };
 }
 
 /** Temp views for the catalog's tables a query names, so it can read them on `ctx.conn`. */
@@ -332,5 +472,22 @@ export async function executeWriteStatement(st: WriteStatement, ctx: WritePlanne
       return done(await deleteRows(ctx, st.table, st.where ?? 'true'));
     case 'update':
       return done(await updateRows(ctx, st.table, st.assignments, st.where ?? 'true'));
+    case 'alter': {
+      if (st.ifExists && !(await ctx.store.get(st.table))) return done({ rowsAffected: 0, snapshotId: null, metadataLocation: '' });
+      return done(await alterTable(ctx, st.table, st.action));
+    }
+    case 'drop':
+      return done(await dropTable(ctx, st.table, { ifExists: st.ifExists, purge: st.purge }));
+    case 'truncate':
+      return done(
+        await truncateTable(ctx, st.table, async (base) => {
+          const scan = await planTableScan({ metadataLocation: base.metadataLocation, tableUri: base.metadata.location, metadata: base.metadata, io: ctx.io });
+          if (scan.dataFiles.every((f) => f.deletes.length === 0)) return scan.dataFiles.reduce((n, f) => n + f.rowCount, 0);
+          const read = buildIcebergReadSql(scan, undefined, await localReadOptions(ctx, scan.dataFiles));
+          return Number((await ctx.conn.runAndReadAll(`SELECT count(*) FROM (${read}) __t`)).getRowsJson()[0][0]);
+        }),
+      );
+    case 'merge':
+      return done(await withTableViews(ctx, st.merge.sourceSql, (source) => mergeRows(ctx, { ...st.merge, sourceSql: source })));
   }
 }

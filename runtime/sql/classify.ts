@@ -107,6 +107,24 @@ function headOf(tokens: Token[]): { kind: StatementKind | 'query' | 'with'; keyw
 }
 
 /**
+ * `DROP TABLE name PURGE` (Iceberg's: the table's files are deleted too) is not DuckDB
+ * syntax: for DuckDB's parse and statement count, a final PURGE word of a text whose only
+ * statement starts with DROP TABLE is blanked out. Everything else reaches DuckDB as sent.
+ */
+function withoutPurge(sql: string): string {
+  const lexed = lex(sql);
+  const statements = splitStatements(lexed.tokens);
+  if (statements.length !== 1) return sql;
+  const own = statements[0];
+  if (word(own[0]) !== 'DROP' || word(own[1]) !== 'TABLE') return sql;
+  let last = own.length - 1;
+  while (last > 0 && own[last].kind === 'semicolon') last--;
+  const t = own[last];
+  if (last < 3 || word(t) !== 'PURGE') return sql;
+  return sql.slice(0, t.start) + ' '.repeat(t.end - t.start) + sql.slice(t.end);
+}
+
+/**
  * Classify one SQL statement. Refuses (4xx) empty text, NUL characters, more than one
  * statement, syntax errors (with DuckDB's message and position), and text whose comments
  * or quoting DuckDB and the lexer read differently.
@@ -118,14 +136,15 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
   if (nul >= 0) throw new PuffinError('bad_request', `the SQL text contains a NUL character (U+0000) at position ${nul}; remove it`, { position: nul });
 
   // DuckDB's own parse first, so syntax errors carry its message and position.
+  const duckText = withoutPurge(sql);
   let parsed: ParsedStatement[] | undefined;
   try {
-    parsed = await parseStatements(engine, sql);
+    parsed = await parseStatements(engine, duckText);
   } catch (err) {
     // DuckDB parsed the text but serializes SELECT statements only: this is something else.
     if (!(err instanceof PuffinError && err.code === 'unsupported')) throw err;
   }
-  const count = parsed ? parsed.length : await duckdbStatementCount(engine, sql);
+  const count = parsed ? parsed.length : await duckdbStatementCount(engine, duckText);
   if (count !== 1) {
     throw new PuffinError('bad_request', count === 0 ? 'the SQL text holds no statement' : `send one SQL statement per request; this text holds ${count}`);
   }
@@ -165,5 +184,5 @@ export function unsupportedStatement(statement: ClassifiedStatement): PuffinErro
     statement.kind === 'other'
       ? ` (${statement.keyword} statements change or inspect the engine itself, which queries may not do)`
       : '';
-  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE and UPDATE on Iceberg tables`);
+  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, DROP TABLE and TRUNCATE on Iceberg tables`);
 }

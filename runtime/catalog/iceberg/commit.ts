@@ -436,6 +436,24 @@ async function filesAddedBy(io: TableIO, snapshots: Snapshot[]): Promise<string[
 const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Whether an append's files, written for `from`'s current schema, read right under `to`'s
+ * (a concurrent ALTER TABLE committed meanwhile): every column of `to` that the files hold
+ * (same field id) has the same type and is not newly required, and every column `to` adds
+ * is optional (older files read NULL for it). Dropped and renamed columns are fine: reads
+ * go by field id. Anything else (a type promotion, SET NOT NULL) conflicts.
+ */
+function appendSurvivesSchemaChange(from: TableMetadata, to: TableMetadata): boolean {
+  const a = from.schemas.find((s) => s.schemaId === from.currentSchemaId);
+  const b = to.schemas.find((s) => s.schemaId === to.currentSchemaId);
+  if (!a || !b) return false;
+  return b.fields.every((f) => {
+    const old = a.fields.find((x) => x.id === f.id);
+    if (!old) return !f.required && f.id > from.lastColumnId;
+    return JSON.stringify(old.type) === JSON.stringify(f.type) && (old.required || !f.required);
+  });
+}
+
+/**
  * Commit `change` to table `name`: build a snapshot on the current base, write its metadata
  * to a fresh file, and swap the pointer. On a lost race: re-read, check conflicts, retry
  * (bounded), reusing the data files and the manifest of added files already written.
@@ -487,7 +505,7 @@ async function commitAttempts(
         throw new PuffinError('conflict', `table '${name}': a concurrent commit added ${hit}, which holds rows this statement's predicate matches (serializable isolation); re-run the statement`, { table: name, file: hit });
       }
     }
-    if (base.metadata.schemas.length && base.metadata.currentSchemaId !== original.metadata.currentSchemaId) {
+    if (base.metadata.schemas.length && base.metadata.currentSchemaId !== original.metadata.currentSchemaId && !(change.operation === 'append' && appendSurvivesSchemaChange(original.metadata, base.metadata))) {
       throw new PuffinError('conflict', `table '${name}': its schema changed (schema ${original.metadata.currentSchemaId} -> ${base.metadata.currentSchemaId}) while this change was written; re-run the statement`, { table: name });
     }
     if (base.metadata.defaultSpecId !== original.metadata.defaultSpecId) {

@@ -105,7 +105,18 @@ export async function writeAbsoluteCopy(table: IcebergTable, io: TableIO, locati
   const snapshots: Snapshot[] = [];
   for (const s of table.metadata.snapshots) {
     const copy: Snapshot = { ...s };
-    if (s.manifestList !== undefined) copy.manifestList = await copyManifestList(s.manifestList);
+    if (s.manifestList !== undefined) {
+      try {
+        copy.manifestList = await copyManifestList(s.manifestList);
+      } catch (err) {
+        // An older snapshot whose manifest list the source tree no longer holds (expired
+        // elsewhere, or left out of a copy) is unreadable either way: it is recorded with its
+        // re-rooted absolute path rather than making the whole table impossible to adopt.
+        // The current snapshot's files must all be there.
+        if (!(err instanceof PuffinError && err.code === 'not_found') || s.snapshotId === table.metadata.currentSnapshotId) throw err;
+        copy.manifestList = map(s.manifestList);
+      }
+    }
     if (s.manifests) copy.manifests = await Promise.all(s.manifests.map(copyManifest));
     snapshots.push(copy);
   }

@@ -273,8 +273,7 @@ async function rewriteRows(
   }
   const scan = await planTableScan(asIcebergTable(base, ctx.io));
   const readOptions = await localReadOptions(ctx, scan.dataFiles);
-  const withDeletes = scan.dataFiles.find((d) => d.deletes.length > 0);
-  if (withDeletes) throw new PuffinError('unsupported', `table '${name}' has position or equality delete files (e.g. for ${withDeletes.path}); copy-on-write DELETE/UPDATE of such tables is not supported yet`);
+  // Files with delete files are read with them applied, and replaced like any other.
   await checkPredicate(ctx.conn, buildIcebergReadSql(scan, undefined, readOptions), predicate, name);
   const affected: IcebergDataFile[] = [];
   let rows = 0;

@@ -107,6 +107,28 @@ describe('classifyStatement', () => {
     await refused('INSERT INTO t SELEC 1', 'syntax_error');
   });
 
+  test('DDL and MERGE are writes of their kinds; DROP TABLE ... PURGE too, and PURGE hides nothing', async () => {
+    for (const [sql, kind] of [
+      ['ALTER TABLE t ADD COLUMN x INTEGER', 'alter'],
+      ['ALTER TABLE t SET PARTITIONED BY (bucket(4, id))', 'alter'],
+      ["ALTER TABLE t SET ('write.delete.mode' = 'merge-on-read')", 'alter'],
+      ['TRUNCATE t', 'truncate'],
+      ['DROP TABLE IF EXISTS t', 'drop'],
+      ['DROP TABLE t PURGE', 'drop'],
+      ['drop table "a"."t" purge;', 'drop'],
+      ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', 'merge'],
+    ] as const) {
+      const c = await classifyStatement(engine, sql);
+      assert.equal(c.kind, kind, sql);
+      assert.equal(c.access, 'write', sql);
+    }
+    assert.equal((await classifyStatement(engine, 'DROP TABLE t /* x */ PURGE')).text, 'DROP TABLE t   PURGE');
+    // Only a final PURGE of a lone DROP TABLE is blanked for DuckDB's parse.
+    await refused('DROP VIEW v PURGE', 'syntax_error');
+    await refused('DROP TABLE t PURGE; SELECT 1', 'syntax_error');
+    await refused('DROP TABLE t PURGE PURGE', 'syntax_error');
+  });
+
   test('volatile functions make a SELECT non-deterministic (never cached)', async () => {
     assert.equal((await classifyStatement(engine, 'SELECT 1')).deterministic, true);
     assert.equal((await classifyStatement(engine, 'SELECT random()')).deterministic, false);
