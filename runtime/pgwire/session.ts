@@ -14,7 +14,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { QueryResult } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { QueryManager } from '../exec/query-manager.ts';
-import type { ClassifiedStatement } from '../sql/classify.ts';
+import { unsupportedStatement, type ClassifiedStatement } from '../sql/classify.ts';
 import { lex, splitStatements } from '../sql/lexer.ts';
 import { hasRole, type Principal } from '../api/auth.ts';
 import type { RateLimiter } from '../api/rate-limit.ts';
@@ -355,6 +355,8 @@ export class Session {
     if (statement.access === 'write' && !hasRole(who, 'writer')) {
       throw new PuffinError('forbidden', `key '${who.name}' is a reader and may run SELECT statements only; this statement is ${statement.keyword}`);
     }
+    // Engine statements (PRAGMA, ATTACH, ...) are never run: refused here, before any statement of the message runs.
+    if (statement.kind === 'other') throw unsupportedStatement(statement);
     return { kind: 'query', statement };
   }
 
