@@ -28,6 +28,9 @@ export const NOT_SET_ON_LAMBDA: Partial<Record<SettingKey, string>> = {
   port: 'Lambdas listen on no port; API Gateway invokes the admin function',
   adminKey: 'the first admin key is a secret and never sits in a Lambda environment: the admin function reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
   allowedLocations: 'the warehouse is the lake bucket, and each function\'s role may write only the lake, results and shuffle buckets, so a location elsewhere could not be written anyway; a buyer who grants a role more sets PUFFINDB_ALLOWED_LOCATIONS with it',
+  pgPort: 'the wire protocol is served by the Monostore/control-plane instance, not Lambda',
+  pgTlsCert: 'the wire protocol is served by the Monostore/control-plane instance, not Lambda',
+  pgTlsKey: 'the wire protocol is served by the Monostore/control-plane instance, not Lambda',
 };
 
 /** Settings only some Lambdas read: set on those, left off the others, and why. */
@@ -53,6 +56,9 @@ export const NOT_SET_ON_MONOSTORE: Partial<Record<SettingKey, string>> = {
   s3Endpoint: 'an override for tests and S3-compatible stores; the instance reaches S3 through the gateway endpoint',
   adminKey: 'the first admin key is a secret and never sits in the boot script or the environment file: `puffindb serve` reads it from Secrets Manager (PUFFINDB_ADMIN_KEY_SECRET_ARN)',
   allowedLocations: 'the warehouse is the lake bucket, and each function\'s role may write only the lake, results and shuffle buckets, so a location elsewhere could not be written anyway; a buyer who grants a role more sets PUFFINDB_ALLOWED_LOCATIONS with it',
+  pgPort: 'the stack does not open the wire protocol yet: an operator who wants it sets PUFFINDB_PG_PORT in the environment file and allows the port in the instance security group (docs/ARCHITECTURE.md)',
+  pgTlsCert: 'no certificate is provisioned by the stack; without one the wire protocol requires SCRAM-SHA-256',
+  pgTlsKey: 'no certificate is provisioned by the stack; without one the wire protocol requires SCRAM-SHA-256',
 };
 
 export interface EnvironmentContext {
