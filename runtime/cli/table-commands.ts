@@ -50,7 +50,7 @@ export async function runTableCommand(sub: string, args: string[], settings: Set
       if (format === 'delta' || (format === undefined && (await w.catalog.isDelta(positionals[1])))) {
         if (values.reroot === true) throw new PuffinError('bad_request', '--reroot applies to Iceberg tables; a Delta table records paths relative to its directory');
         const t = await w.catalog.registerDelta(positionals[0], positionals[1]);
-        out(`registered Delta table ${t.name}: version ${t.snapshotId}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows by the files' statistics (before deletion vectors), columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+        out(`registered Delta table ${t.name}: version ${t.snapshotId.split(':')[0]}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows by the files' statistics (before deletion vectors), columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
         return;
       }
       // A re-rooted table is stored with absolute paths, its metadata copied under the

@@ -49,7 +49,7 @@ test('the catalog sees the fixtures as Delta tables at their newest versions', a
   assert.deepEqual(await catalog.listTables(), ['column_mapping', 'dv_small', 'partitioned', 'simple_table', 'written']);
   const simple = await catalog.getTable('simple_table');
   assert.equal(simple?.kind, 'delta');
-  assert.equal(simple?.snapshotId, '4'); // _delta_log/.tmp/ is not part of the log
+  assert.equal(simple?.snapshotId, '4:5fba94ed-9794-4965-ba6e-6ee3c0d22af9'); // version:metaData.id; _delta_log/.tmp/ is not part of the log
   assert.equal(simple?.files.length, 5);
   const dv = await catalog.getTable('dv_small');
   assert.deepEqual(dv?.files[0].stats.value, { min: '0', max: '9' }); // tightBounds false: no null count

@@ -70,7 +70,7 @@ after(async () => {
 test('Delta tables on S3 register and read (checkpoint, deletion vectors in a file and inline)', async () => {
   assert.equal(await catalog.isDelta(`s3://${s3.bucket}/lake/t`), true);
   const snap = await catalog.registerDelta('t', `s3://${s3.bucket}/lake/t/`);
-  assert.equal(snap.snapshotId, '1');
+  assert.match(snap.snapshotId, /^1:/);
   assert.ok(snap.files.every((f) => f.uri.startsWith(`s3://${s3.bucket}/lake/t/`)));
   assert.deepEqual((await cluster.query('SELECT count(*), min(id), max(id), sum(id) FROM t')).rows, [['27', '0', '28', String(435 - 10 - 11 - 29)]]);
   await catalog.registerDelta('dv_small', `s3://${s3.bucket}/lake/dv-small`);

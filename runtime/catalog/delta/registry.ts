@@ -64,7 +64,7 @@ export class DeltaRegistry {
     }
   }
 
-  /** The table at its newest version, or at `version` (snapshotId = the Delta version). */
+  /** The table at its newest version, or at `version` (snapshotId: the Delta version). */
   async snapshot(key: string, rootUri: string, version: TableVersion = {}): Promise<TableSnapshot> {
     const listing = await listLog(this.io, rootUri);
     let v: number | undefined;

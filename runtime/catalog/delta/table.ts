@@ -106,7 +106,10 @@ export function deltaSnapshot(name: string, rootUri: string, state: DeltaState):
     kind: 'delta',
     columns: toColumns(columns),
     files: state.files.map((a) => toDataFile(a, columns, rootUri, where)),
-    snapshotId: String(state.version),
+    // The version, and the table's id (metaData.id): caches keyed by snapshot id (plans,
+    // results) must not mistake another table registered under the same name, or one
+    // recreated at the same path, for this one at the same version.
+    snapshotId: `${state.version}:${state.metaData.id ?? ''}`,
     iceberg: { fields: columns.map((c) => ({ ...c.field })) },
   };
 }
