@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -143,5 +146,35 @@ test('session statements clients send (SET, BEGIN/COMMIT, SHOW, version()) are a
     assert.deepEqual(cols.rows.map((r) => r.column_name), ['n_nationkey', 'n_name', 'n_regionkey', 'n_comment']);
   } finally {
     await c.end();
+  }
+});
+
+test('with a certificate configured: TLS, and a cleartext key over it (psql sslmode=require, pg with ssl)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'puffindb-pgtls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { timeout: 60_000 });
+  const port = await freePort();
+  const tls = await startServe({ args: ['--pg-port', String(port)], env: { PUFFINDB_PG_TLS_CERT: cert, PUFFINDB_PG_TLS_KEY: key } });
+  try {
+    const { stdout } = await run('psql', ['-X', '-A', '-t', '-c', 'SELECT 40 + 2 AS n', `host=127.0.0.1 port=${port} user=x dbname=puffindb sslmode=require`], {
+      env: { ...process.env, PGPASSWORD: tls.adminKey, PGCONNECT_TIMEOUT: '20' },
+      timeout: 60_000,
+    });
+    assert.equal(stdout.trim(), '42');
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'x', database: 'puffindb', password: tls.adminKey, ssl: { rejectUnauthorized: false } });
+    await c.connect();
+    try {
+      assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    } finally {
+      await c.end();
+    }
+    // A wrong key over TLS is still refused.
+    const bad = new pg.Client({ host: '127.0.0.1', port, user: 'x', database: 'puffindb', password: 'wrong-key-0123456789abcdef', ssl: { rejectUnauthorized: false } });
+    bad.on('error', () => undefined);
+    await assert.rejects(bad.connect(), (err: { code?: string }) => err.code === '28P01');
+  } finally {
+    await tls.close();
+    await rm(dir, { recursive: true, force: true });
   }
 });
