@@ -183,10 +183,9 @@ async function parquetActions(engine: Engine, io: FileIO, uri: string, into: Act
     local = temp;
   }
   try {
-    const cols = (await engine.query(`SELECT name FROM parquet_schema(${sqlString(local)}) WHERE name IN ('add', 'remove', 'metaData', 'protocol', 'sidecar')`)).rows.map((r) => String(r[0]));
-    // Only top-level columns count (a nested field may be named like one).
+    // The top-level action columns this checkpoint has (a checkpoint holds only some).
     const top = (await engine.query(`SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet(${sqlString(local)}))`)).rows.map((r) => String(r[0]));
-    const wanted = ['add', 'remove', 'metaData', 'protocol', 'sidecar'].filter((c) => top.includes(c) && cols.includes(c));
+    const wanted = ['add', 'remove', 'metaData', 'protocol', 'sidecar'].filter((c) => top.includes(c));
     if (wanted.length === 0) return;
     const conditions = wanted.map((c) => `"${c}" IS NOT NULL`).join(' OR ');
     const result = await engine.query(`SELECT to_json(struct_pack(${wanted.map((c) => `"${c}" := "${c}"`).join(', ')}))::VARCHAR FROM read_parquet(${sqlString(local)}) WHERE ${conditions}`);
