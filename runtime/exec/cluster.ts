@@ -139,8 +139,13 @@ export class LocalCluster implements QueryService {
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
-    const planning = deadlineSignal(deadline, queryId, options.signal);
-    const plan = options.plan ?? (await this.planner.plan(sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done));
+    // A plan made by explain() for this query is used as is (planned once); otherwise planning
+    // binds and computes constants in the SQL runner, under the query's deadline.
+    let plan = options.plan;
+    if (!plan) {
+      const planning = deadlineSignal(deadline, queryId, options.signal);
+      plan = await this.planner.plan(sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done);
+    }
     const planMs = performance.now() - started;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
