@@ -296,6 +296,72 @@ describe('writes on Spark-written tables (delete files, adopted with --reroot)',
   }
 });
 
+describe('merge-on-read (write.delete.mode / write.update.mode)', () => {
+  test('DELETE and UPDATE write position delete files, rewrite no data file, and match plain DuckDB', async () => {
+    await both("CREATE TABLE mor AS SELECT i AS id, 'v' || i AS v, CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END AS k FROM range(0, 500) t(i)");
+    await cluster.query('ALTER TABLE mor SET PARTITIONED BY (k)');
+    await both("INSERT INTO mor SELECT i, 'w' || i, CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END FROM range(500, 800) t(i)");
+    await cluster.query("ALTER TABLE mor SET ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read')");
+    const dataFiles = async () => {
+      const t = await loadTable(catalog.pointers, 'mor', io);
+      const scan = await planTableScan({ metadataLocation: t.metadataLocation, tableUri: t.metadata.location, metadata: t.metadata, io });
+      return { data: new Set(scan.dataFiles.map((f) => f.path)), deletes: new Set(scan.dataFiles.flatMap((f) => f.deletes.map((d) => d.path))), t };
+    };
+    const before = await dataFiles();
+    const del = await cluster.query('DELETE FROM mor WHERE id % 7 = 0 OR id BETWEEN 600 AND 650');
+    const want = await reference.query('SELECT count(*) FROM mor WHERE id % 7 = 0 OR id BETWEEN 600 AND 650');
+    assert.equal(del.rows[0][2], String(want.rows[0][0]));
+    await reference.exec('DELETE FROM mor WHERE id % 7 = 0 OR id BETWEEN 600 AND 650');
+    await same('mor', 'after merge-on-read DELETE');
+    const afterDelete = await dataFiles();
+    assert.deepEqual(afterDelete.data, before.data, 'no data file rewritten');
+    assert.ok(afterDelete.deletes.size > 0);
+    const snap = afterDelete.t.metadata.snapshots.find((x) => x.snapshotId === afterDelete.t.metadata.currentSnapshotId)!;
+    assert.equal(snap.summary.operation, 'delete');
+    assert.equal(snap.summary['added-position-deletes'], String(want.rows[0][0]));
+    assert.ok(afterDelete.deletes.values().next().value!.startsWith(`${afterDelete.t.metadata.location}/data/`));
+
+    await both("UPDATE mor SET v = upper(v), id = id + 10000 WHERE k = 'a' AND id < 300");
+    await both('DELETE FROM mor WHERE id % 5 = 1');
+    await same('mor', 'after merge-on-read UPDATE + DELETE');
+    // Copy-on-write statements and MERGE on a table carrying our position deletes.
+    await cluster.query("ALTER TABLE mor SET ('write.delete.mode' = 'copy-on-write')");
+    await both("DELETE FROM mor WHERE v LIKE 'W%' AND id % 2 = 0");
+    await both("MERGE INTO mor USING (SELECT i AS id FROM range(100, 200) t(i)) s ON mor.id = s.id WHEN MATCHED THEN UPDATE SET v = 'm' WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'new', 'c')");
+    await same('mor', 'after copy-on-write DELETE and MERGE over delete files');
+  });
+
+  test('merge-on-read on a Spark table with equality deletes', async () => {
+    await adopt('spark_mor', 'equality_deletes/warehouse/mydb/mytable_partitioned');
+    const rows = await cluster.query('SELECT * FROM spark_mor');
+    await reference.exec(`CREATE TABLE spark_mor (${rows.columns.map((c) => `"${c.name}" ${c.type}`).join(', ')})`);
+    for (const r of rows.rows) await reference.exec(`INSERT INTO spark_mor VALUES (${r.map((v) => (v === null ? 'NULL' : `'${String(v).replace(/'/g, "''")}'`)).join(', ')})`);
+    await cluster.query("ALTER TABLE spark_mor SET ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read')");
+    await both('INSERT INTO spark_mor SELECT * FROM spark_mor');
+    await both('DELETE FROM spark_mor WHERE id % 2 = 0');
+    await both("UPDATE spark_mor SET name = name || '!' WHERE id % 3 = 0");
+    await same('spark_mor', 'merge-on-read over equality deletes');
+  });
+
+  test('concurrent merge-on-read UPDATEs of the same rows: one commits, the other conflicts', async () => {
+    await cluster.query("CREATE TABLE mor_c AS SELECT i AS id, 0 AS n FROM range(0, 50) t(i)");
+    await cluster.query("ALTER TABLE mor_c SET ('write.update.mode' = 'merge-on-read', 'write.delete.mode' = 'merge-on-read')");
+    const results = await Promise.allSettled([
+      cluster.query('UPDATE mor_c SET n = n + 1 WHERE id < 10'),
+      cluster.query('UPDATE mor_c SET n = n + 1 WHERE id < 10'),
+      cluster.query('DELETE FROM mor_c WHERE id = 3'),
+    ]);
+    for (const r of results) if (r.status === 'rejected') assert.equal(r.reason.code, 'conflict', r.reason.message);
+    const updates = results.slice(0, 2).filter((r) => r.status === 'fulfilled').length;
+    const deleted = results[2].status === 'fulfilled';
+    const got = await cluster.query('SELECT count(*), sum(n), count(DISTINCT id) FROM mor_c WHERE id < 10');
+    // Never a row updated twice into two versions, never a deleted row back.
+    assert.equal(got.rows[0][0], got.rows[0][2], 'no duplicate row versions');
+    assert.equal(Number(got.rows[0][0]), deleted ? 9 : 10);
+    assert.ok(Number(got.rows[0][1]) <= updates * Number(got.rows[0][0]));
+  });
+});
+
 describe('concurrent writers', () => {
   test('ALTER TABLE vs INSERT: both commit; older appends read NULL for the new column', async () => {
     await cluster.query('CREATE TABLE conc_a (id INTEGER, v VARCHAR)');

@@ -47,6 +47,21 @@ export type TableChange =
        * one holding rows the change's predicate matches, or undefined when none does.
        */
       conflictingAdds?: (paths: string[]) => Promise<string | undefined>;
+    }
+  | {
+      /**
+       * Merge-on-read (Iceberg's RowDelta): position delete files for rows of `referenced`
+       * data files, and possibly new data files (an UPDATE's new row versions), in one
+       * snapshot. Nothing is removed. Conflicts like an overwrite whose removed files are
+       * `referenced`, and with any concurrent snapshot that added delete files.
+       */
+      operation: 'row-delta';
+      added: DataFileInfo[];
+      /** Position delete files, each in the partition (and spec) of the data file it names. */
+      deletes: { specId: number; file: DataFileInfo }[];
+      referenced: string[];
+      isolation?: IsolationLevel;
+      conflictingAdds?: (paths: string[]) => Promise<string | undefined>;
     };
 
 export interface CommitOptions {
@@ -184,6 +199,20 @@ function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata: TableM
   return info;
 }
 
+/** The live data files of the table's current snapshot: each one's spec and partition values. */
+export async function liveDataFileInfos(io: TableIO, base: LoadedTable): Promise<Map<string, { specId: number; info: DataFileInfo }>> {
+  const m = base.metadata;
+  const out = new Map<string, { specId: number; info: DataFileInfo }>();
+  for (const mf of await readManifestList(io, currentSnapshot(m))) {
+    if (mf.content !== 'data') continue;
+    const spec = specOf(m, mf.partitionSpecId, base.name);
+    for (const e of decodeManifest(await io.read(mf.path), mf.path).entries) {
+      if (e.status !== DELETED) out.set(e.file.filePath, { specId: spec.specId, info: toDataFileInfo(e.file, spec, m) });
+    }
+  }
+  return out;
+}
+
 async function readManifestList(io: TableIO, snapshot: Snapshot | undefined): Promise<ManifestFile[]> {
   if (!snapshot) return [];
   if (!snapshot.manifestList) throw new PuffinError('unsupported', `snapshot ${snapshot.snapshotId} lists manifests inline (format v1); this writer appends to v2 tables only`);
@@ -203,21 +232,34 @@ function specOf(m: TableMetadata, specId: number, name: string): PartitionSpec {
 /** The manifest of a change's added files, written once and reused by every attempt. */
 interface AddedManifest {
   path: string;
+  content?: 'data' | 'deletes';
   length: number;
   specId: number;
   summary: ReturnType<typeof encodeManifest>['summary'];
 }
 
-async function writeAddedManifest(io: TableIO, base: LoadedTable, files: DataFileInfo[]): Promise<AddedManifest | undefined> {
+async function writeAddedManifest(io: TableIO, base: LoadedTable, files: DataFileInfo[], specId = base.metadata.defaultSpecId, content: 'data' | 'deletes' = 'data'): Promise<AddedManifest | undefined> {
   if (files.length === 0) return undefined;
   const m = base.metadata;
-  const spec = specOf(m, m.defaultSpecId, base.name);
+  const spec = specOf(m, specId, base.name);
   const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
   const entries: EntryToWrite[] = files.map((file) => ({ status: ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }));
-  const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries);
+  const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries, content);
   const path = `${tableLocation(m, base.name)}/metadata/${randomUUID()}-m0.avro`;
   await io.write(path, encoded.bytes);
-  return { path, length: encoded.bytes.length, specId: spec.specId, summary: encoded.summary };
+  return { path, length: encoded.bytes.length, specId: spec.specId, summary: encoded.summary, content };
+}
+
+/** The delete manifests of a row delta: one per partition spec of the data files its deletes name. */
+async function writeDeleteManifests(io: TableIO, base: LoadedTable, deletes: { specId: number; file: DataFileInfo }[]): Promise<AddedManifest[]> {
+  const bySpec = new Map<number, DataFileInfo[]>();
+  for (const d of deletes) bySpec.set(d.specId, [...(bySpec.get(d.specId) ?? []), d.file]);
+  const out: AddedManifest[] = [];
+  for (const [specId, files] of bySpec) {
+    const written = await writeAddedManifest(io, base, files, specId, 'deletes');
+    if (written) out.push(written);
+  }
+  return out;
 }
 
 function addedRow(a: AddedManifest, snapshotId: bigint, seq: bigint): ManifestFile {
@@ -225,7 +267,7 @@ function addedRow(a: AddedManifest, snapshotId: bigint, seq: bigint): ManifestFi
     path: a.path,
     length: a.length,
     partitionSpecId: a.specId,
-    content: 'data',
+    content: a.content ?? 'data',
     sequenceNumber: seq,
     minSequenceNumber: seq,
     addedSnapshotId: snapshotId,
@@ -321,7 +363,7 @@ async function rewriteForRemoval(
   return { rows, removedFiles };
 }
 
-async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange, added: AddedManifest | undefined, addedFiles: DataFileInfo[], extraSummary: Record<string, string>, now: number): Promise<BuiltSnapshot> {
+async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange, added: AddedManifest | undefined, addedFiles: DataFileInfo[], extraSummary: Record<string, string>, now: number, deleteManifests: AddedManifest[] = []): Promise<BuiltSnapshot> {
   const m = base.metadata;
   const parent = currentSnapshot(m);
   const seq = m.lastSequenceNumber + 1n;
@@ -338,6 +380,9 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
     rows = baseManifests;
   }
   if (added) rows = [addedRow(added, snapshotId, seq), ...rows];
+  if (deleteManifests.length) rows = [...deleteManifests.map((d) => addedRow(d, snapshotId, seq)), ...rows];
+  const deleteFiles = change.operation === 'row-delta' ? change.deletes.map((d) => d.file) : [];
+  const deleteRows = deleteFiles.reduce((n, f) => n + f.recordCount, 0);
 
   const dataRows = rows.filter((r) => r.content === 'data');
   const totalFiles = dataRows.reduce((n, r) => n + (r.addedFilesCount ?? 0) + (r.existingFilesCount ?? 0), 0);
@@ -346,7 +391,7 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
   const removedSize = removedFiles.reduce((n, f) => n + f.fileSizeInBytes, 0);
   const parentSize = parent ? Number(parent.summary['total-files-size'] ?? NaN) : 0;
   const summary: Record<string, string> = {
-    operation: change.operation,
+    operation: change.operation === 'row-delta' ? (addedFiles.length ? 'overwrite' : 'delete') : change.operation,
     'added-data-files': String(addedFiles.length),
     'added-records': String(addedFiles.reduce((n, f) => n + f.recordCount, 0)),
     'added-files-size': String(addedSize),
@@ -361,8 +406,15 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
     'total-records': String(totalRecords),
     'total-data-files': String(totalFiles),
     ...(Number.isFinite(parentSize) ? { 'total-files-size': String(parentSize + addedSize - removedSize) } : {}),
-    'total-delete-files': parent?.summary['total-delete-files'] ?? '0',
-    'total-position-deletes': parent?.summary['total-position-deletes'] ?? '0',
+    ...(deleteFiles.length
+      ? {
+          'added-delete-files': String(deleteFiles.length),
+          'added-position-delete-files': String(deleteFiles.length),
+          'added-position-deletes': String(deleteRows),
+        }
+      : {}),
+    'total-delete-files': String(Number(parent?.summary['total-delete-files'] ?? '0') + deleteFiles.length),
+    'total-position-deletes': String(Number(parent?.summary['total-position-deletes'] ?? '0') + deleteRows),
     'total-equality-deletes': parent?.summary['total-equality-deletes'] ?? '0',
     ...extraSummary,
   };
@@ -466,12 +518,15 @@ export async function commitTable(store: PointerStore, name: string, change: Tab
   assertWritableFormat(original.metadata, name);
   const addedFiles = change.operation === 'append' ? change.files : change.added;
   const added = await writeAddedManifest(io, original, addedFiles);
+  const deleteManifests = change.operation === 'row-delta' ? await writeDeleteManifests(io, original, change.deletes) : [];
   try {
-    return await commitAttempts(store, name, change, options, original, added, addedFiles, maxAttempts, now);
+    return await commitAttempts(store, name, change, options, original, added, addedFiles, maxAttempts, now, deleteManifests);
   } catch (err) {
     // Only a definitive refusal (a conflict, never an unknown outcome such as an unreachable
     // store, where the swap may have happened) makes the added manifest safe to delete.
-    if (added && err instanceof PuffinError && err.code === 'conflict') await io.delete(added.path).catch(() => undefined);
+    if (err instanceof PuffinError && err.code === 'conflict') {
+      await Promise.all([...(added ? [added] : []), ...deleteManifests].map((a) => io.delete(a.path).catch(() => undefined)));
+    }
     throw err;
   }
 }
@@ -486,17 +541,27 @@ async function commitAttempts(
   addedFiles: DataFileInfo[],
   maxAttempts: number,
   now: () => number,
+  deleteManifests: AddedManifest[] = [],
 ): Promise<CommitResult> {
   const io = options.io;
   let base = original;
   const checkedSince = new Set<bigint>();
   for (let attempt = 1; ; attempt++) {
-    if (base !== original && change.operation === 'overwrite' && change.removed.length) {
+    const touched = change.operation === 'overwrite' ? change.removed : change.operation === 'row-delta' ? change.referenced : [];
+    if (base !== original && touched.length) {
       const live = await liveDataFiles(io, base.metadata);
-      const missing = change.removed.filter((p) => !live.has(p));
+      const missing = touched.filter((p) => !live.has(p));
       if (missing.length) throw rewrittenConflict(name, missing);
     }
-    if (base !== original && change.operation === 'overwrite' && (change.isolation ?? 'serializable') === 'serializable' && change.conflictingAdds) {
+    if (base !== original && change.operation !== 'append' && touched.length) {
+      // Rows deleted by a concurrent merge-on-read commit: an overwrite would bring them back
+      // (it read the files before those deletes), a row delta could delete or update them twice.
+      const deleting = snapshotsSince(base.metadata, original.metadata.currentSnapshotId).find((s) => Number(s.summary['added-delete-files'] ?? '0') > 0);
+      if (deleting) {
+        throw new PuffinError('conflict', `table '${name}': a concurrent commit (snapshot ${deleting.snapshotId}) added delete files while this change was written; re-run the statement`, { table: name });
+      }
+    }
+    if (base !== original && change.operation !== 'append' && (change.isolation ?? 'serializable') === 'serializable' && change.conflictingAdds) {
       const concurrent = snapshotsSince(base.metadata, original.metadata.currentSnapshotId).filter((s) => !checkedSince.has(s.snapshotId));
       const paths = await filesAddedBy(io, concurrent);
       for (const s of concurrent) checkedSince.add(s.snapshotId);
@@ -511,7 +576,7 @@ async function commitAttempts(
     if (base.metadata.defaultSpecId !== original.metadata.defaultSpecId) {
       throw new PuffinError('conflict', `table '${name}': its partition spec changed while this change was written; re-run the statement`, { table: name });
     }
-    const built = await buildSnapshot(io, base, change, added, addedFiles, options.summary ?? {}, now());
+    const built = await buildSnapshot(io, base, change, added, addedFiles, options.summary ?? {}, now(), deleteManifests);
     const metadataLocation = await writeMetadataFile(io, built.metadata, base.metadataLocation, name);
     if (await store.compareAndSwap(name, base.metadataLocation, metadataLocation)) {
       return { metadataLocation, metadata: built.metadata, snapshotId: built.snapshotId, sequenceNumber: built.sequenceNumber, attempts: attempt };

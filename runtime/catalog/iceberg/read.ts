@@ -53,7 +53,13 @@ export interface ReadSqlOptions {
   /** The footer facts of a data file by URI (parquet-schema.ts), when the caller has them:
    *  files without field ids are then read by name mapping, and no footer check is needed. */
   fileSchemas?: (uri: string) => ParquetFileSchema | undefined;
+  /** Also output `__puffin_pos`, each row's position in its data file (merge-on-read
+   *  deletes name rows by it; read one data file per query to know whose position it is). */
+  rowPositions?: boolean;
 }
+
+/** The column `rowPositions` adds. */
+export const ROW_POSITION_COLUMN = '__puffin_pos';
 
 /** The local path of a file: URI (what reads use when given no localPath function). */
 export function localFilePath(uri: string): string {
@@ -244,7 +250,7 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     return field;
   });
   if (selected.length === 0) throw new PuffinError('bad_request', 'an Iceberg read needs at least one column');
-  const outputList = selected.map((f) => `d.${sqlIdent(f.name)}`).join(', ');
+  const outputList = selected.map((f) => `d.${sqlIdent(f.name)}`).join(', ') + (options.rowPositions ? `, d.${POS}` : '');
 
   if (scan.dataFiles.length === 0) {
     return `SELECT ${selected.map((f) => `CAST(NULL AS ${f.type}) AS ${sqlIdent(f.name)}`).join(', ')} LIMIT 0`;
@@ -309,8 +315,8 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
   }
   const dataScans = [...groups.values()].map((g) => {
     const paths = g.files.map((d) => localPath(d.uri));
-    const extra = hasDeletes ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
-    const flags = hasDeletes ? ', filename = true, file_row_number = true' : '';
+    const extra = hasDeletes || options.rowPositions ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
+    const flags = hasDeletes || options.rowPositions ? ', filename = true, file_row_number = true' : '';
     if (g.byName !== undefined) return `SELECT ${g.byName}${extra} FROM read_parquet(${fileList(paths)}, ${NO_HIVE}${flags})`;
     const check = g.checked ? ` WHERE ${fieldIdCheck(g.files.map((d, i) => ({ local: paths[i], path: d.path })), mapped, g.fields)}` : '';
     return `SELECT ${g.select}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;

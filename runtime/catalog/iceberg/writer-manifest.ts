@@ -188,14 +188,15 @@ export interface WrittenManifest {
 }
 
 /** Encode a data manifest. */
-export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, partitionTypes: readonly PrimitiveType[], entries: readonly EntryToWrite[]): WrittenManifest {
+export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, partitionTypes: readonly PrimitiveType[], entries: readonly EntryToWrite[], content: 'data' | 'deletes' = 'data'): WrittenManifest {
   const records = entries.map((e) => ({
     status: e.status,
     snapshot_id: e.snapshotId,
     sequence_number: e.sequenceNumber,
     file_sequence_number: e.fileSequenceNumber,
     data_file: {
-      content: 0,
+      // A delete manifest holds position delete files (content 1) only.
+      content: content === 'deletes' ? 1 : 0,
       file_path: e.file.path,
       file_format: e.file.format,
       partition: Object.fromEntries(spec.fields.map((f, i) => [f.name, avroValue(partitionTypes[i], e.file.partition[i] ?? null)])),
@@ -219,7 +220,7 @@ export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, parti
     'partition-spec': JSON.stringify(partitionFieldsToJson(spec.fields)),
     'partition-spec-id': String(spec.specId),
     'format-version': '2',
-    content: 'data',
+    content,
   });
 
   const live = entries.filter((e) => e.status !== 2);

@@ -5,9 +5,14 @@
 
 import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
 import { PuffinError, toPuffinError } from '../../errors.ts';
-import { sqlIdent } from '../../sql/quote.ts';
-import { commitTable, createTable, loadTable, type CommitResult, type IsolationLevel, type LoadedTable } from './commit.ts';
-import { buildIcebergReadSql, localFilePath, type ReadSqlOptions } from './read.ts';
+import { sqlIdent, sqlString } from '../../sql/quote.ts';
+import { randomUUID } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { commitTable, createTable, liveDataFileInfos, loadTable, type CommitResult, type IsolationLevel, type LoadedTable } from './commit.ts';
+import { buildIcebergReadSql, localFilePath, ROW_POSITION_COLUMN, type ReadSqlOptions } from './read.ts';
+import { resolveLocation } from './io.ts';
+import type { TableMetadata } from './metadata.ts';
 import { describeParquetFiles } from './parquet-schema.ts';
 import { planTableScan, type IcebergDataFile } from './scan.ts';
 import type { PointerStore } from './pointer-store.ts';
@@ -262,6 +267,7 @@ async function rewriteRows(
   assertExpression(predicate, 'the WHERE condition');
   const base = await loadTable(ctx.store, name, ctx.io);
   assertWritableFormat(base.metadata, name);
+  if (writeMode(base.metadata, kind) === 'merge-on-read') return rowDelta(ctx, name, base, predicate, kind === 'delete' ? null : rewrite, options);
   if (ctx.rewriteFiles) {
     const r = await ctx.rewriteFiles({ table: name, base, predicate, rewriteSql: rewrite });
     if (r.matched === 0) {
@@ -354,6 +360,123 @@ async function commitRewrite(
     { io: ctx.io, base },
   ));
   return resultOf(name, rows, c);
+}
+
+/** How a table wants a kind of row-level write done: Iceberg's `write.delete.mode`,
+ *  `write.update.mode`, `write.merge.mode` (copy-on-write unless set to merge-on-read). */
+export function writeMode(m: Pick<TableMetadata, 'properties'>, kind: 'delete' | 'update' | 'merge'): 'copy-on-write' | 'merge-on-read' {
+  return m.properties[`write.${kind}.mode`] === 'merge-on-read' ? 'merge-on-read' : 'copy-on-write';
+}
+
+/** Iceberg's reserved field ids of position delete files (spec: Reserved Field IDs). */
+const DELETE_FILE_PATH_ID = 2147483546;
+const DELETE_POS_ID = 2147483545;
+
+/**
+ * Merge-on-read DELETE / UPDATE (Iceberg's RowDelta): for each data file holding rows where
+ * `predicate` is true, one position delete file (in that data file's partition and spec)
+ * naming those rows' positions; an UPDATE also writes the rows' new versions as data files
+ * (`rewrite` of just those rows). No data file is rewritten. Runs on the writer's connection.
+ */
+async function rowDelta(
+  ctx: WriterContext,
+  name: string,
+  base: LoadedTable,
+  predicate: string,
+  rewrite: ((readSql: string) => string) | null,
+  options: RewriteOptions,
+): Promise<WriteResult> {
+  const scan = await planTableScan(asIcebergTable(base, ctx.io));
+  const readOptions = await localReadOptions(ctx, scan.dataFiles);
+  await checkPredicate(ctx.conn, buildIcebergReadSql(scan, undefined, readOptions), predicate, name);
+  const infos = await liveDataFileInfos(ctx.io, base);
+  const location = resolveLocation(base.metadata.location).replace(/\/+$/, '');
+  const deletes: { specId: number; file: DataFileInfo }[] = [];
+  const affected: IcebergDataFile[] = [];
+  let rows = 0;
+  const cleanup = async (added: DataFileInfo[]) => Promise.all([...deletes.map((d) => d.file), ...added].map((f) => ctx.io.delete(f.path).catch(() => undefined)));
+  try {
+    for (const file of scan.dataFiles) {
+      const read = buildIcebergReadSql({ ...scan, dataFiles: [file] }, undefined, { ...readOptions, rowPositions: true });
+      const matching = `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${predicate})`;
+      const staged = join(ctx.stagingDir, `${randomUUID()}-deletes.parquet`);
+      let n: number;
+      try {
+        const r = await ctx.conn.runAndReadAll(
+          `COPY (SELECT ${sqlString(file.path)} AS file_path, pos FROM (${matching}) ORDER BY pos) TO ${sqlString(staged)} (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {file_path: ${DELETE_FILE_PATH_ID}, pos: ${DELETE_POS_ID}})`,
+        );
+        n = Number(r.getRowsJson()[0]?.[0] ?? 0);
+      } catch (err) {
+        throw toPuffinError(err);
+      }
+      if (n === 0) {
+        await rm(staged, { force: true });
+        continue;
+      }
+      const own = infos.get(file.path);
+      if (!own) throw new PuffinError('internal', `table '${name}': data file ${file.path} is planned but not live in its manifests`);
+      const bytes = new Uint8Array(await readFile(staged));
+      await rm(staged, { force: true });
+      const uri = `${location}/data/${randomUUID()}-deletes.parquet`;
+      await ctx.io.write(uri, bytes);
+      const pathBound = new TextEncoder().encode(file.path);
+      deletes.push({
+        specId: own.specId,
+        file: {
+          path: uri, format: 'PARQUET', partition: own.info.partition, recordCount: n, fileSizeInBytes: bytes.length,
+          // Bounds on file_path name the one data file the deletes apply to (readers prune by them).
+          lowerBounds: { [DELETE_FILE_PATH_ID]: pathBound }, upperBounds: { [DELETE_FILE_PATH_ID]: pathBound },
+        },
+      });
+      affected.push(file);
+      rows += n;
+    }
+  } catch (err) {
+    await cleanup([]);
+    throw err;
+  }
+  if (deletes.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
+  let added: DataFileInfo[] = [];
+  let committing = false;
+  try {
+    if (rewrite) {
+      const matched = `SELECT * FROM (${buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions)}) __m WHERE (${predicate}) IS TRUE`;
+      added = (await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(matched), stagingDir: ctx.stagingDir, io: ctx.io })).files;
+    }
+    committing = true;
+    const c = await commitTable(
+      ctx.store,
+      name,
+      {
+        operation: 'row-delta',
+        added,
+        deletes,
+        referenced: affected.map((f) => f.path),
+        isolation: options.isolation ?? 'serializable',
+        conflictingAdds: (paths) => firstMatchingAdd(ctx, name, predicate, paths),
+      },
+      { io: ctx.io, base },
+    );
+    return resultOf(name, rows, c);
+  } catch (err) {
+    // Written files go unless the commit's outcome is unknown (an unreachable store may have swapped).
+    if (!committing || (err instanceof PuffinError && err.code === 'conflict')) await cleanup(added);
+    throw err;
+  }
+}
+
+/** Of data files concurrent commits added, the first holding a row `predicate` matches. */
+async function firstMatchingAdd(ctx: WriterContext, name: string, predicate: string, paths: string[]): Promise<string | undefined> {
+  const current = await loadTable(ctx.store, name, ctx.io);
+  const now = await planTableScan(asIcebergTable(current, ctx.io));
+  const wanted = new Set(paths);
+  const added = now.dataFiles.filter((d) => wanted.has(d.path));
+  const addedOptions = await localReadOptions(ctx, added);
+  for (const file of added) {
+    const n = await count(ctx.conn, `SELECT count(*) FROM (${buildIcebergReadSql({ ...now, dataFiles: [file] }, undefined, addedOptions)}) __t WHERE (${predicate})`);
+    if (n > 0) return file.path;
+  }
+  return undefined;
 }
 
 /** DELETE FROM name WHERE predicate (copy-on-write). */
