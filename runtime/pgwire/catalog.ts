@@ -13,6 +13,7 @@ import { materialize, type QueryResult } from '../engine/engine.ts';
 import { toPuffinError } from '../errors.ts';
 import { lex, type Token } from '../sql/lexer.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
+import { DUCK_TYPE_OIDS, OID, OID_NAMES, typeSize } from './types.ts';
 
 export const SERVER_VERSION = '15.0';
 export const SERVER_VERSION_NUM = '150000';
@@ -160,13 +161,14 @@ export function rewriteCatalogSql(sql: string): string {
         continue;
       }
     }
-    if (up === 'CURRENT_DATABASE' && tokens[i + 1]?.text === '(' && tokens[i + 2]?.text === ')') {
-      emit(t.start, tokens[i + 2].end, "'puffindb'");
+    // information_schema.tables -> the emulation schema's view of it (without the emulation schema)
+    if (up === 'INFORMATION_SCHEMA' && tokens[i + 1]?.text === '.' && tokens[i + 2]?.kind === 'word' && INFORMATION_SCHEMA_VIEWS.includes(tokens[i + 2].text.toLowerCase())) {
+      emit(t.start, tokens[i + 2].end, `${EMULATION_SCHEMA}.information_schema_${tokens[i + 2].text.toLowerCase()}`);
       i += 2;
       continue;
     }
-    if (up === 'CURRENT_SETTING') {
-      emit(t.start, t.end, 'pg_current_setting');
+    if (['CURRENT_SETTING', 'CURRENT_SCHEMA', 'CURRENT_SCHEMAS', 'CURRENT_DATABASE'].includes(up) && tokens[i + 1]?.text === '(') {
+      emit(t.start, t.end, `pg_${up.toLowerCase()}`);
       continue;
     }
   }
@@ -236,6 +238,19 @@ const EMPTY_TABLES: Record<string, string> = {
 
 const ALWAYS_EMPTY = new RegExp(`\\b(${Object.keys(EMPTY_TABLES).join('|')})\\b`, 'i');
 
+/** information_schema views answered without the mirror's own emulation schema in them. */
+const INFORMATION_SCHEMA_VIEWS = ['tables', 'columns', 'schemata', 'views'];
+
+function oidCase(column: string): string {
+  const exact = Object.entries(DUCK_TYPE_OIDS).map(([name, oid]) => `WHEN ${sqlString(name)} THEN ${oid}`).join(' ');
+  return `CASE WHEN ${column} LIKE 'DECIMAL%' THEN ${OID.numeric} ELSE (CASE ${column} ${exact} ELSE ${OID.text} END) END`;
+}
+
+function lenCase(column: string): string {
+  const fixed = Object.entries(DUCK_TYPE_OIDS).filter(([, oid]) => typeSize(oid) > 0).map(([name, oid]) => `WHEN ${sqlString(name)} THEN ${typeSize(oid)}`).join(' ');
+  return `CASE ${column} ${fixed} ELSE -1 END`;
+}
+
 const ROLE_COLUMNS = `0::BIGINT AS oid, 'puffindb' AS rolname, false AS rolsuper, true AS rolinherit, false AS rolcreaterole, false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, NULL::VARCHAR AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`;
 
 const EMULATION = [
@@ -244,7 +259,15 @@ const EMULATION = [
   `CREATE VIEW ${EMULATION_SCHEMA}.pg_user AS SELECT 'puffindb' AS usename, 0::BIGINT AS usesysid, false AS usecreatedb, false AS usesuper, false AS userepl, false AS usebypassrls`,
   `CREATE VIEW ${EMULATION_SCHEMA}.pg_namespace AS SELECT * FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('${EMULATION_SCHEMA}')`,
   `CREATE VIEW ${EMULATION_SCHEMA}.pg_class AS SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class WHERE relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = '${EMULATION_SCHEMA}')`,
-  `CREATE VIEW ${EMULATION_SCHEMA}.pg_database AS SELECT oid, 'puffindb' AS datname, 0::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider, true AS datallowconn, false AS datistemplate, -1 AS datconnlimit, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, NULL::VARCHAR AS datcollversion, NULL::VARCHAR[] AS datacl, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database WHERE datname = current_database()`,
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_database AS SELECT oid, 'puffindb' AS datname, 0::BIGINT AS datdba, 6 AS encoding, 'c' AS datlocprovider, true AS datallowconn, false AS datistemplate, -1 AS datconnlimit, 'C' AS datcollate, 'C' AS datctype, NULL::VARCHAR AS daticulocale, NULL::VARCHAR AS datcollversion, NULL::VARCHAR[] AS datacl, 0::BIGINT AS dattablespace FROM pg_catalog.pg_database WHERE datname = 'memory'`,
+  // Columns with PostgreSQL type OIDs and typmods (DuckDB's own view has its internal type ids), and format_type over them.
+  `CREATE VIEW ${EMULATION_SCHEMA}.pg_attribute AS SELECT table_oid AS attrelid, column_name AS attname, ${oidCase('data_type')} AS atttypid, 0 AS attstattarget, ${lenCase('data_type')} AS attlen, column_index AS attnum, 0 AS attndims, -1 AS attcacheoff, CASE WHEN data_type LIKE 'DECIMAL%' THEN ((numeric_precision << 16) | numeric_scale) + 4 ELSE -1 END AS atttypmod, false AS attbyval, 'p' AS attstorage, 'i' AS attalign, NOT is_nullable AS attnotnull, column_default IS NOT NULL AS atthasdef, false AS atthasmissing, '' AS attidentity, '' AS attgenerated, false AS attisdropped, true AS attislocal, 0 AS attinhcount, 0::BIGINT AS attcollation, NULL AS attcompression, NULL AS attacl, NULL AS attoptions, NULL AS attfdwoptions, NULL AS attmissingval FROM duckdb_columns() WHERE schema_name <> '${EMULATION_SCHEMA}'`,
+  `CREATE MACRO ${EMULATION_SCHEMA}.format_type(t, m) AS CASE WHEN t = ${OID.numeric} AND m >= 4 THEN 'numeric(' || ((m - 4) >> 16) || ',' || ((m - 4) & 65535) || ')' ${Object.entries(OID_NAMES).map(([oid, name]) => `WHEN t = ${oid} THEN ${sqlString(name)}`).join(' ')} WHEN t IS NULL THEN NULL ELSE 'text' END`,
+  // Named apart from DuckDB's own (which its pg_catalog views call); queries are rewritten to them.
+  `CREATE MACRO ${EMULATION_SCHEMA}.pg_current_schema() AS 'main'`,
+  `CREATE MACRO ${EMULATION_SCHEMA}.pg_current_schemas(implicit) AS CASE WHEN implicit THEN ['pg_catalog', 'main'] ELSE ['main'] END`,
+  `CREATE MACRO ${EMULATION_SCHEMA}.pg_current_database() AS 'puffindb'`,
+  ...INFORMATION_SCHEMA_VIEWS.map((v) => `CREATE VIEW ${EMULATION_SCHEMA}.information_schema_${v} AS SELECT * FROM information_schema.${v} WHERE ${v === 'schemata' ? 'schema_name' : 'table_schema'} <> '${EMULATION_SCHEMA}'`),
 ];
 
 /** The mirror of the catalog, rebuilt when the catalog's tables or columns change. */
@@ -296,7 +319,7 @@ export class CatalogMirror {
     }
     const signature = JSON.stringify(tables);
     if (signature === this.signature) return;
-    const existing = materialize(await conn.runAndReadAll(`SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name <> '${EMULATION_SCHEMA}'`));
+    const existing = materialize(await conn.runAndReadAll(`SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'memory' AND schema_name <> '${EMULATION_SCHEMA}' AND NOT internal`));
     for (const [schema, name] of existing.rows as string[][]) await conn.run(`DROP TABLE ${sqlIdent(schema)}.${sqlIdent(name)}`);
     for (const t of tables) {
       if (t.schema !== 'main') await conn.run(`CREATE SCHEMA IF NOT EXISTS ${sqlIdent(t.schema)}`);
@@ -316,7 +339,7 @@ export class CatalogMirror {
         // PostgreSQL names a function call's column after the function: version, current_setting.
         for (const c of result.columns) {
           const call = /^"?([a-z_]+)"?\(.*\)$/i.exec(c.name);
-          if (call) c.name = call[1] === 'pg_current_setting' ? 'current_setting' : call[1];
+          if (call) c.name = call[1].replace(/^pg_current_/, 'current_');
         }
         return result;
       } catch (err) {

@@ -36,31 +36,42 @@ export function typeSize(oid: number): number {
   return SIZE[oid] ?? -1;
 }
 
+/** DuckDB type names with a PostgreSQL counterpart (anything else is sent as text). */
+export const DUCK_TYPE_OIDS: Readonly<Record<string, number>> = {
+  BOOLEAN: OID.bool,
+  TINYINT: OID.int2, SMALLINT: OID.int2, UTINYINT: OID.int2,
+  INTEGER: OID.int4, USMALLINT: OID.int4,
+  BIGINT: OID.int8, UINTEGER: OID.int8,
+  UBIGINT: OID.numeric, HUGEINT: OID.numeric, UHUGEINT: OID.numeric, BIGNUM: OID.numeric, VARINT: OID.numeric,
+  FLOAT: OID.float4, REAL: OID.float4,
+  DOUBLE: OID.float8,
+  VARCHAR: OID.varchar,
+  JSON: OID.json,
+  BLOB: OID.bytea,
+  DATE: OID.date,
+  TIME: OID.time,
+  'TIME WITH TIME ZONE': OID.timetz,
+  TIMESTAMP: OID.timestamp, TIMESTAMP_MS: OID.timestamp, TIMESTAMP_S: OID.timestamp,
+  'TIMESTAMP WITH TIME ZONE': OID.timestamptz,
+  INTERVAL: OID.interval,
+  UUID: OID.uuid,
+};
+
+/** PostgreSQL's names of the OIDs above (format_type). */
+export const OID_NAMES: Readonly<Record<number, string>> = {
+  [OID.bool]: 'boolean', [OID.bytea]: 'bytea', [OID.int8]: 'bigint', [OID.int2]: 'smallint', [OID.int4]: 'integer',
+  [OID.text]: 'text', [OID.json]: 'json', [OID.float4]: 'real', [OID.float8]: 'double precision', [OID.varchar]: 'character varying',
+  [OID.date]: 'date', [OID.time]: 'time without time zone', [OID.timestamp]: 'timestamp without time zone',
+  [OID.timestamptz]: 'timestamp with time zone', [OID.interval]: 'interval', [OID.timetz]: 'time with time zone',
+  [OID.numeric]: 'numeric', [OID.uuid]: 'uuid',
+};
+
 /** The OID of a DuckDB type as `QueryResult.columns[].type` names it. */
 export function oidOfDuckType(type: string): number {
   const t = type.trim().toUpperCase();
-  if (t.endsWith(']') || t.startsWith('STRUCT') || t.startsWith('MAP') || t.startsWith('UNION') || t.startsWith('ENUM')) return OID.text;
   if (t.startsWith('DECIMAL') || t.startsWith('NUMERIC')) return OID.numeric;
-  switch (t) {
-    case 'BOOLEAN': return OID.bool;
-    case 'TINYINT': case 'SMALLINT': case 'UTINYINT': return OID.int2;
-    case 'INTEGER': case 'USMALLINT': return OID.int4;
-    case 'BIGINT': case 'UINTEGER': return OID.int8;
-    case 'UBIGINT': case 'HUGEINT': case 'UHUGEINT': case 'BIGNUM': case 'VARINT': return OID.numeric;
-    case 'FLOAT': case 'REAL': return OID.float4;
-    case 'DOUBLE': return OID.float8;
-    case 'VARCHAR': return OID.varchar;
-    case 'JSON': return OID.json;
-    case 'BLOB': return OID.bytea;
-    case 'DATE': return OID.date;
-    case 'TIME': return OID.time;
-    case 'TIME WITH TIME ZONE': return OID.timetz;
-    case 'TIMESTAMP': case 'TIMESTAMP_MS': case 'TIMESTAMP_S': return OID.timestamp;
-    case 'TIMESTAMP WITH TIME ZONE': return OID.timestamptz;
-    case 'INTERVAL': return OID.interval;
-    case 'UUID': return OID.uuid;
-    default: return OID.text; // TIMESTAMP_NS, BIT, and anything newer: text keeps every digit
-  }
+  // Lists, arrays, structs, maps, unions, enums, TIMESTAMP_NS, BIT and anything newer: text keeps every digit.
+  return DUCK_TYPE_OIDS[t] ?? OID.text;
 }
 
 /** The DuckDB type a parameter of this OID is cast to; undefined: an untyped string literal. */

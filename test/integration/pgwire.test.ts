@@ -80,6 +80,7 @@ test('node-postgres cancels a long query (CancelRequest -> SQLSTATE 57014)', asy
   try {
     const started = Date.now();
     const long = c.query('SELECT count(*) AS n FROM lineitem a, lineitem b, nation c WHERE a.l_orderkey + b.l_orderkey + c.n_nationkey < 0 AND a.l_comment <> b.l_comment');
+    const outcome = long.then(() => ({ code: 'finished without being cancelled' }), (e: unknown) => e);
     await new Promise((r) => setTimeout(r, 1500));
     const canceller = client();
     await new Promise<void>((resolve) => {
@@ -87,10 +88,8 @@ test('node-postgres cancels a long query (CancelRequest -> SQLSTATE 57014)', asy
       (canceller as unknown as { cancel(client: pg.Client, query: unknown): void }).cancel(c, (c as unknown as { activeQuery: unknown }).activeQuery);
       setTimeout(resolve, 200);
     });
-    await assert.rejects(long, (err: { code?: string; message?: string }) => {
-      assert.equal(err.code, '57014', err.message);
-      return true;
-    });
+    const err = (await outcome) as { code?: string; message?: string };
+    assert.equal(err.code, '57014', err.message);
     assert.ok(Date.now() - started < 30_000, 'the cancel took effect in bounded time');
     // The connection still works after the cancel.
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
@@ -108,7 +107,7 @@ test('psql: \\dt, \\d lineitem, \\l and a query equal to the HTTP API\'s', async
 
   const d = await psql('-c', '\\d lineitem');
   assert.match(d, /Table "main\.lineitem"/);
-  assert.match(d, /l_orderkey\s+\| int8/);
+  assert.match(d, /l_orderkey\s+\| bigint/);
   assert.match(d, /l_extendedprice\s+\| numeric\(15,2\)/);
   assert.match(d, /l_shipdate\s+\| date/);
 
