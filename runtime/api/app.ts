@@ -22,7 +22,7 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
+import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
 import { encodeResult, negotiateFormat, type ResultFormat } from '../results/formats.ts';
 import { checkJsonDepth, parseJsonBody } from './json-body.ts';
@@ -160,6 +160,7 @@ function statusView(record: QueryRecord): Record<string, unknown> {
     progress: record.progress,
     cacheHit: record.cacheHit,
     shape: record.shape,
+    singleNodeBytes: record.singleNodeBytes,
     error: record.error,
     result: record.status !== 'succeeded' ? undefined : record.resultUri ? { location: record.resultUri } : { path: `/v1/queries/${record.id}/result` },
   };
@@ -254,13 +255,19 @@ export function createApp(options: AppOptions): ApiApp {
       },
     }),
     route({
-      method: 'post', path: '/v1/explain', access: 'reader', body: QUERY_REQUEST,
+      method: 'post', path: '/v1/explain', access: 'reader', body: EXPLAIN_REQUEST,
       summary: 'The distributed plan of a query, without running it.',
       responses: { 200: { description: 'The plan: shape, fragments, scans, reduce step.' } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
         const statement = await authorizedStatement(who, body.sql);
-        return c.json(await manager.explain(statement, { fragments: body.fragments, role: who.role }));
+        if (!body.analyze) return c.json(await manager.explain(statement, { fragments: body.fragments, role: who.role }));
+        // EXPLAIN ANALYZE: the query runs like POST /v1/query (recorded, logged, deadline), and
+        // the answer is its plan with the measured figures of every stage instead of its rows.
+        const done = await manager.run(statement, { ...submitOptions(c, who, body, 'json'), fragments: body.fragments });
+        c.header(QUERY_ID_HEADER, done.record.id);
+        const plan = await manager.explain(statement, { fragments: body.fragments, role: who.role });
+        return c.json({ queryId: done.record.id, plan, stats: done.stats ?? statsOf(done.record) });
       },
     }),
     route({
@@ -456,5 +463,5 @@ export function createApp(options: AppOptions): ApiApp {
 function statsOf(record: QueryRecord): QueryStats {
   const totalMs = (record.finishedAt ?? Date.now()) - record.submittedAt;
   const { fragmentsTotal, bytesScanned } = record.progress;
-  return { fragments: fragmentsTotal, retries: 0, bytesScanned, bytesShuffled: 0, planMs: 0, executeMs: 0, reduceMs: 0, totalMs };
+  return { fragments: fragmentsTotal, retries: 0, bytesScanned, bytesShuffled: 0, planMs: 0, executeMs: 0, reduceMs: 0, totalMs, ...(record.singleNodeBytes !== undefined ? { singleNodeBytes: record.singleNodeBytes } : {}) };
 }

@@ -17,6 +17,16 @@ export const QUERY_REQUEST = {
   required: ['sql'],
 } as const satisfies ObjectSchema;
 
+export const EXPLAIN_REQUEST = {
+  type: 'object',
+  description: 'A SQL statement to plan; with analyze, also run (authorized like POST /v1/query), with actual rows, bytes and time per stage.',
+  properties: {
+    ...QUERY_REQUEST.properties,
+    analyze: { type: 'boolean', description: 'Run the query and report each stage\'s actual figures.' },
+  },
+  required: ['sql'],
+} as const satisfies ObjectSchema;
+
 export const KEY_REQUEST = {
   type: 'object',
   description: 'A new API key. The secret is in the response, once.',

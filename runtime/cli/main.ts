@@ -25,7 +25,7 @@ Usage:
   puffindb table drop NAME                   forget a table (its files stay)
 ${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] "SQL"
-  puffindb explain [--json] [--fragments N] "SQL"
+  puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
                                              print the distributed plan: shape, fragments, files kept and pruned
   puffindb serve [--port N] [--host H] [--pg-port N]
                                              serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys),
@@ -194,9 +194,17 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     }
     case 'explain': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, fragments: { type: 'string' } });
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, analyze: { type: 'boolean' }, fragments: { type: 'string' }, partitions: { type: 'string' } });
       const sql = sqlArgument(positionals, 'explain');
       await withWarehouse(settings, async (w) => {
+        if (values.analyze) {
+          // Runs the query, then shows each stage's actual rows, bytes and time beside the plan.
+          const cluster = await w.cluster();
+          const ran = await cluster.query(sql, { fragments: intOption(values, 'fragments'), partitions: intOption(values, 'partitions'), role: 'admin' });
+          const figures = { stages: ran.stats.stages ?? [], singleNodeBytes: ran.stats.singleNodeBytes, reduce: { bytesIn: ran.stats.bytesShuffled, ms: Math.round(ran.stats.reduceMs), rows: ran.rows.length } };
+          out(values.json ? JSON.stringify({ plan: ran.plan, stats: ran.stats }, null, 2) : formatStages(ran.plan, figures));
+          return;
+        }
         const plan = await w.planOnly(sql, intOption(values, 'fragments'));
         out(values.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
       });

@@ -319,6 +319,7 @@ export class QueryManager {
       const done = await this.finish(queryId, 'succeeded', undefined, {
         cacheHit: Boolean(cached),
         shape: plan.shape,
+        ...(stats?.singleNodeBytes !== undefined ? { singleNodeBytes: stats.singleNodeBytes } : {}),
         resultUri: kept.kind === 'stored' ? kept.location : undefined,
         resultFormat: kept.kind === 'stored' ? 'parquet' : 'json',
       }, ['running']);

@@ -34,6 +34,8 @@ export interface QueryRecord {
   cacheHit?: boolean;
   /** Plan shape, for status pages. */
   shape?: string;
+  /** The most bytes read by any one-task step of the query's plan (see QueryStats.singleNodeBytes). */
+  singleNodeBytes?: number;
 }
 
 export interface QueryLogEntry {
