@@ -1,5 +1,6 @@
 // SQL writes to Iceberg tables: recognizing CREATE TABLE, CREATE TABLE AS SELECT, INSERT,
-// DELETE and UPDATE and running them through the Iceberg writer. DuckDB's json_serialize_sql
+// DELETE, UPDATE, MERGE INTO, ALTER TABLE, TRUNCATE and DROP TABLE and running them through
+// the Iceberg writer (DDL: catalog/iceberg/ddl.ts; MERGE: catalog/iceberg/merge.ts). DuckDB's json_serialize_sql
 // only serializes SELECT, so the statement head (keywords, table name, column list) is carved
 // out here by a small quote- and parenthesis-aware scanner, and every piece of user SQL
 // (the SELECT, VALUES, WHERE and SET text) is handed to DuckDB to parse and bind, so a
@@ -437,7 +438,7 @@ async function insertProjection(ctx: WritePlannerContext, table: string, columns
 /** Run one write statement. Throws PuffinError('unsupported') when `sql` is not a write. */
 export async function executeWrite(sql: string, ctx: WritePlannerContext): Promise<WriteOutcome> {
   const st = parseWrite(sql);
-  if (!st) throw new PuffinError('unsupported', 'not a write statement (expected CREATE TABLE, INSERT, DELETE or UPDATE)');
+  if (!st) throw new PuffinError('unsupported', 'not a write statement (expected CREATE TABLE, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, TRUNCATE or DROP TABLE)');
   return executeWriteStatement(st, ctx);
 }
 

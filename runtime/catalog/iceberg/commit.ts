@@ -13,6 +13,11 @@
 //    write.delete.isolation-level), it also conflicts when a concurrent snapshot added a data
 //    file holding rows that match its predicate (checked by the caller's `conflictingAdds`).
 //    Under 'snapshot' isolation such appended rows simply survive.
+//  - row-delta (merge-on-read DELETE/UPDATE): as overwrite, with the data files its position
+//    deletes name in place of removed files.
+//  - overwrite and row-delta also conflict with a concurrent snapshot that added delete files.
+//  - a schema change conflicts, except for an append whose files still read right under the
+//    new schema (appendSurvivesSchemaChange); a partition-spec or table-uuid change conflicts.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { PuffinError } from '../../errors.ts';

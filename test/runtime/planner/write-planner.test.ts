@@ -38,6 +38,39 @@ describe('parseWrite', () => {
     assert.throws(() => parseWrite('DELETE FROM t USING u WHERE 1'), /only a WHERE/);
     assert.throws(() => parseWrite('CREATE TABLE t'), (err: unknown) => err instanceof PuffinError && err.code === 'syntax_error');
   });
+
+  test('DDL and MERGE statements', () => {
+    const alter = (sql: string) => {
+      const w = parseWrite(sql);
+      assert.ok(w?.kind === 'alter', sql);
+      return w.action;
+    };
+    assert.deepEqual(alter('ALTER TABLE t ADD COLUMN IF NOT EXISTS "x y" DECIMAL(9, 2)'), { op: 'add_column', column: 'x y', definition: '"x y" DECIMAL(9, 2)', ifNotExists: true });
+    assert.deepEqual(alter('alter table t drop c'), { op: 'drop_column', column: 'c', ifExists: false });
+    assert.deepEqual(alter('ALTER TABLE t RENAME COLUMN a TO "B"'), { op: 'rename_column', column: 'a', to: 'B' });
+    assert.deepEqual(alter('ALTER TABLE t RENAME TO db.u'), { op: 'rename_table', to: 'db.u' });
+    assert.deepEqual(alter('ALTER TABLE t ALTER COLUMN a SET DATA TYPE DECIMAL(18, 2)'), { op: 'set_type', column: 'a', type: 'DECIMAL(18, 2)' });
+    assert.deepEqual(alter('ALTER TABLE t ALTER a DROP NOT NULL'), { op: 'drop_not_null', column: 'a' });
+    assert.deepEqual(alter('ALTER TABLE t SET PARTITIONED BY (bucket(4, a), day(ts))'), { op: 'set_partitioning', partitionBy: 'bucket(4, a), day(ts)' });
+    assert.deepEqual(alter('ALTER TABLE t RESET PARTITIONED BY'), { op: 'set_partitioning', partitionBy: '' });
+    assert.deepEqual(alter("ALTER TABLE t SET ('write.delete.mode' = 'merge-on-read', 'a.b' = 'it''s')"), { op: 'set_properties', properties: { 'write.delete.mode': 'merge-on-read', 'a.b': "it's" } });
+    assert.deepEqual(parseWrite('ALTER TABLE IF EXISTS t DROP COLUMN IF EXISTS c'), { kind: 'alter', table: 't', ifExists: true, action: { op: 'drop_column', column: 'c', ifExists: true } });
+    assert.throws(() => parseWrite('ALTER TABLE t ALTER COLUMN a TYPE BIGINT USING a::BIGINT'), /USING/);
+    assert.throws(() => parseWrite('ALTER TABLE t ALTER COLUMN a SET DEFAULT 1'), /defaults/);
+    assert.deepEqual(parseWrite('DROP TABLE IF EXISTS db.t PURGE'), { kind: 'drop', table: 'db.t', ifExists: true, purge: true });
+    assert.equal(parseWrite('DROP VIEW v'), undefined);
+    assert.deepEqual(parseWrite('TRUNCATE TABLE t'), { kind: 'truncate', table: 't' });
+    assert.deepEqual(parseWrite('MERGE INTO db.t AS x USING (SELECT 1 AS id) s ON x.id = s.id WHEN MATCHED THEN DELETE'), {
+      kind: 'merge', table: 'db.t', merge: { table: 'db.t', targetAlias: 'x', sourceSql: 'SELECT 1 AS id', sourceAlias: 's', clauses: 'ON x.id = s.id WHEN MATCHED THEN DELETE' },
+    });
+    assert.deepEqual(parseWrite('MERGE INTO t USING src ON t.id = src.id WHEN NOT MATCHED THEN INSERT *'), {
+      kind: 'merge', table: 't', merge: { table: 't', targetAlias: 't', sourceSql: 'SELECT * FROM "src"', sourceAlias: 'src', clauses: 'ON t.id = src.id WHEN NOT MATCHED THEN INSERT *' },
+    });
+    const values = parseWrite("MERGE INTO t USING (VALUES (1, 'a')) AS s(id, v) ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v");
+    assert.ok(values?.kind === 'merge' && values.merge.sourceColumns === 'id, v' && values.merge.sourceSql === "VALUES (1, 'a')");
+    assert.throws(() => parseWrite('MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING *'), /RETURNING/);
+    assert.throws(() => parseWrite('MERGE INTO t USING s WHEN MATCHED THEN DELETE'), /expected ON/);
+  });
 });
 
 describe('executeWrite', () => {
