@@ -16,6 +16,7 @@ import { PuffinError, toPuffinError } from '../errors.ts';
 import type { QueryManager } from '../exec/query-manager.ts';
 import { unsupportedStatement, type ClassifiedStatement } from '../sql/classify.ts';
 import { lex, splitStatements } from '../sql/lexer.ts';
+import { refuseUnsafeCalls } from '../planner/scope.ts';
 import { hasRole, type Principal } from '../api/auth.ts';
 import type { RateLimiter } from '../api/rate-limit.ts';
 import {
@@ -347,7 +348,12 @@ export class Session {
     if (isCatalogQuery(tokens, await this.ctx.mirror.tableNames())) {
       const rewritten = rewriteCatalogSql(sql);
       const statement = await this.ctx.manager.classify(rewritten);
-      if (statement.access === 'read') return { kind: 'catalog', sql: statement.text };
+      if (statement.access === 'read') {
+        // The planner's check of calls, here too: no file readers, no SQL run from a value
+        // (query(), query_table()), which could change the mirror other sessions read.
+        if (statement.parsed) refuseUnsafeCalls(statement.parsed.statement);
+        return { kind: 'catalog', sql: statement.text };
+      }
     }
     const statement = await this.ctx.manager.classify(sql);
     // As POST /v1/query does (runtime/api/app.ts authorizedStatement): a write needs a writer.

@@ -75,6 +75,12 @@ test('a reader key cannot write: simple, extended, hidden in comments, after a S
     // Session statements (SET) touch no engine: DuckDB's settings stay locked.
     await c.query("SET enable_external_access = true");
     await assert.rejects(c.query("SELECT * FROM read_csv('/etc/passwd')"));
+    // Metadata queries run on the catalog mirror with the planner's call checks: no SQL run
+    // from a value (which could change what other sessions see), no file readers.
+    await refusedWith(c.query("SELECT * FROM pg_class, query('CREATE TABLE main.fake (x INT)')"), '42501');
+    await refusedWith(c.query("SELECT * FROM pg_class, read_csv('/etc/passwd')"), '42501');
+    await refusedWith(c.query("SELECT query('DROP VIEW puffindb_pg.pg_class') FROM pg_namespace"), '42501');
+    assert.doesNotMatch(JSON.stringify((await c.query("SELECT relname FROM pg_class WHERE relkind = 'r'")).rows), /fake/);
     // The admin-only query log is refused to a reader here too.
     await refusedWith(c.query('SELECT count(*) FROM puffindb.query_log'), '42501');
   });

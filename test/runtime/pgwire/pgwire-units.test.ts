@@ -102,6 +102,7 @@ describe('session statements and the catalog mirror', () => {
     assert.equal(isCatalogQuery(lex('SELECT version(), * FROM nation').tokens, names), false);
     assert.equal(isCatalogQuery(lex("SELECT * FROM information_schema.columns WHERE table_name = 'nation'").tokens, names), true);
     assert.equal(isCatalogQuery(lex('SELECT 1').tokens, names), false);
+    assert.equal(isCatalogQuery(lex('SELECT "pg_class".* FROM nation AS pg_class').tokens, names), false);
     m.close();
   });
 
