@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { tableNameTooLong } from './names.ts';
 import { expandLocalPattern, localPathOf } from './local-glob.ts';
 import { readParquetFilesInfo, type ParquetFileInfo } from './parquet-stats.ts';
 import type { Catalog, Column, DataFile, TableSnapshot, TableSummary } from './types.ts';
@@ -66,7 +67,7 @@ export class ParquetCatalog implements Catalog {
 
   async getTable(name: string): Promise<TableSnapshot | undefined> {
     // A name that cannot be valid names no table, and must never reach the file system.
-    if (!TABLE_NAME.test(name)) return undefined;
+    if (!TABLE_NAME.test(name) || tableNameTooLong(name)) return undefined;
     const doc = await this.readDocument(name.toLowerCase());
     return doc && toSnapshot(doc);
   }
@@ -174,9 +175,11 @@ function validTableName(name: string): string {
   if (typeof name !== 'string' || !TABLE_NAME.test(name)) {
     throw new PuffinError(
       'bad_request',
-      `invalid table name '${name}': use letters, digits and underscores, not starting with a digit`,
+      `invalid table name '${String(name).slice(0, 80)}': use letters, digits and underscores, not starting with a digit`,
     );
   }
+  const tooLong = tableNameTooLong(name);
+  if (tooLong) throw new PuffinError('bad_request', `invalid ${tooLong}`);
   return name.toLowerCase();
 }
 

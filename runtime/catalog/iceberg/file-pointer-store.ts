@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PuffinError } from '../../errors.ts';
+import { tableNameTooLong } from '../names.ts';
 import type { PointerStore, TablePointer } from './pointer-store.ts';
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$/;
@@ -36,8 +37,11 @@ interface Current {
 export function pointerName(name: string): string {
   const lower = typeof name === 'string' ? name.toLowerCase() : '';
   if (!TABLE_NAME.test(lower)) {
-    throw new PuffinError('bad_request', `invalid table name '${name}': use letters, digits and underscores (namespaces separated by dots), not starting with a digit`);
+    throw new PuffinError('bad_request', `invalid table name '${String(name).slice(0, 80)}': use letters, digits and underscores (namespaces separated by dots), not starting with a digit`);
   }
+  // The name is a directory's (and other catalogs' files'): a longer one would fail in the file system.
+  const tooLong = tableNameTooLong(lower);
+  if (tooLong) throw new PuffinError('bad_request', `invalid ${tooLong}`);
   return lower;
 }
 
