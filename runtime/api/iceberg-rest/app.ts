@@ -17,7 +17,8 @@ import { decodeTableMetadata, quoteBigIntegers, type TableMetadata } from '../..
 import type { PointerStore } from '../../catalog/iceberg/pointer-store.ts';
 import type { TableIO } from '../../catalog/iceberg/writer-io.ts';
 import { metadataToJsonObject, stringifyWithBigInts } from '../../catalog/iceberg/writer-metadata.ts';
-import { applyUpdates, checkRequirements, CommitFailed, lastColumnIdOf, parseRestSchema, parseRestSpec } from './updates.ts';
+import { applyUpdates, checkRequirements, CommitFailed, isJsonObject, lastColumnIdOf, objectList, parseRestSchema, parseRestSpec, stringList, stringMap } from './updates.ts';
+import { tableNameTooLong } from '../../catalog/names.ts';
 import { MemoryPointerStore } from '../../catalog/iceberg/memory-pointer-store.ts';
 import { LocationPolicy } from '../../storage/locations.ts';
 
@@ -70,22 +71,59 @@ function typed(code: PuffinError['code'], icebergType: string, message: string):
   return new PuffinError(code, message, { icebergType });
 }
 
-/** Namespace path segment: parts separated by the unit separator (0x1F), URL-encoded. */
-function namespaceParts(segment: string): string[] {
-  const parts = decodeURIComponent(segment).split('\u001f');
-  for (const p of parts) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) throw typed('bad_request', 'BadRequestException', `invalid namespace part '${p}': use letters, digits and underscores`);
-  return parts.map((p) => p.toLowerCase());
+const badRequest = (message: string): PuffinError => typed('bad_request', 'BadRequestException', message);
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A name as an error message shows it: JSON-quoted, long ones cut. */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
 }
 
+/**
+ * A namespace's parts, checked: each a name of letters, digits and underscores, and the whole
+ * (dot-joined, the key of its pointer-store entry and the prefix of its tables' names) short
+ * enough to be a file name (runtime/catalog/names.ts). Stored lower-case.
+ */
+function validNamespace(parts: readonly unknown[], what = "'namespace'"): string[] {
+  if (parts.length === 0) throw badRequest(`${what} must be a non-empty list of names`);
+  for (const p of parts) {
+    if (typeof p !== 'string') throw badRequest(`${what} must be a list of strings, got ${shown(p)} in it`);
+    if (!IDENTIFIER.test(p)) throw badRequest(`invalid namespace part ${shown(p)}: use letters, digits and underscores, not starting with a digit`);
+  }
+  const ns = (parts as string[]).map((p) => p.toLowerCase());
+  const tooLong = tableNameTooLong(ns.join('.'), 'namespace');
+  if (tooLong) throw badRequest(tooLong);
+  return ns;
+}
+
+/** A namespace path segment or `parent` query value (already percent-decoded by the router):
+ *  parts separated by the unit separator (0x1F). */
+function namespaceParts(segment: string): string[] {
+  return validNamespace(segment.split('\u001f'), 'namespace');
+}
+
+/** A path parameter as the router decoded it (decoding it again would turn '%2541' into 'A'). */
 function param(c: Context, name: string): string {
   const v = c.req.param(name);
-  if (v === undefined) throw typed('bad_request', 'BadRequestException', `missing path parameter '${name}'`);
-  return decodeURIComponent(v);
+  if (v === undefined) throw badRequest(`missing path parameter '${name}'`);
+  return v;
 }
 
-function validTableName(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw typed('bad_request', 'BadRequestException', `invalid table name '${name}': use letters, digits and underscores`);
+/** Table names: letters, digits and underscores, lower-cased. Their length is checked with
+ *  the namespace (`checkedStoreName`): the two make one pointer-store name. */
+function validTableName(name: unknown, what = "'name'"): string {
+  if (typeof name !== 'string') throw badRequest(`${what} must be a string, got ${shown(name)}`);
+  if (!IDENTIFIER.test(name)) throw badRequest(`invalid table name ${shown(name)}: use letters, digits and underscores, not starting with a digit`);
   return name.toLowerCase();
+}
+
+/** A table identifier of a request body: {namespace: string[], name: string}. */
+function identifierOf(v: unknown, what: string): { namespace: string[]; name: string } {
+  if (!isJsonObject(v)) throw badRequest(`${what} must be a table identifier {namespace, name}, got ${shown(v)}`);
+  if (!Array.isArray(v.namespace)) throw badRequest(`${what}.namespace must be a list of names`);
+  return { namespace: validNamespace(v.namespace, `${what}.namespace`), name: validTableName(v.name, `${what}.name`) };
 }
 
 /**
@@ -128,7 +166,13 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     }
   }
 
-  const storeName = (ns: string[], table: string): string => (ns.length === 1 && ns[0] === defaultNs ? table : `${ns.join('.')}.${table}`);
+  const storeName = (ns: string[], table: string): string => {
+    const name = ns.length === 1 && ns[0] === defaultNs ? table : `${ns.join('.')}.${table}`;
+    // The pointer store keeps the table under a file named so: refused before any store call.
+    const tooLong = tableNameTooLong(name, 'table name');
+    if (tooLong) throw badRequest(tooLong);
+    return name;
+  };
   const splitName = (name: string): { namespace: string[]; name: string } => {
     const parts = name.split('.');
     return parts.length === 1 ? { namespace: [defaultNs], name } : { namespace: parts.slice(0, -1), name: parts[parts.length - 1] };
@@ -215,9 +259,9 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
 
   app.post('/v1/namespaces', handle(async (c) => {
     const b = await body(c);
-    if (!Array.isArray(b.namespace) || b.namespace.length === 0) throw typed('bad_request', 'BadRequestException', "'namespace' must be a non-empty list of names");
-    const ns = namespaceParts((b.namespace as unknown[]).map(String).join('\u001f'));
-    const props = Object.fromEntries(Object.entries((b.properties ?? {}) as Json).map(([k, v]) => [k, String(v)]));
+    if (!Array.isArray(b.namespace) || b.namespace.length === 0) throw badRequest("'namespace' must be a non-empty list of names");
+    const ns = validNamespace(b.namespace);
+    const props = stringMap(b.properties, "'properties'") ?? {};
     if (ns.join('.') === defaultNs || (await namespaces.get(ns.join('.'))) || !(await writeNamespace(ns, props, undefined))) {
       throw typed('conflict', 'AlreadyExistsException', `namespace '${ns.join('.')}' already exists`);
     }
@@ -249,8 +293,8 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
   app.post('/v1/namespaces/:ns/properties', handle(async (c) => {
     const ns = namespaceParts(param(c, 'ns'));
     const b = await body(c);
-    const removals = ((b.removals ?? []) as unknown[]).map(String);
-    const updates = Object.fromEntries(Object.entries((b.updates ?? {}) as Json).map(([k, v]) => [k, String(v)]));
+    const removals = stringList(b.removals, "'removals'") ?? [];
+    const updates = stringMap(b.updates, "'updates'") ?? {};
     if (removals.some((k) => k in updates)) throw typed('unsupported', 'UnprocessableEntityException', 'a property cannot be both updated and removed');
     const before = await requireNamespace(ns);
     const props = { ...before, ...updates };
@@ -274,13 +318,15 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const ns = namespaceParts(param(c, 'ns'));
     await requireNamespace(ns);
     const b = await body(c);
-    const table = validTableName(String(b.name ?? ''));
+    const table = validTableName(b.name);
+    const name = storeName(ns, table);
     const schema = parseRestSchema(b.schema);
     const spec = parseRestSpec(b['partition-spec'], schema);
-    if (b.location !== undefined && typeof b.location !== 'string') throw typed('bad_request', 'BadRequestException', "'location' must be a string");
+    if (b.location !== undefined && b.location !== null && typeof b.location !== 'string') throw badRequest("'location' must be a string");
+    if (b['write-order'] !== undefined && b['write-order'] !== null && !isJsonObject(b['write-order'])) throw badRequest("'write-order' must be an object");
+    if (b['stage-create'] !== undefined && typeof b['stage-create'] !== 'boolean') throw badRequest("'stage-create' must be a boolean");
     const location = typeof b.location === 'string' ? b.location.replace(/\/+$/, '') : `${warehouse}/${ns.join('/')}/${table}`;
-    const properties = Object.fromEntries(Object.entries((b.properties ?? {}) as Json).map(([k, v]) => [k, String(v)]));
-    const name = storeName(ns, table);
+    const properties = stringMap(b.properties, "'properties'") ?? {};
     await checkTableLocations({ location, properties, snapshots: [] } as unknown as TableMetadata);
     if (b['stage-create'] === true) {
       const metadata = newTableMetadata({ schema, lastColumnId: lastColumnIdOf(schema), spec, location, properties });
@@ -299,26 +345,29 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const ns = namespaceParts(param(c, 'ns'));
     await requireNamespace(ns);
     const b = await body(c);
-    const table = validTableName(String(b.name ?? ''));
+    const table = validTableName(b.name);
+    const name = storeName(ns, table);
+    if (b.overwrite !== undefined && typeof b.overwrite !== 'boolean') throw badRequest("'overwrite' must be a boolean");
+    if (b.overwrite === true) throw typed('unsupported', 'UnsupportedOperationException', "register with 'overwrite' is not supported; drop the table first");
     const location = b['metadata-location'];
     if (typeof location !== 'string' || location === '') throw typed('bad_request', 'BadRequestException', "'metadata-location' is required");
     // Checked before anything is read: a file outside is never opened, so its bytes cannot leak.
     await locations.check(location, "'metadata-location'");
     const metadata = decodeTableMetadata(await io.read(location), location);
     await checkTableLocations(metadata);
-    if (!(await tables.compareAndSwap(storeName(ns, table), undefined, location))) throw typed('conflict', 'AlreadyExistsException', `table '${[...ns, table].join('.')}' already exists`);
+    if (!(await tables.compareAndSwap(name, undefined, location))) throw typed('conflict', 'AlreadyExistsException', `table '${[...ns, table].join('.')}' already exists`);
     return jsonText(c, tableResult({ metadataLocation: location, metadata }));
   }));
 
   app.get('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
-    const loaded = await load(namespaceParts(param(c, 'ns')), param(c, 'table').toLowerCase());
+    const loaded = await load(namespaceParts(param(c, 'ns')), validTableName(param(c, 'table'), 'table'));
     if (isHead(c)) return c.body(null, 204);
     return jsonText(c, tableResult(loaded));
   }));
 
   app.delete('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
     const ns = namespaceParts(param(c, 'ns'));
-    const t = await load(ns, param(c, 'table').toLowerCase());
+    const t = await load(ns, validTableName(param(c, 'table'), 'table'));
     // Files stay: purging data is a maintenance decision (and other engines may share them).
     if (!(await tables.remove(t.name, t.metadataLocation))) throw typed('conflict', 'CommitFailedException', `table '${t.name}' changed while being dropped; retry`);
     return c.body(null, 204);
@@ -326,11 +375,15 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
 
   app.post('/v1/namespaces/:ns/tables/:table', handle(async (c) => {
     const ns = namespaceParts(param(c, 'ns'));
-    const tableName = param(c, 'table').toLowerCase();
-    const b = await body(c);
-    const requirements = (Array.isArray(b.requirements) ? b.requirements : []) as Json[];
-    const updates = (Array.isArray(b.updates) ? b.updates : shorthandUpdates(b)) as Json[];
+    const tableName = validTableName(param(c, 'table'), 'table');
     const name = storeName(ns, tableName);
+    const b = await body(c);
+    if (b.identifier !== undefined && b.identifier !== null) {
+      const id = identifierOf(b.identifier, "'identifier'");
+      if (storeName(id.namespace, id.name) !== name) throw badRequest(`'identifier' names ${[...id.namespace, id.name].join('.')}, not the table of the path (${[...ns, tableName].join('.')})`);
+    }
+    const requirements = objectList(b.requirements, "'requirements'") ?? [];
+    const updates = objectList(b.updates, "'updates'") ?? shorthandUpdates(b);
     const current = await tables.get(name);
     if (current === undefined && !requirements.some((r) => r.type === 'assert-create')) throw typed('not_found', 'NoSuchTableException', `table '${[...ns, tableName].join('.')}' does not exist`);
     const base = current === undefined ? undefined : decodeTableMetadata(await io.read(current), current);
@@ -365,13 +418,12 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
 
   app.post('/v1/tables/rename', handle(async (c) => {
     const b = await body(c);
-    const src = b.source as { namespace?: string[]; name?: string } | undefined;
-    const dst = b.destination as { namespace?: string[]; name?: string } | undefined;
-    if (!src?.namespace || !src.name || !dst?.namespace || !dst.name) throw typed('bad_request', 'BadRequestException', "'source' and 'destination' identifiers are required");
-    const from = await load(namespaceParts(src.namespace.join('\u001f')), src.name.toLowerCase());
-    const dstNs = namespaceParts(dst.namespace.join('\u001f'));
-    await requireNamespace(dstNs);
-    const to = storeName(dstNs, validTableName(dst.name));
+    if (b.source === undefined || b.destination === undefined) throw badRequest("'source' and 'destination' identifiers are required");
+    const src = identifierOf(b.source, "'source'");
+    const dst = identifierOf(b.destination, "'destination'");
+    const to = storeName(dst.namespace, dst.name);
+    const from = await load(src.namespace, src.name);
+    await requireNamespace(dst.namespace);
     if (!(await tables.compareAndSwap(to, undefined, from.metadataLocation))) throw typed('conflict', 'AlreadyExistsException', `table '${to}' already exists`);
     await tables.remove(from.name, from.metadataLocation);
     return c.body(null, 204);

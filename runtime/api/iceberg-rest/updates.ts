@@ -16,6 +16,47 @@ export class CommitFailed extends PuffinError {
   }
 }
 
+// Request bodies are checked field by field: a wrong type is a 400 naming the field, never a
+// TypeError (a 500) or a silent conversion (a string spread into a map of its characters).
+
+export function isJsonObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function shownValue(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 64 ? `${text.slice(0, 64)}...` : text;
+}
+
+/** A string-to-string map field (properties, updates); undefined or null when absent. */
+export function stringMap(v: unknown, what: string): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isJsonObject(v)) throw new PuffinError('bad_request', `${what} must be an object of strings, got ${shownValue(v)}`);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new PuffinError('bad_request', `${what}: the value of ${JSON.stringify(k)} must be a string, got ${shownValue(x)}`);
+  return { ...(v as Record<string, string>) };
+}
+
+/** A list-of-strings field (removals); undefined or null when absent. */
+export function stringList(v: unknown, what: string): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new PuffinError('bad_request', `${what} must be a list of strings, got ${shownValue(v)}`);
+  for (const x of v) if (typeof x !== 'string') throw new PuffinError('bad_request', `${what} must be a list of strings, got ${shownValue(x)} in it`);
+  return [...(v as string[])];
+}
+
+/** A list-of-objects field (requirements, updates); undefined or null when absent. */
+export function objectList(v: unknown, what: string): Json[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new PuffinError('bad_request', `${what} must be a list of objects, got ${shownValue(v)}`);
+  for (const x of v) if (!isJsonObject(x)) throw new PuffinError('bad_request', `${what} must be a list of objects, got ${shownValue(x)} in it`);
+  return v as Json[];
+}
+
+function stringOf(v: unknown, what: string): string {
+  if (typeof v === 'string') return v;
+  throw new PuffinError('bad_request', `${what} must be a string, got ${shownValue(v)}`);
+}
+
 function bigOf(v: unknown, what: string): bigint {
   if ((typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && /^-?\d+$/.test(v)) || typeof v === 'bigint') return BigInt(v);
   throw new PuffinError('bad_request', `${what} must be an integer, got ${JSON.stringify(v)}`);
@@ -43,13 +84,14 @@ export function lastColumnIdOf(schema: IcebergSchema): number {
 }
 
 export function parseRestSchema(json: unknown, what = 'schema'): IcebergSchema {
-  if (!json || typeof json !== 'object') throw new PuffinError('bad_request', `${what} is required and must be an object`);
+  if (!isJsonObject(json)) throw new PuffinError('bad_request', `${what} is required and must be an object`);
   return parseSchema({ type: 'struct', ...(json as Json) }, what);
 }
 
 export function parseRestSpec(json: unknown, schema: IcebergSchema): PartitionSpec {
   if (json === undefined || json === null) return { specId: 0, fields: [] };
-  const obj = json as Json;
+  if (!isJsonObject(json)) throw new PuffinError('bad_request', `partition-spec must be an object, got ${shownValue(json)}`);
+  const obj = json;
   const fields = parsePartitionFieldsJson(obj.fields ?? [], 'partition-spec');
   for (const f of fields) {
     if (!schema.fields.some((c) => c.id === f.sourceId)) throw new PuffinError('bad_request', `partition field '${f.name}' names source-id ${f.sourceId}, which is not a column`);
@@ -58,8 +100,9 @@ export function parseRestSpec(json: unknown, schema: IcebergSchema): PartitionSp
 }
 
 function parseSortOrder(json: unknown): SortOrder {
-  const obj = (json ?? {}) as Json;
-  const fields = Array.isArray(obj.fields) ? (obj.fields as Json[]) : [];
+  if (!isJsonObject(json)) throw new PuffinError('bad_request', `add-sort-order: sort-order must be an object, got ${shownValue(json)}`);
+  const obj = json;
+  const fields = objectList(obj.fields, 'add-sort-order: sort-order.fields') ?? [];
   return {
     orderId: typeof obj['order-id'] === 'number' ? obj['order-id'] : 0,
     fields: fields.map((f) => ({
@@ -72,14 +115,15 @@ function parseSortOrder(json: unknown): SortOrder {
 }
 
 function parseSnapshot(json: unknown): Snapshot {
-  const s = (json ?? {}) as Json;
+  if (!isJsonObject(json)) throw new PuffinError('bad_request', `add-snapshot: snapshot must be an object, got ${shownValue(json)}`);
+  const s = json;
   if (typeof s['manifest-list'] !== 'string') throw new PuffinError('bad_request', 'add-snapshot: snapshot.manifest-list is required');
   const snapshot: Snapshot = {
     snapshotId: bigOf(s['snapshot-id'], 'snapshot-id'),
     sequenceNumber: s['sequence-number'] === undefined ? 0n : bigOf(s['sequence-number'], 'sequence-number'),
     timestampMs: intOf(s['timestamp-ms'], 'timestamp-ms'),
     manifestList: s['manifest-list'],
-    summary: Object.fromEntries(Object.entries((s.summary ?? {}) as Json).map(([k, v]) => [k, String(v)])),
+    summary: stringMap(s.summary, 'add-snapshot: snapshot.summary') ?? {},
   };
   if (s['parent-snapshot-id'] !== undefined && s['parent-snapshot-id'] !== null) snapshot.parentSnapshotId = bigOf(s['parent-snapshot-id'], 'parent-snapshot-id');
   if (typeof s['schema-id'] === 'number') snapshot.schemaId = s['schema-id'];
@@ -90,7 +134,7 @@ function parseSnapshot(json: unknown): Snapshot {
 /** Check every requirement against the base (undefined: the table does not exist yet). */
 export function checkRequirements(base: TableMetadata | undefined, requirements: readonly Json[], table: string): void {
   for (const r of requirements) {
-    const type = String(r.type);
+    const type = stringOf(r.type, 'a requirement\'s type');
     if (type === 'assert-create') {
       if (base) throw new CommitFailed(`requirement failed: table '${table}' already exists`);
       continue;
@@ -143,10 +187,10 @@ export function applyUpdates(base: TableMetadata, updates: readonly Json[], now 
   let lastAddedSpec: number | undefined;
   let lastAddedOrder: number | undefined;
   for (const u of updates) {
-    const action = String(u.action);
+    const action = stringOf(u.action, 'an update\'s action');
     switch (action) {
       case 'assign-uuid':
-        m.tableUuid = String(u.uuid);
+        m.tableUuid = stringOf(u.uuid, 'assign-uuid: uuid');
         break;
       case 'upgrade-format-version':
         if (u['format-version'] !== 2 && u['format-version'] !== m.formatVersion) {
@@ -211,7 +255,7 @@ export function applyUpdates(base: TableMetadata, updates: readonly Json[], now 
         break;
       }
       case 'set-snapshot-ref': {
-        const name = String(u['ref-name']);
+        const name = stringOf(u['ref-name'], 'set-snapshot-ref: ref-name');
         const snapshotId = bigOf(u['snapshot-id'], 'snapshot-id');
         if (!m.snapshots.some((s) => s.snapshotId === snapshotId)) throw new PuffinError('bad_request', `set-snapshot-ref: snapshot ${snapshotId} does not exist`);
         m.refs[name] = { snapshotId, type: u.type === 'tag' ? 'tag' : 'branch' };
@@ -222,26 +266,27 @@ export function applyUpdates(base: TableMetadata, updates: readonly Json[], now 
         break;
       }
       case 'remove-snapshot-ref': {
-        const name = String(u['ref-name']);
+        const name = stringOf(u['ref-name'], 'remove-snapshot-ref: ref-name');
         delete m.refs[name];
         if (name === 'main') m.currentSnapshotId = null;
         break;
       }
       case 'remove-snapshots': {
-        const ids = new Set(((u['snapshot-ids'] ?? []) as unknown[]).map((x) => bigOf(x, 'snapshot-ids')));
+        if (!Array.isArray(u['snapshot-ids'])) throw new PuffinError('bad_request', 'remove-snapshots: snapshot-ids must be a list of snapshot ids');
+        const ids = new Set((u['snapshot-ids'] as unknown[]).map((x) => bigOf(x, 'remove-snapshots: snapshot-ids')));
         if (m.currentSnapshotId !== null && ids.has(m.currentSnapshotId)) throw new PuffinError('bad_request', 'remove-snapshots: cannot remove the current snapshot');
         m.snapshots = m.snapshots.filter((s) => !ids.has(s.snapshotId));
         m.snapshotLog = m.snapshotLog.filter((e) => !ids.has(e.snapshotId));
         break;
       }
       case 'set-location':
-        m.location = String(u.location).replace(/\/+$/, '');
+        m.location = stringOf(u.location, 'set-location: location').replace(/\/+$/, '');
         break;
       case 'set-properties':
-        Object.assign(m.properties, Object.fromEntries(Object.entries((u.updates ?? {}) as Json).map(([k, v]) => [k, String(v)])));
+        Object.assign(m.properties, stringMap(u.updates, 'set-properties: updates') ?? {});
         break;
       case 'remove-properties':
-        for (const k of (u.removals ?? []) as string[]) delete m.properties[k];
+        for (const k of stringList(u.removals, 'remove-properties: removals') ?? []) delete m.properties[k];
         break;
       default:
         throw new PuffinError('unsupported', `table update '${action}' is not supported by this catalog`);
