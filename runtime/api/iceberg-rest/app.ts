@@ -348,7 +348,6 @@ export function createIcebergRestApp(options: IcebergRestOptions): Hono {
     const table = validTableName(b.name);
     const name = storeName(ns, table);
     if (b.overwrite !== undefined && typeof b.overwrite !== 'boolean') throw badRequest("'overwrite' must be a boolean");
-    if (b.overwrite === true) throw typed('unsupported', 'UnsupportedOperationException', "register with 'overwrite' is not supported; drop the table first");
     const location = b['metadata-location'];
     if (typeof location !== 'string' || location === '') throw typed('bad_request', 'BadRequestException', "'metadata-location' is required");
     // Checked before anything is read: a file outside is never opened, so its bytes cannot leak.
