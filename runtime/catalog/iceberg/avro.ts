@@ -237,6 +237,22 @@ function lazyArrayHook(schema: unknown, opts: unknown): avro.Type | undefined {
   return type;
 }
 
+/**
+ * A long written as an object (`{type: 'long', logicalType: 'timestamp-micros', ...}`: time
+ * and timestamp partition fields, as the spec's Avro mapping annotates them) does not go
+ * through the registry: avsc makes a plain LongType of it, which refuses BigInt and reads
+ * numbers (losing nanosecond timestamps past 2^53). It is read and written as the BigInt long
+ * too; the annotation stays in the schema text written into the file.
+ */
+function logicalLongHook(schema: unknown): avro.Type | undefined {
+  if (schema && typeof schema === 'object' && !Array.isArray(schema) && (schema as { type?: unknown }).type === 'long') return bigIntLong;
+  return undefined;
+}
+
+function lazyOrLogicalLongHook(schema: unknown, opts: unknown): avro.Type | undefined {
+  return logicalLongHook(schema) ?? lazyArrayHook(schema, opts);
+}
+
 /** A raw Avro schema object, as JSON (field ids and logical types included). */
 export type AvroSchemaJson = unknown;
 
@@ -273,7 +289,7 @@ export function avroType(schema: AvroSchemaJson, text = JSON.stringify(schema), 
     type = avro.Type.forSchema(schema as avro.Schema, {
       wrapUnions: false,
       registry: { long: bigIntLong, bytes: bytesView } as never,
-      ...(lazyArrays ? { typeHook: lazyArrayHook as never } : {}),
+      typeHook: (lazyArrays ? lazyOrLogicalLongHook : logicalLongHook) as never,
     });
     if (typeCache.size > 256) typeCache.clear();
     typeCache.set(key, type);
