@@ -33,6 +33,7 @@ import { InProcessInvoker } from './in-process-invoker.ts';
 import type { Invoker } from './invoker.ts';
 import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
+import { ownProcessDir } from './leftovers.ts';
 import { SqlRunnerPool } from './sql-runner.ts';
 import type { QueryOptions, QueryOutcome, QueryService, QueryStats, Statement } from './query-service.ts';
 import { classifyStatement, unsupportedStatement, type ClassifiedStatement, type StatementKind } from '../sql/classify.ts';
@@ -107,7 +108,9 @@ export class LocalCluster implements QueryService {
       // (only with a worker Lambda, Redis and PUFFINDB_ASYNC_THRESHOLD > 0).
       asyncFanout: asyncFanoutFor(settings, invoker, options.state),
     });
-    const files = new FileCache({ dir: join(scratch, 'files'), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
+    // Its own per process (pins and the byte bound are in memory: sharing the directory would
+    // let one process evict a file another is reading).
+    const files = new FileCache({ dir: ownProcessDir(join(scratch, 'files')), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
     return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning]);
   }
 
@@ -372,9 +375,10 @@ export class LocalCluster implements QueryService {
     return out;
   }
 
-  /** 'ok' while fragments can run, else the invoker's reason (no worker process can start, ...). */
+  /** 'ok' while fragments and reduce steps can run, else why not (no worker or SQL runner process can start, ...). */
   workersHealth(): 'ok' | string {
-    return this.invoker.health?.() ?? 'ok';
+    const reasons = [this.invoker.health?.() ?? 'ok', ...this.runners.map((r) => r.health())].filter((h) => h !== 'ok');
+    return reasons.length > 0 ? reasons.join('; ') : 'ok';
   }
 
   async close(): Promise<void> {

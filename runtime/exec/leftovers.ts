@@ -12,6 +12,10 @@
 // about a second (pool-child.ts); if cleanup removes a directory it is still writing, only
 // its abandoned work is lost.
 //
+// Scratch that lives as long as its process rather than a query (SQL runner slots, the pool's
+// per-child caches and sandboxes, the coordinator's file cache) lives in per-process
+// directories instead (ownProcessDir below), removed once their process is gone.
+//
 // Data files uploaded to a table's location by a killed write are not scratch: they stay,
 // listed by `puffindb table orphans` (only the table's snapshots can tell what is garbage).
 
@@ -136,25 +140,125 @@ function mtimeOf(path: string): number {
   }
 }
 
+// Per-process directories: scratch that lives as long as its process (SQL runner slots, the
+// worker pool's caches and sandboxes, the coordinator's file cache) sits under a directory
+// named after its process, <pid>-<kernel start time>, so processes sharing a home never touch
+// each other's, and a directory is removed once its process is gone (whatever its mtime).
+
+/** <pid>-<start time> of this process (the start time is Date.now() in base 36, prefixed 't', without /proc). */
+let ownDirName: string | undefined;
+export function processDirName(): string {
+  ownDirName ??= `${process.pid}-${processStartTime(process.pid) ?? `t${Date.now().toString(36)}`}`;
+  return ownDirName;
+}
+
+const PROCESS_DIR = /^(\d+)-(t?[0-9a-z]+)$/;
+
+/** Whether the process a per-process directory is named after still runs; undefined for other names. */
+export function processDirOwnerAlive(name: string): boolean | undefined {
+  const match = PROCESS_DIR.exec(name);
+  if (!match) return undefined;
+  const pid = Number(match[1]);
+  if (name === processDirName()) return true;
+  // A name made without /proc records no kernel start time: the pid alone decides.
+  return isAlive({ pid, registeredAt: 0, startTime: match[2].startsWith('t') ? undefined : match[2], what: '' });
+}
+
+/**
+ * Remove the per-process directories under `root` whose process is gone (and nothing else
+ * there); answers what was removed and kept.
+ */
+export function removeDeadProcessDirs(root: string): { removed: string[]; bytes: number; kept: string[] } {
+  const result = { removed: [] as string[], bytes: 0, kept: [] as string[] };
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return result;
+  }
+  for (const name of names) {
+    const alive = processDirOwnerAlive(name);
+    if (alive === undefined) continue;
+    const path = join(root, name);
+    if (alive) {
+      result.kept.push(path);
+      continue;
+    }
+    const bytes = sizeOf(path);
+    try {
+      rmSync(path, { recursive: true, force: true });
+      result.removed.push(path);
+      result.bytes += bytes;
+    } catch {
+      result.kept.push(path);
+    }
+  }
+  return result;
+}
+
+/**
+ * This process's own directory under `root` (a directory shared by the processes of a home),
+ * after removing those of dead processes there. Not created here.
+ */
+export function ownProcessDir(root: string): string {
+  removeDeadProcessDirs(root);
+  return join(root, processDirName());
+}
+
+/** Roots of per-process directories (see ownProcessDir) in a home. */
+export function processDirRoots(settings: Settings): string[] {
+  const { home, cacheDir } = settings;
+  return [
+    join(home, 'coordinator', 'runners'), // SqlRunnerPool (reduce steps): <proc>/<n>/slot-<i>
+    join(home, 'coordinator', 'planning'), // SqlRunnerPool (planning)
+    join(home, 'coordinator', 'files'), // LocalCluster's FileCache
+    join(cacheDir, 'procs'), // ProcessPoolInvoker: <proc>/<n>/pool-<i> (each child's cache and sandboxes)
+  ];
+}
+
+/**
+ * What the layout before per-process directories left: <cacheDir>/pool-<i> (shared by every
+ * process's pool), slot-<i> under the runner roots and cached files directly under
+ * coordinator/files. No process of this version writes there, so they are removed whole,
+ * but only when no other live process is registered (an older server might still run).
+ */
+function legacyEntries(settings: Settings): string[] {
+  const { home, cacheDir } = settings;
+  const entries: string[] = [];
+  const add = (dir: string, keep: (name: string) => boolean) => {
+    try {
+      for (const name of readdirSync(dir)) if (keep(name) && processDirOwnerAlive(name) === undefined) entries.push(join(dir, name));
+    } catch {
+      // absent
+    }
+  };
+  add(cacheDir, (name) => /^pool-\d+$/.test(name) || name === 'staging' || name === 'partials');
+  add(join(home, 'coordinator', 'runners'), (name) => /^slot-\d+$/.test(name));
+  add(join(home, 'coordinator', 'planning'), (name) => /^slot-\d+$/.test(name));
+  add(join(home, 'coordinator', 'files'), () => true);
+  return entries;
+}
+
 /**
  * Directories whose every entry is scratch of one query or one write, created under a unique
  * name and removed when it ends. Nothing else (caches, catalog, data) is ever touched.
  */
 export function scratchLocations(settings: Settings): string[] {
   const { home, cacheDir } = settings;
-  const workerDirs = [cacheDir];
-  // Pool children each work in <cacheDir>/pool-<n> (process-pool-invoker.ts).
+  // A Worker in this process (the in-process invoker) works in <cacheDir>/sandbox/<n>/, a
+  // directory per fragment; pool children work inside their process's directory (processDirRoots).
+  const sandboxes: string[] = [];
   try {
-    for (const name of readdirSync(cacheDir)) if (/^pool-\d+$/.test(name)) workerDirs.push(join(cacheDir, name));
+    for (const name of readdirSync(join(cacheDir, 'sandbox'))) if (/^\d+$/.test(name)) sandboxes.push(join(cacheDir, 'sandbox', name));
   } catch {
-    // no cache directory yet
+    // no sandbox yet
   }
   return [
     join(home, 'coordinator', 'staging'), // LocalCluster.write: <queryId>
     join(home, 'coordinator', 'partials'), // Coordinator: <queryId>-<uuid> work directories
     join(home, 'control', 'results'), // ResultKeeper's Parquet scratch: rows-<uuid>.*
     join(home, 'control', 'logs'), // query log flushes: rows-<uuid>.*
-    ...workerDirs.flatMap((d) => [join(d, 'staging'), join(d, 'partials')]), // Worker: write-<id>, <query>-<fragment>-<uuid>.parquet
+    ...sandboxes, // Worker: a fragment's directory (its files' links, partial, write staging)
   ];
 }
 
@@ -193,6 +297,15 @@ export function cleanLeftovers(settings: Settings): LeftoverCleanup {
   const live = otherLiveProcesses(settings.home);
   const oldestLive = Math.min(...live.map((r) => r.registeredAt));
   const result: LeftoverCleanup = { removed: [], bytes: 0, kept: [], liveProcesses: live.length };
+  // Per-process directories go with their process, whatever their age.
+  for (const root of processDirRoots(settings)) {
+    const { removed, bytes, kept } = removeDeadProcessDirs(root);
+    result.removed.push(...removed);
+    result.bytes += bytes;
+    result.kept.push(...kept);
+  }
+  if (live.length === 0) for (const path of legacyEntries(settings)) candidates.push({ path, mtimeMs: 0 });
+  else result.kept.push(...legacyEntries(settings));
   for (const { path, mtimeMs } of candidates) {
     if (mtimeMs >= oldestLive - CLOCK_SLACK_MS) {
       result.kept.push(path);

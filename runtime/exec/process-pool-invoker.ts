@@ -3,22 +3,29 @@
 // runaway fragment takes down one child, never the coordinator. A child that dies or
 // overruns is killed and replaced; its fragment fails and the coordinator decides on a retry.
 //
-// A slot never gives up: a child that fails to start, or dies soon after starting, is
+// A slot never gives up: a child that fails to start, or dies idle soon after starting, is
 // started again after a bounded exponential backoff (reset once a child has stayed up for a
 // healthy period), so a burst of crashes or kills costs a pause, never the pool. While no
 // child is running and every slot is backing off, fragments are refused at once with
 // `unavailable` (503) rather than queued, and health() says why.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PuffinError } from '../errors.ts';
 import type { Settings } from '../settings.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
+import { ownProcessDir } from './leftovers.ts';
 import { decodeError, decodeResult, type PoolChildMessage, type PoolParentMessage } from './wire.ts';
 
 export interface ProcessPoolOptions {
-  /** Settings of every child's Worker; each child gets its own cache directory under cacheDir. */
+  /**
+   * Settings of every child's Worker; each child gets its own cache directory,
+   * <cacheDir>/procs/<pid>-<start time>/<n>/pool-<slot>: its own to this process (another
+   * process sharing the cache directory never touches it) and removed when the pool closes
+   * or, after a crash, once this process is gone (leftovers.ts).
+   */
   settings: Settings;
   /** Number of child processes; default settings.workers (one per core). */
   size?: number;
@@ -91,6 +98,8 @@ const MAX_INITIAL_START_FAILURES = 3;
 /** Consecutive failures from which a slot backs off, and the pool with no child up counts as down. */
 const REPEATED_FAILURES = 2;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** Pools of this process, numbered: two pools over one cache directory get directories of their own. */
+let nextPoolId = 0;
 
 export class ProcessPoolInvoker implements Invoker {
   /** Resolves when every child has started; rejects when a slot gives up starting. */
@@ -105,6 +114,8 @@ export class ProcessPoolInvoker implements Invoker {
   private readonly healthyAfterMs: number;
   private nextJobId = 1;
   private closed = false;
+  /** This pool's directory (see ProcessPoolOptions.settings). */
+  private readonly scratchRoot: string;
   private lastStartError: PuffinError | undefined;
   private readonly killAllOnExit = () => {
     for (const slot of this.slots) slot.child?.kill('SIGKILL');
@@ -117,6 +128,7 @@ export class ProcessPoolInvoker implements Invoker {
     this.restartBaseMs = options.restartBaseMs ?? 200;
     this.restartMaxMs = options.restartMaxMs ?? 10_000;
     this.healthyAfterMs = options.healthyAfterMs ?? 30_000;
+    this.scratchRoot = join(ownProcessDir(join(options.settings.cacheDir, 'procs')), String(nextPoolId++));
     const readiness: Promise<void>[] = [];
     this.slots = Array.from({ length: this.size }, (_, index) => {
       let markReady!: () => void;
@@ -205,16 +217,20 @@ export class ProcessPoolInvoker implements Invoker {
       slot.state = 'dead';
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(exits), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
+    const exited = await Promise.race([Promise.all(exits).then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);
+    // The children's caches and sandboxes die with the pool (a child still exiting keeps them
+    // until start-up cleanup sees this process gone).
+    if (exited) await rm(this.scratchRoot, { recursive: true, force: true }).catch(() => undefined);
   }
 
   private spawn(slot: Slot): void {
     const { settings } = this.options;
     const childSettings: Settings = {
       ...settings,
-      // Separate caches: one process must not evict or half-write files another is reading.
-      cacheDir: join(settings.cacheDir, `pool-${slot.index}`),
+      // Separate caches: one process must not evict or half-write files another is reading
+      // (nor, sharing a home, another server's children).
+      cacheDir: join(this.scratchRoot, `pool-${slot.index}`),
       cacheBytes: Math.floor(settings.cacheBytes / this.size),
     };
     slot.restartAt = undefined;
@@ -308,6 +324,11 @@ export class ProcessPoolInvoker implements Invoker {
     // A child killed by the pool itself (a runaway or cancelled fragment) says nothing about
     // the next one: it is replaced at once and counts as no failure.
     const killedByPool = slot.state === 'stopping' || slot.state === 'draining';
+    // A child that started, took a fragment and died running it proved the slot can start:
+    // the death is the fragment's (or a stray kill's) doing, and the coordinator's retry and
+    // the next query need a worker now, not after a backoff. It is replaced at once and counts
+    // as no failure; backoff is for children that fail to start or die without work.
+    const diedRunning = slot.state === 'busy' && slot.job !== undefined;
     if (slot.job) {
       const { fragment, queryId } = slot.job.request;
       slot.fragmentsRun++;
@@ -326,8 +347,8 @@ export class ProcessPoolInvoker implements Invoker {
     // Why this child went: what the pool saw first (its init error, a start timeout), else how it exited.
     const why = slot.exitReason ?? new PuffinError('unavailable', `worker process ${child.pid} exited (${how})${wasStarting ? ' before it was ready' : ''}`);
     slot.exitReason = undefined;
-    if (!killedByPool) this.lastStartError = why;
-    if (killedByPool) {
+    if (!killedByPool && !diedRunning) this.lastStartError = why;
+    if (killedByPool || diedRunning) {
       this.spawn(slot);
       return;
     }

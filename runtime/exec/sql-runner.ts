@@ -20,6 +20,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine, runQuery, type QueryResult } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
+import { ownProcessDir } from './leftovers.ts';
 
 /** What one job runs: files to read, and the statements over their paths in the slot. */
 export interface RunnerJob {
@@ -36,7 +37,11 @@ export interface SqlRunner {
 }
 
 export interface RunnerPoolOptions {
-  /** Root of the slots' directories (one subdirectory per slot). Nothing else may live there. */
+  /**
+   * Root of the slots' directories, which processes sharing a home share: this pool's slots
+   * live in <dir>/<pid>-<start time>/<n>/slot-<i> (leftovers.ts), so no other process's pool
+   * ever removes or reuses them. Nothing else may live there.
+   */
   dir: string;
   /** Slots, i.e. jobs at once; further jobs wait for a free slot. */
   size: number;
@@ -49,6 +54,8 @@ export interface RunnerPoolOptions {
 }
 
 const CHILD_MODULE = fileURLToPath(new URL('./sql-runner-child.ts', import.meta.url));
+/** Pools of this process, numbered: two pools given one dir still get directories of their own. */
+let nextPoolId = 0;
 
 export type RunnerParentMessage =
   | { type: 'init'; dir: string; threads?: number; memoryLimit?: string }
@@ -69,6 +76,18 @@ interface Slot {
   starting?: Promise<ChildProcess>;
   /** In-process slots: the engine. */
   engine?: Promise<Engine>;
+  /** Process slots: the pending restart of a child that died or failed to start. */
+  restart?: NodeJS.Timeout;
+}
+
+/** Consecutive failures from which the runner backs off and, with no child up, is unhealthy. */
+const REPEATED_FAILURES = 2;
+const RESTART_BASE_MS = 200;
+const RESTART_MAX_MS = 10_000;
+const HEALTHY_AFTER_MS = 30_000;
+
+function isRunning(proc: ChildProcess | undefined): boolean {
+  return !!proc && proc.connected && proc.exitCode === null && proc.signalCode === null;
 }
 
 export class SqlRunnerPool implements SqlRunner {
@@ -77,22 +96,42 @@ export class SqlRunnerPool implements SqlRunner {
   private readonly all: Slot[] = [];
   private nextJobId = 1;
   private closed = false;
+  /** Consecutive failures of process slots (failed starts, deaths not caused by an abort). */
+  private failures = 0;
+  private lastFailure: string | undefined;
   private readonly killAllOnExit = () => {
     for (const slot of this.all) slot.proc?.kill('SIGKILL');
   };
 
+  /** This pool's own directory: <dir>/<pid>-<start time>/<n>. */
+  private readonly root: string;
+
   constructor(private readonly options: RunnerPoolOptions) {
-    // Jobs of an earlier run of this server (killed mid-query) left their files here.
-    rmSync(resolve(options.dir), { recursive: true, force: true });
+    // Jobs of dead processes (killed mid-query) left their files here; live ones' are theirs.
+    this.root = join(ownProcessDir(resolve(options.dir)), String(nextPoolId++));
+    rmSync(this.root, { recursive: true, force: true });
     const size = Math.max(1, Math.floor(options.size));
     for (let index = 0; index < size; index++) {
-      const slot: Slot = { index, dir: join(resolve(options.dir), `slot-${index}`) };
+      const slot: Slot = { index, dir: join(this.root, `slot-${index}`) };
       this.all.push(slot);
       this.free.push(slot);
     }
     if (options.kind === 'process') process.once('exit', this.killAllOnExit);
     // The first slot starts now, so the first query does not wait for a process to start.
     this.warm(this.all[0]);
+  }
+
+  /**
+   * 'ok' while jobs can run; otherwise why not: no runner process is up and they keep failing
+   * (failed starts, or deaths not caused by a deadline). A slot whose child died is started
+   * again after a pause that grows with the failures, so health recovers once the children
+   * stay up, without waiting for a job.
+   */
+  health(): 'ok' | string {
+    if (this.closed) return 'the SQL runner is closed';
+    if (this.options.kind !== 'process' || this.failures < REPEATED_FAILURES) return 'ok';
+    if (this.all.some((slot) => isRunning(slot.proc))) return 'ok';
+    return `no SQL runner process is running: ${this.failures} consecutive failure(s)${this.lastFailure ? ` (last: ${this.lastFailure})` : ''}; they are restarted`;
   }
 
   async run(job: RunnerJob, signal?: AbortSignal): Promise<QueryResult> {
@@ -229,24 +268,44 @@ export class SqlRunnerPool implements SqlRunner {
 
   private childOf(slot: Slot): Promise<ChildProcess> {
     const proc = slot.proc;
-    if (proc && proc.connected && proc.exitCode === null && proc.signalCode === null) return Promise.resolve(proc);
+    if (isRunning(proc)) return Promise.resolve(proc!);
     // A child that failed to start is forgotten, so the next job tries a new one.
     slot.starting ??= this.spawn(slot).then(
       (c) => {
         slot.proc = c;
         slot.starting = undefined;
-        // A child that dies while idle is replaced on the next job.
-        c.once('exit', () => {
-          if (slot.proc === c) slot.proc = undefined;
+        const readyAt = Date.now();
+        c.once('exit', (code, sig) => {
+          // Killed by the pool (an aborted job, close) only when slot.proc no longer names it.
+          if (slot.proc !== c) return;
+          slot.proc = undefined;
+          // A child that stayed up a while proved the slot sound: counting starts over.
+          if (Date.now() - readyAt >= HEALTHY_AFTER_MS) this.failures = 0;
+          this.failed(slot, `the SQL runner process ${c.pid} exited (${code ?? sig})`);
         });
         return c;
       },
       (err: unknown) => {
         slot.starting = undefined;
+        this.failed(slot, (err as Error).message);
         throw err;
       },
     );
     return slot.starting;
+  }
+
+  /** Count a failure and start the slot's next child after a pause (none for a first failure). */
+  private failed(slot: Slot, why: string): void {
+    if (this.closed || this.options.kind !== 'process') return;
+    this.failures++;
+    this.lastFailure = why;
+    const delay = this.failures < REPEATED_FAILURES ? 0 : Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (this.failures - REPEATED_FAILURES));
+    clearTimeout(slot.restart);
+    slot.restart = setTimeout(() => {
+      slot.restart = undefined;
+      if (!slot.proc && !slot.starting) this.warm(slot);
+    }, delay);
+    slot.restart.unref();
   }
 
   private spawn(slot: Slot): Promise<ChildProcess> {
@@ -289,6 +348,7 @@ export class SqlRunnerPool implements SqlRunner {
     this.closed = true;
     process.off('exit', this.killAllOnExit);
     await Promise.allSettled(this.all.map(async (slot) => {
+      clearTimeout(slot.restart);
       await slot.starting?.catch(() => undefined);
       const child = slot.proc;
       if (child && child.exitCode === null && child.signalCode === null) {
@@ -299,6 +359,7 @@ export class SqlRunnerPool implements SqlRunner {
       const engine = await slot.engine?.catch(() => undefined);
       engine?.close();
     }));
+    await rm(this.root, { recursive: true, force: true });
   }
 }
 

@@ -52,9 +52,9 @@ describe('ProcessPoolInvoker', () => {
   let engine: Engine;
   let scratchDir: string;
 
-  const coordinator = (retries: number) =>
+  const coordinator = (retries: number, invoker: ProcessPoolInvoker = pool) =>
     new Coordinator({
-      invoker: pool,
+      invoker,
       engine,
       scratchDir,
       concurrency: 4,
@@ -123,14 +123,13 @@ describe('ProcessPoolInvoker', () => {
     assert.equal(pids.length, 2);
   });
 
-  test('a fragment whose child dies on every attempt fails the query naming it', async () => {
-    const files = await writeTable(sandbox, 1, 10);
-    const plan = planWithSlowFragment(sumByGroupPlan(files), 50);
+  /** Run `plan` on `invoker` while every child that runs fragment 'slow' is SIGKILLed; the kills. */
+  async function failWithKilledChildren(invoker: ProcessPoolInvoker, plan: Plan): Promise<Set<number>> {
     const killed = new Set<number>();
     let done = false;
     const killer = (async () => {
       while (!done) {
-        const pid = pool.children().find((c) => c.fragmentId === 'slow' && c.state === 'busy')?.pid;
+        const pid = invoker.children().find((c) => c.fragmentId === 'slow' && c.state === 'busy')?.pid;
         if (pid && !killed.has(pid)) {
           killed.add(pid);
           process.kill(pid, 'SIGKILL');
@@ -139,7 +138,7 @@ describe('ProcessPoolInvoker', () => {
       }
     })();
     try {
-      await assert.rejects(coordinator(1).execute(plan), (err: PuffinError) => {
+      await assert.rejects(coordinator(1, invoker).execute(plan), (err: PuffinError) => {
         assert.equal(err.code, 'fragment_failed');
         assert.match(err.message, /fragment slow .*failed after 2 attempt\(s\).*exited \(signal SIGKILL\) while running fragment slow/);
         return true;
@@ -148,8 +147,38 @@ describe('ProcessPoolInvoker', () => {
       done = true;
       await killer;
     }
+    return killed;
+  }
+
+  test('a fragment whose child dies on every attempt fails the query naming it', async () => {
+    const files = await writeTable(sandbox, 1, 10);
+    const killed = await failWithKilledChildren(pool, planWithSlowFragment(sumByGroupPlan(files), 50));
     assert.equal(killed.size, 2);
-    await waitFor('replacement children', () => (pool.children().every((c) => c.state === 'idle') ? true : undefined));
+    // Children that died running a fragment are replaced at once, not after a backoff: the
+    // next query is served (it waits only for the replacements to start, however long that
+    // takes on a loaded machine).
+    assert.ok(pool.children().every((c) => c.state !== 'waiting'), JSON.stringify(pool.children()));
+    assert.equal(pool.health(), 'ok');
+    const outcome = await coordinator(0).execute(sumByGroupPlan(files));
+    assert.deepEqual(outcome.rows, (await expectedSumByGroup(sandbox, files)).rows);
+  });
+
+  test('one slot whose children a fragment kills twice in a row does not back off: the next query is served', async () => {
+    // With one slot both attempts die in it, back to back: deaths while running a fragment
+    // say nothing about the slot's ability to start, so they must not earn a backoff (which
+    // would answer the next query 503 at once).
+    const one = await ProcessPoolInvoker.start({ settings: { ...sandbox.settings, cacheDir: join(sandbox.root, 'one-slot-cache') }, size: 1 });
+    try {
+      const files = await writeTable(sandbox, 1, 10);
+      const killed = await failWithKilledChildren(one, planWithSlowFragment(sumByGroupPlan(files), 50));
+      assert.equal(killed.size, 2);
+      assert.notEqual(one.children()[0].state, 'waiting');
+      assert.equal(one.health(), 'ok');
+      const outcome = await coordinator(0, one).execute(sumByGroupPlan(files));
+      assert.deepEqual(outcome.rows, (await expectedSumByGroup(sandbox, files)).rows);
+    } finally {
+      await one.close();
+    }
   });
 
   test('errors from a child keep their code', async () => {

@@ -169,3 +169,52 @@ test('one worker killed while idle costs no query: the other serves and the slot
   }
   assert.equal((await health()).status, 200);
 });
+
+/** The server's SQL runner processes (sql-runner-child.ts: reduce steps and planning). */
+async function runnerPids(): Promise<number[]> {
+  return (await server.workerPids()).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sql-runner-child');
+    } catch {
+      return false;
+    }
+  });
+}
+
+test('SQL runner processes killed again and again: health says 503 naming them, and recovers by itself', async () => {
+  assert.equal((await health()).status, 200);
+  const seen = new Set<number>();
+  const healthSeen: { status: number; body: Health }[] = [];
+  let kills = 0;
+  for (const started = Date.now(); Date.now() - started < KILL_PHASE_MS && (kills < KILLS || !healthSeen.some((h) => h.status === 503)); ) {
+    for (const pid of await runnerPids()) {
+      if (seen.has(pid)) continue;
+      seen.add(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+        kills++;
+      } catch {
+        // already gone
+      }
+    }
+    // A query now and then makes the runners start children to kill (the reduce step).
+    if (kills % 3 === 0) await server.query(freshCount(3_000 + kills)).then((r) => r.text(), () => undefined);
+    healthSeen.push(await health());
+    await sleep(20);
+  }
+  const degraded = healthSeen.filter((h) => h.status === 503);
+  assert.ok(degraded.length > 0, `health never said 503 during ${kills} runner kills`);
+  for (const h of degraded) {
+    assert.equal(h.body.status, 'degraded');
+    assert.match(h.body.workers, /no SQL runner process is running: \d+ consecutive failure\(s\)/);
+  }
+  let recovered = false;
+  for (const stopped = Date.now(); !recovered && Date.now() - stopped < RECOVERY_MS; ) {
+    recovered = (await health()).status === 200;
+    if (!recovered) await sleep(100);
+  }
+  assert.ok(recovered, `health still 503 after the runner kills stopped: ${JSON.stringify((await health()).body)}`);
+  const res = await server.query(freshCount(4_000));
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal(Number(((await res.json()) as { rows: { n: number }[] }).rows[0].n), expected);
+});

@@ -3,7 +3,7 @@
 // process slot stops a long scalar call at once when the job's signal aborts.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -11,6 +11,7 @@ import { PuffinError, registerInternalPath, scrubInternalPaths } from '../../../
 import { SqlRunnerPool } from '../../../runtime/exec/sql-runner.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'sql-runner-'));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function csv(name: string, value: string): string {
@@ -61,6 +62,60 @@ test('process slots: an abort stops a long scalar call at once and the slot serv
   } finally {
     await pool.close();
   }
+});
+
+/** This process's SQL runner children (sql-runner-child.ts), from /proc. */
+function runnerChildren(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('sql-runner-child')) pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+test('process slots killed again and again: health says why meanwhile, and the runner recovers by itself', async () => {
+  const pool = new SqlRunnerPool({ dir: join(root, 'runners-health'), size: 2, kind: 'process', threads: 1 });
+  try {
+    await pool.run({ build: () => ({ setup: [], sql: 'SELECT 1' }) }); // started
+    assert.equal(pool.health(), 'ok');
+    const seen = new Set<number>();
+    const healths: string[] = [];
+    let kills = 0;
+    for (const until = Date.now() + 20_000; Date.now() < until && (kills < 4 || healths.every((h) => h === 'ok')); ) {
+      for (const pid of runnerChildren()) {
+        if (seen.has(pid)) continue;
+        seen.add(pid);
+        try {
+          process.kill(pid, 'SIGKILL');
+          kills++;
+        } catch {
+          // gone already
+        }
+      }
+      healths.push(pool.health());
+      await sleep(20);
+    }
+    const degraded = healths.filter((h) => h !== 'ok');
+    assert.ok(degraded.length > 0, `health stayed ok through ${kills} kills`);
+    for (const h of degraded) assert.match(h, /^no SQL runner process is running: \d+ consecutive failure\(s\) \(last: the SQL runner process .*exited.*\); they are restarted$/);
+    // Nobody runs a job: the runner restarts its children by itself and health comes back.
+    for (const until = Date.now() + 60_000; pool.health() !== 'ok'; ) {
+      assert.ok(Date.now() < until, `health still ${pool.health()} 60 s after the kills stopped`);
+      await sleep(50);
+    }
+    const next = await pool.run({ build: () => ({ setup: [], sql: 'SELECT 42 AS x' }) });
+    assert.deepEqual(next.rows, [[42]]);
+  } finally {
+    await pool.close();
+  }
+  assert.equal(pool.health(), 'the SQL runner is closed');
 });
 
 test('internal paths are scrubbed from error messages', () => {
