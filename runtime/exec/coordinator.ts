@@ -14,7 +14,9 @@ import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
 import { assertSandboxed, type Engine, type QueryResult } from '../engine/engine.ts';
 import { EngineRunner, type SqlRunner } from './sql-runner.ts';
 import { openStore, resolveUri, type StoreOptions } from '../storage/open.ts';
-import type { Fragment, Partitioning, Plan, Stage } from '../planner/plan.ts';
+import type { Fragment, Partitioning, Plan, Stage, StageStats } from '../planner/plan.ts';
+
+export type { StageStats };
 import type { ShuffleIndex } from './shuffle-index.ts';
 import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -76,23 +78,6 @@ export interface ExecuteOptions {
   mode?: FanoutMode;
   /** Told each time a fragment's partial has landed (its successful attempt), in either fan-out. */
   onFragment?: (done: { fragmentId: string; bytesScanned: number }) => void;
-}
-
-/** What one stage's tasks did, summed over their successful attempts. */
-export interface StageStats {
-  stage: string;
-  tasks: number;
-  rowsOut: number;
-  bytesOut: number;
-  /** Bytes read: table data and shuffle pieces. */
-  bytesIn: number;
-  /** Ranged GETs of shuffle pieces, and shuffle objects PUT. */
-  shuffleGets: number;
-  shufflePuts: number;
-  /** Wall time from the stage's first task start to its last task's end. */
-  ms: number;
-  /** 'hash(N)' or 'single' (to the reduce step). */
-  output: string;
 }
 
 export interface ExecuteStats {

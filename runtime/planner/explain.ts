@@ -3,22 +3,10 @@
 // partitioned and why it exists; then the scans with their pruning. With measured stage
 // statistics (explain --analyze) each stage also shows its actual rows, bytes and time.
 
-import type { Fragment, Plan } from './plan.ts';
-
-/** What a stage did when the query ran (runtime/exec/coordinator.ts StageStats). */
-export interface StageFigures {
-  stage: string;
-  tasks: number;
-  rowsOut: number;
-  bytesOut: number;
-  bytesIn: number;
-  shuffleGets: number;
-  shufflePuts: number;
-  ms: number;
-}
+import type { Fragment, Plan, StageStats } from './plan.ts';
 
 export interface AnalyzedFigures {
-  stages: StageFigures[];
+  stages: StageStats[];
   /** The reduce step: bytes it read, its time. */
   reduce?: { bytesIn: number; ms: number; rows: number };
   singleNodeBytes?: number;

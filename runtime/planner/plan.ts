@@ -32,6 +32,23 @@ export interface StageRead {
   columns: Column[];
 }
 
+/** What one stage's tasks did when the query ran, summed over their successful attempts. */
+export interface StageStats {
+  stage: string;
+  tasks: number;
+  rowsOut: number;
+  bytesOut: number;
+  /** Bytes read: table data and shuffle pieces. */
+  bytesIn: number;
+  /** Ranged GETs of shuffle pieces, and shuffle objects PUT. */
+  shuffleGets: number;
+  shufflePuts: number;
+  /** Wall time from the stage's first task start to its last task's end. */
+  ms: number;
+  /** 'hash(N)' or 'single' (to the reduce step). */
+  output: string;
+}
+
 /** A stage after the leaf fragments. */
 export interface Stage {
   /** Also its output name: later stages and the reduce step read it by this name. */

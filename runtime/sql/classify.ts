@@ -12,7 +12,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import { lex, sliceWithoutComments, splitStatements, type Token } from './lexer.ts';
-import { parseStatements, type ParsedStatement } from './parse.ts';
+import { parseStatements, withConnection, type ParsedStatement } from './parse.ts';
 import { mentionsVolatile } from './volatile.ts';
 
 export type StatementKind =
@@ -59,18 +59,6 @@ const WRITE_HEADS: Record<string, StatementKind> = {
   TRUNCATE: 'truncate',
   COPY: 'copy',
 };
-
-async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
-  if ('instance' in engine) {
-    const conn = await engine.connect();
-    try {
-      return await fn(conn);
-    } finally {
-      conn.closeSync();
-    }
-  }
-  return fn(engine);
-}
 
 /** How many statements DuckDB's parser finds in the text. */
 async function duckdbStatementCount(engine: Engine | DuckDBConnection, sql: string): Promise<number> {

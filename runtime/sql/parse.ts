@@ -65,7 +65,8 @@ export function stringifyAst(node: unknown): string {
   return JSON.stringify(node).replace(new RegExp(`"${BIG_TAG}(-?\\d+)"`, 'g'), '$1');
 }
 
-async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+/** Run `fn` on the connection given, or on a fresh one of the engine given (closed after). */
+export async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
   if ('instance' in engine) {
     const conn = await engine.connect();
     try {
