@@ -111,6 +111,9 @@ test('psql: \\dt, \\d lineitem, \\l and a query equal to the HTTP API\'s', async
   assert.match(d, /l_extendedprice\s+\| numeric\(15,2\)/);
   assert.match(d, /l_shipdate\s+\| date/);
 
+  const dplus = await psql('-c', '\\d+ nation');
+  assert.match(dplus, /n_nationkey\s+\| integer/);
+
   const l = await psql('-c', '\\l');
   assert.match(l, /puffindb/);
 
