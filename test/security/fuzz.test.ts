@@ -279,26 +279,8 @@ function makeGenerator(seed: number, routes: { method: string; path: string }[])
  * failing the run; remove an entry when its fix lands (the TODO then says it passed).
  */
 const KNOWN_ELSEWHERE: { owner: string; what: string; matches: (r: FuzzRequest) => boolean }[] = [
-  {
-    owner: 'Iceberg REST catalog (runtime/api/iceberg-rest/app.ts)',
-    what: "a namespace part over 255 bytes in the body of POST /v1/namespaces is a 500 ('internal error (Error)'), not a 400",
-    matches: (r) => r.method === 'POST' && /^\/iceberg\/v1\/namespaces(\?|$)/.test(r.path) && String(r.body).includes(`"namespace":["${'a'.repeat(256)}`),
-  },
-  {
-    owner: 'Iceberg REST catalog (runtime/api/iceberg-rest/app.ts)',
-    what: "POST /v1/namespaces/{ns}/properties with a 'removals' that is not a list is a 500 TypeError, not a 400",
-    matches: (r) => r.method === 'POST' && /^\/iceberg\/v1\/namespaces\/[^/?]+\/properties/.test(r.path) && String(r.body).includes('"removals":5'),
-  },
-  {
-    owner: 'Iceberg REST catalog (runtime/api/iceberg-rest/app.ts) / pointer store names',
-    what: 'POST /v1/namespaces/{ns}/tables with a table name over 255 bytes is a 500, not a 400',
-    matches: (r) => r.method === 'POST' && /^\/iceberg\/v1\/namespaces\/[^/?]+\/tables/.test(r.path) && String(r.body).includes('v'.repeat(256)),
-  },
-  {
-    owner: 'catalog table lookup (runtime/catalog: the Delta registrations file named after the table)',
-    what: "SQL naming a table over 255 bytes is a 500 (ENAMETOOLONG: 'Delta registration <home>/catalog/delta-registrations/ttt...'), not a 4xx",
-    matches: (r) => r.path.startsWith('/v1/') && String(r.body).includes('t'.repeat(256)),
-  },
+  // None open. Fixed: Iceberg REST names over the limit and body fields of the wrong type
+  // (400 BadRequestException), and SQL naming a table over the limit (a 4xx, no file system call).
 ];
 
 const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
