@@ -223,6 +223,7 @@ export function processDirRoots(settings: Settings): string[] {
  * but only when no other live process is registered (an older server might still run).
  */
 function legacyEntries(settings: Settings): string[] {
+  // (Their per-query staging/partials entries are scratch locations too, removed by age meanwhile.)
   const { home, cacheDir } = settings;
   const entries: string[] = [];
   const add = (dir: string, keep: (name: string) => boolean) => {
@@ -232,7 +233,7 @@ function legacyEntries(settings: Settings): string[] {
       // absent
     }
   };
-  add(cacheDir, (name) => /^pool-\d+$/.test(name) || name === 'staging' || name === 'partials');
+  add(cacheDir, (name) => /^pool-\d+$/.test(name));
   add(join(home, 'coordinator', 'runners'), (name) => /^slot-\d+$/.test(name));
   add(join(home, 'coordinator', 'planning'), (name) => /^slot-\d+$/.test(name));
   add(join(home, 'coordinator', 'files'), () => true);
@@ -253,12 +254,20 @@ export function scratchLocations(settings: Settings): string[] {
   } catch {
     // no sandbox yet
   }
+  // The layout before sandboxes and per-process directories: <cacheDir>[/pool-<n>]/{staging,partials}.
+  const legacyWorkerDirs = [cacheDir];
+  try {
+    for (const name of readdirSync(cacheDir)) if (/^pool-\d+$/.test(name)) legacyWorkerDirs.push(join(cacheDir, name));
+  } catch {
+    // no cache directory yet
+  }
   return [
     join(home, 'coordinator', 'staging'), // LocalCluster.write: <queryId>
     join(home, 'coordinator', 'partials'), // Coordinator: <queryId>-<uuid> work directories
     join(home, 'control', 'results'), // ResultKeeper's Parquet scratch: rows-<uuid>.*
     join(home, 'control', 'logs'), // query log flushes: rows-<uuid>.*
     ...sandboxes, // Worker: a fragment's directory (its files' links, partial, write staging)
+    ...legacyWorkerDirs.flatMap((d) => [join(d, 'staging'), join(d, 'partials')]),
   ];
 }
 

@@ -3,9 +3,11 @@
 // process slot stops a long scalar call at once when the job's signal aborts.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { PuffinError, registerInternalPath, scrubInternalPaths } from '../../../runtime/errors.ts';
 import { SqlRunnerPool } from '../../../runtime/exec/sql-runner.ts';
@@ -116,6 +118,38 @@ test('process slots killed again and again: health says why meanwhile, and the r
     await pool.close();
   }
   assert.equal(pool.health(), 'the SQL runner is closed');
+});
+
+test('a pool started by another process over the same directory leaves this process\'s running job alone', async () => {
+  const dir = join(root, 'runners-shared');
+  const pool = new SqlRunnerPool({ dir, size: 1, kind: 'in-process', threads: 1 });
+  const controller = new AbortController();
+  try {
+    let jobPath = '';
+    const running = pool.run(
+      { files: [csv('shared.csv', 'mine')], build: ([p]) => ((jobPath = p), { setup: [], sql: 'SELECT sum(hash(range)) FROM range(100000000000)' }) },
+      controller.signal,
+    );
+    running.catch(() => undefined); // aborted below
+    for (const until = Date.now() + 30_000; !jobPath; ) {
+      assert.ok(Date.now() < until, 'the job never started');
+      await sleep(10);
+    }
+    // Another process (a `puffindb query` beside a server) starts and closes a pool over the same directory.
+    const module = fileURLToPath(new URL('../../../runtime/exec/sql-runner.ts', import.meta.url));
+    const script = `const { SqlRunnerPool } = await import(${JSON.stringify(module)});
+      const p = new SqlRunnerPool({ dir: ${JSON.stringify(dir)}, size: 1, kind: 'in-process', threads: 1 });
+      await p.run({ build: () => ({ setup: [], sql: 'SELECT 1' }) });
+      await p.close();`;
+    const other = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit'] });
+    assert.equal(await new Promise((r) => other.once('exit', r)), 0);
+    assert.ok(existsSync(jobPath), 'the other process removed the running job\'s file');
+    controller.abort(new PuffinError('timeout', 'done'));
+    await assert.rejects(running, { code: 'timeout' });
+  } finally {
+    controller.abort();
+    await pool.close();
+  }
 });
 
 test('internal paths are scrubbed from error messages', () => {
