@@ -104,10 +104,13 @@ export class Session {
     this.startupTimer.unref();
   }
 
+  private readonly onChunk = (chunk: Buffer): void => this.onData(chunk);
+  private readonly onGone = (): void => this.close();
+
   private attach(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.close());
-    socket.on('close', () => this.close());
+    socket.on('data', this.onChunk);
+    socket.on('error', this.onGone);
+    socket.on('close', this.onGone);
   }
 
   get pid(): number {
@@ -295,9 +298,10 @@ export class Session {
 
   private upgrade(context: SecureContext): void {
     const plain = this.sock;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('error');
-    plain.removeAllListeners('close');
+    // Only this session's own listeners: the server's (connection count) stay on the plain socket.
+    plain.off('data', this.onChunk);
+    plain.off('error', this.onGone);
+    plain.off('close', this.onGone);
     const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
     this.sock = secure;
     this.tlsDone = true;
