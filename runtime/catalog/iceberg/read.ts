@@ -349,9 +349,13 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
       return `SELECT ${sqlString(dv.referencedDataFile)} AS ${PATH}, p AS ${POS}, ${x.id} AS ${DEL} FROM (${positionsSql(ranges)})`;
     });
     ctes.push(`__puffin_position_deletes AS (\n${reads.join('\nUNION ALL\n')}\n)`);
-    conditions.push(
-      `NOT EXISTS (SELECT 1 FROM __puffin_position_deletes p WHERE p.${PATH} = m.${PATH} AND p.${POS} = d.${POS} AND list_contains(m.${DELS}, p.${DEL}))`,
+    // The (local file, position) pairs deleted: each delete joined to the data files it
+    // applies to first, so the row test is an equality anti-join (a hash join in DuckDB; a
+    // correlated list_contains per row was ~1 s for 50,000 rows with 500 deletes).
+    ctes.push(
+      `__puffin_position_applied AS (SELECT DISTINCT f.${FILE}, p.${POS} FROM __puffin_position_deletes p JOIN (SELECT ${FILE}, ${PATH}, unnest(${DELS}) AS ${DEL} FROM __puffin_files) f ON p.${PATH} = f.${PATH} AND p.${DEL} = f.${DEL})`,
     );
+    conditions.push(`NOT EXISTS (SELECT 1 FROM __puffin_position_applied a WHERE a.${FILE} = d.${FILE} AND a.${POS} = d.${POS})`);
   }
 
   // Equality delete files comparing the same columns are read together.
