@@ -10,7 +10,7 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../catalog/types.ts';
 import { materialize, type QueryResult } from '../engine/engine.ts';
-import { toPuffinError } from '../errors.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
 import { lex, type Token } from '../sql/lexer.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
 import { DUCK_TYPE_OIDS, OID, OID_NAMES, typeSize } from './types.ts';
@@ -277,7 +277,11 @@ export class CatalogMirror {
   private signature = '';
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly catalog: Catalog) {}
+  constructor(
+    private readonly catalog: Catalog,
+    /** Longest a metadata query may run. */
+    private readonly timeoutMs = 10_000,
+  ) {}
 
   /** Lower-cased names (and bare names of schema-qualified ones) of the catalog's tables. */
   async tableNames(): Promise<Set<string>> {
@@ -334,6 +338,9 @@ export class CatalogMirror {
     const run = this.queue.then(async () => {
       const conn = await this.open();
       await this.refresh(conn);
+      // A metadata query is bounded like any other: one that runs long (a huge generate_series)
+      // is interrupted, so it cannot hold the mirror that every session's metadata queries share.
+      const timer = setTimeout(() => conn.interrupt(), this.timeoutMs);
       try {
         const result = materialize(await conn.runAndReadAll(sql));
         // PostgreSQL names a function call's column after the function: version, current_setting.
@@ -348,7 +355,10 @@ export class CatalogMirror {
         if (ALWAYS_EMPTY.test(sql) && /^(Binder|Catalog|Parser) Error/.test((err as Error).message)) {
           return { columns: [{ name: '?column?', type: 'VARCHAR' }], rows: [] };
         }
+        if (/INTERRUPT/i.test((err as Error).message)) throw new PuffinError('timeout', `the metadata query ran over ${this.timeoutMs} ms and was interrupted`);
         throw toPuffinError(err);
+      } finally {
+        clearTimeout(timer);
       }
     });
     this.queue = run.catch(() => undefined);

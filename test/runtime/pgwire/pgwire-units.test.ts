@@ -106,6 +106,18 @@ describe('session statements and the catalog mirror', () => {
     m.close();
   });
 
+  test('a long metadata query is interrupted at its bound, and the mirror keeps answering', async () => {
+    const m = new CatalogMirror(catalog, 500);
+    try {
+      const started = Date.now();
+      await assert.rejects(m.query('SELECT count(*) FROM pg_class, generate_series(1, 100000000000) AS g(x) WHERE x % 7 = 8'), (err: { code?: string }) => err.code === 'timeout');
+      assert.ok(Date.now() - started < 10_000);
+      assert.deepEqual((await m.query('SELECT 1 AS one')).rows, [[1]]);
+    } finally {
+      m.close();
+    }
+  });
+
   test('connect-time metadata queries of JDBC / DBeaver / Metabase', async () => {
     const m = new CatalogMirror(catalog);
     const ask = async (sql: string) => m.query(rewriteCatalogSql(sql));
