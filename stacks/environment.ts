@@ -106,6 +106,8 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.resultTtlMs.env]: `\${${inputs.ref('result_ttl_seconds')} * 1000}`,
     [S.apiRatePerSecond.env]: `\${${inputs.ref('api_key_rate_per_second')}}`,
     [S.apiRateBurst.env]: `\${${inputs.ref('api_key_rate_burst')}}`,
+    [S.apiLoginFailureBurst.env]: `\${${inputs.ref('api_login_failure_burst')}}`,
+    [S.apiLoginFailuresPerMinute.env]: `\${${inputs.ref('api_login_failures_per_minute')}}`,
   };
 }
 

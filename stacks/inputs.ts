@@ -229,6 +229,8 @@ export const INPUTS = {
     between('api_key_rate_per_second', 0, 10000),
   ),
   api_key_rate_burst: number('api', 100, 'Requests an API key may make at once before api_key_rate_per_second applies.', between('api_key_rate_burst', 1, 100000)),
+  api_login_failure_burst: number('api', 20, 'Failed logins (requests with a wrong key) one client address may make at once; past them the address is answered 429, valid keys included, until it regains one. 0 turns the throttle off (API Gateway throttling still applies).', between('api_login_failure_burst', 0, 100000)),
+  api_login_failures_per_minute: number('api', 60, 'Failed logins per minute a client address regains after api_login_failure_burst.', between('api_login_failures_per_minute', 1, 100000)),
   result_inline_limit_bytes: number(
     'api',
     4194304,
