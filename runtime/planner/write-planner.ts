@@ -418,8 +418,7 @@ async function withTableViews<T>(ctx: WritePlannerContext, selectSql: string, fn
 }
 
 /** The SELECT feeding an INSERT with a column list: named columns in place, NULL elsewhere. */
-async function insertProjection(ctx: WritePlannerContext, table: string, columns: string[], selectSql: string): Promise<string> {
-  const t = await loadTable(ctx.store, table, ctx.io);
+async function insertProjection(t: Awaited<ReturnType<typeof loadTable>>, table: string, columns: string[], selectSql: string): Promise<string> {
   const schema = t.metadata.schemas.find((s) => s.schemaId === t.metadata.currentSchemaId);
   // By the names reads expose (columns differing only by case renamed, column-names.ts).
   const fields = schema ? exposedSchema(schema).fields : [];
@@ -465,8 +464,11 @@ export async function executeWriteStatement(st: WriteStatement, ctx: WritePlanne
     case 'insert':
       return done(
         await withTableViews(ctx, st.select, async (select) => {
-          const feed = st.columns ? await insertProjection(ctx, st.table, st.columns, select) : select;
-          return appendRows(ctx, st.table, feed);
+          // One version of the table for both the column list and the write: an ALTER
+          // committed in between must not leave rows shaped for the old schema.
+          const base = st.columns ? await loadTable(ctx.store, st.table, ctx.io) : undefined;
+          const feed = st.columns && base ? await insertProjection(base, st.table, st.columns, select) : select;
+          return appendRows(ctx, st.table, feed, base);
         }),
       );
     case 'delete':

@@ -103,7 +103,7 @@ describe('admin Lambda', () => {
   test('API Gateway HTTP API event: health, then the cold start is over', async () => {
     const res = await handler(httpApiEvent('GET', '/v1/health'));
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(JSON.parse(res.body), { status: 'ok', version: 'dev', state: 'ok' });
+    assert.deepEqual(JSON.parse(res.body), { status: 'ok', version: 'dev', state: 'ok', workers: 'ok' });
     const second = await handler(httpApiEvent('GET', '/v1/tables', { headers: auth }));
     assert.equal(second.statusCode, 200);
     assert.equal(lines[0].coldStart, true);
