@@ -120,6 +120,8 @@ interface QueryRun {
   shuffleTasks: { stageId: string; taskId: string }[];
   /** Per stage (leaf outputs and later stages): what its tasks did. */
   stageStats: Map<string, StageStats>;
+  /** When each stage started (for its wall time). */
+  stageStarted: Map<string, number>;
   stats: ExecuteStats;
   onFragment?: ExecuteOptions['onFragment'];
 }
@@ -183,6 +185,7 @@ export class Coordinator {
       shuffles: new Map(),
       shuffleTasks: [],
       stageStats: new Map(),
+      stageStarted: new Map(),
       stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0, singleNodeBytes: 0, stages: [] },
       onFragment: options.onFragment,
     };
@@ -227,7 +230,7 @@ export class Coordinator {
         stage: st.id, tasks: st.tasks, rowsOut: 0, bytesOut: 0, bytesIn: 0, shuffleGets: 0, shufflePuts: 0, ms: 0,
         output: st.output.kind === 'hash' ? `hash(${st.output.count})` : 'single',
       });
-      stageStarts.set(run, { ...(stageStarts.get(run) ?? {}), [st.id]: Date.now() });
+      run.stageStarted.set(st.id, Date.now());
     }
   }
 
@@ -351,7 +354,7 @@ export class Coordinator {
       stage.bytesIn += result.bytesScanned;
       stage.shuffleGets += result.shuffle?.gets ?? 0;
       stage.shufflePuts += result.shuffle?.puts ?? 0;
-      stage.ms = Date.now() - (stageStarts.get(run)?.[fragment.output] ?? Date.now());
+      stage.ms = Date.now() - (run.stageStarted.get(fragment.output) ?? Date.now());
     }
     if (result.partial.kind === 'shuffle') {
       const list = run.shuffles.get(fragment.output) ?? [];
@@ -452,9 +455,6 @@ export class Coordinator {
 
   private shuffleStoreCache: ObjectStore | undefined;
 }
-
-/** When each stage of a run started (for its wall time). */
-const stageStarts = new WeakMap<QueryRun, Record<string, number>>();
 
 /** The leaf stages of a plan: its fragments grouped by output. */
 function leafStages(plan: Plan): { id: string; tasks: number; output: Partitioning }[] {

@@ -12,7 +12,7 @@
 // itself, with the catalog's Iceberg tables it names available as views.
 
 import { PuffinError } from '../errors.ts';
-import { lex } from '../sql/lexer.ts';
+import { lex, topLevelKeyword } from '../sql/lexer.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
@@ -161,23 +161,6 @@ function matchingParen(sql: string, open: number): number {
     else if (c === ')' && --depth === 0) return i;
   }
   throw new PuffinError('syntax_error', 'unbalanced parentheses');
-}
-
-/** Position of a top-level keyword (outside quotes and parentheses), or -1. */
-function topLevelKeyword(sql: string, word: string): number {
-  let depth = 0;
-  const re = new RegExp(`^${word}\\b`, 'i');
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i];
-    if (c === "'" || c === '"') {
-      const close = sql.indexOf(c, i + 1);
-      if (close < 0) return -1;
-      i = close;
-    } else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (depth === 0 && /[A-Za-z]/.test(c) && (i === 0 || /[^A-Za-z0-9_$]/.test(sql[i - 1])) && re.test(sql.slice(i))) return i;
-  }
-  return -1;
 }
 
 function stripStatement(sql: string): string {

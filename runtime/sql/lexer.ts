@@ -184,3 +184,20 @@ export function splitStatements(tokens: readonly Token[]): Token[][] {
   if (current.length) statements.push(current);
   return statements;
 }
+
+/** Position of a top-level keyword (outside quotes and parentheses), or -1. */
+export function topLevelKeyword(sql: string, word: string): number {
+  let depth = 0;
+  const re = new RegExp(`^${word}\\b`, 'i');
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i];
+    if (c === "'" || c === '"') {
+      const close = sql.indexOf(c, i + 1);
+      if (close < 0) return -1;
+      i = close;
+    } else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (depth === 0 && /[A-Za-z]/.test(c) && (i === 0 || /[^A-Za-z0-9_$]/.test(sql[i - 1])) && re.test(sql.slice(i))) return i;
+  }
+  return -1;
+}

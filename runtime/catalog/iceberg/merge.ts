@@ -14,6 +14,7 @@
 // ON condition matches with a source row.
 
 import { PuffinError, toPuffinError } from '../../errors.ts';
+import { topLevelKeyword } from '../../sql/lexer.ts';
 import { sqlIdent } from '../../sql/quote.ts';
 import { commitTable, loadTable } from './commit.ts';
 import { assertWritableFormat } from './metadata.ts';
@@ -33,23 +34,6 @@ export interface MergeStatement {
   sourceColumns?: string;
   /** `ON ... WHEN ...` as written. */
   clauses: string;
-}
-
-/** Position of a top-level keyword (outside quotes and parentheses), or -1. */
-function topLevel(sql: string, word: string): number {
-  let depth = 0;
-  const re = new RegExp(`^${word}\\b`, 'i');
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i];
-    if (c === "'" || c === '"') {
-      const close = sql.indexOf(c, i + 1);
-      if (close < 0) return -1;
-      i = close;
-    } else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (depth === 0 && /[A-Za-z]/.test(c) && (i === 0 || /[^A-Za-z0-9_$]/.test(sql[i - 1])) && re.test(sql.slice(i))) return i;
-  }
-  return -1;
 }
 
 /** The clauses without string literals and quoted names, for recognizing keywords. */
@@ -94,7 +78,7 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
   const work = `__merge_w_${tag}`;
   const t = sqlIdent(m.targetAlias);
   const sourceRef = `${src} AS ${sqlIdent(m.sourceAlias)}${m.sourceColumns ? `(${m.sourceColumns})` : ''}`;
-  const when = topLevel(m.clauses, 'WHEN');
+  const when = topLevelKeyword(m.clauses, 'WHEN');
   const on = m.clauses.slice(0, when).replace(/^\s*ON\b/i, '').trim();
   if (!on) throw new PuffinError('syntax_error', 'MERGE needs an ON condition');
   const words = keywordsOf(m.clauses.slice(when));
