@@ -117,11 +117,7 @@ export class QueryManager {
     if (this.options.dispatcher) {
       await this.dispatch(this.options.dispatcher, request, false);
     } else {
-      this.track(this.execute(record.id, request, classified).then((done) => done.record, async (err: unknown) => {
-        const failed = await this.options.state.getQuery(record.id).catch(() => undefined);
-        if (failed) return failed;
-        throw err;
-      }));
+      this.track(this.runRecorded(record.id, request, classified));
     }
     return record;
   }
@@ -163,9 +159,14 @@ export class QueryManager {
    * return its final record. A query no longer queued (cancelled, or taken by another
    * runner) is left alone.
    */
-  async runQueued(queryId: string, options: RunOptions = {}): Promise<QueryRecord> {
+  runQueued(queryId: string, options: RunOptions = {}): Promise<QueryRecord> {
+    return this.runRecorded(queryId, { ...options, queryId });
+  }
+
+  /** Run a recorded query (classified already, or here) and answer with its final record. */
+  private async runRecorded(queryId: string, request: DispatchRequest, statement?: ClassifiedStatement): Promise<QueryRecord> {
     try {
-      return (await this.execute(queryId, { ...options, queryId })).record;
+      return (await this.execute(queryId, request, statement)).record;
     } catch (err) {
       const record = await this.options.state.getQuery(queryId).catch(() => undefined);
       if (record) return record;
