@@ -12,6 +12,7 @@ import { runQuery } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { sqlIdent, sqlStringList } from '../sql/quote.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import { readColumnSql } from '../sql/read-cast.ts';
 import {
   assertShuffleable, partitionSources, queryShufflePrefixes,
   type PartitionSource, type ShuffleIndex, type ShuffleKeyLayout,
@@ -177,7 +178,7 @@ export async function readShufflePartition(options: ShuffleReadOptions): Promise
  */
 export function viewSql(viewName: string, columns: readonly Column[], files: readonly string[]): string {
   const body = files.length
-    ? `SELECT ${columns.map((c) => `CAST(${sqlIdent(c.name)} AS ${c.type}) AS ${sqlIdent(c.name)}`).join(', ')} FROM read_parquet(${sqlStringList(files)}, hive_partitioning = false)`
+    ? `SELECT ${columns.map(readColumnSql).join(', ')} FROM read_parquet(${sqlStringList(files)}, hive_partitioning = false)`
     : `SELECT ${columns.map((c) => `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}`).join(', ')} WHERE false`;
   return `CREATE TEMP VIEW ${sqlIdent(viewName)} AS ${body}`;
 }

@@ -6,14 +6,13 @@
 import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlStringList } from '../sql/quote.ts';
 import type { Column, IcebergFieldRead } from '../catalog/types.ts';
+import { readColumnSql } from '../sql/read-cast.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
 import type { ParquetFileSchema } from '../catalog/iceberg/parquet-schema.ts';
 import type { FileRef, FragmentInput } from '../planner/plan.ts';
 
 function selectList(columns: readonly Column[], fromNull: boolean): string {
-  return columns
-    .map((c) => `CAST(${fromNull ? 'NULL' : sqlIdent(c.name)} AS ${c.type}) AS ${sqlIdent(c.name)}`)
-    .join(', ');
+  return columns.map((c) => (fromNull ? `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}` : readColumnSql(c))).join(', ');
 }
 
 /**

@@ -138,7 +138,10 @@ describe('partition values written by PuffinDB are exact', () => {
         "d = DATE '1969-12-31'", "ts = TIMESTAMP '1969-12-31 23:00:00'", "tz = TIMESTAMPTZ '1969-12-31 16:00:00-08:00'",
         'amount IS NULL',
       ];
-      for (const where of deletes) {
+      // Only the equalities on the table's partition source columns choose files by its
+      // partition values (the others read every file, as any unpartitioned table does).
+      const sources = new Set([...partitionBy.matchAll(/(\w+)\)/g)].map((m) => m[1]));
+      for (const where of deletes.filter((w) => sources.has(w.split(' ')[0]))) {
         const [[n]] = (await plain.runAndReadAll(`SELECT count(*) FROM ${name} WHERE ${where}`)).getRowsJson();
         const r = await cluster.query(`DELETE FROM ${name} WHERE ${where}`);
         assert.equal(String(r.rows[0][2]), String(n), `DELETE ... WHERE ${where}: rows reported`);
@@ -149,7 +152,7 @@ describe('partition values written by PuffinDB are exact', () => {
       // this file the slowest of the suite).
       await sameRows(name, name);
       const updates = ['amount = 2.40', 'i = 0', "s = 'iceberg'", "d = DATE '1970-01-01'", 'l = 0'];
-      for (const where of updates) {
+      for (const where of updates.filter((w) => sources.has(w.split(' ')[0]))) {
         const [[n]] = (await plain.runAndReadAll(`SELECT count(*) FROM ${name} WHERE ${where}`)).getRowsJson();
         const r = await cluster.query(`UPDATE ${name} SET note = 'changed' WHERE ${where}`);
         assert.equal(String(r.rows[0][2]), String(n), `UPDATE ... WHERE ${where}: rows reported`);

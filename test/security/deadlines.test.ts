@@ -78,12 +78,26 @@ async function assertDeadlineHolds(sql: string): Promise<void> {
   assert.equal(res.status, 504, `${sql}: ${res.status} ${body.code} ${body.message}`);
   assert.equal(body.code, 'timeout');
   assert.ok(seconds < 6, `${sql}: answered after ${seconds.toFixed(1)} s`);
-  // A killed process is replaced by a fresh one, whose start-up (about half a CPU second) is
-  // not the query: let it finish, then the tree must be idle.
-  await new Promise((r) => setTimeout(r, 3000));
-  const cpu = await cpuOver(2000);
-  console.log(`deadline: ${seconds.toFixed(2)} s to 504; CPU over the next 2 s: ${cpu.toFixed(2)} s for: ${sql.slice(0, 80)}`);
-  assert.ok(cpu < 0.4, `${sql}: the server used ${cpu.toFixed(2)} CPU seconds in the 2 s after its 504`);
+  await assertGoesIdle(sql);
+}
+
+/**
+ * The server's process tree goes idle soon after a deadline. A killed process is replaced by
+ * a fresh one whose start-up (about half a CPU second, longer on a loaded machine) is not the
+ * query, so the tree is sampled in windows of 1.5 s for up to 9 s: it passes at the first
+ * window under 0.3 CPU seconds. Work left running past its deadline keeps a core busy for
+ * far longer than that (each slow call here runs for tens of seconds), so it fails every window.
+ */
+async function assertGoesIdle(what: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1000));
+  const samples: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const cpu = await cpuOver(1500);
+    samples.push(cpu);
+    if (cpu < 0.3) break;
+  }
+  console.log(`deadline: CPU per 1.5 s window after the 504: ${samples.map((c) => c.toFixed(2)).join(', ')} for: ${what.slice(0, 80)}`);
+  assert.ok(samples.at(-1)! < 0.3, `${what}: the server kept using CPU after its deadline (CPU seconds per 1.5 s window: ${samples.map((c) => c.toFixed(2)).join(', ')})`);
 }
 
 test("a 'local' plan's long scalar call is stopped at the deadline", async () => {
@@ -126,9 +140,7 @@ test('an asynchronous query is failed at its deadline, leaves no cached result, 
     const result = await refusal(await server.call('GET', `/v1/queries/${id}/result`, { key: reader }));
     assert.equal(result.status, 409);
   }
-  await new Promise((r) => setTimeout(r, 3000));
-  const cpu = await cpuOver(2000);
-  assert.ok(cpu < 0.4, `the server used ${cpu.toFixed(2)} CPU seconds after the deadlines`);
+  await assertGoesIdle('three asynchronous queries past their deadline');
   const ok = await server.query('SELECT count(*) AS n FROM nation', reader);
   assert.equal(ok.status, 200, await ok.clone().text());
   const local = await server.query('SELECT 1 + 1 AS two', reader);

@@ -26,6 +26,7 @@ import { NAME_MAPPING_PROPERTY } from './name-mapping.ts';
 import type { FooterField, ParquetFileSchema } from './parquet-schema.ts';
 import { cardinality, decodeDeletionVector, readDeletionVector, type PositionRanges } from './puffin.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
+import { pushdownSafe } from '../../sql/read-cast.ts';
 
 /**
  * What the SQL is built from: a planned scan, or the same facts after a trip through a
@@ -250,7 +251,7 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     return field;
   });
   if (selected.length === 0) throw new PuffinError('bad_request', 'an Iceberg read needs at least one column');
-  const outputList = selected.map((f) => `d.${sqlIdent(f.name)}`).join(', ') + (options.rowPositions ? `, d.${POS}` : '');
+  const outputList = selected.map((f) => `${pushdownSafe(`d.${sqlIdent(f.name)}`, f.type)} AS ${sqlIdent(f.name)}`).join(', ') + (options.rowPositions ? `, d.${POS}` : '');
 
   if (scan.dataFiles.length === 0) {
     return `SELECT ${selected.map((f) => `CAST(NULL AS ${f.type}) AS ${sqlIdent(f.name)}`).join(', ')} LIMIT 0`;
