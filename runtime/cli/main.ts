@@ -91,6 +91,15 @@ async function demo(settings: Settings, scale: number, log: (s: string) => void)
   });
 }
 
+/**
+ * The curl line `serve` prints. The header is double-quoted so that a pasted
+ * `$PUFFINDB_ADMIN_KEY` is expanded by the shell (single quotes sent the literal text: 401);
+ * a generated key (`pdb_` and base64url) has nothing a shell expands inside double quotes.
+ */
+export function curlExample(url: string, key: string): string {
+  return `curl -s ${url}/v1/query -H "authorization: Bearer ${key}" -H 'content-type: application/json' -d '{"sql": "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY 1 ORDER BY 1"}'`;
+}
+
 async function serve(settings: Settings, values: Values, log: (s: string) => void): Promise<void> {
   const port = intOption(values, 'port') ?? settings.port;
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
@@ -118,7 +127,7 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
     log('admin API keys already exist in the state store; use one of them (or set PUFFINDB_ADMIN_KEY)');
   }
   const key = generated ?? (settings.adminKey ? '$PUFFINDB_ADMIN_KEY' : '<your admin key>');
-  log(`try:\n  curl -s ${server.url}/v1/query -H 'authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"sql": "SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY 1 ORDER BY 1"}'`);
+  log(`try:\n  ${curlExample(server.url, key)}`);
   const stop = async () => {
     log('stopping');
     await server.close();
@@ -182,8 +191,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       // Its scratch (write staging, partials) must not look like a dead run's to a server starting beside it.
       registerProcess(settings.home, 'query');
       await withWarehouse(s, async (w) => {
-        const cluster = await w.cluster();
-        const result = await cluster.query(sql, { fragments: intOption(values, 'fragments'), role: 'admin' });
+        // Through the warehouse, so the query is written to the query log like a server's.
+        const result = await w.query(sql, { fragments: intOption(values, 'fragments'), role: 'admin' });
         if (format === 'json') out(toJsonRows(result));
         else if (format === 'csv') process.stdout.write(toCsv(result));
         else {
@@ -199,8 +208,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       await withWarehouse(settings, async (w) => {
         if (values.analyze) {
           // Runs the query, then shows each stage's actual rows, bytes and time beside the plan.
-          const cluster = await w.cluster();
-          const ran = await cluster.query(sql, { fragments: intOption(values, 'fragments'), partitions: intOption(values, 'partitions'), role: 'admin' });
+          const ran = await w.query(sql, { fragments: intOption(values, 'fragments'), partitions: intOption(values, 'partitions'), role: 'admin' });
           const figures = { stages: ran.stats.stages ?? [], singleNodeBytes: ran.stats.singleNodeBytes, reduce: { bytesIn: ran.stats.bytesShuffled, ms: Math.round(ran.stats.reduceMs), rows: ran.rows.length } };
           out(values.json ? JSON.stringify({ plan: ran.plan, stats: ran.stats }, null, 2) : formatStages(ran.plan, figures));
           return;

@@ -1,5 +1,7 @@
-// A local warehouse as the command line sees it: the catalog under PUFFINDB_HOME, the
-// data directory, and a cluster opened only when a command needs to run SQL.
+// A local warehouse as the command line (and the Node library's open()) sees it: the
+// catalog under PUFFINDB_HOME, the data directory, and a cluster opened only when a command
+// needs to run SQL. Queries run through query() are written to the query log
+// (runtime/exec/local-query-log.ts), flushed to the lake when the warehouse closes.
 
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +12,13 @@ import { generateTpch } from '../demo/tpch.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import { fileUriToPath } from '../storage/locations.ts';
-import { LocalCluster } from '../exec/cluster.ts';
+import { ulid } from 'ulid';
+import { LocalCluster, type InvokerKind } from '../exec/cluster.ts';
+import { LocalQueryLog } from '../exec/local-query-log.ts';
+import { withQueryLogTable } from '../exec/query-log.ts';
+import type { QueryOptions, QueryOutcome, Statement } from '../exec/query-service.ts';
+import { storeOptionsOf } from '../exec/worker.ts';
+import { openStore } from '../storage/open.ts';
 import type { Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
 import type { Settings } from '../settings.ts';
@@ -21,11 +29,20 @@ export interface DemoTable {
   rows: number;
 }
 
+export interface WarehouseOptions {
+  /** Where fragments run (default: the process pool, or Lambda when a worker function is set). */
+  invoker?: InvokerKind;
+  /** Who the query log names for query(). Default 'local'. */
+  user?: string;
+}
+
 export interface Warehouse {
   settings: Settings;
   catalog: WarehouseCatalog;
-  /** The local cluster (worker processes start on first use). */
+  /** The local cluster (worker processes start on first use); its catalog has `puffindb.query_log`. */
   cluster(): Promise<LocalCluster>;
+  /** Run a statement on the cluster (role 'admin' unless given) and write it to the query log. */
+  query(statement: Statement, options?: QueryOptions): Promise<QueryOutcome>;
   /** Plan without starting workers, for `explain`. */
   planOnly(sql: string, fragments?: number): Promise<Plan>;
   summaries(): Promise<TableSummary[]>;
@@ -41,7 +58,7 @@ export function localWarehouseDir(settings: Settings): string {
   return fileUriToPath(settings.warehouse);
 }
 
-export async function openWarehouse(settings: Settings): Promise<Warehouse> {
+export async function openWarehouse(settings: Settings, options: WarehouseOptions = {}): Promise<Warehouse> {
   mkdirSync(settings.home, { recursive: true });
   // The catalog reads Parquet footers of files an operator registers: a trusted, unsandboxed engine.
   const engine = await Engine.create({ threads: Math.min(settings.threads, 4), memoryLimit: settings.memoryLimit });
@@ -49,21 +66,39 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
   const catalog = await openCatalog(settings, engine);
   let cluster: LocalCluster | undefined;
   let planEngine: Engine | undefined;
+  const log = new LocalQueryLog({ settings, engine });
+  const user = options.user ?? 'local';
+  // Queries see `puffindb.query_log` too, as a server's do.
+  const queryCatalog = withQueryLogTable(catalog, openStore(settings.warehouse, storeOptionsOf(settings)));
+  const openCluster = async (): Promise<LocalCluster> => {
+    cluster ??= await LocalCluster.open({ settings, catalog: queryCatalog, invoker: options.invoker });
+    return cluster;
+  };
 
   return {
     settings,
     catalog,
-    async cluster() {
-      cluster ??= await LocalCluster.open({ settings, catalog });
-      return cluster;
+    cluster: openCluster,
+    async query(statement, queryOptions = {}) {
+      const queryId = queryOptions.queryId ?? ulid();
+      const sql = typeof statement === 'string' ? statement : statement.sql;
+      const submittedAt = Date.now();
+      try {
+        const outcome = await (await openCluster()).query(statement, { role: 'admin', ...queryOptions, queryId });
+        await log.record({ queryId, user, sql, submittedAt, outcome });
+        return outcome;
+      } catch (error) {
+        await log.record({ queryId, user, sql, submittedAt, error, cancelled: queryOptions.signal?.aborted });
+        throw error;
+      }
     },
     async planOnly(sql, fragments) {
       if (cluster) return cluster.explain(sql, { fragments, role: 'admin' });
       const scratch = join(settings.home, 'coordinator');
       mkdirSync(scratch, { recursive: true });
       planEngine ??= await Engine.create({ threads: 1, allowedDirectories: [scratch] });
-      const planner = new Planner({ engine: planEngine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
-      return planner.plan(sql, { fragments });
+      const planner = new Planner({ engine: planEngine, catalog: queryCatalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
+      return planner.plan(sql, { fragments, role: 'admin' });
     },
     async summaries() {
       return catalog.summaries();
@@ -77,6 +112,7 @@ export async function openWarehouse(settings: Settings): Promise<Warehouse> {
       return tables;
     },
     async close() {
+      await log.close().catch((err: unknown) => process.stderr.write(`the query log could not be flushed: ${String(err)}\n`));
       await cluster?.close();
       await catalog.close();
       planEngine?.close();

@@ -11,7 +11,7 @@ import {
   tableToIPC, TimeMicrosecond, Timestamp, TimeUnit, Uint8, Uint16, Uint32, Uint64, Utf8, vectorFromArray, DateDay, type Data,
 } from 'apache-arrow';
 import { daysFromCivil, floorDiv } from '../catalog/iceberg/values.ts';
-import type { JsonValue, QueryResult } from '../engine/engine.ts';
+import type { JsonValue, QueryResult, ResultColumn } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 
 export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
@@ -49,13 +49,45 @@ export function arrowTypeOf(duckdbType: string): DataType {
   }
 }
 
+/** The Arrow schema of a result's columns. */
+export function arrowSchemaOf(columns: readonly ResultColumn[]): Schema {
+  return new Schema(columns.map((c) => new Field(c.name, arrowTypeOf(c.type), true)));
+}
+
+/** A result's rows as one record batch of `schema` (arrowSchemaOf its columns). */
+export function toRecordBatch(result: QueryResult, schema: Schema = arrowSchemaOf(result.columns)): RecordBatch {
+  const fields = schema.fields;
+  const children = result.columns.map((c, i) => columnData(fields[i].type, c.type, result.rows.map((row) => row[i])));
+  return new RecordBatch(schema, makeData({ type: new Struct(fields), length: result.rows.length, nullCount: 0, children }));
+}
+
 /** Encode a result as one Arrow IPC stream (schema message, one record batch). */
 export function toArrowIpc(result: QueryResult): Uint8Array {
-  const fields = result.columns.map((c) => new Field(c.name, arrowTypeOf(c.type), true));
-  const children = result.columns.map((c, i) => columnData(fields[i].type, c.type, result.rows.map((row) => row[i])));
-  const schema = new Schema(fields);
-  const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: result.rows.length, nullCount: 0, children }));
-  return tableToIPC(new Table(schema, batch), 'stream');
+  const schema = arrowSchemaOf(result.columns);
+  return tableToIPC(new Table(schema, toRecordBatch(result, schema)), 'stream');
+}
+
+/** The end-of-stream marker of the IPC stream format: continuation token, zero length. */
+const END_OF_STREAM = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+
+/**
+ * One Arrow IPC stream written batch by batch, as its rows arrive: the schema message, then
+ * one record batch message per chunk of rows, then the end-of-stream marker. Nothing is held
+ * but the chunk being encoded, so a consumer that reads slowly slows the producer down.
+ */
+export async function* arrowIpcChunks(columns: readonly ResultColumn[], chunks: AsyncIterable<JsonValue[][]>): AsyncGenerator<Uint8Array> {
+  const schema = arrowSchemaOf(columns);
+  // apache-arrow writes whole streams; a stream of no batch is the schema message and the
+  // marker, so every one-batch stream is that prefix, the batch's message, and the marker.
+  const empty = tableToIPC(new Table(schema), 'stream');
+  const prefix = empty.byteLength - END_OF_STREAM.byteLength;
+  yield empty.subarray(0, prefix);
+  for await (const rows of chunks) {
+    if (rows.length === 0) continue;
+    const one = tableToIPC(new Table(schema, toRecordBatch({ columns: [...columns], rows }, schema)), 'stream');
+    yield one.subarray(prefix, one.byteLength - END_OF_STREAM.byteLength);
+  }
+  yield END_OF_STREAM;
 }
 
 function columnData(type: DataType, duckdbType: string, values: JsonValue[]): Data {
