@@ -55,6 +55,16 @@ export const LOGS_PARAMS = {
   required: [],
 } as const satisfies ObjectSchema;
 
+export const RESULT_PARAMS = {
+  type: 'object',
+  properties: {
+    format: { type: 'string', enum: ['json', 'csv', 'arrow', 'parquet'], description: 'Overrides Accept. json: {columns, rows} (paged with offset and limit); csv: RFC 4180 with a header row; arrow: an Arrow IPC stream, one record batch per chunk; parquet: the whole result as one Parquet file.' },
+    offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'First row to answer with (json, csv, arrow); default 0.' },
+    limit: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Most rows to answer with (json, csv, arrow); default all.' },
+  },
+  required: [],
+} as const satisfies ObjectSchema;
+
 export const NO_PARAMS = { type: 'object', properties: {}, required: [] } as const satisfies ObjectSchema;
 
 export const ERROR_RESPONSE: ObjectSchema = {
@@ -124,7 +134,7 @@ export const TABLE: ObjectSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    kind: { type: 'string', enum: ['parquet', 'iceberg', 'delta'] },
+    kind: { type: 'string', enum: ['parquet', 'iceberg', 'delta', 'hudi'] },
     columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
     snapshotId: { type: 'string' },
     fileCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
