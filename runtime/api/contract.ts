@@ -111,14 +111,14 @@ export const QUERY_STATUS: ObjectSchema = {
     cacheHit: { type: 'boolean' },
     shape: { type: 'string', description: 'Plan shape.' },
     error: { description: '{code, message} when the query failed or was cancelled.' },
-    result: { description: "Where the result is: {location} for a large result written as Parquet, else the result route's path." },
+    result: { description: "{path}: the result route's path, for results of any size." },
   },
   required: ['queryId', 'status', 'submittedAt', 'deadline', 'progress'],
 };
 
 export const QUERY_RESULT: ObjectSchema = {
   type: 'object',
-  description: 'Accept: application/json. With text/csv the body is CSV; with application/vnd.apache.arrow.stream an Arrow IPC stream. A result over PUFFINDB_RESULT_INLINE_LIMIT_BYTES is answered with {queryId, location, format, rows} instead.',
+  description: 'Accept: application/json. With text/csv the body is CSV; with application/vnd.apache.arrow.stream an Arrow IPC stream. A result over PUFFINDB_RESULT_INLINE_LIMIT_BYTES is answered with {queryId, shape, cacheHit, stats, rowCount, result} instead (JSON, whatever Accept said), `result` being the path to fetch it from: GET /v1/queries/{id}/result.',
   properties: {
     queryId: { type: 'string' },
     shape: { type: 'string' },
@@ -126,8 +126,27 @@ export const QUERY_RESULT: ObjectSchema = {
     stats: { description: 'Fragments, retries, bytes scanned and shuffled, timings in ms.' },
     columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
     rows: { type: 'array', items: { description: 'One object per row, keyed by column name.' } },
+    rowCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'A large result only: its rows.' },
+    result: { type: 'string', description: 'A large result only: the path to fetch it from (GET /v1/queries/{id}/result).' },
   },
   required: ['queryId'],
+};
+
+export const RESULT_PAGE: ObjectSchema = {
+  type: 'object',
+  description: 'format=json (or Accept: application/json). csv is RFC 4180 with a header row; arrow an Arrow IPC stream with one record batch per chunk of rows; parquet the whole result as one Parquet file (offset and limit refused).',
+  properties: {
+    queryId: { type: 'string' },
+    shape: { type: 'string' },
+    cacheHit: { type: 'boolean' },
+    columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
+    rowCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Rows of the whole result.' },
+    offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    limit: { description: 'The limit asked for, or null.' },
+    next: { description: 'The path of the next page, or null when this page reaches the end.' },
+    rows: { type: 'array', items: { description: 'One object per row, keyed by column name; big integers and decimals exact.' } },
+  },
+  required: ['queryId', 'columns', 'rowCount', 'offset', 'rows'],
 };
 
 export const TABLE: ObjectSchema = {
