@@ -22,7 +22,8 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, TABLE } from './contract.ts';
+import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE } from './contract.ts';
+import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
 import { encodeResult, negotiateFormat, type ResultFormat } from '../results/formats.ts';
 import { checkJsonDepth, parseJsonBody } from './json-body.ts';
@@ -162,12 +163,13 @@ function statusView(record: QueryRecord): Record<string, unknown> {
     shape: record.shape,
     singleNodeBytes: record.singleNodeBytes,
     error: record.error,
-    result: record.status !== 'succeeded' ? undefined : record.resultUri ? { location: record.resultUri } : { path: `/v1/queries/${record.id}/result` },
+    result: record.status !== 'succeeded' ? undefined : { path: `/v1/queries/${record.id}/result` },
   };
 }
 
 function resultResponse(c: Context, format: ResultFormat, kept: KeptResult, envelope: Record<string, unknown>): Response {
-  if (kept.kind === 'stored') return c.json({ ...envelope, location: kept.location, format: kept.format, rows: kept.rows });
+  // A large result is fetched from the result route (in any format), never named by its server-side location.
+  if (kept.kind === 'stored') return c.json({ ...envelope, rowCount: kept.rows, result: `/v1/queries/${String(envelope.queryId)}/result` });
   const { body, contentType } = encodeResult(kept.result, format, envelope);
   return c.body(typeof body === 'string' ? body : new Uint8Array(body), 200, { 'content-type': contentType });
 }
@@ -302,19 +304,21 @@ export function createApp(options: AppOptions): ApiApp {
       },
     }),
     route({
-      method: 'get', path: '/v1/queries/{id}/result', access: 'reader',
-      summary: 'The result of a finished query (format by Accept).',
+      method: 'get', path: '/v1/queries/{id}/result', access: 'reader', query: RESULT_PARAMS,
+      summary: 'The result of a finished query, large ones included, streamed in the format asked for (?format=, else Accept): JSON paged by offset and limit, CSV, an Arrow IPC stream (batch by batch) or Parquet.',
       responses: {
-        200: { description: 'The result, or {location} of a large one.', schema: QUERY_RESULT, contentTypes: RESULT_TYPES },
+        200: { description: 'The result. JSON: {queryId, shape, cacheHit, columns, rowCount, offset, limit, next, rows}; `next` is the path of the following page, or null. The x-puffindb-row-count header holds the whole result\'s row count.', schema: RESULT_PAGE, contentTypes: [...RESULT_TYPES, PARQUET_TYPE] },
         400: BAD_QUERY_ID,
         404: { description: 'No such query, or its result expired.', schema: ERROR_RESPONSE },
         409: { description: 'The query is still running, failed, or was cancelled.', schema: ERROR_RESPONSE },
       },
-      async handle(c, { params, principal }) {
-        const format = negotiateFormat(c.req.header('accept'));
+      async handle(c, { params, principal, query }) {
+        const format = fetchFormat(query.format, c.req.header('accept'));
         const record = await ownQuery(c, caller(principal), params.id);
         const kept = await manager.result(record.id);
-        return resultResponse(c, format, kept, { queryId: record.id, shape: record.shape, cacheHit: record.cacheHit ?? false });
+        const response = await fetchedResult(manager.resultReader, kept, { queryId: record.id, format, offset: query.offset, limit: query.limit, envelope: { queryId: record.id, shape: record.shape, cacheHit: record.cacheHit ?? false } });
+        response.headers.set(QUERY_ID_HEADER, record.id);
+        return response;
       },
     }),
     route({

@@ -20,7 +20,7 @@ import type { Plan } from '../planner/plan.ts';
 import { classifyStatement, type ClassifiedStatement } from '../sql/classify.ts';
 import { TERMINAL_STATUSES, type QueryLogEntry, type QueryRecord, type QueryStatus, type StateStore } from '../state/state-store.ts';
 import type { CallerRole, QueryService, QueryStats, Statement } from './query-service.ts';
-import type { KeptResult, ResultKeeper } from './query-results.ts';
+import type { KeptResult, ResultKeeper, ResultReader } from './query-results.ts';
 import { isCacheable, resultCacheKey, snapshotsOf } from './result-cache.ts';
 
 export interface RunOptions {
@@ -186,6 +186,11 @@ export class QueryManager {
 
   async list(options: { limit?: number; status?: QueryStatus } = {}): Promise<QueryRecord[]> {
     return this.options.state.listQueries(options);
+  }
+
+  /** Reads kept results back: rows in windows, or Parquet (GET /v1/queries/{id}/result). */
+  get resultReader(): ResultReader {
+    return this.options.results.reader;
   }
 
   /** A finished query's result; a 4xx PuffinError when there is none (yet, or any more). */

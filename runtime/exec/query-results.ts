@@ -1,10 +1,16 @@
 // Where finished results are kept: small ones in the state store (with a time to live),
 // large ones as Parquet under the results prefix of the object store, answered with their
 // location. The same two forms serve a query's own result (GET /v1/queries/{id}/result)
-// and the result cache.
+// and the result cache. A kept result is read back a window of rows at a time
+// (`rows()`: stored ones through DuckDB over a private copy of the Parquet object, chunk by
+// chunk), or as Parquet (`parquet()`).
 
-import type { Engine, QueryResult } from '../engine/engine.ts';
-import { PuffinError } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
+import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Engine, JsonValue, QueryResult, ResultColumn } from '../engine/engine.ts';
+import { PuffinError, toPuffinError } from '../errors.ts';
+import { sqlString } from '../sql/quote.ts';
 import type { CachedResult, StateStore } from '../state/state-store.ts';
 import { joinUrl } from '../storage/open.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -32,7 +38,12 @@ export interface ResultKeeperOptions {
 }
 
 export class ResultKeeper {
-  constructor(private readonly options: ResultKeeperOptions) {}
+  /** Reads kept results back (rows in windows, or Parquet). */
+  readonly reader: ResultReader;
+
+  constructor(private readonly options: ResultKeeperOptions) {
+    this.reader = new ResultReader(options);
+  }
 
   /** Write `result` as Parquet under the results prefix, named after the query. */
   async store(queryId: string, result: QueryResult): Promise<KeptResult> {
@@ -61,6 +72,111 @@ export class ResultKeeper {
   async cachePut(key: string, kept: KeptResult): Promise<void> {
     await this.options.state.putCachedResult(key, toCached(kept), this.options.ttlMs);
   }
+}
+
+/** A window of a kept result's rows: its columns, the whole result's row count, and the rows in chunks. */
+export interface ResultRows {
+  columns: ResultColumn[];
+  /** Rows of the whole result (not of the window). */
+  rowCount: number;
+  /** The window's rows, about `chunkRows` at a time; stopping early releases what it holds. */
+  chunks: AsyncGenerator<JsonValue[][]>;
+}
+
+export interface RowWindow {
+  offset?: number;
+  limit?: number;
+  /** Rows per chunk. Default 16,384. */
+  chunkRows?: number;
+}
+
+/** A kept result as Parquet: the stored object, or an inline result written now. */
+export type ParquetBody = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'file'; path: string };
+
+export class ResultReader {
+  constructor(private readonly options: Pick<ResultKeeperOptions, 'results' | 'engine' | 'scratchDir'>) {}
+
+  /** Rows [offset, offset + limit) of `kept`. */
+  async rows(kept: KeptResult, window: RowWindow = {}): Promise<ResultRows> {
+    const offset = window.offset ?? 0;
+    const limit = window.limit ?? Number.MAX_SAFE_INTEGER;
+    const chunkRows = window.chunkRows ?? 16_384;
+    if (kept.kind === 'inline') {
+      const rows = kept.result.rows.slice(offset, offset + limit);
+      return { columns: kept.result.columns, rowCount: kept.result.rows.length, chunks: sliced(rows, chunkRows) };
+    }
+    const copy = await this.localCopy(kept);
+    const conn = await this.options.engine.connect();
+    try {
+      const result = await conn.stream(`SELECT * FROM read_parquet(${sqlString(copy.path)}) LIMIT ${limit} OFFSET ${offset}`);
+      const types = result.columnTypes();
+      const columns = result.columnNames().map((name, i) => ({ name, type: types[i].toString() }));
+      const chunks = async function* (): AsyncGenerator<JsonValue[][]> {
+        try {
+          let pending: JsonValue[][] = [];
+          for await (const rows of result.yieldRowsJson()) {
+            pending.push(...(rows as unknown as JsonValue[][]));
+            if (pending.length >= chunkRows) {
+              yield pending;
+              pending = [];
+            }
+          }
+          if (pending.length > 0) yield pending;
+        } catch (err) {
+          throw toPuffinError(err);
+        } finally {
+          conn.closeSync();
+          await copy.remove();
+        }
+      };
+      return { columns, rowCount: kept.rows, chunks: chunks() };
+    } catch (err) {
+      conn.closeSync();
+      await copy.remove();
+      throw toPuffinError(err);
+    }
+  }
+
+  /** The result as Parquet. The stored object on a local disk is answered by its path (read in place). */
+  async parquet(kept: KeptResult): Promise<ParquetBody> {
+    if (kept.kind === 'inline') return { kind: 'bytes', bytes: await writeParquet(this.options.engine, this.options.scratchDir, kept.result.columns, kept.result.rows) };
+    const key = this.keyOf(kept);
+    const path = this.options.results.localPath?.(key);
+    if (path) return { kind: 'file', path };
+    return { kind: 'bytes', bytes: await this.options.results.get(key) };
+  }
+
+  /** The object key of a stored result under the results prefix. */
+  keyOf(kept: Extract<KeptResult, { kind: 'stored' }>): string {
+    const root = this.options.results.url;
+    if (!kept.location.startsWith(root)) throw new PuffinError('not_found', 'the result was stored under another results prefix than this server\'s (PUFFINDB_RESULTS_URL changed); run the query again');
+    return kept.location.slice(root.length);
+  }
+
+  /**
+   * A private copy of a stored result in the scratch directory, where the sandboxed engine may
+   * read it: a hard link when the store is on the same disk, else a copy or a download.
+   */
+  private async localCopy(kept: Extract<KeptResult, { kind: 'stored' }>): Promise<{ path: string; remove: () => Promise<void> }> {
+    const key = this.keyOf(kept);
+    await mkdir(this.options.scratchDir, { recursive: true });
+    const path = join(this.options.scratchDir, `read-${randomUUID()}.parquet`);
+    const remove = () => rm(path, { force: true });
+    const source = this.options.results.localPath?.(key);
+    try {
+      if (source) await link(source, path).catch(() => copyFile(source, path));
+      else await writeFile(path, await this.options.results.get(key));
+    } catch (err) {
+      await remove();
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PuffinError('not_found', 'the stored result is gone from the results prefix (expired or removed); run the query again');
+      throw toPuffinError(err);
+    }
+    return { path, remove };
+  }
+}
+
+async function* sliced(rows: JsonValue[][], chunkRows: number): AsyncGenerator<JsonValue[][]> {
+  for (let at = 0; at < rows.length; at += chunkRows) yield rows.slice(at, at + chunkRows);
 }
 
 function queryResultKey(queryId: string): string {
