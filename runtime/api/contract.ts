@@ -2,15 +2,18 @@
 // request ones validate what clients send, and all of them are published in
 // GET /v1/openapi.json.
 
+import { QUERY_LANGUAGES, SQL_DIALECTS } from '../sql/frontends.ts';
 import type { ObjectSchema, Schema } from './schema.ts';
 
 const QUERY_LIMITS = { maxFragments: 100_000, maxTimeoutMs: 3_600_000 } as const;
 
 export const QUERY_REQUEST = {
   type: 'object',
-  description: 'A SQL statement to run. Readers may run SELECT statements only.',
+  description: 'A statement to run. Readers may run SELECT statements only (of the DuckDB SQL the statement becomes, for PRQL and other dialects).',
   properties: {
-    sql: { type: 'string', minLength: 1, description: 'One DuckDB SQL statement.' },
+    sql: { type: 'string', minLength: 1, description: "One statement: DuckDB SQL, or PRQL with language 'prql', or SQL of another dialect with dialect." },
+    language: { type: 'string', enum: QUERY_LANGUAGES, description: "What `sql` is written in (default 'sql'); PRQL is compiled to DuckDB SQL before it is authorized and run." },
+    dialect: { type: 'string', minLength: 1, maxLength: 40, description: `The SQL dialect of \`sql\` (default 'duckdb'), translated to DuckDB SQL before it is authorized and run: ${SQL_DIALECTS.join(', ')} (also postgres, mssql, sqlserver, mariadb). A construct that cannot be translated with its meaning is a 400 naming it.` },
     fragments: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxFragments, description: 'Upper bound on fragments per split table.' },
     timeoutMs: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxTimeoutMs, description: 'Deadline of the query in ms (default: PUFFINDB_QUERY_TIMEOUT_MS).' },
   },
@@ -153,7 +156,7 @@ export const TABLE: ObjectSchema = {
   type: 'object',
   properties: {
     name: { type: 'string' },
-    kind: { type: 'string', enum: ['parquet', 'iceberg', 'delta', 'hudi'] },
+    kind: { type: 'string', enum: ['parquet', 'csv', 'tsv', 'json', 'ndjson', 'iceberg', 'delta', 'hudi'] },
     columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } }, required: ['name', 'type'] } },
     snapshotId: { type: 'string' },
     fileCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
