@@ -51,6 +51,13 @@ export interface ClusterOptions {
   invoker?: InvokerKind | Invoker;
   /** The state store, for asynchronous fan-out (completion streams). */
   state?: StateStore;
+  /**
+   * When the worker processes and the planning slots start: 'now' (a server: the first query
+   * does not wait for them) or 'on-first-use' (default: a one-shot command starts what its
+   * query needs, no worker for a query that runs no fragment). The first runner slot starts
+   * now either way: every query's last step runs in one, and its start overlaps planning.
+   */
+  startProcesses?: 'now' | 'on-first-use';
 }
 
 export class LocalCluster implements QueryService {
@@ -79,7 +86,8 @@ export class LocalCluster implements QueryService {
     // cached table copies live elsewhere under the scratch directory, where no engine that
     // sees user SQL can read them.
     const engine = await Engine.create({ threads: settings.threads, memoryLimit: settings.memoryLimit, allowedDirectories: [join(scratch, 'planner')] });
-    const invoker = typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker);
+    const eager = options.startProcesses === 'now';
+    const invoker = typeof options.invoker === 'object' ? options.invoker : await createInvoker(settings, options.invoker, !eager);
     // The reduce step and 'local' plans run in runner slots that see one job's files each;
     // with worker processes (the pool) the slots are processes too, killed at a deadline.
     // Elsewhere (Lambda bundles, in-process tests) they are engines in this process.
@@ -87,7 +95,7 @@ export class LocalCluster implements QueryService {
     const runner = new SqlRunnerPool({ dir: join(scratch, 'runners'), size: Math.max(2, settings.workers), kind, threads: settings.threads, memoryLimit: settings.memoryLimit });
     // Planning binds and computes constants in slots of its own: short jobs that must not
     // queue behind long reduce steps.
-    const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1 });
+    const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: eager });
     const planner = new Planner({
       engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions,
       // Constants of user SQL computed while planning run where the deadline can stop them.
@@ -189,8 +197,9 @@ export class LocalCluster implements QueryService {
   private async write(sql: string, statement: WriteStatement, options: QueryOptions): Promise<QueryOutcome> {
     const pointers = this.catalog.pointers;
     if (!pointers) throw new PuffinError('unsupported', 'writes need a catalog that keeps Iceberg tables (the warehouse catalog)');
-    if ((await this.catalog.getTable(statement.table))?.kind === 'delta') {
-      throw new PuffinError(statement.kind === 'create' || statement.kind === 'ctas' ? 'conflict' : 'unsupported', `table ${statement.table} is a Delta Lake table, which is read only here (${statement.kind} refused; \`puffindb table drop\` forgets it)`);
+    const readOnly = (await this.catalog.getTable(statement.table))?.kind;
+    if (readOnly === 'delta' || readOnly === 'hudi') {
+      throw new PuffinError(statement.kind === 'create' || statement.kind === 'ctas' ? 'conflict' : 'unsupported', `table ${statement.table} is a ${readOnly === 'delta' ? 'Delta Lake' : 'Hudi'} table, which is read only here (${statement.kind} refused; \`puffindb table drop\` forgets it)`);
     }
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
@@ -455,7 +464,7 @@ function writePlan(sql: string, statement: WriteStatement): Plan {
 }
 
 
-async function createInvoker(settings: Settings, kind?: InvokerKind): Promise<Invoker> {
+async function createInvoker(settings: Settings, kind: InvokerKind | undefined, lazy: boolean): Promise<Invoker> {
   const chosen = kind ?? (settings.workerFunction ? 'lambda' : 'pool');
   switch (chosen) {
     case 'in-process':
@@ -467,6 +476,6 @@ async function createInvoker(settings: Settings, kind?: InvokerKind): Promise<In
       // The machine's threads are shared among the worker processes, not multiplied.
       // A cancelled fragment that DuckDB does not stop within half a second (a long scalar
       // call) is ended by killing its process: the deadline must free the core.
-      return new ProcessPoolInvoker({ settings: { ...settings, threads: Math.max(1, Math.floor(settings.threads / settings.workers)) }, size: settings.workers, cancelGraceMs: 500 });
+      return new ProcessPoolInvoker({ settings: { ...settings, threads: Math.max(1, Math.floor(settings.threads / settings.workers)) }, size: settings.workers, cancelGraceMs: 500, lazy });
   }
 }

@@ -74,7 +74,8 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
   const storeOptions = storeOptionsOf(settings);
   const warehouse = openStore(settings.warehouse, storeOptions);
   const catalog = withQueryLogTable(options.catalog, warehouse);
-  const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker, state });
+  // A server starts its worker and runner processes with itself: no query waits for them.
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker, state, startProcesses: 'now' });
   const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs });
 
   let dispatcher: QueryDispatcher | undefined;

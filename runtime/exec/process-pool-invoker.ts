@@ -39,6 +39,12 @@ export interface ProcessPoolOptions {
   restartMaxMs?: number;
   /** A child up this long has proven healthy: its slot's failure count starts over. Default 30 s. */
   healthyAfterMs?: number;
+  /**
+   * Start the children at the first invoke() rather than now: a one-shot CLI command whose
+   * query needs no worker (a 'local' plan, a catalog statement) then starts none. `ready`
+   * resolves once they have started. Default false (a server starts them with itself).
+   */
+  lazy?: boolean;
 }
 
 export interface PoolChildInfo {
@@ -114,6 +120,7 @@ export class ProcessPoolInvoker implements Invoker {
   private readonly healthyAfterMs: number;
   private nextJobId = 1;
   private closed = false;
+  private started = false;
   /** This pool's directory (see ProcessPoolOptions.settings). */
   private readonly scratchRoot: string;
   private lastStartError: PuffinError | undefined;
@@ -145,6 +152,13 @@ export class ProcessPoolInvoker implements Invoker {
     // Nobody has to await readiness; a failure also surfaces on invoke().
     this.ready.catch(() => {});
     process.once('exit', this.killAllOnExit);
+    if (!options.lazy) this.startChildren();
+  }
+
+  /** Start every slot's first child, once: at construction, or (lazy) at the first invoke(). */
+  private startChildren(): void {
+    if (this.started) return;
+    this.started = true;
     for (const slot of this.slots) this.spawn(slot);
   }
 
@@ -184,6 +198,7 @@ export class ProcessPoolInvoker implements Invoker {
   invoke(request: FragmentRequest, signal?: AbortSignal): Promise<FragmentResult> {
     return new Promise<FragmentResult>((resolve, reject) => {
       if (this.closed) return reject(new PuffinError('unavailable', 'the worker process pool is closed'));
+      this.startChildren();
       // With every slot backing off, queued work would wait seconds for nothing; a 503 now is
       // better. A slot that is starting is waited for: its start may well succeed.
       if (this.isDown() && this.slots.every((s) => s.state === 'waiting')) return reject(this.noWorkersError());

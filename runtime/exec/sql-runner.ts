@@ -51,6 +51,8 @@ export interface RunnerPoolOptions {
   memoryLimit?: string;
   /** Time a child has to start its DuckDB. Default 30 s. */
   startTimeoutMs?: number;
+  /** Start the first slot's process now (default) rather than at the first job. */
+  warm?: boolean;
 }
 
 const CHILD_MODULE = fileURLToPath(new URL('./sql-runner-child.ts', import.meta.url));
@@ -117,8 +119,9 @@ export class SqlRunnerPool implements SqlRunner {
       this.free.push(slot);
     }
     if (options.kind === 'process') process.once('exit', this.killAllOnExit);
-    // The first slot starts now, so the first query does not wait for a process to start.
-    this.warm(this.all[0]);
+    // The first slot starts now, so the first query does not wait for a process to start
+    // (unless the owner prefers starting nothing it may not need).
+    if (options.warm !== false) this.warm(this.all[0]);
   }
 
   /**
