@@ -30,6 +30,27 @@ export const EXPLAIN_REQUEST = {
   required: ['sql'],
 } as const satisfies ObjectSchema;
 
+export const TRANSLATE_REQUEST = {
+  type: 'object',
+  description: 'A SQL statement to translate between a dialect and DuckDB, without running it.',
+  properties: {
+    sql: { type: 'string', minLength: 1, description: 'One statement in dialect `from`.' },
+    from: { type: 'string', minLength: 1, maxLength: 40, description: `The dialect of \`sql\`: ${SQL_DIALECTS.join(', ')}.` },
+    to: { type: 'string', minLength: 1, maxLength: 40, description: "The dialect to translate to (default 'duckdb'); one of from and to is duckdb." },
+  },
+  required: ['sql', 'from'],
+} as const satisfies ObjectSchema;
+
+export const TRANSLATION: ObjectSchema = {
+  type: 'object',
+  properties: {
+    sql: { type: 'string', description: 'The statement in dialect `to`.' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+  },
+  required: ['sql', 'from', 'to'],
+};
+
 export const KEY_REQUEST = {
   type: 'object',
   description: 'A new API key. The secret is in the response, once.',
@@ -105,7 +126,8 @@ export const QUERY_STATUS: ObjectSchema = {
     queryId: { type: 'string', description: 'ULID.' },
     status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
     user: { type: 'string', description: 'Id of the API key that submitted the query.' },
-    sql: { type: 'string' },
+    sql: { type: 'string', description: 'The DuckDB SQL that ran.' },
+    source: { description: "What the client sent when it was not DuckDB SQL: {language, dialect, text}." },
     submittedAt: TIME,
     startedAt: TIME,
     finishedAt: TIME,
