@@ -1,7 +1,7 @@
 // Finding 10 of issue 11: a server killed mid-write left its write staging (coordinator and
 // worker side) on disk for good. Here a real `puffindb serve` is SIGKILLed while writes run
 // (one written by the fragments, one by the coordinator), fake stale scratch is planted
-// beside a live process that shares the home, and restarts must remove what no live
+// beside a live process that shares the home, and the restart must remove what no live
 // process owns, keep what the live one does, and leave the table whole: its row count is
 // that of a committed snapshot, and orphan data files are still listed, not deleted.
 
@@ -80,24 +80,13 @@ async function killMidWrites(): Promise<{ entries: number; bytes: number; coordi
   return { entries: left.length, bytes: left.reduce((sum, e) => sum + bytesUnder(e), 0), coordinator, worker };
 }
 
-test('killed mid-write: restart removes the staging, the table stays at a committed snapshot', async () => {
+// One crash, one restart: the restart must remove both what the crash left and the planted
+// stale scratch, and keep what a live process sharing the home owns.
+test('killed mid-write beside a live process sharing the home: restart removes the staging and stale scratch, keeps the live one\'s, and the table stays at a committed snapshot', async () => {
+  const home = server.home;
   const left = await killMidWrites();
   assert.ok(left.coordinator || left.worker, 'no write was caught with bytes staged');
-  // What the kill leaves varies: orphaned worker processes remove their own staging as they
-  // exit (within about a second), the killed server cannot. The planted entries of the next
-  // test are there whatever the timing.
-  await server.restart();
-  assert.deepEqual(scratchEntries(server.home), [], 'scratch left after a restart');
-  // Every INSERT adds the whole of lineitem: any other count is a half-written table.
-  const n = await count();
-  assert.equal(n % base, 0, `row count ${n} is not a whole number of inserts of ${base} rows`);
-  console.log(`# killed with staged bytes on the coordinator: ${left.coordinator}, on a worker: ${left.worker}; ${left.entries} entries (${left.bytes} bytes) removed at restart`);
-});
-
-test('start-up cleanup keeps what a live process sharing the home owns, and removes stale planted scratch', async () => {
-  const home = server.home;
-  // A second crash mid-write, so there are real leftovers beside the planted ones.
-  const left = await killMidWrites();
+  console.log(`# killed with staged bytes on the coordinator: ${left.coordinator}, on a worker: ${left.worker}; ${left.entries} entries (${left.bytes} bytes) left by the kill`);
   const orphansBefore = await runCli(['table', 'orphans', 'li', '--json'], home);
 
   // Stale: planted before the live process registers, as a crashed run would leave them.
@@ -148,7 +137,7 @@ test('start-up cleanup keeps what a live process sharing the home owns, and remo
     await server.restart();
     for (const path of stale) assert.equal(existsSync(path), false, `stale ${path} was not removed`);
     // Everything the crash left is older than the live process's registration: removed too.
-    assert.deepEqual(scratchEntries(home).filter((e) => e !== live), [], `scratch left after the second crash (${left.entries} entries)`);
+    assert.deepEqual(scratchEntries(home).filter((e) => e !== live), [], `scratch left after the crash (${left.entries} entries)`);
     assert.equal(existsSync(live), true, "a live process's staging was removed");
     assert.equal(existsSync(join(home, 'run', '999999999.json')), false, 'a dead registration was kept');
     assert.match(server.log(), /removed \d+ leftover scratch entries/);
@@ -159,7 +148,9 @@ test('start-up cleanup keeps what a live process sharing the home owns, and remo
   // Orphan data files are not scratch: still listed, so still on disk.
   const orphansAfter = await runCli(['table', 'orphans', 'li', '--json'], home);
   assert.deepEqual(JSON.parse(orphansAfter), JSON.parse(orphansBefore));
-  assert.equal((await count()) % base, 0);
+  // Every INSERT adds the whole of lineitem: any other count is a half-written table.
+  const n = await count();
+  assert.equal(n % base, 0, `row count ${n} is not a whole number of inserts of ${base} rows`);
   // The table still takes writes after the crashes.
   const res = await server.query('INSERT INTO li SELECT * FROM lineitem');
   assert.equal(res.status, 200, await res.clone().text());
