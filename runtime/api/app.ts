@@ -22,7 +22,8 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE } from './contract.ts';
+import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION } from './contract.ts';
+import { sqlDialect, toDuckdbSql, translateSql, type QuerySource } from '../sql/frontends.ts';
 import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
 import { encodeResult, negotiateFormat, type ResultFormat } from '../results/formats.ts';
@@ -154,6 +155,7 @@ function statusView(record: QueryRecord): Record<string, unknown> {
     status: record.status,
     user: record.user,
     sql: record.sql,
+    source: record.source,
     submittedAt: record.submittedAt,
     startedAt: record.startedAt,
     finishedAt: record.finishedAt,
@@ -221,8 +223,18 @@ export function createApp(options: AppOptions): ApiApp {
     return statement;
   }
 
-  function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat) {
-    return { user: principal.id, role: principal.role, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal };
+  /**
+   * The request's statement as the DuckDB SQL that will run (runtime/sql/frontends.ts: PRQL
+   * compiled, another dialect translated), classified and authorized as that SQL: a reader's
+   * PRQL or Snowflake SQL that becomes a write is refused like the write itself.
+   */
+  async function requestStatement(principal: Principal, body: Infer<typeof QUERY_REQUEST>): Promise<{ statement: ClassifiedStatement; source?: QuerySource }> {
+    const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect });
+    return { statement: await authorizedStatement(principal, front.sql), source: front.source };
+  }
+
+  function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat, source?: QuerySource) {
+    return { user: principal.id, role: principal.role, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal, source };
   }
 
   const routes: Route[] = [
@@ -250,8 +262,8 @@ export function createApp(options: AppOptions): ApiApp {
       async handle(c, { body, principal }) {
         const who = caller(principal);
         const format = negotiateFormat(c.req.header('accept'));
-        const statement = await authorizedStatement(who, body.sql);
-        const done: FinishedQuery = await manager.run(statement, submitOptions(c, who, body, format));
+        const { statement, source } = await requestStatement(who, body);
+        const done: FinishedQuery = await manager.run(statement, submitOptions(c, who, body, format, source));
         c.header(QUERY_ID_HEADER, done.record.id);
         return resultResponse(c, format, done.result, { queryId: done.record.id, shape: done.record.shape, cacheHit: done.record.cacheHit ?? false, stats: done.stats ?? statsOf(done.record) });
       },
@@ -262,11 +274,11 @@ export function createApp(options: AppOptions): ApiApp {
       responses: { 200: { description: 'The plan: shape, fragments, scans, reduce step.' } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
-        const statement = await authorizedStatement(who, body.sql);
+        const { statement, source } = await requestStatement(who, body);
         if (!body.analyze) return c.json(await manager.explain(statement, { fragments: body.fragments, role: who.role }));
         // EXPLAIN ANALYZE: the query runs like POST /v1/query (recorded, logged, deadline), and
         // the answer is its plan with the measured figures of every stage instead of its rows.
-        const done = await manager.run(statement, { ...submitOptions(c, who, body, 'json'), fragments: body.fragments });
+        const done = await manager.run(statement, { ...submitOptions(c, who, body, 'json', source), fragments: body.fragments });
         c.header(QUERY_ID_HEADER, done.record.id);
         const plan = await manager.explain(statement, { fragments: body.fragments, role: who.role });
         return c.json({ queryId: done.record.id, plan, stats: done.stats ?? statsOf(done.record) });
@@ -278,11 +290,21 @@ export function createApp(options: AppOptions): ApiApp {
       responses: { 202: { description: 'Queued.', schema: QUERY_STATUS } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
-        const statement = await authorizedStatement(who, body.sql);
-        const record = await manager.submit(statement, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept'))), signal: undefined });
+        const { statement, source } = await requestStatement(who, body);
+        const record = await manager.submit(statement, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept')), source), signal: undefined });
         c.header('location', `/v1/queries/${record.id}`);
         c.header(QUERY_ID_HEADER, record.id);
         return c.json(statusView(record), 202);
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/translate', access: 'reader', body: TRANSLATE_REQUEST,
+      summary: 'Translate one SQL statement from a dialect to DuckDB SQL, or from DuckDB SQL to a dialect, without running it.',
+      responses: { 200: { description: 'The translated statement.', schema: TRANSLATION }, 400: { description: 'Text that does not parse in `from`, or a construct that cannot be translated with its meaning (named).', schema: ERROR_RESPONSE } },
+      async handle(c, { body }) {
+        const from = sqlDialect(body.from, 'from');
+        const to = sqlDialect(body.to ?? 'duckdb', 'to');
+        return c.json({ sql: await translateSql(body.sql, from, to), from, to });
       },
     }),
     route({

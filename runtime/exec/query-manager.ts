@@ -18,7 +18,7 @@ import type { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { Plan } from '../planner/plan.ts';
 import { classifyStatement, type ClassifiedStatement } from '../sql/classify.ts';
-import { TERMINAL_STATUSES, type QueryLogEntry, type QueryRecord, type QueryStatus, type StateStore } from '../state/state-store.ts';
+import { TERMINAL_STATUSES, type QueryLogEntry, type QueryRecord, type QuerySourceText, type QueryStatus, type StateStore } from '../state/state-store.ts';
 import type { CallerRole, QueryService, QueryStats, Statement } from './query-service.ts';
 import type { KeptResult, ResultKeeper, ResultReader } from './query-results.ts';
 import { isCacheable, resultCacheKey, snapshotsOf } from './result-cache.ts';
@@ -39,6 +39,8 @@ export interface SubmitOptions extends RunOptions {
   timeoutMs?: number;
   /** Synchronous queries only: aborting (the client went away) cancels the query. */
   signal?: AbortSignal;
+  /** What the client sent when it was not DuckDB SQL (PRQL, another dialect): recorded beside the SQL that runs. */
+  source?: QuerySourceText;
 }
 
 /** What a finished query answers with. */
@@ -250,6 +252,7 @@ export class QueryManager {
       id: ulid(now),
       user: options.user,
       sql,
+      ...(options.source ? { source: options.source } : {}),
       status: 'queued',
       submittedAt: now,
       deadline: now + (options.timeoutMs ?? this.options.queryTimeoutMs),
@@ -410,6 +413,7 @@ export function logEntryOf(record: QueryRecord): QueryLogEntry {
     id: record.id,
     user: record.user,
     sql: record.sql,
+    ...(record.source ? { source: record.source } : {}),
     status: record.status,
     submittedAt: record.submittedAt,
     durationMs: (record.finishedAt ?? Date.now()) - record.submittedAt,

@@ -17,7 +17,10 @@ export interface QueryRecord {
   id: string;
   /** API key id (or 'local' for the CLI) that submitted the query. */
   user: string;
+  /** The DuckDB SQL that runs (for PRQL or another dialect: what it was translated to). */
   sql: string;
+  /** What the client sent, when it was not DuckDB SQL. */
+  source?: QuerySourceText;
   status: QueryStatus;
   /** Milliseconds since the epoch. */
   submittedAt: number;
@@ -38,10 +41,19 @@ export interface QueryRecord {
   singleNodeBytes?: number;
 }
 
+/** A query as the client wrote it: a language ('prql', or 'sql' of a dialect other than DuckDB's) and its text. */
+export interface QuerySourceText {
+  language: string;
+  dialect?: string;
+  text: string;
+}
+
 export interface QueryLogEntry {
   id: string;
   user: string;
   sql: string;
+  /** What the client sent, when it was not DuckDB SQL (the stream's entries; the flushed Parquet keeps `sql` only). */
+  source?: QuerySourceText;
   status: QueryStatus;
   submittedAt: number;
   durationMs: number;
