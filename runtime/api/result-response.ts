@@ -87,6 +87,8 @@ async function* csvChunks(header: string, columns: ResultColumn[], chunks: Async
 async function parquetResponse(reader: ResultReader, kept: KeptResult, queryId: string): Promise<Response> {
   const body = await reader.parquet(kept);
   const headers: Record<string, string> = { 'content-type': PARQUET_TYPE, 'content-disposition': `attachment; filename="${queryId}.parquet"` };
+  // On S3: the client downloads the object from S3 itself (fetch and curl -L drop the bearer key on the way).
+  if (body.kind === 'redirect') return new Response(null, { status: 307, headers: { location: body.url } });
   if (body.kind === 'bytes') return new Response(body.bytes, { status: 200, headers: { ...headers, 'content-length': String(body.bytes.byteLength) } });
   let size: number;
   try {

@@ -90,11 +90,14 @@ export interface RowWindow {
   chunkRows?: number;
 }
 
-/** A kept result as Parquet: the stored object, or an inline result written now. */
-export type ParquetBody = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'file'; path: string };
+/** A kept result as Parquet: the stored object (a local file, or a presigned URL on S3), or an inline result written now. */
+export type ParquetBody = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'file'; path: string } | { kind: 'redirect'; url: string };
+
+/** Longest life of a presigned download URL: a client follows it at once. */
+const PRESIGN_SECONDS = 900;
 
 export class ResultReader {
-  constructor(private readonly options: Pick<ResultKeeperOptions, 'results' | 'engine' | 'scratchDir'>) {}
+  constructor(private readonly options: Pick<ResultKeeperOptions, 'results' | 'engine' | 'scratchDir' | 'ttlMs'>) {}
 
   /** Rows [offset, offset + limit) of `kept`. */
   async rows(kept: KeptResult, window: RowWindow = {}): Promise<ResultRows> {
@@ -137,11 +140,20 @@ export class ResultReader {
     }
   }
 
-  /** The result as Parquet. The stored object on a local disk is answered by its path (read in place). */
+  /**
+   * The result as Parquet. The stored object is answered by its path on a local disk (read in
+   * place), or by a presigned URL where the store has them (S3), so the client downloads it
+   * from the store itself.
+   */
   async parquet(kept: KeptResult): Promise<ParquetBody> {
     if (kept.kind === 'inline') return { kind: 'bytes', bytes: await writeParquet(this.options.engine, this.options.scratchDir, kept.result.columns, kept.result.rows) };
     const key = this.keyOf(kept);
-    const path = this.options.results.localPath?.(key);
+    const { results } = this.options;
+    if (results.presignGet) {
+      if (!(await results.head(key))) throw new PuffinError('not_found', 'the stored result is gone from the results prefix (expired or removed); run the query again');
+      return { kind: 'redirect', url: await results.presignGet(key, Math.max(1, Math.min(PRESIGN_SECONDS, Math.floor(this.options.ttlMs / 1000)))) };
+    }
+    const path = results.localPath?.(key);
     if (path) return { kind: 'file', path };
     return { kind: 'bytes', bytes: await this.options.results.get(key) };
   }

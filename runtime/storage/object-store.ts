@@ -36,4 +36,9 @@ export interface ObjectStore {
    * read it in place. Remote stores return undefined and callers fetch through the cache.
    */
   localPath?(key: string): string | undefined;
+  /**
+   * For stores a client can download from directly (S3): a URL that GETs the object without
+   * other credentials until it expires.
+   */
+  presignGet?(key: string, expiresInSeconds: number): Promise<string>;
 }

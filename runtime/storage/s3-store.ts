@@ -12,6 +12,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { presignGetObject } from './s3-presign.ts';
 import { PuffinError } from '../errors.ts';
 import { checkKey, checkPrefix, checkRange, compareKeys } from './object-key.ts';
 import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts';
@@ -223,6 +224,11 @@ export class S3ObjectStore implements ObjectStore {
       if (mapped.code === 'not_found' && (err as S3ErrorShape).name !== 'NoSuchBucket') return;
       throw mapped;
     }
+  }
+
+  /** A presigned GET URL of the object (runtime/storage/s3-presign.ts). */
+  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return presignGetObject(this.client, { bucket: this.bucket, key: this.objectKey(key), expiresInSeconds });
   }
 
   localPath(): undefined {
