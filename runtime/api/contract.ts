@@ -14,6 +14,7 @@ export const QUERY_REQUEST = {
     sql: { type: 'string', minLength: 1, description: "One statement: DuckDB SQL, or PRQL with language 'prql', or SQL of another dialect with dialect." },
     language: { type: 'string', enum: QUERY_LANGUAGES, description: "What `sql` is written in (default 'sql'); PRQL is compiled to DuckDB SQL before it is authorized and run." },
     dialect: { type: 'string', minLength: 1, maxLength: 40, description: `The SQL dialect of \`sql\` (default 'duckdb'), translated to DuckDB SQL before it is authorized and run: ${SQL_DIALECTS.join(', ')} (also postgres, mssql, sqlserver, mariadb). A construct that cannot be translated with its meaning is a 400 naming it.` },
+    params: { type: 'array', items: { description: 'A string, number, boolean or null.' }, description: "Values of the statement's $1, $2, ... (or ?, in order), DuckDB SQL only: bound as SQL literals by the classifier's lexer before the statement is classified (never inside strings, identifiers or comments). Integers beyond 2^53: pass a string and cast, e.g. CAST($1 AS BIGINT)." },
     fragments: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxFragments, description: 'Upper bound on fragments per split table.' },
     timeoutMs: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxTimeoutMs, description: 'Deadline of the query in ms (default: PUFFINDB_QUERY_TIMEOUT_MS).' },
   },
