@@ -4,6 +4,8 @@
 // can kill it, restart it on the same home, or look at its worker processes.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,10 +59,60 @@ export async function runCli(args: string[], home: string, env: Record<string, s
   return stdout;
 }
 
+/** Settings that do not change what `puffindb demo` writes. */
+const DEMO_NEUTRAL = /^PUFFINDB_(WORKERS|THREADS|PG_.*|API_.*|ADMIN_KEY)$/;
+
+/**
+ * The TPC-H demo data in `home`, as `puffindb demo --scale` writes it. Most attack tests
+ * start a server over the same small demo, so the first writes it once per version of the
+ * runtime's code into a shared directory (renamed into place whole, so a concurrent test
+ * never sees half of it) and every later one copies it, rewriting the home's path in the
+ * catalog's registrations (they name files by absolute path). Settings that could change
+ * the demo (another warehouse, Redis) write it afresh.
+ */
+async function writeDemo(home: string, scale: number, env: Record<string, string>): Promise<void> {
+  if (!Object.keys(env).every((k) => DEMO_NEUTRAL.test(k))) {
+    await runCli(['demo', '--scale', String(scale)], home, env);
+    return;
+  }
+  const cache = join(tmpdir(), `puffindb-test-demo-${scale}-${runtimeHash()}`);
+  if (!existsSync(cache)) {
+    const building = `${cache}.${process.pid}-${Date.now()}`;
+    await runCli(['demo', '--scale', String(scale)], building, env);
+    writeFileSync(join(building, 'demo-written-in'), building);
+    try {
+      renameSync(building, cache);
+    } catch {
+      await rm(building, { recursive: true, force: true }); // another test got there first
+    }
+  }
+  cpSync(cache, home, { recursive: true });
+  const writtenIn = readFileSync(join(cache, 'demo-written-in'), 'utf8');
+  const jsonFiles = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? jsonFiles(join(dir, e.name)) : e.name.endsWith('.json') ? [join(dir, e.name)] : []));
+  for (const file of jsonFiles(join(home, 'catalog'))) writeFileSync(file, readFileSync(file, 'utf8').split(writtenIn).join(home));
+}
+
+let hashed: string | undefined;
+/** A hash of the runtime's source, so a demo written by other code is never reused. */
+function runtimeHash(): string {
+  if (hashed) return hashed;
+  const h = createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith('.ts')) h.update(path).update(readFileSync(path));
+    }
+  };
+  walk(join(ROOT, 'runtime'));
+  return (hashed = h.digest('hex').slice(0, 16));
+}
+
 export async function startServe(options: ServeOptions = {}): Promise<RealServer> {
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'puffindb-serve-')));
   const env = { PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '2', ...options.env };
-  if (options.demoScale !== undefined) await runCli(['demo', '--scale', String(options.demoScale)], home, env);
+  if (options.demoScale !== undefined) await writeDemo(home, options.demoScale, env);
   const port = await freePort();
   let child: ChildProcess | undefined;
   let stderr = '';
