@@ -15,6 +15,7 @@ import { formatPlan as formatStages } from '../planner/explain.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
+import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
 
 const HELP = `puffindb: distributed DuckDB over a lakehouse
 
@@ -24,7 +25,8 @@ Usage:
   puffindb table list                        list tables with files, rows and bytes
   puffindb table drop NAME                   forget a table (its files stay)
 ${TABLE_COMMANDS_HELP}
-  puffindb query [--format table|json|csv] [--workers N] [--fragments N] "SQL"
+  puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql] [--dialect D] "SQL"
+${FRONTEND_HELP}
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
                                              print the distributed plan: shape, fragments, files kept and pruned
   puffindb serve [--port N] [--host H] [--pg-port N]
@@ -182,8 +184,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     }
     case 'query': {
-      const { values, positionals } = parse(rest, { format: { type: 'string', default: 'table' }, workers: { type: 'string' }, fragments: { type: 'string' } });
-      const sql = sqlArgument(positionals, 'query');
+      const { values, positionals } = parse(rest, { format: { type: 'string', default: 'table' }, workers: { type: 'string' }, fragments: { type: 'string' }, ...FRONTEND_OPTIONS });
+      const sql = await duckdbText(sqlArgument(positionals, 'query'), values);
       const format = String(values.format);
       if (!['table', 'json', 'csv'].includes(format)) throw new PuffinError('bad_request', `--format must be table, json or csv, got '${format}'`);
       const workers = intOption(values, 'workers');
@@ -218,6 +220,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       });
       return;
     }
+    case 'translate':
+      await runTranslate(rest, out);
+      return;
     case 'serve': {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, 'pg-port': { type: 'string' } });
       await serve(settings, values, log);
