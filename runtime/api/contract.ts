@@ -52,6 +52,27 @@ export const TRANSLATION: ObjectSchema = {
   required: ['sql', 'from', 'to'],
 };
 
+export const PARSE_REQUEST = {
+  type: 'object',
+  description: "One SELECT statement to parse (nothing runs); with language or dialect, the DuckDB SQL it becomes is parsed.",
+  properties: {
+    sql: QUERY_REQUEST.properties.sql,
+    language: QUERY_REQUEST.properties.language,
+    dialect: QUERY_REQUEST.properties.dialect,
+  },
+  required: ['sql'],
+} as const satisfies ObjectSchema;
+
+export const FORMAT_REQUEST = {
+  type: 'object',
+  description: 'A statement\'s AST as POST /v1/parse answers it, to print back as SQL (nothing runs).',
+  properties: {
+    ast: { description: "DuckDB's JSON AST of one SELECT statement ({node, named_param_map}), e.g. an edited /v1/parse answer's `ast`." },
+    pretty: { type: 'boolean', description: 'Lay the SQL out on several lines (default true); kept only when it parses back to the same AST.' },
+  },
+  required: ['ast'],
+} as const satisfies ObjectSchema;
+
 export const KEY_REQUEST = {
   type: 'object',
   description: 'A new API key. The secret is in the response, once.',

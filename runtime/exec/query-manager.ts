@@ -18,6 +18,8 @@ import type { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { Plan } from '../planner/plan.ts';
 import { classifyStatement, type ClassifiedStatement } from '../sql/classify.ts';
+import { formatAst, parseToAst } from '../sql/ast-api.ts';
+import type { AstNode } from '../sql/parse.ts';
 import { TERMINAL_STATUSES, type QueryLogEntry, type QueryRecord, type QuerySourceText, type QueryStatus, type StateStore } from '../state/state-store.ts';
 import type { CallerRole, QueryService, QueryStats, Statement } from './query-service.ts';
 import type { KeptResult, ResultKeeper, ResultReader } from './query-results.ts';
@@ -104,6 +106,16 @@ export class QueryManager {
    */
   classify(sql: string): Promise<ClassifiedStatement> {
     return classifyStatement(this.options.engine, sql);
+  }
+
+  /** DuckDB's AST of one SELECT statement (POST /v1/parse); nothing runs. */
+  parse(sql: string): Promise<AstNode> {
+    return parseToAst(this.options.engine, sql);
+  }
+
+  /** SQL printed back from a statement's AST, laid out on several lines when `pretty` (POST /v1/format); nothing runs. */
+  format(ast: unknown, pretty?: boolean): Promise<string> {
+    return formatAst(this.options.engine, ast, pretty);
   }
 
   /** Record a query as queued without starting it (runQueued() runs it). */
