@@ -22,9 +22,10 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION } from './contract.ts';
+import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
 import { sqlDialect, toDuckdbSql, translateSql, type QuerySource } from '../sql/frontends.ts';
 import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
+import { bindParams } from '../client/params.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
 import { encodeResult, negotiateFormat, type ResultFormat } from '../results/formats.ts';
 import { checkJsonDepth, parseJsonBody } from './json-body.ts';
@@ -229,8 +230,11 @@ export function createApp(options: AppOptions): ApiApp {
    * PRQL or Snowflake SQL that becomes a write is refused like the write itself.
    */
   async function requestStatement(principal: Principal, body: Infer<typeof QUERY_REQUEST>): Promise<{ statement: ClassifiedStatement; source?: QuerySource }> {
+    // Parameters go into DuckDB SQL only: another dialect's quoting is not the lexer's.
+    const duckdbSql = (body.language ?? 'sql') === 'sql' && (body.dialect === undefined || sqlDialect(body.dialect) === 'duckdb');
+    if (body.params !== undefined && !duckdbSql) throw new PuffinError('bad_request', "'params' apply to DuckDB SQL only; put the values in the PRQL or dialect text");
     const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect });
-    return { statement: await authorizedStatement(principal, front.sql), source: front.source };
+    return { statement: await authorizedStatement(principal, bindParams(front.sql, body.params)), source: front.source };
   }
 
   function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat, source?: QuerySource) {
@@ -305,6 +309,23 @@ export function createApp(options: AppOptions): ApiApp {
         const from = sqlDialect(body.from, 'from');
         const to = sqlDialect(body.to ?? 'duckdb', 'to');
         return c.json({ sql: await translateSql(body.sql, from, to), from, to });
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/parse', access: 'reader', body: PARSE_REQUEST,
+      summary: "DuckDB's JSON AST of one SELECT statement (json_serialize_sql), without running it; PRQL and other dialects are turned into DuckDB SQL first.",
+      responses: { 200: { description: '{sql, ast}: the DuckDB SQL parsed and its AST.' }, 400: { description: 'A syntax error (with its position), or not one SELECT statement.', schema: ERROR_RESPONSE } },
+      async handle(c, { body }) {
+        const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect });
+        return c.json({ sql: front.sql, ast: await manager.parse(front.sql) });
+      },
+    }),
+    route({
+      method: 'post', path: '/v1/format', access: 'reader', body: FORMAT_REQUEST,
+      summary: 'SQL printed back from a statement\'s AST (json_deserialize_sql), laid out on several lines; nothing runs.',
+      responses: { 200: { description: '{sql}.' }, 400: { description: 'Not an AST DuckDB can print as one SELECT statement.', schema: ERROR_RESPONSE } },
+      async handle(c, { body }) {
+        return c.json({ sql: await manager.format(body.ast, body.pretty ?? true) });
       },
     }),
     route({

@@ -142,3 +142,16 @@ describe('GET /v1/queries/{id}/result', () => {
     assert.match((await errorOf(await get(`${large.result}?page=2`), 400)).message, /page/);
   });
 });
+
+describe('POST /v1/query params', () => {
+  test('$n and ? values are bound as literals, checked and counted', async () => {
+    const res = await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT count(*) AS n FROM t WHERE id < $1 AND s = $2', params: [100, 'k3'] } });
+    assert.deepEqual(((await res.json()) as { rows: unknown[] }).rows, [{ n: 8 }]);
+    const quoted = await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT ? AS v', params: ["x'); DROP TABLE t; --"] } });
+    assert.deepEqual(((await quoted.json()) as { rows: unknown[] }).rows, [{ v: "x'); DROP TABLE t; --" }]);
+    assert.match((await errorOf(await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT $1, $2', params: [1] } }), 400)).message, /takes 2 parameter/);
+    assert.match((await errorOf(await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT ?', params: [{ a: 1 }] } }), 400)).message, /parameter 1 is a object/);
+    assert.match((await errorOf(await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT ?', params: 'x' } }), 400)).message, /params.*array/);
+    assert.match((await errorOf(await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT ?', params: [1], dialect: 'snowflake' } }), 400)).message, /DuckDB SQL only/);
+  });
+});
