@@ -13,7 +13,14 @@ import { parseStatements, stringifyAst, withConnection, type AstNode } from './p
 
 /** DuckDB's AST of the one SELECT statement in `sql`: `{node, named_param_map}` as json_serialize_sql writes it. */
 export async function parseToAst(engine: Engine, sql: string): Promise<AstNode> {
-  const statements = await parseStatements(engine, sql);
+  let statements;
+  try {
+    statements = await parseStatements(engine, sql);
+  } catch (err) {
+    // DuckDB serializes SELECT statements only.
+    if (err instanceof PuffinError && err.code === 'unsupported') throw new PuffinError('bad_request', 'POST /v1/parse takes one SELECT statement: DuckDB serializes no other kind');
+    throw err;
+  }
   if (statements.length !== 1) throw new PuffinError('bad_request', statements.length === 0 ? 'the SQL text holds no statement' : `send one SQL statement per request; this text holds ${statements.length}`);
   return statements[0].statement;
 }

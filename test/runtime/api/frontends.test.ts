@@ -135,10 +135,49 @@ describe('attacks through the front ends', () => {
     assert.doesNotMatch(await file.text(), /root:/);
   });
 
-  test('translate needs a valid key', async () => {
-    const body = { sql: 'SELECT TOP 1 id FROM t', from: 'tsql' };
-    assert.equal((await call('POST', '/v1/translate', { body })).status, 401);
-    assert.equal((await call('POST', '/v1/translate', { key: 'not-a-key-0123456789', body })).status, 401);
+  test('translate, parse and format need a valid key', async () => {
+    for (const [path, body] of [['/v1/translate', { sql: 'SELECT TOP 1 id FROM t', from: 'tsql' }], ['/v1/parse', { sql: 'SELECT 1' }], ['/v1/format', { ast: { node: {} } }]] as const) {
+      assert.equal((await call('POST', path, { body })).status, 401, path);
+      assert.equal((await call('POST', path, { key: 'not-a-key-0123456789', body })).status, 401, path);
+    }
+  });
+
+  test('format prints an edited AST with its strings quoted: a constant cannot become a second statement', async () => {
+    const parsed = (await (await call('POST', '/v1/parse', { key: reader, body: { sql: "SELECT 'x' AS v" } })).json()) as { ast: { node: { select_list: { value: { value: string } }[] } } };
+    parsed.ast.node.select_list[0].value.value = "x'; DELETE FROM t; --";
+    const res = await call('POST', '/v1/format', { key: reader, body: { ast: parsed.ast, pretty: false } });
+    assert.equal(res.status, 200);
+    const { sql } = (await res.json()) as { sql: string };
+    assert.equal((await answer({ sql })).rows[0].v, "x'; DELETE FROM t; --");
+    assert.equal((await answer({ sql: 'SELECT count(*) AS n FROM t' })).rows[0].n, 3000);
+  });
+});
+
+describe('POST /v1/parse and /v1/format', () => {
+  test("parse answers DuckDB's AST; format prints it back, laid out, to SQL with the same answer", async () => {
+    const sql = "SELECT g, count(*) AS n FROM t WHERE s LIKE 'k1%' GROUP BY g ORDER BY g";
+    const res = await call('POST', '/v1/parse', { key: reader, body: { sql } });
+    assert.equal(res.status, 200);
+    const parsed = (await res.json()) as { sql: string; ast: { node: { type: string } } };
+    assert.equal(parsed.sql, sql);
+    assert.equal(parsed.ast.node.type, 'SELECT_NODE');
+    const formatted = (await (await call('POST', '/v1/format', { key: reader, body: { ast: parsed.ast } })).json()) as { sql: string };
+    assert.ok(formatted.sql.includes('\n'), formatted.sql);
+    assert.deepEqual(values(await answer({ sql: formatted.sql })), values(await answer({ sql })));
+    const plain = (await (await call('POST', '/v1/format', { key: reader, body: { ast: parsed.ast, pretty: false } })).json()) as { sql: string };
+    assert.ok(!plain.sql.includes('\n'));
+  });
+
+  test('parse takes a language or dialect; refusals are 400s naming the problem', async () => {
+    const prql = (await (await call('POST', '/v1/parse', { key: reader, body: { language: 'prql', sql: 'from t | take 1' } })).json()) as { sql: string; ast: { node: { type: string } } };
+    assert.equal(prql.ast.node.type, 'SELECT_NODE');
+    assert.match(prql.sql, /LIMIT\s+1/);
+    const syntax = await errorOf(await call('POST', '/v1/parse', { key: reader, body: { sql: 'SELEC 1' } }), 400);
+    assert.equal(syntax.code, 'syntax_error');
+    assert.match((await errorOf(await call('POST', '/v1/parse', { key: reader, body: { sql: 'DELETE FROM t' } }), 400)).message, /takes one SELECT statement/);
+    assert.match((await errorOf(await call('POST', '/v1/parse', { key: reader, body: { sql: 'SELECT 1; SELECT 2' } }), 400)).message, /this text holds 2/);
+    assert.match((await errorOf(await call('POST', '/v1/format', { key: reader, body: { ast: { node: { type: 'NOPE' } } } }), 400)).message, /not a statement DuckDB can print/);
+    assert.match((await errorOf(await call('POST', '/v1/format', { key: reader, body: { ast: [1, 2] } }), 400)).message, /must be a JSON object/);
   });
 });
 
