@@ -155,3 +155,11 @@ describe('POST /v1/query params', () => {
     assert.match((await errorOf(await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT ?', params: [1], dialect: 'snowflake' } }), 400)).message, /DuckDB SQL only/);
   });
 });
+
+test('the OpenAPI document lists the result route\'s formats, paging and media types', async () => {
+  const doc = (await (await get('/v1/openapi.json')).json()) as { paths: Record<string, { get: { parameters: { name: string; schema: { enum?: string[] } }[]; responses: Record<string, { content?: Record<string, unknown> }> } }> };
+  const route = doc.paths['/v1/queries/{id}/result'].get;
+  assert.deepEqual(route.parameters.map((p) => p.name), ['id', 'format', 'offset', 'limit']);
+  assert.deepEqual(route.parameters[1].schema.enum, ['json', 'csv', 'arrow', 'parquet']);
+  assert.deepEqual(Object.keys(route.responses['200'].content ?? {}), ['application/json', 'text/csv', 'application/vnd.apache.arrow.stream', 'application/vnd.apache.parquet']);
+});
