@@ -55,16 +55,14 @@ export async function fetchedResult(reader: ResultReader, kept: KeptResult, requ
   const window = await reader.rows(kept, { offset, limit: request.limit });
   const headers: Record<string, string> = { 'content-type': RESULT_CONTENT_TYPES[format], 'x-puffindb-row-count': String(window.rowCount) };
   const { columns, chunks } = window;
-  if (format === 'arrow') return new Response(streamOf(arrowIpcChunks(columns, chunks)), { status: 200, headers });
-  if (format === 'csv') {
-    const header = toCsv({ columns, rows: [] });
-    return new Response(streamOf(csvChunks(header, columns, chunks)), { status: 200, headers });
-  }
+  const body = (pieces: AsyncGenerator<string | Uint8Array>) => new Response(streamOf(pieces, window.close), { status: 200, headers });
+  if (format === 'arrow') return body(arrowIpcChunks(columns, chunks));
+  if (format === 'csv') return body(csvChunks(toCsv({ columns, rows: [] }), columns, chunks));
   const limit = request.limit;
   const end = limit === undefined ? window.rowCount : Math.min(window.rowCount, offset + limit);
   const next = limit !== undefined && end < window.rowCount ? `/v1/queries/${queryId}/result?format=json&offset=${end}&limit=${limit}` : null;
   const head = { ...request.envelope, columns, rowCount: window.rowCount, offset, limit: limit ?? null, next };
-  return new Response(streamOf(jsonChunks(`${JSON.stringify(head).slice(0, -1)},"rows":[`, columns, chunks)), { status: 200, headers });
+  return body(jsonChunks(`${JSON.stringify(head).slice(0, -1)},"rows":[`, columns, chunks));
 }
 
 async function* jsonChunks(head: string, columns: ResultColumn[], chunks: AsyncIterable<JsonValue[][]>): AsyncGenerator<string> {
@@ -100,21 +98,28 @@ async function parquetResponse(reader: ResultReader, kept: KeptResult, queryId: 
   return new Response(stream, { status: 200, headers: { ...headers, 'content-length': String(size) } });
 }
 
-/** A pull-based body: the next piece is produced when the client has taken the last one. */
-function streamOf(pieces: AsyncGenerator<string | Uint8Array>): ReadableStream<Uint8Array> {
+/**
+ * A pull-based body: the next piece is produced when the client has taken the last one.
+ * `release` runs once the body ends, fails or is cancelled (the client went away).
+ */
+function streamOf(pieces: AsyncGenerator<string | Uint8Array>, release: () => Promise<void>): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const { value, done } = await pieces.next();
-        if (done) controller.close();
-        else controller.enqueue(typeof value === 'string' ? encoder.encode(value) : value);
+        if (done) {
+          controller.close();
+          await release();
+        } else controller.enqueue(typeof value === 'string' ? encoder.encode(value) : value);
       } catch (err) {
         controller.error(err);
+        await release();
       }
     },
     async cancel() {
       await pieces.return(undefined);
+      await release();
     },
   });
 }

@@ -79,8 +79,10 @@ export interface ResultRows {
   columns: ResultColumn[];
   /** Rows of the whole result (not of the window). */
   rowCount: number;
-  /** The window's rows, about `chunkRows` at a time; stopping early releases what it holds. */
+  /** The window's rows, about `chunkRows` at a time. */
   chunks: AsyncGenerator<JsonValue[][]>;
+  /** Release what reading holds (a DuckDB connection, a scratch copy); reading to the end does too. Idempotent. */
+  close(): Promise<void>;
 }
 
 export interface RowWindow {
@@ -106,10 +108,19 @@ export class ResultReader {
     const chunkRows = window.chunkRows ?? 16_384;
     if (kept.kind === 'inline') {
       const rows = kept.result.rows.slice(offset, offset + limit);
-      return { columns: kept.result.columns, rowCount: kept.result.rows.length, chunks: sliced(rows, chunkRows) };
+      return { columns: kept.result.columns, rowCount: kept.result.rows.length, chunks: sliced(rows, chunkRows), close: async () => undefined };
     }
     const copy = await this.localCopy(kept);
     const conn = await this.options.engine.connect();
+    // A generator never started runs no finally: release is also the caller's to call.
+    let released: Promise<void> | undefined;
+    const release = (): Promise<void> => {
+      released ??= (async () => {
+        conn.closeSync();
+        await copy.remove();
+      })();
+      return released;
+    };
     try {
       const result = await conn.stream(`SELECT * FROM read_parquet(${sqlString(copy.path)}) LIMIT ${limit} OFFSET ${offset}`);
       const types = result.columnTypes();
@@ -128,14 +139,12 @@ export class ResultReader {
         } catch (err) {
           throw toPuffinError(err);
         } finally {
-          conn.closeSync();
-          await copy.remove();
+          await release();
         }
       };
-      return { columns, rowCount: kept.rows, chunks: chunks() };
+      return { columns, rowCount: kept.rows, chunks: chunks(), close: release };
     } catch (err) {
-      conn.closeSync();
-      await copy.remove();
+      await release();
       throw toPuffinError(err);
     }
   }

@@ -4,12 +4,12 @@
 // POST /v1/query never names the server-side location of a large result.
 
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RecordBatchReader, tableFromIPC } from 'apache-arrow';
 import { ADMIN_KEY, apiFixture, errorOf, type Caller } from '../../helpers/api.ts';
-import type { ControlFixture } from '../../helpers/control-plane.ts';
+import { eventually, type ControlFixture } from '../../helpers/control-plane.ts';
 
 let f: ControlFixture;
 let call: Caller;
@@ -130,6 +130,18 @@ describe('GET /v1/queries/{id}/result', () => {
     assert.deepEqual((await f.fx.engine.query(`SELECT x, y::VARCHAR FROM read_parquet('${inlinePath}')`)).rows, [[7, '2.50']]);
     const json = (await (await get(`/v1/queries/${small.queryId}/result?limit=1`)).json()) as Page & { rows: { x: number }[] };
     assert.deepEqual([json.rows, json.rowCount, json.next], [[{ x: 7, y: 2.5 }], 1, null]);
+  });
+
+  test('a client that goes away mid-stream leaves no scratch copy or connection behind', async () => {
+    const scratch = join(f.settings.home, 'control', 'results');
+    const copies = () => readdirSync(scratch).filter((n) => n.startsWith('read-'));
+    for (const format of ['json', 'arrow', 'csv']) {
+      const res = await get(`${large.result}?format=${format}`);
+      const reader = res.body!.getReader();
+      assert.equal((await reader.read()).done, false);
+      await reader.cancel();
+    }
+    await eventually('scratch copies to be removed', async () => (copies().length === 0 ? true : undefined), 5000);
   });
 
   test('bad input is a 400 naming the problem', async () => {
