@@ -9,6 +9,7 @@
 
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { loadPolyglot } from './frontends.ts';
 import { parseStatements, stringifyAst, withConnection, type AstNode } from './parse.ts';
 
 /** DuckDB's AST of the one SELECT statement in `sql`: `{node, named_param_map}` as json_serialize_sql writes it. */
@@ -58,7 +59,7 @@ export async function formatAst(engine: Engine, ast: unknown, pretty = true): Pr
 /** `sql` on several lines, if the layout parses back to the same AST; else undefined. */
 async function laidOut(engine: Engine, sql: string, ast: string): Promise<string | undefined> {
   try {
-    const lib = await import('@polyglot-sql/sdk');
+    const lib = await loadPolyglot();
     const formatted = lib.format(sql, 'duckdb' as never);
     if (!formatted.success || formatted.sql?.length !== 1) return undefined;
     const pretty = formatted.sql[0];
