@@ -97,7 +97,11 @@ export async function openWarehouse(settings: Settings, options: WarehouseOption
       const scratch = join(settings.home, 'coordinator');
       mkdirSync(scratch, { recursive: true });
       planEngine ??= await Engine.create({ threads: 1, allowedDirectories: [scratch] });
-      const planner = new Planner({ engine: planEngine, catalog: queryCatalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes });
+      // The same planning settings as the cluster's planner: explain shows the plan that runs.
+      const planner = new Planner({
+        engine: planEngine, catalog: queryCatalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes,
+        shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups,
+      });
       return planner.plan(sql, { fragments, role: 'admin' });
     },
     async summaries() {

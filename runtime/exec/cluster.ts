@@ -97,7 +97,7 @@ export class LocalCluster implements QueryService {
     // queue behind long reduce steps.
     const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: eager });
     const planner = new Planner({
-      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions,
+      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups,
       // Constants of user SQL computed while planning run where the deadline can stop them.
       evaluate: (job, signal) => planning.run({ build: () => job }, signal),
     });

@@ -37,6 +37,11 @@ export interface PlannerOptions {
   evaluate?: Evaluate;
   /** Tables up to this size may be broadcast to every fragment of a join. */
   broadcastLimitBytes: number;
+  /**
+   * A grouped aggregate estimated to have this many groups or more runs its final aggregate
+   * as a stage of `shufflePartitions` tasks; 0: every grouped aggregate does. Default 50,000.
+   */
+  partitionedAggregateGroups?: number;
   /** Partitions (tasks) of a partitioned hash join; default: the fragment count. */
   shufflePartitions?: number;
 }
@@ -50,6 +55,8 @@ export interface PlanOptions {
   /** The caller's role; only 'admin' may read admin-only tables (puffindb.query_log). Default 'reader'. */
   role?: 'reader' | 'writer' | 'admin';
 }
+
+const DEFAULT_PARTITIONED_AGGREGATE_GROUPS = 50_000;
 
 /** The name of the reduce step's view over partial aggregates / rows of a split shape. */
 export const PARTIALS_VIEW = '__partials';
@@ -82,6 +89,13 @@ interface Built {
   reason: string;
   /** The answer is the union of the fragments' rows (see Plan.unionOfFragments). */
   unionOfFragments?: boolean;
+  /**
+   * A grouped aggregate whose final step can run as a stage of tasks, one per hash
+   * partition of the partials on their group keys: what each task runs over its partition
+   * (`stage`, with ORDER BY ... LIMIT per task when that is exact), what the reduce step
+   * runs over the tasks' rows (`top`), the group expressions; or why it cannot.
+   */
+  finalStage?: { stage: AstNode; top: AstNode; groups: AstNode[] } | string;
 }
 
 let aggregateNamesPromise: Promise<Set<string>> | undefined;
@@ -367,23 +381,73 @@ export class Planner {
     const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
     await pruneBroadcast();
     const groups = assignFiles(splitFiles, ctx.fragments);
+    const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns);
     const fragments: Fragment[] = groups.map((files, i) => ({
       id: `f${i}`,
       output: PARTIALS_VIEW,
       inputs: [inputFor(splitRef.table, files), ...broadcastInputs],
       sql: fragmentSql,
+      ...(final ? { shuffleWrite: final.shuffleWrite } : {}),
     }));
-    const reduce: ReduceStep = { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql };
+    const reduce: ReduceStep = final?.reduce ?? { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql };
+    const reason = broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcast.map((b) => b.table.snapshot.name).join(', ')} read whole by every fragment` : built.reason;
     return {
       shape: built.shape,
       sql: ctx.querySql,
       output: ctx.output,
       fragments,
+      ...(final ? { stages: [final.stage] } : {}),
       reduce,
       scans,
       join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcast.map((b) => b.table.snapshot.name) } : null,
       ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
-      reason: broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcast.map((b) => b.table.snapshot.name).join(', ')} read whole by every fragment` : built.reason,
+      reason: final ? `${reason}; ${final.stage.reason}` : reason,
+    };
+  }
+
+  /**
+   * The final aggregate of a grouped aggregate as a stage (partitioned aggregation): the
+   * fragments' partials are hash-partitioned on the group keys, task p runs the final
+   * aggregate (and HAVING) over partition p, and the reduce step only orders and limits the
+   * tasks' rows. Chosen when the groups are estimated at `partitionedAggregateGroups` or
+   * more (0: whenever the query groups), since otherwise every fragment's partial groups
+   * travel to the one reduce step. Undefined: the reduce step aggregates, as before.
+   */
+  private async finalAggregateStage(ctx: PlanContext, built: Built, splitRows: number, partialColumns: Column[]): Promise<{ stage: Stage; reduce: ReduceStep; shuffleWrite: NonNullable<Fragment['shuffleWrite']> } | undefined> {
+    const final = built.finalStage;
+    if (!final || typeof final === 'string') return undefined;
+    const threshold = this.options.partitionedAggregateGroups ?? DEFAULT_PARTITIONED_AGGREGATE_GROUPS;
+    const estimate = estimateGroups(ctx, final.groups, splitRows);
+    if (threshold > 0 && (estimate === undefined || estimate < threshold)) return undefined;
+    const keys = final.groups.map((_, i) => partialColumns.find((c) => c.name === `__g${i}`));
+    // -0.0 and 0.0 are one group but need not hash alike.
+    if (keys.some((k) => !k || /^(FLOAT|DOUBLE|REAL|FLOAT4|FLOAT8)$/i.test(k.type))) return undefined;
+    const [stageSql, topSql] = await printNodes(ctx.conn, [final.stage, final.top]);
+    const withFinal = new Map(ctx.tables).set(FINAL_VIEW, await createEmptyTable(ctx.conn, FINAL_VIEW, ctx.output));
+    try {
+      const top = await this.describe(ctx.conn, withFinal, topSql, ctx.signal);
+      if (top.length !== ctx.output.length || top.some((c, i) => c.name !== ctx.output[i].name || c.type !== ctx.output[i].type)) return undefined;
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return undefined;
+    } finally {
+      await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(FINAL_VIEW)}`);
+    }
+    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const partitioning = { kind: 'hash' as const, keys: keys.map((k) => ({ expr: sqlIdent(k!.name), type: k!.type })), count: partitions };
+    const estimated = estimate === undefined ? 'not estimated' : `about ${estimate} estimated`;
+    return {
+      shuffleWrite: { stage: PARTIALS_VIEW, partitioning },
+      stage: {
+        id: FINAL_VIEW,
+        sql: stageSql,
+        reads: [{ view: PARTIALS_VIEW, stage: PARTIALS_VIEW, columns: partialColumns }],
+        tables: [],
+        tasks: partitions,
+        output: { columns: ctx.output, partitioning: { kind: 'single' } },
+        reason: `partitioned aggregation (${estimated} groups): partials hash-partitioned on the ${keys.length} group key(s) into ${partitions} partitions, task p aggregates partition p`,
+      },
+      reduce: { views: [{ name: FINAL_VIEW, columns: ctx.output }], sql: topSql },
     };
   }
 
@@ -888,8 +952,83 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
     shape: 'scan-aggregate',
     fragmentNode,
     reduceNode,
+    finalStage: finalStageOf(ctx, select, groups, reduceNode),
     reason: `partial aggregates per fragment (${[...new Set(names)].join(', ') || 'grouping only'}), final aggregate over ${groups.length} group key(s)`,
   };
+}
+
+/** The view the reduce step reads a final-aggregate stage's rows through. */
+const FINAL_VIEW = '__final';
+
+/**
+ * The final aggregate as a stage (see Built.finalStage). Every row of one group lands in one
+ * partition, so each task's final aggregate, HAVING included, is exactly that of its
+ * groups; what spans groups stays in the reduce step: ORDER BY, LIMIT, OFFSET, DISTINCT.
+ */
+function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], reduceNode: AstNode): Built['finalStage'] {
+  if (groups.length === 0) return 'no GROUP BY: one group';
+  if (select.qualify) return 'QUALIFY spans groups';
+  if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'WINDOW'))) return 'a window function spans groups';
+  const names = ctx.output.map((c) => c.name.toLowerCase());
+  if (new Set(names).size !== names.length) return 'two output columns share a name';
+  // The reduce step sorts the tasks' rows, which are the output columns: every ORDER BY
+  // term must be one (by position, or by name: DuckDB binds ORDER BY names to output
+  // columns first).
+  const outputTerm = (e: AstNode) => integerValue(e) !== undefined || (e.class === 'COLUMN_REF' && e.column_names.length === 1 && names.includes(String(e.column_names[0]).toLowerCase()));
+  const orders = (select.modifiers as AstNode[]).filter((m) => m.type === 'ORDER_MODIFIER').flatMap((m) => m.orders as AstNode[]);
+  if (!orders.every((o) => outputTerm(o.expression))) return 'ORDER BY an expression that is not an output column';
+  const modifiers = reduceNode.modifiers as AstNode[];
+  // Per task, ORDER BY ... LIMIT k keeps k rows of its groups: exact for the whole when the
+  // reduce step sorts and limits again, unless OFFSET or DISTINCT changes which rows count.
+  const limit = modifiers.find((m) => m.type === 'LIMIT_MODIFIER');
+  const perTask = limit && !limit.offset && !modifiers.some((m) => m.type === 'DISTINCT_MODIFIER') ? modifiers.filter((m) => m.type === 'ORDER_MODIFIER' || m === limit).map(clone) : [];
+  return {
+    stage: { ...clone(reduceNode), modifiers: perTask },
+    top: selectNode([star()], baseTable(FINAL_VIEW), { modifiers: (select.modifiers as AstNode[]).map(clone) }),
+    groups,
+  };
+}
+
+/**
+ * An estimate of the number of groups, from the files' statistics. Each integer group key
+ * that is a plain column of one table in the query has a value range (max - min + 1, the
+ * most distinct values it can have; ids are usually dense). With only such keys, the
+ * estimate is the product of their ranges; with other keys too (strings, expressions,
+ * which have no usable statistics), the largest range: the groups are at least that key's
+ * distinct values when its range is dense, as for TPC-H's GROUP BY c_custkey, c_name, ...
+ * Capped by the split table's rows. Undefined when no key has a range.
+ */
+function estimateGroups(ctx: PlanContext, groups: AstNode[], splitRows: number): number | undefined {
+  const ranges: number[] = [];
+  for (const g of groups) {
+    const range = integerRange(ctx, g);
+    if (range !== undefined) ranges.push(range);
+  }
+  if (ranges.length === 0) return undefined;
+  const estimate = ranges.length === groups.length ? ranges.reduce((p, r) => Math.min(p * r, Number.MAX_SAFE_INTEGER), 1) : Math.max(...ranges);
+  return Math.min(estimate, splitRows);
+}
+
+/** max - min + 1 of an integer column over its table's files, when every file has both. */
+function integerRange(ctx: PlanContext, g: AstNode): number | undefined {
+  if (g.class !== 'COLUMN_REF') return undefined;
+  const name = String(g.column_names[g.column_names.length - 1]).toLowerCase();
+  const owners = [...ctx.resolved.values()].filter((r) => r.snapshot.columns.some((c) => c.name.toLowerCase() === name));
+  if (owners.length !== 1) return undefined;
+  const { snapshot } = owners[0];
+  const column = snapshot.columns.find((c) => c.name.toLowerCase() === name)!;
+  if (!/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(column.type)) return undefined;
+  let min: bigint | undefined;
+  let max: bigint | undefined;
+  for (const f of snapshot.files) {
+    const st = f.stats[column.name];
+    if (st?.min == null || st?.max == null || !/^-?\d+$/.test(st.min) || !/^-?\d+$/.test(st.max)) return undefined;
+    const lo = BigInt(st.min);
+    const hi = BigInt(st.max);
+    if (min === undefined || lo < min) min = lo;
+    if (max === undefined || hi > max) max = hi;
+  }
+  return min === undefined || max === undefined ? undefined : Number(max - min + 1n);
 }
 
 /** The aggregate rules' SQL templates, parsed once by DuckDB. */

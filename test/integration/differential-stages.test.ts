@@ -15,7 +15,9 @@ const rotate = (i: number): number => PARTITIONS[i % PARTITIONS.length];
 let f: DifferentialFixture;
 
 before(async () => {
-  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0' });
+  // Every grouped aggregate over one split table also aggregates in a stage (partitioned
+  // aggregation), whatever its estimated groups.
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' });
 });
 
 after(() => f?.close());
@@ -33,6 +35,32 @@ async function differential(name: string, sql: string, staged?: boolean, counts:
 
 describe('multi-stage: queries written for stages', () => {
   for (const q of STAGE_QUERIES) test(q.name, () => differential(q.name, q.sql, q.staged));
+});
+
+// Partitioned aggregation: the partials are hash-partitioned on the group keys and a stage
+// of one task per partition runs the final aggregate; the reduce step orders and limits.
+const AGGREGATE_STAGE_QUERIES: { name: string; sql: string }[] = [
+  { name: 'many groups, ORDER BY ... LIMIT per task and again at the end', sql: 'SELECT l_orderkey, sum(l_quantity) AS q, count(*) AS n FROM lineitem GROUP BY l_orderkey ORDER BY q DESC, l_orderkey LIMIT 10' },
+  { name: 'count(DISTINCT) and HAVING per group', sql: 'SELECT l_suppkey, count(DISTINCT l_partkey) AS parts, count(*) AS n FROM lineitem GROUP BY 1 HAVING count(*) > 550' },
+  { name: 'OFFSET: the tasks do not limit', sql: 'SELECT o_custkey, o_orderstatus, avg(o_totalprice) AS a FROM orders GROUP BY ALL ORDER BY 1, 2 LIMIT 20 OFFSET 5' },
+  { name: 'DISTINCT over the groups of every task', sql: 'SELECT DISTINCT count(*) AS n FROM lineitem GROUP BY l_orderkey ORDER BY n' },
+  { name: 'NULL group keys', sql: 'SELECT grp, s, count(*) AS n, sum(v) AS v FROM nullable GROUP BY grp, s' },
+  { name: 'string keys, ORDER BY ALL', sql: 'SELECT l_shipmode, l_returnflag, count(*) AS n, min(l_shipdate) AS d FROM lineitem GROUP BY ALL ORDER BY ALL' },
+  { name: 'few groups: most partitions empty', sql: 'SELECT l_orderkey, count(*) AS n FROM lineitem WHERE l_orderkey < 40 GROUP BY 1 ORDER BY 1' },
+  { name: 'no row survives the filter', sql: 'SELECT l_orderkey, count(*) AS n FROM lineitem WHERE l_orderkey < 0 GROUP BY 1' },
+];
+
+describe('multi-stage: partitioned aggregation', () => {
+  for (const q of AGGREGATE_STAGE_QUERIES) {
+    test(q.name, async () => {
+      for (const partitions of PARTITIONS) {
+        await assertSameAsDuckDB(f, q.name, q.sql, { fragments: 3, partitions }, (plan) => {
+          assert.deepEqual(plan.stages?.map((s) => [s.id, s.tasks]), [['__final', partitions]], `${q.name}: ${plan.reason}`);
+          assert.ok(plan.fragments.every((x) => x.shuffleWrite?.partitioning.keys.length), plan.reason);
+        });
+      }
+    });
+  }
 });
 
 describe('multi-stage: TPC-H with every table over the broadcast limit', async () => {
