@@ -11,6 +11,7 @@
 // Both libraries are loaded on first use: a server that never sees PRQL or a dialect does
 // not pay for their WASM.
 
+import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { PuffinError } from '../errors.ts';
 import { guardSource, guardTarget, rewriteSource, type PolyglotNode } from './dialect-guards.ts';
@@ -118,7 +119,24 @@ function wasmBaselineOnly(): void {
 // ---------------------------------------------------------------------------- PRQL
 
 type Prqlc = typeof import('prqlc');
-let prqlc: Promise<Prqlc> | undefined;
+let prqlc: Prqlc | undefined;
+const requireCjs = createRequire(import.meta.url);
+
+/**
+ * prqlc's module, instantiated afresh after a crash: a query nested deep enough, or a long
+ * enough chain of operators, overflows the compiler's stack inside its WASM, and the
+ * instance it leaves behind fails every later compile ("memory access out of bounds").
+ * One client's query must not break PRQL for every other, so the broken instance is
+ * dropped and the next compile loads a new one (the module is CommonJS: forgetting it in
+ * require's cache re-runs its instantiation).
+ */
+function loadPrqlc(fresh = false): Prqlc {
+  if (fresh) {
+    delete requireCjs.cache[requireCjs.resolve('prqlc')];
+    prqlc = undefined;
+  }
+  return (prqlc ??= requireCjs('prqlc') as Prqlc);
+}
 
 interface PrqlMessage {
   reason?: string;
@@ -150,16 +168,21 @@ function prqlError(err: unknown): PuffinError {
 /** PRQL to DuckDB SQL (prqlc's sql.duckdb target; a `prql target:` header cannot change it). */
 export async function compilePrql(text: string): Promise<string> {
   wasmBaselineOnly();
-  const lib = await (prqlc ??= import('prqlc'));
-  // A CompileOptions is consumed by compile() (wasm-bindgen moves it): one per call.
-  const options = new lib.CompileOptions();
-  options.target = 'sql.duckdb';
-  options.signature_comment = false;
-  options.format = true;
   let sql: string | undefined;
   try {
+    const lib = loadPrqlc();
+    // A CompileOptions is consumed by compile() (wasm-bindgen moves it): one per call.
+    const options = new lib.CompileOptions();
+    options.target = 'sql.duckdb';
+    options.signature_comment = false;
+    options.format = true;
     sql = lib.compile(text, options);
   } catch (err) {
+    // PRQL's own errors are a JSON text; anything else is the compiler itself failing.
+    if (err instanceof Error && !err.message.startsWith('{')) {
+      loadPrqlc(true);
+      throw new PuffinError('bad_request', `PRQL: the compiler could not compile this query (${err.message.slice(0, 100)}); it is nested too deep or chains too many operators in one expression: split it into smaller steps (derive, let)`);
+    }
     throw prqlError(err);
   }
   if (!sql || sql.trim() === '') throw new PuffinError('syntax_error', 'PRQL: the query compiled to no SQL');
