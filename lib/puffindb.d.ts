@@ -59,7 +59,7 @@ export interface Database {
   stream(sql: string, params?: readonly Param[]): AsyncIterableIterator<RecordBatch>;
   /** The distributed plan (shape, stages, fragments, files kept and pruned), as JSON. */
   explain(sql: string, params?: readonly Param[]): Promise<Record<string, unknown>>;
-  /** Tables with their columns, snapshot, files, rows and bytes. */
+  /** Tables with their columns, snapshot, files, rows and bytes (puffindb.query_log included, as the server lists it). */
   tables(): Promise<TableInfo[]>;
   /** Release everything (embedded: flush the query log, stop workers). Later calls reject. */
   close(): Promise<void>;

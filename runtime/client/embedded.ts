@@ -56,7 +56,8 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     },
     async tables(): Promise<TableInfo[]> {
       live();
-      return warehouse.summaries();
+      // The cluster's catalog, as a server lists it: puffindb.query_log included.
+      return (await warehouse.cluster()).listTables();
     },
     async close() {
       if (closed) return;

@@ -69,7 +69,8 @@ describe('open(): the embedded engine', () => {
     const q = await embedded.query("SELECT ? AS s, ?::BIGINT AS big", ["it's; --", 9007199254740993n]);
     assert.deepEqual(q.rows, [{ s: "it's; --", big: 9007199254740992 }], 'BIGINT is a JSON number, as the HTTP API gives it');
     const tables = await embedded.tables();
-    assert.deepEqual(tables.map((t) => [t.name, t.kind, t.rowCount]), [['trips', 'iceberg', 2000]]);
+    assert.deepEqual(tables.map((t) => [t.name, t.kind]), [['puffindb.query_log', 'parquet'], ['trips', 'iceberg']]);
+    assert.equal(tables[1].rowCount, 2000);
   });
 
   test('stream() yields Arrow batches with exact int64 and decimals', async () => {
