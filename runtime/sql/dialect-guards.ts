@@ -49,6 +49,9 @@ function whole(node: PolyglotNode | undefined): boolean {
   return type !== undefined && WHOLE_FUNCTIONS.test(type);
 }
 
+/** Dialects whose DATE_ADD/DATE_SUB always answer a DATE; their translation (d + INTERVAL n DAY) answers a TIMESTAMP. */
+const DATE_ADD_IS_DATE = new Set(['spark', 'databricks', 'hive', 'bigquery']);
+
 /** Targets with a QUALIFY clause of their own (elsewhere the translator moves LIMIT inside the window's subquery). */
 const HAS_QUALIFY = new Set(['duckdb', 'snowflake', 'bigquery', 'databricks', 'teradata', 'clickhouse']);
 
@@ -183,8 +186,8 @@ function template(parse: Parse, dialect: string, expression: string, args: Polyg
  * Rewrite, in the source dialect, constructs whose translation would differ, into ones whose
  * translation does not: CONCAT where it is NULL on a NULL argument becomes a CASE that says
  * so around DuckDB's NULL-skipping CONCAT; Oracle's `a || b` (NULL concatenates as the empty
- * string, and an empty result is NULL) becomes NULLIF(CONCAT(a, b), ''). Returns whether
- * anything changed.
+ * string, and an empty result is NULL) becomes NULLIF(CONCAT(a, b), ''); DATE_ADD/DATE_SUB
+ * where they always answer a DATE are cast to DATE. Returns whether anything changed.
  */
 export function rewriteSource(statement: PolyglotNode, from: string, parse: Parse): boolean {
   let changed = false;
@@ -199,6 +202,10 @@ export function rewriteSource(statement: PolyglotNode, from: string, parse: Pars
       const refs = args.map((_, i) => `__pdb_${i}`);
       changed = true;
       return template(parse, from, `CASE WHEN ${refs.map((r) => `${r} IS NULL`).join(' OR ')} THEN NULL ELSE CONCAT(${refs.join(', ')}) END`, args);
+    }
+    if (DATE_ADD_IS_DATE.has(from) && fn && /^DATE_(ADD|SUB)$/i.test(String(fn.name)) && Array.isArray(fn.args) && fn.args.length === 2) {
+      changed = true;
+      return template(parse, from, 'CAST(__pdb_0 AS DATE)', [node]);
     }
     if (from === 'oracle' && node.concat && node.concat.left && node.concat.right) {
       changed = true;

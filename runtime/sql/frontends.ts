@@ -244,7 +244,7 @@ export async function translateSql(sql: string, from: SqlDialect, to: SqlDialect
     const printed = lib.generate(statements, from as never);
     const reprinted = printed.success && printed.sql?.length === 1 ? lib.transpile(printed.sql[0], from as never, to as never, options) : undefined;
     if (!asSent.success || !reprinted?.success || JSON.stringify(asSent.sql) !== JSON.stringify(reprinted.sql)) {
-      throw new PuffinError('bad_request', `CONCAT or || cannot be translated here without changing its meaning: ${dialectName(from)}'s NULL handling in concatenation differs from DuckDB's, and this statement could not be rewritten to keep it (printing it back changes its translation); send DuckDB SQL (a || b is NULL when either side is, concat(a, b) skips NULLs)`, { construct: 'CONCAT' });
+      throw new PuffinError('bad_request', `CONCAT, || or DATE_ADD cannot be translated here without changing its meaning: ${dialectName(from)}'s NULL handling in concatenation (or the type of its date arithmetic) differs from DuckDB's, and this statement could not be rewritten to keep it (printing it back changes its translation); send DuckDB SQL (a || b is NULL when either side is, concat(a, b) skips NULLs; d + 1 keeps a DATE)`, { construct: 'CONCAT' });
     }
     const regenerated = lib.generate(rewritten, from as never);
     if (!regenerated.success || !regenerated.sql || regenerated.sql.length !== 1) throw translateError(`the ${dialectName(from)} SQL could not be rewritten for translation`, regenerated);

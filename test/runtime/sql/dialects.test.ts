@@ -61,7 +61,7 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   ],
   bigquery: [
     ["SELECT id, IFNULL(tag, 'none'), SAFE_CAST(id AS STRING), `name` FROM t ORDER BY id LIMIT 3", "SELECT id, coalesce(tag, 'none'), CAST(id AS VARCHAR), name FROM t ORDER BY id LIMIT 3"],
-    ["SELECT DATE_ADD(d, INTERVAL 1 DAY), DATE_DIFF(d, DATE '2024-01-01', DAY), FORMAT_DATE('%Y/%m', d), EXTRACT(MONTH FROM d) FROM t ORDER BY id", "SELECT d + INTERVAL 1 DAY, date_diff('day', DATE '2024-01-01', d), strftime(d, '%Y/%m'), month(d) FROM t ORDER BY id"],
+    ["SELECT DATE_ADD(d, INTERVAL 1 DAY), DATE_DIFF(d, DATE '2024-01-01', DAY), FORMAT_DATE('%Y/%m', d), EXTRACT(MONTH FROM d) FROM t ORDER BY id", "SELECT d + 1, date_diff('day', DATE '2024-01-01', d), strftime(d, '%Y/%m'), month(d) FROM t ORDER BY id"],
     ['SELECT g, name FROM t WHERE true QUALIFY ROW_NUMBER() OVER (PARTITION BY g ORDER BY x) = 1 ORDER BY g', 'SELECT g, name FROM t QUALIFY row_number() OVER (PARTITION BY g ORDER BY x NULLS FIRST) = 1 ORDER BY g'],
   ],
   redshift: [
@@ -149,7 +149,7 @@ describe('constructs that would change meaning', () => {
     ['oracle', "SELECT TO_CHAR(d, 'YYYY-MM') FROM t", /date format 'YYYY-MM'/],
     ['snowflake', "SELECT TO_CHAR(d, 'YYYY-MM') FROM t", /date format/],
     ['tsql', "SELECT FORMAT(d, 'yyyy-MM') FROM t", /^FORMAT\(\)/],
-    ['mysql', 'SELECT CONCAT(name, tag), 7 DIV 2 FROM t', /^CONCAT or \|\|/],
+    ['mysql', 'SELECT CONCAT(name, tag), 7 DIV 2 FROM t', /^CONCAT, \|\| or DATE_ADD/],
     ['spark', 'SELECT CAST(x AS INT) FROM t', /^CAST to an integer type .*Spark SQL truncates/],
     ['tsql', 'SELECT CAST(x AS BIGINT) FROM t', /^CAST to an integer type/],
     ['clickhouse', 'SELECT CAST(x AS Int32) FROM t', /^CAST to an integer type/],
@@ -194,8 +194,13 @@ describe('DuckDB to a dialect', () => {
     await assert.rejects(translateSql('SELECT id FROM t QUALIFY row_number() OVER (ORDER BY id) = 1 LIMIT 3', 'duckdb', 'tsql'), /^Error: QUALIFY with LIMIT|QUALIFY with LIMIT cannot be translated/);
     assert.match(await translateSql('SELECT id FROM t QUALIFY row_number() OVER (ORDER BY id) = 1 LIMIT 3', 'duckdb', 'snowflake'), /QUALIFY .* LIMIT 3/);
   });
-  test('known difference (documented): day arithmetic on a DATE answers a TIMESTAMP at midnight where the dialect keeps a DATE', async () => {
-    const translated = await translateSql('SELECT date_add(d, 1) FROM t WHERE id = 1', 'spark', 'duckdb');
+  test('DATE_ADD stays a DATE where the dialect says so (Spark, Hive, Databricks, BigQuery)', async () => {
+    for (const [dialect, sql] of [['spark', 'SELECT date_add(d, 1), date_sub(d, 1) FROM t WHERE id = 1'], ['hive', 'SELECT date_add(d, 1), date_sub(d, 1) FROM t WHERE id = 1'], ['bigquery', 'SELECT DATE_ADD(d, INTERVAL 1 DAY), DATE_SUB(d, INTERVAL 1 DAY) FROM t WHERE id = 1']] as const) {
+      assert.deepEqual(await rows(await translateSql(sql, dialect, 'duckdb')), [['2024-01-08', '2024-01-06']], dialect);
+    }
+  });
+  test('known difference (documented): Snowflake DATEADD on a DATE answers a TIMESTAMP at midnight', async () => {
+    const translated = await translateSql('SELECT DATEADD(day, 1, d) FROM t WHERE id = 1', 'snowflake', 'duckdb');
     assert.deepEqual(await rows(translated), [['2024-01-08 00:00:00']]);
   });
   test('neither side DuckDB is refused', async () => {
