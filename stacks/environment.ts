@@ -93,6 +93,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.inlineLimitBytes.env]: `\${${inputs.ref('inline_limit_bytes')}}`,
     [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
     [S.shufflePartitions.env]: `\${${inputs.ref('shuffle_partitions')}}`,
+    [S.partitionedAggregateGroups.env]: `\${${inputs.ref('partitioned_aggregate_groups')}}`,
     [S.workerFunction.env]: ctx.functionName('worker'),
     [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
     [D.redisUrl.env]: ctx.redisUrl,

@@ -205,7 +205,13 @@ export const INPUTS = {
     condition: 'var.broadcast_limit_bytes >= 0',
     message: 'broadcast_limit_bytes must not be negative.',
   }),
-  shuffle_partitions: number('functions', 64, 'Partitions (tasks) of a partitioned hash join of two tables over broadcast_limit_bytes: each task joins one partition of both.', between('shuffle_partitions', 1, 10000)),
+  shuffle_partitions: number('functions', 64, 'Partitions (tasks) of a partitioned hash join of two tables over broadcast_limit_bytes (each task joins one partition of both), and of a partitioned aggregation.', between('shuffle_partitions', 1, 10000)),
+  partitioned_aggregate_groups: number(
+    'functions',
+    50000,
+    'A grouped aggregate estimated to have this many groups or more (from the integer group keys\' file statistics) runs its final aggregate in shuffle_partitions tasks on workers instead of on the coordinator; 0: every grouped aggregate does.',
+    between('partitioned_aggregate_groups', 0, 1000000000000),
+  ),
   async_threshold: number(
     'functions',
     64,
