@@ -27,7 +27,7 @@ Usage:
 ${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql] [--dialect D] "SQL"
 ${FRONTEND_HELP}
-  puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
+  puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
                                              print the distributed plan: shape, fragments, files kept and pruned
   puffindb serve [--port N] [--host H] [--pg-port N]
                                              serve the HTTP API (GET /v1/health, POST /v1/query, ...; bearer API keys),
@@ -205,8 +205,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     }
     case 'explain': {
-      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, analyze: { type: 'boolean' }, fragments: { type: 'string' }, partitions: { type: 'string' } });
-      const sql = sqlArgument(positionals, 'explain');
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' }, analyze: { type: 'boolean' }, fragments: { type: 'string' }, partitions: { type: 'string' }, ...FRONTEND_OPTIONS });
+      const sql = await duckdbText(sqlArgument(positionals, 'explain'), values);
       await withWarehouse(settings, async (w) => {
         if (values.analyze) {
           // Runs the query, then shows each stage's actual rows, bytes and time beside the plan.
