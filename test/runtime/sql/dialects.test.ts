@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { compilePrql, sqlDialect, toDuckdbSql, translateSql, type SqlDialect } from '../../../runtime/sql/frontends.ts';
+import { duckdbText, runTranslate } from '../../../runtime/cli/frontend-commands.ts';
 
 let db: DuckDBInstance;
 let conn: DuckDBConnection;
@@ -240,5 +241,30 @@ describe('names and PRQL', () => {
     assert.deepEqual(await toDuckdbSql({ text: 'SELECT 1' }), { sql: 'SELECT 1' });
     assert.deepEqual(await toDuckdbSql({ text: 'SELECT TOP 1 id FROM t', dialect: 'tsql' }), { sql: 'SELECT id FROM t LIMIT 1', source: { language: 'sql', dialect: 'tsql', text: 'SELECT TOP 1 id FROM t' } });
     await assert.rejects(toDuckdbSql({ text: 'from t', language: 'prql', dialect: 'mysql' }), /'dialect' applies to language 'sql' only/);
+  });
+});
+
+// The CLI's front ends (runtime/cli/frontend-commands.ts) are tested here, in the process that
+// has the translators loaded already: a file of their own paid for loading the WASM again.
+describe('CLI: puffindb translate, --lang, --dialect', () => {
+  async function translate(args: string[]): Promise<string[]> {
+    const lines: string[] = [];
+    await runTranslate(args, (s) => lines.push(s));
+    return lines;
+  }
+  test("translate prints the DuckDB SQL, or a dialect's from DuckDB SQL", async () => {
+    assert.deepEqual(await translate(['--from', 'snowflake', 'SELECT TOP 1 NVL(a, 0) FROM t']), ['SELECT COALESCE(a, 0) FROM t LIMIT 1']);
+    assert.deepEqual(await translate(['--from', 'duckdb', '--to', 'mssql', 'SELECT a FROM t LIMIT 2']), ['SELECT TOP 2 a FROM t']);
+  });
+  test('translate refusals name the problem', async () => {
+    await assert.rejects(translate(['SELECT 1']), /usage: puffindb translate --from/);
+    await assert.rejects(translate(['--from', 'cobol', 'SELECT 1']), /'--from' "cobol" is not a SQL dialect/);
+    await assert.rejects(translate(['--from', 'oracle', "SELECT TO_CHAR(d, 'YYYY') FROM t"]), /date format 'YYYY' cannot be translated/);
+  });
+  test('--lang and --dialect give the DuckDB SQL that query and explain run', async () => {
+    assert.match(await duckdbText('from t | take 3', { lang: 'prql' }), /^SELECT\s+\*\s+FROM\s+t\s+LIMIT\s+3$/);
+    assert.equal(await duckdbText('SELECT `a` FROM t LIMIT 1, 2', { dialect: 'mysql' }), 'SELECT "a" FROM t LIMIT 2 OFFSET 1');
+    assert.equal(await duckdbText('SELECT 1', {}), 'SELECT 1');
+    await assert.rejects(duckdbText('x', { lang: 'malloy' }), /--lang must be one of sql, prql/);
   });
 });
