@@ -466,9 +466,11 @@ export class Planner {
     const fragments: Fragment[] = [];
     const reads: Stage['reads'] = [];
     const semiJoined: string[] = [];
+    let sideRows = 0;
     for (const [side, key] of [[join.a, join.keyA], [join.b, join.keyB]] as const) {
       const view = side.table.view;
       const pushed = await this.pushdownScan(ctx, view, [side.ref]);
+      sideRows = Math.max(sideRows, pushed.files.reduce((n, f) => n + f.rowCount, 0));
       semiJoined.push(...pushed.semiJoined);
       scans.push({ ...pushed.scan, role: 'split' });
       const partitioning = { kind: 'hash' as const, keys: [{ expr: sqlIdent(key.name), type: join.type }], count: partitions };
@@ -482,13 +484,16 @@ export class Planner {
     }
     const names = [join.a.table.snapshot.name, join.b.table.snapshot.name];
     const keyText = `${names[0]}.${join.keyA.name} = ${names[1]}.${join.keyB.name} as ${join.type}`;
+    // Many groups: the join tasks' partial aggregates go on, hash-partitioned on the group
+    // keys, to a stage that aggregates them (partitioned aggregation after the join).
+    const final = await this.finalAggregateStage(ctx, built, sideRows, partialColumns);
     const stage: Stage = {
       id: PARTIALS_VIEW,
       sql: fragmentSql,
       reads,
       tables: broadcastInputs,
       tasks: partitions,
-      output: { columns: partialColumns, partitioning: { kind: 'single' } },
+      output: { columns: partialColumns, partitioning: final ? final.shuffleWrite.partitioning : { kind: 'single' } },
       reason: `partitioned hash join on ${keyText}: task p joins partition p of ${names.join(' and ')}${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
     };
     const reduction = semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : '';
@@ -497,11 +502,11 @@ export class Planner {
       sql: ctx.querySql,
       output: ctx.output,
       fragments,
-      stages: [stage],
-      reduce: { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql },
+      stages: final ? [stage, final.stage] : [stage],
+      reduce: final?.reduce ?? { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql },
       scans,
       join: { split: names[0], broadcast: broadcastInputs.map((b) => b.table), partitioned: { tables: names, keys: [join.keyA.name, join.keyB.name], type: join.type, partitions } },
-      reason: `${built.reason}; both over the broadcast limit: ${names.join(' and ')} hash-partitioned on ${keyText} into ${partitions} partitions${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole by every task` : ''}${reduction}`,
+      reason: `${built.reason}; both over the broadcast limit: ${names.join(' and ')} hash-partitioned on ${keyText} into ${partitions} partitions${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole by every task` : ''}${reduction}${final ? `; then ${final.stage.reason}` : ''}`,
     };
   }
 

@@ -26,8 +26,10 @@ async function differential(name: string, sql: string, staged?: boolean, counts:
   for (const partitions of counts) {
     await assertSameAsDuckDB(f, name, sql, { fragments: 2, partitions }, (plan) => {
       if (staged) {
-        assert.equal(plan.stages?.length, 1, `${name}: a partitioned join (${plan.reason})`);
+        // The join stage, then (a grouped aggregate) the stage that aggregates its partials.
+        assert.ok([1, 2].includes(plan.stages?.length ?? 0), `${name}: a partitioned join (${plan.reason})`);
         assert.equal(plan.stages![0].tasks, partitions);
+        if (plan.stages!.length === 2) assert.equal(plan.stages![1].id, '__final', plan.reason);
       }
     });
   }
@@ -49,6 +51,17 @@ const AGGREGATE_STAGE_QUERIES: { name: string; sql: string }[] = [
   { name: 'few groups: most partitions empty', sql: 'SELECT l_orderkey, count(*) AS n FROM lineitem WHERE l_orderkey < 40 GROUP BY 1 ORDER BY 1' },
   { name: 'no row survives the filter', sql: 'SELECT l_orderkey, count(*) AS n FROM lineitem WHERE l_orderkey < 0 GROUP BY 1' },
 ];
+
+describe('multi-stage: partitioned aggregation after a partitioned join', () => {
+  const sql = 'SELECT o_custkey, o_orderpriority, count(*) AS n, sum(l_quantity) AS q FROM orders JOIN lineitem ON o_orderkey = l_orderkey WHERE l_discount > 0.02 GROUP BY ALL HAVING count(*) > 3 ORDER BY q DESC, 1, 2 LIMIT 15';
+  test('join stage -> aggregate stage -> reduce', async () => {
+    for (const partitions of PARTITIONS) {
+      await assertSameAsDuckDB(f, 'join then aggregate', sql, { fragments: 3, partitions }, (plan) => {
+        assert.deepEqual(plan.stages?.map((s) => [s.id, s.tasks, s.output.partitioning.kind]), [['__partials', partitions, 'hash'], ['__final', partitions, 'single']], plan.reason);
+      });
+    }
+  });
+});
 
 describe('multi-stage: partitioned aggregation', () => {
   for (const q of AGGREGATE_STAGE_QUERIES) {
