@@ -135,7 +135,11 @@ function loadPrqlc(fresh = false): Prqlc {
     delete requireCjs.cache[requireCjs.resolve('prqlc')];
     prqlc = undefined;
   }
-  return (prqlc ??= requireCjs('prqlc') as Prqlc);
+  try {
+    return (prqlc ??= requireCjs('prqlc') as Prqlc);
+  } catch (err) {
+    throw new PuffinError('unavailable', `PRQL is not available here: its compiler (prqlc) did not load: ${(err as Error).message.slice(0, 200)}`);
+  }
 }
 
 interface PrqlMessage {
@@ -179,6 +183,7 @@ export async function compilePrql(text: string): Promise<string> {
     sql = lib.compile(text, options);
   } catch (err) {
     // PRQL's own errors are a JSON text; anything else is the compiler itself failing.
+    if (err instanceof PuffinError) throw err;
     if (err instanceof Error && !err.message.startsWith('{')) {
       loadPrqlc(true);
       throw new PuffinError('bad_request', `PRQL: the compiler could not compile this query (${err.message.slice(0, 100)}); it is nested too deep or chains too many operators in one expression: split it into smaller steps (derive, let)`);
@@ -196,10 +201,22 @@ let polyglot: Promise<Polyglot> | undefined;
 
 export async function loadPolyglot(): Promise<Polyglot> {
   wasmBaselineOnly();
-  return (polyglot ??= import('@polyglot-sql/sdk').then(async (lib) => {
-    if (!lib.isInitialized()) await lib.init();
-    return lib;
-  }));
+  return (polyglot ??= (async () => {
+    // Its Node entry wraps the global fetch so that file: URLs read local files (how it loads
+    // its own .wasm). Left in place, any later fetch of a URL a client chose could read this
+    // machine's files: the process's own fetch is put back once the module is loaded.
+    const fetchBefore = globalThis.fetch;
+    try {
+      const lib = await import('@polyglot-sql/sdk');
+      if (!lib.isInitialized()) await lib.init();
+      return lib;
+    } catch (err) {
+      polyglot = undefined;
+      throw new PuffinError('unavailable', `SQL dialect translation is not available here: its module (@polyglot-sql/sdk) did not load: ${(err as Error).message.slice(0, 200)}`);
+    } finally {
+      globalThis.fetch = fetchBefore;
+    }
+  })());
 }
 
 /** The translator's error, with the line and column it gives. */

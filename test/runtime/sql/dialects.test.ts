@@ -237,6 +237,10 @@ describe('names and PRQL', () => {
     await assert.rejects(translateSql(`SELECT ${'('.repeat(600)}1${')'.repeat(600)}`, 'mysql', 'duckdb'), /NESTING_DEPTH_EXCEEDED/);
     assert.equal(await translateSql('SELECT IFNULL(a, 1)', 'mysql', 'duckdb'), 'SELECT COALESCE(a, 1)');
   });
+  test("loading the translator leaves the process's fetch as it was: no file: URLs", async () => {
+    await translateSql('SELECT 1', 'mysql', 'duckdb');
+    await assert.rejects(fetch('file:///etc/hostname'));
+  });
   test('toDuckdbSql keeps the source beside the SQL; DuckDB SQL passes through unchanged', async () => {
     assert.deepEqual(await toDuckdbSql({ text: 'SELECT 1' }), { sql: 'SELECT 1' });
     assert.deepEqual(await toDuckdbSql({ text: 'SELECT TOP 1 id FROM t', dialect: 'tsql' }), { sql: 'SELECT id FROM t LIMIT 1', source: { language: 'sql', dialect: 'tsql', text: 'SELECT TOP 1 id FROM t' } });
