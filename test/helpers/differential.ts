@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ParquetCatalog } from '../../runtime/catalog/parquet-catalog.ts';
 import { generateTpch } from '../../runtime/demo/tpch.ts';
-import { Engine } from '../../runtime/engine/engine.ts';
+import { Engine, type QueryResult } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { sqlString, sqlStringList } from '../../runtime/sql/quote.ts';
@@ -147,7 +147,7 @@ export interface DifferentialFixture {
 }
 
 /** The data, a plain DuckDB over it, and a local cluster (two worker processes) with these settings. */
-export async function openDifferential(env: Record<string, string>): Promise<DifferentialFixture> {
+export async function openDifferential(env: Record<string, string>, invoker: 'pool' | 'in-process' = 'pool'): Promise<DifferentialFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'puffin-diff-'));
   const data = join(dir, 'warehouse');
   mkdirSync(data, { recursive: true });
@@ -188,7 +188,7 @@ export async function openDifferential(env: Record<string, string>): Promise<Dif
   assert.ok((await catalog.getTable('lineitem'))!.files.length >= 7, 'lineitem has at least 7 files, so 7 fragments are 7');
 
   const settings = loadSettings({ PUFFINDB_HOME: home, PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
-  const cluster = await LocalCluster.open({ settings, catalog, invoker: 'pool' });
+  const cluster = await LocalCluster.open({ settings, catalog, invoker });
   return {
     reference,
     cluster,
@@ -202,8 +202,14 @@ export async function openDifferential(env: Record<string, string>): Promise<Dif
 }
 
 /** The cluster's answer under `options` equals DuckDB's: columns, types, rows, order where fixed. */
+const expected = new WeakMap<DifferentialFixture, Map<string, Promise<QueryResult>>>();
+
 export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, sql: string, options: { fragments?: number; partitions?: number }, check?: (plan: Awaited<ReturnType<LocalCluster['query']>>['plan']) => void): Promise<void> {
-  const want = await f.reference.query(sql);
+  // DuckDB's answer to a query is computed once per fixture, whatever the options.
+  let answers = expected.get(f);
+  if (!answers) expected.set(f, (answers = new Map()));
+  if (!answers.has(sql)) answers.set(sql, f.reference.query(sql));
+  const want = await answers.get(sql)!;
   const got = await f.cluster.query(sql, { ...options, role: 'admin' });
   check?.(got.plan);
   assertSameResult(got, want, { ordered: isOrdered(sql) }, `${name} [${JSON.stringify(options)}, ${got.plan.shape}${got.plan.stages?.length ? ', staged' : ''}]`);

@@ -15,7 +15,9 @@ let f: DifferentialFixture;
 before(async () => {
   // Every grouped aggregate over one split table also aggregates in a stage (partitioned
   // aggregation), whatever its estimated groups.
-  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' });
+  // In-process workers: the plans and shuffles are what this suite checks; the main suite
+  // runs every query through the worker processes.
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' }, 'in-process');
 });
 
 after(() => f?.close());
