@@ -234,6 +234,7 @@ function translateError(what: string, result: { error?: string | null; errorLine
 export async function translateSql(sql: string, from: SqlDialect, to: SqlDialect): Promise<string> {
   if (typeof sql !== 'string' || sql.trim() === '') throw new PuffinError('bad_request', 'the SQL text is empty');
   if (sql.length > MAX_SOURCE_CHARS) throw new PuffinError('payload_too_large', `the SQL text is over ${MAX_SOURCE_CHARS} characters`);
+  if (sql.includes('\u0000')) throw new PuffinError('bad_request', `the SQL text contains a NUL character (U+0000) at position ${sql.indexOf('\u0000')}; remove it`);
   if (from !== 'duckdb' && to !== 'duckdb') throw new PuffinError('bad_request', `translate from or to duckdb; ${from} to ${to} would go through DuckDB SQL anyway: translate twice`);
   if (from === to) return sql;
   const lib = await loadPolyglot();
