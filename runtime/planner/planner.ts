@@ -313,6 +313,9 @@ export class Planner {
     if (select.sample) return 'SAMPLE is evaluated in one place';
     const exprs = [...selectExpressions(select), ...fromExpressions(select.from_table)];
     if (exprs.some((e) => subqueriesOf(e).length > 0)) return 'subqueries are evaluated in one place';
+    // A collated value compares and groups by its collation, which a partial's plain column
+    // loses: GROUP BY x COLLATE NOCASE over partials grouped 'AIR' and 'air' apart.
+    if (exprs.some((e) => someExpression(e, (x) => x.class === 'COLLATE'))) return 'collations are evaluated in one place';
 
     const refs: AstNode[] = [];
     const fromOk = collectJoinRefs(select.from_table, refs);
@@ -972,6 +975,8 @@ const FINAL_VIEW = '__final';
  */
 function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], reduceNode: AstNode): Built['finalStage'] {
   if (groups.length === 0) return 'no GROUP BY: one group';
+  // 'A' and 'a' are one group under NOCASE but hash apart.
+  if (groups.some((g) => someExpression(g, (e) => e.class === 'COLLATE'))) return 'a group key has a collation';
   if (select.qualify) return 'QUALIFY spans groups';
   if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'WINDOW'))) return 'a window function spans groups';
   const names = ctx.output.map((c) => c.name.toLowerCase());

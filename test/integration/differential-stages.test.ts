@@ -63,6 +63,16 @@ describe('multi-stage: partitioned aggregation after a partitioned join', () => 
   });
 });
 
+test('collations: a collated group key or filter gets the right answer (evaluated in one place)', async () => {
+  // Half the modes upper case, half lower: seven groups under NOCASE (their counts only: which
+  // spelling a group shows is DuckDB's choice).
+  const sql = 'SELECT count(*) AS n FROM lineitem GROUP BY (CASE WHEN l_orderkey % 2 = 0 THEN upper(l_shipmode) ELSE lower(l_shipmode) END) COLLATE NOCASE ORDER BY 1';
+  await assertSameAsDuckDB(f, 'collated key', sql, { fragments: 3, partitions: 3 }, (plan) => assert.equal(plan.stages, undefined, plan.reason));
+  // Pruning by statistics must not drop files whose values match only under the collation.
+  const filtered = "SELECT count(*) AS n, count(DISTINCT l_shipmode) AS modes FROM lineitem WHERE l_shipmode COLLATE NOCASE = 'air' OR l_shipmode COLLATE NOCASE IN ('mail', 'Ship')";
+  await assertSameAsDuckDB(f, 'collated filter', filtered, { fragments: 3, partitions: 3 });
+});
+
 describe('multi-stage: partitioned aggregation', () => {
   for (const q of AGGREGATE_STAGE_QUERIES) {
     test(q.name, async () => {
