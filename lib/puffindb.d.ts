@@ -97,3 +97,22 @@ export declare function open(options?: OpenOptions): Promise<Database>;
 
 /** Talk to a `puffindb serve` over its HTTP API. Rejects when the server or the key is not accepted. */
 export declare function connect(options: ConnectOptions): Promise<Database>;
+
+/** A SQL dialect's name: 'postgresql', 'mysql', 'sqlite', 'snowflake', 'bigquery', 'tsql', 'oracle', ... (any case; aliases 'postgres', 'mssql', ...). */
+export type Dialect = string;
+
+/**
+ * One statement translated from dialect `from` to `to` (default 'duckdb'; one of them is
+ * 'duckdb'), as POST /v1/translate does. Rejects with a 'bad_request' PuffinError naming a
+ * construct that cannot be translated without changing its meaning.
+ */
+export declare function translate(sql: string, options: { from: Dialect; to?: Dialect }): Promise<string>;
+
+/** PRQL compiled to DuckDB SQL. */
+export declare function compilePrql(prql: string): Promise<string>;
+
+/** DuckDB's JSON AST (json_serialize_sql) of one SELECT, after PRQL or another dialect is turned into DuckDB SQL, as POST /v1/parse answers. */
+export declare function parse(sql: string, options?: { language?: 'sql' | 'prql'; dialect?: Dialect }): Promise<{ sql: string; ast: Record<string, unknown> }>;
+
+/** SQL printed back from an AST as parse() gives it (json_deserialize_sql), laid out on several lines unless `pretty` is false. */
+export declare function format(ast: Record<string, unknown>, options?: { pretty?: boolean }): Promise<string>;

@@ -9,3 +9,7 @@ const runtime = await tsImport('../runtime/client/index.ts', import.meta.url);
 export const open = runtime.open;
 export const connect = runtime.connect;
 export const PuffinError = runtime.PuffinError;
+export const translate = runtime.translate;
+export const compilePrql = runtime.compilePrql;
+export const parse = runtime.parse;
+export const format = runtime.format;

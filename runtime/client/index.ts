@@ -9,3 +9,7 @@ import { PuffinError as RuntimeError } from '../errors.ts';
 export const open: typeof Api.open = async (options) => (await import('./embedded.ts')).open(options);
 export const connect: typeof Api.connect = async (options) => (await import('./remote.ts')).connect(options);
 export const PuffinError: typeof Api.PuffinError = RuntimeError;
+export const translate: typeof Api.translate = async (sql, options) => (await import('./syntax.ts')).translate(sql, options);
+export const compilePrql: typeof Api.compilePrql = async (prql) => (await import('./syntax.ts')).compilePrql(prql);
+export const parse: typeof Api.parse = async (sql, options) => (await import('./syntax.ts')).parse(sql, options);
+export const format: typeof Api.format = async (ast, options) => (await import('./syntax.ts')).format(ast, options);

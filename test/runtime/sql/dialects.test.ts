@@ -12,6 +12,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { compilePrql, sqlDialect, toDuckdbSql, translateSql, type SqlDialect } from '../../../runtime/sql/frontends.ts';
 import { duckdbText, runTranslate } from '../../../runtime/cli/frontend-commands.ts';
+import * as library from '../../../runtime/client/index.ts';
 
 let db: DuckDBInstance;
 let conn: DuckDBConnection;
@@ -270,5 +271,18 @@ describe('CLI: puffindb translate, --lang, --dialect', () => {
     assert.equal(await duckdbText('SELECT `a` FROM t LIMIT 1, 2', { dialect: 'mysql' }), 'SELECT "a" FROM t LIMIT 2 OFFSET 1');
     assert.equal(await duckdbText('SELECT 1', {}), 'SELECT 1');
     await assert.rejects(duckdbText('x', { lang: 'malloy' }), /--lang must be one of sql, prql/);
+  });
+});
+
+// The Node library's exports of the same functions (runtime/client/syntax.ts), here for the
+// same reason: the translators are loaded in this process already.
+describe('library: translate, compilePrql, parse, format', () => {
+  test('each answers what the API answers', async () => {
+    assert.equal(await library.translate('SELECT TOP 2 ISNULL(x, 0) FROM t', { from: 'mssql' }), 'SELECT COALESCE(x, 0) FROM t LIMIT 2');
+    assert.equal(await library.translate('SELECT x FROM t LIMIT 2', { from: 'duckdb', to: 'tsql' }), 'SELECT TOP 2 x FROM t');
+    assert.match(await library.compilePrql('from t | take 1'), /LIMIT\s+1/);
+    const { sql, ast } = await library.parse('from t | filter g == 1 | select {id}', { language: 'prql' });
+    assert.deepEqual(await rows(await library.format(ast)), await rows(sql));
+    await assert.rejects(library.translate("SELECT TO_CHAR(d, 'YYYY') FROM t", { from: 'oracle' }), (err: unknown) => err instanceof library.PuffinError && err.code === 'bad_request');
   });
 });
