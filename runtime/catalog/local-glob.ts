@@ -29,17 +29,18 @@ export function localPathOf(pattern: string): string {
 
 /**
  * Absolute paths of the files `pattern` names, sorted. A directory stands for every file
- * under it (recursively) whose name ends with `extension`. A path that exists is taken
- * literally even if it contains glob characters. Returns [] when a glob matches nothing;
- * a plain path that does not exist is a bad_request.
+ * under it (recursively) whose name ends with `extension` (or one of several endings). A path
+ * that exists is taken literally even if it contains glob characters. Returns [] when a glob
+ * matches nothing; a plain path that does not exist is a bad_request.
  */
-export async function expandLocalPattern(pattern: string, extension = '.parquet'): Promise<string[]> {
+export async function expandLocalPattern(pattern: string, extension: string | readonly string[] = '.parquet'): Promise<string[]> {
   const path = resolve(localPathOf(pattern));
   const literal = await statOrUndefined(path);
   if (literal?.isFile()) return [path];
   if (literal?.isDirectory()) {
+    const endings = typeof extension === 'string' ? [extension] : extension;
     const files = await walk(path, Number.POSITIVE_INFINITY);
-    return files.filter((rel) => rel.endsWith(extension)).map((rel) => join(path, rel)).sort();
+    return files.filter((rel) => endings.some((e) => rel.endsWith(e))).map((rel) => join(path, rel)).sort();
   }
   if (!hasGlob(path)) throw new PuffinError('bad_request', `no such file or directory: '${pattern}'`);
 

@@ -1,6 +1,6 @@
 // How long a table name may be. Every catalog keeps a table under a file or directory named
 // after it (<catalog>/iceberg/<name>/, iceberg-registrations/<name>.json, delta-registrations/
-// <name>.json, tables/<name>.json) and writes those through temporary files named
+// <name>.json, hudi-registrations/<name>.json, tables/<name>.json) and writes those through temporary files named
 // <name>.json.<pid>.<random>.tmp, and a file name holds at most 255 bytes on the file systems
 // this runs on (NAME_MAX). 200 bytes leaves room for those suffixes; a longer name names no
 // table and is refused (or looked up as missing) before any file system call.

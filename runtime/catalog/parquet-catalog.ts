@@ -1,5 +1,6 @@
-// The first form of table: a name bound to a set of local Parquet files, with each file's
-// footer statistics captured when the table is added. One JSON document per table at
+// The first form of table: a name bound to a set of local files, Parquet (with each file's
+// footer statistics captured when the table is added) or CSV, TSV, JSON and NDJSON (sniffed
+// once when added, their columns and reader options kept: file-sets.ts). One JSON document per table at
 // <catalog dir>/tables/<name>.json (the catalog dir is <PUFFINDB_HOME>/catalog), replaced
 // atomically (write a temporary file, then rename) so no reader ever sees half of one.
 //
@@ -12,10 +13,12 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
+import { pathToFileUri } from '../storage/locations.ts';
 import { tableNameTooLong } from './names.ts';
+import { EXTENSIONS, FILE_FORMATS, formatOfPath, sniffFileSet, validateReaderOptions, type FileFormat, type FileSetRead, type TextFormat } from './file-sets.ts';
 import { expandLocalPattern, localPathOf } from './local-glob.ts';
 import { readParquetFilesInfo, type ParquetFileInfo } from './parquet-stats.ts';
-import type { Catalog, Column, DataFile, TableSnapshot, TableSummary } from './types.ts';
+import type { Catalog, ColumnStats, Column, DataFile, TableSnapshot, TableSummary } from './types.ts';
 import { tableSummary } from './summary.ts';
 
 const TABLE_NAME = /^[a-z_][a-z0-9_]*$/i;
@@ -31,7 +34,10 @@ interface StoredFile extends DataFile {
 interface TableDocument {
   version: number;
   name: string;
-  kind: 'parquet';
+  /** The files' format. */
+  kind: FileFormat;
+  /** Text formats: how the files are read (columns and options sniffed when added). */
+  read?: FileSetRead;
   /** The path, directory or glob the files came from, made absolute. */
   pattern: string;
   addedAt: string;
@@ -83,12 +89,17 @@ export class ParquetCatalog implements Catalog {
   }
 
   /**
-   * Binds `name` to the Parquet files `pattern` names (a file, a directory of *.parquet, or a
-   * glob), replacing any table of that name. Every file must have the same columns, by name
-   * and DuckDB type, as the first file in path order.
+   * Binds `name` to the files `pattern` names (a file, a directory of *.parquet, or a glob),
+   * replacing any table of that name. Parquet files must all have the same columns, by name
+   * and DuckDB type, as the first file in path order. With `format` (or a pattern ending in
+   * .csv, .tsv, .json, .ndjson/.jsonl), the files are text: sniffed once here with
+   * `readerOptions` (checked against the format's allow-list) and read with that schema.
    */
-  async addTable(name: string, pattern: string): Promise<TableSnapshot> {
+  async addTable(name: string, pattern: string, options: AddTableOptions = {}): Promise<TableSnapshot> {
     const tableName = validTableName(name);
+    const format = options.format ?? formatOfPath(pattern) ?? (await formatOfFiles(pattern));
+    if (format !== 'parquet') return this.addTextTable(tableName, pattern, format, options.readerOptions);
+    if (options.readerOptions !== undefined) throw new PuffinError('bad_request', `--options applies to ${FILE_FORMATS.filter((f) => f !== 'parquet').join(', ')} tables; Parquet files need none`);
     const paths = await expandLocalPattern(pattern);
     if (paths.length === 0) throw new PuffinError('bad_request', `no Parquet files match '${pattern}'`);
     const stats = await Promise.all(
@@ -109,6 +120,46 @@ export class ParquetCatalog implements Catalog {
       addedAt: new Date().toISOString(),
       snapshotId: snapshotIdOf(files),
       columns,
+      files,
+    };
+    await this.writeDocument(doc);
+    return toSnapshot(doc);
+  }
+
+  private async addTextTable(tableName: string, pattern: string, format: TextFormat, rawOptions: unknown): Promise<TableSnapshot> {
+    const readerOptions = validateReaderOptions(format, rawOptions);
+    const paths = await expandLocalPattern(pattern, EXTENSIONS[format]);
+    if (paths.length === 0) throw new PuffinError('bad_request', `no ${format.toUpperCase()} files match '${pattern}'`);
+    const stats = await Promise.all(
+      paths.map((p) =>
+        stat(p).catch((err: Error) => {
+          throw new PuffinError('bad_request', `cannot read '${p}': ${err.message}`);
+        }),
+      ),
+    );
+    const sniffed = await sniffFileSet(this.engine, format, readerOptions, paths);
+    const { read } = sniffed;
+    const files: StoredFile[] = paths.map((p, i) => {
+      const values = sniffed.partitionValues[i];
+      const fileStats: Record<string, ColumnStats> = {};
+      // A partition value is every row's value: min = max (the row count is not known, so no null count).
+      read.partitionColumns.forEach((c, j) => {
+        if (values[j] !== null) fileStats[c.name] = { min: values[j], max: values[j] };
+      });
+      return {
+        uri: pathToFileUri(p), sizeBytes: stats[i].size, rowCount: 0, stats: fileStats, mtimeMs: stats[i].mtimeMs,
+        ...(read.partitionColumns.length ? { partitionValues: values } : {}),
+      };
+    });
+    const doc: TableDocument = {
+      version: DOCUMENT_VERSION,
+      name: tableName,
+      kind: format,
+      read,
+      pattern: absolutePattern(pattern),
+      addedAt: new Date().toISOString(),
+      snapshotId: snapshotIdOf(files, read),
+      columns: [...read.fileColumns, ...read.partitionColumns],
       files,
     };
     await this.writeDocument(doc);
@@ -151,8 +202,8 @@ export class ParquetCatalog implements Catalog {
     } catch (err) {
       throw new PuffinError('internal', `catalog document '${path}' is not valid JSON: ${(err as Error).message}`);
     }
-    if (doc.version !== DOCUMENT_VERSION || doc.kind !== 'parquet' || !Array.isArray(doc.files) || !Array.isArray(doc.columns)) {
-      throw new PuffinError('internal', `catalog document '${path}' is not a version ${DOCUMENT_VERSION} Parquet table`);
+    if (doc.version !== DOCUMENT_VERSION || !FILE_FORMATS.includes(doc.kind) || !Array.isArray(doc.files) || !Array.isArray(doc.columns) || (doc.kind !== 'parquet' && (typeof doc.read !== 'object' || doc.read === null))) {
+      throw new PuffinError('internal', `catalog document '${path}' is not a version ${DOCUMENT_VERSION} file-set table`);
     }
     this.parsed.set(tableName, { version, doc });
     return doc;
@@ -215,10 +266,12 @@ function incompatible(message: string, file: string, column: string): PuffinErro
   return new PuffinError('bad_request', `files do not share one schema: ${message}`, { file, column });
 }
 
-/** Changes whenever a file is added, removed, rewritten or touched. */
-function snapshotIdOf(files: StoredFile[]): string {
+/** Changes whenever a file is added, removed, rewritten or touched, or (text formats) the way they are read. */
+function snapshotIdOf(files: StoredFile[], read?: FileSetRead): string {
   const identity = files.map((f) => [f.uri, f.sizeBytes, f.mtimeMs] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify(identity));
+  if (read) hash.update(JSON.stringify(read));
+  return hash.digest('hex').slice(0, 16);
 }
 
 function toSnapshot(doc: TableDocument): TableSnapshot {
@@ -228,5 +281,26 @@ function toSnapshot(doc: TableDocument): TableSnapshot {
     columns: doc.columns.map((c) => ({ ...c })),
     files: doc.files.map(({ mtimeMs: _mtime, ...file }) => file),
     snapshotId: doc.snapshotId,
+    ...(doc.read ? { fileSet: doc.read } : {}),
   };
+}
+
+export interface AddTableOptions {
+  /** The files' format; default: from the pattern's or the files' name endings, else Parquet. */
+  format?: FileFormat;
+  /** Text formats: reader options (the parsed `--options` JSON), checked against an allow-list. */
+  readerOptions?: unknown;
+}
+
+/** The one format every file a pattern names (a directory: holds) ends in, else Parquet. */
+async function formatOfFiles(pattern: string): Promise<FileFormat> {
+  let paths: string[];
+  try {
+    paths = await expandLocalPattern(pattern, Object.values(EXTENSIONS).flat());
+  } catch {
+    return 'parquet'; // the Parquet path reports the problem
+  }
+  const formats = new Set(paths.map((p) => formatOfPath(p)));
+  const [only] = formats;
+  return formats.size === 1 && only !== undefined ? only : 'parquet';
 }

@@ -1,6 +1,7 @@
 // What the planner needs to know about tables, independent of how they are stored. The
 // first form is a plain set of Parquet files; Iceberg tables implement the same interface.
 
+import type { FileSetRead } from './file-sets.ts';
 import type { PointerStore } from './iceberg/pointer-store.ts';
 
 export interface Column {
@@ -28,6 +29,9 @@ export interface DataFile {
   stats: Record<string, ColumnStats>;
   /** Iceberg tables only: what a reader needs beyond the path (field ids, deletes). */
   iceberg?: IcebergFileRead;
+  /** CSV/JSON tables with hive partition directories: this file's values of the table's
+   *  partition columns (TableSnapshot.fileSet.partitionColumns), as text; null for NULL. */
+  partitionValues?: (string | null)[];
 }
 
 // Plain data describing how to read one Iceberg data file, so it can ride in a fragment
@@ -90,14 +94,17 @@ export interface IcebergFileRead {
 
 export interface TableSnapshot {
   name: string;
-  /** Delta tables are read like Iceberg ones (`iceberg` read information, by field id or name). */
-  kind: 'parquet' | 'iceberg' | 'delta';
+  /** Delta and Hudi tables are read like Iceberg ones (`iceberg` read information, by field id or name);
+   *  csv, tsv, json and ndjson are file sets read as `fileSet` says. */
+  kind: TableKind;
   columns: Column[];
   files: DataFile[];
   /** Identifies this version of the table's contents (changes when the files change). */
   snapshotId: string;
   /** Iceberg tables only: the table-level field-id mapping of `columns`, in the same order. */
   iceberg?: { fields: IcebergFieldRead[] };
+  /** CSV, TSV, JSON and NDJSON tables: how their files are read (catalog/file-sets.ts). */
+  fileSet?: FileSetRead;
   /** Only admin callers may read it (puffindb.query_log: every user's SQL). */
   adminOnly?: boolean;
 }
@@ -110,9 +117,11 @@ export interface TableVersion {
   timestampMs?: number;
 }
 
+export type TableKind = 'parquet' | 'csv' | 'tsv' | 'json' | 'ndjson' | 'iceberg' | 'delta' | 'hudi';
+
 export interface TableSummary {
   name: string;
-  kind: 'parquet' | 'iceberg' | 'delta';
+  kind: TableKind;
   columns: Column[];
   fileCount: number;
   rowCount: number;

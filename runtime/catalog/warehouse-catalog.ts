@@ -1,6 +1,7 @@
-// The warehouse's one catalog: Parquet file sets (the first form, ParquetCatalog) and Iceberg
+// The warehouse's one catalog: Parquet file sets (the first form, ParquetCatalog), Iceberg
 // tables (a PointerStore names each table's current metadata.json; scan planning lists its
-// files) behind the planner's Catalog interface. A name belongs to one kind at a time.
+// files) and registered Delta Lake and Hudi tables (read only) behind the planner's Catalog
+// interface. A name belongs to one kind at a time.
 //
 // An Iceberg table's snapshot is planned from its metadata: the data files of the chosen
 // Iceberg snapshot with statistics from the manifests' bounds (so the planner prunes them
@@ -24,8 +25,9 @@ import { openIcebergTable, type IcebergTable } from './iceberg/table.ts';
 import { writeAbsoluteCopy } from './iceberg/reroot-copy.ts';
 import type { TableIO } from './iceberg/writer-io.ts';
 import { uriFileIO } from './iceberg/uri-file-io.ts';
-import { ParquetCatalog } from './parquet-catalog.ts';
+import { ParquetCatalog, type AddTableOptions } from './parquet-catalog.ts';
 import { DeltaRegistry, isDeltaLocation } from './delta/registry.ts';
+import { HudiRegistry, isHudiLocation } from './hudi/registry.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
 import { tableSummary } from './summary.ts';
 
@@ -87,6 +89,8 @@ export class WarehouseCatalog implements Catalog {
     private readonly cache: ManifestCache,
     /** Registered Delta Lake tables (read only; runtime/catalog/delta/). */
     readonly delta: DeltaRegistry,
+    /** Registered Hudi tables (copy-on-write, read only; runtime/catalog/hudi/). */
+    readonly hudi: HudiRegistry,
   ) {}
 
   /** Opens (creating if needed) the catalog kept in `dir`, e.g. <PUFFINDB_HOME>/catalog. */
@@ -108,12 +112,13 @@ export class WarehouseCatalog implements Catalog {
       io,
       options.cache ?? sharedManifestCache,
       await DeltaRegistry.open(join(root, 'delta-registrations'), io, engine),
+      await HudiRegistry.open(join(root, 'hudi-registrations'), io),
     );
   }
 
   async listTables(): Promise<string[]> {
     const iceberg = (await this.pointers.list()).map((p) => p.name);
-    return [...new Set([...(await this.parquet.listTables()), ...iceberg, ...(await this.delta.list())])].sort();
+    return [...new Set([...(await this.parquet.listTables()), ...iceberg, ...(await this.delta.list()), ...(await this.hudi.list())])].sort();
   }
 
   async getTable(name: string): Promise<TableSnapshot | undefined> {
@@ -121,6 +126,8 @@ export class WarehouseCatalog implements Catalog {
     if (!table) {
       const delta = await this.openDelta(name);
       if (delta) return this.delta.snapshot(delta.name, delta.location);
+      const hudi = await this.openHudi(name);
+      if (hudi) return this.hudi.snapshot(hudi.name, hudi.location);
       return this.parquet.getTable(name);
     }
     return this.snapshotOf(table.name, table.table, {});
@@ -134,8 +141,14 @@ export class WarehouseCatalog implements Catalog {
         if (version.snapshotId === undefined && version.timestampMs === undefined) throw new PuffinError('bad_request', 'time travel needs a version or a timestamp');
         return this.delta.snapshot(delta.name, delta.location, version);
       }
-      if (await this.parquet.getTable(name)) {
-        throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, which keeps no history; time travel (AT ...) needs an Iceberg table`);
+      const hudi = await this.openHudi(name);
+      if (hudi) {
+        if (version.snapshotId === undefined && version.timestampMs === undefined) throw new PuffinError('bad_request', 'time travel needs an instant or a timestamp');
+        return this.hudi.snapshot(hudi.name, hudi.location, version);
+      }
+      const files = await this.parquet.getTable(name);
+      if (files) {
+        throw new PuffinError('unsupported', `table ${name} is a set of ${files.kind === 'parquet' ? 'Parquet' : files.kind.toUpperCase()} files, which keeps no history; time travel (AT ...) needs an Iceberg, Delta or Hudi table`);
       }
       return undefined;
     }
@@ -150,20 +163,21 @@ export class WarehouseCatalog implements Catalog {
       if (!t) continue; // dropped between listing and reading
       out.push(tableSummary(t));
     }
-    for (const name of await this.delta.list()) {
+    for (const name of [...(await this.delta.list()), ...(await this.hudi.list())]) {
       const t = await this.getTable(name);
       if (t) out.push(tableSummary(t));
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Registers Parquet files as a table (see ParquetCatalog.addTable); refused over an Iceberg table. */
-  async addTable(name: string, pattern: string): Promise<TableSnapshot> {
+  /** Registers files (Parquet, CSV, TSV, JSON, NDJSON) as a table (see ParquetCatalog.addTable); refused over an Iceberg table. */
+  async addTable(name: string, pattern: string, options: AddTableOptions = {}): Promise<TableSnapshot> {
     if (await this.pointers.get(pointerName(name))) {
       throw new PuffinError('conflict', `table '${name}' is an Iceberg table; drop it first to bind the name to Parquet files`);
     }
     if (await this.openDelta(name)) throw new PuffinError('conflict', `table '${name}' is a Delta table; drop it first to bind the name to Parquet files`);
-    return this.parquet.addTable(name, pattern);
+    if (await this.openHudi(name)) throw new PuffinError('conflict', `table '${name}' is a Hudi table; drop it first to bind the name to Parquet files`);
+    return this.parquet.addTable(name, pattern, options);
   }
 
   /** Forgets a table of either kind; its files are left alone. */
@@ -172,6 +186,7 @@ export class WarehouseCatalog implements Catalog {
     const location = await this.pointers.get(key);
     if (location === undefined) {
       if (await this.delta.drop(key)) return;
+      if (await this.hudi.drop(key)) return;
       return this.parquet.dropTable(name);
     }
     if (!(await this.pointers.remove(key, location))) {
@@ -193,6 +208,7 @@ export class WarehouseCatalog implements Catalog {
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
     if (typeof location !== 'string' || location === '') throw new PuffinError('bad_request', 'register needs the path of an Iceberg table directory or metadata file');
     if ((await this.delta.location(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (a Delta table); drop it first`);
+    if ((await this.hudi.location(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (a Hudi table); drop it first`);
     let reroot = options.reroot === true;
     let table = await openIcebergTable(location, { io: this.io, reroot });
     let snapshot = await this.snapshotOf(key, table, {});
@@ -234,7 +250,38 @@ export class WarehouseCatalog implements Catalog {
     const key = pointerName(name);
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
+    if ((await this.hudi.location(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (a Hudi table); drop it first`);
     return this.delta.register(key, location);
+  }
+
+  /** Whether `location` is a Hudi table (has `.hoodie/hoodie.properties`). */
+  async isHudi(location: string): Promise<boolean> {
+    return isHudiLocation(this.io, location);
+  }
+
+  /**
+   * Adopts an existing Hudi table (its root directory, local or s3://) for reads. Its newest
+   * snapshot is read before anything is recorded, so a merge-on-read table, an unsupported
+   * table version or a broken timeline is refused.
+   */
+  async registerHudi(name: string, location: string): Promise<TableSnapshot> {
+    const key = pointerName(name);
+    if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
+    if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
+    if ((await this.delta.location(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (a Delta table); drop it first`);
+    return this.hudi.register(key, location);
+  }
+
+  /** The registered Hudi table named `name`, or undefined when it is not one. */
+  async openHudi(name: string): Promise<{ name: string; location: string } | undefined> {
+    let key: string;
+    try {
+      key = pointerName(name);
+    } catch {
+      return undefined;
+    }
+    const location = await this.hudi.location(key);
+    return location === undefined ? undefined : { name: key, location };
   }
 
   /** The registered Delta table named `name`, or undefined when it is not one. */
@@ -253,8 +300,10 @@ export class WarehouseCatalog implements Catalog {
   async scanIceberg(name: string, request: IcebergScanRequest = {}): Promise<IcebergScan> {
     const found = await this.openIceberg(name);
     if (!found) {
-      if (await this.parquet.getTable(name)) throw new PuffinError('unsupported', `table ${name} is a set of Parquet files, not an Iceberg table`);
+      const files = await this.parquet.getTable(name);
+      if (files) throw new PuffinError('unsupported', `table ${name} is a set of ${files.kind === 'parquet' ? 'Parquet' : files.kind.toUpperCase()} files, not an Iceberg table`);
       if (await this.openDelta(name)) throw new PuffinError('unsupported', `table ${name} is a Delta table, not an Iceberg table`);
+      if (await this.openHudi(name)) throw new PuffinError('unsupported', `table ${name} is a Hudi table, not an Iceberg table`);
       throw new PuffinError('unknown_table', `unknown table '${name}'`);
     }
     return planTableScan(found.table, { cache: this.cache, filter: request.filter, snapshotId: request.snapshotId, asOfTimestampMs: request.asOfTimestampMs });

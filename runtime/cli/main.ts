@@ -21,7 +21,6 @@ const HELP = `puffindb: distributed DuckDB over a lakehouse
 
 Usage:
   puffindb demo [--scale SF]                 write a TPC-H-shaped data set and register its tables
-  puffindb table add NAME 'path/*.parquet'   register Parquet files (a path, directory or glob) as a table
   puffindb table list                        list tables with files, rows and bytes
   puffindb table drop NAME                   forget a table (its files stay)
 ${TABLE_COMMANDS_HELP}
@@ -160,15 +159,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'table': {
       const [sub, ...args] = rest;
-      // Iceberg subcommands (register, scan) live in table-commands.ts.
+      // add, register, scan and orphans live in table-commands.ts.
       if (isTableCommand(sub)) return runTableCommand(sub, args, settings, out);
       const { values, positionals } = parse(args, { json: { type: 'boolean' } });
       await withWarehouse(settings, async (w) => {
-        if (sub === 'add') {
-          if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table add NAME 'path/or/glob/*.parquet'`);
-          const t = await w.catalog.addTable(positionals[0], positionals[1]);
-          out(`table ${t.name}: ${t.files.length} file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
-        } else if (sub === 'list') {
+        if (sub === 'list') {
           const tables = await w.summaries();
           if (values.json) out(JSON.stringify(tables, null, 2));
           else if (tables.length === 0) out('no tables yet: run `puffindb demo` or `puffindb table add NAME PATH`');

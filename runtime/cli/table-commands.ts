@@ -1,13 +1,15 @@
-// The Iceberg subcommands of `puffindb table`: `register` adopts an existing Iceberg table,
-// `scan` shows what scan planning keeps for a predicate (the "table scanning API" on the
-// command line), `orphans` lists files under a table's location that nothing references.
-// main.ts dispatches here; the other table subcommands live there.
+// Subcommands of `puffindb table`: `add` binds a name to files (Parquet, CSV, TSV, JSON,
+// NDJSON), `register` adopts an existing Iceberg, Delta or Hudi table, `scan` shows what scan
+// planning keeps for a predicate (the "table scanning API" on the command line), `orphans`
+// lists files under a table's location that nothing references. main.ts dispatches here; the
+// other table subcommands (list, drop) live there.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pointerName } from '../catalog/iceberg/file-pointer-store.ts';
 import { findOrphanFiles, type OrphanReport } from '../catalog/iceberg/orphans.ts';
 import type { IcebergScan } from '../catalog/iceberg/scan.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
+import { parseFileFormat } from '../catalog/file-sets.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
@@ -15,11 +17,17 @@ import { storeOptionsOf } from '../exec/worker.ts';
 import type { Settings } from '../settings.ts';
 import { openWarehouse } from './warehouse.ts';
 
-export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroot] [--format iceberg|delta]
-                                             adopt an Iceberg table (its directory or a *.metadata.json)
-                                             or a Delta Lake table (its directory, found by its _delta_log/;
-                                             read only); --reroot (Iceberg) resolves paths recorded under
-                                             another location against the directory it is registered from
+export const TABLE_COMMANDS_HELP = `  puffindb table add NAME 'path/*.parquet' [--format parquet|csv|tsv|json|ndjson] [--options JSON]
+                                             register files (a path, directory or glob) as a table; the format
+                                             comes from the name endings when not given; text formats are
+                                             sniffed once, with reader options such as '{"delim": ";"}'
+  puffindb table register NAME PATH [--reroot] [--format iceberg|delta|hudi]
+                                             adopt an Iceberg table (its directory or a *.metadata.json),
+                                             a Delta Lake table (its directory, found by its _delta_log/) or
+                                             a copy-on-write Hudi table (its directory, found by its .hoodie/);
+                                             Delta and Hudi tables are read only; --reroot (Iceberg) resolves
+                                             paths recorded under another location against the directory
+                                             it is registered from
   puffindb table scan NAME [--where "PREDICATE"] [--snapshot ID] [--json]
                                              the data and delete files scan planning keeps, with counts
   puffindb table orphans NAME [--json]       files under an Iceberg table's location no snapshot references
@@ -27,7 +35,7 @@ export const TABLE_COMMANDS_HELP = `  puffindb table register NAME PATH [--reroo
 
 /** The subcommands this module runs. */
 export function isTableCommand(sub: string | undefined): boolean {
-  return sub === 'register' || sub === 'scan' || sub === 'orphans';
+  return sub === 'add' || sub === 'register' || sub === 'scan' || sub === 'orphans';
 }
 
 function parse(args: string[], options: ParseArgsConfig['options']): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
@@ -40,13 +48,41 @@ function parse(args: string[], options: ParseArgsConfig['options']): { values: R
 }
 
 export async function runTableCommand(sub: string, args: string[], settings: Settings, out: (s: string) => void): Promise<void> {
-  if (sub === 'register') {
-    const { values, positionals } = parse(args, { reroot: { type: 'boolean' }, format: { type: 'string' } });
-    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot] [--format iceberg|delta]`);
-    const format = values.format as string | undefined;
-    if (format !== undefined && format !== 'iceberg' && format !== 'delta') throw new PuffinError('bad_request', `--format must be iceberg or delta, got '${format}'`);
+  if (sub === 'add') {
+    const { values, positionals } = parse(args, { format: { type: 'string' }, options: { type: 'string' } });
+    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table add NAME 'path/or/glob/*.parquet' [--format parquet|csv|tsv|json|ndjson] [--options JSON]`);
+    const format = values.format === undefined ? undefined : parseFileFormat(values.format);
+    let readerOptions: unknown;
+    if (values.options !== undefined) {
+      try {
+        readerOptions = JSON.parse(String(values.options));
+      } catch (err) {
+        throw new PuffinError('bad_request', `--options must be a JSON object: ${(err as Error).message}`);
+      }
+    }
     const w = await openWarehouse(settings);
     try {
+      const t = await w.catalog.addTable(positionals[0], positionals[1], { ...(format ? { format } : {}), ...(readerOptions !== undefined ? { readerOptions } : {}) });
+      const rows = t.kind === 'parquet' ? `, ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows` : '';
+      out(`table ${t.name}: ${t.files.length} ${t.kind === 'parquet' ? '' : `${t.kind.toUpperCase()} `}file(s)${rows}, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+    } finally {
+      await w.close();
+    }
+    return;
+  }
+  if (sub === 'register') {
+    const { values, positionals } = parse(args, { reroot: { type: 'boolean' }, format: { type: 'string' } });
+    if (positionals.length !== 2) throw new PuffinError('bad_request', `usage: puffindb table register NAME PATH_TO_TABLE_OR_METADATA [--reroot] [--format iceberg|delta|hudi]`);
+    const format = values.format as string | undefined;
+    if (format !== undefined && format !== 'iceberg' && format !== 'delta' && format !== 'hudi') throw new PuffinError('bad_request', `--format must be iceberg, delta or hudi, got '${format}'`);
+    const w = await openWarehouse(settings);
+    try {
+      if (format === 'hudi' || (format === undefined && (await w.catalog.isHudi(positionals[1])))) {
+        if (values.reroot === true) throw new PuffinError('bad_request', '--reroot applies to Iceberg tables; a Hudi table records paths relative to its directory');
+        const t = await w.catalog.registerHudi(positionals[0], positionals[1]);
+        out(`registered Hudi table ${t.name}: instant ${t.snapshotId.split(':')[0]}, ${t.files.length} data file(s), ${t.files.reduce((s, f) => s + f.rowCount, 0)} rows by the commits' write statistics, columns ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+        return;
+      }
       if (format === 'delta' || (format === undefined && (await w.catalog.isDelta(positionals[1])))) {
         if (values.reroot === true) throw new PuffinError('bad_request', '--reroot applies to Iceberg tables; a Delta table records paths relative to its directory');
         const t = await w.catalog.registerDelta(positionals[0], positionals[1]);

@@ -1,4 +1,4 @@
-// Temporary views over Parquet files with a declared schema. Workers use them for a
+// Temporary views over Parquet files (or a CSV/JSON table's text files) with a declared schema. Workers use them for a
 // fragment's inputs, the coordinator for the partials it reduces. Selecting exactly the
 // declared columns, cast to the declared types, keeps every file set (even an empty one)
 // presenting one identical schema, whatever each file happens to contain.
@@ -8,6 +8,7 @@ import { sqlIdent, sqlStringList } from '../sql/quote.ts';
 import type { Column, IcebergFieldRead } from '../catalog/types.ts';
 import { readColumnSql } from '../sql/read-cast.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
+import { fileSetSelectSql } from '../catalog/file-sets.ts';
 import type { ParquetFileSchema } from '../catalog/iceberg/parquet-schema.ts';
 import type { FileRef, FragmentInput } from '../planner/plan.ts';
 
@@ -61,7 +62,25 @@ export function icebergViewSql(
  * by the table's name mapping; without it the view checks the footers itself.
  */
 export function inputViewSql(input: FragmentInput, localPath: (uri: string) => string, fileSchemas?: (uri: string) => ParquetFileSchema | undefined): string {
+  if (input.fileSet) return fileSetViewSql(input, localPath);
   return input.iceberg
     ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath, fileSchemas)
     : parquetViewSql(input.view, input.columns, input.files.map((f) => localPath(f.uri)));
+}
+
+/**
+ * A fragment input over a CSV/TSV/JSON/NDJSON table's files: read with the columns and reader
+ * options recorded when the table was added (catalog/file-sets.ts), each file's hive
+ * partition values as constants, then presented as the declared columns.
+ */
+export function fileSetViewSql(input: FragmentInput, localPath: (uri: string) => string): string {
+  const { view: name, columns, fileSet } = input;
+  if (!fileSet) throw new PuffinError('internal', `view ${sqlIdent(name)} is not over a CSV/JSON table`);
+  if (columns.length === 0) {
+    throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
+  }
+  const body = input.files.length
+    ? `SELECT ${selectList(columns, false)} FROM (\n${fileSetSelectSql(fileSet, input.files.map((f) => ({ path: localPath(f.uri), partitionValues: f.partitionValues })))}\n) AS __files`
+    : `SELECT ${selectList(columns, true)} LIMIT 0`;
+  return `CREATE TEMP VIEW ${sqlIdent(name)} AS ${body}`;
 }

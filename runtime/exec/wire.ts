@@ -9,6 +9,7 @@ import type { Fragment, FragmentInput, FileRef, ShuffleRead } from '../planner/p
 import { decodeShuffleIndex } from './shuffle-index.ts';
 import type { Column } from '../catalog/types.ts';
 import { decodeIcebergFile, decodeIcebergInput } from './wire-iceberg.ts';
+import { validateReaderOptions, type FileSetRead, type TextFormat } from '../catalog/file-sets.ts';
 
 /** The error body every boundary carries: PuffinError.toJSON(). */
 export interface WireError {
@@ -61,7 +62,32 @@ function decodeFile(where: string, value: unknown): FileRef {
     rowCount: field(where, o, 'rowCount', isCount, 'a row count'),
   };
   if (o.iceberg !== undefined) file.iceberg = decodeIcebergFile(`${where}.iceberg`, o.iceberg);
+  if (o.partitionValues !== undefined) {
+    file.partitionValues = field(where, o, 'partitionValues', isArray, 'an array').map((v, i) => {
+      if (v !== null && typeof v !== 'string') throw new PuffinError('bad_request', `${where}.partitionValues[${i}] must be a string or null, got ${JSON.stringify(v)}`);
+      return v;
+    });
+  }
   return file;
+}
+
+const TEXT_FORMATS: readonly TextFormat[] = ['csv', 'tsv', 'json', 'ndjson'];
+/** Hive partition columns are typed by catalog/file-sets.ts's partitionType, nothing else. */
+const PARTITION_TYPES = new Set(['BIGINT', 'DATE', 'VARCHAR']);
+
+/** A CSV/JSON table's read description; its options are checked against the reader allow-list again. */
+function decodeFileSet(where: string, value: unknown): FileSetRead {
+  const o = objectAt(where, value);
+  const format = o.format;
+  if (typeof format !== 'string' || !TEXT_FORMATS.includes(format as TextFormat)) throw new PuffinError('bad_request', `${where}.format must be one of ${TEXT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  const partitionColumns = field(where, o, 'partitionColumns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.partitionColumns[${i}]`, c));
+  for (const c of partitionColumns) if (!PARTITION_TYPES.has(c.type)) throw new PuffinError('bad_request', `${where}: partition column ${c.name} must be BIGINT, DATE or VARCHAR, got ${c.type}`);
+  return {
+    format: format as TextFormat,
+    options: validateReaderOptions(format as TextFormat, o.options, true),
+    fileColumns: field(where, o, 'fileColumns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.fileColumns[${i}]`, c)),
+    partitionColumns,
+  };
 }
 
 function decodeInput(where: string, value: unknown): FragmentInput {
@@ -72,6 +98,7 @@ function decodeInput(where: string, value: unknown): FragmentInput {
     columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
     files: field(where, o, 'files', isArray, 'an array').map((f, i) => decodeFile(`${where}.files[${i}]`, f)),
     ...(o.iceberg !== undefined ? { iceberg: decodeIcebergInput(`${where}.iceberg`, o.iceberg) } : {}),
+    ...(o.fileSet !== undefined ? { fileSet: decodeFileSet(`${where}.fileSet`, o.fileSet) } : {}),
   };
 }
 

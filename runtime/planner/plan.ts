@@ -1,6 +1,7 @@
 // A distributed plan is plain data: it is printed by `explain`, and fragments cross
 // process and Lambda boundaries as JSON, so nothing here may be a class or a closure.
 
+import type { FileSetRead } from '../catalog/file-sets.ts';
 import type { Column, IcebergFieldRead, IcebergFileRead } from '../catalog/types.ts';
 
 // A plan is a DAG of stages (see docs/ARCHITECTURE.md, "Multi-stage plans"):
@@ -85,6 +86,8 @@ export interface FileRef {
   rowCount: number;
   /** Iceberg data files: field-id read schema, partition constants, delete files. */
   iceberg?: IcebergFileRead;
+  /** Files of a CSV/JSON table: their hive partition values (FragmentInput.fileSet.partitionColumns). */
+  partitionValues?: (string | null)[];
 }
 
 /** One table as a fragment sees it: a temporary view named `view` over `files`. */
@@ -96,6 +99,9 @@ export interface FragmentInput {
   /** Iceberg tables: the table-level field-id mapping; the worker then reads the files by
    *  field id and applies their delete files instead of reading them as plain Parquet. */
   iceberg?: { fields: IcebergFieldRead[] };
+  /** CSV, TSV, JSON and NDJSON tables: the reader, options and columns recorded when the
+   *  table was added (catalog/file-sets.ts); the files are read with them, not as Parquet. */
+  fileSet?: FileSetRead;
 }
 
 export interface Fragment {

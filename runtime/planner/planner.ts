@@ -1226,14 +1226,19 @@ function tableBytes(t: TableSnapshot): number {
 }
 
 function fileRef(f: DataFile): FileRef {
-  // Iceberg files carry their field-id read schema and delete files to the worker.
-  return f.iceberg ? { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, iceberg: f.iceberg } : { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
+  // Iceberg files carry their field-id read schema and delete files to the worker, files of
+  // CSV/JSON tables their partition values.
+  const ref: FileRef = f.iceberg ? { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, iceberg: f.iceberg } : { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
+  if (f.partitionValues) ref.partitionValues = f.partitionValues;
+  return ref;
 }
 
 function inputFor(table: ResolvedTable, files: FileRef[]): FragmentInput {
   const input: FragmentInput = { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files };
   // Iceberg tables: the worker reads by field id and applies deletes (see exec/views.ts).
   if (table.snapshot.iceberg) input.iceberg = table.snapshot.iceberg;
+  // CSV/JSON tables: the worker reads them with the recorded reader options and columns.
+  if (table.snapshot.fileSet) input.fileSet = table.snapshot.fileSet;
   return input;
 }
 

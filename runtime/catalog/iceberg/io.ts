@@ -5,7 +5,7 @@
 // actually opened from.
 
 import { readFile, readdir, stat } from 'node:fs/promises';
-import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { isAbsolute, join as joinPath, resolve as resolvePath } from 'node:path';
 import { PuffinError } from '../../errors.ts';
 import { canonicalUri, fileUriToPath, pathToFileUri } from '../../storage/locations.ts';
 import type { ObjectStore } from '../../storage/object-store.ts';
@@ -16,6 +16,25 @@ export interface FileIO {
   exists(uri: string): Promise<boolean>;
   /** Names (not paths) of the files directly inside a directory URI; [] when absent. */
   list(dirUri: string): Promise<string[]>;
+  /**
+   * Every file below a directory URI, at any depth: '/'-separated paths relative to it, with
+   * sizes; [] when absent. Optional (readers that need it, such as Hudi's, say so without it).
+   * Entries (files or directories) whose name starts with '.' are left out, and so is
+   * everything inside such a directory.
+   */
+  listTree?(dirUri: string): Promise<TreeEntry[]>;
+}
+
+/** A file found by FileIO.listTree. */
+export interface TreeEntry {
+  /** Relative to the listed directory, '/'-separated. */
+  path: string;
+  size: number;
+}
+
+/** Whether a relative path names nothing hidden (no part starts with '.'). */
+export function isVisiblePath(relative: string): boolean {
+  return relative.split('/').every((part) => part !== '' && !part.startsWith('.'));
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
@@ -110,6 +129,39 @@ export function localFileIO(): FileIO {
         return [];
       }
     },
+    async listTree(dirUri) {
+      const out: TreeEntry[] = [];
+      // Symbolic links are followed (by stat); the depth bound stops a link cycle.
+      const walk = async (dir: string, prefix: string, depth: number): Promise<void> => {
+        if (depth > 64) throw new PuffinError('bad_request', `${dirUri}: directories nest more than 64 deep (a symbolic link cycle?)`);
+        let entries;
+        try {
+          entries = await readdir(dir, { withFileTypes: true });
+        } catch (err) {
+          if (depth === 0 && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw new PuffinError('unavailable', `${dirUri}: cannot list ${prefix || '.'}: ${(err as Error).message}`);
+        }
+        for (const d of entries) {
+          if (d.name.startsWith('.')) continue;
+          const full = joinPath(dir, d.name);
+          const rel = prefix ? `${prefix}/${d.name}` : d.name;
+          let isDir = d.isDirectory();
+          let isFile = d.isFile();
+          let size = 0;
+          if (d.isSymbolicLink() || isFile) {
+            const info = await stat(full).catch(() => undefined);
+            if (!info) continue; // a dangling link
+            isDir = info.isDirectory();
+            isFile = info.isFile();
+            size = info.size;
+          }
+          if (isDir) await walk(full, rel, depth + 1);
+          else if (isFile) out.push({ path: rel, size });
+        }
+      };
+      await walk(localPathOf(toUri(dirUri)), '', 0);
+      return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    },
   };
 }
 
@@ -134,6 +186,10 @@ export function objectStoreFileIO(store: ObjectStore): FileIO {
     async list(dirUri) {
       const prefix = `${keyOf(dirUri).replace(/\/+$/, '')}/`;
       return (await store.list(prefix)).map((o) => o.key.slice(prefix.length)).filter((name) => name && !name.includes('/'));
+    },
+    async listTree(dirUri) {
+      const prefix = `${keyOf(dirUri).replace(/\/+$/, '')}/`;
+      return (await store.list(prefix)).map((o) => ({ path: o.key.slice(prefix.length), size: o.size })).filter((e) => isVisiblePath(e.path));
     },
   };
 }

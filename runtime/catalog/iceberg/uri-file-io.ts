@@ -16,5 +16,9 @@ export function uriFileIO(storeOptions: StoreOptions = {}): FileIO {
     exists: (uri) => pick(uri).exists(toUri(uri)),
     // resolveUri needs an object key, not a directory: any name inside the directory finds its store.
     list: (dirUri) => pick(`${toUri(dirUri).replace(/\/+$/, '')}/_`).list(toUri(dirUri)),
+    listTree: (dirUri) => {
+      const io = pick(`${toUri(dirUri).replace(/\/+$/, '')}/_`);
+      return io.listTree ? io.listTree(toUri(dirUri)) : Promise.resolve([]);
+    },
   };
 }

@@ -45,7 +45,7 @@ describe('puffindb table register (Delta)', () => {
   });
 
   test('refusals: unknown format, --reroot, a reader feature not implemented', async () => {
-    await assert.rejects(run('table', 'register', 'x', join(FIXTURES, 'simple_table'), '--format', 'hudi'), (err: unknown) => err instanceof PuffinError && /--format must be iceberg or delta/.test(err.message));
+    await assert.rejects(run('table', 'register', 'x', join(FIXTURES, 'simple_table'), '--format', 'orc'), (err: unknown) => err instanceof PuffinError && /--format must be iceberg, delta or hudi/.test(err.message));
     await assert.rejects(run('table', 'register', 'x', join(FIXTURES, 'simple_table'), '--reroot'), (err: unknown) => err instanceof PuffinError && /--reroot applies to Iceberg tables/.test(err.message));
     const t = join(dir.path, 'future');
     writeCommit(t, 0, [protocol(3, ['catalogManaged']), metaData([{ name: 'id', type: 'long' }])]);
