@@ -8,8 +8,8 @@ import { PuffinError } from '../errors.ts';
 import { LocalObjectStore } from './local-store.ts';
 import { fileUriToPath, type LocationPolicy } from './locations.ts';
 import { checkKey, checkPrefix } from './object-key.ts';
-import type { ObjectStore } from './object-store.ts';
-import { createS3Client, S3ObjectStore } from './s3-store.ts';
+import type { ObjectInfo, ObjectStore, PutOptions } from './object-store.ts';
+import type { S3ObjectStore } from './s3-store.ts';
 
 export interface StoreOptions {
   /** S3-compatible endpoint instead of AWS (PUFFINDB_S3_ENDPOINT). */
@@ -46,17 +46,59 @@ function parseUrl(url: string): ParsedUrl {
   );
 }
 
-const s3Clients = new Map<string, S3Client>();
+const s3Clients = new Map<string, Promise<S3Client>>();
 
-function sharedS3Client(options: StoreOptions): S3Client {
+// The AWS SDK takes about 0.3 s to load: it is loaded when the first S3 store is used, so a
+// process that only reads local files (a worker of the local cluster, the CLI) never loads it.
+let s3Module: Promise<typeof import('./s3-store.ts')> | undefined;
+const loadS3 = () => (s3Module ??= import('./s3-store.ts'));
+
+function sharedS3Client(options: StoreOptions): Promise<S3Client> {
   const region = options.region ?? 'us-east-1';
   const id = `${options.s3Endpoint ?? ''}|${region}`;
   let client = s3Clients.get(id);
   if (!client) {
-    client = createS3Client({ region, endpoint: options.s3Endpoint });
+    client = loadS3().then((m) => m.createS3Client({ region, endpoint: options.s3Endpoint }));
     s3Clients.set(id, client);
   }
   return client;
+}
+
+/** An S3ObjectStore made on first use (see loadS3); its URL is known at once. */
+class LazyS3Store implements ObjectStore {
+  readonly url: string;
+  private store: Promise<S3ObjectStore> | undefined;
+
+  constructor(private readonly bucket: string, private readonly prefix: string, private readonly options: StoreOptions) {
+    this.url = `s3://${bucket}/${prefix.replace(/^\/+/, '')}`;
+  }
+
+  private real(): Promise<S3ObjectStore> {
+    this.store ??= Promise.all([loadS3(), sharedS3Client(this.options)]).then(([m, client]) => new m.S3ObjectStore({ bucket: this.bucket, prefix: this.prefix, client }));
+    return this.store;
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    return (await this.real()).get(key);
+  }
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    return (await this.real()).getRange(key, offset, length);
+  }
+  async put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
+    return (await this.real()).put(key, body, options);
+  }
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    return (await this.real()).list(prefix);
+  }
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    return (await this.real()).head(key);
+  }
+  async delete(key: string): Promise<void> {
+    return (await this.real()).delete(key);
+  }
+  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return (await this.real()).presignGet(key, expiresInSeconds);
+  }
 }
 
 /** Open the store whose root is `rootUrl` ('file:///dir/' or 's3://bucket/prefix/'). */
@@ -65,7 +107,7 @@ export function openStore(rootUrl: string, options: StoreOptions = {}): ObjectSt
   if (parsed.scheme === 'file') return new LocalObjectStore(parsed.path);
   const prefix = parsed.path === '' || parsed.path.endsWith('/') ? parsed.path : `${parsed.path}/`;
   checkPrefix(prefix);
-  return new S3ObjectStore({ bucket: parsed.bucket, prefix, client: sharedS3Client(options) });
+  return new LazyS3Store(parsed.bucket, prefix, options);
 }
 
 const resolvedStores = new Map<string, ObjectStore>();
