@@ -31,7 +31,6 @@ import { asyncFanoutFor } from './async-fanout.ts';
 import { Coordinator } from './coordinator.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
 import type { Invoker } from './invoker.ts';
-import { LambdaInvoker } from './lambda-invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import { ownProcessDir } from './leftovers.ts';
 import { SqlRunnerPool } from './sql-runner.ts';
@@ -469,9 +468,12 @@ async function createInvoker(settings: Settings, kind: InvokerKind | undefined, 
   switch (chosen) {
     case 'in-process':
       return InProcessInvoker.create(settings);
-    case 'lambda':
+    case 'lambda': {
       if (!settings.workerFunction) throw new PuffinError('bad_request', 'PUFFINDB_WORKER_FUNCTION must name the worker Lambda to run fragments on Lambda');
+      // The AWS SDK's Lambda client loads only where fragments run on Lambda.
+      const { LambdaInvoker } = await import('./lambda-invoker.ts');
       return new LambdaInvoker({ functionName: settings.workerFunction, region: settings.region, endpoint: settings.lambdaEndpoint, invokeTimeoutMs: settings.invokeTimeoutMs });
+    }
     case 'pool':
       // The machine's threads are shared among the worker processes, not multiplied.
       // A cancelled fragment that DuckDB does not stop within half a second (a long scalar
