@@ -51,10 +51,11 @@ export interface ClusterOptions {
   /** The state store, for asynchronous fan-out (completion streams). */
   state?: StateStore;
   /**
-   * When the worker processes and the planning slots start: 'now' (a server: the first query
-   * does not wait for them) or 'on-first-use' (default: a one-shot command starts what its
-   * query needs, no worker for a query that runs no fragment). The first runner slot starts
-   * now either way: every query's last step runs in one, and its start overlaps planning.
+   * When the worker processes start: 'now' (a server: the first query does not wait for
+   * them) or 'on-first-use' (default: a one-shot command starts what its query needs, no
+   * worker for a query that runs no fragment). The first runner slot starts now either way
+   * (every query's last step runs in one, and its start overlaps planning); the planning
+   * slots start on first use either way (only constants that are not literals need them).
    */
   startProcesses?: 'now' | 'on-first-use';
 }
@@ -94,7 +95,8 @@ export class LocalCluster implements QueryService {
     const runner = new SqlRunnerPool({ dir: join(scratch, 'runners'), size: Math.max(2, settings.workers), kind, threads: settings.threads, memoryLimit: settings.memoryLimit });
     // Planning binds and computes constants in slots of its own: short jobs that must not
     // queue behind long reduce steps.
-    const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: eager });
+    // They start on first use everywhere: only constants that are not literals need them.
+    const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: false });
     const planner = new Planner({
       engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups,
       // Constants of user SQL computed while planning run where the deadline can stop them.
