@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
-import { QUERIES, STAGE_QUERIES, assertSameAsDuckDB, openDifferential, type DifferentialFixture } from '../helpers/differential.ts';
+import { QUERIES, STAGE_QUERIES, assertSameAsDuckDB, openDifferential, skippedIdenticalPlans, type DifferentialFixture } from '../helpers/differential.ts';
 
 const PARTITIONS = [1, 3, 8];
 
@@ -20,7 +20,10 @@ before(async () => {
   f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' }, 'in-process');
 });
 
-after(() => f?.close());
+after(async () => {
+  console.log(`runs skipped for a plan identical to one already run: ${skippedIdenticalPlans.count}`);
+  await f?.close();
+});
 
 async function differential(name: string, sql: string, staged?: boolean, counts: readonly number[] = PARTITIONS): Promise<void> {
   for (const partitions of counts) {

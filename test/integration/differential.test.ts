@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
-import { QUERIES, assertSameAsDuckDB, openDifferential, type DifferentialFixture } from '../helpers/differential.ts';
+import { QUERIES, assertSameAsDuckDB, openDifferential, skippedIdenticalPlans, type DifferentialFixture } from '../helpers/differential.ts';
 
 const FRAGMENTS = [1, 2, 7];
 
@@ -18,7 +18,10 @@ before(async () => {
   f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: String(256 * 1024) });
 });
 
-after(() => f?.close());
+after(async () => {
+  console.log(`runs skipped for a plan identical to one already run: ${skippedIdenticalPlans.count}`);
+  await f?.close();
+});
 
 async function differential(name: string, sql: string, shape?: string): Promise<void> {
   for (const fragments of FRAGMENTS) {
