@@ -111,7 +111,9 @@ function runtimeHash(): string {
 
 export async function startServe(options: ServeOptions = {}): Promise<RealServer> {
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'puffindb-serve-')));
-  const env = { PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '2', ...options.env };
+  // One worker process: an attack test needs the pool, rarely two of its children (those
+  // that do ask for PUFFINDB_WORKERS=2); every start and restart then starts one fewer.
+  const env = { PUFFINDB_WORKERS: '1', PUFFINDB_THREADS: '2', ...options.env };
   if (options.demoScale !== undefined) await writeDemo(home, options.demoScale, env);
   const port = await freePort();
   let child: ChildProcess | undefined;

@@ -21,10 +21,10 @@ import { startRedisServer, type TestRedis } from '../helpers/redis-server.ts';
 import type { WriterChildConfig } from '../helpers/iceberg-writer-child.ts';
 
 const CHILD = fileURLToPath(new URL('../helpers/iceberg-writer-child.ts', import.meta.url));
-// Six processes committing at once on two cores keep every commit contended (most attempts
+// Five processes committing at once on two cores keep every commit contended (most attempts
 // lose the compare-and-swap at least once); 25 appends each made this the slowest file.
-const WRITERS = 6;
-const APPENDS = 12;
+const WRITERS = 5;
+const APPENDS = 8;
 const ROWS = 3;
 const CHILD_TIMEOUT_MS = 90_000;
 

@@ -27,7 +27,8 @@ interface Health {
 let server: RealServer;
 let expected: number;
 before(async () => {
-  server = await startServe({ demoScale: 0.01 });
+  // Two worker processes: the tests kill one while the other serves.
+  server = await startServe({ demoScale: 0.01, env: { PUFFINDB_WORKERS: '2' } });
   const res = await server.query('SELECT count(*) AS n FROM lineitem');
   assert.equal(res.status, 200, await res.clone().text());
   expected = Number(((await res.json()) as { rows: { n: number }[] }).rows[0].n);
