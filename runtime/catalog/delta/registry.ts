@@ -3,19 +3,13 @@
 // from their logs. Every read lists `_delta_log/` again, so new commits show; snapshots
 // (one per table version) and parsed log files are cached.
 
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Engine } from '../../engine/engine.ts';
 import { PuffinError } from '../../errors.ts';
 import { toUri, type FileIO } from '../iceberg/io.ts';
+import { RegistrationFiles } from '../registrations.ts';
 import type { TableSnapshot, TableVersion } from '../types.ts';
 import { DeltaLogReader, listLog, logUriOf } from './log.ts';
 import { deltaSnapshot } from './table.ts';
-
-interface DeltaRegistration {
-  name: string;
-  location: string;
-}
 
 const CACHED_SNAPSHOTS = 32;
 
@@ -38,30 +32,20 @@ export class DeltaRegistry {
   private readonly reader: DeltaLogReader;
   private readonly snapshots = new Map<string, TableSnapshot>();
 
-  private constructor(private readonly dir: string, private readonly io: FileIO, engine: Engine) {
+  private constructor(private readonly registrations: RegistrationFiles, private readonly io: FileIO, engine: Engine) {
     this.reader = new DeltaLogReader(io, engine);
   }
 
   static async open(dir: string, io: FileIO, engine: Engine): Promise<DeltaRegistry> {
-    await mkdir(dir, { recursive: true });
-    return new DeltaRegistry(dir, io, engine);
+    return new DeltaRegistry(await RegistrationFiles.open(dir, 'Delta'), io, engine);
   }
 
-  private path(key: string): string {
-    return join(this.dir, `${key}.json`);
+  list(): Promise<string[]> {
+    return this.registrations.list();
   }
 
-  async list(): Promise<string[]> {
-    return (await readdir(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
-  }
-
-  async location(key: string): Promise<string | undefined> {
-    try {
-      return (JSON.parse(await readFile(this.path(key), 'utf8')) as DeltaRegistration).location;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new PuffinError('internal', `Delta registration ${this.path(key)} cannot be read: ${(err as Error).message}`);
-    }
+  location(key: string): Promise<string | undefined> {
+    return this.registrations.location(key);
   }
 
   /** The table at its newest version, or at `version` (snapshotId: the Delta version). */
@@ -90,18 +74,11 @@ export class DeltaRegistry {
   async register(key: string, location: string): Promise<TableSnapshot> {
     const rootUri = deltaRootUri(location);
     const snap = await this.snapshot(key, rootUri);
-    try {
-      await writeFile(this.path(key), `${JSON.stringify({ name: key, location: rootUri } satisfies DeltaRegistration)}\n`, { encoding: 'utf8', flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PuffinError('conflict', `table '${key}' already exists (a Delta table); drop it first`);
-      throw err;
-    }
+    await this.registrations.create(key, rootUri);
     return snap;
   }
 
-  async drop(key: string): Promise<boolean> {
-    if ((await this.location(key)) === undefined) return false;
-    await rm(this.path(key), { force: true });
-    return true;
+  drop(key: string): Promise<boolean> {
+    return this.registrations.drop(key);
   }
 }

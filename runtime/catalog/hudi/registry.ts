@@ -6,20 +6,14 @@
 // files, cleans and rollbacks delete them). Parsed commit metadata is cached by URI.
 
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { PuffinError } from '../../errors.ts';
 import { joinUri, toUri, type FileIO } from '../iceberg/io.ts';
+import { RegistrationFiles } from '../registrations.ts';
 import type { TableSnapshot, TableVersion } from '../types.ts';
 import { checkConfig, hudiConfig, parseProperties, type HudiConfig } from './properties.ts';
 import { hudiColumns } from './schema.ts';
 import { hudiSnapshot, instantAt, latestFileSlices, type HudiState } from './table.ts';
 import { CommitReader, compareInstants, instantOrder, listTimeline, type Instant, type Timeline } from './timeline.ts';
-
-interface HudiRegistration {
-  name: string;
-  location: string;
-}
 
 const CACHED_SNAPSHOTS = 32;
 
@@ -63,30 +57,20 @@ export class HudiRegistry {
   private readonly commits: CommitReader;
   private readonly snapshots = new Map<string, TableSnapshot>();
 
-  private constructor(private readonly dir: string, private readonly io: FileIO) {
+  private constructor(private readonly registrations: RegistrationFiles, private readonly io: FileIO) {
     this.commits = new CommitReader(io);
   }
 
   static async open(dir: string, io: FileIO): Promise<HudiRegistry> {
-    await mkdir(dir, { recursive: true });
-    return new HudiRegistry(dir, io);
+    return new HudiRegistry(await RegistrationFiles.open(dir, 'Hudi'), io);
   }
 
-  private path(key: string): string {
-    return join(this.dir, `${key}.json`);
+  list(): Promise<string[]> {
+    return this.registrations.list();
   }
 
-  async list(): Promise<string[]> {
-    return (await readdir(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
-  }
-
-  async location(key: string): Promise<string | undefined> {
-    try {
-      return (JSON.parse(await readFile(this.path(key), 'utf8')) as HudiRegistration).location;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new PuffinError('internal', `Hudi registration ${this.path(key)} cannot be read: ${(err as Error).message}`);
-    }
+  location(key: string): Promise<string | undefined> {
+    return this.registrations.location(key);
   }
 
   /**
@@ -130,19 +114,12 @@ export class HudiRegistry {
   async register(key: string, location: string): Promise<TableSnapshot> {
     const rootUri = hudiRootUri(location);
     const snap = await this.snapshot(key, rootUri);
-    try {
-      await writeFile(this.path(key), `${JSON.stringify({ name: key, location: rootUri } satisfies HudiRegistration)}\n`, { encoding: 'utf8', flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PuffinError('conflict', `table '${key}' already exists (a Hudi table); drop it first`);
-      throw err;
-    }
+    await this.registrations.create(key, rootUri);
     return snap;
   }
 
-  async drop(key: string): Promise<boolean> {
-    if ((await this.location(key)) === undefined) return false;
-    await rm(this.path(key), { force: true });
-    return true;
+  drop(key: string): Promise<boolean> {
+    return this.registrations.drop(key);
   }
 }
 
