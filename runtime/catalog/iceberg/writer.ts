@@ -344,18 +344,7 @@ async function commitRewrite(
       added,
       removed,
       isolation: options.isolation ?? 'serializable',
-      conflictingAdds: async (paths) => {
-        const current = await loadTable(ctx.store, name, ctx.io);
-        const now = await planTableScan(asIcebergTable(current, ctx.io));
-        const wanted = new Set(paths);
-        const added = now.dataFiles.filter((d) => wanted.has(d.path));
-        const addedOptions = await localReadOptions(ctx, added);
-        for (const file of added) {
-          const n = await count(ctx.conn, `SELECT count(*) FROM (${buildIcebergReadSql({ ...now, dataFiles: [file] }, undefined, addedOptions)}) __t WHERE (${predicate})`);
-          if (n > 0) return file.path;
-        }
-        return undefined;
-      },
+      conflictingAdds: (paths) => firstMatchingAdd(ctx, name, predicate, paths),
     },
     { io: ctx.io, base },
   ));
