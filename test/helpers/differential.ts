@@ -143,10 +143,14 @@ export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean }[] = 
 export interface DifferentialFixture {
   reference: Engine;
   cluster: LocalCluster;
+  /** DuckDB's answer to each query run so far. */
+  answers: Map<string, Promise<QueryResult>>;
+  /** The (query, plan) pairs already run: the answer is a function of the plan. */
+  plansRun: Set<string>;
   close(): Promise<void>;
 }
 
-/** The data, a plain DuckDB over it, and a local cluster (two worker processes) with these settings. */
+/** The data, a plain DuckDB over it, and a local cluster (two workers: processes unless `invoker` says in-process) with these settings. */
 export async function openDifferential(env: Record<string, string>, invoker: 'pool' | 'in-process' = 'pool'): Promise<DifferentialFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'puffin-diff-'));
   const data = join(dir, 'warehouse');
@@ -192,6 +196,8 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
   return {
     reference,
     cluster,
+    answers: new Map(),
+    plansRun: new Set(),
     async close() {
       await cluster.close();
       reference.close();
@@ -201,31 +207,24 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
   };
 }
 
-/** The cluster's answer under `options` equals DuckDB's: columns, types, rows, order where fixed. */
-const expected = new WeakMap<DifferentialFixture, Map<string, Promise<QueryResult>>>();
-/** Per fixture, the (query, plan) pairs already run: the answer is a function of the plan. */
-const ran = new WeakMap<DifferentialFixture, Set<string>>();
 /** How many runs were skipped because an identical plan of the query had run (for the log). */
 export const skippedIdenticalPlans = { count: 0 };
 
+/** The cluster's answer under `options` equals DuckDB's: columns, types, rows, order where fixed. */
 export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, sql: string, options: { fragments?: number; partitions?: number }, check?: (plan: Awaited<ReturnType<LocalCluster['query']>>['plan']) => void): Promise<void> {
   // DuckDB's answer to a query is computed once per fixture, whatever the options.
-  let answers = expected.get(f);
-  if (!answers) expected.set(f, (answers = new Map()));
-  if (!answers.has(sql)) answers.set(sql, f.reference.query(sql));
-  const want = await answers.get(sql)!;
+  if (!f.answers.has(sql)) f.answers.set(sql, f.reference.query(sql));
+  const want = await f.answers.get(sql)!;
   // Options that give the same plan as an earlier run (a table of three files at 7 fragments
   // plans the 3 fragments it did at 3) are checked once: planned (cheap), not run again.
-  let done = ran.get(f);
-  if (!done) ran.set(f, (done = new Set()));
   const planned = await f.cluster.explain(sql, { ...options, role: 'admin' });
   const key = `${sql}\n${JSON.stringify(planned)}`;
-  if (done.has(key)) {
+  if (f.plansRun.has(key)) {
     check?.(planned);
     skippedIdenticalPlans.count++;
     return;
   }
-  done.add(key);
+  f.plansRun.add(key);
   const got = await f.cluster.query(sql, { ...options, role: 'admin' });
   check?.(got.plan);
   assertSameResult(got, want, { ordered: isOrdered(sql) }, `${name} [${JSON.stringify(options)}, ${got.plan.shape}${got.plan.stages?.length ? ', staged' : ''}]`);
