@@ -11,12 +11,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
-import { main } from '../../runtime/cli/main.ts';
 import { Engine, type JsonValue } from '../../runtime/engine/engine.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { loadSettings, toRootUrl } from '../../runtime/settings.ts';
 import { tempDir } from '../runtime/catalog/iceberg/fixtures.ts';
+import { cliInProcess } from '../helpers/cli.ts';
 
 const dir = tempDir('file-sets');
 const data = (...p: string[]) => join(dir.path, 'data', ...p);
@@ -116,23 +116,7 @@ describe('text files as tables', () => {
 });
 
 describe('puffindb table add', () => {
-  const saved = { home: process.env.PUFFINDB_HOME, warehouse: process.env.PUFFINDB_WAREHOUSE, workers: process.env.PUFFINDB_WORKERS };
-  async function run(...argv: string[]): Promise<string> {
-    const lines: string[] = [];
-    await main(argv, (s) => lines.push(s));
-    return lines.join('\n');
-  }
-  before(() => {
-    process.env.PUFFINDB_HOME = join(dir.path, 'cli-home');
-    process.env.PUFFINDB_WAREHOUSE = `file://${join(dir.path, 'cli-warehouse')}/`;
-    process.env.PUFFINDB_WORKERS = '1';
-  });
-  after(() => {
-    for (const [k, v] of [['PUFFINDB_HOME', saved.home], ['PUFFINDB_WAREHOUSE', saved.warehouse], ['PUFFINDB_WORKERS', saved.workers]] as const) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  });
+  const run = cliInProcess(join(dir.path, 'cli-home'), `file://${join(dir.path, 'cli-warehouse')}/`);
 
   test('a CSV glob (the format from its ending), --format and --options; queried', async () => {
     assert.match(await run('table', 'add', 'sales', data('sales', '*', '*', '*.csv')), /^table sales: 3 CSV file\(s\), columns id BIGINT, code VARCHAR, amount DOUBLE, region VARCHAR, day DATE$/);

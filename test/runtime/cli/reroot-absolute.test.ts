@@ -8,34 +8,20 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { createIcebergRestApp } from '../../../runtime/api/iceberg-rest/app.ts';
 import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
 import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
-import { main } from '../../../runtime/cli/main.ts';
 import { fileUriToPath } from '../../../runtime/storage/locations.ts';
 import { LINEITEM, MYTABLE_PARTITIONED, rawRecords, tempDir } from '../catalog/iceberg/fixtures.ts';
+import { cliInProcess } from '../../helpers/cli.ts';
 
 const dir = tempDir('cli-reroot-absolute');
-const saved = { home: process.env.PUFFINDB_HOME, warehouse: process.env.PUFFINDB_WAREHOUSE, workers: process.env.PUFFINDB_WORKERS };
 const warehouse = `file://${join(dir.path, 'warehouse')}/`;
 
-async function run(...argv: string[]): Promise<string> {
-  const lines: string[] = [];
-  await main(argv, (s) => lines.push(s));
-  return lines.join('\n');
-}
 
-before(() => {
-  process.env.PUFFINDB_HOME = join(dir.path, 'home');
-  process.env.PUFFINDB_WAREHOUSE = warehouse;
-  process.env.PUFFINDB_WORKERS = '1';
-});
+const run = cliInProcess(join(dir.path, 'home'), warehouse);
 after(() => {
-  for (const [k, v] of [['PUFFINDB_HOME', saved.home], ['PUFFINDB_WAREHOUSE', saved.warehouse], ['PUFFINDB_WORKERS', saved.workers]] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
   dir.remove();
 });
 

@@ -5,20 +5,14 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../../runtime/cli/main.ts';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { tempDir } from '../catalog/iceberg/fixtures.ts';
+import { cliInProcess } from '../../helpers/cli.ts';
 
 const dir = tempDir('cli-orphans');
-const saved = { home: process.env.PUFFINDB_HOME, warehouse: process.env.PUFFINDB_WAREHOUSE, workers: process.env.PUFFINDB_WORKERS };
 
-async function run(...argv: string[]): Promise<string> {
-  const lines: string[] = [];
-  await main(argv, (s) => lines.push(s));
-  return lines.join('\n');
-}
 
 interface Report {
   table: string;
@@ -28,16 +22,8 @@ interface Report {
   orphans: string[];
 }
 
-before(() => {
-  process.env.PUFFINDB_HOME = join(dir.path, 'home');
-  process.env.PUFFINDB_WAREHOUSE = `file://${join(dir.path, 'warehouse')}/`;
-  process.env.PUFFINDB_WORKERS = '1';
-});
+const run = cliInProcess(join(dir.path, 'home'), `file://${join(dir.path, 'warehouse')}/`);
 after(() => {
-  for (const [k, v] of [['PUFFINDB_HOME', saved.home], ['PUFFINDB_WAREHOUSE', saved.warehouse], ['PUFFINDB_WORKERS', saved.workers]] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
   dir.remove();
 });
 

@@ -4,33 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { join, resolve } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../../../runtime/cli/main.ts';
 import { PuffinError } from '../../../../runtime/errors.ts';
 import { metaData, protocol, writeCommit } from '../../../helpers/delta-writer.ts';
 import { tempDir } from '../iceberg/fixtures.ts';
+import { cliInProcess } from '../../../helpers/cli.ts';
 
 const FIXTURES = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../../../shared/fixtures/delta');
 const dir = tempDir('cli-delta');
-const saved = { home: process.env.PUFFINDB_HOME, warehouse: process.env.PUFFINDB_WAREHOUSE, workers: process.env.PUFFINDB_WORKERS };
 
-async function run(...argv: string[]): Promise<string> {
-  const lines: string[] = [];
-  await main(argv, (s) => lines.push(s));
-  return lines.join('\n');
-}
 
-before(() => {
-  process.env.PUFFINDB_HOME = join(dir.path, 'home');
-  process.env.PUFFINDB_WAREHOUSE = `file://${join(dir.path, 'warehouse')}/`;
-  process.env.PUFFINDB_WORKERS = '1';
-});
+const run = cliInProcess(join(dir.path, 'home'), `file://${join(dir.path, 'warehouse')}/`);
 after(() => {
-  for (const [k, v] of [['PUFFINDB_HOME', saved.home], ['PUFFINDB_WAREHOUSE', saved.warehouse], ['PUFFINDB_WORKERS', saved.workers]] as const) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
   dir.remove();
 });
 
