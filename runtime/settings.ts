@@ -28,6 +28,7 @@ export const SETTINGS = {
   inlineLimitBytes: { env: 'PUFFINDB_INLINE_LIMIT_BYTES', default: '4194304', description: 'Partials up to this size return inline; larger ones go to the shuffle prefix.' },
   broadcastLimitBytes: { env: 'PUFFINDB_BROADCAST_LIMIT_BYTES', default: '67108864', description: 'Tables up to this size may be read whole by every fragment of a join.' },
   partitionedAggregateGroups: { env: 'PUFFINDB_PARTITIONED_AGGREGATE_GROUPS', default: '50000', description: 'A grouped aggregate estimated (from integer group keys\' statistics) to have this many groups or more aggregates them in a stage of PUFFINDB_SHUFFLE_PARTITIONS tasks instead of on the coordinator; 0: every grouped aggregate does.' },
+  subqueryStageBytes: { env: 'PUFFINDB_SUBQUERY_STAGE_BYTES', default: '67108864', description: 'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) over tables of this many bytes or more runs each of them first as a distributed query of its own, and plans the rest over their results; 0: always.' },
   shufflePartitions: { env: 'PUFFINDB_SHUFFLE_PARTITIONS', default: 'maxFragments', description: 'Partitions (tasks) of a partitioned hash join of two tables over the broadcast limit.' },
   workerFunction: { env: 'PUFFINDB_WORKER_FUNCTION', default: '', description: 'Name or ARN of the worker Lambda; when set, fragments run on Lambda.' },
   lambdaEndpoint: { env: 'PUFFINDB_LAMBDA_ENDPOINT', default: '', description: 'Override of the Lambda API endpoint (tests, local emulators).' },
@@ -75,6 +76,7 @@ export interface Settings {
   broadcastLimitBytes: number;
   shufflePartitions: number;
   partitionedAggregateGroups: number;
+  subqueryStageBytes: number;
   workerFunction?: string;
   lambdaEndpoint?: string;
   s3Endpoint?: string;
@@ -149,6 +151,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     broadcastLimitBytes: int(env, S.broadcastLimitBytes, 64 * 1024 * 1024),
     shufflePartitions: int(env, S.shufflePartitions, int(env, S.maxFragments, workers)),
     partitionedAggregateGroups: int(env, S.partitionedAggregateGroups, 50_000),
+    subqueryStageBytes: int(env, S.subqueryStageBytes, 64 * 1024 * 1024),
     workerFunction: str(env, S.workerFunction),
     lambdaEndpoint: str(env, S.lambdaEndpoint),
     s3Endpoint: str(env, S.s3Endpoint),

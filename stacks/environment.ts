@@ -94,6 +94,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
     [S.shufflePartitions.env]: `\${${inputs.ref('shuffle_partitions')}}`,
     [S.partitionedAggregateGroups.env]: `\${${inputs.ref('partitioned_aggregate_groups')}}`,
+    [S.subqueryStageBytes.env]: `\${${inputs.ref('subquery_stage_bytes')}}`,
     [S.workerFunction.env]: ctx.functionName('worker'),
     [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
     [D.redisUrl.env]: ctx.redisUrl,

@@ -100,9 +100,9 @@ export async function openWarehouse(settings: Settings, options: WarehouseOption
       // The same planning settings as the cluster's planner: explain shows the plan that runs.
       const planner = new Planner({
         engine: planEngine, catalog: queryCatalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes,
-        shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups,
+        shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, subqueryStageBytes: settings.subqueryStageBytes,
       });
-      return planner.plan(sql, { fragments, role: 'admin' });
+      return planner.plan(sql, { fragments, role: 'admin', materialize: true });
     },
     async summaries() {
       return catalog.summaries();

@@ -20,7 +20,7 @@ import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catal
 import type { Catalog, Column, TableSummary } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError, registerInternalPath } from '../errors.ts';
-import type { FileRef, FragmentInput, Plan } from '../planner/plan.ts';
+import type { FileRef, FragmentInput, MaterializedStep, Plan } from '../planner/plan.ts';
 import { Planner } from '../planner/planner.ts';
 import { executeWriteStatement, parseWrite, type WriteOutcome, type WritePlannerContext, type WriteStatement } from '../planner/write-planner.ts';
 import type { Settings } from '../settings.ts';
@@ -28,7 +28,8 @@ import { sqlIdent } from '../sql/quote.ts';
 import type { StateStore } from '../state/state-store.ts';
 import { FileCache } from '../storage/file-cache.ts';
 import { asyncFanoutFor } from './async-fanout.ts';
-import { Coordinator } from './coordinator.ts';
+import { Coordinator, type ExecuteOutcome } from './coordinator.ts';
+import { MATERIALIZED_PREFIX, storingPlan, typedLiteral, type MaterializedInput } from '../planner/materialize.ts';
 import { InProcessInvoker } from './in-process-invoker.ts';
 import type { Invoker } from './invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
@@ -98,7 +99,7 @@ export class LocalCluster implements QueryService {
     // They start on first use everywhere: only constants that are not literals need them.
     const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: false });
     const planner = new Planner({
-      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups,
+      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, subqueryStageBytes: settings.subqueryStageBytes,
       // Constants of user SQL computed while planning run where the deadline can stop them.
       evaluate: (job, signal) => planning.run({ build: () => job }, signal),
     });
@@ -141,7 +142,7 @@ export class LocalCluster implements QueryService {
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
-    return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done);
+    return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal, materialize: true }).finally(planning.done);
   }
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
@@ -154,39 +155,97 @@ export class LocalCluster implements QueryService {
     // A plan made by explain() for this query is used as is (planned once); otherwise planning
     // binds and computes constants in the SQL runner, under the query's deadline.
     let plan = options.plan;
-    if (!plan) {
-      const planning = deadlineSignal(deadline, queryId, options.signal);
-      plan = await this.planner.plan(sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal }).finally(planning.done);
-    }
+    if (!plan) plan = await this.planUnder(sql, new Map(), { queryId, deadline, options });
     const planMs = performance.now() - started;
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
-    options.onPlan?.(plan);
-    const { onFragment } = options;
-    const outcome = await this.coordinator.execute(plan, {
-      queryId,
+    if (deadline - Date.now() <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
+    const run: StepsRun = { queryId, deadline, options, steps: 0, stored: [], totals: { ...emptyStats(), singleNodeBytes: 0, stages: [] } };
+    try {
+      const ran = await this.runPlan(plan, new Map(), run, 'rows');
+      return {
+        queryId,
+        columns: ran.outcome.columns,
+        rows: ran.outcome.rows,
+        plan: ran.plan,
+        stats: { ...run.totals, planMs, totalMs: performance.now() - started },
+      };
+    } finally {
+      // The results of materialized subqueries, once nothing reads them.
+      if (run.stored.length) await this.coordinator.discard(run.stored).catch(() => undefined);
+    }
+  }
+
+  /** Plan a SELECT (which may come back 'staged') under the query's deadline. */
+  private async planUnder(sql: string, temps: ReadonlyMap<string, MaterializedInput>, run: Pick<StepsRun, 'queryId' | 'deadline' | 'options'>): Promise<Plan> {
+    const planning = deadlineSignal(run.deadline, run.queryId, run.options.signal);
+    const { fragments, partitions, role } = run.options;
+    return this.planner.plan(sql, { fragments, partitions, role, signal: planning.signal, materialize: true, temps }).finally(planning.done);
+  }
+
+  /**
+   * Run a plan. A 'staged' plan runs its steps first, in order, each planned and run like a
+   * query (its own steps first); a table step's rows stay in the files its last tasks wrote,
+   * a scalar or EXISTS step's value becomes a constant; then the query over their results
+   * is planned with their real sizes and run. `mode` is what the caller needs of the
+   * answer: its rows, a stored table, one value as text, or whether it has a row.
+   */
+  private async runPlan(plan: Plan, temps: ReadonlyMap<string, MaterializedInput>, run: StepsRun, mode: 'rows' | 'table' | 'scalar' | 'exists'): Promise<{ plan: Plan; outcome: ExecuteOutcome }> {
+    if (plan.shape === 'staged' && plan.materialized) {
+      const inner = new Map(temps);
+      const steps: MaterializedStep[] = [];
+      for (const step of plan.materialized.steps) {
+        const stepPlan = await this.planUnder(step.sql, inner, run);
+        const ran = await this.runPlan(stepPlan, inner, run, step.kind);
+        if (step.kind === 'table') {
+          const files = ran.outcome.stored ?? [];
+          inner.set(step.name, { kind: 'table', columns: step.columns, files: files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, stats: {} })) });
+          steps.push({ ...step, plan: ran.plan, result: { rows: files.reduce((n, f) => n + f.rowCount, 0), bytes: files.reduce((n, f) => n + f.sizeBytes, 0), files: files.length, stages: ran.outcome.stats.stages } });
+        } else {
+          const rows = ran.outcome.rows;
+          if (rows.length > 1) throw new PuffinError('bad_request', 'More than one row returned by a subquery used as an expression - scalar subqueries can only return a single row.');
+          const text = rows.length ? rows[0][0] : null;
+          const value = step.kind === 'exists' ? typedLiteral(String(text ?? 'false'), 'BOOLEAN') : typedLiteral(text === null ? null : String(text), step.columns[0].type);
+          inner.set(step.name, { kind: 'constant', sql: value });
+          steps.push({ ...step, plan: ran.plan, result: { rows: rows.length, bytes: 0, files: 0, stages: ran.outcome.stats.stages } });
+        }
+      }
+      const rest = await this.planUnder(plan.materialized.sql, inner, run);
+      const ran = await this.runPlan(rest, inner, run, mode);
+      const scans = [...steps.flatMap((st) => st.plan?.scans ?? []), ...ran.plan.scans].filter((sc) => !sc.table.startsWith(MATERIALIZED_PREFIX));
+      return {
+        outcome: ran.outcome,
+        plan: { ...ran.plan, sql: plan.sql, output: plan.output, scans, materialized: { steps, sql: plan.materialized.sql }, reason: `${plan.reason}; then: ${ran.plan.reason}` },
+      };
+    }
+    let exec = plan;
+    if (mode === 'table') exec = storingPlan(plan);
+    // One value as text (a typed literal is made of it), at most two rows to tell "more than one".
+    if (mode === 'scalar') exec = { ...plan, reduce: { ...plan.reduce, sql: `SELECT CAST(__v AS VARCHAR) AS __v FROM (${plan.reduce.sql}) AS __s(__v) LIMIT 2` } };
+    if (mode === 'exists') exec = { ...plan, reduce: { ...plan.reduce, sql: `SELECT CAST(count(*) > 0 AS VARCHAR) AS __v FROM (${plan.reduce.sql}) AS __s` } };
+    if (mode === 'table' && plan.shape === 'local') throw new PuffinError('internal', 'a subquery that reads no table is not materialized');
+    const remaining = run.deadline - Date.now();
+    if (remaining <= 0) throw new PuffinError('timeout', `query ${run.queryId} passed its deadline`);
+    run.options.onPlan?.(exec);
+    const { onFragment } = run.options;
+    // Each step runs under an id of its own (its shuffle objects and scratch are its own).
+    const id = mode === 'rows' && run.steps === 0 ? run.queryId : `${run.queryId}-s${++run.steps}`;
+    const outcome = await this.coordinator.execute(exec, {
+      queryId: id,
       timeoutMs: remaining,
-      signal: options.signal,
+      signal: run.options.signal,
       onFragment: onFragment ? (done) => onFragment({ fragmentId: done.fragmentId, bytesScanned: done.bytesScanned }) : undefined,
     });
-    return {
-      queryId,
-      columns: outcome.columns,
-      rows: outcome.rows,
-      plan,
-      stats: {
-        fragments: outcome.stats.fragments,
-        retries: outcome.stats.retries,
-        bytesScanned: outcome.stats.bytesScanned,
-        bytesShuffled: outcome.stats.bytesShuffled,
-        planMs,
-        executeMs: outcome.stats.executeMs,
-        reduceMs: outcome.stats.reduceMs,
-        totalMs: performance.now() - started,
-        singleNodeBytes: outcome.stats.singleNodeBytes,
-        stages: outcome.stats.stages,
-      },
-    };
+    if (outcome.stored) run.stored.push(...outcome.stored);
+    const t = run.totals;
+    const st = outcome.stats;
+    t.fragments += st.fragments;
+    t.retries += st.retries;
+    t.bytesScanned += st.bytesScanned;
+    t.bytesShuffled += st.bytesShuffled;
+    t.executeMs += st.executeMs;
+    t.reduceMs += st.reduceMs;
+    t.singleNodeBytes = Math.max(t.singleNodeBytes ?? 0, st.singleNodeBytes);
+    t.stages = [...(t.stages ?? []), ...st.stages.map((s) => (id === run.queryId ? s : { ...s, stage: `${id.slice(run.queryId.length + 1)}/${s.stage}` }))];
+    return { plan: exec, outcome };
   }
 
   /**
@@ -444,6 +503,18 @@ const REWRITE_VIEW = '__target';
 /** A possibly namespaced table name as SQL: each dotted part quoted. */
 function qualifiedIdent(name: string): string {
   return name.split('.').map(sqlIdent).join('.');
+}
+
+/** One query's run through its steps (runPlan): ids, what to delete after, the stats so far. */
+interface StepsRun {
+  queryId: string;
+  deadline: number;
+  options: QueryOptions;
+  /** Steps run so far (each execution after the first gets the id <queryId>-s<n>). */
+  steps: number;
+  /** Files of materialized results, deleted when the query is over. */
+  stored: FileRef[];
+  totals: Omit<QueryStats, 'planMs' | 'totalMs'>;
 }
 
 function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {

@@ -14,7 +14,7 @@ import { PuffinError, toPuffinError, type ErrorCode } from '../errors.ts';
 import { assertSandboxed, type Engine, type QueryResult } from '../engine/engine.ts';
 import { EngineRunner, type SqlRunner } from './sql-runner.ts';
 import { openStore, resolveUri, type StoreOptions } from '../storage/open.ts';
-import type { Fragment, Partitioning, Plan, Stage, StageStats } from '../planner/plan.ts';
+import type { FileRef, Fragment, Partitioning, Plan, Stage, StageStats } from '../planner/plan.ts';
 
 export type { StageStats };
 import type { ShuffleIndex } from './shuffle-index.ts';
@@ -98,6 +98,11 @@ export interface ExecuteStats {
 
 export interface ExecuteOutcome extends QueryResult {
   stats: ExecuteStats;
+  /**
+   * A plan that stores its result (Plan.stored): the files its last output's tasks wrote,
+   * under the shuffle prefix. They outlive the execution; the caller deletes them (discard).
+   */
+  stored?: FileRef[];
 }
 
 /** Errors a retry would only repeat: the query itself is wrong, not allowed, or too big. */
@@ -114,6 +119,9 @@ interface QueryRun {
   partials: Map<string, string[]>;
   /** Stored partials to delete once the query is over. */
   storedUris: string[];
+  /** The output whose partials are the stored result (Plan.stored), and the files so far. */
+  storedOutput?: string;
+  stored: FileRef[];
   /** Shuffle indexes of hash-partitioned outputs, by output (stage) name, in task order. */
   shuffles: Map<string, ShuffleIndex[]>;
   /** Every task that may have written a shuffle object, for cleanup by prefix after a failure. */
@@ -182,6 +190,8 @@ export class Coordinator {
       workDir: join(resolve(this.options.scratchDir), `${queryId}-${randomUUID()}`),
       partials: new Map(plan.reduce.views.map((v) => [v.name, []])),
       storedUris: [],
+      ...(plan.stored ? { storedOutput: plan.stored } : {}),
+      stored: [],
       shuffles: new Map(),
       shuffleTasks: [],
       stageStats: new Map(),
@@ -206,7 +216,7 @@ export class Coordinator {
       }
       run.stats.executeMs = Date.now() - executeStart;
       const reduceStart = Date.now();
-      const result = await this.reduce(plan, run);
+      const result = plan.stored ? { columns: [], rows: [] } : await this.reduce(plan, run);
       run.stats.reduceMs = Date.now() - reduceStart;
       run.stats.stages = [...run.stageStats.values()];
       run.stats.singleNodeBytes = Math.max(
@@ -214,7 +224,7 @@ export class Coordinator {
         ...run.stats.stages.filter((st) => st.tasks === 1).map((st) => st.bytesIn),
       );
       failed = false;
-      return { ...result, stats: run.stats };
+      return { ...result, stats: run.stats, ...(plan.stored ? { stored: run.stored } : {}) };
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onCallerAbort);
@@ -249,6 +259,7 @@ export class Coordinator {
         shuffleReads: stage.reads.map((read) => ({ view: read.view, columns: read.columns, partition: p, indexes: run.shuffles.get(read.stage) ?? [] })),
       };
       if (stage.output.partitioning.kind === 'hash') task.shuffleWrite = { stage: stage.id, partitioning: stage.output.partitioning };
+      if (stage.output.store) task.store = true;
       tasks.push(task);
     }
     return tasks;
@@ -368,6 +379,19 @@ export class Coordinator {
       }
       return;
     }
+    if (fragment.output === run.storedOutput) {
+      // A file of the stored result: it stays where the worker put it.
+      if (result.partial.kind !== 'stored') throw new PuffinError('internal', `fragment ${fragment.id} was to store its partial, and returned it ${result.partial.kind}`);
+      this.checkShuffleUri(result.partial.uri);
+      run.stored.push({ uri: result.partial.uri, sizeBytes: result.bytes, rowCount: result.rows });
+      run.stats.bytesScanned += result.bytesScanned;
+      try {
+        run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
+      } catch {
+        // Progress is reporting only.
+      }
+      return;
+    }
     let bytes: Uint8Array;
     if (result.partial.kind === 'inline') {
       bytes = Buffer.from(result.partial.parquetBase64, 'base64');
@@ -422,6 +446,11 @@ export class Coordinator {
     void this.deleteStored([uri]);
   }
 
+  /** Delete the files of a stored result (ExecuteOutcome.stored) once nothing reads them. */
+  async discard(files: readonly FileRef[]): Promise<void> {
+    await this.deleteStored(files.map((f) => f.uri));
+  }
+
   private async deleteStored(uris: string[]): Promise<void> {
     await Promise.allSettled(
       uris.map(async (uri) => {
@@ -437,7 +466,7 @@ export class Coordinator {
     const store = this.shuffleStore;
     await Promise.allSettled([
       rm(run.workDir, { recursive: true, force: true }),
-      this.deleteStored(run.storedUris),
+      this.deleteStored(failed ? [...run.storedUris, ...run.stored.map((f) => f.uri)] : run.storedUris),
       // The objects the indexes name; after a failure or cancel also whatever an attempt
       // that never reported may have written (listed by the query's prefixes).
       store && shuffles.length ? deleteShuffleObjects(store, shuffles) : undefined,
@@ -475,6 +504,9 @@ function checkPlan(plan: Plan): void {
   const views = new Set(plan.reduce.views.map((v) => v.name));
   const shuffled = new Set<string>();
   const ids = new Set<string>();
+  // Outputs some task produces: a stage may read an output no task produces (a table whose
+  // files were all pruned), which is empty.
+  const produced = new Set([...plan.fragments.map((f) => f.output), ...(plan.stages ?? []).map((s) => s.id)]);
   for (const fragment of plan.fragments) {
     assertSafeId('fragment id', fragment.id);
     if (ids.has(fragment.id)) throw new PuffinError('internal', `plan has two fragments with id ${fragment.id}`);
@@ -482,6 +514,8 @@ function checkPlan(plan: Plan): void {
     if (fragment.shuffleWrite) {
       if (fragment.shuffleWrite.stage !== fragment.output) throw new PuffinError('internal', `fragment ${fragment.id} shuffles as '${fragment.shuffleWrite.stage}' but outputs to '${fragment.output}'`);
       shuffled.add(fragment.output);
+    } else if (fragment.output === plan.stored) {
+      if (!fragment.store) throw new PuffinError('internal', `fragment ${fragment.id} outputs the stored result '${plan.stored}' but does not store it`);
     } else if (!views.has(fragment.output)) {
       throw new PuffinError('internal', `fragment ${fragment.id} outputs to '${fragment.output}', which no reduce view declares`);
     }
@@ -489,10 +523,12 @@ function checkPlan(plan: Plan): void {
   for (const stage of plan.stages ?? []) {
     assertSafeId('stage id', stage.id.replace(/[^A-Za-z0-9_-]/g, '_'));
     for (const read of stage.reads) {
-      if (!shuffled.has(read.stage)) throw new PuffinError('internal', `stage ${stage.id} reads '${read.stage}', which no earlier stage hash-partitions`);
+      if (!shuffled.has(read.stage) && produced.has(read.stage)) throw new PuffinError('internal', `stage ${stage.id} reads '${read.stage}', which no earlier stage hash-partitions`);
     }
     if (stage.output.partitioning.kind === 'hash') shuffled.add(stage.id);
-    else if (!views.has(stage.id)) throw new PuffinError('internal', `stage ${stage.id} outputs to the reduce step, which declares no view '${stage.id}'`);
+    else if (stage.id === plan.stored) {
+      if (!stage.output.store) throw new PuffinError('internal', `stage ${stage.id} outputs the stored result but does not store it`);
+    } else if (!views.has(stage.id)) throw new PuffinError('internal', `stage ${stage.id} outputs to the reduce step, which declares no view '${stage.id}'`);
   }
 }
 

@@ -112,6 +112,7 @@ export function decodeFragment(where: string, value: unknown): Fragment {
     ...(o.write !== undefined ? { write: decodeWrite(`${where}.write`, o.write) } : {}),
     ...(o.shuffleReads !== undefined ? { shuffleReads: field(where, o, 'shuffleReads', isArray, 'an array').map((r, i) => decodeShuffleRead(`${where}.shuffleReads[${i}]`, r)) } : {}),
     ...(o.shuffleWrite !== undefined ? { shuffleWrite: decodeShuffleWrite(`${where}.shuffleWrite`, o.shuffleWrite) } : {}),
+    ...(o.store !== undefined ? { store: field(where, o, 'store', (v): v is boolean => typeof v === 'boolean', 'a boolean') } : {}),
   };
 }
 

@@ -257,7 +257,8 @@ export class Worker {
   /** Small partials travel in the response; large ones through the shuffle prefix. */
   private async deliver(request: FragmentRequest, bytes: Buffer, signal: AbortSignal): Promise<PartialLocation> {
     const limit = request.inlineLimitBytes ?? this.settings.inlineLimitBytes;
-    if (bytes.byteLength <= limit) return { kind: 'inline', parquetBase64: bytes.toString('base64') };
+    // A file of a materialized result is read later as a table's file: it is always stored.
+    if (bytes.byteLength <= limit && !request.fragment.store) return { kind: 'inline', parquetBase64: bytes.toString('base64') };
     const key = `${request.queryId}/${request.fragment.id}-${randomUUID()}.parquet`;
     try {
       await this.shuffle.put(key, bytes);

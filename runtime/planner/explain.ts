@@ -39,6 +39,17 @@ function leafGroups(plan: Plan): Map<string, Fragment[]> {
 
 export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
   const lines = [`shape: ${plan.shape}`, `reason: ${plan.reason}`];
+  // Materialized subqueries first, in the order they run, each with its own plan once made.
+  for (const step of plan.materialized?.steps ?? []) {
+    const result = step.result ? ` [actual: ${step.result.rows} rows${step.kind === 'table' ? `, ${bytes(step.result.bytes)} in ${step.result.files} file(s)` : ''}]` : '';
+    lines.push(`step ${step.name}: ${step.what}, materialized as ${step.kind === 'table' ? 'a table' : 'a constant'}${result}`);
+    lines.push(`  sql: ${step.sql}`);
+    if (step.plan) lines.push(...formatPlan(step.plan, figures && step.result ? { stages: step.result.stages } : undefined).split('\n').map((l) => `    ${l}`));
+  }
+  if (plan.shape === 'staged' && plan.materialized) {
+    lines.push(`then, planned once the steps ran (with their results' real sizes): ${plan.materialized.sql}`);
+    return lines.join('\n');
+  }
   const leaves = leafGroups(plan);
   const stages = new Map((plan.stages ?? []).map((s) => [s.id, s]));
 

@@ -61,7 +61,7 @@ export interface Stage {
   tables: FragmentInput[];
   /** Tasks, one per partition of its reads. */
   tasks: number;
-  output: { columns: Column[]; partitioning: Partitioning };
+  output: { columns: Column[]; partitioning: Partitioning; store?: boolean };
   /** Why the stage exists (the rule that cut it). */
   reason: string;
 }
@@ -77,6 +77,12 @@ export type PlanShape =
   | 'single-node'
   /** No table is read (e.g. SELECT 1): the reduce step alone answers. */
   | 'local'
+  /**
+   * Subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) run
+   * first, each as a distributed query of its own; the query over their results is planned
+   * once they have run, with their real sizes (`materialized`).
+   */
+  | 'staged'
   /** A write to an Iceberg table (CREATE TABLE, INSERT, DELETE, UPDATE), committed by the coordinator. */
   | 'write';
 
@@ -125,6 +131,11 @@ export interface Fragment {
   shuffleReads?: ShuffleRead[];
   /** Write the output hash-partitioned (one shuffle object) instead of returning it. */
   shuffleWrite?: { stage: string; partitioning: Extract<Partitioning, { kind: 'hash' }> };
+  /**
+   * Deliver the partial through the shuffle prefix whatever its size: it is a file of a
+   * materialized subquery's result, which later steps of the query read as a table.
+   */
+  store?: boolean;
 }
 
 export interface ShuffleRead {
@@ -176,6 +187,36 @@ export interface Plan {
   unionOfFragments?: boolean;
   /** Worker stages after the leaf fragments, in topological order. */
   stages?: Stage[];
+  /**
+   * Run to store a subquery's result rather than answer: the output (a leaf output or a
+   * stage) whose tasks' partials are stored as the result's files; there is no reduce step.
+   */
+  stored?: string;
+  /**
+   * Subqueries computed before the rest of the query (shape 'staged' until they ran): each
+   * step's result is a table (or a constant) that the query `sql` reads by the step's name.
+   */
+  materialized?: { steps: MaterializedStep[]; sql: string };
   /** Why this shape was chosen (or why a cheaper one could not be). */
   reason: string;
+}
+
+/** A subquery run before the query that reads it (runtime/planner/materialize.ts). */
+export interface MaterializedStep {
+  /** The name the rest of the query reads its result by. */
+  name: string;
+  /**
+   * 'table': its rows, stored as Parquet files where the workers wrote them; 'scalar': its
+   * one value, as a constant in the query; 'exists': whether it has a row, as a constant.
+   */
+  kind: 'table' | 'scalar' | 'exists';
+  /** What it is in the query: "CTE revenue0", "derived table c_orders", "IN subquery", ... */
+  what: string;
+  /** Its SQL, over the catalog's tables and earlier steps. */
+  sql: string;
+  columns: Column[];
+  /** How it ran (after the query), or would run (explain), when known. */
+  plan?: Plan;
+  /** Rows and bytes of its result, once it ran, and what its last execution's stages did. */
+  result?: { rows: number; bytes: number; files: number; stages: StageStats[] };
 }

@@ -22,6 +22,11 @@ import { pruneFiles } from './prune.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
+import {
+  MATERIALIZED_PREFIX, become, constantType, findCandidates, materializedRead, materializedSnapshot, substituteConstants, tempName, type MaterializedInput,
+} from './materialize.ts';
+import type { MaterializedStep } from './plan.ts';
+import { randomBytes } from 'node:crypto';
 
 export interface PlannerOptions {
   /** The coordinator's (sandboxed) engine: parses, binds and prints SQL, evaluates pruning. */
@@ -44,6 +49,12 @@ export interface PlannerOptions {
   partitionedAggregateGroups?: number;
   /** Partitions (tasks) of a partitioned hash join; default: the fragment count. */
   shufflePartitions?: number;
+  /**
+   * Queries with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS) over
+   * tables of this many bytes or more run them as steps of their own first
+   * (runtime/planner/materialize.ts); 0: always. Default 64 MiB.
+   */
+  subqueryStageBytes?: number;
 }
 
 export interface PlanOptions {
@@ -54,7 +65,16 @@ export interface PlanOptions {
   signal?: AbortSignal;
   /** The caller's role; only 'admin' may read admin-only tables (puffindb.query_log). Default 'reader'. */
   role?: 'reader' | 'writer' | 'admin';
+  /**
+   * May the plan be 'staged' (subqueries run first as steps)? Only callers that run such
+   * plans step by step ask for it (LocalCluster's query and explain).
+   */
+  materialize?: boolean;
+  /** Results of steps that ran, by name: tables and constants the SQL reads. */
+  temps?: ReadonlyMap<string, MaterializedInput>;
 }
+
+const DEFAULT_SUBQUERY_STAGE_BYTES = 64 * 1024 * 1024;
 
 const DEFAULT_PARTITIONED_AGGREGATE_GROUPS = 50_000;
 
@@ -158,7 +178,9 @@ export class Planner {
    * dashboard repeats the same SQL).
    */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
-    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${sql}`;
+    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${planOptions.materialize ? 'm' : ''}\u0000${sql}`;
+    // Plans over the results of steps that ran are made once, for that run.
+    if (planOptions.temps?.size) return (await this.planUncached(sql, planOptions)).plan;
     const cached = this.cache.get(key);
     if (cached && (await this.stillCurrent(cached))) {
       this.cache.delete(key); // most recently used goes last
@@ -187,6 +209,13 @@ export class Planner {
     const aggregates = await aggregateNames(engine);
 
     refuseUnsafeCalls(root);
+    const temps = planOptions.temps ?? new Map<string, MaterializedInput>();
+    if (temps.size) {
+      // Constants of steps that ran take the place of their subqueries.
+      const constants = new Map<string, AstNode>();
+      for (const t of temps.values()) if (t.kind === 'constant' && !constants.has(t.sql)) constants.set(t.sql, (await parseStatement(engine, `SELECT ${t.sql}`)).node.select_list[0]);
+      substituteConstants(root, temps, (c) => clone(constants.get(c)!));
+    }
     // DuckDB computes these while binding: on the coordinator's engine they could not be stopped.
     const foldedVolatile = await this.foldBindTimeConstants(root, planOptions.signal);
     const { tables: refNodes } = findBaseTables(root);
@@ -199,8 +228,22 @@ export class Planner {
     // query may read a table now and as it was. Such plans are not cached: a timestamp may
     // be relative (now() - INTERVAL ...) and a later commit may fall before it.
     let timeTravel = false;
+    // The names each reference was written with, to print a step's SQL for planning anew.
+    const written = new Map<AstNode, { catalog_name: unknown; schema_name: unknown; table_name: unknown }>();
     for (const node of refNodes) {
+      written.set(node, { catalog_name: node.catalog_name, schema_name: node.schema_name, table_name: node.table_name });
       const name = qualifiedName(node).toLowerCase();
+      const temp = !node.schema_name && !node.catalog_name && String(node.table_name).startsWith(MATERIALIZED_PREFIX) ? temps.get(String(node.table_name)) : undefined;
+      if (temp?.kind === 'table') {
+        const tempKey = String(node.table_name);
+        let entry = resolved.get(tempKey);
+        if (!entry) {
+          entry = { snapshot: materializedSnapshot(tempKey, temp), view: tempKey };
+          resolved.set(tempKey, entry);
+        }
+        refTable.set(node, entry);
+        continue;
+      }
       const at = node.at_clause ? await this.timeTravelTarget(node, sql, planOptions.signal) : undefined;
       const key = at ? `${name}@${at.snapshotId ?? `t${at.timestampMs}`}` : name;
       let entry = resolved.get(key);
@@ -219,14 +262,14 @@ export class Planner {
         node.at_clause = null; // the view is already that snapshot
       }
       refTable.set(node, entry);
-      const written = String(node.table_name);
-      if (!node.alias && written.toLowerCase() !== entry.view) node.alias = written;
+      const writtenName = String(node.table_name);
+      if (!node.alias && writtenName.toLowerCase() !== entry.view) node.alias = writtenName;
       node.table_name = entry.view;
       node.schema_name = '';
       node.catalog_name = '';
     }
 
-    const snapshots = new Map([...resolved].map(([name, r]) => [name, tableVersion(r.snapshot)]));
+    const snapshots = new Map([...resolved].filter(([name]) => !temps.has(name)).map(([name, r]) => [name, tableVersion(r.snapshot)]));
     const conn = await engine.connect();
     try {
       const tables = new Map<string, string>();
@@ -246,12 +289,100 @@ export class Planner {
         };
         return { plan, snapshots, cacheable: !timeTravel && !foldedVolatile };
       }
+      if (planOptions.materialize && !timeTravel) {
+        const staged = await this.stagedPlan(ctx, written);
+        if (staged) return { plan: staged, snapshots, cacheable: !foldedVolatile };
+      }
       const split = await this.trySplit(ctx);
       if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
       return { plan: await this.singleNode(ctx, split), snapshots, cacheable: !timeTravel && !foldedVolatile };
     } finally {
       conn.closeSync();
     }
+  }
+
+  /**
+   * Materialized subqueries (runtime/planner/materialize.ts): when the query reads enough
+   * data and has subqueries that bind on their own, a plan of shape 'staged' listing them
+   * as steps, in order, and the query over their results. Undefined: plan it as it is.
+   */
+  private async stagedPlan(ctx: PlanContext, written: ReadonlyMap<AstNode, { catalog_name: unknown; schema_name: unknown; table_name: unknown }>): Promise<Plan | undefined> {
+    const candidates = findCandidates(ctx.root);
+    if (candidates.length === 0) return undefined;
+    const threshold = this.options.subqueryStageBytes ?? DEFAULT_SUBQUERY_STAGE_BYTES;
+    const bytes = [...ctx.resolved.values()].reduce((n, r) => n + tableBytes(r.snapshot), 0);
+    if (threshold > 0 && bytes < threshold) return undefined;
+    const salt = randomBytes(4).toString('hex');
+    const tables = new Map(ctx.tables);
+    // An unaliased select item is named by its text, which a step's constant would change:
+    // each keeps the name DuckDB gave it.
+    const items = (ctx.root.select_list ?? []) as AstNode[];
+    if (items.length === ctx.output.length && !items.some((i) => someExpression(i, (e) => e.class === 'STAR' || e.class === 'COLUMNS'))) {
+      items.forEach((item, i) => {
+        if (!item.alias) item.alias = ctx.output[i].name;
+      });
+    }
+    const steps: MaterializedStep[] = [];
+    // The SQL of a part of the query with every table named as the user wrote it, so that
+    // a step is planned afresh like any query (its own subqueries becoming steps in turn).
+    const printWritten = async (node: AstNode): Promise<string> => {
+      const now = [...written.keys()].map((n) => [n, n.table_name, n.schema_name, n.catalog_name] as const);
+      for (const [n, w] of written) Object.assign(n, w);
+      try {
+        return (await printNodes(ctx.conn, [node]))[0];
+      } finally {
+        for (const [n, table_name, schema_name, catalog_name] of now) Object.assign(n, { table_name, schema_name, catalog_name });
+      }
+    };
+    for (const c of candidates) {
+      // Constant subqueries (no table) cost nothing where they are; a read of a result that
+      // is materialized already is what a step would make of it.
+      if (findBaseTables(c.body).tables.length === 0 || materializedRead(c.body)) continue;
+      const [bodySql] = await printNodes(ctx.conn, [c.body]);
+      let columns: Column[];
+      try {
+        // Binding on its own: a correlated subquery names a column of the query around it.
+        columns = await this.describe(ctx.conn, tables, bodySql, ctx.signal);
+      } catch (err) {
+        if (ctx.signal?.aborted) throw ctx.signal.reason;
+        continue;
+      }
+      const names = new Set(columns.map((col) => col.name.toLowerCase()));
+      if (names.size !== columns.length || columns.some((col) => /\bUNION\s*\(/i.test(col.type))) continue;
+      if (c.kind === 'scalar' && (columns.length !== 1 || !constantType(columns[0].type))) continue;
+      const name = tempName(salt, steps.length + 1);
+      let sql = await printWritten(c.body);
+      if (c.kind === 'exists') {
+        // Whether it has a row: one row is enough.
+        const body = clone(c.body);
+        if (body.type === 'SELECT_NODE' && !(body.modifiers as AstNode[]).some((m) => m.type === 'LIMIT_MODIFIER' || m.type === 'LIMIT_PERCENT_MODIFIER')) {
+          body.modifiers = [...body.modifiers, { type: 'LIMIT_MODIFIER', limit: integerConstant(1), offset: null }];
+          const saved = c.body;
+          become(saved, body);
+          sql = await printWritten(saved);
+        }
+      }
+      c.replace(name, columns);
+      if (c.kind === 'table') tables.set(name, await createEmptyTable(ctx.conn, name, columns));
+      steps.push({ name, kind: c.kind, what: c.what, sql, columns });
+    }
+    if (steps.length === 0) return undefined;
+    const sql = await printWritten(ctx.root);
+    const scans: TableScanReport[] = [];
+    for (const r of ctx.resolved.values()) {
+      if (!r.view.startsWith(MATERIALIZED_PREFIX)) scans.push(await this.scanReport(ctx, r, 'pushdown', r.snapshot.files.map(fileRef), null, null));
+    }
+    return {
+      shape: 'staged',
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments: [],
+      reduce: { views: [], sql: '' },
+      scans,
+      join: null,
+      materialized: { steps, sql },
+      reason: `materialized subqueries: ${steps.map((st) => st.what).join(', ')} run first, each a distributed query of its own; the rest of the query is planned over their results once they ran`,
+    };
   }
 
   /** Evaluate an AT clause's expression (a constant) to a snapshot id or an instant. */
@@ -312,7 +443,14 @@ export class Planner {
     if (select.cte_map?.map?.length) return 'common table expressions are evaluated in one place';
     if (select.sample) return 'SAMPLE is evaluated in one place';
     const exprs = [...selectExpressions(select), ...fromExpressions(select.from_table)];
-    if (exprs.some((e) => subqueriesOf(e).length > 0)) return 'subqueries are evaluated in one place';
+    // A subquery of the WHERE clause that only reads a materialized result (x IN (SELECT *
+    // FROM <step>)) is evaluated by every fragment, the result read whole by each.
+    const whereSubqueries = new Set(subqueriesOf(select.where_clause));
+    const resultReads: AstNode[] = [];
+    for (const sq of exprs.flatMap((e) => subqueriesOf(e))) {
+      if (!whereSubqueries.has(sq) || !materializedRead(sq)) return 'subqueries are evaluated in one place';
+      resultReads.push(sq.from_table);
+    }
     // A collated value compares and groups by its collation, which a partial's plain column
     // loses: GROUP BY x COLLATE NOCASE over partials grouped 'AIR' and 'air' apart.
     if (exprs.some((e) => someExpression(e, (x) => x.class === 'COLLATE'))) return 'collations are evaluated in one place';
@@ -340,6 +478,12 @@ export class Planner {
     } else {
       if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
       if (!splittableSide(select.from_table, splitRef.ref)) return `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+    }
+    for (const ref of resultReads) {
+      const table = ctx.refTable.get(ref)!;
+      const bytes = tableBytes(table.snapshot);
+      if (bytes > this.options.broadcastLimitBytes) return `the materialized result a subquery reads (${bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
+      if (!broadcast.some((b) => b.table === table)) broadcast.push({ ref, table, bytes });
     }
 
     const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
@@ -374,7 +518,11 @@ export class Planner {
     const pruneBroadcast = async () => {
       for (const b of broadcast) {
         const files = await this.pruneRef(ctx, b.ref, 'broadcast', scans);
-        broadcastInputs.push(inputFor(b.table, files));
+        // A table read twice (two references) is one input: the files either keeps. A file
+        // kept for one reference only holds no rows the other's filters keep.
+        const same = broadcastInputs.find((i) => i.view === b.table.view);
+        if (same) same.files = [...same.files, ...files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
+        else broadcastInputs.push(inputFor(b.table, files));
       }
     };
     if (partitioned) {
@@ -555,7 +703,8 @@ export class Planner {
   private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[]): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
     const table = ctx.refTable.get(nodes[0])!;
     const { columns } = table.snapshot;
-    const starred = nodes.some((n) => ctx.scope.starred.has(n));
+    // A reference with column aliases (FROM t AS x(a, b)) names its columns by position.
+    const starred = nodes.some((n) => ctx.scope.starred.has(n) || (n.column_name_alias ?? []).length > 0);
     let projected = starred ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
     // A query that only counts rows still needs one column to carry them.
     if (projected.length === 0) projected = [narrowest(columns)];

@@ -43,7 +43,11 @@ function protectBigIntegers(text: string): string {
       let j = i + 1;
       while (j < text.length && /[0-9.eE+-]/.test(text[j])) j++;
       const token = text.slice(i, j);
-      if (/^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token))) {
+      // Integers past 2^53, and floating-point tokens with an integral value (DuckDB writes
+      // DOUBLE 1e9 as 1000000000.0, and would refuse it back as the integer JSON.stringify
+      // makes of it): both are written back as the same characters.
+      const integer = /^-?\d+$/.test(token);
+      if ((integer && !Number.isSafeInteger(Number(token))) || (!integer && /^-?\d/.test(token) && Number.isInteger(Number(token)))) {
         out += `${text.slice(last, i)}"${BIG_TAG}${token}"`;
         last = j;
       }
@@ -62,7 +66,7 @@ function parseAstJson(text: string): AstNode {
 /** JSON text of an AST, with protected integers written back as their exact digits. */
 export function stringifyAst(node: unknown): string {
   // The tag is letters, digits, '_' and ':', so it needs no escaping inside the pattern.
-  return JSON.stringify(node).replace(new RegExp(`"${BIG_TAG}(-?\\d+)"`, 'g'), '$1');
+  return JSON.stringify(node).replace(new RegExp(`"${BIG_TAG}(-?[0-9][0-9.eE+-]*)"`, 'g'), '$1');
 }
 
 /** Run `fn` on the connection given, or on a fresh one of the engine given (closed after). */
@@ -113,7 +117,7 @@ export async function parseStatement(engine: Engine | DuckDBConnection, sql: str
 /** Print query nodes back to SQL text, in one round trip. */
 export async function printNodes(engine: Engine | DuckDBConnection, nodes: AstNode[]): Promise<string[]> {
   if (nodes.length === 0) return [];
-  const docs = nodes.map((node) => stringifyAst({ error: false, statements: [{ node, named_param_map: [] }] }));
+  const docs = nodes.map((node) => stringifyAst({ error: false, statements: [{ node: typedFloats(node), named_param_map: [] }] }));
   return withConnection(engine, async (conn) => {
     const selects = docs.map((_, i) => `json_deserialize_sql($${i + 1}::JSON) AS s${i}`).join(', ');
     try {
@@ -123,6 +127,31 @@ export async function printNodes(engine: Engine | DuckDBConnection, nodes: AstNo
       throw new PuffinError('internal', `cannot print rewritten SQL: ${(err as Error).message}`);
     }
   });
+}
+
+/**
+ * DuckDB prints a DOUBLE (or FLOAT) constant as a bare number, which parses back as a
+ * DECIMAL (2.5, 1000000000.0) or an INTEGER: the printed statement would compute in another
+ * type than the one written (1.5e0 * x). Such constants print as CAST('<digits>' AS DOUBLE).
+ */
+function typedFloats(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(typedFloats);
+  if (!node || typeof node !== 'object') return node;
+  const n = node as AstNode;
+  const id = n.class === 'CONSTANT' ? n.value?.type?.id : undefined;
+  if ((id === 'DOUBLE' || id === 'FLOAT') && !n.value.is_null) {
+    const raw = n.value.value;
+    const digits = typeof raw === 'string' && raw.startsWith(BIG_TAG) ? raw.slice(BIG_TAG.length) : typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : undefined;
+    if (digits !== undefined) {
+      return {
+        class: 'CAST', type: 'OPERATOR_CAST', alias: n.alias ?? '', query_location: 0, try_cast: false, cast_type: { id, type_info: null },
+        child: { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'VARCHAR', type_info: null }, is_null: false, value: digits } },
+      };
+    }
+  }
+  const out: AstNode = {};
+  for (const key of Object.keys(n)) out[key] = typedFloats(n[key]);
+  return out;
 }
 
 export async function printNode(engine: Engine | DuckDBConnection, node: AstNode): Promise<string> {

@@ -17,7 +17,7 @@ before(async () => {
   // aggregation), whatever its estimated groups.
   // In-process workers: the plans and shuffles are what this suite checks; the main suite
   // runs every query through the worker processes.
-  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' }, 'in-process');
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0', PUFFINDB_SUBQUERY_STAGE_BYTES: '0' }, 'in-process');
 });
 
 after(async () => {
