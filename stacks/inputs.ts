@@ -209,12 +209,12 @@ export const INPUTS = {
   partitioned_aggregate_groups: number(
     'functions',
     50000,
-    'A grouped aggregate estimated to have this many groups or more (from the integer group keys\' file statistics) runs its final aggregate in shuffle_partitions tasks on workers instead of on the coordinator; 0: every grouped aggregate does.',
+    'A grouped aggregate whose partial groups (its groups, estimated from the integer group keys\' file statistics, times the tasks that produce partials) reach this many runs its final aggregate in shuffle_partitions tasks on workers instead of on the coordinator; 0: every grouped aggregate does.',
     between('partitioned_aggregate_groups', 0, 1000000000000),
   ),
   subquery_stage_bytes: number(
     'functions',
-    67108864,
+    16777216,
     'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) over tables of this many bytes or more runs each of them first as a distributed query of its own, its result stored under the shuffle prefix, and plans the rest over their results; 0: always.',
     between('subquery_stage_bytes', 0, 1000000000000000),
   ),

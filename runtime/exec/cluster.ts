@@ -175,10 +175,10 @@ export class LocalCluster implements QueryService {
   }
 
   /** Plan a SELECT (which may come back 'staged') under the query's deadline. */
-  private async planUnder(sql: string, temps: ReadonlyMap<string, MaterializedInput>, run: Pick<StepsRun, 'queryId' | 'deadline' | 'options'>): Promise<Plan> {
+  private async planUnder(sql: string, temps: ReadonlyMap<string, MaterializedInput>, run: Pick<StepsRun, 'queryId' | 'deadline' | 'options'>, storeResult = false): Promise<Plan> {
     const planning = deadlineSignal(run.deadline, run.queryId, run.options.signal);
     const { fragments, partitions, role } = run.options;
-    return this.planner.plan(sql, { fragments, partitions, role, signal: planning.signal, materialize: true, temps }).finally(planning.done);
+    return this.planner.plan(sql, { fragments, partitions, role, signal: planning.signal, materialize: true, temps, storeResult }).finally(planning.done);
   }
 
   /**
@@ -193,7 +193,7 @@ export class LocalCluster implements QueryService {
       const inner = new Map(temps);
       const steps: MaterializedStep[] = [];
       for (const step of plan.materialized.steps) {
-        const stepPlan = await this.planUnder(step.sql, inner, run);
+        const stepPlan = await this.planUnder(step.sql, inner, run, step.kind === 'table');
         const ran = await this.runPlan(stepPlan, inner, run, step.kind);
         if (step.kind === 'table') {
           const files = ran.outcome.stored ?? [];
@@ -208,7 +208,7 @@ export class LocalCluster implements QueryService {
           steps.push({ ...step, plan: ran.plan, result: { rows: rows.length, bytes: 0, files: 0, stages: ran.outcome.stats.stages } });
         }
       }
-      const rest = await this.planUnder(plan.materialized.sql, inner, run);
+      const rest = await this.planUnder(plan.materialized.sql, inner, run, mode === 'table');
       const ran = await this.runPlan(rest, inner, run, mode);
       const scans = [...steps.flatMap((st) => st.plan?.scans ?? []), ...ran.plan.scans].filter((sc) => !sc.table.startsWith(MATERIALIZED_PREFIX));
       return {

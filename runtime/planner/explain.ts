@@ -83,10 +83,16 @@ export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
     }
   };
 
-  const reduceFigures = figures?.reduce ? ` [actual: ${figures.reduce.rows} rows, ${bytes(figures.reduce.bytesIn)} in, ${figures.reduce.ms} ms]` : '';
-  lines.push(`stage reduce: 1 task on the coordinator, the answer${reduceFigures}`);
-  lines.push(`  sql: ${plan.reduce.sql}`);
-  for (const view of plan.reduce.views) describeStage(view.name, 2);
+  if (plan.stored) {
+    // A materialized subquery: its last output's tasks store the result, nothing is reduced.
+    lines.push(`result: stored by the tasks of stage ${plan.stored}, as the files of a table the rest of the query reads`);
+    describeStage(plan.stored, 1);
+  } else {
+    const reduceFigures = figures?.reduce ? ` [actual: ${figures.reduce.rows} rows, ${bytes(figures.reduce.bytesIn)} in, ${figures.reduce.ms} ms]` : '';
+    lines.push(`stage reduce: 1 task on the coordinator, the answer${reduceFigures}`);
+    lines.push(`  sql: ${plan.reduce.sql}`);
+    for (const view of plan.reduce.views) describeStage(view.name, 2);
+  }
   if (figures?.singleNodeBytes !== undefined) lines.push(`single-node bytes: ${bytes(figures.singleNodeBytes)} (the most read by any one-task step)`);
   if (plan.join?.partitioned) {
     const j = plan.join.partitioned;

@@ -237,7 +237,7 @@ export function storingPlan(plan: Plan): Plan {
   const views = plan.reduce.views;
   if (views.length === 0) throw new PuffinError('internal', 'a plan that reads no table is not materialized');
   const passthrough = views.length === 1
-    && new RegExp(`^SELECT \\* FROM ${escapeRegExp(sqlIdent(views[0].name))}$`).test(plan.reduce.sql.trim())
+    && new RegExp(`^SELECT \\* FROM (${escapeRegExp(sqlIdent(views[0].name))}|${escapeRegExp(views[0].name)})$`).test(plan.reduce.sql.trim())
     && sameColumns(views[0].columns, plan.output);
   const store = (name: string, fragments: Fragment[], stages: Stage[]): Plan => ({
     ...plan,

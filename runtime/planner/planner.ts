@@ -52,7 +52,7 @@ export interface PlannerOptions {
   /**
    * Queries with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS) over
    * tables of this many bytes or more run them as steps of their own first
-   * (runtime/planner/materialize.ts); 0: always. Default 64 MiB.
+   * (runtime/planner/materialize.ts); 0: always. Default 16 MiB.
    */
   subqueryStageBytes?: number;
 }
@@ -72,9 +72,14 @@ export interface PlanOptions {
   materialize?: boolean;
   /** Results of steps that ran, by name: tables and constants the SQL reads. */
   temps?: ReadonlyMap<string, MaterializedInput>;
+  /**
+   * The plan will store its result (a materialized table step): there is no reduce step to
+   * spare, so a grouped aggregate always runs its final aggregate as a stage of tasks.
+   */
+  storeResult?: boolean;
 }
 
-const DEFAULT_SUBQUERY_STAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_SUBQUERY_STAGE_BYTES = 16 * 1024 * 1024;
 
 const DEFAULT_PARTITIONED_AGGREGATE_GROUPS = 50_000;
 
@@ -178,7 +183,7 @@ export class Planner {
    * dashboard repeats the same SQL).
    */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
-    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${planOptions.materialize ? 'm' : ''}\u0000${sql}`;
+    const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${planOptions.materialize ? 'm' : ''}${planOptions.storeResult ? 's' : ''}\u0000${sql}`;
     // Plans over the results of steps that ran are made once, for that run.
     if (planOptions.temps?.size) return (await this.planUncached(sql, planOptions)).plan;
     const cached = this.cache.get(key);
@@ -280,7 +285,7 @@ export class Planner {
       const scope = analyzeScopes(root, (node) => refTable.get(node)?.snapshot.columns, aggregates);
       const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
       const partitions = Math.max(1, Math.floor(planOptions.partitions ?? this.options.shufflePartitions ?? fragments));
-      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, partitions, aggregates, signal: planOptions.signal, tables };
+      const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, partitions, aggregates, signal: planOptions.signal, tables, storeResult: planOptions.storeResult };
 
       if (resolved.size === 0) {
         const plan: Plan = {
@@ -477,7 +482,16 @@ export class Planner {
       broadcast = broadcast.filter((b) => b !== tooBig[0]);
     } else {
       if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
-      if (!splittableSide(select.from_table, splitRef.ref)) return `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+      if (!splittableSide(select.from_table, splitRef.ref)) {
+        // An outer join keeps rows of a small table against the split one (customer LEFT JOIN
+        // orders): a split cannot, so the two are hash-partitioned on their join key instead.
+        const why = `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
+        if (broadcast.length !== 1) return why;
+        const found = await this.partitionedJoin(ctx, select.from_table, splitRef, broadcast[0]);
+        if (typeof found === 'string') return `${why}, and ${found}`;
+        partitioned = found;
+        broadcast = [];
+      }
     }
     for (const ref of resultReads) {
       const table = ctx.refTable.get(ref)!;
@@ -532,7 +546,7 @@ export class Planner {
     const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
     await pruneBroadcast();
     const groups = assignFiles(splitFiles, ctx.fragments);
-    const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns);
+    const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns, groups.length);
     const fragments: Fragment[] = groups.map((files, i) => ({
       id: `f${i}`,
       output: PARTIALS_VIEW,
@@ -564,12 +578,15 @@ export class Planner {
    * more (0: whenever the query groups), since otherwise every fragment's partial groups
    * travel to the one reduce step. Undefined: the reduce step aggregates, as before.
    */
-  private async finalAggregateStage(ctx: PlanContext, built: Built, splitRows: number, partialColumns: Column[]): Promise<{ stage: Stage; reduce: ReduceStep; shuffleWrite: NonNullable<Fragment['shuffleWrite']> } | undefined> {
+  private async finalAggregateStage(ctx: PlanContext, built: Built, splitRows: number, partialColumns: Column[], producers: number): Promise<{ stage: Stage; reduce: ReduceStep; shuffleWrite: NonNullable<Fragment['shuffleWrite']> } | undefined> {
     const final = built.finalStage;
     if (!final || typeof final === 'string') return undefined;
-    const threshold = this.options.partitionedAggregateGroups ?? DEFAULT_PARTITIONED_AGGREGATE_GROUPS;
+    const threshold = ctx.storeResult ? 0 : this.options.partitionedAggregateGroups ?? DEFAULT_PARTITIONED_AGGREGATE_GROUPS;
     const estimate = estimateGroups(ctx, final.groups, splitRows);
-    if (threshold > 0 && (estimate === undefined || estimate < threshold)) return undefined;
+    // What one reduce step would read: every producer's partial groups (each producer holds
+    // up to all the groups, and together no more partial rows than they read).
+    const partialGroups = estimate === undefined ? undefined : Math.min(estimate * Math.max(1, producers), Math.max(estimate, splitRows));
+    if (threshold > 0 && (partialGroups === undefined || partialGroups < threshold)) return undefined;
     const keys = final.groups.map((_, i) => partialColumns.find((c) => c.name === `__g${i}`));
     // -0.0 and 0.0 are one group but need not hash alike.
     if (keys.some((k) => !k || /^(FLOAT|DOUBLE|REAL|FLOAT4|FLOAT8)$/i.test(k.type))) return undefined;
@@ -586,7 +603,7 @@ export class Planner {
     }
     const partitions = Math.max(1, Math.floor(ctx.partitions));
     const partitioning = { kind: 'hash' as const, keys: keys.map((k) => ({ expr: sqlIdent(k!.name), type: k!.type })), count: partitions };
-    const estimated = estimate === undefined ? 'not estimated' : `about ${estimate} estimated`;
+    const estimated = estimate === undefined ? 'not estimated' : `about ${estimate} estimated, up to ${partialGroups} partial groups from ${producers} producer task(s)`;
     return {
       shuffleWrite: { stage: PARTIALS_VIEW, partitioning },
       stage: {
@@ -637,7 +654,7 @@ export class Planner {
     const keyText = `${names[0]}.${join.keyA.name} = ${names[1]}.${join.keyB.name} as ${join.type}`;
     // Many groups: the join tasks' partial aggregates go on, hash-partitioned on the group
     // keys, to a stage that aggregates them (partitioned aggregation after the join).
-    const final = await this.finalAggregateStage(ctx, built, sideRows, partialColumns);
+    const final = await this.finalAggregateStage(ctx, built, sideRows, partialColumns, partitions);
     const stage: Stage = {
       id: PARTIALS_VIEW,
       sql: fragmentSql,
@@ -935,6 +952,8 @@ interface PlanContext {
   signal?: AbortSignal;
   /** The empty tables the statements bind over: view name -> CREATE statement. */
   tables: ReadonlyMap<string, string>;
+  /** See PlanOptions.storeResult. */
+  storeResult?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -75,6 +75,8 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'three-way broadcast join', shape: 'scan-aggregate', sql: 'SELECT r_name, sum(s_acctbal) FROM supplier, nation, region WHERE s_nationkey = n_nationkey AND n_regionkey = r_regionkey GROUP BY 1 ORDER BY 1' },
   { name: 'left join keeps the split side', sql: 'SELECT c_custkey, n_name FROM customer LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 ORDER BY c_custkey LIMIT 20' },
   { name: 'join of two large tables', shape: 'scan-aggregate', sql: "SELECT count(*), sum(l_quantity) FROM orders JOIN lineitem ON o_orderkey = l_orderkey WHERE o_orderdate < DATE '1993-01-01'" },
+  { name: 'an outer join preserving the small table (right)', sql: 'SELECT n_name, count(c_custkey) AS n, sum(c_acctbal) AS b FROM customer RIGHT JOIN nation ON c_nationkey = n_nationkey AND c_acctbal < -900 GROUP BY 1 ORDER BY 1' },
+  { name: 'an outer join preserving the small table (left), many groups', sql: 'SELECT c_custkey, count(o_orderkey) AS n FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_orderpriority = \'1-URGENT\' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20' },
   { name: 'a table with column aliases, joined', sql: 'SELECT count(*), sum(b) AS s FROM orders AS o(a, b) JOIN lineitem ON a = l_orderkey WHERE l_quantity > 40' },
   { name: 'self-join', shape: 'single-node', sql: 'SELECT count(*) FROM nation a JOIN nation b ON a.n_regionkey = b.n_regionkey' },
   // windows, CTEs, subqueries, set operations, single-node aggregates
