@@ -26,6 +26,7 @@ import {
   MATERIALIZED_PREFIX, become, constantType, findCandidates, materializedRead, materializedSnapshot, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
+import { decorrelate } from './decorrelate.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface PlannerOptions {
@@ -312,11 +313,28 @@ export class Planner {
    * as steps, in order, and the query over their results. Undefined: plan it as it is.
    */
   private async stagedPlan(ctx: PlanContext, written: ReadonlyMap<AstNode, { catalog_name: unknown; schema_name: unknown; table_name: unknown }>): Promise<Plan | undefined> {
-    const candidates = findCandidates(ctx.root);
-    if (candidates.length === 0) return undefined;
     const threshold = this.options.subqueryStageBytes ?? DEFAULT_SUBQUERY_STAGE_BYTES;
     const bytes = [...ctx.resolved.values()].reduce((n, r) => n + tableBytes(r.snapshot), 0);
     if (threshold > 0 && bytes < threshold) return undefined;
+    // Correlated subqueries that are semi, anti or aggregate joins become uncorrelated ones
+    // (decorrelate.ts), if the query then binds to the same columns.
+    const decorrelated = decorrelate(ctx.root, (node) => ctx.refTable.get(node)?.snapshot.columns, ctx.aggregates);
+    if (decorrelated) {
+      let same = false;
+      try {
+        const [rewritten] = await printNodes(ctx.conn, [ctx.root]);
+        const columns = await this.describe(ctx.conn, ctx.tables, rewritten, ctx.signal);
+        same = columns.length === ctx.output.length && columns.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
+      } catch (err) {
+        if (ctx.signal?.aborted) throw ctx.signal.reason;
+      }
+      if (!same) decorrelated.undo();
+    }
+    const candidates = findCandidates(ctx.root);
+    if (candidates.length === 0) {
+      decorrelated?.undo();
+      return undefined;
+    }
     const salt = randomBytes(4).toString('hex');
     const tables = new Map(ctx.tables);
     // An unaliased select item is named by its text, which a step's constant would change:
@@ -371,7 +389,11 @@ export class Planner {
       if (c.kind === 'table') tables.set(name, await createEmptyTable(ctx.conn, name, columns));
       steps.push({ name, kind: c.kind, what: c.what, sql, columns });
     }
-    if (steps.length === 0) return undefined;
+    if (steps.length === 0) {
+      // Nothing runs first: the query is planned as it was written.
+      decorrelated?.undo();
+      return undefined;
+    }
     const sql = await printWritten(ctx.root);
     const scans: TableScanReport[] = [];
     for (const r of ctx.resolved.values()) {
@@ -386,7 +408,7 @@ export class Planner {
       scans,
       join: null,
       materialized: { steps, sql },
-      reason: `materialized subqueries: ${steps.map((st) => st.what).join(', ')} run first, each a distributed query of its own; the rest of the query is planned over their results once they ran`,
+      reason: `${decorrelated ? `decorrelated: ${decorrelated.rewrites.join(', ')}; ` : ''}materialized subqueries: ${steps.map((st) => st.what).join(', ')} run first, each a distributed query of its own; the rest of the query is planned over their results once they ran`,
     };
   }
 
@@ -509,6 +531,17 @@ export class Planner {
     if (isAggregate) built = await buildAggregate(ctx, ordered);
     else built = buildScan(ctx, ordered);
     if (typeof built === 'string') return built;
+    if (ctx.storeResult && built.unionOfFragments) {
+      // A stored result is the union of the fragments' rows as they are: each fragment names
+      // its columns as the query does (its order is no table's), and the reduce step only
+      // passes them through, so the tasks that compute them store them.
+      const { reduceNode } = built;
+      built = {
+        ...built,
+        fragmentNode: { ...reduceNode, modifiers: [], from_table: { type: 'SUBQUERY', alias: PARTIALS_VIEW, sample: null, query_location: 0, subquery: { node: built.fragmentNode, named_param_map: [] }, column_name_alias: [] } },
+        reduceNode: selectNode([star()], baseTable(PARTIALS_VIEW)),
+      };
+    }
 
     // Check both statements bind, and that the reduce returns the query's own columns.
     const [fragmentSql, reduceSql] = await printNodes(ctx.conn, [built.fragmentNode, built.reduceNode]);

@@ -87,7 +87,7 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'CTE', shape: 'scan-aggregate', materialized: true, sql: 'WITH big AS (SELECT o_custkey, sum(o_totalprice) AS t FROM orders GROUP BY 1) SELECT count(*), max(t) FROM big' },
   { name: 'two CTEs joined', shape: 'scan', materialized: true, sql: 'WITH a AS (SELECT n_regionkey, count(*) AS n FROM nation GROUP BY 1), b AS (SELECT r_regionkey, r_name FROM region) SELECT r_name, n FROM a JOIN b ON n_regionkey = r_regionkey ORDER BY 1' },
   { name: 'IN subquery', shape: 'scan-aggregate', materialized: true, sql: "SELECT count(*) FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_mktsegment = 'BUILDING')" },
-  { name: 'correlated EXISTS', shape: 'single-node', sql: 'SELECT count(*) FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.o_custkey = c.c_custkey AND o_totalprice > 300000)' },
+  { name: 'correlated EXISTS', shape: 'scan-aggregate', materialized: true, sql: 'SELECT count(*) FROM customer c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.o_custkey = c.c_custkey AND o_totalprice > 300000)' },
   { name: 'scalar subquery', shape: 'scan-aggregate', materialized: true, sql: 'SELECT count(*) FROM lineitem WHERE l_quantity > (SELECT avg(l_quantity) FROM lineitem)' },
   { name: 'derived table', shape: 'scan-aggregate', materialized: true, sql: 'SELECT avg(cnt) FROM (SELECT o_custkey, count(*) AS cnt FROM orders GROUP BY 1)' },
   // Materialized subqueries (runtime/planner/materialize.ts): each runs first as a query of
@@ -110,6 +110,13 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'scalar subquery: text with a quote', materialized: true, sql: "SELECT count(*) FROM nation WHERE n_name || '''' < (SELECT max(n_name) || '''x' FROM nation)" },
   { name: 'derived table over UNION ALL', materialized: true, sql: 'SELECT k, count(*) AS n FROM (SELECT o_custkey AS k FROM orders UNION ALL SELECT c_custkey FROM customer) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5' },
   { name: 'derived table with ORDER BY ... LIMIT, then aggregated', materialized: true, sql: 'SELECT count(*), sum(t) FROM (SELECT o_totalprice AS t FROM orders ORDER BY t DESC LIMIT 25)' },
+  // Decorrelation (runtime/planner/decorrelate.ts): semi, anti and aggregate joins.
+  { name: 'decorrelated NOT EXISTS keeps rows whose key is NULL', materialized: true, sql: 'SELECT count(*), sum(id) FROM nullable a WHERE NOT EXISTS (SELECT 1 FROM nullable b WHERE b.grp = a.grp AND b.id > 250)' },
+  { name: 'decorrelated EXISTS over inner NULL keys', materialized: true, sql: 'SELECT count(*) FROM nullable a WHERE EXISTS (SELECT 1 FROM nullable b WHERE a.grp = b.grp AND b.s IS NULL)' },
+  { name: 'count(*) = 0 in a correlated subquery is not decorrelated (0, not NULL, for no rows)', sql: 'SELECT count(*) FROM customer c WHERE 0 = (SELECT count(*) FROM orders o WHERE o.o_custkey = c.c_custkey)' },
+  { name: 'decorrelated scalar subquery on two keys', materialized: true, sql: 'SELECT count(*), sum(ps_availqty) FROM partsupp WHERE ps_availqty > (SELECT 0.5 * sum(l_quantity) FROM lineitem WHERE l_partkey = ps_partkey AND l_suppkey = ps_suppkey)' },
+  { name: 'decorrelated scalar subquery over NULL keys', materialized: true, sql: 'SELECT count(*), sum(id) FROM nullable a WHERE v > (SELECT avg(v) FROM nullable b WHERE b.grp = a.grp)' },
+  { name: 'a correlation that is not an equality stays inline', sql: 'SELECT count(*) FROM nullable a WHERE EXISTS (SELECT 1 FROM nullable b WHERE b.grp = a.grp AND b.id <> a.id)' },
   { name: 'a correlated subquery stays inline beside a materialized one', materialized: true, sql: 'SELECT count(*) FROM orders o WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_nationkey < 10) AND o_totalprice > (SELECT avg(o_totalprice) FROM orders i WHERE i.o_custkey = o.o_custkey)' },
   { name: 'UNION ALL', shape: 'single-node', sql: "SELECT 'o' AS k, count(*) AS n FROM orders UNION ALL SELECT 'l', count(*) FROM lineitem ORDER BY 1" },
   { name: 'median and quantile', shape: 'single-node', sql: 'SELECT median(l_quantity), quantile_cont(l_extendedprice, 0.25) FROM lineitem' },

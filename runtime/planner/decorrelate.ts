@@ -1,0 +1,231 @@
+// Decorrelation: correlated subqueries of a WHERE clause rewritten into uncorrelated ones,
+// which then run as materialized steps (materialize.ts) instead of keeping the whole query
+// on one node. Three rewrites, each only where it is exact:
+//
+// - `EXISTS (SELECT ... FROM T WHERE T.a = outer.b AND <T only>)`, a conjunct of the WHERE
+//   clause, is `outer.b IN (SELECT T.a FROM T WHERE <T only>)`: a conjunct that is NULL
+//   rejects the row as FALSE does, so IN's NULL for a missing match changes nothing.
+// - `NOT EXISTS (...)` likewise is `outer.b IS NULL OR NOT (outer.b IN (SELECT T.a FROM T
+//   WHERE <T only> AND T.a IS NOT NULL))`: with no NULL in the set, IN is TRUE or FALSE; a
+//   NULL outer.b matches nothing, so NOT EXISTS holds for it.
+// - `x <op> (SELECT f(agg(...)) FROM T WHERE T.a1 = outer.b1 AND ... AND <T only>)`, a
+//   conjunct, with aggregates that are NULL over no rows (sum, avg, min, max, ...; never
+//   count), is a join with `(SELECT T.a1 AS __k1, ..., f(agg(...)) AS __v FROM T WHERE
+//   <T only> GROUP BY T.a1, ...) AS d` on `outer.b1 = d.__k1 AND ...`, the subquery replaced
+//   by `d.__v`: a key with no rows gives NULL there and no row of d here, and the comparison
+//   rejects both; a NULL outer key matches nothing either way; one row of d per key keeps
+//   the row count. Not when the query selects `*` (d's columns would show).
+//
+// The correlation must be those equalities and nothing else: any other reference to the
+// outer query, a subquery inside, GROUP BY, LIMIT, DISTINCT or a window in the subquery, or
+// a name that cannot be told inner or outer, and the subquery is left as it is.
+
+import type { Column } from '../catalog/types.ts';
+import { colRef, conjunction, conjuncts, expressionChildren, someExpression, type AstNode } from './ast.ts';
+
+/** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
+const NULL_ON_EMPTY = new Set([
+  'sum', 'avg', 'mean', 'min', 'max', 'any_value', 'first', 'last', 'arbitrary', 'median', 'quantile_cont', 'quantile_disc',
+  'stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop', 'arg_min', 'arg_max', 'min_by', 'max_by', 'product', 'fsum', 'kahan_sum', 'sumkahan',
+]);
+
+interface Binding {
+  name: string;
+  /** Lower-case column names; null when unknown (a derived table, a CTE, a function). */
+  columns: Set<string> | null;
+}
+
+/** The bindings of a FROM tree, or undefined when it holds something other than tables and joins. */
+function bindingsOf(from: AstNode | null | undefined, columnsOf: (node: AstNode) => Column[] | undefined, known: boolean): Binding[] | undefined {
+  if (!from || from.type === 'EMPTY') return [];
+  if (from.type === 'BASE_TABLE') {
+    const cols = columnsOf(from);
+    if (!cols && known) return undefined;
+    return [{ name: String(from.alias || from.table_name).toLowerCase(), columns: cols ? new Set(cols.map((c) => c.name.toLowerCase())) : null }];
+  }
+  if (from.type === 'JOIN') {
+    const l = bindingsOf(from.left, columnsOf, known);
+    const r = bindingsOf(from.right, columnsOf, known);
+    return l && r ? [...l, ...r] : undefined;
+  }
+  if (known) return undefined;
+  return [{ name: String(from.alias ?? '').toLowerCase(), columns: null }];
+}
+
+type Side = 'inner' | 'outer' | undefined;
+
+/** Which query a column reference of the subquery names: its own (inner), the outer one, or unknown. */
+function sideOf(e: AstNode, inner: Binding[], outer: Binding[]): Side {
+  const names = (e.column_names as string[]).map((n) => String(n).toLowerCase());
+  if (names.length === 2) {
+    if (inner.some((b) => b.name === names[0])) return inner.some((b) => b.name === names[0] && b.columns?.has(names[1])) ? 'inner' : undefined;
+    const owners = outer.filter((b) => b.name === names[0]);
+    return owners.length === 1 && owners[0].columns?.has(names[1]) ? 'outer' : undefined;
+  }
+  if (names.length !== 1) return undefined;
+  const col = names[0];
+  if (inner.some((b) => b.columns?.has(col))) return 'inner';
+  if (outer.some((b) => b.columns === null)) return undefined;
+  return outer.filter((b) => b.columns!.has(col)).length === 1 ? 'outer' : undefined;
+}
+
+/** The sides of every column an expression references; undefined if it holds a subquery, star or parameter. */
+function sidesOf(e: AstNode, inner: Binding[], outer: Binding[]): Set<Side> | undefined {
+  const out = new Set<Side>();
+  let ok = true;
+  const visit = (x: AstNode) => {
+    if (!ok) return;
+    if (x.class === 'SUBQUERY' || x.class === 'STAR' || x.class === 'PARAMETER' || x.class === 'LAMBDA' || x.class === 'COLUMNS') { ok = false; return; }
+    if (x.class === 'COLUMN_REF') out.add(sideOf(x, inner, outer));
+    expressionChildren(x).forEach(visit);
+  };
+  visit(e);
+  return ok ? out : undefined;
+}
+
+interface Correlation {
+  /** Pairs inner column ref = outer column ref. */
+  keys: { inner: AstNode; outer: AstNode }[];
+  /** The subquery's conjuncts that reference only its own columns. */
+  local: AstNode[];
+}
+
+/** A subquery's correlation, when it is equalities inner = outer and nothing else. */
+function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): { correlation: Correlation; inner: Binding[] } | undefined {
+  if (body?.type !== 'SELECT_NODE') return undefined;
+  if ((body.cte_map?.map ?? []).length || (body.group_expressions ?? []).length || body.having || body.qualify || body.sample) return undefined;
+  if ((body.modifiers ?? []).length) return undefined;
+  const inner = bindingsOf(body.from_table, columnsOf, true);
+  if (!inner || inner.length === 0) return undefined;
+  const keys: Correlation['keys'] = [];
+  const local: AstNode[] = [];
+  for (const c of conjuncts(body.where_clause)) {
+    const sides = sidesOf(c, inner, outer);
+    if (!sides || sides.has(undefined)) return undefined;
+    if (!sides.has('outer')) {
+      local.push(c);
+      continue;
+    }
+    if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL' || c.left.class !== 'COLUMN_REF' || c.right.class !== 'COLUMN_REF') return undefined;
+    const l = sideOf(c.left, inner, outer);
+    const r = sideOf(c.right, inner, outer);
+    if (l === 'inner' && r === 'outer') keys.push({ inner: c.left, outer: c.right });
+    else if (l === 'outer' && r === 'inner') keys.push({ inner: c.right, outer: c.left });
+    else return undefined;
+  }
+  if (keys.length === 0) return undefined;
+  // Nothing else of the subquery may name the outer query.
+  for (const item of body.select_list ?? []) {
+    const sides = sidesOf(item, inner, outer);
+    if (sides && (sides.has('outer') || sides.has(undefined))) return undefined;
+  }
+  return { correlation: { keys, local }, inner };
+}
+
+function op(type: string, children: AstNode[]): AstNode {
+  return { class: 'OPERATOR', type, alias: '', query_location: 0, children };
+}
+
+function selectFrom(list: AstNode[], from: AstNode, where: AstNode[], groups: AstNode[] = []): AstNode {
+  return {
+    type: 'SELECT_NODE', modifiers: [], cte_map: { map: [] }, select_list: list, from_table: from,
+    where_clause: where.length ? conjunction('AND', where) : null, group_expressions: groups, group_sets: groups.length ? [groups.map((_, i) => i)] : [],
+    aggregate_handling: 'STANDARD_HANDLING', having: null, sample: null, qualify: null,
+  };
+}
+
+function inSubquery(child: AstNode, body: AstNode): AstNode {
+  return { class: 'SUBQUERY', type: 'SUBQUERY', alias: '', query_location: 0, subquery_type: 'ANY', subquery: { node: body, named_param_map: [] }, child, comparison_type: 'COMPARE_EQUAL' };
+}
+
+function aliased(e: AstNode, alias: string): AstNode {
+  return { ...e, alias };
+}
+
+export interface Decorrelated {
+  /** What was rewritten, for the plan's reason. */
+  rewrites: string[];
+  /** Put the query back as it was (when the rewritten one does not bind alike). */
+  undo(): void;
+}
+
+/**
+ * Rewrite the correlated subqueries of `root`'s WHERE conjuncts that can be (see above), in
+ * place; the nodes of the original query are reused, never changed, so `undo` restores it.
+ */
+export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): Decorrelated | undefined {
+  if (root.type !== 'SELECT_NODE' || !root.where_clause) return undefined;
+  const outer = bindingsOf(root.from_table, columnsOf, false);
+  if (!outer) return undefined;
+  const starred = (root.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'STAR' || e.class === 'COLUMNS'));
+  const originalWhere = root.where_clause;
+  const originalFrom = root.from_table;
+  const rewrites: string[] = [];
+  const derived: AstNode[] = [];
+  const out: AstNode[] = [];
+  for (const c of conjuncts(originalWhere)) {
+    const negated = (c.class === 'OPERATOR' && c.type === 'OPERATOR_NOT' && c.children?.[0]?.class === 'SUBQUERY' && c.children[0].subquery_type === 'EXISTS')
+      || (c.class === 'SUBQUERY' && c.subquery_type === 'NOT_EXISTS');
+    const exists = negated ? (c.class === 'SUBQUERY' ? c : c.children[0]) : c.class === 'SUBQUERY' && c.subquery_type === 'EXISTS' ? c : undefined;
+    if (exists) {
+      const found = correlationOf(exists.subquery.node, outer, columnsOf);
+      if (found && found.correlation.keys.length === 1) {
+        const [{ inner, outer: o }] = found.correlation.keys;
+        const local = [...found.correlation.local];
+        if (negated) local.push(op('OPERATOR_IS_NOT_NULL', [inner]));
+        const body = selectFrom([inner], exists.subquery.node.from_table, local);
+        out.push(negated ? conjunction('OR', [op('OPERATOR_IS_NULL', [o]), op('OPERATOR_NOT', [inSubquery(o, body)])]) : inSubquery(o, body));
+        rewrites.push(`${negated ? 'NOT EXISTS' : 'EXISTS'} as ${negated ? 'an anti' : 'a semi'}-join IN subquery`);
+        continue;
+      }
+    }
+    if (!starred && c.class === 'COMPARISON') {
+      const scalarSide = [c.left, c.right].find((s: AstNode) => s?.class === 'SUBQUERY' && s.subquery_type === 'SCALAR');
+      const body = scalarSide?.subquery.node as AstNode | undefined;
+      const found = body ? correlationOf(body, outer, columnsOf) : undefined;
+      const items = (body?.select_list ?? []) as AstNode[];
+      const fns: string[] = [];
+      const collect = (e: AstNode) => {
+        if (e.class === 'FUNCTION' && aggregates.has(String(e.function_name).toLowerCase())) fns.push(String(e.function_name).toLowerCase());
+        if (e.class === 'WINDOW') fns.push('window');
+        expressionChildren(e).forEach(collect);
+      };
+      items.forEach(collect);
+      // The value must come from aggregates alone (every column inside one), NULL over no rows.
+      const onlyAggregated = items.length === 1 && fns.length > 0 && fns.every((f) => NULL_ON_EMPTY.has(f)) && !columnsOutsideAggregates(items[0], aggregates);
+      if (found && onlyAggregated) {
+        const n = derived.length + 1;
+        const alias = `__pdb_d${n}`;
+        const keys = found.correlation.keys;
+        const list = [...keys.map((k, i) => aliased(k.inner, `__k${i + 1}`)), aliased(items[0], '__v')];
+        const table = selectFrom(list, body!.from_table, found.correlation.local, keys.map((k) => k.inner));
+        derived.push({ type: 'SUBQUERY', alias, sample: null, query_location: 0, subquery: { node: table, named_param_map: [] }, column_name_alias: [] });
+        const value = colRef(alias, '__v');
+        out.push({ ...c, left: c.left === scalarSide ? value : c.left, right: c.right === scalarSide ? value : c.right });
+        keys.forEach((k, i) => out.push({ class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: k.outer, right: colRef(alias, `__k${i + 1}`) }));
+        rewrites.push(`a correlated scalar subquery as a join with its aggregate grouped by ${keys.length} key(s)`);
+        continue;
+      }
+    }
+    out.push(c);
+  }
+  if (rewrites.length === 0) return undefined;
+  root.where_clause = conjunction('AND', out);
+  root.from_table = derived.reduce((left, right) => ({
+    type: 'JOIN', alias: '', sample: null, query_location: 0, left, right, condition: null, join_type: 'INNER', ref_type: 'CROSS', using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
+  }), originalFrom);
+  return {
+    rewrites,
+    undo: () => {
+      root.where_clause = originalWhere;
+      root.from_table = originalFrom;
+    },
+  };
+}
+
+/** Does the expression reference a column outside every aggregate call? */
+function columnsOutsideAggregates(e: AstNode, aggregates: ReadonlySet<string>): boolean {
+  if (e.class === 'FUNCTION' && aggregates.has(String(e.function_name).toLowerCase())) return false;
+  if (e.class === 'COLUMN_REF') return true;
+  return expressionChildren(e).some((x) => columnsOutsideAggregates(x, aggregates));
+}
