@@ -79,11 +79,17 @@ test('a CTE, an IN subquery and a scalar subquery run as steps; their files are 
   assert.match(formatPlan(out.plan), /\[actual: 37 rows/);
 });
 
-test('a correlated subquery stays inline, an uncorrelated one beside it becomes a step', async () => {
-  const sql = 'SELECT count(*) FROM facts f WHERE k IN (SELECT k FROM dims WHERE id < 20) AND v > (SELECT avg(v) FROM facts g WHERE g.k = f.k)';
+test('a correlated subquery stays inline (unless decorrelated), an uncorrelated one beside it becomes a step', async () => {
+  // g.id <> f.id is a correlation other than an equality: no rewrite applies.
+  const sql = 'SELECT count(*) FROM facts f WHERE k IN (SELECT k FROM dims WHERE id < 20) AND v > (SELECT avg(v) FROM facts g WHERE g.k = f.k AND g.id <> f.id)';
   const planned = await cluster.explain(sql, { role: 'admin' });
   assert.deepEqual(planned.materialized!.steps.map((s) => s.what), ['IN subquery']);
   assert.match(planned.materialized!.sql, /g\.k = f\.k/);
+  assert.doesNotMatch(planned.reason, /decorrelated/);
+  // With an equality correlation only, the scalar subquery is a join with its aggregate.
+  const decorrelated = await cluster.explain('SELECT count(*) FROM facts f WHERE v > (SELECT avg(v) FROM facts g WHERE g.k = f.k)', { role: 'admin' });
+  assert.match(decorrelated.reason, /decorrelated: a correlated scalar subquery as a join with its aggregate grouped by 1 key/);
+  assert.deepEqual(decorrelated.materialized!.steps.map((s) => s.what), ['derived table __pdb_d1']);
   const out = await cluster.query(sql, { role: 'admin' });
   assert.equal(out.plan.shape, 'single-node', out.plan.reason);
   assert.deepEqual(shuffleFiles(), []);
