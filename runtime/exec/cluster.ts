@@ -3,6 +3,7 @@
 // for tests). It is the QueryService that `puffindb query`, `puffindb serve` and
 // `npm start` talk to.
 
+import { prepareCompiled } from '../compiled.js';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { linkSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +78,8 @@ export class LocalCluster implements QueryService {
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
     const { settings, catalog } = options;
+    // Worker and SQL runner processes start from the compiled runtime when it can be built.
+    await prepareCompiled();
     const scratch = join(settings.home, 'coordinator');
     mkdirSync(scratch, { recursive: true });
     // Where the server keeps its files is admin information: error messages name them by label.

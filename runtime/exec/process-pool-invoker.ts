@@ -9,6 +9,7 @@
 // child is running and every slot is backing off, fragments are refused at once with
 // `unavailable` (503) rather than queued, and health() says why.
 
+import { compiledEntry } from '../compiled.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -251,9 +252,11 @@ export class ProcessPoolInvoker implements Invoker {
     slot.restartAt = undefined;
     let child: ChildProcess;
     try {
-      child = fork(CHILD_MODULE, [], {
-        // Resolved from here, so children find tsx whatever their working directory.
-        execArgv: ['--import', import.meta.resolve('tsx')],
+      // The compiled child when this process has it (runtime/compiled.js), else through tsx,
+      // resolved from here so children find it whatever their working directory.
+      const compiled = compiledEntry('pool-child');
+      child = fork(compiled ?? CHILD_MODULE, [], {
+        execArgv: compiled ? [] : ['--import', import.meta.resolve('tsx')],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'json',
       });

@@ -13,6 +13,7 @@
 //   a child process that is SIGKILLed when its job's signal aborts, which frees the CPU at
 //   the deadline; a fresh child takes the slot's place.
 
+import { compiledEntry } from '../compiled.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { link, mkdir, rm } from 'node:fs/promises';
@@ -312,8 +313,10 @@ export class SqlRunnerPool implements SqlRunner {
   }
 
   private spawn(slot: Slot): Promise<ChildProcess> {
-    const child = fork(CHILD_MODULE, [], {
-      execArgv: ['--import', import.meta.resolve('tsx')],
+    // The compiled child when this process has it (runtime/compiled.js), else through tsx.
+    const compiled = compiledEntry('sql-runner-child');
+    const child = fork(compiled ?? CHILD_MODULE, [], {
+      execArgv: compiled ? [] : ['--import', import.meta.resolve('tsx')],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
