@@ -465,6 +465,59 @@ export class Planner {
 
   /** Try the split shapes; returns a plan, or the reason they do not apply. */
   private async trySplit(ctx: PlanContext): Promise<Plan | string> {
+    const undo = this.largeResultsAsSemiJoins(ctx);
+    const out = await this.splitPlan(ctx);
+    if (typeof out === 'string') undo?.();
+    return out;
+  }
+
+  /**
+   * `x IN (SELECT * FROM <materialized result>)`, a conjunct of the WHERE clause, over a
+   * result too large to read whole in every fragment: the same as a semi join of the query's
+   * tables with the result on x (a NULL x matches nothing either way, and a semi join keeps
+   * each row once), so the conjunct becomes `SEMI JOIN <result> ON x = <its column>` and the
+   * join is hash-partitioned like any join of two large tables. Returns how to undo it.
+   */
+  private largeResultsAsSemiJoins(ctx: PlanContext): (() => void) | undefined {
+    const select = ctx.root;
+    if (select.type !== 'SELECT_NODE' || !select.where_clause || !select.from_table) return undefined;
+    const all = conjuncts(select.where_clause);
+    const large = all.find((c) => {
+      if (c.class !== 'SUBQUERY' || c.subquery_type !== 'ANY' || c.comparison_type !== 'COMPARE_EQUAL' || c.child?.class !== 'COLUMN_REF') return false;
+      const name = materializedRead(c.subquery.node);
+      const table = name ? ctx.refTable.get(c.subquery.node.from_table) : undefined;
+      return !!table && tableBytes(table.snapshot) > this.options.broadcastLimitBytes;
+    });
+    if (!large) return undefined;
+    const ref = large.subquery.node.from_table as AstNode;
+    const table = ctx.refTable.get(ref)!;
+    const originalFrom = select.from_table;
+    const originalWhere = select.where_clause;
+    const binding = String(ref.alias || ref.table_name);
+    // x is qualified by its table, so that the result's own column (which may have its name) cannot be meant.
+    let key = large.child as AstNode;
+    if (key.column_names.length === 1) {
+      const refs: AstNode[] = [];
+      if (!collectJoinRefs(originalFrom, refs)) return undefined;
+      const name = String(key.column_names[0]).toLowerCase();
+      const owners = refs.filter((r) => ctx.refTable.get(r)?.snapshot.columns.some((c) => c.name.toLowerCase() === name));
+      if (owners.length !== 1) return undefined;
+      key = colRef(String(owners[0].alias || owners[0].table_name), String(key.column_names[0]));
+    } else if (key.column_names.length !== 2) return undefined;
+    select.from_table = {
+      type: 'JOIN', alias: '', sample: null, query_location: 0, left: originalFrom, right: ref, join_type: 'SEMI', ref_type: 'REGULAR',
+      condition: { class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: key, right: colRef(binding, table.snapshot.columns[0].name) },
+      using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
+    };
+    const rest = all.filter((c) => c !== large);
+    select.where_clause = rest.length ? conjunction('AND', rest) : null;
+    return () => {
+      select.from_table = originalFrom;
+      select.where_clause = originalWhere;
+    };
+  }
+
+  private async splitPlan(ctx: PlanContext): Promise<Plan | string> {
     const select = ctx.root;
     if (select.type !== 'SELECT_NODE') return `a ${String(select.type).replace(/_NODE$/, '').toLowerCase().replace(/_/g, ' ')} is not split`;
     if (select.cte_map?.map?.length) return 'common table expressions are evaluated in one place';
@@ -805,7 +858,7 @@ export class Planner {
     const join = lowestCommonJoin(from, a.ref, b.ref);
     if (!join) return `no join brings ${nameA} and ${nameB} together`;
     if (join.ref_type !== 'REGULAR' && join.ref_type !== 'CROSS') return `their ${String(join.ref_type).toLowerCase()} join is not partitioned`;
-    if (!['INNER', 'LEFT', 'RIGHT', 'OUTER', 'FULL'].includes(String(join.join_type))) return `their ${String(join.join_type).toLowerCase()} join is not partitioned`;
+    if (!['INNER', 'LEFT', 'RIGHT', 'OUTER', 'FULL', 'SEMI'].includes(String(join.join_type))) return `their ${String(join.join_type).toLowerCase()} join is not partitioned`;
     if (!splittableSide(from, join)) return `an outer join keeps rows of another table against the join of ${nameA} and ${nameB}`;
     const aLeft = contains(join.left, a.ref);
     if (!splittableSide(aLeft ? join.left : join.right, a.ref) || !splittableSide(aLeft ? join.right : join.left, b.ref)) {

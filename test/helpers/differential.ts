@@ -175,6 +175,11 @@ export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean }[] = 
 export interface DifferentialFixture {
   reference: Engine;
   cluster: LocalCluster;
+  /**
+   * A second cluster over the same tables with these settings as well (its own home), when
+   * openDifferential was given them: e.g. subqueries always run as steps.
+   */
+  also?: LocalCluster;
   /** DuckDB's answer to each query run so far. */
   answers: Map<string, Promise<QueryResult>>;
   /** The (query, plan) pairs already run: the answer is a function of the plan. */
@@ -183,7 +188,7 @@ export interface DifferentialFixture {
 }
 
 /** The data, a plain DuckDB over it, and a local cluster (two workers: processes unless `invoker` says in-process) with these settings. */
-export async function openDifferential(env: Record<string, string>, invoker: 'pool' | 'in-process' = 'pool'): Promise<DifferentialFixture> {
+export async function openDifferential(env: Record<string, string>, invoker: 'pool' | 'in-process' = 'pool', alsoEnv?: Record<string, string>): Promise<DifferentialFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'puffin-diff-'));
   const data = join(dir, 'warehouse');
   mkdirSync(data, { recursive: true });
@@ -225,12 +230,17 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
 
   const settings = loadSettings({ PUFFINDB_HOME: home, PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
   const cluster = await LocalCluster.open({ settings, catalog, invoker });
+  const also = alsoEnv
+    ? await LocalCluster.open({ settings: loadSettings({ PUFFINDB_HOME: join(dir, 'home-also'), PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env, ...alsoEnv }), catalog, invoker })
+    : undefined;
   return {
     reference,
     cluster,
+    ...(also ? { also } : {}),
     answers: new Map(),
     plansRun: new Set(),
     async close() {
+      await also?.close();
       await cluster.close();
       reference.close();
       setupEngine.close();
@@ -243,14 +253,14 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
 export const skippedIdenticalPlans = { count: 0 };
 
 /** The cluster's answer under `options` equals DuckDB's: columns, types, rows, order where fixed. */
-export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, sql: string, options: { fragments?: number; partitions?: number }, check?: (plan: Awaited<ReturnType<LocalCluster['query']>>['plan']) => void): Promise<void> {
+export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, sql: string, options: { fragments?: number; partitions?: number }, check?: (plan: Awaited<ReturnType<LocalCluster['query']>>['plan']) => void, cluster: LocalCluster = f.cluster): Promise<void> {
   // DuckDB's answer to a query is computed once per fixture, whatever the options.
   if (!f.answers.has(sql)) f.answers.set(sql, f.reference.query(sql));
   const want = await f.answers.get(sql)!;
   // Options that give the same plan as an earlier run (a table of three files at 7 fragments
   // plans the 3 fragments it did at 3) are checked once: planned (cheap), not run again.
-  const planned = await f.cluster.explain(sql, { ...options, role: 'admin' });
-  const key = `${sql}\n${JSON.stringify(planned)}`;
+  const planned = await cluster.explain(sql, { ...options, role: 'admin' });
+  const key = `${cluster === f.cluster ? '' : 'also\n'}${sql}\n${JSON.stringify(planned)}`;
   // A staged plan's steps are planned when they run: it does not show what will run.
   if (planned.shape !== 'staged' && f.plansRun.has(key)) {
     check?.(planned);
@@ -258,7 +268,7 @@ export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, s
     return;
   }
   f.plansRun.add(key);
-  const got = await f.cluster.query(sql, { ...options, role: 'admin' });
+  const got = await cluster.query(sql, { ...options, role: 'admin' });
   check?.(got.plan);
   assertSameResult(got, want, { ordered: isOrdered(sql) }, `${name} [${JSON.stringify(options)}, ${got.plan.shape}${got.plan.stages?.length ? ', staged' : ''}]`);
 }

@@ -17,7 +17,9 @@ before(async () => {
   // aggregation), whatever its estimated groups.
   // In-process workers: the plans and shuffles are what this suite checks; the main suite
   // runs every query through the worker processes.
-  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0', PUFFINDB_SUBQUERY_STAGE_BYTES: '0' }, 'in-process');
+  // A second cluster runs every subquery as a step first (materialized subqueries): their
+  // results are then "large" too, and joined as partitioned (semi) joins.
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' }, 'in-process', { PUFFINDB_SUBQUERY_STAGE_BYTES: '0' });
 });
 
 after(async () => {
@@ -101,4 +103,28 @@ const MULTI_TABLE = /\bjoin\b|\bfrom\s+\w+(\s+\w+)?\s*,|\bunion\b|\bexcept\b|\bi
 
 describe('multi-stage: the main suite\'s multi-table queries with every table over the broadcast limit', () => {
   for (const q of QUERIES.filter((x) => MULTI_TABLE.test(x.sql))) test(q.name, () => differential(q.name, q.sql));
+});
+
+// Materialized subqueries with every table over the broadcast limit: each subquery runs as
+// a step of its own first, and its result, "large" like every table here, is split or
+// hash-partitioned (an IN subquery's result as a partitioned semi join). At 3 partitions:
+// the queries also run at 1, 3 and 8 above, as planned without steps.
+const SUBQUERY = /\(\s*select\b|\bwith\b/i;
+
+describe('multi-stage: subqueries as steps, their results over the broadcast limit', async () => {
+  // (TPC-H Q21's subqueries are correlated by an inequality: it has no step.)
+  const tpch = (await loadTpchQueries()).filter((q) => SUBQUERY.test(q.sql)).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql, materialized: q.id !== 'q21' }));
+  for (const q of [...tpch, ...QUERIES.filter((x) => x.materialized)]) {
+    test(q.name, () => assertSameAsDuckDB(f, q.name, q.sql, { fragments: 2, partitions: 3 }, (plan) => {
+      if (q.materialized) assert.ok((plan.materialized?.steps.length ?? 0) > 0 || plan.shape === 'staged', `${q.name}: steps first (${plan.reason})`);
+    }, f.also!));
+  }
+});
+
+test('an IN subquery over a large result is a partitioned semi join', async () => {
+  const sql = 'SELECT count(*), sum(o_totalprice) AS t FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_acctbal > 0)';
+  await assertSameAsDuckDB(f, 'semi join of a result', sql, { fragments: 2, partitions: 3 }, (plan) => {
+    assert.match(plan.reason, /hash-partitioned on/, plan.reason);
+    assert.equal(plan.join?.partitioned?.type !== undefined, true, plan.reason);
+  }, f.also!);
 });
