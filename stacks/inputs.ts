@@ -214,8 +214,8 @@ export const INPUTS = {
   ),
   subquery_stage_bytes: number(
     'functions',
-    16777216,
-    'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) over tables of this many bytes or more runs each of them first as a distributed query of its own, its result stored under the shuffle prefix, and plans the rest over their results; 0: always.',
+    67108864,
+    'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) that would pull up about this many bytes or more to one node (its tables\' bytes times the share of their columns it uses) runs each of them first as a distributed query of its own, its result stored under the shuffle prefix, and plans the rest over their results; 0: always.',
     between('subquery_stage_bytes', 0, 1000000000000000),
   ),
   async_threshold: number(

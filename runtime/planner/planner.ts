@@ -51,9 +51,9 @@ export interface PlannerOptions {
   /** Partitions (tasks) of a partitioned hash join; default: the fragment count. */
   shufflePartitions?: number;
   /**
-   * Queries with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS) over
-   * tables of this many bytes or more run them as steps of their own first
-   * (runtime/planner/materialize.ts); 0: always. Default 16 MiB.
+   * Queries with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS) that
+   * would pull up about this many bytes or more to one node (pullUpEstimate) run them as
+   * steps of their own first (runtime/planner/materialize.ts); 0: always. Default 64 MiB.
    */
   subqueryStageBytes?: number;
 }
@@ -80,7 +80,7 @@ export interface PlanOptions {
   storeResult?: boolean;
 }
 
-const DEFAULT_SUBQUERY_STAGE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_SUBQUERY_STAGE_BYTES = 64 * 1024 * 1024;
 
 const DEFAULT_PARTITIONED_AGGREGATE_GROUPS = 50_000;
 
@@ -313,9 +313,10 @@ export class Planner {
    * as steps, in order, and the query over their results. Undefined: plan it as it is.
    */
   private async stagedPlan(ctx: PlanContext, written: ReadonlyMap<AstNode, { catalog_name: unknown; schema_name: unknown; table_name: unknown }>): Promise<Plan | undefined> {
+    // Steps cost round trips and writes that one node would not: they pay when the query as
+    // it is would pull up more than one node reads quickly.
     const threshold = this.options.subqueryStageBytes ?? DEFAULT_SUBQUERY_STAGE_BYTES;
-    const bytes = [...ctx.resolved.values()].reduce((n, r) => n + tableBytes(r.snapshot), 0);
-    if (threshold > 0 && bytes < threshold) return undefined;
+    if (threshold > 0 && pullUpEstimate(ctx) < threshold) return undefined;
     // Correlated subqueries that are semi, anti or aggregate joins become uncorrelated ones
     // (decorrelate.ts), if the query then binds to the same columns.
     const decorrelated = decorrelate(ctx.root, (node) => ctx.refTable.get(node)?.snapshot.columns, ctx.aggregates);
@@ -1473,6 +1474,22 @@ function lowestCommonJoin(from: AstNode, a: AstNode, b: AstNode): AstNode | unde
 function contains(from: AstNode, target: AstNode): boolean {
   if (from === target) return true;
   return from.type === 'JOIN' && (contains(from.left, target) || contains(from.right, target));
+}
+
+/**
+ * What pushdown + single-node would pull up to one node, about: each table's bytes times the
+ * share of its columns the query uses (Parquet is read by column). Filters are not counted,
+ * so it errs high.
+ */
+function pullUpEstimate(ctx: PlanContext): number {
+  let bytes = 0;
+  for (const r of ctx.resolved.values()) {
+    const all = r.snapshot.columns.length || 1;
+    const starred = ctx.scope.refs.some((ref) => ref.view === r.view && ctx.scope.starred.has(ref.node));
+    const used = starred ? all : Math.max(1, r.snapshot.columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase())).length);
+    bytes += (tableBytes(r.snapshot) * used) / all;
+  }
+  return bytes;
 }
 
 function tableBytes(t: TableSnapshot): number {
