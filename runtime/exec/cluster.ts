@@ -195,22 +195,35 @@ export class LocalCluster implements QueryService {
     if (plan.shape === 'staged' && plan.materialized) {
       const inner = new Map(temps);
       const steps: MaterializedStep[] = [];
-      for (const step of plan.materialized.steps) {
+      const all = plan.materialized.steps;
+      // A step starts when the steps its SQL reads are done; independent ones run at once.
+      const finished = new Map<string, Promise<void>>();
+      const runStep = async (step: MaterializedStep, index: number): Promise<void> => {
         const stepPlan = await this.planUnder(step.sql, inner, run, step.kind === 'table');
         const ran = await this.runPlan(stepPlan, inner, run, step.kind);
         if (step.kind === 'table') {
           const files = ran.outcome.stored ?? [];
           inner.set(step.name, { kind: 'table', columns: step.columns, files: files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, stats: {} })) });
-          steps.push({ ...step, plan: ran.plan, result: { rows: files.reduce((n, f) => n + f.rowCount, 0), bytes: files.reduce((n, f) => n + f.sizeBytes, 0), files: files.length, stages: ran.outcome.stats.stages } });
+          steps[index] = { ...step, plan: ran.plan, result: { rows: files.reduce((n, f) => n + f.rowCount, 0), bytes: files.reduce((n, f) => n + f.sizeBytes, 0), files: files.length, stages: ran.outcome.stats.stages } };
         } else {
           const rows = ran.outcome.rows;
           if (rows.length > 1) throw new PuffinError('bad_request', 'More than one row returned by a subquery used as an expression - scalar subqueries can only return a single row.');
           const text = rows.length ? rows[0][0] : null;
           const value = step.kind === 'exists' ? typedLiteral(String(text ?? 'false'), 'BOOLEAN') : typedLiteral(text === null ? null : String(text), step.columns[0].type);
           inner.set(step.name, { kind: 'constant', sql: value });
-          steps.push({ ...step, plan: ran.plan, result: { rows: rows.length, bytes: 0, files: 0, stages: ran.outcome.stats.stages } });
+          steps[index] = { ...step, plan: ran.plan, result: { rows: rows.length, bytes: 0, files: 0, stages: ran.outcome.stats.stages } };
         }
-      }
+      };
+      all.forEach((step, index) => {
+        const deps = all.slice(0, index).filter((earlier) => step.sql.includes(earlier.name)).map((earlier) => finished.get(earlier.name)!);
+        const done = Promise.all(deps).then(() => runStep(step, index));
+        done.catch(() => undefined);
+        finished.set(step.name, done);
+      });
+      // Every step settles before the query fails (its files are then deleted with the rest).
+      const settled = await Promise.allSettled(finished.values());
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
       const rest = await this.planUnder(plan.materialized.sql, inner, run, mode === 'table');
       const ran = await this.runPlan(rest, inner, run, mode);
       const scans = [...steps.flatMap((st) => st.plan?.scans ?? []), ...ran.plan.scans].filter((sc) => !sc.table.startsWith(MATERIALIZED_PREFIX));
