@@ -136,3 +136,26 @@ test('below PUFFINDB_SUBQUERY_STAGE_BYTES nothing is staged', async () => {
     await small.close();
   }
 });
+
+test('a query cancelled between its steps stops, and leaves no result file or shuffle object behind', async () => {
+  // Cancelled when the second execution is about to start (the first step has stored its result).
+  const controller = new AbortController();
+  let executions = 0;
+  const sql = `WITH a AS (SELECT k, sum(v) AS s FROM facts GROUP BY k), b AS (SELECT k, count(*) AS n FROM a WHERE s > 0 GROUP BY k)
+    SELECT count(*) FROM b WHERE n > 0`;
+  await assert.rejects(
+    cluster.query(sql, {
+      role: 'admin', signal: controller.signal,
+      onPlan: () => {
+        if (++executions === 2) controller.abort();
+      },
+    }),
+    (err: Error & { code?: string }) => err.code === 'timeout' && /cancelled/.test(err.message),
+  );
+  assert.equal(executions, 2, 'the first step ran, the second was cancelled as it started');
+  assert.deepEqual(shuffleFiles(), []);
+  // The cluster answers the same query afterwards.
+  const out = await cluster.query(sql, { role: 'admin' });
+  assert.equal(out.rows.length, 1);
+  assert.deepEqual(shuffleFiles(), []);
+});
