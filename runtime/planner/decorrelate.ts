@@ -8,6 +8,13 @@
 // - `NOT EXISTS (...)` likewise is `outer.b IS NULL OR NOT (outer.b IN (SELECT T.a FROM T
 //   WHERE <T only> AND T.a IS NOT NULL))`: with no NULL in the set, IN is TRUE or FALSE; a
 //   NULL outer.b matches nothing, so NOT EXISTS holds for it.
+// - `EXISTS (... T.a = outer.b AND ... AND T.c <> outer.x AND <T only>)`: some non-NULL
+//   c of the group differs from x exactly when the group's min or max does, so it is a join
+//   with `(SELECT T.a AS __k1, ..., min(T.c) AS __mn, max(T.c) AS __mx FROM T WHERE <T only>
+//   AND T.c IS NOT NULL GROUP BY T.a, ...) AS d` on the keys and `(d.__mn <> x OR d.__mx <>
+//   x)`; NOT EXISTS is a LEFT JOIN of it to the whole FROM clause and `(x IS NULL OR
+//   d.__k1 IS NULL OR (d.__mn = x AND d.__mx = x))` (no such group, or all of it equals x).
+//   Not for floating point (-0.0 = 0.0) or nested types. (TPC-H Q21.)
 // - `x <op> (SELECT f(agg(...)) FROM T WHERE T.a1 = outer.b1 AND ... AND <T only>)`, a
 //   conjunct, with aggregates that are NULL over no rows (sum, avg, min, max, ...; never
 //   count), is a join with `(SELECT T.a1 AS __k1, ..., f(agg(...)) AS __v FROM T WHERE
@@ -16,12 +23,12 @@
 //   rejects both; a NULL outer key matches nothing either way; one row of d per key keeps
 //   the row count. Not when the query selects `*` (d's columns would show).
 //
-// The correlation must be those equalities and nothing else: any other reference to the
+// The correlation must be those equalities (and the one inequality) and nothing else: any other reference to the
 // outer query, a subquery inside, GROUP BY, LIMIT, DISTINCT or a window in the subquery, or
 // a name that cannot be told inner or outer, and the subquery is left as it is.
 
 import type { Column } from '../catalog/types.ts';
-import { colRef, conjunction, conjuncts, expressionChildren, someExpression, type AstNode } from './ast.ts';
+import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, someExpression, type AstNode } from './ast.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
 const NULL_ON_EMPTY = new Set([
@@ -86,6 +93,8 @@ function sidesOf(e: AstNode, inner: Binding[], outer: Binding[]): Set<Side> | un
 interface Correlation {
   /** Pairs inner column ref = outer column ref. */
   keys: { inner: AstNode; outer: AstNode }[];
+  /** At most one pair inner column ref <> outer column ref (see the min/max rewrite of EXISTS). */
+  unequal?: { inner: AstNode; outer: AstNode };
   /** The subquery's conjuncts that reference only its own columns. */
   local: AstNode[];
 }
@@ -99,6 +108,7 @@ function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNod
   if (!inner || inner.length === 0) return undefined;
   const keys: Correlation['keys'] = [];
   const local: AstNode[] = [];
+  let unequal: Correlation['unequal'];
   for (const c of conjuncts(body.where_clause)) {
     const sides = sidesOf(c, inner, outer);
     if (!sides || sides.has(undefined)) return undefined;
@@ -106,12 +116,16 @@ function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNod
       local.push(c);
       continue;
     }
-    if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL' || c.left.class !== 'COLUMN_REF' || c.right.class !== 'COLUMN_REF') return undefined;
+    if (c.class !== 'COMPARISON' || (c.type !== 'COMPARE_EQUAL' && c.type !== 'COMPARE_NOTEQUAL') || c.left.class !== 'COLUMN_REF' || c.right.class !== 'COLUMN_REF') return undefined;
     const l = sideOf(c.left, inner, outer);
     const r = sideOf(c.right, inner, outer);
-    if (l === 'inner' && r === 'outer') keys.push({ inner: c.left, outer: c.right });
-    else if (l === 'outer' && r === 'inner') keys.push({ inner: c.right, outer: c.left });
+    let pair: { inner: AstNode; outer: AstNode };
+    if (l === 'inner' && r === 'outer') pair = { inner: c.left, outer: c.right };
+    else if (l === 'outer' && r === 'inner') pair = { inner: c.right, outer: c.left };
     else return undefined;
+    if (c.type === 'COMPARE_EQUAL') keys.push(pair);
+    else if (unequal) return undefined;
+    else unequal = pair;
   }
   if (keys.length === 0) return undefined;
   // Nothing else of the subquery may name the outer query.
@@ -119,7 +133,7 @@ function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNod
     const sides = sidesOf(item, inner, outer);
     if (sides && (sides.has('outer') || sides.has(undefined))) return undefined;
   }
-  return { correlation: { keys, local }, inner };
+  return { correlation: { keys, local, ...(unequal ? { unequal } : {}) }, inner };
 }
 
 function op(type: string, children: AstNode[]): AstNode {
@@ -162,6 +176,8 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
   const originalFrom = root.from_table;
   const rewrites: string[] = [];
   const derived: AstNode[] = [];
+  /** Derived tables LEFT JOINed to the whole FROM clause (NOT EXISTS with an inequality). */
+  const leftJoined: { ref: AstNode; on: AstNode }[] = [];
   const out: AstNode[] = [];
   for (const c of conjuncts(originalWhere)) {
     const negated = (c.class === 'OPERATOR' && c.type === 'OPERATOR_NOT' && c.children?.[0]?.class === 'SUBQUERY' && c.children[0].subquery_type === 'EXISTS')
@@ -169,7 +185,34 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
     const exists = negated ? (c.class === 'SUBQUERY' ? c : c.children[0]) : c.class === 'SUBQUERY' && c.subquery_type === 'EXISTS' ? c : undefined;
     if (exists) {
       const found = correlationOf(exists.subquery.node, outer, columnsOf);
-      if (found && found.correlation.keys.length === 1) {
+      const unequal = found?.correlation.unequal;
+      if (found && unequal && orderedType(unequal.inner, exists.subquery.node.from_table, columnsOf)) {
+        // EXISTS (... k = b AND c <> x): some non-NULL c of group b differs from x, i.e. the
+        // group's min or max does. NOT EXISTS: no such group, or min = max = x, or x is NULL.
+        const n = derived.length + 1;
+        const alias = `__pdb_d${n}`;
+        const keys = found.correlation.keys;
+        const c = unequal.inner;
+        const list = [
+          ...keys.map((k, i) => aliased(k.inner, `__k${i + 1}`)),
+          aliased(func('min', [c]), '__mn'), aliased(func('max', [c]), '__mx'),
+        ];
+        const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
+        const on = keys.map((k, i) => compare('COMPARE_EQUAL', k.outer, colRef(alias, `__k${i + 1}`)));
+        const x = unequal.outer;
+        const mn = colRef(alias, '__mn');
+        const mx = colRef(alias, '__mx');
+        if (negated) {
+          leftJoined.push({ ref: derivedRef(alias, table), on: conjunction('AND', on) });
+          out.push(conjunction('OR', [op('OPERATOR_IS_NULL', [x]), op('OPERATOR_IS_NULL', [colRef(alias, '__k1')]), conjunction('AND', [compare('COMPARE_EQUAL', mn, x), compare('COMPARE_EQUAL', mx, x)])]));
+        } else {
+          derived.push(derivedRef(alias, table));
+          out.push(...on, conjunction('OR', [compare('COMPARE_NOTEQUAL', mn, x), compare('COMPARE_NOTEQUAL', mx, x)]));
+        }
+        rewrites.push(`${negated ? 'NOT EXISTS' : 'EXISTS'} with an inequality as a ${negated ? 'left ' : ''}join with its group's min and max`);
+        continue;
+      }
+      if (found && !unequal && found.correlation.keys.length === 1) {
         const [{ inner, outer: o }] = found.correlation.keys;
         const local = [...found.correlation.local];
         if (negated) local.push(op('OPERATOR_IS_NOT_NULL', [inner]));
@@ -193,13 +236,13 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
       items.forEach(collect);
       // The value must come from aggregates alone (every column inside one), NULL over no rows.
       const onlyAggregated = items.length === 1 && fns.length > 0 && fns.every((f) => NULL_ON_EMPTY.has(f)) && !columnsOutsideAggregates(items[0], aggregates);
-      if (found && onlyAggregated) {
+      if (found && !found.correlation.unequal && onlyAggregated) {
         const n = derived.length + 1;
         const alias = `__pdb_d${n}`;
         const keys = found.correlation.keys;
         const list = [...keys.map((k, i) => aliased(k.inner, `__k${i + 1}`)), aliased(items[0], '__v')];
         const table = selectFrom(list, body!.from_table, found.correlation.local, keys.map((k) => k.inner));
-        derived.push({ type: 'SUBQUERY', alias, sample: null, query_location: 0, subquery: { node: table, named_param_map: [] }, column_name_alias: [] });
+        derived.push(derivedRef(alias, table));
         const value = colRef(alias, '__v');
         out.push({ ...c, left: c.left === scalarSide ? value : c.left, right: c.right === scalarSide ? value : c.right });
         keys.forEach((k, i) => out.push({ class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: k.outer, right: colRef(alias, `__k${i + 1}`) }));
@@ -211,9 +254,22 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
   }
   if (rewrites.length === 0) return undefined;
   root.where_clause = conjunction('AND', out);
-  root.from_table = derived.reduce((left, right) => ({
-    type: 'JOIN', alias: '', sample: null, query_location: 0, left, right, condition: null, join_type: 'INNER', ref_type: 'CROSS', using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
-  }), originalFrom);
+  // SQL text has no parentheses for a join tree: `a, b LEFT JOIN d ON a.k = d.k` reads as
+  // `a, (b LEFT JOIN d ...)`. With a LEFT JOIN to add, every comma join becomes INNER JOIN
+  // ... ON true, which reads left to right as the tree is (new JOIN nodes; the tables are the same).
+  const explicit = (from: AstNode): AstNode => {
+    if (from.type !== 'JOIN') return from;
+    const join = { ...from, left: explicit(from.left), right: explicit(from.right) };
+    return from.ref_type === 'CROSS' ? { ...join, ref_type: 'REGULAR', join_type: 'INNER', condition: booleanConstant(true) } : join;
+  };
+  const crossed = derived.reduce((left: AstNode, right: AstNode) => {
+    const join: AstNode = { type: 'JOIN', alias: '', sample: null, query_location: 0, left, right, condition: null, join_type: 'INNER', ref_type: 'CROSS', using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [] };
+    return leftJoined.length ? explicit(join) : join;
+  }, leftJoined.length ? explicit(originalFrom) : originalFrom);
+  // Each key matches at most one row of a grouped derived table: the rows stay as many.
+  root.from_table = leftJoined.reduce((left, { ref, on }) => ({
+    type: 'JOIN', alias: '', sample: null, query_location: 0, left, right: ref, condition: on, join_type: 'LEFT', ref_type: 'REGULAR', using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
+  }), crossed);
   return {
     rewrites,
     undo: () => {
@@ -221,6 +277,32 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
       root.from_table = originalFrom;
     },
   };
+}
+
+function derivedRef(alias: string, node: AstNode): AstNode {
+  return { type: 'SUBQUERY', alias, sample: null, query_location: 0, subquery: { node, named_param_map: [] }, column_name_alias: [] };
+}
+
+function compare(type: string, left: AstNode, right: AstNode): AstNode {
+  return { class: 'COMPARISON', type, alias: '', query_location: 0, left, right };
+}
+
+/**
+ * Is the column (of one of the subquery's tables) of a type whose min and max order the
+ * values as <> compares them? Not floating point (-0.0 = 0.0, NaN) nor nested types.
+ */
+function orderedType(col: AstNode, from: AstNode, columnsOf: (node: AstNode) => Column[] | undefined): boolean {
+  const names = (col.column_names as string[]).map((n) => String(n).toLowerCase());
+  const tables: AstNode[] = [];
+  const walk = (f: AstNode | null | undefined) => {
+    if (!f) return;
+    if (f.type === 'BASE_TABLE') tables.push(f);
+    else if (f.type === 'JOIN') { walk(f.left); walk(f.right); }
+  };
+  walk(from);
+  const candidates = tables.filter((t) => names.length === 1 || String(t.alias || t.table_name).toLowerCase() === names[0]);
+  const types = candidates.flatMap((t) => (columnsOf(t) ?? []).filter((c) => c.name.toLowerCase() === names[names.length - 1]).map((c) => c.type));
+  return types.length === 1 && !/FLOAT|DOUBLE|REAL|\[|STRUCT|MAP|UNION|LIST/i.test(types[0]);
 }
 
 /** Does the expression reference a column outside every aggregate call? */
