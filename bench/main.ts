@@ -17,8 +17,9 @@ import { fanoutScenario } from './scenarios/fanout.ts';
 import { coldstartScenario } from './scenarios/coldstart.ts';
 import { writeScenario } from './scenarios/write.ts';
 import { scaleScenario } from './scale/scenario.ts';
+import { cliScenario } from './scenarios/cli.ts';
 
-export const SCENARIOS: Scenario[] = [engineScenario, icebergScenario, scanScenario, fanoutScenario, coldstartScenario, writeScenario, scaleScenario];
+export const SCENARIOS: Scenario[] = [engineScenario, icebergScenario, scanScenario, fanoutScenario, coldstartScenario, writeScenario, cliScenario, scaleScenario];
 
 function renderReadme(resultsDir: string): string {
   const lines = [
