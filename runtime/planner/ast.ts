@@ -81,6 +81,11 @@ export function selectNode(selectList: AstNode[], from: AstNode, extra: Partial<
   };
 }
 
+/** `*` in a select list. */
+export function star(): AstNode {
+  return { class: 'STAR', type: 'STAR', alias: '', query_location: 0, relation_name: '', exclude_list: [], replace_list: [], columns: false, expr: null, qualified_exclude_list: [], rename_list: [] };
+}
+
 export function withAlias(expr: AstNode, alias: string): AstNode {
   return { ...expr, alias };
 }

@@ -28,7 +28,7 @@
 // a name that cannot be told inner or outer, and the subquery is left as it is.
 
 import type { Column } from '../catalog/types.ts';
-import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, someExpression, type AstNode } from './ast.ts';
+import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
 const NULL_ON_EMPTY = new Set([
@@ -141,19 +141,11 @@ function op(type: string, children: AstNode[]): AstNode {
 }
 
 function selectFrom(list: AstNode[], from: AstNode, where: AstNode[], groups: AstNode[] = []): AstNode {
-  return {
-    type: 'SELECT_NODE', modifiers: [], cte_map: { map: [] }, select_list: list, from_table: from,
-    where_clause: where.length ? conjunction('AND', where) : null, group_expressions: groups, group_sets: groups.length ? [groups.map((_, i) => i)] : [],
-    aggregate_handling: 'STANDARD_HANDLING', having: null, sample: null, qualify: null,
-  };
+  return selectNode(list, from, { where_clause: where.length ? conjunction('AND', where) : null, group_expressions: groups, group_sets: groups.length ? [groups.map((_, i) => i)] : [] });
 }
 
 function inSubquery(child: AstNode, body: AstNode): AstNode {
   return { class: 'SUBQUERY', type: 'SUBQUERY', alias: '', query_location: 0, subquery_type: 'ANY', subquery: { node: body, named_param_map: [] }, child, comparison_type: 'COMPARE_EQUAL' };
-}
-
-function aliased(e: AstNode, alias: string): AstNode {
-  return { ...e, alias };
 }
 
 export interface Decorrelated {
@@ -194,8 +186,8 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
         const keys = found.correlation.keys;
         const c = unequal.inner;
         const list = [
-          ...keys.map((k, i) => aliased(k.inner, `__k${i + 1}`)),
-          aliased(func('min', [c]), '__mn'), aliased(func('max', [c]), '__mx'),
+          ...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)),
+          withAlias(func('min', [c]), '__mn'), withAlias(func('max', [c]), '__mx'),
         ];
         const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
         const on = keys.map((k, i) => compare('COMPARE_EQUAL', k.outer, colRef(alias, `__k${i + 1}`)));
@@ -240,7 +232,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
         const n = derived.length + 1;
         const alias = `__pdb_d${n}`;
         const keys = found.correlation.keys;
-        const list = [...keys.map((k, i) => aliased(k.inner, `__k${i + 1}`)), aliased(items[0], '__v')];
+        const list = [...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)), withAlias(items[0], '__v')];
         const table = selectFrom(list, body!.from_table, found.correlation.local, keys.map((k) => k.inner));
         derived.push(derivedRef(alias, table));
         const value = colRef(alias, '__v');

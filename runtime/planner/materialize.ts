@@ -15,8 +15,9 @@
 import type { Column, DataFile, TableSnapshot } from '../catalog/types.ts';
 import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
-import { expressionChildren, fromExpressions, selectExpressions, type AstNode } from './ast.ts';
+import { baseTable, expressionChildren, fromExpressions, selectExpressions, selectNode, star, type AstNode } from './ast.ts';
 import type { Fragment, Plan, Stage } from './plan.ts';
+import { tableReferences } from './scope.ts';
 
 /** Names of materialized results start so; a query's own names never do (see tempName). */
 export const MATERIALIZED_PREFIX = '__pdb_m';
@@ -52,51 +53,24 @@ function isBaseTable(node: AstNode): boolean {
 }
 
 function baseTableNode(name: string, alias: string, columnAliases: string[]): AstNode {
-  return {
-    type: 'BASE_TABLE', alias, sample: null, query_location: 0, schema_name: '', table_name: name, column_name_alias: columnAliases, catalog_name: '',
-  };
+  return { ...baseTable(name, alias), column_name_alias: columnAliases };
 }
 
 /** `SELECT * FROM name`: the body of an IN subquery over a step's result, or a constant's placeholder. */
 export function selectAllFrom(name: string): AstNode {
-  return {
-    type: 'SELECT_NODE', modifiers: [], cte_map: { map: [] },
-    select_list: [{ class: 'STAR', type: 'STAR', alias: '', query_location: 0, relation_name: '', exclude_list: [], replace_list: [], columns: false, expr: null, unpacked: false }],
-    from_table: baseTableNode(name, '', []), where_clause: null, group_expressions: [], group_sets: [], aggregate_handling: 'STANDARD_HANDLING', having: null, sample: null, qualify: null,
-  };
+  return selectNode([star()], baseTable(name));
 }
 
 /** Replace a node's contents in place (its parent keeps pointing at it). */
-export function become(node: AstNode, replacement: AstNode): void {
+function become(node: AstNode, replacement: AstNode): void {
   for (const key of Object.keys(node)) delete node[key];
   Object.assign(node, replacement);
 }
 
-/**
- * Every BASE_TABLE reference to CTE `name` (of the node owning the CTE map), anywhere below
- * `root` where an inner CTE of the same name does not hide it.
- */
+/** Every BASE_TABLE reference to CTE `name` of `root`'s CTE map (not hidden by an inner CTE of that name). */
 function cteReferences(root: AstNode, name: string): AstNode[] {
   const key = name.toLowerCase();
-  const out: AstNode[] = [];
-  const walk = (value: unknown, hidden: boolean): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) walk(v, hidden);
-      return;
-    }
-    if (!value || typeof value !== 'object') return;
-    const node = value as AstNode;
-    let hides = hidden;
-    const map = node.cte_map?.map as AstNode[] | undefined;
-    if (node !== root && map?.some((e) => String(e.key).toLowerCase() === key)) hides = true;
-    if (isBaseTable(node)) {
-      if (!hides && !node.schema_name && !node.catalog_name && String(node.table_name).toLowerCase() === key) out.push(node);
-      return;
-    }
-    for (const k of Object.keys(node)) walk(node[k], hides);
-  };
-  walk(root, false);
-  return out;
+  return tableReferences(root).tables.filter((t) => t.cte === root && String(t.node.table_name).toLowerCase() === key).map((t) => t.node);
 }
 
 /**
@@ -171,12 +145,7 @@ function scalarPlaceholder(name: string): AstNode {
 
 /** The constant step a scalar subquery placeholder stands for, if it is one. */
 function placeholderName(e: AstNode): string | undefined {
-  if (e.class !== 'SUBQUERY' || e.subquery_type !== 'SCALAR') return undefined;
-  const node = e.subquery?.node as AstNode | undefined;
-  const from = node?.from_table as AstNode | undefined;
-  if (node?.type !== 'SELECT_NODE' || !from || !isBaseTable(from) || node.where_clause || (node.modifiers ?? []).length) return undefined;
-  const name = String(from.table_name);
-  return name.startsWith(MATERIALIZED_PREFIX) ? name : undefined;
+  return e.class === 'SUBQUERY' && e.subquery_type === 'SCALAR' ? materializedRead(e.subquery?.node) : undefined;
 }
 
 /**

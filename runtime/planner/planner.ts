@@ -15,7 +15,7 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
 import {
   baseTable, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, mapExpression, selectExpressions, selectNode, someExpression, subqueriesOf, withAlias,
+  integerValue, mapExpression, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -23,7 +23,7 @@ import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 import {
-  MATERIALIZED_PREFIX, become, constantType, findCandidates, materializedRead, materializedSnapshot, substituteConstants, tempName, type MaterializedInput,
+  MATERIALIZED_PREFIX, constantType, findCandidates, materializedRead, materializedSnapshot, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
@@ -376,15 +376,11 @@ export class Planner {
       if (c.kind === 'scalar' && (columns.length !== 1 || !constantType(columns[0].type))) continue;
       const name = tempName(salt, steps.length + 1);
       let sql = await printWritten(c.body);
-      if (c.kind === 'exists') {
-        // Whether it has a row: one row is enough.
-        const body = clone(c.body);
-        if (body.type === 'SELECT_NODE' && !(body.modifiers as AstNode[]).some((m) => m.type === 'LIMIT_MODIFIER' || m.type === 'LIMIT_PERCENT_MODIFIER')) {
-          body.modifiers = [...body.modifiers, { type: 'LIMIT_MODIFIER', limit: integerConstant(1), offset: null }];
-          const saved = c.body;
-          become(saved, body);
-          sql = await printWritten(saved);
-        }
+      // Whether it has a row: one row is enough. (The body is replaced in the query below, and
+      // keeps its nodes, so its tables print by the names written.)
+      if (c.kind === 'exists' && c.body.type === 'SELECT_NODE' && !(c.body.modifiers as AstNode[]).some((m) => m.type === 'LIMIT_MODIFIER' || m.type === 'LIMIT_PERCENT_MODIFIER')) {
+        c.body.modifiers = [...c.body.modifiers, { type: 'LIMIT_MODIFIER', limit: integerConstant(1), offset: null }];
+        sql = await printWritten(c.body);
       }
       c.replace(name, columns);
       if (c.kind === 'table') tables.set(name, await createEmptyTable(ctx.conn, name, columns));
@@ -807,11 +803,7 @@ export class Planner {
   private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[]): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
     const table = ctx.refTable.get(nodes[0])!;
     const { columns } = table.snapshot;
-    // A reference with column aliases (FROM t AS x(a, b)) names its columns by position.
-    const starred = nodes.some((n) => ctx.scope.starred.has(n) || (n.column_name_alias ?? []).length > 0);
-    let projected = starred ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
-    // A query that only counts rows still needs one column to carry them.
-    if (projected.length === 0) projected = [narrowest(columns)];
+    const projected = usedColumns(ctx, columns, nodes);
 
     // The table's rows that any reference can see: OR over references of each one's
     // filters; one unfiltered reference means no filter. A reference's filters include
@@ -1429,10 +1421,6 @@ function orderByAllAsOrdinals(select: AstNode, columnCount: number): AstNode | s
 // ---------------------------------------------------------------------------------------
 // helpers
 
-function star(): AstNode {
-  return { class: 'STAR', type: 'STAR', alias: '', query_location: 0, relation_name: '', exclude_list: [], replace_list: [], columns: false, expr: null, qualified_exclude_list: [], rename_list: [] };
-}
-
 /** Collect base-table refs of a FROM tree made only of joins and base tables. */
 function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): boolean {
   if (!from) return false;
@@ -1484,12 +1472,23 @@ function contains(from: AstNode, target: AstNode): boolean {
 function pullUpEstimate(ctx: PlanContext): number {
   let bytes = 0;
   for (const r of ctx.resolved.values()) {
-    const all = r.snapshot.columns.length || 1;
-    const starred = ctx.scope.refs.some((ref) => ref.view === r.view && ctx.scope.starred.has(ref.node));
-    const used = starred ? all : Math.max(1, r.snapshot.columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase())).length);
-    bytes += (tableBytes(r.snapshot) * used) / all;
+    const { columns } = r.snapshot;
+    if (columns.length === 0) continue;
+    const used = usedColumns(ctx, columns, ctx.scope.refs.filter((ref) => ref.view === r.view).map((ref) => ref.node));
+    bytes += (tableBytes(r.snapshot) * used.length) / columns.length;
   }
   return bytes;
+}
+
+/**
+ * The columns of a table that its references may use: all of them under a star or column
+ * aliases (FROM t AS x(a, b) names them by position), else those the query names; at least
+ * one (a query that only counts rows still needs a column to carry them).
+ */
+function usedColumns(ctx: PlanContext, columns: Column[], nodes: AstNode[]): Column[] {
+  const all = nodes.some((n) => ctx.scope.starred.has(n) || (n.column_name_alias ?? []).length > 0);
+  const used = all ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
+  return used.length ? used : [narrowest(columns)];
 }
 
 function tableBytes(t: TableSnapshot): number {

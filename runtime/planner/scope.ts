@@ -16,11 +16,14 @@ export interface TableRef {
   binding: string;
 }
 
-/** Every BASE_TABLE node that is not a CTE reference, plus table functions, found anywhere. */
-export function findBaseTables(root: AstNode): { tables: AstNode[]; tableFunctions: AstNode[] } {
-  const tables: AstNode[] = [];
+/**
+ * Every BASE_TABLE node below `root`, each with the node whose CTE map defines its name where
+ * it stands (the innermost; undefined when it names no CTE), and every table function.
+ */
+export function tableReferences(root: AstNode): { tables: { node: AstNode; cte?: AstNode }[]; tableFunctions: AstNode[] } {
+  const tables: { node: AstNode; cte?: AstNode }[] = [];
   const tableFunctions: AstNode[] = [];
-  const walk = (value: unknown, ctes: ReadonlySet<string>): void => {
+  const walk = (value: unknown, ctes: ReadonlyMap<string, AstNode>): void => {
     if (Array.isArray(value)) {
       for (const v of value) walk(v, ctes);
       return;
@@ -30,20 +33,26 @@ export function findBaseTables(root: AstNode): { tables: AstNode[]; tableFunctio
     let scope = ctes;
     const map = node.cte_map?.map as AstNode[] | undefined;
     if (map?.length) {
-      const next = new Set(ctes);
-      for (const entry of map) next.add(String(entry.key).toLowerCase());
+      const next = new Map(ctes);
+      for (const entry of map) next.set(String(entry.key).toLowerCase(), node);
       scope = next;
     }
     if (node.type === 'BASE_TABLE' && !('class' in node)) {
-      const isCte = !node.schema_name && !node.catalog_name && scope.has(String(node.table_name).toLowerCase());
-      if (!isCte) tables.push(node);
+      const cte = !node.schema_name && !node.catalog_name ? scope.get(String(node.table_name).toLowerCase()) : undefined;
+      tables.push(cte ? { node, cte } : { node });
       return;
     }
     if (node.type === 'TABLE_FUNCTION' && !('class' in node)) tableFunctions.push(node);
     for (const key of Object.keys(node)) walk(node[key], scope);
   };
-  walk(root, new Set());
+  walk(root, new Map());
   return { tables, tableFunctions };
+}
+
+/** Every BASE_TABLE node that is not a CTE reference, plus table functions, found anywhere. */
+export function findBaseTables(root: AstNode): { tables: AstNode[]; tableFunctions: AstNode[] } {
+  const { tables, tableFunctions } = tableReferences(root);
+  return { tables: tables.filter((t) => !t.cte).map((t) => t.node), tableFunctions };
 }
 
 /**
