@@ -372,11 +372,7 @@ export class Coordinator {
       list.push(result.partial.index);
       run.shuffles.set(fragment.output, list);
       run.stats.bytesScanned += result.bytesScanned;
-      try {
-        run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
-      } catch {
-        // Progress is reporting only.
-      }
+      tellLanded(run, fragment, result);
       return;
     }
     if (fragment.output === run.storedOutput) {
@@ -385,11 +381,7 @@ export class Coordinator {
       this.checkShuffleUri(result.partial.uri);
       run.stored.push({ uri: result.partial.uri, sizeBytes: result.bytes, rowCount: result.rows });
       run.stats.bytesScanned += result.bytesScanned;
-      try {
-        run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
-      } catch {
-        // Progress is reporting only.
-      }
+      tellLanded(run, fragment, result);
       return;
     }
     let bytes: Uint8Array;
@@ -407,11 +399,7 @@ export class Coordinator {
     run.partials.get(fragment.output)!.push(path);
     run.stats.bytesShuffled += bytes.byteLength;
     run.stats.bytesScanned += result.bytesScanned;
-    try {
-      run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
-    } catch {
-      // Progress is reporting only: a failing listener must not fail the query.
-    }
+    tellLanded(run, fragment, result);
   }
 
   /** The reduce step (the whole query for 'local' and single-node plans), in a runner slot. */
@@ -483,6 +471,15 @@ export class Coordinator {
   }
 
   private shuffleStoreCache: ObjectStore | undefined;
+}
+
+/** Tell the progress listener a fragment's partial landed; progress is reporting only, a failing listener must not fail the query. */
+function tellLanded(run: QueryRun, fragment: Fragment, result: FragmentResult): void {
+  try {
+    run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
+  } catch {
+    // Ignored: see above.
+  }
 }
 
 /** The leaf stages of a plan: its fragments grouped by output. */
