@@ -281,6 +281,12 @@ export class CatalogMirror {
     private readonly catalog: Catalog,
     /** Longest a metadata query may run. */
     private readonly timeoutMs = 10_000,
+    /**
+     * `postgres: false`: DuckDB's own catalog only, without the PostgreSQL emulation (what
+     * DESCRIBE, SHOW TABLES and information_schema answer in DuckDB SQL, runtime/exec/catalog-statements.ts).
+     * `adminOnly: true`: admin-only tables (puffindb.query_log) are in the mirror too, for admin callers.
+     */
+    private readonly options: { postgres?: boolean; adminOnly?: boolean } = {},
   ) {}
 
   /** Lower-cased names (and bare names of schema-qualified ones) of the catalog's tables. */
@@ -303,11 +309,13 @@ export class CatalogMirror {
       enable_external_access: 'false',
     });
     const conn = await this.instance.connect();
-    await conn.run(`CREATE SCHEMA ${EMULATION_SCHEMA}`);
-    for (const m of [...MACROS.map((m) => m.replace('MACRO ', `MACRO ${EMULATION_SCHEMA}.`)), ...EMULATION]) await conn.run(m);
-    const settings = Object.entries(SHOWABLE).map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ');
-    await conn.run(`CREATE OR REPLACE MACRO ${EMULATION_SCHEMA}.pg_current_setting(n, missing_ok := false) AS MAP {${settings}}[lower(n)]`);
-    await conn.run(`SET search_path = '${EMULATION_SCHEMA},main'`);
+    if (this.options.postgres !== false) {
+      await conn.run(`CREATE SCHEMA ${EMULATION_SCHEMA}`);
+      for (const m of [...MACROS.map((m) => m.replace('MACRO ', `MACRO ${EMULATION_SCHEMA}.`)), ...EMULATION]) await conn.run(m);
+      const settings = Object.entries(SHOWABLE).map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ');
+      await conn.run(`CREATE OR REPLACE MACRO ${EMULATION_SCHEMA}.pg_current_setting(n, missing_ok := false) AS MAP {${settings}}[lower(n)]`);
+      await conn.run(`SET search_path = '${EMULATION_SCHEMA},main'`);
+    }
     await conn.run('SET lock_configuration = true');
     this.conn = conn;
     return conn;
@@ -317,7 +325,7 @@ export class CatalogMirror {
     const tables: { schema: string; name: string; columns: { name: string; type: string }[] }[] = [];
     for (const full of await this.catalog.listTables()) {
       const t = await this.catalog.getTable(full);
-      if (!t || t.adminOnly) continue;
+      if (!t || (t.adminOnly && !this.options.adminOnly)) continue;
       const dot = full.lastIndexOf('.');
       tables.push({ schema: dot >= 0 ? full.slice(0, dot) : 'main', name: dot >= 0 ? full.slice(dot + 1) : full, columns: t.columns });
     }
@@ -344,7 +352,7 @@ export class CatalogMirror {
       try {
         const result = materialize(await conn.runAndReadAll(sql));
         // PostgreSQL names a function call's column after the function: version, current_setting.
-        for (const c of result.columns) {
+        for (const c of this.options.postgres === false ? [] : result.columns) {
           const call = /^"?([a-z_]+)"?\(.*\)$/i.exec(c.name);
           if (call) c.name = call[1].replace(/^pg_current_/, 'current_');
         }
@@ -352,7 +360,7 @@ export class CatalogMirror {
       } catch (err) {
         // A query over catalog tables that are always empty here (publications, policies,
         // triggers, ...) that DuckDB cannot bind (PostgreSQL-only syntax): its answer is no rows.
-        if (ALWAYS_EMPTY.test(sql) && /^(Binder|Catalog|Parser) Error/.test((err as Error).message)) {
+        if (this.options.postgres !== false && ALWAYS_EMPTY.test(sql) && /^(Binder|Catalog|Parser) Error/.test((err as Error).message)) {
           return { columns: [{ name: '?column?', type: 'VARCHAR' }], rows: [] };
         }
         if (/INTERRUPT/i.test((err as Error).message)) throw new PuffinError('timeout', `the metadata query ran over ${this.timeoutMs} ms and was interrupted`);

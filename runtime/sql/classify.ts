@@ -14,6 +14,7 @@ import { PuffinError } from '../errors.ts';
 import { lex, sliceWithoutComments, splitStatements, type Token } from './lexer.ts';
 import { parseStatements, withConnection, type ParsedStatement } from './parse.ts';
 import { mentionsVolatile } from './volatile.ts';
+import { catalogStatementOf, type CatalogStatement } from './catalog-statements.ts';
 
 export type StatementKind =
   | 'select'
@@ -44,6 +45,11 @@ export interface ClassifiedStatement {
   parsed?: ParsedStatement;
   /** SELECT statements that call no volatile function: two runs over the same tables give the same answer. */
   deterministic: boolean;
+  /**
+   * DESCRIBE, SHOW TABLES, SUMMARIZE, information_schema queries: answered from the catalog
+   * (runtime/exec/catalog-statements.ts), not planned over tables.
+   */
+  catalog?: CatalogStatement;
 }
 
 /** Statement heads DuckDB serializes as a SELECT (a query). WITH may head either. */
@@ -152,6 +158,7 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
   }
   if (isSelect) {
     const statement = parsed![0];
+    const catalog = catalogStatementOf(statement.node);
     return {
       sql,
       text,
@@ -159,7 +166,9 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
       keyword: head.kind === 'with' ? 'SELECT' : head.keyword,
       access: 'read',
       parsed: statement,
-      deterministic: !(await mentionsVolatile(engine, statement.node)),
+      // A catalog answer reads no table snapshot a result cache key could name: never cached.
+      deterministic: catalog?.kind !== 'mirror' && !(await mentionsVolatile(engine, statement.node)),
+      ...(catalog ? { catalog } : {}),
     };
   }
   const kind: StatementKind = head.kind === 'query' || head.kind === 'with' ? 'other' : head.kind;
