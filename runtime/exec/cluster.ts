@@ -42,6 +42,7 @@ import { inputViewSql } from './views.ts';
 import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
+import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
 
@@ -132,6 +133,11 @@ export class LocalCluster implements QueryService {
     return typeof statement === 'string' ? classifyStatement(this.engine, statement) : statement;
   }
 
+  /** What COPY ... TO (runtime/exec/copy-to.ts) runs with. */
+  private copyHost(): CopyHost {
+    return { settings: this.settings, engine: this.engine, plan: (sql, o) => this.planner.plan(sql, o), execute: (plan, o) => this.coordinator.execute(plan, o), query: (sql, o) => this.query(sql, o) };
+  }
+
   /** The write a non-SELECT statement is, or the reason it does not run. */
   private writeOf(statement: ClassifiedStatement): WriteStatement {
     // The write path reads the statement without its comments, as classified: never the raw text.
@@ -142,6 +148,7 @@ export class LocalCluster implements QueryService {
 
   async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
     const statement = await this.classified(input);
+    if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
@@ -150,6 +157,7 @@ export class LocalCluster implements QueryService {
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
     const statement = await this.classified(input);
+    if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);
     if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
     const sql = statement.sql;
     const queryId = options.queryId ?? ulid();

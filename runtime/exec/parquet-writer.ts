@@ -17,26 +17,36 @@ import { sqlIdent, sqlString } from '../sql/quote.ts';
  * `scratchDir` (a sandboxed engine whose allowed directories contain it is fine).
  */
 export async function writeParquet(engine: Engine, scratchDir: string, columns: readonly Column[], rows: readonly JsonValue[][]): Promise<Uint8Array> {
+  const source = await rowsAsQuery(scratchDir, columns, rows);
+  const parquetPath = `${source.base}.parquet`;
+  try {
+    await engine.exec(`COPY (${source.sql}) TO ${sqlString(parquetPath)} (FORMAT parquet)`);
+    return await readFile(parquetPath);
+  } finally {
+    await Promise.allSettled([source.remove(), rm(parquetPath, { force: true })]);
+  }
+}
+
+/**
+ * `rows` under `columns` as a query a DuckDB allowed to read `scratchDir` can run: the rows
+ * go to a newline-delimited JSON file there, read back with the declared types (HUGEINT as
+ * DECIMAL(38,0), see above). `remove()` deletes the file once the query has run.
+ */
+export async function rowsAsQuery(scratchDir: string, columns: readonly Column[], rows: readonly JsonValue[][]): Promise<{ sql: string; base: string; remove: () => Promise<void> }> {
   await mkdir(scratchDir, { recursive: true });
   const base = join(scratchDir, `rows-${randomUUID()}`);
   const jsonPath = `${base}.ndjson`;
-  const parquetPath = `${base}.parquet`;
   // Positional keys: result columns may repeat a name, JSON object keys may not.
   const key = (i: number) => `c${i}`;
   const lines = rows.map((row) => JSON.stringify(Object.fromEntries(row.map((v, i) => [key(i), v]))));
-  try {
-    await writeFile(jsonPath, lines.length ? `${lines.join('\n')}\n` : '');
-    const typed = columns.map((c, i) => `${sqlString(key(i))}: ${sqlString(jsonReadType(c.type))}`).join(', ');
-    const select = columns.map((c, i) => `${fromJson(sqlIdent(key(i)), c.type, rows, i)} AS ${sqlIdent(c.name)}`).join(', ');
-    const source = rows.length
-      ? `read_json(${sqlString(jsonPath)}, format = 'newline_delimited', records = true, columns = {${typed}})`
-      // read_json cannot read an empty file; an empty result still keeps its schema.
-      : `(SELECT ${columns.map((c, i) => `NULL::${jsonReadType(c.type)} AS ${sqlIdent(key(i))}`).join(', ')} LIMIT 0)`;
-    await engine.exec(`COPY (SELECT ${select} FROM ${source}) TO ${sqlString(parquetPath)} (FORMAT parquet)`);
-    return await readFile(parquetPath);
-  } finally {
-    await Promise.allSettled([rm(jsonPath, { force: true }), rm(parquetPath, { force: true })]);
-  }
+  await writeFile(jsonPath, lines.length ? `${lines.join('\n')}\n` : '');
+  const typed = columns.map((c, i) => `${sqlString(key(i))}: ${sqlString(jsonReadType(c.type))}`).join(', ');
+  const select = columns.map((c, i) => `${fromJson(sqlIdent(key(i)), c.type, rows, i)} AS ${sqlIdent(c.name)}`).join(', ');
+  const source = rows.length
+    ? `read_json(${sqlString(jsonPath)}, format = 'newline_delimited', records = true, columns = {${typed}})`
+    // read_json cannot read an empty file; an empty result still keeps its schema.
+    : `(SELECT ${columns.map((c, i) => `NULL::${jsonReadType(c.type)} AS ${sqlIdent(key(i))}`).join(', ')} LIMIT 0)`;
+  return { sql: `SELECT ${select} FROM ${source}`, base, remove: () => rm(jsonPath, { force: true }) };
 }
 
 const INTERVAL_JSON = 'STRUCT(months INTEGER, days INTEGER, micros BIGINT)';

@@ -29,6 +29,7 @@ import { sqlString, sqlStringList } from '../sql/quote.ts';
 import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
 import { readShufflePartition } from './shuffle-read.ts';
 import { DEFAULT_SHUFFLE_INLINE_LIMIT, writeShuffle } from './shuffle-write.ts';
+import { exportTargetOf, writeExport } from './export-write.ts';
 
 /**
  * A DuckDB that may read one directory, its sandbox. A fragment takes a free sandbox, gets a
@@ -214,7 +215,7 @@ export class Worker {
       const icebergFiles = fragment.inputs.flatMap((input) => (input.iceberg ? input.files.filter((f) => f.iceberg?.format === 'parquet').map((f) => ({ uri: f.uri, localPath: localPath(f.uri) })) : []));
       const footers = icebergFiles.length ? await describeParquetFiles(conn, icebergFiles) : new Map();
       for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
-      if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath), stats };
+      if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath, signal), stats };
       if (fragment.shuffleWrite) {
         const written = await writeShuffle({
           conn, store: this.shuffle, sourceSql: fragment.sql, partitioning: fragment.shuffleWrite.partitioning,
@@ -241,16 +242,22 @@ export class Worker {
    * directory, the only place DuckDB may write, then uploaded), and its partial lists them,
    * one JSON description per row, for the coordinator's single commit.
    */
-  private async writeRows(conn: DuckDBConnection, fragment: Fragment, partialPath: string): Promise<number> {
+  private async writeRows(conn: DuckDBConnection, fragment: Fragment, partialPath: string, signal: AbortSignal): Promise<number> {
     const target = fragment.write!;
+    const stagingDir = join(dirname(partialPath), 'staging');
+    // COPY ... TO (runtime/exec/copy-to.ts): the rows become files under the export location.
+    const exported = exportTargetOf(target);
+    if (exported) {
+      const written = await writeExport({ conn, sql: fragment.sql, target: exported, stagingDir, writer: fragment.id, storeOptions: storeOptionsOf(this.settings), signal });
+      await writeFileList(conn, written.map((f) => JSON.stringify(f)), partialPath);
+      return written.reduce((n, f) => n + f.rows, 0);
+    }
     const io = uriTableIO(storeOptionsOf(this.settings));
     const table = await openIcebergTable(target.metadataLocation, { io });
     const written = await writeDataFiles({
-      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir: join(dirname(partialPath), 'staging'), io,
+      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir, io,
     });
-    const files = written.files.map((f) => JSON.stringify(dataFileToJson(f)));
-    const list = files.length ? `SELECT unnest(${sqlStringList(files)}) AS file` : 'SELECT CAST(NULL AS VARCHAR) AS file WHERE false';
-    await runQuery(conn, `COPY (${list}) TO ${sqlString(partialPath)} (FORMAT parquet)`);
+    await writeFileList(conn, written.files.map((f) => JSON.stringify(dataFileToJson(f))), partialPath);
     return written.rows;
   }
 
@@ -286,6 +293,12 @@ async function linkInto(dir: string, paths: readonly string[]): Promise<string[]
     await link(path, target);
     return target;
   }));
+}
+
+/** A write fragment's partial: one row per file written, column `file` its description as JSON. */
+async function writeFileList(conn: DuckDBConnection, files: string[], partialPath: string): Promise<void> {
+  const list = files.length ? `SELECT unnest(${sqlStringList(files)}) AS file` : 'SELECT CAST(NULL AS VARCHAR) AS file WHERE false';
+  await runQuery(conn, `COPY (${list}) TO ${sqlString(partialPath)} (FORMAT parquet)`);
 }
 
 /** The distinct delete files of a fragment's Iceberg inputs, in first-seen order. */

@@ -114,8 +114,11 @@ export class LocationPolicy {
     return this.resolved;
   }
 
-  /** Whether `uri` lies under one of the roots (after normalizing it and, locally, resolving symlinks). */
-  async allows(uri: string): Promise<boolean> {
+  /**
+   * Whether `uri` lies under one of the roots (after normalizing it and, locally, resolving
+   * symlinks). `below`: strictly below one, not a root itself.
+   */
+  async allows(uri: string, options: { below?: boolean } = {}): Promise<boolean> {
     let canonical: string;
     try {
       canonical = canonicalUri(uri);
@@ -129,7 +132,8 @@ export class LocationPolicy {
     } catch {
       return false;
     }
-    return (await this.rootsResolved()).some((r) => r.scheme === scheme && under(body, r.body));
+    const stripped = body.replace(/\/+$/, '');
+    return (await this.rootsResolved()).some((r) => r.scheme === scheme && under(body, r.body) && !(options.below && stripped === r.body.replace(/\/+$/, '')));
   }
 
   /** Throws access_denied (naming what and the allowed roots) unless `uri` is allowed. */
