@@ -75,6 +75,12 @@ export type PlanShape =
   | 'scan'
   /** Each table's filtered, projected rows are pulled up; the query runs in the reduce step. */
   | 'single-node'
+  /**
+   * One table's filtered rows are hash-partitioned on columns every grouping and window of
+   * the query is by; a stage runs the whole query per partition; the reduce step orders,
+   * limits and de-duplicates the tasks' rows.
+   */
+  | 'key-partitioned'
   /** No table is read (e.g. SELECT 1): the reduce step alone answers. */
   | 'local'
   /**

@@ -301,7 +301,9 @@ export class Planner {
       }
       const split = await this.trySplit(ctx);
       if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
-      return { plan: await this.singleNode(ctx, split), snapshots, cacheable: !timeTravel && !foldedVolatile };
+      const keyed = await this.keyPartitionedPlan(ctx);
+      if (keyed && typeof keyed !== 'string') return { plan: keyed, snapshots, cacheable: !timeTravel && !foldedVolatile };
+      return { plan: await this.singleNode(ctx, keyed ? `${split}; not partitioned by key: ${keyed}` : split), snapshots, cacheable: !timeTravel && !foldedVolatile };
     } finally {
       conn.closeSync();
     }
@@ -761,6 +763,134 @@ export class Planner {
     };
   }
 
+  /**
+   * Key-partitioned execution: a query whose every grouping and window needs its rows
+   * together by some of one table's columns (GROUP BY k with an aggregate that has no
+   * partial/final rule, such as median or string_agg(... ORDER BY); windows PARTITION BY
+   * k; QUALIFY over them) runs whole in each task of a stage, over the table's filtered,
+   * projected rows hash-partitioned on those columns, with every other table read whole.
+   * Rows that share k meet in one task, so each task's groups, window partitions and
+   * QUALIFY are exact; ORDER BY, LIMIT and DISTINCT across tasks stay in the reduce step.
+   * Chosen when the table's pull-up would be over the broadcast limit (what one node is
+   * given to read whole). Undefined: the query groups or windows by nothing it could be
+   * partitioned on; a string: why it is not partitioned.
+   */
+  private async keyPartitionedPlan(ctx: PlanContext): Promise<Plan | string | undefined> {
+    const query = ctx.root;
+    if (query.type !== 'SELECT_NODE' || query.sample) return undefined;
+    const select = orderByAllAsOrdinals(query, ctx.output.length);
+    if (typeof select === 'string') return undefined;
+    const exprs = selectExpressions(select);
+    const windows: AstNode[] = [];
+    const collectWindows = (e: AstNode) => someExpression(e, (x) => {
+      if (x.class === 'WINDOW') windows.push(x);
+      return false;
+    });
+    exprs.forEach(collectWindows);
+    const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
+      || exprs.some((e) => someExpression(e, (x) => x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase())));
+    // Each grouping and each window wants its rows together by a set of expressions; any
+    // part of the set they all share will do as the partitioning key.
+    const wants: AstNode[][] = [];
+    if (isAggregate) {
+      if ((select.group_sets?.length ?? 0) > 1) return undefined;
+      const groups = groupKeys(ctx, select);
+      if (typeof groups === 'string') return undefined;
+      wants.push(groups);
+    }
+    for (const w of windows) wants.push((w.partitions ?? []) as AstNode[]);
+    if (wants.length === 0) return undefined;
+    let shared = wants[0];
+    for (const w of wants.slice(1)) shared = shared.filter((k) => w.some((x) => exprKey(x) === exprKey(k)));
+    if (shared.length === 0) return undefined;
+
+    // The keys that are plain columns of one table of the FROM clause.
+    const fromRefs: AstNode[] = [];
+    collectBaseRefs(select.from_table, fromRefs);
+    const owned = new Map<AstNode, Column[]>();
+    for (const k of shared) {
+      const owner = columnOwner(ctx, k, fromRefs);
+      if (!owner) continue;
+      // -0.0 and 0.0 (and NaNs) are one key but need not hash alike; a collation groups what hashes apart.
+      if (/^(FLOAT|DOUBLE|REAL|FLOAT4|FLOAT8)$/i.test(owner.column.type)) continue;
+      const list = owned.get(owner.ref) ?? [];
+      if (!list.some((c) => c.name === owner.column.name)) list.push(owner.column);
+      owned.set(owner.ref, list);
+    }
+    if (owned.size === 0) return 'the keys it groups or windows by are not columns of a table it reads';
+    const [ref, keys] = [...owned].sort((a, b) => tableBytes(ctx.refTable.get(b[0])!.snapshot) - tableBytes(ctx.refTable.get(a[0])!.snapshot))[0];
+    const table = ctx.refTable.get(ref)!;
+    const name = table.snapshot.name;
+    if (exprs.some((e) => someExpression(e, (x) => x.class === 'COLLATE'))) return 'collations are evaluated in one place';
+    if ([...ctx.refTable.values()].filter((t) => t === table).length > 1) return `${name} is read more than once`;
+    if (!splittableSide(select.from_table, ref)) return `an outer join keeps rows of another table against ${name}`;
+    const projected = usedColumns(ctx, table.snapshot.columns, [ref]);
+    const pullUp = (tableBytes(table.snapshot) * projected.length) / Math.max(1, table.snapshot.columns.length);
+    if (pullUp <= this.options.broadcastLimitBytes) return undefined;
+    const others = [...ctx.resolved.values()].filter((r) => r !== table);
+    const large = others.find((r) => tableBytes(r.snapshot) > this.options.broadcastLimitBytes);
+    if (large) return `${large.snapshot.name} (${tableBytes(large.snapshot)} bytes), read whole by every task, is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
+
+    const split = lastStepOver(ctx, select, select, KEYED_VIEW);
+    if (typeof split === 'string') return split;
+    const [stageSql, topSql] = await printNodes(ctx.conn, [split.stage, split.top]);
+    const withKeyed = new Map(ctx.tables).set(KEYED_VIEW, await createEmptyTable(ctx.conn, KEYED_VIEW, ctx.output));
+    try {
+      const same = (cols: Column[]) => cols.length === ctx.output.length && cols.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
+      if (!same(await this.describe(ctx.conn, ctx.tables, stageSql, ctx.signal)) || !same(await this.describe(ctx.conn, withKeyed, topSql, ctx.signal))) {
+        return 'partitioning by key would change the result\'s columns';
+      }
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return `the key-partitioned statements do not bind (${firstLine((err as Error).message)})`;
+    } finally {
+      await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(KEYED_VIEW)}`);
+    }
+
+    const scans: TableScanReport[] = [];
+    const pushed = await this.pushdownScan(ctx, table.view, [ref]);
+    scans.push({ ...pushed.scan, role: 'split' });
+    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const partitioning = { kind: 'hash' as const, keys: keys.map((k) => ({ expr: sqlIdent(k.name), type: k.type })), count: partitions };
+    const fragments: Fragment[] = assignFiles(pushed.files, ctx.fragments).map((files, i) => ({
+      id: `f${i}`, output: table.view, inputs: [inputFor(pushed.table, files), ...pushed.broadcast], sql: pushed.sql,
+      shuffleWrite: { stage: table.view, partitioning },
+    }));
+    // Every other table (of the FROM clause or of a subquery) is read whole by each task:
+    // the files any of its references keeps.
+    const whole: FragmentInput[] = [];
+    for (const [node, t] of ctx.refTable) {
+      if (t === table) continue;
+      const files = await this.pruneRef(ctx, node, 'broadcast', scans);
+      const same = whole.find((i) => i.view === t.view);
+      if (same) same.files = [...same.files, ...files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
+      else whole.push(inputFor(t, files));
+    }
+    const keyText = keys.map((k) => `${name}.${k.name}`).join(', ');
+    const what = [isAggregate && 'groups', windows.length && 'window partitions', select.qualify && 'QUALIFY'].filter(Boolean).join(', ');
+    const stage: Stage = {
+      id: KEYED_VIEW,
+      sql: stageSql,
+      reads: [{ view: table.view, stage: table.view, columns: pushed.projected }],
+      tables: whole,
+      tasks: partitions,
+      output: { columns: ctx.output, partitioning: { kind: 'single' } },
+      reason: `key-partitioned: ${name}'s rows hash-partitioned on ${keyText} into ${partitions} partitions; task p runs the query over partition p (its ${what} are whole there)${whole.length ? `, ${whole.map((w) => w.table).join(', ')} read whole` : ''}`,
+    };
+    const reduction = pushed.semiJoined.length ? `; semi-join reduction: ${pushed.semiJoined.join(', ')}` : '';
+    return {
+      shape: 'key-partitioned',
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments,
+      stages: [stage],
+      reduce: { views: [{ name: KEYED_VIEW, columns: ctx.output }], sql: topSql },
+      scans,
+      join: whole.length ? { split: name, broadcast: whole.map((w) => w.table) } : null,
+      reason: `every grouping and window of the query is by ${keyText}: ${name} (about ${Math.round(pullUp)} bytes to pull up, over the broadcast limit) is hash-partitioned on it and the query runs per partition; ORDER BY, LIMIT and DISTINCT over the tasks' rows in the reduce step${reduction}`,
+    };
+  }
+
   /** Pushdown + single-node: each table's filtered, projected rows are pulled up. */
   private async singleNode(ctx: PlanContext, why: string): Promise<Plan> {
     const fragments: Fragment[] = [];
@@ -1038,6 +1168,43 @@ interface PlanContext {
 // ---------------------------------------------------------------------------------------
 // scan-aggregate
 
+/**
+ * A grouped SELECT's grouping keys as expressions: GROUP BY ordinals and select aliases
+ * resolved to the expressions they name, GROUP BY ALL to the select items without
+ * aggregates or windows.
+ */
+function groupKeys(ctx: PlanContext, select: AstNode): AstNode[] | string {
+  const items = select.select_list as AstNode[];
+  const hasAgg = (e: AstNode) => someExpression(e, (x) => x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase()));
+  const stripAlias = (e: AstNode) => withAlias(clone(e), '');
+  if (select.aggregate_handling === 'FORCE_AGGREGATES') {
+    return items.filter((i) => !hasAgg(i) && !someExpression(i, (e) => e.class === 'WINDOW')).map(stripAlias);
+  }
+  if (select.aggregate_handling !== 'STANDARD_HANDLING') return `aggregate handling ${select.aggregate_handling} is evaluated in one place`;
+  const fromColumns = new Set<string>();
+  for (const r of ctx.scope.refs) for (const c of ctx.refTable.get(r.node)?.snapshot.columns ?? []) fromColumns.add(c.name.toLowerCase());
+  const aliasIndex = new Map<string, number>();
+  items.forEach((item, i) => { if (item.alias) aliasIndex.set(String(item.alias).toLowerCase(), i); });
+  const groups: AstNode[] = [];
+  for (const g of (select.group_expressions ?? []) as AstNode[]) {
+    const ordinal = integerValue(g);
+    if (ordinal !== undefined) {
+      if (ordinal < 1 || ordinal > items.length) return 'GROUP BY position out of range';
+      groups.push(stripAlias(items[ordinal - 1]));
+      continue;
+    }
+    if (g.class === 'COLUMN_REF' && g.column_names.length === 1) {
+      const name = String(g.column_names[0]).toLowerCase();
+      if (!fromColumns.has(name) && aliasIndex.has(name)) {
+        groups.push(stripAlias(items[aliasIndex.get(name)!]));
+        continue;
+      }
+    }
+    groups.push(clone(g));
+  }
+  return groups;
+}
+
 async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built | string> {
   const items = select.select_list as AstNode[];
   if (items.some((i) => someExpression(i, (e) => e.class === 'STAR'))) return 'a star in an aggregate query is evaluated in one place';
@@ -1048,36 +1215,11 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
   const isAgg = (e: AstNode) => e.class === 'FUNCTION' && ctx.aggregates.has(String(e.function_name).toLowerCase());
   const hasAgg = (e: AstNode) => someExpression(e, isAgg);
   const stripAlias = (e: AstNode) => withAlias(clone(e), '');
-  const fromColumns = new Set<string>();
-  for (const r of ctx.scope.refs) for (const c of ctx.refTable.get(r.node)?.snapshot.columns ?? []) fromColumns.add(c.name.toLowerCase());
   const aliasIndex = new Map<string, number>();
   items.forEach((item, i) => { if (item.alias) aliasIndex.set(String(item.alias).toLowerCase(), i); });
 
-  // Grouping keys, with ordinals and select aliases resolved to expressions.
-  let groups: AstNode[];
-  if (select.aggregate_handling === 'FORCE_AGGREGATES') {
-    groups = items.filter((i) => !hasAgg(i) && !someExpression(i, (e) => e.class === 'WINDOW')).map(stripAlias);
-  } else if (select.aggregate_handling !== 'STANDARD_HANDLING') {
-    return `aggregate handling ${select.aggregate_handling} is evaluated in one place`;
-  } else {
-    groups = [];
-    for (const g of select.group_expressions as AstNode[]) {
-      const ordinal = integerValue(g);
-      if (ordinal !== undefined) {
-        if (ordinal < 1 || ordinal > items.length) return 'GROUP BY position out of range';
-        groups.push(stripAlias(items[ordinal - 1]));
-        continue;
-      }
-      if (g.class === 'COLUMN_REF' && g.column_names.length === 1) {
-        const name = String(g.column_names[0]).toLowerCase();
-        if (!fromColumns.has(name) && aliasIndex.has(name)) {
-          groups.push(stripAlias(items[aliasIndex.get(name)!]));
-          continue;
-        }
-      }
-      groups.push(clone(g));
-    }
-  }
+  const groups = groupKeys(ctx, select);
+  if (typeof groups === 'string') return groups;
   if (groups.some(hasAgg)) return 'an aggregate inside GROUP BY';
 
   // ORDER BY terms that name an output column (by position or alias) stay as they are.
@@ -1215,6 +1357,9 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
 /** The view the reduce step reads a final-aggregate stage's rows through. */
 const FINAL_VIEW = '__final';
 
+/** The view the reduce step reads a key-partitioned stage's rows through. */
+const KEYED_VIEW = '__keyed';
+
 /**
  * The final aggregate as a stage (see Built.finalStage). Every row of one group lands in one
  * partition, so each task's final aggregate, HAVING included, is exactly that of its
@@ -1226,6 +1371,18 @@ function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], redu
   if (groups.some((g) => someExpression(g, (e) => e.class === 'COLLATE'))) return 'a group key has a collation';
   if (select.qualify) return 'QUALIFY spans groups';
   if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'WINDOW'))) return 'a window function spans groups';
+  const split = lastStepOver(ctx, select, reduceNode, FINAL_VIEW);
+  return typeof split === 'string' ? split : { ...split, groups };
+}
+
+/**
+ * A statement that runs in the tasks of a stage, each over its partition of the rows, split
+ * from what spans partitions: `stage` is `node` without its modifiers (with ORDER BY ...
+ * LIMIT k per task when that is exact), `top` runs in the reduce step over the tasks' rows
+ * (`view`) with the query's modifiers: ORDER BY, LIMIT, OFFSET, DISTINCT. Every ORDER BY
+ * term must then be an output column, which the tasks' rows are.
+ */
+function lastStepOver(ctx: PlanContext, select: AstNode, node: AstNode, view: string): { stage: AstNode; top: AstNode } | string {
   const names = ctx.output.map((c) => c.name.toLowerCase());
   if (new Set(names).size !== names.length) return 'two output columns share a name';
   // The reduce step sorts the tasks' rows, which are the output columns: every ORDER BY
@@ -1234,15 +1391,17 @@ function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], redu
   const outputTerm = (e: AstNode) => integerValue(e) !== undefined || (e.class === 'COLUMN_REF' && e.column_names.length === 1 && names.includes(String(e.column_names[0]).toLowerCase()));
   const orders = (select.modifiers as AstNode[]).filter((m) => m.type === 'ORDER_MODIFIER').flatMap((m) => m.orders as AstNode[]);
   if (!orders.every((o) => outputTerm(o.expression))) return 'ORDER BY an expression that is not an output column';
-  const modifiers = reduceNode.modifiers as AstNode[];
+  if ((select.modifiers as AstNode[]).some((m) => m.type !== 'ORDER_MODIFIER' && m.type !== 'LIMIT_MODIFIER' && !(m.type === 'DISTINCT_MODIFIER' && !m.distinct_on_targets?.length))) {
+    return 'a modifier other than ORDER BY, LIMIT and DISTINCT';
+  }
+  const modifiers = node.modifiers as AstNode[];
   // Per task, ORDER BY ... LIMIT k keeps k rows of its groups: exact for the whole when the
   // reduce step sorts and limits again, unless OFFSET or DISTINCT changes which rows count.
   const limit = modifiers.find((m) => m.type === 'LIMIT_MODIFIER');
   const perTask = limit && !limit.offset && !modifiers.some((m) => m.type === 'DISTINCT_MODIFIER') ? modifiers.filter((m) => m.type === 'ORDER_MODIFIER' || m === limit).map(clone) : [];
   return {
-    stage: { ...clone(reduceNode), modifiers: perTask },
-    top: selectNode([star()], baseTable(FINAL_VIEW), { modifiers: (select.modifiers as AstNode[]).map(clone) }),
-    groups,
+    stage: { ...clone(node), modifiers: perTask },
+    top: selectNode([star()], baseTable(view), { modifiers: (select.modifiers as AstNode[]).map(clone) }),
   };
 }
 
@@ -1430,6 +1589,36 @@ function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): bool
   }
   if (from.type === 'JOIN') return collectJoinRefs(from.left, out) && collectJoinRefs(from.right, out);
   return false;
+}
+
+/** The base-table references of a FROM tree, through its joins (not inside derived tables). */
+function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void {
+  if (!from) return;
+  if (from.type === 'BASE_TABLE') out.push(from);
+  else if (from.type === 'JOIN') {
+    collectBaseRefs(from.left, out);
+    collectBaseRefs(from.right, out);
+  }
+}
+
+/**
+ * The reference among `refs` and its column that a column reference names: by its binding
+ * when qualified, else the one reference of the query with such a column (none when another
+ * table, a derived table or a subquery's could be meant).
+ */
+function columnOwner(ctx: PlanContext, e: AstNode, refs: readonly AstNode[]): { ref: AstNode; column: Column } | undefined {
+  if (e.class !== 'COLUMN_REF') return undefined;
+  const names = (e.column_names as unknown[]).map((n) => String(n).toLowerCase());
+  const colOf = (ref: AstNode, name: string) => ctx.refTable.get(ref)?.snapshot.columns.find((c) => c.name.toLowerCase() === name);
+  if (names.length === 2) {
+    const ref = refs.find((r) => ctx.scope.refs.find((x) => x.node === r)?.binding.toLowerCase() === names[0]);
+    const column = ref ? colOf(ref, names[1]) : undefined;
+    return ref && column ? { ref, column } : undefined;
+  }
+  if (names.length !== 1) return undefined;
+  const owners = ctx.scope.refs.filter((r) => colOf(r.node, names[0]));
+  if (owners.length !== 1 || !refs.includes(owners[0].node)) return undefined;
+  return { ref: owners[0].node, column: colOf(owners[0].node, names[0])! };
 }
 
 /** Can the rows of `target` be split across fragments without changing the join's result? */

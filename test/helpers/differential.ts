@@ -121,6 +121,10 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'decorrelated NOT EXISTS with an inequality, NULLs on both sides', materialized: true, sql: "SELECT count(*), sum(id) FROM nullable a WHERE NOT EXISTS (SELECT 1 FROM nullable b WHERE b.grp = a.grp AND b.s <> a.s AND b.v > 100)" },
   { name: 'decorrelated EXISTS and NOT EXISTS with inequalities (Q21 form)', materialized: true, sql: 'SELECT l1.l_suppkey, count(*) AS n FROM lineitem l1, orders WHERE o_orderkey = l1.l_orderkey AND EXISTS (SELECT * FROM lineitem l2 WHERE l2.l_orderkey = l1.l_orderkey AND l2.l_suppkey <> l1.l_suppkey) AND NOT EXISTS (SELECT * FROM lineitem l3 WHERE l3.l_orderkey = l1.l_orderkey AND l3.l_suppkey <> l1.l_suppkey AND l3.l_receiptdate > l3.l_commitdate) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10' },
   { name: 'a correlated subquery stays inline beside a materialized one', materialized: true, sql: 'SELECT count(*) FROM orders o WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_nationkey < 10) AND o_totalprice > (SELECT avg(o_totalprice) FROM orders i WHERE i.o_custkey = o.o_custkey)' },
+  // Key-partitioned: lineitem's rows hash-partitioned on the column the windows and groups are by, the small tables read whole by every task.
+  { name: 'window PARTITION BY a column of the large table, joined with a small one', shape: 'key-partitioned', sql: 'SELECT l_orderkey, l_linenumber, p_brand, row_number() OVER (PARTITION BY l_partkey ORDER BY l_orderkey, l_linenumber) AS rn FROM lineitem JOIN part ON l_partkey = p_partkey WHERE p_size < 5 ORDER BY 1, 2' },
+  { name: 'median by group, filtered by an IN subquery', materialized: true, sql: 'SELECT l_suppkey, median(l_quantity) AS m, quantile_disc(l_discount, 0.9) AS d, count(*) AS n FROM lineitem WHERE l_suppkey IN (SELECT s_suppkey FROM supplier WHERE s_nationkey < 5) GROUP BY 1 ORDER BY 1' },
+  { name: 'a holistic aggregate over the preserved side of a left join', sql: "SELECT l_orderkey, max(p_name) AS p, string_agg(l_linenumber::VARCHAR, ',' ORDER BY l_linenumber) AS lines FROM lineitem LEFT JOIN part ON l_partkey = p_partkey AND p_size < 3 WHERE l_orderkey < 3000 GROUP BY 1 ORDER BY 1" },
   { name: 'UNION ALL', shape: 'single-node', sql: "SELECT 'o' AS k, count(*) AS n FROM orders UNION ALL SELECT 'l', count(*) FROM lineitem ORDER BY 1" },
   { name: 'median and quantile', shape: 'single-node', sql: 'SELECT median(l_quantity), quantile_cont(l_extendedprice, 0.25) FROM lineitem' },
   { name: 'ROLLUP', shape: 'single-node', sql: 'SELECT l_returnflag, l_linestatus, count(*) FROM lineitem GROUP BY ROLLUP (1, 2) ORDER BY 1 NULLS FIRST, 2 NULLS FIRST' },
@@ -137,7 +141,7 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
  * keys, empty partitions. `staged`: the plan must hash-partition (a partitioned join) when
  * every table is over the broadcast limit.
  */
-export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean }[] = [
+export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean; keyed?: boolean }[] = [
   { name: 'inner join of two large tables by group', staged: true, sql: 'SELECT o_orderpriority, count(*), sum(l_extendedprice) FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 ORDER BY 1' },
   { name: 'inner join in WHERE', staged: true, sql: "SELECT count(*), max(l_shipdate) FROM orders, lineitem WHERE o_orderkey = l_orderkey AND o_orderstatus = 'F'" },
   { name: 'left join keeps unmatched rows', staged: true, sql: 'SELECT o_orderstatus, count(*), count(l_orderkey) FROM orders LEFT JOIN lineitem ON o_orderkey = l_orderkey AND l_quantity > 45 GROUP BY 1 ORDER BY 1' },
@@ -160,15 +164,22 @@ export const STAGE_QUERIES: { name: string; sql: string; staged?: boolean }[] = 
   { name: 'multi-way join with small tables', sql: 'SELECT n_name, count(*) FROM customer, orders, nation WHERE c_custkey = o_custkey AND c_nationkey = n_nationkey GROUP BY 1 ORDER BY 1' },
   { name: 'derived table of many groups', sql: 'SELECT avg(c), max(c) FROM (SELECT l_orderkey, count(*) AS c FROM lineitem GROUP BY 1)' },
   { name: 'CTE used twice', sql: 'WITH t AS (SELECT o_custkey, sum(o_totalprice) AS s FROM orders GROUP BY 1) SELECT count(*), sum(a.s - b.s) FROM t a JOIN t b ON a.o_custkey = b.o_custkey + 1' },
-  { name: 'window with PARTITION BY', sql: 'SELECT l_returnflag, l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_returnflag ORDER BY l_extendedprice DESC, l_orderkey, l_linenumber) AS r FROM lineitem QUALIFY r <= 3 ORDER BY 1, 4' },
+  { name: 'window with PARTITION BY', keyed: true, sql: 'SELECT l_returnflag, l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_returnflag ORDER BY l_extendedprice DESC, l_orderkey, l_linenumber) AS r FROM lineitem QUALIFY r <= 3 ORDER BY 1, 4' },
   { name: 'window without PARTITION BY', sql: 'SELECT o_orderkey, sum(o_totalprice) OVER (ORDER BY o_orderkey ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s FROM orders WHERE o_orderkey < 200 ORDER BY 1' },
   { name: 'ORDER BY without LIMIT over a large output', sql: 'SELECT l_orderkey, l_linenumber, l_extendedprice FROM lineitem WHERE l_quantity > 40 ORDER BY l_extendedprice, l_orderkey, l_linenumber' },
   { name: 'UNION of two large tables', sql: 'SELECT l_orderkey AS k FROM lineitem WHERE l_quantity > 48 UNION SELECT o_orderkey FROM orders WHERE o_totalprice > 400000 ORDER BY 1' },
   { name: 'EXCEPT', sql: 'SELECT o_custkey FROM orders EXCEPT SELECT c_custkey FROM customer WHERE c_acctbal > 0 ORDER BY 1' },
   { name: 'INTERSECT', sql: 'SELECT l_orderkey FROM lineitem WHERE l_quantity > 49 INTERSECT SELECT o_orderkey FROM orders WHERE o_orderpriority = \'1-URGENT\' ORDER BY 1' },
   { name: 'many-group aggregate', sql: 'SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY 1 ORDER BY 1' },
-  { name: 'holistic: median by group', sql: 'SELECT l_shipmode, median(l_extendedprice), quantile_disc(l_quantity, 0.9) FROM lineitem GROUP BY 1 ORDER BY 1' },
-  { name: 'holistic: string_agg over many groups', sql: "SELECT o_custkey, string_agg(o_orderpriority, ',' ORDER BY o_orderkey) FROM orders WHERE o_custkey < 100 GROUP BY 1 ORDER BY 1" },
+  { name: 'holistic: median by group', keyed: true, sql: 'SELECT l_shipmode, median(l_extendedprice), quantile_disc(l_quantity, 0.9) FROM lineitem GROUP BY 1 ORDER BY 1' },
+  { name: 'holistic: string_agg over many groups', keyed: true, sql: "SELECT o_custkey, string_agg(o_orderpriority, ',' ORDER BY o_orderkey) FROM orders WHERE o_custkey < 100 GROUP BY 1 ORDER BY 1" },
+  // Key-partitioned (every table over the broadcast limit: single-table queries).
+  { name: 'key-partitioned: a running sum PARTITION BY a many-valued key', keyed: true, sql: 'SELECT l_orderkey, l_linenumber, sum(l_quantity) OVER (PARTITION BY l_orderkey ORDER BY l_linenumber) AS running FROM lineitem WHERE l_orderkey < 500 ORDER BY 1, 2' },
+  { name: 'key-partitioned: holistic aggregates on two keys with NULL groups', keyed: true, sql: "SELECT grp, s, list_sort(list(v)) AS vs, string_agg(id::VARCHAR, ',' ORDER BY id) AS ids FROM nullable GROUP BY grp, s ORDER BY grp NULLS FIRST, s NULLS FIRST" },
+  { name: 'key-partitioned: a quantile over skewed keys, top groups', keyed: true, sql: 'SELECT k, quantile_cont(n, 0.5) AS q, count(*) AS c FROM skew_a GROUP BY k ORDER BY c DESC, k LIMIT 5' },
+  { name: 'key-partitioned: a window over groups by a group key, with median', keyed: true, sql: 'SELECT l_orderkey, sum(l_quantity) AS q, sum(sum(l_quantity)) OVER (PARTITION BY l_orderkey) AS t, median(l_discount) AS md FROM lineitem GROUP BY l_orderkey, l_linenumber ORDER BY 1, 2 LIMIT 40' },
+  { name: 'key-partitioned: DISTINCT over window values', keyed: true, sql: 'SELECT DISTINCT count(*) OVER (PARTITION BY l_orderkey) AS n FROM lineitem ORDER BY 1' },
+  { name: 'key-partitioned: median and a filtered count(DISTINCT), ORDER BY ... LIMIT', keyed: true, sql: 'SELECT o_custkey, median(o_totalprice) AS m, count(DISTINCT o_orderstatus) FILTER (WHERE o_totalprice > 100000) AS s FROM orders GROUP BY 1 ORDER BY m DESC, 1 LIMIT 10' },
   { name: 'count distinct on several keys', sql: 'SELECT count(DISTINCT (l_partkey, l_suppkey)), count(DISTINCT l_partkey) FROM lineitem' },
   { name: 'EXISTS (semi join)', sql: 'SELECT count(*) FROM orders WHERE EXISTS (SELECT 1 FROM lineitem WHERE l_orderkey = o_orderkey AND l_quantity > 49)' },
   { name: 'NOT EXISTS (anti join)', sql: 'SELECT count(*) FROM customer WHERE NOT EXISTS (SELECT 1 FROM orders WHERE o_custkey = c_custkey)' },

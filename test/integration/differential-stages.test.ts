@@ -27,9 +27,14 @@ after(async () => {
   await f?.close();
 });
 
-async function differential(name: string, sql: string, staged?: boolean, counts: readonly number[] = PARTITIONS): Promise<void> {
+async function differential(name: string, sql: string, staged?: boolean, counts: readonly number[] = PARTITIONS, keyed?: boolean): Promise<void> {
   for (const partitions of counts) {
     await assertSameAsDuckDB(f, name, sql, { fragments: 2, partitions }, (plan) => {
+      if (keyed) {
+        // The table's rows hash-partitioned on the keys, the query run per partition.
+        assert.equal(plan.shape, 'key-partitioned', `${name}: ${plan.reason}`);
+        assert.deepEqual(plan.stages?.map((s) => [s.id, s.tasks]), [['__keyed', partitions]]);
+      }
       if (staged) {
         // The join stage, then (a grouped aggregate) the stage that aggregates its partials.
         assert.ok([1, 2].includes(plan.stages?.length ?? 0), `${name}: a partitioned join (${plan.reason})`);
@@ -41,7 +46,7 @@ async function differential(name: string, sql: string, staged?: boolean, counts:
 }
 
 describe('multi-stage: queries written for stages', () => {
-  for (const q of STAGE_QUERIES) test(q.name, () => differential(q.name, q.sql, q.staged));
+  for (const q of STAGE_QUERIES) test(q.name, () => differential(q.name, q.sql, q.staged, PARTITIONS, q.keyed));
 });
 
 // Partitioned aggregation: the partials are hash-partitioned on the group keys and a stage
