@@ -1,214 +1,490 @@
-// A discrete-event model of one query on a fleet of workers: the coordinator plans, then
-// dispatches fragments one after another (its measured per-fragment cost), environments
-// become ready (warm: at once; cold: Lambda adds at most N environments per step, each
-// paying a cold start), workers fetch and scan (overlapped; fetch bounded per worker by its
-// connections and fleet-wide by the GET rate of the prefix, served in arrival order),
-// partials travel back inline or through S3 when over the sync payload limit, the
-// coordinator lands them one at a time, then reduces. Pure: same input, same answer.
+// The scale model: a TPC-H query as the stage DAG it ran as on the local cluster, scaled to
+// a fleet. Pure functions only (measure.ts gathers the inputs, scenario.ts wires them up).
+//
+// A query is a sequence of executions (its materialized steps, then the query over their
+// results; independent steps may overlap in the engine, the model runs them one after the
+// other). An execution is the coordinator planning it, its leaf stages (the fragments of
+// every table, run at once), each later stage in turn, then the coordinator's reduce step.
+// Per stage the model takes what the stage did at two measured scale factors (bytes in and
+// out, broadcast bytes per task, shuffle GETs and PUTs) and fits each as linear in the scale
+// factor, so what stays flat (a step over aggregated results) stays flat and what grows
+// grows. A stage's time at a scale factor on a fleet:
+//
+//   invoke latency + coordinator dispatch x tasks
+//   + max(longest task, sum of task times / workers)        (tasks spread over the workers)
+//   task = fixed cost + max(fetch bytes / bandwidth, bytes x CPU ms per byte / vCPUs)
+//          + first-byte latency x (rounds of shuffle GETs at the reader's concurrency)
+//          + a PUT of its shuffle object (first byte + bytes / bandwidth) when it writes one
+//   and never less than the fleet's GETs (table ranges, shuffle pieces) and PUTs over the
+//   per-prefix request rates.
+//
+// CPU ms per byte is calibrated per stage from the local run (the stage's measured time
+// with the local fleet's overheads taken out); a stage of one task is one node reading its
+// bytes at one node's bandwidth and CPU, and so is the reduce step, on the coordinator.
 
 import { PuffinError } from '../../runtime/errors.ts';
 
-export interface QueryProfile {
-  id: string;
-  shape: string;
-  /** Bytes of Parquet the query reads, in all. */
-  scanBytes: number;
-  /** Fragment work: ms of one core per byte scanned. */
-  cpuMsPerByte: number;
-  /** Partial size of a fragment: a fixed part (aggregates) plus a part proportional to its input (pulled-up rows). */
-  partialBytesFixed: number;
-  partialBytesPerScanByte: number;
-  planMs: number;
-  /** Reduce: fixed ms, plus ms per byte of partials, at the calibration machine's core count. */
-  reduceMsFixed: number;
-  reduceMsPerPartialByte: number;
+// ---- what the local cluster measured ---------------------------------------------------
+
+export interface StageMeasure {
+  stage: string;
+  /** A leaf stage is the fragments of one output (table scans); a later stage reads shuffles. */
+  kind: 'leaf' | 'stage';
+  /** Stages whose shuffle it reads (later stages). */
+  reads: string[];
+  tasks: number;
+  rowsOut: number;
+  bytesOut: number;
+  /** Table data and shuffle pieces read, over all tasks (broadcast tables once per task). */
+  bytesIn: number;
+  /** Bytes of tables every task reads whole (broadcast), per task. */
+  broadcastBytesPerTask: number;
+  shuffleGets: number;
+  shufflePuts: number;
+  ms: number;
+  /** 'hash(N)' or 'single'. */
+  output: string;
 }
+
+export interface ExecutionMeasure {
+  /** rows: the answer; table: a stored step (no reduce); scalar / exists: a one-value step. */
+  mode: 'rows' | 'table' | 'scalar' | 'exists';
+  shape: string;
+  /** The planner's reason for the execution's shape. */
+  reason: string;
+  stages: StageMeasure[];
+  /** Bytes of partials the coordinator's reduce step read; null for a stored step (no reduce). */
+  reduceBytes: number | null;
+}
+
+export interface QueryMeasure {
+  query: string;
+  shape: string;
+  reason: string;
+  /** Wall time of cluster.query(), median of the timed runs. */
+  wallMs: number;
+  /** Planning in the last timed run (the planner caches plans, so near 0), and in the first run (from scratch). */
+  planMs: number;
+  firstPlanMs: number;
+  executeMs: number;
+  reduceMs: number;
+  bytesScanned: number;
+  bytesShuffled: number;
+  singleNodeBytes: number;
+  executions: ExecutionMeasure[];
+}
+
+// ---- the fitted profile ----------------------------------------------------------------
+
+/** y(sf) = a + b * sf, never below 0 when evaluated. */
+export interface Linear { a: number; b: number }
+
+export const at = (l: Linear, sf: number): number => Math.max(0, l.a + l.b * sf);
+
+/** The line through (x1, y1) and (x2, y2); flat at y2 when x1 = x2. */
+export function fitLinear(x1: number, y1: number, x2: number, y2: number): Linear {
+  if (x1 === x2) return { a: y2, b: 0 };
+  const b = (y2 - y1) / (x2 - x1);
+  return { a: y2 - b * x2, b };
+}
+
+export interface StageProfile {
+  stage: string;
+  kind: 'leaf' | 'stage';
+  reads: string[];
+  /** How its task count scales: one task; one per worker (the planner's fragments and partitions); or with its bytes (a table of few files). */
+  fanout: 'one' | 'fleet' | 'bytes';
+  /** Tasks at the larger measured scale. */
+  tasks: number;
+  /** Bytes split over the tasks (bytesIn less the broadcast reads), and broadcast bytes per task. */
+  splitBytes: Linear;
+  broadcastBytesPerTask: Linear;
+  bytesOut: Linear;
+  rowsOut: Linear;
+  /** Measured shuffle GETs / (tasks x producer objects): the share of pieces a consumer GETs; 1 when no object was measured. */
+  getFill: number;
+  hashOutput: boolean;
+  /** CPU of one core per byte read, calibrated (calibrateCpu). */
+  cpuMsPerByte: number;
+  /** Measured wall time at the larger scale (for calibration). */
+  measuredMs: number;
+}
+
+export interface ExecutionProfile {
+  mode: ExecutionMeasure['mode'];
+  stages: StageProfile[];
+  reduceBytes: Linear | null;
+}
+
+export interface QueryProfile {
+  query: string;
+  shape: string;
+  /** 'linear': the two measured DAGs match stage for stage; otherwise the larger one, bytes proportional to the scale factor. */
+  fit: 'linear' | 'proportional';
+  executions: ExecutionProfile[];
+}
+
+/** A stage's name with the materialized step's hash taken out (__pdb_m<hex>_1 -> __pdb_m_1): it differs between runs of other data. */
+export const stageKey = (name: string): string => name.replace(/__pdb_m[0-9a-f]+_/g, '__pdb_m_');
+
+const sameDag = (x: QueryMeasure, y: QueryMeasure): boolean =>
+  x.executions.length === y.executions.length &&
+  x.executions.every((e, i) => e.mode === y.executions[i].mode && e.stages.length === y.executions[i].stages.length && e.stages.every((s) => y.executions[i].stages.some((t) => stageKey(t.stage) === stageKey(s.stage))));
+
+/**
+ * Bytes a stage's tasks split among them: for a leaf stage its table bytes less the
+ * broadcast reads; for a later stage the bytes of the shuffles it reads (what its
+ * producers wrote), which bytesIn does not count for pieces that travelled inline.
+ */
+export function splitBytesOf(s: StageMeasure, execution: StageMeasure[]): number {
+  const read = Math.max(0, s.bytesIn - s.tasks * s.broadcastBytesPerTask);
+  if (s.kind === 'leaf') return read;
+  const shuffled = s.reads.reduce((n, r) => n + (execution.find((x) => x.stage === r)?.bytesOut ?? 0), 0);
+  return Math.max(read, shuffled);
+}
+
+/**
+ * Fit a query's profile from its runs at two scale factors (sfSmall < sfLarge). `fragments`
+ * is the fragment bound the runs were planned with: a stage of that many tasks has one per
+ * worker at scale.
+ */
+export function fitProfile(small: QueryMeasure, sfSmall: number, large: QueryMeasure, sfLarge: number, fragments: number): QueryProfile {
+  if (!(sfSmall > 0 && sfLarge > sfSmall)) throw new PuffinError('bad_request', `scale model: need 0 < sfSmall < sfLarge, got ${sfSmall}, ${sfLarge}`);
+  const linear = sameDag(small, large);
+  const fit = (ys: number, yl: number): Linear => (linear ? fitLinear(sfSmall, ys, sfLarge, yl) : { a: 0, b: yl / sfLarge });
+  const executions = large.executions.map((e, i): ExecutionProfile => {
+    const se = linear ? small.executions[i] : undefined;
+    const stages = e.stages.map((s): StageProfile => {
+      const t = se?.stages.find((x) => stageKey(x.stage) === stageKey(s.stage)) ?? s;
+      // Pairs of (consumer task, producer object): a producer whose piece travelled inline
+      // (under the shuffle inline limit) wrote no object and is read with no GET.
+      const objects = s.reads.reduce((n, r) => n + (e.stages.find((x) => x.stage === r)?.shufflePuts ?? 0), 0);
+      const pairs = s.tasks * objects;
+      return {
+        stage: s.stage, kind: s.kind, reads: s.reads,
+        // A later stage's tasks are the shuffle's partitions (one per worker), or one (a
+        // stage the planner runs as one task); a leaf stage has one task per worker unless
+        // its table has fewer files than the fragment bound.
+        // A leaf stage of fewer tasks reads a table of few files at this scale: its tasks grow
+        // with its bytes (a flat table, nation or region, stays at one).
+        fanout: s.kind === 'stage' ? (s.tasks <= 1 ? 'one' : 'fleet') : s.tasks >= fragments ? 'fleet' : 'bytes',
+        tasks: s.tasks,
+        splitBytes: fit(splitBytesOf(t, se?.stages ?? e.stages), splitBytesOf(s, e.stages)),
+        broadcastBytesPerTask: fit(t.broadcastBytesPerTask, s.broadcastBytesPerTask),
+        bytesOut: fit(t.bytesOut, s.bytesOut),
+        rowsOut: fit(t.rowsOut, s.rowsOut),
+        // Of the pieces in objects, the share a consumer GETs (empty ones are skipped); with
+        // no object measured, every consumer GETs every producer's piece once (the upper bound,
+        // runtime/exec/shuffle-index.ts shuffleGetCount).
+        getFill: pairs > 0 ? Math.min(1, s.shuffleGets / pairs) : 1,
+        hashOutput: s.output.startsWith('hash'),
+        cpuMsPerByte: 0,
+        measuredMs: s.ms,
+      };
+    });
+    const rb = e.reduceBytes === null ? null : fit(se?.reduceBytes ?? e.reduceBytes, e.reduceBytes);
+    return { mode: e.mode, stages, reduceBytes: rb };
+  });
+  return { query: large.query, shape: large.shape, fit: linear ? 'linear' : 'proportional', executions };
+}
+
+// ---- a fleet ---------------------------------------------------------------------------
 
 export interface FleetConfig {
+  label: string;
   workers: number;
-  /** Threads (vCPUs) each worker scans with. */
+  /** Threads (vCPUs, or local cores) one task runs on. */
   vcpusPerWorker: number;
-  /** When set, all workers share this many cores (a local machine): work stretches when oversubscribed. */
-  sharedCores?: number;
-  cold: boolean;
-  /** Per-worker fetch bandwidth (bytes/s); Infinity for local files. */
-  fetchBytesPerSecondPerWorker: number;
-  /** Fleet-wide GET rate (GETs/s); Infinity for local files. */
-  getsPerSecond: number;
-  getBytes: number;
+  /** Network bandwidth of one execution environment (bytes/s); Infinity for local files. */
+  bytesPerSecondPerWorker: number;
+  /** Same for the coordinator (the reduce step's partials). */
+  coordinatorBytesPerSecond: number;
+  /** First-byte latency of a GET or PUT. */
   firstByteMs: number;
-  /** Coordinator's serial cost to dispatch one fragment, and to land one partial. */
-  dispatchMs: number;
-  landMs: number;
-  /** Round trip of an invoke (half each way). */
-  invokeLatencyMs: number;
-  /** Fixed cost of a fragment on the worker (views, COPY of the partial, ...). */
-  fragmentFixedMs: number;
-  newEnvironmentsPerStep: number;
-  scalingStepMs: number;
-  coldStartMs: number;
-  syncPayloadBytes: number;
-  /** Bandwidth for a partial stored to and fetched from S3 (each way). */
-  shuffleBytesPerSecond: number;
+  /** Shuffle pieces a reader GETs at once. */
+  shuffleGetConcurrency: number;
+  /** Bytes per ranged GET of a table file, and ranges fetched at once. */
+  tableGetBytes: number;
+  /** Request rates (per prefix x prefixes); Infinity for local files. Table GETs: per table (a leaf stage reads one table). */
+  tableGetsPerSecond: number;
+  shuffleGetsPerSecond: number;
+  shufflePutsPerSecond: number;
+  /** Start of a stage: invoking a warm environment (round trip). */
+  invokeMs: number;
+  /** Coordinator's serial cost per task (dispatch and landing), by fan-out: sync below asyncThreshold tasks, async from it. */
+  dispatchMsSync: number;
+  dispatchMsAsync: number;
+  asyncThreshold: number;
+  /** Fixed cost of one task on its worker (views, writing its output). */
+  taskFixedMs: number;
+  /** Coordinator: planning one execution, and the reduce step's fixed and per-byte cost (at the calibration machine). */
+  planMs: number;
+  reduceFixedMs: number;
+  reduceMsPerByte: number;
   /** The coordinator reduces this many times faster than the calibration machine. */
   reduceSpeedup: number;
+  /** Partials over this go through the object store (a PUT and a GET more). */
+  inlineLimitBytes: number;
+  /** A task's shuffle output up to this travels inline in its result (no PUT, no GETs of it). */
+  shuffleInlineLimitBytes: number;
+  /** Tasks per stage at scale: the planner's fragments (= workers); null keeps the measured counts (the local check). */
+  fleetTasks: number | null;
+  /** Cold: the first stage waits for environments (Lambda adds newEnvironmentsPerStep every scalingStepMs), each paying coldStartMs. */
+  cold: boolean;
+  coldStartMs: number;
+  newEnvironmentsPerStep: number;
+  scalingStepMs: number;
 }
 
-export interface SimResult {
-  latencyMs: number;
+export interface StageAtScale {
+  stage: string;
+  tasks: number;
+  bytesIn: number;
+  bytesPerTask: number;
+  bytesOutPerTask: number;
+  shuffleGetsPerTask: number;
+  tableGetsPerTask: number;
+  putsPerTask: number;
+  /** Table bytes (not shuffle) per task. */
+  tableBytesPerTask: number;
+  cpuMsPerByte: number;
+}
+
+/** Tasks of a stage at scale factor sf on a fleet. */
+export function tasksAt(s: StageProfile, sf: number, sfMeasured: number, c: FleetConfig): number {
+  if (c.fleetTasks === null || s.fanout === 'one') return s.fanout === 'one' ? 1 : s.tasks;
+  if (s.fanout === 'fleet') return c.fleetTasks;
+  const measured = at(s.splitBytes, sfMeasured);
+  const grow = measured > 0 ? at(s.splitBytes, sf) / measured : 1;
+  return Math.max(1, Math.min(c.fleetTasks, Math.ceil(s.tasks * grow)));
+}
+
+/** One execution's stages at scale factor sf: task counts, bytes per task, requests per task. */
+export function stagesAt(e: ExecutionProfile, sf: number, sfMeasured: number, c: FleetConfig): StageAtScale[] {
+  const tasks = new Map(e.stages.map((s) => [s.stage, tasksAt(s, sf, sfMeasured, c)]));
+  // Producers whose output per task is over the shuffle inline limit write an object each.
+  const objects = new Map(e.stages.map((s) => {
+    const n = tasks.get(s.stage)!;
+    return [s.stage, s.hashOutput && at(s.bytesOut, sf) / n > c.shuffleInlineLimitBytes ? n : 0];
+  }));
+  return e.stages.map((s) => {
+    const n = tasks.get(s.stage)!;
+    const bcast = at(s.broadcastBytesPerTask, sf);
+    const split = at(s.splitBytes, sf);
+    const bytesPerTask = split / n + bcast;
+    const producerObjects = s.reads.reduce((m, r) => m + (objects.get(r) ?? 0), 0);
+    // Leaf stages read tables; later stages read shuffles (split) and broadcast tables.
+    const tableBytesPerTask = s.kind === 'leaf' ? bytesPerTask : bcast;
+    return {
+      stage: s.stage, tasks: n, bytesIn: split + n * bcast, bytesPerTask, bytesOutPerTask: at(s.bytesOut, sf) / n,
+      shuffleGetsPerTask: s.getFill * producerObjects,
+      tableGetsPerTask: tableBytesPerTask > 0 ? Math.ceil(tableBytesPerTask / c.tableGetBytes) : 0,
+      putsPerTask: objects.get(s.stage)! > 0 ? 1 : 0, tableBytesPerTask, cpuMsPerByte: s.cpuMsPerByte,
+    };
+  });
+}
+
+/** Time of one task of a stage, on its worker. */
+export function taskMs(s: StageAtScale, c: FleetConfig): number {
+  const fetch = Number.isFinite(c.bytesPerSecondPerWorker) ? (s.bytesPerTask / c.bytesPerSecondPerWorker) * 1000 : 0;
+  const cpu = (s.bytesPerTask * s.cpuMsPerByte) / c.vcpusPerWorker;
+  const tableLatency = s.tableGetsPerTask > 0 ? c.firstByteMs : 0;
+  const shuffleLatency = Math.ceil(s.shuffleGetsPerTask / c.shuffleGetConcurrency) * c.firstByteMs;
+  const put = s.putsPerTask > 0 ? c.firstByteMs + (Number.isFinite(c.bytesPerSecondPerWorker) ? (s.bytesOutPerTask / c.bytesPerSecondPerWorker) * 1000 : 0) : 0;
+  const stored = s.putsPerTask === 0 && s.bytesOutPerTask > Math.max(c.inlineLimitBytes, c.shuffleInlineLimitBytes) ? 2 * c.firstByteMs : 0;
+  return c.taskFixedMs + tableLatency + shuffleLatency + Math.max(fetch, cpu) + put + stored;
+}
+
+export interface PhaseResult {
+  ms: number;
+  /** Sum of task times (billed worker time). */
+  busyMs: number;
+  tasks: number;
+  tableGets: number;
+  shuffleGets: number;
+  puts: number;
+  /** What bounds it: 'tasks' (the work), 'dispatch', 'table GET rate', 'shuffle GET rate', 'PUT rate'. */
+  bound: string;
+}
+
+/** Stages that run at once (an execution's leaf stages) or one stage alone, on the fleet. */
+export function phaseMs(stages: StageAtScale[], c: FleetConfig): PhaseResult {
+  const tasks = stages.reduce((n, s) => n + s.tasks, 0);
+  const times = stages.map((s) => taskMs(s, c));
+  const busyMs = stages.reduce((sum, s, i) => sum + s.tasks * times[i], 0);
+  const work = Math.max(0, ...times, busyMs / c.workers);
+  const dispatch = tasks * (tasks >= c.asyncThreshold ? c.dispatchMsAsync : c.dispatchMsSync);
+  const tableGets = stages.reduce((n, s) => n + s.tasks * s.tableGetsPerTask, 0);
+  const shuffleGets = stages.reduce((n, s) => n + s.tasks * s.shuffleGetsPerTask, 0);
+  const puts = stages.reduce((n, s) => n + s.tasks * s.putsPerTask, 0);
+  const bounds: [string, number][] = [
+    ['tasks', work + dispatch],
+    ['table GET rate', (Math.max(0, ...stages.map((s) => s.tasks * s.tableGetsPerTask)) / c.tableGetsPerSecond) * 1000],
+    ['shuffle GET rate', (shuffleGets / c.shuffleGetsPerSecond) * 1000],
+    ['PUT rate', (puts / c.shufflePutsPerSecond) * 1000],
+  ];
+  const [bound, ms] = bounds.reduce((m, b) => (b[1] > m[1] ? b : m));
+  return { ms: c.invokeMs + ms, busyMs, tasks, tableGets, shuffleGets, puts, bound: bound === 'tasks' && dispatch > work ? 'dispatch' : bound };
+}
+
+/** The reduce step on the coordinator: fetch the partials at one node's bandwidth, then its CPU. */
+export function reduceMs(bytes: number, c: FleetConfig): number {
+  const fetch = Number.isFinite(c.coordinatorBytesPerSecond) ? (bytes / c.coordinatorBytesPerSecond) * 1000 : 0;
+  return fetch + (c.reduceFixedMs + c.reduceMsPerByte * bytes) / c.reduceSpeedup;
+}
+
+export interface ExecutionResult {
+  mode: ExecutionMeasure['mode'];
+  ms: number;
   planMs: number;
-  /** When the last fragment's environment was ready. */
-  lastReadyMs: number;
-  /** When the last partial was landed at the coordinator. */
-  landedMs: number;
+  phases: { stages: string[]; tasks: number; ms: number; bound: string }[];
   reduceMs: number;
-  /** Sum over workers of invoke-to-response time (ms), cold starts included. */
-  workerBusyMs: number;
-  gets: number;
-  storedPartials: number;
-  partialBytes: number;
 }
 
-type Event = { t: number; seq: number; kind: 'dispatch' | 'start' | 'finish' | 'arrive'; k: number };
+export interface QueryResult {
+  query: string;
+  latencyMs: number;
+  executions: ExecutionResult[];
+  busyMs: number;
+  tasks: number;
+  tableGets: number;
+  shuffleGets: number;
+  puts: number;
+}
 
-/** A binary min-heap on (t, seq): ties resolve in insertion order, so runs are deterministic. */
-class EventQueue {
-  private heap: Event[] = [];
-  private seq = 0;
-  get size(): number { return this.heap.length; }
-  push(e: Omit<Event, 'seq'>): void {
-    const h = this.heap;
-    h.push({ ...e, seq: this.seq++ });
-    for (let i = h.length - 1; i > 0;) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
+/** A query at scale factor sf on fleet c (profile calibrated at sfMeasured). */
+export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: FleetConfig): QueryResult {
+  if (!(Number.isInteger(c.workers) && c.workers >= 1)) throw new PuffinError('bad_request', `scale model: workers must be a positive integer, got ${c.workers}`);
+  if (!(sf > 0)) throw new PuffinError('bad_request', `scale model: the scale factor must be positive, got ${sf}`);
+  const out: QueryResult = { query: p.query, latencyMs: 0, executions: [], busyMs: 0, tasks: 0, tableGets: 0, shuffleGets: 0, puts: 0 };
+  let first = true;
+  for (const e of p.executions) {
+    const all = stagesAt(e, sf, sfMeasured, c);
+    const groups = [all.filter((_, i) => e.stages[i].kind === 'leaf'), ...all.filter((_, i) => e.stages[i].kind === 'stage').map((s) => [s])].filter((g) => g.length);
+    const phases: ExecutionResult['phases'] = [];
+    let ms = c.planMs;
+    for (const g of groups) {
+      const r = phaseMs(g, c);
+      let t = r.ms;
+      if (c.cold && first) {
+        // Lambda adds at most newEnvironmentsPerStep environments per scaling step; each pays a cold start.
+        const needed = Math.min(c.workers, r.tasks);
+        t += Math.floor((needed - 1) / c.newEnvironmentsPerStep) * c.scalingStepMs + c.coldStartMs;
+        out.busyMs += needed * c.coldStartMs;
+        first = false;
+      }
+      phases.push({ stages: g.map((s) => s.stage), tasks: r.tasks, ms: t, bound: r.bound });
+      ms += t;
+      out.busyMs += r.busyMs;
+      out.tasks += r.tasks;
+      out.tableGets += r.tableGets;
+      out.shuffleGets += r.shuffleGets;
+      out.puts += r.puts;
+    }
+    const red = e.reduceBytes === null ? 0 : reduceMs(at(e.reduceBytes, sf), c);
+    ms += red;
+    out.executions.push({ mode: e.mode, ms, planMs: c.planMs, phases, reduceMs: red });
+    out.latencyMs += ms;
+  }
+  return out;
+}
+
+// ---- calibration -----------------------------------------------------------------------
+
+/**
+ * CPU ms per byte for every stage of a profile, from its measured times on the local fleet
+ * `local` (which must keep the measured task counts): per phase, the value at which the
+ * model gives the measured time (bisection; the phase's stages share it). A phase whose
+ * measured time is under the model's fixed costs gets 0.
+ */
+export function calibrateCpu(p: QueryProfile, sfMeasured: number, local: FleetConfig): QueryProfile {
+  if (local.fleetTasks !== null) throw new PuffinError('bad_request', 'scale model: calibrate on a fleet that keeps the measured task counts (fleetTasks null)');
+  const executions = p.executions.map((e) => {
+    const stages = e.stages.map((s) => ({ ...s }));
+    const leaf = stages.filter((s) => s.kind === 'leaf');
+    const groups = [leaf, ...stages.filter((s) => s.kind === 'stage').map((s) => [s])].filter((g) => g.length);
+    for (const g of groups) {
+      const measured = Math.max(...g.map((s) => s.measuredMs));
+      // A phase that read nothing is all fixed cost: no CPU per byte to find.
+      if (g.every((s) => at(s.splitBytes, sfMeasured) + at(s.broadcastBytesPerTask, sfMeasured) <= 0)) continue;
+      const timeWith = (cpu: number) => {
+        for (const s of g) s.cpuMsPerByte = cpu;
+        return phaseMs(stagesAt({ ...e, stages }, sfMeasured, sfMeasured, local).filter((x) => g.some((s) => s.stage === x.stage)), local).ms;
+      };
+      if (timeWith(0) >= measured) { timeWith(0); continue; }
+      let lo = 0;
+      let hi = 1e-6;
+      while (timeWith(hi) < measured && hi < 1e3) hi *= 4;
+      for (let i = 0; i < 60; i++) {
+        const mid = (lo + hi) / 2;
+        if (timeWith(mid) < measured) lo = mid;
+        else hi = mid;
+      }
+      timeWith((lo + hi) / 2);
+    }
+    return { ...e, stages };
+  });
+  return { ...p, executions };
+}
+
+/**
+ * The reduce step's cost, fitted over queries by least squares with non-negative terms:
+ * reduceMs(query) = fixed x (reduce steps) + perByte x (bytes they read).
+ */
+export function fitReduce(rows: { reduceMs: number; steps: number; bytes: number }[]): { fixedMs: number; msPerByte: number } {
+  const use = rows.filter((r) => r.steps > 0);
+  if (!use.length) return { fixedMs: 0, msPerByte: 0 };
+  let sxx = 0, sxy = 0, syy = 0, sx1 = 0, sy1 = 0;
+  for (const r of use) { sxx += r.steps * r.steps; sxy += r.steps * r.bytes; syy += r.bytes * r.bytes; sx1 += r.steps * r.reduceMs; sy1 += r.bytes * r.reduceMs; }
+  const det = sxx * syy - sxy * sxy;
+  let fixed = det !== 0 ? (sx1 * syy - sy1 * sxy) / det : sx1 / sxx;
+  let perByte = det !== 0 ? (sxx * sy1 - sxy * sx1) / det : 0;
+  if (perByte < 0) { perByte = 0; fixed = sx1 / sxx; }
+  if (fixed < 0) { fixed = 0; perByte = syy > 0 ? sy1 / syy : 0; }
+  return { fixedMs: fixed, msPerByte: perByte };
+}
+
+/**
+ * The local fleet's fixed cost per task, fitted over every measured phase (an execution's
+ * leaf stages together, or one later stage) by the same non-negative least squares:
+ * (phase ms - round trip) = fixed x (tasks per worker, at least 1) + perByte x (bytes per worker).
+ * perByte is a fleet-wide average, used only to separate the fixed part.
+ */
+export function fitTaskFixed(queries: QueryMeasure[], workers: number, roundTripMs: number): { fixedMs: number; msPerByte: number } {
+  const rows: { reduceMs: number; steps: number; bytes: number }[] = [];
+  for (const q of queries) {
+    for (const e of q.executions) {
+      const leaf = e.stages.filter((s) => s.kind === 'leaf');
+      const groups = [leaf, ...e.stages.filter((s) => s.kind === 'stage').map((s) => [s])].filter((g) => g.length);
+      for (const g of groups) {
+        const tasks = g.reduce((n, s) => n + s.tasks, 0);
+        const bytes = g.reduce((n, s) => n + splitBytesOf(s, e.stages) + s.tasks * s.broadcastBytesPerTask, 0);
+        rows.push({ reduceMs: Math.max(0, Math.max(...g.map((s) => s.ms)) - roundTripMs), steps: Math.max(1, tasks / workers), bytes: bytes / Math.min(workers, tasks) });
+      }
     }
   }
-  pop(): Event {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length) {
-      h[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l], h[m])) m = l;
-        if (r < h.length && before(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-const before = (a: Event, b: Event): boolean => a.t < b.t || (a.t === b.t && a.seq < b.seq);
-
-function check(cond: boolean, what: string): void {
-  if (!cond) throw new PuffinError('bad_request', `fleet model: ${what}`);
+  return fitReduce(rows);
 }
 
-export function simulate(q: QueryProfile, c: FleetConfig): SimResult {
-  check(Number.isInteger(c.workers) && c.workers >= 1, `workers must be a positive integer, got ${c.workers}`);
-  check(c.vcpusPerWorker > 0 && q.scanBytes >= 0 && q.cpuMsPerByte >= 0, 'vCPUs must be positive, bytes and work non-negative');
-  const n = c.workers;
-  const bytesPerFragment = q.scanBytes / n;
-  const partial = q.partialBytesFixed + q.partialBytesPerScanByte * bytesPerFragment;
-  const stored = partial > c.syncPayloadBytes;
-  const share = c.sharedCores ? Math.max(1, (n * c.vcpusPerWorker) / c.sharedCores) : 1;
-  const computeMs = (bytesPerFragment * q.cpuMsPerByte * share) / c.vcpusPerWorker;
-  const getsPerFragment = bytesPerFragment > 0 ? Math.ceil(bytesPerFragment / c.getBytes) : 0;
-  const fetchMs = Number.isFinite(c.fetchBytesPerSecondPerWorker) ? (bytesPerFragment / c.fetchBytesPerSecondPerWorker) * 1000 : 0;
-  const shuffleMs = stored ? c.firstByteMs + (partial / c.shuffleBytesPerSecond) * 1000 : 0;
-
-  const events = new EventQueue();
-  const startAt = new Float64Array(n);
-  let getServerFree = 0;
-  let coordinatorFree = q.planMs;
-  let lastReady = 0;
-  let landed = q.planMs;
-  let busy = 0;
-  // The coordinator dispatches serially; each dispatch is an event so arrivals interleave.
-  events.push({ t: q.planMs, kind: 'dispatch', k: 0 });
-  while (events.size) {
-    const e = events.pop();
-    switch (e.kind) {
-      case 'dispatch': {
-        // Dispatching and landing share the coordinator's one thread.
-        const at = Math.max(e.t, coordinatorFree);
-        const sent = at + c.dispatchMs;
-        coordinatorFree = sent;
-        let ready = sent + c.invokeLatencyMs / 2;
-        if (c.cold) {
-          const step = Math.floor(e.k / c.newEnvironmentsPerStep);
-          ready = Math.max(ready, q.planMs + step * c.scalingStepMs) + c.coldStartMs;
-        }
-        lastReady = Math.max(lastReady, ready);
-        events.push({ t: ready, kind: 'start', k: e.k });
-        if (e.k + 1 < n) events.push({ t: sent, kind: 'dispatch', k: e.k + 1 });
-        break;
-      }
-      case 'start': {
-        startAt[e.k] = e.t;
-        // GETs of the whole fleet go through one server at the prefix's rate, first come first served.
-        let fetched = e.t + fetchMs + (getsPerFragment ? c.firstByteMs : 0);
-        if (Number.isFinite(c.getsPerSecond) && getsPerFragment) {
-          const begin = Math.max(e.t, getServerFree);
-          getServerFree = begin + (getsPerFragment / c.getsPerSecond) * 1000;
-          fetched = Math.max(fetched, getServerFree + c.firstByteMs);
-        }
-        const scanned = e.t + (getsPerFragment ? c.firstByteMs : 0) + computeMs;
-        events.push({ t: Math.max(fetched, scanned) + c.fragmentFixedMs + shuffleMs, kind: 'finish', k: e.k });
-        break;
-      }
-      case 'finish': {
-        const cold = c.cold ? c.coldStartMs : 0;
-        busy += e.t - startAt[e.k] + cold;
-        events.push({ t: e.t + c.invokeLatencyMs / 2 + shuffleMs, kind: 'arrive', k: e.k });
-        break;
-      }
-      case 'arrive': {
-        const at = Math.max(e.t, coordinatorFree) + c.landMs;
-        coordinatorFree = at;
-        landed = Math.max(landed, at);
-        break;
-      }
-    }
-  }
-  const partialBytes = partial * n;
-  const reduceMs = (q.reduceMsFixed + q.reduceMsPerPartialByte * partialBytes) / c.reduceSpeedup;
-  return {
-    latencyMs: landed + reduceMs,
-    planMs: q.planMs,
-    lastReadyMs: lastReady,
-    landedMs: landed,
-    reduceMs,
-    workerBusyMs: busy,
-    gets: getsPerFragment * n + (stored ? 2 * n : 0),
-    storedPartials: stored ? n : 0,
-    partialBytes,
-  };
-}
+// ---- cost ------------------------------------------------------------------------------
 
 export interface CostInputs {
   workerMemoryMb: number;
   pricePerGbSecond: number;
   pricePerRequest: number;
   pricePerGet: number;
+  pricePerPut: number;
 }
 
-export interface Cost { workers: number; coordinator: number; requests: number; gets: number; total: number }
+export interface Cost { workers: number; coordinator: number; requests: number; gets: number; puts: number; total: number }
 
-/** Dollars for one query: workers' and coordinator's GB-seconds, invokes, S3 GETs. */
-export function costOf(r: SimResult, workers: number, p: CostInputs): Cost {
+/** Dollars for one query: workers' busy GB-seconds, the coordinator's for the whole query, invokes, S3 GETs and PUTs. */
+export function costOf(r: QueryResult, p: CostInputs): Cost {
   const gb = p.workerMemoryMb / 1024;
-  const w = (r.workerBusyMs / 1000) * gb * p.pricePerGbSecond;
-  const coord = (r.latencyMs / 1000) * gb * p.pricePerGbSecond;
-  const requests = (workers + 1) * p.pricePerRequest;
-  const gets = r.gets * p.pricePerGet;
-  return { workers: w, coordinator: coord, requests, gets, total: w + coord + requests + gets };
+  const workers = (r.busyMs / 1000) * gb * p.pricePerGbSecond;
+  const coordinator = (r.latencyMs / 1000) * gb * p.pricePerGbSecond;
+  const requests = (r.tasks + 1) * p.pricePerRequest;
+  const gets = (r.tableGets + r.shuffleGets) * p.pricePerGet;
+  const puts = r.puts * p.pricePerPut;
+  return { workers, coordinator, requests, gets, puts, total: workers + coordinator + requests + gets + puts };
 }

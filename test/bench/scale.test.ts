@@ -1,72 +1,207 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { costOf, simulate, type FleetConfig, type QueryProfile } from '../../bench/scale/model.ts';
+import {
+  at, calibrateCpu, costOf, fitLinear, fitProfile, fitReduce, fitTaskFixed, modelQuery, phaseMs, reduceMs, splitBytesOf, stageKey, stagesAt, taskMs,
+  type FleetConfig, type QueryMeasure, type StageMeasure, type StageAtScale,
+} from '../../bench/scale/model.ts';
 import { AWS } from '../../bench/scale/params.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 
-const profile: QueryProfile = {
-  id: 'q', shape: 'scan-aggregate', scanBytes: 100e9, cpuMsPerByte: 1000 / 200e6,
-  partialBytesFixed: 2_000, partialBytesPerScanByte: 0, planMs: 50, reduceMsFixed: 20, reduceMsPerPartialByte: 0,
-};
-const fleet = (over: Partial<FleetConfig> = {}): FleetConfig => ({
-  workers: 100, vcpusPerWorker: 6, cold: false, fetchBytesPerSecondPerWorker: 360e6, getsPerSecond: 5500, getBytes: 8 * 2 ** 20, firstByteMs: 30,
-  dispatchMs: 0.25, landMs: 0.25, invokeLatencyMs: 20, fragmentFixedMs: 5, newEnvironmentsPerStep: 1000, scalingStepMs: 10_000, coldStartMs: 800,
-  syncPayloadBytes: 6 * 2 ** 20, shuffleBytesPerSecond: 90e6, reduceSpeedup: 3, ...over,
+const MB = 1e6;
+
+const stage = (over: Partial<StageMeasure> & Pick<StageMeasure, 'stage'>): StageMeasure => ({
+  kind: 'leaf', reads: [], tasks: 8, rowsOut: 0, bytesOut: 0, bytesIn: 0, broadcastBytesPerTask: 0, shuffleGets: 0, shufflePuts: 0, ms: 100, output: 'single', ...over,
 });
-const prices = { workerMemoryMb: 10_240, pricePerGbSecond: AWS.lambdaPricePerGbSecond, pricePerRequest: AWS.lambdaPricePerRequest, pricePerGet: AWS.s3PricePerGet };
 
-describe('fleet model invariants', () => {
-  test('deterministic, and never faster than planning plus the work spread over every vCPU', () => {
-    const a = simulate(profile, fleet());
-    assert.deepEqual(simulate(profile, fleet()), a);
-    const ideal = profile.planMs + (profile.scanBytes * profile.cpuMsPerByte) / (100 * 6);
-    assert.ok(a.latencyMs >= ideal, `${a.latencyMs} >= ${ideal}`);
-    assert.ok(a.latencyMs >= a.landedMs && a.landedMs >= a.planMs);
+/** A query of two executions at scale factor sf: a scalar step over a flat table, then a shuffled join whose bytes grow with sf. */
+function query(sf: number, msScale = 1): QueryMeasure {
+  return {
+    query: 'qx', shape: 'staged', reason: 'test', wallMs: 0, planMs: 1, firstPlanMs: 5, executeMs: 0, reduceMs: 0, bytesScanned: 0, bytesShuffled: 0, singleNodeBytes: 0,
+    executions: [
+      { mode: 'scalar', shape: 'scan-aggregate', reason: '', reduceBytes: 1000, stages: [stage({ stage: 'nation', tasks: 1, bytesIn: 5000, bytesOut: 1000, ms: 20 })] },
+      {
+        mode: 'rows', shape: 'scan-aggregate', reason: '', reduceBytes: 2000,
+        stages: [
+          stage({ stage: 'lineitem', tasks: 8, bytesIn: 200 * MB * sf, bytesOut: 20 * MB * sf, shufflePuts: sf >= 1 ? 8 : 0, output: 'hash(2)', ms: 400 * sf * msScale }),
+          stage({ stage: `__pdb_m${sf === 1 ? 'ab12' : 'cd34'}_1`, tasks: 8, bytesIn: 10 * MB * sf, bytesOut: 1 * MB * sf, output: 'hash(2)', ms: 30 * sf * msScale }),
+          stage({ stage: '__partials', kind: 'stage', reads: ['lineitem', `__pdb_m${sf === 1 ? 'ab12' : 'cd34'}_1`], tasks: 2, bytesIn: sf >= 1 ? 20 * MB * sf : 0, bytesOut: 2000, shuffleGets: sf >= 1 ? 8 : 0, output: 'single', ms: 150 * sf * msScale }),
+        ],
+      },
+    ],
+  };
+}
+
+const local = (over: Partial<FleetConfig> = {}): FleetConfig => ({
+  label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16,
+  tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5,
+  asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
+  fleetTasks: null, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
+});
+const lambda = (workers: number, over: Partial<FleetConfig> = {}): FleetConfig => local({
+  label: 'lambda', workers, vcpusPerWorker: 6, bytesPerSecondPerWorker: 78.125e6, coordinatorBytesPerSecond: 78.125e6, firstByteMs: 100, tableGetsPerSecond: 5500,
+  shuffleGetsPerSecond: 5500 * 256, shufflePutsPerSecond: 3500 * 256, invokeMs: 20, dispatchMsSync: 0.4, dispatchMsAsync: 0.8, asyncThreshold: 64, reduceSpeedup: 3,
+  fleetTasks: workers, coldStartMs: 650, newEnvironmentsPerStep: 1000, scalingStepMs: 10_000, ...over,
+});
+const profile = () => calibrateCpu(fitProfile(query(0.1), 0.1, query(1), 1, 8), 1, local());
+
+describe('fitting the measured DAG', () => {
+  test('a line through two scale factors: flat stays flat, proportional grows, never below 0', () => {
+    const flat = fitLinear(0.1, 1000, 1, 1000);
+    assert.equal(at(flat, 1000), 1000);
+    const grows = fitLinear(0.1, 10, 1, 100);
+    assert.ok(Math.abs(at(grows, 1000) - 100_000) < 1e-6);
+    assert.equal(at(fitLinear(0.1, 100, 1, 10), 1000), 0);
   });
 
-  test('cold is never faster than warm, and past 1,000 workers waits for the scaling steps', () => {
-    for (const workers of [10, 1000, 5000]) {
-      assert.ok(simulate(profile, fleet({ workers, cold: true })).latencyMs >= simulate(profile, fleet({ workers })).latencyMs);
-    }
-    const cold = simulate(profile, fleet({ workers: 5000, cold: true }));
-    assert.ok(cold.lastReadyMs >= profile.planMs + 4 * 10_000, 'the 5,000th environment starts no sooner than the fifth step');
+  test('materialized step names match across scales, and a later stage reads what its producers wrote even when pieces were inline', () => {
+    assert.equal(stageKey('__pdb_mab12ef_2'), '__pdb_m_2');
+    const q = query(0.1).executions[1];
+    // bytesIn is 0 at SF 0.1 (pieces inline); the producers wrote 2 MB + 0.1 MB.
+    assert.equal(splitBytesOf(q.stages[2], q.stages), 2.1 * MB);
   });
 
-  test('the fleet-wide GET rate bounds the scan: all GETs take at least gets / rate', () => {
-    const r = simulate({ ...profile, cpuMsPerByte: 0 }, fleet({ workers: 10_000, fetchBytesPerSecondPerWorker: Infinity }));
-    assert.ok(r.latencyMs >= (r.gets / 5500) * 1000, `${r.latencyMs} ms for ${r.gets} GETs`);
+  test('fitProfile classifies fan-out, fits bytes, and counts shuffle GETs as consumers x producer objects', () => {
+    const p = fitProfile(query(0.1), 0.1, query(1), 1, 8);
+    assert.equal(p.fit, 'linear');
+    const [nation] = p.executions[0].stages;
+    assert.equal(nation.fanout, 'bytes');
+    assert.equal(at(nation.splitBytes, 1000), 5000, 'a flat table stays flat');
+    const [li, , partials] = p.executions[1].stages;
+    assert.equal(li.fanout, 'fleet');
+    assert.equal(partials.fanout, 'fleet');
+    assert.ok(Math.abs(at(li.splitBytes, 1000) - 200_000 * MB) < 1);
+    // 8 GETs measured for 2 consumers x 8 producer objects.
+    assert.equal(partials.getFill, 0.5);
+    assert.equal(at(p.executions[1].reduceBytes!, 1000), 2000);
   });
 
-  test('more workers cut a compute-bound warm query, until fixed costs dominate', () => {
-    const local = fleet({ fetchBytesPerSecondPerWorker: Infinity, getsPerSecond: Infinity, firstByteMs: 0, dispatchMs: 0, landMs: 0 });
-    const t = [1, 2, 4, 8, 16].map((workers) => simulate(profile, { ...local, workers }).latencyMs);
-    for (let i = 1; i < t.length; i++) assert.ok(t[i] < t[i - 1], `latency falls with workers: ${t.join(', ')}`);
+  test('differing DAGs fall back to bytes proportional to the scale factor', () => {
+    const small = query(0.1);
+    small.executions = small.executions.slice(1);
+    const p = fitProfile(small, 0.1, query(1), 1, 8);
+    assert.equal(p.fit, 'proportional');
+    assert.ok(Math.abs(at(p.executions[0].stages[0].splitBytes, 1000) - 5000 * 1000) < 1e-6);
   });
 
-  test('workers sharing a machine gain nothing once its cores are busy', () => {
-    const local = fleet({ fetchBytesPerSecondPerWorker: Infinity, getsPerSecond: Infinity, firstByteMs: 0, dispatchMs: 0, landMs: 0, fragmentFixedMs: 0, invokeLatencyMs: 0, sharedCores: 2, vcpusPerWorker: 1 });
-    const two = simulate(profile, { ...local, workers: 2 }).latencyMs;
-    const eight = simulate(profile, { ...local, workers: 8 }).latencyMs;
-    assert.ok(Math.abs(two - eight) / two < 0.01, `${two} vs ${eight}`);
+  test('bad scale factors are refused', () => {
+    assert.throws(() => fitProfile(query(1), 1, query(1), 1, 8), PuffinError);
+  });
+});
+
+describe('stages at scale', () => {
+  test('tasks: one per worker for fleet stages, flat tables stay one task, the local fleet keeps the measured counts', () => {
+    const p = profile();
+    const [nation] = stagesAt(p.executions[0], 1000, 1, lambda(3000));
+    assert.equal(nation.tasks, 1);
+    const [li, m, partials] = stagesAt(p.executions[1], 1000, 1, lambda(3000));
+    assert.equal(li.tasks, 3000);
+    assert.equal(m.tasks, 3000);
+    assert.equal(partials.tasks, 3000);
+    // Both producers write objects at SF 1000 (over 256 KiB per task): fill 0.5 x 6,000 objects.
+    assert.equal(partials.shuffleGetsPerTask, 3000);
+    assert.equal(li.putsPerTask, 1);
+    assert.deepEqual(stagesAt(p.executions[1], 1, 1, local()).map((s) => s.tasks), [8, 8, 2]);
   });
 
-  test('partials over the sync payload limit go through S3 and cost GETs and time', () => {
-    const big = { ...profile, partialBytesFixed: 0, partialBytesPerScanByte: 0.5 };
-    const r = simulate(big, fleet({ workers: 100 }));
-    assert.equal(r.storedPartials, 100);
-    assert.equal(simulate(profile, fleet()).storedPartials, 0);
+  test('producers under the shuffle inline limit write no object and are read with no GET', () => {
+    const p = profile();
+    const [li, m, partials] = stagesAt(p.executions[1], 1, 1, lambda(3000));
+    assert.equal(li.putsPerTask, 0);
+    assert.equal(m.putsPerTask, 0);
+    assert.equal(partials.shuffleGetsPerTask, 0);
   });
 
-  test('cost adds GB-seconds, requests and GETs; more busy time costs more', () => {
-    const r = simulate(profile, fleet());
-    const c = costOf(r, 100, prices);
-    assert.ok(Math.abs(c.total - (c.workers + c.coordinator + c.requests + c.gets)) < 1e-12);
-    assert.ok(Math.abs(c.requests - 101 * AWS.lambdaPricePerRequest) < 1e-15);
-    assert.ok(costOf(simulate(profile, fleet({ cold: true })), 100, prices).total > c.total);
+  test('a task: fixed + first byte + max(fetch, CPU) + GET rounds + its PUT', () => {
+    const s: StageAtScale = { stage: 's', tasks: 10, bytesIn: 10 * 78.125e6, bytesPerTask: 78.125e6, bytesOutPerTask: 7.8125e6, shuffleGetsPerTask: 32, tableGetsPerTask: 0, putsPerTask: 1, tableBytesPerTask: 0, cpuMsPerByte: 6e-6 };
+    // fetch 1,000 ms; CPU 78.125e6 x 6e-6 / 6 = 78 ms; 2 GET rounds x 100; PUT 100 + 100.
+    assert.ok(Math.abs(taskMs(s, lambda(10)) - (5 + 1000 + 200 + 200)) < 1e-9);
+    assert.ok(Math.abs(taskMs({ ...s, cpuMsPerByte: 1e-4 }, lambda(10)) - (5 + 1302.0833333333333 + 200 + 200)) < 1e-6, 'CPU-bound when CPU exceeds fetch');
+  });
+
+  test('a phase: the work spread over the workers plus dispatch, bounded by the request rates', () => {
+    const s: StageAtScale = { stage: 's', tasks: 100, bytesIn: 0, bytesPerTask: 0, bytesOutPerTask: 0, shuffleGetsPerTask: 0, tableGetsPerTask: 0, putsPerTask: 0, tableBytesPerTask: 0, cpuMsPerByte: 0 };
+    const c = lambda(50, { firstByteMs: 0 });
+    const r = phaseMs([s], c);
+    // 100 tasks of 5 ms on 50 workers: 10 ms; dispatch async 100 x 0.8.
+    assert.ok(Math.abs(r.ms - (20 + 10 + 80)) < 1e-9);
+    assert.equal(r.bound, 'dispatch');
+    const rate = phaseMs([{ ...s, shuffleGetsPerTask: 1000 }], lambda(50, { shuffleGetsPerSecond: 1000 }));
+    assert.equal(rate.bound, 'shuffle GET rate');
+    assert.ok(Math.abs(rate.ms - (20 + 100_000)) < 1e-6);
+  });
+
+  test('the reduce step reads at one node\'s bandwidth and runs at the coordinator\'s speed-up', () => {
+    assert.ok(Math.abs(reduceMs(78.125e6, lambda(10)) - (1000 + (10 + 78.125) / 3)) < 1e-9);
+  });
+});
+
+describe('the model of a query', () => {
+  test('calibrated on the local fleet, it gives back the measured stage times', () => {
+    const p = profile();
+    const r = modelQuery(p, 1, 1, local());
+    const measured = query(1).executions.map((e) => {
+      const leaf = Math.max(...e.stages.filter((s) => s.kind === 'leaf').map((s) => s.ms));
+      return leaf + e.stages.filter((s) => s.kind === 'stage').reduce((n, s) => n + s.ms, 0);
+    });
+    r.executions.forEach((e, i) => {
+      const phases = e.phases.reduce((n, ph) => n + ph.ms, 0);
+      assert.ok(Math.abs(phases - measured[i]) < 0.01, `execution ${i}: ${phases} vs ${measured[i]}`);
+    });
+    assert.ok(Math.abs(r.latencyMs - r.executions.reduce((n, e) => n + e.ms, 0)) < 1e-9);
+  });
+
+  test('deterministic; more data is never faster; more workers cut the scan but not the one-task step', () => {
+    const p = profile();
+    assert.deepEqual(modelQuery(p, 1000, 1, lambda(1000)), modelQuery(p, 1000, 1, lambda(1000)));
+    assert.ok(modelQuery(p, 1000, 1, lambda(1000)).latencyMs > modelQuery(p, 100, 1, lambda(1000)).latencyMs);
+    const leafMs = (w: number) => modelQuery(p, 1000, 1, lambda(w, { dispatchMsAsync: 0 })).executions[1].phases[0].ms;
+    assert.ok(leafMs(1000) < leafMs(100));
+    const flat = (w: number) => modelQuery(p, 1000, 1, lambda(w)).executions[0].phases[0].ms;
+    assert.equal(flat(100), flat(1000));
+  });
+
+  test('cold is never faster than warm, and past 1,000 environments waits for scaling steps', () => {
+    const p = profile();
+    const warm = modelQuery(p, 1000, 1, lambda(3000)).latencyMs;
+    const cold = modelQuery(p, 1000, 1, lambda(3000, { cold: true })).latencyMs;
+    assert.ok(cold >= warm + 650);
+    // The first phase is nation (1 task): no scaling step needed.
+    assert.ok(cold < warm + 10_000);
   });
 
   test('bad fleets are refused with a PuffinError', () => {
-    assert.throws(() => simulate(profile, fleet({ workers: 0 })), PuffinError);
-    assert.throws(() => simulate(profile, fleet({ workers: 1.5 })), PuffinError);
+    assert.throws(() => modelQuery(profile(), 1000, 1, lambda(0)), PuffinError);
+    assert.throws(() => modelQuery(profile(), 1000, 1, lambda(1.5)), PuffinError);
+    assert.throws(() => calibrateCpu(fitProfile(query(0.1), 0.1, query(1), 1, 8), 1, lambda(10)), PuffinError);
+  });
+});
+
+describe('calibration fits and cost', () => {
+  test('fitReduce recovers a fixed and a per-byte cost, and keeps both non-negative', () => {
+    const rows = [1, 2, 3].map((steps) => ({ steps, bytes: steps * 1e6 + 5e5, reduceMs: steps * 7 + (steps * 1e6 + 5e5) * 2e-6 }));
+    const f = fitReduce(rows);
+    assert.ok(Math.abs(f.fixedMs - 7) < 1e-6 && Math.abs(f.msPerByte - 2e-6) < 1e-12, JSON.stringify(f));
+    const neg = fitReduce([{ steps: 1, bytes: 0, reduceMs: 10 }, { steps: 1, bytes: 1e6, reduceMs: 5 }]);
+    assert.ok(neg.fixedMs >= 0 && neg.msPerByte >= 0);
+    assert.deepEqual(fitReduce([]), { fixedMs: 0, msPerByte: 0 });
+  });
+
+  test('fitTaskFixed separates the fixed cost per task from the per-byte cost', () => {
+    // Phases: ms - 3 = 4 x tasks/2 + 1e-6 x bytes/2 (2 workers).
+    const mk = (tasks: number, bytes: number): QueryMeasure => ({
+      ...query(1), executions: [{ mode: 'rows', shape: 'scan', reason: '', reduceBytes: 0, stages: [stage({ stage: 't', tasks, bytesIn: bytes, ms: 3 + 4 * Math.max(1, tasks / 2) + 1e-6 * bytes / Math.min(2, tasks) })] }],
+    });
+    const f = fitTaskFixed([mk(8, 1e6), mk(2, 5e7), mk(16, 2e8)], 2, 3);
+    assert.ok(Math.abs(f.fixedMs - 4) < 1e-6 && Math.abs(f.msPerByte - 1e-6) < 1e-12, JSON.stringify(f));
+  });
+
+  test('cost adds busy GB-seconds, invokes, GETs and PUTs', () => {
+    const r = modelQuery(profile(), 1000, 1, lambda(1000));
+    const prices = { workerMemoryMb: 10_240, pricePerGbSecond: AWS.lambdaPricePerGbSecond, pricePerRequest: AWS.lambdaPricePerRequest, pricePerGet: AWS.s3PricePerGet, pricePerPut: AWS.s3PricePerPut };
+    const c = costOf(r, prices);
+    assert.ok(Math.abs(c.total - (c.workers + c.coordinator + c.requests + c.gets + c.puts)) < 1e-12);
+    assert.ok(Math.abs(c.requests - (r.tasks + 1) * AWS.lambdaPricePerRequest) < 1e-15);
+    assert.ok(Math.abs(c.gets - (r.tableGets + r.shuffleGets) * AWS.s3PricePerGet) < 1e-15);
+    assert.equal(r.puts, 2000);
   });
 });
