@@ -16,6 +16,7 @@ import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
+import { runShell } from './shell.ts';
 
 const HELP = `puffindb: distributed DuckDB over a lakehouse
 
@@ -26,6 +27,8 @@ Usage:
 ${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql] [--dialect D] "SQL"
 ${FRONTEND_HELP}
+  puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
+                                             .explain, .timer, .quit); with stdin not a terminal, runs the statements it holds
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
                                              print the distributed plan: shape, fragments, files kept and pruned
   puffindb serve [--port N] [--host H] [--pg-port N]
@@ -197,6 +200,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           log(`${result.plan.shape}, ${result.stats.fragments} fragment(s), ${result.stats.bytesScanned} bytes scanned, ${result.stats.totalMs.toFixed(0)} ms`);
         }
       });
+      return;
+    }
+    case 'shell': {
+      parse(rest, {});
+      registerProcess(settings.home, 'shell');
+      const interactive = Boolean(process.stdin.isTTY);
+      const code = await runShell(settings, { input: process.stdin, terminal: process.stdout, interactive, out, err: log });
+      if (code !== 0) process.exitCode = code;
       return;
     }
     case 'explain': {

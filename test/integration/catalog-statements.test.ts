@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { withCatalogStatements } from '../../runtime/exec/catalog-statements.ts';
-import type { QueryOutcome, QueryService } from '../../runtime/exec/query-service.ts';
+import type { QueryResult } from '../../runtime/engine/engine.ts';
+import type { QueryService } from '../../runtime/exec/query-service.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 import { appFor, caller, errorOf, newKey, ADMIN_KEY, type Caller } from '../helpers/api.ts';
 import { controlFixture, type ControlFixture } from '../helpers/control-plane.ts';
@@ -33,14 +34,14 @@ after(async () => {
 });
 
 /** Plain DuckDB's answer over the fixture's views. */
-async function duck(sql: string): Promise<{ columns: { name: string; type: string }[]; rows: unknown[][] }> {
+function duck(sql: string): Promise<QueryResult> {
   return f.fx.engine.query(sql);
 }
 
 const reader = { role: 'reader' as const };
 const admin = { role: 'admin' as const };
 
-function column(outcome: Pick<QueryOutcome, 'columns' | 'rows'>, name: string): unknown[] {
+function column(outcome: QueryResult, name: string): unknown[] {
   const i = outcome.columns.findIndex((c) => c.name === name);
   assert.ok(i >= 0, `column ${name}`);
   return outcome.rows.map((r) => r[i]);
