@@ -103,6 +103,20 @@ describe('catalog statements through the cluster', () => {
     assert.deepEqual(column(empty, 'null_percentage'), column(await duck('SUMMARIZE empty'), 'null_percentage'));
   });
 
+  test('the classifier marks catalog statements; answers from the mirror are never result-cached, SUMMARIZE is (by its tables\' snapshots)', async () => {
+    const of = (sql: string) => f.plane.manager.classify(sql);
+    for (const sql of ['DESCRIBE t', 'SHOW TABLES', 'SHOW ALL TABLES', 'SELECT * FROM information_schema.columns']) {
+      const c = await of(sql);
+      assert.equal(c.catalog?.kind, 'mirror', sql);
+      assert.equal(c.deterministic, false, sql);
+      assert.equal(c.access, 'read', sql);
+    }
+    assert.equal((await of('SUMMARIZE t')).catalog?.kind, 'summarize');
+    assert.equal((await of('SUMMARIZE t')).deterministic, true);
+    assert.equal((await of('SELECT * FROM t')).catalog, undefined);
+    assert.equal((await of('SELECT * FROM t, information_schema.tables')).catalog, undefined, 'data and catalog mixed: the planner\'s');
+  });
+
   test('bad input is a PuffinError: unknown tables, admin-only tables, SUMMARIZE inside a query', async () => {
     const refused = async (sql: string, role: 'reader' | 'admin', code: string) => {
       await assert.rejects(service.query(sql, { role }), (err: unknown) => err instanceof PuffinError && err.code === code && /\S/.test(err.message), sql);
