@@ -388,10 +388,23 @@ export async function copyTo(host: CopyHost, statement: ClassifiedStatement, opt
   };
 }
 
-/** Every file under the location whose name is this query's (a failed COPY leaves none). */
+/** Sweeps of a failed COPY's location, in ms after the failure (see removeWritten). */
+const SWEEPS_MS = [0, 100, 300, 700];
+
+/**
+ * Remove every file under the location whose name is this query's (a failed COPY leaves
+ * none). The coordinator answers a failure without waiting for fragments still running: a
+ * worker that hears the cancellation deletes what it uploads after it, and the location is
+ * swept a few more times over the next moments for files that landed just before.
+ */
 async function removeWritten(store: ReturnType<typeof openStore>, queryId: string): Promise<void> {
-  const objects = await store.list('').catch(() => []);
-  await Promise.allSettled(objects.filter((o) => o.key.split('/').pop()!.startsWith(`${queryId}-`)).map((o) => store.delete(o.key)));
+  let waited = 0;
+  for (const at of SWEEPS_MS) {
+    if (at > waited) await new Promise((r) => setTimeout(r, at - waited));
+    waited = at;
+    const objects = await store.list('').catch(() => []);
+    await Promise.allSettled(objects.filter((o) => o.key.split('/').pop()!.startsWith(`${queryId}-`)).map((o) => store.delete(o.key)));
+  }
 }
 
 /** The one-writer path: the result's rows written by a DuckDB of this COPY's own, sandboxed to its staging directory. */

@@ -251,6 +251,14 @@ describe('COPY ... TO refusals (nothing is written)', () => {
     assert.ok((listed.Contents ?? []).every((o) => o.Key!.startsWith('exp/run1/') || o.Key!.startsWith('exp/json/')), 'nothing else in the bucket');
   });
 
+  test('partition values cannot name a path: DuckDB escapes them into one directory name each', async () => {
+    const files = answered(await cluster.query("COPY (SELECT * FROM (VALUES ('../../up', 1), ('a/b', 2), ('..', 3)) v(k, x)) TO 'esc' (FORMAT csv, PARTITION_BY (k))", { role: 'writer' }));
+    assert.equal(files.length, 3);
+    const root = join(warehouse, 'exports', 'esc');
+    assert.deepEqual(filesUnder(root).map((f) => f.split('/')[0]).sort(), ['k=..', 'k=..%2F..%2Fup', 'k=a%2Fb']);
+    assert.deepEqual(filesUnder(warehouse).filter((f) => f.startsWith('up')), []);
+  });
+
   test('options that would name files or write elsewhere, and unknown ones, are refused by name', async () => {
     for (const [option, name] of [
       ["FILENAME_PATTERN '../../x{i}'", 'FILENAME_PATTERN'], ["FILE_EXTENSION 'sh'", 'FILE_EXTENSION'], ['PER_THREAD_OUTPUT', 'PER_THREAD_OUTPUT'],
