@@ -92,6 +92,8 @@ export async function runShell(settings: Settings, io: ShellIo): Promise<number>
 
 class Shell {
   private timer = false;
+  /** The statement running now, cancelled by Ctrl-C. */
+  private running?: AbortController;
   private failures = 0;
   private statements?: CatalogStatements;
   private readonly runner: CatalogStatementRunner;
@@ -123,6 +125,11 @@ class Shell {
     if (io.interactive) {
       io.out('PuffinDB shell: statements end with ";", .help for commands, .quit to leave');
       rl.on('SIGINT', () => {
+        // Ctrl-C cancels the running statement, or else drops the unfinished one.
+        if (this.running) {
+          this.running.abort(new PuffinError('conflict', 'cancelled (Ctrl-C)'));
+          return;
+        }
         buffer = '';
         io.terminal.write('\n');
         rl.setPrompt(PROMPT);
@@ -173,14 +180,18 @@ class Shell {
 
   private async statement(sql: string): Promise<void> {
     const started = performance.now();
+    const controller = new AbortController();
+    this.running = controller;
     try {
       const cs = await this.catalogStatements();
       const statement = await cs.classify(sql);
-      const options = { role: 'admin' as const };
+      const options = { role: 'admin' as const, signal: controller.signal };
       const outcome: QueryOutcome = (await cs.query(statement, options, this.runner)) ?? (await this.w.query(statement, options));
       this.io.out(toTextTable(outcome));
     } catch (err) {
-      this.fail(err);
+      this.fail(controller.signal.aborted ? controller.signal.reason : err);
+    } finally {
+      this.running = undefined;
     }
     if (this.timer) this.io.out(`Run Time (s): real ${((performance.now() - started) / 1000).toFixed(3)}`);
   }
