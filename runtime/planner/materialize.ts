@@ -15,7 +15,7 @@
 import type { Column, DataFile, TableSnapshot } from '../catalog/types.ts';
 import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
-import { baseTable, expressionChildren, fromExpressions, selectExpressions, selectNode, star, type AstNode } from './ast.ts';
+import { baseTable, expressionChildren, fromExpressions, selectExpressions, selectNode, someExpression, star, type AstNode } from './ast.ts';
 import type { Fragment, Plan, Stage } from './plan.ts';
 import { tableReferences } from './scope.ts';
 
@@ -79,7 +79,8 @@ function cteReferences(root: AstNode, name: string): AstNode[] {
  * clause, then the subqueries in its expressions (select list, WHERE, HAVING, QUALIFY,
  * ORDER BY, join conditions). Nested ones are found when a step's own SQL is planned.
  */
-export function findCandidates(root: AstNode): Candidate[] {
+export function findCandidates(root: AstNode, aggregates: ReadonlySet<string>): Candidate[] {
+  if (root.type === 'SET_OPERATION_NODE') return setOperationCandidates(root, aggregates);
   if (root.type !== 'SELECT_NODE') return [];
   const out: Candidate[] = [];
   for (const entry of (root.cte_map?.map ?? []) as AstNode[]) {
@@ -135,6 +136,48 @@ export function findCandidates(root: AstNode): Candidate[] {
     for (const child of expressionChildren(e)) visit(child);
   };
   for (const e of [...selectExpressions(root), ...fromExpressions(root.from_table)]) visit(e);
+  return out;
+}
+
+/**
+ * The branches of a set operation (UNION, EXCEPT, INTERSECT, nested), in order. Undefined
+ * when the tree has what spans branches below its top (a branch's own ORDER BY or LIMIT,
+ * CTEs) or matches columns by name (UNION BY NAME).
+ */
+export function setOperationBranches(root: AstNode): AstNode[] | undefined {
+  const out: AstNode[] = [];
+  const walk = (n: AstNode): boolean => {
+    if (n.type !== 'SET_OPERATION_NODE') {
+      out.push(n);
+      return true;
+    }
+    if (n.setop_type === 'UNION_BY_NAME' || (n.cte_map?.map ?? []).length) return false;
+    if (n !== root && (n.modifiers ?? []).length) return false;
+    return walk(n.left) && walk(n.right);
+  };
+  return walk(root) ? out : undefined;
+}
+
+/**
+ * A filter and projection of one table and nothing else (no aggregate, window, subquery,
+ * DISTINCT, ORDER BY or LIMIT): a branch of a set operation its fragments can compute.
+ */
+export function plainScan(node: AstNode, aggregates: ReadonlySet<string>): boolean {
+  if (node.type !== 'SELECT_NODE' || !isBaseTable(node.from_table) || node.from_table.sample || node.sample) return false;
+  if ((node.modifiers ?? []).length || (node.cte_map?.map ?? []).length || (node.group_expressions ?? []).length || node.having || node.qualify) return false;
+  if (node.aggregate_handling !== 'STANDARD_HANDLING') return false;
+  return ![...(node.select_list ?? []), node.where_clause].some((e: AstNode | null) => someExpression(e, (x) => x.class === 'WINDOW' || x.class === 'SUBQUERY' || (x.class === 'FUNCTION' && aggregates.has(String(x.function_name).toLowerCase()))));
+}
+
+/** Each branch of a set operation that is more than a plain scan becomes a step; the set operation then reads its result. */
+function setOperationCandidates(root: AstNode, aggregates: ReadonlySet<string>): Candidate[] {
+  const branches = setOperationBranches(root);
+  if (!branches) return [];
+  const out: Candidate[] = [];
+  branches.forEach((body, i) => {
+    if (plainScan(body, aggregates)) return;
+    out.push({ kind: 'table', what: `set operation branch ${i + 1}`, body, replace: (temp) => become(body, selectAllFrom(temp)) });
+  });
   return out;
 }
 

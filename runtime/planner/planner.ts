@@ -23,7 +23,7 @@ import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 import {
-  MATERIALIZED_PREFIX, constantType, findCandidates, materializedRead, materializedSnapshot, substituteConstants, tempName, type MaterializedInput,
+  MATERIALIZED_PREFIX, constantType, findCandidates, materializedRead, materializedSnapshot, plainScan, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
@@ -301,7 +301,7 @@ export class Planner {
       }
       const split = await this.trySplit(ctx);
       if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
-      const keyed = await this.keyPartitionedPlan(ctx);
+      const keyed = ctx.root.type === 'SET_OPERATION_NODE' ? await this.setOperationPlan(ctx) : await this.keyPartitionedPlan(ctx);
       if (keyed && typeof keyed !== 'string') return { plan: keyed, snapshots, cacheable: !timeTravel && !foldedVolatile };
       return { plan: await this.singleNode(ctx, keyed ? `${split}; not partitioned by key: ${keyed}` : split), snapshots, cacheable: !timeTravel && !foldedVolatile };
     } finally {
@@ -333,7 +333,7 @@ export class Planner {
       }
       if (!same) decorrelated.undo();
     }
-    const candidates = findCandidates(ctx.root);
+    const candidates = findCandidates(ctx.root, ctx.aggregates);
     if (candidates.length === 0) {
       decorrelated?.undo();
       return undefined;
@@ -888,6 +888,110 @@ export class Planner {
       scans,
       join: whole.length ? { split: name, broadcast: whole.map((w) => w.table) } : null,
       reason: `every grouping and window of the query is by ${keyText}: ${name} (about ${Math.round(pullUp)} bytes to pull up, over the broadcast limit) is hash-partitioned on it and the query runs per partition; ORDER BY, LIMIT and DISTINCT over the tasks' rows in the reduce step${reduction}`,
+    };
+  }
+
+  /**
+   * A partitioned set operation: UNION, EXCEPT and INTERSECT (DISTINCT or ALL, nested) keep,
+   * drop or count a row by the identical rows of each branch, so with every branch's rows
+   * hash-partitioned on the same columns (by position, cast to the result's types) identical
+   * rows meet in one task, and the set operation over each partition is exact. Each branch
+   * must be a plain scan of one table (filter and projection, run by its leaf fragments; a
+   * branch that is more runs first as a step when subqueries are materialized, and is then a
+   * scan of its result); the reduce step orders and limits the tasks' rows. Only UNION ALL
+   * needs no partitioning: its answer is the branches' rows as they are pulled up.
+   */
+  private async setOperationPlan(ctx: PlanContext): Promise<Plan | string | undefined> {
+    const root = ctx.root;
+    const branches = setOperationBranches(root);
+    if (!branches) return 'UNION BY NAME, or a branch with its own ORDER BY or LIMIT';
+    const ops = new Set<string>();
+    const walk = (n: AstNode): void => {
+      if (n.type !== 'SET_OPERATION_NODE') return;
+      ops.add(`${n.setop_type}${n.setop_all ? ' ALL' : ''}`);
+      walk(n.left);
+      walk(n.right);
+    };
+    walk(root);
+    if (ops.size === 1 && ops.has('UNION ALL')) return undefined;
+    if (!branches.every((b) => plainScan(b, ctx.aggregates))) return 'a branch is more than a filter and projection of one table';
+    if (pullUpEstimate(ctx) <= this.options.broadcastLimitBytes) return undefined;
+    const printed = await printNodes(ctx.conn, branches);
+    const columns: Column[][] = [];
+    for (const sql of printed) {
+      try {
+        columns.push(await this.describe(ctx.conn, ctx.tables, sql, ctx.signal));
+      } catch (err) {
+        if (ctx.signal?.aborted) throw ctx.signal.reason;
+        return `a branch does not bind on its own (${firstLine((err as Error).message)})`;
+      }
+    }
+    if (columns.some((cols) => cols.length !== ctx.output.length || new Set(cols.map((c) => c.name.toLowerCase())).size !== cols.length)) {
+      return 'a branch names two columns alike';
+    }
+    // Columns every branch hashes alike: not floating point (-0.0 and 0.0 are one value
+    // but need not hash alike), and of the result's type in every branch, or integers (a
+    // value cast to a wider integer type is the same number).
+    const integer = /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i;
+    const keyIndexes = ctx.output.map((_, i) => i).filter((i) => {
+      const types = [ctx.output[i].type, ...columns.map((cols) => cols[i].type)];
+      if (types.some((t) => /FLOAT|DOUBLE|REAL/i.test(t))) return false;
+      return types.every((t) => t === types[0]) || types.every((t) => integer.test(t));
+    });
+    if (keyIndexes.length === 0) return 'no column hashes alike in every branch';
+
+    const views = branches.map((_, i) => `__b${i}`);
+    const rebuild = (n: AstNode): AstNode => (n.type === 'SET_OPERATION_NODE' ? { ...n, left: rebuild(n.left), right: rebuild(n.right) } : selectAllFrom(views[branches.indexOf(n)]));
+    const split = lastStepOver(ctx, root, rebuild(root), KEYED_VIEW);
+    if (typeof split === 'string') return split;
+    const [stageSql, topSql] = await printNodes(ctx.conn, [split.stage, split.top]);
+    const withViews = new Map(ctx.tables);
+    for (const [i, v] of views.entries()) withViews.set(v, await createEmptyTable(ctx.conn, v, columns[i]));
+    withViews.set(KEYED_VIEW, await createEmptyTable(ctx.conn, KEYED_VIEW, ctx.output));
+    try {
+      const same = (cols: Column[]) => cols.length === ctx.output.length && cols.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
+      if (!same(await this.describe(ctx.conn, withViews, stageSql, ctx.signal)) || !same(await this.describe(ctx.conn, withViews, topSql, ctx.signal))) {
+        return 'partitioning the set operation would change the result\'s columns';
+      }
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return `the partitioned set operation does not bind (${firstLine((err as Error).message)})`;
+    } finally {
+      for (const v of [...views, KEYED_VIEW]) await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(v)}`);
+    }
+
+    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const scans: TableScanReport[] = [];
+    const fragments: Fragment[] = [];
+    for (const [i, branch] of branches.entries()) {
+      const table = ctx.refTable.get(branch.from_table)!;
+      const files = await this.pruneRef(ctx, branch.from_table, 'split', scans);
+      const partitioning = { kind: 'hash' as const, keys: keyIndexes.map((k) => ({ expr: sqlIdent(columns[i][k].name), type: ctx.output[k].type })), count: partitions };
+      for (const group of assignFiles(files, ctx.fragments)) {
+        fragments.push({ id: `f${fragments.length}`, output: views[i], inputs: [inputFor(table, group)], sql: printed[i], shuffleWrite: { stage: views[i], partitioning } });
+      }
+    }
+    const names = branches.map((b) => ctx.refTable.get(b.from_table)!.snapshot.name);
+    const opText = [...ops].join(', ');
+    const stage: Stage = {
+      id: KEYED_VIEW,
+      sql: stageSql,
+      reads: views.map((v, i) => ({ view: v, stage: v, columns: columns[i] })),
+      tables: [],
+      tasks: partitions,
+      output: { columns: ctx.output, partitioning: { kind: 'single' } },
+      reason: `partitioned set operation (${opText}): each branch's rows hash-partitioned on ${keyIndexes.length} of its ${ctx.output.length} column(s) into ${partitions} partitions; task p runs the set operation over partition p`,
+    };
+    return {
+      shape: 'key-partitioned',
+      sql: ctx.querySql,
+      output: ctx.output,
+      fragments,
+      stages: [stage],
+      reduce: { views: [{ name: KEYED_VIEW, columns: ctx.output }], sql: topSql },
+      scans,
+      join: null,
+      reason: `${opText} over ${branches.length} branches (${names.join(', ')}), over the broadcast limit: identical rows meet in one partition, so the set operation runs per partition; ORDER BY and LIMIT over the tasks' rows in the reduce step`,
     };
   }
 
