@@ -22,6 +22,7 @@ import { PuffinError, toPuffinError } from '../errors.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
 import { openStore, type StoreOptions } from '../storage/open.ts';
 import type { Fragment } from '../planner/plan.ts';
+import { queryColumns } from './fragment-sql.ts';
 
 export type ExportFormat = 'parquet' | 'csv' | 'json';
 
@@ -144,6 +145,8 @@ export async function writeExport(options: {
   const name = `${target.prefix}-${options.writer}`;
   if (!SAFE_PREFIX.test(name)) throw new PuffinError('internal', `export file name '${name}' is not safe`);
   const query = options.sql.replace(/[\s;]+$/, '');
+  // One query, nothing spliced into the COPY around it.
+  await queryColumns(conn, query);
   const out = join(stagingDir, 'out');
   await mkdir(out, { recursive: true });
   const staged: { path: string; rows: number }[] = [];

@@ -18,6 +18,25 @@ const EXACT_IN_PARQUET = 'DECIMAL(38,0)';
 export async function fragmentCopySql(conn: DuckDBConnection, sql: string, partialPath: string): Promise<string> {
   // A trailing ';' or line comment must not swallow the closing parenthesis of the COPY.
   const query = sql.replace(/[\s;]+$/, '');
+  const columns = await queryColumns(conn, query);
+  const target = `TO ${sqlString(partialPath)} (FORMAT parquet)`;
+  if (!columns.some((c) => WIDE_INTEGER.test(c.type))) return `COPY (\n${query}\n) ${target}`;
+  // Positional references (#n) keep duplicate column names apart.
+  const select = columns
+    .map((c, i) => {
+      const exact = c.type.replace(WIDE_INTEGERS, EXACT_IN_PARQUET);
+      const value = exact === c.type ? `#${i + 1}` : `CAST(#${i + 1} AS ${exact})`;
+      return `${value} AS ${sqlIdent(c.name)}`;
+    })
+    .join(', ');
+  return `COPY (SELECT ${select} FROM (\n${query}\n) AS fragment) ${target}`;
+}
+
+/**
+ * The result columns of `query`, prepared on `conn`; throws a PuffinError unless it is one
+ * query (SELECT ...) without parameters, so it can be spliced into a COPY.
+ */
+export async function queryColumns(conn: DuckDBConnection, query: string): Promise<{ name: string; type: string }[]> {
   let prepared;
   try {
     prepared = await conn.prepare(query);
@@ -31,21 +50,10 @@ export async function fragmentCopySql(conn: DuckDBConnection, sql: string, parti
     if (prepared.parameterCount > 0) {
       throw new PuffinError('bad_request', `fragment SQL has ${prepared.parameterCount} unbound parameter(s)`);
     }
-    const columns = Array.from({ length: prepared.columnCount }, (_, i) => ({
+    return Array.from({ length: prepared.columnCount }, (_, i) => ({
       name: prepared.columnName(i),
       type: prepared.columnType(i).toString(),
     }));
-    const target = `TO ${sqlString(partialPath)} (FORMAT parquet)`;
-    if (!columns.some((c) => WIDE_INTEGER.test(c.type))) return `COPY (\n${query}\n) ${target}`;
-    // Positional references (#n) keep duplicate column names apart.
-    const select = columns
-      .map((c, i) => {
-        const exact = c.type.replace(WIDE_INTEGERS, EXACT_IN_PARQUET);
-        const value = exact === c.type ? `#${i + 1}` : `CAST(#${i + 1} AS ${exact})`;
-        return `${value} AS ${sqlIdent(c.name)}`;
-      })
-      .join(', ');
-    return `COPY (SELECT ${select} FROM (\n${query}\n) AS fragment) ${target}`;
   } finally {
     prepared.destroySync();
   }
