@@ -181,5 +181,5 @@ export function unsupportedStatement(statement: ClassifiedStatement): PuffinErro
     statement.kind === 'other'
       ? ` (${statement.keyword} statements change or inspect the engine itself, which queries may not do)`
       : '';
-  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, DROP TABLE and TRUNCATE on Iceberg tables`);
+  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, DROP TABLE and TRUNCATE on Iceberg tables, and COPY (query) TO a location`);
 }
