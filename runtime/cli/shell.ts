@@ -148,7 +148,8 @@ class Shell {
         buffer = buffer ? `${buffer}\n${line}` : line;
         const { statements, rest } = completeStatements(buffer);
         if (statements.length) remember(buffer.slice(0, buffer.length - rest.length).trim());
-        buffer = rest.trim() === '' ? '' : rest;
+        // Only whitespace or comments left: the next line starts a statement (or a dot command).
+        buffer = hasTokens(rest) ? rest : '';
         for (const sql of statements) await this.statement(sql);
       }
       if (io.interactive) {
