@@ -254,9 +254,10 @@ export interface StageAtScale {
 export function tasksAt(s: StageProfile, sf: number, sfMeasured: number, c: FleetConfig): number {
   if (c.fleetTasks === null || s.fanout === 'one') return s.fanout === 'one' ? 1 : s.tasks;
   if (s.fanout === 'fleet') return c.fleetTasks;
-  const measured = at(s.splitBytes, sfMeasured);
-  const grow = measured > 0 ? at(s.splitBytes, sf) / measured : 1;
-  return Math.max(1, Math.min(c.fleetTasks, Math.ceil(s.tasks * grow)));
+  // As many tasks as the bytes at the measured size per task, but none smaller than one
+  // ranged GET of a file (a one-file result stays a few tasks, not one per 40 KB).
+  const perTask = Math.max(at(s.splitBytes, sfMeasured) / s.tasks, c.tableGetBytes);
+  return Math.max(1, Math.min(c.fleetTasks, Math.max(s.tasks, Math.ceil(at(s.splitBytes, sf) / perTask))));
 }
 
 /** One execution's stages at scale factor sf: task counts, bytes per task, requests per task. */

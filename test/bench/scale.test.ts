@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  at, calibrateCpu, costOf, fitLinear, fitProfile, fitReduce, fitTaskFixed, modelQuery, phaseMs, reduceMs, splitBytesOf, stageKey, stagesAt, taskMs,
+  at, calibrateCpu, costOf, fitLinear, fitProfile, fitReduce, fitTaskFixed, modelQuery, phaseMs, reduceMs, splitBytesOf, stageKey, stagesAt, taskMs, tasksAt,
   type FleetConfig, type QueryMeasure, type StageMeasure, type StageAtScale,
 } from '../../bench/scale/model.ts';
 import { AWS } from '../../bench/scale/params.ts';
@@ -101,6 +101,14 @@ describe('stages at scale', () => {
     assert.equal(partials.shuffleGetsPerTask, 3000);
     assert.equal(li.putsPerTask, 1);
     assert.deepEqual(stagesAt(p.executions[1], 1, 1, local()).map((s) => s.tasks), [8, 8, 2]);
+  });
+
+  test('a leaf stage of few files grows its tasks with its bytes, none under one 8 MiB GET, at most one per worker', () => {
+    const p = fitProfile(query(0.1), 0.1, query(1), 1, 8);
+    const oneFile = { ...p.executions[0].stages[0], splitBytes: { a: 0, b: 1 * MB } };
+    assert.equal(tasksAt(oneFile, 1000, 1, lambda(3000)), Math.ceil(1000 * MB / (8 * 2 ** 20)));
+    assert.equal(tasksAt(oneFile, 1000, 1, lambda(50)), 50);
+    assert.equal(tasksAt(oneFile, 1, 1, lambda(3000)), 1);
   });
 
   test('producers under the shuffle inline limit write no object and are read with no GET', () => {
