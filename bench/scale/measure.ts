@@ -10,6 +10,7 @@
 // would be over PUFFINDB_BROADCAST_LIMIT_BYTES at the target scale is over it here too and
 // the join is partitioned (shuffled) rather than broadcast.
 
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
 import type { Plan, StageStats } from '../../runtime/planner/plan.ts';
@@ -33,6 +34,8 @@ export interface ScaleMeasurement {
   fragments: number;
   workers: number;
   broadcastLimitBytes: number;
+  /** The machine's 1-minute load average when the run began and ended (other work on it slows the stages). */
+  loadAverage: [number, number];
   queries: QueryMeasure[];
 }
 
@@ -96,6 +99,7 @@ export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> 
     const data = await ensureTpch(o.dataDir, o.scale, o.log);
     const { cluster, close } = await openCluster(o.dataDir, data, o.workers);
     const queries: QueryMeasure[] = [];
+    const loadBefore = loadavg()[0];
     try {
       for (const q of await loadTpchQueries()) {
         const times: number[] = [];
@@ -125,7 +129,7 @@ export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> 
     } finally {
       await close();
     }
-    return { scale: o.scale, fragments: o.fragments, workers: o.workers, broadcastLimitBytes, queries };
+    return { scale: o.scale, fragments: o.fragments, workers: o.workers, broadcastLimitBytes, loadAverage: [loadBefore, loadavg()[0]], queries };
   } finally {
     for (const [k, v] of [['PUFFINDB_SUBQUERY_STAGE_BYTES', saved.sub], ['PUFFINDB_BROADCAST_LIMIT_BYTES', saved.bl]] as const) {
       if (v === undefined) delete process.env[k];

@@ -10,8 +10,8 @@
 // factor, so what stays flat (a step over aggregated results) stays flat and what grows
 // grows. A stage's time at a scale factor on a fleet:
 //
-//   invoke latency + coordinator dispatch x tasks
-//   + max(longest task, sum of task times / workers)        (tasks spread over the workers)
+//   invoke latency + max(coordinator dispatch x tasks + longest task,
+//                        sum of task times / workers)       (tasks spread over the workers)
 //   task = fixed cost + max(fetch bytes / bandwidth, bytes x CPU ms per byte / vCPUs)
 //          + first-byte latency x (rounds of shuffle GETs at the reader's concurrency)
 //          + a PUT of its shuffle object (first byte + bytes / bandwidth) when it writes one
@@ -229,6 +229,8 @@ export interface FleetConfig {
   shuffleInlineLimitBytes: number;
   /** Tasks per stage at scale: the planner's fragments (= workers); null keeps the measured counts (the local check). */
   fleetTasks: number | null;
+  /** What-if: later (shuffle-reading) stages get one task per this many bytes instead of one per worker. */
+  stageTaskBytes?: number;
   /** Cold: the first stage waits for environments (Lambda adds newEnvironmentsPerStep every scalingStepMs), each paying coldStartMs. */
   cold: boolean;
   coldStartMs: number;
@@ -253,6 +255,7 @@ export interface StageAtScale {
 /** Tasks of a stage at scale factor sf on a fleet. */
 export function tasksAt(s: StageProfile, sf: number, sfMeasured: number, c: FleetConfig): number {
   if (c.fleetTasks === null || s.fanout === 'one') return s.fanout === 'one' ? 1 : s.tasks;
+  if (s.fanout === 'fleet' && s.kind === 'stage' && c.stageTaskBytes) return Math.max(1, Math.min(c.fleetTasks, Math.ceil(at(s.splitBytes, sf) / c.stageTaskBytes)));
   if (s.fanout === 'fleet') return c.fleetTasks;
   // As many tasks as the bytes at the measured size per task, but none smaller than one
   // ranged GET of a file (a one-file result stays a few tasks, not one per 40 KB).
@@ -318,14 +321,17 @@ export function phaseMs(stages: StageAtScale[], c: FleetConfig): PhaseResult {
   const tableGets = stages.reduce((n, s) => n + s.tasks * s.tableGetsPerTask, 0);
   const shuffleGets = stages.reduce((n, s) => n + s.tasks * s.shuffleGetsPerTask, 0);
   const puts = stages.reduce((n, s) => n + s.tasks * s.putsPerTask, 0);
+  // The coordinator hands tasks out one after another while the first ones run: the
+  // phase lasts at least the dispatch plus a task, and at least the work spread over the fleet.
+  const longest = Math.max(0, ...times);
   const bounds: [string, number][] = [
-    ['tasks', work + dispatch],
+    ['tasks', Math.max(work, dispatch + longest)],
     ['table GET rate', (Math.max(0, ...stages.map((s) => s.tasks * s.tableGetsPerTask)) / c.tableGetsPerSecond) * 1000],
     ['shuffle GET rate', (shuffleGets / c.shuffleGetsPerSecond) * 1000],
     ['PUT rate', (puts / c.shufflePutsPerSecond) * 1000],
   ];
   const [bound, ms] = bounds.reduce((m, b) => (b[1] > m[1] ? b : m));
-  return { ms: c.invokeMs + ms, busyMs, tasks, tableGets, shuffleGets, puts, bound: bound === 'tasks' && dispatch > work ? 'dispatch' : bound };
+  return { ms: c.invokeMs + ms, busyMs, tasks, tableGets, shuffleGets, puts, bound: bound === 'tasks' && dispatch + longest > work && dispatch > longest ? 'dispatch' : bound };
 }
 
 /** The reduce step on the coordinator: fetch the partials at one node's bandwidth, then its CPU. */

@@ -111,6 +111,14 @@ describe('stages at scale', () => {
     assert.equal(tasksAt(oneFile, 1, 1, lambda(3000)), 1);
   });
 
+  test('what-if: shuffle-reading stages sized by bytes per task', () => {
+    const p = profile();
+    const sized = stagesAt(p.executions[1], 1000, 1, lambda(3000, { stageTaskBytes: 1024 ** 3 }));
+    // The join stage reads 21 GB at SF 1000: 20 tasks of at most 1 GiB; leaf stages keep one per worker.
+    assert.equal(sized[2].tasks, Math.ceil(21_000 * MB / 1024 ** 3));
+    assert.equal(sized[0].tasks, 3000);
+  });
+
   test('producers under the shuffle inline limit write no object and are read with no GET', () => {
     const p = profile();
     const [li, m, partials] = stagesAt(p.executions[1], 1, 1, lambda(3000));
@@ -130,8 +138,9 @@ describe('stages at scale', () => {
     const s: StageAtScale = { stage: 's', tasks: 100, bytesIn: 0, bytesPerTask: 0, bytesOutPerTask: 0, shuffleGetsPerTask: 0, tableGetsPerTask: 0, putsPerTask: 0, tableBytesPerTask: 0, cpuMsPerByte: 0 };
     const c = lambda(50, { firstByteMs: 0 });
     const r = phaseMs([s], c);
-    // 100 tasks of 5 ms on 50 workers: 10 ms; dispatch async 100 x 0.8.
-    assert.ok(Math.abs(r.ms - (20 + 10 + 80)) < 1e-9);
+    // 100 tasks of 5 ms on 50 workers: 10 ms of work; dispatch async 100 x 0.8 = 80 ms, then the last task's 5 ms.
+    assert.ok(Math.abs(r.ms - (20 + 80 + 5)) < 1e-9);
+    assert.equal(phaseMs([s], lambda(50, { firstByteMs: 0, dispatchMsAsync: 0 })).bound, 'tasks');
     assert.equal(r.bound, 'dispatch');
     const rate = phaseMs([{ ...s, shuffleGetsPerTask: 1000 }], lambda(50, { shuffleGetsPerSecond: 1000 }));
     assert.equal(rate.bound, 'shuffle GET rate');
