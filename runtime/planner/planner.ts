@@ -720,9 +720,13 @@ export class Planner {
     const reads: Stage['reads'] = [];
     const semiJoined: string[] = [];
     let sideRows = 0;
-    for (const [side, key] of [[join.a, join.keyA], [join.b, join.keyB]] as const) {
+    // A self-join reads its table once: the rows either reference can see, partitioned on
+    // the one key column both sides join by; each task joins its partition with itself.
+    const self = join.a.table === join.b.table;
+    const sides = self ? [[join.a, join.keyA, [join.a.ref, join.b.ref]] as const] : [[join.a, join.keyA, [join.a.ref]] as const, [join.b, join.keyB, [join.b.ref]] as const];
+    for (const [side, key, refs] of sides) {
       const view = side.table.view;
-      const pushed = await this.pushdownScan(ctx, view, [side.ref]);
+      const pushed = await this.pushdownScan(ctx, view, [...refs]);
       sideRows = Math.max(sideRows, pushed.files.reduce((n, f) => n + f.rowCount, 0));
       semiJoined.push(...pushed.semiJoined);
       scans.push({ ...pushed.scan, role: 'split' });
@@ -747,7 +751,7 @@ export class Planner {
       tables: broadcastInputs,
       tasks: partitions,
       output: { columns: partialColumns, partitioning: final ? final.shuffleWrite.partitioning : { kind: 'single' } },
-      reason: `partitioned hash join on ${keyText}: task p joins partition p of ${names.join(' and ')}${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
+      reason: `partitioned hash join on ${keyText}: task p joins partition p of ${self ? `${names[0]} (read once) with itself` : names.join(' and ')}${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
     };
     const reduction = semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : '';
     return {
@@ -1081,7 +1085,6 @@ export class Planner {
   private async partitionedJoin(ctx: PlanContext, from: AstNode, a: SizedRef, b: SizedRef): Promise<PartitionedJoin | string> {
     const nameA = a.table.snapshot.name;
     const nameB = b.table.snapshot.name;
-    if (a.table === b.table) return `${nameA} joined with itself is not partitioned yet`;
     const join = lowestCommonJoin(from, a.ref, b.ref);
     if (!join) return `no join brings ${nameA} and ${nameB} together`;
     if (join.ref_type !== 'REGULAR' && join.ref_type !== 'CROSS') return `their ${String(join.ref_type).toLowerCase()} join is not partitioned`;
@@ -1130,7 +1133,10 @@ export class Planner {
     }
     if (pairs.length === 0) return `no equality joins ${nameA} with ${nameB}`;
     // One key pair is enough to co-partition; the first (the ON clause's, else the WHERE's).
-    const key = pairs[0];
+    // A table joined with itself is read once, partitioned on one column: the pair must be
+    // that column on both sides.
+    const key = a.table === b.table ? pairs.find((p) => p.a.name === p.b.name) : pairs[0];
+    if (!key) return `${nameA} is joined with itself on different columns, which would need it partitioned twice`;
     const common = await describe(ctx.conn, `SELECT CAST(NULL AS ${key.a.type}) AS k UNION ALL SELECT CAST(NULL AS ${key.b.type})`);
     return { a, b, keyA: key.a, keyB: key.b, type: common[0].type };
   }
