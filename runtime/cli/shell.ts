@@ -184,10 +184,8 @@ class Shell {
     const controller = new AbortController();
     this.running = controller;
     try {
-      const cs = await this.catalogStatements();
-      const statement = await cs.classify(sql);
-      const options = { role: 'admin' as const, signal: controller.signal };
-      const outcome: QueryOutcome = (await cs.query(statement, options, this.runner)) ?? (await this.w.query(statement, options));
+      // The cluster answers catalog statements (DESCRIBE, SHOW, ...) itself, and the warehouse logs every statement.
+      const outcome: QueryOutcome = await this.w.query(sql, { role: 'admin', signal: controller.signal });
       this.io.out(toTextTable(outcome));
     } catch (err) {
       this.fail(controller.signal.aborted ? controller.signal.reason : err);

@@ -161,36 +161,3 @@ function mirrorPlan(statement: ClassifiedStatement, result: QueryResult): Plan {
 function summaryPlan(statement: ClassifiedStatement, aggregate: Plan): Plan {
   return { ...aggregate, sql: statement.text, output: SUMMARY_COLUMNS.map((c) => ({ ...c })), reason: `SUMMARIZE as one aggregate query over the data: ${aggregate.reason}` };
 }
-
-/**
- * A QueryService that answers catalog statements itself and passes everything else on,
- * classified (so it is classified once). The seam for front ends that hold a service and
- * its catalog; LocalCluster.query/explain would make the same two calls.
- */
-export function withCatalogStatements<T extends QueryService>(service: T, catalog: Catalog): T {
-  const statements = new CatalogStatements(catalog);
-  return new Proxy(service, {
-    get(target, prop, receiver) {
-      if (prop === 'query') {
-        return async (input: Statement, options: QueryOptions = {}) => {
-          const statement = await statements.classify(input);
-          return (await statements.query(statement, options, target)) ?? target.query(statement, options);
-        };
-      }
-      if (prop === 'explain') {
-        return async (input: Statement, options: QueryOptions = {}) => {
-          const statement = await statements.classify(input);
-          return (await statements.explain(statement, options, target)) ?? target.explain(statement, options);
-        };
-      }
-      if (prop === 'close') {
-        return async () => {
-          statements.close();
-          await target.close();
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}

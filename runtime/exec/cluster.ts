@@ -42,6 +42,7 @@ import { inputViewSql } from './views.ts';
 import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
+import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
@@ -128,6 +129,12 @@ export class LocalCluster implements QueryService {
     return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning]);
   }
 
+  /** DESCRIBE, SHOW TABLES, SUMMARIZE, information_schema: answered from the catalog (runtime/exec/catalog-statements.ts). */
+  private statements?: CatalogStatements;
+  private catalogStatements(): CatalogStatements {
+    return (this.statements ??= new CatalogStatements(this.catalog));
+  }
+
   /** The statement classified once (runtime/sql/classify.ts); what is done with it follows from that alone. */
   private async classified(statement: Statement): Promise<ClassifiedStatement> {
     return typeof statement === 'string' ? classifyStatement(this.engine, statement) : statement;
@@ -148,6 +155,8 @@ export class LocalCluster implements QueryService {
 
   async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
     const statement = await this.classified(input);
+    const catalogPlan = statement.catalog ? await this.catalogStatements().explain(statement, options, this) : undefined;
+    if (catalogPlan) return catalogPlan;
     if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
@@ -157,6 +166,8 @@ export class LocalCluster implements QueryService {
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
     const statement = await this.classified(input);
+    const answered = statement.catalog ? await this.catalogStatements().query(statement, options, this) : undefined;
+    if (answered) return answered;
     if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);
     if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
     const sql = statement.sql;
@@ -475,6 +486,7 @@ export class LocalCluster implements QueryService {
   }
 
   async close(): Promise<void> {
+    this.statements?.close();
     await this.invoker.close();
     await Promise.all(this.runners.map((r) => r.close()));
     this.engine.close();

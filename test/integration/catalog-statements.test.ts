@@ -6,7 +6,6 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { withCatalogStatements } from '../../runtime/exec/catalog-statements.ts';
 import type { QueryResult } from '../../runtime/engine/engine.ts';
 import type { QueryService } from '../../runtime/exec/query-service.ts';
 import { PuffinError } from '../../runtime/errors.ts';
@@ -20,16 +19,12 @@ let service: QueryService;
 
 before(async () => {
   f = await controlFixture();
-  // The service the front ends reach. Until LocalCluster.query/explain make the
-  // CatalogStatements calls themselves, the manager's executor is the cluster behind the
-  // same seam (withCatalogStatements): this wiring is all that test needs to change then.
-  service = withCatalogStatements(f.plane.cluster, f.plane.catalog);
-  (f.plane.manager as unknown as { options: { executor: QueryService } }).options.executor = service;
+  // The cluster answers them (LocalCluster.query/explain), behind every front end.
+  service = f.plane.cluster;
   call = caller(await appFor(f));
   readerKey = (await newKey(call, 'reader')).key;
 });
 after(async () => {
-  await service.close();
   await f.close();
 });
 
