@@ -217,7 +217,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         if (values.analyze) {
           // Runs the query, then shows each stage's actual rows, bytes and time beside the plan.
           const ran = await w.query(sql, { fragments: intOption(values, 'fragments'), partitions: intOption(values, 'partitions'), role: 'admin' });
-          const figures = { stages: ran.stats.stages ?? [], singleNodeBytes: ran.stats.singleNodeBytes, reduce: { bytesIn: ran.stats.bytesShuffled, ms: Math.round(ran.stats.reduceMs), rows: ran.rows.length } };
+          const figures = { stages: ran.stats.stages ?? [], singleNodeBytes: ran.stats.singleNodeBytes, duplicates: ran.stats.duplicates, duplicateWins: ran.stats.duplicateWins, reduce: { bytesIn: ran.stats.bytesShuffled, ms: Math.round(ran.stats.reduceMs), rows: ran.rows.length } };
           out(values.json ? JSON.stringify({ plan: ran.plan, stats: ran.stats }, null, 2) : formatStages(ran.plan, figures));
           return;
         }

@@ -279,6 +279,8 @@ export class LocalCluster implements QueryService {
     t.executeMs += st.executeMs;
     t.reduceMs += st.reduceMs;
     t.singleNodeBytes = Math.max(t.singleNodeBytes ?? 0, st.singleNodeBytes);
+    t.duplicates = (t.duplicates ?? 0) + st.duplicates;
+    t.duplicateWins = (t.duplicateWins ?? 0) + st.duplicateWins;
     t.stages = [...(t.stages ?? []), ...st.stages.map((s) => (id === run.queryId ? s : { ...s, stage: `${id.slice(run.queryId.length + 1)}/${s.stage}` }))];
     return { plan: exec, outcome };
   }

@@ -22,7 +22,7 @@ import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
 import { runAsyncFanout, type AsyncFanoutOptions } from './async-fanout.ts';
-import { pause, untilAborted } from './signals.ts';
+import { pause } from './signals.ts';
 import { assertSafeId } from './wire.ts';
 import { parquetViewSql } from './views.ts';
 
@@ -63,7 +63,18 @@ export interface CoordinatorOptions {
    * every query fans out synchronously through `invoker`.
    */
   asyncFanout?: AsyncFanoutOptions;
+  /**
+   * Straggler mitigation (synchronous fan-out): once half a stage's tasks are done, a task
+   * running past `factor` times their median duration, and at least `minMs`, gets a
+   * duplicate attempt; the first to finish wins and the other is cancelled. Default
+   * {factor: 3, minMs: 1000}; factor 0 turns it off.
+   */
+  stragglers?: { factor: number; minMs: number };
 }
+
+const DEFAULT_STRAGGLERS = { factor: 3, minMs: 1000 };
+/** How often a running task is checked against its stage's median. */
+const STRAGGLER_POLL_MS = 25;
 
 /** 'auto': asynchronous when asyncFanout is configured and the plan has at least its threshold of fragments. */
 export type FanoutMode = 'auto' | 'sync' | 'async';
@@ -94,6 +105,9 @@ export interface ExecuteStats {
   /** The most bytes read by any step that runs as one task: the reduce step, or a stage of one task. */
   singleNodeBytes: number;
   stages: StageStats[];
+  /** Duplicate attempts started for stragglers, and how many of them finished first. */
+  duplicates: number;
+  duplicateWins: number;
 }
 
 export interface ExecuteOutcome extends QueryResult {
@@ -130,6 +144,8 @@ interface QueryRun {
   stageStats: Map<string, StageStats>;
   /** When each stage started (for its wall time). */
   stageStarted: Map<string, number>;
+  /** Durations (ms) of each stage's finished tasks, for straggler detection. */
+  taskMs: Map<string, number[]>;
   stats: ExecuteStats;
   onFragment?: ExecuteOptions['onFragment'];
 }
@@ -196,7 +212,8 @@ export class Coordinator {
       shuffleTasks: [],
       stageStats: new Map(),
       stageStarted: new Map(),
-      stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0, singleNodeBytes: 0, stages: [] },
+      taskMs: new Map(),
+      stats: { mode, fragments: plan.fragments.length, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0, singleNodeBytes: 0, stages: [], duplicates: 0, duplicateWins: 0 },
       onFragment: options.onFragment,
     };
     let failed = true;
@@ -340,12 +357,7 @@ export class Coordinator {
       if (run.signal.aborted) throw run.signal.reason;
       let error: PuffinError;
       try {
-        const invocation = this.options.invoker.invoke(request, run.signal);
-        const result = await untilAborted(invocation, run.signal, (late) => this.discardLate(late));
-        if (result.fragmentId !== fragment.id) {
-          throw new PuffinError('internal', `worker answered fragment ${fragment.id} with the result of ${result.fragmentId}`);
-        }
-        return result;
+        return await this.invokeWithDuplicate(fragment, request, run);
       } catch (err) {
         if (run.signal.aborted) throw run.signal.reason;
         error = toPuffinError(err);
@@ -354,6 +366,73 @@ export class Coordinator {
       if (next instanceof PuffinError) throw next;
       await pause(next, run.signal);
     }
+  }
+
+  /**
+   * One attempt of a fragment, with a duplicate if it straggles (see
+   * CoordinatorOptions.stragglers): resolves with the first result to arrive, cancels the
+   * other attempt, and discards whatever that one still returns. Rejects when every attempt
+   * started has failed (the caller's retry policy then applies), or with the query's reason.
+   */
+  private invokeWithDuplicate(fragment: Fragment, request: FragmentRequest, run: QueryRun): Promise<FragmentResult> {
+    const started = Date.now();
+    const { factor, minMs } = this.options.stragglers ?? DEFAULT_STRAGGLERS;
+    return new Promise<FragmentResult>((resolvePromise, reject) => {
+      const attempts: AbortController[] = [];
+      let settled = false;
+      let failures = 0;
+      let firstError: unknown;
+      let timer: ReturnType<typeof setInterval> | undefined;
+      const settle = () => {
+        settled = true;
+        if (timer) clearInterval(timer);
+        run.signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        if (settled) return;
+        settle();
+        reject(run.signal.reason);
+      };
+      run.signal.addEventListener('abort', onAbort, { once: true });
+      const launch = (duplicate: boolean) => {
+        const controller = new AbortController();
+        attempts.push(controller);
+        const signal = AbortSignal.any([run.signal, controller.signal]);
+        this.options.invoker.invoke(request, signal).then((result) => {
+          if (settled) return this.discardLate(result);
+          if (result.fragmentId !== fragment.id) throw new PuffinError('internal', `worker answered fragment ${fragment.id} with the result of ${result.fragmentId}`);
+          settle();
+          for (const other of attempts) if (other !== controller) other.abort(new PuffinError('internal', `fragment ${fragment.id}: another attempt finished first`));
+          if (duplicate) run.stats.duplicateWins++;
+          const list = run.taskMs.get(fragment.output) ?? [];
+          list.push(Date.now() - started);
+          run.taskMs.set(fragment.output, list);
+          resolvePromise(result);
+        }).catch((err: unknown) => {
+          if (settled) return;
+          failures++;
+          firstError ??= err;
+          // A duplicate still running may yet succeed; with none, the attempt has failed.
+          if (failures === attempts.length) {
+            settle();
+            reject(firstError);
+          }
+        });
+      };
+      launch(false);
+      if (!(factor > 0)) return;
+      timer = setInterval(() => {
+        if (settled || attempts.length > 1 || run.signal.aborted) return;
+        const done = run.taskMs.get(fragment.output) ?? [];
+        const tasks = run.stageStats.get(fragment.output)?.tasks ?? 0;
+        if (tasks < 2 || done.length < Math.ceil(tasks / 2)) return;
+        const sorted = [...done].sort((a, b) => a - b);
+        const median = sorted[Math.floor(sorted.length / 2)];
+        if (Date.now() - started <= Math.max(factor * median, minMs)) return;
+        run.stats.duplicates++;
+        launch(true);
+      }, STRAGGLER_POLL_MS);
+    });
   }
 
   /** Bring one partial into the scratch directory (or record a shuffle output's index). */
@@ -458,7 +537,8 @@ export class Coordinator {
       // The objects the indexes name; after a failure or cancel also whatever an attempt
       // that never reported may have written (listed by the query's prefixes).
       store && shuffles.length ? deleteShuffleObjects(store, shuffles) : undefined,
-      store && failed && run.shuffleTasks.length ? deleteQueryShuffle(store, run.queryId, { tasks: run.shuffleTasks }) : undefined,
+      // (A cancelled duplicate attempt is such an attempt too.)
+      store && (failed || run.stats.duplicates > 0) && run.shuffleTasks.length ? deleteQueryShuffle(store, run.queryId, { tasks: run.shuffleTasks }) : undefined,
     ]);
   }
 

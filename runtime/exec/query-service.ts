@@ -56,6 +56,9 @@ export interface QueryStats {
   singleNodeBytes?: number;
   /** Per stage: tasks, rows and bytes in and out, shuffle GETs and PUTs, time. */
   stages?: StageStats[];
+  /** Duplicate attempts started for straggling tasks, and how many finished first. */
+  duplicates?: number;
+  duplicateWins?: number;
 }
 
 export interface QueryOutcome {

@@ -10,6 +10,9 @@ export interface AnalyzedFigures {
   /** The reduce step: bytes it read, its time. */
   reduce?: { bytesIn: number; ms: number; rows: number };
   singleNodeBytes?: number;
+  /** Duplicate attempts started for straggling tasks, and how many finished first. */
+  duplicates?: number;
+  duplicateWins?: number;
 }
 
 function bytes(n: number): string {
@@ -94,6 +97,7 @@ export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
     for (const view of plan.reduce.views) describeStage(view.name, 2);
   }
   if (figures?.singleNodeBytes !== undefined) lines.push(`single-node bytes: ${bytes(figures.singleNodeBytes)} (the most read by any one-task step)`);
+  if (figures?.duplicates) lines.push(`stragglers: ${figures.duplicates} duplicate attempt(s) started, ${figures.duplicateWins ?? 0} finished first`);
   if (plan.join?.partitioned) {
     const j = plan.join.partitioned;
     lines.push(`partitioned join: ${j.tables.join(' x ')} on ${j.keys.join(' = ')} (${j.type}), ${j.partitions} partitions${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole` : ''}`);

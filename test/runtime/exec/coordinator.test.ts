@@ -147,6 +147,44 @@ describe('Coordinator', () => {
     );
   });
 
+  test('a straggling task gets a duplicate attempt; the first to finish wins, the other is cancelled', async () => {
+    // f3's first attempt hangs (until cancelled) after the other three finish quickly.
+    const slow = new ProbeInvoker(invoker, async (request, attempt, signal) => {
+      if (request.fragment.id === 'f3' && attempt === 1) await sleep(20_000, signal);
+    });
+    const outcome = await coordinator(slow, { stragglers: { factor: 2, minMs: 100 } }).execute(sumByGroupPlan(files));
+    assert.deepEqual(outcome.rows, (await expectedSumByGroup(sandbox, files)).rows);
+    assert.equal(outcome.stats.duplicates, 1);
+    assert.equal(outcome.stats.duplicateWins, 1);
+    assert.equal(slow.attempts('f3'), 2);
+    assert.equal(outcome.stats.retries, 0);
+    // The straggler was told to stop; the others were not duplicated.
+    const f3First = slow.calls.findIndex((c) => c.fragment.id === 'f3');
+    assert.ok(slow.signals[f3First].aborted);
+    for (const id of ['f0', 'f1', 'f2']) assert.equal(slow.attempts(id), 1);
+    // Only the winning attempt's bytes count.
+    assert.equal(outcome.stats.bytesScanned, files.reduce((s, f) => s + f.sizeBytes, 0));
+    await scratchIsEmpty();
+  });
+
+  test('a duplicate that fails leaves the original attempt to finish; no duplicate without a median to compare', async () => {
+    const slowThenBroken = new ProbeInvoker(invoker, async (request, attempt) => {
+      if (request.fragment.id !== 'f3') return;
+      if (attempt === 1) await sleep(600);
+      else throw new PuffinError('unavailable', 'the duplicate\'s worker went away');
+    });
+    const outcome = await coordinator(slowThenBroken, { stragglers: { factor: 2, minMs: 100 } }).execute(sumByGroupPlan(files));
+    assert.deepEqual(outcome.rows, (await expectedSumByGroup(sandbox, files)).rows);
+    assert.equal(outcome.stats.duplicates, 1);
+    assert.equal(outcome.stats.duplicateWins, 0);
+    assert.equal(outcome.stats.retries, 0);
+    // One task alone: nothing to compare it with, so it is never duplicated.
+    const single = new ProbeInvoker(invoker, async () => sleep(300));
+    const one = await coordinator(single, { stragglers: { factor: 1, minMs: 0 } }).execute(sumByGroupPlan(files.slice(0, 1)));
+    assert.equal(one.stats.duplicates, 0);
+    assert.equal(single.calls.length, 1);
+  });
+
   test('past the retry bound the query fails naming the fragment and the last error', async () => {
     const broken = new ProbeInvoker(invoker, async (request) => {
       if (request.fragment.id === 'f2') throw new Error('disk on fire');
