@@ -15,7 +15,7 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
 import {
   baseTable, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, mapExpression, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
+  integerValue, mapExpression, modifierExpressions, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -23,7 +23,7 @@ import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 import {
-  MATERIALIZED_PREFIX, constantType, findCandidates, materializedRead, materializedSnapshot, plainScan, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
+  MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
@@ -224,6 +224,9 @@ export class Planner {
     }
     // DuckDB computes these while binding: on the coordinator's engine they could not be stopped.
     const foldedVolatile = await this.foldBindTimeConstants(root, planOptions.signal);
+    // (a AND x) OR (a AND y) is a AND (x OR y): a join key every branch repeats (TPC-H Q19)
+    // becomes a conjunct the join rules see.
+    if (root.type === 'SELECT_NODE' && root.where_clause) root.where_clause = factorCommonConjuncts(root.where_clause);
     const { tables: refNodes } = findBaseTables(root);
 
     // Resolve every reference against the catalog and rename it to the table's view.
@@ -333,8 +336,16 @@ export class Planner {
       }
       if (!same) decorrelated.undo();
     }
-    const candidates = findCandidates(ctx.root, ctx.aggregates);
+    // Constant subqueries (no table) cost nothing where they are; a read of a result that
+    // is materialized already is what a step would make of it.
+    const worthIt = (c: Candidate) => findBaseTables(c.body).tables.length > 0 && !materializedRead(c.body);
+    let candidates = findCandidates(ctx.root, ctx.aggregates).filter(worthIt);
+    // With nothing else to run first, a join of three or more large tables runs its
+    // smallest joined pair first, as a derived table (a partitioned join of its own).
+    const pair = candidates.length === 0 ? await this.largeJoinPairFirst(ctx) : undefined;
+    if (pair) candidates = findCandidates(ctx.root, ctx.aggregates).filter(worthIt);
     if (candidates.length === 0) {
+      pair?.undo();
       decorrelated?.undo();
       return undefined;
     }
@@ -361,9 +372,6 @@ export class Planner {
       }
     };
     for (const c of candidates) {
-      // Constant subqueries (no table) cost nothing where they are; a read of a result that
-      // is materialized already is what a step would make of it.
-      if (findBaseTables(c.body).tables.length === 0 || materializedRead(c.body)) continue;
       const [bodySql] = await printNodes(ctx.conn, [c.body]);
       let columns: Column[];
       try {
@@ -390,6 +398,7 @@ export class Planner {
     }
     if (steps.length === 0) {
       // Nothing runs first: the query is planned as it was written.
+      pair?.undo();
       decorrelated?.undo();
       return undefined;
     }
@@ -407,8 +416,140 @@ export class Planner {
       scans,
       join: null,
       materialized: { steps, sql },
-      reason: `${decorrelated ? `decorrelated: ${decorrelated.rewrites.join(', ')}; ` : ''}materialized subqueries: ${steps.map((st) => st.what).join(', ')} run first, each a distributed query of its own; the rest of the query is planned over their results once they ran`,
+      reason: `${decorrelated ? `decorrelated: ${decorrelated.rewrites.join(', ')}; ` : ''}${pair ? `${pair.what}; ` : ''}materialized subqueries: ${steps.map((st) => st.what).join(', ')} run first, each a distributed query of its own; the rest of the query is planned over their results once they ran`,
     };
+  }
+
+  /**
+   * A join of three or more tables over the broadcast limit (inner and comma joins only):
+   * the pair of them joined by an equality with the fewest bytes becomes a derived table
+   * `(SELECT <their columns the rest uses> FROM a, b WHERE <the conjuncts of a and b alone>)`
+   * and the query reads its columns instead (each renamed only when a and b share a name).
+   * As a step it is a partitioned join of two large tables; the query over its result has
+   * one large table fewer, and is planned the same way again until two are left. Undefined
+   * (nothing changed) when the query is not such a join, or a part of it cannot be rebound
+   * (a star, a subquery other than a read of a materialized result, a column whose table is
+   * ambiguous). The rewrite is undone unless the query still binds to the same columns.
+   */
+  private async largeJoinPairFirst(ctx: PlanContext): Promise<{ undo: () => void; what: string } | undefined> {
+    const select = ctx.root;
+    if (select.type !== 'SELECT_NODE' || select.sample || (select.cte_map?.map ?? []).length) return undefined;
+    const refs: AstNode[] = [];
+    if (!collectJoinRefs(select.from_table, refs)) return undefined;
+    const ons: AstNode[] = [];
+    const innerOnly = (n: AstNode): boolean => {
+      if (n.type !== 'JOIN') return true;
+      if (n.ref_type === 'CROSS') return innerOnly(n.left) && innerOnly(n.right);
+      if (n.ref_type !== 'REGULAR' || n.join_type !== 'INNER' || (n.using_columns ?? []).length) return false;
+      if (n.condition) ons.push(n.condition);
+      return innerOnly(n.left) && innerOnly(n.right);
+    };
+    if (!innerOnly(select.from_table)) return undefined;
+    const large = refs.filter((r) => tableBytes(ctx.refTable.get(r)!.snapshot) > this.options.broadcastLimitBytes);
+    if (large.length < 3 || new Set(refs.map((r) => ctx.refTable.get(r))).size !== refs.length) return undefined;
+    const exprs = [...selectExpressions(select)];
+    if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'STAR' || e.class === 'COLUMNS'))) return undefined;
+    for (const e of [...exprs, ...ons]) if (subqueriesOf(e).some((sq) => !materializedRead(sq))) return undefined;
+
+    // The tables each column reference names; every one must be known.
+    const aliases = new Set((select.select_list as AstNode[]).map((i) => String(i.alias ?? '').toLowerCase()).filter(Boolean));
+    let unknown = false;
+    const owners = (e: AstNode | null | undefined, orderBy = false): Set<AstNode> => {
+      const out = new Set<AstNode>();
+      someExpression(e, (x) => {
+        if (x.class !== 'COLUMN_REF') return false;
+        if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return false;
+        const owner = columnOwner(ctx, x, refs);
+        if (owner) out.add(owner.ref);
+        else unknown = true;
+        return false;
+      });
+      return out;
+    };
+    const all = [...conjuncts(select.where_clause), ...ons.flatMap((c) => conjuncts(c))];
+    const conjunctOwners = all.map((c) => owners(c));
+    // Pairs of large tables an equality joins, the smallest first.
+    const bytesOf = (r: AstNode) => tableBytes(ctx.refTable.get(r)!.snapshot);
+    let best: [AstNode, AstNode] | undefined;
+    for (const [i, c] of all.entries()) {
+      if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL' || c.left?.class !== 'COLUMN_REF' || c.right?.class !== 'COLUMN_REF') continue;
+      const [a, b] = [columnOwner(ctx, c.left, refs)?.ref, columnOwner(ctx, c.right, refs)?.ref];
+      if (!a || !b || a === b || !large.includes(a) || !large.includes(b) || conjunctOwners[i].size !== 2) continue;
+      if (!best || bytesOf(a) + bytesOf(b) < bytesOf(best[0]) + bytesOf(best[1])) best = [a, b];
+    }
+    if (!best || unknown) return undefined;
+    const pairRefs = new Set(best);
+    const inPair = (o: Set<AstNode>) => o.size > 0 && [...o].every((r) => pairRefs.has(r));
+    const moved = all.filter((_, i) => inPair(conjunctOwners[i]));
+    const kept = all.filter((_, i) => !inPair(conjunctOwners[i]));
+
+    // The pair's columns the rest of the query uses, named uniquely.
+    const orderExprs = modifierExpressions(select);
+    const rest = [...(select.select_list as AstNode[]), ...kept, ...(select.group_expressions ?? []), select.having, select.qualify].filter(Boolean) as AstNode[];
+    const used: { ref: AstNode; column: Column }[] = [];
+    const note = (e: AstNode, orderBy: boolean) => someExpression(e, (x) => {
+      if (x.class !== 'COLUMN_REF') return false;
+      if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return false;
+      const owner = columnOwner(ctx, x, refs);
+      if (owner && pairRefs.has(owner.ref) && !used.some((u) => u.ref === owner.ref && u.column.name === owner.column.name)) used.push(owner);
+      return false;
+    });
+    rest.forEach((e) => note(e, false));
+    orderExprs.forEach((e) => note(e, true));
+    if (unknown) return undefined;
+    if (used.length === 0) used.push({ ref: best[0], column: narrowest(ctx.refTable.get(best[0])!.snapshot.columns) });
+    const bindingOf = (r: AstNode) => String(ctx.scope.refs.find((x) => x.node === r)?.binding ?? r.alias ?? r.table_name);
+    const taken = new Set<string>();
+    const names = used.map((u) => {
+      const clash = used.filter((v) => v.column.name.toLowerCase() === u.column.name.toLowerCase()).length > 1;
+      let name = clash ? `${bindingOf(u.ref)}_${u.column.name}` : u.column.name;
+      while (taken.has(name.toLowerCase())) name = `${name}_`;
+      taken.add(name.toLowerCase());
+      return name;
+    });
+    const alias = `__pdb_j${refs.length}`;
+    const cross = (nodes: AstNode[]): AstNode => nodes.reduce((left, right) => ({
+      type: 'JOIN', alias: '', sample: null, query_location: 0, left, right, join_type: 'INNER', ref_type: 'CROSS',
+      condition: null, using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
+    }));
+    const body = selectNode(
+      used.map((u, i) => withAlias(colRef(bindingOf(u.ref), u.column.name), names[i])),
+      cross([best[0], best[1]]),
+      { where_clause: moved.length ? conjunction('AND', moved.map(clone)) : null },
+    );
+    const derived: AstNode = { type: 'SUBQUERY', alias, sample: null, query_location: 0, subquery: { node: body, named_param_map: [] }, column_name_alias: [] };
+    const rebind = (e: AstNode, orderBy = false): AstNode => mapExpression(e, (x) => {
+      if (x.class !== 'COLUMN_REF') return undefined;
+      if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return undefined;
+      const owner = columnOwner(ctx, x, refs);
+      if (!owner || !pairRefs.has(owner.ref)) return undefined;
+      const i = used.findIndex((u) => u.ref === owner.ref && u.column.name === owner.column.name);
+      return { ...colRef(alias, names[i]), alias: x.alias ?? '' };
+    });
+
+    const saved = { from: select.from_table, where: select.where_clause, list: select.select_list, groups: select.group_expressions, having: select.having, qualify: select.qualify, modifiers: select.modifiers };
+    const undo = () => Object.assign(select, { from_table: saved.from, where_clause: saved.where, select_list: saved.list, group_expressions: saved.groups, having: saved.having, qualify: saved.qualify, modifiers: saved.modifiers });
+    select.select_list = (select.select_list as AstNode[]).map((i) => rebind(i));
+    select.group_expressions = (select.group_expressions ?? []).map((g: AstNode) => rebind(g));
+    select.having = select.having ? rebind(select.having) : null;
+    select.qualify = select.qualify ? rebind(select.qualify) : null;
+    select.modifiers = (select.modifiers as AstNode[]).map((m) => (m.type === 'ORDER_MODIFIER' ? { ...m, orders: (m.orders as AstNode[]).map((o) => ({ ...o, expression: rebind(o.expression, true) })) } : m));
+    select.where_clause = kept.length ? conjunction('AND', kept.map((c) => rebind(c))) : null;
+    select.from_table = cross([derived, ...refs.filter((r) => !pairRefs.has(r))]);
+    try {
+      const [sql] = await printNodes(ctx.conn, [select]);
+      const columns = await this.describe(ctx.conn, ctx.tables, sql, ctx.signal);
+      if (columns.length !== ctx.output.length || columns.some((c, i) => c.name !== ctx.output[i].name || c.type !== ctx.output[i].type)) {
+        undo();
+        return undefined;
+      }
+    } catch (err) {
+      undo();
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return undefined;
+    }
+    const [na, nb] = best.map((r) => ctx.refTable.get(r)!.snapshot.name);
+    return { undo, what: `${refs.length} joined tables, ${large.length} over the broadcast limit: ${na} and ${nb} joined first (derived table ${alias})` };
   }
 
   /** Evaluate an AT clause's expression (a constant) to a snapshot id or an instant. */
@@ -1701,6 +1842,33 @@ function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): bool
   return false;
 }
 
+/**
+ * Each top-level conjunct that is an OR whose every branch has some conjuncts in common, as
+ * those conjuncts AND the OR of what is left of each branch (exact in SQL's three-valued
+ * logic; a branch left with nothing makes the OR true).
+ */
+function factorCommonConjuncts(where: AstNode): AstNode {
+  const disjuncts = (e: AstNode): AstNode[] => (e.class === 'CONJUNCTION' && e.type === 'CONJUNCTION_OR' ? (e.children as AstNode[]).flatMap(disjuncts) : [e]);
+  const out: AstNode[] = [];
+  for (const c of conjuncts(where)) {
+    const branches = disjuncts(c).map((b) => conjuncts(b));
+    if (branches.length < 2) {
+      out.push(c);
+      continue;
+    }
+    const common = branches[0].filter((x) => branches.every((b) => b.some((y) => exprKey(y) === exprKey(x))));
+    const commonKeys = new Set(common.map(exprKey));
+    if (common.length === 0 || common.some((x) => someExpression(x, (e) => e.class === 'SUBQUERY' || e.class === 'FUNCTION' && /random|uuid|nextval/i.test(String(e.function_name))))) {
+      out.push(c);
+      continue;
+    }
+    out.push(...common);
+    const rest = branches.map((b) => b.filter((x) => !commonKeys.has(exprKey(x))));
+    if (rest.every((b) => b.length > 0)) out.push(conjunction('OR', rest.map((b) => conjunction('AND', b))));
+  }
+  return conjunction('AND', out);
+}
+
 /** The base-table references of a FROM tree, through its joins (not inside derived tables). */
 function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void {
   if (!from) return;
@@ -1712,9 +1880,9 @@ function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void
 }
 
 /**
- * The reference among `refs` and its column that a column reference names: by its binding
- * when qualified, else the one reference of the query with such a column (none when another
- * table, a derived table or a subquery's could be meant).
+ * The reference among `refs` (base tables of a FROM clause) and its column that a column
+ * reference of that query level names: by its binding when qualified, else the one of them
+ * with such a column (none when two could be meant).
  */
 function columnOwner(ctx: PlanContext, e: AstNode, refs: readonly AstNode[]): { ref: AstNode; column: Column } | undefined {
   if (e.class !== 'COLUMN_REF') return undefined;
@@ -1726,9 +1894,10 @@ function columnOwner(ctx: PlanContext, e: AstNode, refs: readonly AstNode[]): { 
     return ref && column ? { ref, column } : undefined;
   }
   if (names.length !== 1) return undefined;
-  const owners = ctx.scope.refs.filter((r) => colOf(r.node, names[0]));
-  if (owners.length !== 1 || !refs.includes(owners[0].node)) return undefined;
-  return { ref: owners[0].node, column: colOf(owners[0].node, names[0])! };
+  // An expression of the query's own level: a subquery's tables are not in its scope.
+  const owners = refs.filter((r) => colOf(r, names[0]));
+  if (owners.length !== 1) return undefined;
+  return { ref: owners[0], column: colOf(owners[0], names[0])! };
 }
 
 /** Can the rows of `target` be split across fragments without changing the join's result? */

@@ -126,6 +126,22 @@ describe('multi-stage: subqueries as steps, their results over the broadcast lim
   }
 });
 
+// Joins of three or more large tables (with subqueries as steps): the smallest joined pair
+// runs first as a derived table, a partitioned join of its own, until two are left.
+const MULTI_WAY: { name: string; sql: string }[] = [
+  { name: 'three large tables, columns of the same name on every side', sql: 'SELECT a.id AS a_id, b.id AS b_id, c.n, count(*) OVER (PARTITION BY c.k) AS w FROM nullable a JOIN skew_a b ON a.id = b.id JOIN skew_b c ON b.k = c.k AND b.n = c.n WHERE a.grp IS NOT NULL ORDER BY 1, 2, 3, 4 LIMIT 30' },
+  { name: 'four large tables, comma joins, a filter on each', sql: "SELECT n_name, count(*) AS n, sum(l_extendedprice) AS s FROM customer, orders, lineitem, nation WHERE c_custkey = o_custkey AND o_orderkey = l_orderkey AND c_nationkey = n_nationkey AND l_quantity > 30 AND o_orderdate < DATE '1996-01-01' GROUP BY 1 ORDER BY 1" },
+];
+
+describe('multi-stage: joins of three or more large tables, a pair first', async () => {
+  const tpch = (await loadTpchQueries()).filter((q) => ['q03', 'q05', 'q10', 'q18'].includes(q.id)).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql }));
+  for (const q of [...MULTI_WAY, ...tpch]) {
+    test(q.name, () => assertSameAsDuckDB(f, q.name, q.sql, { fragments: 2, partitions: 3 }, (plan) => {
+      assert.match(plan.reason, /joined first \(derived table __pdb_j\d+\)/, plan.reason);
+    }, f.also!));
+  }
+});
+
 test('an IN subquery over a large result is a partitioned semi join', async () => {
   const sql = 'SELECT count(*), sum(o_totalprice) AS t FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_acctbal > 0)';
   await assertSameAsDuckDB(f, 'semi join of a result', sql, { fragments: 2, partitions: 3 }, (plan) => {
