@@ -31,6 +31,7 @@ import { encodeResult, negotiateFormat, type ResultFormat } from '../results/for
 import { checkJsonDepth, parseJsonBody } from './json-body.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { openApiDocument } from './openapi.ts';
+import { mountConsole } from './console.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { honoPath, route, type Route } from './route.ts';
 import { validateBody, validateQuery, type Infer } from './schema.ts';
@@ -491,6 +492,7 @@ export function createApp(options: AppOptions): ApiApp {
     app.route('/iceberg', createIcebergRestApp(options.iceberg));
   }
 
+  mountConsole(app, catalog); // the web console's static pages (runtime/api/console.ts)
   for (const r of routes) {
     app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {
       const principal: Principal | undefined = c.get('principal');
