@@ -174,7 +174,7 @@ function errorBox(err) {
 /** @param {{ fragmentsDone: number, fragmentsTotal: number, bytesScanned: number }} p */
 function progressText(p) {
   const fragments = p.fragmentsTotal ? `${formatCount(p.fragmentsDone)} of ${formatCount(p.fragmentsTotal)} fragments` : 'no fragments yet';
-  return `${fragments}, ${formatBytes(p.bytesScanned)} scanned`;
+  return `${fragments}, ${formatBytes(p.bytesScanned)} scanned${p.fragmentsTotal && p.fragmentsDone >= p.fragmentsTotal ? ', finishing' : ''}`;
 }
 
 /** @param {any} record */
@@ -195,11 +195,20 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls the status route until the query ends. @param {string} id */
 async function waitFor(id) {
-  for (;;) {
-    const record = await api('GET', queryPath(id));
+  // Short queries are answered at once: poll soon, then every POLL_MS.
+  for (let delay = 20; ; delay = Math.min(POLL_MS, delay * 2)) {
+    let record;
+    try {
+      record = await api('GET', queryPath(id));
+    } catch (err) {
+      // Over the key's request rate: the query goes on; ask again a little later.
+      if (!(err instanceof ApiError) || err.status !== 429) throw err;
+      await sleep(1000);
+      continue;
+    }
     if (TERMINAL.has(record.status)) return record;
     showProgress(record);
-    await sleep(POLL_MS);
+    await sleep(delay);
   }
 }
 
@@ -363,7 +372,7 @@ async function renderRunning() {
     show(byId('running'), h('p', { class: 'empty' }, 'No query is running.'));
     return;
   }
-  show(byId('running'), h('table', { class: 'grid running' },
+  show(byId('running'), h('div', { class: 'grid-wrap' }, h('table', { class: 'grid running' },
     h('thead', null, h('tr', null, ['query', 'status', 'user', 'elapsed', 'progress', 'SQL', ''].map((c) => h('th', null, c)))),
     h('tbody', null, queries.map((q) => {
       const bar = h('progress', { max: Math.max(1, q.progress.fragmentsTotal) });
@@ -384,7 +393,7 @@ async function renderRunning() {
           }
           void renderRunning();
         } }, 'Cancel')));
-    }))));
+    })))));
 }
 
 /** @param {unknown} err */
@@ -504,15 +513,15 @@ async function loadLog() {
       if (page.entries.length < 1000) break;
     }
     entries.reverse();
-    const recent = h('table', { class: 'grid log' },
+    const recent = h('div', { class: 'grid-wrap' }, h('table', { class: 'grid log' },
       h('thead', null, h('tr', null, ['submitted', 'status', 'user', 'duration', 'scanned', 'fragments', 'cache', 'SQL', 'error'].map((c) => h('th', null, c)))),
       h('tbody', null, entries.map((e) => h('tr', { class: e.status },
         h('td', null, formatTime(e.submittedAt)), h('td', null, e.status), h('td', null, e.user), h('td', { class: 'num' }, formatMs(e.durationMs)),
         h('td', { class: 'num' }, formatBytes(e.bytesScanned)), h('td', { class: 'num' }, e.fragments), h('td', null, e.cacheHit ? 'hit' : ''),
-        h('td', { class: 'sql-cell', title: e.sql }, e.sql.length > 200 ? `${e.sql.slice(0, 200)}…` : e.sql), h('td', { class: 'error-cell' }, e.error ?? '')))));
+        h('td', { class: 'sql-cell', title: e.sql }, e.sql.length > 200 ? `${e.sql.slice(0, 200)}…` : e.sql), h('td', { class: 'error-cell' }, e.error ?? ''))))));
     const older = h('div', { id: 'log-flushed' }, h('button', { type: 'button', class: 'small', id: 'load-flushed', onclick: () => void loadFlushed(older) }, 'Show entries flushed to the lake (puffindb.query_log)'));
     show(box,
-      h('p', { class: 'note' }, `Latest ${formatCount(entries.length)} entries not yet flushed to the lake (GET /v1/logs), most recent first.`),
+      h('p', { class: 'note' }, `Latest ${formatCount(entries.length)} ${entries.length === 1 ? 'entry' : 'entries'} not yet flushed to the lake (GET /v1/logs), most recent first.`),
       entries.length ? recent : h('p', { class: 'empty' }, 'None.'),
       older);
   } catch (err) {
