@@ -287,3 +287,26 @@ test('the web console, in a headless browser, against a real server', async () =
 
   assert.deepEqual(problems, []);
 });
+
+test("the console's files route needs a key, and puffindb.query_log's files an admin; only the console's own files are served", async () => {
+  assert.equal((await server.call('GET', '/v1/tables/lineitem/files')).status, 401);
+  const reader = await serveKey(server, 'reader', 'files reader');
+  const files = await server.call('GET', '/v1/tables/lineitem/files', { key: reader });
+  assert.equal(files.status, 200);
+  const body = (await files.json()) as { name: string; files: { uri: string; rowCount: number; sizeBytes: number }[] };
+  assert.equal(body.files.length, 8);
+  assert.equal(body.files.reduce((n, f) => n + f.rowCount, 0), 60301);
+  assert.equal((await server.call('GET', '/v1/tables/puffindb.query_log/files', { key: reader })).status, 403);
+  assert.equal((await server.call('GET', '/v1/tables/puffindb.query_log/files', { key: server.adminKey })).status, 200);
+  assert.equal((await server.call('GET', '/v1/tables/no_such_table/files', { key: reader })).status, 404);
+  for (const path of ['/console/nope.js', '/console/..%2F..%2Fpackage.json', '/console/%2e%2e%2fconsole.ts']) {
+    const res = await server.call('GET', path);
+    assert.equal(res.status, 404, path);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  }
+  const script = await server.call('GET', '/console/app.js');
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get('content-type') ?? '', /^text\/javascript/);
+  assert.equal(script.headers.get('x-content-type-options'), 'nosniff');
+  assert.doesNotMatch(await script.text(), /innerHTML/);
+});
