@@ -13,7 +13,7 @@ import { cleanLeftovers, registerProcess } from '../exec/leftovers.ts';
 import type { Plan } from '../planner/plan.ts';
 import { formatPlan as formatStages } from '../planner/explain.ts';
 import { loadSettings, type Settings } from '../settings.ts';
-import { openWarehouse, type Warehouse } from './warehouse.ts';
+import { openWarehouse, type Warehouse, type WarehouseOptions } from './warehouse.ts';
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
@@ -76,8 +76,8 @@ export function formatPlan(plan: Plan): string {
   return formatStages(plan);
 }
 
-async function withWarehouse<T>(settings: Settings, fn: (w: Warehouse) => Promise<T>): Promise<T> {
-  const warehouse = await openWarehouse(settings);
+async function withWarehouse<T>(settings: Settings, fn: (w: Warehouse) => Promise<T>, options: WarehouseOptions = {}): Promise<T> {
+  const warehouse = await openWarehouse(settings, options);
   try {
     return await fn(warehouse);
   } finally {
@@ -199,7 +199,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
           out(toTextTable(result));
           log(`${result.plan.shape}, ${result.stats.fragments} fragment(s), ${result.stats.bytesScanned} bytes scanned, ${result.stats.totalMs.toFixed(0)} ms`);
         }
-      });
+        // One statement of this user's, then the process exits: its SQL runs in this process
+        // (a deadline interrupts it between vectors) rather than in child processes it would
+        // spend most of its time starting.
+      }, { runners: 'in-process' });
       return;
     }
     case 'shell': {
@@ -223,7 +226,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         }
         const plan = await w.planOnly(sql, intOption(values, 'fragments'));
         out(values.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
-      });
+      }, { runners: 'in-process' });
       return;
     }
     case 'translate':

@@ -34,6 +34,8 @@ export interface WarehouseOptions {
   invoker?: InvokerKind;
   /** Who the query log names for query(). Default 'local'. */
   user?: string;
+  /** Where the cluster's SQL runner slots run (ClusterOptions.runners). */
+  runners?: 'process' | 'in-process';
 }
 
 export interface Warehouse {
@@ -71,7 +73,7 @@ export async function openWarehouse(settings: Settings, options: WarehouseOption
   // Queries see `puffindb.query_log` too, as a server's do.
   const queryCatalog = withQueryLogTable(catalog, openStore(settings.warehouse, storeOptionsOf(settings)));
   const openCluster = async (): Promise<LocalCluster> => {
-    cluster ??= await LocalCluster.open({ settings, catalog: queryCatalog, invoker: options.invoker });
+    cluster ??= await LocalCluster.open({ settings, catalog: queryCatalog, invoker: options.invoker, runners: options.runners });
     return cluster;
   };
 

@@ -62,6 +62,14 @@ export interface ClusterOptions {
    * slots start on first use either way (only constants that are not literals need them).
    */
   startProcesses?: 'now' | 'on-first-use';
+  /**
+   * Where the reduce step, 'local' plans and planning's constants run: child processes,
+   * killed at a deadline (the default with worker processes: a server's SQL is anybody's),
+   * or engines in this process, interrupted between vectors (the default elsewhere). A
+   * one-shot CLI command runs its own user's SQL and exits: starting child processes would
+   * be most of its time.
+   */
+  runners?: 'process' | 'in-process';
 }
 
 export class LocalCluster implements QueryService {
@@ -97,7 +105,7 @@ export class LocalCluster implements QueryService {
     // The reduce step and 'local' plans run in runner slots that see one job's files each;
     // with worker processes (the pool) the slots are processes too, killed at a deadline.
     // Elsewhere (Lambda bundles, in-process tests) they are engines in this process.
-    const kind = invoker instanceof ProcessPoolInvoker ? 'process' : 'in-process';
+    const kind = options.runners ?? (invoker instanceof ProcessPoolInvoker ? 'process' : 'in-process');
     const runner = new SqlRunnerPool({ dir: join(scratch, 'runners'), size: Math.max(2, settings.workers), kind, threads: settings.threads, memoryLimit: settings.memoryLimit });
     // Planning binds and computes constants in slots of its own: short jobs that must not
     // queue behind long reduce steps.
