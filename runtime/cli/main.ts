@@ -162,7 +162,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'table': {
       const [sub, ...args] = rest;
-      // add, register, scan and orphans live in table-commands.ts.
+      // add, register, scan, orphans and the maintenance commands live in table-commands.ts.
       if (isTableCommand(sub)) return runTableCommand(sub, args, settings, out);
       const { values, positionals } = parse(args, { json: { type: 'boolean' } });
       await withWarehouse(settings, async (w) => {

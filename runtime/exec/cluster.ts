@@ -44,6 +44,7 @@ import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
 import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
+import { callProcedure, explainProcedure } from './maintenance.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
 
@@ -166,6 +167,7 @@ export class LocalCluster implements QueryService {
     const catalogPlan = statement.catalog ? await this.catalogStatements().explain(statement, options, this) : undefined;
     if (catalogPlan) return catalogPlan;
     if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
+    if (statement.kind === 'call') return explainProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
@@ -177,6 +179,7 @@ export class LocalCluster implements QueryService {
     const answered = statement.catalog ? await this.catalogStatements().query(statement, options, this) : undefined;
     if (answered) return answered;
     if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);
+    if (statement.kind === 'call') return callProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement, options);
     if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
     const sql = statement.sql;
     const queryId = options.queryId ?? ulid();

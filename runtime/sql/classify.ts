@@ -29,6 +29,7 @@ export type StatementKind =
   | 'drop'
   | 'truncate'
   | 'copy'
+  | 'call'
   | 'other';
 
 export interface ClassifiedStatement {
@@ -64,6 +65,7 @@ const WRITE_HEADS: Record<string, StatementKind> = {
   DROP: 'drop',
   TRUNCATE: 'truncate',
   COPY: 'copy',
+  CALL: 'call',
 };
 
 /** How many statements DuckDB's parser finds in the text. */
@@ -172,7 +174,9 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
     };
   }
   const kind: StatementKind = head.kind === 'query' || head.kind === 'with' ? 'other' : head.kind;
-  return { sql, text, kind, keyword: head.keyword, access: 'write', deterministic: false };
+  // CALL puffindb.snapshots(...) only reads the table's metadata (runtime/exec/maintenance.ts); other CALLs write.
+  const readOnlyCall = kind === 'call' && own.length > 3 && word(own[1]) === 'PUFFINDB' && own[2].text === '.' && word(own[3]) === 'SNAPSHOTS';
+  return { sql, text, kind, keyword: head.keyword, access: readOnlyCall ? 'read' : 'write', deterministic: false };
 }
 
 /** The message of a statement the engine recognizes but does not run. */
@@ -181,5 +185,5 @@ export function unsupportedStatement(statement: ClassifiedStatement): PuffinErro
     statement.kind === 'other'
       ? ` (${statement.keyword} statements change or inspect the engine itself, which queries may not do)`
       : '';
-  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, DROP TABLE and TRUNCATE on Iceberg tables, and COPY (query) TO a location`);
+  return new PuffinError('unsupported', `${statement.keyword} statements are not supported${hint}; PuffinDB runs SELECT queries, and CREATE TABLE, CREATE TABLE AS, INSERT, DELETE, UPDATE, MERGE INTO, ALTER TABLE, DROP TABLE and TRUNCATE on Iceberg tables, CALL puffindb.<procedure>(...) for their maintenance, and COPY (query) TO a location`);
 }

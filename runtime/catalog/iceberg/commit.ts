@@ -52,6 +52,11 @@ export type TableChange =
        * one holding rows the change's predicate matches, or undefined when none does.
        */
       conflictingAdds?: (paths: string[]) => Promise<string | undefined>;
+      /**
+       * The snapshot's operation when it is not an overwrite: 'replace' for a rewrite that
+       * keeps the table's rows (compaction, runtime/catalog/iceberg/maintenance.ts).
+       */
+      snapshotOperation?: 'replace';
     }
   | {
       /**
@@ -179,7 +184,7 @@ function fieldMapRecord<T>(m: FieldMap<T> | undefined): Record<number, T> | unde
 }
 
 /** A manifest's file back in the writer's form (partition values decoded to Iceberg values). */
-function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata: TableMetadata): DataFileInfo {
+export function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata: TableMetadata): DataFileInfo {
   const schema = metadata.schemas.find((s) => s.schemaId === metadata.currentSchemaId) as IcebergSchema;
   const types = partitionTypes(schema, spec);
   const info: DataFileInfo = {
@@ -396,7 +401,7 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
   const removedSize = removedFiles.reduce((n, f) => n + f.fileSizeInBytes, 0);
   const parentSize = parent ? Number(parent.summary['total-files-size'] ?? NaN) : 0;
   const summary: Record<string, string> = {
-    operation: change.operation === 'row-delta' ? (addedFiles.length ? 'overwrite' : 'delete') : change.operation,
+    operation: change.operation === 'row-delta' ? (addedFiles.length ? 'overwrite' : 'delete') : change.operation === 'overwrite' && change.snapshotOperation ? change.snapshotOperation : change.operation,
     'added-data-files': String(addedFiles.length),
     'added-records': String(addedFiles.reduce((n, f) => n + f.recordCount, 0)),
     'added-files-size': String(addedSize),
