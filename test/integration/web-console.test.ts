@@ -63,8 +63,8 @@ before(async () => {
   });
   page.on('pageerror', (err) => problems.push(`page error: ${String(err)}`));
   page.on('console', (msg) => {
-    // A refused key is an expected 401 the browser reports as a failed resource.
-    if (msg.type() === 'error' && !/status of 40[13]/.test(msg.text())) problems.push(`console error: ${msg.text()}`);
+    // Refusals the test provokes (a bad statement, a wrong key, a reader at an admin route) are reported as failed resources.
+    if (msg.type() === 'error' && !/status of 40[013] /.test(msg.text())) problems.push(`console error: ${msg.text()}`);
   });
 });
 
@@ -157,6 +157,12 @@ test('the web console, in a headless browser, against a real server', async () =
   assert.equal(await page.$('#injected'), null, 'a value is shown as text, not parsed as HTML');
   assert.ok((await texts('#output th .col-name')).includes('<b>html</b>'));
   await waitForText('#status', '25 rows');
+
+  // An error is shown with DuckDB's message and where it is.
+  await setSql('SELECT 1,\n  2 FRM nation');
+  await page.click('#run');
+  await waitForText('#output .error-box', 'syntax_error');
+  assert.match(await page.$eval('#output .error-box', (e) => e.textContent ?? ''), /near "nation"\s*near line 2, column 9/);
 
   // Paging through the result route (100 rows a page).
   await setSql('SELECT o_orderkey FROM orders ORDER BY o_orderkey LIMIT 250');

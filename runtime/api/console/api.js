@@ -18,11 +18,12 @@ export function clearKey() {
 }
 
 export class ApiError extends Error {
-  /** @param {number} status @param {string} code @param {string} message */
-  constructor(status, code, message) {
+  /** @param {number} status @param {string} code @param {string} message @param {any} [details] */
+  constructor(status, code, message, details) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -68,15 +69,17 @@ export async function api(method, path, options = {}) {
   if (!res.ok) {
     let code = `http_${res.status}`;
     let message = res.statusText || `HTTP ${res.status}`;
+    let details;
     try {
       const body = JSON.parse(await res.text());
       code = String(body?.error?.code ?? code);
       message = String(body?.error?.message ?? message);
+      details = body?.error?.details;
     } catch {
       // not JSON: keep the status text
     }
     if (res.status === 401) onUnauthorized();
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, details);
   }
   if (options.raw) return res;
   return parseJson(await res.text());

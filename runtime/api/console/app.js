@@ -168,7 +168,13 @@ function setBusy(busy) {
 /** @param {unknown} err */
 function errorBox(err) {
   const e = /** @type {ApiError} */ (err);
-  return h('div', { class: 'error-box', role: 'alert' }, h('b', null, e.code ?? 'error'), ' ', e.message ?? String(err));
+  const position = typeof e.details?.position === 'number' ? e.details.position : undefined;
+  let where = null;
+  if (position !== undefined && e.code === 'syntax_error') {
+    const before = editor.value.trim().slice(0, position).split('\n');
+    where = h('div', { class: 'error-where' }, `near line ${before.length}, column ${before[before.length - 1].length + 1}`);
+  }
+  return h('div', { class: 'error-box', role: 'alert' }, h('b', null, e.code ?? 'error'), ' ', e.message ?? String(err), where);
 }
 
 /** @param {{ fragmentsDone: number, fragmentsTotal: number, bytesScanned: number }} p */
@@ -459,7 +465,11 @@ async function icebergSnapshots(name) {
 
 /** @param {any} t @param {any} snapshots */
 function snapshotsView(t, snapshots) {
-  if (snapshots === null) return h('p', { class: 'note' }, `A ${t.kind} table has one version at a time: snapshot ${t.snapshotId} (it changes when its files change).`);
+  if (snapshots === null) {
+    return h('p', { class: 'note' }, t.kind === 'delta' || t.kind === 'hudi'
+      ? `Current snapshot ${t.snapshotId}. The console lists the snapshot history of Iceberg tables only.`
+      : `Current snapshot ${t.snapshotId}: a ${t.kind} table's files are its one version (the id changes when they change).`);
+  }
   if (snapshots instanceof Error) return h('div', null, h('p', { class: 'note' }, `Current snapshot ${t.snapshotId}. The snapshot history is read from the Iceberg REST catalog (/iceberg), which answered:`), errorBox(snapshots));
   const list = [...snapshots.snapshots].reverse();
   return h('table', { class: 'grid snapshots' },
