@@ -11,14 +11,18 @@ import { WarehouseCatalog } from './warehouse-catalog.ts';
 
 export async function openCatalog(settings: Settings, engine: Engine): Promise<WarehouseCatalog> {
   let pointers: RedisPointerStore | undefined;
+  let views: RedisPointerStore | undefined;
   if (settings.redisUrl) {
     const password = settings.redisAuthSecretArn
       ? await readSecretString(settings.redisAuthSecretArn, settings.region, { what: 'the Redis AUTH token' })
       : undefined;
     pointers = RedisPointerStore.connect(settings.redisUrl, { password });
+    // Views beside the tables' pointers, in a hash of their own.
+    views = RedisPointerStore.connect(settings.redisUrl, { password, key: 'puffindb:views' });
   }
   return WarehouseCatalog.open(join(settings.home, 'catalog'), engine, {
     ...(pointers ? { pointers } : {}),
+    ...(views ? { views } : {}),
     storeOptions: { s3Endpoint: settings.s3Endpoint, region: settings.region },
   });
 }

@@ -30,6 +30,7 @@ import { DeltaRegistry, isDeltaLocation } from './delta/registry.ts';
 import { HudiRegistry, isHudiLocation } from './hudi/registry.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
 import { tableSummary } from './summary.ts';
+import type { ViewDefinition } from '../sql/views.ts';
 
 export interface WarehouseCatalogOptions {
   /** Where Iceberg metadata pointers live; default: files under <dir>/iceberg. */
@@ -39,6 +40,8 @@ export interface WarehouseCatalogOptions {
   /** Decoded manifests, shared by every table; default: the process-wide cache. */
   cache?: ManifestCache;
   storeOptions?: StoreOptions;
+  /** Where views are kept (name -> definition JSON); default: files under <dir>/views. Redis when pointers are. */
+  views?: PointerStore;
 }
 
 export interface RegisterOptions {
@@ -77,6 +80,19 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
   return value;
 }
 
+/** Each warehouse catalog by its pointer store (see warehouseCatalogOf). */
+const byPointers = new WeakMap<PointerStore, WarehouseCatalog>();
+
+/**
+ * The warehouse catalog behind `catalog`: itself, or the one whose pointer store a wrapper
+ * passes through (withQueryLogTable adds puffindb.query_log and keeps `pointers`), so views
+ * are found under the wrappers queries run with.
+ */
+export function warehouseCatalogOf(catalog: Catalog): WarehouseCatalog | undefined {
+  if (catalog instanceof WarehouseCatalog) return catalog;
+  return catalog.pointers ? byPointers.get(catalog.pointers) : undefined;
+}
+
 export class WarehouseCatalog implements Catalog {
   private readonly tables = new Map<string, IcebergTable>();
   private readonly snapshots = new Map<string, TableSnapshot>();
@@ -91,12 +107,73 @@ export class WarehouseCatalog implements Catalog {
     readonly delta: DeltaRegistry,
     /** Registered Hudi tables (copy-on-write, read only; runtime/catalog/hudi/). */
     readonly hudi: HudiRegistry,
-  ) {}
+    /** Views: one definition (JSON) per name, swapped like a table's pointer (runtime/sql/views.ts). */
+    readonly viewStore: PointerStore,
+  ) {
+    byPointers.set(pointers, this);
+  }
+
+  /**
+   * Snapshots named for one statement only (a materialized view's refresh reads a source
+   * table restricted to the files appended since it last ran): found by getTable, never listed.
+   */
+  private readonly pinned = new Map<string, TableSnapshot>();
+
+  /** Make `name` resolve to `snapshot` until unpinSnapshot(name). */
+  pinSnapshot(name: string, snapshot: TableSnapshot): void {
+    this.pinned.set(pointerName(name), { ...snapshot, name: pointerName(name) });
+  }
+
+  unpinSnapshot(name: string): void {
+    this.pinned.delete(pointerName(name));
+  }
+
+  /** Every view, sorted by name. */
+  async listViews(): Promise<ViewDefinition[]> {
+    const out: ViewDefinition[] = [];
+    for (const p of await this.viewStore.list()) out.push(JSON.parse(p.metadataLocation) as ViewDefinition);
+    return out;
+  }
+
+  async getView(name: string): Promise<ViewDefinition | undefined> {
+    let key: string;
+    try {
+      key = pointerName(name);
+    } catch {
+      return undefined;
+    }
+    const text = await this.viewStore.get(key);
+    return text === undefined ? undefined : (JSON.parse(text) as ViewDefinition);
+  }
+
+  /**
+   * Store a view. A table of the same name is a conflict; so is an existing view unless
+   * `replace` (then the definition is swapped for the one read, never for a newer one).
+   */
+  async putView(view: ViewDefinition, replace: boolean): Promise<void> {
+    const key = pointerName(view.name);
+    if ((await this.listTables()).includes(key)) throw new PuffinError('conflict', `'${view.name}' is a table; a view may not have a table's name`);
+    const current = await this.viewStore.get(key);
+    if (current !== undefined && !replace) throw new PuffinError('conflict', `view '${view.name}' already exists (CREATE OR REPLACE VIEW replaces it)`);
+    if (!(await this.viewStore.compareAndSwap(key, current, JSON.stringify({ ...view, name: key })))) {
+      throw new PuffinError('conflict', `view '${view.name}' changed while being created; try again`);
+    }
+  }
+
+  /** Forget a view; false when there is none. */
+  async dropView(name: string): Promise<boolean> {
+    const key = pointerName(name);
+    const current = await this.viewStore.get(key);
+    if (current === undefined) return false;
+    if (!(await this.viewStore.remove(key, current))) throw new PuffinError('conflict', `view '${name}' changed while being dropped; try again`);
+    return true;
+  }
 
   /** Opens (creating if needed) the catalog kept in `dir`, e.g. <PUFFINDB_HOME>/catalog. */
   /** Release the pointer store's connections (a Redis one keeps the process alive). */
   async close(): Promise<void> {
     await this.pointers.close?.();
+    await this.viewStore.close?.();
   }
 
   static async open(dir: string, engine: Engine, options: WarehouseCatalogOptions = {}): Promise<WarehouseCatalog> {
@@ -113,6 +190,7 @@ export class WarehouseCatalog implements Catalog {
       options.cache ?? sharedManifestCache,
       await DeltaRegistry.open(join(root, 'delta-registrations'), io, engine),
       await HudiRegistry.open(join(root, 'hudi-registrations'), io),
+      options.views ?? new FilePointerStore(join(root, 'views')),
     );
   }
 
@@ -122,6 +200,8 @@ export class WarehouseCatalog implements Catalog {
   }
 
   async getTable(name: string): Promise<TableSnapshot | undefined> {
+    const pinned = this.pinned.size ? this.pinned.get(name.toLowerCase()) : undefined;
+    if (pinned) return pinned;
     const table = await this.openIceberg(name);
     if (!table) {
       const delta = await this.openDelta(name);

@@ -22,6 +22,7 @@ import type { Plan } from '../planner/plan.ts';
 import { refuseUnsafeCalls } from '../planner/scope.ts';
 import { classifyStatement, type ClassifiedStatement } from '../sql/classify.ts';
 import { pivotSummary, summarizedSource, summaryQuery, SUMMARY_COLUMNS } from '../sql/catalog-statements.ts';
+import { withViewTables } from './view-statements.ts';
 import type { CallerRole, QueryOptions, QueryOutcome, QueryService, Statement } from './query-service.ts';
 
 /** What SUMMARIZE needs of the service it runs on: planning (for the summarized columns) and running. */
@@ -31,7 +32,12 @@ export class CatalogStatements {
   private readonly mirrors = new Map<'admin' | 'other', CatalogMirror>();
   private engine?: Promise<Engine>;
 
-  constructor(private readonly catalog: Catalog) {}
+  private readonly catalog: Catalog;
+
+  constructor(catalog: Catalog) {
+    // Views are described and listed like tables (their recorded columns; runtime/exec/view-statements.ts).
+    this.catalog = withViewTables(catalog);
+  }
 
   /** Whether the classifier found the statement to be one answered here. */
   static handles(statement: ClassifiedStatement): boolean {

@@ -44,6 +44,7 @@ import { storeOptionsOf } from './worker.ts';
 import { tableSummary } from '../catalog/summary.ts';
 import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
+import { ViewStatements } from './view-statements.ts';
 import { callProcedure, explainProcedure } from './maintenance.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
@@ -144,6 +145,12 @@ export class LocalCluster implements QueryService {
     return (this.statements ??= new CatalogStatements(this.catalog));
   }
 
+  /** Views: CREATE / DROP [MATERIALIZED] VIEW, REFRESH, and SELECTs naming views expanded before planning (runtime/exec/view-statements.ts). */
+  private viewStatements?: ViewStatements;
+  private views(): ViewStatements {
+    return (this.viewStatements ??= new ViewStatements({ engine: this.engine, catalog: this.catalog, settings: this.settings, explain: (s, o) => this.explain(s, o), query: (s, o) => this.query(s, o) }));
+  }
+
   /** The statement classified once (runtime/sql/classify.ts); what is done with it follows from that alone. */
   private async classified(statement: Statement): Promise<ClassifiedStatement> {
     return typeof statement === 'string' ? classifyStatement(this.engine, statement) : statement;
@@ -163,7 +170,8 @@ export class LocalCluster implements QueryService {
   }
 
   async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
-    const statement = await this.classified(input);
+    const statement = await this.views().expand(await this.classified(input));
+    if (ViewStatements.handles(statement)) return this.views().explain(statement);
     const catalogPlan = statement.catalog ? await this.catalogStatements().explain(statement, options, this) : undefined;
     if (catalogPlan) return catalogPlan;
     if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
@@ -175,7 +183,8 @@ export class LocalCluster implements QueryService {
   }
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
-    const statement = await this.classified(input);
+    const statement = await this.views().expand(await this.classified(input));
+    if (ViewStatements.handles(statement)) return this.views().run(statement, options);
     const answered = statement.catalog ? await this.catalogStatements().query(statement, options, this) : undefined;
     if (answered) return answered;
     if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);

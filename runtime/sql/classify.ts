@@ -24,6 +24,8 @@ export type StatementKind =
   | 'merge'
   | 'create_table'
   | 'create_view'
+  | 'drop_view'
+  | 'refresh_view'
   | 'create'
   | 'alter'
   | 'drop'
@@ -89,14 +91,20 @@ function headOf(tokens: Token[]): { kind: StatementKind | 'query' | 'with'; keyw
   const first = word(tokens[0]);
   if (QUERY_HEADS.has(first)) return { kind: 'query', keyword: first === '(' ? 'SELECT' : first };
   if (first === 'WITH') return { kind: 'with', keyword: 'WITH' };
+  // Views (runtime/exec/view-statements.ts): DROP [MATERIALIZED] VIEW, REFRESH MATERIALIZED VIEW.
+  if (first === 'DROP' && (word(tokens[1]) === 'VIEW' || (word(tokens[1]) === 'MATERIALIZED' && word(tokens[2]) === 'VIEW'))) {
+    return { kind: 'drop_view', keyword: word(tokens[1]) === 'VIEW' ? 'DROP VIEW' : 'DROP MATERIALIZED VIEW' };
+  }
+  if (first === 'REFRESH') return { kind: 'refresh_view', keyword: 'REFRESH MATERIALIZED VIEW' };
   if (first in WRITE_HEADS) return { kind: WRITE_HEADS[first], keyword: first };
   if (first === 'CREATE') {
     let i = 1;
     if (word(tokens[i]) === 'OR' && word(tokens[i + 1]) === 'REPLACE') i += 2;
-    while (['TEMP', 'TEMPORARY', 'PERSISTENT', 'TRANSIENT', 'MATERIALIZED'].includes(word(tokens[i]))) i++;
+    let materialized = false;
+    while (['TEMP', 'TEMPORARY', 'PERSISTENT', 'TRANSIENT', 'MATERIALIZED'].includes(word(tokens[i]))) materialized ||= word(tokens[i++]) === 'MATERIALIZED';
     const object = word(tokens[i]);
     if (object === 'TABLE') return { kind: 'create_table', keyword: 'CREATE TABLE' };
-    if (object === 'VIEW') return { kind: 'create_view', keyword: 'CREATE VIEW' };
+    if (object === 'VIEW') return { kind: 'create_view', keyword: materialized ? 'CREATE MATERIALIZED VIEW' : 'CREATE VIEW' };
     return { kind: 'create', keyword: object ? `CREATE ${object}` : 'CREATE' };
   }
   return { kind: 'other', keyword: first || 'an empty statement' };
@@ -121,6 +129,29 @@ function withoutPurge(sql: string): string {
 }
 
 /**
+ * DuckDB has no materialized views: for its parse and statement count, CREATE MATERIALIZED
+ * VIEW reads as CREATE TABLE (PARTITIONED BY and AS SELECT parse there), DROP MATERIALIZED
+ * VIEW as DROP VIEW and REFRESH MATERIALIZED VIEW v as DROP VIEW v, each word replaced by
+ * one of the same length or blanks (positions in messages stay right).
+ */
+function withoutMaterialized(sql: string): string {
+  const statements = splitStatements(lex(sql).tokens);
+  if (statements.length !== 1) return sql;
+  const own = statements[0];
+  const put = (text: string, t: Token, by: string) => text.slice(0, t.start) + by.padEnd(t.end - t.start) + text.slice(t.end);
+  let i = 1;
+  if (word(own[0]) === 'CREATE') {
+    if (word(own[1]) === 'OR' && word(own[2]) === 'REPLACE') i = 3;
+    if (word(own[i]) === 'MATERIALIZED' && word(own[i + 1]) === 'VIEW') return put(put(sql, own[i + 1], ''), own[i], 'TABLE');
+  } else if (word(own[0]) === 'DROP' && word(own[1]) === 'MATERIALIZED' && word(own[2]) === 'VIEW') {
+    return put(sql, own[1], '');
+  } else if (word(own[0]) === 'REFRESH' && word(own[1]) === 'MATERIALIZED' && word(own[2]) === 'VIEW') {
+    return put(put(sql, own[1], ''), own[0], 'DROP');
+  }
+  return sql;
+}
+
+/**
  * Classify one SQL statement. Refuses (4xx) empty text, NUL characters, more than one
  * statement, syntax errors (with DuckDB's message and position), and text whose comments
  * or quoting DuckDB and the lexer read differently.
@@ -132,7 +163,7 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
   if (nul >= 0) throw new PuffinError('bad_request', `the SQL text contains a NUL character (U+0000) at position ${nul}; remove it`, { position: nul });
 
   // DuckDB's own parse first, so syntax errors carry its message and position.
-  const duckText = withoutPurge(sql);
+  const duckText = withoutMaterialized(withoutPurge(sql));
   let parsed: ParsedStatement[] | undefined;
   try {
     parsed = await parseStatements(engine, duckText);

@@ -1,0 +1,55 @@
+// Views in the deployed catalog: with REDIS_URL set they live in Redis beside the tables'
+// pointers, so a view created through one process is expanded by another that shares only
+// Redis and the lake.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { openCatalog } from '../../runtime/catalog/open.ts';
+import type { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
+import { Engine } from '../../runtime/engine/engine.ts';
+import { LocalCluster } from '../../runtime/exec/cluster.ts';
+import { loadSettings } from '../../runtime/settings.ts';
+import { startRedisServer, type TestRedis } from '../helpers/redis-server.ts';
+
+let dir: string;
+let redis: TestRedis;
+let engine: Engine;
+const clusters: LocalCluster[] = [];
+const catalogs: WarehouseCatalog[] = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'puffin-views-redis-'));
+  redis = await startRedisServer();
+  engine = await Engine.create({ threads: 1 });
+});
+
+after(async () => {
+  for (const c of clusters) await c.close();
+  for (const c of catalogs) await c.close();
+  engine?.close();
+  await redis?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function node(name: string): Promise<LocalCluster> {
+  const settings = loadSettings({ PUFFINDB_HOME: join(dir, name), PUFFINDB_WAREHOUSE: join(dir, 'lake'), REDIS_URL: redis.url, PUFFINDB_WORKERS: '1', PUFFINDB_THREADS: '1' });
+  const catalog = await openCatalog(settings, engine);
+  catalogs.push(catalog);
+  const cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
+  clusters.push(cluster);
+  return cluster;
+}
+
+test('a view created through one process is read through another', async () => {
+  const a = await node('a');
+  const b = await node('b');
+  await a.query('CREATE TABLE t AS SELECT range AS id FROM range(10)', { role: 'admin' });
+  await a.query('CREATE VIEW evens AS SELECT id FROM t WHERE id % 2 = 0', { role: 'admin' });
+  assert.deepEqual((await b.query('SELECT count(*) FROM evens')).rows, [['5']]);
+  assert.deepEqual(await catalogs[1].listViews().then((v) => v.map((x) => x.name)), ['evens']);
+  await b.query('DROP VIEW evens', { role: 'admin' });
+  await assert.rejects(a.query('SELECT * FROM evens'), /unknown table/i);
+});
