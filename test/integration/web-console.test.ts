@@ -196,6 +196,12 @@ test('the web console, in a headless browser, against a real server', async () =
   await page.click('#run');
   await waitForText('#status', /^running/);
   assert.equal(await page.$eval('#cancel', (b) => (b as unknown as { disabled: boolean }).disabled), false);
+  // Live: the status route is polled, so the line moves on while the query runs.
+  const seen = await page.$eval('#status', (e) => e.textContent ?? '');
+  await page.waitForFunction((before) => {
+    const now = document.querySelector('#status')?.textContent ?? '';
+    return now !== before && /^running · .* scanned/.test(now);
+  }, WAIT, seen);
   const longId = await page.evaluate(() => JSON.parse(sessionStorage.getItem('puffindb.console.history') ?? '[]')[0].queryId as string);
   await page.click('#tabs button[data-tab="running"]');
   await page.waitForSelector(`#running tr[data-query="${longId}"] progress`, WAIT);
