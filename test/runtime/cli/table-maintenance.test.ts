@@ -116,12 +116,22 @@ describe('puffindb table snapshots / compact / rewrite-manifests / expire / remo
     assert.ok(Number(e.files_kept_outside_location) >= 1, JSON.stringify(e));
     assert.equal(await sorted(mq), before);
 
+    const [rm] = await sql("CALL puffindb.rewrite_manifests('mtp')");
+    assert.equal(Number(rm.rewritten_manifests), 2, JSON.stringify(rm));
+    assert.equal(Number(rm.added_manifests), 1);
+    assert.equal(await sorted(mq), before, JSON.stringify(rm));
+
     const lq = 'SELECT count(*) AS n, sum(l_extendedprice)::VARCHAR AS s FROM li';
     const lBefore = await sorted(lq);
     const le = await sql(`CALL puffindb.expire_snapshots('li', older_than => ${Date.now() + 60_000})`);
     assert.equal(Number(le[0].snapshots_expired), 1);
     assert.equal(await sorted(lq), lBefore);
     await assert.rejects(sql('SELECT count(*) FROM li AT (VERSION => 7817332053627255703)'), /7817332053627255703 does not exist/);
+    // Nothing under the adopted table's location is left unreferenced, and its data (in place) is kept.
+    const [ro] = await sql(`CALL puffindb.remove_orphan_files('li', older_than => ${Date.now() + 60_000})`);
+    assert.equal(Number(ro.files_deleted), Number(ro.orphans_found), JSON.stringify(ro));
+    assert.equal(await sorted(lq), lBefore);
+    assert.equal(await sorted(mq), before);
   });
 
   test('bad input is refused with a message', async () => {
