@@ -261,6 +261,8 @@ export class MaterializedViews {
     const recorded = JSON.parse(current?.summary[MV_SOURCES] ?? props[MV_SOURCES] ?? '[]') as MvSource[];
     const root = (await parseStatement(this.host.engine, sql)).statement;
     const now = await this.sourcesOf(root);
+    const gone = recorded.find((r) => !now.some((s) => s.table === r.table));
+    if (gone) throw new PuffinError('unknown_table', `materialized view ${key} reads table ${gone.table}, which no longer exists`);
     const changed = now.filter((s) => recorded.find((r) => r.table === s.table)?.snapshotId !== s.snapshotId);
 
     let mode: 'incremental' | 'full' = 'full';
@@ -390,7 +392,11 @@ export class MaterializedViews {
     return { name, rows: Number(ran.rows[0]?.[2] ?? 0), table: await loadTable(store, name, io) };
   }
 
-  /** Commit the staged files to the view's table in one snapshot (recording its sources), then forget the staging table. */
+  /**
+   * Commit the staged files to the view's table in one snapshot (recording its sources), then
+   * forget the staging table. Only on the version of the view the refresh read (one attempt):
+   * a refresh that raced another fails with a conflict rather than append the same rows twice.
+   */
   private async commit(view: LoadedTable, staged: { name: string; table: LoadedTable }, operation: 'append' | 'overwrite', sources: readonly MvSource[], mode: string): Promise<string | null> {
     const { store, io } = this.context();
     try {
@@ -398,11 +404,11 @@ export class MaterializedViews {
       const summary = { [MV_SOURCES]: JSON.stringify(sources), 'puffindb.mv.refresh-mode': mode };
       if (operation === 'append') {
         if (files.length === 0) return view.metadata.currentSnapshotId === null ? null : String(view.metadata.currentSnapshotId);
-        return String((await commitTable(store, view.name, { operation: 'append', files }, { io, base: view, summary })).snapshotId);
+        return String((await commitTable(store, view.name, { operation: 'append', files }, { io, base: view, summary, maxAttempts: 1 })).snapshotId);
       }
       const removed = [...(await liveDataFileInfos(io, view)).keys()];
       if (files.length === 0 && removed.length === 0) return view.metadata.currentSnapshotId === null ? null : String(view.metadata.currentSnapshotId);
-      return String((await commitTable(store, view.name, { operation: 'overwrite', added: files, removed }, { io, base: view, summary })).snapshotId);
+      return String((await commitTable(store, view.name, { operation: 'overwrite', added: files, removed }, { io, base: view, summary, maxAttempts: 1 })).snapshotId);
     } finally {
       // Its files now belong to the view; only its pointer goes.
       await store.remove(staged.name, staged.table.metadataLocation).catch(() => undefined);

@@ -18,6 +18,7 @@ import { withQueryLogTable } from '../../runtime/exec/query-log.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { classifyStatement } from '../../runtime/sql/classify.ts';
 import { openStore } from '../../runtime/storage/open.ts';
+import { apiFixture, errorOf, newKey } from '../helpers/api.ts';
 
 let dir: string;
 let engine: Engine;
@@ -98,13 +99,26 @@ describe('views', () => {
     await assert.rejects(rows('SELECT * FROM logv', 'reader'), (e: Error & { code?: string }) => e.code === 'forbidden');
     assert.equal((await rows('SELECT * FROM logv', 'admin')).length, 1);
     assert.ok(!(await rows('SHOW TABLES', 'reader')).some((r) => r[0] === 'logv'));
-    // View statements are writes: a reader key is refused them (HTTP 403, pgwire) by their access.
+    // View statements are writes: a reader key is refused them (HTTP 403 below, pgwire) by their access.
     for (const sql of ['CREATE VIEW x AS SELECT 1', 'DROP VIEW x', 'CREATE MATERIALIZED VIEW m AS SELECT 1', 'REFRESH MATERIALIZED VIEW m', 'DROP MATERIALIZED VIEW m']) {
       const c = await classifyStatement(engine, sql);
       assert.equal(c.access, 'write', sql);
       assert.notEqual(c.kind, 'other', sql);
     }
   });
+});
+
+test('over HTTP, a reader key gets 403 for view statements', async () => {
+  const { f, call } = await apiFixture();
+  try {
+    const reader = await newKey(call, 'reader');
+    for (const sql of ['CREATE VIEW x AS SELECT 1 AS a', 'DROP VIEW IF EXISTS x', 'CREATE MATERIALIZED VIEW m AS SELECT 1 AS a', 'REFRESH MATERIALIZED VIEW m', 'DROP MATERIALIZED VIEW m']) {
+      const e = await errorOf(await call('POST', '/v1/query', { key: reader.key, body: { sql } }), 403);
+      assert.match(e.message, /reader/, sql);
+    }
+  } finally {
+    await f.close();
+  }
 });
 
 describe('materialized views', () => {
