@@ -71,7 +71,9 @@ function identText(t: Token): string {
 
 /** Milliseconds since the epoch of a timestamp's text: UTC unless it carries an offset or Z. */
 export function timestampMs(text: string, what: string): number {
-  const t = text.trim().replace(' ', 'T');
+  let t = text.trim().replace(' ', 'T');
+  // An offset after the time of day as +HH or +HHMM: JavaScript wants +HH:MM.
+  if (/T/.test(t)) t = t.replace(/(T[\d:.]+[+-]\d\d)$/, '$1:00').replace(/(T[\d:.]+[+-]\d\d)(\d\d)$/, '$1:$2');
   const withZone = /([zZ]|[+-]\d\d(:?\d\d)?)$/.test(t) && /T/.test(t) ? t : /T/.test(t) ? `${t}Z` : `${t}T00:00:00Z`;
   const ms = Date.parse(withZone);
   if (!Number.isFinite(ms)) throw new PuffinError('bad_request', `${what}: '${text}' is not a timestamp (e.g. TIMESTAMP '2024-01-01 00:00:00')`);
