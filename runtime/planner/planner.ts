@@ -17,7 +17,7 @@ import {
   baseTable, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
   integerValue, mapExpression, modifierExpressions, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
-import type { FileRef, Fragment, FragmentInput, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
+import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
@@ -30,6 +30,12 @@ import { decorrelate } from './decorrelate.ts';
 import { randomBytes } from 'node:crypto';
 
 export interface PlannerOptions {
+  /**
+   * The most ranged GETs one shuffle may take (producer tasks x consumer tasks, one piece
+   * each): a shuffle from more producers gets fewer consumers than `shufflePartitions`.
+   * Default 1,000,000.
+   */
+  maxShuffleGets?: number;
   /** The coordinator's (sandboxed) engine: parses, binds and prints SQL, evaluates pruning. */
   engine: Engine;
   catalog: Catalog;
@@ -797,6 +803,15 @@ export class Planner {
   }
 
   /**
+   * Consumer tasks of a shuffle from `producers` tasks: the configured partitions, fewer when
+   * producers x consumers (one ranged GET of a piece each) would pass maxShuffleGets.
+   */
+  private consumers(ctx: PlanContext, producers: number): number {
+    const max = this.options.maxShuffleGets ?? 1_000_000;
+    return Math.max(1, Math.min(Math.floor(ctx.partitions), Math.floor(max / Math.max(1, producers))));
+  }
+
+  /**
    * The final aggregate of a grouped aggregate as a stage (partitioned aggregation): the
    * fragments' partials are hash-partitioned on the group keys, task p runs the final
    * aggregate (and HAVING) over partition p, and the reduce step only orders and limits the
@@ -827,7 +842,7 @@ export class Planner {
     } finally {
       await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(FINAL_VIEW)}`);
     }
-    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const partitions = this.consumers(ctx, producers);
     const partitioning = { kind: 'hash' as const, keys: keys.map((k) => ({ expr: sqlIdent(k!.name), type: k!.type })), count: partitions };
     const estimated = estimate === undefined ? 'not estimated' : `about ${estimate} estimated, up to ${partialGroups} partial groups from ${producers} producer task(s)`;
     return {
@@ -839,7 +854,7 @@ export class Planner {
         tables: [],
         tasks: partitions,
         output: { columns: ctx.output, partitioning: { kind: 'single' } },
-        reason: `partitioned aggregation (${estimated} groups): partials hash-partitioned on the ${keys.length} group key(s) into ${partitions} partitions, task p aggregates partition p`,
+        reason: `partitioned aggregation (${estimated} groups): partials hash-partitioned on the ${keys.length} group key(s) into ${partitions} partitions, task p aggregates partition p (${producers} x ${partitions} piece GETs at most)`,
       },
       reduce: { views: [{ name: FINAL_VIEW, columns: ctx.output }], sql: topSql },
     };
@@ -856,8 +871,8 @@ export class Planner {
     ctx: PlanContext, join: PartitionedJoin, broadcastInputs: FragmentInput[], scans: TableScanReport[],
     built: Built, fragmentSql: string, reduceSql: string, partialColumns: Column[],
   ): Promise<Plan> {
-    const partitions = Math.max(1, Math.floor(ctx.partitions));
     const fragments: Fragment[] = [];
+    const partitionings: Extract<Partitioning, { kind: 'hash' }>[] = [];
     const reads: Stage['reads'] = [];
     const semiJoined: string[] = [];
     let sideRows = 0;
@@ -871,7 +886,8 @@ export class Planner {
       sideRows = Math.max(sideRows, pushed.files.reduce((n, f) => n + f.rowCount, 0));
       semiJoined.push(...pushed.semiJoined);
       scans.push({ ...pushed.scan, role: 'split' });
-      const partitioning = { kind: 'hash' as const, keys: [{ expr: sqlIdent(key.name), type: join.type }], count: partitions };
+      const partitioning = { kind: 'hash' as const, keys: [{ expr: sqlIdent(key.name), type: join.type }], count: 0 };
+      partitionings.push(partitioning);
       for (const group of assignFiles(pushed.files, ctx.fragments)) {
         fragments.push({
           id: `f${fragments.length}`, output: view, inputs: [inputFor(pushed.table, group), ...pushed.broadcast], sql: pushed.sql,
@@ -880,6 +896,9 @@ export class Planner {
       }
       reads.push({ view, stage: view, columns: pushed.projected });
     }
+    // Each join task reads its piece of every producer of both sides.
+    const partitions = this.consumers(ctx, fragments.length);
+    for (const p of partitionings) p.count = partitions;
     const names = [join.a.table.snapshot.name, join.b.table.snapshot.name];
     const keyText = `${names[0]}.${join.keyA.name} = ${names[1]}.${join.keyB.name} as ${join.type}`;
     // Many groups: the join tasks' partial aggregates go on, hash-partitioned on the group
@@ -892,7 +911,7 @@ export class Planner {
       tables: broadcastInputs,
       tasks: partitions,
       output: { columns: partialColumns, partitioning: final ? final.shuffleWrite.partitioning : { kind: 'single' } },
-      reason: `partitioned hash join on ${keyText}: task p joins partition p of ${self ? `${names[0]} (read once) with itself` : names.join(' and ')}${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
+      reason: `partitioned hash join on ${keyText}: task p joins partition p of ${self ? `${names[0]} (read once) with itself` : names.join(' and ')} (${fragments.length} x ${partitions} piece GETs at most)${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
     };
     const reduction = semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : '';
     return {
@@ -995,9 +1014,10 @@ export class Planner {
     const scans: TableScanReport[] = [];
     const pushed = await this.pushdownScan(ctx, table.view, [ref]);
     scans.push({ ...pushed.scan, role: 'split' });
-    const partitions = Math.max(1, Math.floor(ctx.partitions));
+    const groups = assignFiles(pushed.files, ctx.fragments);
+    const partitions = this.consumers(ctx, groups.length);
     const partitioning = { kind: 'hash' as const, keys: keys.map((k) => ({ expr: sqlIdent(k.name), type: k.type })), count: partitions };
-    const fragments: Fragment[] = assignFiles(pushed.files, ctx.fragments).map((files, i) => ({
+    const fragments: Fragment[] = groups.map((files, i) => ({
       id: `f${i}`, output: table.view, inputs: [inputFor(pushed.table, files), ...pushed.broadcast], sql: pushed.sql,
       shuffleWrite: { stage: table.view, partitioning },
     }));
@@ -1020,7 +1040,7 @@ export class Planner {
       tables: whole,
       tasks: partitions,
       output: { columns: ctx.output, partitioning: { kind: 'single' } },
-      reason: `key-partitioned: ${name}'s rows hash-partitioned on ${keyText} into ${partitions} partitions; task p runs the query over partition p (its ${what} are whole there)${whole.length ? `, ${whole.map((w) => w.table).join(', ')} read whole` : ''}`,
+      reason: `key-partitioned: ${name}'s rows hash-partitioned on ${keyText} into ${partitions} partitions; task p runs the query over partition p (its ${what} are whole there; ${fragments.length} x ${partitions} piece GETs at most)${whole.length ? `, ${whole.map((w) => w.table).join(', ')} read whole` : ''}`,
     };
     const reduction = pushed.semiJoined.length ? `; semi-join reduction: ${pushed.semiJoined.join(', ')}` : '';
     return {
@@ -1105,17 +1125,20 @@ export class Planner {
       for (const v of [...views, KEYED_VIEW]) await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(v)}`);
     }
 
-    const partitions = Math.max(1, Math.floor(ctx.partitions));
     const scans: TableScanReport[] = [];
     const fragments: Fragment[] = [];
+    const partitionings: Extract<Partitioning, { kind: 'hash' }>[] = [];
     for (const [i, branch] of branches.entries()) {
       const table = ctx.refTable.get(branch.from_table)!;
       const files = await this.pruneRef(ctx, branch.from_table, 'split', scans);
-      const partitioning = { kind: 'hash' as const, keys: keyIndexes.map((k) => ({ expr: sqlIdent(columns[i][k].name), type: ctx.output[k].type })), count: partitions };
+      const partitioning = { kind: 'hash' as const, keys: keyIndexes.map((k) => ({ expr: sqlIdent(columns[i][k].name), type: ctx.output[k].type })), count: 0 };
+      partitionings.push(partitioning);
       for (const group of assignFiles(files, ctx.fragments)) {
         fragments.push({ id: `f${fragments.length}`, output: views[i], inputs: [inputFor(table, group)], sql: printed[i], shuffleWrite: { stage: views[i], partitioning } });
       }
     }
+    const partitions = this.consumers(ctx, fragments.length);
+    for (const p of partitionings) p.count = partitions;
     const names = branches.map((b) => ctx.refTable.get(b.from_table)!.snapshot.name);
     const opText = [...ops].join(', ');
     const stage: Stage = {
@@ -1125,7 +1148,7 @@ export class Planner {
       tables: [],
       tasks: partitions,
       output: { columns: ctx.output, partitioning: { kind: 'single' } },
-      reason: `partitioned set operation (${opText}): each branch's rows hash-partitioned on ${keyIndexes.length} of its ${ctx.output.length} column(s) into ${partitions} partitions; task p runs the set operation over partition p`,
+      reason: `partitioned set operation (${opText}): each branch's rows hash-partitioned on ${keyIndexes.length} of its ${ctx.output.length} column(s) into ${partitions} partitions; task p runs the set operation over partition p (${fragments.length} x ${partitions} piece GETs at most)`,
     };
     return {
       shape: 'key-partitioned',

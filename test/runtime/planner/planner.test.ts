@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AGGREGATE_RULES } from '../../../runtime/planner/aggregates.ts';
+import { Planner } from '../../../runtime/planner/planner.ts';
 import { assertSameResult, isOrdered } from '../../helpers/compare.ts';
 import { runPlanLocally } from '../../helpers/run-plan.ts';
 import { plannerFixture, type PlannerFixture } from './fixture.ts';
@@ -87,6 +88,19 @@ describe('other shapes', () => {
   });
   test('broadcast join with aggregate', () => check(`SELECT gname, sum(d) AS total FROM t JOIN dim ON t.g = dim.g GROUP BY gname ORDER BY total DESC`, 'scan-aggregate'));
   test('broadcast join, left join keeps the split side', () => check(`SELECT t.id, dim.gname FROM t LEFT JOIN dim ON t.g = dim.g AND dim.g < 3 WHERE t.id < 20 ORDER BY t.id`, 'scan'));
+  test('a shuffle gets fewer consumers when producers x consumers would pass the GET budget', async () => {
+    const sql = `SELECT dim.g, count(t.id) FROM t RIGHT JOIN dim ON t.g = dim.g GROUP BY dim.g`;
+    const planner = (maxShuffleGets?: number) => new Planner({ engine: fx.sandboxed, catalog: fx.catalog, maxFragments: 6, broadcastLimitBytes: 1 << 20, shufflePartitions: 5, maxShuffleGets });
+    // 6 + 1 producer tasks (t's six files, dim's one): 5 partitions would take 35 GETs.
+    const free = await planner().plan(sql);
+    assert.equal(free.stages![0].tasks, 5);
+    const capped = await planner(14).plan(sql);
+    assert.equal(capped.stages![0].tasks, 2, capped.stages![0].reason);
+    assert.ok(capped.fragments.every((f) => f.shuffleWrite?.partitioning.count === 2));
+    assert.match(capped.stages![0].reason, /7 x 2 piece GETs at most/);
+    // Never fewer than one.
+    assert.equal((await planner(1).plan(sql)).stages![0].tasks, 1);
+  });
   test('a join whose small side is preserved is not split: both are hash-partitioned on the key', async () => {
     const sql = `SELECT dim.g, count(t.id) FROM t RIGHT JOIN dim ON t.g = dim.g AND t.id < 0 GROUP BY dim.g`;
     const plan = await fx.planner(3).plan(sql);
