@@ -187,7 +187,8 @@ export class MaterializedViews {
     const key = name.toLowerCase();
     if ((await store.get(key)) === undefined) {
       if (ifExists) return ['drop_materialized_view', key, '0', null];
-      throw new PuffinError('unknown_table', `unknown materialized view '${key}'`);
+      const plain = await this.context().catalog.getView(key);
+      throw new PuffinError('unknown_table', plain ? `${key} is a view, not a materialized view (DROP VIEW drops it)` : `unknown materialized view '${key}'`);
     }
     const t = await loadTable(store, key, io);
     if (t.metadata.properties[MV_SQL] === undefined) throw new PuffinError('bad_request', `${key} is a table, not a materialized view (DROP TABLE drops it)`);

@@ -112,7 +112,7 @@ export class ViewStatements {
       const dropped = await catalog.dropView(parsed.name);
       if (!dropped && !parsed.ifExists) {
         const table = await this.host.catalog.getTable(parsed.name);
-        throw new PuffinError('unknown_table', table ? `${parsed.name} is a table, not a view (DROP TABLE drops it)` : `unknown view '${parsed.name}'`);
+        throw new PuffinError('unknown_table', table ? `${parsed.name} is a table, not a view (DROP TABLE drops it; DROP MATERIALIZED VIEW a materialized view)` : `unknown view '${parsed.name}'`);
       }
       row = ['drop_view', parsed.name, '0', null];
     }

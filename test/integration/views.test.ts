@@ -18,7 +18,10 @@ import { withQueryLogTable } from '../../runtime/exec/query-log.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { classifyStatement } from '../../runtime/sql/classify.ts';
 import { openStore } from '../../runtime/storage/open.ts';
-import { apiFixture, errorOf, newKey } from '../helpers/api.ts';
+import { appFor, caller, errorOf, newKey } from '../helpers/api.ts';
+import type { ControlFixture } from '../helpers/control-plane.ts';
+import { openControlPlane } from '../../runtime/exec/control-plane.ts';
+import { MemoryStateStore } from '../../runtime/state/memory-store.ts';
 
 let dir: string;
 let engine: Engine;
@@ -108,16 +111,28 @@ describe('views', () => {
   });
 });
 
-test('over HTTP, a reader key gets 403 for view statements', async () => {
-  const { f, call } = await apiFixture();
+test('over HTTP: a reader key gets 403 for view statements, reads views, not one over the query log', async () => {
+  // The control plane over this test's warehouse catalog (it adds puffindb.query_log, as servers do).
+  const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'http-home'), PUFFINDB_WAREHOUSE: join(dir, 'warehouse'), PUFFINDB_WORKERS: '1', PUFFINDB_THREADS: '1' });
+  const state = new MemoryStateStore();
+  const plane = await openControlPlane({ settings, catalog, state, invoker: 'in-process', onError: () => undefined });
   try {
+    const call = caller(await appFor({ plane, state, settings } as unknown as ControlFixture));
     const reader = await newKey(call, 'reader');
+    const writer = await newKey(call, 'writer');
+    const post = (key: string, sql: string) => call('POST', '/v1/query', { key, body: { sql } });
     for (const sql of ['CREATE VIEW x AS SELECT 1 AS a', 'DROP VIEW IF EXISTS x', 'CREATE MATERIALIZED VIEW m AS SELECT 1 AS a', 'REFRESH MATERIALIZED VIEW m', 'DROP MATERIALIZED VIEW m']) {
-      const e = await errorOf(await call('POST', '/v1/query', { key: reader.key, body: { sql } }), 403);
+      const e = await errorOf(await post(reader.key, sql), 403);
       assert.match(e.message, /reader/, sql);
     }
+    const created = await post(writer.key, 'CREATE VIEW http_v AS SELECT k FROM src WHERE v = 4');
+    assert.equal(created.status, 200, await created.clone().text());
+    const read = await post(reader.key, 'SELECT * FROM http_v');
+    assert.equal(read.status, 200, await read.clone().text());
+    assert.deepEqual(((await read.json()) as { rows: unknown[] }).rows, [{ k: 'a' }]);
+    await errorOf(await post(reader.key, 'SELECT * FROM logv'), 403);
   } finally {
-    await f.close();
+    await plane.close();
   }
 });
 
