@@ -131,7 +131,7 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
     log('admin API keys already exist in the state store; use one of them (or set PUFFINDB_ADMIN_KEY)');
   }
   const key = generated ?? (settings.adminKey ? '$PUFFINDB_ADMIN_KEY' : '<your admin key>');
-  log(`try:\n  ${curlExample(server.url, key)}`);
+  log(`try:\n  ${curlExample(server.url, key)}\nor open the web console: ${server.url}/console/ (sign in with an API key)`);
   const stop = async () => {
     log('stopping');
     await server.close();

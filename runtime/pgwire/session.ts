@@ -550,6 +550,11 @@ export class Session {
       const p = await this.prepare(substitute(stmt.sql, stmt.oids.map(() => ({ value: null, format: 0 })), stmt.oids));
       if (p.kind === 'session' && p.answer.result) {
         this.write(rowDescription(this.fields(p.answer.result, [])));
+      } else if (p.kind === 'query' && p.statement.access === 'read' && p.statement.kind === 'call') {
+        // A read-only procedure (CALL puffindb.snapshots(...)) is no subquery: its columns are
+        // those of its answer, which only reads metadata.
+        const outcome = await this.run(p);
+        this.write(outcome.result ? rowDescription(this.fields(outcome.result, [])) : noData());
       } else if ((p.kind === 'query' && p.statement.access === 'read') || p.kind === 'catalog') {
         const text = p.kind === 'catalog' ? p.sql : p.statement.text;
         const probe = await this.prepare(`SELECT * FROM (${text}) AS puffindb_describe LIMIT 0`);
