@@ -207,6 +207,7 @@ export class MaterializedViews {
     if (node.qualify || node.sample || node.from_table.sample) return { kind: 'full', why: 'its query has QUALIFY or a sample' };
     if ((node.modifiers ?? []).some((m: AstNode) => m.type !== 'ORDER_MODIFIER')) return { kind: 'full', why: 'its query has DISTINCT or LIMIT' };
     if (someNode(node, (n) => n.class === 'WINDOW' || n.class === 'SUBQUERY')) return { kind: 'full', why: 'its query has a window or a subquery' };
+    if (someNode(node, (n) => n.type === 'BASE_TABLE' && !('class' in n) && Boolean(n.at_clause))) return { kind: 'full', why: 'its query reads a table AT a version' };
     const aggregates = await this.aggregates();
     const isAggregate = (e: AstNode): boolean => someNode(e, (n) => n.class === 'FUNCTION' && aggregates.has(String(n.function_name).toLowerCase()));
     const items = node.select_list as AstNode[];

@@ -82,13 +82,11 @@ export class ViewStatements {
     const root = structuredClone(statement.parsed.statement) as AstNode;
     await expandViews(this.host.engine, root, { lookup: (n) => byName.get(n) });
     const [sql] = await printNodes(this.host.engine, [root.node]);
-    return {
-      ...statement,
-      sql,
-      text: sql,
-      parsed: { statement: root, node: root.node },
-      deterministic: statement.deterministic && !(await mentionsVolatile(this.host.engine, root.node)),
-    };
+    const deterministic = statement.deterministic && !(await mentionsVolatile(this.host.engine, root.node));
+    // A view calling now() or random() makes the statement naming it volatile: the caller's
+    // classification says so too (the result cache asks it after explain()).
+    if (!deterministic) statement.deterministic = false;
+    return { ...statement, sql, text: sql, parsed: { statement: root, node: root.node }, deterministic };
   }
 
   /** The plan of a view statement (nothing runs). */

@@ -86,6 +86,13 @@ describe('views', () => {
     const plan = await cluster.explain('SELECT * FROM v2', admin);
     assert.match(plan.sql, /src/);
 
+    // A view calling random() makes a statement naming it volatile (never served from the result cache).
+    await cluster.query('CREATE VIEW vr AS SELECT k, random() AS r FROM src', admin);
+    const classified = await classifyStatement(engine, 'SELECT count(*) FROM vr');
+    assert.equal(classified.deterministic, true);
+    await cluster.explain(classified, admin);
+    assert.equal(classified.deterministic, false);
+
     await cluster.query('DROP VIEW v2', admin);
     await assert.rejects(rows('SELECT * FROM v2'), /unknown table/i);
     await cluster.query('DROP VIEW IF EXISTS v2', admin);
