@@ -20,6 +20,8 @@ import { parseStatement, printNodes, type AstNode } from '../sql/parse.ts';
 import { expandViews, parseViewStatement, referencedNames, type ViewDefinition, type ViewStatement } from '../sql/views.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { MaterializedViews } from './materialized-views.ts';
+import { parseCopy } from './copy-to.ts';
+import { parseWrite } from '../planner/write-planner.ts';
 import { warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import type { QueryOptions, QueryOutcome } from './query-service.ts';
 import type { Settings } from '../settings.ts';
@@ -74,7 +76,9 @@ export class ViewStatements {
    */
   async expand(statement: ClassifiedStatement): Promise<ClassifiedStatement> {
     const catalog = viewCatalogOf(this.host.catalog);
-    if (statement.kind !== 'select' || statement.catalog || !statement.parsed || !catalog) return statement;
+    if (!catalog || statement.catalog) return statement;
+    if (statement.kind === 'insert' || statement.kind === 'create_table' || statement.kind === 'copy') return this.expandEmbedded(catalog, statement);
+    if (statement.kind !== 'select' || !statement.parsed) return statement;
     const views = await catalog.listViews();
     if (views.length === 0) return statement;
     const byName = new Map(views.map((v) => [v.name, v]));
@@ -87,6 +91,34 @@ export class ViewStatements {
     // classification says so too (the result cache asks it after explain()).
     if (!deterministic) statement.deterministic = false;
     return { ...statement, sql, text: sql, parsed: { statement: root, node: root.node }, deterministic };
+  }
+
+  /**
+   * INSERT ... SELECT, CREATE TABLE ... AS SELECT and COPY (SELECT ...) TO: the views their
+   * query names expanded in the statement's text (what the write path reads). Statements
+   * the write path will refuse are left for it to refuse.
+   */
+  private async expandEmbedded(catalog: ViewCatalog, statement: ClassifiedStatement): Promise<ClassifiedStatement> {
+    const views = await catalog.listViews();
+    if (views.length === 0) return statement;
+    let select: string | undefined;
+    try {
+      if (statement.kind === 'copy') select = parseCopy(statement.text).select;
+      else {
+        const write = parseWrite(statement.text);
+        select = write?.kind === 'insert' || write?.kind === 'ctas' ? write.select : undefined;
+      }
+    } catch {
+      return statement;
+    }
+    const at = select === undefined ? -1 : statement.kind === 'copy' ? statement.text.indexOf(select) : statement.text.lastIndexOf(select);
+    if (select === undefined || at < 0) return statement;
+    const byName = new Map(views.map((v) => [v.name, v]));
+    const root = (await parseStatement(this.host.engine, select)).statement;
+    if (!referencedNames(root).some((n) => byName.has(n))) return statement;
+    await expandViews(this.host.engine, root, { lookup: (n) => byName.get(n) });
+    const [expanded] = await printNodes(this.host.engine, [root.node]);
+    return { ...statement, text: statement.text.slice(0, at) + expanded + statement.text.slice(at + select.length) };
   }
 
   /** The plan of a view statement (nothing runs). */

@@ -86,6 +86,13 @@ describe('views', () => {
     const plan = await cluster.explain('SELECT * FROM v2', admin);
     assert.match(plan.sql, /src/);
 
+    // Writes read views too: CTAS, INSERT ... SELECT and COPY (SELECT ...) TO.
+    await cluster.query('CREATE TABLE from_view AS SELECT kk, CAST(total AS BIGINT) AS total FROM v2', admin);
+    await cluster.query("INSERT INTO from_view SELECT kk, total FROM v2 WHERE kk = 'a'", admin);
+    assert.deepEqual(text(await rows("SELECT count(*) FROM from_view WHERE kk = 'a'")), [['2']]);
+    const copied = await cluster.query("COPY (SELECT * FROM v2) TO 'v2_copy' (FORMAT csv)", admin);
+    assert.equal(copied.rows.reduce((n, r) => n + Number(r[1]), 0), 3);
+
     // A view calling random() makes a statement naming it volatile (never served from the result cache).
     await cluster.query('CREATE VIEW vr AS SELECT k, random() AS r FROM src', admin);
     const classified = await classifyStatement(engine, 'SELECT count(*) FROM vr');
