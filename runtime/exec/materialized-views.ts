@@ -199,12 +199,15 @@ export class MaterializedViews {
   /** What refresh can do for this query: append, merge by group, or recompute. */
   private async strategy(root: AstNode, sources: readonly MvSource[], output: readonly Column[]): Promise<Strategy> {
     const node = root.node as AstNode;
-    if (sources.length !== 1) return { kind: 'full', why: `it reads ${sources.length} tables` };
-    if (sources[0].kind !== 'iceberg') return { kind: 'full', why: `its source ${sources[0].table} is not an Iceberg table (no append history)` };
+    if (!sources.some((s) => s.kind === 'iceberg')) return { kind: 'full', why: 'it reads no Iceberg table (no append history)' };
     if (node.type !== 'SELECT_NODE') return { kind: 'full', why: 'its query is not a single SELECT' };
     if (node.cte_map?.map?.length) return { kind: 'full', why: 'its query has a WITH clause' };
-    if (node.from_table?.type !== 'BASE_TABLE') return { kind: 'full', why: 'its query reads more than one table reference' };
-    if (node.qualify || node.sample || node.from_table.sample) return { kind: 'full', why: 'its query has QUALIFY or a sample' };
+    // One table, or inner joins of distinct tables: the rows new appends to ONE of them add are
+    // the query with that table replaced by its new rows (a self-join or an outer join is not so).
+    const refs = innerJoinedTables(node.from_table);
+    if (!refs) return { kind: 'full', why: 'its query reads something other than tables joined by inner joins' };
+    if (new Set(refs.map(referenceName)).size !== refs.length || refs.length !== sources.length) return { kind: 'full', why: 'its query reads a table more than once' };
+    if (node.qualify || node.sample || refs.some((r) => r.sample)) return { kind: 'full', why: 'its query has QUALIFY or a sample' };
     if ((node.modifiers ?? []).some((m: AstNode) => m.type !== 'ORDER_MODIFIER')) return { kind: 'full', why: 'its query has DISTINCT or LIMIT' };
     if (someNode(node, (n) => n.class === 'WINDOW' || n.class === 'SUBQUERY')) return { kind: 'full', why: 'its query has a window or a subquery' };
     if (someNode(node, (n) => n.type === 'BASE_TABLE' && !('class' in n) && Boolean(n.at_clause))) return { kind: 'full', why: 'its query reads a table AT a version' };
@@ -282,7 +285,7 @@ export class MaterializedViews {
         const pin = `__mv_delta_${randomBytes(6).toString('hex')}`;
         catalog.pinSnapshot(pin, toTableSnapshot(pin, { ...appended.scan, snapshotId: `mvdelta:${appended.from}:${appended.scan.snapshotId}`, dataFiles: appended.files }));
         try {
-          const delta = await this.deltaSql(root, changed[0].table, pin);
+          const delta = await this.deltaSql(root, changed[0].table, pin, now);
           if (strategy.kind === 'append') {
             const staged = await this.stage(key, partitionBy, castTo(delta, await this.storedColumns(key)), options);
             rowsAdded = staged.rows;
@@ -343,8 +346,9 @@ export class MaterializedViews {
   }
 
   /** The view's query with its one source replaced by the pinned delta table (keeping the name as alias). */
-  private async deltaSql(root: AstNode, source: string, pin: string): Promise<string> {
-    const copy = structuredClone(root);
+  private async deltaSql(root: AstNode, source: string, pin: string, sources: readonly MvSource[]): Promise<string> {
+    // The other tables (unchanged since the last refresh) are read at the snapshots recorded now.
+    const copy = (await parseStatement(this.host.engine, await this.pinnedSql(root, sources.filter((s) => s.table !== source)))).statement;
     forEachTable(copy, (node) => {
       if (referenceName(node) !== source) return;
       if (!node.alias) node.alias = String(node.table_name);
@@ -426,6 +430,15 @@ function castTo(sql: string, columns: readonly Column[]): string {
 
 function qualified(name: string): string {
   return name.split('.').map(sqlIdent).join('.');
+}
+
+/** The tables of a FROM clause that is one table or inner/cross joins of tables; undefined otherwise. */
+function innerJoinedTables(from: AstNode | null | undefined): AstNode[] | undefined {
+  if (from?.type === 'BASE_TABLE' && !('class' in from)) return [from];
+  if (from?.type !== 'JOIN' || from.join_type !== 'INNER' || !['REGULAR', 'CROSS'].includes(String(from.ref_type))) return undefined;
+  const left = innerJoinedTables(from.left);
+  const right = innerJoinedTables(from.right);
+  return left && right ? [...left, ...right] : undefined;
 }
 
 function someNode(value: unknown, pred: (n: AstNode) => boolean): boolean {

@@ -208,6 +208,22 @@ describe('materialized views', () => {
     const history = JSON.parse(t.metadata.properties['puffindb.mv.refreshes']) as { mode: string }[];
     assert.deepEqual(history.map((h) => h.mode), ['full', 'incremental', 'full', 'incremental']);
 
+    // An inner join: incremental when one side had appends, recomputed when both changed.
+    const JOIN = 'SELECT d.label, count(*) AS n, sum(f.x) AS s FROM facts f JOIN dims d ON f.g = d.g GROUP BY d.label';
+    await both('CREATE TABLE dims (g VARCHAR, label VARCHAR)');
+    await both("INSERT INTO dims VALUES ('a', 'A'), ('b', 'B')");
+    await cluster.query(`CREATE MATERIALIZED VIEW mv_join AS ${JOIN}`, admin);
+    await both("INSERT INTO facts VALUES ('b', 3), ('c', 8)");
+    assert.equal((await refresh('mv_join')).mode, 'incremental');
+    await same('mv_join', JOIN);
+    await both("INSERT INTO dims VALUES ('c', 'C'), ('z', NULL)");
+    assert.equal((await refresh('mv_join')).mode, 'incremental');
+    await same('mv_join', JOIN);
+    await both("INSERT INTO dims VALUES ('a', 'A2')");
+    await both("INSERT INTO facts VALUES ('a', 100)");
+    assert.equal((await refresh('mv_join')).mode, 'full');
+    await same('mv_join', JOIN);
+
     await assert.rejects(cluster.query('REFRESH MATERIALIZED VIEW facts', admin), /not a materialized view/);
     await cluster.query('DROP MATERIALIZED VIEW mv_proj', admin);
     await assert.rejects(rows('SELECT * FROM mv_proj'), /unknown table/i);
