@@ -106,9 +106,14 @@ export class ViewStatements {
       if (statement.kind === 'copy') select = parseCopy(statement.text).select;
       else {
         const write = parseWrite(statement.text);
+        // A table may not take a view's name (the view would hide it).
+        if ((write?.kind === 'create' || write?.kind === 'ctas') && views.some((v) => v.name === write.table.toLowerCase())) {
+          throw new PuffinError('conflict', `'${write.table}' is a view; a table may not have a view's name (DROP VIEW first)`);
+        }
         select = write?.kind === 'insert' || write?.kind === 'ctas' ? write.select : undefined;
       }
-    } catch {
+    } catch (err) {
+      if (err instanceof PuffinError && err.code === 'conflict') throw err;
       return statement;
     }
     const at = select === undefined ? -1 : statement.kind === 'copy' ? statement.text.indexOf(select) : statement.text.lastIndexOf(select);

@@ -77,6 +77,8 @@ describe('views', () => {
 
     await assert.rejects(cluster.query('CREATE OR REPLACE VIEW v1 AS SELECT kk AS k, total AS w FROM v2', admin), /refers to itself: v1 -> v2 -> v1/);
     await assert.rejects(cluster.query('CREATE VIEW v1 AS SELECT 1', admin), /already exists/);
+    await assert.rejects(cluster.query('CREATE TABLE v1 (a INTEGER)', admin), /is a view/);
+    await assert.rejects(cluster.query('CREATE VIEW src AS SELECT 1', admin), /is a table/);
     await cluster.query('CREATE OR REPLACE VIEW v1 AS SELECT k, v AS w FROM src', admin);
     assert.deepEqual(text(await rows("SELECT total FROM v2 WHERE kk = 'a'")), [['5']]);
 
