@@ -77,7 +77,7 @@ export class ViewStatements {
   async expand(statement: ClassifiedStatement): Promise<ClassifiedStatement> {
     const catalog = viewCatalogOf(this.host.catalog);
     if (!catalog || statement.catalog) return statement;
-    if (statement.kind === 'insert' || statement.kind === 'create_table' || statement.kind === 'copy') return this.expandEmbedded(catalog, statement);
+    if (['insert', 'create_table', 'copy', 'merge'].includes(statement.kind)) return this.expandEmbedded(catalog, statement);
     if (statement.kind !== 'select' || !statement.parsed) return statement;
     const views = await catalog.listViews();
     if (views.length === 0) return statement;
@@ -94,7 +94,7 @@ export class ViewStatements {
   }
 
   /**
-   * INSERT ... SELECT, CREATE TABLE ... AS SELECT and COPY (SELECT ...) TO: the views their
+   * INSERT ... SELECT, CREATE TABLE ... AS SELECT, MERGE ... USING (SELECT ...) and COPY (SELECT ...) TO: the views their
    * query names expanded in the statement's text (what the write path reads). Statements
    * the write path will refuse are left for it to refuse.
    */
@@ -110,13 +110,14 @@ export class ViewStatements {
         if ((write?.kind === 'create' || write?.kind === 'ctas') && views.some((v) => v.name === write.table.toLowerCase())) {
           throw new PuffinError('conflict', `'${write.table}' is a view; a table may not have a view's name (DROP VIEW first)`);
         }
-        select = write?.kind === 'insert' || write?.kind === 'ctas' ? write.select : undefined;
+        select = write?.kind === 'insert' || write?.kind === 'ctas' ? write.select : write?.kind === 'merge' ? write.merge.sourceSql : undefined;
       }
     } catch (err) {
       if (err instanceof PuffinError && err.code === 'conflict') throw err;
       return statement;
     }
-    const at = select === undefined ? -1 : statement.kind === 'copy' ? statement.text.indexOf(select) : statement.text.lastIndexOf(select);
+    // COPY's and MERGE's query come first (MERGE ... USING (query): a source named by a bare view name is not found here), INSERT's and CTAS's last.
+    const at = select === undefined ? -1 : statement.kind === 'copy' || statement.kind === 'merge' ? statement.text.indexOf(select) : statement.text.lastIndexOf(select);
     if (select === undefined || at < 0) return statement;
     const byName = new Map(views.map((v) => [v.name, v]));
     const root = (await parseStatement(this.host.engine, select)).statement;

@@ -92,6 +92,8 @@ describe('views', () => {
     await cluster.query('CREATE TABLE from_view AS SELECT kk, CAST(total AS BIGINT) AS total FROM v2', admin);
     await cluster.query("INSERT INTO from_view SELECT kk, total FROM v2 WHERE kk = 'a'", admin);
     assert.deepEqual(text(await rows("SELECT count(*) FROM from_view WHERE kk = 'a'")), [['2']]);
+    await cluster.query('MERGE INTO from_view t USING (SELECT kk, total FROM v2) s ON t.kk IS NOT DISTINCT FROM s.kk WHEN MATCHED THEN UPDATE SET total = 0', admin);
+    assert.deepEqual(text(await rows('SELECT DISTINCT total FROM from_view')), [['0']]);
     const copied = await cluster.query("COPY (SELECT * FROM v2) TO 'v2_copy' (FORMAT csv)", admin);
     assert.equal(copied.rows.reduce((n, r) => n + Number(r[1]), 0), 3);
 
