@@ -355,12 +355,13 @@ export function createApp(options: AppOptions): ApiApp {
         400: BAD_QUERY_ID,
         404: { description: 'No such query, or its result expired.', schema: ERROR_RESPONSE },
         409: { description: 'The query is still running, failed, or was cancelled.', schema: ERROR_RESPONSE },
+        416: { description: 'format=parquet with a Range outside the stored result (Content-Range: bytes */size). A stored Parquet result answers one range (bytes=a-b, a-, -n) with 206 and Content-Range.', schema: ERROR_RESPONSE },
       },
       async handle(c, { params, principal, query }) {
         const format = fetchFormat(query.format, c.req.header('accept'));
         const record = await ownQuery(c, caller(principal), params.id);
         const kept = await manager.result(record.id);
-        const response = await fetchedResult(manager.resultReader, kept, { queryId: record.id, format, offset: query.offset, limit: query.limit, envelope: { queryId: record.id, shape: record.shape, cacheHit: record.cacheHit ?? false } });
+        const response = await fetchedResult(manager.resultReader, kept, { queryId: record.id, format, offset: query.offset, limit: query.limit, envelope: { queryId: record.id, shape: record.shape, cacheHit: record.cacheHit ?? false }, range: c.req.header('range') });
         response.headers.set(QUERY_ID_HEADER, record.id);
         return response;
       },

@@ -2,7 +2,7 @@
 // format the client asks for, streamed as it is read: JSON ({columns, rows} with offset and
 // limit paging and a `next` link), CSV, an Arrow IPC stream (one record batch per chunk of
 // rows), or the whole result as Parquet (the stored object itself, read in place on a local
-// disk). Encoding happens here, at the edge; reading is the ResultReader's
+// disk; one byte range of it for a Range request, so a client can fetch parts in parallel). Encoding happens here, at the edge; reading is the ResultReader's
 // (runtime/exec/query-results.ts). Once the first bytes are out the status is 200: a failure
 // later cuts the connection, which every reader of these formats notices (the JSON does not
 // close, the Arrow stream lacks its end marker, the Parquet file its footer).
@@ -43,13 +43,15 @@ export interface FetchRequest {
   limit?: number;
   /** Fields of the JSON answer before its rows (queryId, shape, cacheHit). */
   envelope: Record<string, unknown>;
+  /** The request's Range header: honoured for a stored Parquet result read from a local disk. */
+  range?: string;
 }
 
 export async function fetchedResult(reader: ResultReader, kept: KeptResult, request: FetchRequest): Promise<Response> {
   const { format, queryId } = request;
   if (format === 'parquet') {
     if (request.offset !== undefined || request.limit !== undefined) throw new PuffinError('bad_request', 'offset and limit page json, csv and arrow answers; format=parquet is the whole result');
-    return parquetResponse(reader, kept, queryId);
+    return parquetResponse(reader, kept, queryId, request.range);
   }
   const offset = request.offset ?? 0;
   const window = await reader.rows(kept, { offset, limit: request.limit });
@@ -82,11 +84,14 @@ async function* csvChunks(header: string, columns: ResultColumn[], chunks: Async
   for await (const rows of chunks) yield toCsv({ columns, rows }).slice(header.length);
 }
 
-async function parquetResponse(reader: ResultReader, kept: KeptResult, queryId: string): Promise<Response> {
+async function parquetResponse(reader: ResultReader, kept: KeptResult, queryId: string, range: string | undefined): Promise<Response> {
   const body = await reader.parquet(kept);
   const headers: Record<string, string> = { 'content-type': PARQUET_TYPE, 'content-disposition': `attachment; filename="${queryId}.parquet"` };
-  // On S3: the client downloads the object from S3 itself (fetch and curl -L drop the bearer key on the way).
+  // On S3: the client downloads the object from S3 itself (fetch and curl -L drop the bearer key
+  // on the way); S3 answers Range requests of the presigned URL itself.
   if (body.kind === 'redirect') return new Response(null, { status: 307, headers: { location: body.url } });
+  // An inline result's Parquet is written on the spot, so two requests need not get the same
+  // bytes: it is answered whole, whatever the Range (which HTTP allows a server to ignore).
   if (body.kind === 'bytes') return new Response(body.bytes, { status: 200, headers: { ...headers, 'content-length': String(body.bytes.byteLength) } });
   let size: number;
   try {
@@ -94,8 +99,41 @@ async function parquetResponse(reader: ResultReader, kept: KeptResult, queryId: 
   } catch {
     throw new PuffinError('not_found', 'the stored result is gone from the results prefix (expired or removed); run the query again');
   }
+  // The stored object does not change while it is kept: parts of it can be fetched in parallel.
+  headers['accept-ranges'] = 'bytes';
+  const wanted = byteRange(range, size);
+  if (wanted === 'unsatisfiable') {
+    const error = { error: { code: 'bad_request', message: `range ${JSON.stringify(range)} is outside the result's ${size} bytes` } };
+    return new Response(JSON.stringify(error), { status: 416, headers: { 'content-type': 'application/json', 'content-range': `bytes */${size}`, 'accept-ranges': 'bytes' } });
+  }
+  if (wanted) {
+    const stream = Readable.toWeb(createReadStream(body.path, { start: wanted.start, end: wanted.end })) as unknown as ReadableStream<Uint8Array>;
+    return new Response(stream, { status: 206, headers: { ...headers, 'content-length': String(wanted.end - wanted.start + 1), 'content-range': `bytes ${wanted.start}-${wanted.end}/${size}` } });
+  }
   const stream = Readable.toWeb(createReadStream(body.path)) as unknown as ReadableStream<Uint8Array>;
   return new Response(stream, { status: 200, headers: { ...headers, 'content-length': String(size) } });
+}
+
+/**
+ * One byte range of a `size`-byte body from a Range header (RFC 9110 14.2): `bytes=a-b`,
+ * `bytes=a-` or the suffix `bytes=-n`, the end clamped to the last byte. Undefined (answer
+ * the whole body, 200) without a header, for one that does not parse, another unit, or
+ * several ranges; 'unsatisfiable' (416) when the range starts past the end or is empty.
+ */
+export function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? Number.MAX_SAFE_INTEGER : Number(m[2]);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return undefined;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(end, size - 1) };
 }
 
 /**

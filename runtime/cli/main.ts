@@ -1,6 +1,9 @@
 // The `puffindb` command: one adapter over the same core the HTTP API and the Lambdas use.
 // It works from a warehouse directory (PUFFINDB_HOME, default ./.puffindb).
 
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileUriToPath } from '../storage/locations.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createApp } from '../api/app.ts';
 import { bootstrapAdminKey, resolveAdminKey, StateSeed } from '../api/auth.ts';
@@ -17,6 +20,8 @@ import { openWarehouse, type Warehouse, type WarehouseOptions } from './warehous
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
+import { download, downloadFormat, downloadSql } from './download.ts';
+import { formatBytes, formatDemoProgress, progressLine, queryProgressHooks } from './progress.ts';
 
 const HELP = `puffindb: distributed DuckDB over a lakehouse
 
@@ -27,6 +32,10 @@ Usage:
 ${TABLE_COMMANDS_HELP}
   puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql] [--dialect D] "SQL"
 ${FRONTEND_HELP}
+  puffindb download "SQL"|TABLE --to FILE [--format parquet|csv|arrow|json] [--url URL [--key-env VAR]] [--part-bytes N] [--parallel N]
+                                             write a result of any size to FILE (format from its extension, else --format);
+                                             with --url, run it on that server (key from \$VAR, else PUFFINDB_KEY or PUFFINDB_ADMIN_KEY)
+                                             and fetch the stored Parquet in parallel byte ranges; the file appears whole or not at all
   puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
                                              .explain, .timer, .quit); with stdin not a terminal, runs the statements it holds
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
@@ -85,10 +94,32 @@ async function withWarehouse<T>(settings: Settings, fn: (w: Warehouse) => Promis
   }
 }
 
+/** TPC-H's tables, as `writeDemo` writes them (one directory each, in this order). */
+const DEMO_TABLES = 8;
+
 async function demo(settings: Settings, scale: number, log: (s: string) => void): Promise<void> {
   await withWarehouse(settings, async (w) => {
     const started = Date.now();
-    const tables = await w.writeDemo(scale);
+    // Progress on a terminal: writeDemo has no hook, so the table directories it has started are
+    // counted (all but the newest are written).
+    const line = progressLine();
+    const dir = settings.warehouse.startsWith('file://') ? join(fileUriToPath(settings.warehouse), 'demo', 'tpch') : undefined;
+    const timer = process.stderr.isTTY && dir ? setInterval(() => {
+      let begun = 0;
+      try {
+        begun = readdirSync(dir).length;
+      } catch {
+        // not created yet
+      }
+      line.update(formatDemoProgress(Math.max(0, begun - 1), DEMO_TABLES, Date.now() - started), true);
+    }, 250) : undefined;
+    let tables;
+    try {
+      tables = await w.writeDemo(scale);
+    } finally {
+      if (timer) clearInterval(timer);
+      line.clear();
+    }
     const rows = tables.reduce((s, t) => s + t.rows, 0);
     log(`wrote TPC-H scale ${scale}: ${tables.length} tables, ${rows} rows, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const t of tables) log(`  ${t.table.padEnd(9)} ${String(t.rows).padStart(9)} rows in ${t.files.length} file(s)`);
@@ -192,7 +223,15 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       registerProcess(settings.home, 'query');
       await withWarehouse(s, async (w) => {
         // Through the warehouse, so the query is written to the query log like a server's.
-        const result = await w.query(sql, { fragments: intOption(values, 'fragments'), role: 'admin' });
+        // On a terminal, stages, tasks done and bytes read on one line of stderr while it runs.
+        const line = progressLine();
+        const hooks = process.stderr.isTTY ? queryProgressHooks(line) : undefined;
+        let result;
+        try {
+          result = await w.query(sql, { fragments: intOption(values, 'fragments'), role: 'admin', onPlan: hooks?.onPlan, onFragment: hooks?.onFragment });
+        } finally {
+          line.clear();
+        }
         if (format === 'json') out(toJsonRows(result));
         else if (format === 'csv') process.stdout.write(toCsv(result));
         else {
@@ -203,6 +242,30 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
         // (a deadline interrupts it between vectors) rather than in child processes it would
         // spend most of its time starting.
       }, { runners: 'in-process' });
+      return;
+    }
+    case 'download': {
+      const { values, positionals } = parse(rest, { to: { type: 'string' }, format: { type: 'string' }, url: { type: 'string' }, 'key-env': { type: 'string' }, 'part-bytes': { type: 'string' }, parallel: { type: 'string' } });
+      if (positionals.length !== 1) throw new PuffinError('bad_request', 'download takes one SQL argument in quotes (or a table name), e.g. puffindb download "SELECT * FROM lineitem" --to lineitem.parquet');
+      const to = typeof values.to === 'string' ? values.to : undefined;
+      if (!to) throw new PuffinError('bad_request', 'download needs --to FILE, e.g. --to out.parquet');
+      const format = downloadFormat(to, typeof values.format === 'string' ? values.format : undefined);
+      const url = typeof values.url === 'string' ? values.url : undefined;
+      let key: string | undefined;
+      if (url) {
+        const keyEnv = typeof values['key-env'] === 'string' ? values['key-env'] : undefined;
+        key = keyEnv ? process.env[keyEnv] : (process.env.PUFFINDB_KEY ?? process.env.PUFFINDB_ADMIN_KEY);
+        if (!key) throw new PuffinError('bad_request', keyEnv ? `--key-env ${keyEnv}: the environment variable ${keyEnv} is not set` : 'download --url needs an API key: set PUFFINDB_KEY (or PUFFINDB_ADMIN_KEY), or name the variable holding it with --key-env VAR');
+      } else if (values['key-env'] !== undefined) {
+        throw new PuffinError('bad_request', '--key-env goes with --url (a local download runs on this warehouse, as admin)');
+      } else {
+        registerProcess(settings.home, 'download');
+      }
+      const started = Date.now();
+      const summary = await download({ sql: downloadSql(positionals[0]), to, format, url, key, settings, partBytes: intOption(values, 'part-bytes'), parallel: intOption(values, 'parallel'), progress: progressLine() });
+      const rows = summary.rows === undefined ? '' : `${summary.rows} rows, `;
+      const how = summary.ranges > 1 ? ` in ${summary.ranges} ranges` : '';
+      log(`wrote ${summary.path} (${summary.format}, ${rows}${formatBytes(summary.bytes)}${how}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return;
     }
     case 'shell': {

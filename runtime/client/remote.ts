@@ -28,43 +28,66 @@ interface ResultPage {
   rowCount: number;
 }
 
-export async function connect(options: ConnectOptions): Promise<Database> {
+/** How a request to the API is made: extra headers (Range), and whether to follow a redirect. */
+export interface CallOptions {
+  headers?: Record<string, string>;
+  /** 'manual': a 3xx comes back as it is (its Location read by the caller), not followed. */
+  redirect?: 'follow' | 'manual';
+}
+
+export type ApiCall = (method: string, path: string, body?: unknown, accept?: string, extra?: CallOptions) => Promise<Response>;
+
+/**
+ * Requests to a server's HTTP API with a bearer key: an answer that is not 2xx (nor a 3xx
+ * asked to be kept) is thrown as the server's PuffinError. Shared by connect() and
+ * `puffindb download`.
+ */
+export function apiCaller(url: string, key: string, isClosed: () => boolean = () => false): { root: string; call: ApiCall } {
   let base: URL;
   try {
-    base = new URL(options.url);
+    base = new URL(url);
   } catch {
-    throw new PuffinError('bad_request', `url ${JSON.stringify(options.url)} is not a URL; e.g. http://127.0.0.1:8080`);
+    throw new PuffinError('bad_request', `url ${JSON.stringify(url)} is not a URL; e.g. http://127.0.0.1:8080`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new PuffinError('bad_request', `url must be http:// or https://, got ${base.protocol}`);
-  if (typeof options.key !== 'string' || options.key === '') throw new PuffinError('bad_request', 'key must be an API key (a non-empty string)');
-  const pageRows = options.pageRows ?? 10_000;
-  if (!Number.isInteger(pageRows) || pageRows < 1 || pageRows > 1_000_000) throw new PuffinError('bad_request', `pageRows must be an integer in [1, 1000000], got ${String(options.pageRows)}`);
+  if (typeof key !== 'string' || key === '') throw new PuffinError('bad_request', 'key must be an API key (a non-empty string)');
   const root = base.href.endsWith('/') ? base.href : `${base.href}/`;
-  let closed = false;
 
-  async function call(method: string, path: string, body?: unknown, accept = 'application/json'): Promise<Response> {
-    if (closed) throw closedError();
-    const headers: Record<string, string> = { authorization: `Bearer ${options.key}`, accept };
+  async function call(method: string, path: string, body?: unknown, accept = 'application/json', extra: CallOptions = {}): Promise<Response> {
+    if (isClosed()) throw closedError();
+    const headers: Record<string, string> = { ...extra.headers, authorization: `Bearer ${key}`, accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(new URL(path.replace(/^\//, ''), root), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(new URL(path.replace(/^\//, ''), root), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), redirect: extra.redirect ?? 'follow' });
     } catch (err) {
       throw new PuffinError('unavailable', `cannot reach ${root}: ${(err as { cause?: Error }).cause?.message ?? (err as Error).message}`);
     }
-    if (!res.ok) {
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: the text itself is the message
-      }
-      const error = PuffinError.fromJSON(parsed);
-      throw error.code === 'internal' && typeof parsed === 'string' ? new PuffinError(res.status >= 500 ? 'unavailable' : 'bad_request', `HTTP ${res.status} from ${root}: ${text.slice(0, 200)}`) : error;
-    }
+    if (extra.redirect === 'manual' && res.status >= 300 && res.status < 400) return res;
+    if (!res.ok) throw await errorOfResponse(res, root);
     return res;
   }
+  return { root, call };
+}
+
+/** The server's `{error: {code, message}}` as a PuffinError (or the status and text when it is not that). */
+export async function errorOfResponse(res: Response, root: string): Promise<PuffinError> {
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: the text itself is the message
+  }
+  const error = PuffinError.fromJSON(parsed);
+  return error.code === 'internal' && typeof parsed === 'string' ? new PuffinError(res.status >= 500 ? 'unavailable' : 'bad_request', `HTTP ${res.status} from ${root}: ${text.slice(0, 200)}`) : error;
+}
+
+export async function connect(options: ConnectOptions): Promise<Database> {
+  let closed = false;
+  const { call } = apiCaller(options.url, options.key, () => closed);
+  const pageRows = options.pageRows ?? 10_000;
+  if (!Number.isInteger(pageRows) || pageRows < 1 || pageRows > 1_000_000) throw new PuffinError('bad_request', `pageRows must be an integer in [1, 1000000], got ${String(options.pageRows)}`);
 
   const queryBody = (sql: string, params?: readonly unknown[]) => ({ sql: bindParams(sql, params), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
 
