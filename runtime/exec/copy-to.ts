@@ -241,7 +241,10 @@ export function exportRoots(settings: Pick<Settings, 'warehouse' | 'exportLocati
  */
 export async function resolveExportLocation(location: string, settings: Pick<Settings, 'warehouse' | 'exportLocations'>): Promise<string> {
   const roots = exportRoots(settings);
-  const refuse = (why: string) => new PuffinError('bad_request', `COPY location '${location}' ${why}; COPY writes below ${roots.join(', ')} (relative locations such as 'name' or 'exports/name' go under the warehouse's exports/; an admin can allow more with PUFFINDB_EXPORT_LOCATIONS)`);
+  // A location outside what COPY may write is refused as access is (403); a malformed one is a bad request.
+  const message = (why: string) => `COPY location '${location}' ${why}; COPY writes below ${roots.join(', ')} (relative locations such as 'name' or 'exports/name' go under the warehouse's exports/; an admin can allow more with PUFFINDB_EXPORT_LOCATIONS)`;
+  const refuse = (why: string) => new PuffinError('bad_request', message(why));
+  const deny = (why: string) => new PuffinError('access_denied', message(why));
   if (location.trim() === '') throw refuse('is empty');
   if (/[\0\\]/.test(location) || /[\r\n]/.test(location)) throw refuse('holds a NUL, backslash or line break');
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(location)?.[1]?.toLowerCase();
@@ -269,11 +272,11 @@ export async function resolveExportLocation(location: string, settings: Pick<Set
     if (scheme === 's3' && !/^s3:\/\/[A-Za-z0-9][A-Za-z0-9._-]*\/./.test(uri)) throw refuse('does not name a directory in a bucket');
     if (uri.replace(/^s3:\/\/[^/]*|^file:\/\//, '').replace(/\/+$/, '').split('/').slice(1).some((s) => s === '')) throw refuse('has an empty path segment');
   } else {
-    throw refuse(`uses the scheme '${scheme}:', which COPY does not write to`);
+    throw deny(`uses the scheme '${scheme}:', which COPY does not write to`);
   }
   if (!uri.endsWith('/')) uri += '/';
   const policy = new LocationPolicy(roots);
-  if (!(await policy.allows(uri, { below: true }))) throw refuse('is not below an allowed location (symlinks are followed)');
+  if (!(await policy.allows(uri, { below: true }))) throw deny('is not below an allowed location (symlinks are followed)');
   return uri;
 }
 

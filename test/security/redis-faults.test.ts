@@ -209,6 +209,9 @@ describe('puffindb serve over a redis-server that freezes or restarts empty', ()
       client(() => server.call('GET', `/v1/queries/${queryId}`, { key: reader })),
       client(() => server.call('POST', '/v1/queries', { key: reader, body: { sql: QUICK_SQL } })),
       client(() => server.call('GET', '/v1/health')),
+      // Two more, so that at least three are mid-request at the freeze on a loaded machine too.
+      client(() => server.query(`SELECT count(*) AS n FROM region WHERE r_regionkey < ${Math.floor(Math.random() * 5)}`, reader)),
+      client(() => server.call('POST', '/v1/explain', { key: reader, body: { sql: QUICK_SQL } })),
     ];
     // One query that computes for seconds: it answers when its work is done, 503 then.
     const slowSent = Date.now();
