@@ -42,7 +42,7 @@ export interface TableInfo {
 export type ErrorCode =
   | 'bad_request' | 'syntax_error' | 'binder_error' | 'unknown_table' | 'unsupported' | 'access_denied'
   | 'not_found' | 'conflict' | 'unauthorized' | 'forbidden' | 'payload_too_large' | 'rate_limited'
-  | 'timeout' | 'fragment_failed' | 'unavailable' | 'internal';
+  | 'timeout' | 'fragment_failed' | 'bad_gateway' | 'unavailable' | 'internal';
 
 /** What open() and connect() reject with: a stable code, a message naming the problem, and the code's HTTP status. */
 export declare class PuffinError extends Error {

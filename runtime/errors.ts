@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'timeout'            // a query or invocation deadline passed
   | 'fragment_failed'    // a fragment failed past the retry bound
+  | 'bad_gateway'        // a remote service the request named (a query generator) failed or answered nonsense
   | 'unavailable'        // a dependency (Redis, S3, Lambda) is unreachable
   | 'internal';
 
@@ -37,6 +38,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   timeout: 504,
   fragment_failed: 502,
+  bad_gateway: 502,
   unavailable: 503,
   internal: 500,
 };

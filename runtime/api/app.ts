@@ -22,8 +22,11 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, EXPLAIN_REQUEST, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_REQUEST, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
-import { sqlDialect, toDuckdbSql, translateSql, type QuerySource } from '../sql/frontends.ts';
+import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
+import { sqlDialect, toDuckdbSql, translateSql } from '../sql/frontends.ts';
+import type { QuerySourceText } from '../state/state-store.ts';
+import type { GeneratorRegistry } from '../state/generator-file.ts';
+import { EXPLAIN_OR_GENERATOR_REQUEST, generatedSql, generatorRoutes, QUERY_OR_GENERATOR_REQUEST } from './generators.ts';
 import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
 import { bindParams } from '../client/params.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
@@ -51,6 +54,10 @@ export interface AppOptions {
   adminKey?: string;
   /** 'ok' while fragments can run, else why not (the control plane's cluster.workersHealth); absent: not reported. */
   workersHealth?: () => 'ok' | string;
+  /** Where query generators are registered (runtime/state/generator-file.ts openGeneratorRegistry); default: the state store. */
+  generators?: GeneratorRegistry;
+  /** How long a query generator has to answer (default GENERATOR_TIMEOUT_MS, 10 s). */
+  generatorTimeoutMs?: number;
 }
 
 /** What the middleware hands to routes. */
@@ -194,6 +201,7 @@ function publicConfig(settings: Settings): Record<string, unknown> {
 
 export function createApp(options: AppOptions): ApiApp {
   const { manager, state, catalog, settings } = options;
+  const generators = options.generators ?? state;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const version = options.version ?? 'dev';
   const allowed = allowedClients(settings.apiAllowedCidrs);
@@ -230,15 +238,28 @@ export function createApp(options: AppOptions): ApiApp {
    * compiled, another dialect translated), classified and authorized as that SQL: a reader's
    * PRQL or Snowflake SQL that becomes a write is refused like the write itself.
    */
-  async function requestStatement(principal: Principal, body: Infer<typeof QUERY_REQUEST>): Promise<{ statement: ClassifiedStatement; source?: QuerySource }> {
+  async function requestStatement(c: Context, principal: Principal, body: Infer<typeof QUERY_OR_GENERATOR_REQUEST>): Promise<{ statement: ClassifiedStatement; source?: QuerySourceText }> {
+    if (body.sql === undefined && body.generator === undefined) throw new PuffinError('bad_request', "'sql' is required and must be a string (or, instead, 'generator' with 'input')");
+    if (body.sql !== undefined && body.generator !== undefined) throw new PuffinError('bad_request', "give one of 'sql' and 'generator', not both");
+    if (body.generator !== undefined) {
+      // A remote query generator (runtime/api/generators.ts) makes DuckDB SQL from the input and
+      // the schemas of the tables this caller may read; that SQL is then authorized and run as
+      // the caller's own, and recorded with its source (generator, input, params).
+      if (body.language !== undefined || body.dialect !== undefined) throw new PuffinError('bad_request', "'language' and 'dialect' go with 'sql'; a generator answers DuckDB SQL");
+      const made = await generatedSql(generators, catalog, principal.role, body as typeof body & { generator: string }, { timeoutMs: options.generatorTimeoutMs, signal: c.req.raw.signal });
+      return { statement: await authorizedStatement(principal, made.sql), source: made.source };
+    }
+    if (body.input !== undefined) throw new PuffinError('bad_request', "'input' goes with 'generator'");
+    if (body.params !== undefined && !Array.isArray(body.params)) throw new PuffinError('bad_request', "'params' with 'sql' must be an array of values, one per $1, $2, ... or ?");
+    const params = body.params as unknown[] | undefined;
     // Parameters go into DuckDB SQL only: another dialect's quoting is not the lexer's.
     const duckdbSql = (body.language ?? 'sql') === 'sql' && (body.dialect === undefined || sqlDialect(body.dialect) === 'duckdb');
-    if (body.params !== undefined && !duckdbSql) throw new PuffinError('bad_request', "'params' apply to DuckDB SQL only; put the values in the PRQL or dialect text");
-    const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect });
-    return { statement: await authorizedStatement(principal, bindParams(front.sql, body.params)), source: front.source };
+    if (params !== undefined && !duckdbSql) throw new PuffinError('bad_request', "'params' apply to DuckDB SQL only; put the values in the PRQL or dialect text");
+    const front = await toDuckdbSql({ text: body.sql as string, language: body.language, dialect: body.dialect });
+    return { statement: await authorizedStatement(principal, bindParams(front.sql, params)), source: front.source };
   }
 
-  function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_REQUEST>, format: ResultFormat, source?: QuerySource) {
+  function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_OR_GENERATOR_REQUEST>, format: ResultFormat, source?: QuerySourceText) {
     return { user: principal.id, role: principal.role, format, fragments: body.fragments, timeoutMs: body.timeoutMs, signal: c.req.raw.signal, source };
   }
 
@@ -261,25 +282,25 @@ export function createApp(options: AppOptions): ApiApp {
       },
     }),
     route({
-      method: 'post', path: '/v1/query', access: 'reader', body: QUERY_REQUEST,
+      method: 'post', path: '/v1/query', access: 'reader', body: QUERY_OR_GENERATOR_REQUEST,
       summary: 'Run a query and answer with its result (format by Accept).',
       responses: { 200: { description: 'The result, or {location} of a large one.', schema: QUERY_RESULT, contentTypes: RESULT_TYPES } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
         const format = negotiateFormat(c.req.header('accept'));
-        const { statement, source } = await requestStatement(who, body);
+        const { statement, source } = await requestStatement(c, who, body);
         const done: FinishedQuery = await manager.run(statement, submitOptions(c, who, body, format, source));
         c.header(QUERY_ID_HEADER, done.record.id);
         return resultResponse(c, format, done.result, { queryId: done.record.id, shape: done.record.shape, cacheHit: done.record.cacheHit ?? false, stats: done.stats ?? statsOf(done.record) });
       },
     }),
     route({
-      method: 'post', path: '/v1/explain', access: 'reader', body: EXPLAIN_REQUEST,
+      method: 'post', path: '/v1/explain', access: 'reader', body: EXPLAIN_OR_GENERATOR_REQUEST,
       summary: 'The distributed plan of a query, without running it.',
       responses: { 200: { description: 'The plan: shape, fragments, scans, reduce step.' } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
-        const { statement, source } = await requestStatement(who, body);
+        const { statement, source } = await requestStatement(c, who, body);
         if (!body.analyze) return c.json(await manager.explain(statement, { fragments: body.fragments, role: who.role }));
         // EXPLAIN ANALYZE: the query runs like POST /v1/query (recorded, logged, deadline), and
         // the answer is its plan with the measured figures of every stage instead of its rows.
@@ -290,12 +311,12 @@ export function createApp(options: AppOptions): ApiApp {
       },
     }),
     route({
-      method: 'post', path: '/v1/queries', access: 'reader', body: QUERY_REQUEST,
+      method: 'post', path: '/v1/queries', access: 'reader', body: QUERY_OR_GENERATOR_REQUEST,
       summary: 'Submit a query to run in the background; answers with its id at once.',
       responses: { 202: { description: 'Queued.', schema: QUERY_STATUS } },
       async handle(c, { body, principal }) {
         const who = caller(principal);
-        const { statement, source } = await requestStatement(who, body);
+        const { statement, source } = await requestStatement(c, who, body);
         const record = await manager.submit(statement, { ...submitOptions(c, who, body, negotiateFormat(c.req.header('accept')), source), signal: undefined });
         c.header('location', `/v1/queries/${record.id}`);
         c.header(QUERY_ID_HEADER, record.id);
@@ -443,6 +464,8 @@ export function createApp(options: AppOptions): ApiApp {
       responses: { 200: { description: 'Each setting: its environment variable, value and meaning.' } },
       handle: (c) => c.json({ version, settings: publicConfig(settings) }),
     }),
+    // Remote query generators: GET /v1/generators, POST (admin), DELETE /v1/generators/{name} (admin).
+    ...generatorRoutes(generators),
     route({
       method: 'get', path: '/v1/openapi.json', access: 'reader',
       summary: 'This document.',

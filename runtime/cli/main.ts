@@ -20,6 +20,8 @@ import { openWarehouse, type Warehouse, type WarehouseOptions } from './warehous
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
+import { GENERATOR_HELP, runGeneratorCommand } from './generator-commands.ts';
+import { openGeneratorRegistry } from '../state/generator-file.ts';
 import { download, downloadFormat, downloadSql } from './download.ts';
 import { formatBytes, formatDemoProgress, progressLine, queryProgressHooks } from './progress.ts';
 
@@ -36,6 +38,7 @@ ${FRONTEND_HELP}
                                              write a result of any size to FILE (format from its extension, else --format);
                                              with --url, run it on that server (key from \$VAR, else PUFFINDB_KEY or PUFFINDB_ADMIN_KEY)
                                              and fetch the stored Parquet in parallel byte ranges; the file appears whole or not at all
+${GENERATOR_HELP}
   puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
                                              .explain, .timer, .quit); with stdin not a terminal, runs the statements it holds
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
@@ -147,7 +150,7 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const plane = await openControlPlane({ settings, catalog: warehouse.catalog });
   const adminKey = await resolveAdminKey(settings);
   const { generated } = await bootstrapAdminKey(plane.state, adminKey);
-  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey, workersHealth: () => plane.cluster.workersHealth() });
+  const app = createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, version: process.env.npm_package_version, iceberg: plane.iceberg, adminKey, workersHealth: () => plane.cluster.workersHealth(), generators: openGeneratorRegistry(settings, plane.state) });
   const server = await startServer(app, { port, host });
   // The PostgreSQL wire protocol (runtime/pgwire/), on the same host, over the same manager and keys.
   const pgPort = intOption(values, 'pg-port') ?? settings.pgPort;
@@ -294,6 +297,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'translate':
       await runTranslate(rest, out);
+      return;
+    case 'generator':
+      await runGeneratorCommand(rest, settings, out);
       return;
     case 'serve': {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, 'pg-port': { type: 'string' } });

@@ -17,6 +17,7 @@ const SQLSTATE: Record<ErrorCode, string> = {
   rate_limited: '53400',      // configuration_limit_exceeded
   timeout: '57014',           // query_canceled (statement timeout)
   fragment_failed: '58000',   // system_error
+  bad_gateway: '58030',       // io_error: a query generator failed
   unavailable: '57P03',       // cannot_connect_now
   internal: 'XX000',          // internal_error
 };

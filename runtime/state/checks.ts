@@ -2,7 +2,7 @@
 // in-memory and the Redis store refuse the same bad input with the same PuffinError.
 
 import { PuffinError } from '../errors.ts';
-import { TERMINAL_STATUSES, type ApiKeyRecord, type ApiKeyRole, type QueryRecord, type QueryStatus } from './state-store.ts';
+import { TERMINAL_STATUSES, type ApiKeyRecord, type ApiKeyRole, type GeneratorRecord, type QueryRecord, type QueryStatus } from './state-store.ts';
 
 const ALL_STATUSES: readonly QueryStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const STATUSES: ReadonlySet<string> = new Set(ALL_STATUSES);
@@ -107,6 +107,26 @@ export function checkApiKey(record: ApiKeyRecord): void {
   if (typeof record.hash !== 'string' || !SHA256_HEX.test(record.hash)) {
     throw bad('API key hash must be the sha256 of the secret in lowercase hex (64 characters); the secret itself is never stored');
   }
+}
+
+/** A query generator's name: a letter, then letters, digits, '_' and '-' (it is a path segment of /v1/generators/{name}). */
+export const GENERATOR_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+export function checkGeneratorName(name: unknown): string {
+  if (typeof name !== 'string' || !GENERATOR_NAME.test(name)) {
+    throw bad(`a generator name is a letter then up to 63 letters, digits, '_' or '-', got ${JSON.stringify(name)?.slice(0, 80)}`);
+  }
+  return name;
+}
+
+export function checkGenerator(record: GeneratorRecord): void {
+  if (typeof record !== 'object' || record === null) throw bad('generator record must be an object');
+  checkGeneratorName(record.name);
+  if (typeof record.url !== 'string' || record.url.length === 0 || record.url.length > 2048) throw bad('generator url must be a string of at most 2048 characters');
+  if (record.keyEnv !== undefined && (typeof record.keyEnv !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(record.keyEnv))) {
+    throw bad(`generator keyEnv must be an environment variable name, got ${JSON.stringify(record.keyEnv)?.slice(0, 80)}`);
+  }
+  if (typeof record.createdAt !== 'number' || !Number.isFinite(record.createdAt)) throw bad('generator createdAt must be a time in ms');
 }
 
 export function conflictingKey(hash: string): PuffinError {

@@ -7,6 +7,7 @@ import { PuffinError } from '../errors.ts';
 import {
   DEFAULT_STATE_STORE_LIMITS,
   type ApiKeyRecord,
+  type GeneratorRecord,
   type CachedResult,
   type CompletionMessage,
   type Lease,
@@ -21,6 +22,8 @@ import {
 import {
   applyPatch,
   checkApiKey,
+  checkGenerator,
+  checkGeneratorName,
   checkBlockMs,
   checkCount,
   checkKey,
@@ -76,6 +79,7 @@ export class MemoryStateStore implements StateStore {
   private readonly waiters = new Map<string, Set<() => void>>();
   private log: StreamEntry<QueryLogEntry>[] = [];
   private readonly apiKeys = new Map<string, ApiKeyRecord>();
+  private readonly generators = new Map<string, GeneratorRecord>();
   private readonly locks = new Map<string, Expiring<string>>();
   private readonly cache = new Map<string, Expiring<CachedResult>>();
   private readonly values = new Map<string, string>();
@@ -219,6 +223,24 @@ export class MemoryStateStore implements StateStore {
   async deleteApiKey(id: string): Promise<boolean> {
     this.open();
     return this.apiKeys.delete(checkKey('API key id', id));
+  }
+
+  // -- query generators
+
+  async putGenerator(record: GeneratorRecord): Promise<void> {
+    this.open();
+    checkGenerator(record);
+    this.generators.set(record.name, copy(record));
+  }
+
+  async listGenerators(): Promise<GeneratorRecord[]> {
+    this.open();
+    return [...this.generators.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(copy);
+  }
+
+  async deleteGenerator(name: string): Promise<boolean> {
+    this.open();
+    return this.generators.delete(checkGeneratorName(name));
   }
 
   // -- locks

@@ -13,6 +13,7 @@
 //   c:<stream>      completion stream, one per query run, expiring after its last message
 //   log             query log stream, capped (MAXLEN ~)
 //   keys / keyhash  API key records by id / key ids by sha256 of the secret
+//   generators      hash: query generator records (JSON) by name
 //   lock:<key>      lock token, PX lease
 //   cache:<key>     cached result JSON, PX TTL
 //   v:<key>         small values changed by compare-and-swap
@@ -26,6 +27,7 @@ import type { Settings } from '../settings.ts';
 import {
   DEFAULT_STATE_STORE_LIMITS,
   type ApiKeyRecord,
+  type GeneratorRecord,
   type CachedResult,
   type CompletionMessage,
   type Lease,
@@ -39,6 +41,8 @@ import {
 } from './state-store.ts';
 import {
   checkApiKey,
+  checkGenerator,
+  checkGeneratorName,
   checkBlockMs,
   checkCount,
   checkKey,
@@ -287,6 +291,22 @@ export class RedisStateStore implements StateStore {
 
   async deleteApiKey(id: string): Promise<boolean> {
     return (await this.script(lua.DELETE_API_KEY, this.apiKeyKeys(), [checkKey('API key id', id)])) === 1;
+  }
+
+  // -- query generators
+
+  async putGenerator(record: GeneratorRecord): Promise<void> {
+    checkGenerator(record);
+    await this.command('putGenerator', ['HSET', this.key('generators'), record.name, JSON.stringify(record)]);
+  }
+
+  async listGenerators(): Promise<GeneratorRecord[]> {
+    const values = (await this.command('listGenerators', ['HVALS', this.key('generators')])) as string[];
+    return values.map((v) => JSON.parse(v) as GeneratorRecord).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async deleteGenerator(name: string): Promise<boolean> {
+    return (await this.command('deleteGenerator', ['HDEL', this.key('generators'), checkGeneratorName(name)])) === 1;
   }
 
   // -- locks

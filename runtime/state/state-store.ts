@@ -46,6 +46,9 @@ export interface QuerySourceText {
   language: string;
   dialect?: string;
   text: string;
+  /** language 'generator': the query generator that made the SQL from `text` (its input), and the parameters it was given. */
+  generator?: string;
+  params?: Record<string, unknown>;
 }
 
 export interface QueryLogEntry {
@@ -61,6 +64,16 @@ export interface QueryLogEntry {
   fragments: number;
   cacheHit: boolean;
   error: string | null;
+}
+
+/** A remote query generator (runtime/sql/generators.ts): an HTTP endpoint that turns an input into SQL, registered by an admin. */
+export interface GeneratorRecord {
+  name: string;
+  /** http(s) URL it is called at (POST). */
+  url: string;
+  /** Environment variable (of the server) holding the bearer token sent to it; the token itself is never stored. */
+  keyEnv?: string;
+  createdAt: number;
 }
 
 export type ApiKeyRole = 'admin' | 'writer' | 'reader';
@@ -173,6 +186,13 @@ export interface StateStore {
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   deleteApiKey(id: string): Promise<boolean>;
+
+  // -- query generators (by name)
+  /** Create or replace by name. */
+  putGenerator(record: GeneratorRecord): Promise<void>;
+  /** Sorted by name. */
+  listGenerators(): Promise<GeneratorRecord[]>;
+  deleteGenerator(name: string): Promise<boolean>;
 
   // -- locks with leases
   /** undefined when someone else holds the lock. */

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { QUERY_REQUEST } from '../../../runtime/api/contract.ts';
+import { QUERY_OR_GENERATOR_REQUEST } from '../../../runtime/api/generators.ts';
 import { toJsonSchema } from '../../../runtime/api/schema.ts';
 import type { ControlFixture } from '../../helpers/control-plane.ts';
 import { ADMIN_KEY, apiFixture, appFor, caller, errorOf, type Caller } from '../../helpers/api.ts';
@@ -113,13 +113,15 @@ describe('HTTP API routes', () => {
     const expected = [
       'get /v1/health', 'post /v1/query', 'post /v1/explain', 'post /v1/queries', 'get /v1/queries', 'get /v1/queries/{id}', 'get /v1/queries/{id}/result',
       'delete /v1/queries/{id}', 'get /v1/tables', 'get /v1/tables/{name}', 'get /v1/logs', 'post /v1/keys', 'get /v1/keys', 'delete /v1/keys/{id}', 'get /v1/config', 'get /v1/openapi.json',
-      'post /v1/translate', 'post /v1/parse', 'post /v1/format',
+      'post /v1/translate', 'post /v1/parse', 'post /v1/format', 'get /v1/generators', 'post /v1/generators', 'delete /v1/generators/{name}',
     ];
     const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
     assert.deepEqual(listed.sort(), expected.sort());
     const schema = doc.paths['/v1/query'].post.requestBody?.content['application/json'].schema;
-    assert.deepEqual(schema, toJsonSchema(QUERY_REQUEST));
-    assert.deepEqual((schema as { required: string[] }).required, ['sql']);
+    // sql, or generator with input (runtime/api/generators.ts): exactly one, checked by the handler.
+    assert.deepEqual(schema, toJsonSchema(QUERY_OR_GENERATOR_REQUEST));
+    assert.equal((schema as { required?: string[] }).required, undefined);
+    assert.ok(['sql', 'generator', 'input', 'params'].every((k) => k in (schema as { properties: object }).properties));
     assert.deepEqual(doc.paths['/v1/health'].get.security, []);
     assert.deepEqual(doc.paths['/v1/logs'].get.parameters?.map((p) => p.name), ['limit', 'cursor']);
   });

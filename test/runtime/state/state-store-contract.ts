@@ -356,6 +356,28 @@ export function stateStoreContract(name: string, factory: StateStoreFactory): vo
       });
     });
 
+    describe('query generators', () => {
+      test('put (create or replace by name), list sorted by name, delete', async () => {
+        await store.putGenerator({ name: 'zeta', url: 'https://z.example/sql', createdAt: 2 });
+        await store.putGenerator({ name: 'alpha', url: 'http://127.0.0.1:9/sql', keyEnv: 'ALPHA_TOKEN', createdAt: 1 });
+        await store.putGenerator({ name: 'zeta', url: 'https://z2.example/sql', createdAt: 3 });
+        assert.deepEqual(await store.listGenerators(), [
+          { name: 'alpha', url: 'http://127.0.0.1:9/sql', keyEnv: 'ALPHA_TOKEN', createdAt: 1 },
+          { name: 'zeta', url: 'https://z2.example/sql', createdAt: 3 },
+        ]);
+        assert.equal(await store.deleteGenerator('zeta'), true);
+        assert.equal(await store.deleteGenerator('zeta'), false);
+        assert.deepEqual((await store.listGenerators()).map((g) => g.name), ['alpha']);
+        assert.equal(await store.deleteGenerator('alpha'), true);
+      });
+
+      test('bad names and records are refused', async () => {
+        await assert.rejects(store.putGenerator({ name: '../x', url: 'https://x', createdAt: 0 }), { code: 'bad_request', message: /generator name/ });
+        await assert.rejects(store.putGenerator({ name: 'x', url: 'https://x', keyEnv: 'A B', createdAt: 0 }), { code: 'bad_request', message: /keyEnv/ });
+        await assert.rejects(store.deleteGenerator(''), { code: 'bad_request' });
+      });
+    });
+
     describe('locks', () => {
       test('a lock is exclusive until released by its holder', async () => {
         const lease = await store.acquireLock('lock-a', 5_000);
