@@ -53,6 +53,7 @@ export const SETTINGS = {
   apiLoginFailuresPerMinute: { env: 'PUFFINDB_API_LOGIN_FAILURES_PER_MINUTE', default: '60', description: 'Failed logins per minute a client address regains after its burst (IPv6 addresses are counted by /64).' },
   allowedLocations: { env: 'PUFFINDB_ALLOWED_LOCATIONS', default: '', description: "Comma-separated roots outside the warehouse ('file:///dir/', 's3://bucket/prefix/') where tables may have their location, metadata may be registered from and files may be written (Iceberg REST catalog, SQL writes); the warehouse is always allowed, anything else is refused." },
   exportLocations: { env: 'PUFFINDB_EXPORT_LOCATIONS', default: '', description: "Comma-separated roots ('file:///dir/', '/dir', 's3://bucket/prefix/') where `COPY ... TO` may write, besides the warehouse's exports/ prefix (where a relative location such as 'x' or 'exports/x' goes); anything else is refused." },
+  curlAllow: { env: 'PUFFINDB_CURL_ALLOW', default: '', description: "Comma-separated URL prefixes ('https://api.example.com/v1/', 'http://127.0.0.1:8080/') the curl() table function may fetch (and redirect within); nothing is allowed by default. Link-local and instance-metadata addresses are never fetched, loopback only under a prefix that names a loopback host." },
   pgPort: { env: 'PUFFINDB_PG_PORT', default: '', description: 'Port of the PostgreSQL wire protocol of `puffindb serve` (psql, JDBC, psycopg, node-postgres; API keys as passwords); unset: not served. `--pg-port` overrides it.' },
   pgTlsCert: { env: 'PUFFINDB_PG_TLS_CERT', default: '', description: 'PEM certificate file of the wire protocol: with PUFFINDB_PG_TLS_KEY, SSLRequest is answered with TLS (and a cleartext password is then accepted, for keys without a SCRAM verifier); unset: TLS is refused and SCRAM-SHA-256 is required.' },
   pgTlsKey: { env: 'PUFFINDB_PG_TLS_KEY', default: '', description: 'PEM private key file of PUFFINDB_PG_TLS_CERT.' },
@@ -103,6 +104,11 @@ export interface Settings {
   allowedLocations: string[];
   /** Roots besides the warehouse's exports/ prefix where COPY ... TO may write. */
   exportLocations: string[];
+  /** URL prefixes curl() may fetch (PUFFINDB_CURL_ALLOW); empty: curl() is refused. */
+  curlAllow: string[];
+  /** Largest body curl() reads (default 256 MiB) and longest it waits (default 30 s); not settable from the environment. */
+  curlMaxBytes?: number;
+  curlTimeoutMs?: number;
   logFlushIntervalMs: number;
   /** Port of the PostgreSQL wire protocol; absent: not served. */
   pgPort?: number;
@@ -176,6 +182,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     apiLoginFailuresPerMinute: int(env, S.apiLoginFailuresPerMinute, 60),
     allowedLocations: (str(env, S.allowedLocations) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     exportLocations: (str(env, S.exportLocations) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
+    curlAllow: (str(env, S.curlAllow) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
     pgPort: str(env, S.pgPort) === undefined ? undefined : int(env, S.pgPort, 0),
     pgTlsCert: str(env, S.pgTlsCert),

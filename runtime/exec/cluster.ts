@@ -46,6 +46,7 @@ import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
 import { ViewStatements } from './view-statements.ts';
 import { callProcedure, explainProcedure } from './maintenance.ts';
+import { curlPlaceholderSql, materializeCurl, mayCallCurl } from './curl.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
 
@@ -177,6 +178,9 @@ export class LocalCluster implements QueryService {
     if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
     if (statement.kind === 'call') return explainProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
+    // curl() is fetched when the query runs, not to explain it: the plan is made after the fetch.
+    const curl = mayCallCurl(statement.sql) ? await curlPlaceholderSql(this.engine, statement.sql) : undefined;
+    if (curl) return curlDeferredPlan(curl.sql, curl.urls);
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
     return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal, materialize: true }).finally(planning.done);
@@ -196,13 +200,17 @@ export class LocalCluster implements QueryService {
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs);
     // A plan made by explain() for this query is used as is (planned once); otherwise planning
     // binds and computes constants in the SQL runner, under the query's deadline.
-    let plan = options.plan;
-    if (!plan) plan = await this.planUnder(sql, new Map(), { queryId, deadline, options });
-    const planMs = performance.now() - started;
-    if (deadline - Date.now() <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
-    const run: StepsRun = { queryId, deadline, options, steps: 0, stored: [], totals: { ...emptyStats(), singleNodeBytes: 0, stages: [] } };
+    // curl() calls are fetched once, here, and planned as the tables they were stored as
+    // (runtime/exec/curl.ts); a plan explain() made for such a query is only a placeholder.
+    const curl = mayCallCurl(sql) ? await materializeCurl({ settings: this.settings, engine: this.engine, queryId, deadline, signal: options.signal }, sql, (files) => this.coordinator.discard(files)) : undefined;
+    const temps: ReadonlyMap<string, MaterializedInput> = curl?.temps ?? new Map();
+    const run: StepsRun = { queryId, deadline, options, steps: 0, stored: [...(curl?.files ?? [])], totals: { ...emptyStats(), singleNodeBytes: 0, stages: [] } };
     try {
-      const ran = await this.runPlan(plan, new Map(), run, 'rows');
+      let plan = curl ? undefined : options.plan;
+      if (!plan) plan = await this.planUnder(curl?.sql ?? sql, temps, { queryId, deadline, options });
+      const planMs = performance.now() - started;
+      if (deadline - Date.now() <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
+      const ran = await this.runPlan(plan, temps, run, 'rows');
       return {
         queryId,
         columns: ran.outcome.columns,
@@ -577,6 +585,23 @@ interface StepsRun {
 
 function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {
   return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };
+}
+
+/**
+ * What explain() answers for a SELECT that calls curl(): the data is fetched (once, on the
+ * coordinator) when the query runs and planned then, as a step's result is.
+ */
+function curlDeferredPlan(sql: string, urls: string[]): Plan {
+  return {
+    shape: 'staged',
+    sql,
+    output: [],
+    fragments: [],
+    reduce: { views: [], sql: '' },
+    scans: [],
+    join: null,
+    reason: `curl(): ${urls.map((u) => { try { const p = new URL(u); return `${p.origin}${p.pathname}`; } catch { return u; } }).join(', ')} fetched on the coordinator when the query runs (only under PUFFINDB_CURL_ALLOW), stored as Parquet under the shuffle prefix and read as a table; the rest of the query is planned after the fetch`,
+  };
 }
 
 /** The plan of a write statement: no fragments; the coordinator writes and commits. */
