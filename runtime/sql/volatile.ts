@@ -9,6 +9,9 @@ import type { AstNode } from './parse.ts';
 /** Special SQL values that parse as column references but change from query to query. */
 const VOLATILE_VALUES = ['current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp', 'current_user', 'session_user', 'current_query'];
 
+/** Our own functions whose answer is not a function of the tables: curl() reads whatever a URL serves now. */
+const VOLATILE_OWN_FUNCTIONS = ['curl'];
+
 // DuckDB's function list is the same for every engine of one process: read it once.
 let volatileNames: Promise<Set<string>> | undefined;
 
@@ -16,7 +19,7 @@ async function volatileFunctions(engine: Engine | DuckDBConnection): Promise<Set
   const sql = `SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE stability IN ('VOLATILE', 'CONSISTENT_WITHIN_QUERY')`;
   volatileNames ??= (async () => {
     const rows = 'instance' in engine ? (await engine.query(sql)).rows : (await engine.runAndReadAll(sql)).getRows();
-    return new Set([...rows.map((row) => String(row[0])), ...VOLATILE_VALUES]);
+    return new Set([...rows.map((row) => String(row[0])), ...VOLATILE_VALUES, ...VOLATILE_OWN_FUNCTIONS]);
   })();
   try {
     return await volatileNames;
