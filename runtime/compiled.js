@@ -20,7 +20,7 @@ const RUNTIME = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(RUNTIME);
 const CACHE = join(ROOT, 'node_modules', '.cache', 'puffindb');
 /** Bumped when the way modules are compiled changes. */
-const FORMAT = 1;
+const FORMAT = 2;
 /** Builds kept besides the current one (other checkouts' or branches' sources). */
 const KEEP = 4;
 
@@ -109,6 +109,10 @@ async function build() {
       bundle: true,
       platform: 'node',
       format: 'esm',
+      // Modules imported dynamically (the server's, Redis's, Lambda's) are chunks of their own,
+      // so their dependencies load only when they are used.
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
       target: 'node20',
       // Dependencies load from node_modules as they would from the sources.
       packages: 'external',

@@ -5,14 +5,16 @@
 import { join } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
 import type { Settings } from '../settings.ts';
-import { readSecretString } from '../state/secrets.ts';
-import { RedisPointerStore } from './iceberg/redis-pointer-store.ts';
+import type { RedisPointerStore } from './iceberg/redis-pointer-store.ts';
 import { WarehouseCatalog } from './warehouse-catalog.ts';
 
 export async function openCatalog(settings: Settings, engine: Engine): Promise<WarehouseCatalog> {
   let pointers: RedisPointerStore | undefined;
   let views: RedisPointerStore | undefined;
   if (settings.redisUrl) {
+    // ioredis and the Secrets Manager client load only where Redis holds the pointers.
+    const { readSecretString } = await import('../state/secrets.ts');
+    const { RedisPointerStore } = await import('./iceberg/redis-pointer-store.ts');
     const password = settings.redisAuthSecretArn
       ? await readSecretString(settings.redisAuthSecretArn, settings.region, { what: 'the Redis AUTH token' })
       : undefined;

@@ -18,8 +18,7 @@ import { Engine, type QueryResult } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import { writeParquet } from '../exec/parquet-writer.ts';
 import { apiCaller, errorOfResponse, type ApiCall } from '../client/remote.ts';
-import { ARROW_STREAM_TYPE, toArrowIpc } from '../results/arrow.ts';
-import { toCsv, toJsonRows } from '../results/formats.ts';
+import { ARROW_STREAM_TYPE, toCsv, toJsonRows } from '../results/text.ts';
 import type { Settings } from '../settings.ts';
 import { formatBytes, formatDownloadProgress, queryProgressHooks, type ProgressLine } from './progress.ts';
 import { openWarehouse } from './warehouse.ts';
@@ -123,7 +122,7 @@ async function downloadLocal(options: DownloadOptions): Promise<DownloadSummary>
     let bytes: Uint8Array | string;
     if (options.format === 'csv') bytes = toCsv(result);
     else if (options.format === 'json') bytes = toJsonRows(result);
-    else if (options.format === 'arrow') bytes = toArrowIpc(result);
+    else if (options.format === 'arrow') bytes = (await import('../results/arrow.ts')).toArrowIpc(result);
     else {
       // DuckDB writes the Parquet (keeping each column's type) in a scratch directory of its own.
       const scratch = await mkdtemp(join(tmpdir(), 'puffindb-download-'));

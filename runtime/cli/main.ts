@@ -5,13 +5,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileUriToPath } from '../storage/locations.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createApp } from '../api/app.ts';
-import { bootstrapAdminKey, resolveAdminKey, StateSeed } from '../api/auth.ts';
-import { toCsv, toJsonRows, toTextTable } from '../results/formats.ts';
-import { startServer } from '../api/server.ts';
-import { startPgServer } from '../pgwire/server.ts';
+import { toCsv, toJsonRows, toTextTable } from '../results/text.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
-import { openControlPlane } from '../exec/control-plane.ts';
 import { cleanLeftovers, registerProcess } from '../exec/leftovers.ts';
 import type { Plan } from '../planner/plan.ts';
 import { formatPlan as formatStages } from '../planner/explain.ts';
@@ -139,6 +134,11 @@ export function curlExample(url: string, key: string): string {
 }
 
 async function serve(settings: Settings, values: Values, log: (s: string) => void): Promise<void> {
+  // The server's modules (hono, the wire protocol, the control plane) load only for serve:
+  // the other commands start without them.
+  const [{ createApp }, { bootstrapAdminKey, resolveAdminKey, StateSeed }, { startServer }, { startPgServer }, { openControlPlane }] = await Promise.all([
+    import('../api/app.ts'), import('../api/auth.ts'), import('../api/server.ts'), import('../pgwire/server.ts'), import('../exec/control-plane.ts'),
+  ]);
   const port = intOption(values, 'port') ?? settings.port;
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
   // Before anything of this process creates scratch: what a killed run left is removed now,

@@ -20,7 +20,7 @@ import { formatPlan } from '../planner/explain.ts';
 import type { Settings } from '../settings.ts';
 import { lex, splitStatements } from '../sql/lexer.ts';
 import { sqlIdent } from '../sql/quote.ts';
-import { toTextTable } from '../results/formats.ts';
+import { toTextTable } from '../results/text.ts';
 import { openWarehouse, type Warehouse } from './warehouse.ts';
 
 export interface ShellIo {

@@ -5,9 +5,9 @@
 // record batches as they arrive. Errors are the server's `{error: {code, message}}` as a
 // PuffinError with that code.
 
-import { RecordBatchReader, type RecordBatch } from 'apache-arrow';
+import type { RecordBatch } from 'apache-arrow';
 import { PuffinError } from '../errors.ts';
-import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
+import { ARROW_STREAM_TYPE } from '../results/text.ts';
 import type { ConnectOptions, Database, QueryResult, TableInfo } from '../../lib/puffindb.js';
 import { bindParams } from './params.ts';
 import { closedError } from './rows.ts';
@@ -92,6 +92,8 @@ export async function connect(options: ConnectOptions): Promise<Database> {
   const queryBody = (sql: string, params?: readonly unknown[]) => ({ sql: bindParams(sql, params), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
 
   async function* batchesOf(res: Response): AsyncGenerator<RecordBatch> {
+    // Apache Arrow loads when a stream is read, not with the client.
+    const { RecordBatchReader } = await import('apache-arrow');
     const reader = await RecordBatchReader.from(res as never);
     for await (const batch of reader as AsyncIterable<RecordBatch>) yield batch;
   }

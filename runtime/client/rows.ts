@@ -2,7 +2,7 @@
 // (runtime/results/formats.ts toJsonRows), so open() and connect() answer alike.
 
 import type { QueryResult } from '../engine/engine.ts';
-import { toJsonRows } from '../results/formats.ts';
+import { toJsonRows } from '../results/text.ts';
 import type { QueryResult as PublicResult, Value } from '../../lib/puffindb.js';
 
 export function publicResult(result: QueryResult): PublicResult {

@@ -14,7 +14,7 @@ import { daysFromCivil, floorDiv } from '../catalog/iceberg/values.ts';
 import type { JsonValue, QueryResult, ResultColumn } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 
-export const ARROW_STREAM_TYPE = 'application/vnd.apache.arrow.stream';
+export { ARROW_STREAM_TYPE } from './text.ts';
 
 /** DuckDB's ±infinity timestamps are the extreme int64 values. */
 const INT64_MAX = (1n << 63n) - 1n;

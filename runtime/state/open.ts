@@ -3,10 +3,10 @@
 
 import type { Settings } from '../settings.ts';
 import { MemoryStateStore } from './memory-store.ts';
-import { RedisStateStore } from './redis-store.ts';
 import type { StateStore } from './state-store.ts';
 
 export async function openStateStore(settings: Settings): Promise<StateStore> {
-  if (settings.redisUrl) return RedisStateStore.fromSettings(settings);
+  // ioredis loads only where Redis is the state store.
+  if (settings.redisUrl) return (await import('./redis-store.ts')).RedisStateStore.fromSettings(settings);
   return new MemoryStateStore();
 }

@@ -4,8 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { ENTRIES, compiledEntry, prepareCompiled } from '../../runtime/compiled.js';
@@ -21,8 +21,27 @@ test('prepareCompiled builds every entry once per version of the sources', async
     assert.equal(compiledEntry(name), first.paths[name]);
   }
   assert.match(first.dir, /node_modules[/\\]\.cache[/\\]puffindb[/\\][0-9a-f]{20}$/);
+  // The server's modules and the optional dependencies' load apart: the command's own module
+  // imports none of hono, ioredis, the AWS SDKs or Apache Arrow.
+  const eager = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)"|^import\s+"([^"]+)"/gms)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith('.')) walk(join(dirname(file), spec));
+      else if (!spec.startsWith('node:') && !spec.startsWith('file:')) eager.add(spec);
+    }
+  };
+  walk(first.paths.cli);
+  for (const pkg of ['hono', '@hono/node-server', 'ioredis', '@aws-sdk/client-s3', '@aws-sdk/client-lambda', '@aws-sdk/client-secrets-manager', 'apache-arrow']) {
+    assert.ok(!eager.has(pkg), `${pkg} loads with the command: ${[...eager].join(', ')}`);
+  }
+  assert.ok(eager.has('@duckdb/node-api'), 'the walk follows the static imports');
   // Each module keeps its own import.meta.url: paths relative to a source resolve as there.
-  const cli = readFileSync(first.paths.cli, 'utf8');
+  // The entries and the chunks split off them (modules imported dynamically, shared code).
+  const cli = [first.paths.cli, ...readdirSync(join(first.dir, 'chunks')).map((f) => join(first.dir, 'chunks', f))].map((f) => readFileSync(f, 'utf8')).join('\n');
   assert.ok(!cli.includes('import.meta.url'), 'no module resolves relative to the bundle');
   assert.ok(cli.includes(`"file://${join(import.meta.dirname, "..", "..", "runtime", "sql", "frontends.ts")}"`), "frontends.ts resolves its packages from its own URL");
   // Another process with the same sources finds the same build.
