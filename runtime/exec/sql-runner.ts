@@ -170,7 +170,15 @@ export class SqlRunnerPool implements SqlRunner {
   private release(slot: Slot): void {
     const next = this.waiting.shift();
     if (next) next(slot);
-    else this.free.push(slot);
+    // Most recently used first: the next job takes a slot whose process (or engine) is up,
+    // and the others start only when jobs overlap (round robin started a second process for
+    // the second query of a server).
+    else this.free.unshift(slot);
+  }
+
+  /** Slots whose child process is running (diagnostics and tests). */
+  runningProcesses(): number {
+    return this.all.filter((slot) => isRunning(slot.proc)).length;
   }
 
   private async runIn(slot: Slot, job: RunnerJob, signal?: AbortSignal): Promise<QueryResult> {

@@ -47,6 +47,19 @@ for (const kind of ['in-process', 'process'] as const) {
   });
 }
 
+test('process slots: jobs one after another reuse the slot whose process is up', async () => {
+  const pool = new SqlRunnerPool({ dir: join(root, 'runners-reuse'), size: 2, kind: 'process', threads: 1, warm: false });
+  try {
+    for (let i = 0; i < 3; i++) assert.deepEqual((await pool.run({ build: () => ({ setup: [], sql: `SELECT ${i} AS v` }) })).rows, [[i]]);
+    assert.equal(pool.runningProcesses(), 1);
+    // Overlapping jobs take the other slot.
+    await Promise.all([0, 1].map((i) => pool.run({ build: () => ({ setup: [], sql: `SELECT ${i} AS v` }) })));
+    assert.equal(pool.runningProcesses(), 2);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('process slots: an abort stops a long scalar call at once and the slot serves the next job', async () => {
   const pool = new SqlRunnerPool({ dir: join(root, 'runners-kill'), size: 1, kind: 'process', threads: 1 });
   try {
