@@ -21,7 +21,7 @@ import { baseTable } from '../planner/ast.ts';
 import { tempName, type MaterializedInput } from '../planner/materialize.ts';
 import type { FileRef } from '../planner/plan.ts';
 import type { Settings } from '../settings.ts';
-import { parseStatement, printNodes, type AstNode } from '../sql/parse.ts';
+import { parseStatement, printNodes, visitNodes, type AstNode } from '../sql/parse.ts';
 import { sqlString } from '../sql/quote.ts';
 import { joinUrl, openStore } from '../storage/open.ts';
 import { CURL_MAX_BYTES, CURL_TIMEOUT_MS, curlFetch, type Fetched, type Resolver } from './curl-fetch.ts';
@@ -35,28 +35,18 @@ export function mayCallCurl(sql: string): boolean {
 /** Every curl(...) table function node of a statement, with its URL (a constant string, else refused). */
 function curlCalls(root: AstNode): { node: AstNode; url: string }[] {
   const out: { node: AstNode; url: string }[] = [];
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) walk(v);
-      return;
-    }
-    if (!value || typeof value !== 'object') return;
-    const node = value as AstNode;
-    if (node.type === 'TABLE_FUNCTION' && !('class' in node) && String(node.function?.function_name ?? '').toLowerCase() === 'curl') {
-      const schema = String(node.function?.schema ?? '').toLowerCase();
-      const catalog = String(node.function?.catalog ?? '').toLowerCase();
-      if ((!schema || schema === 'main') && !catalog) {
-        const args = (node.function?.children ?? []) as AstNode[];
-        const arg = args[0];
-        const constant = args.length === 1 && arg?.class === 'CONSTANT' && arg.value?.type?.id === 'VARCHAR' && !arg.value.is_null && typeof arg.value.value === 'string';
-        if (!constant) throw new PuffinError('bad_request', "curl() takes one argument, a constant string URL: curl('https://host/path')");
-        out.push({ node, url: arg.value.value as string });
-        return;
-      }
-    }
-    for (const key of Object.keys(node)) walk(node[key]);
-  };
-  walk(root);
+  visitNodes(root, (node) => {
+    if (node.type !== 'TABLE_FUNCTION' || 'class' in node || String(node.function?.function_name ?? '').toLowerCase() !== 'curl') return true;
+    const schema = String(node.function?.schema ?? '').toLowerCase();
+    const catalog = String(node.function?.catalog ?? '').toLowerCase();
+    if ((schema && schema !== 'main') || catalog) return true;
+    const args = (node.function?.children ?? []) as AstNode[];
+    const arg = args[0];
+    const constant = args.length === 1 && arg?.class === 'CONSTANT' && arg.value?.type?.id === 'VARCHAR' && !arg.value.is_null && typeof arg.value.value === 'string';
+    if (!constant) throw new PuffinError('bad_request', "curl() takes one argument, a constant string URL: curl('https://host/path')");
+    out.push({ node, url: arg.value.value as string });
+    return false;
+  });
   return out;
 }
 

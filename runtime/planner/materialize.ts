@@ -18,6 +18,7 @@ import { sqlIdent, sqlString } from '../sql/quote.ts';
 import { baseTable, expressionChildren, fromExpressions, selectExpressions, selectNode, someExpression, star, type AstNode } from './ast.ts';
 import type { Fragment, Plan, Stage } from './plan.ts';
 import { tableReferences } from './scope.ts';
+import { visitNodes } from '../sql/parse.ts';
 
 /** Names of materialized results start so; a query's own names never do (see tempName). */
 export const MATERIALIZED_PREFIX = '__pdb_m';
@@ -196,22 +197,13 @@ function placeholderName(e: AstNode): string | undefined {
  * query. `constant` turns a constant's SQL into an expression node.
  */
 export function substituteConstants(root: AstNode, temps: ReadonlyMap<string, MaterializedInput>, constant: (sql: string) => AstNode): void {
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) walk(v);
-      return;
-    }
-    if (!value || typeof value !== 'object') return;
-    const node = value as AstNode;
+  visitNodes(root, (node) => {
     const name = placeholderName(node);
     const input = name ? temps.get(name) : undefined;
-    if (input?.kind === 'constant') {
-      become(node, { ...constant(input.sql), alias: node.alias ?? '' });
-      return;
-    }
-    for (const key of Object.keys(node)) walk(node[key]);
-  };
-  walk(root);
+    if (input?.kind !== 'constant') return true;
+    become(node, { ...constant(input.sql), alias: node.alias ?? '' });
+    return false;
+  });
 }
 
 /**
@@ -278,7 +270,8 @@ export function storingPlan(plan: Plan): Plan {
 /** The stage that computes and stores a materialized subquery whose last step is not a passthrough. */
 export const STORED_STAGE = '__stored';
 
-function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
+/** The same columns, names and types, in the same order. */
+export function sameColumns(a: readonly Column[], b: readonly Column[]): boolean {
   return a.length === b.length && a.every((c, i) => c.name === b[i].name && c.type === b[i].type);
 }
 

@@ -9,7 +9,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog, Column, DataFile, TableSnapshot, TableVersion } from '../catalog/types.ts';
 import type { Engine } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
-import { parseStatement, printNodes, type AstNode } from '../sql/parse.ts';
+import { parseStatement, printNodes, visitNodes, type AstNode } from '../sql/parse.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
@@ -23,7 +23,7 @@ import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 import {
-  MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
+  MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, sameColumns, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
@@ -336,7 +336,7 @@ export class Planner {
       try {
         const [rewritten] = await printNodes(ctx.conn, [ctx.root]);
         const columns = await this.describe(ctx.conn, ctx.tables, rewritten, ctx.signal);
-        same = columns.length === ctx.output.length && columns.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
+        same = sameColumns(columns, ctx.output);
       } catch (err) {
         if (ctx.signal?.aborted) throw ctx.signal.reason;
       }
@@ -459,14 +459,18 @@ export class Planner {
 
     // The tables each column reference names; every one must be known.
     const aliases = new Set((select.select_list as AstNode[]).map((i) => String(i.alias ?? '').toLowerCase()).filter(Boolean));
+    // A column reference's table and column; in ORDER BY a select alias names no table's column.
+    const resolve = (x: AstNode, orderBy: boolean): { ref: AstNode; column: Column } | 'alias' | undefined => {
+      if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return 'alias';
+      return columnOwner(ctx, x, refs);
+    };
     let unknown = false;
-    const owners = (e: AstNode | null | undefined, orderBy = false): Set<AstNode> => {
+    const owners = (e: AstNode | null | undefined): Set<AstNode> => {
       const out = new Set<AstNode>();
       someExpression(e, (x) => {
         if (x.class !== 'COLUMN_REF') return false;
-        if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return false;
-        const owner = columnOwner(ctx, x, refs);
-        if (owner) out.add(owner.ref);
+        const owner = resolve(x, false);
+        if (owner && owner !== 'alias') out.add(owner.ref);
         else unknown = true;
         return false;
       });
@@ -495,9 +499,8 @@ export class Planner {
     const used: { ref: AstNode; column: Column }[] = [];
     const note = (e: AstNode, orderBy: boolean) => someExpression(e, (x) => {
       if (x.class !== 'COLUMN_REF') return false;
-      if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return false;
-      const owner = columnOwner(ctx, x, refs);
-      if (owner && pairRefs.has(owner.ref) && !used.some((u) => u.ref === owner.ref && u.column.name === owner.column.name)) used.push(owner);
+      const owner = resolve(x, orderBy);
+      if (owner && owner !== 'alias' && pairRefs.has(owner.ref) && !used.some((u) => u.ref === owner.ref && u.column.name === owner.column.name)) used.push(owner);
       return false;
     });
     rest.forEach((e) => note(e, false));
@@ -526,9 +529,8 @@ export class Planner {
     const derived: AstNode = { type: 'SUBQUERY', alias, sample: null, query_location: 0, subquery: { node: body, named_param_map: [] }, column_name_alias: [] };
     const rebind = (e: AstNode, orderBy = false): AstNode => mapExpression(e, (x) => {
       if (x.class !== 'COLUMN_REF') return undefined;
-      if (orderBy && x.column_names.length === 1 && aliases.has(String(x.column_names[0]).toLowerCase())) return undefined;
-      const owner = columnOwner(ctx, x, refs);
-      if (!owner || !pairRefs.has(owner.ref)) return undefined;
+      const owner = resolve(x, orderBy);
+      if (!owner || owner === 'alias' || !pairRefs.has(owner.ref)) return undefined;
       const i = used.findIndex((u) => u.ref === owner.ref && u.column.name === owner.column.name);
       return { ...colRef(alias, names[i]), alias: x.alias ?? '' };
     });
@@ -545,7 +547,7 @@ export class Planner {
     try {
       const [sql] = await printNodes(ctx.conn, [select]);
       const columns = await this.describe(ctx.conn, ctx.tables, sql, ctx.signal);
-      if (columns.length !== ctx.output.length || columns.some((c, i) => c.name !== ctx.output[i].name || c.type !== ctx.output[i].type)) {
+      if (!sameColumns(columns, ctx.output)) {
         undo();
         return undefined;
       }
@@ -749,8 +751,7 @@ export class Planner {
       partialColumns = await this.describe(ctx.conn, ctx.tables, fragmentSql, ctx.signal);
       const withPartials = new Map(ctx.tables).set(PARTIALS_VIEW, await createEmptyTable(ctx.conn, PARTIALS_VIEW, partialColumns));
       const reduced = await this.describe(ctx.conn, withPartials, reduceSql, ctx.signal);
-      const same = reduced.length === ctx.output.length && reduced.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
-      if (!same) return `the ${built.shape} rewrite would change the result's columns`;
+      if (!sameColumns(reduced, ctx.output)) return `the ${built.shape} rewrite would change the result's columns`;
     } catch (err) {
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       return `the ${built.shape} rewrite does not bind (${firstLine((err as Error).message)})`;
@@ -835,7 +836,7 @@ export class Planner {
     const withFinal = new Map(ctx.tables).set(FINAL_VIEW, await createEmptyTable(ctx.conn, FINAL_VIEW, ctx.output));
     try {
       const top = await this.describe(ctx.conn, withFinal, topSql, ctx.signal);
-      if (top.length !== ctx.output.length || top.some((c, i) => c.name !== ctx.output[i].name || c.type !== ctx.output[i].type)) return undefined;
+      if (!sameColumns(top, ctx.output)) return undefined;
     } catch (err) {
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       return undefined;
@@ -998,18 +999,8 @@ export class Planner {
     const split = lastStepOver(ctx, select, select, KEYED_VIEW);
     if (typeof split === 'string') return split;
     const [stageSql, topSql] = await printNodes(ctx.conn, [split.stage, split.top]);
-    const withKeyed = new Map(ctx.tables).set(KEYED_VIEW, await createEmptyTable(ctx.conn, KEYED_VIEW, ctx.output));
-    try {
-      const same = (cols: Column[]) => cols.length === ctx.output.length && cols.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
-      if (!same(await this.describe(ctx.conn, ctx.tables, stageSql, ctx.signal)) || !same(await this.describe(ctx.conn, withKeyed, topSql, ctx.signal))) {
-        return 'partitioning by key would change the result\'s columns';
-      }
-    } catch (err) {
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
-      return `the key-partitioned statements do not bind (${firstLine((err as Error).message)})`;
-    } finally {
-      await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(KEYED_VIEW)}`);
-    }
+    const unbound = await this.keyedStatementsBind(ctx, [], stageSql, topSql, { changed: 'partitioning by key would change the result\'s columns', unbound: 'the key-partitioned statements do not bind' });
+    if (unbound) return unbound;
 
     const scans: TableScanReport[] = [];
     const pushed = await this.pushdownScan(ctx, table.view, [ref]);
@@ -1054,6 +1045,25 @@ export class Planner {
       join: whole.length ? { split: name, broadcast: whole.map((w) => w.table) } : null,
       reason: `every grouping and window of the query is by ${keyText}: ${name} (about ${Math.round(pullUp)} bytes to pull up, over the broadcast limit) is hash-partitioned on it and the query runs per partition; ORDER BY, LIMIT and DISTINCT over the tasks' rows in the reduce step${reduction}`,
     };
+  }
+
+  /**
+   * Whether a key-partitioned stage's statement (over the query's tables and the views it
+   * reads, `reads`) and the reduce step's statement over the tasks' rows (KEYED_VIEW) both
+   * return the query's columns: undefined when they do, else why not.
+   */
+  private async keyedStatementsBind(ctx: PlanContext, reads: { name: string; columns: Column[] }[], stageSql: string, topSql: string, why: { changed: string; unbound: string }): Promise<string | undefined> {
+    const tables = new Map(ctx.tables);
+    for (const r of [...reads, { name: KEYED_VIEW, columns: ctx.output }]) tables.set(r.name, await createEmptyTable(ctx.conn, r.name, r.columns));
+    try {
+      for (const sql of [stageSql, topSql]) if (!sameColumns(await this.describe(ctx.conn, tables, sql, ctx.signal), ctx.output)) return why.changed;
+      return undefined;
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return `${why.unbound} (${firstLine((err as Error).message)})`;
+    } finally {
+      for (const r of [...reads, { name: KEYED_VIEW }]) await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(r.name)}`);
+    }
   }
 
   /**
@@ -1110,20 +1120,9 @@ export class Planner {
     const split = lastStepOver(ctx, root, rebuild(root), KEYED_VIEW);
     if (typeof split === 'string') return split;
     const [stageSql, topSql] = await printNodes(ctx.conn, [split.stage, split.top]);
-    const withViews = new Map(ctx.tables);
-    for (const [i, v] of views.entries()) withViews.set(v, await createEmptyTable(ctx.conn, v, columns[i]));
-    withViews.set(KEYED_VIEW, await createEmptyTable(ctx.conn, KEYED_VIEW, ctx.output));
-    try {
-      const same = (cols: Column[]) => cols.length === ctx.output.length && cols.every((c, i) => c.name === ctx.output[i].name && c.type === ctx.output[i].type);
-      if (!same(await this.describe(ctx.conn, withViews, stageSql, ctx.signal)) || !same(await this.describe(ctx.conn, withViews, topSql, ctx.signal))) {
-        return 'partitioning the set operation would change the result\'s columns';
-      }
-    } catch (err) {
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
-      return `the partitioned set operation does not bind (${firstLine((err as Error).message)})`;
-    } finally {
-      for (const v of [...views, KEYED_VIEW]) await ctx.conn.run(`DROP TABLE IF EXISTS temp.${sqlIdent(v)}`);
-    }
+    const reads = views.map((name, i) => ({ name, columns: columns[i] }));
+    const unbound = await this.keyedStatementsBind(ctx, reads, stageSql, topSql, { changed: 'partitioning the set operation would change the result\'s columns', unbound: 'the partitioned set operation does not bind' });
+    if (unbound) return unbound;
 
     const scans: TableScanReport[] = [];
     const fragments: Fragment[] = [];
@@ -1374,10 +1373,7 @@ export class Planner {
     const evaluate = this.options.evaluate;
     if (!evaluate) return false;
     const sites: { owner: AstNode; key: string; what: string }[] = [];
-    const walk = (value: unknown): void => {
-      if (Array.isArray(value)) return value.forEach(walk);
-      if (!value || typeof value !== 'object') return;
-      const node = value as AstNode;
+    visitNodes(root, (node) => {
       if (node.type === 'TABLE_FUNCTION' && !('class' in node) && node.function) {
         sites.push({ owner: node.function, key: 'children', what: `table function ${String(node.function.function_name)}()` });
       }
@@ -1385,9 +1381,7 @@ export class Planner {
         if (node.limit) sites.push({ owner: node, key: 'limit', what: 'LIMIT' });
         if (node.offset) sites.push({ owner: node, key: 'offset', what: 'OFFSET' });
       }
-      for (const key of Object.keys(node)) walk(node[key]);
-    };
-    walk(root);
+    });
     let volatile = false;
     for (const site of sites) {
       const original = site.owner[site.key] as AstNode | AstNode[];

@@ -6,6 +6,7 @@
 import type { Column } from '../catalog/types.ts';
 import { PuffinError } from '../errors.ts';
 import { conjuncts, expressionChildren, someExpression, type AstNode } from './ast.ts';
+import { visitNodes } from '../sql/parse.ts';
 
 /** A FROM reference to a catalog table (a BASE_TABLE node, after renaming to its view). */
 export interface TableRef {
@@ -84,13 +85,7 @@ const FILE_READERS = /^(read_|parquet_|sniff_csv|glob$|iceberg_|delta_scan)/i;
  * message a user can act on.
  */
 export function refuseUnsafeCalls(root: AstNode): void {
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) {
-      for (const v of value) walk(v);
-      return;
-    }
-    if (!value || typeof value !== 'object') return;
-    const node = value as AstNode;
+  visitNodes(root, (node) => {
     if (node.type === 'TABLE_FUNCTION' && !('class' in node)) {
       const name = String(node.function?.function_name ?? '').toLowerCase();
       const schema = String(node.function?.schema ?? '').toLowerCase();
@@ -106,9 +101,7 @@ export function refuseUnsafeCalls(root: AstNode): void {
         throw new PuffinError('access_denied', `function ${name}() is not available to queries: engine settings and the environment are admin information, and SQL may not be run from a value`);
       }
     }
-    for (const key of Object.keys(node)) walk(node[key]);
-  };
-  walk(root);
+  });
 }
 
 const VOLATILE = new Set(['random', 'gen_random_uuid', 'uuid', 'uuidv4', 'uuidv7', 'nextval', 'currval', 'setseed']);

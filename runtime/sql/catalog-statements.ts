@@ -5,7 +5,7 @@
 // DuckDB's parse alone, once, by the classifier (runtime/sql/classify.ts); answered by
 // runtime/exec/catalog-statements.ts. Pure: no engine, no catalog.
 
-import type { AstNode } from './parse.ts';
+import { visitNodes, type AstNode } from './parse.ts';
 import { lex } from './lexer.ts';
 import { sqlIdent } from './quote.ts';
 
@@ -95,15 +95,10 @@ export function catalogStatementOf(node: AstNode): CatalogStatement | undefined 
 function baseTablesIn(node: unknown): string[] {
   const out: string[] = [];
   const ctes = new Set<string>();
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) return value.forEach(walk);
-    if (!value || typeof value !== 'object') return;
-    const n = value as AstNode;
+  visitNodes(node, (n) => {
     if (n.cte_map?.map) for (const entry of n.cte_map.map as AstNode[]) if (typeof entry.key === 'string') ctes.add(entry.key.toLowerCase());
     if (isTableRef(n) && n.type === 'BASE_TABLE') out.push(qualified(n));
-    for (const key of Object.keys(n)) walk(n[key]);
-  };
-  walk(node);
+  });
   return [...new Set(out.filter((t) => !ctes.has(t) && !t.startsWith(`${INFORMATION_SCHEMA}.`)))];
 }
 

@@ -10,6 +10,22 @@ import type { Engine } from '../engine/engine.ts';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AstNode = Record<string, any>;
 
+/**
+ * Visit every object of a JSON AST (nodes and their parts), depth first, parents before
+ * children. A visit that returns false does not go into that object (it may have replaced
+ * its contents).
+ */
+export function visitNodes(value: unknown, visit: (node: AstNode) => boolean | void): void {
+  if (Array.isArray(value)) {
+    for (const v of value) visitNodes(v, visit);
+    return;
+  }
+  if (!value || typeof value !== 'object') return;
+  const node = value as AstNode;
+  if (visit(node) === false) return;
+  for (const key of Object.keys(node)) visitNodes(node[key], visit);
+}
+
 export interface ParsedStatement {
   /** The statement's query node (SELECT_NODE, SET_OPERATION_NODE, ...). */
   node: AstNode;

@@ -58,3 +58,17 @@ test('a table written through one process is read through another that shares on
   assert.deepEqual((await a.query('SELECT count(*) FROM shared WHERE k = 1')).rows, [['34']]);
   assert.deepEqual((await b.listTables()).map((t) => t.name), ['shared']);
 });
+
+// Views live in Redis beside the tables' pointers: a view created through one process is
+// expanded by another that shares only Redis and the lake.
+test('a view created through one process is read through another', async () => {
+  const a = await node('views-a');
+  const b = await node('views-b');
+  const bCatalog = catalogs[catalogs.length - 1];
+  await a.query('CREATE TABLE t AS SELECT range AS id FROM range(10)', { role: 'admin' });
+  await a.query('CREATE VIEW evens AS SELECT id FROM t WHERE id % 2 = 0', { role: 'admin' });
+  assert.deepEqual((await b.query('SELECT count(*) FROM evens')).rows, [['5']]);
+  assert.deepEqual(await bCatalog.listViews().then((v) => v.map((x) => x.name)), ['evens']);
+  await b.query('DROP VIEW evens', { role: 'admin' });
+  await assert.rejects(a.query('SELECT * FROM evens'), /unknown table/i);
+});
