@@ -420,12 +420,13 @@ export class Coordinator {
         });
       };
       launch(false);
-      if (!(factor > 0)) return;
+      // A task alone in its stage has no median to straggle behind: no timer for it.
+      const tasks = run.stageStats.get(fragment.output)?.tasks ?? 0;
+      if (!(factor > 0) || tasks < 2) return;
       timer = setInterval(() => {
         if (settled || attempts.length > 1 || run.signal.aborted) return;
         const done = run.taskMs.get(fragment.output) ?? [];
-        const tasks = run.stageStats.get(fragment.output)?.tasks ?? 0;
-        if (tasks < 2 || done.length < Math.ceil(tasks / 2)) return;
+        if (done.length < Math.ceil(tasks / 2)) return;
         const sorted = [...done].sort((a, b) => a - b);
         const median = sorted[Math.floor(sorted.length / 2)];
         if (Date.now() - started <= Math.max(factor * median, minMs)) return;
