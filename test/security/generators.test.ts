@@ -10,14 +10,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createApp } from '../../../runtime/api/app.ts';
-import { bootstrapAdminKey } from '../../../runtime/api/auth.ts';
-import { runGeneratorCommand } from '../../../runtime/cli/generator-commands.ts';
-import { callGenerator, checkedLookup, checkGeneratorUrl, type GeneratorInput } from '../../../runtime/sql/generators.ts';
-import { openGeneratorRegistry } from '../../../runtime/state/generator-file.ts';
-import { MemoryStateStore } from '../../../runtime/state/memory-store.ts';
-import { ADMIN_KEY, caller, errorOf, newKey, type Caller } from '../../helpers/api.ts';
-import { controlFixture, eventually, type ControlFixture } from '../../helpers/control-plane.ts';
+import { createApp } from '../../runtime/api/app.ts';
+import { bootstrapAdminKey } from '../../runtime/api/auth.ts';
+import { runGeneratorCommand } from '../../runtime/cli/generator-commands.ts';
+import { callGenerator, checkedLookup, checkGeneratorUrl, type GeneratorInput } from '../../runtime/sql/generators.ts';
+import { openGeneratorRegistry } from '../../runtime/state/generator-file.ts';
+import { MemoryStateStore } from '../../runtime/state/memory-store.ts';
+import { ADMIN_KEY, caller, errorOf, newKey, type Caller } from '../helpers/api.ts';
+import { controlFixture, eventually, type ControlFixture } from '../helpers/control-plane.ts';
 
 let f: ControlFixture;
 let call: Caller;
