@@ -97,6 +97,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.inlineLimitBytes.env]: `\${${inputs.ref('inline_limit_bytes')}}`,
     [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
     [S.shufflePartitions.env]: `\${${inputs.ref('shuffle_partitions')}}`,
+    [S.shuffleCombineAbove.env]: `\${${inputs.ref('shuffle_combine_above')}}`,
     [S.partitionedAggregateGroups.env]: `\${${inputs.ref('partitioned_aggregate_groups')}}`,
     [S.subqueryStageBytes.env]: `\${${inputs.ref('subquery_stage_bytes')}}`,
     [S.workerFunction.env]: ctx.functionName('worker'),

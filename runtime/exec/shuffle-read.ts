@@ -188,7 +188,7 @@ export function viewSql(viewName: string, columns: readonly Column[], files: rea
  * The first success wins; a failure counts only once both have failed. The loser is left to
  * finish on its own (the ObjectStore has no abort) and its bytes are dropped.
  */
-async function hedgedGetRange(
+export async function hedgedGetRange(
   store: ObjectStore, key: string, offset: number, length: number, afterMs: number, onHedge: () => void,
 ): Promise<{ bytes: Uint8Array; hedgeWon: boolean }> {
   if (!Number.isFinite(afterMs)) return { bytes: await store.getRange(key, offset, length), hedgeWon: false };
@@ -220,7 +220,7 @@ async function hedgedGetRange(
 }
 
 /** Run `fn` over items with at most `limit` at once; the first failure stops new starts and is thrown. */
-async function forEachLimit<T>(items: readonly T[], limit: number, signal: AbortSignal | undefined, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(items: readonly T[], limit: number, signal: AbortSignal | undefined, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
   let failed: { err: unknown } | undefined;
   const lane = async () => {

@@ -112,6 +112,7 @@ export function decodeFragment(where: string, value: unknown): Fragment {
     ...(o.write !== undefined ? { write: decodeWrite(`${where}.write`, o.write) } : {}),
     ...(o.shuffleReads !== undefined ? { shuffleReads: field(where, o, 'shuffleReads', isArray, 'an array').map((r, i) => decodeShuffleRead(`${where}.shuffleReads[${i}]`, r)) } : {}),
     ...(o.shuffleWrite !== undefined ? { shuffleWrite: decodeShuffleWrite(`${where}.shuffleWrite`, o.shuffleWrite) } : {}),
+    ...(o.shuffleCombine !== undefined ? { shuffleCombine: decodeShuffleCombine(`${where}.shuffleCombine`, o.shuffleCombine) } : {}),
     ...(o.store !== undefined ? { store: field(where, o, 'store', (v): v is boolean => typeof v === 'boolean', 'a boolean') } : {}),
   };
 }
@@ -126,6 +127,22 @@ function decodeShuffleRead(where: string, value: unknown): ShuffleRead {
     partition,
     // Each index is checked in full where it is used (decodeShuffleIndex).
     indexes: field(where, o, 'indexes', isArray, 'an array of shuffle indexes'),
+  };
+}
+
+function decodeShuffleCombine(where: string, value: unknown): NonNullable<Fragment['shuffleCombine']> {
+  const o = objectAt(where, value);
+  const bound = (name: 'from' | 'to'): number => {
+    const v = o[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new PuffinError('bad_request', `${where}.${name} must be a partition number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  return {
+    stage: assertSafeId(`${where}.stage`, o.stage),
+    // Each index is checked in full where it is used (decodeShuffleIndex).
+    indexes: field(where, o, 'indexes', isArray, 'an array of shuffle indexes'),
+    from: bound('from'),
+    to: bound('to'),
   };
 }
 

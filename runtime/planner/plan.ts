@@ -138,6 +138,12 @@ export interface Fragment {
   /** Write the output hash-partitioned (one shuffle object) instead of returning it. */
   shuffleWrite?: { stage: string; partitioning: Extract<Partitioning, { kind: 'hash' }> };
   /**
+   * A combiner of the combining exchange (exec/shuffle-combine.ts), made by the coordinator
+   * when a stage's producers are many: re-lay partitions from..to-1 of these producers'
+   * shuffle objects as one object of `stage`. Its `inputs` are empty and its `sql` is not run.
+   */
+  shuffleCombine?: { stage: string; indexes: unknown[]; from: number; to: number };
+  /**
    * Deliver the partial through the shuffle prefix whatever its size: it is a file of a
    * materialized subquery's result, which later steps of the query read as a table.
    */
