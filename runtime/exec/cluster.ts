@@ -130,6 +130,7 @@ export class LocalCluster implements QueryService {
       inlineLimitBytes: settings.inlineLimitBytes,
       storeOptions: storeOptionsOf(settings),
       shuffleUrl: settings.shuffleUrl,
+      shuffleCombineAbove: settings.shuffleCombineAbove,
       // Event invocations with completions in the state store, for queries of many fragments
       // (only with a worker Lambda, Redis and PUFFINDB_ASYNC_THRESHOLD > 0).
       asyncFanout: asyncFanoutFor(settings, invoker, options.state),

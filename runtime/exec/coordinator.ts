@@ -18,6 +18,7 @@ import type { FileRef, Fragment, Partitioning, Plan, Stage, StageStats } from '.
 
 export type { StageStats };
 import type { ShuffleIndex } from './shuffle-index.ts';
+import { DEFAULT_COMBINE_ABOVE, combineGrid, shouldCombine } from './shuffle-combine.ts';
 import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
@@ -70,6 +71,13 @@ export interface CoordinatorOptions {
    * {factor: 3, minMs: 1000}; factor 0 turns it off.
    */
   stragglers?: { factor: number; minMs: number };
+  /**
+   * A stage whose producers stored at least this many shuffle objects is read through the
+   * combining exchange (exec/shuffle-combine.ts): a round of about that many combiner tasks
+   * cuts each consumer's GETs from one per producer to about sqrt(producers). Default
+   * DEFAULT_COMBINE_ABOVE; 0 turns it off.
+   */
+  shuffleCombineAbove?: number;
 }
 
 const DEFAULT_STRAGGLERS = { factor: 3, minMs: 1000 };
@@ -140,6 +148,8 @@ interface QueryRun {
   shuffles: Map<string, ShuffleIndex[]>;
   /** Every task that may have written a shuffle object, for cleanup by prefix after a failure. */
   shuffleTasks: { stageId: string; taskId: string }[];
+  /** Producers' indexes replaced by their combined ones (their objects are deleted at the end). */
+  combinedAway: ShuffleIndex[];
   /** Per stage (leaf outputs and later stages): what its tasks did. */
   stageStats: Map<string, StageStats>;
   /** When each stage started (for its wall time). */
@@ -210,6 +220,7 @@ export class Coordinator {
       stored: [],
       shuffles: new Map(),
       shuffleTasks: [],
+      combinedAway: [],
       stageStats: new Map(),
       stageStarted: new Map(),
       taskMs: new Map(),
@@ -226,6 +237,7 @@ export class Coordinator {
       if (mode === 'async') await this.runFragmentsAsync(plan.fragments, run, controller);
       else await this.runFragments(plan.fragments, run, controller);
       for (const stage of plan.stages ?? []) {
+        for (const read of stage.reads) await this.combineIfMany(read.stage, stage.tasks, run, controller, mode);
         const tasks = this.stageTasks(stage, run);
         this.startStages(run, [{ id: stage.id, tasks: tasks.length, output: stage.output.partitioning }]);
         if (mode === 'async') await this.runFragmentsAsync(tasks, run, controller);
@@ -280,6 +292,37 @@ export class Coordinator {
       tasks.push(task);
     }
     return tasks;
+  }
+
+  /**
+   * The combining exchange for one producer stage, when its stored objects are many (see
+   * CoordinatorOptions.shuffleCombineAbove): a round of combiner tasks laid out as a grid
+   * (shuffle-combine.ts combineGrid), whose indexes then stand for the producers'. A stage
+   * read by several later stages is combined once.
+   */
+  private async combineIfMany(producer: string, consumers: number, run: QueryRun, controller: AbortController, mode: 'sync' | 'async'): Promise<void> {
+    const indexes = run.shuffles.get(producer);
+    const stageId = `${producer.replace(/[^A-Za-z0-9_-]/g, '_')}-combine`;
+    if (!indexes?.length || run.stageStats.has(stageId)) return;
+    if (!shouldCombine(indexes, consumers, this.options.shuffleCombineAbove ?? DEFAULT_COMBINE_ABOVE)) return;
+    const partitions = indexes[0].partitions;
+    const tasks: Fragment[] = combineGrid(indexes.length, partitions).map((cell, i) => ({
+      id: `${stageId}-t${i}`, output: stageId, inputs: [], sql: '-- shuffle combiner: moves bytes, runs no SQL',
+      shuffleCombine: { stage: stageId, indexes: indexes.slice(cell.producers[0], cell.producers[1]), from: cell.partitions[0], to: cell.partitions[1] },
+    }));
+    this.startStages(run, [{ id: stageId, tasks: tasks.length, output: { kind: 'hash', keys: [], count: partitions } }]);
+    run.shuffleTasks.push(...tasks.map((t) => ({ stageId, taskId: t.id })));
+    if (mode === 'async') await this.runFragmentsAsync(tasks, run, controller);
+    else await this.runFragments(tasks, run, controller);
+    // Task order, as producers' indexes are kept: a stage's pieces are then read in a fixed order.
+    const byTask = new Map((run.shuffles.get(stageId) ?? []).map((index) => [index.taskId, index]));
+    run.shuffles.delete(stageId);
+    run.combinedAway.push(...indexes);
+    run.shuffles.set(producer, tasks.map((t) => {
+      const index = byTask.get(t.id);
+      if (!index) throw new PuffinError('internal', `combiner ${t.id} of query ${run.queryId} returned no shuffle index`);
+      return index;
+    }));
   }
 
   /** Invoke every fragment, at most `concurrency` at once; the first failure aborts the rest. */
@@ -530,7 +573,7 @@ export class Coordinator {
   }
 
   private async cleanUp(run: QueryRun, failed: boolean): Promise<void> {
-    const shuffles = [...run.shuffles.values()].flat();
+    const shuffles = [...run.shuffles.values(), run.combinedAway].flat();
     const store = this.shuffleStore;
     await Promise.allSettled([
       rm(run.workDir, { recursive: true, force: true }),

@@ -27,6 +27,7 @@ import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileToJson } from '../catalog/iceberg/writer-manifest.ts';
 import { sqlString, sqlStringList } from '../sql/quote.ts';
 import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
+import { runCombineTask } from './shuffle-combine.ts';
 import { readShufflePartition } from './shuffle-read.ts';
 import { DEFAULT_SHUFFLE_INLINE_LIMIT, writeShuffle } from './shuffle-write.ts';
 import { exportTargetOf, writeExport } from './export-write.ts';
@@ -138,6 +139,8 @@ export class Worker {
   private async execute(request: FragmentRequest, signal: AbortSignal): Promise<FragmentResult> {
     const started = Date.now();
     const { queryId, fragment } = request;
+    // A combiner of the combining exchange moves shuffle bytes only: no files, no DuckDB.
+    if (fragment.shuffleCombine) return runCombineTask(request, this.shuffle, Math.min(request.inlineLimitBytes ?? this.settings.inlineLimitBytes, DEFAULT_SHUFFLE_INLINE_LIMIT), signal);
     const uris = fragment.inputs.flatMap((input) => input.files.map((f) => f.uri));
     // Iceberg delete files are fetched through the cache like data files (DuckDB may read
     // only the cache directory); each is fetched once however many data files it applies to.
