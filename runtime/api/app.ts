@@ -24,6 +24,8 @@ import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/ap
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
 import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
 import { sqlDialect, toDuckdbSql, translateSql } from '../sql/frontends.ts';
+import { catalogTables } from '../sql/malloy.ts';
+import { withViewTables } from '../exec/view-statements.ts';
 import type { QuerySourceText } from '../state/state-store.ts';
 import type { GeneratorRegistry } from '../state/generator-file.ts';
 import { EXPLAIN_OR_GENERATOR_REQUEST, generatedSql, generatorRoutes, QUERY_OR_GENERATOR_REQUEST } from './generators.ts';
@@ -254,9 +256,14 @@ export function createApp(options: AppOptions): ApiApp {
     const params = body.params as unknown[] | undefined;
     // Parameters go into DuckDB SQL only: another dialect's quoting is not the lexer's.
     const duckdbSql = (body.language ?? 'sql') === 'sql' && (body.dialect === undefined || sqlDialect(body.dialect) === 'duckdb');
-    if (params !== undefined && !duckdbSql) throw new PuffinError('bad_request', "'params' apply to DuckDB SQL only; put the values in the PRQL or dialect text");
-    const front = await toDuckdbSql({ text: body.sql as string, language: body.language, dialect: body.dialect });
+    if (params !== undefined && !duckdbSql) throw new PuffinError('bad_request', "'params' apply to DuckDB SQL only; put the values in the PRQL, Malloy or dialect text");
+    const front = await toDuckdbSql({ text: body.sql as string, language: body.language, dialect: body.dialect, tables: malloyTables(principal, body.language) });
     return { statement: await authorizedStatement(principal, bindParams(front.sql, params)), source: front.source };
+  }
+
+  /** What a Malloy text compiles against: the tables (and views) this caller may read. */
+  function malloyTables(principal: Principal, language: string | undefined) {
+    return language === 'malloy' ? catalogTables(withViewTables(catalog), principal.role) : undefined;
   }
 
   function submitOptions(c: Context, principal: Principal, body: Infer<typeof QUERY_OR_GENERATOR_REQUEST>, format: ResultFormat, source?: QuerySourceText) {
@@ -337,8 +344,8 @@ export function createApp(options: AppOptions): ApiApp {
       method: 'post', path: '/v1/parse', access: 'reader', body: PARSE_REQUEST,
       summary: "DuckDB's JSON AST of one SELECT statement (json_serialize_sql), without running it; PRQL and other dialects are turned into DuckDB SQL first.",
       responses: { 200: { description: '{sql, ast}: the DuckDB SQL parsed and its AST.' }, 400: { description: 'A syntax error (with its position), or not one SELECT statement.', schema: ERROR_RESPONSE } },
-      async handle(c, { body }) {
-        const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect });
+      async handle(c, { body, principal }) {
+        const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect, tables: malloyTables(caller(principal), body.language) });
         return c.json({ sql: front.sql, ast: await manager.parse(front.sql) });
       },
     }),

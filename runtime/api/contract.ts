@@ -9,10 +9,10 @@ const QUERY_LIMITS = { maxFragments: 100_000, maxTimeoutMs: 3_600_000 } as const
 
 export const QUERY_REQUEST = {
   type: 'object',
-  description: 'A statement to run. Readers may run SELECT statements only (of the DuckDB SQL the statement becomes, for PRQL and other dialects).',
+  description: 'A statement to run. Readers may run SELECT statements only (of the DuckDB SQL the statement becomes, for PRQL, Malloy and other dialects).',
   properties: {
-    sql: { type: 'string', minLength: 1, description: "One statement: DuckDB SQL, or PRQL with language 'prql', or SQL of another dialect with dialect." },
-    language: { type: 'string', enum: QUERY_LANGUAGES, description: "What `sql` is written in (default 'sql'); PRQL is compiled to DuckDB SQL before it is authorized and run." },
+    sql: { type: 'string', minLength: 1, description: "One statement: DuckDB SQL, or PRQL with language 'prql', or a Malloy text with language 'malloy' (its last run: runs; tables by name or duckdb.table('name')), or SQL of another dialect with dialect." },
+    language: { type: 'string', enum: QUERY_LANGUAGES, description: "What `sql` is written in (default 'sql'); PRQL and Malloy are compiled to DuckDB SQL (Malloy against the schemas of the tables the caller may read) before it is authorized and run." },
     dialect: { type: 'string', minLength: 1, maxLength: 40, description: `The SQL dialect of \`sql\` (default 'duckdb'), translated to DuckDB SQL before it is authorized and run: ${SQL_DIALECTS.join(', ')} (also postgres, mssql, sqlserver, mariadb). A construct that cannot be translated with its meaning is a 400 naming it.` },
     params: { type: 'array', items: { description: 'A string, number, boolean or null.' }, description: "Values of the statement's $1, $2, ... (or ?, in order), DuckDB SQL only: bound as SQL literals by the classifier's lexer before the statement is classified (never inside strings, identifiers or comments). Integers beyond 2^53: pass a string and cast, e.g. CAST($1 AS BIGINT)." },
     fragments: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxFragments, description: 'Upper bound on fragments per split table.' },

@@ -13,7 +13,7 @@ import { formatPlan as formatStages } from '../planner/explain.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import { openWarehouse, type Warehouse, type WarehouseOptions } from './warehouse.ts';
 import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-commands.ts';
-import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, runTranslate } from './frontend-commands.ts';
+import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, needsCatalog, runTranslate, warehouseTables } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
 import { GENERATOR_HELP, runGeneratorCommand } from './generator-commands.ts';
 import { openGeneratorRegistry } from '../state/generator-file.ts';
@@ -27,7 +27,7 @@ Usage:
   puffindb table list                        list tables with files, rows and bytes
   puffindb table drop NAME                   forget a table (its files stay)
 ${TABLE_COMMANDS_HELP}
-  puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql] [--dialect D] "SQL"
+  puffindb query [--format table|json|csv] [--workers N] [--fragments N] [--lang prql|malloy] [--dialect D] "SQL"
 ${FRONTEND_HELP}
   puffindb download "SQL"|TABLE --to FILE [--format parquet|csv|arrow|json] [--url URL [--key-env VAR]] [--part-bytes N] [--parallel N]
                                              write a result of any size to FILE (format from its extension, else --format);
@@ -217,7 +217,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'query': {
       const { values, positionals } = parse(rest, { format: { type: 'string', default: 'table' }, workers: { type: 'string' }, fragments: { type: 'string' }, ...FRONTEND_OPTIONS });
-      const sql = await duckdbText(sqlArgument(positionals, 'query'), values);
+      const text = sqlArgument(positionals, 'query');
+      // Malloy compiles once the warehouse (its catalog) is open; the others before.
+      let sql = needsCatalog(values) ? undefined : await duckdbText(text, values);
       const format = String(values.format);
       if (!['table', 'json', 'csv'].includes(format)) throw new PuffinError('bad_request', `--format must be table, json or csv, got '${format}'`);
       const workers = intOption(values, 'workers');
@@ -225,6 +227,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       // Its scratch (write staging, partials) must not look like a dead run's to a server starting beside it.
       registerProcess(settings.home, 'query');
       await withWarehouse(s, async (w) => {
+        sql ??= await duckdbText(text, values, await warehouseTables(w.catalog));
         // Through the warehouse, so the query is written to the query log like a server's.
         // On a terminal, stages, tasks done and bytes read on one line of stderr while it runs.
         const line = progressLine();
@@ -281,8 +284,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     case 'explain': {
       const { values, positionals } = parse(rest, { json: { type: 'boolean' }, analyze: { type: 'boolean' }, fragments: { type: 'string' }, partitions: { type: 'string' }, ...FRONTEND_OPTIONS });
-      const sql = await duckdbText(sqlArgument(positionals, 'explain'), values);
+      const text = sqlArgument(positionals, 'explain');
+      let sql = needsCatalog(values) ? undefined : await duckdbText(text, values);
       await withWarehouse(settings, async (w) => {
+        sql ??= await duckdbText(text, values, await warehouseTables(w.catalog));
         if (values.analyze) {
           // Runs the query, then shows each stage's actual rows, bytes and time beside the plan.
           const ran = await w.query(sql, { fragments: intOption(values, 'fragments'), partitions: intOption(values, 'partitions'), role: 'admin' });

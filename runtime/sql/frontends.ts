@@ -1,4 +1,4 @@
-// Query front ends: what a client sends in another language (PRQL) or another SQL dialect
+// Query front ends: what a client sends in another language (PRQL, Malloy) or another SQL dialect
 // (Snowflake, T-SQL, ...) becomes DuckDB SQL here, before anything else looks at it. The
 // one statement classifier (classify.ts) then sees only the DuckDB SQL that will run, so
 // roles, the sandbox and the one-statement rule apply to what runs, not to what was sent:
@@ -9,15 +9,17 @@
 // construct errors are raised, and constructs it is known to translate into different
 // meanings are refused by name (dialect-guards.ts) rather than run with another answer.
 // Both libraries are loaded on first use: a server that never sees PRQL or a dialect does
-// not pay for their WASM.
+// not pay for their WASM. Malloy (malloy.ts) compiles against the schemas of the tables the
+// caller may read, which the caller passes as `tables`; it too loads on first use.
 
 import { createRequire } from 'node:module';
 import { setFlagsFromString } from 'node:v8';
 import { PuffinError } from '../errors.ts';
 import { guardSource, guardTarget, rewriteSource, type PolyglotNode } from './dialect-guards.ts';
+import { compileMalloy, type MalloyTables } from './malloy.ts';
 
-/** Languages a query may be written in. Malloy is not built (see docs/ARCHITECTURE.md, front ends). */
-export const QUERY_LANGUAGES = ['sql', 'prql'] as const;
+/** Languages a query may be written in. */
+export const QUERY_LANGUAGES = ['sql', 'prql', 'malloy'] as const;
 export type QueryLanguage = (typeof QUERY_LANGUAGES)[number];
 
 /** SQL dialects translated to and from DuckDB's (the translator's names). */
@@ -67,6 +69,8 @@ export interface FrontEndRequest {
   text: string;
   language?: QueryLanguage;
   dialect?: string;
+  /** The tables the caller may read, with their columns: what a Malloy text compiles against (malloy.ts catalogTables). */
+  tables?: MalloyTables;
 }
 
 export interface FrontEndResult {
@@ -87,7 +91,7 @@ const MAX_SOURCE_CHARS = 1_000_000;
 export async function toDuckdbSql(request: FrontEndRequest): Promise<FrontEndResult> {
   const { text } = request;
   const language = request.language ?? 'sql';
-  if (typeof text !== 'string' || text.trim() === '') throw new PuffinError('bad_request', `the ${language === 'prql' ? 'PRQL' : 'SQL'} text is empty`);
+  if (typeof text !== 'string' || text.trim() === '') throw new PuffinError('bad_request', `the ${language === 'prql' ? 'PRQL' : language === 'malloy' ? 'Malloy' : 'SQL'} text is empty`);
   if (text.length > MAX_SOURCE_CHARS) throw new PuffinError('payload_too_large', `the query text is over ${MAX_SOURCE_CHARS} characters`);
   if (text.includes('\u0000')) throw new PuffinError('bad_request', `the query text contains a NUL character (U+0000) at position ${text.indexOf('\u0000')}; remove it`);
   if (language === 'prql') {
@@ -95,6 +99,13 @@ export async function toDuckdbSql(request: FrontEndRequest): Promise<FrontEndRes
       throw new PuffinError('bad_request', "'dialect' applies to language 'sql' only; PRQL compiles to DuckDB SQL");
     }
     return { sql: await compilePrql(text), source: { language, text } };
+  }
+  if (language === 'malloy') {
+    if (request.dialect !== undefined && sqlDialect(request.dialect) !== 'duckdb') {
+      throw new PuffinError('bad_request', "'dialect' applies to language 'sql' only; Malloy compiles to DuckDB SQL");
+    }
+    if (!request.tables) throw new PuffinError('bad_request', 'Malloy compiles against the tables of a warehouse: run it as a query (POST /v1/query, puffindb query --lang malloy, or a database\'s query()), not on its own');
+    return { sql: await compileMalloy(text, request.tables), source: { language, text } };
   }
   if (language !== 'sql') throw new PuffinError('bad_request', `'language' must be one of ${QUERY_LANGUAGES.join(', ')}, got ${JSON.stringify(String(language).slice(0, 40))}`);
   const dialect = request.dialect === undefined ? 'duckdb' : sqlDialect(request.dialect);

@@ -91,7 +91,7 @@ describe('PRQL and dialects on the query routes', () => {
 
   test('bad front-end input is a 400 naming the problem, and nothing is recorded', async () => {
     const before = await recordedCount();
-    assert.match((await errorOf(await call('POST', '/v1/query', { key: reader, body: { language: 'malloy', sql: 'run: t -> {aggregate: n is count()}' } }), 400)).message, /'language' must be one of sql, prql/);
+    assert.match((await errorOf(await call('POST', '/v1/query', { key: reader, body: { language: 'cobol', sql: 'run: t -> {aggregate: n is count()}' } }), 400)).message, /'language' must be one of sql, prql, malloy/);
     assert.match((await errorOf(await call('POST', '/v1/query', { key: reader, body: { dialect: 'cobol', sql: 'SELECT 1' } }), 400)).message, /not a SQL dialect PuffinDB translates/);
     assert.match((await errorOf(await call('POST', '/v1/query', { key: reader, body: { language: 'prql', sql: 'from t | dlete' } }), 400)).message, /^PRQL: Unknown name `dlete`/);
     const construct = await errorOf(await call('POST', '/v1/query', { key: reader, body: { dialect: 'postgresql', sql: 'SELECT id / 2 FROM t' } }), 400);

@@ -270,7 +270,7 @@ describe('CLI: puffindb translate, --lang, --dialect', () => {
     assert.match(await duckdbText('from t | take 3', { lang: 'prql' }), /^SELECT\s+\*\s+FROM\s+t\s+LIMIT\s+3$/);
     assert.equal(await duckdbText('SELECT `a` FROM t LIMIT 1, 2', { dialect: 'mysql' }), 'SELECT "a" FROM t LIMIT 2 OFFSET 1');
     assert.equal(await duckdbText('SELECT 1', {}), 'SELECT 1');
-    await assert.rejects(duckdbText('x', { lang: 'malloy' }), /--lang must be one of sql, prql/);
+    await assert.rejects(duckdbText('x', { lang: 'cobol' }), /--lang must be one of sql, prql, malloy/);
   });
 });
 
