@@ -29,6 +29,8 @@ import { withViewTables } from '../exec/view-statements.ts';
 import type { QuerySourceText } from '../state/state-store.ts';
 import type { GeneratorRegistry } from '../state/generator-file.ts';
 import { EXPLAIN_OR_GENERATOR_REQUEST, generatedSql, generatorRoutes, QUERY_OR_GENERATOR_REQUEST } from './generators.ts';
+import { catalogRoutes } from './catalogs.ts';
+import { warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
 import { bindParams } from '../client/params.ts';
 import { ARROW_STREAM_TYPE } from '../results/arrow.ts';
@@ -473,6 +475,8 @@ export function createApp(options: AppOptions): ApiApp {
     }),
     // Remote query generators: GET /v1/generators, POST (admin), DELETE /v1/generators/{name} (admin).
     ...generatorRoutes(generators),
+    // External catalogs (admin): GET /v1/catalogs, POST /v1/catalogs, DELETE /v1/catalogs/{name}.
+    ...catalogRoutes(() => warehouseCatalogOf(catalog)?.external),
     route({
       method: 'get', path: '/v1/openapi.json', access: 'reader',
       summary: 'This document.',

@@ -7,10 +7,15 @@ import type { Engine } from '../engine/engine.ts';
 import type { Settings } from '../settings.ts';
 import type { RedisPointerStore } from './iceberg/redis-pointer-store.ts';
 import { WarehouseCatalog } from './warehouse-catalog.ts';
+import { ExternalCatalogs } from './external/external-catalog.ts';
+import { FilePointerStore } from './iceberg/file-pointer-store.ts';
+import { uriFileIO } from './iceberg/uri-file-io.ts';
+import { uriTableIO } from './iceberg/writer-io.ts';
 
 export async function openCatalog(settings: Settings, engine: Engine): Promise<WarehouseCatalog> {
   let pointers: RedisPointerStore | undefined;
   let views: RedisPointerStore | undefined;
+  let catalogs: RedisPointerStore | undefined;
   if (settings.redisUrl) {
     // ioredis and the Secrets Manager client load only where Redis holds the pointers.
     const { readSecretString } = await import('../state/secrets.ts');
@@ -21,10 +26,21 @@ export async function openCatalog(settings: Settings, engine: Engine): Promise<W
     pointers = RedisPointerStore.connect(settings.redisUrl, { password });
     // Views beside the tables' pointers, in a hash of their own.
     views = RedisPointerStore.connect(settings.redisUrl, { password, key: 'puffindb:views' });
+    // External catalogs' records (runtime/catalog/external/registry.ts), shared by every server on this Redis.
+    catalogs = RedisPointerStore.connect(settings.redisUrl, { password, key: 'puffindb:catalogs' });
   }
-  return WarehouseCatalog.open(join(settings.home, 'catalog'), engine, {
+  const storeOptions = { s3Endpoint: settings.s3Endpoint, region: settings.region };
+  let opened: WarehouseCatalog | undefined;
+  const external = new ExternalCatalogs(catalogs ?? new FilePointerStore(join(settings.home, 'catalog', 'external-catalogs')), {
+    io: uriFileIO(storeOptions),
+    tableIO: uriTableIO(storeOptions),
+    localTables: async () => (opened ? opened.listTables() : []),
+  });
+  opened = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, {
     ...(pointers ? { pointers } : {}),
     ...(views ? { views } : {}),
-    storeOptions: { s3Endpoint: settings.s3Endpoint, region: settings.region },
+    storeOptions,
+    external,
   });
+  return opened;
 }

@@ -31,6 +31,7 @@ import { HudiRegistry, isHudiLocation } from './hudi/registry.ts';
 import type { Catalog, ColumnStats, DataFile, TableSnapshot, TableSummary, TableVersion } from './types.ts';
 import { tableSummary } from './summary.ts';
 import type { ViewDefinition } from '../sql/views.ts';
+import type { ExternalCatalogs } from './external/external-catalog.ts';
 
 export interface WarehouseCatalogOptions {
   /** Where Iceberg metadata pointers live; default: files under <dir>/iceberg. */
@@ -42,6 +43,8 @@ export interface WarehouseCatalogOptions {
   storeOptions?: StoreOptions;
   /** Where views are kept (name -> definition JSON); default: files under <dir>/views. Redis when pointers are. */
   views?: PointerStore;
+  /** Registered external catalogs (runtime/catalog/external/): names `CATALOG.namespace.table` resolve there. */
+  external?: ExternalCatalogs;
 }
 
 export interface RegisterOptions {
@@ -109,6 +112,8 @@ export class WarehouseCatalog implements Catalog {
     readonly hudi: HudiRegistry,
     /** Views: one definition (JSON) per name, swapped like a table's pointer (runtime/sql/views.ts). */
     readonly viewStore: PointerStore,
+    /** External catalogs, whose tables are named `CATALOG.namespace.table` (runtime/catalog/external/). */
+    readonly external?: ExternalCatalogs,
   ) {
     byPointers.set(pointers, this);
   }
@@ -174,6 +179,7 @@ export class WarehouseCatalog implements Catalog {
   async close(): Promise<void> {
     await this.pointers.close?.();
     await this.viewStore.close?.();
+    await this.external?.close();
   }
 
   static async open(dir: string, engine: Engine, options: WarehouseCatalogOptions = {}): Promise<WarehouseCatalog> {
@@ -191,6 +197,7 @@ export class WarehouseCatalog implements Catalog {
       await DeltaRegistry.open(join(root, 'delta-registrations'), io, engine),
       await HudiRegistry.open(join(root, 'hudi-registrations'), io),
       options.views ?? new FilePointerStore(join(root, 'views')),
+      options.external,
     );
   }
 
@@ -202,6 +209,9 @@ export class WarehouseCatalog implements Catalog {
   async getTable(name: string): Promise<TableSnapshot | undefined> {
     const pinned = this.pinned.size ? this.pinned.get(name.toLowerCase()) : undefined;
     if (pinned) return pinned;
+    // CATALOG.namespace.table of a registered external catalog is that catalog's.
+    const external = this.external ? await this.external.getTable(name) : null;
+    if (external !== null) return external;
     const table = await this.openIceberg(name);
     if (!table) {
       const delta = await this.openDelta(name);
@@ -214,6 +224,11 @@ export class WarehouseCatalog implements Catalog {
   }
 
   async getTableAt(name: string, version: TableVersion): Promise<TableSnapshot | undefined> {
+    const external = this.external ? await this.external.getTable(name, version) : null;
+    if (external !== null) {
+      if (external && version.snapshotId === undefined && version.timestampMs === undefined) throw new PuffinError('bad_request', 'time travel needs a snapshot id or a timestamp');
+      return external;
+    }
     const table = await this.openIceberg(name);
     if (!table) {
       const delta = await this.openDelta(name);

@@ -16,6 +16,7 @@ import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-co
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, needsCatalog, runTranslate, warehouseTables } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
 import { GENERATOR_HELP, runGeneratorCommand } from './generator-commands.ts';
+import { CATALOG_HELP, runCatalogCommand } from './catalog-commands.ts';
 import { openGeneratorRegistry } from '../state/generator-file.ts';
 import { download, downloadFormat, downloadSql } from './download.ts';
 import { formatBytes, formatDemoProgress, progressLine, queryProgressHooks } from './progress.ts';
@@ -34,6 +35,7 @@ ${FRONTEND_HELP}
                                              with --url, run it on that server (key from \$VAR, else PUFFINDB_KEY or PUFFINDB_ADMIN_KEY)
                                              and fetch the stored Parquet in parallel byte ranges; the file appears whole or not at all
 ${GENERATOR_HELP}
+${CATALOG_HELP}
   puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
                                              .explain, .timer, .quit); with stdin not a terminal, runs the statements it holds
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
@@ -305,6 +307,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     case 'generator':
       await runGeneratorCommand(rest, settings, out);
+      return;
+    case 'catalog':
+      await runCatalogCommand(rest, settings, out);
       return;
     case 'serve': {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, 'pg-port': { type: 'string' } });

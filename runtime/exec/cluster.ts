@@ -14,7 +14,7 @@ import { assertWritableFormat } from '../catalog/iceberg/metadata.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
 import { appendDataFiles, createTableFromDefinitions, type RewriteOutcome, type RewriteRequest } from '../catalog/iceberg/writer.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
-import { toTableSnapshot } from '../catalog/warehouse-catalog.ts';
+import { toTableSnapshot, warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import { assignFiles } from '../planner/assign.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
@@ -321,7 +321,12 @@ export class LocalCluster implements QueryService {
    * compare-and-swap of the table's metadata pointer (runtime/catalog/iceberg/commit.ts).
    */
   private async write(sql: string, statement: WriteStatement, options: QueryOptions): Promise<QueryOutcome> {
-    const pointers = this.catalog.pointers;
+    // A table of an external catalog (CATALOG.namespace.table) commits through that catalog.
+    const external = await warehouseCatalogOf(this.catalog)?.external?.writeTarget(statement.table);
+    if (external && (statement.kind === 'create' || statement.kind === 'ctas') && !external.warehouseUri) {
+      throw new PuffinError('bad_request', `catalog '${external.catalog}' has no location for new tables; register it with --location s3://... (or give its REST config a warehouse URI)`);
+    }
+    const pointers = external?.store ?? this.catalog.pointers;
     if (!pointers) throw new PuffinError('unsupported', 'writes need a catalog that keeps Iceberg tables (the warehouse catalog)');
     const readOnly = (await this.catalog.getTable(statement.table))?.kind;
     if (readOnly === 'delta' || readOnly === 'hudi') {
@@ -351,7 +356,7 @@ export class LocalCluster implements QueryService {
         store: pointers,
         io: uriTableIO(storeOptionsOf(this.settings)),
         stagingDir: staging,
-        warehouseUri: this.settings.warehouse,
+        warehouseUri: external?.warehouseUri ?? this.settings.warehouse,
         localFile,
         resolveSelect: (select) => this.exposeTables(conn, select, localFile, options),
         rewriteFiles: (request) => this.rewriteInFragments(request, queryId, options),
