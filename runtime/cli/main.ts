@@ -17,6 +17,7 @@ import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, needsCatalog, runTranslate
 import { runShell } from './shell.ts';
 import { GENERATOR_HELP, runGeneratorCommand } from './generator-commands.ts';
 import { CATALOG_HELP, runCatalogCommand } from './catalog-commands.ts';
+import { PIPELINE_HELP, runPipelineCommand } from './pipeline-commands.ts';
 import { openGeneratorRegistry } from '../state/generator-file.ts';
 import { download, downloadFormat, downloadSql } from './download.ts';
 import { formatBytes, formatDemoProgress, progressLine, queryProgressHooks } from './progress.ts';
@@ -36,6 +37,7 @@ ${FRONTEND_HELP}
                                              and fetch the stored Parquet in parallel byte ranges; the file appears whole or not at all
 ${GENERATOR_HELP}
 ${CATALOG_HELP}
+${PIPELINE_HELP}
   puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
                                              .explain, .timer, .quit); with stdin not a terminal, runs the statements it holds
   puffindb explain [--json] [--analyze] [--fragments N] [--partitions N] [--lang prql] [--dialect D] "SQL"   the stage tree; --analyze runs the query and shows actual rows, bytes and time per stage
@@ -158,6 +160,8 @@ async function serve(settings: Settings, values: Values, log: (s: string) => voi
   const pgPort = intOption(values, 'pg-port') ?? settings.pgPort;
   const pg = pgPort === undefined ? undefined : await startPgServer({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings, seed: new StateSeed(plane.state, adminKey), port: pgPort, host });
   plane.startLogFlushes();
+  // Scheduled refreshes of materialized views (ALTER MATERIALIZED VIEW ... SET REFRESH EVERY), once a minute.
+  plane.startPipelines();
   const state = settings.redisUrl ? `Redis state at ${settings.redisUrl.replace(/\/\/[^@/]*@/, '//')}` : 'in-memory state';
   if (pg) log(`PostgreSQL wire protocol on ${pg.host.includes(':') ? `[${pg.host}]` : pg.host}:${pg.port} (psql "host=${pg.host} port=${pg.port} user=puffindb dbname=puffindb", password: an API key)`);
   log(`PuffinDB is serving ${server.url} (warehouse ${settings.home}, ${settings.workers} worker processes, ${state})`);
@@ -310,6 +314,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     case 'catalog':
       await runCatalogCommand(rest, settings, out);
+      return;
+    case 'pipeline':
+      await runPipelineCommand(rest, settings, (fn) => withWarehouse(settings, fn), out);
       return;
     case 'serve': {
       const { values } = parse(rest, { port: { type: 'string' }, host: { type: 'string' }, 'pg-port': { type: 'string' } });

@@ -16,6 +16,9 @@ import { ulid } from 'ulid';
 import { LocalCluster, type InvokerKind } from '../exec/cluster.ts';
 import { LocalQueryLog } from '../exec/local-query-log.ts';
 import { withQueryLogTable } from '../exec/query-log.ts';
+import { withPipelineTables } from '../exec/pipeline-log.ts';
+import { materializedViewStatus } from '../exec/materialized-views.ts';
+import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import type { QueryOptions, QueryOutcome, Statement } from '../exec/query-service.ts';
 import { storeOptionsOf } from '../exec/worker.ts';
 import { openStore } from '../storage/open.ts';
@@ -71,7 +74,9 @@ export async function openWarehouse(settings: Settings, options: WarehouseOption
   const log = new LocalQueryLog({ settings, engine });
   const user = options.user ?? 'local';
   // Queries see `puffindb.query_log` too, as a server's do.
-  const queryCatalog = withQueryLogTable(catalog, openStore(settings.warehouse, storeOptionsOf(settings)));
+  const warehouseStore = openStore(settings.warehouse, storeOptionsOf(settings));
+  // ... and puffindb.refreshes and puffindb.materialized_views (runtime/exec/pipeline-log.ts).
+  const queryCatalog = withPipelineTables(withQueryLogTable(catalog, warehouseStore), warehouseStore, () => materializedViewStatus(catalog, uriTableIO(storeOptionsOf(settings))));
   const openCluster = async (): Promise<LocalCluster> => {
     cluster ??= await LocalCluster.open({ settings, catalog: queryCatalog, invoker: options.invoker, runners: options.runners });
     return cluster;

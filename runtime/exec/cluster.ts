@@ -45,6 +45,7 @@ import { tableSummary } from '../catalog/summary.ts';
 import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
 import { ViewStatements } from './view-statements.ts';
+import type { MaterializedViews } from './materialized-views.ts';
 import { callProcedure, explainProcedure } from './maintenance.ts';
 import { curlPlaceholderSql, materializeCurl, mayCallCurl } from './curl.ts';
 
@@ -87,6 +88,8 @@ export class LocalCluster implements QueryService {
     private readonly files: FileCache,
     /** The SQL runners (reduce steps, planning); closed with the cluster. */
     private readonly runners: SqlRunnerPool[],
+    /** The state store (materialized views' refresh leases), when one was given. */
+    private readonly state?: StateStore,
   ) {}
 
   static async open(options: ClusterOptions): Promise<LocalCluster> {
@@ -138,7 +141,7 @@ export class LocalCluster implements QueryService {
     // Its own per process (pins and the byte bound are in memory: sharing the directory would
     // let one process evict a file another is reading).
     const files = new FileCache({ dir: ownProcessDir(join(scratch, 'files')), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
-    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning]);
+    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning], options.state);
   }
 
   /** DESCRIBE, SHOW TABLES, SUMMARIZE, information_schema: answered from the catalog (runtime/exec/catalog-statements.ts). */
@@ -150,7 +153,12 @@ export class LocalCluster implements QueryService {
   /** Views: CREATE / DROP [MATERIALIZED] VIEW, REFRESH, and SELECTs naming views expanded before planning (runtime/exec/view-statements.ts). */
   private viewStatements?: ViewStatements;
   private views(): ViewStatements {
-    return (this.viewStatements ??= new ViewStatements({ engine: this.engine, catalog: this.catalog, settings: this.settings, explain: (s, o) => this.explain(s, o), query: (s, o) => this.query(s, o) }));
+    return (this.viewStatements ??= new ViewStatements({ engine: this.engine, state: this.state, catalog: this.catalog, settings: this.settings, explain: (s, o) => this.explain(s, o), query: (s, o) => this.query(s, o) }));
+  }
+
+  /** The materialized views (refreshes, schedules, status) this cluster runs: what the pipelines call. */
+  materializedViews(): MaterializedViews {
+    return this.views().materialized;
   }
 
   /** The statement classified once (runtime/sql/classify.ts); what is done with it follows from that alone. */

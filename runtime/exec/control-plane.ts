@@ -22,6 +22,9 @@ import { LocalCluster, type InvokerKind } from './cluster.ts';
 import { LambdaQueryDispatcher } from './coordinator-dispatcher.ts';
 import type { Invoker } from './invoker.ts';
 import { QueryLogFlusher, withQueryLogTable } from './query-log.ts';
+import { materializedViewStatus } from './materialized-views.ts';
+import { withPipelineTables } from './pipeline-log.ts';
+import { Pipelines } from './pipelines.ts';
 import { QueryManager, type QueryDispatcher } from './query-manager.ts';
 import { ResultKeeper } from './query-results.ts';
 import { storeOptionsOf } from './worker.ts';
@@ -41,6 +44,8 @@ export interface ControlPlaneOptions {
   dispatch?: boolean | QueryDispatcher;
   /** Told about failures nobody else hears of (background runs, log appends, flushes). */
   onError?: (err: unknown, context: string) => void;
+  /** The clock scheduled refreshes are due by (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export interface ControlPlane {
@@ -51,6 +56,8 @@ export interface ControlPlane {
   cluster: LocalCluster;
   manager: QueryManager;
   flusher: QueryLogFlusher;
+  /** Scheduled refreshes of materialized views (runDue() is "run what is due"). */
+  pipelines: Pipelines;
   /**
    * The Iceberg REST catalog's stores when the catalog is a WarehouseCatalog (its table
    * pointers, so REST and SQL see the same tables); absent over other catalogs.
@@ -58,6 +65,8 @@ export interface ControlPlane {
   iceberg?: IcebergRestOptions;
   /** Flush the query log on the settings' interval until close(). */
   startLogFlushes(): void;
+  /** Run due refreshes every minute until close(). */
+  startPipelines(): void;
   /** Stop taking queries, flush the log, release everything. */
   close(): Promise<void>;
 }
@@ -73,7 +82,9 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
   const engine = await Engine.create({ threads: 1, allowedDirectories: [scratch] });
   const storeOptions = storeOptionsOf(settings);
   const warehouse = openStore(settings.warehouse, storeOptions);
-  const catalog = withQueryLogTable(options.catalog, warehouse);
+  const io = uriTableIO(storeOptions);
+  // puffindb.query_log, puffindb.refreshes and puffindb.materialized_views beside the tables.
+  const catalog = withPipelineTables(withQueryLogTable(options.catalog, warehouse), warehouse, () => materializedViewStatus(options.catalog, io));
   // A server starts its worker and runner processes with itself: no query waits for them.
   const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker, state, startProcesses: 'now' });
   const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs });
@@ -99,6 +110,7 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
     resultInlineLimitBytes: settings.resultInlineLimitBytes,
     onError,
   });
+  const pipelines = new Pipelines({ state, views: cluster.materializedViews(), now: options.now, timeoutMs: settings.queryTimeoutMs, onError });
   const flusher = new QueryLogFlusher({ state, warehouse, engine, scratchDir: join(scratch, 'logs'), onError: (err) => onError(err, 'query log flush') });
 
   return {
@@ -108,9 +120,12 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
     cluster,
     manager,
     flusher,
+    pipelines,
     iceberg: options.catalog instanceof WarehouseCatalog ? icebergRestOptions(settings, options.catalog) : undefined,
     startLogFlushes: () => flusher.start(settings.logFlushIntervalMs),
+    startPipelines: () => pipelines.start(),
     async close() {
+      await pipelines.stop();
       await manager.close();
       await flusher.stop().catch((err: unknown) => onError(err, 'query log flush at shutdown'));
       if (dispatcher instanceof LambdaQueryDispatcher) dispatcher.close();

@@ -19,6 +19,14 @@
 // its data files are then committed to the view's table in ONE snapshot, whose summary
 // carries the sources it reflects (so a crash before the properties are updated loses
 // nothing), and the staging pointer is dropped. The refresh history is in the properties.
+//
+// One refresh of a view runs at a time across processes and Lambdas: a refresh holds the
+// lease `puffindb:mv-refresh:<view>` in the state store (renewed while it runs, lapsing
+// when its holder dies), and checks it is still held before each commit (the fence; the
+// commit is also a compare-and-swap on the version of the view it read). Every refresh that
+// starts, succeeded or failed, is recorded in `puffindb.refreshes` (runtime/exec/pipeline-log.ts)
+// under the query id it ran as. ALTER MATERIALIZED VIEW v SET REFRESH EVERY '<interval>' keeps
+// a schedule in the properties, which the control plane runs (runtime/exec/pipelines.ts).
 
 import { randomBytes } from 'node:crypto';
 import { ulid } from 'ulid';
@@ -38,6 +46,12 @@ import { expandViews, referenceName, referencedNames, type ViewStatement } from 
 import type { QueryOptions, QueryOutcome } from './query-service.ts';
 import { viewCatalogOf, type ViewCatalog, type ViewHost } from './view-statements.ts';
 import { storeOptionsOf } from './worker.ts';
+import type { Catalog } from '../catalog/types.ts';
+import { MemoryStateStore } from '../state/memory-store.ts';
+import type { Lease, StateStore } from '../state/state-store.ts';
+import { openStore } from '../storage/open.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import { recordRefresh, type MaterializedViewStatus, type RefreshRecord, type SourceSnapshot } from './pipeline-log.ts';
 
 export const MV_SQL = 'puffindb.mv.sql';
 export const MV_SOURCES = 'puffindb.mv.sources';
@@ -45,7 +59,123 @@ export const MV_STRATEGY = 'puffindb.mv.refresh';
 export const MV_PARTITION_BY = 'puffindb.mv.partition-by';
 export const MV_LAST_REFRESH = 'puffindb.mv.last-refresh';
 export const MV_HISTORY = 'puffindb.mv.refreshes';
+export const MV_SCHEDULE = 'puffindb.mv.schedule';
 const HISTORY_KEPT = 20;
+/** A refresh's lease: renewed every third of it while the refresh runs, so a dead holder's lapses within it. */
+export const REFRESH_LEASE_MS = 60_000;
+/** The shortest schedule: the control plane (and the stack's EventBridge rule) checks once a minute. */
+const MIN_INTERVAL_MS = 60_000;
+
+/** The state-store lock key of a view's refresh. */
+export function refreshLockKey(view: string): string {
+  return `puffindb:mv-refresh:${view.toLowerCase()}`;
+}
+
+/** A view's refresh schedule, as its properties keep it. */
+export interface RefreshSchedule {
+  /** As written, e.g. '15 minutes'. */
+  every: string;
+  everyMs: number;
+  /** When it was set (ms since the epoch): due times are since + k * everyMs. */
+  since: number;
+}
+
+const UNIT_MS: Record<string, number> = { second: 1_000, minute: 60_000, min: 60_000, hour: 3_600_000, day: 86_400_000, week: 604_800_000 };
+
+/** '15 minutes', '1 hour 30 minutes', '2 days' as milliseconds; bad_request otherwise or under a minute. */
+export function parseRefreshInterval(text: string): number {
+  const parts = [...text.trim().toLowerCase().matchAll(/(\d+)\s*([a-z]+)\s*/g)];
+  const consumed = parts.map((m) => m[0]).join('');
+  let ms = 0;
+  for (const m of parts) {
+    const unit = UNIT_MS[m[2].replace(/s$/, '')];
+    if (!unit) { ms = NaN; break; }
+    ms += Number(m[1]) * unit;
+  }
+  if (parts.length === 0 || consumed.length !== text.trim().length || !Number.isFinite(ms)) {
+    throw new PuffinError('bad_request', `refresh interval '${text}' is not an interval like '15 minutes', '1 hour' or '1 day' (units: seconds, minutes, hours, days, weeks)`);
+  }
+  if (ms < MIN_INTERVAL_MS) throw new PuffinError('bad_request', `refresh interval '${text}' is under a minute; schedules are checked once a minute`);
+  if (ms > 366 * 86_400_000) throw new PuffinError('bad_request', `refresh interval '${text}' is over a year`);
+  return ms;
+}
+
+/** The latest due time of `schedule` at `now`, or undefined before the first one. */
+export function latestDue(schedule: RefreshSchedule, now: number): number | undefined {
+  if (now - schedule.since < schedule.everyMs) return undefined;
+  return schedule.since + Math.floor((now - schedule.since) / schedule.everyMs) * schedule.everyMs;
+}
+
+/** Who started a refresh, and under which lease (a caller that holds it already: the pipelines). */
+export interface RefreshRun {
+  trigger: 'statement' | 'schedule';
+  dueAt?: number;
+  lease?: Lease;
+}
+
+/** A materialized view as stored: its name and loaded table. */
+interface StoredView {
+  name: string;
+  table: LoadedTable;
+}
+
+/** Every materialized view kept by `store` (tables whose properties hold a view query). */
+async function storedViews(store: PointerStore, io: TableIO): Promise<StoredView[]> {
+  const out: StoredView[] = [];
+  for (const p of await store.list()) {
+    const table = await loadTable(store, p.name, io).catch(() => undefined);
+    if (table && table.metadata.properties[MV_SQL] !== undefined) out.push({ name: p.name, table });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function scheduleOf(table: LoadedTable): RefreshSchedule | undefined {
+  const raw = table.metadata.properties[MV_SCHEDULE];
+  return raw ? (JSON.parse(raw) as RefreshSchedule) : undefined;
+}
+
+/** The sources a view's data reflects: its data commit's own record first (properties are written just after it). */
+function reflectedSources(table: LoadedTable): MvSource[] {
+  const current = table.metadata.snapshots.find((s) => s.snapshotId === table.metadata.currentSnapshotId);
+  return JSON.parse(current?.summary[MV_SOURCES] ?? table.metadata.properties[MV_SOURCES] ?? '[]') as MvSource[];
+}
+
+const shown = (sources: readonly MvSource[]): SourceSnapshot[] => sources.map((s) => ({ table: s.table, snapshot_id: s.snapshotId }));
+
+/**
+ * Every materialized view of `catalog` (its Iceberg pointers) with the source snapshots it
+ * reflects against their current ones: what `puffindb.materialized_views` lists.
+ */
+export async function materializedViewStatus(catalog: Catalog, io: TableIO, now = Date.now()): Promise<MaterializedViewStatus[]> {
+  if (!catalog.pointers) return [];
+  const out: MaterializedViewStatus[] = [];
+  for (const v of await storedViews(catalog.pointers, io)) {
+    const reflected = reflectedSources(v.table);
+    const current: MvSource[] = [];
+    for (const r of reflected) {
+      const t = await catalog.getTable(r.table).catch(() => undefined);
+      current.push({ table: r.table, snapshotId: t ? t.snapshotId : '(dropped)', kind: t?.kind ?? r.kind });
+    }
+    const stale = current.some((c, i) => c.snapshotId !== reflected[i].snapshotId);
+    const last = v.table.metadata.properties[MV_LAST_REFRESH] ? (JSON.parse(v.table.metadata.properties[MV_LAST_REFRESH]) as { at?: string; mode?: string }) : undefined;
+    const strategy = JSON.parse(v.table.metadata.properties[MV_STRATEGY] ?? '{"kind":"full"}') as Strategy;
+    const schedule = scheduleOf(v.table);
+    const due = schedule ? (latestDue(schedule, now) ?? schedule.since) + schedule.everyMs : null;
+    out.push({
+      view: v.name,
+      stale,
+      sourcesReflected: shown(reflected),
+      sourcesCurrent: shown(current),
+      strategy: strategy.kind === 'full' ? `full (${strategy.why})` : strategy.kind === 'append' ? 'incremental (append)' : 'incremental (merge by group)',
+      lastRefreshAt: last?.at ?? null,
+      lastRefreshMode: last?.mode ?? null,
+      schedule: schedule?.every ?? null,
+      nextDueAt: due,
+      snapshotId: v.table.metadata.currentSnapshotId === null ? null : String(v.table.metadata.currentSnapshotId),
+    });
+  }
+  return out;
+}
 
 /** A source table and the snapshot (the catalog's snapshot id) the view reflects. */
 export interface MvSource {
@@ -63,18 +193,50 @@ type Strategy =
 export const REFRESH_COLUMNS: readonly Column[] = [
   { name: 'view', type: 'VARCHAR' }, { name: 'mode', type: 'VARCHAR' }, { name: 'rows_added', type: 'BIGINT' },
   { name: 'sources', type: 'VARCHAR' }, { name: 'snapshot_id', type: 'VARCHAR' }, { name: 'reason', type: 'VARCHAR' },
+  { name: 'refresh_id', type: 'VARCHAR' },
 ];
 
 const MERGEABLE: Record<string, 'sum' | 'count' | 'min' | 'max'> = { sum: 'sum', count: 'count', count_star: 'count', min: 'min', max: 'max' };
 
 export class MaterializedViews {
   private aggregateNames?: Promise<Set<string>>;
+  /** Refresh leases: the host's state store, else this process's own. */
+  readonly leases: StateStore;
+  private warehouseStore?: ObjectStore;
 
   constructor(
     private readonly host: ViewHost,
     /** Parse a query and refuse calls queries may not make (ViewStatements'). */
     private readonly parseQuery: (sql: string) => Promise<AstNode>,
-  ) {}
+  ) {
+    this.leases = host.state ?? new MemoryStateStore();
+  }
+
+  /** Where refresh records are stored (the warehouse). */
+  warehouse(): ObjectStore {
+    return (this.warehouseStore ??= openStore(this.host.settings.warehouse, storeOptionsOf(this.host.settings)));
+  }
+
+  /** Every materialized view with its staleness, last refresh and schedule. */
+  status(now = Date.now()): Promise<MaterializedViewStatus[]> {
+    return materializedViewStatus(this.host.catalog, this.context().io, now);
+  }
+
+  /** The views that have a refresh schedule, with it. */
+  async scheduled(): Promise<{ view: string; schedule: RefreshSchedule }[]> {
+    const { store, io } = this.context();
+    return (await storedViews(store, io)).flatMap((v) => {
+      const schedule = scheduleOf(v.table);
+      return schedule ? [{ view: v.name, schedule }] : [];
+    });
+  }
+
+  /** A view's schedule now (read again: the pipelines check it under the lease). */
+  async scheduleOf(view: string): Promise<RefreshSchedule | undefined> {
+    const { store, io } = this.context();
+    if ((await store.get(view.toLowerCase())) === undefined) return undefined;
+    return scheduleOf(await loadTable(store, view.toLowerCase(), io));
+  }
 
   private context(): { catalog: ViewCatalog & { scanIceberg(name: string, r: { snapshotId?: string }): Promise<IcebergScan> }; store: PointerStore; io: TableIO } {
     const catalog = viewCatalogOf(this.host.catalog);
@@ -92,7 +254,9 @@ export class MaterializedViews {
     if (st.kind === 'create_materialized_view') {
       row = await this.create(st, options);
     } else if (st.kind === 'refresh_materialized_view') {
-      row = await this.refresh(st.name, options);
+      row = await this.refresh(st.name, { ...options, queryId }, { trigger: 'statement' });
+    } else if (st.kind === 'alter_materialized_view') {
+      row = await this.alter(st.name, st.every);
     } else if (st.kind === 'drop_view') {
       row = await this.drop(st.name, st.ifExists, options);
     } else {
@@ -252,20 +416,86 @@ export class MaterializedViews {
     return this.aggregateNames;
   }
 
-  private async refresh(name: string, options: QueryOptions): Promise<(string | null)[]> {
-    const { catalog, store, io } = this.context();
+  /** SET REFRESH EVERY '<interval>' (kept in the view's properties) or SET REFRESH MANUAL (removed). */
+  private async alter(name: string, every: string | null): Promise<(string | null)[]> {
+    const { store, io } = this.context();
     const key = name.toLowerCase();
+    await this.viewTable(key);
+    const schedule: RefreshSchedule | undefined = every === null ? undefined : { every: every.trim(), everyMs: parseRefreshInterval(every), since: Date.now() };
+    await commitMetadataChange(store, io, key, (m) => {
+      const properties = { ...m.properties };
+      if (schedule) properties[MV_SCHEDULE] = JSON.stringify(schedule);
+      else delete properties[MV_SCHEDULE];
+      return { ...m, properties };
+    });
+    return ['alter_materialized_view', key, '0', null];
+  }
+
+  /** The view's table; unknown_table / bad_request when there is none or it is a plain table. */
+  private async viewTable(key: string): Promise<LoadedTable> {
+    const { store, io } = this.context();
     if ((await store.get(key)) === undefined) throw new PuffinError('unknown_table', `unknown materialized view '${key}'`);
     const view = await loadTable(store, key, io);
+    if (view.metadata.properties[MV_SQL] === undefined) throw new PuffinError('bad_request', `${key} is a table, not a materialized view`);
+    return view;
+  }
+
+  /**
+   * Refresh a view under its lease (acquired here unless `run` brings it) and record the
+   * refresh, succeeded or failed, in `puffindb.refreshes`. Answers REFRESH's row.
+   */
+  async refresh(name: string, options: QueryOptions, run: RefreshRun): Promise<(string | null)[]> {
+    const key = name.toLowerCase();
+    await this.viewTable(key);
+    let lease = run.lease ?? (await this.leases.acquireLock(refreshLockKey(key), REFRESH_LEASE_MS));
+    if (!lease) throw new PuffinError('conflict', `a refresh of materialized view ${key} is running (another process holds its lease); try again when it ends`);
+    const renewing = setInterval(() => {
+      if (lease) void this.leases.renewLock(lease, REFRESH_LEASE_MS).then((l) => { if (l) lease = l; }, () => undefined);
+    }, REFRESH_LEASE_MS / 3);
+    renewing.unref();
+    const fence = async (): Promise<void> => {
+      const held = lease ? await this.leases.renewLock(lease, REFRESH_LEASE_MS) : undefined;
+      if (!held) throw new PuffinError('conflict', `the refresh of ${key} lost its lease (it ran past ${REFRESH_LEASE_MS} ms without renewing, or another process took it); nothing was committed`);
+      lease = held;
+    };
+    const startedAt = Date.now();
+    const refreshId = ulid(startedAt);
+    const seen: { before: MvSource[]; read: MvSource[] } = { before: [], read: [] };
+    const base = { refreshId, view: key, queryId: options.queryId ?? refreshId, trigger: run.trigger, ...(run.dueAt !== undefined ? { dueAt: run.dueAt } : {}), startedAt };
+    try {
+      const row = await this.refreshUnder(key, options, fence, seen);
+      await this.record({ ...base, finishedAt: Date.now(), status: 'succeeded', mode: row[1] as 'incremental' | 'full', rowsAdded: Number(row[2]), sourcesRead: shown(seen.read), sourcesBefore: shown(seen.before), snapshotId: row[4], reason: row[5], error: null });
+      return [...row, refreshId];
+    } catch (err) {
+      const e = err instanceof PuffinError ? err : new PuffinError('internal', (err as Error).message ?? String(err));
+      await this.record({ ...base, finishedAt: Date.now(), status: 'failed', mode: null, rowsAdded: 0, sourcesRead: shown(seen.read), sourcesBefore: shown(seen.before), snapshotId: null, reason: null, error: `${e.code}: ${e.message}` });
+      throw err;
+    } finally {
+      clearInterval(renewing);
+      if (!run.lease && lease) await this.leases.releaseLock(lease).catch(() => undefined);
+    }
+  }
+
+  /** A record that could not be stored does not fail the refresh it describes (it is said on stderr). */
+  private async record(record: RefreshRecord): Promise<void> {
+    await recordRefresh(this.warehouse(), record).catch((err: unknown) => {
+      console.error(JSON.stringify({ level: 'error', message: 'refresh record', view: record.view, refreshId: record.refreshId, error: String(err) }));
+    });
+  }
+
+  private async refreshUnder(key: string, options: QueryOptions, fence: () => Promise<void>, seen: { before: MvSource[]; read: MvSource[] }): Promise<(string | null)[]> {
+    const { catalog, store, io } = this.context();
+    const view = await this.viewTable(key);
     const props = view.metadata.properties;
     const sql = props[MV_SQL];
-    if (sql === undefined) throw new PuffinError('bad_request', `${key} is a table, not a materialized view`);
     const strategy = JSON.parse(props[MV_STRATEGY] ?? '{"kind":"full","why":"unknown"}') as Strategy;
     const current = view.metadata.snapshots.find((s) => s.snapshotId === view.metadata.currentSnapshotId);
     // The data commit's own record first: properties are written just after it.
     const recorded = JSON.parse(current?.summary[MV_SOURCES] ?? props[MV_SOURCES] ?? '[]') as MvSource[];
+    seen.before = recorded;
     const root = (await parseStatement(this.host.engine, sql)).statement;
     const now = await this.sourcesOf(root);
+    seen.read = now;
     const gone = recorded.find((r) => !now.some((s) => s.table === r.table));
     if (gone) throw new PuffinError('unknown_table', `materialized view ${key} reads table ${gone.table}, which no longer exists`);
     const changed = now.filter((s) => recorded.find((r) => r.table === s.table)?.snapshotId !== s.snapshotId);
@@ -289,14 +519,14 @@ export class MaterializedViews {
           if (strategy.kind === 'append') {
             const staged = await this.stage(key, partitionBy, castTo(delta, await this.storedColumns(key)), options);
             rowsAdded = staged.rows;
-            snapshotId = await this.commit(view, staged, 'append', now, 'incremental');
+            snapshotId = await this.commit(view, staged, 'append', now, 'incremental', fence);
             reason = `appended the view's rows over ${appended.files.length} data file(s) added to ${changed[0].table}`;
           } else {
             const merged = await this.mergeSql(key, strategy, delta);
             const deltaRows = Number((await this.host.query(`SELECT count(*) FROM (${delta}) AS __d`, { ...options, plan: undefined, queryId: undefined })).rows[0]?.[0] ?? 0);
             const staged = await this.stage(key, partitionBy, merged, options);
             rowsAdded = deltaRows;
-            snapshotId = await this.commit(view, staged, 'overwrite', now, 'incremental');
+            snapshotId = await this.commit(view, staged, 'overwrite', now, 'incremental', fence);
             reason = `merged ${deltaRows} group row(s) computed over ${appended.files.length} data file(s) added to ${changed[0].table} with the stored groups`;
           }
         } finally {
@@ -306,12 +536,13 @@ export class MaterializedViews {
         const why = strategy.kind === 'full' ? strategy.why : changed.length > 1 ? `${changed.length} sources changed` : typeof appended === 'string' ? appended : 'its source changed';
         const staged = await this.stage(key, partitionBy, castTo(await this.pinnedSql(root, now), await this.storedColumns(key)), options);
         rowsAdded = staged.rows;
-        snapshotId = await this.commit(view, staged, 'overwrite', now, 'full');
+        snapshotId = await this.commit(view, staged, 'overwrite', now, 'full', fence);
         reason = `recomputed: ${why}`;
       }
     }
     const entry = { at: new Date().toISOString(), mode, rowsAdded, sources: now, snapshotId, reason };
     if (changed.length > 0) {
+      await fence();
       await commitMetadataChange(store, io, key, (m) => {
         const history = JSON.parse(m.properties[MV_HISTORY] ?? '[]') as unknown[];
         return { ...m, properties: { ...m.properties, [MV_SOURCES]: JSON.stringify(now), [MV_LAST_REFRESH]: JSON.stringify(entry), [MV_HISTORY]: JSON.stringify([...history, entry].slice(-HISTORY_KEPT)) } };
@@ -403,9 +634,10 @@ export class MaterializedViews {
    * forget the staging table. Only on the version of the view the refresh read (one attempt):
    * a refresh that raced another fails with a conflict rather than append the same rows twice.
    */
-  private async commit(view: LoadedTable, staged: { name: string; table: LoadedTable }, operation: 'append' | 'overwrite', sources: readonly MvSource[], mode: string): Promise<string | null> {
+  private async commit(view: LoadedTable, staged: { name: string; table: LoadedTable }, operation: 'append' | 'overwrite', sources: readonly MvSource[], mode: string, fence: () => Promise<void>): Promise<string | null> {
     const { store, io } = this.context();
     try {
+      await fence();
       const files = [...(await liveDataFileInfos(io, staged.table)).values()].map((f) => f.info);
       const summary = { [MV_SOURCES]: JSON.stringify(sources), 'puffindb.mv.refresh-mode': mode };
       if (operation === 'append') {

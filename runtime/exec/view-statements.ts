@@ -25,6 +25,7 @@ import { parseWrite } from '../planner/write-planner.ts';
 import { warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import type { QueryOptions, QueryOutcome } from './query-service.ts';
 import type { Settings } from '../settings.ts';
+import type { StateStore } from '../state/state-store.ts';
 
 /** What a catalog that keeps views offers (the warehouse catalog). */
 export interface ViewCatalog extends Catalog {
@@ -46,6 +47,8 @@ export function viewCatalogOf(catalog: Catalog): ViewCatalog | undefined {
 /** What the view statements need of the cluster they run in. */
 export interface ViewHost {
   engine: Engine;
+  /** Where refresh leases are held (the control plane's state store); absent: leases in this process only. */
+  state?: StateStore;
   catalog: Catalog;
   settings: Settings;
   explain(sql: string, options: QueryOptions): Promise<Plan>;
@@ -138,7 +141,7 @@ export class ViewStatements {
     const parsed = this.parse(statement);
     const catalog = viewCatalogOf(this.host.catalog);
     if (!catalog) throw new PuffinError('unsupported', 'views need a catalog that keeps them (the warehouse catalog)');
-    if (parsed.kind === 'create_materialized_view' || parsed.kind === 'refresh_materialized_view' || (parsed.kind === 'drop_view' && parsed.materialized)) {
+    if (parsed.kind === 'create_materialized_view' || parsed.kind === 'refresh_materialized_view' || parsed.kind === 'alter_materialized_view' || (parsed.kind === 'drop_view' && parsed.materialized)) {
       return this.materialized.run(statement, parsed, options);
     }
     let row: (string | null)[];
@@ -206,6 +209,7 @@ function describe(st: ViewStatement): string {
     case 'drop_view': return st.materialized ? 'the materialized view\'s Iceberg table is dropped with its files' : 'the view is removed from the catalog';
     case 'create_materialized_view': return 'its query is written as an Iceberg table (CTAS), with the source snapshots it reflects in the table\'s properties';
     case 'refresh_materialized_view': return 'incremental when every source only had appends (the view\'s query over the new files, appended or merged by group), else recomputed';
+    case 'alter_materialized_view': return st.every === null ? 'the view\'s refresh schedule is cleared (refreshed by REFRESH statements only)' : `the control plane refreshes the view every ${st.every} (runtime/exec/pipelines.ts)`;
   }
 }
 

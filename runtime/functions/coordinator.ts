@@ -4,6 +4,9 @@
 //   {action: 'run', queryId, format?, fragments?}  a query the admin API recorded as queued
 //   {sql, user?, format?, fragments?, timeoutMs?}   a query given here (recorded, then run)
 // Either way the answer is the query's final record (its result is fetched by id).
+// A third, from the stack's EventBridge schedule (exec/pipelines.ts):
+//   {action: 'run-due-refreshes'}                   refresh the materialized views that are due;
+//                                                   the answer is the tick (what ran, what was skipped)
 
 import { openCatalog } from '../catalog/open.ts';
 import { Engine } from '../engine/engine.ts';
@@ -12,9 +15,26 @@ import { openControlPlane, type ControlPlane } from '../exec/control-plane.ts';
 import type { CallerRole } from '../exec/query-service.ts';
 import { loadSettings, type Settings } from '../settings.ts';
 import type { QueryRecord } from '../state/state-store.ts';
+import type { PipelineTick } from '../exec/pipelines.ts';
 import { ColdStart, lambdaLogSink, writeLog, type LogSink } from './log.ts';
 
-export type CoordinatorHandler = (event: unknown) => Promise<QueryRecord>;
+export const RUN_DUE_REFRESHES = 'run-due-refreshes';
+
+export interface PipelineEvent {
+  action: typeof RUN_DUE_REFRESHES;
+}
+
+export interface CoordinatorHandler {
+  (event: PipelineEvent): Promise<PipelineTick>;
+  (event: unknown): Promise<QueryRecord>;
+}
+
+/** The schedule's event: its constant input, or EventBridge's own Scheduled Event. */
+export function isPipelineEvent(event: unknown): boolean {
+  if (!event || typeof event !== 'object') return false;
+  const o = event as Record<string, unknown>;
+  return o.action === RUN_DUE_REFRESHES || (o.source === 'aws.events' && o['detail-type'] === 'Scheduled Event');
+}
 
 interface RunEvent {
   queryId: string;
@@ -76,17 +96,22 @@ export function createCoordinatorHandler(build: () => Promise<ControlPlane>, sin
   let ready: Promise<ControlPlane> | undefined;
   let lastFlush = Date.now();
   const coldStart = new ColdStart();
-  return async (event) => {
+  const handler = async (event: unknown): Promise<QueryRecord | PipelineTick> => {
     const started = Date.now();
     const cold = coldStart.take();
     let queryId: string | undefined;
     try {
-      const request = parseCoordinatorEvent(event);
-      ready ??= build().catch((err: unknown) => {
+      const open = () => (ready ??= build().catch((err: unknown) => {
         ready = undefined;
         throw err;
-      });
-      const plane = await ready;
+      }));
+      if (isPipelineEvent(event)) {
+        const tick = await (await open()).pipelines.runDue();
+        writeLog(sink, { level: tick.ran.some((r) => r.status === 'failed') ? 'error' : 'info', message: 'pipelines', function: 'coordinator', scheduled: tick.scheduled, ran: tick.ran.map((r) => ({ view: r.view, status: r.status, queryId: r.queryId })), skipped: tick.skipped.length, coldStart: cold, durationMs: Date.now() - started });
+        return tick;
+      }
+      const request = parseCoordinatorEvent(event);
+      const plane = await open();
       const { manager } = plane;
       if ('queryId' in request) queryId = request.queryId;
       else queryId = (await manager.enqueue(request.sql, { user: request.user, timeoutMs: request.timeoutMs })).id;
@@ -107,6 +132,7 @@ export function createCoordinatorHandler(build: () => Promise<ControlPlane>, sin
       throw thrown;
     }
   };
+  return handler as CoordinatorHandler;
 }
 
 export const handler: CoordinatorHandler = createCoordinatorHandler(() => openCoordinator(loadSettings()));

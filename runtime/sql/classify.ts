@@ -96,6 +96,8 @@ function headOf(tokens: Token[]): { kind: StatementKind | 'query' | 'with'; keyw
     return { kind: 'drop_view', keyword: word(tokens[1]) === 'VIEW' ? 'DROP VIEW' : 'DROP MATERIALIZED VIEW' };
   }
   if (first === 'REFRESH') return { kind: 'refresh_view', keyword: 'REFRESH MATERIALIZED VIEW' };
+  // A materialized view's refresh schedule (ALTER MATERIALIZED VIEW v SET REFRESH ...): a refresh setting, not an ALTER TABLE.
+  if (first === 'ALTER' && word(tokens[1]) === 'MATERIALIZED' && word(tokens[2]) === 'VIEW') return { kind: 'refresh_view', keyword: 'ALTER MATERIALIZED VIEW' };
   if (first in WRITE_HEADS) return { kind: WRITE_HEADS[first], keyword: first };
   if (first === 'CREATE') {
     let i = 1;
@@ -131,8 +133,9 @@ function withoutPurge(sql: string): string {
 /**
  * DuckDB has no materialized views: for its parse and statement count, CREATE MATERIALIZED
  * VIEW reads as CREATE TABLE (PARTITIONED BY and AS SELECT parse there), DROP MATERIALIZED
- * VIEW as DROP VIEW and REFRESH MATERIALIZED VIEW v as DROP VIEW v, each word replaced by
- * one of the same length or blanks (positions in messages stay right).
+ * VIEW as DROP VIEW, REFRESH MATERIALIZED VIEW v and ALTER MATERIALIZED VIEW v SET REFRESH
+ * ... as DROP VIEW v (what follows the name blanked; runtime/sql/views.ts reads it), each
+ * word replaced by one of the same length or blanks (positions in messages stay right).
  */
 function withoutMaterialized(sql: string): string {
   const statements = splitStatements(lex(sql).tokens);
@@ -147,6 +150,12 @@ function withoutMaterialized(sql: string): string {
     return put(sql, own[1], '');
   } else if (word(own[0]) === 'REFRESH' && word(own[1]) === 'MATERIALIZED' && word(own[2]) === 'VIEW') {
     return put(put(sql, own[1], ''), own[0], 'DROP');
+  } else if (word(own[0]) === 'ALTER' && word(own[1]) === 'MATERIALIZED' && word(own[2]) === 'VIEW') {
+    const set = own.findIndex((t, k) => k > 3 && word(t) === 'SET');
+    let last = own.length - 1;
+    while (last > 0 && own[last].kind === 'semicolon') last--;
+    const rest = set > 0 ? sql.slice(0, own[set].start) + ' '.repeat(own[last].end - own[set].start) + sql.slice(own[last].end) : sql;
+    return put(put(rest, own[1], ''), own[0], 'DROP');
   }
   return sql;
 }

@@ -33,7 +33,9 @@ export type ViewStatement =
   | { kind: 'create_view'; name: string; replace: boolean; ifNotExists: boolean; columnNames?: string[]; query: string }
   | { kind: 'create_materialized_view'; name: string; ifNotExists: boolean; partitionBy?: string; query: string }
   | { kind: 'drop_view'; name: string; ifExists: boolean; materialized: boolean }
-  | { kind: 'refresh_materialized_view'; name: string };
+  | { kind: 'refresh_materialized_view'; name: string }
+  /** ALTER MATERIALIZED VIEW v SET REFRESH EVERY '<interval>' (every) or SET REFRESH MANUAL (null). */
+  | { kind: 'alter_materialized_view'; name: string; every: string | null };
 
 function word(t: Token | undefined): string {
   return t && t.kind === 'word' ? t.text.toUpperCase() : '';
@@ -127,6 +129,19 @@ export function parseViewStatement(text: string): ViewStatement | undefined {
     const view = name();
     end(`REFRESH MATERIALIZED VIEW ${view}`);
     return { kind: 'refresh_materialized_view', name: view };
+  }
+  if (is('ALTER', 'MATERIALIZED', 'VIEW')) {
+    const view = name();
+    const usage = `ALTER MATERIALIZED VIEW ${view} takes SET REFRESH EVERY '<interval>' (e.g. '15 minutes') or SET REFRESH MANUAL`;
+    if (!is('SET', 'REFRESH')) throw new PuffinError('syntax_error', usage);
+    if (is('MANUAL')) {
+      end(`ALTER MATERIALIZED VIEW ${view} SET REFRESH MANUAL`);
+      return { kind: 'alter_materialized_view', name: view, every: null };
+    }
+    const every = is('EVERY') ? tokens[i++] : undefined;
+    if (every?.kind !== 'string' || !every.text.startsWith("'")) throw new PuffinError('syntax_error', usage);
+    end(`ALTER MATERIALIZED VIEW ${view} SET REFRESH EVERY ${every.text}`);
+    return { kind: 'alter_materialized_view', name: view, every: every.text.slice(1, -1).replace(/''/g, "'") };
   }
   return undefined;
 }
