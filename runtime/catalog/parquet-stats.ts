@@ -19,6 +19,7 @@ import { PuffinError } from '../errors.ts';
 import { pathToFileUri } from '../storage/locations.ts';
 import { sqlString, sqlStringList } from '../sql/quote.ts';
 import type { Column, ColumnStats, DataFile } from './types.ts';
+import { withArrowFixedSizes } from './arrow-schema.ts';
 
 export interface ParquetFileInfo {
   file: DataFile;
@@ -126,7 +127,8 @@ async function readColumns(conn: DuckDBConnection, paths: string[]): Promise<Map
       `DESCRIBE SELECT * FROM read_parquet(${sqlString(path)}, hive_partitioning = false)`,
       `schema of '${path}'`,
     );
-    columnsOfSignature.set(sig, described.rows.map(([name, type]) => ({ name: String(name), type: String(type) })));
+    // Arrow writers' fixed-size lists keep their size (arrow-schema.ts).
+    columnsOfSignature.set(sig, await withArrowFixedSizes(conn, path, described.rows.map(([name, type]) => ({ name: String(name), type: String(type) }))));
   }
   const columns = new Map<string, Column[]>();
   for (const p of paths) {

@@ -48,6 +48,7 @@ import { ViewStatements } from './view-statements.ts';
 import type { MaterializedViews } from './materialized-views.ts';
 import { callProcedure, explainProcedure } from './maintenance.ts';
 import { curlPlaceholderSql, materializeCurl, mayCallCurl } from './curl.ts';
+import { VectorIndexes } from './vector-index.ts';
 
 export type InvokerKind = 'pool' | 'in-process' | 'lambda';
 
@@ -117,10 +118,13 @@ export class LocalCluster implements QueryService {
     // queue behind long reduce steps.
     // They start on first use everywhere: only constants that are not literals need them.
     const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: false });
+    let indexes: VectorIndexes | undefined;
     const planner = new Planner({
       engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, subqueryStageBytes: settings.subqueryStageBytes,
       // Constants of user SQL computed while planning run where the deadline can stop them.
       evaluate: (job, signal) => planning.run({ build: () => job }, signal),
+      // IVF indexes (vector-index.ts), known once the cluster exists.
+      ivf: { indexOn: async (table, column) => indexes?.indexOn(table, column) },
     });
     const coordinator = new Coordinator({
       invoker,
@@ -141,7 +145,9 @@ export class LocalCluster implements QueryService {
     // Its own per process (pins and the byte bound are in memory: sharing the directory would
     // let one process evict a file another is reading).
     const files = new FileCache({ dir: ownProcessDir(join(scratch, 'files')), maxBytes: settings.cacheBytes, storeOptions: storeOptionsOf(settings) });
-    return new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning], options.state);
+    const cluster = new LocalCluster(settings, catalog, engine, planner, coordinator, invoker, files, [runner, planning], options.state);
+    indexes = cluster.vectorIndexes();
+    return cluster;
   }
 
   /** DESCRIBE, SHOW TABLES, SUMMARIZE, information_schema: answered from the catalog (runtime/exec/catalog-statements.ts). */
@@ -159,6 +165,12 @@ export class LocalCluster implements QueryService {
   /** The materialized views (refreshes, schedules, status) this cluster runs: what the pipelines call. */
   materializedViews(): MaterializedViews {
     return this.views().materialized;
+  }
+
+  /** CREATE INDEX ... USING ivf and DROP INDEX (runtime/exec/vector-index.ts). */
+  private indexes?: VectorIndexes;
+  vectorIndexes(): VectorIndexes {
+    return (this.indexes ??= new VectorIndexes({ engine: this.engine, catalog: this.catalog, settings: this.settings, explain: (s, o) => this.explain(s, o), query: (s, o) => this.query(s, o) }));
   }
 
   /** The statement classified once (runtime/sql/classify.ts); what is done with it follows from that alone. */
@@ -186,13 +198,14 @@ export class LocalCluster implements QueryService {
     if (catalogPlan) return catalogPlan;
     if (statement.kind === 'copy') return explainCopy(this.copyHost(), statement, options);
     if (statement.kind === 'call') return explainProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement);
+    if (VectorIndexes.handles(statement)) return this.vectorIndexes().explain(statement);
     if (statement.kind !== 'select') return writePlan(statement.sql, this.writeOf(statement));
     // curl() is fetched when the query runs, not to explain it: the plan is made after the fetch.
     const curl = mayCallCurl(statement.sql) ? await curlPlaceholderSql(this.engine, statement.sql) : undefined;
     if (curl) return curlDeferredPlan(curl.sql, curl.urls);
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
-    return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal, materialize: true }).finally(planning.done);
+    return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal, materialize: true, nprobe: options.nprobe }).finally(planning.done);
   }
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
@@ -202,6 +215,7 @@ export class LocalCluster implements QueryService {
     if (answered) return answered;
     if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);
     if (statement.kind === 'call') return callProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement, options);
+    if (VectorIndexes.handles(statement)) return this.vectorIndexes().run(statement, options);
     if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
     const sql = statement.sql;
     const queryId = options.queryId ?? ulid();
@@ -237,7 +251,7 @@ export class LocalCluster implements QueryService {
   private async planUnder(sql: string, temps: ReadonlyMap<string, MaterializedInput>, run: Pick<StepsRun, 'queryId' | 'deadline' | 'options'>, storeResult = false): Promise<Plan> {
     const planning = deadlineSignal(run.deadline, run.queryId, run.options.signal);
     const { fragments, partitions, role } = run.options;
-    return this.planner.plan(sql, { fragments, partitions, role, signal: planning.signal, materialize: true, temps, storeResult }).finally(planning.done);
+    return this.planner.plan(sql, { fragments, partitions, role, signal: planning.signal, materialize: true, temps, storeResult, nprobe: run.options.nprobe }).finally(planning.done);
   }
 
   /**

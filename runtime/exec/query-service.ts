@@ -27,6 +27,8 @@ export interface QueryOptions {
   role?: CallerRole;
   /** The plan explain() made for this statement with the same options, so it is not planned twice. */
   plan?: Plan;
+  /** IVF lists a vector top-k over a table with an IVF index probes (runtime/planner/ivf.ts); default: the index's own; 0: exact search. */
+  nprobe?: number;
   /** Told the plan once it is made, before any fragment runs. */
   onPlan?: (plan: Plan) => void;
   /** Told each time a fragment finishes (its successful attempt). */

@@ -28,6 +28,7 @@ import {
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
 import { randomBytes } from 'node:crypto';
+import { rewriteForIvf, type IvfIndexSource } from './ivf.ts';
 
 export interface PlannerOptions {
   /**
@@ -49,6 +50,8 @@ export interface PlannerOptions {
   evaluate?: Evaluate;
   /** Tables up to this size may be broadcast to every fragment of a join. */
   broadcastLimitBytes: number;
+  /** IVF indexes (exec/vector-index.ts): vector top-k queries over an indexed column probe them (planner/ivf.ts). */
+  ivf?: IvfIndexSource;
   /**
    * A grouped aggregate estimated to have this many groups or more runs its final aggregate
    * as a stage of `shufflePartitions` tasks; 0: every grouped aggregate does. Default 50,000.
@@ -84,6 +87,8 @@ export interface PlanOptions {
    * spare, so a grouped aggregate always runs its final aggregate as a stage of tasks.
    */
   storeResult?: boolean;
+  /** IVF lists a vector top-k query over an indexed table probes (default: the index's; 0: exact search). */
+  nprobe?: number;
 }
 
 const DEFAULT_SUBQUERY_STAGE_BYTES = 64 * 1024 * 1024;
@@ -190,6 +195,16 @@ export class Planner {
    * dashboard repeats the same SQL).
    */
   async plan(sql: string, planOptions: PlanOptions = {}): Promise<Plan> {
+    // A vector top-k over a table with an IVF index reads the probed lists of its index (planner/ivf.ts).
+    const ivf = this.options.ivf && !planOptions.temps?.size ? await rewriteForIvf(this.options.engine, this.options.ivf, sql, planOptions.nprobe) : undefined;
+    if (ivf) {
+      const plan = await this.planSql(ivf.sql, planOptions);
+      return { ...plan, reason: `${ivf.note}; ${plan.reason}` };
+    }
+    return this.planSql(sql, planOptions);
+  }
+
+  private async planSql(sql: string, planOptions: PlanOptions): Promise<Plan> {
     const key = `${planOptions.fragments ?? ''}\u0000${planOptions.partitions ?? ''}\u0000${planOptions.role === 'admin' ? 'admin' : ''}\u0000${planOptions.materialize ? 'm' : ''}${planOptions.storeResult ? 's' : ''}\u0000${sql}`;
     // Plans over the results of steps that ran are made once, for that run.
     if (planOptions.temps?.size) return (await this.planUncached(sql, planOptions)).plan;

@@ -22,7 +22,8 @@ import type { PartitionField, PartitionSpec, TableMetadata } from './metadata.ts
 import { assertWritableFormat } from './metadata.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { transformToString } from './transforms.ts';
-import { toDuckDBType, type IcebergSchema, type IcebergType, type NestedField, type PrimitiveType } from './types.ts';
+import { ARRAY_SIZE_PREFIX, checkArraySizeProperties, duckArraySize } from './array-sizes.ts';
+import { isPrimitive, toDuckDBType, type IcebergSchema, type IcebergType, type NestedField, type PrimitiveType } from './types.ts';
 import { FieldIdAllocator, icebergTypeOf, parsePartitionTerms, partitionSpecFor, type DuckDBColumn } from './writer-schema.ts';
 import type { TableIO } from './writer-io.ts';
 import { columnsFromDefinitions } from './writer.ts';
@@ -120,7 +121,9 @@ export async function applyAlter(conn: DuckDBConnection, table: string, m: Table
       const ids = new FieldIdAllocator(m.lastColumnId);
       const id = ids.next();
       const type = icebergTypeOf(col.type, col.name, ids, table);
-      return withSchema(m, [...schema.fields, { id, name: col.name, required: false, type }], ids.last);
+      const added = withSchema(m, [...schema.fields, { id, name: col.name, required: false, type }], ids.last);
+      const size = duckArraySize(col.type);
+      return size === undefined ? added : { ...added, properties: { ...added.properties, [`${ARRAY_SIZE_PREFIX}${id}`]: String(size) } };
     }
     case 'drop_column': {
       const f = findColumn(schema, action.column);
@@ -150,6 +153,14 @@ export async function applyAlter(conn: DuckDBConnection, table: string, m: Table
       if (!f) throw noColumn(table, schema, action.column);
       const col = await duckColumn(conn, `"__puffin_type" ${action.type}`);
       const to = icebergTypeOf(col.type, f.name, new FieldIdAllocator(m.lastColumnId), table);
+      // A list column's fixed size (FLOAT[] <-> FLOAT[n]) is a property, not a schema change (array-sizes.ts).
+      if (to.kind === 'list' && f.type.kind === 'list' && to.element.kind === f.type.element.kind && isPrimitive(to.element) && typeText(to.element) === typeText(f.type.element)) {
+        const key = `${ARRAY_SIZE_PREFIX}${f.id}`;
+        const size = duckArraySize(col.type);
+        const { [key]: _old, ...rest } = m.properties;
+        if (size === undefined) return key in m.properties ? { ...m, properties: rest } : m;
+        return m.properties[key] === String(size) ? m : { ...m, properties: { ...rest, [key]: String(size) } };
+      }
       if (to.kind === 'struct' || to.kind === 'list' || to.kind === 'map') {
         throw new PuffinError('unsupported', `ALTER COLUMN ... TYPE to ${typeText(to)}: only primitive types can be changed (nested columns evolve field by field)`);
       }
@@ -192,6 +203,7 @@ export async function applyAlter(conn: DuckDBConnection, table: string, m: Table
           throw new PuffinError('bad_request', `table property '${k}' cannot be set with ALTER TABLE ... SET`);
         }
       }
+      checkArraySizeProperties(table, schema, action.properties);
       return { ...m, properties: { ...m.properties, ...action.properties } };
     }
     case 'rename_table':

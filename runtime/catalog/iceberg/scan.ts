@@ -19,6 +19,7 @@ import { EntryFilter, manifestMightMatch, prepareSpec, type PreparedSpec } from 
 import type { IcebergTable } from './table.ts';
 import { tableNameMapping, topLevelNames } from './name-mapping.ts';
 import { exposedSchema } from './column-names.ts';
+import { applyArraySizes } from './array-sizes.ts';
 import { defaultValueText, indexFieldsById, isPrimitive, toDuckDBType, type IcebergSchema, type NestedField, type PrimitiveType } from './types.ts';
 import { valueKey, type IcebergValue } from './values.ts';
 
@@ -144,6 +145,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
   const mapping = tableNameMapping(metadata.properties, file);
   const mappedNames = mapping && topLevelNames(mapping);
   const fields = fieldMappings(schema, mappedNames, file);
+  applyArraySizes(fields, schema, metadata.properties);
   const counts: ScanCounts = { manifestsTotal: 0, manifestsSkipped: 0, filesTotal: 0, filesKept: 0, deleteFiles: 0, deleteFilesTotal: 0, rowsKept: 0, bytesKept: 0 };
   const result: IcebergScan = {
     metadataLocation: file,

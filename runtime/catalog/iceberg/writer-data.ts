@@ -25,7 +25,8 @@ import { parseBlob, parseLiteral } from './literals.ts';
 import type { PartitionSpec, TableMetadata } from './metadata.ts';
 import { exposedSchema } from './column-names.ts';
 import { bucketValue } from './transforms.ts';
-import { isPrimitive, toDuckDBType, type IcebergSchema, type IcebergType, type NestedField, type PrimitiveType } from './types.ts';
+import { writeCastSql } from './array-sizes.ts';
+import { isPrimitive, type IcebergSchema, type IcebergType, type NestedField, type PrimitiveType } from './types.ts';
 import type { IcebergValue } from './values.ts';
 import type { TableIO } from './writer-io.ts';
 import type { DataFileInfo } from './writer-manifest.ts';
@@ -310,7 +311,7 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
       throw new PuffinError('bad_request', `table '${o.table}' has ${schema.fields.length} columns (${schema.fields.map((f) => f.name).join(', ')}) but the rows to write have ${width}`);
     }
     const aliases = schema.fields.map((_, i) => `__c${i}`);
-    const casts = schema.fields.map((f, i) => `CAST(__q.${aliases[i]} AS ${toDuckDBType(f.type)}) AS ${sqlIdent(f.name)}`);
+    const casts = schema.fields.map((f, i) => `${writeCastSql(`__q.${aliases[i]}`, f, metadata.properties)} AS ${sqlIdent(f.name)}`);
     try {
       await conn.run(`CREATE TEMP TABLE ${src} AS SELECT ${casts.join(', ')} FROM (${o.selectSql}) __q(${aliases.join(', ')})`);
     } catch (err) {

@@ -23,6 +23,7 @@ import { writeDataFiles } from './writer-data.ts';
 import { assertWritableFormat } from './metadata.ts';
 import { exposedSchema } from './column-names.ts';
 import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
+import { arraySizeProperties } from './array-sizes.ts';
 
 export interface WriterContext {
   /** A DuckDB connection for staging and reading (its temp tables are cleaned up). */
@@ -145,7 +146,9 @@ export interface CreateOptions {
 export async function createTableFromColumns(ctx: WriterContext, name: string, columns: DuckDBColumn[], options: CreateOptions = {}): Promise<LoadedTable> {
   const { schema, lastColumnId } = schemaFromDuckDB(columns, name);
   const spec = partitionSpecFor(schema, options.partitionBy ? parsePartitionTerms(options.partitionBy) : [], name);
-  return createTable(ctx.store, name, { schema, lastColumnId, spec, location: options.location ?? tableUri(ctx, name), ...(options.properties ? { properties: options.properties } : {}) }, ctx.io);
+  // Fixed-size ARRAY columns are stored as lists; their sizes are kept in the properties (array-sizes.ts).
+  const properties = { ...arraySizeProperties(columns, schema), ...options.properties };
+  return createTable(ctx.store, name, { schema, lastColumnId, spec, location: options.location ?? tableUri(ctx, name), ...(Object.keys(properties).length > 0 ? { properties } : {}) }, ctx.io);
 }
 
 /** CREATE TABLE name (definitions) [PARTITIONED BY (...)] */
