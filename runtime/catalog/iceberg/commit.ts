@@ -443,17 +443,29 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
     summary,
     schemaId: m.currentSchemaId,
   };
-  const metadata: TableMetadata = {
+  const metadata = appendSnapshot(m, base.metadataLocation, snapshot);
+  return { metadata, snapshotId, sequenceNumber: seq, attemptFiles };
+}
+
+/**
+ * `m` with `snapshot` committed on the main branch: current snapshot, sequence number,
+ * snapshot and metadata logs, and the main ref moved to it keeping the ref's other
+ * properties (retention: min-snapshots-to-keep, max-snapshot-age-ms, max-ref-age-ms).
+ * Every snapshot-producing commit (appends, overwrites, row deltas, rewrite_manifests) goes
+ * through here. `previousLocation` is the metadata file `m` was read from.
+ */
+export function appendSnapshot(m: TableMetadata, previousLocation: string, snapshot: Snapshot): TableMetadata {
+  const { snapshotId, timestampMs } = snapshot;
+  return {
     ...m,
-    lastSequenceNumber: seq,
-    lastUpdatedMs: now,
+    lastSequenceNumber: snapshot.sequenceNumber > m.lastSequenceNumber ? snapshot.sequenceNumber : m.lastSequenceNumber,
+    lastUpdatedMs: timestampMs,
     currentSnapshotId: snapshotId,
     snapshots: [...m.snapshots, snapshot],
-    snapshotLog: [...m.snapshotLog, { timestampMs: now, snapshotId }],
-    metadataLog: [...m.metadataLog, { timestampMs: m.lastUpdatedMs, metadataFile: base.metadataLocation }],
-    refs: { ...m.refs, main: { snapshotId, type: 'branch' } },
+    snapshotLog: [...m.snapshotLog, { timestampMs, snapshotId }],
+    metadataLog: [...m.metadataLog, { timestampMs: m.lastUpdatedMs, metadataFile: previousLocation }],
+    refs: { ...m.refs, main: { ...m.refs.main, snapshotId, type: 'branch' } },
   };
-  return { metadata, snapshotId, sequenceNumber: seq, attemptFiles };
 }
 
 function rewrittenConflict(name: string, missing: string[]): PuffinError {

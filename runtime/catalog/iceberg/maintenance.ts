@@ -19,7 +19,7 @@
 
 import { PuffinError } from '../../errors.ts';
 import { randomUUID } from 'node:crypto';
-import { commitTable, loadTable, newSnapshotId, toDataFileInfo, writeMetadataFile, type LoadedTable } from './commit.ts';
+import { appendSnapshot, commitTable, loadTable, newSnapshotId, toDataFileInfo, writeMetadataFile, type LoadedTable } from './commit.ts';
 import { resolveLocation } from './io.ts';
 import { DELETED, EXISTING, dataSequenceNumber, decodeManifest, decodeManifestList, entrySnapshotId, fileSequenceNumber, type Manifest, type ManifestFile } from './manifest.ts';
 import { assertWritableFormat, decodeTableMetadata, type Snapshot, type TableMetadata } from './metadata.ts';
@@ -415,17 +415,7 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
       snapshotId, parentSnapshotId: parent.snapshotId, sequenceNumber: seq, timestampMs: now, manifestList: listPath, schemaId: m.currentSchemaId,
       summary: { operation: 'replace', 'manifests-created': String(newRows.length), 'manifests-replaced': String(replaced.size), 'manifests-kept': String(rows.length - replaced.size), 'entries-processed': String(stats.entries), ...totals },
     };
-    const metadata: TableMetadata = {
-      ...m,
-      lastSequenceNumber: seq,
-      lastUpdatedMs: now,
-      currentSnapshotId: snapshotId,
-      snapshots: [...m.snapshots, snapshot],
-      snapshotLog: [...m.snapshotLog, { timestampMs: now, snapshotId }],
-      metadataLog: [...m.metadataLog, { timestampMs: m.lastUpdatedMs, metadataFile: base.metadataLocation }],
-      refs: { ...m.refs, main: { ...(m.refs.main ?? {}), snapshotId, type: 'branch' } },
-    };
-    return { metadata, attemptFiles };
+    return { metadata: appendSnapshot(m, base.metadataLocation, snapshot), attemptFiles };
   });
   if (!committed.metadata) {
     return { table: name, snapshotId: null, manifestsRewritten: 0, manifestsAdded: 0, manifestsKept: 0, entries: 0, bytesRewritten: 0, metadataLocation: committed.base.metadataLocation };
