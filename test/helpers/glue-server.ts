@@ -32,6 +32,8 @@ export interface LocalGlue {
   table(database: string, name: string): GlueTableRecord | undefined;
   /** Run `hook` just before the next request for `operation` is handled (e.g. a competing update). */
   beforeNext(operation: string, hook: () => void): void;
+  /** Answer the next request for `operation` with this error instead of handling it (status 400, or 500 for InternalServiceException). */
+  failNext(operation: string, errorType: string): void;
   /** An UpdateTable by another writer: merges `parameters` and moves the VersionId on. */
   updateBehind(database: string, name: string, parameters: Record<string, string>): void;
   close(): Promise<void>;
@@ -59,6 +61,7 @@ export async function startLocalGlue(options: LocalGlueOptions = {}): Promise<Lo
   const tables = new Map<string, Map<string, GlueTableRecord>>();
   const requests: LocalGlue['requests'] = [];
   const hooks = new Map<string, (() => void)[]>();
+  const failures = new Map<string, string[]>();
   const now = () => Date.now() / 1000;
 
   const databaseTables = (name: unknown): Map<string, GlueTableRecord> => {
@@ -150,10 +153,12 @@ export async function startLocalGlue(options: LocalGlueOptions = {}): Promise<Lo
       const body = (text ? JSON.parse(text) : {}) as Body;
       requests.push({ operation, catalogId: typeof body.CatalogId === 'string' ? body.CatalogId : undefined });
       for (const hook of hooks.get(operation)?.splice(0) ?? []) hook();
+      const failure = failures.get(operation)?.shift();
+      if (failure) throw new GlueError(failure, `injected ${failure}`);
       send(res, 200, operations[operation]!(body));
     } catch (err) {
       const type = err instanceof GlueError ? err.type : 'InternalServiceException';
-      send(res, err instanceof GlueError ? 400 : 500, { __type: type, Message: (err as Error).message }, { 'x-amzn-ErrorType': type });
+      send(res, type === 'InternalServiceException' ? 500 : 400, { __type: type, Message: (err as Error).message }, { 'x-amzn-ErrorType': type });
     }
   };
 
@@ -172,6 +177,9 @@ export async function startLocalGlue(options: LocalGlueOptions = {}): Promise<Lo
     table: (database, name) => tables.get(database.toLowerCase())?.get(name.toLowerCase()),
     beforeNext(operation, hook) {
       hooks.set(operation, [...(hooks.get(operation) ?? []), hook]);
+    },
+    failNext(operation, errorType) {
+      failures.set(operation, [...(failures.get(operation) ?? []), errorType]);
     },
     updateBehind(database, name, parameters) {
       const current = tables.get(database.toLowerCase())?.get(name.toLowerCase());

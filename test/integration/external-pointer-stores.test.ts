@@ -201,6 +201,24 @@ describe('Glue Data Catalog store against a local Glue endpoint', () => {
     }
   });
 
+  test('a throttled write is sent again; one whose outcome is unknown is an error, never replayed', async () => {
+    const [store] = await openMany('glue', options(), 1);
+    try {
+      assert.equal(await store!.compareAndSwap('db.retry', undefined, 's3://l/1.json'), true);
+      glue.failNext('UpdateTable', 'ThrottlingException');
+      assert.equal(await store!.compareAndSwap('db.retry', 's3://l/1.json', 's3://l/2.json'), true);
+      assert.equal(glue.table('db', 'retry')!.VersionId, '1');
+      // A 500 may come after the update ran: sent again, it would fail its own version check
+      // and report this commit as lost.
+      glue.failNext('UpdateTable', 'InternalServiceException');
+      const before = glue.requests.length;
+      await assert.rejects(store!.compareAndSwap('db.retry', 's3://l/2.json', 's3://l/3.json'), (err: unknown) => err instanceof PuffinError && err.code === 'unavailable');
+      assert.deepEqual(glue.requests.slice(before).map((r) => r.operation), ['GetTable', 'UpdateTable'], 'sent once');
+    } finally {
+      await store!.close?.();
+    }
+  });
+
   test('a non-Iceberg table is refused by name and left out of the list', async () => {
     const [store] = await openMany('glue', options(), 1);
     try {

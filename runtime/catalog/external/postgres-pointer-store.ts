@@ -48,8 +48,13 @@ const TABLE_RECORD = " AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)";
 const WHERE_TABLE = 'catalog_name = $1 AND table_namespace = $2 AND table_name = $3';
 
 const WHAT = 'the Postgres catalog';
-/** Only pg's parameters a catalog may set in its URL (others read local files or move the connection). */
-const URL_PARAMETERS = new Set(['sslmode', 'application_name', 'options']);
+/**
+ * pg's URL parameters a catalog may set. sslrootcert (a CA file, e.g. RDS's bundle: Node does
+ * not trust RDS's CAs by itself) stays on this machine; sslcert and sslkey would send or use
+ * another local file as a client identity, and host/password/user would move the connection
+ * or carry a secret, so they are refused.
+ */
+const URL_PARAMETERS = new Set(['sslmode', 'sslrootcert', 'uselibpqcompat', 'application_name', 'options']);
 
 export class PostgresPointerStore implements PointerStore {
   private constructor(
