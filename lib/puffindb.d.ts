@@ -52,13 +52,27 @@ export declare class PuffinError extends Error {
   get httpStatus(): number;
 }
 
+/** What query(), stream() and explain() take after the text, instead of a bare parameter list. */
+export interface QueryOptions {
+  /** Bind `$1`, `$2`, ... (or `?`, in order): DuckDB SQL only. */
+  params?: readonly Param[];
+  /**
+   * What the text is written in (default 'sql'). 'prql' and 'malloy' are compiled to DuckDB SQL
+   * first; Malloy against the tables of the warehouse (open()) or those the key may read
+   * (connect()), named by their names or as duckdb.table('name'); its last `run:` runs.
+   */
+  language?: 'sql' | 'prql' | 'malloy';
+  /** The SQL dialect of a 'sql' text (default 'duckdb'): 'snowflake', 'tsql', ... translated first. */
+  dialect?: Dialect;
+}
+
 export interface Database {
-  /** Run one statement; `params` bind `$1`, `$2`, ... (or `?`, in order). */
-  query(sql: string, params?: readonly Param[]): Promise<QueryResult>;
+  /** Run one statement; `params` bind `$1`, `$2`, ... (or `?`, in order); or options with a language or dialect. */
+  query(sql: string, params?: readonly Param[] | QueryOptions): Promise<QueryResult>;
   /** The result as Arrow record batches (int64 as BigInt, decimals exact), batch by batch. */
-  stream(sql: string, params?: readonly Param[]): AsyncIterableIterator<RecordBatch>;
+  stream(sql: string, params?: readonly Param[] | QueryOptions): AsyncIterableIterator<RecordBatch>;
   /** The distributed plan (shape, stages, fragments, files kept and pruned), as JSON. */
-  explain(sql: string, params?: readonly Param[]): Promise<Record<string, unknown>>;
+  explain(sql: string, params?: readonly Param[] | QueryOptions): Promise<Record<string, unknown>>;
   /** Tables with their columns, snapshot, files, rows and bytes (puffindb.query_log included, as the server lists it). */
   tables(): Promise<TableInfo[]>;
   /** Release everything (embedded: flush the query log, stop workers). Later calls reject. */

@@ -12,6 +12,9 @@ import { openWarehouse } from '../cli/warehouse.ts';
 import { registerProcess } from '../exec/leftovers.ts';
 import type { Database, OpenOptions, TableInfo } from '../../lib/puffindb.js';
 import { bindParams } from './params.ts';
+import { queryArgs } from './query-options.ts';
+import { toDuckdbSql } from '../sql/frontends.ts';
+import { warehouseTables } from '../cli/frontend-commands.ts';
 import { closedError, publicResult, STREAM_BATCH_ROWS } from './rows.ts';
 
 export async function open(options: OpenOptions = {}): Promise<Database> {
@@ -33,9 +36,18 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     if (closed) throw closedError();
   };
 
-  async function run(sql: string, params?: readonly unknown[]) {
+  /** The DuckDB SQL of a call's text: PRQL, Malloy (against this warehouse's tables) or a dialect turned into it, parameters bound. */
+  async function duckdbSql(text: string, arg: Parameters<Database['query']>[1]): Promise<string> {
     live();
-    return warehouse.query(bindParams(sql, params));
+    const { params, language, dialect, duckdb } = queryArgs(arg);
+    if (duckdb) return bindParams(text, params);
+    return (await toDuckdbSql({ text, language, dialect, tables: language === 'malloy' ? await warehouseTables(warehouse.catalog) : undefined })).sql;
+  }
+
+  async function run(sql: string, arg: Parameters<Database['query']>[1]) {
+    const statement = await duckdbSql(sql, arg);
+    live();
+    return warehouse.query(statement);
   }
 
   return {
@@ -52,7 +64,8 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     },
     async explain(sql, params) {
       live();
-      return (await (await warehouse.cluster()).explain(bindParams(sql, params), { role: 'admin' })) as unknown as Record<string, unknown>;
+      const statement = await duckdbSql(sql, params);
+      return (await (await warehouse.cluster()).explain(statement, { role: 'admin' })) as unknown as Record<string, unknown>;
     },
     async tables(): Promise<TableInfo[]> {
       live();

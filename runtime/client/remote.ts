@@ -10,6 +10,7 @@ import { PuffinError } from '../errors.ts';
 import { ARROW_STREAM_TYPE } from '../results/text.ts';
 import type { ConnectOptions, Database, QueryResult, TableInfo } from '../../lib/puffindb.js';
 import { bindParams } from './params.ts';
+import { queryArgs } from './query-options.ts';
 import { closedError } from './rows.ts';
 
 /** POST /v1/query's JSON answer: rows in hand, or where a large result is kept. */
@@ -89,7 +90,12 @@ export async function connect(options: ConnectOptions): Promise<Database> {
   const pageRows = options.pageRows ?? 10_000;
   if (!Number.isInteger(pageRows) || pageRows < 1 || pageRows > 1_000_000) throw new PuffinError('bad_request', `pageRows must be an integer in [1, 1000000], got ${String(options.pageRows)}`);
 
-  const queryBody = (sql: string, params?: readonly unknown[]) => ({ sql: bindParams(sql, params), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  // A language or dialect goes to the server, which compiles or translates the text (Malloy against the tables this key may read).
+  const statementBody = (sql: string, arg: Parameters<Database['query']>[1]) => {
+    const { params, language, dialect, duckdb } = queryArgs(arg);
+    return { sql: duckdb ? bindParams(sql, params) : sql, ...(language ? { language } : {}), ...(dialect && !duckdb ? { dialect } : {}) };
+  };
+  const queryBody = (sql: string, arg: Parameters<Database['query']>[1]) => ({ ...statementBody(sql, arg), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
 
   async function* batchesOf(res: Response): AsyncGenerator<RecordBatch> {
     // Apache Arrow loads when a stream is read, not with the client.
@@ -128,7 +134,7 @@ export async function connect(options: ConnectOptions): Promise<Database> {
       yield* batchesOf(await call('GET', `${answer.result}?format=arrow`, undefined, ARROW_STREAM_TYPE));
     },
     async explain(sql, params) {
-      return (await (await call('POST', '/v1/explain', { sql: bindParams(sql, params) })).json()) as Record<string, unknown>;
+      return (await (await call('POST', '/v1/explain', statementBody(sql, params))).json()) as Record<string, unknown>;
     },
     async tables(): Promise<TableInfo[]> {
       return ((await (await call('GET', '/v1/tables')).json()) as { tables: TableInfo[] }).tables;

@@ -90,6 +90,14 @@ describe('open(): the embedded engine', () => {
     assert.match(await code(embedded.query('SELECT $1', [])), /^bad_request: .*takes 1 parameter/);
     await assert.rejects(open({ home, workers: 0 }), /workers must be a positive integer/);
   });
+
+  test("query options: a language, Malloy compiled against the warehouse's tables", async () => {
+    const malloy = await embedded.query('run: trips -> { where: id < 100; group_by: zone; aggregate: n is count(), total is fare.sum(); order_by: zone }', { language: 'malloy' });
+    assert.deepEqual(malloy.rows, (await embedded.query('SELECT zone, count(*) AS n, sum(fare) AS total FROM trips WHERE id < $1 GROUP BY zone ORDER BY zone', { params: [100] })).rows);
+    assert.equal((await embedded.explain('from trips | aggregate {n = count this}', { language: 'prql' })).shape, 'scan-aggregate');
+    assert.match(await code(embedded.query('run: trips -> { select: id }', { language: 'malloy', params: [1] })), /^bad_request: 'params' apply to DuckDB SQL only/);
+    assert.match(await code(embedded.query('run: nowhere -> { select: * }', { language: 'malloy' })), /^unknown_table: Malloy: 'nowhere' is neither a source/);
+  });
 });
 
 describe('connect(): a server over HTTP', () => {

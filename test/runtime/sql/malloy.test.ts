@@ -6,7 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_KEY, apiFixture, errorOf, newKey, type Caller } from '../../helpers/api.ts';
+import { ADMIN_KEY, apiFixture, appFor, errorOf, newKey, type Caller } from '../../helpers/api.ts';
+import { startServer } from '../../../runtime/api/server.ts';
+import { connect } from '../../../runtime/client/index.ts';
 import type { ControlFixture } from '../../helpers/control-plane.ts';
 import { classifyStatement } from '../../../runtime/sql/classify.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
@@ -162,6 +164,23 @@ describe('what Malloy compiles meets the classifier, roles and sandbox', () => {
 });
 
 describe('the CLI and library paths', () => {
+  test("the library's query options: connect() sends the language, the server compiles it against the key's tables", async () => {
+    const server = await startServer(await appFor(f), { port: 0, host: '127.0.0.1' });
+    const remote = await connect({ url: server.url, key: reader });
+    try {
+      const text = 'run: t -> { where: g = 3; group_by: b; aggregate: n is count(); order_by: b }';
+      const expected = (await answer({ sql: 'SELECT b, count(*) AS n FROM t WHERE g = 3 GROUP BY b ORDER BY b' })).rows;
+      assert.deepEqual((await remote.query(text, { language: 'malloy' })).rows, expected);
+      assert.equal(((await remote.explain(text, { language: 'malloy' })) as { shape: string }).shape, 'scan-aggregate');
+      await assert.rejects(remote.query(text, { language: 'malloy', params: [1] }), /'params' apply to DuckDB SQL only/);
+      await assert.rejects(remote.query(text, { language: 'cobol' as 'sql' }), /'language' must be one of sql, prql, malloy/);
+      await assert.rejects(remote.query('run: missing -> { select: * }', { language: 'malloy' }), (e: Error & { code?: string }) => e.code === 'unknown_table');
+    } finally {
+      await remote.close();
+      await server.close();
+    }
+  });
+
   test('--lang malloy compiles against the tables it is given; Malloy without a catalog is refused', async () => {
     const tables = tablesOf({ orders: [{ name: 'amount', type: 'DECIMAL(10,2)' }, { name: 'region', type: 'VARCHAR' }] });
     assert.match(await duckdbText('run: orders -> { group_by: region; aggregate: total is amount.sum() }', { lang: 'malloy' }, tables), /SUM\(base\."amount"\).*FROM orders as base/s);
