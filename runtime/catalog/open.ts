@@ -11,6 +11,7 @@ import { ExternalCatalogs } from './external/external-catalog.ts';
 import { FilePointerStore } from './iceberg/file-pointer-store.ts';
 import { uriFileIO } from './iceberg/uri-file-io.ts';
 import { uriTableIO } from './iceberg/writer-io.ts';
+import { locationPolicyOf } from '../storage/locations.ts';
 
 export async function openCatalog(settings: Settings, engine: Engine): Promise<WarehouseCatalog> {
   let pointers: RedisPointerStore | undefined;
@@ -33,7 +34,8 @@ export async function openCatalog(settings: Settings, engine: Engine): Promise<W
   let opened: WarehouseCatalog | undefined;
   const external = new ExternalCatalogs(catalogs ?? new FilePointerStore(join(settings.home, 'catalog', 'external-catalogs')), {
     io: uriFileIO(storeOptions),
-    tableIO: uriTableIO(storeOptions),
+    // Deletes only the metadata files the commit path wrote (confined like every write).
+    tableIO: uriTableIO({ ...storeOptions, locations: locationPolicyOf(settings) }),
     localTables: async () => (opened ? opened.listTables() : []),
   });
   opened = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, {

@@ -26,6 +26,7 @@ import { uriFileIO } from '../../runtime/catalog/iceberg/uri-file-io.ts';
 import { uriTableIO } from '../../runtime/catalog/iceberg/writer-io.ts';
 import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { runCatalogCommand } from '../../runtime/cli/catalog-commands.ts';
+import { main } from '../../runtime/cli/main.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { openControlPlane, type ControlPlane } from '../../runtime/exec/control-plane.ts';
 import { InProcessInvoker } from '../../runtime/exec/in-process-invoker.ts';
@@ -172,6 +173,19 @@ describe('an Iceberg REST catalog registered as `lake`', () => {
     // One chain: each snapshot's parent is the one before it.
     const snaps = t.snapshots!;
     for (let i = 1; i < snaps.length; i++) assert.equal(String(snaps[i]['parent-snapshot-id']), String(snaps[i - 1]['snapshot-id']));
+  });
+
+  test('the CLI (openCatalog as every entry point opens it) reads the external table', async () => {
+    const keys = ['PUFFINDB_HOME', 'PUFFINDB_WAREHOUSE', 'PUFFINDB_WORKERS', 'PUFFINDB_ALLOWED_LOCATIONS'] as const;
+    const saved = keys.map((k) => process.env[k]);
+    Object.assign(process.env, { PUFFINDB_HOME: settings.home, PUFFINDB_WAREHOUSE: settings.warehouse, PUFFINDB_WORKERS: '1', PUFFINDB_ALLOWED_LOCATIONS: settings.allowedLocations.join(',') });
+    try {
+      const lines: string[] = [];
+      await main(['query', '--format', 'json', 'SELECT count(*) AS n, sum(amount) AS total FROM lake.sales.orders o JOIN customers c ON o.customer = c.id'], (s) => lines.push(s));
+      assert.deepEqual(JSON.parse(lines.join('')).map((r: Record<string, unknown>) => [Number(r.n), Number(r.total)]), [[5, 54]]);
+    } finally {
+      keys.forEach((k, i) => (saved[i] === undefined ? delete process.env[k] : (process.env[k] = saved[i])));
+    }
   });
 
   test('DROP TABLE drops it from the catalog', async () => {

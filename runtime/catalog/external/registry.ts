@@ -84,11 +84,34 @@ export function checkCatalogName(name: unknown): string {
   return lower;
 }
 
-function isLinkLocal(host: string): boolean {
-  const h = host.toLowerCase();
+/** The eight 16-bit groups of an IPv6 address, or undefined. */
+function ipv6Groups(h: string): number[] | undefined {
+  let text = h;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = v4[1].split('.').map(Number);
+    text = `${text.slice(0, -v4[1].length)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const part = (x: string | undefined) => (x ? x.split(':').map((g) => parseInt(g, 16)) : []);
+  const a = part(head);
+  const b = part(tail);
+  const groups = tail === undefined ? a : [...a, ...new Array(8 - a.length - b.length).fill(0), ...b];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+/** A link-local or instance-metadata address, in any of its IPv4 and IPv6 spellings (mapped, compatible, NAT64). */
+export function isLinkLocalHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
   if (isIP(h) === 4) return h.startsWith('169.254.');
-  if (isIP(h) === 6) return /^fe[89ab][0-9a-f]:/.test(h) || h === 'fd00:ec2::254' || /^::ffff:169\.254\./.test(h);
-  return false;
+  if (isIP(h) !== 6) return false;
+  const g = ipv6Groups(h);
+  if (!g) return false;
+  if ((g[0] & 0xffc0) === 0xfe80) return true;
+  if (g.join(':') === [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254].join(':')) return true;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  const embedded = (zeros(5) && (g[5] === 0xffff || g[5] === 0)) || (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0));
+  return embedded && g[6] >> 8 === 169 && (g[6] & 0xff) === 254;
 }
 
 /** An http(s) URL without credentials, not naming a link-local (instance metadata) address. */
@@ -103,7 +126,7 @@ export function checkCatalogUrl(raw: unknown, what: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`${what} must be http or https, got ${url.protocol.replace(/:$/, '')}`);
   if (url.username || url.password) throw bad(`${what} must not carry credentials; name the token with --token-env or --token-secret-arn`);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isLinkLocal(host)) throw bad(`${what} names ${host}, a link-local (instance metadata) address; those are refused`);
+  if (isLinkLocalHost(host)) throw bad(`${what} names ${host}, a link-local (instance metadata) address; those are refused`);
   if (url.search || url.hash) throw bad(`${what} must not have a query or fragment`);
   return url.toString().replace(/\/+$/, '');
 }

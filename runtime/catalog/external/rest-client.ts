@@ -20,7 +20,7 @@ import { request as httpsRequest } from 'node:https';
 import { PuffinError, type ErrorCode } from '../../errors.ts';
 import { checkedLookup } from '../../sql/generators.ts';
 import { quoteBigIntegers } from '../iceberg/metadata.ts';
-import type { CatalogRecord } from './registry.ts';
+import { isLinkLocalHost, type CatalogRecord } from './registry.ts';
 
 export type Json = Record<string, unknown>;
 
@@ -86,6 +86,8 @@ export function sigv4Service(type: CatalogRecord['type']): 'glue' | 's3tables' |
 export const nodeSend: HttpSend = (req, timeoutMs) =>
   new Promise((resolve, reject) => {
     const url = new URL(req.url);
+    // A literal address is not looked up (checkedLookup never sees it): checked here.
+    if (isLinkLocalHost(url.hostname)) return reject(new PuffinError('access_denied', `catalog at ${url.host} was not called: a link-local (instance metadata) address`));
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const r = send(url, { method: req.method, headers: req.headers, lookup: checkedLookup(true), agent: false, timeout: timeoutMs }, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
