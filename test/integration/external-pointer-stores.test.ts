@@ -99,32 +99,6 @@ async function closeAll(stores: PointerStore[]): Promise<void> {
   await Promise.all(stores.map((s) => s.close?.()));
 }
 
-describe('openExternalPointerStore: options', () => {
-  test('refuses unknown types, unknown or missing options and malformed values, naming them', async () => {
-    await assert.rejects(openExternalPointerStore('hive' as PointerCatalogType, {}), badRequest(/unknown catalog type 'hive'/));
-    await assert.rejects(openExternalPointerStore('glue', {}), badRequest(/needs the option 'region'/));
-    await assert.rejects(openExternalPointerStore('glue', { region: 'us-east-1', regoin: 'x' }), badRequest(/no option 'regoin'/));
-    await assert.rejects(openExternalPointerStore('glue', { region: 'Mars' }), badRequest(/'region' is not an AWS region/));
-    await assert.rejects(openExternalPointerStore('glue', { region: 'us-east-1', endpoint: 'ftp://x' }), badRequest(/'endpoint' must be an http/));
-    await assert.rejects(openExternalPointerStore('glue', { region: 'us-east-1', catalogId: '12' }), badRequest(/'catalogId'/));
-    await assert.rejects(openExternalPointerStore('dynamodb', { region: 'us-east-1' }), badRequest(/needs the option 'table'/));
-    await assert.rejects(openExternalPointerStore('dynamodb', { region: 'us-east-1', table: 'a b' }), badRequest(/'table' is not a DynamoDB table name/));
-    await assert.rejects(openExternalPointerStore('dynamodb', { region: 'us-east-1', table: 'cat', create: 'yes' }), badRequest(/'create' must be 'true' or 'false'/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db' }), badRequest(/needs the option 'catalogName'/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'mysql://u@h/db', catalogName: 'c' }), badRequest(/postgres:\/\/ URL/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u:secret@h/db', catalogName: 'c' }), badRequest(/must not hold a password/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db?password=secret', catalogName: 'c' }), badRequest(/may not set 'password'/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db?sslkey=/etc/shadow', catalogName: 'c' }), badRequest(/may not set 'sslkey'/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db', catalogName: 'c', passwordEnv: 'PUFFINDB_ADMIN_KEY' }), badRequest(/PGPASSWORD or a variable starting with PUFFINDB_CATALOG_/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db', catalogName: 'c', passwordEnv: 'PUFFINDB_CATALOG_UNSET_X' }), badRequest(/not set/));
-    await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@h/db', catalogName: 'c', passwordSecretArn: 'not-an-arn' }), badRequest(/'passwordSecretArn'/));
-    await assert.rejects(
-      openExternalPointerStore('postgres', { url: 'postgres://u@h/db', catalogName: 'c', passwordEnv: 'PGPASSWORD', passwordSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x' }),
-      badRequest(/not both/),
-    );
-  });
-});
-
 describe('Glue Data Catalog store against a local Glue endpoint', () => {
   let glue: LocalGlue;
   const options = (): PointerCatalogOptions => ({ region: 'us-east-1', endpoint: glue.endpoint, catalogId: '123456789012' });

@@ -12,6 +12,7 @@
 import { PuffinError } from '../../errors.ts';
 import { pointerName } from '../iceberg/file-pointer-store.ts';
 import type { PointerStore } from '../iceberg/pointer-store.ts';
+import { isLinkLocalHost } from './registry.ts';
 
 export type PointerCatalogType = 'glue' | 'dynamodb' | 'postgres';
 
@@ -132,6 +133,7 @@ function endpointUrl(type: PointerCatalogType, value: string): string {
     throw new PuffinError('bad_request', `catalog type '${type}': option 'endpoint' must be an http(s) URL`);
   }
   if (url.username || url.password) throw new PuffinError('bad_request', `catalog type '${type}': option 'endpoint' must not carry credentials`);
+  refuseLinkLocal(type, 'endpoint', url);
   return url.toString().replace(/\/$/, '');
 }
 
@@ -171,7 +173,14 @@ function postgresUrl(value: string): string {
     throw new PuffinError('bad_request', "catalog type 'postgres': option 'url' must not hold a password; name where it is with passwordEnv or passwordSecretArn");
   }
   if (!url.hostname) throw new PuffinError('bad_request', "catalog type 'postgres': option 'url' names no host");
+  refuseLinkLocal('postgres', 'url', url);
   return value;
+}
+
+/** The instance metadata service is no catalog (and would be sent signed requests or a password). */
+function refuseLinkLocal(type: PointerCatalogType, key: string, url: URL): void {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isLinkLocalHost(host)) throw new PuffinError('bad_request', `catalog type '${type}': option '${key}' names ${host}, a link-local (instance metadata) address; those are refused`);
 }
 
 function jdbcCatalogName(value: string): string {
