@@ -267,6 +267,7 @@ export class WarehouseCatalog implements Catalog {
 
   /** Registers files (Parquet, CSV, TSV, JSON, NDJSON) as a table (see ParquetCatalog.addTable); refused over an Iceberg table. */
   async addTable(name: string, pattern: string, options: AddTableOptions = {}): Promise<TableSnapshot> {
+    await this.refuseExternalName(name);
     if (await this.pointers.get(pointerName(name))) {
       throw new PuffinError('conflict', `table '${name}' is an Iceberg table; drop it first to bind the name to Parquet files`);
     }
@@ -298,6 +299,7 @@ export class WarehouseCatalog implements Catalog {
    * does not decode is refused with the file's name and leaves the catalog unchanged.
    */
   async registerIceberg(name: string, location: string, options: RegisterOptions = {}): Promise<TableSnapshot> {
+    await this.refuseExternalName(name);
     const key = pointerName(name);
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
@@ -331,6 +333,13 @@ export class WarehouseCatalog implements Catalog {
     return snapshot;
   }
 
+  /** A local table may not take the name CATALOG.namespace.table of a registered external catalog: SQL would find that catalog's. */
+  private async refuseExternalName(name: string): Promise<void> {
+    if (typeof name === 'string' && this.external && (await this.external.resolve(name))) {
+      throw new PuffinError('conflict', `'${name}' names a table of external catalog '${name.split('.')[0].toLowerCase()}'; a local table cannot take that name`);
+    }
+  }
+
   /** Whether `location` is a Delta table (has a `_delta_log/` directory with files). */
   async isDelta(location: string): Promise<boolean> {
     return isDeltaLocation(this.io, location);
@@ -342,6 +351,7 @@ export class WarehouseCatalog implements Catalog {
    * feature this reader lacks, a broken log or an unreadable schema is refused.
    */
   async registerDelta(name: string, location: string): Promise<TableSnapshot> {
+    await this.refuseExternalName(name);
     const key = pointerName(name);
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);
@@ -360,6 +370,7 @@ export class WarehouseCatalog implements Catalog {
    * table version or a broken timeline is refused.
    */
   async registerHudi(name: string, location: string): Promise<TableSnapshot> {
+    await this.refuseExternalName(name);
     const key = pointerName(name);
     if (await this.parquet.getTable(key)) throw new PuffinError('conflict', `table '${name}' already exists (a Parquet table); drop it first`);
     if ((await this.pointers.get(key)) !== undefined) throw new PuffinError('conflict', `table '${name}' already exists (an Iceberg table); drop it first`);

@@ -20,6 +20,9 @@ import { bootstrapAdminKey } from '../../runtime/api/auth.ts';
 import { createIcebergRestApp } from '../../runtime/api/iceberg-rest/app.ts';
 import { startServer, type RunningServer } from '../../runtime/api/server.ts';
 import { ExternalCatalogs } from '../../runtime/catalog/external/external-catalog.ts';
+import { RestCatalogClient } from '../../runtime/catalog/external/rest-client.ts';
+import { RestPointerStore } from '../../runtime/catalog/external/rest-store.ts';
+import { commitTable, liveDataFileInfos, loadTable } from '../../runtime/catalog/iceberg/commit.ts';
 import { FilePointerStore } from '../../runtime/catalog/iceberg/file-pointer-store.ts';
 import { MemoryPointerStore } from '../../runtime/catalog/iceberg/memory-pointer-store.ts';
 import { uriFileIO } from '../../runtime/catalog/iceberg/uri-file-io.ts';
@@ -46,6 +49,7 @@ let engine: Engine;
 let plane: ControlPlane;
 let call: Caller;
 const dynamo = new MemoryPointerStore();
+let external: ExternalCatalogs;
 
 const lakeJs = () => new IcebergRestCatalog({ baseUrl: `${remote.url}/`, auth: { type: 'bearer', token: STATIC_TOKEN } });
 
@@ -75,6 +79,12 @@ before(async () => {
     if (!tokens.has(auth.replace(/^Bearer /, ''))) return c.json({ error: { message: 'not authorized', type: 'NotAuthorizedException', code: 401 } }, 401);
     await next();
   });
+  // A second catalog that behaves as Glue's endpoint does: no `endpoints` in /v1/config, and
+  // HTTP 200 with an error body for an endpoint it does not implement (register).
+  const gluey = createIcebergRestApp({ pointerStore: new FilePointerStore(join(dir, 'gluey-pointers')), io: uriTableIO(), warehouseUrl: remoteWarehouse });
+  outer.get('/gluey/v1/config', (c) => c.json({ defaults: {}, overrides: { warehouse: remoteWarehouse } }));
+  outer.post('/gluey/v1/namespaces/:ns/register', (c) => c.json({ error: { message: 'RegisterTable is not implemented', type: 'UnsupportedOperationException', code: 501 } }));
+  outer.route('/gluey', gluey);
   outer.route('/', rest);
   remote = await startServer(outer, { port: 0 });
 
@@ -91,7 +101,7 @@ before(async () => {
   // As runtime/catalog/open.ts makes it (the same registry directory the CLI writes), with
   // the pointer-store seam pointed at an in-memory store for the 'dynamodb' type.
   let catalog: WarehouseCatalog | undefined;
-  const external = new ExternalCatalogs(new FilePointerStore(join(settings.home, 'catalog', 'external-catalogs')), {
+  external = new ExternalCatalogs(new FilePointerStore(join(settings.home, 'catalog', 'external-catalogs')), {
     io: uriFileIO(),
     tableIO: uriTableIO(),
     localTables: async () => (catalog ? catalog.listTables() : []),
@@ -188,6 +198,21 @@ describe('an Iceberg REST catalog registered as `lake`', () => {
     }
   });
 
+  test('several writers, each with a client of its own, commit at once: none lost, none doubled', async () => {
+    const record = (await external.registry.get('lake'))!;
+    const io = uriTableIO();
+    const writers = [0, 1, 2].map(() => new RestPointerStore(new RestCatalogClient(record), io));
+    const base = await loadTable(writers[0], 'sales.orders', io);
+    const file = [...(await liveDataFileInfos(io, base)).values()][0].info;
+    const rowsBefore = Number((await sql('SELECT count(*) AS n FROM lake.sales.orders'))[0].n);
+    const results = await Promise.all(writers.map((w) => commitTable(w, 'sales.orders', { operation: 'append', files: [file] }, { io })));
+    assert.equal(new Set(results.map((r) => String(r.sequenceNumber))).size, 3, 'three sequence numbers');
+    assert.ok(results.some((r) => r.attempts > 1), 'at least one writer lost a race and retried');
+    const t = await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' });
+    assert.equal(t.snapshots!.length, base.metadata.snapshots.length + 3);
+    assert.equal(Number((await sql('SELECT count(*) AS n FROM lake.sales.orders'))[0].n), rowsBefore + 3 * file.recordCount);
+  });
+
   test('DROP TABLE drops it from the catalog', async () => {
     await sql('CREATE TABLE lake.sales.scratch AS SELECT 1 AS x');
     assert.ok((await lakeJs().listTables({ namespace: ['sales'] })).some((t) => t.name === 'scratch'));
@@ -195,6 +220,28 @@ describe('an Iceberg REST catalog registered as `lake`', () => {
     assert.ok(!(await lakeJs().listTables({ namespace: ['sales'] })).some((t) => t.name === 'scratch'));
     const res = await call('POST', '/v1/query', { key: ADMIN_KEY, body: { sql: 'SELECT * FROM lake.sales.scratch' } });
     assert.equal(res.status, 404);
+  });
+});
+
+describe('a catalog that behaves as Glue does (no endpoints list, HTTP 200 errors)', () => {
+  test('register is probed and found missing; CREATE falls back to the create endpoint, then writes commit', async () => {
+    process.env.GLUEY_TOKEN = STATIC_TOKEN;
+    try {
+      const res = await call('POST', '/v1/catalogs', { key: ADMIN_KEY, body: { name: 'gluey', type: 'rest', uri: `${remote.url}/gluey`, tokenEnv: 'GLUEY_TOKEN' } });
+      assert.equal(res.status, 201, await res.text());
+      const ns = await fetch(`${remote.url}/gluey/v1/namespaces`, { method: 'POST', headers: { authorization: `Bearer ${STATIC_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ namespace: ['db'] }) });
+      assert.equal(ns.status, 200, await ns.text());
+      await sql('CREATE TABLE gluey.db.t AS SELECT * FROM (VALUES (1, 10), (2, 11)) v(id, customer)');
+      await sql('INSERT INTO gluey.db.t VALUES (3, 10)');
+      const rows = await sql('SELECT c.name, count(*) AS n FROM gluey.db.t t JOIN customers c ON t.customer = c.id GROUP BY c.name ORDER BY c.name');
+      assert.deepEqual(rows.map((r) => [r.name, Number(r.n)]), [['ann', 2], ['bob', 1]]);
+      const catalog = await external.catalog('gluey');
+      assert.deepEqual(catalog?.client?.missingEndpoints(), ['POST /v1/{prefix}/namespaces/{namespace}/register']);
+      const raw = (await (await fetch(`${remote.url}/gluey/v1/namespaces/db/tables/t`, { headers: { authorization: `Bearer ${STATIC_TOKEN}` } })).json()) as { metadata: { snapshots: unknown[] } };
+      assert.equal(raw.metadata.snapshots.length, 2, 'the CTAS rows and the INSERT, committed through the catalog');
+    } finally {
+      delete process.env.GLUEY_TOKEN;
+    }
   });
 });
 

@@ -33,6 +33,7 @@ let reader: string;
 let writer: string;
 let location: string;
 const store = new MemoryPointerStore();
+let local: WarehouseCatalog;
 
 async function sql(text: string, key = ADMIN_KEY): Promise<Response> {
   return call('POST', '/v1/query', { key, body: { sql: text } });
@@ -57,6 +58,7 @@ before(async () => {
     openPointerStore: async () => store,
   });
   catalog = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, { external });
+  local = catalog;
   plane = await openControlPlane({ settings, catalog, state: new MemoryStateStore(), invoker: await InProcessInvoker.create(settings), onError: () => undefined });
   await bootstrapAdminKey(plane.state, ADMIN_KEY);
   call = caller(createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings: { ...settings, apiLoginFailureBurst: 0 }, adminKey: ADMIN_KEY }));
@@ -125,6 +127,11 @@ describe('names', () => {
     // The registry directory holds only the one record, named after it.
     const files = await readdir(join(dir, 'home', 'catalog', 'external-catalogs'));
     assert.deepEqual(files.filter((f) => !f.startsWith('.')), ['ext']);
+  });
+
+  test('a local table cannot be registered under an external catalog\'s name', async () => {
+    await assert.rejects(local.registerIceberg('ext.db.shadowed', join(dir, 'nowhere')), (err: Error & { code?: string }) => err.code === 'conflict' && /external catalog 'ext'/.test(err.message));
+    await assert.rejects(local.addTable('EXT.db.t', join(dir, '*.parquet')), (err: Error & { code?: string }) => err.code === 'conflict');
   });
 
   test('SQL names that try to leave the catalog name no table', async () => {
