@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PuffinError } from '../../runtime/errors.ts';
-import { openExternalPointerStore, type PointerCatalogType } from '../../runtime/catalog/external/stores.ts';
+import { checkPointerCatalogOptions, openExternalPointerStore, type PointerCatalogType } from '../../runtime/catalog/external/stores.ts';
 
 const badRequest = (pattern: RegExp) => (err: unknown) => err instanceof PuffinError && err.code === 'bad_request' && pattern.test(err.message);
 
@@ -40,5 +40,15 @@ describe('openExternalPointerStore: options', () => {
     await assert.rejects(openExternalPointerStore('glue', { region: 'us-east-1', endpoint: 'http://169.254.169.254/' }), badRequest(/'endpoint' names 169.254.169.254, a link-local/));
     await assert.rejects(openExternalPointerStore('dynamodb', { region: 'us-east-1', table: 'cat', endpoint: 'http://[fd00:ec2::254]/' }), badRequest(/link-local/));
     await assert.rejects(openExternalPointerStore('postgres', { url: 'postgres://u@169.254.169.254:5432/db', catalogName: 'c' }), badRequest(/'url' names 169.254.169.254/));
+  });
+
+  test('checkPointerCatalogOptions checks what catalog add is given, without connecting or reading the secret', () => {
+    assert.deepEqual(checkPointerCatalogOptions('postgres', { url: 'postgres://u@db.example.com/lake?sslmode=verify-full', catalogName: 'spark', passwordEnv: 'PUFFINDB_CATALOG_NOT_SET_HERE' }), {
+      type: 'postgres', url: 'postgres://u@db.example.com/lake?sslmode=verify-full', catalogName: 'spark', passwordEnv: 'PUFFINDB_CATALOG_NOT_SET_HERE',
+    });
+    assert.deepEqual(checkPointerCatalogOptions('dynamodb', { table: 'iceberg', region: 'eu-west-1' }), { type: 'dynamodb', table: 'iceberg', region: 'eu-west-1', create: false });
+    assert.deepEqual(checkPointerCatalogOptions('glue', { region: 'us-gov-west-1', catalogId: '123456789012' }), { type: 'glue', region: 'us-gov-west-1', catalogId: '123456789012' });
+    assert.throws(() => checkPointerCatalogOptions('postgres', { url: 'postgres://u@h/db', catalogName: 'c', passwordEnv: 'PG_PASSWORD' }), badRequest(/'passwordEnv' must name PGPASSWORD/));
+    assert.throws(() => checkPointerCatalogOptions('dynamodb', { table: 'iceberg' }), badRequest(/needs the option 'region'/));
   });
 });

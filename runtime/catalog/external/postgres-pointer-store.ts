@@ -23,7 +23,7 @@
 import pg from 'pg';
 import { PuffinError } from '../../errors.ts';
 import type { PointerStore, TablePointer } from '../iceberg/pointer-store.ts';
-import { isAddressableName, splitTableName, type ExternalTableName } from './stores.ts';
+import { checkPostgresUrlParameters, isAddressableName, splitTableName, type ExternalTableName } from './stores.ts';
 
 export interface PostgresPointerStoreOptions {
   /** postgres://user@host:5432/database[?sslmode=...], without a password. */
@@ -48,14 +48,6 @@ const TABLE_RECORD = " AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)";
 const WHERE_TABLE = 'catalog_name = $1 AND table_namespace = $2 AND table_name = $3';
 
 const WHAT = 'the Postgres catalog';
-/**
- * pg's URL parameters a catalog may set. sslrootcert (a CA file, e.g. RDS's bundle: Node does
- * not trust RDS's CAs by itself) stays on this machine; sslcert and sslkey would send or use
- * another local file as a client identity, and host/password/user would move the connection
- * or carry a secret, so they are refused.
- */
-const URL_PARAMETERS = new Set(['sslmode', 'sslrootcert', 'uselibpqcompat', 'application_name', 'options']);
-
 export class PostgresPointerStore implements PointerStore {
   private constructor(
     private readonly pool: pg.Pool,
@@ -67,9 +59,7 @@ export class PostgresPointerStore implements PointerStore {
   /** Connect, create Iceberg's tables when missing, and find the schema version. */
   static async open(options: PostgresPointerStoreOptions): Promise<PostgresPointerStore> {
     const url = new URL(options.url);
-    for (const key of url.searchParams.keys()) {
-      if (!URL_PARAMETERS.has(key)) throw new PuffinError('bad_request', `the Postgres catalog's url may not set '${key.slice(0, 40)}'; it takes ${[...URL_PARAMETERS].join(', ')}`);
-    }
+    checkPostgresUrlParameters(url);
     // pg reads the password from the URL only (a password given beside a connection string
     // is overridden by the URL's empty one).
     if (options.password !== undefined) url.password = encodeURIComponent(options.password);

@@ -26,39 +26,70 @@ export const POINTER_CATALOG_OPTIONS: Record<PointerCatalogType, { required: rea
   postgres: { required: ['url', 'catalogName'], optional: ['passwordEnv', 'passwordSecretArn'] },
 };
 
-export async function openExternalPointerStore(type: PointerCatalogType, options: PointerCatalogOptions): Promise<PointerStore> {
+/** A catalog's options, checked and typed; secrets still by reference. */
+export type PointerCatalogConfig =
+  | { type: 'glue'; region: string; endpoint?: string; catalogId?: string }
+  | { type: 'dynamodb'; table: string; region: string; endpoint?: string; create: boolean }
+  | { type: 'postgres'; url: string; catalogName: string; passwordEnv?: string; passwordSecretArn?: string };
+
+/**
+ * Check a catalog's options without connecting or reading a secret (for `catalog add`, so a
+ * bad option is refused when registered, not at the first query): unknown, missing and
+ * malformed options are a bad_request naming the option.
+ */
+export function checkPointerCatalogOptions(type: PointerCatalogType, options: PointerCatalogOptions): PointerCatalogConfig {
   const spec = Object.prototype.hasOwnProperty.call(POINTER_CATALOG_OPTIONS, type) ? POINTER_CATALOG_OPTIONS[type] : undefined;
   if (!spec) throw new PuffinError('bad_request', `unknown catalog type '${String(type).slice(0, 40)}': use one of ${Object.keys(POINTER_CATALOG_OPTIONS).join(', ')}`);
   const opts = checkOptions(type, options, spec);
   switch (type) {
-    case 'glue': {
-      const { GlueDataCatalogStore } = await import('./glue-data-catalog-store.ts');
-      return GlueDataCatalogStore.open({
+    case 'glue':
+      return {
+        type,
         region: awsRegion(type, opts.region!),
         ...(opts.endpoint !== undefined ? { endpoint: endpointUrl(type, opts.endpoint) } : {}),
         ...(opts.catalogId !== undefined ? { catalogId: glueCatalogId(opts.catalogId) } : {}),
-      });
-    }
-    case 'dynamodb': {
-      const { DynamoDbPointerStore } = await import('./dynamodb-pointer-store.ts');
-      return DynamoDbPointerStore.open({
+      };
+    case 'dynamodb':
+      return {
+        type,
         table: dynamoTableName(opts.table!),
         region: awsRegion(type, opts.region!),
         ...(opts.endpoint !== undefined ? { endpoint: endpointUrl(type, opts.endpoint) } : {}),
         create: booleanOption(type, 'create', opts.create, false),
-      });
-    }
-    case 'postgres': {
-      const url = postgresUrl(opts.url!);
-      const catalogName = jdbcCatalogName(opts.catalogName!);
+      };
+    case 'postgres':
       if (opts.passwordEnv !== undefined && opts.passwordSecretArn !== undefined) {
         throw new PuffinError('bad_request', "catalog type 'postgres': give passwordEnv or passwordSecretArn, not both");
       }
-      const password = opts.passwordEnv !== undefined
-        ? passwordFromEnv(opts.passwordEnv)
-        : opts.passwordSecretArn !== undefined ? await passwordFromSecret(secretArn(opts.passwordSecretArn)) : undefined;
+      return {
+        type,
+        url: postgresUrl(opts.url!),
+        catalogName: jdbcCatalogName(opts.catalogName!),
+        ...(opts.passwordEnv !== undefined ? { passwordEnv: passwordEnvName(opts.passwordEnv) } : {}),
+        ...(opts.passwordSecretArn !== undefined ? { passwordSecretArn: secretArn(opts.passwordSecretArn) } : {}),
+      };
+  }
+}
+
+export async function openExternalPointerStore(type: PointerCatalogType, options: PointerCatalogOptions): Promise<PointerStore> {
+  const config = checkPointerCatalogOptions(type, options);
+  switch (config.type) {
+    case 'glue': {
+      const { GlueDataCatalogStore } = await import('./glue-data-catalog-store.ts');
+      const { type: _, ...glue } = config;
+      return GlueDataCatalogStore.open(glue);
+    }
+    case 'dynamodb': {
+      const { DynamoDbPointerStore } = await import('./dynamodb-pointer-store.ts');
+      const { type: _, ...dynamo } = config;
+      return DynamoDbPointerStore.open(dynamo);
+    }
+    case 'postgres': {
+      const password = config.passwordEnv !== undefined
+        ? passwordFromEnv(config.passwordEnv)
+        : config.passwordSecretArn !== undefined ? await passwordFromSecret(config.passwordSecretArn) : undefined;
       const { PostgresPointerStore } = await import('./postgres-pointer-store.ts');
-      return PostgresPointerStore.open({ url, catalogName, ...(password !== undefined ? { password } : {}) });
+      return PostgresPointerStore.open({ url: config.url, catalogName: config.catalogName, ...(password !== undefined ? { password } : {}) });
     }
   }
 }
@@ -173,8 +204,25 @@ function postgresUrl(value: string): string {
     throw new PuffinError('bad_request', "catalog type 'postgres': option 'url' must not hold a password; name where it is with passwordEnv or passwordSecretArn");
   }
   if (!url.hostname) throw new PuffinError('bad_request', "catalog type 'postgres': option 'url' names no host");
+  checkPostgresUrlParameters(url);
   refuseLinkLocal('postgres', 'url', url);
   return value;
+}
+
+/**
+ * pg's URL parameters a catalog may set. sslrootcert (a CA file, e.g. RDS's bundle: Node does
+ * not trust RDS's CAs by itself) stays on this machine; sslcert and sslkey would send or use
+ * another local file as a client identity, and host/password/user would move the connection
+ * or carry a secret, so they are refused.
+ */
+const POSTGRES_URL_PARAMETERS = new Set(['sslmode', 'sslrootcert', 'uselibpqcompat', 'application_name', 'options']);
+
+export function checkPostgresUrlParameters(url: URL): void {
+  for (const key of url.searchParams.keys()) {
+    if (!POSTGRES_URL_PARAMETERS.has(key)) {
+      throw new PuffinError('bad_request', `catalog type 'postgres': option 'url' may not set '${key.slice(0, 40)}'; it takes ${[...POSTGRES_URL_PARAMETERS].join(', ')}`);
+    }
+  }
 }
 
 /** The instance metadata service is no catalog (and would be sent signed requests or a password). */
@@ -206,11 +254,16 @@ function secretArn(value: string): string {
  */
 const PASSWORD_ENV = /^(PGPASSWORD|PUFFINDB_CATALOG_[A-Z0-9_]+)$/;
 
-function passwordFromEnv(name: string): string {
+function passwordEnvName(name: string): string {
   if (!PASSWORD_ENV.test(name)) {
     throw new PuffinError('bad_request', `catalog type 'postgres': option 'passwordEnv' must name PGPASSWORD or a variable starting with PUFFINDB_CATALOG_, not '${name.slice(0, 60)}'`);
   }
-  const value = process.env[name];
+  return name;
+}
+
+/** Read when the catalog opens (the variable may be set only where the server runs). */
+function passwordFromEnv(name: string): string {
+  const value = process.env[passwordEnvName(name)];
   if (value === undefined || value === '') {
     throw new PuffinError('bad_request', `catalog type 'postgres': option 'passwordEnv' names ${name}, which is not set in the server's environment`);
   }
