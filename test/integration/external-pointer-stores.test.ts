@@ -20,6 +20,7 @@ import { DynamoDbPointerStore } from '../../runtime/catalog/external/dynamodb-po
 import { DROPPING_PARAMETER } from '../../runtime/catalog/external/glue-data-catalog-store.ts';
 import { startLocalGlue, type LocalGlue } from '../helpers/glue-server.ts';
 import { startPostgresServer, type TestPostgres } from '../helpers/postgres-server.ts';
+import { freePort } from '../helpers/redis-server.ts';
 import { startLocalSecretsManager } from '../helpers/secrets-manager.ts';
 
 // The SDK's default credential chain finds these (this test file is its own process).
@@ -390,6 +391,14 @@ describe('Postgres store in the Iceberg JDBC catalog schema, on a real Postgres'
     }
     process.env.PUFFINDB_CATALOG_WRONG = 'wrong';
     await assert.rejects(openExternalPointerStore('postgres', { url: postgres.url, catalogName: 'lake', passwordEnv: 'PUFFINDB_CATALOG_WRONG' }), badRequest(/password authentication failed/));
+  });
+
+  test('an unreachable server is unavailable, at open', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      openExternalPointerStore('postgres', { url: `postgres://puffin@127.0.0.1:${port}/postgres`, catalogName: 'lake' }),
+      (err: unknown) => err instanceof PuffinError && err.code === 'unavailable' && /ECONNREFUSED/.test(err.message),
+    );
   });
 
   test(`${WRITERS} writers racing through separate pools: no lost or doubled commit`, async () => {
