@@ -8,7 +8,7 @@
 // store injected where openExternalPointerStore would open DynamoDB) does the same.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -50,6 +50,8 @@ let plane: ControlPlane;
 let call: Caller;
 const dynamo = new MemoryPointerStore();
 let external: ExternalCatalogs;
+let local: WarehouseCatalog;
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures');
 
 const lakeJs = () => new IcebergRestCatalog({ baseUrl: `${remote.url}/`, auth: { type: 'bearer', token: STATIC_TOKEN } });
 
@@ -111,6 +113,7 @@ before(async () => {
     },
   });
   catalog = await WarehouseCatalog.open(join(settings.home, 'catalog'), engine, { external });
+  local = catalog;
   plane = await openControlPlane({ settings, catalog, state: new MemoryStateStore(), invoker: await InProcessInvoker.create(settings), onError: () => undefined });
   await bootstrapAdminKey(plane.state, ADMIN_KEY);
   call = caller(createApp({ manager: plane.manager, state: plane.state, catalog: plane.catalog, settings: { ...settings, apiLoginFailureBurst: 0 }, adminKey: ADMIN_KEY }));
@@ -259,6 +262,19 @@ describe('a pointer-store catalog (type dynamodb, store injected)', () => {
     const rows = await sql(`SELECT c.name, count(DISTINCT e.id) AS events, count(DISTINCT o.id) AS orders
       FROM dyn.db.events e JOIN customers c ON e.customer = c.id LEFT JOIN lake.sales.orders o ON o.customer = c.id GROUP BY c.name ORDER BY c.name`);
     assert.deepEqual(rows.map((r) => [r.name, Number(r.events), Number(r.orders)]), [['ann', 4, 2], ['bob', 1, 3]]);
+  });
+
+  test('one query joins an external table with a Delta, a Hudi, a CSV and a local Iceberg table (issue 15, item 5)', async () => {
+    await local.registerDelta('delta_ids', join(FIXTURES, 'delta', 'simple_table'));
+    await local.registerHudi('hudi_people', join(FIXTURES, 'hudi', 'v6_nonpartitioned'));
+    const csv = join(dir, 'regions.csv');
+    await writeFile(csv, 'id,region\n10,north\n11,south\n');
+    await local.addTable('regions', csv, { format: 'csv' });
+    // events (1,10) (2,11) (3,10) (4,10) (5,10); Hudi ids 1-4 (Alice, Bob, Carol, Diana); Delta ids 5, 7, 9.
+    const rows = await sql(`SELECT h.name AS person, c.name AS customer, r.region
+      FROM dyn.db.events e JOIN hudi_people h ON h.id = e.id JOIN customers c ON c.id = e.customer JOIN regions r ON r.id = c.id
+      WHERE e.id + 4 IN (SELECT id FROM delta_ids) ORDER BY person`);
+    assert.deepEqual(rows.map((r) => [r.person, r.customer, r.region]), [['Alice', 'ann', 'north'], ['Carol', 'ann', 'north']]);
   });
 
   test('catalog remove forgets it; its tables are then unknown', async () => {
