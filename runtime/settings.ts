@@ -17,6 +17,7 @@ export const SETTINGS = {
   shuffleUrl: { env: 'PUFFINDB_SHUFFLE_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/shuffle/', description: 'Where fragments write partials too large to return inline.' },
   cacheDir: { env: 'PUFFINDB_CACHE_DIR', default: '$PUFFINDB_HOME/cache', description: 'Worker-side file cache (on Lambda: under /tmp).' },
   cacheBytes: { env: 'PUFFINDB_CACHE_BYTES', default: '4294967296', description: 'Bound of the worker file cache in bytes; least recently used files are evicted.' },
+  partitionCache: { env: 'PUFFINDB_PARTITION_CACHE', default: 'on', description: "Workers keep a fragment's filtered, projected rows of each file (deterministic filters only) as Parquet in their file cache, under the same bound, and serve repeat queries with the same or a narrower filter from them; 'off' turns it off." },
   threads: { env: 'PUFFINDB_THREADS', default: 'number of cores', description: 'DuckDB threads per process.' },
   memoryLimit: { env: 'PUFFINDB_MEMORY_LIMIT', default: "DuckDB's default (80% of RAM)", description: "DuckDB memory limit per process, e.g. '2GB'." },
   workers: { env: 'PUFFINDB_WORKERS', default: 'number of cores', description: 'Local worker processes (the local cluster).' },
@@ -55,6 +56,7 @@ export const SETTINGS = {
   allowedLocations: { env: 'PUFFINDB_ALLOWED_LOCATIONS', default: '', description: "Comma-separated roots outside the warehouse ('file:///dir/', 's3://bucket/prefix/') where tables may have their location, metadata may be registered from and files may be written (Iceberg REST catalog, SQL writes); the warehouse is always allowed, anything else is refused." },
   exportLocations: { env: 'PUFFINDB_EXPORT_LOCATIONS', default: '', description: "Comma-separated roots ('file:///dir/', '/dir', 's3://bucket/prefix/') where `COPY ... TO` may write, besides the warehouse's exports/ prefix (where a relative location such as 'x' or 'exports/x' goes); anything else is refused." },
   curlAllow: { env: 'PUFFINDB_CURL_ALLOW', default: '', description: "Comma-separated URL prefixes ('https://api.example.com/v1/', 'http://127.0.0.1:8080/') the curl() table function may fetch (and redirect within); nothing is allowed by default. Link-local and instance-metadata addresses are never fetched, loopback only under a prefix that names a loopback host." },
+  remoteTimeoutMs: { env: 'PUFFINDB_REMOTE_TIMEOUT_MS', default: '30000', description: 'Longest wait for a remote PuffinDB instance (SELECT ... THROUGH, remote.table) to answer one request, within the query deadline; past it the query fails with a timeout naming the remote.' },
   pgPort: { env: 'PUFFINDB_PG_PORT', default: '', description: 'Port of the PostgreSQL wire protocol of `puffindb serve` (psql, JDBC, psycopg, node-postgres; API keys as passwords); unset: not served. `--pg-port` overrides it.' },
   pgTlsCert: { env: 'PUFFINDB_PG_TLS_CERT', default: '', description: 'PEM certificate file of the wire protocol: with PUFFINDB_PG_TLS_KEY, SSLRequest is answered with TLS (and a cleartext password is then accepted, for keys without a SCRAM verifier); unset: TLS is refused and SCRAM-SHA-256 is required.' },
   pgTlsKey: { env: 'PUFFINDB_PG_TLS_KEY', default: '', description: 'PEM private key file of PUFFINDB_PG_TLS_CERT.' },
@@ -67,6 +69,8 @@ export interface Settings {
   shuffleUrl: string;
   cacheDir: string;
   cacheBytes: number;
+  /** Workers cache filtered partitions (PUFFINDB_PARTITION_CACHE); default true. */
+  partitionCache: boolean;
   threads: number;
   memoryLimit?: string;
   workers: number;
@@ -111,6 +115,8 @@ export interface Settings {
   /** Largest body curl() reads (default 256 MiB) and longest it waits (default 30 s); not settable from the environment. */
   curlMaxBytes?: number;
   curlTimeoutMs?: number;
+  /** Longest wait for one request to a remote instance (PUFFINDB_REMOTE_TIMEOUT_MS). */
+  remoteTimeoutMs?: number;
   logFlushIntervalMs: number;
   /** Port of the PostgreSQL wire protocol; absent: not served. */
   pgPort?: number;
@@ -124,6 +130,14 @@ function int(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: number): numbe
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${spec.env} must be a non-negative number, got '${raw}'`);
   return Math.floor(n);
+}
+
+function onOff(env: NodeJS.ProcessEnv, spec: SettingSpec, fallback: boolean): boolean {
+  const raw = env[spec.env]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['on', 'true', '1', 'yes'].includes(raw)) return true;
+  if (['off', 'false', '0', 'no'].includes(raw)) return false;
+  throw new Error(`${spec.env} must be 'on' or 'off', got '${env[spec.env]}'`);
 }
 
 function str(env: NodeJS.ProcessEnv, spec: SettingSpec): string | undefined {
@@ -150,6 +164,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     shuffleUrl: toRootUrl(str(env, S.shuffleUrl) ?? `${warehouse}_puffindb/shuffle/`),
     cacheDir: resolve(str(env, S.cacheDir) ?? resolve(home, 'cache')),
     cacheBytes: int(env, S.cacheBytes, 4 * 1024 ** 3),
+    partitionCache: onOff(env, S.partitionCache, true),
     threads: int(env, S.threads, cores),
     memoryLimit: str(env, S.memoryLimit),
     workers,
@@ -187,6 +202,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     exportLocations: (str(env, S.exportLocations) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     curlAllow: (str(env, S.curlAllow) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     logFlushIntervalMs: int(env, S.logFlushIntervalMs, 60_000),
+    remoteTimeoutMs: int(env, S.remoteTimeoutMs, 30_000),
     pgPort: str(env, S.pgPort) === undefined ? undefined : int(env, S.pgPort, 0),
     pgTlsCert: str(env, S.pgTlsCert),
     pgTlsKey: str(env, S.pgTlsKey),

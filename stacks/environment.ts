@@ -106,6 +106,10 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [D.redisAuthSecretArn.env]: ctx.redisAuthSecretArn,
     [S.asyncThreshold.env]: `\${${inputs.ref('async_threshold')}}`,
     [S.logFlushIntervalMs.env]: `\${${inputs.ref('log_flush_interval_seconds')} * 1000}`,
+    // Workers keep filtered partitions in their file cache (/tmp on Lambda), as they do locally.
+    [S.partitionCache.env]: S.partitionCache.default,
+    // Remote instances (SELECT ... THROUGH, remote.table) are registered at run time; the runtime's wait for one applies.
+    [S.remoteTimeoutMs.env]: S.remoteTimeoutMs.default,
     // The API's limits: read by whichever process serves the API or keeps results (the admin
     // function, the coordinator, the Monostore); every function gets the same values so a
     // query's result is kept the same way wherever it runs.

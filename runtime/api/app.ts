@@ -29,6 +29,8 @@ import { withViewTables } from '../exec/view-statements.ts';
 import type { QuerySourceText } from '../state/state-store.ts';
 import type { GeneratorRegistry } from '../state/generator-file.ts';
 import { EXPLAIN_OR_GENERATOR_REQUEST, generatedSql, generatorRoutes, QUERY_OR_GENERATOR_REQUEST } from './generators.ts';
+import { namesTaken, remoteRoutes, type NameTaken } from './remotes.ts';
+import { openRemoteRegistry, type RemoteRegistry } from '../state/remote-file.ts';
 import { catalogRoutes } from './catalogs.ts';
 import { warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import { fetchedResult, fetchFormat, PARQUET_TYPE } from './result-response.ts';
@@ -62,6 +64,10 @@ export interface AppOptions {
   generators?: GeneratorRegistry;
   /** How long a query generator has to answer (default GENERATOR_TIMEOUT_MS, 10 s). */
   generatorTimeoutMs?: number;
+  /** Where remote instances are registered (runtime/state/remote-file.ts); default: openRemoteRegistry(settings, state), the one queries read. */
+  remotes?: RemoteRegistry;
+  /** Other things a remote's name may not be; local namespaces and external catalogs are always checked. */
+  remoteNamesTaken?: NameTaken[];
 }
 
 /** What the middleware hands to routes. */
@@ -169,6 +175,7 @@ function statusView(record: QueryRecord): Record<string, unknown> {
     user: record.user,
     sql: record.sql,
     source: record.source,
+    remote: record.remote,
     submittedAt: record.submittedAt,
     startedAt: record.startedAt,
     finishedAt: record.finishedAt,
@@ -344,7 +351,7 @@ export function createApp(options: AppOptions): ApiApp {
     }),
     route({
       method: 'post', path: '/v1/parse', access: 'reader', body: PARSE_REQUEST,
-      summary: "DuckDB's JSON AST of one SELECT statement (json_serialize_sql), without running it; PRQL and other dialects are turned into DuckDB SQL first.",
+      summary: "DuckDB's JSON AST of one SELECT statement (json_serialize_sql), without running it; PRQL, Malloy and other dialects are turned into DuckDB SQL first.",
       responses: { 200: { description: '{sql, ast}: the DuckDB SQL parsed and its AST.' }, 400: { description: 'A syntax error (with its position), or not one SELECT statement.', schema: ERROR_RESPONSE } },
       async handle(c, { body, principal }) {
         const front = await toDuckdbSql({ text: body.sql, language: body.language, dialect: body.dialect, tables: malloyTables(caller(principal), body.language) });
@@ -475,6 +482,8 @@ export function createApp(options: AppOptions): ApiApp {
     }),
     // Remote query generators: GET /v1/generators, POST (admin), DELETE /v1/generators/{name} (admin).
     ...generatorRoutes(generators),
+    // Remote instances: GET /v1/remotes, POST, DELETE /v1/remotes/{name} (all admin).
+    ...remoteRoutes(options.remotes ?? openRemoteRegistry(settings, state), [...namesTaken(catalog), ...(options.remoteNamesTaken ?? [])]),
     // External catalogs (admin): GET /v1/catalogs, POST /v1/catalogs, DELETE /v1/catalogs/{name}.
     ...catalogRoutes(() => warehouseCatalogOf(catalog)?.external),
     route({

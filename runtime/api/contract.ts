@@ -150,6 +150,7 @@ export const QUERY_STATUS: ObjectSchema = {
     user: { type: 'string', description: 'Id of the API key that submitted the query.' },
     sql: { type: 'string', description: 'The DuckDB SQL that ran.' },
     source: { description: "What the client sent when it was not DuckDB SQL: {language, dialect, text}." },
+    remote: { type: 'array', items: { type: 'object', properties: { remote: { type: 'string' }, url: { type: 'string' }, table: { type: 'string' }, sql: { type: 'string' } }, required: ['remote', 'url', 'sql'] }, description: 'What ran on remote instances (SELECT ... THROUGH, remote.table): {remote, url, table?, sql} per query sent.' },
     submittedAt: TIME,
     startedAt: TIME,
     finishedAt: TIME,

@@ -16,6 +16,7 @@ import { isTableCommand, runTableCommand, TABLE_COMMANDS_HELP } from './table-co
 import { duckdbText, FRONTEND_HELP, FRONTEND_OPTIONS, needsCatalog, runTranslate, warehouseTables } from './frontend-commands.ts';
 import { runShell } from './shell.ts';
 import { GENERATOR_HELP, runGeneratorCommand } from './generator-commands.ts';
+import { namesTaken, REMOTE_HELP, runRemoteCommand } from './remote-commands.ts';
 import { CATALOG_HELP, runCatalogCommand } from './catalog-commands.ts';
 import { PIPELINE_HELP, runPipelineCommand } from './pipeline-commands.ts';
 import { openGeneratorRegistry } from '../state/generator-file.ts';
@@ -36,6 +37,7 @@ ${FRONTEND_HELP}
                                              with --url, run it on that server (key from \$VAR, else PUFFINDB_KEY or PUFFINDB_ADMIN_KEY)
                                              and fetch the stored Parquet in parallel byte ranges; the file appears whole or not at all
 ${GENERATOR_HELP}
+${REMOTE_HELP}
 ${CATALOG_HELP}
 ${PIPELINE_HELP}
   puffindb shell                             an interactive SQL prompt (statements end with ';'; .help lists .tables, .schema,
@@ -311,6 +313,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       return;
     case 'generator':
       await runGeneratorCommand(rest, settings, out);
+      return;
+    case 'remote':
+      // A remote's name may not be a local namespace nor an external catalog: name.table would mean both.
+      await runRemoteCommand(rest, settings, out, [(name) => withWarehouse(settings, async (w) => (await Promise.all(namesTaken(w.catalog).map((taken) => taken(name)))).find(Boolean))]);
       return;
     case 'catalog':
       await runCatalogCommand(rest, settings, out);

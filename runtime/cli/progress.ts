@@ -24,11 +24,15 @@ export interface QueryProgress {
   tasksDone: number;
   tasksTotal: number;
   bytesRead: number;
+  /** Files served by the workers' filtered-partition cache, and files read. */
+  cacheHits?: number;
+  cacheMisses?: number;
 }
 
 export function formatQueryProgress(p: QueryProgress, elapsedMs: number): string {
   const stages = `${p.stages} stage${p.stages === 1 ? '' : 's'}`;
-  return `query: ${stages}, tasks ${p.tasksDone}/${p.tasksTotal}, ${formatBytes(p.bytesRead)} read, ${(elapsedMs / 1000).toFixed(1)} s`;
+  const cache = p.cacheHits || p.cacheMisses ? `, ${p.cacheHits ?? 0}/${(p.cacheHits ?? 0) + (p.cacheMisses ?? 0)} files cached` : '';
+  return `query: ${stages}, tasks ${p.tasksDone}/${p.tasksTotal}, ${formatBytes(p.bytesRead)} read${cache}, ${(elapsedMs / 1000).toFixed(1)} s`;
 }
 
 /** Progress of `puffindb download`; `total` once known (a ranged download's Content-Range). */
@@ -83,7 +87,7 @@ export function progressLine(stream: ProgressStream = process.stderr, intervalMs
  * Hooks for Warehouse.query / cluster options that draw a query's progress: every plan run
  * (a query with materialized subqueries runs several) adds its stages and tasks.
  */
-export function queryProgressHooks(line: ProgressLine, now: () => number = Date.now): { onPlan: (plan: Plan) => void; onFragment: (done: { bytesScanned: number }) => void; progress: QueryProgress } {
+export function queryProgressHooks(line: ProgressLine, now: () => number = Date.now): { onPlan: (plan: Plan) => void; onFragment: (done: { bytesScanned: number; cache?: { hits: number; misses: number } }) => void; progress: QueryProgress } {
   const started = now();
   const progress: QueryProgress = { stages: 0, tasksDone: 0, tasksTotal: 0, bytesRead: 0 };
   return {
@@ -97,6 +101,10 @@ export function queryProgressHooks(line: ProgressLine, now: () => number = Date.
     onFragment(done) {
       progress.tasksDone++;
       progress.bytesRead += done.bytesScanned;
+      if (done.cache) {
+        progress.cacheHits = (progress.cacheHits ?? 0) + done.cache.hits;
+        progress.cacheMisses = (progress.cacheMisses ?? 0) + done.cache.misses;
+      }
       line.update(formatQueryProgress(progress, now() - started), progress.tasksDone === progress.tasksTotal);
     },
   };

@@ -41,6 +41,8 @@ import { classifyStatement, unsupportedStatement, type ClassifiedStatement, type
 import { inputViewSql } from './views.ts';
 import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
 import { storeOptionsOf } from './worker.ts';
+import { RemoteTables } from './remote-tables.ts';
+import { openRemoteRegistry } from '../state/remote-file.ts';
 import { tableSummary } from '../catalog/summary.ts';
 import { CatalogStatements } from './catalog-statements.ts';
 import { copyTo, explainCopy, type CopyHost } from './copy-to.ts';
@@ -150,6 +152,12 @@ export class LocalCluster implements QueryService {
     return cluster;
   }
 
+  /** SELECT ... THROUGH and remote.table (runtime/exec/remote-tables.ts), over the registry the API and CLI change. */
+  private remoteTables?: RemoteTables;
+  private remotes(): RemoteTables {
+    return (this.remoteTables ??= new RemoteTables(this.settings, this.engine, openRemoteRegistry(this.settings)));
+  }
+
   /** DESCRIBE, SHOW TABLES, SUMMARIZE, information_schema: answered from the catalog (runtime/exec/catalog-statements.ts). */
   private statements?: CatalogStatements;
   private catalogStatements(): CatalogStatements {
@@ -192,7 +200,10 @@ export class LocalCluster implements QueryService {
   }
 
   async explain(input: Statement, options: QueryOptions = {}): Promise<Plan> {
-    const statement = await this.views().expand(await this.classified(input));
+    const classified = await this.classified(input);
+    // THROUGH runs the statement elsewhere: nothing of it is expanded or planned here.
+    if (classified.through) return this.remotes().explainThrough(classified);
+    const statement = await this.views().expand(classified);
     if (ViewStatements.handles(statement)) return this.views().explain(statement);
     const catalogPlan = statement.catalog ? await this.catalogStatements().explain(statement, options, this) : undefined;
     if (catalogPlan) return catalogPlan;
@@ -203,20 +214,28 @@ export class LocalCluster implements QueryService {
     // curl() is fetched when the query runs, not to explain it: the plan is made after the fetch.
     const curl = mayCallCurl(statement.sql) ? await curlPlaceholderSql(this.engine, statement.sql) : undefined;
     if (curl) return curlDeferredPlan(curl.sql, curl.urls);
+    // Remote tables are fetched when the query runs; explain shows what each is fetched with.
+    const remote = await this.remotes().placeholder(statement.sql, Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.signal);
+    if (remote) return remote;
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
     return this.planner.plan(statement.sql, { fragments: options.fragments, partitions: options.partitions, role: options.role, signal: planning.signal, materialize: true, nprobe: options.nprobe }).finally(planning.done);
   }
 
   async query(input: Statement, options: QueryOptions = {}): Promise<QueryOutcome> {
-    const statement = await this.views().expand(await this.classified(input));
+    const classified = await this.classified(input);
+    if (classified.through) return this.remotes().runThrough(classified, options, options.queryId ?? ulid());
+    const statement = await this.views().expand(classified);
     if (ViewStatements.handles(statement)) return this.views().run(statement, options);
     const answered = statement.catalog ? await this.catalogStatements().query(statement, options, this) : undefined;
     if (answered) return answered;
     if (statement.kind === 'copy') return copyTo(this.copyHost(), statement, options);
     if (statement.kind === 'call') return callProcedure({ settings: this.settings, catalog: this.catalog, files: this.files }, statement, options);
     if (VectorIndexes.handles(statement)) return this.vectorIndexes().run(statement, options);
-    if (statement.kind !== 'select') return this.write(statement.sql, this.writeOf(statement), options);
+    if (statement.kind !== 'select') {
+      await this.remotes().refuseInWrite(statement);
+      return this.write(statement.sql, this.writeOf(statement), options);
+    }
     const sql = statement.sql;
     const queryId = options.queryId ?? ulid();
     const started = performance.now();
@@ -225,12 +244,19 @@ export class LocalCluster implements QueryService {
     // binds and computes constants in the SQL runner, under the query's deadline.
     // curl() calls are fetched once, here, and planned as the tables they were stored as
     // (runtime/exec/curl.ts); a plan explain() made for such a query is only a placeholder.
-    const curl = mayCallCurl(sql) ? await materializeCurl({ settings: this.settings, engine: this.engine, queryId, deadline, signal: options.signal }, sql, (files) => this.coordinator.discard(files)) : undefined;
-    const temps: ReadonlyMap<string, MaterializedInput> = curl?.temps ?? new Map();
-    const run: StepsRun = { queryId, deadline, options, steps: 0, stored: [...(curl?.files ?? [])], totals: { ...emptyStats(), singleNodeBytes: 0, stages: [] } };
+    // Remote tables (runtime/exec/remote-tables.ts) likewise: fetched once, with what can be
+    // pushed to the remote, and planned as the tables they were stored as.
+    const remote = await this.remotes().materialize(sql, { queryId, deadline, signal: options.signal }, (files) => this.coordinator.discard(files));
+    const local = remote?.sql ?? sql;
+    const curl = mayCallCurl(local) ? await materializeCurl({ settings: this.settings, engine: this.engine, queryId, deadline, signal: options.signal }, local, (files) => this.coordinator.discard(files)).catch(async (err: unknown) => {
+      if (remote) await this.coordinator.discard(remote.files).catch(() => undefined);
+      throw err;
+    }) : undefined;
+    const temps: ReadonlyMap<string, MaterializedInput> = new Map([...(remote?.temps ?? []), ...(curl?.temps ?? [])]);
+    const run: StepsRun = { queryId, deadline, options, steps: 0, stored: [...(remote?.files ?? []), ...(curl?.files ?? [])], totals: { ...emptyStats(), singleNodeBytes: 0, stages: [] } };
     try {
-      let plan = curl ? undefined : options.plan;
-      if (!plan) plan = await this.planUnder(curl?.sql ?? sql, temps, { queryId, deadline, options });
+      let plan = curl || remote ? undefined : options.plan;
+      if (!plan) plan = await this.planUnder(curl?.sql ?? local, temps, { queryId, deadline, options });
       const planMs = performance.now() - started;
       if (deadline - Date.now() <= 0) throw new PuffinError('timeout', `query ${queryId} passed its deadline while planning`);
       const ran = await this.runPlan(plan, temps, run, 'rows');
@@ -238,7 +264,7 @@ export class LocalCluster implements QueryService {
         queryId,
         columns: ran.outcome.columns,
         rows: ran.outcome.rows,
-        plan: ran.plan,
+        plan: remote ? { ...ran.plan, remote: remote.remote } : ran.plan,
         stats: { ...run.totals, planMs, totalMs: performance.now() - started },
       };
     } finally {
@@ -318,7 +344,7 @@ export class LocalCluster implements QueryService {
       queryId: id,
       timeoutMs: remaining,
       signal: run.options.signal,
-      onFragment: onFragment ? (done) => onFragment({ fragmentId: done.fragmentId, bytesScanned: done.bytesScanned }) : undefined,
+      onFragment: onFragment ? (done) => onFragment({ fragmentId: done.fragmentId, bytesScanned: done.bytesScanned, ...(done.cache ? { cache: done.cache } : {}) }) : undefined,
     });
     if (outcome.stored) run.stored.push(...outcome.stored);
     const t = run.totals;
@@ -545,6 +571,7 @@ export class LocalCluster implements QueryService {
 
   async close(): Promise<void> {
     this.statements?.close();
+    await this.remoteTables?.close();
     await this.invoker.close();
     await Promise.all(this.runners.map((r) => r.close()));
     this.engine.close();

@@ -96,7 +96,7 @@ export interface ExecuteOptions {
   /** How fragments are invoked; default 'auto'. */
   mode?: FanoutMode;
   /** Told each time a fragment's partial has landed (its successful attempt), in either fan-out. */
-  onFragment?: (done: { fragmentId: string; bytesScanned: number }) => void;
+  onFragment?: (done: { fragmentId: string; bytesScanned: number; cache?: FragmentResult['cache'] }) => void;
 }
 
 export interface ExecuteStats {
@@ -488,6 +488,11 @@ export class Coordinator {
       stage.bytesIn += result.bytesScanned;
       stage.shuffleGets += result.shuffle?.gets ?? 0;
       stage.shufflePuts += result.shuffle?.puts ?? 0;
+      if (result.cache) {
+        stage.cacheHits = (stage.cacheHits ?? 0) + result.cache.hits;
+        stage.cacheMisses = (stage.cacheMisses ?? 0) + result.cache.misses;
+        stage.cacheBytesSaved = (stage.cacheBytesSaved ?? 0) + result.cache.bytesSaved;
+      }
       stage.ms = Date.now() - (run.stageStarted.get(fragment.output) ?? Date.now());
     }
     if (result.partial.kind === 'shuffle') {
@@ -600,7 +605,7 @@ export class Coordinator {
 /** Tell the progress listener a fragment's partial landed; progress is reporting only, a failing listener must not fail the query. */
 function tellLanded(run: QueryRun, fragment: Fragment, result: FragmentResult): void {
   try {
-    run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned });
+    run.onFragment?.({ fragmentId: fragment.id, bytesScanned: result.bytesScanned, ...(result.cache ? { cache: result.cache } : {}) });
   } catch {
     // Ignored: see above.
   }

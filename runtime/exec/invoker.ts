@@ -31,6 +31,11 @@ export interface FragmentResult {
   durationMs: number;
   /** Tasks that read or wrote a shuffle: ranged GETs, PUTs and bytes of shuffle pieces read. */
   shuffle?: { gets: number; puts: number; bytesRead: number };
+  /**
+   * Fragments with inputs the filtered-partition cache may serve (runtime/exec/partition-cache.ts):
+   * files served from a cached entry, files read (and cached), and the bytes of file not read.
+   */
+  cache?: { hits: number; misses: number; bytesSaved: number };
 }
 
 export interface Invoker {

@@ -8,6 +8,14 @@
 // healthy period), so a burst of crashes or kills costs a pause, never the pool. While no
 // child is running and every slot is backing off, fragments are refused at once with
 // `unavailable` (503) rather than queued, and health() says why.
+//
+// Fragments are routed to the child likely to hold their files in its cache (whole files and
+// the filtered partitions of runtime/exec/partition-cache.ts): each file of a fragment's
+// first input (the table it splits) is assigned to a slot by rendezvous hashing of its URI
+// over the slots, and the fragment prefers the slot most of its bytes hash to. An idle slot
+// takes the first queued fragment that prefers it, else the oldest one: work never waits
+// for its preferred slot while another is idle. Slots keep their cache directory across
+// child restarts, so the assignment outlives a crashed child.
 
 import { compiledEntry } from '../compiled.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -64,6 +72,8 @@ type SlotState = 'starting' | 'idle' | 'busy' | 'draining' | 'stopping' | 'waiti
 interface Job {
   id: number;
   request: FragmentRequest;
+  /** The slot its files hash to (see the top of this file); undefined for a fragment without files. */
+  preferred?: number;
   resolve: (result: FragmentResult) => void;
   reject: (err: PuffinError) => void;
   timer?: NodeJS.Timeout;
@@ -120,6 +130,8 @@ export class ProcessPoolInvoker implements Invoker {
   private readonly restartMaxMs: number;
   private readonly healthyAfterMs: number;
   private nextJobId = 1;
+  /** Fragments that ran on the slot their files hash to (diagnostics and tests). */
+  private routed = 0;
   private closed = false;
   private started = false;
   /** This pool's directory (see ProcessPoolOptions.settings). */
@@ -175,6 +187,11 @@ export class ProcessPoolInvoker implements Invoker {
     return pool;
   }
 
+  /** Fragments dispatched to the slot their files hash to, since the pool started. */
+  routedToPreferred(): number {
+    return this.routed;
+  }
+
   /** What each child is doing (for diagnostics and tests). */
   children(): PoolChildInfo[] {
     return this.slots.map((s) => ({
@@ -204,7 +221,7 @@ export class ProcessPoolInvoker implements Invoker {
       // better. A slot that is starting is waited for: its start may well succeed.
       if (this.isDown() && this.slots.every((s) => s.state === 'waiting')) return reject(this.noWorkersError());
       if (signal?.aborted) return reject(abortReason(request, signal.reason));
-      const job: Job = { id: this.nextJobId++, request, resolve, reject, signal };
+      const job: Job = { id: this.nextJobId++, request, resolve, reject, signal, preferred: preferredSlot(request.fragment, this.size) };
       job.onAbort = () => this.abortJob(job);
       signal?.addEventListener('abort', job.onAbort, { once: true });
       // While queued only the query deadline applies; the invocation timeout starts at dispatch.
@@ -409,18 +426,26 @@ export class ProcessPoolInvoker implements Invoker {
     return !this.slots.some(serving) && this.slots.some((s) => s.failures >= REPEATED_FAILURES);
   }
 
-  /** Hand queued jobs to idle children. */
+  /** Hand queued jobs to idle children: each to the slot its files hash to when that one is idle. */
   private pump(): void {
     while (this.queue.length > 0) {
-      const slot = this.slots.find((s) => s.state === 'idle');
-      if (!slot?.child) return;
-      const job = this.queue.shift()!;
+      const idle = (s: Slot | undefined): s is Slot => s?.state === 'idle' && s.child !== undefined;
+      let at = this.queue.findIndex((j) => j.preferred !== undefined && idle(this.slots[j.preferred]));
+      let slot: Slot | undefined = at >= 0 ? this.slots[this.queue[at].preferred!] : undefined;
+      if (!slot) {
+        // No queued fragment prefers an idle slot: the oldest goes to the first idle one.
+        slot = this.slots.find(idle);
+        if (!slot) return;
+        at = 0;
+      }
+      const job = this.queue.splice(at, 1)[0];
+      if (job.preferred === slot.index) this.routed++;
       job.slot = slot;
       slot.job = job;
       slot.state = 'busy';
       const timeoutMs = Math.min(this.options.settings.invokeTimeoutMs, job.request.deadline - Date.now());
       this.armTimer(job, timeoutMs, `it ran longer than ${timeoutMs} ms`);
-      this.send(slot.child, { type: 'run', id: job.id, request: job.request });
+      this.send(slot.child!, { type: 'run', id: job.id, request: job.request });
     }
   }
 
@@ -475,6 +500,49 @@ export class ProcessPoolInvoker implements Invoker {
       retryAfterMs,
     });
   }
+}
+
+/** FNV-1a of a string, 32 bits: the rendezvous hash's weight (no cryptography needed). */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // A final avalanche, so slots differing in the last character do not rank alike.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/** The slot a file's URI is assigned to among `slots` (rendezvous hashing: the highest weight wins). */
+export function rendezvousSlot(uri: string, slots: number): number {
+  let best = 0;
+  let bestWeight = -1;
+  for (let s = 0; s < slots; s++) {
+    const weight = fnv1a(`${s}\u0000${uri}`);
+    if (weight > bestWeight) {
+      best = s;
+      bestWeight = weight;
+    }
+  }
+  return best;
+}
+
+/**
+ * The slot a fragment prefers: the one most bytes of its first input's files hash to (that
+ * input is the table it splits; the others, read whole by every fragment, would pull every
+ * fragment to one slot). Undefined for a fragment without files, or a pool of one.
+ */
+export function preferredSlot(fragment: FragmentRequest['fragment'], slots: number): number | undefined {
+  const files = fragment.inputs[0]?.files ?? [];
+  if (slots < 2 || files.length === 0) return undefined;
+  const weights = new Array<number>(slots).fill(0);
+  for (const f of files) weights[rendezvousSlot(f.uri, slots)] += Math.max(1, f.sizeBytes);
+  let best = 0;
+  for (let s = 1; s < slots; s++) if (weights[s] > weights[best]) best = s;
+  return best;
 }
 
 /** A slot whose child can take (or is running) fragments. */

@@ -304,10 +304,12 @@ export class QueryManager {
       const classified = statement ?? (await abortable(this.classify(started.sql), controller.signal));
       const planOptions = { fragments: request.fragments, role: request.role };
       const plan = await abortable(executor.explain(classified, { ...planOptions, signal: controller.signal }), controller.signal);
-      const cacheKey = isCacheable(classified) ? resultCacheKey(plan, await snapshotsOf(plan, this.options.catalog), format) : undefined;
+      // What another instance answers (THROUGH, remote tables) is not a function of local snapshots.
+      const cacheKey = isCacheable(classified) && !plan.remote ? resultCacheKey(plan, await snapshotsOf(plan, this.options.catalog), format) : undefined;
       const cached = cacheKey ? await this.options.results.cacheGet(cacheKey) : undefined;
       let kept: KeptResult;
       let stats: QueryStats | undefined;
+      let remote = plan.remote;
       if (cached) {
         kept = cached;
       } else {
@@ -324,6 +326,7 @@ export class QueryManager {
           onFragment: (done) => progress.fragment(done.bytesScanned),
         }), controller.signal);
         stats = outcome.stats;
+        remote = outcome.plan.remote ?? remote;
         const result = { columns: outcome.columns, rows: outcome.rows };
         const size = bodyBytes(encodeResult(result, format).body);
         kept = size > this.options.resultInlineLimitBytes ? await this.options.results.store(queryId, result) : { kind: 'inline', result };
@@ -340,6 +343,7 @@ export class QueryManager {
       const done = await this.finish(queryId, 'succeeded', undefined, {
         cacheHit: Boolean(cached),
         shape: plan.shape,
+        ...(remote ? { remote } : {}),
         ...(stats?.singleNodeBytes !== undefined ? { singleNodeBytes: stats.singleNodeBytes } : {}),
         resultUri: kept.kind === 'stored' ? kept.location : undefined,
         resultFormat: kept.kind === 'stored' ? 'parquet' : 'json',
@@ -426,6 +430,7 @@ export function logEntryOf(record: QueryRecord): QueryLogEntry {
     user: record.user,
     sql: record.sql,
     ...(record.source ? { source: record.source } : {}),
+    ...(record.remote ? { remote: record.remote } : {}),
     status: record.status,
     submittedAt: record.submittedAt,
     durationMs: (record.finishedAt ?? Date.now()) - record.submittedAt,

@@ -39,6 +39,8 @@ export interface FragmentDone {
   fragmentId: string;
   /** Bytes of table data the fragment read. */
   bytesScanned: number;
+  /** Its files served by the filtered-partition cache, files read, and bytes not read thanks to it. */
+  cache?: { hits: number; misses: number; bytesSaved: number };
 }
 
 export interface QueryStats {

@@ -215,6 +215,7 @@ export function decodeResult(value: unknown): FragmentResult {
       bytesScanned: field('result', o, 'bytesScanned', isCount, 'a byte count'),
       durationMs: field('result', o, 'durationMs', isCount, 'a duration in ms'),
       ...(o.shuffle !== undefined ? { shuffle: decodeShuffleStats(o.shuffle) } : {}),
+      ...(o.cache !== undefined ? { cache: decodeCacheStats(o.cache) } : {}),
     };
   } catch (err) {
     const e = toPuffinError(err);
@@ -228,6 +229,15 @@ function decodeShuffleStats(value: unknown): NonNullable<FragmentResult['shuffle
     gets: field('result.shuffle', o, 'gets', isCount, 'a count'),
     puts: field('result.shuffle', o, 'puts', isCount, 'a count'),
     bytesRead: field('result.shuffle', o, 'bytesRead', isCount, 'a byte count'),
+  };
+}
+
+function decodeCacheStats(value: unknown): NonNullable<FragmentResult['cache']> {
+  const o = objectAt('result.cache', value);
+  return {
+    hits: field('result.cache', o, 'hits', isCount, 'a count'),
+    misses: field('result.cache', o, 'misses', isCount, 'a count'),
+    bytesSaved: field('result.cache', o, 'bytesSaved', isCount, 'a byte count'),
   };
 }
 

@@ -26,7 +26,8 @@ function actual(figures: AnalyzedFigures | undefined, stage: string): string {
   const f = figures?.stages.find((s) => s.stage === stage);
   if (!f) return '';
   const shuffle = f.shuffleGets || f.shufflePuts ? `, ${f.shuffleGets} GETs, ${f.shufflePuts} PUTs` : '';
-  return ` [actual: ${f.rowsOut} rows out, ${bytes(f.bytesIn)} in, ${bytes(f.bytesOut)} out${shuffle}, ${f.ms} ms]`;
+  const cache = f.cacheHits || f.cacheMisses ? `, partition cache ${f.cacheHits ?? 0} hit(s) ${f.cacheMisses ?? 0} miss(es) ${bytes(f.cacheBytesSaved ?? 0)} saved` : '';
+  return ` [actual: ${f.rowsOut} rows out, ${bytes(f.bytesIn)} in, ${bytes(f.bytesOut)} out${shuffle}${cache}, ${f.ms} ms]`;
 }
 
 /** Leaf stages: the fragments grouped by output, in first-seen order. */

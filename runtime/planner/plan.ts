@@ -46,6 +46,13 @@ export interface StageStats {
   shufflePuts: number;
   /** Wall time from the stage's first task start to its last task's end. */
   ms: number;
+  /**
+   * The filtered-partition cache (runtime/exec/partition-cache.ts): files its tasks read from
+   * a cached entry, files they read (and cached), bytes of file not read thanks to it.
+   */
+  cacheHits?: number;
+  cacheMisses?: number;
+  cacheBytesSaved?: number;
   /** 'hash(N)' or 'single' (to the reduce step). */
   output: string;
 }
@@ -209,6 +216,11 @@ export interface Plan {
    * step's result is a table (or a constant) that the query `sql` reads by the step's name.
    */
   materialized?: { steps: MaterializedStep[]; sql: string };
+  /**
+   * What ran on other PuffinDB instances (runtime/exec/remote-tables.ts): the statement sent
+   * THROUGH one, or the query each remote table reference was fetched with.
+   */
+  remote?: RemoteRun[];
   /** Why this shape was chosen (or why a cheaper one could not be). */
   reason: string;
 }
@@ -231,4 +243,18 @@ export interface MaterializedStep {
   plan?: Plan;
   /** Rows and bytes of its result, once it ran, and what its last execution's stages did. */
   result?: { rows: number; bytes: number; files: number; stages: StageStats[] };
+}
+
+/** One query sent to a remote instance. */
+export interface RemoteRun {
+  /** The registered remote's name. */
+  remote: string;
+  /** The instance's base URL it was sent to. */
+  url: string;
+  /** For a remote table reference: the remote's table. */
+  table?: string;
+  /** The SQL sent. */
+  sql: string;
+  /** Rows the remote answered (once it ran). */
+  rows?: number;
 }

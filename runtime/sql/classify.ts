@@ -15,6 +15,7 @@ import { lex, sliceWithoutComments, splitStatements, type Token } from './lexer.
 import { parseStatements, withConnection, type ParsedStatement } from './parse.ts';
 import { mentionsVolatile } from './volatile.ts';
 import { catalogStatementOf, type CatalogStatement } from './catalog-statements.ts';
+import { throughClause, type ThroughClause } from './through.ts';
 
 export type StatementKind =
   | 'select'
@@ -53,6 +54,12 @@ export interface ClassifiedStatement {
    * (runtime/exec/catalog-statements.ts), not planned over tables.
    */
   catalog?: CatalogStatement;
+  /**
+   * `SELECT ... THROUGH 'url' ...` (runtime/sql/through.ts): the statement runs on the PuffinDB
+   * at that URL. Everything above describes the statement without its THROUGH clauses; `sql`
+   * stays the text as sent.
+   */
+  through?: ThroughClause;
 }
 
 /** Statement heads DuckDB serializes as a SELECT (a query). WITH may head either. */
@@ -170,6 +177,15 @@ export async function classifyStatement(engine: Engine | DuckDBConnection, sql: 
   // DuckDB's parser reads C strings: it would silently stop at a NUL and run what came before.
   const nul = sql.indexOf('\u0000');
   if (nul >= 0) throw new PuffinError('bad_request', `the SQL text contains a NUL character (U+0000) at position ${nul}; remove it`, { position: nul });
+
+  // THROUGH is not DuckDB's: the statement is classified without it, and runs elsewhere
+  // (never cached: what another instance answers is not a function of local snapshots).
+  const through = throughClause(sql);
+  if (through) {
+    const inner = await classifyStatement(engine, through.statement);
+    if (inner.kind !== 'select' || inner.through) throw new PuffinError('bad_request', `THROUGH runs a SELECT on another PuffinDB; this statement is ${inner.keyword}`);
+    return { ...inner, catalog: undefined, sql, deterministic: false, through };
+  }
 
   // DuckDB's own parse first, so syntax errors carry its message and position.
   const duckText = withoutMaterialized(withoutPurge(sql));

@@ -64,23 +64,23 @@ function plain(address: string): { address: string; family: 'ipv4' | 'ipv6' } {
   return { address, family: isIP(address) === 6 ? 'ipv6' : 'ipv4' };
 }
 
-function isLinkLocal(address: string): boolean {
+export function isLinkLocal(address: string): boolean {
   const a = plain(address);
   return LINK_LOCAL.check(a.address, a.family);
 }
 
-function isLoopback(address: string): boolean {
+export function isLoopback(address: string): boolean {
   const a = plain(address);
   return LOOPBACK.check(a.address, a.family);
 }
 
 /** The URL's host without IPv6 brackets. */
-function hostOf(url: URL): string {
+export function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
 /** Whether the URL names loopback itself: localhost (or a name under .localhost) or a loopback address. */
-function namesLoopback(url: URL): boolean {
+export function namesLoopback(url: URL): boolean {
   const host = hostOf(url).toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   return isIP(host) !== 0 && isLoopback(host);

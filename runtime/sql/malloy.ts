@@ -24,7 +24,7 @@ import { sqlIdent } from './quote.ts';
 export interface MalloyTables {
   /** The columns of table `name` (a catalog name, lower case), or undefined when there is none this caller may read. */
   columns(name: string): Promise<readonly Column[] | undefined>;
-  /** The names this caller may read: a text naming one of them bare gets it declared as a source. */
+  /** The catalog's names: one the text names bare (and `columns` answers for) is declared for it as a source. */
   names(): Promise<readonly string[]>;
 }
 
@@ -40,12 +40,7 @@ export function catalogTables(catalog: Catalog, role: string): MalloyTables {
       }
       return columns;
     },
-    async names() {
-      const names = await catalog.listTables();
-      if (role === 'admin') return names;
-      const readable = await Promise.all(names.map(async (n) => ((await this.columns(n)) ? n : undefined)));
-      return readable.filter((n): n is string => n !== undefined);
-    },
+    names: () => catalog.listTables(),
   };
 }
 
@@ -146,8 +141,11 @@ export async function compileMalloy(text: string, tables: MalloyTables): Promise
     },
   });
 
+  // Only the few names the text uses are looked up (a table's snapshot may take a metadata read).
   const userDeclared = declaredNames(text);
-  let declare = namedTables(text, await tables.names()).filter((n) => !userDeclared.has(n));
+  const candidates = namedTables(text, await tables.names()).filter((n) => !userDeclared.has(n));
+  const readable = await Promise.all(candidates.map(async (n) => ((await tables.columns(n)) ? n : undefined)));
+  let declare = readable.filter((n): n is string => n !== undefined);
   for (let attempt = 0; ; attempt++) {
     const prelude = declare.map((n) => `source: ${n} is ${MALLOY_CONNECTION}.table('${n}')`).join('\n');
     try {
@@ -179,8 +177,12 @@ export async function compileMalloy(text: string, tables: MalloyTables): Promise
 
 /** Malloy's problems as one PuffinError: its messages with line and column (1-based), the first one's position in details. */
 function malloyError(err: unknown, problems: Problem[], source: string): PuffinError {
-  if (problems.length === 0) {
+  const overflow = (m: string) => /Maximum call stack size exceeded/.test(m);
+  if (problems.length === 0 || problems.some((p) => overflow(p.message))) {
     const message = err instanceof Error ? err.message : String(err);
+    if (overflow(message) || problems.some((p) => overflow(p.message))) {
+      return new PuffinError('bad_request', 'Malloy: the compiler could not compile this text: it is nested too deep or chains too many operators in one expression (its stack overflowed); split it into smaller steps (dimensions, measures, a pipeline)');
+    }
     return new PuffinError('bad_request', `Malloy: ${message.replace(/\s+/g, ' ').slice(0, 500)}`);
   }
   const at = (p: Problem) => p.at?.range?.start;

@@ -1,15 +1,12 @@
-// Query generators (runtime/sql/generators.ts) kept in a JSON file under PUFFINDB_HOME: the
-// registry `puffindb generator add` and a local `puffindb serve` share when there is no Redis
-// (each process has a MemoryStateStore of its own then, so the state store cannot carry
-// them). With REDIS_URL set both use the state store instead (openGeneratorRegistry). The
-// file is read on every call and replaced whole (a temp file renamed over it), so a
-// generator the CLI adds is seen by the running server at its next query.
+// Query generators (runtime/sql/generators.ts) kept in a JSON file under PUFFINDB_HOME
+// (runtime/state/record-file.ts): the registry `puffindb generator add` and a local
+// `puffindb serve` share when there is no Redis. With REDIS_URL set both use the state
+// store instead (openGeneratorRegistry).
 
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { PuffinError } from '../errors.ts';
+import { join } from 'node:path';
 import type { Settings } from '../settings.ts';
 import { checkGenerator, checkGeneratorName } from './checks.ts';
+import { RecordFile } from './record-file.ts';
 import type { GeneratorRecord, StateStore } from './state-store.ts';
 
 /** What the API and the CLI need of a generator registry: the StateStore's three methods. */
@@ -18,63 +15,22 @@ export type GeneratorRegistry = Pick<StateStore, 'putGenerator' | 'listGenerator
 export const GENERATORS_FILE = 'generators.json';
 
 export class FileGeneratorRegistry implements GeneratorRegistry {
-  /** Writes of this process, one after another (another process's write between a read and a rename is lost: admins add generators rarely). */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly file: RecordFile<GeneratorRecord>;
 
-  constructor(readonly path: string) {}
-
-  private async read(): Promise<GeneratorRecord[]> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new PuffinError('internal', `the generator registry ${GENERATORS_FILE} is not JSON; fix or remove it`);
-    }
-    const list = (parsed as { generators?: unknown })?.generators;
-    if (!Array.isArray(list)) throw new PuffinError('internal', `the generator registry ${GENERATORS_FILE} has no generators array; fix or remove it`);
-    return list as GeneratorRecord[];
-  }
-
-  private async write(records: GeneratorRecord[]): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
-    const temp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(temp, `${JSON.stringify({ generators: records }, null, 2)}\n`, { mode: 0o600 });
-    await rename(temp, this.path);
-  }
-
-  private change<T>(fn: (records: GeneratorRecord[]) => { records?: GeneratorRecord[]; value: T }): Promise<T> {
-    const next = this.queue.then(async () => {
-      const { records, value } = fn(await this.read());
-      if (records) await this.write(records);
-      return value;
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
+  constructor(readonly path: string) {
+    this.file = new RecordFile(path, { key: 'generators', check: checkGenerator, checkName: checkGeneratorName });
   }
 
   putGenerator(record: GeneratorRecord): Promise<void> {
-    checkGenerator(record);
-    const copy = JSON.parse(JSON.stringify(record)) as GeneratorRecord;
-    return this.change((records) => ({ records: [...records.filter((r) => r.name !== record.name), copy], value: undefined }));
+    return this.file.put(record);
   }
 
-  async listGenerators(): Promise<GeneratorRecord[]> {
-    return (await this.read()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  listGenerators(): Promise<GeneratorRecord[]> {
+    return this.file.list();
   }
 
   deleteGenerator(name: string): Promise<boolean> {
-    checkGeneratorName(name);
-    return this.change((records) => {
-      const kept = records.filter((r) => r.name !== name);
-      return kept.length === records.length ? { value: false } : { records: kept, value: true };
-    });
+    return this.file.delete(name);
   }
 }
 

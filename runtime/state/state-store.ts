@@ -39,6 +39,8 @@ export interface QueryRecord {
   shape?: string;
   /** The most bytes read by any one-task step of the query's plan (see QueryStats.singleNodeBytes). */
   singleNodeBytes?: number;
+  /** What ran on remote instances (SELECT ... THROUGH, remote.table): each remote, its URL, the SQL sent. */
+  remote?: { remote: string; url: string; table?: string; sql: string }[];
 }
 
 /** A query as the client wrote it: a language ('prql', or 'sql' of a dialect other than DuckDB's) and its text. */
@@ -57,6 +59,8 @@ export interface QueryLogEntry {
   sql: string;
   /** What the client sent, when it was not DuckDB SQL (the stream's entries; the flushed Parquet keeps `sql` only). */
   source?: QuerySourceText;
+  /** What ran on remote instances (the stream's entries; the flushed Parquet keeps `sql` only). */
+  remote?: QueryRecord['remote'];
   status: QueryStatus;
   submittedAt: number;
   durationMs: number;

@@ -2,6 +2,11 @@
 // under a direct root are read in place; everything else is fetched once into a bounded
 // directory (Lambda's /tmp survives warm invocations, so the cache outlives the process)
 // and evicted least-recently-used first, except while a caller holds it.
+//
+// Derived entries (putDerived) are files made from fetched ones, such as the filtered
+// partitions of runtime/exec/partition-cache.ts: they share the directory, the byte bound
+// and the least-recently-used order with the whole files, and their owner is told when one
+// is evicted. They do not outlive the process: its index of them is in memory.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -48,6 +53,8 @@ interface CacheEntry {
   linked: boolean;
   /** For a copy of a local file: the source's mtime when copied (unknown after a restart). */
   sourceMtimeMs?: number;
+  /** A derived entry (putDerived): told when it is evicted or dropped. */
+  derived?: { onEvict?: () => void };
 }
 
 type Plan = { kind: 'direct'; uri: string; path: string } | { kind: 'cached'; uri: string; name: string };
@@ -70,6 +77,8 @@ const PARTS_IN_PARALLEL = 4;
 const FILES_IN_PARALLEL = 8;
 const TEMP_PREFIX = '.fetch-';
 const CACHE_NAME = /^[0-9a-f]{32}(\.[A-Za-z0-9]{1,12})?$/;
+/** Names of derived entries: a prefix no cached file's name (a hash) has. */
+const DERIVED_NAME = /^p-[0-9a-f]{32}\.parquet$/;
 const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES']);
 
 function errnoOf(err: unknown): string | undefined {
@@ -137,7 +146,7 @@ export class FileCache {
   private readonly directRoots: string[];
   private readonly resolveStore: (uri: string) => { store: ObjectStore; key: string };
   /** Cached files by name, least recently used first (a Map keeps insertion order). */
-  private readonly entries = new Map<string, CacheEntry>();
+  private entries = new Map<string, CacheEntry>();
   /** Names held by unreleased acquires; pinned before the file exists, so a fetch is covered too. */
   private readonly pins = new Map<string, number>();
   private readonly inFlight = new Map<string, Promise<Obtained>>();
@@ -171,8 +180,9 @@ export class FileCache {
     const found: { name: string; path: string; size: number; mtimeMs: number; linked: boolean }[] = [];
     for (const name of readdirSync(this.dir)) {
       const path = join(this.dir, name);
-      if (name.startsWith(TEMP_PREFIX)) {
-        rmSync(path, { force: true }); // a fetch cut short by the previous process
+      if (name.startsWith(TEMP_PREFIX) || DERIVED_NAME.test(name)) {
+        // A fetch cut short by the previous process, or a derived entry whose index died with it.
+        rmSync(path, { force: true });
         continue;
       }
       if (!CACHE_NAME.test(name)) continue;
@@ -189,6 +199,91 @@ export class FileCache {
 
   stats(): FileCacheStats {
     return { files: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  }
+
+  /**
+   * Keep a file made from cached ones as the derived entry `name` (see the top of this file):
+   * `source` is hard-linked (or copied) in and stays where it is; room is made under the
+   * bound first. Returns the entry's path, or undefined when it cannot fit (larger than the
+   * bound, or everything else is pinned). `onEvict` is called once the entry is gone.
+   */
+  async putDerived(name: string, source: string, onEvict?: () => void): Promise<string | undefined> {
+    if (!DERIVED_NAME.test(name)) throw new PuffinError('internal', `'${name}' is not a derived cache entry name`);
+    if (this.entries.has(name)) return this.entries.get(name)!.path;
+    const info = await stat(source).catch(() => undefined);
+    if (!info?.isFile()) throw new PuffinError('internal', `file cache cannot keep ${source}: it does not exist`);
+    if (info.size > this.maxBytes) return undefined;
+    const path = join(this.dir, name);
+    this.reserved += info.size;
+    try {
+      this.evict();
+      if (this.bytes + this.reserved > this.maxBytes) return undefined;
+      const temp = join(this.dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
+      try {
+        await link(source, temp);
+      } catch (err) {
+        if (!LINK_UNSUPPORTED.has(errnoOf(err) ?? '')) throw this.ioError(err, source);
+        await copyFile(source, temp).catch((e: unknown) => {
+          throw this.ioError(e, source);
+        });
+      }
+      await rename(temp, path);
+      // Another caller may have put the same entry meanwhile: the rename replaced its file with an equal one.
+      const earlier = this.entries.get(name);
+      if (earlier) this.forget(name, earlier);
+      this.entries.set(name, { path, size: info.size, linked: false, derived: { onEvict } });
+      this.bytes += info.size;
+    } finally {
+      this.reserved -= info.size;
+    }
+    this.evict();
+    return this.entries.has(name) ? path : undefined;
+  }
+
+  /** A derived entry's path, marked most recently used and pinned until released; undefined when absent. */
+  useDerived(name: string): { path: string; release: () => void } | undefined {
+    const entry = this.entries.get(name);
+    if (!entry?.derived) return undefined;
+    this.entries.delete(name);
+    this.entries.set(name, entry);
+    this.pins.set(name, (this.pins.get(name) ?? 0) + 1);
+    let released = false;
+    return {
+      path: entry.path,
+      release: () => {
+        if (released) return;
+        released = true;
+        const count = (this.pins.get(name) ?? 1) - 1;
+        if (count > 0) this.pins.set(name, count);
+        else this.pins.delete(name);
+        this.evict();
+      },
+    };
+  }
+
+  /** Remove a derived entry (its owner found a better one); a pinned one goes once released. */
+  dropDerived(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry?.derived) return;
+    if ((this.pins.get(name) ?? 0) > 0) {
+      // Least recently used: the next eviction after its release takes it first.
+      this.entries.delete(name);
+      this.entries = new Map([[name, entry], ...this.entries]);
+      return;
+    }
+    this.remove(name, entry);
+  }
+
+  private remove(name: string, entry: CacheEntry): void {
+    this.entries.delete(name);
+    this.bytes -= entry.size;
+    // Synchronous, so a later fetch of the same name cannot be renamed in before the unlink.
+    try {
+      rmSync(entry.path, { force: true });
+    } catch {
+      // Left on disk; a restart re-indexes it and evicts it then.
+    }
+    entry.derived?.onEvict?.();
   }
 
   async acquire(uris: string[], signal?: AbortSignal): Promise<AcquiredFiles> {
@@ -305,6 +400,7 @@ export class FileCache {
     if (this.entries.get(name) !== entry) return;
     this.entries.delete(name);
     this.bytes -= entry.size;
+    entry.derived?.onEvict?.();
   }
 
   private async fetch(uri: string, name: string): Promise<Obtained> {
@@ -395,15 +491,8 @@ export class FileCache {
     for (const [name, entry] of this.entries) {
       if (this.bytes + this.reserved <= this.maxBytes) return;
       if ((this.pins.get(name) ?? 0) > 0) continue;
-      this.entries.delete(name);
-      this.bytes -= entry.size;
       this.evictions++;
-      // Synchronous, so a later fetch of the same name cannot be renamed in before the unlink.
-      try {
-        rmSync(entry.path, { force: true });
-      } catch {
-        // Left on disk; a restart re-indexes it and evicts it then.
-      }
+      this.remove(name, entry);
     }
   }
 }

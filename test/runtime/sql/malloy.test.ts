@@ -102,6 +102,8 @@ describe('Malloy on the query routes', () => {
     const parsed = (await (await call('POST', '/v1/parse', { key: reader, body: { language: 'malloy', sql: 'run: t -> { group_by: s }' } })).json()) as { sql: string; ast: { node: { type: string } } };
     assert.equal(parsed.ast.node.type, 'SELECT_NODE');
     assert.match(parsed.sql, /GROUP BY 1/);
+    const openapi = await (await call('GET', '/v1/openapi.json', { key: reader })).text();
+    assert.ok(openapi.includes('"enum":["sql","prql","malloy"]'), 'the OpenAPI document lists malloy');
   });
 
   test("errors are 400 (syntax, semantics) or 404 (no such table) with Malloy's message and position; nothing is recorded", async () => {
@@ -152,14 +154,23 @@ describe('what Malloy compiles meets the classifier, roles and sandbox', () => {
   });
 
   test("tables a key may not read (admin-only ones) do not exist for its Malloy", async () => {
-    const catalog = {
-      listTables: async () => ['puffindb.query_log', 't'],
-      getTable: async (name: string) => (name === 't' ? { name, columns: [{ name: 'id', type: 'BIGINT' }] } : name === 'puffindb.query_log' ? { name, adminOnly: true, columns: [{ name: 'sql', type: 'VARCHAR' }] } : undefined),
-    } as unknown as Catalog;
-    const text = "run: duckdb.table('puffindb.query_log') -> { select: `sql` }";
-    await assert.rejects(compileMalloy(text, catalogTables(catalog, 'reader')), (e: Error & { code?: string }) => e.code === 'unknown_table' && /no table named 'puffindb.query_log' that this key may read/.test(e.message));
-    assert.deepEqual(await catalogTables(catalog, 'reader').names(), ['t']);
-    assert.match(await compileMalloy(text, catalogTables(catalog, 'admin')), /FROM puffindb\.query_log as base/);
+    const tables: Record<string, { name: string; adminOnly?: boolean; columns: { name: string; type: string }[] }> = {
+      t: { name: 't', columns: [{ name: 'id', type: 'BIGINT' }] },
+      secret: { name: 'secret', adminOnly: true, columns: [{ name: 'pin', type: 'INTEGER' }] },
+      'puffindb.query_log': { name: 'puffindb.query_log', adminOnly: true, columns: [{ name: 'sql', type: 'VARCHAR' }] },
+    };
+    const catalog = { listTables: async () => Object.keys(tables).sort(), getTable: async (name: string) => tables[name] } as unknown as Catalog;
+    const log = "run: duckdb.table('puffindb.query_log') -> { select: `sql` }";
+    await assert.rejects(compileMalloy(log, catalogTables(catalog, 'reader')), (e: Error & { code?: string }) => e.code === 'unknown_table' && /no table named 'puffindb.query_log' that this key may read/.test(e.message));
+    await assert.rejects(compileMalloy('run: secret -> { select: pin }', catalogTables(catalog, 'writer')), (e: Error & { code?: string }) => e.code === 'unknown_table' && /'secret' is neither a source the text defines nor a table this key may read .* at line 1, column 6$/.test(e.message));
+    assert.match(await compileMalloy(log, catalogTables(catalog, 'admin')), /FROM puffindb\.query_log as base/);
+    assert.match(await compileMalloy('run: secret -> { select: pin }', catalogTables(catalog, 'admin')), /FROM secret as base/);
+  });
+
+  test("a text nested past the compiler's stack is a 400 saying so", async () => {
+    const tables = tablesOf({ t: [{ name: 'g', type: 'INTEGER' }] });
+    await assert.rejects(compileMalloy(`run: t -> { select: x is ${'('.repeat(3000)}g${')'.repeat(3000)} }`, tables), (e: Error & { code?: string }) => e.code === 'bad_request' && /^Malloy: the compiler could not compile this text: it is nested too deep/.test(e.message));
+    assert.match(await compileMalloy('run: t -> { select: x is ((g)) }', tables), /FROM t as base/);
   });
 });
 

@@ -1,0 +1,136 @@
+// Queries across two PuffinDB servers on loopback, each over its own warehouse (issue 14,
+// item 4): `west` (the local one: customers) and `east` (orders), each registered on the other
+// with a reader key of its own. SELECT ... THROUGH answers what the remote answers; a chain
+// west -> east -> west cascades; a join of a local table and east.orders runs locally over
+// what east sent, with the pushed-down SQL in the query record and in explain, and the pushed
+// filter reduces the rows fetched; an aggregate over east.orders alone is pushed whole.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createApp } from '../../runtime/api/app.ts';
+import { bootstrapAdminKey } from '../../runtime/api/auth.ts';
+import { startServer, type RunningServer } from '../../runtime/api/server.ts';
+import { sqlString } from '../../runtime/sql/quote.ts';
+import { ADMIN_KEY, caller, newKey, type Caller } from '../helpers/api.ts';
+import { controlFixture, type ControlFixture } from '../helpers/control-plane.ts';
+
+interface Side {
+  f: ControlFixture;
+  server: RunningServer;
+  call: Caller;
+  reader: string;
+}
+
+let west: Side;
+let east: Side;
+
+async function side(table: string, select: string): Promise<Side> {
+  const f = await controlFixture();
+  const path = join(f.fx.dir, `${table}.parquet`);
+  await f.fx.engine.exec(`COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`);
+  await f.fx.catalog.addFiles(f.fx.engine, table, [path]);
+  await f.fx.engine.exec(`CREATE VIEW ${table} AS SELECT * FROM read_parquet(${sqlString(path)})`);
+  await bootstrapAdminKey(f.state, ADMIN_KEY);
+  const app = createApp({ manager: f.plane.manager, state: f.state, catalog: f.plane.catalog, settings: { ...f.settings, apiLoginFailureBurst: 0 }, adminKey: ADMIN_KEY });
+  const server = await startServer(app, { port: 0 });
+  const call = caller(app);
+  return { f, server, call, reader: (await newKey(call, 'reader')).key };
+}
+
+async function json(res: Response): Promise<any> {
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return JSON.parse(text);
+}
+
+function query(s: Side, sql: string, key = s.reader, path = '/v1/query'): Promise<any> {
+  return s.call('POST', path, { key, body: { sql } }).then(json);
+}
+before(async () => {
+  [west, east] = await Promise.all([
+    side('customers', "SELECT range::INTEGER AS id, 'c' || range AS name, range % 3 = 0 AS vip FROM range(20)"),
+    side('orders', 'SELECT range AS id, (range % 20)::INTEGER AS cust, (range * 1.5)::DECIMAL(10,2) AS amount, DATE \'2024-01-01\' + (range % 30)::INTEGER AS day FROM range(200)'),
+  ]);
+  process.env.PUFFINDB_TEST_EAST_KEY = east.reader;
+  process.env.PUFFINDB_TEST_WEST_KEY = west.reader;
+  for (const [at, name, to, env] of [[west, 'east', east, 'PUFFINDB_TEST_EAST_KEY'], [east, 'west', west, 'PUFFINDB_TEST_WEST_KEY']] as const) {
+    const res = await at.call('POST', '/v1/remotes', { key: ADMIN_KEY, body: { name, url: `${to.server.url}/`, keyEnv: env } });
+    assert.equal(res.status, 201, await res.text());
+  }
+});
+
+after(async () => {
+  for (const s of [west, east]) {
+    await s?.server.close();
+    await s?.f.close();
+  }
+});
+
+describe('SELECT ... THROUGH', () => {
+  test("answers the remote's rows, equal to running the statement there", async () => {
+    const sql = 'SELECT * FROM orders WHERE cust < 3 ORDER BY id';
+    const there = await query(east, sql);
+    const through = await query(west, `SELECT * THROUGH '${east.server.url}/' FROM orders WHERE cust < 3 ORDER BY id`);
+    assert.deepEqual(through.columns, there.columns);
+    assert.deepEqual(through.rows, there.rows);
+    assert.equal(through.rows.length, 30);
+    const record = await west.call('GET', `/v1/queries/${through.queryId}`, { key: west.reader }).then(json);
+    assert.match(record.sql, /THROUGH/);
+    assert.deepEqual(record.remote, [{ remote: 'east', url: `${east.server.url}/`, sql: 'SELECT * FROM orders WHERE cust < 3 ORDER BY id', rows: 30 }]);
+  });
+
+  test('a chain cascades: west -> east -> west answers west\'s own table', async () => {
+    const mine = await query(west, 'SELECT name, vip FROM customers WHERE id % 4 = 1 ORDER BY id');
+    const round = await query(west, `SELECT name, vip THROUGH '${east.server.url}/' THROUGH '${west.server.url}/' FROM customers WHERE id % 4 = 1 ORDER BY id`);
+    assert.deepEqual(round.rows, mine.rows);
+    // east received the statement with the rest of the chain, and sent it on.
+    const sent = await west.call('GET', `/v1/queries/${round.queryId}`, { key: west.reader }).then(json);
+    assert.match(sent.remote[0].sql, new RegExp(`THROUGH '${west.server.url}/'`));
+  });
+});
+
+describe('remote tables as name.table', () => {
+  const joinSql = 'SELECT c.name, count(*) AS n, sum(o.amount) AS total FROM east.orders o JOIN customers c ON o.cust = c.id WHERE o.amount > 200 AND c.vip GROUP BY c.name ORDER BY c.name';
+
+  test('a join of a local and a remote table answers what DuckDB answers over both, with the pushed SQL recorded', async () => {
+    const got = await query(west, joinSql);
+    // The reference: plain DuckDB over both servers' files.
+    const orders = join(east.f.fx.dir, 'orders.parquet');
+    const expected = await west.f.fx.engine.query(joinSql.replace('east.orders', `read_parquet(${sqlString(orders)})`));
+    assert.deepEqual(got.rows, expected.rows.map(([name, n, total]) => ({ name, n: Number(n), total: Number(total) })));
+    const record = await west.call('GET', `/v1/queries/${got.queryId}`, { key: west.reader }).then(json);
+    assert.equal(record.remote.length, 1);
+    const pushed = record.remote[0];
+    assert.equal(pushed.remote, 'east');
+    assert.equal(pushed.table, 'orders');
+    // Only the columns the query names, and the filter on orders alone (not c.vip).
+    assert.match(pushed.sql, /^SELECT cust, amount FROM orders AS o WHERE \(?\(?o\.amount > 200\)?\)?$/);
+  });
+
+  test('explain shows the remote inputs and what they are fetched with', async () => {
+    const plan = await west.call('POST', '/v1/explain', { key: west.reader, body: { sql: joinSql } }).then(json);
+    assert.equal(plan.remote?.[0]?.remote, 'east');
+    assert.match(plan.remote[0].sql, /o\.amount > 200/);
+    assert.match(plan.reason, /east\.orders fetched as __pdb_mr/);
+  });
+
+  test('the pushed filter reduces the rows fetched', async () => {
+    const run = async (sql: string) => {
+      const got = await query(west, sql);
+      const record = await west.call('GET', `/v1/queries/${got.queryId}`, { key: west.reader }).then(json);
+      return record.remote[0].rows as number;
+    };
+    assert.equal(await run('SELECT o.id, c.name FROM east.orders o JOIN customers c ON o.cust = c.id'), 200);
+    assert.equal(await run('SELECT o.id, c.name FROM east.orders o JOIN customers c ON o.cust = c.id WHERE o.day = DATE \'2024-01-05\''), 7);
+  });
+
+  test('an aggregate over the remote table alone is pushed whole', async () => {
+    const sql = 'SELECT cust, count(*) AS n, sum(amount) AS total FROM east.orders WHERE cust < 5 GROUP BY cust ORDER BY cust';
+    const got = await query(west, sql);
+    const there = await query(east, sql.replace('east.orders', 'orders'));
+    assert.deepEqual(got.rows, there.rows);
+    const record = await west.call('GET', `/v1/queries/${got.queryId}`, { key: west.reader }).then(json);
+    assert.match(record.remote[0].sql, /GROUP BY cust/);
+  });
+});
