@@ -3,29 +3,34 @@
 // inline or through the shuffle prefix. One Worker (one sandboxed DuckDB, one cache) per
 // process or Lambda container, reused across invocations.
 
-import { link, mkdir, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { PuffinError, registerInternalPath, toPuffinError } from '../errors.ts';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { Engine, assertSandboxed, runQuery } from '../engine/engine.ts';
-import { FileCache } from '../storage/file-cache.ts';
+import { FileCache, type AcquiredFiles } from '../storage/file-cache.ts';
+import { fileUriToPath } from '../storage/locations.ts';
 import { joinUrl, openStore, type StoreOptions } from '../storage/open.ts';
 import { locationPolicyOf } from '../storage/locations.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Settings } from '../settings.ts';
-import type { Fragment } from '../planner/plan.ts';
+import type { FileRef, Fragment, FragmentInput } from '../planner/plan.ts';
+import { baseTable, colRef, conjunction, selectNode } from '../planner/ast.ts';
+import { printNode } from '../sql/parse.ts';
+import { readColumnSql } from '../sql/read-cast.ts';
+import { PartitionCache, fileKeyOf, fragmentScanSpecs, type LocalStamp, type ScanSpec } from './partition-cache.ts';
 import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import { assertSafeId } from './wire.ts';
 import { inputViewSql } from './views.ts';
-import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
+import { describeParquetFiles, type ParquetFileSchema } from '../catalog/iceberg/parquet-schema.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
 import { openIcebergTable } from '../catalog/iceberg/table.ts';
 import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileToJson } from '../catalog/iceberg/writer-manifest.ts';
-import { sqlString, sqlStringList } from '../sql/quote.ts';
+import { sqlIdent, sqlString, sqlStringList } from '../sql/quote.ts';
 import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
 import { runCombineTask } from './shuffle-combine.ts';
 import { readShufflePartition } from './shuffle-read.ts';
@@ -44,6 +49,20 @@ interface Sandbox {
   engine: Engine;
 }
 
+/**
+ * An input read through the filtered-partition cache (runtime/exec/partition-cache.ts): its
+ * scan, and per file the cache key and either the entry that serves it (linked into the
+ * sandbox), or nothing (computed and kept by this fragment), or `direct` (read as is: the
+ * entry was found not worth keeping before).
+ */
+interface CachedScan {
+  spec: ScanSpec;
+  files: { file: FileRef; key: string; hit?: { path: string; bytes: number }; direct?: boolean }[];
+}
+
+/** The view a cached filtered partition is computed from: one file of an input. */
+const PARTITION_SOURCE_VIEW = '__pdb_partition_source';
+
 export class Worker {
   private readonly free: Sandbox[] = [];
   private readonly sandboxes: Sandbox[] = [];
@@ -53,6 +72,8 @@ export class Worker {
     first: Sandbox,
     private readonly cache: FileCache,
     private readonly shuffle: ObjectStore,
+    /** The filtered-partition cache over `cache`; absent when PUFFINDB_PARTITION_CACHE is off. */
+    private readonly partitions?: PartitionCache,
   ) {
     this.free.push(first);
     this.sandboxes.push(first);
@@ -88,7 +109,8 @@ export class Worker {
       storeOptions,
     });
     const shuffle = openStore(settings.shuffleUrl, storeOptions);
-    return new Worker(settings, await Worker.sandbox(settings, 0), cache, shuffle);
+    const partitions = settings.partitionCache === false ? undefined : new PartitionCache(cache);
+    return new Worker(settings, await Worker.sandbox(settings, 0), cache, shuffle, partitions);
   }
 
   /**
@@ -141,31 +163,55 @@ export class Worker {
     const { queryId, fragment } = request;
     // A combiner of the combining exchange moves shuffle bytes only: no files, no DuckDB.
     if (fragment.shuffleCombine) return runCombineTask(request, this.shuffle, Math.min(request.inlineLimitBytes ?? this.settings.inlineLimitBytes, DEFAULT_SHUFFLE_INLINE_LIMIT), signal);
-    const uris = fragment.inputs.flatMap((input) => input.files.map((f) => f.uri));
-    // Iceberg delete files are fetched through the cache like data files (DuckDB may read
-    // only the cache directory); each is fetched once however many data files it applies to.
-    const deletes = icebergDeleteFiles(fragment);
-    uris.push(...deletes.map((d) => d.uri));
-    const bytesScanned = fragment.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0)
-      + deletes.reduce((s, d) => s + d.sizeBytes, 0);
     const tag = `${queryId}-${fragment.id}-${randomUUID()}`;
 
-    const lease = await this.cache.acquire(uris, signal).catch((err: unknown) => {
-      throw signal.aborted ? signal.reason : toPuffinError(err);
-    });
+    let lease: AcquiredFiles | undefined;
     let box: Sandbox | undefined;
     let workDir: string | undefined;
+    // Cached partitions in use, pinned against eviction until the fragment is done.
+    const pins: (() => void)[] = [];
     try {
       box = await this.takeSandbox();
       workDir = join(box.dir, tag);
+      const scans = this.partitions ? await this.cachedScans(box.engine, fragment, join(workDir, 'cached'), pins) : fragment.inputs.map(() => undefined);
+      // What is still read from the files: all of an input without a cached scan; of one with,
+      // the files no entry serves.
+      const reads: Fragment = {
+        ...fragment,
+        inputs: fragment.inputs.map((input, i) => {
+          const scan = scans[i];
+          return scan ? { ...input, files: scan.files.filter((f) => !f.hit).map((f) => f.file) } : input;
+        }),
+      };
+      const uris = reads.inputs.flatMap((input) => input.files.map((f) => f.uri));
+      // Iceberg delete files are fetched through the cache like data files (DuckDB may read
+      // only the cache directory); each is fetched once however many data files it applies to.
+      const deletes = icebergDeleteFiles(reads);
+      uris.push(...deletes.map((d) => d.uri));
+      const hitFiles = scans.flatMap((scan) => scan?.files.filter((f) => f.hit) ?? []);
+      const cache = scans.some(Boolean)
+        ? {
+            hits: hitFiles.length,
+            misses: scans.reduce((n, scan) => n + (scan?.files.filter((f) => !f.hit).length ?? 0), 0),
+            bytesSaved: hitFiles.reduce((n, f) => n + Math.max(0, f.file.sizeBytes - f.hit!.bytes), 0),
+          }
+        : undefined;
+      const bytesScanned = reads.inputs.reduce((sum, input) => sum + input.files.reduce((s, f) => s + f.sizeBytes, 0), 0)
+        + deletes.reduce((s, d) => s + d.sizeBytes, 0)
+        + hitFiles.reduce((s, f) => s + f.hit!.bytes, 0);
+
+      lease = await this.cache.acquire(uris, signal).catch((err: unknown) => {
+        throw signal.aborted ? signal.reason : toPuffinError(err);
+      });
       const partialPath = join(workDir, 'partial.parquet');
       const paths = await linkInto(join(workDir, 'in'), lease.paths);
-      const ran = await this.runSql(request, paths, partialPath, tag, signal, box.engine);
+      const ran = await this.runSql(request, reads, scans, paths, partialPath, tag, signal, box.engine);
+      if (cache) this.partitions?.record(cache.hits, cache.misses, cache.bytesSaved);
       if (ran.shuffle) {
         // Hash-partitioned for a later stage: the partial is the offset index of the shuffle object.
         return {
           fragmentId: fragment.id, partial: { kind: 'shuffle', index: ran.shuffle }, rows: ran.rows, bytes: ran.shuffle.totalBytes,
-          bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started, shuffle: ran.stats,
+          bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started, shuffle: ran.stats, ...(cache ? { cache } : {}),
         };
       }
       const bytes = await readFile(partialPath);
@@ -173,17 +219,97 @@ export class Worker {
       return {
         fragmentId: fragment.id, partial, rows: ran.rows, bytes: bytes.byteLength, bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started,
         ...(fragment.shuffleReads?.length ? { shuffle: ran.stats } : {}),
+        ...(cache ? { cache } : {}),
       };
     } finally {
-      lease.release();
+      for (const release of pins) release();
+      lease?.release();
       if (workDir) await rm(workDir, { recursive: true, force: true });
       if (box) this.free.push(box);
     }
   }
 
+  /**
+   * The inputs the filtered-partition cache may serve (runtime/exec/partition-cache.ts), and
+   * for each of their files the entry that serves it, linked into `dir` (in the fragment's
+   * sandbox) and pinned (`pins`). Undefined for an input the cache cannot serve.
+   */
+  private async cachedScans(engine: Engine, fragment: Fragment, dir: string, pins: (() => void)[]): Promise<(CachedScan | undefined)[]> {
+    const partitions = this.partitions!;
+    const specs = await fragmentScanSpecs(engine, fragment);
+    const out: (CachedScan | undefined)[] = [];
+    let linked = 0;
+    for (const [i, input] of fragment.inputs.entries()) {
+      const spec = specs[i];
+      if (!spec || input.files.length === 0) {
+        out.push(undefined);
+        continue;
+      }
+      const files: CachedScan['files'] = [];
+      for (const file of input.files) {
+        const key = fileKeyOf(input, file, await localStamp(file.uri));
+        const hit = partitions.find(key, spec);
+        if (!hit) {
+          files.push({ file, key, ...(partitions.wasSkipped(key, spec) ? { direct: true } : {}) });
+          continue;
+        }
+        pins.push(hit.release);
+        await mkdir(dir, { recursive: true });
+        const path = join(dir, `${linked++}.parquet`);
+        await link(hit.path, path);
+        files.push({ file, key, hit: { path, bytes: hit.bytes } });
+      }
+      out.push({ spec, files });
+    }
+    return out;
+  }
+
+  /**
+   * The view of an input read through the cache: its cached entries (those found, and those
+   * this fragment computes and keeps now), and the files read as they are, as one view of the
+   * columns the fragment reads.
+   */
+  private async cachedInputView(conn: DuckDBConnection, input: FragmentInput, scan: CachedScan, index: number, localPath: (uri: string) => string, footer: (uri: string) => ParquetFileSchema | undefined, scratch: string): Promise<void> {
+    const { spec } = scan;
+    const entries: string[] = [];
+    const direct: FileRef[] = [];
+    let select: string | undefined;
+    for (const [j, f] of scan.files.entries()) {
+      if (f.hit) {
+        entries.push(f.hit.path);
+        continue;
+      }
+      if (f.direct) {
+        direct.push(f.file);
+        continue;
+      }
+      // A miss: this file's filtered, projected rows, written once and kept.
+      select ??= await printNode(conn, selectNode(spec.columns.map((c) => colRef(c.name)), baseTable(PARTITION_SOURCE_VIEW), { where_clause: conjunction('AND', spec.filter) }));
+      await mkdir(scratch, { recursive: true });
+      const path = join(scratch, `${index}-${j}.parquet`);
+      await runQuery(conn, inputViewSql({ ...input, view: PARTITION_SOURCE_VIEW, files: [f.file] }, localPath, footer));
+      const copied = await runQuery(conn, `COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`);
+      await runQuery(conn, `DROP VIEW ${sqlIdent(PARTITION_SOURCE_VIEW)}`);
+      const rows = Number(copied.rows[0]?.[0] ?? 0);
+      const bytes = (await stat(path)).size;
+      await this.partitions!.admit(f.key, spec, path, bytes, rows, f.file.sizeBytes);
+      entries.push(path);
+    }
+    const parts: string[] = [];
+    const list = spec.columns.map(readColumnSql).join(', ');
+    if (entries.length) parts.push(`SELECT ${list} FROM read_parquet(${sqlStringList(entries)}, union_by_name = true)`);
+    if (direct.length) {
+      const directView = `__pdb_direct_${index}`;
+      await runQuery(conn, inputViewSql({ ...input, view: directView, files: direct }, localPath, footer));
+      parts.push(`SELECT ${spec.columns.map((c) => sqlIdent(c.name)).join(', ')} FROM ${sqlIdent(directView)}`);
+    }
+    await runQuery(conn, `CREATE TEMP VIEW ${sqlIdent(input.view)} AS ${parts.join(' UNION ALL ')}`);
+  }
+
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
-  private async runSql(request: FragmentRequest, paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
-    const { fragment } = request;
+  private async runSql(request: FragmentRequest, reads: Fragment, scans: (CachedScan | undefined)[], paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
+    // `reads` is the fragment with only the files still read (not served by cached partitions).
+    const fragment = reads;
     const conn = await engine.connect();
     const interrupt = () => conn.interrupt();
     signal.addEventListener('abort', interrupt, { once: true });
@@ -217,7 +343,11 @@ export class Worker {
       // Iceberg data files' footers (field ids or not, cached by URI) decide id or name reads.
       const icebergFiles = fragment.inputs.flatMap((input) => (input.iceberg ? input.files.filter((f) => f.iceberg?.format === 'parquet').map((f) => ({ uri: f.uri, localPath: localPath(f.uri) })) : []));
       const footers = icebergFiles.length ? await describeParquetFiles(conn, icebergFiles) : new Map();
-      for (const input of fragment.inputs) await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
+      for (const [i, input] of fragment.inputs.entries()) {
+        const scan = scans[i];
+        if (scan) await this.cachedInputView(conn, input, scan, i, localPath, (uri) => footers.get(uri), join(dirname(partialPath), 'partitions'));
+        else await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
+      }
       if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath, signal), stats };
       if (fragment.shuffleWrite) {
         const written = await writeShuffle({
@@ -312,6 +442,17 @@ function icebergDeleteFiles(fragment: Fragment): { uri: string; sizeBytes: numbe
     for (const f of input.files) for (const d of f.iceberg?.deletes ?? []) if (d.inlineBlob === undefined && !seen.has(d.uri)) seen.set(d.uri, { uri: d.uri, sizeBytes: d.sizeBytes });
   }
   return [...seen.values()];
+}
+
+/** A local source file's identity for the partition cache's key; none for remote objects (written once). */
+async function localStamp(uri: string): Promise<LocalStamp | undefined> {
+  if (!/^file:/i.test(uri)) return undefined;
+  try {
+    const info = await stat(fileUriToPath(uri));
+    return { ino: info.ino, size: info.size, mtimeMs: info.mtimeMs };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Object store options taken from the settings (S3 endpoint override, region). */
