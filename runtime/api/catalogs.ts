@@ -29,7 +29,7 @@ export const CATALOG_REQUEST = {
     clientId: { type: 'string', minLength: 1, maxLength: 256, description: 'oauth2: the client id.' },
     clientSecretEnv: { type: 'string', minLength: 1, maxLength: 128, description: `oauth2: the environment variable holding the client secret; ${REFERENCE}.` },
     clientSecretArn: { type: 'string', minLength: 1, maxLength: 2048, description: `oauth2: a Secrets Manager ARN holding the client secret; ${REFERENCE}.` },
-    scope: { type: 'string', minLength: 1, maxLength: 256, description: 'oauth2: the scope (default PRINCIPAL_ROLE:ALL).' },
+    scope: { type: 'string', minLength: 1, maxLength: 256, description: "oauth2: the scope (default 'catalog', as Iceberg's clients send; Polaris wants PRINCIPAL_ROLE:ALL)." },
     options: { description: 'glue-catalog, dynamodb, postgres: the store\'s options, an object of strings (e.g. {"table": "iceberg_pointers"}); keys that would hold a secret must be references (...Env, ...SecretArn).' },
     replace: { type: 'boolean', description: 'Replace a catalog of the same name (default: conflict).' },
   },

@@ -246,7 +246,7 @@ export class RestCatalogClient {
     const r = this.record;
     const secret = r.clientSecretEnv ? this.env(r.clientSecretEnv) : await this.secret(r.clientSecretArn!);
     const url = r.oauthTokenUrl ?? `${this.base}/v1/oauth/tokens`;
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: r.clientId!, client_secret: secret, scope: r.scope ?? 'PRINCIPAL_ROLE:ALL' });
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: r.clientId!, client_secret: secret, scope: r.scope ?? 'catalog' });
     const res = await this.send({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString() }, this.timeoutMs);
     let parsed: Json = {};
     try {
@@ -332,7 +332,10 @@ export class RestCatalogClient {
 
   private async path(rest: string): Promise<string> {
     const { prefix } = await this.config();
-    return `/v1${prefix ? `/${prefix.split('/').map(encodeURIComponent).join('/')}` : ''}${rest}`;
+    // As Iceberg's own clients do, the prefix goes in as the catalog gave it (S3 Tables gives an already-encoded ARN).
+    const p = prefix.replace(/^\/+|\/+$/g, '');
+    if (/[\s?#]|(^|\/)\.\.?(\/|$)/.test(p)) throw new PuffinError('bad_gateway', `catalog '${this.record.name}' gave an unusable prefix ${JSON.stringify(p.slice(0, 80))} in /v1/config`);
+    return `/v1${p ? `/${p}` : ''}${rest}`;
   }
 
   /** Whether an endpoint ('POST /v1/{prefix}/namespaces/{namespace}/register') is there: listed, or not yet found missing. */

@@ -150,6 +150,17 @@ describe('answers', () => {
   });
 });
 
+describe('prefix', () => {
+  test("the config's prefix goes into paths as given (S3 Tables sends an encoded ARN)", async () => {
+    seen.length = 0;
+    const prefix = 'arn%3Aaws%3As3tables%3Aus-east-1%3A123456789012%3Abucket%2Fb';
+    routes = { 'GET /v1/config': () => [200, { defaults: { prefix }, overrides: {} }], [`GET /v1/${prefix}/namespaces`]: () => [200, { namespaces: [['x']] }] };
+    assert.deepEqual(await client({}).listNamespaces(), [['x']]);
+    routes['GET /v1/config'] = () => [200, { defaults: {}, overrides: { prefix: '../admin' } }];
+    await assert.rejects(client({}).listNamespaces(), /unusable prefix/);
+  });
+});
+
 describe('commit change', () => {
   const base = (): TableMetadata => ({
     ...newTableMetadata({ schema: { schemaId: 0, fields: [{ id: 1, name: 'a', required: false, type: 'int' }], identifierFieldIds: [] } as never, lastColumnId: 1, spec: { specId: 0, fields: [] }, location: 'file:///t' }),
