@@ -115,6 +115,7 @@ describe('HTTP API routes', () => {
       'delete /v1/queries/{id}', 'get /v1/tables', 'get /v1/tables/{name}', 'get /v1/logs', 'post /v1/keys', 'get /v1/keys', 'delete /v1/keys/{id}', 'get /v1/config', 'get /v1/openapi.json',
       'post /v1/translate', 'post /v1/parse', 'post /v1/format', 'get /v1/generators', 'post /v1/generators', 'delete /v1/generators/{name}',
       'get /v1/catalogs', 'post /v1/catalogs', 'delete /v1/catalogs/{name}',
+      'get /v1/remotes', 'post /v1/remotes', 'delete /v1/remotes/{name}',
     ];
     const listed = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m} ${path}`));
     assert.deepEqual(listed.sort(), expected.sort());
