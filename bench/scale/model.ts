@@ -22,6 +22,7 @@
 // with the local fleet's overheads taken out); a stage of one task is one node reading its
 // bytes at one node's bandwidth and CPU, and so is the reduce step, on the coordinator.
 
+import { combineGrid, combinesObjects } from '../../runtime/exec/shuffle-combine.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 
 // ---- what the local cluster measured ---------------------------------------------------
@@ -203,6 +204,8 @@ export interface FleetConfig {
   firstByteMs: number;
   /** Shuffle pieces a reader GETs at once. */
   shuffleGetConcurrency: number;
+  /** Producer objects from which a shuffle goes through the combining exchange (runtime/exec/shuffle-combine.ts); 0: never. */
+  shuffleCombineAbove: number;
   /** Bytes per ranged GET of a table file, and ranges fetched at once. */
   tableGetBytes: number;
   /** Request rates (per prefix x prefixes); Infinity for local files. Table GETs: per table (a leaf stage reads one table). */
@@ -240,6 +243,11 @@ export interface FleetConfig {
 
 export interface StageAtScale {
   stage: string;
+  /**
+   * The combining rounds that run before this stage, one per shuffle it reads that is
+   * combined: as stages of their own (combiners read and write, run no SQL).
+   */
+  combines?: StageAtScale[];
   tasks: number;
   bytesIn: number;
   bytesPerTask: number;
@@ -276,11 +284,31 @@ export function stagesAt(e: ExecutionProfile, sf: number, sfMeasured: number, c:
     const bcast = at(s.broadcastBytesPerTask, sf);
     const split = at(s.splitBytes, sf);
     const bytesPerTask = split / n + bcast;
-    const producerObjects = s.reads.reduce((m, r) => m + (objects.get(r) ?? 0), 0);
+    // A read of many producer objects goes through a combining round: the consumer then GETs
+    // one object per row of the grid instead of one per producer.
+    const combines: StageAtScale[] = [];
+    let producerObjects = 0;
+    for (const r of s.reads) {
+      const objectsOf = objects.get(r) ?? 0;
+      if (!combinesObjects(objectsOf, n, c.shuffleCombineAbove)) {
+        producerObjects += objectsOf;
+        continue;
+      }
+      const cells = combineGrid(objectsOf, n);
+      const rows = new Set(cells.map((x) => x.producers[0])).size;
+      const rowSize = Math.ceil(objectsOf / rows);
+      const producer = e.stages.find((x) => x.stage === r)!;
+      const bytes = at(producer.bytesOut, sf);
+      combines.push({
+        stage: `${r}-combine`, tasks: cells.length, bytesIn: bytes, bytesPerTask: bytes / cells.length, bytesOutPerTask: bytes / cells.length,
+        shuffleGetsPerTask: s.getFill * rowSize, tableGetsPerTask: 0, putsPerTask: 1, tableBytesPerTask: 0, cpuMsPerByte: 0,
+      });
+      producerObjects += rows;
+    }
     // Leaf stages read tables; later stages read shuffles (split) and broadcast tables.
     const tableBytesPerTask = s.kind === 'leaf' ? bytesPerTask : bcast;
     return {
-      stage: s.stage, tasks: n, bytesIn: split + n * bcast, bytesPerTask, bytesOutPerTask: at(s.bytesOut, sf) / n,
+      stage: s.stage, ...(combines.length ? { combines } : {}), tasks: n, bytesIn: split + n * bcast, bytesPerTask, bytesOutPerTask: at(s.bytesOut, sf) / n,
       shuffleGetsPerTask: s.getFill * producerObjects,
       tableGetsPerTask: tableBytesPerTask > 0 ? Math.ceil(tableBytesPerTask / c.tableGetBytes) : 0,
       putsPerTask: objects.get(s.stage)! > 0 ? 1 : 0, tableBytesPerTask, cpuMsPerByte: s.cpuMsPerByte,
@@ -367,7 +395,11 @@ export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: F
   let first = true;
   for (const e of p.executions) {
     const all = stagesAt(e, sf, sfMeasured, c);
-    const groups = [all.filter((_, i) => e.stages[i].kind === 'leaf'), ...all.filter((_, i) => e.stages[i].kind === 'stage').map((s) => [s])].filter((g) => g.length);
+    // A later stage's combining rounds run (together) just before it.
+    const groups = [
+      all.filter((_, i) => e.stages[i].kind === 'leaf'),
+      ...all.filter((_, i) => e.stages[i].kind === 'stage').flatMap((s) => [s.combines ?? [], [s]]),
+    ].filter((g) => g.length);
     const phases: ExecutionResult['phases'] = [];
     let ms = c.planMs;
     for (const g of groups) {

@@ -3,6 +3,8 @@
 // the engine decides (GET concurrency, shuffle key spread, chunk sizes) are the runtime's
 // own defaults, named where they live.
 
+import { DEFAULT_COMBINE_ABOVE } from '../../runtime/exec/shuffle-combine.ts';
+
 export const AWS = {
   /** Lambda, x86_64, us-east-1 on-demand: $ per GB-second of billed duration (first price tier; aws.amazon.com/lambda/pricing). */
   lambdaPricePerGbSecond: 0.0000166667,
@@ -47,6 +49,8 @@ export const AWS = {
 export const RUNTIME = {
   /** Shuffle pieces one reader GETs at once (runtime/exec/shuffle-read.ts, default concurrency). */
   shuffleGetConcurrency: 16,
+  /** A shuffle of this many stored producer objects or more goes through the combining exchange (runtime/exec/shuffle-combine.ts, PUFFINDB_SHUFFLE_COMBINE_ABOVE default). */
+  shuffleCombineAbove: DEFAULT_COMBINE_ABOVE,
   /** Shuffle objects spread over 16^2 key prefixes (runtime/exec/shuffle-index.ts, DEFAULT_PREFIX_DIGITS). */
   shufflePrefixes: 256,
   /** Table files are fetched in 8 MiB ranged GETs (runtime/storage/file-cache.ts, CHUNK_BYTES). */

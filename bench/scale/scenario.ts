@@ -58,7 +58,7 @@ export function localFleet(inputs: Inputs, m: ScaleMeasurement, fixedFrom: Scale
   const fixed = fitTaskFixed(fixedFrom.flatMap((x) => x.queries), m.workers, f.roundTripMs);
   return {
     label: `local, ${m.workers} workers`, workers: m.workers, vcpusPerWorker: Math.max(1, Math.floor(inputs.cores / m.workers)),
-    bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency,
+    bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency, shuffleCombineAbove: RUNTIME.shuffleCombineAbove,
     tableGetBytes: RUNTIME.tableGetBytes, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity,
     invokeMs: f.roundTripMs, dispatchMsSync: f.localDispatchMs, dispatchMsAsync: f.localDispatchMs, asyncThreshold: Infinity, taskFixedMs: fixed.fixedMs,
     planMs: median(m.queries.map((q) => q.planMs)), reduceFixedMs: reduce.fixedMs, reduceMsPerByte: reduce.msPerByte, reduceSpeedup: 1,
@@ -74,7 +74,7 @@ export function lambdaFleet(inputs: Inputs, workers: number, cold: boolean, over
   return {
     label: `${workers} ${cold ? 'cold' : 'warm'} Lambda workers`, workers, vcpusPerWorker: AWS.lambdaVcpusAtMax,
     bytesPerSecondPerWorker: AWS.lambdaBytesPerSecond, coordinatorBytesPerSecond: AWS.lambdaBytesPerSecond,
-    firstByteMs: AWS.s3FirstByteMs, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency, tableGetBytes: RUNTIME.tableGetBytes,
+    firstByteMs: AWS.s3FirstByteMs, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency, shuffleCombineAbove: RUNTIME.shuffleCombineAbove, tableGetBytes: RUNTIME.tableGetBytes,
     tableGetsPerSecond: AWS.s3GetsPerSecondPerPrefix * ASSUMPTIONS.tablePrefixesPerTable,
     shuffleGetsPerSecond: AWS.s3GetsPerSecondPerPrefix * RUNTIME.shufflePrefixes, shufflePutsPerSecond: AWS.s3PutsPerSecondPerPrefix * RUNTIME.shufflePrefixes,
     invokeMs: ASSUMPTIONS.invokeLatencyMs, dispatchMsSync: f.syncDispatchMs, dispatchMsAsync: f.asyncDispatchMs, asyncThreshold: RUNTIME.asyncThreshold,

@@ -17,8 +17,8 @@ import { openStore, resolveUri, type StoreOptions } from '../storage/open.ts';
 import type { FileRef, Fragment, Partitioning, Plan, Stage, StageStats } from '../planner/plan.ts';
 
 export type { StageStats };
-import type { ShuffleIndex } from './shuffle-index.ts';
-import { DEFAULT_COMBINE_ABOVE, combineGrid, shouldCombine } from './shuffle-combine.ts';
+import { assertCompatible, partitionSlicer, type ShuffleIndex } from './shuffle-index.ts';
+import { DEFAULT_COMBINE_ABOVE, combineGrid, combineSourceOf, shouldCombine } from './shuffle-combine.ts';
 import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
@@ -279,13 +279,15 @@ export class Coordinator {
    */
   private stageTasks(stage: Stage, run: QueryRun): Fragment[] {
     const tasks: Fragment[] = [];
+    // Each task is sent its own partition's pieces only (checked once per stage read).
+    const slicers = stage.reads.map((read) => partitionSlicer(run.shuffles.get(read.stage) ?? []));
     for (let p = 0; p < stage.tasks; p++) {
       const task: Fragment = {
         id: `${stage.id.replace(/[^A-Za-z0-9_-]/g, '_')}-t${p}`,
         output: stage.id,
         inputs: stage.tables,
         sql: stage.sql,
-        shuffleReads: stage.reads.map((read) => ({ view: read.view, columns: read.columns, partition: p, indexes: run.shuffles.get(read.stage) ?? [] })),
+        shuffleReads: stage.reads.map((read, r) => ({ view: read.view, columns: read.columns, partition: p, sources: slicers[r](p) })),
       };
       if (stage.output.partitioning.kind === 'hash') task.shuffleWrite = { stage: stage.id, partitioning: stage.output.partitioning };
       if (stage.output.store) task.store = true;
@@ -305,11 +307,15 @@ export class Coordinator {
     const stageId = `${producer.replace(/[^A-Za-z0-9_-]/g, '_')}-combine`;
     if (!indexes?.length || run.stageStats.has(stageId)) return;
     if (!shouldCombine(indexes, consumers, this.options.shuffleCombineAbove ?? DEFAULT_COMBINE_ABOVE)) return;
-    const partitions = indexes[0].partitions;
-    const tasks: Fragment[] = combineGrid(indexes.length, partitions).map((cell, i) => ({
-      id: `${stageId}-t${i}`, output: stageId, inputs: [], sql: '-- shuffle combiner: moves bytes, runs no SQL',
-      shuffleCombine: { stage: stageId, indexes: indexes.slice(cell.producers[0], cell.producers[1]), from: cell.partitions[0], to: cell.partitions[1] },
-    }));
+    assertCompatible(indexes);
+    const { partitions, columns, duckdb } = indexes[0];
+    const tasks: Fragment[] = combineGrid(indexes.length, partitions).map((cell, i) => {
+      const [from, to] = cell.partitions;
+      return {
+        id: `${stageId}-t${i}`, output: stageId, inputs: [], sql: '-- shuffle combiner: moves bytes, runs no SQL',
+        shuffleCombine: { stage: stageId, partitions, columns, duckdb, from, to, sources: indexes.slice(cell.producers[0], cell.producers[1]).map((index) => combineSourceOf(index, from, to)) },
+      };
+    });
     this.startStages(run, [{ id: stageId, tasks: tasks.length, output: { kind: 'hash', keys: [], count: partitions } }]);
     run.shuffleTasks.push(...tasks.map((t) => ({ stageId, taskId: t.id })));
     if (mode === 'async') await this.runFragmentsAsync(tasks, run, controller);

@@ -21,8 +21,10 @@ import { randomBytes } from 'node:crypto';
 import { PuffinError } from '../errors.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { FragmentRequest, FragmentResult } from './invoker.ts';
+import type { Column } from '../catalog/types.ts';
+import { assertSafeId } from './wire.ts';
 import {
-  SHUFFLE_FORMAT, assertCompatible, decodeShuffleIndex, pieceOf, shuffleObjectKey,
+  SHUFFLE_FORMAT, shuffleObjectKey,
   type ShuffleIndex, type ShuffleKeyLayout, type ShuffleLocation,
 } from './shuffle-index.ts';
 import { forEachLimit, hedgedGetRange } from './shuffle-read.ts';
@@ -42,8 +44,12 @@ export interface CombineCell {
  * costs (two rounds of about sqrt(objects) GETs).
  */
 export function shouldCombine(indexes: readonly ShuffleIndex[], consumers: number, above = DEFAULT_COMBINE_ABOVE): boolean {
+  return combinesObjects(indexes.filter((i) => i.location.kind === 'object').length, consumers, above);
+}
+
+/** The same rule over counts: `stored` producer objects read by `consumers` tasks (the scale model's too). */
+export function combinesObjects(stored: number, consumers: number, above = DEFAULT_COMBINE_ABOVE): boolean {
   if (!(above > 0) || consumers < 2) return false;
-  const stored = indexes.filter((i) => i.location.kind === 'object').length;
   return stored >= above && stored > 2 * Math.ceil(Math.sqrt(stored));
 }
 
@@ -65,10 +71,87 @@ export function combineGrid(producers: number, partitions: number): CombineCell[
   return cells;
 }
 
+/**
+ * One producer's share of a combiner's column group, as the combiner is sent it: the byte
+ * range of its object holding partitions from..to-1 and each one's piece, no more (a whole
+ * index is three numbers per partition of the stage: at 1,000 producers x 1,000 partitions
+ * a row's indexes would be megabytes of request).
+ */
+export interface CombineSource {
+  taskId: string;
+  /** The producer's object, or (inline) only this range's bytes. */
+  location: ShuffleLocation;
+  /** Offset in the object of partition `from`'s piece (0 for inline bytes). */
+  start: number;
+  /** Per partition from..to-1: its piece's length and rows. */
+  lengths: number[];
+  rows: number[];
+  /** Partitions (numbered from `from`) whose piece is several Parquet files: their lengths. */
+  files?: Record<string, number[]>;
+}
+
+/** The share of partitions from..to-1 of one producer's index. */
+export function combineSourceOf(index: ShuffleIndex, from: number, to: number): CombineSource {
+  const start = index.offsets[from];
+  const end = index.offsets[to - 1] + index.lengths[to - 1];
+  const files: Record<string, number[]> = {};
+  for (let p = from; p < to; p++) {
+    const many = index.files?.[String(p)];
+    if (many && many.length > 1) files[String(p - from)] = many;
+  }
+  return {
+    taskId: index.taskId,
+    location: index.location.kind === 'inline'
+      ? { kind: 'inline', base64: Buffer.from(index.location.base64, 'base64').subarray(start, end).toString('base64') }
+      : index.location,
+    start: index.location.kind === 'inline' ? 0 : start,
+    lengths: index.lengths.slice(from, to),
+    rows: index.rows.slice(from, to),
+    ...(Object.keys(files).length ? { files } : {}),
+  };
+}
+
+/** Structural check of a CombineSource that crossed a process boundary, for a group of `span` partitions. */
+export function decodeCombineSource(value: unknown, span: number): CombineSource {
+  const bad = (why: string): never => {
+    throw new PuffinError('bad_request', `invalid shuffle combine source: ${why}`);
+  };
+  if (typeof value !== 'object' || value === null) return bad('not an object');
+  const o = value as Record<string, unknown>;
+  assertSafeId('combine source taskId', o.taskId);
+  const ints = (name: string): number[] => {
+    const a = o[name];
+    if (!Array.isArray(a) || a.length !== span || !a.every((x) => Number.isSafeInteger(x) && x >= 0)) return bad(`${name} is not ${span} non-negative integers`);
+    return a as number[];
+  };
+  const lengths = ints('lengths');
+  ints('rows');
+  const total = lengths.reduce((sum, n) => sum + n, 0);
+  if (!Number.isSafeInteger(o.start) || (o.start as number) < 0) bad('start');
+  const loc = o.location as Record<string, unknown> | undefined;
+  if (loc?.kind === 'object') {
+    if (typeof loc.key !== 'string' || !Number.isSafeInteger(loc.size) || (o.start as number) + total > (loc.size as number)) bad('the range is outside the object');
+  } else if (loc?.kind === 'inline') {
+    if (typeof loc.base64 !== 'string' || o.start !== 0 || Buffer.from(loc.base64, 'base64').byteLength !== total) bad('inline bytes do not match the pieces');
+  } else bad('location');
+  if (o.files !== undefined) {
+    if (typeof o.files !== 'object' || o.files === null) bad('files');
+    for (const [k, lens] of Object.entries(o.files as Record<string, unknown>)) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < 0 || i >= span || !Array.isArray(lens) || !lens.every((x) => Number.isSafeInteger(x) && x > 0) || lens.reduce((sum: number, x) => sum + Number(x), 0) !== lengths[i]) bad(`files of partition ${k}`);
+    }
+  }
+  return o as unknown as CombineSource;
+}
+
 export interface CombineOptions extends ShuffleKeyLayout {
   store: ObjectStore;
-  /** The row's producer indexes (decoded). */
-  indexes: readonly ShuffleIndex[];
+  /** The row's producers' shares of partitions from..to-1 (combineSourceOf). */
+  sources: readonly CombineSource[];
+  /** The shuffle's partition count, its columns and the producers' DuckDB (the combined index repeats them). */
+  partitions: number;
+  columns: Column[];
+  duckdb: string;
   from: number;
   to: number;
   queryId: string;
@@ -92,29 +175,29 @@ export interface CombineResult {
 
 /** Run one combiner: fetch its column group's ranges of its row's producers, write one object. */
 export async function combineShuffle(options: CombineOptions): Promise<CombineResult> {
-  const { store, indexes, from, to, signal } = options;
-  if (!indexes.length) throw new PuffinError('internal', `combiner ${options.taskId} has no producers`);
-  assertCompatible(indexes);
-  const first = indexes[0];
-  const n = first.partitions;
+  const { store, sources, from, to, signal } = options;
+  const n = options.partitions;
   if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= n)) {
     throw new PuffinError('bad_request', `combiner ${options.taskId}: partitions ${from}..${to - 1} are outside 0..${n - 1}`);
   }
+  const span = to - from;
+  for (const source of sources) {
+    if (source.lengths.length !== span || source.rows.length !== span) throw new PuffinError('bad_request', `combiner ${options.taskId}: producer ${source.taskId} describes ${source.lengths.length} partitions, expected ${span}`);
+  }
   // Each producer's bytes for partitions from..to-1: one contiguous range of its object.
-  const ranges: (Uint8Array | undefined)[] = new Array(indexes.length);
+  const ranges: (Uint8Array | undefined)[] = new Array(sources.length);
   let gets = 0;
   let bytesRead = 0;
-  await forEachLimit(indexes, options.concurrency ?? 16, signal, async (index, i) => {
-    const start = index.offsets[from];
-    const end = index.offsets[to - 1] + index.lengths[to - 1];
-    if (end <= start) return;
-    if (index.location.kind === 'inline') {
-      ranges[i] = Buffer.from(index.location.base64, 'base64').subarray(start, end);
+  await forEachLimit(sources, options.concurrency ?? 16, signal, async (source, i) => {
+    const length = source.lengths.reduce((sum, x) => sum + x, 0);
+    if (length === 0) return;
+    if (source.location.kind === 'inline') {
+      ranges[i] = Buffer.from(source.location.base64, 'base64');
       return;
     }
     gets += 1;
-    const got = await hedgedGetRange(store, index.location.key, start, end - start, 2_000, () => { gets += 1; });
-    if (got.bytes.byteLength !== end - start) throw new PuffinError('internal', `shuffle object ${index.location.key}: asked for ${end - start} bytes, got ${got.bytes.byteLength}`);
+    const got = await hedgedGetRange(store, source.location.key, source.start, length, 2_000, () => { gets += 1; });
+    if (got.bytes.byteLength !== length) throw new PuffinError('internal', `shuffle object ${source.location.key}: asked for ${length} bytes, got ${got.bytes.byteLength}`);
     ranges[i] = got.bytes;
     bytesRead += got.bytes.byteLength;
   });
@@ -126,19 +209,21 @@ export async function combineShuffle(options: CombineOptions): Promise<CombineRe
   const lengths = new Array<number>(n).fill(0);
   const rows = new Array<number>(n).fill(0);
   const files: Record<string, number[]> = {};
+  const cursor = new Array<number>(sources.length).fill(0);
   let total = 0;
   for (let p = 0; p < n; p++) {
     offsets[p] = total;
     if (p < from || p >= to) continue;
+    const k = p - from;
     const pieceFiles: number[] = [];
-    indexes.forEach((index, i) => {
-      const piece = pieceOf(index, p);
-      if (piece.length === 0) return;
-      const base = index.offsets[from];
-      parts.push(ranges[i]!.subarray(piece.offset - base, piece.offset - base + piece.length));
-      pieceFiles.push(...piece.files);
-      lengths[p] += piece.length;
-      rows[p] += piece.rows;
+    sources.forEach((source, i) => {
+      const length = source.lengths[k];
+      if (length === 0) return;
+      parts.push(ranges[i]!.subarray(cursor[i], cursor[i] + length));
+      cursor[i] += length;
+      pieceFiles.push(...(source.files?.[String(k)] ?? [length]));
+      lengths[p] += length;
+      rows[p] += source.rows[k];
     });
     if (pieceFiles.length > 1) files[String(p)] = pieceFiles;
     total += lengths[p];
@@ -161,9 +246,9 @@ export async function combineShuffle(options: CombineOptions): Promise<CombineRe
   }
   const index: ShuffleIndex = {
     format: SHUFFLE_FORMAT, queryId: options.queryId, stageId: options.stageId, taskId: options.taskId, attempt,
-    duckdb: first.duckdb, columns: first.columns, partitions: n, location, offsets, lengths, rows,
+    duckdb: options.duckdb, columns: options.columns, partitions: n, location, offsets, lengths, rows,
     ...(Object.keys(files).length ? { files } : {}),
-    totalRows: rows.reduce((s, r) => s + r, 0), totalBytes: total,
+    totalRows: rows.reduce((sum, r) => sum + r, 0), totalBytes: total,
   };
   return { index, gets, puts, bytesRead };
 }
@@ -173,9 +258,10 @@ export async function runCombineTask(request: FragmentRequest, store: ObjectStor
   const started = Date.now();
   const task = request.fragment.shuffleCombine;
   if (!task) throw new PuffinError('internal', `fragment ${request.fragment.id} is not a shuffle combiner`);
+  const span = task.to - task.from;
   const done = await combineShuffle({
-    store, indexes: task.indexes.map(decodeShuffleIndex), from: task.from, to: task.to,
-    queryId: request.queryId, stageId: task.stage, taskId: request.fragment.id, inlineLimitBytes, signal,
+    store, sources: task.sources.map((x) => decodeCombineSource(x, span)), partitions: task.partitions, columns: task.columns, duckdb: task.duckdb,
+    from: task.from, to: task.to, queryId: request.queryId, stageId: task.stage, taskId: request.fragment.id, inlineLimitBytes, signal,
   });
   return {
     fragmentId: request.fragment.id, partial: { kind: 'shuffle', index: done.index }, rows: done.index.totalRows, bytes: done.index.totalBytes,

@@ -107,6 +107,47 @@ export function partitionSources(indexes: readonly ShuffleIndex[], partition: nu
 }
 
 /**
+ * partitionSources for every partition of a stage's producers, checked once and with each
+ * inline payload decoded once (the coordinator slices P indexes for N tasks).
+ */
+export function partitionSlicer(indexes: readonly ShuffleIndex[]): (partition: number) => PartitionSource[] {
+  assertCompatible(indexes);
+  const inline = indexes.map((index) => (index.location.kind === 'inline' ? Buffer.from(index.location.base64, 'base64') : undefined));
+  return (partition) => {
+    const sources: PartitionSource[] = [];
+    indexes.forEach((index, i) => {
+      const piece = pieceOf(index, partition);
+      if (piece.length === 0) return;
+      const bytes = inline[i];
+      sources.push(bytes
+        ? { taskId: index.taskId, location: { kind: 'inline', base64: bytes.subarray(piece.offset, piece.offset + piece.length).toString('base64') }, offset: 0, length: piece.length, rows: piece.rows, files: piece.files }
+        : { taskId: index.taskId, location: index.location, offset: piece.offset, length: piece.length, rows: piece.rows, files: piece.files });
+    });
+    return sources;
+  };
+}
+
+/** Structural check of a PartitionSource that crossed a process boundary. */
+export function decodePartitionSource(value: unknown): PartitionSource {
+  const bad = (why: string): never => {
+    throw new PuffinError('bad_request', `invalid shuffle piece: ${why}`);
+  };
+  if (typeof value !== 'object' || value === null) return bad('not an object');
+  const o = value as Record<string, unknown>;
+  assertSafeId('shuffle piece taskId', o.taskId);
+  for (const f of ['offset', 'length', 'rows'] as const) if (!Number.isSafeInteger(o[f]) || (o[f] as number) < 0) bad(`${f} is not a non-negative integer`);
+  const length = o.length as number;
+  if (!Array.isArray(o.files) || !o.files.every((x) => Number.isSafeInteger(x) && x > 0) || o.files.reduce((sum: number, x) => sum + Number(x), 0) !== length) bad('files do not add up to the length');
+  const loc = o.location as Record<string, unknown> | undefined;
+  if (loc?.kind === 'object') {
+    if (typeof loc.key !== 'string' || !Number.isSafeInteger(loc.size) || (o.offset as number) + length > (loc.size as number)) bad('the piece is outside its object');
+  } else if (loc?.kind === 'inline') {
+    if (typeof loc.base64 !== 'string' || o.offset !== 0 || Buffer.from(loc.base64, 'base64').byteLength !== length) bad('inline bytes do not match the piece');
+  } else bad('location');
+  return o as unknown as PartitionSource;
+}
+
+/**
  * Throws unless every index has the same partition count, columns and DuckDB version. The
  * version matters because partition ids come from DuckDB's hash(), which is stable across
  * processes of one DuckDB build but not promised across versions: a fleet mixing builds

@@ -125,8 +125,8 @@ function decodeShuffleRead(where: string, value: unknown): ShuffleRead {
     view: field(where, o, 'view', isNonEmptyString, 'a view name'),
     columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
     partition,
-    // Each index is checked in full where it is used (decodeShuffleIndex).
-    indexes: field(where, o, 'indexes', isArray, 'an array of shuffle indexes'),
+    // Each source is checked in full where it is used (decodePartitionSource).
+    sources: field(where, o, 'sources', isArray, 'an array of shuffle pieces'),
   };
 }
 
@@ -137,12 +137,17 @@ function decodeShuffleCombine(where: string, value: unknown): NonNullable<Fragme
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new PuffinError('bad_request', `${where}.${name} must be a partition number, got ${JSON.stringify(v)}`);
     return v;
   };
+  const partitions = o.partitions;
+  if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1) throw new PuffinError('bad_request', `${where}.partitions must be a positive integer, got ${JSON.stringify(partitions)}`);
   return {
     stage: assertSafeId(`${where}.stage`, o.stage),
-    // Each index is checked in full where it is used (decodeShuffleIndex).
-    indexes: field(where, o, 'indexes', isArray, 'an array of shuffle indexes'),
+    partitions,
+    columns: field(where, o, 'columns', isArray, 'an array').map((c, i) => decodeColumn(`${where}.columns[${i}]`, c)),
+    duckdb: field(where, o, 'duckdb', isNonEmptyString, 'a DuckDB version'),
     from: bound('from'),
     to: bound('to'),
+    // Each source is checked in full where it is used (decodeCombineSource).
+    sources: field(where, o, 'sources', isArray, 'an array of combine sources'),
   };
 }
 

@@ -31,7 +31,7 @@ import { writeDataFiles } from '../catalog/iceberg/writer-data.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileToJson } from '../catalog/iceberg/writer-manifest.ts';
 import { sqlIdent, sqlString, sqlStringList } from '../sql/quote.ts';
-import { decodeShuffleIndex, type ShuffleIndex } from './shuffle-index.ts';
+import { decodePartitionSource, type ShuffleIndex } from './shuffle-index.ts';
 import { runCombineTask } from './shuffle-combine.ts';
 import { readShufflePartition } from './shuffle-read.ts';
 import { DEFAULT_SHUFFLE_INLINE_LIMIT, writeShuffle } from './shuffle-write.ts';
@@ -322,7 +322,7 @@ export class Worker {
       // A later stage's task: its partition of each producing stage, as a view.
       for (const read of fragment.shuffleReads ?? []) {
         const got = await readShufflePartition({
-          conn, store: this.shuffle, sources: { indexes: read.indexes.map(decodeShuffleIndex), partition: read.partition },
+          conn, store: this.shuffle, sources: read.sources.map(decodePartitionSource),
           columns: read.columns, viewName: read.view, scratchDir: join(shuffleDir, 'in'), signal,
         });
         releases.push(got.release);

@@ -147,9 +147,11 @@ export interface Fragment {
   /**
    * A combiner of the combining exchange (exec/shuffle-combine.ts), made by the coordinator
    * when a stage's producers are many: re-lay partitions from..to-1 of these producers'
-   * shuffle objects as one object of `stage`. Its `inputs` are empty and its `sql` is not run.
+   * shuffle objects (`sources`: each one's share, exec/shuffle-combine.ts CombineSource) as one
+   * object of `stage`, a shuffle of `partitions` partitions of `columns` hashed by `duckdb`.
+   * Its `inputs` are empty and its `sql` is not run.
    */
-  shuffleCombine?: { stage: string; indexes: unknown[]; from: number; to: number };
+  shuffleCombine?: { stage: string; partitions: number; columns: Column[]; duckdb: string; from: number; to: number; sources: unknown[] };
   /**
    * Deliver the partial through the shuffle prefix whatever its size: it is a file of a
    * materialized subquery's result, which later steps of the query read as a table.
@@ -161,8 +163,12 @@ export interface ShuffleRead {
   view: string;
   columns: Column[];
   partition: number;
-  /** The shuffle index (runtime/exec/shuffle-index.ts) of every producer of the stage read. */
-  indexes: unknown[];
+  /**
+   * This partition's piece of every producer of the stage read that has one (PartitionSource,
+   * runtime/exec/shuffle-index.ts): the coordinator sends a task its own slice, never whole
+   * indexes (three numbers per partition per producer: megabytes per task at scale).
+   */
+  sources: unknown[];
 }
 
 export interface ReduceStep {

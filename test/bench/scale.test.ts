@@ -32,7 +32,7 @@ function query(sf: number, msScale = 1): QueryMeasure {
 }
 
 const local = (over: Partial<FleetConfig> = {}): FleetConfig => ({
-  label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16,
+  label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16, shuffleCombineAbove: 128,
   tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5,
   asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
   fleetTasks: null, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
@@ -93,13 +93,19 @@ describe('stages at scale', () => {
     const p = profile();
     const [nation] = stagesAt(p.executions[0], 1000, 1, lambda(3000));
     assert.equal(nation.tasks, 1);
-    const [li, m, partials] = stagesAt(p.executions[1], 1000, 1, lambda(3000));
+    const [li, m, partials] = stagesAt(p.executions[1], 1000, 1, lambda(3000, { shuffleCombineAbove: 0 }));
     assert.equal(li.tasks, 3000);
     assert.equal(m.tasks, 3000);
     assert.equal(partials.tasks, 3000);
     // Both producers write objects at SF 1000 (over 256 KiB per task): fill 0.5 x 6,000 objects.
     assert.equal(partials.shuffleGetsPerTask, 3000);
+    assert.equal(partials.combines, undefined);
     assert.equal(li.putsPerTask, 1);
+    // Through the combining exchange: a round per side of 55 x 55 combiners (rows of 55
+    // producers), each GETting its row; the consumer reads one object per row of each side.
+    const combined = stagesAt(p.executions[1], 1000, 1, lambda(3000))[2];
+    assert.deepEqual(combined.combines?.map((c) => [c.tasks, c.shuffleGetsPerTask, c.putsPerTask]), [[55 * 55, 0.5 * 55, 1], [55 * 55, 0.5 * 55, 1]]);
+    assert.equal(combined.shuffleGetsPerTask, 0.5 * (55 + 55));
     assert.deepEqual(stagesAt(p.executions[1], 1, 1, local()).map((s) => s.tasks), [8, 8, 2]);
   });
 
@@ -213,12 +219,16 @@ describe('calibration fits and cost', () => {
   });
 
   test('cost adds busy GB-seconds, invokes, GETs and PUTs', () => {
-    const r = modelQuery(profile(), 1000, 1, lambda(1000));
+    const r = modelQuery(profile(), 1000, 1, lambda(1000, { shuffleCombineAbove: 0 }));
     const prices = { workerMemoryMb: 10_240, pricePerGbSecond: AWS.lambdaPricePerGbSecond, pricePerRequest: AWS.lambdaPricePerRequest, pricePerGet: AWS.s3PricePerGet, pricePerPut: AWS.s3PricePerPut };
     const c = costOf(r, prices);
     assert.ok(Math.abs(c.total - (c.workers + c.coordinator + c.requests + c.gets + c.puts)) < 1e-12);
     assert.ok(Math.abs(c.requests - (r.tasks + 1) * AWS.lambdaPricePerRequest) < 1e-15);
     assert.ok(Math.abs(c.gets - (r.tableGets + r.shuffleGets) * AWS.s3PricePerGet) < 1e-15);
     assert.equal(r.puts, 2000);
+    // The combining rounds add their tasks and PUTs, and cut the GETs.
+    const c2 = modelQuery(profile(), 1000, 1, lambda(1000));
+    assert.equal(c2.puts, 2000 + 2 * 32 * 32);
+    assert.ok(c2.shuffleGets < r.shuffleGets / 5, `${c2.shuffleGets} vs ${r.shuffleGets}`);
   });
 });

@@ -11,8 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { ParquetCatalog } from '../../../runtime/catalog/parquet-catalog.ts';
 import { Engine, runQuery } from '../../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../../runtime/exec/cluster.ts';
-import { combineGrid, combineShuffle, shouldCombine } from '../../../runtime/exec/shuffle-combine.ts';
-import { decodeShuffleIndex, readShufflePartition, writeShuffle, type ShuffleIndex } from '../../../runtime/exec/shuffle.ts';
+import { combineGrid, combineShuffle, combineSourceOf, decodeCombineSource, shouldCombine } from '../../../runtime/exec/shuffle-combine.ts';
+import { decodePartitionSource, decodeShuffleIndex, partitionSlicer, partitionSources, readShufflePartition, writeShuffle, type ShuffleIndex } from '../../../runtime/exec/shuffle.ts';
 import { loadSettings, toRootUrl } from '../../../runtime/settings.ts';
 import { sqlIdent, sqlString } from '../../../runtime/sql/quote.ts';
 import { LocalObjectStore } from '../../../runtime/storage/local-store.ts';
@@ -81,8 +81,11 @@ describe('combineShuffle over real pieces', () => {
       store.reset();
       const combined: ShuffleIndex[] = [];
       for (const [i, cell] of cells.entries()) {
+        const [from, to] = cell.partitions;
+        // What a combiner is sent: each producer's share of its column group, through JSON.
+        const sources = indexes.slice(...cell.producers).map((x) => decodeCombineSource(JSON.parse(JSON.stringify(combineSourceOf(x, from, to))), to - from));
         const done = await combineShuffle({
-          store, indexes: indexes.slice(...cell.producers), from: cell.partitions[0], to: cell.partitions[1],
+          store, sources, partitions, columns: indexes[0].columns, duckdb: indexes[0].duckdb, from, to,
           queryId: 'q1', stageId: 's1-combine', taskId: `c${i}`, inlineLimitBytes: 0,
         });
         // It survives the trip to a consumer as JSON and the consumer's structural check.
@@ -90,12 +93,18 @@ describe('combineShuffle over real pieces', () => {
       }
       const stored = indexes.filter((x) => x.location.kind === 'object' && x.totalBytes > 0).length;
       assert.ok(store.calls.getRange <= stored * Math.ceil(partitions / Math.ceil(partitions / Math.ceil(Math.sqrt(producers)))), `combiner GETs: ${store.calls.getRange}`);
+      const slice = partitionSlicer(combined);
       for (let p = 0; p < partitions; p++) {
+        // A consumer is sent its own pieces: what partitionSources gives, a fraction of the indexes.
+        assert.deepEqual(slice(p), partitionSources(combined, p));
+        assert.deepEqual(partitionSlicer(indexes)(p), partitionSources(indexes, p));
+        const sent = JSON.parse(JSON.stringify(slice(p))).map(decodePartitionSource);
+        assert.ok(JSON.stringify(sent).length < JSON.stringify(combined).length / 2, 'a slice, not the indexes');
         store.reset();
         const direct = await readShufflePartition({ conn, store, sources: { indexes, partition: p }, viewName: `d${p}`, scratchDir: join(dir, 'r'), hedge: false });
         const directGets = store.calls.getRange;
         store.reset();
-        const viaCombined = await readShufflePartition({ conn, store, sources: { indexes: combined, partition: p }, viewName: `c${p}`, scratchDir: join(dir, 'r'), hedge: false });
+        const viaCombined = await readShufflePartition({ conn, store, sources: sent, columns: combined[0].columns, viewName: `c${p}`, scratchDir: join(dir, 'r'), hedge: false });
         assert.ok(store.calls.getRange <= 3, `partition ${p}: ${store.calls.getRange} GETs through the combiners (direct: ${directGets})`);
         assert.equal(viaCombined.rows, direct.rows);
         await assertSameRows(conn, `SELECT * FROM ${sqlIdent(direct.view)}`, `SELECT * FROM ${sqlIdent(viaCombined.view)}`);
@@ -103,7 +112,12 @@ describe('combineShuffle over real pieces', () => {
         await viaCombined.release();
       }
       assert.throws(() => decodeShuffleIndex({ ...combined[0], totalBytes: combined[0].totalBytes + 1 }), /totalBytes/);
-      await assert.rejects(combineShuffle({ store, indexes: indexes.slice(0, 2), from: 3, to: 2, queryId: 'q1', stageId: 's1-combine', taskId: 'cx', inlineLimitBytes: 0 }), /outside/);
+      await assert.rejects(combineShuffle({ store, sources: [], partitions, columns: indexes[0].columns, duckdb: indexes[0].duckdb, from: 3, to: 2, queryId: 'q1', stageId: 's1-combine', taskId: 'cx', inlineLimitBytes: 0 }), /outside/);
+      // A source that crossed a process boundary is checked before any GET.
+      const good = combineSourceOf(indexes[0], 0, 3);
+      assert.throws(() => decodeCombineSource({ ...good, lengths: [1] }, 3), /lengths/);
+      assert.throws(() => decodeCombineSource({ ...good, taskId: '../x' }, 3), /taskId/);
+      assert.throws(() => decodePartitionSource({ ...slice(0)[0], length: 1e9 }), /files|outside/);
     } finally {
       conn.closeSync();
     }
