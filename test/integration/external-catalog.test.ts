@@ -174,11 +174,17 @@ describe('an Iceberg REST catalog registered as `lake`', () => {
     assert.deepEqual((await sql('SELECT id, amount FROM lake.sales.orders ORDER BY id')).map((r) => [Number(r.id), Number(r.amount)]), [[1, 50], [3, 1]]);
     assert.deepEqual((await sql(`SELECT count(*) AS n FROM lake.sales.orders AT (VERSION => ${String(first)})`)).map((r) => Number(r.n)), [2]);
     assert.equal((await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' })).snapshots?.length, 4);
+    // A schema change is add-schema + set-current-schema under assert-last-assigned-field-id.
+    await sql('ALTER TABLE lake.sales.orders ADD COLUMN note VARCHAR');
+    const t = await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' });
+    const schema = t.schemas.find((x) => x['schema-id'] === t['current-schema-id']);
+    assert.deepEqual(schema?.fields.map((f) => f.name), ['id', 'customer', 'amount', 'note']);
+    assert.deepEqual((await sql('SELECT count(*) AS n, count(note) AS notes FROM lake.sales.orders')).map((r) => [Number(r.n), Number(r.notes)]), [[2, 0]]);
   });
 
   test('concurrent INSERTs through the client: every commit lands once', async () => {
     const before = (await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' })).snapshots!.length;
-    await Promise.all([0, 1, 2].map((i) => sql(`INSERT INTO lake.sales.orders VALUES (${100 + i}, 11, 1.0)`)));
+    await Promise.all([0, 1, 2].map((i) => sql(`INSERT INTO lake.sales.orders VALUES (${100 + i}, 11, 1.0, NULL)`)));
     const ids = (await sql('SELECT id FROM lake.sales.orders WHERE id >= 100 ORDER BY id')).map((r) => Number(r.id));
     assert.deepEqual(ids, [100, 101, 102]);
     const t = await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' });

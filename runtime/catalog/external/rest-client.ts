@@ -359,7 +359,7 @@ export class RestCatalogClient {
     }
   }
 
-  /** Which endpoints were found missing by probing (for `catalog list --verbose` and tests). */
+  /** Which endpoints were found missing by probing. */
   missingEndpoints(): string[] {
     return [...this.missing].sort();
   }
