@@ -190,7 +190,7 @@ describe('an Iceberg REST catalog registered as `lake`', () => {
     const t = await lakeJs().loadTable({ namespace: ['sales'], name: 'orders' });
     assert.equal(t.snapshots!.length, before + 3);
     // One chain: each snapshot's parent is the one before it.
-    const snaps = t.snapshots!;
+    const snaps = t.snapshots as { 'snapshot-id': unknown; 'parent-snapshot-id'?: unknown }[];
     for (let i = 1; i < snaps.length; i++) assert.equal(String(snaps[i]['parent-snapshot-id']), String(snaps[i - 1]['snapshot-id']));
   });
 
