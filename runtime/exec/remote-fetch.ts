@@ -19,13 +19,11 @@
 // within the timeout (PUFFINDB_REMOTE_TIMEOUT_MS, and never past the query's deadline) is a
 // timeout. The key never appears in a message: whatever the remote says is scrubbed of it.
 
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { JsonValue, QueryResult } from '../engine/engine.ts';
 import type { Column } from '../catalog/types.ts';
 import { PuffinError, type ErrorCode } from '../errors.ts';
-import { checkedLookup, hostOf, isLinkLocal, isLoopback, namesLoopback } from '../sql/generators.ts';
+import { checkedRequest, hostOf, isLinkLocal, namesLoopback } from '../sql/generators.ts';
 import type { RemoteRecord } from '../state/remote-file.ts';
 import { ARROW_STREAM_TYPE } from '../results/text.ts';
 
@@ -122,8 +120,6 @@ async function call(target: RemoteTarget, method: 'GET' | 'POST', path: string, 
   const url = new URL(path, target.base);
   const registered = new URL(checkRemoteUrl(remote.url));
   const allowLoopback = namesLoopback(registered);
-  const host = hostOf(url);
-  if (isIP(host) !== 0 && (isLinkLocal(host) || (!allowLoopback && isLoopback(host)))) throw new PuffinError('access_denied', `${label(target)} names ${host}, an address that is refused`);
   const timeoutMs = Math.max(1, options.timeoutMs ?? REMOTE_TIMEOUT_MS);
   const maxBytes = options.maxBytes ?? REMOTE_MAX_BYTES;
   const headers: Record<string, string> = { authorization: `Bearer ${key}`, accept };
@@ -134,40 +130,10 @@ async function call(target: RemoteTarget, method: 'GET' | 'POST', path: string, 
     headers['content-length'] = String(payload.length);
   }
   const fail = (code: ErrorCode, why: string) => new PuffinError(code, scrub(`${label(target)} ${why}`, key), { remote: remote.name });
-  const answer = await new Promise<Answer>((resolve, reject) => {
-    let settled = false;
-    const finish = (err: PuffinError | undefined, value?: Answer) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      if (err) {
-        req.destroy();
-        reject(err);
-      } else resolve(value!);
-    };
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method, headers, lookup: checkedLookup(allowLoopback), agent: false }, (res: IncomingMessage) => {
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBytes) return finish(fail('bad_gateway', `answered ${declared} bytes, over the limit of ${maxBytes}`));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) return finish(fail('bad_gateway', `answered over ${maxBytes} bytes, the limit`));
-        chunks.push(chunk);
-      });
-      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
-      res.on('error', (err) => finish(fail('bad_gateway', `broke off its answer: ${err.message}`)));
-    });
-    const timer = setTimeout(() => finish(fail('timeout', `did not answer within ${timeoutMs} ms (PUFFINDB_REMOTE_TIMEOUT_MS, or the query's deadline)`)), timeoutMs);
-    const onAbort = () => finish(options.signal?.reason instanceof PuffinError ? options.signal.reason : fail('timeout', 'was still answering when the query was cancelled'));
-    if (options.signal?.aborted) return onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      finish(err.code === 'PUFFINDB_REFUSED_ADDRESS' ? fail('access_denied', `was not called: ${err.message}`) : fail('bad_gateway', `could not be reached: ${err.message}`));
-    });
-    req.end(payload);
+  const answer = await checkedRequest(url, { method, headers, payload, allowLoopback, timeoutMs, maxBytes, signal: options.signal }, (kind, detail) => {
+    if (kind === 'timeout') return fail('timeout', `${detail} (PUFFINDB_REMOTE_TIMEOUT_MS, or the query's deadline)`);
+    if (kind === 'cancelled') return options.signal?.reason instanceof PuffinError ? options.signal.reason : fail('timeout', 'was still answering when the query was cancelled');
+    return fail(kind === 'refused' ? 'access_denied' : 'bad_gateway', detail);
   });
   if (answer.status >= 200 && answer.status <= 299) return { answer, key };
   throw refusal(target, answer, key);

@@ -69,7 +69,7 @@ export function isLinkLocal(address: string): boolean {
   return LINK_LOCAL.check(a.address, a.family);
 }
 
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   const a = plain(address);
   return LOOPBACK.check(a.address, a.family);
 }
@@ -129,6 +129,69 @@ export function checkedLookup(allowLoopback: boolean, resolve: typeof dnsLookup 
   };
 }
 
+/** Why a checked request failed, with a detail to put after the service's name. */
+export type RequestFailure = 'too_large' | 'timeout' | 'broken' | 'refused' | 'unreachable' | 'cancelled';
+
+export interface CheckedRequest {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  payload?: Buffer;
+  /** Whether loopback addresses may be connected to (the registered URL names loopback). */
+  allowLoopback: boolean;
+  /** For the whole answer. */
+  timeoutMs: number;
+  maxBytes: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * One HTTP(S) request to a service an admin registered (a query generator, a remote
+ * instance): resolved by checkedLookup and connected to the checked address, no agent, no
+ * redirect followed, the answer read whole up to `maxBytes` within `timeoutMs`. Resolves with
+ * any status; rejects with what `fail` makes of a failure.
+ */
+export function checkedRequest(url: URL, request: CheckedRequest, fail: (kind: RequestFailure, detail: string) => Error): Promise<{ status: number; contentType: string; body: Buffer }> {
+  const { timeoutMs, maxBytes, signal } = request;
+  // A literal address is not looked up by Node: checked here.
+  const host = hostOf(url);
+  if (isIP(host) !== 0 && (isLinkLocal(host) || (!request.allowLoopback && isLoopback(host)))) return Promise.reject(fail('refused', `url names ${host}, an address that is refused`));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (err: Error | undefined, value?: { status: number; contentType: string; body: Buffer }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        req.destroy();
+        reject(err);
+      } else resolve(value!);
+    };
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, { method: request.method, headers: request.headers, lookup: checkedLookup(request.allowLoopback), agent: false }, (res: IncomingMessage) => {
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) return finish(fail('too_large', `answered ${declared} bytes, over the limit of ${maxBytes}`));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBytes) return finish(fail('too_large', `answered over ${maxBytes} bytes, the limit`));
+        chunks.push(chunk);
+      });
+      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+      res.on('error', (err) => finish(fail('broken', `broke off its answer: ${err.message}`)));
+    });
+    const timer = setTimeout(() => finish(fail('timeout', `did not answer within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => finish(fail('cancelled', 'was still answering when the request was cancelled'));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      finish(err.code === 'PUFFINDB_REFUSED_ADDRESS' ? fail('refused', `was not called: ${err.message}`) : fail('unreachable', `could not be reached at ${url.host}: ${err.message}`));
+    });
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.end(request.payload);
+  });
+}
+
 /** POST the input to the generator and return the SQL it answers; a failure of any kind is a 502 naming it. */
 export async function callGenerator(generator: GeneratorRecord, body: GeneratorInput, options: GeneratorCallOptions = {}): Promise<string> {
   const { name } = generator;
@@ -141,9 +204,6 @@ export async function callGenerator(generator: GeneratorRecord, body: GeneratorI
     throw failed(name, `has an unusable url: ${(err as Error).message}`);
   }
   const allowLoopback = namesLoopback(url);
-  const host = hostOf(url);
-  // A literal address is not looked up by Node: checked here.
-  if (isIP(host) !== 0 && (isLinkLocal(host) || (!allowLoopback && isLoopback(host)))) throw failed(name, `url names ${host}, an address that is refused`);
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (generator.keyEnv) {
     const token = (options.env ?? process.env)[generator.keyEnv];
@@ -153,46 +213,10 @@ export async function callGenerator(generator: GeneratorRecord, body: GeneratorI
   const payload = Buffer.from(JSON.stringify(body));
   headers['content-length'] = String(payload.length);
 
-  const text = await new Promise<string>((resolve, reject) => {
-    let settled = false;
-    const finish = (err: PuffinError | undefined, value?: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
-      if (err) {
-        req.destroy();
-        reject(err);
-      } else resolve(value ?? '');
-    };
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method: 'POST', headers, lookup: checkedLookup(allowLoopback), agent: false }, (res: IncomingMessage) => {
-      const status = res.statusCode ?? 0;
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBytes) return finish(failed(name, `answered ${declared} bytes, over the limit of ${maxBytes}`));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBytes) return finish(failed(name, `answered over ${maxBytes} bytes, the limit`));
-        chunks.push(chunk);
-      });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (status < 200 || status > 299) return finish(failed(name, `answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`));
-        finish(undefined, text);
-      });
-      res.on('error', (err) => finish(failed(name, `broke off its answer: ${err.message}`)));
-    });
-    const timer = setTimeout(() => finish(failed(name, `did not answer within ${timeoutMs} ms`)), timeoutMs);
-    const onAbort = () => finish(new PuffinError('bad_request', 'the request was cancelled while its query generator ran'));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'PUFFINDB_REFUSED_ADDRESS' ? `was not called: ${err.message}` : `could not be reached at ${url.host}: ${err.message}`;
-      finish(failed(name, why));
-    });
-    req.end(payload);
-  });
+  const answer = await checkedRequest(url, { method: 'POST', headers, payload, allowLoopback, timeoutMs, maxBytes, signal: options.signal }, (kind, detail) =>
+    kind === 'cancelled' ? new PuffinError('bad_request', 'the request was cancelled while its query generator ran') : failed(name, detail));
+  const text = answer.body.toString('utf8');
+  if (answer.status < 200 || answer.status > 299) throw failed(name, `answered HTTP ${answer.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
 
   let parsed: unknown;
   try {
