@@ -25,8 +25,8 @@ interface Side {
 let west: Side;
 let east: Side;
 
-async function side(table: string, select: string): Promise<Side> {
-  const f = await controlFixture();
+async function side(table: string, select: string, env: Record<string, string> = {}): Promise<Side> {
+  const f = await controlFixture(env);
   const path = join(f.fx.dir, `${table}.parquet`);
   await f.fx.engine.exec(`COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`);
   await f.fx.catalog.addFiles(f.fx.engine, table, [path]);
@@ -44,13 +44,17 @@ async function json(res: Response): Promise<any> {
   return JSON.parse(text);
 }
 
-function query(s: Side, sql: string, key = s.reader, path = '/v1/query'): Promise<any> {
-  return s.call('POST', path, { key, body: { sql } }).then(json);
+/** POST /v1/query's answer, with the rows of a stored result fetched from where it says. */
+async function query(s: Side, sql: string, key = s.reader): Promise<any> {
+  const answer = await s.call('POST', '/v1/query', { key, body: { sql } }).then(json);
+  if (!answer.result) return answer;
+  return { ...answer, ...(await s.call('GET', `${answer.result}?format=json`, { key }).then(json)) };
 }
 before(async () => {
   [west, east] = await Promise.all([
     side('customers', "SELECT range::INTEGER AS id, 'c' || range AS name, range % 3 = 0 AS vip FROM range(20)"),
-    side('orders', 'SELECT range AS id, (range % 20)::INTEGER AS cust, (range * 1.5)::DECIMAL(10,2) AS amount, DATE \'2024-01-01\' + (range % 30)::INTEGER AS day FROM range(200)'),
+    // east keeps results over 1000 bytes (a remote's answer of a few dozen rows) for its result route.
+    side('orders', 'SELECT range AS id, (range % 20)::INTEGER AS cust, (range * 1.5)::DECIMAL(10,2) AS amount, DATE \'2024-01-01\' + (range % 30)::INTEGER AS day FROM range(200)', { PUFFINDB_RESULT_INLINE_LIMIT_BYTES: '1000' }),
   ]);
   process.env.PUFFINDB_TEST_EAST_KEY = east.reader;
   process.env.PUFFINDB_TEST_WEST_KEY = west.reader;
@@ -75,6 +79,7 @@ describe('SELECT ... THROUGH', () => {
     assert.deepEqual(through.columns, there.columns);
     assert.deepEqual(through.rows, there.rows);
     assert.equal(through.rows.length, 30);
+    assert.ok(there.result, 'east answered with a stored result, which THROUGH fetched from its result route');
     const record = await west.call('GET', `/v1/queries/${through.queryId}`, { key: west.reader }).then(json);
     assert.match(record.sql, /THROUGH/);
     assert.deepEqual(record.remote, [{ remote: 'east', url: `${east.server.url}/`, sql: 'SELECT * FROM orders WHERE cust < 3 ORDER BY id', rows: 30 }]);
