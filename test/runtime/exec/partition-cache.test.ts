@@ -1,9 +1,9 @@
 // The filtered-partition cache (runtime/exec/partition-cache.ts): which predicates imply which,
 // what a fragment's SQL lets the cache hold, the derived entries of the file cache under its
 // byte bound, the process pool's routing of files to slots; then a local cluster over an
-// Iceberg table: repeat and narrower queries served from the cache, wider filters, new
-// columns, volatile filters and a new snapshot after a DELETE missed, and answers equal with
-// the cache on and off.
+// Iceberg table: repeat and narrower queries served from the cache; wider filters, new
+// columns, volatile filters and a new snapshot with position deletes on the same data files
+// missed; answers equal with the cache on and off.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -245,12 +245,19 @@ describe('partition cache through a local cluster', () => {
     const volatile = await q('SELECT count(*) FROM t WHERE random() < 2');
     assert.deepEqual(cacheOf(volatile), { hits: 0, misses: 0, saved: 0 }, 'a volatile filter is never cached');
     assert.deepEqual(cacheOf(await q('SELECT count(*) FROM t WHERE random() < 2')), { hits: 0, misses: 0, saved: 0 });
-    // A new snapshot: the files the DELETE rewrote (or the deletes it added) are other keys.
+    // A new snapshot with position deletes on the same data files: the delete set is part of
+    // the key, so every file is a miss, and the deleted rows are gone from the answer.
+    const before = (await on.explain('SELECT count(*) FROM t WHERE x > 90')).fragments.flatMap((f) => f.inputs[0].files.map((x) => x.uri)).sort();
+    await on.query("ALTER TABLE t SET ('write.delete.mode' = 'merge-on-read')");
     await on.query('DELETE FROM t WHERE id % 10 = 1');
+    const deleted = (await on.explain('SELECT count(*) FROM t WHERE x > 90')).fragments.flatMap((f) => f.inputs[0].files);
+    assert.deepEqual(deleted.map((x) => x.uri).sort(), before, 'the same data files');
+    assert.ok(deleted.some((x) => (x.iceberg?.deletes.length ?? 0) > 0), 'with delete files');
     const fresh = await q('SELECT count(*), sum(z) FROM t WHERE x > 90');
     assert.deepEqual(fresh.rows, (await off.query('SELECT count(*), sum(z) FROM t WHERE x > 90')).rows);
     assert.notDeepEqual(fresh.rows, first.rows);
-    assert.ok(cacheOf(fresh).misses > 0);
+    assert.equal(cacheOf(fresh).hits, 0, 'no entry of the old delete set serves the new snapshot');
+    assert.equal(cacheOf(await q('SELECT count(*), sum(z) FROM t WHERE x > 90')).misses, 0, 'and the new entries serve the repeat');
     const plan = await on.explain('SELECT count(*) FROM t WHERE x > 90');
     const files = plan.fragments.flatMap((f) => f.inputs[0].files);
     assert.equal(cacheOf(fresh).hits + cacheOf(fresh).misses, files.length);
