@@ -215,7 +215,7 @@ export class LocalCluster implements QueryService {
     const curl = mayCallCurl(statement.sql) ? await curlPlaceholderSql(this.engine, statement.sql) : undefined;
     if (curl) return curlDeferredPlan(curl.sql, curl.urls);
     // Remote tables are fetched when the query runs; explain shows what each is fetched with.
-    const remote = await this.remotes().placeholder(statement.sql, Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.signal);
+    const remote = await this.remotes().placeholder(statement.sql, Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.signal, classified.sql);
     if (remote) return remote;
     // Planning binds and computes constants in the SQL runner: a deadline stops that too.
     const planning = deadlineSignal(Date.now() + (options.timeoutMs ?? this.settings.queryTimeoutMs), options.queryId ?? 'explain', options.signal);
@@ -246,7 +246,7 @@ export class LocalCluster implements QueryService {
     // (runtime/exec/curl.ts); a plan explain() made for such a query is only a placeholder.
     // Remote tables (runtime/exec/remote-tables.ts) likewise: fetched once, with what can be
     // pushed to the remote, and planned as the tables they were stored as.
-    const remote = await this.remotes().materialize(sql, { queryId, deadline, signal: options.signal }, (files) => this.coordinator.discard(files));
+    const remote = await this.remotes().materialize(sql, { received: classified.sql, queryId, deadline, signal: options.signal }, (files) => this.coordinator.discard(files));
     const local = remote?.sql ?? sql;
     const curl = mayCallCurl(local) ? await materializeCurl({ settings: this.settings, engine: this.engine, queryId, deadline, signal: options.signal }, local, (files) => this.coordinator.discard(files)).catch(async (err: unknown) => {
       if (remote) await this.coordinator.discard(remote.files).catch(() => undefined);

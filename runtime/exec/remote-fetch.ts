@@ -33,11 +33,38 @@ export const REMOTE_TIMEOUT_MS = 30_000;
 export const REMOTE_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface RemoteCallOptions {
+  /** The hop this call is (1 for a statement a client sent here); over MAX_REMOTE_HOPS it is refused. */
+  hop?: number;
   timeoutMs?: number;
   maxBytes?: number;
   /** Where keyEnv is read; default process.env. */
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+}
+
+/**
+ * How many instances a statement may pass through (THROUGH hops and remote table fetches, in
+ * any mix) before it is refused as a cycle: two instances whose views read each other's
+ * tables would otherwise call each other until the deadline.
+ */
+export const MAX_REMOTE_HOPS = 8;
+
+const HOP_COMMENT = /^\s*\/\* puffindb hop (\d+) \*\/\s*/;
+
+/** The hop a statement arrived as: 0 unless another instance sent it (its leading comment says). */
+export function hopOf(sql: string): number {
+  const m = HOP_COMMENT.exec(sql);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Refuses a call that would be hop `hop` past MAX_REMOTE_HOPS. */
+export function checkHop(hop: number, remote: string): void {
+  if (hop > MAX_REMOTE_HOPS) throw new PuffinError('bad_request', `this statement has already passed through ${hop - 1} PuffinDB instances (THROUGH or remote tables), the most there may be; do views on two instances read each other's tables?`, { remote });
+}
+
+/** The statement as sent to the next instance: marked with its hop, the one it came with dropped. */
+function withHop(sql: string, hop: number): string {
+  return `/* puffindb hop ${hop} */ ${sql.replace(HOP_COMMENT, '')}`;
 }
 
 /** A remote and the URL under it that a statement named (the instance to call). */
@@ -168,8 +195,10 @@ function refusal(target: RemoteTarget, answer: Answer, key: string): PuffinError
 export async function remoteQuery(target: RemoteTarget, sql: string, options: RemoteCallOptions = {}): Promise<QueryResult> {
   const started = Date.now();
   const timeoutMs = options.timeoutMs ?? REMOTE_TIMEOUT_MS;
+  const hop = options.hop ?? 1;
+  checkHop(hop, target.remote.name);
   // The remote's own deadline: what is left of ours, so a chain of hops ends with it.
-  const body = { sql, timeoutMs: Math.max(1, Math.min(3_600_000, Math.floor(timeoutMs))) };
+  const body = { sql: withHop(sql, hop), timeoutMs: Math.max(1, Math.min(3_600_000, Math.floor(timeoutMs))) };
   const { answer, key } = await call(target, 'POST', 'v1/query', body, ARROW_STREAM_TYPE, options);
   if (answer.contentType.startsWith(ARROW_STREAM_TYPE)) return fromArrow(target, answer.body, key);
   const pointer = jsonOf(target, answer, key) as { result?: unknown };

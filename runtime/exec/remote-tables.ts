@@ -38,7 +38,7 @@ import type { RemoteRecord, RemoteRegistry } from '../state/remote-file.ts';
 import { joinUrl, openStore } from '../storage/open.ts';
 import { writeParquet } from './parquet-writer.ts';
 import type { QueryOptions, QueryOutcome } from './query-service.ts';
-import { remoteColumns, remoteFor, remoteQuery, remoteTarget, REMOTE_TIMEOUT_MS, type RemoteTarget } from './remote-fetch.ts';
+import { checkHop, hopOf, remoteColumns, remoteFor, remoteQuery, remoteTarget, REMOTE_TIMEOUT_MS, type RemoteTarget } from './remote-fetch.ts';
 import { storeOptionsOf } from './worker.ts';
 
 /** How long a remote table's columns are reused (explain, then the query, read them once). */
@@ -62,6 +62,8 @@ export interface RemoteRewrite {
 }
 
 export interface RemoteRunContext {
+  /** The statement as this instance received it (its leading comment says which hop it is). */
+  received: string;
   queryId: string;
   deadline: number;
   signal?: AbortSignal;
@@ -121,7 +123,7 @@ export class RemoteTables {
     const started = Date.now();
     const target = await this.throughTarget(statement);
     const deadline = started + (options.timeoutMs ?? this.settings.queryTimeoutMs);
-    const result = await remoteQuery(target, statement.through!.forward, { timeoutMs: this.timeout(deadline), signal: options.signal });
+    const result = await remoteQuery(target, statement.through!.forward, { hop: hopOf(statement.sql) + 1, timeoutMs: this.timeout(deadline), signal: options.signal });
     const totalMs = Date.now() - started;
     return {
       queryId,
@@ -155,7 +157,7 @@ export class RemoteTables {
    * The statement with each remote table reference replaced by a name of its own, and what
    * each name is fetched with. undefined when it names no remote table.
    */
-  async rewrite(sql: string, deadline: number, signal?: AbortSignal): Promise<RemoteRewrite | undefined> {
+  async rewrite(sql: string, deadline: number, signal?: AbortSignal, received = sql): Promise<RemoteRewrite | undefined> {
     const remotes = await this.registry.listRemotes();
     if (remotes.length === 0) return undefined;
     const byName = new Map(remotes.map((r) => [r.name, r]));
@@ -166,6 +168,8 @@ export class RemoteTables {
     let any = false;
     visitNodes(root, (n) => void (isRemoteRef(n) && (any = true)));
     if (!any) return undefined;
+    // A statement that came through too many instances is refused before any is asked anything.
+    checkHop(hopOf(received) + 1, mentioned[0].name);
 
     const salt = `r${randomBytes(4).toString('hex')}`;
     const inputs: RemoteInput[] = [];
@@ -223,8 +227,8 @@ export class RemoteTables {
   }
 
   /** What explain answers for a statement over remote tables: the remote queries, planned after the fetch. */
-  async placeholder(sql: string, deadline: number, signal?: AbortSignal): Promise<Plan | undefined> {
-    const done = await this.rewrite(sql, deadline, signal);
+  async placeholder(sql: string, deadline: number, signal?: AbortSignal, received = sql): Promise<Plan | undefined> {
+    const done = await this.rewrite(sql, deadline, signal, received);
     if (!done) return undefined;
     return {
       shape: 'staged', sql: done.sql, output: [], fragments: [], reduce: { views: [], sql: '' }, scans: [], join: null,
@@ -239,7 +243,7 @@ export class RemoteTables {
    * reads none. On failure the files stored so far are deleted.
    */
   async materialize(sql: string, run: RemoteRunContext, discard: (files: FileRef[]) => Promise<void>): Promise<{ sql: string; temps: Map<string, MaterializedInput>; files: FileRef[]; remote: RemoteRun[] } | undefined> {
-    const done = await this.rewrite(sql, run.deadline, run.signal);
+    const done = await this.rewrite(sql, run.deadline, run.signal, run.received);
     if (!done) return undefined;
     const temps = new Map<string, MaterializedInput>();
     const files: FileRef[] = [];
@@ -250,7 +254,7 @@ export class RemoteTables {
     try {
       const store = openStore(this.settings.shuffleUrl, storeOptionsOf(this.settings));
       await Promise.all(done.inputs.map(async (input) => {
-        const result = await remoteQuery(input.target, input.sql, { timeoutMs: this.timeout(run.deadline), signal: run.signal });
+        const result = await remoteQuery(input.target, input.sql, { hop: hopOf(run.received) + 1, timeoutMs: this.timeout(run.deadline), signal: run.signal });
         const columns: Column[] = result.columns.map((c) => ({ name: c.name, type: c.type }));
         const bytes = await writeParquet(engine, dir, columns, result.rows);
         const key = `remote/${run.queryId}/${input.name}.parquet`;

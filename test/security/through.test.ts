@@ -4,7 +4,8 @@
 // http(s) are refused; an answer that is neither Arrow nor the API's JSON is a 502 naming the
 // remote; a remote that hangs is bounded by PUFFINDB_REMOTE_TIMEOUT_MS; the remote's key never
 // shows in an error or in the query log, even when the remote echoes it back; THROUGH goes
-// with SELECT only; a remote's name cannot be a local namespace.
+// with SELECT only and writes never read a remote table; a statement that has passed through
+// too many instances (a cycle) is refused; a remote's name cannot be a local namespace.
 
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -81,6 +82,14 @@ describe('who may reach what', () => {
     assert.equal(connections, before);
   });
 
+  test('a statement that has passed through too many instances is refused (a cycle), before connecting', async () => {
+    const before = connections;
+    const error = await errorOf(await run(`/* puffindb hop 8 */ SELECT * THROUGH '${fakeUrl}/echo/' FROM t`), 400);
+    assert.match(error.message, /already passed through 8 PuffinDB instances/);
+    assert.match((await errorOf(await run('/* puffindb hop 8 */ SELECT * FROM echo.orders'), 400)).message, /already passed through 8/);
+    assert.equal(connections, before);
+  });
+
   test('a reader key cannot add, list or remove remotes', async () => {
     assert.equal((await errorOf(await call('POST', '/v1/remotes', { key: reader, body: { name: 'mine', url: fakeUrl, keyEnv: 'X' } }), 403)).code, 'forbidden');
     assert.equal((await errorOf(await call('GET', '/v1/remotes', { key: reader }), 403)).code, 'forbidden');
@@ -130,6 +139,14 @@ describe('who may reach what', () => {
     });
     // Not THROUGH clauses: a column named through, a string mentioning it.
     assert.equal(throughClause('SELECT through FROM t'), undefined);
+  });
+});
+
+describe('writes', () => {
+  test('a write that reads a remote table is refused, and nothing is sent', async () => {
+    const error = await errorOf(await run('INSERT INTO t SELECT * FROM echo.orders', ADMIN_KEY), 400);
+    assert.equal(error.code, 'unsupported');
+    assert.match(error.message, /remote 'echo'/);
   });
 });
 
