@@ -42,12 +42,16 @@ export const SETTINGS = {
   redisAuthSecretArn: { env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN', default: '', description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start." },
   resultsUrl: { env: 'PUFFINDB_RESULTS_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/results/', description: 'Where large query results are written and linked from.' },
   coordinatorFunction: { env: 'PUFFINDB_COORDINATOR_FUNCTION', default: '', description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.' },
+  asyncRelayAbove: { env: 'PUFFINDB_ASYNC_RELAY_ABOVE', default: '256', description: 'An asynchronous fan-out of at least this many fragments sends their first attempts through relays (about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.' },
   asyncThreshold: { env: 'PUFFINDB_ASYNC_THRESHOLD', default: '64', description: 'Queries with at least this many fragments invoke workers asynchronously (Lambda Event invocations, completions gathered from the state store) when a worker Lambda is configured; 0 turns asynchronous fan-out off.' },
   apiAllowedCidrs: { env: 'PUFFINDB_API_ALLOWED_CIDRS', default: '', description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all." },
   // The admin API and the query lifecycle.
   adminKey: { env: 'PUFFINDB_ADMIN_KEY', default: '', description: 'The first admin API key (a secret: never logged, never shown by GET /v1/config); unset: `puffindb serve` generates one and prints it once.' },
   adminKeySecretArn: { env: 'PUFFINDB_ADMIN_KEY_SECRET_ARN', default: '', description: 'ARN of the Secrets Manager secret whose SecretString is the first admin API key; read once at start when PUFFINDB_ADMIN_KEY is unset (a key given directly wins).' },
   resultInlineLimitBytes: { env: 'PUFFINDB_RESULT_INLINE_LIMIT_BYTES', default: '8388608', description: 'Query results whose response body is over this size are written as Parquet under the results prefix and answered with their location.' },
+  cdnUrl: { env: 'PUFFINDB_CDN_URL', default: '', description: "https://<domain> of a CloudFront distribution in front of the results bucket (the stack's enable_cdn): stored results are downloaded through it by CloudFront signed URLs instead of S3 presigned ones; unset: S3 presigned URLs." },
+  cdnKeyPairId: { env: 'PUFFINDB_CDN_KEY_PAIR_ID', default: '', description: "Id of the CloudFront public key (in the distribution's trusted key group) whose private key signs result URLs." },
+  cdnPrivateKeySecretArn: { env: 'PUFFINDB_CDN_PRIVATE_KEY_SECRET_ARN', default: '', description: 'ARN of the Secrets Manager secret whose SecretString is the PEM private key of PUFFINDB_CDN_KEY_PAIR_ID; read on the first signed download.' },
   resultTtlMs: { env: 'PUFFINDB_RESULT_TTL_MS', default: '3600000', description: "How long a finished query's result, and a cached result, stay retrievable." },
   apiRatePerSecond: { env: 'PUFFINDB_API_RATE_PER_SECOND', default: '50', description: 'Requests per second each API key may make on average (token bucket); 0 turns rate limiting off.' },
   apiRateBurst: { env: 'PUFFINDB_API_RATE_BURST', default: '100', description: 'Requests an API key may make at once before the per-second rate applies.' },
@@ -96,10 +100,15 @@ export interface Settings {
   coordinatorFunction?: string;
   /** Fragments at or above which a query fans out asynchronously; 0: never. */
   asyncThreshold: number;
+  asyncRelayAbove: number;
   /** Client CIDRs the admin API serves; empty: all. */
   apiAllowedCidrs: string[];
   adminKey?: string;
   adminKeySecretArn?: string;
+  /** Result downloads through CloudFront (PUFFINDB_CDN_URL, _KEY_PAIR_ID, _PRIVATE_KEY_SECRET_ARN); all three or none. */
+  cdnUrl?: string;
+  cdnKeyPairId?: string;
+  cdnPrivateKeySecretArn?: string;
   resultInlineLimitBytes: number;
   resultTtlMs: number;
   apiRatePerSecond: number;
@@ -115,9 +124,9 @@ export interface Settings {
   /** Largest body curl() reads (default 256 MiB) and longest it waits (default 30 s); not settable from the environment. */
   curlMaxBytes?: number;
   curlTimeoutMs?: number;
+  logFlushIntervalMs: number;
   /** Longest wait for one request to a remote instance (PUFFINDB_REMOTE_TIMEOUT_MS). */
   remoteTimeoutMs?: number;
-  logFlushIntervalMs: number;
   /** Port of the PostgreSQL wire protocol; absent: not served. */
   pgPort?: number;
   pgTlsCert?: string;
@@ -189,9 +198,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     resultsUrl: toRootUrl(str(env, S.resultsUrl) ?? `${warehouse}_puffindb/results/`),
     coordinatorFunction: str(env, S.coordinatorFunction),
     asyncThreshold: int(env, S.asyncThreshold, 64),
+    asyncRelayAbove: int(env, S.asyncRelayAbove, 256),
     apiAllowedCidrs: (str(env, S.apiAllowedCidrs) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     adminKey: str(env, S.adminKey),
     adminKeySecretArn: str(env, S.adminKeySecretArn),
+    cdnUrl: str(env, S.cdnUrl),
+    cdnKeyPairId: str(env, S.cdnKeyPairId),
+    cdnPrivateKeySecretArn: str(env, S.cdnPrivateKeySecretArn),
     resultInlineLimitBytes: int(env, S.resultInlineLimitBytes, 8 * 1024 * 1024),
     resultTtlMs: int(env, S.resultTtlMs, 3_600_000),
     apiRatePerSecond: int(env, S.apiRatePerSecond, 50),

@@ -73,6 +73,10 @@ export interface EnvironmentContext {
   redisUrl: string;
   redisAuthSecretArn: string;
   adminKeySecretArn: string;
+  /** Result downloads through the CDN: its https:// URL, public key id and private key secret ('' without enable_cdn). */
+  cdnUrl: string;
+  cdnKeyPairId: string;
+  cdnPrivateKeySecretArn: string;
   functionName: (fn: FunctionName) => string;
 }
 
@@ -105,6 +109,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [D.redisUrl.env]: ctx.redisUrl,
     [D.redisAuthSecretArn.env]: ctx.redisAuthSecretArn,
     [S.asyncThreshold.env]: `\${${inputs.ref('async_threshold')}}`,
+    [S.asyncRelayAbove.env]: `\${${inputs.ref('async_relay_above')}}`,
     [S.logFlushIntervalMs.env]: `\${${inputs.ref('log_flush_interval_seconds')} * 1000}`,
     // Workers keep filtered partitions in their file cache (/tmp on Lambda), as they do locally.
     [S.partitionCache.env]: S.partitionCache.default,
@@ -119,6 +124,10 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.apiRateBurst.env]: `\${${inputs.ref('api_key_rate_burst')}}`,
     [S.apiLoginFailureBurst.env]: `\${${inputs.ref('api_login_failure_burst')}}`,
     [S.apiLoginFailuresPerMinute.env]: `\${${inputs.ref('api_login_failures_per_minute')}}`,
+    // Whoever serves a stored result's download signs its CloudFront URL (with enable_cdn).
+    [S.cdnUrl.env]: ctx.cdnUrl,
+    [S.cdnKeyPairId.env]: ctx.cdnKeyPairId,
+    [S.cdnPrivateKeySecretArn.env]: ctx.cdnPrivateKeySecretArn,
   };
 }
 

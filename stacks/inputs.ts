@@ -10,7 +10,7 @@ import type { FunctionName } from './artifacts.ts';
 
 export type InputType = 'string' | 'number' | 'bool' | 'list(string)' | 'map(string)';
 
-export type InputGroup = 'general' | 'network' | 'storage' | 'state' | 'functions' | 'api' | 'monostore';
+export type InputGroup = 'general' | 'network' | 'storage' | 'state' | 'functions' | 'api' | 'cdn' | 'monostore';
 
 type DefaultOf<T extends InputType> = T extends 'string'
   ? string
@@ -165,7 +165,29 @@ export const INPUTS = {
     'Days partial results are kept in the shuffle bucket; a finished query no longer needs them.',
     between('shuffle_expiration_days', 1, 365, ' days'),
   ),
-  access_log_bucket: string('storage', '', 'Bucket receiving S3 server access logs of the three buckets. Empty disables access logging.'),
+  access_log_bucket: string('storage', '', 'Bucket receiving S3 server access logs of the three buckets (and, with enable_cdn, the CloudFront access logs under cdn/). Empty disables access logging.'),
+
+  // pipelines
+  pipeline_schedule: string(
+    'functions',
+    'rate(1 minute)',
+    'EventBridge schedule expression on which the coordinator Lambda runs the due refreshes of materialized views (ALTER MATERIALIZED VIEW ... SET REFRESH EVERY); empty: no schedule.',
+    { condition: 'var.pipeline_schedule == "" || can(regex("^(rate|cron)[(].+[)]$", var.pipeline_schedule))', message: 'pipeline_schedule must be empty or an EventBridge rate(...) or cron(...) expression.' },
+  ),
+
+  // cdn
+  enable_cdn: bool('cdn', false, 'Put a CloudFront distribution in front of the results bucket (origin access control, signed URLs only, HTTPS with TLS 1.2 or later, access logs): large results are then downloaded through it. Needs cdn_domain_name, cdn_acm_certificate_arn, cdn_public_key_pem, cdn_private_key_secret_arn and access_log_bucket.'),
+  cdn_domain_name: string('cdn', '', 'With enable_cdn: the domain name (alias) clients download results from, e.g. results.example.com; its DNS record is yours to point at the distribution.'),
+  cdn_acm_certificate_arn: string('cdn', '', 'With enable_cdn: ARN of an ACM certificate in us-east-1 covering cdn_domain_name (what lets the distribution require TLS 1.2 or later).', {
+    condition: 'var.cdn_acm_certificate_arn == "" || can(regex("^arn:[^:]+:acm:us-east-1:", var.cdn_acm_certificate_arn))',
+    message: 'cdn_acm_certificate_arn must be an ACM certificate ARN in us-east-1 (CloudFront reads certificates only there).',
+  }),
+  cdn_public_key_pem: string('cdn', '', 'With enable_cdn: the PEM public key (RSA 2048) CloudFront checks result URL signatures with; make the pair with `openssl genrsa -out cdn.pem 2048 && openssl rsa -in cdn.pem -pubout`.'),
+  cdn_private_key_secret_arn: string('cdn', '', 'With enable_cdn: ARN of the Secrets Manager secret whose SecretString is the PEM private key of cdn_public_key_pem; only the admin API (and the Monostore) may read it.', {
+    condition: 'var.cdn_private_key_secret_arn == "" || can(regex("^arn:[^:]+:secretsmanager:", var.cdn_private_key_secret_arn))',
+    message: 'cdn_private_key_secret_arn must be a Secrets Manager secret ARN.',
+  }),
+  cdn_price_class: string('cdn', 'PriceClass_100', 'CloudFront price class of the distribution.', oneOf('cdn_price_class', ['PriceClass_100', 'PriceClass_200', 'PriceClass_All'])),
 
   // state
   redis_node_type: string('state', 'cache.t4g.small', 'ElastiCache node type of the Redis replication group.'),
@@ -224,6 +246,12 @@ export const INPUTS = {
     64,
     'Queries with at least this many fragments invoke workers asynchronously (completions gathered through Redis) instead of waiting on each invocation; 0 turns asynchronous fan-out off.',
     between('async_threshold', 0, 100000),
+  ),
+  async_relay_above: number(
+    'functions',
+    256,
+    'An asynchronous fan-out of at least this many fragments sends their first attempts through relays: about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments (the worker role may invoke the worker function for this), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.',
+    between('async_relay_above', 0, 1000000),
   ),
   log_flush_interval_seconds: number(
     'functions',

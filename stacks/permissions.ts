@@ -33,7 +33,8 @@ export type Grant =
   | 'invokeWorker'
   | 'invokeCoordinator'
   | 'redisAuthToken'
-  | 'adminKey';
+  | 'adminKey'
+  | 'cdnPrivateKey';
 
 export type Principal = FunctionName | 'monostore';
 
@@ -52,15 +53,17 @@ const COORDINATOR_GRANTS: readonly Grant[] = [
 export const GRANTS: Record<Principal, readonly Grant[]> = {
   // Fragments read table files, write data files of INSERT/CTAS, and put partials too
   // large to return inline into the shuffle bucket; completions go through Redis.
-  worker: ['lakeRead', 'lakeWriteData', 'shuffleReadWrite', 'redisAuthToken'],
+  // A relay (the coordinator's invocation tree for wide fan-outs) invokes the worker function.
+  worker: ['lakeRead', 'lakeWriteData', 'shuffleReadWrite', 'redisAuthToken', 'invokeWorker'],
   coordinator: COORDINATOR_GRANTS,
   // Serves the API and the Iceberg REST catalog (which commits metadata), runs queries
   // through the coordinator, and signs links to results.
   // Reads the first admin key at cold start to bootstrap it.
-  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken', 'adminKey'],
+  // With enable_cdn, signs result download URLs with the CDN private key (stacks/cdn.ts).
+  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken', 'adminKey', 'cdnPrivateKey'],
   // A long-lived coordinator that also serves the API: the coordinator's grants, plus the
   // first admin key the admin function reads (it runs queries itself, so invokes no coordinator).
-  monostore: [...COORDINATOR_GRANTS, 'adminKey'],
+  monostore: [...COORDINATOR_GRANTS, 'adminKey', 'cdnPrivateKey'],
 };
 
 export interface GrantContext {
@@ -69,6 +72,8 @@ export interface GrantContext {
   keyArn: string;
   authSecretArn: string;
   adminKeySecretArn: string;
+  /** With enable_cdn, the buyer's CDN private key secret; otherwise the first admin key's secret (a grant the holder has anyway). */
+  cdnPrivateKeySecretArn: string;
   functionArn: (fn: FunctionName) => string;
 }
 
@@ -109,6 +114,8 @@ function statementsFor(grant: Grant, ctx: GrantContext): DataAwsIamPolicyDocumen
       return [allow('ReadRedisAuthToken', ['secretsmanager:GetSecretValue'], [ctx.authSecretArn])];
     case 'adminKey':
       return [allow('ReadFirstAdminKey', ['secretsmanager:GetSecretValue'], [ctx.adminKeySecretArn])];
+    case 'cdnPrivateKey':
+      return [allow('ReadCdnSigningKey', ['secretsmanager:GetSecretValue'], [ctx.cdnPrivateKeySecretArn])];
   }
 }
 
