@@ -24,6 +24,7 @@ const GROUP_TITLES: Record<InputGroup, string> = {
   state: 'State (Redis)',
   functions: 'Functions',
   api: 'API',
+  cdn: 'CDN (results at the edge)',
   monostore: 'Monostore',
 };
 

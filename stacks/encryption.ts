@@ -11,6 +11,7 @@ import { KmsAlias } from '@cdktf/provider-aws/lib/kms-alias/index.js';
 import { KmsKey } from '@cdktf/provider-aws/lib/kms-key/index.js';
 import { Construct } from 'constructs';
 import type { Account } from './account.ts';
+import { addressOf, tfString } from './expressions.ts';
 import type { Inputs } from './inputs.ts';
 
 export class Encryption extends Construct {
@@ -47,11 +48,26 @@ export class Encryption extends Construct {
         },
       ],
     });
+    // With enable_cdn: CloudFront (origin access control) decrypts the SSE-KMS results it
+    // serves, for this account's distributions only (the bucket policy names the one).
+    const cdnDecrypt = new DataAwsIamPolicyDocument(this, 'kms_key_policy_cdn', {
+      sourcePolicyDocuments: [policy.json],
+      statement: [
+        {
+          sid: 'CloudFrontDecryptsResults',
+          effect: 'Allow',
+          principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
+          actions: ['kms:Decrypt'],
+          resources: ['*'],
+          condition: [{ test: 'ArnLike', variable: 'AWS:SourceArn', values: [`arn:${account.partition}:cloudfront::${account.accountId}:distribution/*`] }],
+        },
+      ],
+    });
     const key = new KmsKey(this, 'main', {
       description: `PuffinDB (${inputs.string('name_prefix')}): data at rest in buckets, logs, Redis and its auth token`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
-      policy: policy.json,
+      policy: tfString(this, `${inputs.ref('enable_cdn')} ? ${addressOf(cdnDecrypt)}.json : ${addressOf(policy)}.json`),
     });
     new KmsAlias(this, 'main_alias', { name: `alias/${inputs.string('name_prefix')}`, targetKeyId: key.keyId });
     this.keyArn = key.arn;

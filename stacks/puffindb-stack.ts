@@ -4,13 +4,16 @@
 // and `terraform state` addresses stay stable across refactors of the construct tree.
 
 import { AwsProvider } from '@cdktf/provider-aws/lib/provider/index.js';
-import { Lazy, LocalBackend, TerraformDataSource, TerraformElement, TerraformLocal, TerraformOutput, TerraformResource, TerraformStack } from 'cdktf';
+import { Fn, Lazy, LocalBackend, TerraformDataSource, TerraformElement, TerraformLocal, TerraformOutput, TerraformResource, TerraformStack, Token } from 'cdktf';
 import { Node, type Construct } from 'constructs';
 import { PuffinError } from '../runtime/errors.ts';
 import { Account } from './account.ts';
 import { Api } from './api.ts';
 import { ARTIFACTS_DIR } from './artifacts.ts';
+import { Cdn, cdnExpressions } from './cdn.ts';
 import { Encryption } from './encryption.ts';
+import { tfString } from './expressions.ts';
+import { PipelineSchedule } from './pipeline-schedule.ts';
 import { Functions, functionArn, functionName } from './functions.ts';
 import { Inputs } from './inputs.ts';
 import { justificationsOf } from './justify.ts';
@@ -36,7 +39,7 @@ export class PuffinStack extends TerraformStack {
     const account = new Account(this, 'account');
     const { keyArn } = new Encryption(this, 'encryption', { inputs, account });
     const network = new Network(this, 'network', { inputs, account, keyArn });
-    const { buckets } = new Storage(this, 'storage', { inputs, keyArn });
+    const { buckets } = new Storage(this, 'storage', { inputs, keyArn, cdnDistributionArn: tfString(this, cdnExpressions.distributionArn) });
     const state = new State(this, 'state', { inputs, network, keyArn });
 
     // Terraform runs in cdktf.out/stacks/<stack>/, three levels below the checkout.
@@ -45,7 +48,13 @@ export class PuffinStack extends TerraformStack {
       'artifacts_root',
       `\${coalesce(${inputs.ref('lambda_artifacts_dir')}, format("%s/../../../${ARTIFACTS_DIR}", path.module))}`,
     ).asString;
-    const grants = { buckets, authSecretArn: state.authSecretArn, adminKeySecretArn: state.adminKeySecretArn };
+    const grants = {
+      buckets,
+      authSecretArn: state.authSecretArn,
+      adminKeySecretArn: state.adminKeySecretArn,
+      // Without the CDN the grant names a secret the admin API reads anyway: no new access.
+      cdnPrivateKeySecretArn: Token.asString(Fn.conditional(inputs.bool('enable_cdn'), inputs.string('cdn_private_key_secret_arn'), state.adminKeySecretArn)),
+    };
     const environment = {
       lakeBucket: buckets.lake.name,
       resultsBucket: buckets.results.name,
@@ -53,6 +62,9 @@ export class PuffinStack extends TerraformStack {
       redisUrl: state.redisUrl,
       redisAuthSecretArn: state.authSecretArn,
       adminKeySecretArn: state.adminKeySecretArn,
+      cdnUrl: Token.asString(Fn.conditional(inputs.bool('enable_cdn'), `https://${inputs.string('cdn_domain_name')}`, '')),
+      cdnKeyPairId: tfString(this, cdnExpressions.keyPairId),
+      cdnPrivateKeySecretArn: Token.asString(Fn.conditional(inputs.bool('enable_cdn'), inputs.string('cdn_private_key_secret_arn'), '')),
     };
     const functions = new Functions(this, 'functions', { inputs, account, network, keyArn, artifactsRoot, grants, environment });
     const api = new Api(this, 'api', {
@@ -62,6 +74,8 @@ export class PuffinStack extends TerraformStack {
       adminFunctionName: functions.names.admin,
       adminFunctionArn: functions.arns.admin,
     });
+    new PipelineSchedule(this, 'pipelines', { inputs, coordinatorFunctionName: functions.names.coordinator, coordinatorFunctionArn: functions.arns.coordinator });
+    new Cdn(this, 'cdn', { inputs, resultsBucketRegionalDomainName: buckets.results.regionalDomainName });
     const monostore = new Monostore(this, 'monostore', {
       inputs,
       account,

@@ -325,7 +325,8 @@ function environmentSecrets(e: Element): string[] {
       const text = String(value);
       if (SECRET_VALUE_SOURCE.test(text)) return true;
       // A secret-sounding name is fine when its value only points at a secret (an ARN reference).
-      return SECRET_NAME.test(name) && !/^\$\{[^}]*\.arn\}$/.test(text) && !text.startsWith('arn:');
+      // (or at a secret ARN input: `${var.enable_cdn ? var.cdn_private_key_secret_arn : ""}`).
+      return SECRET_NAME.test(name) && !/^\$\{[^}]*\.arn\}$/.test(text) && !/^\$\{[^{}]*\bvar\.\w+_secret_arn\b[^{}]*\}$/.test(text) && !text.startsWith('arn:');
     })
     .map(([name]) => name);
 }
@@ -613,7 +614,36 @@ const EC2_RULES: Rule[] = [
   ),
 ];
 
+// ---- CloudFront (enable_cdn) -----------------------------------------------------------
+
+const DISTRIBUTION = 'aws_cloudfront_distribution';
+const behaviors = (e: Element): Block[] => [asBlock(e.body.default_cache_behavior), ...asArray(e.body.ordered_cache_behavior).map(asBlock)].filter((b): b is Block => b !== undefined);
+const CDN_RULES: Rule[] = [
+  perResource('PUFFINDB_CDN_OPTIONAL', 'The CDN is off under the default inputs (enable_cdn)', DISTRIBUTION, (e, m) => m.instances(e.body) === 0, 'the distribution exists by default'),
+  perResource('CKV_AWS_34', 'CloudFront viewers use HTTPS only', DISTRIBUTION, (e) => behaviors(e).every((b) => b.viewer_protocol_policy === 'https-only' || b.viewer_protocol_policy === 'redirect-to-https'), 'a cache behavior allows HTTP'),
+  perResource(
+    'CKV_AWS_174',
+    'CloudFront requires TLS 1.2 or later',
+    DISTRIBUTION,
+    (e) => /^TLSv1\.2_20(19|21)$|^TLSv1\.3/.test(String(asBlock(e.body.viewer_certificate)?.minimum_protocol_version ?? '')) && !asBlock(e.body.viewer_certificate)?.cloudfront_default_certificate,
+    'minimum_protocol_version is below TLSv1.2_2021 (or the default certificate, which cannot set one)',
+  ),
+  perResource('CKV_AWS_86', 'CloudFront access logging', DISTRIBUTION, (e) => typeof asBlock(e.body.logging_config)?.bucket === 'string', 'no logging_config'),
+  perResource('CKV_AWS_68', 'CloudFront has a WAF web ACL', DISTRIBUTION, (e) => typeof e.body.web_acl_id === 'string', 'no web_acl_id'),
+  perResource('CKV_AWS_310', 'CloudFront origin failover', DISTRIBUTION, (e) => asArray(e.body.origin_group).length > 0, 'no origin group'),
+  perResource('CKV2_AWS_32', 'CloudFront sets a response headers policy', DISTRIBUTION, (e) => behaviors(e).every((b) => typeof b.response_headers_policy_id === 'string'), 'a cache behavior has no response headers policy'),
+  perResource(
+    'PUFFINDB_CDN_OAC',
+    'S3 origins use origin access control, not the legacy origin access identity',
+    DISTRIBUTION,
+    (e, m) => asArray(e.body.origin).every((o) => m.refers((o as Block).origin_access_control_id, 'aws_cloudfront_origin_access_control') && !asBlock((o as Block).s3_origin_config)?.origin_access_identity),
+    'an origin has no origin access control (or uses an origin access identity)',
+  ),
+  perResource('PUFFINDB_CDN_SIGNED_URLS', 'Every cache behavior requires signed URLs (a trusted key group)', DISTRIBUTION, (e) => behaviors(e).every((b) => asArray(b.trusted_key_groups).length > 0), 'a cache behavior serves unsigned requests'),
+];
+
 export const RULES: readonly Rule[] = [
+  ...CDN_RULES,
   ...S3_RULES,
   ...ELASTICACHE_RULES,
   ...LAMBDA_RULES,

@@ -17,7 +17,7 @@ import { S3BucketPublicAccessBlock } from '@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from '@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration/index.js';
 import { S3BucketVersioningA } from '@cdktf/provider-aws/lib/s3-bucket-versioning/index.js';
 import { Construct } from 'constructs';
-import { tfNumber } from './expressions.ts';
+import { addressOf, tfNumber, tfString } from './expressions.ts';
 import type { Inputs } from './inputs.ts';
 import { justify } from './justify.ts';
 
@@ -26,6 +26,8 @@ export type BucketRole = 'lake' | 'results' | 'shuffle';
 export interface Bucket {
   name: string;
   arn: string;
+  /** <bucket>.s3.<region>.amazonaws.com: a CloudFront origin's domain. */
+  regionalDomainName: string;
 }
 
 // A filter with no arguments applies a rule to every object in the bucket.
@@ -34,7 +36,7 @@ const ALL_OBJECTS = {};
 export class Storage extends Construct {
   readonly buckets: Record<BucketRole, Bucket>;
 
-  constructor(scope: Construct, id: string, props: { inputs: Inputs; keyArn: string }) {
+  constructor(scope: Construct, id: string, props: { inputs: Inputs; keyArn: string; cdnDistributionArn?: string }) {
     super(scope, id);
     const { inputs } = props;
     const abortUploads = (days: number) => [{ daysAfterInitiation: days }];
@@ -58,15 +60,15 @@ export class Storage extends Construct {
           },
         ],
       }),
-      results: this.bucket('results', props, { versioned: false, lifecycle: [expiring('expire-results', inputs.number('results_expiration_days'))] }),
+      results: this.bucket('results', props, { versioned: false, lifecycle: [expiring('expire-results', inputs.number('results_expiration_days'))], cdnReadable: props.cdnDistributionArn !== undefined }),
       shuffle: this.bucket('shuffle', props, { versioned: false, lifecycle: [expiring('expire-partials', inputs.number('shuffle_expiration_days'))] }),
     };
   }
 
   private bucket(
     role: BucketRole,
-    props: { inputs: Inputs; keyArn: string },
-    options: { versioned: boolean; lifecycle: S3BucketLifecycleConfigurationRule[] },
+    props: { inputs: Inputs; keyArn: string; cdnDistributionArn?: string },
+    options: { versioned: boolean; lifecycle: S3BucketLifecycleConfigurationRule[]; cdnReadable?: boolean },
   ): Bucket {
     const { inputs, keyArn } = props;
     // bucket_prefix: S3 names are global, so Terraform appends a unique suffix.
@@ -106,9 +108,26 @@ export class Storage extends Construct {
         },
       ],
     });
+    // With enable_cdn, the results bucket's objects are readable by this stack's distribution
+    // alone (origin access control signs its requests; stacks/cdn.ts).
+    const cdnRead = options.cdnReadable && props.cdnDistributionArn
+      ? new DataAwsIamPolicyDocument(this, `${role}_cdn_read`, {
+          sourcePolicyDocuments: [tlsOnly.json],
+          statement: [
+            {
+              sid: 'CloudFrontReadsResults',
+              effect: 'Allow',
+              principals: [{ type: 'Service', identifiers: ['cloudfront.amazonaws.com'] }],
+              actions: ['s3:GetObject'],
+              resources: [`${bucket.arn}/*`],
+              condition: [{ test: 'StringEquals', variable: 'AWS:SourceArn', values: [props.cdnDistributionArn] }],
+            },
+          ],
+        })
+      : undefined;
     new S3BucketPolicy(this, `${role}_policy`, {
       bucket: bucket.id,
-      policy: tlsOnly.json,
+      policy: cdnRead ? tfString(this, `${inputs.ref('enable_cdn')} ? ${addressOf(cdnRead)}.json : ${addressOf(tlsOnly)}.json`) : tlsOnly.json,
       // S3 rejects policy writes racing the public-access block on a new bucket.
       dependsOn: [publicAccess],
     });
@@ -146,6 +165,6 @@ export class Storage extends Construct {
       'CKV2_AWS_62',
       'Nothing consumes S3 event notifications: the catalog learns of new files from commits, not from events.',
     );
-    return { name: bucket.bucket, arn: bucket.arn };
+    return { name: bucket.bucket, arn: bucket.arn, regionalDomainName: bucket.bucketRegionalDomainName };
   }
 }

@@ -28,6 +28,7 @@ import { Pipelines } from './pipelines.ts';
 import { QueryManager, type QueryDispatcher } from './query-manager.ts';
 import { ResultKeeper } from './query-results.ts';
 import { storeOptionsOf } from './worker.ts';
+import { resultSignerOf } from '../storage/cloudfront-signer.ts';
 
 export interface ControlPlaneOptions {
   settings: Settings;
@@ -87,7 +88,7 @@ export async function openControlPlane(options: ControlPlaneOptions): Promise<Co
   const catalog = withPipelineTables(withQueryLogTable(options.catalog, warehouse), warehouse, () => materializedViewStatus(options.catalog, io));
   // A server starts its worker and runner processes with itself: no query waits for them.
   const cluster = await LocalCluster.open({ settings, catalog, invoker: options.invoker, state, startProcesses: 'now' });
-  const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs });
+  const results = new ResultKeeper({ state, results: openStore(settings.resultsUrl, storeOptions), engine, scratchDir: join(scratch, 'results'), ttlMs: settings.resultTtlMs, cdn: resultSignerOf(settings) });
 
   let dispatcher: QueryDispatcher | undefined;
   if (typeof options.dispatch === 'object') dispatcher = options.dispatch;

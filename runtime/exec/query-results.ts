@@ -5,6 +5,7 @@
 // (`rows()`: stored ones through DuckDB over a private copy of the Parquet object, chunk by
 // chunk), or as Parquet (`parquet()`).
 
+import type { CloudFrontSigner } from '../storage/cloudfront-signer.ts';
 import { randomUUID } from 'node:crypto';
 import { copyFile, link, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +36,11 @@ export interface ResultKeeperOptions {
   scratchDir: string;
   /** How long kept results (and cache entries) live. */
   ttlMs: number;
+  /**
+   * A CloudFront distribution in front of the results bucket (settings.cdnUrl): stored results
+   * on S3 are then downloaded by a signed URL of it instead of an S3 presigned URL.
+   */
+  cdn?: () => Promise<CloudFrontSigner>;
 }
 
 export class ResultKeeper {
@@ -99,7 +105,7 @@ export type ParquetBody = { kind: 'bytes'; bytes: Uint8Array } | { kind: 'file';
 const PRESIGN_SECONDS = 900;
 
 export class ResultReader {
-  constructor(private readonly options: Pick<ResultKeeperOptions, 'results' | 'engine' | 'scratchDir' | 'ttlMs'>) {}
+  constructor(private readonly options: Pick<ResultKeeperOptions, 'results' | 'engine' | 'scratchDir' | 'ttlMs' | 'cdn'>) {}
 
   /** Rows [offset, offset + limit) of `kept`. */
   async rows(kept: KeptResult, window: RowWindow = {}): Promise<ResultRows> {
@@ -160,7 +166,13 @@ export class ResultReader {
     const { results } = this.options;
     if (results.presignGet) {
       if (!(await results.head(key))) throw new PuffinError('not_found', 'the stored result is gone from the results prefix (expired or removed); run the query again');
-      return { kind: 'redirect', url: await results.presignGet(key, Math.max(1, Math.min(PRESIGN_SECONDS, Math.floor(this.options.ttlMs / 1000)))) };
+      const seconds = Math.max(1, Math.min(PRESIGN_SECONDS, Math.floor(this.options.ttlMs / 1000)));
+      if (this.options.cdn) {
+        // The distribution's origin is the bucket: the path is the object's whole key.
+        const objectKey = decodeURIComponent(new URL(kept.location).pathname.slice(1));
+        return { kind: 'redirect', url: (await this.options.cdn()).signedUrl(objectKey, Math.floor(Date.now() / 1000) + seconds) };
+      }
+      return { kind: 'redirect', url: await results.presignGet(key, seconds) };
     }
     const path = results.localPath?.(key);
     if (path) return { kind: 'file', path };

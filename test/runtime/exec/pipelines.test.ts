@@ -16,8 +16,12 @@ import { latestDue, parseRefreshInterval, refreshLockKey, REFRESH_LEASE_MS } fro
 import { loadSettings } from '../../../runtime/settings.ts';
 import { openStateStore } from '../../../runtime/state/open.ts';
 import type { StateStore } from '../../../runtime/state/state-store.ts';
-import { isPipelineEvent } from '../../../runtime/functions/coordinator.ts';
+import { createCoordinatorHandler, isPipelineEvent } from '../../../runtime/functions/coordinator.ts';
+import type { PipelineTick } from '../../../runtime/exec/pipelines.ts';
+import { classifyStatement } from '../../../runtime/sql/classify.ts';
 import { startRedisServer, type TestRedis } from '../../helpers/redis-server.ts';
+import { appFor, caller, errorOf, newKey } from '../../helpers/api.ts';
+import type { ControlFixture } from '../../helpers/control-plane.ts';
 
 const MIN = 60_000;
 let dir: string;
@@ -145,6 +149,32 @@ describe('pipelines', () => {
     await rows(a, 'ALTER MATERIALIZED VIEW mv SET REFRESH MANUAL');
     assert.equal((await a.pipelines.runDue()).scheduled, 0);
     assert.deepEqual(await rows(b, 'SELECT schedule, next_due_at FROM puffindb.materialized_views'), [[null, null]]);
+  });
+
+  test('ALTER MATERIALIZED VIEW is a write (a reader key is refused it), parsed past DuckDB', async () => {
+    for (const sql of ["ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '15 minutes'", 'alter materialized view "My View" set refresh manual;']) {
+      const c = await classifyStatement(engines[0], sql);
+      assert.deepEqual([c.kind, c.access, c.keyword], ['refresh_view', 'write', 'ALTER MATERIALIZED VIEW'], sql);
+    }
+    // A second statement after it is refused, never run (DuckDB reads the text as it was sent).
+    await assert.rejects(classifyStatement(engines[0], "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour'; DROP TABLE facts"), /syntax error|one SQL statement/);
+    // Over HTTP a reader key gets 403 (access 'write'), a writer key may set it.
+    const call = caller(await appFor({ plane: a, state: a.state, settings: a.settings } as unknown as ControlFixture));
+    const reader = await newKey(call, 'reader');
+    const post = (key: string, sql: string) => call('POST', '/v1/query', { key, body: { sql } });
+    await errorOf(await post(reader.key, "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour'"), 403);
+    const listed = await post(reader.key, 'SELECT view FROM puffindb.materialized_views');
+    assert.equal(listed.status, 200, await listed.clone().text());
+  });
+
+  test("the coordinator Lambda's schedule event runs the control plane's due refreshes", async () => {
+    const tick: PipelineTick = { at: 1, scheduled: 0, ran: [], skipped: [] };
+    let ticks = 0;
+    const lines: string[] = [];
+    const handler = createCoordinatorHandler(async () => ({ pipelines: { runDue: async () => (ticks++, tick) } }) as unknown as ControlPlane, (line) => lines.push(line));
+    assert.deepEqual(await handler({ action: 'run-due-refreshes' }), tick);
+    assert.equal(ticks, 1);
+    assert.match(lines[0], /"message":"pipelines"/);
   });
 
   test('a failed refresh is recorded with its error', async () => {

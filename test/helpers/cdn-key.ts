@@ -1,0 +1,31 @@
+// A fixed RSA 2048 key pair for the CloudFront signed-URL tests (made once with `openssl genrsa
+// 2048`; signatures made with it by openssl are the signer's test vector). A test key only.
+
+export const CDN_TEST_PRIVATE_KEY = `-----BEGIN RSA PRIVATE KEY-----
+MIIEpAIBAAKCAQEAtshemz9629+bSU00Dv4PZNgeafqbZbnBkjFbtqo3vHjWDJFz
+ml2Lmbhp1JM+JG8c/frgwS9hco0l7apiaQdp3M+RJvb2nlugKT3YYgc0J34uDFQa
+Egcf3pKHLrqukN71BA66D0mMTThhuU2P6GBCPKFtJeItMfbv8WmZHOQN//juybDe
+pXUnSOohCpQEOFCHhXDalfvnMXyiBEGS/JrR2r3XVd7g1shlTGrNQSRH1anj0gqY
+idea8Hml+6JXaYQTaNiOKrufsjcwgBj0YLemBndFkFKVOteLp4vZbGtYZ5Kg06Ya
+tk1jeg0PTqE52it8XXVzo03c01ybXJaHN3q+swIDAQABAoIBAD/luwD9x5bezBvr
+c9P75+jCjptQ4wtETVGslJm+Vr655WY+YNHpethxufl4weQdvd5h2jletWvEwSod
+AsshrtXk8CLVefBxKoPQXXkjeI2H1FQ2AGkl+XOm+MASvdziPHg/J7cZaIVEPRF4
+9mJvaChm7E+uikspvsa/uil55hUB2ywXcTslIBT2O9mZg1LA87Oik+aNpR1KZKhY
+Byr6p2XHue5wCgId8FY9c/thXdQt05oqWLGE+4H9o0Lm6ppoLzgA7DkZYtuuMTPt
+ee5FqpsUqQgJ0os6jc6W5TNBHUyi6Ca2rve/oUmQHXuC9lLQoo2VbwUYmWsHkUQt
+xLizLxECgYEA4G1K2jca+wBkmDFq54jiqucL++AJqlnNyVkFshNWh1IU8XtN1T51
+lA5acxN8AVDEWHTKoLdBsTiyr9cJweKgVmYIa32jfapEK+iGX0OERl9ppoDHQN32
+3AZqgdTNNvTauOmkx+s2+8lobUAWFW0y5yYPLyZ7N7g/sgcyjnZO08MCgYEA0H9D
+8zSbZ11I6Z8xHQoz9YTRw9SVqO8hoYi86jDpCm4H6yGxyRSd/YoX8rLV2I/Lih/B
+OsARhit1iMto0MdQsCz3DTpCOyvvL8RJ4Yeaa71ufJv8OWqU1kz9B3726wGJFYCX
+oJerbmAdIF71DO3t/dGOEs1srsw/YqEWe1EJalECgYBNOk6/uKa4KPJ0zMyU0C3v
+0YH2MqogzLZbyx6CoNTty/kY/+1QrCWZxTaq0tGhQkHOjqILnAQnD/OtPrpE1c+G
+66WKF7nizGyZD3Lt5TXnYX3hpf7q+3avUCXmd2wGtUtuxjfF89L/4dblgWAYD3Os
+xxQCjaNpESYaBRAIpf2KMQKBgQCUIKbFBi4WfLcNi9UX3aTWnNtu9vyw/dv16LDW
+7ZLTnyKvEcw+oRAyDkc/XYECj/66jh75P3XzzbJ+Uo2QLtsLn5aR5j8hzO/tDtay
+jWXPf9EcZLIIlMlTi3UFO1Xv1rJu/WI8bSUVkOGAmxYcbnn0J0p530qE0YWC7BGN
+4SAAUQKBgQCixpHA7HLzaizlThD0OO1gIeRYBUUDoQFyLl+dFJeLKlb5qpGIPtrC
+OJe87W/QUJkyzVur20diXIdzUBhG342Y8WK/66SBQASbh5b3jWOzo9utzwq0F0on
+MvlsIZNuaoTZQ8jHuEPb07AVyPia+9Cl/mJsRaOQuc3/+35k+UjnKg==
+-----END RSA PRIVATE KEY-----
+`;
