@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../runtime/engine/engine.ts';
 import { Coordinator } from '../runtime/exec/coordinator.ts';
 import type { AsyncFragmentRequest, AsyncInvoker, CompletionTarget, FragmentRequest, FragmentResult, Invoker } from '../runtime/exec/invoker.ts';
+import { DEFAULT_RELAY_ABOVE } from '../runtime/exec/async-fanout.ts';
 import { LambdaInvoker } from '../runtime/exec/lambda-invoker.ts';
 import { startLocalLambda, type LambdaHandler, type LocalLambda } from '../runtime/exec/local-lambda.ts';
 import { completionOf } from '../runtime/exec/wire.ts';
@@ -27,7 +28,7 @@ import { loadSettings, toRootUrl } from '../runtime/settings.ts';
 import { RedisStateStore } from '../runtime/state/redis-store.ts';
 import { startRedisServer, type TestRedis } from '../test/helpers/redis-server.ts';
 
-export type FanoutWorker = 'select-1' | 'no-op' | 'no-op-direct';
+export type FanoutWorker = 'select-1' | 'no-op' | 'no-op-direct' | 'no-op-relayed';
 export type FanoutModeName = 'sync' | 'async';
 
 /** `SELECT 1` in n fragments; the reduce counts the partials' rows, so the answer is n. */
@@ -68,6 +69,14 @@ export async function openFanoutRig(): Promise<FanoutRig> {
     const sample = await real({ queryId: 'sample', fragment: selectOnePlan(1).fragments[0], deadline: Date.now() + 60_000 });
     if (!sample) throw new Error('the sample fragment failed');
     const noop: LambdaHandler = async (event) => {
+      // A relay (exec/async-fanout.ts): on AWS its Invoke calls run on the relaying worker, not
+      // the coordinator; here each relayed fragment is started in-process, so what is measured
+      // is the coordinator's part (its ~sqrt(n) relay invocations and n landings).
+      const relay = (event as { relay?: AsyncFragmentRequest[] }).relay;
+      if (relay) {
+        for (const request of relay) setImmediate(() => void noop(request));
+        return null;
+      }
       const e = event as { fragment: { id: string }; report?: CompletionTarget };
       const result: FragmentResult = { ...sample, fragmentId: e.fragment.id };
       if (!e.report) return result;
@@ -88,11 +97,11 @@ export async function openFanoutRig(): Promise<FanoutRig> {
     const engine = await Engine.create({ threads: 1, allowedDirectories: [scratch] });
     closers.push(() => engine.close());
     const coordinators = new Map<FanoutWorker, Coordinator>();
-    for (const worker of ['select-1', 'no-op', 'no-op-direct'] as const) {
+    for (const worker of ['select-1', 'no-op', 'no-op-direct', 'no-op-relayed'] as const) {
       const invoker =
         worker === 'no-op-direct'
           ? direct
-          : new LambdaInvoker({ functionName: worker, region: 'us-east-1', endpoint: lambda.url, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' }, invokeTimeoutMs: 60_000 });
+          : new LambdaInvoker({ functionName: worker === 'no-op-relayed' ? 'no-op' : worker, region: 'us-east-1', endpoint: lambda.url, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' }, invokeTimeoutMs: 60_000 });
       closers.push(() => invoker.close());
       coordinators.set(
         worker,
@@ -106,7 +115,8 @@ export async function openFanoutRig(): Promise<FanoutRig> {
           inlineLimitBytes: settings.inlineLimitBytes,
           storeOptions: {},
           shuffleUrl: settings.shuffleUrl,
-          asyncFanout: { invoker, store: coordinatorStore, threshold: settings.asyncThreshold, completionTimeoutMs: 60_000 },
+          // Direct dispatch except for the relayed series (relays from 256 fragments, the default).
+          asyncFanout: { invoker, store: coordinatorStore, threshold: settings.asyncThreshold, completionTimeoutMs: 60_000, relayAbove: worker === 'no-op-relayed' ? DEFAULT_RELAY_ABOVE : 0 },
         }),
       );
     }
@@ -137,13 +147,17 @@ export async function openFanoutRig(): Promise<FanoutRig> {
   }
 }
 
-/** For bench/scenarios/fanout.ts: wall ms of `reps` async queries of n fragments on the no-op worker, after one warm-up. */
-export async function measureAsyncFanout(fragments: number, reps: number): Promise<number[]> {
+/**
+ * For bench/scenarios/fanout.ts: wall ms of `reps` async queries of n fragments on the no-op
+ * worker, after one warm-up; `relayed`: first attempts through relays (from 256 fragments).
+ */
+export async function measureAsyncFanout(fragments: number, reps: number, relayed = false): Promise<number[]> {
   const rig = await openFanoutRig();
+  const worker = relayed ? 'no-op-relayed' : 'no-op';
   try {
-    await rig.run('async', 'no-op', fragments);
+    await rig.run('async', worker, fragments);
     const times: number[] = [];
-    for (let i = 0; i < reps; i++) times.push((await rig.run('async', 'no-op', fragments)).wallMs);
+    for (let i = 0; i < reps; i++) times.push((await rig.run('async', worker, fragments)).wallMs);
     return times;
   } finally {
     await rig.close();

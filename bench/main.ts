@@ -18,9 +18,10 @@ import { coldstartScenario } from './scenarios/coldstart.ts';
 import { writeScenario } from './scenarios/write.ts';
 import { scaleScenario } from './scale/scenario.ts';
 import { cliScenario } from './scenarios/cli.ts';
+import { vectorScenario } from './vector.ts';
 import { partitionCacheScenario } from './partition-cache.ts';
 
-export const SCENARIOS: Scenario[] = [engineScenario, icebergScenario, scanScenario, fanoutScenario, coldstartScenario, writeScenario, cliScenario, partitionCacheScenario, scaleScenario];
+export const SCENARIOS: Scenario[] = [engineScenario, icebergScenario, scanScenario, fanoutScenario, coldstartScenario, writeScenario, cliScenario, vectorScenario, partitionCacheScenario, scaleScenario];
 
 function renderReadme(resultsDir: string): string {
   const lines = [

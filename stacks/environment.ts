@@ -109,6 +109,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [D.redisUrl.env]: ctx.redisUrl,
     [D.redisAuthSecretArn.env]: ctx.redisAuthSecretArn,
     [S.asyncThreshold.env]: `\${${inputs.ref('async_threshold')}}`,
+    [S.asyncRelayAbove.env]: `\${${inputs.ref('async_relay_above')}}`,
     [S.logFlushIntervalMs.env]: `\${${inputs.ref('log_flush_interval_seconds')} * 1000}`,
     // Workers keep filtered partitions in their file cache (/tmp on Lambda), as they do locally.
     [S.partitionCache.env]: S.partitionCache.default,

@@ -247,6 +247,12 @@ export const INPUTS = {
     'Queries with at least this many fragments invoke workers asynchronously (completions gathered through Redis) instead of waiting on each invocation; 0 turns asynchronous fan-out off.',
     between('async_threshold', 0, 100000),
   ),
+  async_relay_above: number(
+    'functions',
+    256,
+    'An asynchronous fan-out of at least this many fragments sends their first attempts through relays: about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments (the worker role may invoke the worker function for this), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.',
+    between('async_relay_above', 0, 1000000),
+  ),
   log_flush_interval_seconds: number(
     'functions',
     60,

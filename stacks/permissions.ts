@@ -53,7 +53,8 @@ const COORDINATOR_GRANTS: readonly Grant[] = [
 export const GRANTS: Record<Principal, readonly Grant[]> = {
   // Fragments read table files, write data files of INSERT/CTAS, and put partials too
   // large to return inline into the shuffle bucket; completions go through Redis.
-  worker: ['lakeRead', 'lakeWriteData', 'shuffleReadWrite', 'redisAuthToken'],
+  // A relay (the coordinator's invocation tree for wide fan-outs) invokes the worker function.
+  worker: ['lakeRead', 'lakeWriteData', 'shuffleReadWrite', 'redisAuthToken', 'invokeWorker'],
   coordinator: COORDINATOR_GRANTS,
   // Serves the API and the Iceberg REST catalog (which commits metadata), runs queries
   // through the coordinator, and signs links to results.

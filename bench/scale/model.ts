@@ -218,6 +218,9 @@ export interface FleetConfig {
   dispatchMsSync: number;
   dispatchMsAsync: number;
   asyncThreshold: number;
+  /** From this many tasks the first attempts go through relays (an invocation tree): the coordinator's cost per task, and one more invoke round trip. */
+  relayAbove: number;
+  dispatchMsRelayed: number;
   /** Fixed cost of one task on its worker (views, writing its output). */
   taskFixedMs: number;
   /** Coordinator: planning one execution, and the reduce step's fixed and per-byte cost (at the calibration machine). */
@@ -345,7 +348,8 @@ export function phaseMs(stages: StageAtScale[], c: FleetConfig): PhaseResult {
   const times = stages.map((s) => taskMs(s, c));
   const busyMs = stages.reduce((sum, s, i) => sum + s.tasks * times[i], 0);
   const work = Math.max(0, ...times, busyMs / c.workers);
-  const dispatch = tasks * (tasks >= c.asyncThreshold ? c.dispatchMsAsync : c.dispatchMsSync);
+  const relayed = c.relayAbove > 0 && tasks >= c.relayAbove && tasks >= c.asyncThreshold;
+  const dispatch = tasks * (relayed ? c.dispatchMsRelayed : tasks >= c.asyncThreshold ? c.dispatchMsAsync : c.dispatchMsSync) + (relayed ? c.invokeMs : 0);
   const tableGets = stages.reduce((n, s) => n + s.tasks * s.tableGetsPerTask, 0);
   const shuffleGets = stages.reduce((n, s) => n + s.tasks * s.shuffleGetsPerTask, 0);
   const puts = stages.reduce((n, s) => n + s.tasks * s.putsPerTask, 0);

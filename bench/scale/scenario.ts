@@ -37,6 +37,8 @@ function fanoutCosts(f: FanoutRow[]) {
     localDispatchMs: row(10).perFragmentMs['sync no-op worker'],
     syncDispatchMs: row(1000).perFragmentMs['sync no-op worker'],
     asyncDispatchMs: row(1000).perFragmentMs['async no-op worker'],
+    /** Through relays (measured since the relays were built; earlier results fall back to direct async). */
+    relayedDispatchMs: row(1000).perFragmentMs['async relayed no-op worker'] ?? row(1000).perFragmentMs['async no-op worker'],
     /** What an in-process worker adds to a fragment over a no-op one. */
     taskFixedMs: Math.max(0, row(1).timings['sync in-process worker'].median - row(1).timings['sync no-op worker'].median),
   };
@@ -60,7 +62,7 @@ export function localFleet(inputs: Inputs, m: ScaleMeasurement, fixedFrom: Scale
     label: `local, ${m.workers} workers`, workers: m.workers, vcpusPerWorker: Math.max(1, Math.floor(inputs.cores / m.workers)),
     bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency, shuffleCombineAbove: RUNTIME.shuffleCombineAbove,
     tableGetBytes: RUNTIME.tableGetBytes, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity,
-    invokeMs: f.roundTripMs, dispatchMsSync: f.localDispatchMs, dispatchMsAsync: f.localDispatchMs, asyncThreshold: Infinity, taskFixedMs: fixed.fixedMs,
+    invokeMs: f.roundTripMs, dispatchMsSync: f.localDispatchMs, dispatchMsAsync: f.localDispatchMs, asyncThreshold: Infinity, relayAbove: 0, dispatchMsRelayed: f.localDispatchMs, taskFixedMs: fixed.fixedMs,
     planMs: median(m.queries.map((q) => q.planMs)), reduceFixedMs: reduce.fixedMs, reduceMsPerByte: reduce.msPerByte, reduceSpeedup: 1,
     inlineLimitBytes: RUNTIME.inlineLimitBytes, shuffleInlineLimitBytes: 256 * 1024, fleetTasks: null,
     cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0,
@@ -78,6 +80,7 @@ export function lambdaFleet(inputs: Inputs, workers: number, cold: boolean, over
     tableGetsPerSecond: AWS.s3GetsPerSecondPerPrefix * ASSUMPTIONS.tablePrefixesPerTable,
     shuffleGetsPerSecond: AWS.s3GetsPerSecondPerPrefix * RUNTIME.shufflePrefixes, shufflePutsPerSecond: AWS.s3PutsPerSecondPerPrefix * RUNTIME.shufflePrefixes,
     invokeMs: ASSUMPTIONS.invokeLatencyMs, dispatchMsSync: f.syncDispatchMs, dispatchMsAsync: f.asyncDispatchMs, asyncThreshold: RUNTIME.asyncThreshold,
+    relayAbove: RUNTIME.relayAbove, dispatchMsRelayed: f.relayedDispatchMs,
     // Planning from scratch (the first run; later runs hit the planner's plan cache), per execution.
     taskFixedMs: local.taskFixedMs, planMs: median(inputs.large.queries.map((q) => q.firstPlanMs ?? q.planMs)), reduceFixedMs: local.reduceFixedMs, reduceMsPerByte: local.reduceMsPerByte,
     reduceSpeedup: ASSUMPTIONS.coordinatorVcpus / inputs.cores,

@@ -34,7 +34,7 @@ export function widenPlan(plan: Plan, n: number): Plan {
 }
 
 /** What bench/fanout-modes.ts must export for the async series (proposed contract). */
-type AsyncFanout = (fragments: number, reps: number) => Promise<number[]>;
+type AsyncFanout = (fragments: number, reps: number, relayed?: boolean) => Promise<number[]>;
 
 async function loadAsyncFanout(): Promise<AsyncFanout | string> {
   const path = resolve('bench/fanout-modes.ts');
@@ -88,6 +88,7 @@ export const fanoutScenario: Scenario = {
         const timings = { ...m.timings };
         if (typeof asyncFanout !== 'string') {
           timings['async no-op worker'] = summarize(await asyncFanout(n, reps));
+          timings['async relayed no-op worker'] = summarize(await asyncFanout(n, reps, true));
         }
         const perFragmentMs = Object.fromEntries(Object.entries(timings).map(([k, s]) => [k, s.median / n]));
         rows.push({ fragments: n, timings, perFragmentMs });
@@ -107,7 +108,7 @@ export const fanoutScenario: Scenario = {
       headline: [
         `coordinator overhead at 1,000 fragments (sync, no-op worker): ${at1000.perFragmentMs['sync no-op worker'].toFixed(3)} ms per fragment (aim < 2 ms)`,
         `a tiny real fragment on an in-process worker at 1,000 fragments: ${at1000.perFragmentMs['sync in-process worker'].toFixed(3)} ms per fragment`,
-        ...(typeof asyncFanout === 'string' ? [`async mode skipped: ${asyncFanout}`] : [`async no-op worker at 1,000 fragments: ${at1000.perFragmentMs['async no-op worker'].toFixed(3)} ms per fragment`]),
+        ...(typeof asyncFanout === 'string' ? [`async mode skipped: ${asyncFanout}`] : [`async no-op worker at 1,000 fragments: ${at1000.perFragmentMs['async no-op worker'].toFixed(3)} ms per fragment; through relays (an invocation tree, from 256 fragments): ${at1000.perFragmentMs['async relayed no-op worker'].toFixed(3)} ms per fragment at the coordinator`]),
       ],
       limits: [
         'In-process: no network, no Lambda Invoke API round trip (~10-30 ms each on AWS, overlapped up to the concurrency bound); those are modelled in bench/scale, not measured here.',

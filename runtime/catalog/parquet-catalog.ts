@@ -97,6 +97,7 @@ export class ParquetCatalog implements Catalog {
    */
   async addTable(name: string, pattern: string, options: AddTableOptions = {}): Promise<TableSnapshot> {
     const tableName = validTableName(name);
+    await refuseLance(pattern);
     const format = options.format ?? formatOfPath(pattern) ?? (await formatOfFiles(pattern));
     if (format !== 'parquet') return this.addTextTable(tableName, pattern, format, options.readerOptions);
     if (options.readerOptions !== undefined) throw new PuffinError('bad_request', `--options applies to ${FILE_FORMATS.filter((f) => f !== 'parquet').join(', ')} tables; Parquet files need none`);
@@ -232,6 +233,16 @@ function validTableName(name: string): string {
   const tooLong = tableNameTooLong(name);
   if (tooLong) throw new PuffinError('bad_request', `invalid ${tooLong}`);
   return name.toLowerCase();
+}
+
+/** Lance datasets are not read (docs/ARCHITECTURE.md, "Lance"): a 400 naming the conversion. */
+async function refuseLance(pattern: string): Promise<void> {
+  const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(pattern) && !/^file:/i.test(pattern);
+  const path = (remote ? pattern : localPathOf(pattern)).replace(/\/+$/, '');
+  const lance = /\.lance$/i.test(path) || (!remote && (await stat(join(path, '_versions')).then((s) => s.isDirectory(), () => false)));
+  if (lance) {
+    throw new PuffinError('unsupported', `'${pattern}' is a Lance dataset, which PuffinDB does not read (docs/ARCHITECTURE.md, "Lance"): convert it to Parquet, e.g. pyarrow.parquet.write_table(lance.dataset(path).to_table(), 'vectors.parquet'), and add that; fixed-size vector columns keep their FLOAT[n] type`);
+  }
 }
 
 function absolutePattern(pattern: string): string {

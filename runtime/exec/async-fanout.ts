@@ -24,6 +24,41 @@ export interface AsyncFanoutOptions {
   pollMs?: number;
   /** How long the completion stream may stay unreadable before the query fails. Default 5000. */
   storeOutageGraceMs?: number;
+  /**
+   * From this many fragments, first attempts go out through relays (an invocation tree):
+   * about sqrt(n) relay invocations of about sqrt(n) fragments each, which the relaying
+   * workers dispatch. 0 (or an invoker without dispatchRelay): never. Default DEFAULT_RELAY_ABOVE.
+   */
+  relayAbove?: number;
+}
+
+/** Fragments from which a fan-out's first attempts go through relays, by default. */
+export const DEFAULT_RELAY_ABOVE = 256;
+
+/** Relays are cut to stay under this many bytes of JSON (Lambda takes 1 MB per Event). */
+const RELAY_MAX_BYTES = 900_000;
+
+/**
+ * Cut n first attempts into relays of about sqrt(n) requests, each under RELAY_MAX_BYTES: the
+ * coordinator then makes about sqrt(n) Invoke calls and each relay about sqrt(n).
+ */
+export function relayBatches<T>(items: readonly T[], sizeOf: (item: T) => number): T[][] {
+  const per = Math.max(1, Math.ceil(Math.sqrt(items.length)));
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (current.length && (current.length >= per || bytes + size > RELAY_MAX_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length) batches.push(current);
+  return batches;
 }
 
 /**
@@ -33,7 +68,7 @@ export interface AsyncFanoutOptions {
  */
 export function asyncFanoutFor(settings: Settings, invoker: Invoker | (Invoker & AsyncInvoker), store: StateStore | undefined): AsyncFanoutOptions | undefined {
   if (!settings.workerFunction || !settings.redisUrl || !store || settings.asyncThreshold <= 0 || !('dispatch' in invoker)) return undefined;
-  return { invoker, store, threshold: settings.asyncThreshold, completionTimeoutMs: settings.invokeTimeoutMs };
+  return { invoker, store, threshold: settings.asyncThreshold, completionTimeoutMs: settings.invokeTimeoutMs, relayAbove: settings.asyncRelayAbove };
 }
 
 /** What the coordinator lends one asynchronous run: its request shape, policy and landing. */
@@ -140,6 +175,47 @@ export async function runAsyncFanout(fragments: Fragment[], options: AsyncFanout
     ).catch((err: unknown) => run.fail(toPuffinError(err)));
   };
 
+  /**
+   * First attempts through relays: each relay's fragments are 'dispatching' until it is
+   * accepted, then 'running' under the usual completion timeout. A relay that is not accepted
+   * dispatched nothing: its fragments go back to the queue for direct dispatch.
+   */
+  const relayFirstAttempts = async (): Promise<void> => {
+    const first = queue.splice(0, queue.length);
+    const prepared = first.map((state) => {
+      const attemptDeadline = Math.min(run.deadline, Date.now() + options.completionTimeoutMs);
+      state.phase = 'dispatching';
+      state.expiresAt = attemptDeadline;
+      const request = { ...run.request(state.fragment), deadline: attemptDeadline, report: { stream, attempt: state.attempt } };
+      return { state, request, bytes: Buffer.byteLength(JSON.stringify(request)) };
+    });
+    const batches = relayBatches(prepared, (p) => p.bytes);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < batches.length && !run.signal.aborted) {
+        const batch = batches[next++];
+        try {
+          await options.invoker.dispatchRelay!({ relay: batch.map((p) => p.request) }, run.signal);
+          for (const { state, request } of batch) {
+            if (state.attempt === request.report.attempt && state.phase === 'dispatching') state.phase = 'running';
+          }
+          relays++;
+        } catch {
+          if (run.signal.aborted) return;
+          for (const { state, request } of batch) {
+            if (state.attempt !== request.report.attempt || state.phase !== 'dispatching') continue;
+            state.phase = 'queued';
+            state.expiresAt = Infinity;
+            queue.push(state);
+          }
+          pump();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(run.concurrency, batches.length) }, lane));
+  };
+  let relays = 0;
+
   const pump = (): void => {
     while (dispatching < run.concurrency && queue.length && !run.signal.aborted) {
       const state = queue.shift()!;
@@ -191,7 +267,11 @@ export async function runAsyncFanout(fragments: Fragment[], options: AsyncFanout
   };
 
   try {
-    pump();
+    const relayAbove = options.relayAbove ?? DEFAULT_RELAY_ABOVE;
+    if (options.invoker.dispatchRelay && relayAbove > 0 && fragments.length >= relayAbove) {
+      // Completions are read while the relays go out: the first may already be reporting.
+      void relayFirstAttempts().catch((err: unknown) => run.fail(toPuffinError(err)));
+    } else pump();
     let cursor: string | null = null;
     let unreadableSince: number | undefined;
     while (remaining > 0) {

@@ -70,5 +70,17 @@ export interface AsyncFragmentRequest extends FragmentRequest {
 export interface AsyncInvoker {
   /** Resolves once the platform accepted the invocation; rejects with a PuffinError when it did not. */
   dispatch(request: AsyncFragmentRequest, signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional: start these fragments through one relay, a worker invocation that dispatches
+   * each of them itself (an invocation tree: the coordinator's serial cost per fragment is
+   * then one landing, not one Invoke call). Resolves once the relay was accepted; a fragment
+   * the relay cannot dispatch is reported failed on its own completion stream.
+   */
+  dispatchRelay?(relay: RelayRequest, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The event of a relay invocation: fragments for the relaying worker to dispatch. */
+export interface RelayRequest {
+  relay: AsyncFragmentRequest[];
 }

@@ -7,8 +7,11 @@
 import { InvokeCommand, LambdaClient, type InvokeCommandOutput, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { PuffinError } from '../errors.ts';
 import type { Settings } from '../settings.ts';
-import type { AsyncFragmentRequest, AsyncInvoker, FragmentRequest, FragmentResult, Invoker } from './invoker.ts';
+import type { AsyncFragmentRequest, AsyncInvoker, FragmentRequest, FragmentResult, Invoker, RelayRequest } from './invoker.ts';
 import { decodeError, decodeResult, isWireError } from './wire.ts';
+
+/** Lambda's limit on an Event invocation's payload (1 MB; 6 MB for RequestResponse). */
+export const EVENT_PAYLOAD_LIMIT = 1_000_000;
 
 export interface LambdaInvokerOptions {
   /** Name or ARN of the worker function. */
@@ -84,8 +87,27 @@ export class LambdaInvoker implements Invoker, AsyncInvoker {
     }
   }
 
-  private async send(type: 'RequestResponse' | 'Event', request: FragmentRequest, what: string, timeoutMs: number, signal?: AbortSignal): Promise<InvokeCommandOutput> {
-    const fragmentId = request.fragment.id;
+  /**
+   * Queue a relay (RelayRequest) with one Event invocation of the worker function, which
+   * dispatches each fragment (runtime/functions/worker.ts). Over Lambda's 1 MB Event payload
+   * it is refused as payload_too_large before any call: the caller sends smaller relays.
+   */
+  async dispatchRelay(relay: RelayRequest, signal?: AbortSignal): Promise<void> {
+    const first = relay.relay[0];
+    if (!first) return;
+    const what = `a relay of ${relay.relay.length} fragments of query ${first.queryId}`;
+    const bytes = Buffer.byteLength(JSON.stringify(relay));
+    if (bytes > EVENT_PAYLOAD_LIMIT) throw new PuffinError('payload_too_large', `${what} is ${bytes} bytes, over Lambda's ${EVENT_PAYLOAD_LIMIT}-byte Event payload`);
+    const deadline = Math.min(...relay.relay.map((r) => r.deadline));
+    const timeoutMs = Math.min(this.options.dispatchTimeoutMs ?? 10_000, this.options.invokeTimeoutMs, deadline - Date.now());
+    const response = await this.send('Event', relay, what, timeoutMs, signal, first.fragment.id);
+    if (response.StatusCode !== 202) {
+      throw new PuffinError('unavailable', `worker Lambda '${this.options.functionName}' answered HTTP ${response.StatusCode} to the Event invocation of ${what}, not 202`);
+    }
+  }
+
+  private async send(type: 'RequestResponse' | 'Event', request: FragmentRequest | RelayRequest, what: string, timeoutMs: number, signal?: AbortSignal, relayFragmentId?: string): Promise<InvokeCommandOutput> {
+    const fragmentId = 'relay' in request ? relayFragmentId ?? '' : request.fragment.id;
     if (timeoutMs <= 0) throw new PuffinError('timeout', `${what} passed its deadline before it was invoked`, { fragmentId });
     if (signal?.aborted) throw abortReason(what, signal.reason);
 

@@ -328,7 +328,8 @@ export class VectorIndexes implements IvfIndexSource {
     const match = [...this.recordsOf(base)].find(([, r]) => r.column.toLowerCase() === column.toLowerCase());
     if (!match) return undefined;
     const [indexName, record] = match;
-    const current = String(base.metadata.currentSnapshotId) === String(record.snapshotId) && (await store.get(record.table)) !== undefined;
+    // A dropped index table or centroids' table (DROP TABLE by hand) leaves the query exact, like a change of the table.
+    const current = String(base.metadata.currentSnapshotId) === String(record.snapshotId) && (await store.get(record.table)) !== undefined && (await store.get(record.centroids)) !== undefined;
     return {
       name: indexName,
       indexTable: record.table,

@@ -13,7 +13,8 @@ import { loadSettings, type Settings } from '../settings.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { Worker } from '../exec/worker.ts';
 import { completionOf, decodeCompletionTarget, decodeRequest } from '../exec/wire.ts';
-import type { CompletionTarget, FragmentResult } from '../exec/invoker.ts';
+import type { AsyncInvoker, CompletionTarget, FragmentResult } from '../exec/invoker.ts';
+import { forEachLimit } from '../exec/shuffle-read.ts';
 import { openStateStore } from '../state/open.ts';
 import type { StateStore } from '../state/state-store.ts';
 
@@ -23,7 +24,12 @@ export type WorkerHandler = (event: unknown) => Promise<FragmentResult | null>;
 export interface WorkerHandlerOptions {
   /** The state store asynchronous invocations report to; default: opened from settings on first use. */
   stateStore?: () => Promise<StateStore>;
+  /** What a relay dispatches its fragments with; default: the worker function (LambdaInvoker.fromSettings). */
+  relayInvoker?: () => Promise<AsyncInvoker>;
 }
+
+/** Fragments a relay dispatches at once. */
+const RELAY_CONCURRENCY = 16;
 
 /** Error thrown out of the handler; its message is `{"error":{"code",...}}`. */
 export class WorkerFunctionError extends Error {
@@ -51,7 +57,58 @@ export function createWorkerHandler(settings: () => Settings, options: WorkerHan
       throw err;
     }));
 
+  let relayer: Promise<AsyncInvoker> | undefined;
+  const openRelayer = (): Promise<AsyncInvoker> =>
+    (relayer ??= (options.relayInvoker ?? (async () => (await import('../exec/lambda-invoker.ts')).LambdaInvoker.fromSettings(settings())))().catch((err: unknown) => {
+      relayer = undefined;
+      throw err;
+    }));
+
+  /**
+   * A relay (the coordinator's invocation tree, exec/async-fanout.ts): dispatch each fragment
+   * with its own Event invocation. A fragment that cannot be dispatched (malformed, refused)
+   * is reported failed on its completion stream, so the coordinator retries it; the relay
+   * itself always returns normally, since Lambda must not run it twice.
+   */
+  const relay = async (requests: unknown[]): Promise<null> => {
+    const started = Date.now();
+    let failed = 0;
+    const fail = async (raw: unknown, error: PuffinError): Promise<void> => {
+      failed++;
+      const report = reportOf(raw);
+      const ids = idsOf(raw);
+      log('error', { ...ids, attempt: report?.attempt, msg: 'relay could not dispatch', code: error.code, message: error.message });
+      if (!report) return;
+      await (await openStore()).publishCompletion(report.stream, completionOf(ids.fragmentId ?? '?', report.attempt, { error }))
+        .catch((err: unknown) => log('error', { ...ids, msg: 'relay failure not published', message: toPuffinError(err).message }));
+    };
+    let invoker: AsyncInvoker | undefined;
+    try {
+      invoker = await openRelayer();
+    } catch (err) {
+      for (const raw of requests) await fail(raw, toPuffinError(err));
+      return null;
+    }
+    await forEachLimit(requests, RELAY_CONCURRENCY, undefined, async (raw) => {
+      try {
+        const request = decodeRequest(raw);
+        if (!request.report) throw new PuffinError('bad_request', `relayed fragment ${request.fragment.id} has no completion target; a relay carries asynchronous requests only`);
+        if ((raw as { relay?: unknown }).relay !== undefined) throw new PuffinError('bad_request', 'a relay does not relay relays');
+        await invoker.dispatch({ ...request, report: request.report });
+      } catch (err) {
+        await fail(raw, toPuffinError(err));
+      }
+    });
+    log('info', { msg: 'relay', fragments: requests.length, failed, durationMs: Date.now() - started });
+    return null;
+  };
+
   return async (event) => {
+    const relayed = (event as { relay?: unknown } | null)?.relay;
+    if (relayed !== undefined) {
+      if (!Array.isArray(relayed)) throw new WorkerFunctionError(new PuffinError('bad_request', 'relay must be an array of fragment requests'));
+      return relay(relayed);
+    }
     const started = Date.now();
     const wasCold = coldStart;
     coldStart = false;

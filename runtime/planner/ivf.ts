@@ -19,6 +19,7 @@
 
 import { PuffinError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
+import { lex } from '../sql/lexer.ts';
 import { parseStatement, printNodes } from '../sql/parse.ts';
 import { colRef, conjunction, integerConstant, type AstNode } from './ast.ts';
 
@@ -116,8 +117,22 @@ export interface IvfRewrite {
 }
 
 /**
+ * A per-query nprobe written in the SQL as an optimizer hint comment, `/*+ ivf_nprobe(8) *\/`
+ * (or `ivf_nprobe = 8`): reaches the planner from every front end (HTTP, the PostgreSQL wire
+ * protocol, the shell), where a session SET could not (each statement stands alone).
+ */
+export function nprobeHint(sql: string): number | undefined {
+  for (const [start, end] of lex(sql).comments) {
+    const m = /^\/\*\+\s*ivf_nprobe\s*(?:\(\s*(\d+)\s*\)|=\s*(\d+))\s*\*\/$/i.exec(sql.slice(start, end));
+    if (m) return Number(m[1] ?? m[2]);
+  }
+  return undefined;
+}
+
+/**
  * `sql` rewritten to probe the IVF index on its vector column, or undefined when it is not a
- * vector top-k over an indexed table (or `nprobe` is 0: exact). `nprobe` defaults to the index's.
+ * vector top-k over an indexed table (or `nprobe` is 0: exact). `nprobe` (the query's option)
+ * wins over a hint comment in the SQL, which wins over the index's own.
  */
 export async function rewriteForIvf(engine: Engine, source: IvfIndexSource, sql: string, nprobe?: number): Promise<IvfRewrite | undefined> {
   if (!/array_(cosine_distance|distance|negative_inner_product)/i.test(sql) || !/\blimit\b/i.test(sql)) return undefined;
@@ -129,7 +144,7 @@ export async function rewriteForIvf(engine: Engine, source: IvfIndexSource, sql:
   const index = await source.indexOn(table, match.column);
   if (!index) return undefined;
   if (!index.current) return { sql, note: `IVF index ${index.name} is stale (its table changed since it was built; rebuild it with DROP INDEX and CREATE INDEX): exact search` };
-  const probe = nprobe ?? index.nprobe;
+  const probe = nprobe ?? nprobeHint(sql) ?? index.nprobe;
   if (probe <= 0) return { sql, note: `IVF index ${index.name} not used (nprobe 0): exact search` };
   if (probe >= index.lists) return { sql, note: `IVF index ${index.name}: nprobe ${probe} covers all ${index.lists} lists: exact search` };
   const lists = await index.nearestLists(await vectorValues(engine, match.vector), probe, match.metric);

@@ -33,7 +33,7 @@ function query(sf: number, msScale = 1): QueryMeasure {
 
 const local = (over: Partial<FleetConfig> = {}): FleetConfig => ({
   label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16, shuffleCombineAbove: 128,
-  tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5,
+  tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5, relayAbove: 0, dispatchMsRelayed: 0.5,
   asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
   fleetTasks: null, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
 });
@@ -147,6 +147,12 @@ describe('stages at scale', () => {
     // 100 tasks of 5 ms on 50 workers: 10 ms of work; dispatch async 100 x 0.8 = 80 ms, then the last task's 5 ms.
     assert.ok(Math.abs(r.ms - (20 + 80 + 5)) < 1e-9);
     assert.equal(phaseMs([s], lambda(50, { firstByteMs: 0, dispatchMsAsync: 0 })).bound, 'tasks');
+    // Through relays, the coordinator pays its relayed cost per task plus one more invoke round trip.
+    const wide = { ...s, tasks: 3000 };
+    const direct = phaseMs([wide], lambda(3000, { firstByteMs: 0, dispatchMsAsync: 1, taskFixedMs: 0 }));
+    const relayedPhase = phaseMs([wide], lambda(3000, { firstByteMs: 0, dispatchMsAsync: 1, taskFixedMs: 0, relayAbove: 256, dispatchMsRelayed: 0.25 }));
+    assert.equal(direct.bound, 'dispatch');
+    assert.ok(Math.abs(direct.ms - relayedPhase.ms - (3000 * 0.75 - 20)) < 1e-6, `${direct.ms} vs ${relayedPhase.ms}`);
     assert.equal(r.bound, 'dispatch');
     const rate = phaseMs([{ ...s, shuffleGetsPerTask: 1000 }], lambda(50, { shuffleGetsPerSecond: 1000 }));
     assert.equal(rate.bound, 'shuffle GET rate');

@@ -27,6 +27,9 @@ import { expectedSumByGroup, makeSandbox, sumByGroupPlan, writeTable, type Sandb
 import { startRedisServer, type TestRedis } from '../helpers/redis-server.ts';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+/** What relays dispatched (fragment ids), and a fragment whose first attempt a relay refuses to invoke. */
+const relayed: string[] = [];
+let relayRefuses: string | undefined;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Everything a suite needs: data, a local Lambda with the worker variants, coordinators. */
@@ -82,10 +85,18 @@ async function closeRig(rig: Rig | undefined): Promise<void> {
   await rig.sandbox.cleanup();
 }
 
-function coordinatorOn(rig: Rig, functionName: string, options: Partial<CoordinatorOptions> & { completionTimeoutMs?: number; threshold?: number } = {}): Coordinator {
+function coordinatorOn(rig: Rig, functionName: string, options: Partial<CoordinatorOptions> & { completionTimeoutMs?: number; threshold?: number; relayAbove?: number; relays?: number[] } = {}): Coordinator {
   const invoker = new LambdaInvoker({ functionName, region: 'us-east-1', endpoint: rig.lambda.url, credentials, invokeTimeoutMs: 30_000, maxAttempts: 1 });
   rig.invokers.push(invoker);
-  const { completionTimeoutMs = 10_000, threshold = 1_000, ...rest } = options;
+  const { completionTimeoutMs = 10_000, threshold = 1_000, relayAbove, relays, ...rest } = options;
+  if (relays) {
+    // Count the relays the coordinator sends (their sizes), through the real invoker.
+    const send = invoker.dispatchRelay.bind(invoker);
+    invoker.dispatchRelay = (relay, signal) => {
+      relays.push(relay.relay.length);
+      return send(relay, signal);
+    };
+  }
   return new Coordinator({
     invoker,
     engine: rig.engine,
@@ -97,7 +108,7 @@ function coordinatorOn(rig: Rig, functionName: string, options: Partial<Coordina
     storeOptions: {},
     shuffleUrl: rig.sandbox.settings.shuffleUrl,
     retryDelayMs: 1,
-    asyncFanout: { invoker, store: rig.store, threshold, completionTimeoutMs, pollMs: 200 },
+    asyncFanout: { invoker, store: rig.store, threshold, completionTimeoutMs, pollMs: 200, ...(relayAbove !== undefined ? { relayAbove } : {}) },
     ...rest,
   });
 }
@@ -123,7 +134,22 @@ describe('asynchronous fan-out through the local Lambda endpoint and a real redi
     store = await RedisStateStore.connect({ url: redis.url });
     // The worker handler opens its own state store from its settings (REDIS_URL), as a
     // Lambda container does; kept here only so the test can close it.
-    rig = await openRig(store, (sandbox) => createWorkerHandler(() => sandbox.settings, { stateStore: () => (workerStore ??= openStateStore(sandbox.settings)) }), { redisUrl: redis.url });
+    rig = await openRig(store, (sandbox) => createWorkerHandler(() => sandbox.settings, {
+      stateStore: () => (workerStore ??= openStateStore(sandbox.settings)),
+      // A relay dispatches through the same local Lambda endpoint, to the same function.
+      relayInvoker: async () => {
+        const inner = new LambdaInvoker({ functionName: 'puffin-worker', region: 'us-east-1', endpoint: rig.lambda.url, credentials, invokeTimeoutMs: 30_000, maxAttempts: 1 });
+        rig.invokers.push(inner);
+        return {
+          dispatch: async (request, signal) => {
+            relayed.push(request.fragment.id);
+            if (request.fragment.id === relayRefuses && request.report.attempt === 1) throw new PuffinError('unavailable', 'injected: the relay could not invoke');
+            return inner.dispatch(request, signal);
+          },
+          close: () => inner.close(),
+        };
+      },
+    }), { redisUrl: redis.url });
   });
   after(async () => {
     await closeRig(rig);
@@ -159,6 +185,32 @@ describe('asynchronous fan-out through the local Lambda endpoint and a real redi
       assert.deepEqual(await raw.keys('puffindb:c:*'), []);
     } finally {
       raw.disconnect();
+    }
+  });
+
+  test('a wide fan-out goes out through relays (an invocation tree); a fragment a relay cannot dispatch is retried', async () => {
+    const plan = sumByGroupPlan(rig.files);
+    const want = (await expectedSumByGroup(rig.sandbox, rig.files)).rows;
+    const relays: number[] = [];
+    relayed.length = 0;
+    const outcome = await coordinatorOn(rig, 'puffin-worker', { relayAbove: 4, relays }).execute(plan, { mode: 'async' });
+    assert.deepEqual(outcome.rows, want);
+    // 6 fragments in relays of ceil(sqrt(6)) = 3: two Invoke calls from the coordinator.
+    assert.deepEqual(relays, [3, 3]);
+    assert.deepEqual(relayed.sort(), plan.fragments.map((f) => f.id).sort());
+    assert.equal(outcome.stats.retries, 0);
+    // Under the bound, or with relays off, fragments are dispatched one by one as before.
+    relays.length = 0;
+    assert.deepEqual((await coordinatorOn(rig, 'puffin-worker', { relayAbove: 0, relays }).execute(plan, { mode: 'async' })).rows, want);
+    assert.deepEqual(relays, []);
+    // The relay reports the fragment it could not invoke as failed; the coordinator retries it directly.
+    relayRefuses = plan.fragments[2].id;
+    try {
+      const retried = await coordinatorOn(rig, 'puffin-worker', { relayAbove: 4 }).execute(plan, { mode: 'async' });
+      assert.deepEqual(retried.rows, want);
+      assert.equal(retried.stats.retries, 1);
+    } finally {
+      relayRefuses = undefined;
     }
   });
 
@@ -221,7 +273,7 @@ describe('asynchronous fan-out through the local Lambda endpoint and a real redi
     coordinatorOn(rig, 'puffin-worker');
     const invoker = rig.invokers.at(-1)!;
     const env = { PUFFINDB_WORKER_FUNCTION: 'w', REDIS_URL: redis.url, PUFFINDB_INVOKE_TIMEOUT_MS: '9000' };
-    assert.deepEqual(asyncFanoutFor(loadSettings(env), invoker, store), { invoker, store, threshold: 64, completionTimeoutMs: 9_000 });
+    assert.deepEqual(asyncFanoutFor(loadSettings(env), invoker, store), { invoker, store, threshold: 64, completionTimeoutMs: 9_000, relayAbove: 256 });
     assert.equal(asyncFanoutFor(loadSettings({ ...env, PUFFINDB_ASYNC_THRESHOLD: '500' }), invoker, store)?.threshold, 500);
     assert.equal(asyncFanoutFor(loadSettings({ ...env, PUFFINDB_ASYNC_THRESHOLD: '0' }), invoker, store), undefined);
     assert.equal(asyncFanoutFor(loadSettings({ ...env, REDIS_URL: '' }), invoker, store), undefined, 'Lambda workers cannot reach an in-memory store');

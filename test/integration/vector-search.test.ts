@@ -3,18 +3,22 @@
 // and then sized, Parquet written by an Arrow writer), exact k-NN distributes as top-k and
 // equals plain DuckDB's answer, and an IVF index (CREATE INDEX ... USING ivf) prunes lists as
 // Iceberg partitions with recall@10 >= 0.9 at nprobe 4 of 16 lists on deterministic clustered
-// data, filters combined; bad input is a 4xx naming the problem.
+// data, filters combined; bad input is a 4xx naming the problem. Then the pieces that need
+// no cluster: the index statements' parser, the nprobe hint, nearest lists, Arrow schemas.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Field, FixedSizeList, Float32, Int32, Schema, Table, tableToIPC } from 'apache-arrow';
+import { Field, FixedSizeList, Float32, Float64, Int32, List, Schema, Table, tableToIPC } from 'apache-arrow';
+import { fixedSizeListsOf } from '../../runtime/catalog/arrow-schema.ts';
 import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
+import { nearest, parseIndexStatement, vectorType } from '../../runtime/exec/vector-index.ts';
+import { nprobeHint } from '../../runtime/planner/ivf.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { sqlString } from '../../runtime/sql/quote.ts';
 
@@ -30,6 +34,7 @@ let engine: Engine;
 let reference: Engine;
 let cluster: LocalCluster;
 let queries: string[];
+let catalog: WarehouseCatalog;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'puffin-vector-'));
@@ -48,7 +53,7 @@ before(async () => {
   const arrowSchema = Buffer.from(ipc.subarray(0, ipc.length - 8)).toString('base64'); // the schema message, without the end-of-stream marker
   mkdirSync(join(dir, 'arrow'));
   await reference.exec(`COPY (SELECT id, CAST(v AS FLOAT[]) AS v FROM vt WHERE id < 500) TO ${sqlString(join(dir, 'arrow', 'part-0.parquet'))} (FORMAT parquet, KV_METADATA {'ARROW:schema': ${sqlString(arrowSchema)}})`);
-  const catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), engine);
+  catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), engine);
   await catalog.addTable('arrow_vectors', join(dir, 'arrow'));
   const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home'), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1' });
   cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
@@ -110,6 +115,13 @@ describe('vector types', () => {
   });
 });
 
+test('a Lance dataset is refused with a 400 naming the conversion (docs/ARCHITECTURE.md, "Lance")', async () => {
+  mkdirSync(join(dir, 'docs.lance', '_versions'), { recursive: true });
+  for (const path of [join(dir, 'docs.lance'), join(dir, 'docs.lance') + '/']) {
+    await assert.rejects(catalog.addTable('docs', path), (err: unknown) => err instanceof PuffinError && err.httpStatus === 400 && /Lance dataset/.test(err.message) && /Parquet/.test(err.message));
+  }
+});
+
 describe('k-NN', () => {
   test('exact k-NN distributes as top-k and equals DuckDB', async () => {
     for (const q of queries.slice(0, 3)) {
@@ -141,6 +153,9 @@ describe('k-NN', () => {
     }
     assert.ok(recall[4] >= 0.9, `recall@10 at nprobe 4: ${recall[4]}`);
     assert.ok(recall[1] <= recall[4], JSON.stringify(recall));
+    // A hint comment sets nprobe from SQL alone (any front end); the query option wins over it.
+    const hinted = await cluster.query(`SELECT /*+ ivf_nprobe(2) */ id FROM vt ORDER BY array_distance(v, ${queries[0]}) LIMIT 3`);
+    assert.match(hinted.plan.reason, /probed 2 of 16 lists/);
     // nprobe 0: exact, the same answer as DuckDB.
     const exactSql = `SELECT id, array_distance(v, ${queries[1]}) AS d FROM vt ORDER BY d, id LIMIT 10`;
     const exact = await cluster.query(exactSql, { nprobe: 0 });
@@ -174,5 +189,52 @@ describe('k-NN', () => {
     await rejects('CREATE INDEX bad ON vt USING ivf (v) WITH (depth = 3)', 400, /option 'depth = 3'/);
     await rejects('CREATE INDEX bad ON vt USING ivf (v) WITH (lists = 100000)', 400, /lists/);
     await rejects('CREATE INDEX bad ON foreign_lists_missing USING ivf (v)', 404, /does not exist/);
+  });
+});
+
+describe('IVF parts without a cluster', () => {
+  test('CREATE INDEX / DROP INDEX parse, and bad forms name the problem', () => {
+    assert.deepEqual(parseIndexStatement('CREATE INDEX IF NOT EXISTS "Docs_V" ON app.docs USING IVF ( embedding ) WITH (lists = 64, NPROBE = 4)'), {
+      kind: 'create', name: 'Docs_V', table: 'app.docs', column: 'embedding', ifNotExists: true, options: { lists: 64, nprobe: 4 },
+    });
+    assert.deepEqual(parseIndexStatement('drop index if exists docs_v'), { kind: 'drop', name: 'docs_v', ifExists: true });
+    assert.equal(parseIndexStatement('CREATE TABLE t (x INT)'), undefined);
+    const fails = (sql: string, code: string, pattern: RegExp) =>
+      assert.throws(() => parseIndexStatement(sql), (e: unknown) => e instanceof PuffinError && e.code === code && pattern.test(e.message));
+    fails('CREATE INDEX i ON t (v)', 'unsupported', /USING \(no method\)/);
+    fails('CREATE INDEX i ON t USING hnsw (v)', 'unsupported', /USING hnsw/);
+    fails('CREATE INDEX i ON t USING ivf (v) WITH (lists = 0)', 'bad_request', /lists .* from 1 to 65536, got 0/);
+    fails('CREATE INDEX i ON t USING ivf (v) WITH (lists = 2.5)', 'bad_request', /got 2.5/);
+    fails('CREATE INDEX i ON t USING ivf (v, w)', 'syntax_error', /expected CREATE INDEX/);
+    fails('CREATE UNIQUE INDEX i ON t (v)', 'unsupported', /UNIQUE/);
+    fails('DROP INDEX', 'syntax_error', /DROP INDEX \[IF EXISTS\] name/);
+  });
+
+  test('vector types, the nprobe hint, nearest lists by metric', () => {
+    assert.deepEqual(vectorType('FLOAT[128]'), { element: 'FLOAT', dimension: 128 });
+    assert.equal(vectorType('FLOAT[]'), undefined);
+    assert.equal(vectorType('INTEGER[3]'), undefined);
+    assert.equal(nprobeHint('SELECT /*+ ivf_nprobe(8) */ id FROM t'), 8);
+    assert.equal(nprobeHint('SELECT id FROM t /*+ IVF_NPROBE = 3 */'), 3);
+    assert.equal(nprobeHint("SELECT '/*+ ivf_nprobe(8) */' FROM t"), undefined);
+    assert.equal(nprobeHint('SELECT /* ivf_nprobe(8) */ 1'), undefined);
+    const c = [Float64Array.from([0, 0]), Float64Array.from([10, 0]), Float64Array.from([0, 3])];
+    assert.deepEqual(nearest(c, [9, 1], 2, 'l2'), [1, 0]);
+    assert.deepEqual(nearest(c, [0, 1], 1, 'cosine'), [2]);
+    assert.deepEqual(nearest(c, [1, 0], 3, 'ip'), [1, 0, 2]); // ties by list id
+    assert.throws(() => nearest(c, [1, 2, 3], 1, 'l2'), /3 dimensions; the index's vectors have 2/);
+  });
+
+  test("Arrow schemas: fixed-size lists by column, other lists and bad input ignored", () => {
+    const schema = new Schema([
+      new Field('id', new Int32(), true),
+      new Field('v', new FixedSizeList(4, new Field('item', new Float32(), true)), true),
+      new Field('w', new FixedSizeList(2, new Field('item', new Float64(), true)), true),
+      new Field('tags', new List(new Field('item', new Int32(), true)), true),
+    ]);
+    const ipc = tableToIPC(new Table(schema), 'stream');
+    const sizes = fixedSizeListsOf(Buffer.from(ipc.subarray(0, ipc.length - 8)).toString('base64'));
+    assert.deepEqual([...sizes], [['v', { size: 4, element: 'FLOAT' }], ['w', { size: 2, element: 'DOUBLE' }]]);
+    assert.equal(fixedSizeListsOf('bm90IGFuIGFycm93IHNjaGVtYQ==').size, 0);
   });
 });

@@ -169,7 +169,8 @@ describe('PuffinDB stack (Testing.synth)', () => {
   test('one role per function, each with only what its function does', () => {
     const actions = (fn: string) => statementsOf(dataSource(json, 'aws_iam_policy_document', `${fn}_policy_document`));
     const invokes = (fn: string) => actions(fn).filter((s) => s.actions.includes('lambda:InvokeFunction')).flatMap((s) => s.resources);
-    assert.deepEqual(invokes('worker'), []);
+    // A worker relays wide fan-outs' first attempts (exec/async-fanout.ts): it may invoke the worker function only.
+    assert.ok(invokes('worker').every((r) => r.includes('-worker')) && invokes('worker').length === 2);
     assert.ok(invokes('coordinator').every((r) => r.includes('-worker')) && invokes('coordinator').length === 2);
     assert.ok(invokes('admin').every((r) => r.includes('-coordinator')) && invokes('admin').length === 2);
     const lakeWrites = (fn: string) =>

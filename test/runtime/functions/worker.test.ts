@@ -61,6 +61,36 @@ describe('worker Lambda handler', () => {
     assert.equal(opened, 1, 'the store is opened once per container');
   });
 
+  test('a relay dispatches each fragment; what it cannot dispatch is reported failed, never thrown', async () => {
+    const dispatched: string[] = [];
+    const relaying = createWorkerHandler(() => sandbox.settings, {
+      stateStore: async () => store,
+      relayInvoker: async () => ({
+        dispatch: async (request) => {
+          if (request.fragment.id === 'r3') throw new Error('injected: Invoke refused');
+          dispatched.push(request.fragment.id);
+        },
+        close: async () => {},
+      }),
+    });
+    const report = { stream: 'run-relay', attempt: 1 };
+    const answer = await relaying({
+      relay: [
+        event('r1', 'SELECT 1', report),
+        event('r2', 'SELECT 1'), // no completion target: nothing to report it to
+        event('r3', 'SELECT 1', report), // the invoker refuses it
+        { ...event('r4', 'SELECT 1', report), relay: [event('r5', 'SELECT 1', report)] }, // a relay inside a relay
+        { ...event('r6', 'SELECT 1', report), queryId: '../x' }, // malformed
+      ],
+    });
+    assert.equal(answer, null);
+    assert.deepEqual(dispatched, ['r1']);
+    const { items } = await store.readCompletions('run-relay', null);
+    assert.deepEqual(items.map((m) => [m.fragmentId, m.ok]).sort(), [['r3', false], ['r4', false], ['r6', false]]);
+    // Not an array: refused as a whole (the event is malformed, not one of its fragments).
+    await assert.rejects(relaying({ relay: 'everything' }), /relay must be an array/);
+  });
+
   test('a malformed request with a valid report is reported as bad_request', async () => {
     assert.equal(await handler({ queryId: '../x', fragment: tFragment('f4', files, 'SELECT 1'), deadline: Date.now() + 30_000, report: { stream: 'run-2', attempt: 1 } }), null);
     const { items } = await store.readCompletions('run-2', null);
