@@ -11,11 +11,12 @@
 //
 // Fragments are routed to the child likely to hold their files in its cache (whole files and
 // the filtered partitions of runtime/exec/partition-cache.ts): each file of a fragment's
-// first input (the table it splits) is assigned to a slot by rendezvous hashing of its URI
-// over the slots, and the fragment prefers the slot most of its bytes hash to. An idle slot
-// takes the first queued fragment that prefers it, else the oldest one: work never waits
-// for its preferred slot while another is idle. Slots keep their cache directory across
-// child restarts, so the assignment outlives a crashed child.
+// first input (the table it splits) belongs to the slot that last read it, or for a file no
+// slot has read yet the one its URI hashes to (rendezvous hashing over the slots), and the
+// fragment prefers the slot most of its bytes belong to. An idle slot takes the first queued
+// fragment that prefers it, else the oldest one: work never waits for its preferred slot
+// while another is idle, and a file read elsewhere that way then belongs there (its cache
+// entries are there now).
 
 import { compiledEntry } from '../compiled.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -115,6 +116,8 @@ const MAX_INITIAL_START_FAILURES = 3;
 /** Consecutive failures from which a slot backs off, and the pool with no child up counts as down. */
 const REPEATED_FAILURES = 2;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** Files whose last slot the pool remembers (about 100 bytes each). */
+const MAX_PLACED_FILES = 100_000;
 /** Pools of this process, numbered: two pools over one cache directory get directories of their own. */
 let nextPoolId = 0;
 
@@ -132,6 +135,8 @@ export class ProcessPoolInvoker implements Invoker {
   private nextJobId = 1;
   /** Fragments that ran on the slot their files hash to (diagnostics and tests). */
   private routed = 0;
+  /** The slot that last read each file (of fragments' first inputs), least recently used first. */
+  private readonly placed = new Map<string, number>();
   private closed = false;
   private started = false;
   /** This pool's directory (see ProcessPoolOptions.settings). */
@@ -221,7 +226,7 @@ export class ProcessPoolInvoker implements Invoker {
       // better. A slot that is starting is waited for: its start may well succeed.
       if (this.isDown() && this.slots.every((s) => s.state === 'waiting')) return reject(this.noWorkersError());
       if (signal?.aborted) return reject(abortReason(request, signal.reason));
-      const job: Job = { id: this.nextJobId++, request, resolve, reject, signal, preferred: preferredSlot(request.fragment, this.size) };
+      const job: Job = { id: this.nextJobId++, request, resolve, reject, signal, preferred: preferredSlot(request.fragment, this.size, (uri) => this.placed.get(uri)) };
       job.onAbort = () => this.abortJob(job);
       signal?.addEventListener('abort', job.onAbort, { once: true });
       // While queued only the query deadline applies; the invocation timeout starts at dispatch.
@@ -440,12 +445,25 @@ export class ProcessPoolInvoker implements Invoker {
       }
       const job = this.queue.splice(at, 1)[0];
       if (job.preferred === slot.index) this.routed++;
+      this.place(job.request, slot.index);
       job.slot = slot;
       slot.job = job;
       slot.state = 'busy';
       const timeoutMs = Math.min(this.options.settings.invokeTimeoutMs, job.request.deadline - Date.now());
       this.armTimer(job, timeoutMs, `it ran longer than ${timeoutMs} ms`);
       this.send(slot.child!, { type: 'run', id: job.id, request: job.request });
+    }
+  }
+
+  /** Remember that `slot` reads the files of the fragment's first input now. */
+  private place(request: FragmentRequest, slot: number): void {
+    for (const f of request.fragment.inputs[0]?.files ?? []) {
+      this.placed.delete(f.uri);
+      this.placed.set(f.uri, slot);
+    }
+    for (const uri of this.placed.keys()) {
+      if (this.placed.size <= MAX_PLACED_FILES) break;
+      this.placed.delete(uri);
     }
   }
 
@@ -531,15 +549,19 @@ export function rendezvousSlot(uri: string, slots: number): number {
 }
 
 /**
- * The slot a fragment prefers: the one most bytes of its first input's files hash to (that
+ * The slot a fragment prefers: the one most bytes of its first input's files belong to (that
  * input is the table it splits; the others, read whole by every fragment, would pull every
- * fragment to one slot). Undefined for a fragment without files, or a pool of one.
+ * fragment to one slot). A file belongs to the slot `placed` says last read it, else to the
+ * one its URI hashes to. Undefined for a fragment without files, or a pool of one.
  */
-export function preferredSlot(fragment: FragmentRequest['fragment'], slots: number): number | undefined {
+export function preferredSlot(fragment: FragmentRequest['fragment'], slots: number, placed: (uri: string) => number | undefined = () => undefined): number | undefined {
   const files = fragment.inputs[0]?.files ?? [];
   if (slots < 2 || files.length === 0) return undefined;
   const weights = new Array<number>(slots).fill(0);
-  for (const f of files) weights[rendezvousSlot(f.uri, slots)] += Math.max(1, f.sizeBytes);
+  for (const f of files) {
+    const last = placed(f.uri);
+    weights[last !== undefined && last < slots ? last : rendezvousSlot(f.uri, slots)] += Math.max(1, f.sizeBytes);
+  }
   let best = 0;
   for (let s = 1; s < slots; s++) if (weights[s] > weights[best]) best = s;
   return best;

@@ -15,7 +15,8 @@ import type { Column } from '../../../runtime/catalog/types.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../../runtime/exec/cluster.ts';
 import { atomOf, fileKeyOf, parseDecimal, PartitionCache, predicateImplies, scanSpecsOf, type ScanSpec } from '../../../runtime/exec/partition-cache.ts';
-import { preferredSlot, rendezvousSlot } from '../../../runtime/exec/process-pool-invoker.ts';
+import { ProcessPoolInvoker, preferredSlot, rendezvousSlot } from '../../../runtime/exec/process-pool-invoker.ts';
+import { makeSandbox, tFragment, writeTable } from './fixtures.ts';
 import type { FragmentInput } from '../../../runtime/planner/plan.ts';
 import { loadSettings } from '../../../runtime/settings.ts';
 import { parseStatement } from '../../../runtime/sql/parse.ts';
@@ -188,6 +189,37 @@ describe('routing files to pool slots', () => {
     assert.equal(preferredSlot(fragment, 4), rendezvousSlot(uris[1], 4));
     assert.equal(preferredSlot(fragment, 1), undefined);
     assert.equal(preferredSlot({ ...fragment, inputs: [] }, 4), undefined);
+    // A file the pool last ran on another slot belongs to that slot.
+    const other = (rendezvousSlot(uris[1], 4) + 1) % 4;
+    assert.equal(preferredSlot(fragment, 4, (uri) => (uri === uris[1] ? other : undefined)), other);
+  });
+});
+
+describe('partition cache behind the process pool', () => {
+  test('each file goes back to the slot that read it, so the repeat is served from that child\'s cache', async () => {
+    const sandbox = await makeSandbox({ workers: 2 });
+    const pool = new ProcessPoolInvoker({ settings: sandbox.settings, size: 2 });
+    try {
+      await pool.ready;
+      const files = await writeTable(sandbox, 6, 500);
+      // One at a time, so each fragment finds its slot idle (with both busy, a fragment runs
+      // on the first idle one, and its file then belongs there).
+      const run = async () => {
+        const out = [];
+        for (const [i, file] of files.entries()) out.push(await pool.invoke({ queryId: 'q', fragment: tFragment(`f${i}`, [file], 'SELECT g, count(*) AS n FROM t WHERE x % 10 = 3 GROUP BY g'), deadline: Date.now() + 30_000 }));
+        return out;
+      };
+      const first = await run();
+      assert.deepEqual(first.map((r) => r.cache), files.map(() => ({ hits: 0, misses: 1, bytesSaved: 0 })));
+      const second = await run();
+      // Each child has a cache of its own: a hit means the repeat ran where the first run did.
+      assert.ok(second.every((r) => r.cache?.hits === 1), `repeats served from the cache: ${JSON.stringify(second.map((r) => r.cache))}`);
+      assert.equal(pool.routedToPreferred(), 12);
+      assert.deepEqual(second.map((r) => r.rows), first.map((r) => r.rows));
+    } finally {
+      await pool.close();
+      await sandbox.cleanup();
+    }
   });
 });
 
@@ -213,7 +245,7 @@ describe('partition cache through a local cluster', () => {
     on = await open('on', {});
     off = await open('off', { PUFFINDB_PARTITION_CACHE: 'off' });
     await on.query('CREATE TABLE t (id BIGINT, x INTEGER, y VARCHAR, z DOUBLE)');
-    for (let i = 0; i < 4; i++) await on.query(`INSERT INTO t SELECT i, i % 100, 'v' || (i % 7), i / 3.0 FROM range(${i * 20000}, ${(i + 1) * 20000}) r(i)`);
+    for (let i = 0; i < 4; i++) await on.query(`INSERT INTO t SELECT i, i % 100, 'v' || (i % 7), i / 3.0 FROM range(${i * 10000}, ${(i + 1) * 10000}) r(i)`);
   });
 
   after(async () => {
@@ -268,8 +300,7 @@ describe('partition cache through a local cluster', () => {
       "SELECT y, count(*), sum(z) FROM t WHERE x BETWEEN 10 AND 20 AND y IN ('v1', 'v2') GROUP BY y ORDER BY y",
       "SELECT y, count(*), sum(z) FROM t WHERE x BETWEEN 12 AND 14 AND y = 'v1' GROUP BY y ORDER BY y",
       'SELECT id, x, z FROM t WHERE x = 42 AND z > 1000 ORDER BY id LIMIT 20',
-      'SELECT * FROM t WHERE x > 98 ORDER BY id',
-      'SELECT a.y, count(*) FROM t AS a WHERE a.x < 3 AND a.z >= 0 GROUP BY 1 ORDER BY 1',
+      'SELECT * FROM t AS a WHERE a.x > 98 AND a.z >= 0 ORDER BY id',
     ];
     for (const sql of queries) {
       const want = await off.query(sql);
