@@ -22,8 +22,10 @@ const COMPARISONS: Record<string, { op: ComparisonOp; flipped: ComparisonOp }> =
 
 const EMPTY_FROM = { type: 'EMPTY', alias: '', sample: null, query_location: 0 };
 
-function columnOf(e: AstNode | undefined): string | undefined {
+function columnOf(e: AstNode | undefined, strict = false): string | undefined {
   if (e?.class !== 'COLUMN_REF' || !Array.isArray(e.column_names)) return undefined;
+  // The planner's references are unqualified: more than one name is a struct field.
+  if (strict && e.column_names.length !== 1) return undefined;
   return String(e.column_names[e.column_names.length - 1]);
 }
 
@@ -42,34 +44,39 @@ type Draft =
   | { kind: 'and' | 'or'; args: Draft[] }
   | { kind: 'leaf'; build: (values: (LiteralInput | null)[]) => ScanPredicate; constants: AstNode[] };
 
-function draft(e: AstNode): Draft {
+/** Whether comparing `column` with constant `value` may be judged from the constant's text
+ *  parsed as the column's type (the planner's filters: see scanPredicateFromAst). */
+type Accept = (column: string, value: AstNode) => boolean;
+
+function draft(e: AstNode, accept?: Accept): Draft {
   if (e.class === 'CONJUNCTION') {
-    const args = (e.children as AstNode[]).map(draft);
+    const args = (e.children as AstNode[]).map((c) => draft(c, accept));
     if (e.type === 'CONJUNCTION_AND') return { kind: 'and', args };
     if (e.type === 'CONJUNCTION_OR') return args.some((a) => a.kind === 'keep') ? { kind: 'keep' } : { kind: 'or', args };
     return { kind: 'keep' };
   }
   if (e.class === 'COMPARISON' && COMPARISONS[e.type]) {
     const { op, flipped } = COMPARISONS[e.type];
-    const left = columnOf(e.left);
-    const right = columnOf(e.right);
+    const left = columnOf(e.left, accept !== undefined);
+    const right = columnOf(e.right, accept !== undefined);
+    if (accept && !(left !== undefined ? accept(left, e.right) : right !== undefined && accept(right, e.left))) return { kind: 'keep' };
     if (left !== undefined && isConstant(e.right)) return { kind: 'leaf', constants: [e.right], build: ([v]) => ({ op, column: left, value: v }) };
     if (right !== undefined && isConstant(e.left)) return { kind: 'leaf', constants: [e.left], build: ([v]) => ({ op: flipped, column: right, value: v }) };
     return { kind: 'keep' };
   }
   if (e.class === 'OPERATOR' && e.type === 'COMPARE_IN') {
     const [first, ...rest] = e.children as AstNode[];
-    const column = columnOf(first);
-    if (column === undefined || !rest.every(isConstant)) return { kind: 'keep' };
+    const column = columnOf(first, accept !== undefined);
+    if (column === undefined || !rest.every(isConstant) || (accept && !rest.every((v) => accept(column, v)))) return { kind: 'keep' };
     return { kind: 'leaf', constants: rest, build: (values) => ({ op: 'in', column, values }) };
   }
   if (e.class === 'BETWEEN') {
-    const column = columnOf(e.input);
-    if (column === undefined || !isConstant(e.lower) || !isConstant(e.upper)) return { kind: 'keep' };
+    const column = columnOf(e.input, accept !== undefined);
+    if (column === undefined || !isConstant(e.lower) || !isConstant(e.upper) || (accept && !(accept(column, e.lower) && accept(column, e.upper)))) return { kind: 'keep' };
     return { kind: 'leaf', constants: [e.lower, e.upper], build: ([low, high]) => ({ op: 'between', column, low, high }) };
   }
   if (e.class === 'OPERATOR' && (e.type === 'OPERATOR_IS_NULL' || e.type === 'OPERATOR_IS_NOT_NULL')) {
-    const column = columnOf(e.children?.[0]);
+    const column = columnOf(e.children?.[0], accept !== undefined);
     if (column === undefined) return { kind: 'keep' };
     const op = e.type === 'OPERATOR_IS_NULL' ? 'is_null' : 'not_null';
     return { kind: 'leaf', constants: [], build: () => ({ op, column }) };
@@ -102,6 +109,56 @@ function finish(d: Draft, values: (LiteralInput | null)[], next: { i: number }):
       return { op: 'or', args: args as ScanPredicate[] };
     }
   }
+}
+
+const NUMERIC = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT', 'UHUGEINT', 'DECIMAL', 'FLOAT', 'DOUBLE', 'REAL', 'INT', 'INT4', 'INT8', 'INT2', 'INT1', 'LONG', 'NUMERIC', 'FLOAT4', 'FLOAT8']);
+const TIMESTAMP = new Set(['TIMESTAMP', 'DATETIME', 'TIMESTAMP_US']);
+const TIMESTAMPTZ = new Set(['TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ', 'TIMESTAMP_TZ']);
+
+/** A type's family for comparisons: numbers together, each other type by itself. */
+function family(type: string): string {
+  const base = type.toUpperCase().replace(/\(.*$/, '').trim();
+  if (NUMERIC.has(base)) return 'number';
+  if (TIMESTAMP.has(base)) return 'timestamp';
+  if (TIMESTAMPTZ.has(base)) return 'timestamptz';
+  if (base === 'STRING' || base === 'TEXT') return 'VARCHAR';
+  return base;
+}
+
+/** The type a constant expression has before DuckDB compares it (CONSTANT, CAST, negation). */
+function constantType(e: AstNode): string | undefined {
+  if (e.class === 'CONSTANT') return (e.value as { type?: { id?: string } } | undefined)?.type?.id;
+  if (e.class === 'CAST') return (e.cast_type as { id?: string } | undefined)?.id;
+  if (e.class === 'FUNCTION' && e.function_name === '-' && e.children?.length === 1) return constantType(e.children[0]);
+  return undefined;
+}
+
+/**
+ * The ScanPredicate for a query's pushable filter `where` (a planner AST, column references
+ * unqualified, constants already folded to literals), or undefined when nothing in it can
+ * prune. Only comparisons whose outcome DuckDB decides the way scan planning would are
+ * kept: the constant's text read as the column's type, so a bare string literal (which
+ * DuckDB casts to the column's type) against any column, or a constant of the column's own
+ * family (numbers with numbers, dates with dates, ...). `'05' = 5` style mixtures, where
+ * DuckDB would cast the column instead, keep every file. `constants` returns each
+ * constant's value as text (NULL as null), evaluated the caller's way.
+ */
+export async function scanPredicateFromAst(
+  where: AstNode,
+  columnType: (column: string) => string | undefined,
+  constants: (exprs: AstNode[]) => Promise<(string | null)[]>,
+): Promise<ScanPredicate | undefined> {
+  const accept: Accept = (column, value) => {
+    const type = columnType(column);
+    const ct = constantType(value);
+    if (type === undefined || ct === undefined) return false;
+    if (value.class === 'CONSTANT' && ct === 'VARCHAR') return true;
+    return family(type) === family(ct);
+  };
+  const d = draft(where, accept);
+  const exprs = constantsOf(d);
+  const values = exprs.length ? await constants(exprs) : [];
+  return finish(d, values, { i: 0 });
 }
 
 /**

@@ -79,6 +79,18 @@ export interface IcebergDeleteRead {
   inlineBlob?: string;
 }
 
+/** What scan planning of an Iceberg snapshot read and kept. */
+export interface IcebergPlanCounts {
+  /** Manifests in the snapshot's manifest list, and those read (not skipped by their partition summaries). */
+  manifestsTotal: number;
+  manifestsRead: number;
+  /** Live data files of the snapshot, and those kept (their partition values and bounds may match the filter). */
+  filesTotal: number;
+  filesKept: number;
+  /** The filter planning pruned by, as the scan predicate (JSON); null when none. */
+  filter: string | null;
+}
+
 export interface IcebergFileRead {
   /** The path as the manifest records it (position deletes name data files by it). */
   path: string;
@@ -103,6 +115,9 @@ export interface TableSnapshot {
   snapshotId: string;
   /** Iceberg tables only: the table-level field-id mapping of `columns`, in the same order. */
   iceberg?: { fields: IcebergFieldRead[] };
+  /** Iceberg tables only: what scan planning read of the snapshot's metadata and kept (`files`
+   *  are the ones a query's filter may match when planned for one: WarehouseCatalog.deferredTable). */
+  planned?: IcebergPlanCounts;
   /** CSV, TSV, JSON and NDJSON tables: how their files are read (catalog/file-sets.ts). */
   fileSet?: FileSetRead;
   /** Only admin callers may read it (puffindb.query_log: every user's SQL). */

@@ -75,6 +75,13 @@ interface Registration {
 
 const CACHED_TABLES = 64;
 const CACHED_SNAPSHOTS = 16;
+const CACHED_FILTERED = 64;
+
+/** An Iceberg table for the planner: its head now, its files once the query's filter is known. */
+export interface DeferredTable {
+  head: TableSnapshot;
+  plan(filter: ScanPredicate | undefined): Promise<TableSnapshot>;
+}
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V, limit: number): V {
   map.delete(key);
@@ -99,6 +106,8 @@ export function warehouseCatalogOf(catalog: Catalog): WarehouseCatalog | undefin
 export class WarehouseCatalog implements Catalog {
   private readonly tables = new Map<string, IcebergTable>();
   private readonly snapshots = new Map<string, TableSnapshot>();
+  /** Snapshots planned for a query's filter (deferredTable), by metadata location and filter. */
+  private readonly filtered = new Map<string, TableSnapshot>();
 
   private constructor(
     readonly parquet: ParquetCatalog,
@@ -433,6 +442,35 @@ export class WarehouseCatalog implements Catalog {
     return { name: key, table };
   }
 
+  /**
+   * How the planner reads an Iceberg table: `head` is the current snapshot as getTable gives
+   * it but without files (columns, snapshot id, field mapping: read from the metadata file
+   * alone), and `plan(filter)` lists the files of that same snapshot that may hold rows
+   * matching `filter` (every file without one). Planning with the query's filter skips whole
+   * manifests by the manifest list's partition summaries, then files by partition values
+   * and column bounds, as DELETE and UPDATE do. Undefined when `name` is not a local Iceberg
+   * table (or is pinned for a statement): getTable answers for it.
+   */
+  async deferredTable(name: string): Promise<DeferredTable | undefined> {
+    if (this.pinned.size && this.pinned.has(name.toLowerCase())) return undefined;
+    if (this.external && (await this.external.resolve(name))) return undefined;
+    const found = await this.openIceberg(name);
+    if (!found) return undefined;
+    const head = toTableSnapshot(found.name, await planTableScan(found.table, { cache: this.cache, headOnly: true }));
+    return {
+      head,
+      plan: (filter) => (filter ? this.filteredSnapshotOf(found.name, found.table, filter) : this.snapshotOf(found.name, found.table, {})),
+    };
+  }
+
+  private async filteredSnapshotOf(name: string, table: IcebergTable, filter: ScanPredicate): Promise<TableSnapshot> {
+    const key = `${name}|${table.reroot ? 'r' : ''}|${table.metadataLocation}|${JSON.stringify(filter)}`;
+    const cached = this.filtered.get(key);
+    if (cached) return remember(this.filtered, key, cached, CACHED_FILTERED);
+    const scan = await planTableScan(table, { cache: this.cache, filter });
+    return remember(this.filtered, key, toTableSnapshot(name, scan, filter), CACHED_FILTERED);
+  }
+
   private async snapshotOf(name: string, table: IcebergTable, version: TableVersion): Promise<TableSnapshot> {
     const key = `${name}|${table.reroot ? 'r' : ''}|${table.metadataLocation}|${version.snapshotId ?? ''}|${version.timestampMs ?? ''}`;
     const cached = this.snapshots.get(key);
@@ -467,16 +505,18 @@ export class WarehouseCatalog implements Catalog {
   }
 }
 
-/** The planner's view of a planned Iceberg scan. */
-export function toTableSnapshot(name: string, scan: IcebergScan): TableSnapshot {
+/** The planner's view of a planned Iceberg scan (`filter`: the predicate it was planned with). */
+export function toTableSnapshot(name: string, scan: IcebergScan, filter?: ScanPredicate): TableSnapshot {
+  const c = scan.counts;
   return {
     name,
     kind: 'iceberg',
-    columns: scan.schema.map((c) => ({ ...c })),
+    columns: scan.schema.map((col) => ({ ...col })),
     files: scan.dataFiles.map(toDataFile),
     // A table without snapshots has no files; its metadata file still tells versions apart.
     snapshotId: scan.snapshotId ?? `none:${scan.metadataLocation}`,
     iceberg: { fields: scan.fields.map((f) => ({ ...f })) },
+    planned: { manifestsTotal: c.manifestsTotal, manifestsRead: c.manifestsTotal - c.manifestsSkipped, filesTotal: c.filesTotal, filesKept: c.filesKept, filter: filter ? JSON.stringify(filter) : null },
   };
 }
 

@@ -189,6 +189,9 @@ export interface TableScanReport {
   pruneFilter: string | null;
   /** Columns the fragments read (projection pushdown), or null for all. */
   columns: string[] | null;
+  /** Iceberg tables: manifests of the snapshot, and those scan planning read (the others
+   *  skipped by their partition summaries under the query's filter). */
+  manifests?: { total: number; read: number };
 }
 
 export interface Plan {

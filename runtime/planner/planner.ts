@@ -19,6 +19,9 @@ import {
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
+import { warehouseCatalogOf, type DeferredTable } from '../catalog/warehouse-catalog.ts';
+import { scanPredicateFromAst } from '../catalog/scan-filter.ts';
+import type { ScanPredicate } from '../catalog/iceberg/predicate.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
 import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
@@ -223,7 +226,7 @@ export class Planner {
 
   private async stillCurrent(entry: CachedPlan): Promise<boolean> {
     for (const [name, version] of entry.snapshots) {
-      const table = await this.options.catalog.getTable(name);
+      const table = (await this.deferredTable(name))?.head ?? (await this.options.catalog.getTable(name));
       if (!table || tableVersion(table) !== version) return false;
     }
     return true;
@@ -260,6 +263,8 @@ export class Planner {
     let timeTravel = false;
     // The names each reference was written with, to print a step's SQL for planning anew.
     const written = new Map<AstNode, { catalog_name: unknown; schema_name: unknown; table_name: unknown }>();
+    // Iceberg tables resolved by their head: their files are planned once the filters are known.
+    const deferred = new Map<ResolvedTable, DeferredTable>();
     for (const node of refNodes) {
       written.set(node, { catalog_name: node.catalog_name, schema_name: node.schema_name, table_name: node.table_name });
       const name = qualifiedName(node).toLowerCase();
@@ -278,7 +283,8 @@ export class Planner {
       const key = at ? `${name}@${at.snapshotId ?? `t${at.timestampMs}`}` : name;
       let entry = resolved.get(key);
       if (!entry) {
-        const snapshot = at ? await this.options.catalog.getTableAt!(name, at) : await this.options.catalog.getTable(name);
+        const later = at ? undefined : await this.deferredTable(name);
+        const snapshot = later ? later.head : at ? await this.options.catalog.getTableAt!(name, at) : await this.options.catalog.getTable(name);
         if (!snapshot) throw await this.unknownTable(qualifiedName(node));
         if (snapshot.adminOnly && planOptions.role !== 'admin') {
           throw new PuffinError('forbidden', `table ${snapshot.name} holds every user's SQL and is readable with an admin key only; your own queries are listed at GET /v1/queries`);
@@ -286,6 +292,7 @@ export class Planner {
         const view = at ? viewNameFor(`${snapshot.name}_at_${snapshot.snapshotId}`) : viewNameFor(snapshot.name);
         entry = { snapshot, view };
         resolved.set(key, entry);
+        if (later) deferred.set(entry, later);
       }
       if (at) {
         timeTravel = true;
@@ -311,6 +318,7 @@ export class Planner {
       const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
       const partitions = Math.max(1, Math.floor(planOptions.partitions ?? this.options.shufflePartitions ?? fragments));
       const ctx: PlanContext = { conn, root, querySql, output, scope, refTable, resolved, fragments, partitions, aggregates, signal: planOptions.signal, tables, storeResult: planOptions.storeResult };
+      if (deferred.size) await this.planDeferred(ctx, deferred);
 
       if (resolved.size === 0) {
         const plan: Plan = {
@@ -1366,6 +1374,56 @@ export class Planner {
     return r.rows.map((row) => ({ name: String(row[0]), type: String(row[1]) }));
   }
 
+  /**
+   * A local Iceberg table of the warehouse behind the catalog (its wrappers pass through),
+   * resolved without its files (WarehouseCatalog.deferredTable). Names in the `puffindb`
+   * namespace are the wrappers' own system tables.
+   */
+  private async deferredTable(name: string): Promise<DeferredTable | undefined> {
+    if (name.toLowerCase().startsWith('puffindb.')) return undefined;
+    return warehouseCatalogOf(this.options.catalog)?.deferredTable(name);
+  }
+
+  /**
+   * The files of each deferred Iceberg table, planned with the OR over its references of each
+   * one's pushable filters (none when a reference has none, since it reads every row): scan
+   * planning then skips manifests by their partition summaries and files by partition values
+   * and column bounds, so what the rest of planning weighs and splits is what may match.
+   */
+  private async planDeferred(ctx: PlanContext, deferred: ReadonlyMap<ResolvedTable, DeferredTable>): Promise<void> {
+    for (const [entry, table] of deferred) {
+      const perRef = [...ctx.refTable].filter(([, e]) => e === entry).map(([node]) => (ctx.scope.pushable.get(node) ?? []).map(unqualify));
+      let filter: ScanPredicate | undefined;
+      if (perRef.length > 0 && perRef.every((f) => f.length > 0)) {
+        filter = await this.scanPredicate(ctx, conjunction('OR', perRef.map((f) => conjunction('AND', f))), entry.snapshot.columns);
+      }
+      entry.snapshot = await table.plan(filter);
+    }
+  }
+
+  /** `predicate` as a scan predicate, its constants computed as printPredicate computes them; undefined when nothing in it prunes. */
+  private async scanPredicate(ctx: PlanContext, predicate: AstNode, columns: readonly Column[]): Promise<ScanPredicate | undefined> {
+    let where = predicate;
+    if (this.options.evaluate) {
+      const folded = await foldConstants(ctx.conn, [predicate], this.options.evaluate, ctx.signal);
+      if (!Array.isArray(folded)) return undefined;
+      where = folded[0];
+    }
+    const types = new Map(columns.map((c) => [c.name.toLowerCase(), c.type]));
+    try {
+      return await scanPredicateFromAst(where, (c) => types.get(c.toLowerCase()), async (exprs) => {
+        // Literals by now (or the planner's own constants, as pruneFiles compares them).
+        const casts = exprs.map((e, i) => withAlias({ class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child: e, cast_type: { id: 'VARCHAR', type_info: null }, try_cast: false }, `v${i}`));
+        const [sql] = await printNodes(ctx.conn, [{ ...selectNode(casts, baseTable('__values')), from_table: { type: 'EMPTY', alias: '', sample: null, query_location: 0 } }]);
+        const row = (await ctx.conn.runAndReadAll(sql)).getRows()[0] ?? [];
+        return row.map((v) => (v === null || v === undefined ? null : String(v)));
+      });
+    } catch {
+      // A constant that does not convert prunes nothing here; the query reports it.
+      return undefined;
+    }
+  }
+
   private async printPredicate(ctx: PlanContext, predicate: AstNode): Promise<string> {
     let where = predicate;
     if (this.options.evaluate) {
@@ -1416,15 +1474,19 @@ export class Planner {
       const [sql] = await printNodes(ctx.conn, [selectNode([integerConstant(1)], baseTable(table.view), { where_clause: applied })]);
       pruneFilter = afterWhere(sql);
     }
+    // An Iceberg table planned for the query's filter lists only the files that may match:
+    // its totals, and the manifests read, come from scan planning.
+    const planned = table.snapshot.planned;
     return {
       table: table.snapshot.name,
       role,
-      filesTotal: table.snapshot.files.length,
+      filesTotal: planned ? planned.filesTotal : table.snapshot.files.length,
       filesKept: files.length,
       bytesKept: files.reduce((s, f) => s + f.sizeBytes, 0),
       rowsKept: files.reduce((s, f) => s + f.rowCount, 0),
       pruneFilter,
       columns,
+      ...(planned ? { manifests: { total: planned.manifestsTotal, read: planned.manifestsRead } } : {}),
     };
   }
 }

@@ -173,6 +173,39 @@ function remapExpr(ref: string, f: FieldMapping, ff: FooterField | undefined, by
   return `CAST(CASE WHEN ${ref} IS NULL THEN NULL ELSE struct_pack(${parts.join(', ')}) END AS ${f.type})`;
 }
 
+/** Nested types (struct, list, map, array, union): DuckDB matches their fields by name. */
+const NESTED_TYPE = /STRUCT\s*\(|MAP\s*\(|UNION\s*\(|\[/i;
+
+/**
+ * The select list reading `fields` from a file by column name, when that reads exactly what
+ * reading by field id would: every field the file holds by id carries the field's current
+ * name there (a field it lacks is its partition value or default, whatever other columns
+ * the file has), and the file's top-level names are distinct even ignoring case, as DuckDB
+ * matches them. Undefined otherwise, and for nested columns (their inner fields are the
+ * field-id path's business).
+ */
+function plainSelect(fields: readonly FieldMapping[], footer: readonly FooterField[]): string | undefined {
+  const names = new Set<string>();
+  for (const ff of footer) {
+    const lower = ff.name.toLowerCase();
+    if (names.has(lower)) return undefined;
+    names.add(lower);
+  }
+  const parts: string[] = [];
+  for (const f of fields) {
+    if (f.children || NESTED_TYPE.test(f.type)) return undefined;
+    const ff = footer.find((c) => c.fieldId === f.fieldId);
+    if (ff) {
+      if (ff.name !== f.name) return undefined;
+      parts.push(`CAST(${sqlIdent(f.name)} AS ${f.type}) AS ${sqlIdent(f.name)}`);
+    } else {
+      const value = missingValue(f);
+      parts.push(`CAST(${value === null ? 'NULL' : sqlString(value)} AS ${f.type}) AS ${sqlIdent(f.name)}`);
+    }
+  }
+  return parts.join(', ');
+}
+
 /**
  * A condition that is true, or fails the query naming the first listed file whose footer has
  * no field ids: how a read whose caller did not look at the footers refuses such files
@@ -283,7 +316,7 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
   // Data files sharing one mapping (the same identity-partition defaults) share one scan;
   // files without field ids, one scan per select list by name.
   const mapped = scan.fields.some((f) => f.names !== undefined);
-  const groups = new Map<string, { fields: FieldMapping[]; select: string; files: ReadDataFile[]; byName?: string; checked: boolean }>();
+  const groups = new Map<string, { fields: FieldMapping[]; select: string; files: ReadDataFile[]; byName?: string; plain?: boolean; checked: boolean }>();
   for (const d of scan.dataFiles) {
     const wanted = [...selected, ...hidden].map((f) => {
       const own = d.readSchema.find((m) => m.fieldId === f.fieldId);
@@ -294,6 +327,17 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     const nameOnly = scan.fields.every((f) => f.fieldId < 0);
     if (nameOnly && !footer) throw new PuffinError('internal', `data file ${d.path} must be read by column name, which needs its footer: this read path does not look at footers`);
     const byName = footer && (!footer.hasFieldIds || nameOnly) ? byNameList(wanted, scan.fields, d, footer) : undefined;
+    // A file whose field ids carry the table's current names is read by name, without the
+    // field-id layer: DuckDB then keeps its cardinality estimates and pushes projections and
+    // filters straight into the Parquet scan.
+    const plain = byName === undefined && footer?.hasFieldIds && footer.fields && !nameOnly ? plainSelect(wanted, footer.fields) : undefined;
+    if (plain !== undefined) {
+      const key = `plain:${plain}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { fields: wanted, select: plain, files: [], plain: true, checked: false }));
+      g.files.push(d);
+      continue;
+    }
     // Struct columns whose nested fields the file names differently are read with the file's
     // names and rebuilt by field id.
     let read = wanted;
@@ -319,6 +363,9 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     const extra = hasDeletes || options.rowPositions ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
     const flags = hasDeletes || options.rowPositions ? ', filename = true, file_row_number = true' : '';
     if (g.byName !== undefined) return `SELECT ${g.byName}${extra} FROM read_parquet(${fileList(paths)}, ${NO_HIVE}${flags})`;
+    // union_by_name: the files of a group agree on names and ids but may store a promoted
+    // column in its older type (int before long); DuckDB then reads each by name and unifies.
+    if (g.plain) return `SELECT ${g.select}${extra} FROM read_parquet(${fileList(paths)}, union_by_name = true, ${NO_HIVE}${flags})`;
     const check = g.checked ? ` WHERE ${fieldIdCheck(g.files.map((d, i) => ({ local: paths[i], path: d.path })), mapped, g.fields)}` : '';
     return `SELECT ${g.select}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;
   });

@@ -87,6 +87,9 @@ export interface PlanScanOptions {
   cache?: ManifestCache;
   /** Manifests read at once. */
   concurrency?: number;
+  /** Stop after choosing the snapshot and schema: no manifest list or manifest is read, and
+   *  the scan lists no files (what a planner needs before it knows the query's filters). */
+  headOnly?: boolean;
 }
 
 async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -157,7 +160,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
     dataFiles: [],
     counts,
   };
-  if (!snapshot) return result;
+  if (!snapshot || options.headOnly) return result;
 
   const fieldsById = allFieldsById(metadata.schemas, schema);
   const topLevelIds = new Set(metadata.schemas.flatMap((s) => s.fields.map((f) => f.id)));
