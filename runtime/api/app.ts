@@ -184,6 +184,7 @@ function statusView(record: QueryRecord): Record<string, unknown> {
     cacheHit: record.cacheHit,
     shape: record.shape,
     singleNodeBytes: record.singleNodeBytes,
+    partitionCache: record.partitionCache,
     error: record.error,
     result: record.status !== 'succeeded' ? undefined : { path: `/v1/queries/${record.id}/result` },
   };

@@ -158,6 +158,12 @@ export const QUERY_STATUS: ObjectSchema = {
     progress: PROGRESS,
     cacheHit: { type: 'boolean' },
     shape: { type: 'string', description: 'Plan shape.' },
+    partitionCache: {
+      type: 'object',
+      description: "The workers' filtered-partition cache over the query's stages: files served from it, files read, bytes of file not read. Absent when no input could be served from it.",
+      properties: { hits: { type: 'integer', minimum: 0 }, misses: { type: 'integer', minimum: 0 }, bytesSaved: { type: 'integer', minimum: 0 } },
+      required: ['hits', 'misses', 'bytesSaved'],
+    },
     error: { description: '{code, message} when the query failed or was cancelled.' },
     result: { description: "{path}: the result route's path, for results of any size." },
   },

@@ -345,6 +345,7 @@ export class QueryManager {
         shape: plan.shape,
         ...(remote ? { remote } : {}),
         ...(stats?.singleNodeBytes !== undefined ? { singleNodeBytes: stats.singleNodeBytes } : {}),
+        ...partitionCacheOf(stats),
         resultUri: kept.kind === 'stored' ? kept.location : undefined,
         resultFormat: kept.kind === 'stored' ? 'parquet' : 'json',
       }, ['running']);
@@ -422,6 +423,14 @@ class ProgressWriter {
   private enqueue(write: () => Promise<void>): void {
     this.chain = this.chain.then(write).catch(this.onError);
   }
+}
+
+/** The partition cache's figures summed over the stages that report them (none: no field). */
+export function partitionCacheOf(stats: QueryStats | undefined): Pick<QueryRecord, 'partitionCache'> {
+  const stages = (stats?.stages ?? []).filter((s) => s.cacheHits !== undefined || s.cacheMisses !== undefined);
+  if (stages.length === 0) return {};
+  const sum = (f: (s: (typeof stages)[number]) => number | undefined) => stages.reduce((n, s) => n + (f(s) ?? 0), 0);
+  return { partitionCache: { hits: sum((s) => s.cacheHits), misses: sum((s) => s.cacheMisses), bytesSaved: sum((s) => s.cacheBytesSaved) } };
 }
 
 export function logEntryOf(record: QueryRecord): QueryLogEntry {

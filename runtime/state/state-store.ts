@@ -39,6 +39,8 @@ export interface QueryRecord {
   shape?: string;
   /** The most bytes read by any one-task step of the query's plan (see QueryStats.singleNodeBytes). */
   singleNodeBytes?: number;
+  /** Files served by the workers' filtered-partition cache, files read, bytes of file not read (over its stages). */
+  partitionCache?: { hits: number; misses: number; bytesSaved: number };
   /** What ran on remote instances (SELECT ... THROUGH, remote.table): each remote, its URL, the SQL sent. */
   remote?: { remote: string; url: string; table?: string; sql: string }[];
 }

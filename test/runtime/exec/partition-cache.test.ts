@@ -23,6 +23,7 @@ import { parseStatement } from '../../../runtime/sql/parse.ts';
 import { FileCache } from '../../../runtime/storage/file-cache.ts';
 import type { QueryOutcome } from '../../../runtime/exec/query-service.ts';
 import { assertSameResult } from '../../helpers/compare.ts';
+import { partitionCacheOf } from '../../../runtime/exec/query-manager.ts';
 
 const COLUMNS: Column[] = [
   { name: 'id', type: 'BIGINT' }, { name: 'x', type: 'INTEGER' }, { name: 'y', type: 'VARCHAR' },
@@ -293,6 +294,15 @@ describe('partition cache through a local cluster', () => {
     const plan = await on.explain('SELECT count(*) FROM t WHERE x > 90');
     const files = plan.fragments.flatMap((f) => f.inputs[0].files);
     assert.equal(cacheOf(fresh).hits + cacheOf(fresh).misses, files.length);
+  });
+
+  test("the query record's figures are the stages' sums", async () => {
+    const ran = await on.query('SELECT count(*) FROM t WHERE x = 7', { fragments: 2 });
+    const again = await on.query('SELECT count(*) FROM t WHERE x = 7', { fragments: 2 });
+    const c = cacheOf(again);
+    assert.deepEqual(partitionCacheOf(again.stats), { partitionCache: { hits: c.hits, misses: c.misses, bytesSaved: c.saved } });
+    assert.ok(c.hits > 0 && c.hits === cacheOf(ran).misses, JSON.stringify(c));
+    assert.deepEqual(partitionCacheOf((await on.query('SELECT count(*) FROM t')).stats), {}, 'nothing to cache, no figures');
   });
 
   test('answers with the cache on and off are equal, run twice', async () => {
