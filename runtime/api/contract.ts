@@ -142,6 +142,8 @@ const PROGRESS: ObjectSchema = {
 
 const TIME: Schema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Milliseconds since the epoch.' };
 
+const COUNT: Schema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+
 export const QUERY_STATUS: ObjectSchema = {
   type: 'object',
   properties: {
@@ -161,7 +163,7 @@ export const QUERY_STATUS: ObjectSchema = {
     partitionCache: {
       type: 'object',
       description: "The workers' filtered-partition cache over the query's stages: files served from it, files read, bytes of file not read. Absent when no input could be served from it.",
-      properties: { hits: { type: 'integer', minimum: 0 }, misses: { type: 'integer', minimum: 0 }, bytesSaved: { type: 'integer', minimum: 0 } },
+      properties: { hits: COUNT, misses: COUNT, bytesSaved: COUNT },
       required: ['hits', 'misses', 'bytesSaved'],
     },
     error: { description: '{code, message} when the query failed or was cancelled.' },
