@@ -19,6 +19,8 @@ import type { StateStore } from '../../../runtime/state/state-store.ts';
 import { createCoordinatorHandler, isPipelineEvent } from '../../../runtime/functions/coordinator.ts';
 import type { PipelineTick } from '../../../runtime/exec/pipelines.ts';
 import { classifyStatement } from '../../../runtime/sql/classify.ts';
+import { runPipelineCommand } from '../../../runtime/cli/pipeline-commands.ts';
+import { openWarehouse, type Warehouse } from '../../../runtime/cli/warehouse.ts';
 import { startRedisServer, type TestRedis } from '../../helpers/redis-server.ts';
 import { appFor, caller, errorOf, newKey } from '../../helpers/api.ts';
 import type { ControlFixture } from '../../helpers/control-plane.ts';
@@ -189,5 +191,30 @@ describe('pipelines', () => {
     assert.match(String(failed[0][3]), /^unknown_table: .*no longer exists/);
     // The lease was released: the next attempt fails the same way, not with a conflict.
     await assert.rejects(b.cluster.query('REFRESH MATERIALIZED VIEW mv2', admin), /no longer exists/);
+  });
+
+  test('puffindb pipeline list and history read the same tables from the CLI', async () => {
+    // The CLI's warehouse over the same catalog directory (<home>/catalog) and warehouse.
+    const settings = loadSettings({ PUFFINDB_HOME: dir, PUFFINDB_WAREHOUSE: join(dir, 'warehouse'), PUFFINDB_THREADS: '1' });
+    const withWarehouse = async <T>(fn: (w: Warehouse) => Promise<T>): Promise<T> => {
+      const w = await openWarehouse(settings, { invoker: 'in-process', runners: 'in-process' });
+      try {
+        return await fn(w);
+      } finally {
+        await w.close();
+      }
+    };
+    const lines: string[] = [];
+    await runPipelineCommand(['list', '--json'], settings, withWarehouse, (l) => lines.push(l));
+    const listed = JSON.parse(lines.join('\n')) as { view: string; stale: boolean; schedule: string | null }[];
+    assert.deepEqual(listed.map((v) => [v.view, v.schedule]), [['mv', null], ['mv2', null]]);
+    lines.length = 0;
+    await runPipelineCommand(['history', 'mv2', '--json'], settings, withWarehouse, (l) => lines.push(l));
+    const history = JSON.parse(lines.join('\n')) as { view: string; trigger: string; status: string; detail: string }[];
+    // Both failed attempts above, newest first.
+    assert.deepEqual(history.map((r) => [r.view, r.trigger, r.status]), [['mv2', 'statement', 'failed'], ['mv2', 'statement', 'failed']]);
+    assert.match(history[0].detail, /no longer exists/);
+    await assert.rejects(runPipelineCommand(['history', '--limit', '0'], settings, withWarehouse, () => undefined), /--limit/);
+    await assert.rejects(runPipelineCommand(['frobnicate'], settings, withWarehouse, () => undefined), /unknown pipeline command/);
   });
 });
