@@ -74,6 +74,8 @@ describe('the synthesized module under Terraform (no provider needed)', { skip: 
       '${var.redis_multi_az ? 2 : 1}': '2',
       '${var.monostore_enabled ? 1 : 0}': '0',
       '${var.access_log_bucket == "" ? 0 : 1}': '0',
+      '${var.enable_cdn ? 1 : 0}': '0',
+      '${var.pipeline_schedule == "" ? 0 : 1}': '1',
       '${min(var.admin_timeout_seconds, 30) * 1000}': '30000',
       '${join(",", var.api_allowed_cidrs)}': '',
       '${var.name_prefix}-worker': 'puffindb-worker',
@@ -98,5 +100,10 @@ describe('the synthesized module under Terraform (no provider needed)', { skip: 
     await refused('name_prefix=ends-', /name_prefix must be 2-20 characters/);
     await refused('worker_memory_mb=20000', /worker_memory_mb must be between 128 and 10240 MB/);
     await refused('api_allowed_cidrs=["not-a-cidr"]', /api_allowed_cidrs must hold CIDR blocks/);
+    // The pipelines' schedule and the CDN's inputs, in one plan (Terraform reports every failed validation).
+    await assert.rejects(
+      terraform(dir, ['plan', '-no-color', '-lock=false', '-var', 'pipeline_schedule=every minute', '-var', 'cdn_acm_certificate_arn=arn:aws:acm:eu-west-1:111122223333:certificate/x', '-var', 'cdn_private_key_secret_arn=key.pem']),
+      (e: { stderr?: string }) => [/pipeline_schedule must be empty or an EventBridge/, /ACM certificate ARN in us-east-1/, /must be a Secrets Manager secret ARN/].every((m) => m.test(String(e.stderr))),
+    );
   });
 });
