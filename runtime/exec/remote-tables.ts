@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import type { Column } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
-import { baseTable, colRef, conjunction, conjuncts, integerValue, modifierExpressions, selectExpressions, selectNode, someExpression, type AstNode } from '../planner/ast.ts';
+import { baseTable, colRef, conjunction, conjuncts, expressionChildren, func, integerValue, modifierExpressions, selectExpressions, selectNode, someExpression, type AstNode } from '../planner/ast.ts';
 import { tempName, type MaterializedInput } from '../planner/materialize.ts';
 import type { FileRef, Plan, RemoteRun } from '../planner/plan.ts';
 import type { Settings } from '../settings.ts';
@@ -52,8 +52,8 @@ interface RemoteInput {
   table: string;
   /** The query sent to the remote. */
   sql: string;
-  /** What was pushed: 'aggregate' (the whole aggregate), else the filters and columns. */
-  pushed: 'aggregate' | 'scan';
+  /** What was pushed: 'aggregate' (the whole aggregate), 'partial aggregate' (below a join), else the filters and columns. */
+  pushed: 'aggregate' | 'partial aggregate' | 'scan';
 }
 
 export interface RemoteRewrite {
@@ -200,9 +200,29 @@ export class RemoteTables {
         }
         const needed = neededColumns(root, node, ref, refer, columns);
         const filters: AstNode[] = [];
+        const pushedConjuncts = new Set<AstNode>();
         if (!ref.sample) {
           const candidates = [...(nullable ? [] : conjuncts(node.where_clause)), ...onConditions.flatMap((c) => conjuncts(c))];
-          for (const c of candidates) if (await pushable(this.engine, c, refer)) filters.push(requalify(structuredClone(c), refer));
+          for (const c of candidates) {
+            if (!(await pushable(this.engine, c, refer))) continue;
+            filters.push(requalify(structuredClone(c), refer));
+            pushedConjuncts.add(c);
+          }
+        }
+        // An aggregate over a join: the remote answers partial aggregates grouped by every
+        // column of this table the rest of the query reads, and the query aggregates them.
+        const partial = !nullable && !ref.sample && !(ref.column_name_alias ?? []).length ? partialAggregate(root, node, ref, refer, aggregates, pushedConjuncts) : undefined;
+        if (partial) {
+          const where = filters.length ? conjunction('AND', filters) : null;
+          remoteSql.push(selectNode([...partial.keys.map((k) => colRef(refer.alias, k)), ...partial.pushed], remoteRef, {
+            where_clause: where, group_expressions: partial.keys.map((k) => colRef(refer.alias, k)), group_sets: partial.keys.length ? [partial.keys.map((_, i) => i)] : [],
+          }));
+          inputs.push({ name, target, table, sql: '', pushed: 'partial aggregate' });
+          partial.apply();
+          const replacement = { ...baseTable(name, alias) };
+          for (const key of Object.keys(ref)) delete ref[key];
+          Object.assign(ref, replacement);
+          continue;
         }
         const list = needed.length ? needed.map((col) => colRef(col)) : [{ ...trueConstant(), alias: '__pdb_row' }];
         remoteSql.push(selectNode(list, remoteRef, { where_clause: filters.length ? conjunction('AND', filters) : null }));
@@ -233,7 +253,7 @@ export class RemoteTables {
     return {
       shape: 'staged', sql: done.sql, output: [], fragments: [], reduce: { views: [], sql: '' }, scans: [], join: null,
       remote: done.inputs.map(runOf),
-      reason: `remote tables: ${done.inputs.map((i) => `${i.target.remote.name}.${i.table} fetched as ${i.name} with ${JSON.stringify(i.sql)}${i.pushed === 'aggregate' ? ' (the aggregate pushed whole)' : ''}`).join('; ')}; each is stored as Parquet under the shuffle prefix and read as a table; the rest of the query is planned after the fetch`,
+      reason: `remote tables: ${done.inputs.map((i) => `${i.target.remote.name}.${i.table} fetched as ${i.name} with ${JSON.stringify(i.sql)}${i.pushed === 'aggregate' ? ' (the aggregate pushed whole)' : i.pushed === 'partial aggregate' ? ' (partial aggregates, grouped by the columns the rest of the query reads)' : ''}`).join('; ')}; each is stored as Parquet under the shuffle prefix and read as a table; the rest of the query is planned after the fetch`,
     };
   }
 
@@ -431,4 +451,135 @@ function wholeAggregate(node: AstNode, refer: Referrer, aggregates: Set<string>)
     localModifiers.push(structuredClone(mod));
   }
   return { localModifiers };
+}
+
+/** Aggregates that split into partials the remote computes and a final the query computes over them. */
+const PARTIAL_RULES: Record<string, { partials: string[]; final: (cols: AstNode[]) => AstNode }> = {
+  sum: { partials: ['sum'], final: ([p]) => func('sum', [p]) },
+  min: { partials: ['min'], final: ([p]) => func('min', [p]) },
+  max: { partials: ['max'], final: ([p]) => func('max', [p]) },
+  count: { partials: ['count'], final: ([p]) => coalesceNode([func('sum', [p]), integerConstant(0)]) },
+  count_star: { partials: ['count_star'], final: ([p]) => coalesceNode([func('sum', [p]), integerConstant(0)]) },
+  // avg's DOUBLE: the sum divided by the count (NULL for no non-NULL value, as avg).
+  avg: { partials: ['sum', 'count'], final: ([s, c]) => func('/', [castNode(func('sum', [s]), 'DOUBLE'), func('nullif', [func('sum', [c]), integerConstant(0)])], { operator: true }) },
+};
+
+function integerConstant(n: number): AstNode {
+  return { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: n } };
+}
+
+function coalesceNode(children: AstNode[]): AstNode {
+  return { class: 'OPERATOR', type: 'OPERATOR_COALESCE', alias: '', query_location: 0, children };
+}
+
+function castNode(child: AstNode, type: 'DOUBLE'): AstNode {
+  return { class: 'CAST', type: 'OPERATOR_CAST', alias: '', query_location: 0, child, cast_type: { id: type, type_info: null }, try_cast: false };
+}
+
+/**
+ * Eager aggregation below a join: when the SELECT node aggregates over a join with this
+ * (inner-side, not NULL-able) remote table and every aggregate is one of PARTIAL_RULES over
+ * this table's columns alone (or count(*)), the remote groups the table by every column of it
+ * the rest of the node reads (join keys, group keys, filters it could not take) and computes
+ * the partials. Each join row then stands for the rows of its group: sums and counts add up
+ * over the join as they did row by row (a partial row that joins m times counts m times, as
+ * its rows would), and min/max are unchanged. The node's aggregates are replaced by their
+ * finals over the partial columns when `apply` is called. undefined when any condition fails.
+ */
+function partialAggregate(root: AstNode, node: AstNode, ref: AstNode, refer: Referrer, aggregates: Set<string>, pushedConjuncts: ReadonlySet<AstNode>): { keys: string[]; pushed: AstNode[]; apply(): void } | undefined {
+  if (node.from_table === ref || node.from_table?.type !== 'JOIN') return undefined;
+  if (node.qualify || node.sample || (node.cte_map?.map ?? []).length || someStar(node, refer.alias) || naturalJoin(node.from_table)) return undefined;
+  if ((node.modifiers ?? []).some((m: AstNode) => m.type === 'DISTINCT_MODIFIER') || (node.group_sets?.length ?? 0) > 1) return undefined;
+  const isAggregate = (x: AstNode) => x.class === 'FUNCTION' && aggregates.has(lower(x.function_name));
+  // The conjuncts the remote applies are gone from the query (they read this table only, on
+  // its inner side): what is left names the columns the partials must keep.
+  const kept = (e: AstNode | null | undefined) => conjuncts(e).filter((c) => !pushedConjuncts.has(c));
+  const expressions = [
+    ...selectExpressions({ ...node, where_clause: null }),
+    ...kept(node.where_clause),
+    ...joinConditions(node.from_table).flatMap(kept),
+  ];
+  if (!expressions.some((e) => someExpression(e, isAggregate))) return undefined;
+  // Anything the rewrite cannot see through: subqueries (they may name this table), windows, parameters.
+  if (expressions.some((e) => someExpression(e, (x) => x.class === 'SUBQUERY' || x.class === 'WINDOW' || x.class === 'PARAMETER' || x.class === 'LAMBDA'))) return undefined;
+  // Other SELECTs of the statement must not read this table's alias (a correlated reference).
+  let outside = false;
+  visitNodes(root, (n) => {
+    if (n === node) return false;
+    if (n.class === 'COLUMN_REF' && refer.column(n)) outside = true;
+    return undefined;
+  });
+  if (outside) return undefined;
+  const calls: AstNode[] = [];
+  const keys = new Set<string>();
+  let ok = true;
+  // Columns of this table outside aggregates are the partials' group keys; aggregates are checked.
+  const walk = (e: AstNode): void => {
+    if (!e || typeof e !== 'object') return;
+    if (isAggregate(e)) {
+      const rule = PARTIAL_RULES[lower(e.function_name)];
+      if (!rule || e.distinct || e.filter || (e.order_bys?.orders ?? []).length || e.export_state) ok = false;
+      for (const arg of e.children ?? []) {
+        someExpression(arg, (x) => {
+          if (x.class === 'COLUMN_REF' && !refer.column(x)) ok = false;
+          if (isAggregate(x)) ok = false;
+          return false;
+        });
+      }
+      calls.push(e);
+      return;
+    }
+    if (e.class === 'COLUMN_REF') {
+      const own = refer.column(e);
+      if (own) keys.add(own);
+      // An unqualified name that may be this table's column (SQL lets a join leave it so): not seen through.
+      else if (e.column_names.length === 1 && refer.columns.has(lower(e.column_names[0]))) ok = false;
+      return;
+    }
+    for (const child of expressionChildren(e)) walk(child);
+  };
+  for (const e of expressions) walk(e);
+  if (!ok || calls.length === 0) return undefined;
+  const pushed: AstNode[] = [];
+  const finals: { call: AstNode; final: AstNode }[] = [];
+  calls.forEach((call, i) => {
+    const rule = PARTIAL_RULES[lower(call.function_name)];
+    const cols = rule.partials.map((fn, j) => {
+      const name = `__pdb_p${i}_${j}`;
+      const part = requalify(structuredClone({ ...call, function_name: fn, alias: name }), refer);
+      pushed.push(part);
+      return colRef(refer.alias, name);
+    });
+    finals.push({ call, final: rule.final(cols) });
+  });
+  return {
+    keys: [...keys],
+    pushed,
+    apply() {
+      // The pushed conjuncts leave the WHERE clause and the ON conditions.
+      const rest = kept(node.where_clause);
+      node.where_clause = rest.length ? conjunction('AND', rest) : null;
+      const strip = (from: AstNode | null | undefined): void => {
+        if (!from || from.type !== 'JOIN') return;
+        if (from.condition) {
+          const left = kept(from.condition);
+          from.condition = left.length ? conjunction('AND', left) : trueConstant();
+        }
+        strip(from.left);
+        strip(from.right);
+      };
+      strip(node.from_table);
+      for (const { call, final } of finals) {
+        const alias = call.alias;
+        for (const key of Object.keys(call)) delete call[key];
+        Object.assign(call, final, { alias });
+      }
+    },
+  };
+}
+
+/** The ON conditions of a FROM tree's joins. */
+function joinConditions(from: AstNode | null | undefined): AstNode[] {
+  if (!from || from.type !== 'JOIN') return [];
+  return [...(from.condition ? [from.condition] : []), ...joinConditions(from.left), ...joinConditions(from.right)];
 }

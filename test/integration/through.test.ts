@@ -109,8 +109,32 @@ describe('remote tables as name.table', () => {
     const pushed = record.remote[0];
     assert.equal(pushed.remote, 'east');
     assert.equal(pushed.table, 'orders');
-    // Only the columns the query names, and the filter on orders alone (not c.vip).
-    assert.match(pushed.sql, /^SELECT cust, amount FROM orders AS o WHERE \(?\(?o\.amount > 200\)?\)?$/);
+    // Partial aggregates grouped by the join key, with the filter on orders alone (not c.vip).
+    assert.match(pushed.sql, /^SELECT o\.cust, count_star\(\) AS __pdb_p0_0, sum\(o\.amount\) AS __pdb_p1_0 FROM orders AS o WHERE \(?\(?o\.amount > 200\)?\)? GROUP BY o\.cust$/);
+    assert.ok(pushed.rows <= 20, `one row per customer, not per order: ${pushed.rows}`);
+  });
+
+  test('aggregates over a join push partial aggregates and answer as DuckDB does; others fall back to the scan', async () => {
+    const orders = join(east.f.fx.dir, 'orders.parquet');
+    const cases: [string, 'partial aggregate' | 'scan'][] = [
+      // Several local rows per key (c.id % 10): each partial row stands for its rows every time it joins.
+      ['SELECT c.vip, count(*) AS n, count(o.amount) AS k, sum(o.amount) AS s, avg(o.amount) AS a, min(o.day) AS d0, max(o.amount) AS m FROM east.orders o JOIN customers c ON o.cust = c.id % 10 GROUP BY c.vip ORDER BY c.vip', 'partial aggregate'],
+      ['SELECT o.day, count(*) AS n FROM east.orders o, customers c WHERE o.cust = c.id AND c.name <> \'c3\' GROUP BY o.day HAVING sum(o.amount) > 500 ORDER BY o.day', 'partial aggregate'],
+      ['SELECT count(*) AS n, sum(o.amount) AS s FROM east.orders o JOIN customers c ON o.cust = c.id WHERE o.id < 0', 'partial aggregate'],
+      // A local column inside an aggregate, and the remote table on the NULL side: the scan.
+      ['SELECT o.cust, sum(c.id) AS s FROM east.orders o JOIN customers c ON o.cust = c.id GROUP BY o.cust ORDER BY o.cust', 'scan'],
+      ['SELECT c.name, count(o.id) AS n FROM customers c LEFT JOIN east.orders o ON o.cust = c.id AND o.amount > 250 GROUP BY c.name ORDER BY c.name', 'scan'],
+      ['SELECT c.vip, count(DISTINCT o.day) AS d FROM east.orders o JOIN customers c ON o.cust = c.id GROUP BY c.vip ORDER BY c.vip', 'scan'],
+    ];
+    for (const [sql, how] of cases) {
+      const got = await query(west, sql);
+      const expected = await west.f.fx.engine.query(sql.replace('east.orders', `read_parquet(${sqlString(orders)})`));
+      const record = await west.call('GET', `/v1/queries/${got.queryId}`, { key: west.reader }).then(json);
+      assert.equal(/GROUP BY/.test(record.remote[0].sql), how === 'partial aggregate', `${sql}: ${record.remote[0].sql}`);
+      // JSON numbers against DuckDB's BIGINT/DECIMAL strings: compared as numbers (6 places).
+      const norm = (v: unknown) => (typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) ? Number(Number(v).toFixed(6)) : String(v));
+      assert.deepEqual(got.rows.map((r: Record<string, unknown>) => Object.values(r).map(norm)), expected.rows.map((r) => r.map(norm)), sql);
+    }
   });
 
   test('explain shows the remote inputs and what they are fetched with', async () => {
