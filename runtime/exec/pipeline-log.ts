@@ -10,7 +10,7 @@
 //   it: the source snapshots its data reflects against the sources' current ones (stale
 //   when any differs), its last refresh and its schedule. The rows are stored as one NDJSON
 //   file named by their digest (the same status reads the same file), so workers read it
-//   like any other table.
+//   like any other table; files of earlier statuses are deleted a day after they were written.
 //
 // Both are readable by every role: they hold view and table names, counts and messages,
 // never a table's data (a reader may read every table a view reads but the admin-only log).
@@ -26,6 +26,7 @@ export const MATERIALIZED_VIEWS_TABLE = 'puffindb.materialized_views';
 /** Where refresh records live, relative to the warehouse root. */
 export const REFRESHES_PREFIX = '_puffindb/refreshes/';
 const STATUS_PREFIX = '_puffindb/materialized-views/';
+const STATUS_KEPT_MS = 24 * 60 * 60 * 1000;
 
 export const REFRESH_RECORD_COLUMNS: readonly Column[] = [
   { name: 'refresh_id', type: 'VARCHAR' },
@@ -191,7 +192,12 @@ async function statusSnapshot(warehouse: ObjectStore, status: readonly Materiali
   // No view: no file (DuckDB's reader needs one); the table is empty.
   if (status.length > 0) {
     const key = `${STATUS_PREFIX}${id}.ndjson`;
-    if (!(await warehouse.head(key))) await warehouse.put(key, body, { contentType: 'application/x-ndjson' });
+    if (!(await warehouse.head(key))) {
+      await warehouse.put(key, body, { contentType: 'application/x-ndjson' });
+      // Earlier statuses go once no query can still be reading them (none runs past a day here).
+      const old = (await warehouse.list(STATUS_PREFIX)).filter((o) => o.key !== key && Date.now() - o.lastModified > STATUS_KEPT_MS);
+      await Promise.all(old.map((o) => warehouse.delete(o.key).catch(() => undefined)));
+    }
     files.push({ uri: joinUrl(warehouse.url, key), sizeBytes: Buffer.byteLength(body), rowCount: status.length, stats: {} });
   }
   return { name: MATERIALIZED_VIEWS_TABLE, kind: 'ndjson', columns: [...MATERIALIZED_VIEW_COLUMNS], files, fileSet: ndjsonRead(MATERIALIZED_VIEW_COLUMNS), snapshotId: `mv-status:${id}` };
