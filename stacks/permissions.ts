@@ -20,6 +20,8 @@ export const LAKE_KEYS = {
   data: '*/data/*',
   metadata: '*/metadata/*',
   internal: '_puffindb/*',
+  /** puffindb.materialized_views' status files (runtime/exec/pipeline-log.ts), written by whoever lists the table. */
+  viewStatus: '_puffindb/materialized-views/*',
 } as const;
 
 export type Grant =
@@ -34,7 +36,8 @@ export type Grant =
   | 'invokeCoordinator'
   | 'redisAuthToken'
   | 'adminKey'
-  | 'cdnPrivateKey';
+  | 'cdnPrivateKey'
+  | 'viewStatusFiles';
 
 export type Principal = FunctionName | 'monostore';
 
@@ -48,6 +51,7 @@ const COORDINATOR_GRANTS: readonly Grant[] = [
   'resultsReadWrite',
   'invokeWorker',
   'redisAuthToken',
+  'viewStatusFiles',
 ];
 
 export const GRANTS: Record<Principal, readonly Grant[]> = {
@@ -60,7 +64,8 @@ export const GRANTS: Record<Principal, readonly Grant[]> = {
   // through the coordinator, and signs links to results.
   // Reads the first admin key at cold start to bootstrap it.
   // With enable_cdn, signs result download URLs with the CDN private key (stacks/cdn.ts).
-  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken', 'adminKey', 'cdnPrivateKey'],
+  // Lists tables (GET /v1/tables), puffindb.materialized_views among them: its status file.
+  admin: ['lakeRead', 'lakeWriteMetadata', 'resultsRead', 'invokeCoordinator', 'redisAuthToken', 'adminKey', 'cdnPrivateKey', 'viewStatusFiles'],
   // A long-lived coordinator that also serves the API: the coordinator's grants, plus the
   // first admin key the admin function reads (it runs queries itself, so invokes no coordinator).
   monostore: [...COORDINATOR_GRANTS, 'adminKey', 'cdnPrivateKey'],
@@ -114,6 +119,8 @@ function statementsFor(grant: Grant, ctx: GrantContext): DataAwsIamPolicyDocumen
       return [allow('ReadRedisAuthToken', ['secretsmanager:GetSecretValue'], [ctx.authSecretArn])];
     case 'adminKey':
       return [allow('ReadFirstAdminKey', ['secretsmanager:GetSecretValue'], [ctx.adminKeySecretArn])];
+    case 'viewStatusFiles':
+      return [allow('WriteViewStatusFiles', ['s3:PutObject', 's3:DeleteObject'], [`${lake.arn}/${LAKE_KEYS.viewStatus}`])];
     case 'cdnPrivateKey':
       return [allow('ReadCdnSigningKey', ['secretsmanager:GetSecretValue'], [ctx.cdnPrivateKeySecretArn])];
   }

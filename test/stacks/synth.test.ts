@@ -176,7 +176,8 @@ describe('PuffinDB stack (Testing.synth)', () => {
     const lakeWrites = (fn: string) =>
       actions(fn).filter((s) => s.actions.includes('s3:PutObject') && s.resources.some((r) => r.includes('aws_s3_bucket.lake'))).flatMap((s) => s.resources);
     assert.deepEqual(lakeWrites('worker'), ['${aws_s3_bucket.lake.arn}/*/data/*']);
-    assert.deepEqual(lakeWrites('admin'), ['${aws_s3_bucket.lake.arn}/*/metadata/*']);
+    // Metadata (the Iceberg REST catalog's commits) and puffindb.materialized_views' status files only.
+    assert.deepEqual(lakeWrites('admin'), ['${aws_s3_bucket.lake.arn}/*/metadata/*', '${aws_s3_bucket.lake.arn}/_puffindb/materialized-views/*']);
     assert.ok(!actions('worker').some((s) => s.resources.some((r) => r.includes('aws_s3_bucket.results'))), 'workers never touch results');
     for (const { name } of FUNCTION_ENTRIES) {
       for (const s of actions(name)) {
