@@ -217,11 +217,6 @@ export class MaterializedViews {
     return (this.warehouseStore ??= openStore(this.host.settings.warehouse, storeOptionsOf(this.host.settings)));
   }
 
-  /** Every materialized view with its staleness, last refresh and schedule. */
-  status(now = Date.now()): Promise<MaterializedViewStatus[]> {
-    return materializedViewStatus(this.host.catalog, this.context().io, now);
-  }
-
   /** The views that have a refresh schedule, with it. */
   async scheduled(): Promise<{ view: string; schedule: RefreshSchedule }[]> {
     const { store, io } = this.context();

@@ -158,8 +158,13 @@ describe('pipelines', () => {
       const c = await classifyStatement(engines[0], sql);
       assert.deepEqual([c.kind, c.access, c.keyword], ['refresh_view', 'write', 'ALTER MATERIALIZED VIEW'], sql);
     }
-    // A second statement after it is refused, never run (DuckDB reads the text as it was sent).
-    await assert.rejects(classifyStatement(engines[0], "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour'; DROP TABLE facts"), /syntax error|one SQL statement/);
+    // A second statement after it is refused, never run (DuckDB reads the text as it was sent),
+    // also behind a comment; a statement inside a comment is only a comment.
+    for (const sql of ["ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour'; DROP TABLE facts", "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour' /* x */; DROP TABLE facts", "ALTER MATERIALIZED VIEW mv; DROP TABLE facts"]) {
+      await assert.rejects(classifyStatement(engines[0], sql), /syntax error|one SQL statement|could not be read consistently/, sql);
+    }
+    const commented = await classifyStatement(engines[0], "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour' /* ; DROP TABLE facts */");
+    assert.equal(commented.text, "ALTER MATERIALIZED VIEW mv SET REFRESH EVERY '1 hour'");
     // Over HTTP a reader key gets 403 (access 'write'), a writer key may set it.
     const call = caller(await appFor({ plane: a, state: a.state, settings: a.settings } as unknown as ControlFixture));
     const reader = await newKey(call, 'reader');
