@@ -484,11 +484,13 @@ interface Variant {
   filterKey: string;
   columns: Column[];
   bytes: number;
-  rows: number;
+  /** No row of the file passes the filter: nothing on disk, only this record. */
+  empty?: boolean;
 }
 
 export interface PartitionHit {
-  path: string;
+  /** The entry's Parquet file; undefined for a file no row of which passes the filter. */
+  path: string | undefined;
   bytes: number;
   /** Unpin the entry; calling it twice is harmless. */
   release(): void;
@@ -509,6 +511,8 @@ export interface PartitionCacheOptions {
 }
 
 const MAX_REMEMBERED_SKIPS = 10_000;
+/** Empty entries (no file on disk, outside the byte bound) remembered at most. */
+const MAX_EMPTY_ENTRIES = 100_000;
 
 /** Columns `have` hold every column of `need`, with the same type. */
 function coversColumns(have: readonly Column[], need: readonly Column[]): boolean {
@@ -523,6 +527,8 @@ function coversColumns(have: readonly Column[], need: readonly Column[]): boolea
 export class PartitionCache {
   private readonly byFile = new Map<string, Variant[]>();
   private readonly skippedNames = new Set<string>();
+  /** Empty entries, least recently used first: name -> file key. */
+  private readonly empties = new Map<string, string>();
   private readonly maxFraction: number;
   private hits = 0;
   private misses = 0;
@@ -547,6 +553,11 @@ export class PartitionCache {
     const variants = this.byFile.get(fileKey) ?? [];
     const fits = variants.filter((v) => coversColumns(v.columns, spec.columns) && predicateImplies(spec.atoms, v.atoms)).sort((a, b) => a.bytes - b.bytes);
     for (const v of fits) {
+      if (v.empty) {
+        this.empties.delete(v.name);
+        this.empties.set(v.name, fileKey);
+        return { path: undefined, bytes: 0, release: () => undefined };
+      }
       const used = this.files.useDerived(v.name);
       if (used) return { path: used.path, bytes: v.bytes, release: used.release };
       this.forget(fileKey, v.name);
@@ -570,28 +581,47 @@ export class PartitionCache {
    * Keep `path` (a Parquet file of the file's rows under the spec) as an entry: linked into
    * the cache, the file at `path` stays where it is. False when it is not kept.
    */
-  async admit(fileKey: string, spec: ScanSpec, path: string, bytes: number, rows: number, sourceBytes: number): Promise<boolean> {
+  async admit(fileKey: string, spec: ScanSpec, path: string, bytes: number, sourceBytes: number): Promise<boolean> {
     const name = PartitionCache.entryName(fileKey, spec);
     if (sourceBytes > 0 && bytes > this.maxFraction * sourceBytes) {
       this.skip(name);
       return false;
     }
-    const variants = this.byFile.get(fileKey) ?? [];
-    if (variants.some((v) => v.name === name)) return true;
+    if ((this.byFile.get(fileKey) ?? []).some((v) => v.name === name)) return true;
     const stored = await this.files.putDerived(name, path, () => this.forget(fileKey, name));
     if (!stored) {
       this.skip(name);
       return false;
     }
-    const variant: Variant = { name, atoms: spec.atoms, filterKey: spec.filterKey, columns: spec.columns, bytes, rows };
+    this.add(fileKey, { name, atoms: spec.atoms, filterKey: spec.filterKey, columns: spec.columns, bytes });
+    return true;
+  }
+
+  /** Remember that no row of the file passes the spec's filter (nothing is written). */
+  admitEmpty(fileKey: string, spec: ScanSpec): void {
+    const name = PartitionCache.entryName(fileKey, spec);
+    if ((this.byFile.get(fileKey) ?? []).some((v) => v.name === name)) return;
+    this.empties.set(name, fileKey);
+    for (const [oldest, key] of this.empties) {
+      if (this.empties.size <= MAX_EMPTY_ENTRIES) break;
+      this.empties.delete(oldest);
+      this.forget(key, oldest);
+    }
+    this.add(fileKey, { name, atoms: spec.atoms, filterKey: spec.filterKey, columns: spec.columns, bytes: 0, empty: true });
+  }
+
+  private add(fileKey: string, variant: Variant): void {
     // An entry the new one serves every query of (a narrower predicate, fewer columns) goes.
-    for (const old of [...variants]) {
-      if (coversColumns(variant.columns, old.columns) && predicateImplies(old.atoms, variant.atoms)) this.files.dropDerived(old.name);
+    for (const old of [...(this.byFile.get(fileKey) ?? [])]) {
+      if (!(coversColumns(variant.columns, old.columns) && predicateImplies(old.atoms, variant.atoms))) continue;
+      if (old.empty) {
+        this.empties.delete(old.name);
+        this.forget(fileKey, old.name);
+      } else this.files.dropDerived(old.name);
     }
     const list = this.byFile.get(fileKey) ?? [];
     list.push(variant);
     this.byFile.set(fileKey, list);
-    return true;
   }
 
   stats(): PartitionCacheStats {

@@ -3,7 +3,7 @@
 // inline or through the shuffle prefix. One Worker (one sandboxed DuckDB, one cache) per
 // process or Lambda container, reused across invocations.
 
-import { link, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -17,13 +17,13 @@ import { locationPolicyOf } from '../storage/locations.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Settings } from '../settings.ts';
 import type { FileRef, Fragment, FragmentInput } from '../planner/plan.ts';
-import { baseTable, colRef, conjunction, selectNode } from '../planner/ast.ts';
-import { printNode } from '../sql/parse.ts';
+import { baseTable, colRef, conjunction, integerConstant, selectNode } from '../planner/ast.ts';
+import { printNodes } from '../sql/parse.ts';
 import { readColumnSql } from '../sql/read-cast.ts';
 import { PartitionCache, fileKeyOf, fragmentScanSpecs, type LocalStamp, type ScanSpec } from './partition-cache.ts';
 import type { FragmentRequest, FragmentResult, PartialLocation } from './invoker.ts';
 import { assertSafeId } from './wire.ts';
-import { inputViewSql } from './views.ts';
+import { inputViewSql, parquetViewSql } from './views.ts';
 import { describeParquetFiles, type ParquetFileSchema } from '../catalog/iceberg/parquet-schema.ts';
 import { fragmentCopySql } from './fragment-sql.ts';
 import { openIcebergTable } from '../catalog/iceberg/table.ts';
@@ -52,16 +52,18 @@ interface Sandbox {
 /**
  * An input read through the filtered-partition cache (runtime/exec/partition-cache.ts): its
  * scan, and per file the cache key and either the entry that serves it (linked into the
- * sandbox), or nothing (computed and kept by this fragment), or `direct` (read as is: the
- * entry was found not worth keeping before).
+ * sandbox; no path: no row passes the filter), or nothing (computed and kept by this
+ * fragment), or `direct` (read as is: the entry was found not worth keeping before).
  */
 interface CachedScan {
   spec: ScanSpec;
-  files: { file: FileRef; key: string; hit?: { path: string; bytes: number }; direct?: boolean }[];
+  files: { file: FileRef; key: string; hit?: { path: string | undefined; bytes: number }; direct?: boolean }[];
 }
 
-/** The view a cached filtered partition is computed from: one file of an input. */
+/** The views cached filtered partitions are computed from: one file of an input each. */
 const PARTITION_SOURCE_VIEW = '__pdb_partition_source';
+/** The column a miss's rows are partitioned by when written: the file's number. */
+const PARTITION_COLUMN = '__pdb_file';
 
 export class Worker {
   private readonly free: Sandbox[] = [];
@@ -254,6 +256,11 @@ export class Worker {
           continue;
         }
         pins.push(hit.release);
+        if (hit.path === undefined) {
+          // No row of the file passes the filter: nothing to read.
+          files.push({ file, key, hit: { path: undefined, bytes: 0 } });
+          continue;
+        }
         await mkdir(dir, { recursive: true });
         const path = join(dir, `${linked++}.parquet`);
         await link(hit.path, path);
@@ -273,37 +280,61 @@ export class Worker {
     const { spec } = scan;
     const entries: string[] = [];
     const direct: FileRef[] = [];
-    let select: string | undefined;
-    for (const [j, f] of scan.files.entries()) {
+    const misses: CachedScan['files'] = [];
+    for (const f of scan.files) {
       if (f.hit) {
-        entries.push(f.hit.path);
-        continue;
-      }
-      if (f.direct) {
-        direct.push(f.file);
-        continue;
-      }
-      // A miss: this file's filtered, projected rows, written once and kept.
-      select ??= await printNode(conn, selectNode(spec.columns.map((c) => colRef(c.name)), baseTable(PARTITION_SOURCE_VIEW), { where_clause: conjunction('AND', spec.filter) }));
-      await mkdir(scratch, { recursive: true });
-      const path = join(scratch, `${index}-${j}.parquet`);
-      await runQuery(conn, inputViewSql({ ...input, view: PARTITION_SOURCE_VIEW, files: [f.file] }, localPath, footer));
-      const copied = await runQuery(conn, `COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`);
-      await runQuery(conn, `DROP VIEW ${sqlIdent(PARTITION_SOURCE_VIEW)}`);
-      const rows = Number(copied.rows[0]?.[0] ?? 0);
-      const bytes = (await stat(path)).size;
-      await this.partitions!.admit(f.key, spec, path, bytes, rows, f.file.sizeBytes);
-      entries.push(path);
+        if (f.hit.path !== undefined) entries.push(f.hit.path);
+      } else if (f.direct) direct.push(f.file);
+      else misses.push(f);
     }
+    if (misses.length) entries.push(...(await this.writePartitions(conn, input, spec, misses, localPath, footer, join(scratch, String(index)))));
     const parts: string[] = [];
     const list = spec.columns.map(readColumnSql).join(', ');
     if (entries.length) parts.push(`SELECT ${list} FROM read_parquet(${sqlStringList(entries)}, union_by_name = true)`);
+    if (!entries.length && !direct.length) {
+      // Every file was found (or is now known) to have no row under the filter.
+      await runQuery(conn, parquetViewSql(input.view, spec.columns, []));
+      return;
+    }
     if (direct.length) {
       const directView = `__pdb_direct_${index}`;
       await runQuery(conn, inputViewSql({ ...input, view: directView, files: direct }, localPath, footer));
       parts.push(`SELECT ${spec.columns.map((c) => sqlIdent(c.name)).join(', ')} FROM ${sqlIdent(directView)}`);
     }
     await runQuery(conn, `CREATE TEMP VIEW ${sqlIdent(input.view)} AS ${parts.join(' UNION ALL ')}`);
+  }
+
+  /**
+   * The missed files' filtered, projected rows, in one pass: one view per file, one COPY of
+   * their union partitioned by file (a Parquet file per file with rows), each kept as an
+   * entry; a file without a row under the filter is kept as an empty entry. Returns the
+   * Parquet files to read.
+   */
+  private async writePartitions(conn: DuckDBConnection, input: FragmentInput, spec: ScanSpec, misses: CachedScan['files'], localPath: (uri: string) => string, footer: (uri: string) => ParquetFileSchema | undefined, dir: string): Promise<string[]> {
+    const source = (j: number) => `${PARTITION_SOURCE_VIEW}_${j}`;
+    const views = misses.map((f, j) => inputViewSql({ ...input, view: source(j), files: [f.file] }, localPath, footer));
+    const columns = spec.columns.map((c) => colRef(c.name));
+    const selects = await printNodes(conn, misses.map((_, j) => selectNode([...columns, { ...integerConstant(j), alias: PARTITION_COLUMN }], baseTable(source(j)), { where_clause: conjunction('AND', spec.filter) })));
+    await mkdir(dirname(dir), { recursive: true });
+    await runQuery(conn, views.join(';\n'));
+    try {
+      await runQuery(conn, `COPY (${selects.map((q) => `(${q})`).join(' UNION ALL ')}) TO ${sqlString(dir)} (FORMAT parquet, PARTITION_BY (${PARTITION_COLUMN}))`);
+    } finally {
+      await runQuery(conn, misses.map((_, j) => `DROP VIEW IF EXISTS ${sqlIdent(source(j))}`).join(';\n'));
+    }
+    const out: string[] = [];
+    for (const [j, f] of misses.entries()) {
+      const part = join(dir, `${PARTITION_COLUMN}=${j}`);
+      const names = (await readdir(part).catch(() => [] as string[])).filter((n) => n.endsWith('.parquet'));
+      if (names.length === 0) {
+        this.partitions!.admitEmpty(f.key, spec);
+        continue;
+      }
+      for (const name of names) out.push(join(part, name));
+      // A file's rows in more than one Parquet file (a large partition) are read, not kept.
+      if (names.length === 1) await this.partitions!.admit(f.key, spec, join(part, names[0]), (await stat(join(part, names[0]))).size, f.file.sizeBytes);
+    }
+    return out;
   }
 
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */

@@ -152,7 +152,7 @@ describe('partition cache: entries in the file cache', () => {
         writeFileSync(path, Buffer.alloc(1000, n));
         return path;
       };
-      assert.ok(await cache.admit('f1', spec, entry(1), 1000, 5, 1000));
+      assert.ok(await cache.admit('f1', spec, entry(1), 1000, 1000));
       const hit = cache.find('f1', narrower);
       assert.ok(hit, 'a narrower filter over fewer columns is served');
       hit.release();
@@ -160,17 +160,22 @@ describe('partition cache: entries in the file cache', () => {
       assert.equal(cache.find('f1', moreColumns), undefined);
       assert.equal(cache.find('f2', narrower), undefined, 'another file');
       // Two more entries of 1000 bytes: the bound (2500) holds two, the least recently used goes.
-      assert.ok(await cache.admit('f2', spec, entry(2), 1000, 5, 1000));
+      assert.ok(await cache.admit('f2', spec, entry(2), 1000, 1000));
       assert.ok(cache.find('f1', spec)?.release() === undefined);
-      assert.ok(await cache.admit('f3', spec, entry(3), 1000, 5, 1000));
+      assert.ok(await cache.admit('f3', spec, entry(3), 1000, 1000));
       assert.equal(cache.find('f2', spec), undefined, 'f2 was least recently used');
       assert.ok(cache.find('f1', spec));
       assert.ok(files.stats().bytes <= 2500, `${files.stats().bytes} bytes`);
       assert.equal(readdirSync(join(dir, 'cache')).filter((n) => n.startsWith('p-')).length, 2);
       // An entry not worth keeping (over the share of its file) is refused and remembered.
       const strict = new PartitionCache(files, { maxFraction: 0.5 });
-      assert.equal(await strict.admit('f4', spec, entry(4), 1000, 5, 1000), false);
+      assert.equal(await strict.admit('f4', spec, entry(4), 1000, 1000), false);
       assert.ok(strict.wasSkipped('f4', spec));
+      // A file without a row under the filter: an empty entry, nothing on disk.
+      cache.admitEmpty('f5', spec);
+      const empty = cache.find('f5', narrower);
+      assert.ok(empty && empty.path === undefined && empty.bytes === 0);
+      assert.equal(cache.find('f5', wider), undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -303,6 +308,14 @@ describe('partition cache through a local cluster', () => {
     assert.deepEqual(partitionCacheOf(again.stats), { partitionCache: { hits: c.hits, misses: c.misses, bytesSaved: c.saved } });
     assert.ok(c.hits > 0 && c.hits === cacheOf(ran).misses, JSON.stringify(c));
     assert.deepEqual(partitionCacheOf((await on.query('SELECT count(*) FROM t')).stats), {}, 'nothing to cache, no figures');
+    // Files with no row under the filter are empty entries: served without reading anything.
+    const sparse = 'SELECT count(*), sum(z) FROM t WHERE id < 100 AND x >= 0';
+    const sparseFirst = await on.query(sparse, { fragments: 2 });
+    const sparseAgain = await on.query(sparse, { fragments: 2 });
+    assert.deepEqual(sparseAgain.rows, sparseFirst.rows);
+    assert.deepEqual(sparseAgain.rows, (await off.query(sparse)).rows);
+    assert.equal(cacheOf(sparseAgain).misses, 0);
+    assert.ok(sparseAgain.stats.bytesScanned < sparseFirst.stats.bytesScanned / 4, `${sparseAgain.stats.bytesScanned} bytes read`);
   });
 
   test('answers with the cache on and off are equal, run twice', async () => {
