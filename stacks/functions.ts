@@ -7,6 +7,7 @@
 import { DataAwsIamPolicyDocument } from '@cdktf/provider-aws/lib/data-aws-iam-policy-document/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js';
 import { LambdaFunction } from '@cdktf/provider-aws/lib/lambda-function/index.js';
 import { LambdaFunctionEventInvokeConfig } from '@cdktf/provider-aws/lib/lambda-function-event-invoke-config/index.js';
 import { Fn, TerraformLocal } from 'cdktf';
@@ -16,6 +17,7 @@ import { FUNCTION_ENTRIES, HANDLER_EXPORT, type FunctionName } from './artifacts
 import { lambdaEnvironment, type EnvironmentContext } from './environment.ts';
 import type { Inputs } from './inputs.ts';
 import { justify } from './justify.ts';
+import { tfNumber } from './expressions.ts';
 import { encryptedLogGroup } from './log-group.ts';
 import type { Network } from './network.ts';
 import { grantStatements, lambdaRuntimeStatements, type GrantContext } from './permissions.ts';
@@ -80,6 +82,12 @@ export class Functions extends Construct {
         name: `${name}-permissions`,
         role: role.id,
         policy: permissions.json,
+      });
+      // The buyer's policies for external catalogs (their APIs and their tables' buckets).
+      new IamRolePolicyAttachment(this, `${fn}_catalog_policies`, {
+        count: tfNumber(this, `length(${inputs.ref('catalog_policy_arns')})`),
+        role: role.name,
+        policyArn: `\${${inputs.ref('catalog_policy_arns')}[count.index]}`,
       });
       const zip = `${artifacts}/${fn}.zip`;
       const lambda = new LambdaFunction(this, fn, {

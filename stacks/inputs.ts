@@ -247,6 +247,11 @@ export const INPUTS = {
     'Queries with at least this many fragments invoke workers asynchronously (completions gathered through Redis) instead of waiting on each invocation; 0 turns asynchronous fan-out off.',
     between('async_threshold', 0, 100000),
   ),
+  catalog_policy_arns: list(
+    'functions',
+    [],
+    'IAM policies (ARNs) attached to the worker, coordinator and admin roles and the Monostore\'s, for external catalogs (puffindb catalog add): what their API calls need (Glue GetTable/UpdateTable, DynamoDB GetItem/PutItem/UpdateItem/Scan, S3 Tables or Glue Iceberg REST, RDS reached through the VPC) and read (and, for writes, write) access to their tables\' buckets. The stack grants nothing outside its own buckets by itself.',
+  ),
   async_relay_above: number(
     'functions',
     256,

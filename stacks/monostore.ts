@@ -12,6 +12,7 @@ import { DataAwsSsmParameter } from '@cdktf/provider-aws/lib/data-aws-ssm-parame
 import { IamInstanceProfile } from '@cdktf/provider-aws/lib/iam-instance-profile/index.js';
 import { IamRole } from '@cdktf/provider-aws/lib/iam-role/index.js';
 import { IamRolePolicy } from '@cdktf/provider-aws/lib/iam-role-policy/index.js';
+import { IamRolePolicyAttachment } from '@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js';
 import { Instance } from '@cdktf/provider-aws/lib/instance/index.js';
 import { S3Object } from '@cdktf/provider-aws/lib/s3-object/index.js';
 import { SecurityGroup } from '@cdktf/provider-aws/lib/security-group/index.js';
@@ -132,6 +133,12 @@ export class Monostore extends Construct {
       name: `${prefix}-monostore-permissions`,
       role: first(role, 'id'),
       policy: first(permissions, 'json'),
+    });
+    // The buyer's policies for external catalogs, as on the Lambda roles.
+    new IamRolePolicyAttachment(this, 'monostore_catalog_policies', {
+      count: tfNumber(this, `${enabled} ? length(${inputs.ref('catalog_policy_arns')}) : 0`),
+      role: first(role, 'name'),
+      policyArn: `\${${inputs.ref('catalog_policy_arns')}[count.index]}`,
     });
     const profile = new IamInstanceProfile(this, 'monostore_profile', {
       count,

@@ -187,6 +187,18 @@ describe('PuffinDB stack (Testing.synth)', () => {
     }
   });
 
+  test("external catalogs: the buyer's catalog_policy_arns are attached to every function's role and the Monostore's, none by default", () => {
+    for (const { name } of FUNCTION_ENTRIES) {
+      const attachment = resource(json, 'aws_iam_role_policy_attachment', `${name}_catalog_policies`);
+      assert.equal(attachment.count, '${length(var.catalog_policy_arns)}');
+      assert.equal(attachment.policy_arn, '${var.catalog_policy_arns[count.index]}');
+      assert.equal(attachment.role, `\${aws_iam_role.${name}_role.name}`);
+    }
+    const mono = resource(json, 'aws_iam_role_policy_attachment', 'monostore_catalog_policies');
+    assert.match(String(mono.count), /var\.monostore_enabled \? length\(var\.catalog_policy_arns\) : 0/);
+    assert.deepEqual((json.variable as Record<string, Block>).catalog_policy_arns.default, []);
+  });
+
   test('API: HTTP API proxying to the admin function with access logs and throttling', () => {
     const stage = resource(json, 'aws_apigatewayv2_stage', 'admin_stage');
     assert.equal((stage.access_log_settings as Block).destination_arn, '${aws_cloudwatch_log_group.api_access_logs.arn}');
