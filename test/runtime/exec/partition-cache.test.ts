@@ -1,7 +1,8 @@
 // The filtered-partition cache (runtime/exec/partition-cache.ts): which predicates imply which,
 // what a fragment's SQL lets the cache hold, the derived entries of the file cache under its
-// byte bound, the process pool's routing of files to slots; then a local cluster over an
-// Iceberg table: repeat and narrower queries served from the cache; wider filters, new
+// byte bound, the process pool's routing of files to slots; then a local cluster of two
+// worker processes (each with its own cache, so a hit is also the pool's routing at work)
+// over an Iceberg table: repeat and narrower queries served from the cache; wider filters, new
 // columns, volatile filters and a new snapshot with position deletes on the same data files
 // missed; answers equal with the cache on and off.
 
@@ -15,8 +16,7 @@ import type { Column } from '../../../runtime/catalog/types.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../../runtime/exec/cluster.ts';
 import { atomOf, fileKeyOf, parseDecimal, PartitionCache, predicateImplies, scanSpecsOf, type ScanSpec } from '../../../runtime/exec/partition-cache.ts';
-import { ProcessPoolInvoker, preferredSlot, rendezvousSlot } from '../../../runtime/exec/process-pool-invoker.ts';
-import { makeSandbox, tFragment, writeTable } from './fixtures.ts';
+import { preferredSlot, rendezvousSlot } from '../../../runtime/exec/process-pool-invoker.ts';
 import type { FragmentInput } from '../../../runtime/planner/plan.ts';
 import { loadSettings } from '../../../runtime/settings.ts';
 import { parseStatement } from '../../../runtime/sql/parse.ts';
@@ -201,34 +201,6 @@ describe('routing files to pool slots', () => {
   });
 });
 
-describe('partition cache behind the process pool', () => {
-  test('each file goes back to the slot that read it, so the repeat is served from that child\'s cache', async () => {
-    const sandbox = await makeSandbox({ workers: 2 });
-    const pool = new ProcessPoolInvoker({ settings: sandbox.settings, size: 2 });
-    try {
-      await pool.ready;
-      const files = await writeTable(sandbox, 6, 500);
-      // One at a time, so each fragment finds its slot idle (with both busy, a fragment runs
-      // on the first idle one, and its file then belongs there).
-      const run = async () => {
-        const out = [];
-        for (const [i, file] of files.entries()) out.push(await pool.invoke({ queryId: 'q', fragment: tFragment(`f${i}`, [file], 'SELECT g, count(*) AS n FROM t WHERE x % 10 = 3 GROUP BY g'), deadline: Date.now() + 30_000 }));
-        return out;
-      };
-      const first = await run();
-      assert.deepEqual(first.map((r) => r.cache), files.map(() => ({ hits: 0, misses: 1, bytesSaved: 0 })));
-      const second = await run();
-      // Each child has a cache of its own: a hit means the repeat ran where the first run did.
-      assert.ok(second.every((r) => r.cache?.hits === 1), `repeats served from the cache: ${JSON.stringify(second.map((r) => r.cache))}`);
-      assert.equal(pool.routedToPreferred(), 12);
-      assert.deepEqual(second.map((r) => r.rows), first.map((r) => r.rows));
-    } finally {
-      await pool.close();
-      await sandbox.cleanup();
-    }
-  });
-});
-
 describe('partition cache through a local cluster', () => {
   let dir: string;
   let catalogEngine: Engine;
@@ -242,14 +214,16 @@ describe('partition cache through a local cluster', () => {
     mkdirSync(warehouse, { recursive: true });
     catalogEngine = await Engine.create({ threads: 1 });
     const catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), catalogEngine);
-    const open = async (name: string, env: Record<string, string>) => {
+    const open = async (name: string, env: Record<string, string>, invoker: 'pool' | 'in-process') => {
       const settings = loadSettings({ PUFFINDB_HOME: join(dir, name), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
-      const cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
+      const cluster = await LocalCluster.open({ settings, catalog, invoker, startProcesses: 'now' });
       clusters.push(cluster);
       return cluster;
     };
-    on = await open('on', {});
-    off = await open('off', { PUFFINDB_PARTITION_CACHE: 'off' });
+    // Two worker processes, each with a cache of its own: a hit on a repeat means the pool
+    // sent the file back to the process that read it.
+    on = await open('on', {}, 'pool');
+    off = await open('off', { PUFFINDB_PARTITION_CACHE: 'off' }, 'in-process');
     await on.query('CREATE TABLE t (id BIGINT, x INTEGER, y VARCHAR, z DOUBLE)');
     for (let i = 0; i < 4; i++) await on.query(`INSERT INTO t SELECT i, i % 100, 'v' || (i % 7), i / 3.0 FROM range(${i * 10000}, ${(i + 1) * 10000}) r(i)`);
   });
