@@ -565,6 +565,16 @@ export class PartitionCache {
     return undefined;
   }
 
+  /** Files larger than this are not cached (an eighth of the cache's bound). */
+  get maxSourceBytes(): number {
+    return this.files.maxSize / 8;
+  }
+
+  /** Do not compute the entry (file, spec) again (its write failed). */
+  skipEntry(fileKey: string, spec: ScanSpec): void {
+    this.skip(PartitionCache.entryName(fileKey, spec));
+  }
+
   /** True when the entry (file, spec) was computed before and found not worth keeping. */
   wasSkipped(fileKey: string, spec: ScanSpec): boolean {
     return this.skippedNames.has(PartitionCache.entryName(fileKey, spec));

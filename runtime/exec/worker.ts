@@ -252,7 +252,10 @@ export class Worker {
         const key = fileKeyOf(input, file, await localStamp(file.uri));
         const hit = partitions.find(key, spec);
         if (!hit) {
-          files.push({ file, key, ...(partitions.wasSkipped(key, spec) ? { direct: true } : {}) });
+          // A file too large for the cache to hold its rows is read as it is (its filtered
+          // rows could be nearly as large, and are written before they are measured).
+          const direct = partitions.wasSkipped(key, spec) || file.sizeBytes > partitions.maxSourceBytes;
+          files.push({ file, key, ...(direct ? { direct: true } : {}) });
           continue;
         }
         pins.push(hit.release);
@@ -287,7 +290,17 @@ export class Worker {
       } else if (f.direct) direct.push(f.file);
       else misses.push(f);
     }
-    if (misses.length) entries.push(...(await this.writePartitions(conn, input, spec, misses, localPath, footer, join(scratch, String(index)))));
+    if (misses.length) {
+      try {
+        entries.push(...(await this.writePartitions(conn, input, spec, misses, localPath, footer, join(scratch, String(index)))));
+      } catch (err) {
+        // Caching is an optimization: a write that fails (a full disk) leaves the files to be
+        // read as they are, now and next time. An interrupt is the fragment's end, not this.
+        if ((err as { code?: string }).code === 'timeout' || /interrupt/i.test(String((err as Error).message))) throw err;
+        for (const f of misses) this.partitions!.skipEntry(f.key, spec);
+        direct.push(...misses.map((f) => f.file));
+      }
+    }
     const parts: string[] = [];
     const list = spec.columns.map(readColumnSql).join(', ');
     if (entries.length) parts.push(`SELECT ${list} FROM read_parquet(${sqlStringList(entries)}, union_by_name = true)`);

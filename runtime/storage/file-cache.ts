@@ -197,6 +197,11 @@ export class FileCache {
     }
   }
 
+  /** The bound on the bytes of cached files. */
+  get maxSize(): number {
+    return this.maxBytes;
+  }
+
   stats(): FileCacheStats {
     return { files: this.entries.size, bytes: this.bytes, hits: this.hits, misses: this.misses, evictions: this.evictions };
   }
