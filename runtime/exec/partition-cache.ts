@@ -1,14 +1,17 @@
 // The filtered-partition cache on workers: a fragment's filtered, projected rows of one file,
 // kept as Parquet in the worker's file cache (same directory, same byte bound, same
 // least-recently-used eviction as the whole files: storage/file-cache.ts "derived" entries).
+// A file no row of which passes the filter is an empty entry, kept here in memory only.
 //
 // The unit is (file, predicate, columns). The worker reads the predicate and the columns off
 // the fragment's own SQL (the statement that runs, so they cannot drift from it):
 // - the predicate of an input is the conjunction of the WHERE (and inner-join ON) conjuncts
 //   that read only that input's columns, of the one SELECT that reads the input, on an inner
 //   path of its FROM; without subqueries, lambdas, parameters or volatile functions
-//   (sql/volatile.ts). Nothing else is ever cached: an input without such a conjunct, an
-//   input read twice, a statement with CTEs, a write.
+//   (sql/volatile.ts; a volatile conjunct is never part of an entry, the fragment applies
+//   it to the cached rows). Nothing else is ever cached: an input without such a conjunct,
+//   an input read twice, a statement with CTEs, a write, a type Parquet does not return
+//   unchanged.
 // - the columns are every column of the input the statement names anywhere (all of them
 //   for a star), so a cached entry holds all the fragment can read.
 // A later fragment reads an entry when its own predicate implies the entry's (every cached
