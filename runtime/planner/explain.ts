@@ -108,6 +108,7 @@ export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
   for (const s of plan.scans) {
     lines.push(`scan ${s.table} (${s.role}): ${s.filesKept} of ${s.filesTotal} files kept, ${s.filesTotal - s.filesKept} pruned; ${s.rowsKept} rows, ${s.bytesKept} bytes`);
     if (s.pruneFilter) lines.push(`  pruned with: ${s.pruneFilter}`);
+    if (s.manifests) lines.push(`  manifests: ${s.manifests.read} of ${s.manifests.total} read, ${s.manifests.total - s.manifests.read} skipped by their partition summaries`);
     if (s.columns) lines.push(`  columns: ${s.columns.join(', ')}`);
   }
   return lines.join('\n');

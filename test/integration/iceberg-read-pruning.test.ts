@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { buildIcebergReadSql } from '../../runtime/catalog/iceberg/read.ts';
+import { formatPlan } from '../../runtime/planner/explain.ts';
 import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
@@ -75,6 +76,7 @@ describe('reads planned with the query\'s filter', () => {
     await both('INSERT INTO ev VALUES (999, NULL)');
     // One manifest per commit; only the one holding g = 11 can match.
     assert.deepEqual(await manifests('SELECT count(*) FROM ev WHERE g = 11'), { total: 5, read: 1 });
+    assert.match(formatPlan(await cluster.explain('SELECT count(*) FROM ev WHERE g = 11')), /manifests: 1 of 5 read, 4 skipped by their partition summaries/);
     assert.deepEqual(await manifests('SELECT count(*) FROM ev WHERE g IN (10, 12)'), { total: 5, read: 2 });
     assert.deepEqual(await manifests('SELECT count(*) FROM ev WHERE g IS NULL'), { total: 5, read: 1 });
     // A reference without a filter reads every manifest; an OR of references, the union.
