@@ -67,6 +67,9 @@ const HIDDEN_WRITES = [
   'MERGE INTO t USING (SELECT 1 AS k) s ON t.k = s.k WHEN MATCHED THEN DELETE',
   "COPY t TO 'exports/t.parquet'",
   'WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM t',
+  // Vector indexes (runtime/exec/vector-index.ts) write tables too.
+  'CREATE INDEX stolen_ivf ON t USING ivf (k) WITH (lists = 2)',
+  '/* /* */ SELECT 1 -- */ DROP INDEX IF EXISTS some_ivf',
 ];
 
 describe('a reader key cannot write', () => {
