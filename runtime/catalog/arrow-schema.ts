@@ -12,7 +12,9 @@
 // table, whose column can be declared `FLOAT[128]` (catalog/iceberg/array-sizes.ts).
 
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { RecordBatchReader, type DataType, type Field } from 'apache-arrow';
+// apache-arrow loads only when a file with list columns carries an Arrow schema: the CLI's
+// start does not pay for it (test/runtime/compiled.test.ts walks its static imports).
+import type { DataType, Field } from 'apache-arrow';
 import { sqlString } from '../sql/quote.ts';
 import type { Column } from './types.ts';
 
@@ -24,9 +26,10 @@ function duckElement(type: DataType): string | undefined {
 }
 
 /** Column name -> fixed size, from the base64 `ARROW:schema` value; empty when it does not decode. */
-export function fixedSizeListsOf(arrowSchemaBase64: string): Map<string, { size: number; element: string }> {
+export async function fixedSizeListsOf(arrowSchemaBase64: string): Promise<Map<string, { size: number; element: string }>> {
   const out = new Map<string, { size: number; element: string }>();
   let fields: Field[];
+  const { RecordBatchReader } = await import('apache-arrow');
   try {
     const reader = RecordBatchReader.from(Buffer.from(arrowSchemaBase64, 'base64'));
     reader.open();
@@ -59,7 +62,7 @@ export async function withArrowFixedSizes(conn: DuckDBConnection, path: string, 
     return columns;
   }
   if (!value) return columns;
-  const sizes = fixedSizeListsOf(value);
+  const sizes = await fixedSizeListsOf(value);
   return columns.map((c) => {
     const s = sizes.get(c.name);
     return s && c.type === `${s.element}[]` ? { ...c, type: `${s.element}[${s.size}]` } : c;

@@ -57,9 +57,9 @@ describe('HTTP API routes', () => {
     assert.equal(plan.fragments.length, 2);
   });
 
-  test('GET /v1/tables lists tables, with puffindb.query_log', async () => {
+  test('GET /v1/tables lists tables, with the system tables (query log, materialized views, refreshes)', async () => {
     const body = (await (await call('GET', '/v1/tables', admin)).json()) as { tables: { name: string; fileCount: number }[] };
-    assert.deepEqual(body.tables.map((t) => t.name), ['dim', 'empty', 'puffindb.query_log', 't']);
+    assert.deepEqual(body.tables.map((t) => t.name), ['dim', 'empty', 'puffindb.materialized_views', 'puffindb.query_log', 'puffindb.refreshes', 't']);
     assert.equal(body.tables.find((t) => t.name === 't')?.fileCount, 6);
   });
 
@@ -139,7 +139,7 @@ describe('bad input is a 4xx with {error: {code, message}}', () => {
   test('an unknown table names it and lists the known ones', async () => {
     const e = await errorOf(await query('SELECT * FROM nope'), 404);
     assert.equal(e.code, 'unknown_table');
-    assert.match(e.message, /'nope'.*dim, empty, puffindb\.query_log, t/);
+    assert.match(e.message, /'nope'.*dim, empty, puffindb\.materialized_views, puffindb\.query_log, puffindb\.refreshes, t/);
   });
 
   test('an unknown column is a binder error', async () => {
