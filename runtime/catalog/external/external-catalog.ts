@@ -228,5 +228,7 @@ export class ExternalCatalogs {
     const all = [...this.opened.values()];
     this.opened.clear();
     await Promise.all(all.map((o) => o.catalog.then((c) => c.close()).catch(() => undefined)));
+    // The registry's own store (a Redis connection when deployed): left open, it kept the process alive.
+    await this.registry.store.close?.();
   }
 }
