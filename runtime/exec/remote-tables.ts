@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import type { Column } from '../catalog/types.ts';
 import { Engine } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
-import { baseTable, colRef, conjunction, conjuncts, expressionChildren, func, integerValue, modifierExpressions, selectExpressions, selectNode, someExpression, type AstNode } from '../planner/ast.ts';
+import { baseTable, colRef, conjunction, conjuncts, expressionChildren, func, integerConstant, integerValue, modifierExpressions, selectExpressions, selectNode, someExpression, type AstNode } from '../planner/ast.ts';
 import { tempName, type MaterializedInput } from '../planner/materialize.ts';
 import type { FileRef, Plan, RemoteRun } from '../planner/plan.ts';
 import type { Settings } from '../settings.ts';
@@ -463,10 +463,6 @@ const PARTIAL_RULES: Record<string, { partials: string[]; final: (cols: AstNode[
   // avg's DOUBLE: the sum divided by the count (NULL for no non-NULL value, as avg).
   avg: { partials: ['sum', 'count'], final: ([s, c]) => func('/', [castNode(func('sum', [s]), 'DOUBLE'), func('nullif', [func('sum', [c]), integerConstant(0)])], { operator: true }) },
 };
-
-function integerConstant(n: number): AstNode {
-  return { class: 'CONSTANT', type: 'VALUE_CONSTANT', alias: '', query_location: 0, value: { type: { id: 'INTEGER', type_info: null }, is_null: false, value: n } };
-}
 
 function coalesceNode(children: AstNode[]): AstNode {
   return { class: 'OPERATOR', type: 'OPERATOR_COALESCE', alias: '', query_location: 0, children };

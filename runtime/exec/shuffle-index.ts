@@ -92,18 +92,7 @@ export function pieceOf(index: ShuffleIndex, partition: number): ShufflePiece {
  * that the producers describe the same shuffle (same partition count, columns and DuckDB).
  */
 export function partitionSources(indexes: readonly ShuffleIndex[], partition: number): PartitionSource[] {
-  assertCompatible(indexes);
-  const sources: PartitionSource[] = [];
-  for (const index of indexes) {
-    const piece = pieceOf(index, partition);
-    if (piece.length === 0) continue;
-    const location: ShuffleLocation = index.location.kind === 'inline'
-      ? { kind: 'inline', base64: Buffer.from(index.location.base64, 'base64').subarray(piece.offset, piece.offset + piece.length).toString('base64') }
-      : index.location;
-    const offset = index.location.kind === 'inline' ? 0 : piece.offset;
-    sources.push({ taskId: index.taskId, location, offset, length: piece.length, rows: piece.rows, files: piece.files });
-  }
-  return sources;
+  return partitionSlicer(indexes)(partition);
 }
 
 /**
