@@ -14,7 +14,7 @@ import { sqlIdent } from '../sql/quote.ts';
 import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { assignFiles } from './assign.ts';
 import {
-  baseTable, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
+  baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
   integerValue, mapExpression, modifierExpressions, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
@@ -1197,8 +1197,9 @@ export class Planner {
       list.push(ref.node);
       byView.set(ref.view, list);
     }
+    const reduce = await this.reduceOverFiltered(ctx, byView);
     for (const [view, nodes] of byView) {
-      const pushed = await this.pushdownScan(ctx, view, nodes);
+      const pushed = await this.pushdownScan(ctx, view, nodes, reduce.names);
       for (const t of pushed.semiJoined) semiJoined.add(t);
       scans.push(pushed.scan);
       for (const group of assignFiles(pushed.files, ctx.fragments)) {
@@ -1212,7 +1213,7 @@ export class Planner {
       sql: ctx.querySql,
       output: ctx.output,
       fragments,
-      reduce: { views, sql: ctx.querySql },
+      reduce: { views, sql: reduce.sql },
       scans,
       join: null,
       reason: `pushdown + single-node: ${why}${reduction}`,
@@ -1220,14 +1221,46 @@ export class Planner {
   }
 
   /**
+   * The single-node step's query over the pulled-up rows. A table read by one reference
+   * arrives filtered by that reference's pushable conjuncts (pushdownScan applies them all),
+   * and a pushable conjunct is one whose truth depends on that table's row alone, on a path
+   * where no outer join null-extends it (scope.ts): on those rows it is true. So it becomes
+   * TRUE here, and a column only such filters read (TPC-H Q13's o_comment) is not pulled up.
+   * A table read by several references arrives filtered by the OR of their filters, which
+   * is not any one of them: its conjuncts stay. `names`: the column names the step reads.
+   */
+  private async reduceOverFiltered(ctx: PlanContext, byView: Map<string, AstNode[]>): Promise<{ sql: string; names: Set<string> }> {
+    const applied = [...byView.values()].filter((nodes) => nodes.length === 1).flatMap((nodes) => ctx.scope.pushable.get(nodes[0]) ?? []);
+    if (applied.length === 0) return { sql: ctx.querySql, names: ctx.scope.names };
+    // Each conjunct is a node of ctx.root: replaced in place for the printing, then restored.
+    const saved = applied.map((node) => ({ node, was: { ...node } }));
+    const assign = (node: AstNode, to: AstNode) => {
+      for (const k of Object.keys(node)) delete node[k];
+      Object.assign(node, to);
+    };
+    try {
+      for (const { node } of saved) assign(node, booleanConstant(true));
+      const names = new Set<string>();
+      visitNodes(ctx.root, (node) => {
+        if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) names.add(n.toLowerCase());
+        if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) names.add(n.toLowerCase());
+      });
+      const [sql] = await printNodes(ctx.conn, [ctx.root]);
+      return { sql, names };
+    } finally {
+      for (const { node, was } of saved) assign(node, was);
+    }
+  }
+
+  /**
    * A table's rows as the query's references to it can see them: the columns any reference
    * may use, the OR over references of each one's pushable filters (including semi-joins
    * with small filtered tables it must join), its files pruned by that filter.
    */
-  private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[]): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
+  private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[], names = ctx.scope.names): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
     const table = ctx.refTable.get(nodes[0])!;
     const { columns } = table.snapshot;
-    const projected = usedColumns(ctx, columns, nodes);
+    const projected = usedColumns(ctx, columns, nodes, names);
 
     // The table's rows that any reference can see: OR over references of each one's
     // filters; one unfiltered reference means no filter. A reference's filters include
@@ -2047,9 +2080,9 @@ function pullUpEstimate(ctx: PlanContext): number {
  * aliases (FROM t AS x(a, b) names them by position), else those the query names; at least
  * one (a query that only counts rows still needs a column to carry them).
  */
-function usedColumns(ctx: PlanContext, columns: Column[], nodes: AstNode[]): Column[] {
+function usedColumns(ctx: PlanContext, columns: Column[], nodes: AstNode[], names = ctx.scope.names): Column[] {
   const all = nodes.some((n) => ctx.scope.starred.has(n) || (n.column_name_alias ?? []).length > 0);
-  const used = all ? columns : columns.filter((c) => ctx.scope.names.has(c.name.toLowerCase()));
+  const used = all ? columns : columns.filter((c) => names.has(c.name.toLowerCase()));
   return used.length ? used : [narrowest(columns)];
 }
 
