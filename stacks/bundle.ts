@@ -8,6 +8,11 @@
 // dependencies (@duckdb/node-api, ioredis, the AWS SDK) a real `require` for the one
 // module that must stay outside the bundle: @duckdb/node-bindings, which picks the native
 // `duckdb.node` for the running platform at load time.
+//
+// The query front ends' WebAssembly compilers stay outside the bundle too, and travel as
+// packages beside it (FRONT_END_PACKAGES): prqlc is loaded with require() and reads its
+// .wasm beside its own module, and @polyglot-sql/sdk does the same from its ESM entry, so
+// neither works once esbuild inlines the JavaScript away from the .wasm.
 
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -22,6 +27,15 @@ import { writeZip, type ZipEntry } from './zip.ts';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const BINDINGS_LOADER = '@duckdb/node-bindings';
+
+/** What the query front ends (runtime/sql/frontends.ts) load at run time: a package, and the files of it they need. */
+const FRONT_END_MODULE = 'runtime/sql/frontends.ts';
+const FRONT_END_PACKAGES: { name: string; keep: (rel: string) => boolean }[] = [
+  // PRQL's compiler: package.json points require() at dist/node/.
+  { name: 'prqlc', keep: (rel) => rel === 'package.json' || (rel.startsWith('dist/node/') && /\.(js|wasm|json)$/.test(rel)) },
+  // The dialect translator: its Node ESM entry, the chunks it imports, and its .wasm.
+  { name: '@polyglot-sql/sdk', keep: (rel) => rel === 'package.json' || rel === 'LICENSE' || /^dist\/[^/]+\.(js|wasm)$/.test(rel) },
+];
 
 /** The npm package holding DuckDB's native library for a Lambda architecture (glibc, as Lambda's Amazon Linux is). */
 export function nativeBindingPackage(arch: Architecture): string {
@@ -50,6 +64,8 @@ export interface BundleResult {
   files: string[];
   /** Whether the bundle loads DuckDB, and so carries the native binding. */
   includesNativeBinding: boolean;
+  /** Whether the bundle holds the query front ends, and so carries their compilers (PRQL, dialects). */
+  includesFrontEnds: boolean;
 }
 
 /** Bundle one entry point and write `<outDir>/<name>.zip`. */
@@ -84,7 +100,7 @@ export async function bundleEntry(entry: BundleEntry, options: BundleOptions): P
     minify: false,
     legalComments: 'eof',
     logLevel: 'silent',
-    external: [BINDINGS_LOADER, `${BINDINGS_LOADER}-*`],
+    external: [BINDINGS_LOADER, `${BINDINGS_LOADER}-*`, ...FRONT_END_PACKAGES.map((p) => p.name)],
     banner: {
       js: [
         "import { createRequire as __puffindbCreateRequire } from 'node:module';",
@@ -106,6 +122,8 @@ export async function bundleEntry(entry: BundleEntry, options: BundleOptions): P
   );
   const files: ZipEntry[] = [{ path: `${entry.name}.mjs`, data: output.contents }];
   if (importsBindings) files.push(...(await nativeBindingFiles(repoRoot, options.arch)));
+  const includesFrontEnds = Object.keys(result.metafile.inputs).some((input) => input.split('\\').join('/').endsWith(FRONT_END_MODULE));
+  if (includesFrontEnds) files.push(...(await packageFiles(repoRoot, FRONT_END_PACKAGES)));
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
   const zip = writeZip(files);
@@ -125,6 +143,7 @@ export async function bundleEntry(entry: BundleEntry, options: BundleOptions): P
     contentSha256: content.digest('hex'),
     files: files.map((f) => f.path),
     includesNativeBinding: importsBindings,
+    includesFrontEnds,
   };
 }
 
@@ -180,21 +199,27 @@ async function nativeBindingFiles(repoRoot: string, arch: Architecture): Promise
         `or deploy with lambda_architecture = "x86_64".`,
     );
   }
-  const packages = [
+  const base = (rel: string) => rel.split('/').pop() ?? rel;
+  return packageFiles(repoRoot, [
     // The loader that picks the binding by platform; kept as a package so its
     // require('@duckdb/node-bindings-linux-*/duckdb.node') resolves inside the zip.
-    { name: BINDINGS_LOADER, keep: (f: string) => f === 'package.json' || f === 'LICENSE' || f.endsWith('.js') },
+    { name: BINDINGS_LOADER, keep: (rel) => ['package.json', 'LICENSE'].includes(base(rel)) || rel.endsWith('.js') },
     // Its one dependency: tells glibc from musl; the loader falls back to glibc without it.
-    { name: 'detect-libc', keep: (f: string) => f === 'package.json' || f === 'LICENSE' || f.endsWith('.js') },
+    { name: 'detect-libc', keep: (rel) => ['package.json', 'LICENSE'].includes(base(rel)) || rel.endsWith('.js') },
     // duckdb.node links libduckdb.so through RUNPATH $ORIGIN, so both sit in one directory.
-    { name: bindingPkg, keep: (f: string) => f === 'package.json' || f === 'LICENSE' || f.endsWith('.node') || f.endsWith('.so') },
-  ];
+    { name: bindingPkg, keep: (rel) => ['package.json', 'LICENSE'].includes(base(rel)) || rel.endsWith('.node') || rel.endsWith('.so') },
+  ]);
+}
+
+/** Installed packages' files as zip entries under node_modules/, those `keep` (given the path inside the package) selects. */
+async function packageFiles(repoRoot: string, packages: { name: string; keep: (rel: string) => boolean }[]): Promise<ZipEntry[]> {
   const out: ZipEntry[] = [];
   for (const pkg of packages) {
     const dir = join(repoRoot, 'node_modules', pkg.name);
+    if (!existsSync(join(dir, 'package.json'))) throw new PuffinError('unavailable', `the bundle needs the package ${pkg.name}, which is not installed: run npm ci`);
     for (const file of await listFiles(dir)) {
       const rel = relative(dir, file).split('\\').join('/');
-      if (!pkg.keep(rel.split('/').pop() ?? rel)) continue;
+      if (!pkg.keep(rel)) continue;
       out.push({ path: `node_modules/${pkg.name}/${rel}`, data: await readFile(file) });
     }
   }

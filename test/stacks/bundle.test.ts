@@ -76,6 +76,21 @@ console.log(JSON.stringify({ loadMs, ...r }));`,
     console.log(`probe: module load ${Number(result.loadMs).toFixed(0)} ms, DuckDB instance ${Number(result.initMs).toFixed(0)} ms`);
   });
 
+  test('a bundle holding the query front ends carries their compilers, and PRQL and dialects work from the extracted zip alone', async () => {
+    const fe = await bundleEntry({ name: 'frontends', entry: 'test/stacks/fixtures/frontends-probe.ts' }, { arch: 'x86_64', outDir: join(dir, 'zips-fe') });
+    assert.ok(fe.includesFrontEnds);
+    assert.ok(!probe.includesFrontEnds, 'a bundle without them carries neither');
+    for (const f of ['node_modules/prqlc/dist/node/prqlc_js_bg.wasm', 'node_modules/@polyglot-sql/sdk/dist/polyglot_sql.wasm', 'node_modules/@polyglot-sql/sdk/dist/index.node.js']) assert.ok(fe.files.includes(f), `zip lists ${f}`);
+    assert.ok(fe.unzippedBytes < LAMBDA_UNZIPPED_LIMIT_BYTES);
+    const out = join(dir, 'frontends');
+    extract(fe.zipPath, out);
+    // Outside the repository, so nothing resolves from its node_modules.
+    const result = await runFresh(dir, `const m = await import(process.argv[2]);\nconsole.log(JSON.stringify(await m.handler()));`, [join(out, 'frontends.mjs')]);
+    assert.match(String(result.prql), /FROM\s+nation\s+LIMIT\s+2/i);
+    assert.match(String(result.dialect), /COALESCE\(a, 'x'\)[\s\S]*LIMIT\s+3/i);
+    console.log(`front-ends bundle: ${mb(fe.unzippedBytes)} unzipped, ${mb(fe.zipBytes)} zipped`);
+  });
+
   test('the worker bundle carries the native binding, loads, and its DuckDB starts', { skip: WORKER && !existsSync(join(REPO_ROOT, WORKER.entry)) ? `${WORKER.entry} is not written yet` : false }, async () => {
     assert.ok(WORKER);
     const worker = await bundleEntry(WORKER, { arch: 'x86_64', outDir: join(dir, 'zips') });
