@@ -68,6 +68,8 @@ const PARTITION_COLUMN = '__pdb_file';
 export class Worker {
   private readonly free: Sandbox[] = [];
   private readonly sandboxes: Sandbox[] = [];
+  /** The number of the next sandbox made (its directory's name); sandbox 0 is made by create. */
+  private nextSandbox = 1;
 
   private constructor(
     private readonly settings: Settings,
@@ -93,7 +95,11 @@ export class Worker {
   private async takeSandbox(): Promise<Sandbox> {
     const box = this.free.pop();
     if (box) return box;
-    const made = await Worker.sandbox(this.settings, this.sandboxes.length);
+    // The number is taken before the await: fragments arriving together while a sandbox is
+    // being made must not get the same directory (each creation empties its directory, which
+    // removed a running fragment's files: "Failed to create directory .../partitions/0").
+    const n = this.nextSandbox++;
+    const made = await Worker.sandbox(this.settings, n);
     this.sandboxes.push(made);
     return made;
   }

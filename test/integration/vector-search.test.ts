@@ -93,6 +93,16 @@ describe('vector types', () => {
     await rejects(`INSERT INTO vt VALUES (9999, 'x', [1, 2, 3]::FLOAT[])`, 400, /length 3 to array with length 8/);
   });
 
+  test('DOUBLE[n] round-trips through an Iceberg table (CTAS and INSERT); the array functions bind on it', async () => {
+    const rowsOf = 'SELECT i::INTEGER AS id, [i, i / 2.0, -i, 1.5]::DOUBLE[4] AS w FROM range(20) t(i)';
+    await cluster.query(`CREATE TABLE dvec AS ${rowsOf}`);
+    await cluster.query('INSERT INTO dvec SELECT 99, [0.25, 0.5, 0.75, 1.0]::DOUBLE[4]');
+    assert.equal(await typeOf('dvec', 'w'), 'DOUBLE[4]');
+    const q = '[3.0, 1.0, -2.0, 1.5]::DOUBLE[4]';
+    const sql = (from: string) => `SELECT id, array_distance(w, ${q}) AS d, array_inner_product(w, ${q}) AS p FROM ${from} ORDER BY d, id LIMIT 3`;
+    assert.deepEqual((await cluster.query(sql('dvec'))).rows, (await reference.query(sql(`(${rowsOf} UNION ALL SELECT 99, [0.25, 0.5, 0.75, 1.0]::DOUBLE[4])`))).rows);
+  });
+
   test('list<float> written without a size (as other Iceberg writers write it) is sized by ALTER COLUMN ... SET DATA TYPE FLOAT[n]', async () => {
     await cluster.query('CREATE TABLE foreign_lists (id INTEGER, v FLOAT[])');
     await cluster.query(`INSERT INTO foreign_lists SELECT id, CAST(v AS FLOAT[]) FROM vt WHERE id < 20`);

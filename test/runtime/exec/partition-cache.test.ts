@@ -207,6 +207,7 @@ describe('partition cache through a local cluster', () => {
   const clusters: LocalCluster[] = [];
   let on: LocalCluster;
   let off: LocalCluster;
+  let open: (name: string, env: Record<string, string>, invoker: 'pool' | 'in-process') => Promise<LocalCluster>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'puffin-pc-'));
@@ -214,7 +215,7 @@ describe('partition cache through a local cluster', () => {
     mkdirSync(warehouse, { recursive: true });
     catalogEngine = await Engine.create({ threads: 1 });
     const catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), catalogEngine);
-    const open = async (name: string, env: Record<string, string>, invoker: 'pool' | 'in-process') => {
+    open = async (name, env, invoker) => {
       const settings = loadSettings({ PUFFINDB_HOME: join(dir, name), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
       const cluster = await LocalCluster.open({ settings, catalog, invoker, startProcesses: 'now' });
       clusters.push(cluster);
@@ -305,5 +306,21 @@ describe('partition cache through a local cluster', () => {
       assertSameResult(await on.query(sql), want, { ordered: true }, `${sql} (cached)`);
     }
     assert.ok(cacheOf(await on.query(queries[0])).hits > 0, 'a repeat reads the cache');
+  });
+
+  test('concurrent queries on one in-process worker: each fragment in a sandbox of its own, answers equal', async () => {
+    // Fragments arriving together used to get the same sandbox number (taken after an await),
+    // and each new sandbox empties its directory: a running fragment's files could vanish
+    // ("Failed to create directory .../partitions/0").
+    const one = await open('one', {}, 'in-process');
+    const sqls = Array.from({ length: 6 }, (_, k) => `SELECT count(*), sum(x), min(z) FROM t WHERE x > ${90 - k} AND id >= ${k}`);
+    const want = await Promise.all(sqls.map((sql) => off.query(sql)));
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all(sqls.map((sql) => one.query(sql, { fragments: 4 })));
+      got.forEach((r, k) => assert.deepEqual(r.rows, want[k].rows, `${sqls[k]} (round ${round})`));
+    }
+    const boxes = (one as unknown as { invoker: { worker: { sandboxes: { dir: string }[] } } }).invoker.worker.sandboxes.map((b) => b.dir);
+    assert.ok(boxes.length > 1, 'fragments ran concurrently');
+    assert.equal(new Set(boxes).size, boxes.length, `sandbox directories: ${boxes.join(', ')}`);
   });
 });
