@@ -76,9 +76,13 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   ],
   presto: [
     ["SELECT id, date_format(d, '%Y-%m'), length(name), CAST(x AS INTEGER) FROM t ORDER BY id", "SELECT id, strftime(d, '%Y-%m'), length(name), CAST(x AS INTEGER) FROM t ORDER BY id"],
+    ["SELECT id, coalesce(tag, 'none'), upper(name), substr(name, 2, 2), \"name\" FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), upper(name), substr(name, 2, 2), name FROM t ORDER BY id LIMIT 2"],
+    ["SELECT year(d), date_trunc('month', d), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR) FROM t ORDER BY id", "SELECT year(d), date_trunc('month', d), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR) FROM t ORDER BY id"],
   ],
   athena: [
     ["SELECT id, coalesce(tag, '-'), date_add('month', 1, d), year(d) FROM t ORDER BY id LIMIT 3", "SELECT id, coalesce(tag, '-'), d + INTERVAL 1 MONTH, year(d) FROM t ORDER BY id LIMIT 3"],
+    ["SELECT \"id\", substr(name, 1, 2), upper(name), CAST(id AS VARCHAR), date_diff('day', DATE '2024-01-01', d) FROM t ORDER BY id", "SELECT id, substr(name, 1, 2), upper(name), CAST(id AS VARCHAR), date_diff('day', DATE '2024-01-01', d) FROM t ORDER BY id"],
+    ["SELECT g, max_by(name, id), count(*) FROM t GROUP BY g ORDER BY g", "SELECT g, arg_max(name, id), count(*) FROM t GROUP BY g ORDER BY g"],
   ],
   spark: [
     ["SELECT `id`, nvl(tag, 'none'), datediff(d, DATE '2024-01-01'), date_format(d, 'yyyy-MM') FROM t ORDER BY id LIMIT 3", "SELECT id, coalesce(tag, 'none'), date_diff('day', DATE '2024-01-01', d), strftime(d, '%Y-%m') FROM t ORDER BY id LIMIT 3"],
@@ -90,6 +94,7 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   ],
   hive: [
     ["SELECT id, nvl(tag, 'none'), year(d), date_format(d, 'yyyy'), length(name) FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), year(d), strftime(d, '%Y'), length(name) FROM t ORDER BY id LIMIT 2"],
+    ["SELECT `id`, concat_ws('-', name, 'x'), substr(name, 2, 2), datediff(d, '2024-01-01'), CAST(id AS STRING), upper(name) FROM t ORDER BY id LIMIT 3", "SELECT id, concat_ws('-', name, 'x'), substr(name, 2, 2), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR), upper(name) FROM t ORDER BY id LIMIT 3"],
   ],
   tsql: [
     ["SELECT TOP 2 [id], ISNULL(tag, 'none'), LEN(name), DATEADD(day, 1, d) FROM t ORDER BY id", "SELECT id, coalesce(tag, 'none'), length(name), d + INTERVAL 1 DAY FROM t ORDER BY id LIMIT 2"],
@@ -99,6 +104,7 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   oracle: [
     ["SELECT id, NVL(tag, 'none'), name || tag, SUBSTR(name, 2, 2), INSTR(name, 'a') FROM t ORDER BY id FETCH FIRST 3 ROWS ONLY", "SELECT id, coalesce(tag, 'none'), concat(name, tag), substr(name, 2, 2), strpos(name, 'a') FROM t ORDER BY id LIMIT 3"],
     ["SELECT DECODE(g, 1, 'one', 'other'), UPPER(name), CAST(id AS VARCHAR2(10)) FROM t ORDER BY id", "SELECT CASE WHEN g = 1 THEN 'one' ELSE 'other' END, upper(name), CAST(id AS VARCHAR) FROM t ORDER BY id"],
+    ["SELECT EXTRACT(YEAR FROM d), UPPER(name), LENGTH(name), \"ID\" FROM t ORDER BY id", "SELECT year(d), upper(name), length(name), id FROM t ORDER BY id"],
   ],
   clickhouse: [
     ["SELECT id, ifNull(tag, 'none'), lower(name), CAST(id AS String) FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), lower(name), CAST(id AS VARCHAR) FROM t ORDER BY id LIMIT 2"],
@@ -106,21 +112,28 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   ],
   teradata: [
     ["SELECT TOP 2 id, COALESCE(tag, 'none'), UPPER(name) FROM t ORDER BY id", "SELECT id, coalesce(tag, 'none'), upper(name) FROM t ORDER BY id LIMIT 2"],
+    ["SELECT id, name || '!', CAST(id AS VARCHAR(10)), EXTRACT(YEAR FROM d) FROM t ORDER BY id", "SELECT id, name || '!', CAST(id AS VARCHAR), year(d) FROM t ORDER BY id"],
+    ["SELECT g, name FROM t QUALIFY ROW_NUMBER() OVER (PARTITION BY g ORDER BY id) = 1 ORDER BY g", "SELECT g, name FROM t QUALIFY row_number() OVER (PARTITION BY g ORDER BY id) = 1 ORDER BY g"],
   ],
   cockroachdb: [
     ["SELECT id, COALESCE(tag, 'none'), name::STRING FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), name FROM t ORDER BY id LIMIT 2"],
+    ["SELECT id, EXTRACT(YEAR FROM d), d + INTERVAL '1 day', upper(name), \"name\" FROM t ORDER BY id LIMIT 2 OFFSET 1", "SELECT id, year(d), d + INTERVAL 1 DAY, upper(name), name FROM t ORDER BY id LIMIT 2 OFFSET 1"],
   ],
   doris: [
     ["SELECT id, IFNULL(tag, 'none'), DATE_FORMAT(d, '%Y') FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), strftime(d, '%Y') FROM t ORDER BY id LIMIT 2"],
+    ["SELECT `id`, CONCAT_WS('-', name, 'x'), DATEDIFF(d, '2024-01-01'), CAST(id AS CHAR), UPPER(name) FROM t ORDER BY id LIMIT 2", "SELECT id, concat_ws('-', name, 'x'), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR), upper(name) FROM t ORDER BY id LIMIT 2"],
   ],
   starrocks: [
     ["SELECT `id`, IFNULL(tag, 'none'), UPPER(name) FROM t ORDER BY id LIMIT 1, 2", "SELECT id, coalesce(tag, 'none'), upper(name) FROM t ORDER BY id LIMIT 2 OFFSET 1"],
+    ["SELECT YEAR(d), DATE_FORMAT(d, '%Y-%m'), LENGTH(name), SUBSTR(name, 1, 2) FROM t ORDER BY id", "SELECT year(d), strftime(d, '%Y-%m'), length(name), substr(name, 1, 2) FROM t ORDER BY id"],
   ],
   singlestore: [
     ["SELECT id, IFNULL(tag, 'none'), CONCAT(name, tag) FROM t ORDER BY id LIMIT 3", "SELECT id, coalesce(tag, 'none'), name || tag FROM t ORDER BY id LIMIT 3"],
+    ["SELECT `id`, DATE_FORMAT(d, '%Y'), UPPER(name), CAST(id AS CHAR), IFNULL(x, 0) FROM t ORDER BY id LIMIT 2", "SELECT id, strftime(d, '%Y'), upper(name), CAST(id AS VARCHAR), coalesce(x, 0) FROM t ORDER BY id LIMIT 2"],
   ],
   tidb: [
     ["SELECT id, IFNULL(tag, 'none'), YEAR(d) FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), year(d) FROM t ORDER BY id LIMIT 2"],
+    ["SELECT `id`, DATE_FORMAT(d, '%Y-%m'), LEFT(name, 2), DATEDIFF(d, '2024-01-01'), CAST(id AS CHAR) FROM t ORDER BY id LIMIT 1, 2", "SELECT id, strftime(d, '%Y-%m'), left(name, 2), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR) FROM t ORDER BY id LIMIT 2 OFFSET 1"],
   ],
 };
 
