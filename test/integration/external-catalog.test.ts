@@ -8,7 +8,7 @@
 // store injected where openExternalPointerStore would open DynamoDB) does the same.
 
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -281,6 +281,25 @@ describe('a pointer-store catalog (type dynamodb, store injected)', () => {
       FROM dyn.db.events e JOIN hudi_people h ON h.id = e.id JOIN customers c ON c.id = e.customer JOIN regions r ON r.id = c.id
       WHERE e.id + 4 IN (SELECT id FROM delta_ids) ORDER BY person`);
     assert.deepEqual(rows.map((r) => [r.person, r.customer, r.region]), [['Alice', 'ann', 'north'], ['Carol', 'ann', 'north']]);
+
+    // Each scan pruned by its own format's statistics, in one plan: the external Iceberg
+    // table by its manifests' bounds (the CTAS file holds ids 1-2), Delta by its log's
+    // partition values, Hudi by its hive-style directories, CSV by its hive directories.
+    await local.registerDelta('delta_parts', join(FIXTURES, 'delta', 'delta-0.8.0-partitioned'));
+    await local.registerHudi('hudi_hive', join(FIXTURES, 'hudi', 'v6_complexkeygen_hivestyle'));
+    for (const [region, id] of [['north', 10], ['south', 11]] as const) {
+      await mkdir(join(dir, 'by-region', `region=${region}`), { recursive: true });
+      await writeFile(join(dir, 'by-region', `region=${region}`, 'r.csv'), `id\n${id}\n`);
+    }
+    await local.addTable('by_region', join(dir, 'by-region', '*', '*.csv'));
+    const res = await call('POST', '/v1/explain', { key: ADMIN_KEY, body: { sql: `SELECT e.id, h.name, d.value, r.region
+      FROM dyn.db.events e JOIN hudi_hive h ON h.id = e.id JOIN by_region r ON r.id = e.customer JOIN delta_parts d ON d.value = h.name
+      WHERE e.id >= 3 AND h.byteField >= 10 AND h.byteField < 20 AND r.region = 'north' AND d.year = '2021' AND d.month = '12'` } });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const scans = (JSON.parse(text) as { scans: { table: string; filesTotal: number; filesKept: number }[] }).scans;
+    const kept = Object.fromEntries(scans.map((x) => [x.table, [x.filesKept, x.filesTotal]]));
+    assert.deepEqual(kept, { 'dyn.db.events': [3, 4], hudi_hive: [1, 3], by_region: [1, 2], delta_parts: [2, 6] }, JSON.stringify(scans));
   });
 
   test('catalog remove forgets it; its tables are then unknown', async () => {

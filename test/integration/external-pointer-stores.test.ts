@@ -1,15 +1,20 @@
 // The external catalogs' pointer stores against real or protocol-faithful servers: Glue's
 // JSON API served on loopback (VersionId semantics included), DynamoDB as dynalite, and a
 // real Postgres cluster in Iceberg's JDBC-catalog schema. Each keeps the PointerStore
-// contract, and several writers racing read-CAS-retry increments through separate clients
-// neither lose nor double a commit. Stores are opened through openExternalPointerStore, as
-// `puffindb catalog add` does.
+// contract, and several writers racing through separate clients neither lose nor double a
+// commit: read-CAS-retry increments of one pointer, and Iceberg appends by the commit path,
+// whose table then reads through a registered catalog (ExternalCatalogs opening the store).
+// Stores are opened through openExternalPointerStore, as `puffindb catalog add` does.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GlueClient, UpdateTableCommand } from '@aws-sdk/client-glue';
 import pg from 'pg';
@@ -18,6 +23,15 @@ import type { PointerStore } from '../../runtime/catalog/iceberg/pointer-store.t
 import { openExternalPointerStore, type PointerCatalogOptions, type PointerCatalogType } from '../../runtime/catalog/external/stores.ts';
 import { DynamoDbPointerStore } from '../../runtime/catalog/external/dynamodb-pointer-store.ts';
 import { DROPPING_PARAMETER } from '../../runtime/catalog/external/glue-data-catalog-store.ts';
+import { commitTable, createTable, liveDataFileInfos, loadTable } from '../../runtime/catalog/iceberg/commit.ts';
+import type { IcebergSchema } from '../../runtime/catalog/iceberg/types.ts';
+import type { DataFileInfo } from '../../runtime/catalog/iceberg/writer-manifest.ts';
+import { uriTableIO } from '../../runtime/catalog/iceberg/writer-io.ts';
+import { addCatalog } from '../../runtime/api/catalogs.ts';
+import { ExternalCatalogs } from '../../runtime/catalog/external/external-catalog.ts';
+import type { CatalogInput } from '../../runtime/catalog/external/registry.ts';
+import { MemoryPointerStore } from '../../runtime/catalog/iceberg/memory-pointer-store.ts';
+import { uriFileIO } from '../../runtime/catalog/iceberg/uri-file-io.ts';
 import { startLocalGlue, type LocalGlue } from '../helpers/glue-server.ts';
 import { startPostgresServer, type TestPostgres } from '../helpers/postgres-server.ts';
 import { freePort } from '../helpers/redis-server.ts';
@@ -33,6 +47,10 @@ const WRITERS = 3;
 const INCREMENTS = 4;
 
 // initdb and Postgres's start run beside the Glue and DynamoDB suites.
+// Table files of the Iceberg races (metadata, manifests; the data files are only named).
+const scratch = mkdtempSync(join(tmpdir(), 'puffindb-pointer-stores-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
 const POSTGRES_PASSWORD = 'catalog-pw';
 const postgresStarting = startPostgresServer({ password: POSTGRES_PASSWORD });
 postgresStarting.catch(() => undefined); // reported by the Postgres suite's before()
@@ -90,6 +108,54 @@ async function raceIncrements(stores: PointerStore[], name: string, increments: 
   assert.equal(Number((await stores[0]!.get(name))!.split(':')[0]), total, 'no commit lost');
   assert.deepEqual(won.sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i + 1), 'each count won exactly once');
   assert.ok(losses > 0, 'the writers did race');
+}
+
+/**
+ * Iceberg commits, not just pointer swaps: one table created through the first store, then
+ * `stores.length` writers, each through its own client, append `appends` snapshots each by
+ * the commit path (iceberg/commit.ts: write the metadata file, compare-and-swap, on a lost
+ * race re-read and retry). Every snapshot lands once, in one parent chain, every file is live.
+ */
+async function raceIcebergAppends(stores: PointerStore[], name: string, appends: number, where: string): Promise<void> {
+  const io = uriTableIO();
+  const location = pathToFileURL(join(scratch, where, name.replace('.', '-'))).href;
+  const schema: IcebergSchema = { schemaId: 0, fields: [{ id: 1, name: 'id', required: false, type: { kind: 'long' } }], identifierFieldIds: [] };
+  await createTable(stores[0]!, name, { schema, lastColumnId: 1, spec: { specId: 0, fields: [] }, location }, io);
+  const file = (w: number, i: number): DataFileInfo => ({ path: `${location}/data/w${w}-${i}.parquet`, format: 'PARQUET', partition: [], recordCount: 1, fileSizeInBytes: 100 });
+  const results = await Promise.all(stores.map(async (store, w) => {
+    const mine = [];
+    for (let i = 0; i < appends; i++) mine.push(await commitTable(store, name, { operation: 'append', files: [file(w, i)] }, { io }));
+    return mine;
+  }));
+  const all = results.flat();
+  const total = stores.length * appends;
+  assert.equal(new Set(all.map((r) => String(r.sequenceNumber))).size, total, 'one sequence number per commit');
+  assert.ok(all.some((r) => r.attempts > 1), 'the writers did race');
+  const table = await loadTable(stores[stores.length - 1]!, name, io);
+  assert.equal(table.metadata.snapshots.length, total, 'no commit lost or doubled');
+  const snaps = table.metadata.snapshots;
+  for (let i = 1; i < snaps.length; i++) assert.equal(String(snaps[i]!.parentSnapshotId), String(snaps[i - 1]!.snapshotId), 'one chain');
+  const live = [...(await liveDataFileInfos(io, table)).keys()].sort();
+  assert.deepEqual(live, stores.flatMap((_, w) => Array.from({ length: appends }, (_, i) => file(w, i).path)).sort(), 'every appended file live, once');
+}
+
+/**
+ * The raced table through the path SQL takes: a catalog record as `catalog add` makes it,
+ * ExternalCatalogs opening the store itself (openExternalPointerStore), the table answered
+ * as CATALOG.race.appends with every appended file.
+ */
+async function readThroughRegistry(input: Omit<CatalogInput, 'name'>, files: number): Promise<void> {
+  const external = new ExternalCatalogs(new MemoryPointerStore(), { io: uriFileIO(), tableIO: uriTableIO() });
+  try {
+    await addCatalog(external, { name: 'ext', ...input });
+    const table = await external.getTable('ext.race.appends');
+    assert.ok(table, 'the table is found through the registered catalog');
+    assert.equal(table.files.length, files);
+    assert.deepEqual(table.columns.map((c) => c.name), ['id']);
+    assert.equal(await external.getTable('ext.race.missing'), undefined);
+  } finally {
+    await external.close();
+  }
 }
 
 async function openMany(type: PointerCatalogType, options: PointerCatalogOptions, n: number): Promise<PointerStore[]> {
@@ -217,6 +283,16 @@ describe('Glue Data Catalog store against a local Glue endpoint', () => {
     }
   });
 
+  test(`${WRITERS} writers committing Iceberg appends through separate clients: every snapshot once, read through a registered catalog`, async () => {
+    const stores = await openMany('glue', options(), WRITERS);
+    try {
+      await raceIcebergAppends(stores, 'race.appends', 3, 'glue');
+      await readThroughRegistry({ type: 'glue-catalog', region: 'us-east-1', options: { endpoint: glue.endpoint, catalogId: '123456789012' } }, WRITERS * 3);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
   test('an unreachable endpoint is unavailable, at open', async () => {
     const dead = await startLocalGlue();
     const endpoint = dead.endpoint;
@@ -292,6 +368,16 @@ describe('DynamoDB store against dynalite', () => {
     const stores = await openMany('dynamodb', { region: 'us-east-1', endpoint, table: 'iceberg' }, WRITERS);
     try {
       await raceIncrements(stores, 'race.counter', INCREMENTS);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  test(`${WRITERS} writers committing Iceberg appends through separate clients: every snapshot once, read through a registered catalog`, async () => {
+    const stores = await openMany('dynamodb', { region: 'us-east-1', endpoint, table: 'iceberg' }, WRITERS);
+    try {
+      await raceIcebergAppends(stores, 'race.appends', 3, 'dynamodb');
+      await readThroughRegistry({ type: 'dynamodb', region: 'us-east-1', options: { endpoint, table: 'iceberg' } }, WRITERS * 3);
     } finally {
       await closeAll(stores);
     }
@@ -405,6 +491,16 @@ describe('Postgres store in the Iceberg JDBC catalog schema, on a real Postgres'
     const stores = await openMany('postgres', options(), WRITERS);
     try {
       await raceIncrements(stores, 'race.counter', INCREMENTS);
+    } finally {
+      await closeAll(stores);
+    }
+  });
+
+  test(`${WRITERS} writers committing Iceberg appends through separate pools: every snapshot once, read through a registered catalog`, async () => {
+    const stores = await openMany('postgres', options(), WRITERS);
+    try {
+      await raceIcebergAppends(stores, 'race.appends', 3, 'postgres');
+      await readThroughRegistry({ type: 'postgres', options: { url: postgres.url, catalogName: 'lake', passwordEnv: 'PUFFINDB_CATALOG_TEST_PASSWORD' } }, WRITERS * 3);
     } finally {
       await closeAll(stores);
     }

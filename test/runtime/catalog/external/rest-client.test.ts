@@ -1,7 +1,8 @@
 // The Iceberg REST client's own rules, against a loopback server that records what it was
 // sent (no AWS traffic): SigV4 headers for Glue and S3 Tables, OAuth2 client credentials
 // (token cached, fetched again after a 401), bearer tokens from the environment, Glue's
-// "HTTP 200 with an error body", capability probing remembered, config prefix; and the
+// "HTTP 200 with an error body", capability probing remembered, config prefix, the drop's
+// purgeRequested (S3 Tables and Glue need opposite values); and the
 // commit's requirements and updates computed from two metadata versions.
 
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { catalogRecord, type CatalogInput } from '../../../../runtime/catalog/external/registry.ts';
 import { CatalogError, RestCatalogClient, signRequest } from '../../../../runtime/catalog/external/rest-client.ts';
-import { restChange } from '../../../../runtime/catalog/external/rest-store.ts';
+import { RestPointerStore, restChange } from '../../../../runtime/catalog/external/rest-store.ts';
 import { newTableMetadata } from '../../../../runtime/catalog/iceberg/commit.ts';
 import type { TableMetadata } from '../../../../runtime/catalog/iceberg/metadata.ts';
 
@@ -147,6 +148,27 @@ describe('answers', () => {
     const c = client({});
     assert.equal(await c.registerTable(['db'], 't', 'file:///x.metadata.json'), false);
     assert.deepEqual(seen.map((s) => s.url.split('?')[0]), ['/v1/config']);
+  });
+});
+
+describe('drop', () => {
+  test('a DROP sends purgeRequested as the type needs: true for S3 Tables, false for Glue and other REST catalogs; a moved table is not dropped', async () => {
+    const io = { read: async () => { throw new Error('not read'); } } as unknown as ConstructorParameters<typeof RestPointerStore>[1];
+    for (const [type, purge] of [['s3tables', 'true'], ['glue', 'false'], ['rest', 'false']] as const) {
+      seen.length = 0;
+      routes = {
+        'GET /v1/config': () => [200, { defaults: {}, overrides: {} }],
+        'GET /v1/namespaces/db/tables/t': () => [200, { 'metadata-location': 'file:///t/metadata/2.metadata.json', metadata: { 'format-version': 2 } }],
+        'DELETE /v1/namespaces/db/tables/t': () => [204, undefined],
+      };
+      const store = new RestPointerStore(client({ type, region: 'us-east-1', ...(type === 's3tables' ? { warehouse: 'arn:aws:s3tables:us-east-1:123456789012:bucket/b' } : {}) }, type === 'rest' ? {} : { credentials: async () => creds }), io);
+      assert.equal(await store.remove('db.t', 'file:///t/metadata/1.metadata.json'), false, `${type}: a table whose pointer moved is left`);
+      assert.equal(seen.filter((s) => s.method === 'DELETE').length, 0);
+      assert.equal(await store.remove('db.t', 'file:///t/metadata/2.metadata.json'), true, type);
+      const drops = seen.filter((s) => s.method === 'DELETE');
+      assert.equal(drops.length, 1, type);
+      assert.equal(new URL(drops[0].url, base).searchParams.get('purgeRequested'), purge, `${type}: purgeRequested`);
+    }
   });
 });
 
