@@ -450,12 +450,13 @@ export class LocalCluster implements QueryService {
         return { outcome: { operation: 'ctas', table: statement.table, rowsAffected: 0, snapshotId: null, metadataLocation: existing }, plan, stats: emptyStats() };
       }
       const definitions = plan.output.map((c) => `${sqlIdent(c.name)} ${c.type}`).join(', ');
-      created = (await createTableFromDefinitions(ctx, statement.table, definitions, statement.partitionBy ? { partitionBy: statement.partitionBy } : {})).metadataLocation;
+      created = (await createTableFromDefinitions(ctx, statement.table, definitions, { ...(statement.partitionBy ? { partitionBy: statement.partitionBy } : {}), ...(statement.properties ? { properties: statement.properties } : {}) })).metadataLocation;
     }
     try {
       const base = await loadTable(ctx.store, statement.table, ctx.io);
-      // Before any fragment writes a file: v3 tables are read, not written, by this version.
-      assertWritableFormat(base.metadata, statement.table);
+      // Before any fragment writes a file. The fragments' files are committed by commitTable,
+      // which assigns a v3 table's row lineage.
+      assertWritableFormat(base.metadata, statement.table, { v3: true });
       const { files, plan: writing, stats } = await this.runWriteFragments(
         plan, statement.table, base.metadataLocation, queryId, options,
         `${statement.kind} on Iceberg table ${statement.table}: each fragment writes its rows as data files; one commit appends them all`,

@@ -19,7 +19,7 @@ import { planTableScan } from '../catalog/iceberg/scan.ts';
 import { loadTable } from '../catalog/iceberg/commit.ts';
 import { exposedSchema } from '../catalog/iceberg/column-names.ts';
 import { splitTopLevel } from '../catalog/iceberg/writer-schema.ts';
-import { alterTable, dropTable, truncateTable, type AlterAction } from '../catalog/iceberg/ddl.ts';
+import { alterTable, checkSettableProperties, dropTable, truncateTable, type AlterAction } from '../catalog/iceberg/ddl.ts';
 import { mergeRows, type MergeStatement } from '../catalog/iceberg/merge.ts';
 import {
   appendRows,
@@ -32,8 +32,8 @@ import {
 } from '../catalog/iceberg/writer.ts';
 
 export type WriteStatement =
-  | { kind: 'create'; table: string; ifNotExists: boolean; definitions: string; partitionBy?: string }
-  | { kind: 'ctas'; table: string; ifNotExists: boolean; select: string; partitionBy?: string }
+  | { kind: 'create'; table: string; ifNotExists: boolean; definitions: string; partitionBy?: string; properties?: Record<string, string> }
+  | { kind: 'ctas'; table: string; ifNotExists: boolean; select: string; partitionBy?: string; properties?: Record<string, string> }
   | { kind: 'insert'; table: string; columns?: string[]; select: string }
   | { kind: 'delete'; table: string; where?: string }
   | { kind: 'update'; table: string; assignments: { column: string; expression: string }[]; where?: string }
@@ -173,6 +173,31 @@ function partitionedBy(s: Scanner): string | undefined {
   return s.keyword('PARTITIONED', 'BY') ? s.parenthesized() : undefined;
 }
 
+/** `('property' = 'value', ...)`, as ALTER TABLE ... SET and CREATE TABLE ... WITH take it. */
+function propertyList(s: Scanner, what: string): Record<string, string> {
+  const properties: Record<string, string> = {};
+  for (const item of splitTopLevel(s.parenthesized())) {
+    const eq = item.indexOf('=', item.startsWith("'") ? item.indexOf("'", 1) : 0);
+    const key = stringLiteral(item.slice(0, eq)) ?? item.slice(0, eq).trim();
+    const value = eq < 0 ? undefined : stringLiteral(item.slice(eq + 1));
+    if (eq < 0 || value === undefined || !/^[A-Za-z0-9_.-]+$/.test(key)) throw new PuffinError('syntax_error', `expected 'property' = 'value' in ${what} (...), got: ${item}`);
+    properties[key] = value;
+  }
+  return properties;
+}
+
+/** CREATE TABLE's `[PARTITIONED BY (...)] [WITH ('property' = 'value', ...)]`. */
+function createOptions(s: Scanner): { partitionBy?: string; properties?: Record<string, string> } {
+  const partitionBy = partitionedBy(s);
+  const properties = s.keyword('WITH') && s.peek() === '(' ? propertyList(s, 'CREATE TABLE ... WITH') : undefined;
+  if (properties) {
+    // format-version is checked where the table is made (commit.ts requestedFormatVersion).
+    const { 'format-version': _version, ...rest } = properties;
+    checkSettableProperties(rest, 'CREATE TABLE ... WITH');
+  }
+  return { ...(partitionBy ? { partitionBy } : {}), ...(properties ? { properties } : {}) };
+}
+
 /** Recognize a write statement; undefined when `sql` is not one (e.g. a SELECT). */
 export function parseWrite(sql: string): WriteStatement | undefined {
   const s = new Scanner(stripStatement(lex(sql).withoutComments));
@@ -184,16 +209,16 @@ export function parseWrite(sql: string): WriteStatement | undefined {
     const table = s.qualifiedName();
     if (s.peek() === '(') {
       const definitions = s.parenthesized();
-      const partitionBy = partitionedBy(s);
+      const options = createOptions(s);
       if (s.keyword('AS')) throw new PuffinError('unsupported', 'CREATE TABLE with both a column list and AS SELECT is not supported; use one or the other');
       if (s.rest()) throw new PuffinError('syntax_error', `unexpected text after the column definitions: ${s.rest().slice(0, 40)}`);
-      return { kind: 'create', table, ifNotExists, definitions, ...(partitionBy ? { partitionBy } : {}) };
+      return { kind: 'create', table, ifNotExists, definitions, ...options };
     }
-    const partitionBy = partitionedBy(s);
+    const options = createOptions(s);
     if (!s.keyword('AS')) throw new PuffinError('syntax_error', `CREATE TABLE ${table} needs a column list '(...)' or 'AS SELECT ...'`);
     const select = s.rest();
     if (!QUERY_START.test(select)) throw new PuffinError('syntax_error', `CREATE TABLE ${table} AS must be followed by a query`);
-    return { kind: 'ctas', table, ifNotExists, select, ...(partitionBy ? { partitionBy } : {}) };
+    return { kind: 'ctas', table, ifNotExists, select, ...options };
   }
   if (s.keyword('INSERT')) {
     if (s.keyword('OR')) throw new PuffinError('unsupported', 'INSERT OR REPLACE / OR IGNORE is not supported for Iceberg tables (they have no primary keys)');
@@ -319,17 +344,7 @@ function parseAlter(s: Scanner): WriteStatement | undefined {
   }
   if (s.keyword('SET', 'PARTITIONED', 'BY')) return done({ op: 'set_partitioning', partitionBy: s.parenthesized() });
   if (s.keyword('RESET', 'PARTITIONED', 'BY')) return done({ op: 'set_partitioning', partitionBy: '' });
-  if (s.keyword('SET') && s.peek() === '(') {
-    const properties: Record<string, string> = {};
-    for (const item of splitTopLevel(s.parenthesized())) {
-      const eq = item.indexOf('=', item.startsWith("'") ? item.indexOf("'", 1) : 0);
-      const key = stringLiteral(item.slice(0, eq)) ?? item.slice(0, eq).trim();
-      const value = eq < 0 ? undefined : stringLiteral(item.slice(eq + 1));
-      if (eq < 0 || value === undefined || !/^[A-Za-z0-9_.-]+$/.test(key)) throw new PuffinError('syntax_error', `expected 'property' = 'value' in ALTER TABLE ... SET (...), got: ${item}`);
-      properties[key] = value;
-    }
-    return done({ op: 'set_properties', properties });
-  }
+  if (s.keyword('SET') && s.peek() === '(') return done({ op: 'set_properties', properties: propertyList(s, 'ALTER TABLE ... SET') });
   throw new PuffinError('unsupported', `ALTER TABLE ${table}: supported are ADD COLUMN, DROP COLUMN, RENAME COLUMN, RENAME TO, ALTER COLUMN ... TYPE / SET NOT NULL / DROP NOT NULL, SET PARTITIONED BY (...), RESET PARTITIONED BY and SET ('property' = 'value')`);
 }
 
@@ -432,17 +447,18 @@ export async function executeWriteStatement(st: WriteStatement, ctx: WritePlanne
     snapshotId: r.snapshotId,
     metadataLocation: r.metadataLocation,
   });
-  const options = (partitionBy?: string): { partitionBy?: string } => (partitionBy ? { partitionBy } : {});
+  const options = (partitionBy?: string, properties?: Record<string, string>): { partitionBy?: string; properties?: Record<string, string> } =>
+    ({ ...(partitionBy ? { partitionBy } : {}), ...(properties ? { properties } : {}) });
   switch (st.kind) {
     case 'create': {
       const existing = await ctx.store.get(st.table);
       if (existing && st.ifNotExists) return done({ rowsAffected: 0, snapshotId: null, metadataLocation: existing });
-      return done(await createTableFromDefinitions(ctx, st.table, st.definitions, options(st.partitionBy)));
+      return done(await createTableFromDefinitions(ctx, st.table, st.definitions, options(st.partitionBy, st.properties)));
     }
     case 'ctas': {
       const existing = await ctx.store.get(st.table);
       if (existing && st.ifNotExists) return done({ rowsAffected: 0, snapshotId: null, metadataLocation: existing });
-      return done(await withTableViews(ctx, st.select, (select) => createTableAsSelect(ctx, st.table, select, options(st.partitionBy))));
+      return done(await withTableViews(ctx, st.select, (select) => createTableAsSelect(ctx, st.table, select, options(st.partitionBy, st.properties))));
     }
     case 'insert':
       return done(

@@ -27,7 +27,7 @@ import { assertWritableFormat, decodeTableMetadata, metadataFileVersion, type Pa
 import type { PointerStore } from './pointer-store.ts';
 import type { IcebergSchema } from './types.ts';
 import type { TableIO } from './writer-io.ts';
-import { encodeManifest, encodeManifestList, type DataFileInfo, type EntryToWrite } from './writer-manifest.ts';
+import { encodeManifest, encodeManifestList, manifestListFirstRowIds, type DataFileInfo, type EntryToWrite, type ManifestListRow } from './writer-manifest.ts';
 import { metadataToJson } from './writer-metadata.ts';
 import { partitionTypes } from './writer-schema.ts';
 
@@ -70,6 +70,11 @@ export type TableChange =
       /** Position delete files, each in the partition (and spec) of the data file it names. */
       deletes: { specId: number; file: DataFileInfo }[];
       referenced: string[];
+      /**
+       * v3: deletion vectors this change replaces (a new vector of the same data file holds
+       * their positions too), by Puffin file path and the data file each names.
+       */
+      removedDeletes?: { path: string; referencedDataFile: string }[];
       isolation?: IsolationLevel;
       conflictingAdds?: (paths: string[]) => Promise<string | undefined>;
     };
@@ -125,7 +130,7 @@ function nextMetadataUri(location: string, previous: string | undefined, metadat
 }
 
 export async function writeMetadataFile(io: TableIO, metadata: TableMetadata, previous: string | undefined, name: string): Promise<string> {
-  assertWritableFormat(metadata, name);
+  assertWritableFormat(metadata, name, { v3: true });
   const uri = nextMetadataUri(tableLocation(metadata, name), previous, metadata);
   await io.write(uri, new TextEncoder().encode(metadataToJson(metadata)));
   return uri;
@@ -140,10 +145,24 @@ export interface NewTable {
   properties?: Record<string, string>;
 }
 
-/** The metadata of a new, empty format-v2 table. */
+/**
+ * The format version a new table asks for with its `format-version` property (Iceberg's
+ * reserved property, not kept in the properties): 2 by default, 3 when asked.
+ */
+export function requestedFormatVersion(properties: Record<string, string> | undefined): 2 | 3 {
+  const v = properties?.['format-version'];
+  if (v === undefined || v.trim() === '2') return 2;
+  if (v.trim() === '3') return 3;
+  throw new PuffinError('bad_request', `table property 'format-version' must be '2' or '3' for a new table, got '${v}'`);
+}
+
+/** The metadata of a new, empty table: format v2, or v3 when its properties ask for it. */
 export function newTableMetadata(t: NewTable, now = Date.now()): TableMetadata {
+  const formatVersion = requestedFormatVersion(t.properties);
+  const { 'format-version': _reserved, ...properties } = t.properties ?? {};
   return {
-    formatVersion: 2,
+    formatVersion,
+    ...(formatVersion === 3 ? { nextRowId: 0n } : {}),
     tableUuid: randomUUID(),
     location: t.location.replace(/\/+$/, ''),
     lastSequenceNumber: 0n,
@@ -156,7 +175,7 @@ export function newTableMetadata(t: NewTable, now = Date.now()): TableMetadata {
     lastPartitionId: Math.max(999, ...t.spec.fields.map((f) => f.fieldId)),
     sortOrders: [{ orderId: 0, fields: [] }],
     defaultSortOrderId: 0,
-    properties: { 'write.format.default': 'parquet', 'write.parquet.compression-codec': 'zstd', ...(t.properties ?? {}) },
+    properties: { 'write.format.default': 'parquet', 'write.parquet.compression-codec': 'zstd', ...properties },
     currentSnapshotId: null,
     snapshots: [],
     snapshotLog: [],
@@ -189,7 +208,7 @@ export function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata:
   const types = partitionTypes(schema, spec);
   const info: DataFileInfo = {
     path: file.filePath,
-    format: 'PARQUET',
+    format: file.fileFormat.toUpperCase() === 'PUFFIN' ? 'PUFFIN' : 'PARQUET',
     partition: file.partition.map((raw, i) => partitionValueFromAvro(types[i], raw)),
     recordCount: file.recordCount,
     fileSizeInBytes: file.fileSizeInBytes,
@@ -206,6 +225,9 @@ export function toDataFileInfo(file: ContentFile, spec: PartitionSpec, metadata:
   if (nan) info.nanValueCounts = nan;
   if (lo) info.lowerBounds = Object.fromEntries(Object.entries(lo).map(([k, v]) => [k, new Uint8Array(v)]));
   if (hi) info.upperBounds = Object.fromEntries(Object.entries(hi).map(([k, v]) => [k, new Uint8Array(v)]));
+  if (file.referencedDataFile !== undefined) info.referencedDataFile = file.referencedDataFile;
+  if (file.contentOffset !== undefined) info.contentOffset = file.contentOffset;
+  if (file.contentSizeInBytes !== undefined) info.contentSizeInBytes = file.contentSizeInBytes;
   return info;
 }
 
@@ -223,10 +245,14 @@ export async function liveDataFileInfos(io: TableIO, base: LoadedTable): Promise
   return out;
 }
 
-async function readManifestList(io: TableIO, snapshot: Snapshot | undefined): Promise<ManifestFile[]> {
+async function readManifestList(io: TableIO, snapshot: Snapshot | undefined): Promise<ManifestListRow[]> {
   if (!snapshot) return [];
   if (!snapshot.manifestList) throw new PuffinError('unsupported', `snapshot ${snapshot.snapshotId} lists manifests inline (format v1); this writer appends to v2 tables only`);
-  return decodeManifestList(await io.read(snapshot.manifestList), snapshot.manifestList);
+  const bytes = await io.read(snapshot.manifestList);
+  const rows: ManifestListRow[] = decodeManifestList(bytes, snapshot.manifestList);
+  // v3 row lineage: each manifest's first_row_id, carried over unchanged by later commits.
+  const ids = manifestListFirstRowIds(bytes, snapshot.manifestList);
+  return rows.map((r, i) => (ids[i] === undefined ? r : { ...r, firstRowId: ids[i] }));
 }
 
 function currentSnapshot(m: TableMetadata): Snapshot | undefined {
@@ -254,7 +280,7 @@ async function writeAddedManifest(io: TableIO, base: LoadedTable, files: DataFil
   const spec = specOf(m, specId, base.name);
   const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
   const entries: EntryToWrite[] = files.map((file) => ({ status: ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, file }));
-  const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries, content);
+  const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries, content, m.formatVersion);
   const path = `${tableLocation(m, base.name)}/metadata/${randomUUID()}-m0.avro`;
   await io.write(path, encoded.bytes);
   return { path, length: encoded.bytes.length, specId: spec.specId, summary: encoded.summary, content };
@@ -272,7 +298,7 @@ async function writeDeleteManifests(io: TableIO, base: LoadedTable, deletes: { s
   return out;
 }
 
-function addedRow(a: AddedManifest, snapshotId: bigint, seq: bigint): ManifestFile {
+function addedRow(a: AddedManifest, snapshotId: bigint, seq: bigint): ManifestListRow {
   return {
     path: a.path,
     length: a.length,
@@ -304,39 +330,61 @@ interface BuiltSnapshot {
   attemptFiles: string[];
 }
 
-/** Rewrite the base's manifests that hold removed files: those entries become DELETED. */
+const deleteKey = (path: string, referenced: string | undefined): string => `${path}\u0000${referenced ?? ''}`;
+
+/**
+ * Rewrite the base's manifests that hold removed files: those entries become DELETED.
+ * `removed` names data files by path; `removedDeletes` (v3) deletion vectors by deleteKey.
+ */
 async function rewriteForRemoval(
   io: TableIO,
   base: LoadedTable,
-  manifests: ManifestFile[],
+  manifests: ManifestListRow[],
   removed: Set<string>,
   snapshotId: bigint,
   seq: bigint,
   attemptFiles: string[],
-): Promise<{ rows: ManifestFile[]; removedFiles: DataFileInfo[] }> {
-  const rows: ManifestFile[] = [];
+  removedDeletes: Set<string> = new Set(),
+): Promise<{ rows: ManifestListRow[]; removedFiles: DataFileInfo[]; removedDeleteFiles: DataFileInfo[] }> {
+  const rows: ManifestListRow[] = [];
   const removedFiles: DataFileInfo[] = [];
+  const removedDeleteFiles: DataFileInfo[] = [];
   const found = new Set<string>();
   const m = base.metadata;
+  const v3 = m.formatVersion >= 3;
   const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
   for (const mf of manifests) {
-    if (mf.content !== 'data') {
+    const isData = mf.content === 'data';
+    const keyOf = (f: ContentFile): string => (isData ? f.filePath : deleteKey(f.filePath, f.referencedDataFile));
+    const wanted = isData ? removed : removedDeletes;
+    if (wanted.size === 0) {
       rows.push(mf);
       continue;
     }
     const manifest = decodeManifest(await io.read(mf.path), mf.path);
+    // v3: data files with no first_row_id inherit one from the manifest's, in entry order.
+    let nextInherited = isData ? mf.firstRowId : undefined;
+    const rowIds = new Map<ContentFile, bigint>();
+    for (const e of manifest.entries) {
+      if (!isData) break;
+      if (e.file.firstRowId !== undefined) rowIds.set(e.file, e.file.firstRowId);
+      else if (nextInherited !== undefined) {
+        rowIds.set(e.file, nextInherited);
+        nextInherited += BigInt(e.file.recordCount);
+      }
+    }
     const live = manifest.entries.filter((e) => e.status !== DELETED);
-    if (!live.some((e) => removed.has(e.file.filePath))) {
+    if (!live.some((e) => wanted.has(keyOf(e.file)))) {
       rows.push(mf);
       continue;
     }
     const spec = specOf(m, mf.partitionSpecId, base.name);
     const entries: EntryToWrite[] = live.map((e) => {
       const file = toDataFileInfo(e.file, spec, m);
-      const isRemoved = removed.has(e.file.filePath);
+      const isRemoved = wanted.has(keyOf(e.file));
       if (isRemoved) {
-        found.add(e.file.filePath);
-        removedFiles.push(file);
+        found.add(keyOf(e.file));
+        (isData ? removedFiles : removedDeleteFiles).push(file);
       }
       return {
         status: isRemoved ? DELETED : 0,
@@ -344,9 +392,10 @@ async function rewriteForRemoval(
         sequenceNumber: dataSequenceNumber(e, mf),
         fileSequenceNumber: fileSequenceNumber(e, mf),
         file,
+        ...(v3 ? { firstRowId: rowIds.get(e.file) ?? null } : {}),
       };
     });
-    const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries);
+    const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), entries, mf.content, m.formatVersion);
     const path = `${tableLocation(m, base.name)}/metadata/${randomUUID()}-m1.avro`;
     await io.write(path, encoded.bytes);
     attemptFiles.push(path);
@@ -355,7 +404,9 @@ async function rewriteForRemoval(
       path,
       length: encoded.bytes.length,
       partitionSpecId: spec.specId,
-      content: 'data',
+      content: mf.content,
+      // Its entries carry their row ids explicitly: the manifest keeps its range of ids.
+      ...(mf.firstRowId !== undefined ? { firstRowId: mf.firstRowId } : {}),
       sequenceNumber: seq,
       minSequenceNumber: s.minExplicitSequenceNumber ?? seq,
       addedSnapshotId: snapshotId,
@@ -370,7 +421,11 @@ async function rewriteForRemoval(
   }
   const missing = [...removed].filter((p) => !found.has(p));
   if (missing.length) throw rewrittenConflict(base.name, missing);
-  return { rows, removedFiles };
+  const missingDeletes = [...removedDeletes].filter((p) => !found.has(p));
+  if (missingDeletes.length) {
+    throw new PuffinError('conflict', `table '${base.name}': a concurrent commit replaced ${missingDeletes.length} deletion vector(s) this change replaces; re-run the statement`, { table: base.name });
+  }
+  return { rows, removedFiles, removedDeleteFiles };
 }
 
 async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange, added: AddedManifest | undefined, addedFiles: DataFileInfo[], extraSummary: Record<string, string>, now: number, deleteManifests: AddedManifest[] = []): Promise<BuiltSnapshot> {
@@ -379,13 +434,19 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
   const seq = m.lastSequenceNumber + 1n;
   const snapshotId = newSnapshotId();
   const baseManifests = await readManifestList(io, parent);
-  let rows: ManifestFile[];
+  let rows: ManifestListRow[];
   let removedFiles: DataFileInfo[] = [];
+  let removedDeleteFiles: DataFileInfo[] = [];
   const attemptFiles: string[] = [];
+  const removedDeletes = change.operation === 'row-delta' ? (change.removedDeletes ?? []) : [];
   if (change.operation === 'overwrite' && change.removed.length) {
     const r = await rewriteForRemoval(io, base, baseManifests, new Set(change.removed), snapshotId, seq, attemptFiles);
     rows = r.rows;
     removedFiles = r.removedFiles;
+  } else if (removedDeletes.length) {
+    const r = await rewriteForRemoval(io, base, baseManifests, new Set(), snapshotId, seq, attemptFiles, new Set(removedDeletes.map((d) => deleteKey(d.path, d.referencedDataFile))));
+    rows = r.rows;
+    removedDeleteFiles = r.removedDeleteFiles;
   } else {
     rows = baseManifests;
   }
@@ -393,6 +454,24 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
   if (deleteManifests.length) rows = [...deleteManifests.map((d) => addedRow(d, snapshotId, seq)), ...rows];
   const deleteFiles = change.operation === 'row-delta' ? change.deletes.map((d) => d.file) : [];
   const deleteRows = deleteFiles.reduce((n, f) => n + f.recordCount, 0);
+  const removedDeleteRows = removedDeleteFiles.reduce((n, f) => n + f.recordCount, 0);
+
+  // v3 row lineage (spec: Row Lineage): every data manifest without a first_row_id gets the
+  // next range of ids, as long as its added and existing rows; the snapshot records the first
+  // id and how many it assigned, and the table's next-row-id moves past them.
+  let firstRowId: bigint | undefined;
+  let assignedRows = 0n;
+  if (m.formatVersion >= 3) {
+    firstRowId = m.nextRowId ?? 0n;
+    let next = firstRowId;
+    rows = rows.map((r) => {
+      if (r.content !== 'data' || r.firstRowId !== undefined) return r;
+      const assigned = { ...r, firstRowId: next };
+      next += (r.addedRowsCount ?? 0n) + (r.existingRowsCount ?? 0n);
+      return assigned;
+    });
+    assignedRows = next - firstRowId;
+  }
 
   const dataRows = rows.filter((r) => r.content === 'data');
   const totalFiles = dataRows.reduce((n, r) => n + (r.addedFilesCount ?? 0) + (r.existingFilesCount ?? 0), 0);
@@ -423,15 +502,16 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
           'added-position-deletes': String(deleteRows),
         }
       : {}),
-    'total-delete-files': String(Number(parent?.summary['total-delete-files'] ?? '0') + deleteFiles.length),
-    'total-position-deletes': String(Number(parent?.summary['total-position-deletes'] ?? '0') + deleteRows),
+    ...(removedDeleteFiles.length ? { 'removed-delete-files': String(removedDeleteFiles.length), 'removed-position-deletes': String(removedDeleteRows) } : {}),
+    'total-delete-files': String(Number(parent?.summary['total-delete-files'] ?? '0') + deleteFiles.length - removedDeleteFiles.length),
+    'total-position-deletes': String(Number(parent?.summary['total-position-deletes'] ?? '0') + deleteRows - removedDeleteRows),
     'total-equality-deletes': parent?.summary['total-equality-deletes'] ?? '0',
     ...extraSummary,
   };
 
   const location = tableLocation(m, base.name);
   const listPath = `${location}/metadata/snap-${snapshotId}-1-${randomUUID()}.avro`;
-  await io.write(listPath, encodeManifestList(rows, snapshotId, parent?.snapshotId, seq));
+  await io.write(listPath, encodeManifestList(rows, snapshotId, parent?.snapshotId, seq, m.formatVersion, firstRowId));
   attemptFiles.push(listPath);
 
   const snapshot: Snapshot = {
@@ -442,8 +522,10 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
     manifestList: listPath,
     summary,
     schemaId: m.currentSchemaId,
+    ...(firstRowId !== undefined ? { firstRowId, addedRows: assignedRows } : {}),
   };
-  const metadata = appendSnapshot(m, base.metadataLocation, snapshot);
+  const appended = appendSnapshot(m, base.metadataLocation, snapshot);
+  const metadata = firstRowId !== undefined ? { ...appended, nextRowId: firstRowId + assignedRows } : appended;
   return { metadata, snapshotId, sequenceNumber: seq, attemptFiles };
 }
 
@@ -537,7 +619,7 @@ export async function commitTable(store: PointerStore, name: string, change: Tab
   const maxAttempts = options.maxAttempts ?? DEFAULT_ATTEMPTS;
   const now = options.now ?? Date.now;
   const original = options.base ?? (await loadTable(store, name, io));
-  assertWritableFormat(original.metadata, name);
+  assertWritableFormat(original.metadata, name, { v3: true });
   const addedFiles = change.operation === 'append' ? change.files : change.added;
   const added = await writeAddedManifest(io, original, addedFiles);
   const deleteManifests = change.operation === 'row-delta' ? await writeDeleteManifests(io, original, change.deletes) : [];
@@ -594,6 +676,10 @@ async function commitAttempts(
     }
     if (base.metadata.schemas.length && base.metadata.currentSchemaId !== original.metadata.currentSchemaId && !(change.operation === 'append' && appendSurvivesSchemaChange(original.metadata, base.metadata))) {
       throw new PuffinError('conflict', `table '${name}': its schema changed (schema ${original.metadata.currentSchemaId} -> ${base.metadata.currentSchemaId}) while this change was written; re-run the statement`, { table: name });
+    }
+    if (base.metadata.formatVersion !== original.metadata.formatVersion) {
+      // Manifests were written for the old format (v3 adds row lineage and deletion vectors).
+      throw new PuffinError('conflict', `table '${name}': its format version changed (v${original.metadata.formatVersion} -> v${base.metadata.formatVersion}) while this change was written; re-run the statement`, { table: name });
     }
     if (base.metadata.defaultSpecId !== original.metadata.defaultSpecId) {
       throw new PuffinError('conflict', `table '${name}': its partition spec changed while this change was written; re-run the statement`, { table: name });

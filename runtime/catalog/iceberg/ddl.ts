@@ -195,20 +195,47 @@ export async function applyAlter(conn: DuckDBConnection, table: string, m: Table
     case 'set_partitioning':
       return withSpec(m, table, action.partitionBy);
     case 'set_properties': {
-      for (const [k, v] of Object.entries(action.properties)) {
-        if (/^write\.(delete|update|merge)\.mode$/.test(k) && v !== 'copy-on-write' && v !== 'merge-on-read') {
-          throw new PuffinError('bad_request', `table property '${k}' must be 'copy-on-write' or 'merge-on-read', got '${v}'`);
-        }
-        if (k === 'format-version' || /^write\.(data|metadata|object-storage)\.path$/.test(k) || k === 'location') {
-          throw new PuffinError('bad_request', `table property '${k}' cannot be set with ALTER TABLE ... SET`);
-        }
-      }
-      checkArraySizeProperties(table, schema, action.properties);
-      return { ...m, properties: { ...m.properties, ...action.properties } };
+      const { 'format-version': requested, ...props } = action.properties;
+      const upgraded = requested === undefined ? m : upgradeFormat(m, table, requested);
+      if (Object.keys(props).length === 0) return upgraded;
+      checkSettableProperties(props, 'ALTER TABLE ... SET');
+      checkArraySizeProperties(table, schema, props);
+      return { ...upgraded, properties: { ...upgraded.properties, ...props } };
     }
     case 'rename_table':
       throw new PuffinError('internal', 'RENAME TO is not a metadata change');
   }
+}
+
+/**
+ * Table properties a statement may set (`format-version` aside, which each statement checks
+ * itself): the write modes take their two values, and the table's locations are not
+ * properties to change.
+ */
+export function checkSettableProperties(props: Record<string, string>, statement: string): void {
+  for (const [k, v] of Object.entries(props)) {
+    if (/^write\.(delete|update|merge)\.mode$/.test(k) && v !== 'copy-on-write' && v !== 'merge-on-read') {
+      throw new PuffinError('bad_request', `table property '${k}' must be 'copy-on-write' or 'merge-on-read', got '${v}'`);
+    }
+    if (k === 'format-version' || /^write\.(data|metadata|object-storage)\.path$/.test(k) || k === 'location') {
+      throw new PuffinError('bad_request', `table property '${k}' cannot be set with ${statement}`);
+    }
+  }
+}
+
+/**
+ * ALTER TABLE ... SET ('format-version' = 'N'): a v2 table upgraded to v3 (row lineage starts
+ * at next-row-id 0: rows written before have no row ids, as the spec allows). The version
+ * never goes down, and a v1 table is not upgraded here.
+ */
+function upgradeFormat(m: TableMetadata, table: string, requested: string): TableMetadata {
+  const v = Number(requested.trim());
+  if (v === m.formatVersion) return m;
+  if (v === 3 && m.formatVersion === 2) return { ...m, formatVersion: 3, nextRowId: 0n };
+  if (v === 1 || v === 2 || v === 3) {
+    throw new PuffinError('bad_request', `table '${table}' is format v${m.formatVersion}: 'format-version' can only be raised from 2 to 3 here (never lowered), got '${requested}'`);
+  }
+  throw new PuffinError('bad_request', `table property 'format-version' must be '2' or '3', got '${requested}'`);
 }
 
 function sameField(a: PartitionField, b: Pick<PartitionField, 'sourceId' | 'transform'>): boolean {
@@ -257,7 +284,7 @@ export async function commitMetadataChange(
     if (base.metadata.tableUuid !== original.metadata.tableUuid) {
       throw new PuffinError('conflict', `table '${name}' was replaced by another table while this change was being committed; re-run the statement`);
     }
-    assertWritableFormat(base.metadata, name);
+    assertWritableFormat(base.metadata, name, { v3: true });
     const next = await change(base.metadata);
     if (next === base.metadata) return base;
     const now = Date.now();
@@ -350,7 +377,7 @@ export async function truncateTable(
   liveRows: (base: LoadedTable, files: string[]) => Promise<number>,
 ): Promise<DdlResult> {
   const base = await loadTable(ctx.store, name, ctx.io);
-  assertWritableFormat(base.metadata, name);
+  assertWritableFormat(base.metadata, name, { v3: true });
   const snapshot = base.metadata.snapshots.find((s) => s.snapshotId === base.metadata.currentSnapshotId);
   const live: string[] = [];
   if (snapshot?.manifestList) {

@@ -12,16 +12,25 @@
 // commit.ts's rules for overwrites: a file this MERGE rewrote that a concurrent commit
 // removed conflicts, and (serializable) so does a concurrently added file holding a row the
 // ON condition matches with a source row.
+//
+// With `write.merge.mode = merge-on-read` the same DuckDB MERGE runs on the same rows, each
+// tagged with its data file and position. Afterwards a candidate row that is gone (deleted)
+// or whose values changed (updated) gets a position delete (writer.ts's
+// writePositionDeletes, the one DELETE / UPDATE use), and the changed and inserted rows are
+// appended as new data files, all in one row-delta snapshot (commit.ts: it conflicts with a
+// concurrent commit that removed or added delete files to a data file it references, and,
+// serializable, with a concurrently added file holding a row the ON condition matches).
 
 import { PuffinError, toPuffinError } from '../../errors.ts';
 import { topLevelKeyword } from '../../sql/lexer.ts';
 import { sqlIdent } from '../../sql/quote.ts';
 import { commitTable, loadTable } from './commit.ts';
 import { assertWritableFormat } from './metadata.ts';
-import { buildIcebergReadSql } from './read.ts';
+import { buildIcebergReadSql, ROW_POSITION_COLUMN } from './read.ts';
 import { planTableScan, type IcebergScan } from './scan.ts';
 import { writeDataFiles } from './writer-data.ts';
-import { localReadOptions, type WriteResult, type WriterContext } from './writer.ts';
+import { localReadOptions, writeMode, writePositionDeletes, type WriteResult, type WriterContext } from './writer.ts';
+import type { LoadedTable } from './commit.ts';
 
 export interface MergeStatement {
   table: string;
@@ -62,11 +71,56 @@ function mergeError(err: unknown): PuffinError {
   return e.code === 'internal' ? new PuffinError('bad_request', `MERGE: ${e.message}`) : e;
 }
 
-function fileRead(scan: IcebergScan, i: number, options: Awaited<ReturnType<typeof localReadOptions>>): string {
-  return buildIcebergReadSql({ ...scan, dataFiles: [scan.dataFiles[i]] }, undefined, options);
+function fileRead(scan: IcebergScan, i: number, options: Awaited<ReturnType<typeof localReadOptions>>, rowPositions = false): string {
+  return buildIcebergReadSql({ ...scan, dataFiles: [scan.dataFiles[i]] }, undefined, rowPositions ? { ...options, rowPositions } : options);
 }
 
-/** MERGE INTO m.table USING source ON ... WHEN ... (copy-on-write). */
+/** `text` with string literals and quoted names blanked out, keeping every offset. */
+function masked(text: string): string {
+  return text.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"/g, (q) => ' '.repeat(q.length));
+}
+
+/**
+ * `UPDATE SET *`, `INSERT *` and `INSERT VALUES (...)` spelled out column by column (DuckDB's
+ * meaning: the source's columns, or the values, in order, for the target's), so the MERGE can
+ * run on rows carrying extra tag columns.
+ */
+export function expandStars(clauses: string, targetColumns: string[], sourceAlias: string, sourceColumns: string[]): string {
+  const mask = masked(clauses);
+  const found = [...mask.matchAll(/\bUPDATE\s+SET\s+\*|\bINSERT\s+\*|\bINSERT\s+VALUES\b/gi)];
+  if (found.length === 0) return clauses;
+  if (found.some((m) => m[0].endsWith('*')) && sourceColumns.length !== targetColumns.length) {
+    throw new PuffinError('bad_request', `MERGE: '*' in UPDATE SET * / INSERT * needs as many source columns as the target has (${sourceColumns.length} source, ${targetColumns.length} target)`);
+  }
+  const src = sourceColumns.map((c) => `${sqlIdent(sourceAlias)}.${sqlIdent(c)}`);
+  let out = clauses;
+  for (const m of found.reverse()) {
+    const text = /^UPDATE/i.test(m[0])
+      ? `UPDATE SET ${targetColumns.map((c, i) => `${sqlIdent(c)} = ${src[i]}`).join(', ')}`
+      : /VALUES$/i.test(m[0])
+        ? `INSERT (${targetColumns.map(sqlIdent).join(', ')}) VALUES`
+        : `INSERT (${targetColumns.map(sqlIdent).join(', ')}) VALUES (${src.join(', ')})`;
+    out = out.slice(0, m.index) + text + out.slice(m.index + m[0].length);
+  }
+  return out;
+}
+
+/** Serializable: of files a concurrent commit added, the first holding a row `on` matches with a source row. */
+async function firstMatchingAdd(ctx: WriterContext, m: MergeStatement, t: string, sourceRef: string, on: string, paths: string[]): Promise<string | undefined> {
+  const current = await loadTable(ctx.store, m.table, ctx.io);
+  const now = await planTableScan({ metadataLocation: current.metadataLocation, tableUri: current.metadata.location, metadata: current.metadata, io: ctx.io });
+  const wanted = new Set(paths);
+  const added = now.dataFiles.filter((d) => wanted.has(d.path));
+  const addedOptions = await localReadOptions(ctx, added);
+  for (const file of added) {
+    const read = buildIcebergReadSql({ ...now, dataFiles: [file] }, undefined, addedOptions);
+    const hit = await rows(ctx, `SELECT 1 FROM (${read}) AS ${t} JOIN ${sourceRef} ON (${on}) LIMIT 1`);
+    if (hit.length > 0) return file.path;
+  }
+  return undefined;
+}
+
+/** MERGE INTO m.table USING source ON ... WHEN ... (copy-on-write, or merge-on-read by `write.merge.mode`). */
 export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<WriteResult> {
   const base = await loadTable(ctx.store, m.table, ctx.io);
   assertWritableFormat(base.metadata, m.table);
@@ -84,12 +138,14 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
   const words = keywordsOf(m.clauses.slice(when));
   const bySource = /\bNOT\s+MATCHED\s+BY\s+SOURCE\b/i.test(words);
   const matchedClauses = /\bWHEN\s+MATCHED\b/i.test(words);
+  const mor = writeMode(base.metadata, 'merge') === 'merge-on-read';
+  const POS = sqlIdent(ROW_POSITION_COLUMN);
   try {
     await run(ctx, `CREATE TEMP TABLE ${src} AS ${m.sourceSql}`);
     if (scan.dataFiles.length > 0) {
-      await run(ctx, `CREATE TEMP TABLE ${all} AS ${scan.dataFiles.map((_, i) => `SELECT ${i} AS __merge_file, * FROM (${fileRead(scan, i, options)})`).join(' UNION ALL ')}`);
+      await run(ctx, `CREATE TEMP TABLE ${all} AS ${scan.dataFiles.map((_, i) => `SELECT ${i} AS __merge_file, * FROM (${fileRead(scan, i, options, mor)})`).join(' UNION ALL ')}`);
     } else {
-      await run(ctx, `CREATE TEMP TABLE ${all} (__merge_file INTEGER, ${scan.fields.map((f) => `${sqlIdent(f.name)} ${f.type}`).join(', ')})`);
+      await run(ctx, `CREATE TEMP TABLE ${all} (__merge_file INTEGER, ${scan.fields.map((f) => `${sqlIdent(f.name)} ${f.type}`).join(', ')}${mor ? `, ${POS} BIGINT` : ''})`);
     }
     const joined = `FROM ${all} AS ${t} JOIN ${sourceRef} ON (${on})`;
     if (matchedClauses) {
@@ -101,6 +157,7 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
     const files = bySource
       ? scan.dataFiles.map((_, i) => i)
       : (await rows(ctx, `SELECT DISTINCT ${t}.__merge_file ${joined}`)).map((r) => Number(r[0]));
+    if (mor) return await mergeOnRead(ctx, m, { base, scan, files, all, work, t, sourceRef, on, tag });
     await run(ctx, `CREATE TEMP TABLE ${work} AS SELECT * EXCLUDE (__merge_file) FROM ${all} WHERE __merge_file IN (${files.length ? files.join(', ') : 'NULL'})`);
     const changed = Number((await rows(ctx, `MERGE INTO ${work} AS ${t} USING ${sourceRef} ${m.clauses}`))[0]?.[0] ?? 0);
     if (changed === 0) return { table: m.table, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
@@ -116,19 +173,7 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
           removed,
           isolation: 'serializable',
           // A file appended concurrently conflicts when one of its rows matches a source row.
-          conflictingAdds: async (paths) => {
-            const current = await loadTable(ctx.store, m.table, ctx.io);
-            const now = await planTableScan({ metadataLocation: current.metadataLocation, tableUri: current.metadata.location, metadata: current.metadata, io: ctx.io });
-            const wanted = new Set(paths);
-            const added = now.dataFiles.filter((d) => wanted.has(d.path));
-            const addedOptions = await localReadOptions(ctx, added);
-            for (const file of added) {
-              const read = buildIcebergReadSql({ ...now, dataFiles: [file] }, undefined, addedOptions);
-              const hit = await rows(ctx, `SELECT 1 FROM (${read}) AS ${t} JOIN ${sourceRef} ON (${on}) LIMIT 1`);
-              if (hit.length > 0) return file.path;
-            }
-            return undefined;
-          },
+          conflictingAdds: (paths) => firstMatchingAdd(ctx, m, t, sourceRef, on, paths),
         },
         { io: ctx.io, base, summary: { 'puffindb.operation': 'merge' } },
       );
@@ -138,6 +183,75 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
       throw err;
     }
   } finally {
-    for (const name of [work, all, src]) await ctx.conn.run(`DROP TABLE IF EXISTS ${name}`).catch(() => undefined);
+    for (const name of [`__merge_keep_${tag}`, work, all, src]) await ctx.conn.run(`DROP TABLE IF EXISTS ${name}`).catch(() => undefined);
+  }
+}
+
+interface MorState {
+  base: LoadedTable;
+  scan: IcebergScan;
+  /** Indexes into scan.dataFiles of the files holding candidate rows. */
+  files: number[];
+  /** Temp tables: every target row tagged (__merge_file, position); the MERGE's working rows. */
+  all: string;
+  work: string;
+  t: string;
+  sourceRef: string;
+  on: string;
+  tag: string;
+}
+
+/** The merge-on-read half of mergeRows: position deletes plus appended rows, one row-delta. */
+async function mergeOnRead(ctx: WriterContext, m: MergeStatement, st: MorState): Promise<WriteResult> {
+  const { base, scan, files, all, work, t, sourceRef, on, tag } = st;
+  const POS = sqlIdent(ROW_POSITION_COLUMN);
+  const keep = `__merge_keep_${tag}`;
+  const noChange: WriteResult = { table: m.table, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
+  // The candidate rows, the table's columns first, their tags last (out of `*`'s way).
+  await run(ctx, `CREATE TEMP TABLE ${work} AS SELECT * EXCLUDE (__merge_file, ${POS}), __merge_file, ${POS} FROM ${all} WHERE __merge_file IN (${files.length ? files.join(', ') : 'NULL'})`);
+  const columns = (await ctx.conn.runAndReadAll(`SELECT * FROM ${work} LIMIT 0`)).columnNames().slice(0, -2);
+  const sourceColumns = (await ctx.conn.runAndReadAll(`SELECT * FROM ${sourceRef} LIMIT 0`).catch((err) => {
+    throw mergeError(err);
+  })).columnNames();
+  const clauses = expandStars(m.clauses, columns, m.sourceAlias, sourceColumns);
+  const changed = Number((await rows(ctx, `MERGE INTO ${work} AS ${t} USING ${sourceRef} ${clauses}`))[0]?.[0] ?? 0);
+  if (changed === 0) return noChange;
+  // Rows still there with every value as it was are untouched; the other candidates are deleted
+  // (by position), and the other working rows (updated or inserted) are appended.
+  const same = columns.map((c) => `w.${sqlIdent(c)} IS NOT DISTINCT FROM a.${sqlIdent(c)}`).join(' AND ');
+  await run(ctx, `CREATE TEMP TABLE ${keep} AS SELECT w.__merge_file, w.${POS} FROM ${work} w JOIN ${all} a ON a.__merge_file = w.__merge_file AND a.${POS} = w.${POS} WHERE ${same || 'true'}`);
+  const index = new Map(scan.dataFiles.map((f, i) => [f.path, i]));
+  const touched = new Set(files);
+  const { deletes, affected } = await writePositionDeletes(ctx, m.table, base, scan, (file) => {
+    const i = index.get(file.path) as number;
+    return touched.has(i) ? `SELECT a.${POS} AS pos FROM ${all} a ANTI JOIN ${keep} k ON k.__merge_file = a.__merge_file AND k.${POS} = a.${POS} WHERE a.__merge_file = ${i}` : null;
+  });
+  const removeAll = (extra: { path: string }[]) => Promise.all([...deletes.map((d) => d.file), ...extra].map((f) => ctx.io.delete(f.path).catch(() => undefined)));
+  let added: Awaited<ReturnType<typeof writeDataFiles>>['files'] = [];
+  let committing = false;
+  try {
+    const appended = `SELECT ${columns.map((c) => `w.${sqlIdent(c)}`).join(', ')} FROM ${work} w ANTI JOIN ${keep} k ON k.__merge_file = w.__merge_file AND k.${POS} = w.${POS}`;
+    added = (await writeDataFiles({ conn: ctx.conn, table: m.table, metadata: base.metadata, selectSql: appended, stagingDir: ctx.stagingDir, io: ctx.io })).files;
+    // UPDATEs that set every value to what it was: the table is unchanged, nothing to commit.
+    if (deletes.length === 0 && added.length === 0) return { ...noChange, rowsAffected: changed };
+    committing = true;
+    const c = await commitTable(
+      ctx.store,
+      m.table,
+      {
+        operation: 'row-delta',
+        added,
+        deletes,
+        referenced: affected.map((f) => f.path),
+        isolation: 'serializable',
+        conflictingAdds: (paths) => firstMatchingAdd(ctx, m, t, sourceRef, on, paths),
+      },
+      { io: ctx.io, base, summary: { 'puffindb.operation': 'merge' } },
+    );
+    return { table: m.table, rowsAffected: changed, snapshotId: String(c.snapshotId), metadataLocation: c.metadataLocation, attempts: c.attempts };
+  } catch (err) {
+    // Written files go unless the commit's outcome is unknown (an unreachable store may have swapped).
+    if (!committing || (err instanceof PuffinError && err.code === 'conflict')) await removeAll(added);
+    throw err;
   }
 }

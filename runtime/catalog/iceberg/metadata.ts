@@ -45,6 +45,10 @@ export interface Snapshot {
   manifests?: string[];
   summary: Record<string, string>;
   schemaId?: number;
+  /** v3 row lineage: the first row id assigned to this snapshot's new rows. */
+  firstRowId?: bigint;
+  /** v3 row lineage: how many row ids this snapshot assigned. */
+  addedRows?: bigint;
 }
 
 export interface SnapshotRef {
@@ -76,23 +80,27 @@ export interface TableMetadata {
   snapshotLog: { timestampMs: number; snapshotId: bigint }[];
   metadataLog: { timestampMs: number; metadataFile: string }[];
   refs: Record<string, SnapshotRef>;
+  /** v3 row lineage: the next row id to assign (0 when absent). */
+  nextRowId?: bigint;
 }
 
 export const SUPPORTED_FORMAT_VERSIONS = [1, 2, 3] as const;
 
-/** Format versions PuffinDB writes: v3 tables are read, and refused for writes, by this check. */
+/** Format versions every PuffinDB writer path writes; v3 only where the caller keeps row lineage. */
 export const WRITABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 /**
- * Refuse to commit to (or write metadata for) a table whose format PuffinDB does not write:
- * a v3 commit must keep row lineage (next-row-id, first_row_id) and write deletion vectors
- * instead of position delete files, which this version does not do yet.
+ * Refuse to commit to (or write metadata for) a table whose format the calling path does not
+ * write. A v3 commit must keep row lineage (next-row-id, first_row_id) and write deletion
+ * vectors instead of position delete files: the paths that do (commit.ts's commits, the
+ * writer's INSERT / DELETE / UPDATE, DDL) pass `{ v3: true }`; the others refuse v3 tables.
  */
-export function assertWritableFormat(metadata: Pick<TableMetadata, 'formatVersion'>, table: string): void {
+export function assertWritableFormat(metadata: Pick<TableMetadata, 'formatVersion'>, table: string, options: { v3?: boolean } = {}): void {
+  if (metadata.formatVersion === 3 && options.v3) return;
   if (!WRITABLE_FORMAT_VERSIONS.includes(metadata.formatVersion)) {
     throw new PuffinError(
       'unsupported',
-      `table ${table} is Iceberg format v${metadata.formatVersion}: PuffinDB reads v3 tables (deletion vectors, default values, nanosecond timestamps) but does not write them yet; write to it with another engine, or use a v2 table`,
+      `table ${table} is Iceberg format v${metadata.formatVersion}: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE and DDL, but not with this operation yet; use one of those, or another engine`,
     );
   }
 }
@@ -272,6 +280,10 @@ export function parseTableMetadata(text: string, file: string): TableMetadata {
     else if (Array.isArray(s.manifests) && version === 1) snapshot.manifests = s.manifests.map(String);
     else r.fail(`snapshot ${snapshot.snapshotId} has no 'manifest-list'`);
     if (s['schema-id'] !== undefined && s['schema-id'] !== null) snapshot.schemaId = r.int(s, 'schema-id');
+    const firstRowId = r.optionalLong(s, 'first-row-id');
+    if (firstRowId !== undefined) snapshot.firstRowId = firstRowId;
+    const addedRows = r.optionalLong(s, 'added-rows');
+    if (addedRows !== undefined) snapshot.addedRows = addedRows;
     return snapshot;
   });
 
@@ -318,6 +330,7 @@ export function parseTableMetadata(text: string, file: string): TableMetadata {
     snapshotLog: r.list(m, 'snapshot-log').map((e) => ({ timestampMs: r.int(e, 'timestamp-ms'), snapshotId: r.long(e, 'snapshot-id') })),
     metadataLog: r.list(m, 'metadata-log').map((e) => ({ timestampMs: r.int(e, 'timestamp-ms'), metadataFile: r.string(e, 'metadata-file') })),
     refs,
+    ...(version === 3 ? { nextRowId: r.optionalLong(m, 'next-row-id') ?? 0n } : {}),
   };
 }
 

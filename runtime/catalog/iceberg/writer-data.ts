@@ -30,6 +30,9 @@ import { isPrimitive, type IcebergSchema, type IcebergType, type NestedField, ty
 import type { IcebergValue } from './values.ts';
 import type { TableIO } from './writer-io.ts';
 import type { DataFileInfo } from './writer-manifest.ts';
+import { buildIcebergReadSql, ROW_POSITION_COLUMN, type ReadSqlOptions } from './read.ts';
+import type { IcebergDataFile, IcebergScan } from './scan.ts';
+import { encodePuffinDeletionVectors, type PositionRanges } from './puffin.ts';
 import { partitionTypes } from './writer-schema.ts';
 
 export interface WriteDataOptions {
@@ -421,3 +424,83 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
     await rm(stageDir, { recursive: true, force: true });
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// v3 merge-on-read deletes: deletion vectors (spec: Deletion Vectors). A data file gets at
+// most one vector, holding every deleted position of the file: this change's rows and those
+// deleted before (by an earlier vector, position delete files or equality deletes), so the
+// earlier vector is replaced (removed in the same commit) rather than added to.
+
+export interface DeletionVectorInput {
+  conn: DuckDBConnection;
+  io: TableIO;
+  table: string;
+  scan: IcebergScan;
+  readOptions: ReadSqlOptions;
+  predicate: string;
+  /** The live data files of the base snapshot: spec and partition of each. */
+  infos: Map<string, { specId: number; info: DataFileInfo }>;
+  /** The table's location (no trailing slash). */
+  location: string;
+}
+
+export interface WrittenDeletionVectors {
+  deletes: { specId: number; file: DataFileInfo }[];
+  affected: IcebergDataFile[];
+  /** Rows where the predicate is true (deleted by this change). */
+  rows: number;
+  /** The deletion vectors the new ones replace. */
+  replaced: { path: string; referencedDataFile: string }[];
+}
+
+/** Write one Puffin file with a deletion vector for each data file holding rows `predicate` matches. */
+export async function writeDeletionVectors(o: DeletionVectorInput): Promise<WrittenDeletionVectors> {
+  const vectors: { file: IcebergDataFile; ranges: PositionRanges; specId: number; partition: DataFileInfo['partition'] }[] = [];
+  const replaced: { path: string; referencedDataFile: string }[] = [];
+  let rows = 0;
+  for (const file of o.scan.dataFiles) {
+    const read = buildIcebergReadSql({ ...o.scan, dataFiles: [file] }, undefined, { ...o.readOptions, rowPositions: true });
+    let n: number;
+    let ranges: PositionRanges;
+    try {
+      const matched = await o.conn.runAndReadAll(`SELECT count(*) FROM (${read}) __t WHERE (${o.predicate})`);
+      n = Number(matched.getRowsJson()[0]?.[0] ?? 0);
+      if (n === 0) continue;
+      // Deleted after this change: every position of the file but the live rows kept.
+      const r = await o.conn.runAndReadAll(
+        `WITH kept AS (SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${o.predicate}) IS NOT TRUE),
+              gone AS (SELECT range AS pos FROM range(${file.rowCount}) EXCEPT SELECT pos FROM kept)
+         SELECT min(pos)::VARCHAR, (max(pos) + 1)::VARCHAR FROM (SELECT pos, pos - row_number() OVER (ORDER BY pos) AS g FROM gone) GROUP BY g ORDER BY min(pos)`,
+      );
+      ranges = r.getRowsJson().map((row) => [BigInt(String(row[0])), BigInt(String(row[1]))] as [bigint, bigint]);
+    } catch (err) {
+      throw toPuffinError(err);
+    }
+    const own = o.infos.get(file.path);
+    if (!own) throw new PuffinError('internal', `table '${o.table}': data file ${file.path} is planned but not live in its manifests`);
+    for (const d of file.deletes) {
+      if (d.content === 'position' && d.format === 'puffin') replaced.push({ path: d.path, referencedDataFile: d.referencedDataFile ?? file.path });
+    }
+    vectors.push({ file, ranges, specId: own.specId, partition: own.info.partition });
+    rows += n;
+  }
+  if (vectors.length === 0) return { deletes: [], affected: [], rows: 0, replaced: [] };
+  const puffin = encodePuffinDeletionVectors(vectors.map((v) => ({ referencedDataFile: v.file.path, ranges: v.ranges })));
+  const uri = `${o.location}/data/${randomUUID()}-deletes.puffin`;
+  await o.io.write(uri, puffin.bytes);
+  const deletes = vectors.map((v, i) => {
+    const pathBound = new TextEncoder().encode(v.file.path);
+    return {
+      specId: v.specId,
+      file: {
+        path: uri, format: 'PUFFIN' as const, partition: v.partition, recordCount: Number(puffin.blobs[i].cardinality), fileSizeInBytes: puffin.bytes.length,
+        referencedDataFile: v.file.path, contentOffset: puffin.blobs[i].offset, contentSizeInBytes: puffin.blobs[i].length,
+        lowerBounds: { [DELETE_FILE_PATH_ID]: pathBound }, upperBounds: { [DELETE_FILE_PATH_ID]: pathBound },
+      },
+    };
+  });
+  return { deletes, affected: vectors.map((v) => v.file), rows, replaced };
+}
+
+/** Reserved field id of a position delete's file_path (spec: Reserved Field IDs). */
+const DELETE_FILE_PATH_ID = 2147483546;

@@ -1,10 +1,10 @@
 // Manifests and manifest lists written as Avro (spec: Manifests, Manifest Lists), with the
-// spec's field names and field ids, format v2. New files are ADDED with null snapshot id and
+// spec's field names and field ids, format v2 (v3: with row lineage and deletion vector fields). New files are ADDED with null snapshot id and
 // null sequence numbers, so they inherit both from the manifest list entry at read time
 // (spec: Sequence Number Inheritance): a manifest of new files written once can be reused
 // unchanged by every retry of a commit, only the manifest list changes.
 
-import { writeAvroContainer } from './avro.ts';
+import { readAvroContainer, writeAvroContainer } from './avro.ts';
 import { encodeBound, twosComplementMinBytes } from './bounds.ts';
 import type { ManifestFile } from './manifest.ts';
 import type { PartitionSpec } from './metadata.ts';
@@ -15,7 +15,8 @@ import { partitionFieldsToJson, schemaToJson } from './writer-schema.ts';
 /** A data file and its metrics, as the writer describes it (values are Iceberg values). */
 export interface DataFileInfo {
   path: string;
-  format: 'PARQUET';
+  /** PUFFIN: a v3 deletion vector (one blob of a Puffin file, located by contentOffset/Size). */
+  format: 'PARQUET' | 'PUFFIN';
   /** Partition values in spec field order. */
   partition: (IcebergValue | null)[];
   recordCount: number;
@@ -27,6 +28,10 @@ export interface DataFileInfo {
   /** Appendix D single-value binary, by field id. */
   lowerBounds?: Record<number, Uint8Array>;
   upperBounds?: Record<number, Uint8Array>;
+  /** v3 deletion vectors: the data file whose rows it deletes, and where its blob is. */
+  referencedDataFile?: string;
+  contentOffset?: number;
+  contentSizeInBytes?: number;
 }
 
 /** A manifest entry to write: new files carry no snapshot id or sequence numbers. */
@@ -36,6 +41,8 @@ export interface EntryToWrite {
   sequenceNumber: bigint | null;
   fileSequenceNumber: bigint | null;
   file: DataFileInfo;
+  /** v3: the data file's first row id; null/absent inherits it from the manifest (new files). */
+  firstRowId?: bigint | null;
 }
 
 export function avroPrimitive(type: PrimitiveType): unknown {
@@ -73,7 +80,7 @@ export const kv = (name: string, keyId: number, valueId: number, value: unknown)
 });
 
 /** The manifest_entry schema of the spec (v2), with this spec's partition tuple. */
-export function manifestEntrySchema(spec: PartitionSpec, partitionTypes: readonly PrimitiveType[]): unknown {
+export function manifestEntrySchema(spec: PartitionSpec, partitionTypes: readonly PrimitiveType[], formatVersion = 2): unknown {
   return {
     type: 'record',
     name: 'manifest_entry',
@@ -113,12 +120,21 @@ export function manifestEntrySchema(spec: PartitionSpec, partitionTypes: readonl
             { name: 'split_offsets', type: ['null', { type: 'array', items: 'long', 'element-id': 133 }], default: null, 'field-id': 132 },
             { name: 'equality_ids', type: ['null', { type: 'array', items: 'int', 'element-id': 136 }], default: null, 'field-id': 135 },
             { name: 'sort_order_id', type: ['null', 'int'], default: null, 'field-id': 140 },
+            ...(formatVersion >= 3 ? V3_DATA_FILE_FIELDS : []),
           ],
         },
       },
     ],
   };
 }
+
+/** Fields v3 adds to data_file (spec: Manifests): row lineage and deletion vector location. */
+const V3_DATA_FILE_FIELDS = [
+  { name: 'first_row_id', type: ['null', 'long'], default: null, 'field-id': 142 },
+  { name: 'referenced_data_file', type: ['null', 'string'], default: null, 'field-id': 143 },
+  { name: 'content_offset', type: ['null', 'long'], default: null, 'field-id': 144 },
+  { name: 'content_size_in_bytes', type: ['null', 'long'], default: null, 'field-id': 145 },
+];
 
 export const MANIFEST_LIST_SCHEMA = {
   type: 'record',
@@ -163,6 +179,12 @@ export const MANIFEST_LIST_SCHEMA = {
   ],
 };
 
+/** The v3 manifest list: v2's fields and the manifest's first row id (row lineage). */
+export const MANIFEST_LIST_SCHEMA_V3 = {
+  ...MANIFEST_LIST_SCHEMA,
+  fields: [...MANIFEST_LIST_SCHEMA.fields, { name: 'first_row_id', type: ['null', 'long'], default: null, 'field-id': 520 }],
+};
+
 function metricsMap(values: Record<number, number> | undefined): unknown {
   return values ? Object.entries(values).map(([k, v]) => ({ key: Number(k), value: BigInt(v) })) : null;
 }
@@ -188,7 +210,8 @@ export interface WrittenManifest {
 }
 
 /** Encode a data manifest. */
-export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, partitionTypes: readonly PrimitiveType[], entries: readonly EntryToWrite[], content: 'data' | 'deletes' = 'data'): WrittenManifest {
+export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, partitionTypes: readonly PrimitiveType[], entries: readonly EntryToWrite[], content: 'data' | 'deletes' = 'data', formatVersion = 2): WrittenManifest {
+  const v3 = formatVersion >= 3;
   const records = entries.map((e) => ({
     status: e.status,
     snapshot_id: e.snapshotId,
@@ -212,14 +235,22 @@ export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, parti
       split_offsets: null,
       equality_ids: null,
       sort_order_id: null,
+      ...(v3
+        ? {
+            first_row_id: e.firstRowId ?? null,
+            referenced_data_file: e.file.referencedDataFile ?? null,
+            content_offset: e.file.contentOffset === undefined ? null : BigInt(e.file.contentOffset),
+            content_size_in_bytes: e.file.contentSizeInBytes === undefined ? null : BigInt(e.file.contentSizeInBytes),
+          }
+        : {}),
     },
   }));
-  const bytes = writeAvroContainer(manifestEntrySchema(spec, partitionTypes), records, {
+  const bytes = writeAvroContainer(manifestEntrySchema(spec, partitionTypes, formatVersion), records, {
     schema: JSON.stringify(schemaToJson(schema)),
     'schema-id': String(schema.schemaId),
     'partition-spec': JSON.stringify(partitionFieldsToJson(spec.fields)),
     'partition-spec-id': String(spec.specId),
-    'format-version': '2',
+    'format-version': v3 ? '3' : '2',
     content,
   });
 
@@ -271,7 +302,7 @@ export function encodeManifest(schema: IcebergSchema, spec: PartitionSpec, parti
 }
 
 /** A manifest list row for a manifest (new or carried over). */
-export function manifestListRow(m: ManifestFile): Record<string, unknown> {
+export function manifestListRow(m: ManifestFile & { firstRowId?: bigint }): Record<string, unknown> {
   return {
     manifest_path: m.path,
     manifest_length: BigInt(m.length),
@@ -295,15 +326,32 @@ export function manifestListRow(m: ManifestFile): Record<string, unknown> {
         }))
       : null,
     key_metadata: null,
+    first_row_id: m.firstRowId ?? null,
   };
 }
 
-export function encodeManifestList(rows: readonly ManifestFile[], snapshotId: bigint, parentSnapshotId: bigint | undefined, sequenceNumber: bigint): Uint8Array {
-  return writeAvroContainer(MANIFEST_LIST_SCHEMA, rows.map(manifestListRow), {
+/** A manifest list row and, in v3, the manifest's first row id. */
+export type ManifestListRow = ManifestFile & { firstRowId?: bigint };
+
+export function encodeManifestList(rows: readonly ManifestListRow[], snapshotId: bigint, parentSnapshotId: bigint | undefined, sequenceNumber: bigint, formatVersion = 2, firstRowId?: bigint): Uint8Array {
+  const v3 = formatVersion >= 3;
+  return writeAvroContainer(v3 ? MANIFEST_LIST_SCHEMA_V3 : MANIFEST_LIST_SCHEMA, rows.map(manifestListRow), {
     'snapshot-id': String(snapshotId),
     'parent-snapshot-id': parentSnapshotId === undefined ? 'null' : String(parentSnapshotId),
     'sequence-number': String(sequenceNumber),
-    'format-version': '2',
+    'format-version': v3 ? '3' : '2',
+    ...(v3 && firstRowId !== undefined ? { 'first-row-id': String(firstRowId) } : {}),
+  });
+}
+
+/** The first_row_id (field 520) of each row of a manifest list, in order (v3; undefined where absent). */
+export function manifestListFirstRowIds(bytes: Uint8Array, file: string): (bigint | undefined)[] {
+  const avro = readAvroContainer(bytes, file);
+  const schema = avro.schema as { fields?: { name: string; 'field-id'?: number }[] };
+  const name = schema.fields?.find((f) => f['field-id'] === 520)?.name;
+  return avro.records.map((r) => {
+    const v = name === undefined ? undefined : (r as Record<string, unknown>)[name];
+    return typeof v === 'bigint' ? v : typeof v === 'number' ? BigInt(v) : undefined;
   });
 }
 

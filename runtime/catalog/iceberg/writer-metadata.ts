@@ -54,9 +54,12 @@ export function metadataToJsonObject(m: TableMetadata): Record<string, unknown> 
       ...(s.manifestList !== undefined ? { 'manifest-list': s.manifestList } : { manifests: s.manifests ?? [] }),
       summary: s.summary,
       ...(s.schemaId !== undefined ? { 'schema-id': s.schemaId } : {}),
+      ...(s.firstRowId !== undefined ? { 'first-row-id': big(s.firstRowId) } : {}),
+      ...(s.addedRows !== undefined ? { 'added-rows': big(s.addedRows) } : {}),
     })),
     'snapshot-log': m.snapshotLog.map((e) => ({ 'timestamp-ms': e.timestampMs, 'snapshot-id': big(e.snapshotId) })),
     'metadata-log': m.metadataLog.map((e) => ({ 'timestamp-ms': e.timestampMs, 'metadata-file': e.metadataFile })),
+    ...(m.formatVersion === 3 ? { 'next-row-id': big(m.nextRowId ?? 0n) } : {}),
   };
 }
 

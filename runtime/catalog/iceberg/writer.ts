@@ -19,7 +19,7 @@ import type { PointerStore } from './pointer-store.ts';
 import type { IcebergTable } from './table.ts';
 import type { TableIO } from './writer-io.ts';
 import type { DataFileInfo } from './writer-manifest.ts';
-import { writeDataFiles } from './writer-data.ts';
+import { writeDataFiles, writeDeletionVectors } from './writer-data.ts';
 import { assertWritableFormat } from './metadata.ts';
 import { exposedSchema } from './column-names.ts';
 import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
@@ -170,7 +170,7 @@ export async function createTableAsSelect(ctx: WriterContext, name: string, sele
 /** INSERT INTO name SELECT ...: the SELECT's columns are the table's, in order. */
 export async function appendRows(ctx: WriterContext, name: string, selectSql: string, base?: LoadedTable): Promise<WriteResult> {
   const table = base ?? (await loadTable(ctx.store, name, ctx.io));
-  assertWritableFormat(table.metadata, name);
+  assertWritableFormat(table.metadata, name, { v3: true });
   const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: table.metadata, selectSql, stagingDir: ctx.stagingDir, io: ctx.io });
   if (written.files.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: table.metadataLocation };
   const c = await withCleanup(ctx, written.files, () => commitTable(ctx.store, name, { operation: 'append', files: written.files }, { io: ctx.io, base: table }));
@@ -269,7 +269,7 @@ async function rewriteRows(
 ): Promise<WriteResult> {
   assertExpression(predicate, 'the WHERE condition');
   const base = await loadTable(ctx.store, name, ctx.io);
-  assertWritableFormat(base.metadata, name);
+  assertWritableFormat(base.metadata, name, { v3: true });
   if (writeMode(base.metadata, kind) === 'merge-on-read') return rowDelta(ctx, name, base, predicate, kind === 'delete' ? null : rewrite, options);
   if (ctx.rewriteFiles) {
     const r = await ctx.rewriteFiles({ table: name, base, predicate, rewriteSql: rewrite });
@@ -364,33 +364,37 @@ export function writeMode(m: Pick<TableMetadata, 'properties'>, kind: 'delete' |
 const DELETE_FILE_PATH_ID = 2147483546;
 const DELETE_POS_ID = 2147483545;
 
+export interface PositionDeletes {
+  /** The position delete files written, each in its data file's partition and spec. */
+  deletes: { specId: number; file: DataFileInfo }[];
+  /** The data files they apply to. */
+  affected: IcebergDataFile[];
+  /** Positions deleted, in all. */
+  rows: number;
+}
+
 /**
- * Merge-on-read DELETE / UPDATE (Iceberg's RowDelta): for each data file holding rows where
- * `predicate` is true, one position delete file (in that data file's partition and spec)
- * naming those rows' positions; an UPDATE also writes the rows' new versions as data files
- * (`rewrite` of just those rows). No data file is rewritten. Runs on the writer's connection.
+ * Merge-on-read's position deletes (DELETE, UPDATE, MERGE): for each data file of `scan`, one
+ * position delete file naming the positions `positionsOf(file)` selects (a query with a `pos`
+ * column; null: none), written under the table's own location. Files with no position get no
+ * delete file. When any write fails, the delete files already written are removed.
  */
-async function rowDelta(
+export async function writePositionDeletes(
   ctx: WriterContext,
   name: string,
   base: LoadedTable,
-  predicate: string,
-  rewrite: ((readSql: string) => string) | null,
-  options: RewriteOptions,
-): Promise<WriteResult> {
-  const scan = await planTableScan(asIcebergTable(base, ctx.io));
-  const readOptions = await localReadOptions(ctx, scan.dataFiles);
-  await checkPredicate(ctx.conn, buildIcebergReadSql(scan, undefined, readOptions), predicate, name);
+  scan: { dataFiles: IcebergDataFile[] },
+  positionsOf: (file: IcebergDataFile) => string | null,
+): Promise<PositionDeletes> {
   const infos = await liveDataFileInfos(ctx.io, base);
   const location = resolveLocation(base.metadata.location).replace(/\/+$/, '');
   const deletes: { specId: number; file: DataFileInfo }[] = [];
   const affected: IcebergDataFile[] = [];
   let rows = 0;
-  const cleanup = async (added: DataFileInfo[]) => Promise.all([...deletes.map((d) => d.file), ...added].map((f) => ctx.io.delete(f.path).catch(() => undefined)));
   try {
     for (const file of scan.dataFiles) {
-      const read = buildIcebergReadSql({ ...scan, dataFiles: [file] }, undefined, { ...readOptions, rowPositions: true });
-      const matching = `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${predicate})`;
+      const matching = positionsOf(file);
+      if (matching === null) continue;
       const staged = join(ctx.stagingDir, `${randomUUID()}-deletes.parquet`);
       let n: number;
       try {
@@ -424,9 +428,38 @@ async function rowDelta(
       rows += n;
     }
   } catch (err) {
-    await cleanup([]);
+    await Promise.all(deletes.map((d) => ctx.io.delete(d.file.path).catch(() => undefined)));
     throw err;
   }
+  return { deletes, affected, rows };
+}
+
+/**
+ * Merge-on-read DELETE / UPDATE (Iceberg's RowDelta): for each data file holding rows where
+ * `predicate` is true, one position delete file (in that data file's partition and spec)
+ * naming those rows' positions; an UPDATE also writes the rows' new versions as data files
+ * (`rewrite` of just those rows). No data file is rewritten. Runs on the writer's connection.
+ */
+async function rowDelta(
+  ctx: WriterContext,
+  name: string,
+  base: LoadedTable,
+  predicate: string,
+  rewrite: ((readSql: string) => string) | null,
+  options: RewriteOptions,
+): Promise<WriteResult> {
+  const scan = await planTableScan(asIcebergTable(base, ctx.io));
+  const readOptions = await localReadOptions(ctx, scan.dataFiles);
+  await checkPredicate(ctx.conn, buildIcebergReadSql(scan, undefined, readOptions), predicate, name);
+  // v3: deletion vectors, one per data file, each replacing the file's earlier one (writer-data.ts).
+  const vectors = base.metadata.formatVersion >= 3
+    ? await writeDeletionVectors({ conn: ctx.conn, io: ctx.io, table: name, scan, readOptions, predicate, infos: await liveDataFileInfos(ctx.io, base), location: resolveLocation(base.metadata.location).replace(/\/+$/, '') })
+    : undefined;
+  const { deletes, affected, rows } = vectors ?? await writePositionDeletes(ctx, name, base, scan, (file) => {
+    const read = buildIcebergReadSql({ ...scan, dataFiles: [file] }, undefined, { ...readOptions, rowPositions: true });
+    return `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${predicate})`;
+  });
+  const cleanup = async (added: DataFileInfo[]) => Promise.all([...deletes.map((d) => d.file), ...added].map((f) => ctx.io.delete(f.path).catch(() => undefined)));
   if (deletes.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
   let added: DataFileInfo[] = [];
   let committing = false;
@@ -444,6 +477,7 @@ async function rowDelta(
         added,
         deletes,
         referenced: affected.map((f) => f.path),
+        ...(vectors?.replaced.length ? { removedDeletes: vectors.replaced } : {}),
         isolation: options.isolation ?? 'serializable',
         conflictingAdds: (paths) => firstMatchingAdd(ctx, name, predicate, paths),
       },

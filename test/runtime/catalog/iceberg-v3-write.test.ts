@@ -1,0 +1,268 @@
+// Writing Iceberg format v3 tables: a table asks for v3 (its `format-version` property, at
+// CREATE or by ALTER TABLE ... SET upgrading a v2 table); INSERT assigns row lineage (table
+// next-row-id, snapshot first-row-id / added-rows, manifest-list first_row_id, data files
+// inheriting theirs); merge-on-read DELETE / UPDATE write deletion vectors (Puffin
+// `deletion-vector-v1`, one per data file, replacing the file's earlier one) instead of position
+// delete files. Rows checked against plain DuckDB; the metadata read back from its JSON / Avro.
+
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { PuffinError } from '../../../runtime/errors.ts';
+import { executeWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
+import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { buildIcebergReadSql, planTableScan } from '../../../runtime/catalog/iceberg/index.ts';
+import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
+import { readAvroContainer } from '../../../runtime/catalog/iceberg/avro.ts';
+import { decodeManifest, decodeManifestList } from '../../../runtime/catalog/iceberg/manifest.ts';
+import { deletionVectorBlob } from '../../../bench/iceberg/fixture-writer.ts';
+import { readDeletionVector, cardinality, encodeDeletionVector, encodeRoaring64, decodeRoaring64, type PositionRanges } from '../../../runtime/catalog/iceberg/puffin.ts';
+import { appendRows, createTableFromDefinitions } from '../../../runtime/catalog/iceberg/writer.ts';
+import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
+
+let dir: string;
+let instance: DuckDBInstance;
+let conn: DuckDBConnection;
+let ctx: WritePlannerContext;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'puffindb-v3-write-'));
+  instance = await DuckDBInstance.create(':memory:');
+  conn = await instance.connect();
+  ctx = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+});
+after(async () => {
+  conn?.closeSync();
+  instance?.closeSync();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function state(name: string) {
+  const t = await loadTable(ctx.store, name, ctx.io);
+  const scan = await planTableScan({ metadataLocation: t.metadataLocation, tableUri: t.metadata.location, metadata: t.metadata, io: ctx.io });
+  const json = JSON.parse(await readFile(fileURLToPath(t.metadataLocation), 'utf8')) as Record<string, unknown>;
+  return { t, scan, json };
+}
+
+async function icebergRows(name: string): Promise<string> {
+  const { scan } = await state(name);
+  return JSON.stringify((await conn.runAndReadAll(`SELECT * FROM (${buildIcebergReadSql(scan)}) ORDER BY ALL`)).getRowsJson());
+}
+
+async function both(name: string, sql: string): Promise<number> {
+  const r = await executeWrite(sql, ctx);
+  await conn.run(sql.replace(new RegExp(`\\b${name}\\b`, 'g'), `ref_${name}`));
+  const plain = JSON.stringify((await conn.runAndReadAll(`SELECT * FROM ref_${name} ORDER BY ALL`)).getRowsJson());
+  assert.equal(await icebergRows(name), plain, sql);
+  return r.rowsAffected;
+}
+
+/** Every live data file's first row id (inherited from its manifest when not explicit). */
+async function dataFileRowIds(name: string): Promise<{ path: string; first: bigint; count: number }[]> {
+  const { t } = await state(name);
+  const snap = t.metadata.snapshots.find((s) => s.snapshotId === t.metadata.currentSnapshotId);
+  const listBytes = await ctx.io.read(snap!.manifestList!);
+  const list = readAvroContainer(listBytes, 'list');
+  assert.equal(list.metadata['format-version'], '3');
+  const manifests = decodeManifestList(listBytes, 'list');
+  const out: { path: string; first: bigint; count: number }[] = [];
+  manifests.forEach((mf, i) => {
+    const raw = list.records[i] as Record<string, unknown>;
+    if (mf.content !== 'data') {
+      assert.equal(raw.first_row_id, null, 'delete manifests have no first_row_id');
+      return;
+    }
+    assert.equal(typeof raw.first_row_id, 'bigint', `data manifest ${mf.path} has a first_row_id`);
+    out.push({ path: mf.path, first: raw.first_row_id as bigint, count: -1 });
+  });
+  const files: { path: string; first: bigint; count: number }[] = [];
+  for (const m of out) {
+    const manifest = decodeManifest(await ctx.io.read(m.path), m.path);
+    // Manifests written before a v2 table was upgraded stay v2 files.
+    assert.ok(manifest.formatVersion === 3 || (manifest.formatVersion === 2 && manifest.entries.every((e) => e.file.firstRowId === undefined)));
+    let next = m.first;
+    for (const e of manifest.entries) {
+      const first = e.file.firstRowId ?? next;
+      if (e.file.firstRowId === undefined) next += BigInt(e.file.recordCount);
+      if (e.status !== 2) files.push({ path: e.file.filePath, first, count: e.file.recordCount });
+    }
+  }
+  return files;
+}
+
+function assertDisjoint(files: { first: bigint; count: number }[], nextRowId: bigint): void {
+  const sorted = [...files].sort((a, b) => (a.first < b.first ? -1 : 1));
+  for (let i = 0; i < sorted.length; i++) {
+    const end = sorted[i].first + BigInt(sorted[i].count);
+    assert.ok(end <= nextRowId, `row ids below next-row-id (${end} > ${nextRowId})`);
+    if (i + 1 < sorted.length) assert.ok(end <= sorted[i + 1].first, 'row id ranges do not overlap');
+  }
+}
+
+describe('Iceberg format v3 writes', () => {
+  test('Roaring bitmaps round-trip (arrays, bitmap containers, 64-bit keys)', () => {
+    const ranges: PositionRanges = [[0n, 1n], [5n, 9n], [70000n, 75000n], [(1n << 32n) + 3n, (1n << 32n) + 4n]];
+    assert.deepEqual(decodeRoaring64(encodeRoaring64(ranges)), ranges);
+    assert.equal(cardinality(ranges), 1n + 4n + 5000n + 1n);
+    // Byte for byte what the fixture writer (bench/iceberg/fixture-writer.ts) lays out.
+    const positions = [0n, 5n, 65543n, ...Array.from({ length: 5000 }, (_, i) => 131072n + BigInt(i * 3)), (1n << 32n) + 1n];
+    assert.ok(Buffer.from(encodeDeletionVector(positions.map((p) => [p, p + 1n] as [bigint, bigint]))).equals(Buffer.from(deletionVectorBlob(positions))));
+  });
+
+  test('a new table is v2 by default, v3 when its format-version property asks; other values are refused', async () => {
+    await executeWrite('CREATE TABLE plain2 (id INTEGER)', ctx);
+    assert.equal((await state('plain2')).t.metadata.formatVersion, 2);
+    await createTableFromDefinitions(ctx, 'direct3', 'id INTEGER', { properties: { 'format-version': '3' } });
+    const d = await state('direct3');
+    assert.equal(d.json['format-version'], 3);
+    assert.equal(d.json['next-row-id'], 0);
+    assert.equal((d.json.properties as Record<string, string>)['format-version'], undefined, 'format-version is reserved, not kept as a property');
+    await assert.rejects(createTableFromDefinitions(ctx, 'bad4', 'id INTEGER', { properties: { 'format-version': '4' } }), (e: unknown) => e instanceof PuffinError && e.code === 'bad_request' && /format-version/.test(e.message));
+    assert.equal(await ctx.store.get('bad4'), undefined);
+  });
+
+  test("SQL asks for v3 with CREATE TABLE ... WITH ('format-version' = '3'), other properties kept; bad ones refused before the table exists", async () => {
+    await executeWrite("CREATE TABLE sql3 (id INTEGER, s VARCHAR) WITH ('format-version' = '3', 'write.delete.mode' = 'merge-on-read')", ctx);
+    const d = await state('sql3');
+    assert.equal(d.json['format-version'], 3);
+    assert.equal((d.json.properties as Record<string, string>)['write.delete.mode'], 'merge-on-read');
+    await executeWrite("CREATE TABLE ctas3 PARTITIONED BY (g) WITH ('format-version' = '3') AS SELECT range AS id, range % 3 AS g FROM range(10)", ctx);
+    const c = await state('ctas3');
+    assert.equal(c.json['format-version'], 3);
+    assert.equal(c.json['next-row-id'], 10);
+    assert.equal(c.t.metadata.partitionSpecs.find((p) => p.specId === c.t.metadata.defaultSpecId)?.fields.length, 1);
+    for (const [sql, message] of [
+      ["CREATE TABLE bad5 (id INTEGER) WITH ('write.delete.mode' = 'sometimes')", /must be 'copy-on-write' or 'merge-on-read'/],
+      ["CREATE TABLE bad6 (id INTEGER) WITH ('location' = '/elsewhere')", /cannot be set with CREATE TABLE ... WITH/],
+      ["CREATE TABLE bad7 WITH ('format-version' = '9') AS SELECT 1 AS id", /format-version/],
+      ["CREATE TABLE bad8 (id INTEGER) WITH (format-version)", /expected 'property' = 'value'/],
+    ] as const) {
+      await assert.rejects(executeWrite(sql, ctx), (e: unknown) => e instanceof PuffinError && message.test(e.message), sql);
+    }
+    for (const t of ['bad5', 'bad6', 'bad7', 'bad8']) assert.equal(await ctx.store.get(t), undefined, t);
+  });
+
+  test('INSERT, merge-on-read DELETE and UPDATE on a v3 table: deletion vectors, row lineage, rows as plain DuckDB', async () => {
+    const select = "SELECT i::INTEGER AS id, 'v' || i AS v, (i % 3)::INTEGER AS k FROM range(0, 3000) t(i)";
+    await executeWrite('CREATE TABLE t3 (id INTEGER, v VARCHAR, k INTEGER) PARTITIONED BY (k)', ctx);
+    await executeWrite("ALTER TABLE t3 SET ('format-version' = '3', 'write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read')", ctx);
+    await conn.run('CREATE TABLE ref_t3 (id INTEGER, v VARCHAR, k INTEGER)');
+    assert.equal((await state('t3')).t.metadata.formatVersion, 3);
+
+    assert.equal(await both('t3', `INSERT INTO t3 ${select}`), 3000);
+    let s = await state('t3');
+    assert.equal(s.json['next-row-id'], 3000);
+    const snaps = s.json.snapshots as Record<string, unknown>[];
+    assert.equal(snaps.at(-1)?.['first-row-id'], 0);
+    assert.equal(snaps.at(-1)?.['added-rows'], 3000);
+    assertDisjoint(await dataFileRowIds('t3'), 3000n);
+
+    assert.equal(await both('t3', "INSERT INTO t3 SELECT i::INTEGER, 'w' || i, (i % 3)::INTEGER FROM range(5000, 5010) t(i)"), 10);
+    s = await state('t3');
+    assert.equal(s.json['next-row-id'], 3010);
+    assert.equal((s.json.snapshots as Record<string, unknown>[]).at(-1)?.['first-row-id'], 3000);
+    assertDisjoint(await dataFileRowIds('t3'), 3010n);
+    const dataBefore = new Set(s.scan.dataFiles.map((f) => f.path));
+
+    // DELETE: deletion vectors, no position delete file, no data file rewritten.
+    assert.equal(await both('t3', 'DELETE FROM t3 WHERE id % 7 = 0'), 429 + 1); // 0..2996 and 5005
+    s = await state('t3');
+    for (const f of s.scan.dataFiles) assert.ok(dataBefore.has(f.path), 'no data file rewritten');
+    const dvs = s.scan.dataFiles.flatMap((f) => f.deletes);
+    assert.ok(dvs.length > 0 && dvs.every((d) => d.format === 'puffin' && d.content === 'position'), JSON.stringify(dvs.map((d) => d.format)));
+    for (const f of s.scan.dataFiles) assert.ok(f.deletes.length <= 1, 'at most one deletion vector per data file');
+    assert.equal(s.json['next-row-id'], 3010, 'a delete assigns no row ids');
+
+    // A second DELETE on the same files: the new vector holds the old positions too, the old one is removed.
+    const firstDvs = new Set(dvs.map((d) => `${d.path}#${d.referencedDataFile}`));
+    assert.equal(await both('t3', 'DELETE FROM t3 WHERE id % 11 = 0'), 273 - 39);
+    s = await state('t3');
+    let replaced = 0;
+    for (const f of s.scan.dataFiles) {
+      assert.ok(f.deletes.length <= 1, 'still one deletion vector per data file');
+      const d = f.deletes[0];
+      if (!d) continue;
+      if (!firstDvs.has(`${d.path}#${d.referencedDataFile}`)) replaced++;
+      const ranges = readDeletionVector(fileURLToPath(d.uri), d.contentOffset!, d.contentSizeInBytes!, d.path);
+      assert.equal(Number(cardinality(ranges)), d.rowCount, 'record_count is the vector cardinality');
+    }
+    // The three files of ids 0..2999 (one per partition) had rows deleted again; 5000..5009's not.
+    assert.equal(replaced, 3, 'the earlier vectors of the files deleted from again were replaced');
+    assert.equal(Number((await state('t3')).t.metadata.snapshots.at(-1)!.summary['removed-delete-files']), 3);
+    const puffin = s.scan.dataFiles.find((f) => f.deletes.length)!.deletes[0];
+    const bytes = await readFile(fileURLToPath(puffin.uri));
+    assert.equal(bytes.subarray(0, 4).toString('latin1'), 'PFA1');
+    assert.equal(bytes.subarray(bytes.length - 4).toString('latin1'), 'PFA1');
+    const payloadLen = bytes.readUInt32LE(bytes.length - 12);
+    const footer = JSON.parse(bytes.subarray(bytes.length - 12 - payloadLen, bytes.length - 12).toString('utf8')) as { blobs: { type: string; properties: Record<string, string> }[] };
+    assert.ok(footer.blobs.every((b) => b.type === 'deletion-vector-v1' && b.properties['referenced-data-file']));
+
+    // UPDATE (merge-on-read): vectors for the old versions, new rows appended with new row ids.
+    const updated = Number((await conn.runAndReadAll('SELECT count(*) FROM ref_t3 WHERE id % 5 = 1')).getRowsJson()[0][0]);
+    assert.ok(updated > 0);
+    assert.equal(await both('t3', "UPDATE t3 SET v = v || '!' WHERE id % 5 = 1"), updated);
+    s = await state('t3');
+    assert.equal(s.json['next-row-id'], 3010 + updated, 'the new row versions got row ids');
+    assertDisjoint(await dataFileRowIds('t3'), BigInt(3010 + updated));
+    for (const f of s.scan.dataFiles) assert.ok(f.deletes.length <= 1);
+    assert.ok(s.scan.dataFiles.every((f) => f.deletes.every((d) => d.format === 'puffin')));
+
+    // Copy-on-write DELETE on the v3 table keeps lineage metadata consistent too.
+    await executeWrite("ALTER TABLE t3 SET ('write.delete.mode' = 'copy-on-write')", ctx);
+    await both('t3', 'DELETE FROM t3 WHERE k = 2');
+    s = await state('t3');
+    assert.equal(s.t.metadata.formatVersion, 3);
+    assertDisjoint(await dataFileRowIds('t3'), BigInt(s.json['next-row-id'] as number));
+  });
+
+  test('concurrent INSERTs into a v3 table: the commit that retries takes the next row ids', async () => {
+    await createTableFromDefinitions(ctx, 'race3', 'id INTEGER', { properties: { 'format-version': '3' } });
+    await Promise.all([0, 1, 2, 3].map((i) => appendRows(ctx, 'race3', `SELECT (${i * 100} + range)::INTEGER FROM range(0, ${10 + i})`)));
+    const s = await state('race3');
+    assert.equal(s.json['next-row-id'], 10 + 11 + 12 + 13);
+    const files = await dataFileRowIds('race3');
+    assert.equal(files.length, 4);
+    assertDisjoint(files, 46n);
+    const firsts = (s.json.snapshots as Record<string, unknown>[]).map((x) => x['first-row-id']);
+    assert.equal(new Set(firsts).size, 4, 'each snapshot starts its own range');
+  });
+
+  test('a v2 table stays v2: position delete files, no row lineage fields; format-version never goes down', async () => {
+    await executeWrite("CREATE TABLE t2 AS SELECT i::INTEGER AS id FROM range(0, 100) t(i)", ctx);
+    await executeWrite("ALTER TABLE t2 SET ('write.delete.mode' = 'merge-on-read')", ctx);
+    await executeWrite('DELETE FROM t2 WHERE id < 10', ctx);
+    const s = await state('t2');
+    assert.equal(s.json['format-version'], 2);
+    assert.equal(s.json['next-row-id'], undefined);
+    assert.ok(s.scan.dataFiles.flatMap((f) => f.deletes).every((d) => d.format === 'parquet'));
+    const snap = s.t.metadata.snapshots.at(-1)!;
+    assert.equal(readAvroContainer(await ctx.io.read(snap.manifestList!), 'l').metadata['format-version'], '2');
+    await executeWrite("ALTER TABLE t3 SET ('format-version' = '3')", ctx); // no-op on a v3 table
+    await assert.rejects(executeWrite("ALTER TABLE t3 SET ('format-version' = '2')", ctx), (e: unknown) => e instanceof PuffinError && e.code === 'bad_request' && /never lowered/.test(e.message));
+  });
+
+  test('upgrading a v2 table with rows and position deletes to v3: the next DELETE writes a vector holding both', async () => {
+    await executeWrite('CREATE TABLE up AS SELECT i::INTEGER AS id FROM range(0, 200) t(i)', ctx);
+    await conn.run('CREATE TABLE ref_up AS SELECT i::INTEGER AS id FROM range(0, 200) t(i)');
+    await executeWrite("ALTER TABLE up SET ('write.delete.mode' = 'merge-on-read')", ctx);
+    await both('up', 'DELETE FROM up WHERE id < 50');
+    await executeWrite("ALTER TABLE up SET ('format-version' = '3')", ctx);
+    let s = await state('up');
+    assert.equal(s.json['format-version'], 3);
+    assert.equal(s.json['next-row-id'], 0);
+    await both('up', 'DELETE FROM up WHERE id >= 190');
+    s = await state('up');
+    const [file] = s.scan.dataFiles;
+    assert.deepEqual(file.deletes.map((d) => d.format), ['puffin'], 'the vector supersedes the position delete file');
+    const ranges = readDeletionVector(fileURLToPath(file.deletes[0].uri), file.deletes[0].contentOffset!, file.deletes[0].contentSizeInBytes!, 'dv');
+    assert.deepEqual(ranges, [[0n, 50n], [190n, 200n]]);
+    // The pre-upgrade manifest got its first row ids at the first v3 commit.
+    assertDisjoint(await dataFileRowIds('up'), BigInt(s.json['next-row-id'] as number));
+    assert.equal(s.json['next-row-id'], 200);
+    await both('up', 'INSERT INTO up VALUES (1000)');
+  });
+});
