@@ -12,6 +12,7 @@ import type { Catalog } from '../catalog/types.ts';
 import { materialize, type QueryResult } from '../engine/engine.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import { lex, type Token } from '../sql/lexer.ts';
+import { SQL_DIALECTS, sqlDialect, type SqlDialect } from '../sql/frontends.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
 import { DUCK_TYPE_OIDS, OID, OID_NAMES, typeSize } from './types.ts';
 
@@ -48,12 +49,80 @@ const SHOWABLE: Record<string, string> = {
   statement_timeout: '0',
 };
 
+/**
+ * What a session's statements are written in: `SET puffindb.language = 'prql'`, `SET
+ * puffindb.dialect = 'snowflake'` (the dialect applies to language 'sql'). Every statement
+ * but a session statement is turned into DuckDB SQL (runtime/sql/frontends.ts) before it is
+ * classified and authorized.
+ */
+export interface FrontEndSettings {
+  language: 'sql' | 'prql';
+  dialect: SqlDialect;
+}
+
+export const DEFAULT_FRONT_END: FrontEndSettings = Object.freeze({ language: 'sql', dialect: 'duckdb' });
+
+/** The session settings PuffinDB itself reads; any other `puffindb.` name is refused rather than ignored. */
+const FRONT_END_SETTINGS = ['puffindb.dialect', 'puffindb.language'] as const;
+
 /** A statement the session answers itself. */
 export interface SessionAnswer {
   tag: string;
   result?: QueryResult;
   /** Transaction status after it. */
   transaction?: 'begin' | 'end';
+  /** The session's front end after it, when it sets one (SET/RESET puffindb.*, RESET ALL, DISCARD ALL). */
+  frontEnd?: FrontEndSettings;
+}
+
+function tokenName(t: Token): string {
+  return t.kind === 'quoted_ident' ? t.text.slice(1, -1).replace(/""/g, '"') : t.text;
+}
+
+/** A dotted parameter name from tokens[from]: [lowercased name, index after it]. */
+function parameterName(tokens: readonly Token[], from: number): [string, number] {
+  let i = from;
+  let name = '';
+  while (i < tokens.length && (tokens[i].kind === 'word' || tokens[i].kind === 'quoted_ident')) {
+    name += tokenName(tokens[i]);
+    i++;
+    if (tokens[i]?.text !== '.' || !tokens[i + 1]) break;
+    name += '.';
+    i++;
+  }
+  return [name.toLowerCase(), i];
+}
+
+function frontEndValue(name: string, current: FrontEndSettings, value: string | undefined): FrontEndSettings {
+  if (name === 'puffindb.dialect') return { ...current, dialect: value === undefined ? 'duckdb' : sqlDialect(value, 'puffindb.dialect') };
+  if (value === undefined) return { ...current, language: 'sql' };
+  const language = value.trim().toLowerCase();
+  if (language === 'sql' || language === 'prql') return { ...current, language };
+  if (language === 'malloy') {
+    throw new PuffinError('unsupported', "puffindb.language 'malloy' is not taken over the PostgreSQL wire protocol (a Malloy text's braces hold ';', which the simple-query protocol splits statements on); send Malloy over HTTP (POST /v1/query with \"language\": \"malloy\"), the CLI (puffindb query --lang malloy) or the Node library");
+  }
+  throw new PuffinError('bad_request', `'puffindb.language' ${JSON.stringify(value.slice(0, 40))} is not a query language the wire protocol takes; use sql or prql (and for language sql, puffindb.dialect: one of ${SQL_DIALECTS.join(', ')})`);
+}
+
+/** SET [SESSION|LOCAL] puffindb.x {=|TO} value|DEFAULT; undefined when the name is not PuffinDB's. */
+function setFrontEnd(tokens: readonly Token[], current: FrontEndSettings): SessionAnswer | undefined {
+  let i = 1;
+  if (/^(SESSION|LOCAL)$/i.test(tokens[i]?.text ?? '') && tokens[i].kind === 'word' && tokens[i + 1]?.kind !== 'symbol') i++;
+  const [name, after] = parameterName(tokens, i);
+  if (!name.startsWith('puffindb.')) return undefined;
+  if (!(FRONT_END_SETTINGS as readonly string[]).includes(name)) throw new PuffinError('bad_request', `unknown PuffinDB setting ${JSON.stringify(name)}; the wire protocol's settings are ${FRONT_END_SETTINGS.join(', ')}`);
+  let j = after;
+  if (tokens[j]?.text === '=' || (tokens[j]?.kind === 'word' && tokens[j].text.toUpperCase() === 'TO')) j++;
+  else throw new PuffinError('bad_request', `SET ${name} needs a value: SET ${name} = '...'`);
+  const rest = tokens.slice(j);
+  const v = rest[0];
+  if (rest.length !== 1 || !v || !(v.kind === 'string' || v.kind === 'word' || v.kind === 'quoted_ident')) {
+    throw new PuffinError('bad_request', `SET ${name} takes one name, as in SET ${name} = '${name === 'puffindb.dialect' ? 'snowflake' : 'prql'}'`);
+  }
+  const value = v.kind === 'string' ? (/^'.*'$/s.test(v.text) ? v.text.slice(1, -1).replace(/''/g, "'") : undefined) : tokenName(v);
+  if (value === undefined) throw new PuffinError('bad_request', `SET ${name} takes a plain '...' string`);
+  const reset = v.kind === 'word' && value.toUpperCase() === 'DEFAULT';
+  return { tag: 'SET', frontEnd: frontEndValue(name, current, reset ? undefined : value) };
 }
 
 function words(tokens: readonly Token[]): string[] {
@@ -65,13 +134,18 @@ function words(tokens: readonly Token[]): string[] {
  * answered here, touching no engine (there are no transactions: each statement commits on
  * its own). undefined for anything else.
  */
-export function sessionStatement(tokens: readonly Token[]): SessionAnswer | undefined {
+export function sessionStatement(tokens: readonly Token[], frontEnd: FrontEndSettings = DEFAULT_FRONT_END): SessionAnswer | undefined {
   const w = words(tokens);
   switch (w[0]) {
     case 'SET':
-      return { tag: 'SET' };
-    case 'RESET':
-      return { tag: 'RESET' };
+      return setFrontEnd(tokens, frontEnd) ?? { tag: 'SET' };
+    case 'RESET': {
+      if (w[1] === 'ALL' && tokens.length === 2) return { tag: 'RESET', frontEnd: DEFAULT_FRONT_END };
+      const [name, after] = parameterName(tokens, 1);
+      if (!name.startsWith('puffindb.')) return { tag: 'RESET' };
+      if (!(FRONT_END_SETTINGS as readonly string[]).includes(name) || after !== tokens.length) throw new PuffinError('bad_request', `unknown PuffinDB setting ${JSON.stringify(name)}; the wire protocol's settings are ${FRONT_END_SETTINGS.join(', ')}`);
+      return { tag: 'RESET', frontEnd: frontEndValue(name, frontEnd, undefined) };
+    }
     case 'BEGIN':
     case 'START':
       return { tag: 'BEGIN', transaction: 'begin' };
@@ -82,10 +156,16 @@ export function sessionStatement(tokens: readonly Token[]): SessionAnswer | unde
     case 'ABORT':
       return { tag: 'ROLLBACK', transaction: 'end' };
     case 'DISCARD':
-      return { tag: `DISCARD ${w[1] ?? 'ALL'}` };
+      return { tag: `DISCARD ${w[1] ?? 'ALL'}`, ...((w[1] ?? 'ALL') === 'ALL' ? { frontEnd: DEFAULT_FRONT_END } : {}) };
     case 'DEALLOCATE':
       return { tag: 'DEALLOCATE' };
     case 'SHOW': {
+      const [setting, after] = parameterName(tokens, 1);
+      if (setting.startsWith('puffindb.') && after === tokens.length) {
+        if (!(FRONT_END_SETTINGS as readonly string[]).includes(setting)) throw new PuffinError('bad_request', `unknown PuffinDB setting ${JSON.stringify(setting)}; the wire protocol's settings are ${FRONT_END_SETTINGS.join(', ')}`);
+        const value = setting === 'puffindb.dialect' ? frontEnd.dialect : frontEnd.language;
+        return { tag: 'SHOW', result: { columns: [{ name: setting, type: 'VARCHAR' }], rows: [[value]] } };
+      }
       const name = tokens.slice(1).map((t) => (t.kind === 'quoted_ident' ? t.text.slice(1, -1) : t.text)).join(' ').toLowerCase();
       if (name === 'all') return undefined;
       const value = SHOWABLE[name];

@@ -7,6 +7,14 @@
 // (runtime/pgwire/catalog.ts). A simple Query holding several statements is split with the
 // classifier's lexer; every statement is classified and authorized before the first runs,
 // so one a key may not run refuses the whole message and nothing runs.
+//
+// A session may write its statements in another SQL dialect or in PRQL: `SET
+// puffindb.dialect = 'snowflake'`, `SET puffindb.language = 'prql'` (RESET and SHOW too).
+// Session statements are recognized first and never translated; metadata queries BI tools
+// send (PostgreSQL SQL over pg_catalog) still go to the mirror as sent; every other statement
+// is turned into DuckDB SQL by the HTTP API's front ends (runtime/sql/frontends.ts) and only
+// then classified and authorized, so a reader's translated write is refused like the write.
+// The query record keeps the text sent beside the SQL that ran. Malloy is not taken here.
 
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
@@ -26,7 +34,9 @@ import {
   type FieldDescription, type FrontendMessage,
 } from './codec.ts';
 import { PgAuthenticator } from './auth.ts';
-import { isCatalogQuery, rewriteCatalogSql, SESSION_PARAMETERS, sessionStatement, type CatalogMirror, type SessionAnswer } from './catalog.ts';
+import { DEFAULT_FRONT_END, isCatalogQuery, rewriteCatalogSql, SESSION_PARAMETERS, sessionStatement, type CatalogMirror, type FrontEndSettings, type SessionAnswer } from './catalog.ts';
+import { toDuckdbSql, type QuerySource } from '../sql/frontends.ts';
+import type { Token } from '../sql/lexer.ts';
 import { parameterCount, substitute, type BoundValue } from './params.ts';
 import { PROTOCOL_VIOLATION, QUERY_CANCELED, sqlstateOf } from './sqlstate.ts';
 import { binaryCapable, binaryValue, OID, oidOfDuckType, textValue, typeSize } from './types.ts';
@@ -55,7 +65,7 @@ type Prepared =
   | { kind: 'empty' }
   | { kind: 'session'; answer: SessionAnswer }
   | { kind: 'catalog'; sql: string }
-  | { kind: 'query'; statement: ClassifiedStatement };
+  | { kind: 'query'; statement: ClassifiedStatement; source?: QuerySource };
 
 interface Outcome {
   tag: string;
@@ -94,6 +104,8 @@ export class Session {
   private startupTimer?: NodeJS.Timeout;
   private stallTimer?: NodeJS.Timeout;
   private tlsDone = false;
+  /** What this session's statements are written in (SET puffindb.language / puffindb.dialect). */
+  private frontEnd: FrontEndSettings = DEFAULT_FRONT_END;
 
   constructor(socket: Socket, private readonly ctx: SessionContext) {
     this.sock = socket;
@@ -342,32 +354,63 @@ export class Session {
     return this.principal;
   }
 
-  /** Classify, route and authorize one statement; nothing runs. */
-  private async prepare(sql: string): Promise<Prepared> {
-    const { tokens } = lex(sql);
-    if (tokens.length === 0 || tokens.every((t) => t.kind === 'semicolon')) return { kind: 'empty' };
-    const answer = sessionStatement(tokens);
-    if (answer) return { kind: 'session', answer };
+  /**
+   * Classify, route and authorize one statement; nothing runs. `frontEnd` is what the
+   * statement is written in: the session's, or that left by a SET earlier in the same message.
+   */
+  private async prepare(sql: string, frontEnd: FrontEndSettings = this.frontEnd): Promise<Prepared> {
+    const translated = isTranslated(frontEnd);
+    let tokens: Token[] | undefined;
+    try {
+      tokens = lex(sql).tokens;
+    } catch (err) {
+      // PRQL's `#` comments and other dialects' strings need not lex as DuckDB SQL: their own compiler judges them.
+      if (!translated) throw err;
+    }
+    if (tokens) {
+      if (tokens.length === 0 || tokens.every((t) => t.kind === 'semicolon')) return { kind: 'empty' };
+      const answer = sessionStatement(tokens, frontEnd);
+      if (answer) return { kind: 'session', answer };
+    } else if (sql.trim() === '') return { kind: 'empty' };
     if (this.txn === 'E') throw new PuffinError('bad_request', 'current transaction is aborted, commands ignored until end of transaction block', { sqlstate: TRANSACTION_ABORTED });
-    if (isCatalogQuery(tokens, await this.ctx.mirror.tableNames())) {
-      const rewritten = rewriteCatalogSql(sql);
-      const statement = await this.ctx.manager.classify(rewritten);
-      if (statement.access === 'read') {
-        // The planner's check of calls, here too: no file readers, no SQL run from a value
-        // (query(), query_table()), which could change the mirror other sessions read.
-        if (statement.parsed) refuseUnsafeCalls(statement.parsed.statement);
-        return { kind: 'catalog', sql: statement.text };
+    if (tokens && isCatalogQuery(tokens, await this.ctx.mirror.tableNames())) {
+      // BI tools' metadata queries are PostgreSQL SQL whatever the session's dialect: the mirror answers them as sent.
+      try {
+        const catalog = await this.catalogStatement(sql);
+        if (catalog) return catalog;
+      } catch (err) {
+        if (!translated) throw err;
       }
     }
-    const statement = await this.ctx.manager.classify(sql);
+    let source: QuerySource | undefined;
+    let duckdb = sql;
+    if (translated) {
+      // psql sends a statement with its closing ';', which is no part of a PRQL pipeline.
+      const text = frontEnd.language === 'prql' ? sql.replace(/[\s;]+$/, '') : sql;
+      const front = await toDuckdbSql({ text, language: frontEnd.language, dialect: frontEnd.language === 'sql' ? frontEnd.dialect : undefined });
+      duckdb = front.sql;
+      source = front.source;
+    }
+    const statement = await this.ctx.manager.classify(duckdb);
     // As POST /v1/query does (runtime/api/app.ts authorizedStatement): a write needs a writer.
     const who = this.who();
     if (statement.access === 'write' && !hasRole(who, 'writer')) {
-      throw new PuffinError('forbidden', `key '${who.name}' is a reader and may run SELECT statements only; this statement is ${statement.keyword}`);
+      throw new PuffinError('forbidden', `key '${who.name}' is a reader and may run SELECT statements only; this statement is ${statement.keyword}${source ? ` (translated from ${source.dialect ?? source.language})` : ''}`);
     }
     // Engine statements (PRAGMA, ATTACH, ...) are never run: refused here, before any statement of the message runs.
     if (statement.kind === 'other') throw unsupportedStatement(statement);
-    return { kind: 'query', statement };
+    return { kind: 'query', statement, source };
+  }
+
+  /** A metadata query the mirror answers, or undefined when it is no read. */
+  private async catalogStatement(sql: string): Promise<Prepared | undefined> {
+    const rewritten = rewriteCatalogSql(sql);
+    const statement = await this.ctx.manager.classify(rewritten);
+    if (statement.access !== 'read') return undefined;
+    // The planner's check of calls, here too: no file readers, no SQL run from a value
+    // (query(), query_table()), which could change the mirror other sessions read.
+    if (statement.parsed) refuseUnsafeCalls(statement.parsed.statement);
+    return { kind: 'catalog', sql: statement.text };
   }
 
   private async run(p: Prepared): Promise<Outcome> {
@@ -376,6 +419,7 @@ export class Session {
         return { tag: '' };
       case 'session': {
         const a = p.answer;
+        if (a.frontEnd) this.frontEnd = a.frontEnd;
         if (a.transaction === 'begin') {
           this.txn = 'T';
           this.wroteInTxn = false;
@@ -401,7 +445,7 @@ export class Session {
         this.running = controller;
         this.cancelRequested = false;
         try {
-          const done = await this.ctx.manager.run(p.statement, { user: who.id, role: who.role, format: 'json', signal: controller.signal });
+          const done = await this.ctx.manager.run(p.statement, { user: who.id, role: who.role, format: 'json', signal: controller.signal, ...(p.source ? { source: p.source } : {}) });
           if (done.result.kind === 'stored') {
             throw new PuffinError('payload_too_large', `the result (${done.result.rows} rows) is over PUFFINDB_RESULT_INLINE_LIMIT_BYTES and was stored as Parquet (query ${done.record.id}); add a LIMIT, or fetch it over HTTP: GET /v1/queries/${done.record.id}/result`);
           }
@@ -438,21 +482,34 @@ export class Session {
 
   private async simpleQuery(sql: string): Promise<void> {
     try {
-      let pieces: string[];
+      let spans: [number, number][];
       try {
-        const { tokens } = lex(sql);
-        pieces = splitStatements(tokens).map((s) => sql.slice(s[0].start, s[s.length - 1].end));
+        spans = splitStatements(lex(sql).tokens).map((s) => [s[0].start, s[s.length - 1].end]);
       } catch (err) {
-        throw toPuffinError(err);
+        // Text that does not lex as DuckDB SQL (a PRQL comment, a MySQL string) in a translated session: one statement, judged by its own compiler.
+        if (!isTranslated(this.frontEnd)) throw toPuffinError(err);
+        spans = sql.trim() === '' ? [] : [[0, sql.length]];
       }
-      if (pieces.length === 0) {
+      if (spans.length === 0) {
         this.write(emptyQuery());
         return;
       }
-      if (pieces.length > 64) throw new PuffinError('bad_request', `a query message may hold at most 64 statements; this one holds ${pieces.length}`);
-      // Every statement is classified and authorized before the first one runs.
+      if (spans.length > 64) throw new PuffinError('bad_request', `a query message may hold at most 64 statements; this one holds ${spans.length}`);
+      // Every statement is classified and authorized before the first one runs, each in the
+      // front end left by the SETs before it in the message.
       const prepared: Prepared[] = [];
-      for (const piece of pieces) prepared.push(await this.prepare(piece));
+      let frontEnd = this.frontEnd;
+      for (let i = 0; i < spans.length; i++) {
+        let piece = sql.slice(spans[i][0], spans[i][1]);
+        if (frontEnd.language === 'prql' && !isSessionText(piece, frontEnd)) {
+          // PRQL has no ';' between statements: the rest of the message is one pipeline.
+          piece = sql.slice(spans[i][0]);
+          i = spans.length;
+        }
+        const p = await this.prepare(piece, frontEnd);
+        if (p.kind === 'session' && p.answer.frontEnd) frontEnd = p.answer.frontEnd;
+        prepared.push(p);
+      }
       for (const p of prepared) {
         const outcome = await this.run(p);
         if (p.kind === 'empty') {
@@ -557,7 +614,7 @@ export class Session {
         this.write(outcome.result ? rowDescription(this.fields(outcome.result, [])) : noData());
       } else if ((p.kind === 'query' && p.statement.access === 'read') || p.kind === 'catalog') {
         const text = p.kind === 'catalog' ? p.sql : p.statement.text;
-        const probe = await this.prepare(`SELECT * FROM (${text}) AS puffindb_describe LIMIT 0`);
+        const probe = await this.prepare(`SELECT * FROM (${text}) AS puffindb_describe LIMIT 0`, DEFAULT_FRONT_END);
         const outcome = await this.run(probe);
         this.write(outcome.result ? rowDescription(this.fields(outcome.result, [])) : noData());
       } else this.write(noData());
@@ -602,6 +659,26 @@ export class Session {
     else if (what === 'P') this.portals.delete(name);
     else throw new ProtocolError(`Close of ${JSON.stringify(what)}`);
     this.write(closeComplete());
+  }
+}
+
+/** Whether statements written in `frontEnd` are translated (anything but DuckDB SQL). */
+function isTranslated(frontEnd: FrontEndSettings): boolean {
+  return frontEnd.language !== 'sql' || frontEnd.dialect !== 'duckdb';
+}
+
+/** Whether `sql` is a session statement (SET, SHOW, BEGIN, ...), which no front end translates. */
+function isSessionText(sql: string, frontEnd: FrontEndSettings): boolean {
+  let tokens: Token[];
+  try {
+    tokens = lex(sql).tokens;
+  } catch {
+    return false;
+  }
+  try {
+    return sessionStatement(tokens, frontEnd) !== undefined;
+  } catch {
+    return true; // a session statement with a bad value: prepare() reports it
   }
 }
 
