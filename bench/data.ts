@@ -56,8 +56,8 @@ export function benchSettings(dataDir: string, label: string, data: TpchData, en
 }
 
 /** The local cluster over the data set's tables, with `workers` worker processes. */
-export async function openCluster(dataDir: string, data: TpchData, workers: number): Promise<{ cluster: LocalCluster; close: () => Promise<void> }> {
-  const settings = benchSettings(dataDir, `cluster-${workers}w-sf${data.scale}`, data, { PUFFINDB_WORKERS: String(workers) });
+export async function openCluster(dataDir: string, data: TpchData, workers: number, env: Record<string, string> = {}): Promise<{ cluster: LocalCluster; close: () => Promise<void> }> {
+  const settings = benchSettings(dataDir, `cluster-${workers}w-sf${data.scale}`, data, { PUFFINDB_WORKERS: String(workers), ...env });
   const catalogEngine = await Engine.create({ threads: 1 });
   const catalog = await ParquetCatalog.open(join(settings.home, 'catalog'), catalogEngine);
   for (const t of data.tables) await catalog.addTable(t, join(data.dir, t));
