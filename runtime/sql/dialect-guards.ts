@@ -165,6 +165,14 @@ export function guardTarget(sql: string, from: string, to: string, name: Name): 
   }
 }
 
+/** Dialects with IIF(condition, then, else). */
+const IIF_DIALECTS = new Set(['tsql']);
+
+/** ClickHouse's one-argument date part functions, as EXTRACT fields. */
+const CLICKHOUSE_DATE_PARTS: Record<string, string> = {
+  TOYEAR: 'YEAR', TOQUARTER: 'QUARTER', TOMONTH: 'MONTH', TODAYOFMONTH: 'DAY', TOHOUR: 'HOUR', TOMINUTE: 'MINUTE', TOSECOND: 'SECOND',
+};
+
 /** The expression of `SELECT <expression>` parsed in `dialect`, with `__pdb_N` columns standing for arguments. */
 type Parse = (sql: string, dialect: string) => PolyglotNode[];
 
@@ -187,7 +195,9 @@ function template(parse: Parse, dialect: string, expression: string, args: Polyg
  * translation does not: CONCAT where it is NULL on a NULL argument becomes a CASE that says
  * so around DuckDB's NULL-skipping CONCAT; Oracle's `a || b` (NULL concatenates as the empty
  * string, and an empty result is NULL) becomes NULLIF(CONCAT(a, b), ''); DATE_ADD/DATE_SUB
- * where they always answer a DATE are cast to DATE. Returns whether anything changed.
+ * where they always answer a DATE are cast to DATE; T-SQL's IIF and ClickHouse's toYear /
+ * toMonth / ... (passed through as functions DuckDB lacks) become CASE and EXTRACT. Returns
+ * whether anything changed.
  */
 export function rewriteSource(statement: PolyglotNode, from: string, parse: Parse): boolean {
   let changed = false;
@@ -206,6 +216,18 @@ export function rewriteSource(statement: PolyglotNode, from: string, parse: Pars
     if (DATE_ADD_IS_DATE.has(from) && fn && /^DATE_(ADD|SUB)$/i.test(String(fn.name)) && Array.isArray(fn.args) && fn.args.length === 2) {
       changed = true;
       return template(parse, from, 'CAST(__pdb_0 AS DATE)', [node]);
+    }
+    // T-SQL's IIF(condition, then, else), which the translator passes through and DuckDB lacks.
+    const iif = node.if_func;
+    if (IIF_DIALECTS.has(from) && iif && String(iif.original_name).toUpperCase() === 'IIF' && iif.condition && iif.true_value) {
+      changed = true;
+      return template(parse, from, 'CASE WHEN __pdb_0 THEN __pdb_1 ELSE __pdb_2 END', [iif.condition, iif.true_value, iif.false_value ?? { null: {} }]);
+    }
+    // ClickHouse's date part functions, passed through as names DuckDB lacks.
+    const part = from === 'clickhouse' && fn && Array.isArray(fn.args) && fn.args.length === 1 ? CLICKHOUSE_DATE_PARTS[String(fn.name).toUpperCase()] : undefined;
+    if (part) {
+      changed = true;
+      return template(parse, from, `EXTRACT(${part} FROM __pdb_0)`, fn.args as PolyglotNode[]);
     }
     if (from === 'oracle' && node.concat && node.concat.left && node.concat.right) {
       changed = true;

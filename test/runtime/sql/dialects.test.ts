@@ -100,6 +100,7 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
     ["SELECT TOP 2 [id], ISNULL(tag, 'none'), LEN(name), DATEADD(day, 1, d) FROM t ORDER BY id", "SELECT id, coalesce(tag, 'none'), length(name), d + INTERVAL 1 DAY FROM t ORDER BY id LIMIT 2"],
     ["SELECT DATEDIFF(day, '2024-01-01', d), YEAR(d), CAST(id AS VARCHAR(10)), CHARINDEX('a', name), UPPER(name) FROM t ORDER BY id", "SELECT date_diff('day', DATE '2024-01-01', d), year(d), CAST(id AS VARCHAR), strpos(name, 'a'), upper(name) FROM t ORDER BY id"],
     ['SELECT id FROM t ORDER BY id OFFSET 1 ROWS FETCH NEXT 2 ROWS ONLY', 'SELECT id FROM t ORDER BY id LIMIT 2 OFFSET 1'],
+    ["SELECT id, IIF(x > 5, 'big', IIF(x IS NULL, 'none', 'small')) FROM t ORDER BY id", "SELECT id, CASE WHEN x > 5 THEN 'big' WHEN x IS NULL THEN 'none' ELSE 'small' END FROM t ORDER BY id"],
   ],
   oracle: [
     ["SELECT id, NVL(tag, 'none'), name || tag, SUBSTR(name, 2, 2), INSTR(name, 'a') FROM t ORDER BY id FETCH FIRST 3 ROWS ONLY", "SELECT id, coalesce(tag, 'none'), concat(name, tag), substr(name, 2, 2), strpos(name, 'a') FROM t ORDER BY id LIMIT 3"],
@@ -109,6 +110,7 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   clickhouse: [
     ["SELECT id, ifNull(tag, 'none'), lower(name), CAST(id AS String) FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), lower(name), CAST(id AS VARCHAR) FROM t ORDER BY id LIMIT 2"],
     ['SELECT g, countIf(x > 5), sum(x) FROM t GROUP BY g ORDER BY g', 'SELECT g, count_if(x > 5), sum(x) FROM t GROUP BY g ORDER BY g'],
+    ['SELECT id, toYear(d), toQuarter(d), toMonth(d), toDayOfMonth(d) FROM t ORDER BY id', 'SELECT id, year(d), quarter(d), month(d), day(d) FROM t ORDER BY id'],
   ],
   teradata: [
     ["SELECT TOP 2 id, COALESCE(tag, 'none'), UPPER(name) FROM t ORDER BY id", "SELECT id, coalesce(tag, 'none'), upper(name) FROM t ORDER BY id LIMIT 2"],
