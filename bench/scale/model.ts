@@ -135,7 +135,8 @@ const sameDag = (x: QueryMeasure, y: QueryMeasure): boolean =>
 /**
  * Bytes a stage's tasks split among them: for a leaf stage its table bytes less the
  * broadcast reads; for a later stage the bytes of the shuffles it reads (what its
- * producers wrote), which bytesIn does not count for pieces that travelled inline.
+ * producers wrote; bytesIn counts them too, inline pieces included, but the larger of the
+ * two is taken so that a stage which also reads a table is not undercounted).
  */
 export function splitBytesOf(s: StageMeasure, execution: StageMeasure[]): number {
   const read = Math.max(0, s.bytesIn - s.tasks * s.broadcastBytesPerTask);

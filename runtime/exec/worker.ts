@@ -219,13 +219,13 @@ export class Worker {
         // Hash-partitioned for a later stage: the partial is the offset index of the shuffle object.
         return {
           fragmentId: fragment.id, partial: { kind: 'shuffle', index: ran.shuffle }, rows: ran.rows, bytes: ran.shuffle.totalBytes,
-          bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started, shuffle: ran.stats, ...(cache ? { cache } : {}),
+          bytesScanned: bytesScanned + ran.stats.bytesRead + ran.inlineBytes, durationMs: Date.now() - started, shuffle: ran.stats, ...(cache ? { cache } : {}),
         };
       }
       const bytes = await readFile(partialPath);
       const partial = await this.deliver(request, bytes, signal);
       return {
-        fragmentId: fragment.id, partial, rows: ran.rows, bytes: bytes.byteLength, bytesScanned: bytesScanned + ran.stats.bytesRead, durationMs: Date.now() - started,
+        fragmentId: fragment.id, partial, rows: ran.rows, bytes: bytes.byteLength, bytesScanned: bytesScanned + ran.stats.bytesRead + ran.inlineBytes, durationMs: Date.now() - started,
         ...(fragment.shuffleReads?.length ? { shuffle: ran.stats } : {}),
         ...(cache ? { cache } : {}),
       };
@@ -357,13 +357,15 @@ export class Worker {
   }
 
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
-  private async runSql(request: FragmentRequest, reads: Fragment, scans: (CachedScan | undefined)[], paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number } }> {
+  private async runSql(request: FragmentRequest, reads: Fragment, scans: (CachedScan | undefined)[], paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number }; inlineBytes: number }> {
     // `reads` is the fragment with only the files still read (not served by cached partitions).
     const fragment = reads;
     const conn = await engine.connect();
     const interrupt = () => conn.interrupt();
     signal.addEventListener('abort', interrupt, { once: true });
     const stats = { gets: 0, puts: 0, bytesRead: 0 };
+    // Shuffle pieces that came inline in the request: read by the task, but not from the store.
+    let inlineBytes = 0;
     const releases: (() => Promise<void>)[] = [];
     // Shuffle pieces are fetched into, and written from, the fragment's sandbox directory:
     // the one place this DuckDB may read and write.
@@ -378,6 +380,7 @@ export class Worker {
         releases.push(got.release);
         stats.gets += got.gets;
         stats.bytesRead += got.bytesRead;
+        inlineBytes += got.inlineBytes;
       }
       // `paths` follows the order the URIs were acquired in: every input's data files, then
       // the Iceberg delete files.
@@ -398,7 +401,7 @@ export class Worker {
         if (scan) await this.cachedInputView(conn, input, scan, i, localPath, (uri) => footers.get(uri), join(dirname(partialPath), 'partitions'));
         else await runQuery(conn, inputViewSql(input, localPath, (uri) => footers.get(uri)));
       }
-      if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath, signal), stats };
+      if (fragment.write) return { rows: await this.writeRows(conn, fragment, partialPath, signal), stats, inlineBytes };
       if (fragment.shuffleWrite) {
         const written = await writeShuffle({
           conn, store: this.shuffle, sourceSql: fragment.sql, partitioning: fragment.shuffleWrite.partitioning,
@@ -406,10 +409,10 @@ export class Worker {
           inlineLimitBytes: Math.min(request.inlineLimitBytes ?? this.settings.inlineLimitBytes, DEFAULT_SHUFFLE_INLINE_LIMIT), signal,
         });
         stats.puts += written.puts;
-        return { rows: written.index.totalRows, shuffle: written.index, stats };
+        return { rows: written.index.totalRows, shuffle: written.index, stats, inlineBytes };
       }
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
-      return { rows: Number(copied.rows[0]?.[0] ?? 0), stats };
+      return { rows: Number(copied.rows[0]?.[0] ?? 0), stats, inlineBytes };
     } catch (err) {
       throw signal.aborted ? signal.reason : toPuffinError(err);
     } finally {
