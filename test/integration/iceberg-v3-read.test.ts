@@ -141,9 +141,9 @@ for (const invoker of ['in-process', 'pool'] as const) {
       assert.deepEqual(r.rows, [[String(kept.length), String(kept.reduce((x, y) => x + y, 0)), '2023-11-14 22:13:20.000000001', true]]);
     });
 
-    test('writes to the v3 table another writer made: INSERT, merge-on-read DELETE and UPDATE (deletion vectors) answer right; MERGE is refused before any file is written', async () => {
+    test('writes to the v3 table another writer made: INSERT, merge-on-read DELETE and UPDATE (deletion vectors) answer right, and so does merge-on-read MERGE (deletion vectors, no position delete file)', async () => {
       const t = `v3w_${invoker.replace('-', '_')}`;
-      await cluster.query(`ALTER TABLE ${t} SET ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read')`);
+      await cluster.query(`ALTER TABLE ${t} SET ('write.delete.mode' = 'merge-on-read', 'write.update.mode' = 'merge-on-read', 'write.merge.mode' = 'merge-on-read')`);
       await cluster.query(`INSERT INTO ${t} SELECT 5000, NULL, false`);
       // id 1 is kept by the existing vector, id 3 is deleted by it already.
       await cluster.query(`DELETE FROM ${t} WHERE id IN (1, 3)`);
@@ -152,8 +152,14 @@ for (const invoker of ['in-process', 'pool'] as const) {
       const r = await cluster.query(`SELECT count(*), sum(id), count(*) FILTER (WHERE NOT flag), count(*) FILTER (WHERE id = 2) FROM ${t}`, { fragments: 2 });
       assert.deepEqual(r.rows, [[String(kept.length + 1), String(kept.reduce((x, y) => x + y, 0) + 5000), '2', '1']]);
       const files = readdirSync(join(dir.path, 'warehouse', t, 'data')).sort();
-      await assert.rejects(cluster.query(`MERGE INTO ${t} USING (SELECT 4 AS id) s ON ${t}.id = s.id WHEN MATCHED THEN DELETE`), /format v3: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE and DDL, but not with this operation yet/);
-      assert.deepEqual(readdirSync(join(dir.path, 'warehouse', t, 'data')).sort(), files);
+      // MERGE: 4 deleted, 5 updated, 6 (deleted by the writer's vector) and 7000 inserted.
+      await cluster.query(`MERGE INTO ${t} USING (SELECT * FROM (VALUES (4), (5), (6), (7000)) v(id)) s ON ${t}.id = s.id WHEN MATCHED AND s.id = 4 THEN DELETE WHEN MATCHED THEN UPDATE SET flag = false WHEN NOT MATCHED THEN INSERT VALUES (s.id, NULL, true)`);
+      const merged = kept.filter((i) => i !== 4).concat([5000, 6, 7000]);
+      const m = await cluster.query(`SELECT count(*), sum(id), count(*) FILTER (WHERE NOT flag), count(*) FILTER (WHERE id IN (4, 5, 6)) FROM ${t}`, { fragments: 2 });
+      assert.deepEqual(m.rows, [[String(merged.length), String(merged.reduce((x, y) => x + y, 0)), '3', '2']]);
+      const added = readdirSync(join(dir.path, 'warehouse', t, 'data')).filter((f) => !files.includes(f));
+      assert.equal(added.filter((f) => f.endsWith('.puffin')).length, 1, `one deletion vector file: ${added.join(', ')}`);
+      assert.deepEqual(added.filter((f) => f.endsWith('-deletes.parquet')), [], 'no position delete file');
       // The untouched copy still reads as before.
       assert.deepEqual((await cluster.query('SELECT count(*) FROM v3')).rows, [['666']]);
     });

@@ -16,7 +16,9 @@
 // With `write.merge.mode = merge-on-read` the same DuckDB MERGE runs on the same rows, each
 // tagged with its data file and position. Afterwards a candidate row that is gone (deleted)
 // or whose values changed (updated) gets a position delete (writer.ts's
-// writePositionDeletes, the one DELETE / UPDATE use), and the changed and inserted rows are
+// writePositionDeletes, the one DELETE / UPDATE use; on a v3 table a deletion vector per
+// data file, writer-data.ts's writeDeletionVectorsAt, the old vector removed in the same
+// commit, as DELETE / UPDATE on v3 do), and the changed and inserted rows are
 // appended as new data files, all in one row-delta snapshot (commit.ts: it conflicts with a
 // concurrent commit that removed or added delete files to a data file it references, and,
 // serializable, with a concurrently added file holding a row the ON condition matches).
@@ -24,11 +26,12 @@
 import { PuffinError, toPuffinError } from '../../errors.ts';
 import { topLevelKeyword } from '../../sql/lexer.ts';
 import { sqlIdent } from '../../sql/quote.ts';
-import { commitTable, loadTable } from './commit.ts';
+import { commitTable, liveDataFileInfos, loadTable } from './commit.ts';
+import { resolveLocation } from './io.ts';
 import { assertWritableFormat } from './metadata.ts';
-import { buildIcebergReadSql, ROW_POSITION_COLUMN } from './read.ts';
-import { planTableScan, type IcebergScan } from './scan.ts';
-import { writeDataFiles } from './writer-data.ts';
+import { buildIcebergReadSql, ROW_POSITION_COLUMN, type ReadSqlOptions } from './read.ts';
+import { planTableScan, type IcebergDataFile, type IcebergScan } from './scan.ts';
+import { writeDataFiles, writeDeletionVectorsAt } from './writer-data.ts';
 import { localReadOptions, writeMode, writePositionDeletes, type WriteResult, type WriterContext } from './writer.ts';
 import type { LoadedTable } from './commit.ts';
 
@@ -123,7 +126,8 @@ async function firstMatchingAdd(ctx: WriterContext, m: MergeStatement, t: string
 /** MERGE INTO m.table USING source ON ... WHEN ... (copy-on-write, or merge-on-read by `write.merge.mode`). */
 export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<WriteResult> {
   const base = await loadTable(ctx.store, m.table, ctx.io);
-  assertWritableFormat(base.metadata, m.table);
+  // v3: commitTable assigns the new files' row lineage; merge-on-read writes deletion vectors.
+  assertWritableFormat(base.metadata, m.table, { v3: true });
   const scan = await planTableScan({ metadataLocation: base.metadataLocation, tableUri: base.metadata.location, metadata: base.metadata, io: ctx.io });
   const options = await localReadOptions(ctx, scan.dataFiles);
   const tag = Math.random().toString(36).slice(2, 10);
@@ -157,7 +161,7 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
     const files = bySource
       ? scan.dataFiles.map((_, i) => i)
       : (await rows(ctx, `SELECT DISTINCT ${t}.__merge_file ${joined}`)).map((r) => Number(r[0]));
-    if (mor) return await mergeOnRead(ctx, m, { base, scan, files, all, work, t, sourceRef, on, tag });
+    if (mor) return await mergeOnRead(ctx, m, { base, scan, options, files, all, work, t, sourceRef, on, tag });
     await run(ctx, `CREATE TEMP TABLE ${work} AS SELECT * EXCLUDE (__merge_file) FROM ${all} WHERE __merge_file IN (${files.length ? files.join(', ') : 'NULL'})`);
     const changed = Number((await rows(ctx, `MERGE INTO ${work} AS ${t} USING ${sourceRef} ${m.clauses}`))[0]?.[0] ?? 0);
     if (changed === 0) return { table: m.table, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
@@ -190,6 +194,7 @@ export async function mergeRows(ctx: WriterContext, m: MergeStatement): Promise<
 interface MorState {
   base: LoadedTable;
   scan: IcebergScan;
+  options: ReadSqlOptions;
   /** Indexes into scan.dataFiles of the files holding candidate rows. */
   files: number[];
   /** Temp tables: every target row tagged (__merge_file, position); the MERGE's working rows. */
@@ -203,7 +208,7 @@ interface MorState {
 
 /** The merge-on-read half of mergeRows: position deletes plus appended rows, one row-delta. */
 async function mergeOnRead(ctx: WriterContext, m: MergeStatement, st: MorState): Promise<WriteResult> {
-  const { base, scan, files, all, work, t, sourceRef, on, tag } = st;
+  const { base, scan, options, files, all, work, t, sourceRef, on, tag } = st;
   const POS = sqlIdent(ROW_POSITION_COLUMN);
   const keep = `__merge_keep_${tag}`;
   const noChange: WriteResult = { table: m.table, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
@@ -222,10 +227,15 @@ async function mergeOnRead(ctx: WriterContext, m: MergeStatement, st: MorState):
   await run(ctx, `CREATE TEMP TABLE ${keep} AS SELECT w.__merge_file, w.${POS} FROM ${work} w JOIN ${all} a ON a.__merge_file = w.__merge_file AND a.${POS} = w.${POS} WHERE ${same || 'true'}`);
   const index = new Map(scan.dataFiles.map((f, i) => [f.path, i]));
   const touched = new Set(files);
-  const { deletes, affected } = await writePositionDeletes(ctx, m.table, base, scan, (file) => {
+  const positionsOf = (file: IcebergDataFile): string | null => {
     const i = index.get(file.path) as number;
     return touched.has(i) ? `SELECT a.${POS} AS pos FROM ${all} a ANTI JOIN ${keep} k ON k.__merge_file = a.__merge_file AND k.${POS} = a.${POS} WHERE a.__merge_file = ${i}` : null;
-  });
+  };
+  // v3: one deletion vector per data file, holding its earlier deletions too and replacing its earlier vector.
+  const vectors = base.metadata.formatVersion >= 3
+    ? await writeDeletionVectorsAt({ conn: ctx.conn, io: ctx.io, table: m.table, scan, readOptions: options, infos: await liveDataFileInfos(ctx.io, base), location: resolveLocation(base.metadata.location).replace(/\/+$/, '') }, positionsOf)
+    : undefined;
+  const { deletes, affected } = vectors ?? await writePositionDeletes(ctx, m.table, base, scan, positionsOf);
   const removeAll = (extra: { path: string }[]) => Promise.all([...deletes.map((d) => d.file), ...extra].map((f) => ctx.io.delete(f.path).catch(() => undefined)));
   let added: Awaited<ReturnType<typeof writeDataFiles>>['files'] = [];
   let committing = false;
@@ -243,6 +253,7 @@ async function mergeOnRead(ctx: WriterContext, m: MergeStatement, st: MorState):
         added,
         deletes,
         referenced: affected.map((f) => f.path),
+        ...(vectors?.replaced.length ? { removedDeletes: vectors.replaced } : {}),
         isolation: 'serializable',
         conflictingAdds: (paths) => firstMatchingAdd(ctx, m, t, sourceRef, on, paths),
       },

@@ -455,20 +455,45 @@ export interface WrittenDeletionVectors {
 
 /** Write one Puffin file with a deletion vector for each data file holding rows `predicate` matches. */
 export async function writeDeletionVectors(o: DeletionVectorInput): Promise<WrittenDeletionVectors> {
+  return writeVectors(o, (read) => ({
+    deleted: `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${o.predicate})`,
+    kept: `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${o.predicate}) IS NOT TRUE`,
+  }));
+}
+
+/**
+ * writeDeletionVectors by positions (MERGE): `positionsOf(file)` is a query with a `pos`
+ * column naming the live positions of the file this change deletes (null: none). Each
+ * vector holds them and the file's earlier deletions, as writeDeletionVectors' do.
+ */
+export async function writeDeletionVectorsAt(o: Omit<DeletionVectorInput, 'predicate'>, positionsOf: (file: IcebergDataFile) => string | null): Promise<WrittenDeletionVectors> {
+  return writeVectors(o, (read, file) => {
+    const deleted = positionsOf(file);
+    return deleted === null ? null : { deleted, kept: `SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t EXCEPT SELECT pos FROM (${deleted})` };
+  });
+}
+
+/** The two above: `select` gives, for a file read with its positions, this change's deleted positions and the live ones it keeps. */
+async function writeVectors(
+  o: Omit<DeletionVectorInput, 'predicate'>,
+  select: (read: string, file: IcebergDataFile) => { deleted: string; kept: string } | null,
+): Promise<WrittenDeletionVectors> {
   const vectors: { file: IcebergDataFile; ranges: PositionRanges; specId: number; partition: DataFileInfo['partition'] }[] = [];
   const replaced: { path: string; referencedDataFile: string }[] = [];
   let rows = 0;
   for (const file of o.scan.dataFiles) {
     const read = buildIcebergReadSql({ ...o.scan, dataFiles: [file] }, undefined, { ...o.readOptions, rowPositions: true });
+    const q = select(read, file);
+    if (q === null) continue;
     let n: number;
     let ranges: PositionRanges;
     try {
-      const matched = await o.conn.runAndReadAll(`SELECT count(*) FROM (${read}) __t WHERE (${o.predicate})`);
+      const matched = await o.conn.runAndReadAll(`SELECT count(*) FROM (${q.deleted})`);
       n = Number(matched.getRowsJson()[0]?.[0] ?? 0);
       if (n === 0) continue;
       // Deleted after this change: every position of the file but the live rows kept.
       const r = await o.conn.runAndReadAll(
-        `WITH kept AS (SELECT ${ROW_POSITION_COLUMN} AS pos FROM (${read}) __t WHERE (${o.predicate}) IS NOT TRUE),
+        `WITH kept AS (${q.kept}),
               gone AS (SELECT range AS pos FROM range(${file.rowCount}) EXCEPT SELECT pos FROM kept)
          SELECT min(pos)::VARCHAR, (max(pos) + 1)::VARCHAR FROM (SELECT pos, pos - row_number() OVER (ORDER BY pos) AS g FROM gone) GROUP BY g ORDER BY min(pos)`,
       );

@@ -157,6 +157,41 @@ describe('MERGE INTO, merge-on-read', () => {
     assert.equal(await icebergRows('m4'), await plainRows('ref_m4'));
   });
 
+  test('upgraded to v3 over v2 position deletes: MERGE writes deletion vectors holding the old positions, then a concurrent DELETE conflicts', async () => {
+    await setup('m5', 'SELECT i::INTEGER AS id, i AS v, (i % 2)::INTEGER AS k FROM range(0, 100) t(i)', "'write.merge.mode' = 'merge-on-read'");
+    await both('m5', 'MERGE INTO m5 USING (SELECT i::INTEGER AS id FROM range(0, 100, 9) r(i)) s ON m5.id = s.id WHEN MATCHED THEN DELETE');
+    assert.ok([...(await files('m5')).deletes].every((d) => d.endsWith('-deletes.parquet')), 'v2: position delete files');
+    await executeWrite("ALTER TABLE m5 SET ('format-version' = '3')", ctx);
+    await both('m5', 'MERGE INTO m5 AS t USING (SELECT i::INTEGER AS id FROM range(50, 130, 4) r(i)) s ON t.id = s.id WHEN MATCHED AND t.id % 3 = 0 THEN DELETE WHEN MATCHED THEN UPDATE SET v = -t.v WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.id, s.id % 2)');
+    const after = await files('m5');
+    assert.equal(after.t.metadata.formatVersion, 3);
+    for (const f of after.scan.dataFiles) {
+      const dv = f.deletes.filter((d) => d.format === 'puffin');
+      assert.ok(dv.length <= 1, 'one vector per data file');
+      // A file with a vector reads by it alone (the vector holds the position files' positions too).
+      if (dv.length) assert.ok(dv[0].referencedDataFile === f.path);
+    }
+    assert.ok(after.scan.dataFiles.some((f) => f.deletes.some((d) => d.format === 'puffin')), 'deletion vectors written');
+    assert.ok(after.t.metadata.nextRowId !== undefined && after.t.metadata.nextRowId >= 100n, `next-row-id ${after.t.metadata.nextRowId}`);
+    // The v3 MERGE's row delta keeps the concurrency rules: a DELETE in the same file commits first, the MERGE conflicts.
+    let fired = false;
+    const store = Object.create(ctx.store) as typeof ctx.store;
+    store.compareAndSwap = async (name, expected, next) => {
+      if (!fired) {
+        fired = true;
+        await executeWrite('DELETE FROM m5 WHERE id = 10', ctx);
+      }
+      return ctx.store.compareAndSwap(name, expected, next);
+    };
+    await executeWrite("ALTER TABLE m5 SET ('write.delete.mode' = 'merge-on-read')", ctx);
+    await assert.rejects(
+      executeWrite('MERGE INTO m5 AS t USING (SELECT i::INTEGER AS id FROM range(0, 40, 2) r(i)) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = 0', { ...ctx, store }),
+      (err: unknown) => err instanceof PuffinError && err.code === 'conflict',
+    );
+    await conn.run('DELETE FROM ref_m5 WHERE id = 10');
+    assert.equal(await icebergRows('m5'), await plainRows('ref_m5'), 'only the DELETE committed');
+  });
+
   test('expandStars spells out SET * and INSERT * outside strings', () => {
     assert.equal(
       expandStars("ON t.a = s.x WHEN MATCHED AND s.y <> 'INSERT *' THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *", ['a', 'b'], 's', ['x', 'y']),

@@ -265,4 +265,66 @@ describe('Iceberg format v3 writes', () => {
     assert.equal(s.json['next-row-id'], 200);
     await both('up', 'INSERT INTO up VALUES (1000)');
   });
+
+  test('MERGE on a v3 table, copy-on-write and merge-on-read: rows as plain DuckDB, row lineage advanced, deletion vectors (no position delete files)', async () => {
+    const select = "SELECT i::INTEGER AS id, 'v' || i AS v, (i % 3)::INTEGER AS k FROM range(0, 300) t(i)";
+    const merge = (name: string, from: number, to: number) => `MERGE INTO ${name} AS t USING (SELECT i::INTEGER AS id, 'n' || i AS v FROM range(${from}, ${to}) r(i)) AS s ON t.id = s.id ` +
+      'WHEN MATCHED AND t.id % 5 = 0 THEN DELETE WHEN MATCHED AND t.id % 5 = 1 THEN UPDATE SET v = s.v ' +
+      'WHEN NOT MATCHED THEN INSERT (id, v, k) VALUES (s.id, s.v, s.id % 3)';
+    for (const mode of ['copy-on-write', 'merge-on-read'] as const) {
+      const name = mode === 'copy-on-write' ? 'mcow3' : 'mmor3';
+      await executeWrite(`CREATE TABLE ${name} PARTITIONED BY (k) WITH ('format-version' = '3', 'write.merge.mode' = '${mode}', 'write.delete.mode' = '${mode}') AS ${select}`, ctx);
+      await conn.run(`CREATE TABLE ref_${name} AS ${select}`);
+      const before = await state(name);
+      assert.equal(before.json['next-row-id'], 300);
+      const expected = Number((await conn.runAndReadAll(merge(`ref_${name}`, 250, 350))).getRowsJson()[0][0]);
+      const r = await executeWrite(merge(name, 250, 350), ctx);
+      assert.equal(r.rowsAffected, expected, `${mode}: rows affected as DuckDB's MERGE`);
+      assert.equal(r.rowsAffected, 10 + 10 + 50);
+      assert.equal(await icebergRows(name), JSON.stringify((await conn.runAndReadAll(`SELECT * FROM ref_${name} ORDER BY ALL`)).getRowsJson()), mode);
+      let s = await state(name);
+      assert.equal(s.json['format-version'], 3);
+      const snap = (s.json.snapshots as Record<string, unknown>[]).at(-1)!;
+      assert.equal(snap['first-row-id'], 300, `${mode}: the MERGE's snapshot takes the next row ids`);
+      if (mode === 'copy-on-write') {
+        // The rewritten files' rows (untouched, updated, inserted) all get new ids.
+        const rewritten = s.scan.dataFiles.filter((f) => !before.scan.dataFiles.some((b) => b.path === f.path)).reduce((n, f) => n + f.rowCount, 0);
+        assert.ok(rewritten >= 50 + 10, `${mode}: ${rewritten} rows written`);
+        assert.equal(s.json['next-row-id'], 300 + rewritten);
+        assert.ok(s.scan.dataFiles.every((f) => f.deletes.length === 0), 'copy-on-write writes no delete file');
+      } else {
+        assert.equal(s.json['next-row-id'], 300 + 10 + 50, 'updated and inserted rows got row ids');
+        for (const f of before.scan.dataFiles) assert.ok(s.scan.dataFiles.some((x) => x.path === f.path), 'no data file rewritten');
+        const dvs = s.scan.dataFiles.flatMap((f) => f.deletes);
+        assert.ok(dvs.length > 0 && dvs.every((d) => d.format === 'puffin' && d.content === 'position' && d.referencedDataFile), JSON.stringify(dvs.map((d) => d.format)));
+        const positions = dvs.reduce((n, d) => n + cardinality(readDeletionVector(fileURLToPath(d.uri), d.contentOffset!, d.contentSizeInBytes!, d.path)), 0n);
+        assert.equal(positions, 20n, '10 deleted, 10 updated');
+      }
+      assertDisjoint(await dataFileRowIds(name), BigInt(s.json['next-row-id'] as number));
+
+      // A DELETE, then a second MERGE over the same files: in merge-on-read each file's vector
+      // holds the earlier positions too and the old vector is removed in the same commit.
+      await both(name, 'DELETE FROM mcow3 WHERE id % 7 = 3'.replace('mcow3', name));
+      const vectorsBefore = (await state(name)).scan.dataFiles.flatMap((f) => f.deletes.map((d) => d.path));
+      const expected2 = Number((await conn.runAndReadAll(merge(`ref_${name}`, 200, 400))).getRowsJson()[0][0]);
+      assert.equal((await executeWrite(merge(name, 200, 400), ctx)).rowsAffected, expected2);
+      assert.equal(await icebergRows(name), JSON.stringify((await conn.runAndReadAll(`SELECT * FROM ref_${name} ORDER BY ALL`)).getRowsJson()), `${mode}, second MERGE`);
+      s = await state(name);
+      assertDisjoint(await dataFileRowIds(name), BigInt(s.json['next-row-id'] as number));
+      if (mode === 'merge-on-read') {
+        const last = s.t.metadata.snapshots.at(-1)!;
+        assert.ok(Number(last.summary['removed-delete-files']) > 0, 'the replaced vectors are removed');
+        for (const f of s.scan.dataFiles) {
+          assert.ok(f.deletes.length <= 1 && f.deletes.every((d) => d.format === 'puffin'), 'one vector per data file');
+          for (const d of f.deletes) {
+            assert.ok(cardinality(readDeletionVector(fileURLToPath(d.uri), d.contentOffset!, d.contentSizeInBytes!, d.path)) > 0n);
+          }
+        }
+        // Every data file the second MERGE deleted from had a vector before: it was replaced, not kept beside the new one.
+        assert.ok(vectorsBefore.length > 0);
+        const live = new Set(s.scan.dataFiles.flatMap((f) => f.deletes.map((d) => d.path)));
+        assert.ok(vectorsBefore.some((p) => !live.has(p)), 'an earlier vector is gone');
+      }
+    }
+  });
 });

@@ -360,7 +360,7 @@ describe('format v3', () => {
     const t = await openIcebergTable(tableDir);
     assert.throws(
       () => assertWritableFormat(t.metadata, 'v3'),
-      (err: unknown) => err instanceof PuffinError && err.code === 'unsupported' && /table v3 is Iceberg format v3: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE and DDL, but not with this operation yet/.test(err.message),
+      (err: unknown) => err instanceof PuffinError && err.code === 'unsupported' && /table v3 is Iceberg format v3: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE, MERGE and DDL, but not with this operation yet/.test(err.message),
     );
     assert.doesNotThrow(() => assertWritableFormat(t.metadata, 'v3', { v3: true }));
   });
