@@ -57,6 +57,8 @@ export type TableChange =
        * keeps the table's rows (compaction, runtime/catalog/iceberg/maintenance.ts).
        */
       snapshotOperation?: 'replace';
+      /** v3: deletion vectors of the removed files, removed with them (compaction). */
+      removedDeletes?: { path: string; referencedDataFile: string }[];
     }
   | {
       /**
@@ -438,13 +440,15 @@ async function buildSnapshot(io: TableIO, base: LoadedTable, change: TableChange
   let removedFiles: DataFileInfo[] = [];
   let removedDeleteFiles: DataFileInfo[] = [];
   const attemptFiles: string[] = [];
-  const removedDeletes = change.operation === 'row-delta' ? (change.removedDeletes ?? []) : [];
+  const removedDeletes = change.operation === 'row-delta' || change.operation === 'overwrite' ? (change.removedDeletes ?? []) : [];
+  const removedDeleteKeys = new Set(removedDeletes.map((d) => deleteKey(d.path, d.referencedDataFile)));
   if (change.operation === 'overwrite' && change.removed.length) {
-    const r = await rewriteForRemoval(io, base, baseManifests, new Set(change.removed), snapshotId, seq, attemptFiles);
+    const r = await rewriteForRemoval(io, base, baseManifests, new Set(change.removed), snapshotId, seq, attemptFiles, removedDeleteKeys);
     rows = r.rows;
     removedFiles = r.removedFiles;
+    removedDeleteFiles = r.removedDeleteFiles;
   } else if (removedDeletes.length) {
-    const r = await rewriteForRemoval(io, base, baseManifests, new Set(), snapshotId, seq, attemptFiles, new Set(removedDeletes.map((d) => deleteKey(d.path, d.referencedDataFile))));
+    const r = await rewriteForRemoval(io, base, baseManifests, new Set(), snapshotId, seq, attemptFiles, removedDeleteKeys);
     rows = r.rows;
     removedDeleteFiles = r.removedDeleteFiles;
   } else {

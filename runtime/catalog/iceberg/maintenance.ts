@@ -16,19 +16,22 @@
 //  - Rewrites (manifests, data files) are `replace` snapshots: rows unchanged. Compaction is
 //    an overwrite that concurrent appends do not conflict with; a concurrent delete, update
 //    or rewrite of a file it rewrote (or any concurrent delete files) is a conflict.
+//  - v3: rewrite_manifests keeps every entry's row ids (written explicitly); compaction's new
+//    files get fresh ids from commitTable, and the deletion vectors of the files it replaced
+//    are removed in the same commit (a vector never outlives its data file).
 
 import { PuffinError } from '../../errors.ts';
 import { randomUUID } from 'node:crypto';
 import { appendSnapshot, commitTable, loadTable, newSnapshotId, toDataFileInfo, writeMetadataFile, type LoadedTable } from './commit.ts';
 import { resolveLocation } from './io.ts';
-import { DELETED, EXISTING, dataSequenceNumber, decodeManifest, decodeManifestList, entrySnapshotId, fileSequenceNumber, type Manifest, type ManifestFile } from './manifest.ts';
+import { DELETED, EXISTING, dataSequenceNumber, decodeManifest, decodeManifestList, entrySnapshotId, fileSequenceNumber, type ContentFile, type Manifest } from './manifest.ts';
 import { assertWritableFormat, decodeTableMetadata, type Snapshot, type TableMetadata } from './metadata.ts';
 import { findOrphanFiles, referencedFiles } from './orphans.ts';
 import type { PointerStore } from './pointer-store.ts';
 import { planTableScan, type IcebergDataFile } from './scan.ts';
 import type { IcebergSchema } from './types.ts';
 import type { TableIO } from './writer-io.ts';
-import { encodeManifest, encodeManifestList, type EntryToWrite } from './writer-manifest.ts';
+import { encodeManifest, encodeManifestList, manifestListFirstRowIds, type EntryToWrite, type ManifestListRow } from './writer-manifest.ts';
 import { partitionTypes } from './writer-schema.ts';
 import { localReadOptions, type WriterContext } from './writer.ts';
 import { buildIcebergReadSql } from './read.ts';
@@ -92,10 +95,13 @@ function currentOf(m: TableMetadata): Snapshot | undefined {
   return m.currentSnapshotId === null ? undefined : m.snapshots.find((s) => s.snapshotId === m.currentSnapshotId);
 }
 
-async function manifestsOf(io: TableIO, s: Snapshot): Promise<ManifestFile[]> {
+async function manifestsOf(io: TableIO, s: Snapshot): Promise<ManifestListRow[]> {
   if (!s.manifestList) throw new PuffinError('unsupported', `snapshot ${s.snapshotId} lists manifests inline (format v1); maintenance needs manifest lists`);
   const list = resolveLocation(s.manifestList);
-  return decodeManifestList(await io.read(list), list).map((mf) => ({ ...mf, path: resolveLocation(mf.path) }));
+  const bytes = await io.read(list);
+  // v3 row lineage: each manifest's first_row_id (absent before v3).
+  const ids = manifestListFirstRowIds(bytes, list);
+  return decodeManifestList(bytes, list).map((mf, i) => ({ ...mf, path: resolveLocation(mf.path), ...(ids[i] !== undefined ? { firstRowId: ids[i] } : {}) }));
 }
 
 /** Decoded manifests, by path (they never change). */
@@ -134,7 +140,8 @@ async function commitMetadata(
   compute: (base: LoadedTable) => Promise<{ metadata: TableMetadata; attemptFiles: string[] } | undefined>,
 ): Promise<{ base: LoadedTable; metadataLocation: string; metadata: TableMetadata } | { base: LoadedTable; metadataLocation?: undefined; metadata?: undefined }> {
   const original = await loadTable(store, name, io);
-  assertWritableFormat(original.metadata, name);
+  // v3: expiry changes no snapshot; rewrite_manifests keeps every entry's row ids.
+  assertWritableFormat(original.metadata, name, { v3: true });
   let base = original;
   for (let attempt = 1; ; attempt++) {
     const next = await compute(base);
@@ -360,7 +367,7 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
     const target = options.targetBytes ?? numberProperty(m, 'commit.manifest.target-size-bytes') ?? DEFAULT_MANIFEST_TARGET_SIZE;
     const rows = await manifestsOf(io, parent);
     // Small data manifests, by spec; delete manifests are kept as they are (as Java's action does).
-    const bySpec = new Map<number, ManifestFile[]>();
+    const bySpec = new Map<number, ManifestListRow[]>();
     for (const mf of rows) if (mf.content === 'data' && mf.length < target) bySpec.set(mf.partitionSpecId, [...(bySpec.get(mf.partitionSpecId) ?? []), mf]);
     const groups = [...bySpec.values()].filter((g) => g.length >= 2);
     if (groups.length === 0) return undefined;
@@ -370,7 +377,8 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
     const schema = m.schemas.find((s) => s.schemaId === m.currentSchemaId) as IcebergSchema;
     const location = locationOf(m);
     const attemptFiles: string[] = [];
-    const newRows: ManifestFile[] = [];
+    const newRows: ManifestListRow[] = [];
+    const v3 = m.formatVersion >= 3;
     stats = { rewritten: replaced.size, added: 0, kept: rows.length - replaced.size, entries: 0, bytes: 0, snapshotId };
     for (const group of groups) {
       const spec = m.partitionSpecs.find((s) => s.specId === group[0].partitionSpecId);
@@ -379,9 +387,24 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
       let bytes = 0;
       for (const mf of group) {
         bytes += mf.length;
-        for (const e of (await manifests.get(mf.path)).entries) {
+        const manifest = await manifests.get(mf.path);
+        // v3: every entry keeps its first row id, written explicitly (an entry without one
+        // inherits it from its manifest's, in entry order), so no row id changes.
+        const rowIds = new Map<ContentFile, bigint>();
+        let inherited = mf.firstRowId;
+        for (const e of manifest.entries) {
+          if (e.file.firstRowId !== undefined) rowIds.set(e.file, e.file.firstRowId);
+          else if (inherited !== undefined) {
+            rowIds.set(e.file, inherited);
+            inherited += BigInt(e.file.recordCount);
+          }
+        }
+        for (const e of manifest.entries) {
           if (e.status === DELETED) continue;
-          entries.push({ status: EXISTING, snapshotId: entrySnapshotId(e, mf), sequenceNumber: dataSequenceNumber(e, mf), fileSequenceNumber: fileSequenceNumber(e, mf), file: toDataFileInfo(e.file, spec, m) });
+          entries.push({
+            status: EXISTING, snapshotId: entrySnapshotId(e, mf), sequenceNumber: dataSequenceNumber(e, mf), fileSequenceNumber: fileSequenceNumber(e, mf), file: toDataFileInfo(e.file, spec, m),
+            ...(v3 ? { firstRowId: rowIds.get(e.file) ?? null } : {}),
+          });
         }
       }
       stats.bytes += bytes;
@@ -390,13 +413,18 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
       const per = Math.ceil(entries.length / parts);
       for (let i = 0; i < entries.length; i += per) {
         const chunk = entries.slice(i, i + per);
-        const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), chunk);
+        const encoded = encodeManifest(schema, spec, partitionTypes(schema, spec), chunk, 'data', m.formatVersion);
+        // v3: a manifest whose entries all carry their ids keeps the lowest as its own (never
+        // inherited from); one with an entry lacking an id gets a fresh range below.
+        const explicit = chunk.map((e) => e.firstRowId);
+        const manifestFirstRowId = v3 && explicit.length && explicit.every((x) => typeof x === 'bigint') ? (explicit as bigint[]).reduce((a, b) => (b < a ? b : a)) : undefined;
         const path = `${location}/metadata/${randomUUID()}-m${newRows.length}.avro`;
         await io.write(path, encoded.bytes);
         attemptFiles.push(path);
         const s = encoded.summary;
         newRows.push({
           path, length: encoded.bytes.length, partitionSpecId: spec.specId, content: 'data', sequenceNumber: seq,
+          ...(manifestFirstRowId !== undefined ? { firstRowId: manifestFirstRowId } : {}),
           minSequenceNumber: s.minExplicitSequenceNumber ?? seq, addedSnapshotId: snapshotId,
           addedFilesCount: 0, existingFilesCount: s.existingFiles, deletedFilesCount: 0,
           addedRowsCount: 0n, existingRowsCount: s.existingRows, deletedRowsCount: 0n,
@@ -405,17 +433,31 @@ export async function rewriteManifests(store: PointerStore, name: string, io: Ta
       }
     }
     stats.added = newRows.length;
-    const all = [...newRows, ...rows.filter((r) => !replaced.has(r.path))];
+    let all = [...newRows, ...rows.filter((r) => !replaced.has(r.path))];
+    // v3 row lineage, as commit.ts's: a data manifest without a first_row_id gets the next
+    // range (none does when every rewritten entry had an id: next-row-id stays).
+    const firstRowId = v3 ? (m.nextRowId ?? 0n) : undefined;
+    let nextRowId = firstRowId;
+    if (nextRowId !== undefined) {
+      all = all.map((r) => {
+        if (r.content !== 'data' || r.firstRowId !== undefined || nextRowId === undefined) return r;
+        const assigned = { ...r, firstRowId: nextRowId };
+        nextRowId += (r.addedRowsCount ?? 0n) + (r.existingRowsCount ?? 0n);
+        return assigned;
+      });
+    }
     const listPath = `${location}/metadata/snap-${snapshotId}-1-${randomUUID()}.avro`;
-    await io.write(listPath, encodeManifestList(all, snapshotId, parent.snapshotId, seq));
+    await io.write(listPath, encodeManifestList(all, snapshotId, parent.snapshotId, seq, m.formatVersion, firstRowId));
     attemptFiles.push(listPath);
     const now = (options.now ?? Date.now)();
     const totals = Object.fromEntries(Object.entries(parent.summary).filter(([k]) => k.startsWith('total-')));
     const snapshot: Snapshot = {
       snapshotId, parentSnapshotId: parent.snapshotId, sequenceNumber: seq, timestampMs: now, manifestList: listPath, schemaId: m.currentSchemaId,
       summary: { operation: 'replace', 'manifests-created': String(newRows.length), 'manifests-replaced': String(replaced.size), 'manifests-kept': String(rows.length - replaced.size), 'entries-processed': String(stats.entries), ...totals },
+      ...(firstRowId !== undefined && nextRowId !== undefined ? { firstRowId, addedRows: nextRowId - firstRowId } : {}),
     };
-    return { metadata: appendSnapshot(m, base.metadataLocation, snapshot), attemptFiles };
+    const appended = appendSnapshot(m, base.metadataLocation, snapshot);
+    return { metadata: nextRowId !== undefined ? { ...appended, nextRowId } : appended, attemptFiles };
   });
   if (!committed.metadata) {
     return { table: name, snapshotId: null, manifestsRewritten: 0, manifestsAdded: 0, manifestsKept: 0, entries: 0, bytesRewritten: 0, metadataLocation: committed.base.metadataLocation };
@@ -451,7 +493,8 @@ export interface CompactReport {
  */
 export async function rewriteDataFiles(ctx: WriterContext, name: string, options: CompactOptions = {}): Promise<CompactReport> {
   const base = await loadTable(ctx.store, name, ctx.io);
-  assertWritableFormat(base.metadata, name);
+  // v3: the new files get fresh row ids from commitTable (the rows' _row_id is not carried).
+  assertWritableFormat(base.metadata, name, { v3: true });
   const m = base.metadata;
   const target = options.targetFileSize ?? numberProperty(m, 'write.target-file-size-bytes') ?? DEFAULT_TARGET_FILE_SIZE;
   if (!Number.isFinite(target) || target <= 0) throw new PuffinError('bad_request', `the target file size must be a positive number of bytes, got ${target}`);
@@ -501,9 +544,20 @@ export async function rewriteDataFiles(ctx: WriterContext, name: string, options
     await Promise.all(added.map((f) => ctx.io.delete(f.path).catch(() => undefined)));
     throw err;
   }
+  // v3: a deletion vector must not outlive its data file: the vectors of the files replaced
+  // (their rows are applied in the new files) are removed in the same commit.
+  const vectors = new Map<string, { path: string; referencedDataFile: string }>();
+  if (m.formatVersion >= 3) {
+    for (const f of rewriting) {
+      for (const d of f.deletes) if (d.format === 'puffin' && d.referencedDataFile !== undefined) vectors.set(`${d.path}\u0000${d.referencedDataFile}`, { path: d.path, referencedDataFile: d.referencedDataFile });
+    }
+  }
   let c;
   try {
-    c = await commitTable(ctx.store, name, { operation: 'overwrite', added, removed: rewriting.map((f) => f.path), isolation: 'snapshot', snapshotOperation: 'replace' }, { io: ctx.io, base });
+    c = await commitTable(ctx.store, name, {
+      operation: 'overwrite', added, removed: rewriting.map((f) => f.path), isolation: 'snapshot', snapshotOperation: 'replace',
+      ...(vectors.size ? { removedDeletes: [...vectors.values()] } : {}),
+    }, { io: ctx.io, base });
   } catch (err) {
     if (err instanceof PuffinError && err.code === 'conflict') {
       await Promise.all(added.map((f) => ctx.io.delete(f.path).catch(() => undefined)));

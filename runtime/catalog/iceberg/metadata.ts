@@ -93,15 +93,18 @@ export const WRITABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
  * Refuse to commit to (or write metadata for) a table whose format the calling path does not
  * write. A v3 commit must keep row lineage (next-row-id, first_row_id) and write deletion
  * vectors instead of position delete files: the paths that do (commit.ts's commits, the
- * writer's INSERT / DELETE / UPDATE, MERGE, DDL) pass `{ v3: true }`; the others (compaction,
- * rewrite_manifests) refuse v3 tables.
+ * writer's INSERT / DELETE / UPDATE, MERGE, DDL, and maintenance: compaction,
+ * rewrite_manifests, snapshot expiry) pass `{ v3: true }`; a path that does not refuses v3
+ * tables. A format past v3 is refused everywhere.
  */
 export function assertWritableFormat(metadata: Pick<TableMetadata, 'formatVersion'>, table: string, options: { v3?: boolean } = {}): void {
   if (metadata.formatVersion === 3 && options.v3) return;
   if (!WRITABLE_FORMAT_VERSIONS.includes(metadata.formatVersion)) {
     throw new PuffinError(
       'unsupported',
-      `table ${table} is Iceberg format v${metadata.formatVersion}: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE, MERGE and DDL, but not with this operation yet; use one of those, or another engine`,
+      metadata.formatVersion === 3
+        ? `table ${table} is Iceberg format v3: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE, MERGE, DDL and maintenance, but not with this operation yet; use one of those, or another engine`
+        : `table ${table} is Iceberg format v${metadata.formatVersion}: PuffinDB writes format v1 to v3 only`,
     );
   }
 }

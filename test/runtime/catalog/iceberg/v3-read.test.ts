@@ -356,12 +356,15 @@ describe('format v3', () => {
     }
   });
 
-  test('operations that do not keep row lineage refuse a v3 table with a clear message', async () => {
+  test('writes refuse a format past v3 (a v3 table stamped format 4), even where v3 is written', async () => {
     const t = await openIcebergTable(tableDir);
-    assert.throws(
-      () => assertWritableFormat(t.metadata, 'v3'),
-      (err: unknown) => err instanceof PuffinError && err.code === 'unsupported' && /table v3 is Iceberg format v3: PuffinDB writes v3 tables with INSERT, DELETE, UPDATE, MERGE and DDL, but not with this operation yet/.test(err.message),
-    );
     assert.doesNotThrow(() => assertWritableFormat(t.metadata, 'v3', { v3: true }));
+    const v4 = { ...t.metadata, formatVersion: 4 } as unknown as Parameters<typeof assertWritableFormat>[0];
+    for (const options of [{}, { v3: true }]) {
+      assert.throws(
+        () => assertWritableFormat(v4, 'v3', options),
+        (err: unknown) => err instanceof PuffinError && err.code === 'unsupported' && /table v3 is Iceberg format v4: PuffinDB writes format v1 to v3 only/.test(err.message),
+      );
+    }
   });
 });
