@@ -127,6 +127,9 @@ function parseSnapshot(json: unknown): Snapshot {
   };
   if (s['parent-snapshot-id'] !== undefined && s['parent-snapshot-id'] !== null) snapshot.parentSnapshotId = bigOf(s['parent-snapshot-id'], 'parent-snapshot-id');
   if (typeof s['schema-id'] === 'number') snapshot.schemaId = s['schema-id'];
+  // v3 row lineage: the first row id the snapshot assigned and how many it assigned.
+  if (s['first-row-id'] !== undefined && s['first-row-id'] !== null) snapshot.firstRowId = bigOf(s['first-row-id'], 'first-row-id');
+  if (s['added-rows'] !== undefined && s['added-rows'] !== null) snapshot.addedRows = bigOf(s['added-rows'], 'added-rows');
   if (!snapshot.summary.operation) throw new PuffinError('bad_request', 'add-snapshot: snapshot.summary.operation is required');
   return snapshot;
 }
@@ -192,12 +195,15 @@ export function applyUpdates(base: TableMetadata, updates: readonly Json[], now 
       case 'assign-uuid':
         m.tableUuid = stringOf(u.uuid, 'assign-uuid: uuid');
         break;
-      case 'upgrade-format-version':
-        if (u['format-version'] !== 2 && u['format-version'] !== m.formatVersion) {
-          throw new PuffinError('unsupported', `format version ${String(u['format-version'])} is not supported; this catalog writes format version 2`);
-        }
-        m.formatVersion = 2;
+      case 'upgrade-format-version': {
+        const v = u['format-version'];
+        if (v !== 2 && v !== 3) throw new PuffinError('unsupported', `format version ${String(v)} is not supported; this catalog writes format versions 2 and 3`);
+        if (v < m.formatVersion) throw new PuffinError('bad_request', `upgrade-format-version: table is format v${m.formatVersion}, and a format version is never lowered (asked for ${v})`);
+        // v2 -> v3: row lineage starts at 0 (rows written before have no ids).
+        if (v === 3 && m.formatVersion < 3) m.nextRowId = 0n;
+        m.formatVersion = v;
         break;
+      }
       case 'add-schema': {
         const parsed = parseRestSchema(u.schema, 'add-schema.schema');
         const schemaId = Math.max(-1, ...m.schemas.map((s) => s.schemaId)) + 1;
@@ -248,6 +254,14 @@ export function applyUpdates(base: TableMetadata, updates: readonly Json[], now 
         if (m.snapshots.some((x) => x.snapshotId === s.snapshotId)) throw new CommitFailed(`snapshot ${s.snapshotId} already exists`);
         if (s.sequenceNumber <= m.lastSequenceNumber && m.snapshots.length > 0) {
           throw new CommitFailed(`snapshot ${s.snapshotId} has sequence number ${s.sequenceNumber}, not above the table's last sequence number ${m.lastSequenceNumber}`);
+        }
+        if (m.formatVersion >= 3) {
+          // As Java's TableMetadata does: a v3 snapshot says which row ids it assigned, from the
+          // table's next-row-id on, and the table's next-row-id moves past them.
+          const next = m.nextRowId ?? 0n;
+          if (s.firstRowId === undefined || s.addedRows === undefined) throw new PuffinError('bad_request', `add-snapshot: snapshot ${s.snapshotId} of a format v3 table needs first-row-id and added-rows (row lineage)`);
+          if (s.firstRowId < next) throw new CommitFailed(`snapshot ${s.snapshotId} has first-row-id ${s.firstRowId}, behind the table's next-row-id ${next}`);
+          m.nextRowId = next + s.addedRows;
         }
         m.snapshots.push(s);
         if (s.sequenceNumber > m.lastSequenceNumber) m.lastSequenceNumber = s.sequenceNumber;
