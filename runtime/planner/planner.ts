@@ -24,7 +24,7 @@ import { scanPredicateFromAst } from '../catalog/scan-filter.ts';
 import type { ScanPredicate } from '../catalog/iceberg/predicate.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
-import { analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
+import { addColumnNames, analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
 import {
   MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, sameColumns, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
@@ -1241,10 +1241,7 @@ export class Planner {
     try {
       for (const { node } of saved) assign(node, booleanConstant(true));
       const names = new Set<string>();
-      visitNodes(ctx.root, (node) => {
-        if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) names.add(n.toLowerCase());
-        if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) names.add(n.toLowerCase());
-      });
+      visitNodes(ctx.root, (node) => addColumnNames(node, names));
       const [sql] = await printNodes(ctx.conn, [ctx.root]);
       return { sql, names };
     } finally {

@@ -106,6 +106,12 @@ export function refuseUnsafeCalls(root: AstNode): void {
 
 const VOLATILE = new Set(['random', 'gen_random_uuid', 'uuid', 'uuidv4', 'uuidv7', 'nextval', 'currval', 'setseed']);
 
+/** The lower-case names one node refers to columns by: a column reference's parts, a join's USING columns. */
+export function addColumnNames(node: AstNode, names: Set<string>): void {
+  if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) names.add(n.toLowerCase());
+  if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) names.add(n.toLowerCase());
+}
+
 export interface ScopeInfo {
   /** For each table reference: the conjuncts that filter it alone (column refs as written). */
   pushable: Map<AstNode, AstNode[]>;
@@ -354,8 +360,7 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
     }
     if (!value || typeof value !== 'object') return;
     const node = value as AstNode;
-    if (node.class === 'COLUMN_REF') for (const n of node.column_names as string[]) info.names.add(n.toLowerCase());
-    if (node.type === 'JOIN' && Array.isArray(node.using_columns)) for (const n of node.using_columns as string[]) info.names.add(n.toLowerCase());
+    addColumnNames(node, info.names);
     if (node.type === 'SELECT_NODE' && !('class' in node)) {
       const scope = visitSelect(node, existsBody, outer);
       for (const key of Object.keys(node)) walk(node[key], false, key === 'from_table' || key === 'cte_map' ? [] : [scope, ...outer]);
