@@ -5,35 +5,23 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { executeWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
-import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { writerFixture, type WriterFixture } from './iceberg/fixtures.ts';
 import { buildIcebergReadSql, planTableScan } from '../../../runtime/catalog/iceberg/index.ts';
 import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
 import { expandStars } from '../../../runtime/catalog/iceberg/merge.ts';
-import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
 
-let dir: string;
-let instance: DuckDBInstance;
+let fx: WriterFixture;
 let conn: DuckDBConnection;
 let ctx: WritePlannerContext;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'puffindb-merge-mor-'));
-  instance = await DuckDBInstance.create(':memory:');
-  conn = await instance.connect();
-  ctx = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+  fx = await writerFixture('puffindb-merge-mor-');
+  ({ conn, ctx } = fx);
 });
-after(async () => {
-  conn?.closeSync();
-  instance?.closeSync();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => fx?.close());
 
 async function files(name: string) {
   const t = await loadTable(ctx.store, name, ctx.io);

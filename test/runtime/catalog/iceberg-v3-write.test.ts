@@ -7,14 +7,12 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { executeWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
-import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { writerFixture, type WriterFixture } from './iceberg/fixtures.ts';
 import { buildIcebergReadSql, planTableScan } from '../../../runtime/catalog/iceberg/index.ts';
 import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
 import { readAvroContainer } from '../../../runtime/catalog/iceberg/avro.ts';
@@ -22,26 +20,18 @@ import { decodeManifest, decodeManifestList } from '../../../runtime/catalog/ice
 import { deletionVectorBlob } from '../../../bench/iceberg/fixture-writer.ts';
 import { readDeletionVector, cardinality, encodeDeletionVector, encodeRoaring64, decodeRoaring64, type PositionRanges } from '../../../runtime/catalog/iceberg/puffin.ts';
 import { appendRows, createTableFromDefinitions } from '../../../runtime/catalog/iceberg/writer.ts';
-import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
 import { expireSnapshots, rewriteDataFiles, rewriteManifests } from '../../../runtime/catalog/iceberg/maintenance.ts';
 import { findOrphanFiles } from '../../../runtime/catalog/iceberg/orphans.ts';
 
-let dir: string;
-let instance: DuckDBInstance;
+let fx: WriterFixture;
 let conn: DuckDBConnection;
 let ctx: WritePlannerContext;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'puffindb-v3-write-'));
-  instance = await DuckDBInstance.create(':memory:');
-  conn = await instance.connect();
-  ctx = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+  fx = await writerFixture('puffindb-v3-write-');
+  ({ conn, ctx } = fx);
 });
-after(async () => {
-  conn?.closeSync();
-  instance?.closeSync();
-  await rm(dir, { recursive: true, force: true });
-});
+after(() => fx?.close());
 
 async function state(name: string) {
   const t = await loadTable(ctx.store, name, ctx.io);

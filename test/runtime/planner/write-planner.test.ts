@@ -1,16 +1,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { PuffinError } from '../../../runtime/errors.ts';
 import { executeWrite, parseWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
-import { FilePointerStore } from '../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { writerFixture, type WriterFixture } from '../catalog/iceberg/fixtures.ts';
 import { buildIcebergReadSql, openIcebergTable, planTableScan } from '../../../runtime/catalog/iceberg/index.ts';
 import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
-import { localTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
 
 describe('parseWrite', () => {
   test('recognizes each write statement and carves out its pieces', () => {
@@ -74,22 +69,15 @@ describe('parseWrite', () => {
 });
 
 describe('executeWrite', () => {
-  let dir: string;
-  let instance: DuckDBInstance;
-  let conn: DuckDBConnection;
+  let fx: WriterFixture;
+    let conn: DuckDBConnection;
   let ctx: WritePlannerContext;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'puffindb-write-planner-'));
-    instance = await DuckDBInstance.create(':memory:');
-    conn = await instance.connect();
-    ctx = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+    fx = await writerFixture('puffindb-write-planner-');
+    ({ conn, ctx } = fx);
   });
-  after(async () => {
-    conn?.closeSync();
-    instance?.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => fx?.close());
 
   async function rows(name: string): Promise<unknown[][]> {
     const scan = await planTableScan(await openIcebergTable((await ctx.store.get(name)) as string));

@@ -5,7 +5,12 @@ import avro from 'avsc';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { FilePointerStore } from '../../../../runtime/catalog/iceberg/file-pointer-store.ts';
+import { localTableIO } from '../../../../runtime/catalog/iceberg/writer-io.ts';
+import type { WritePlannerContext } from '../../../../runtime/planner/write-planner.ts';
 
 /** ../shared/fixtures/iceberg relative to the repository root, found from this file. */
 export const FIXTURES = fileURLToPath(new URL('../../../../../shared/fixtures/iceberg/', import.meta.url));
@@ -51,4 +56,30 @@ export async function rawRecords(path: string): Promise<{ records: Record<string
       .on('end', () => resolve({ records, schema }))
       .on('error', reject);
   });
+}
+
+/**
+ * The writer's context for SQL writes in one process: a temporary directory (pointers,
+ * staging, warehouse), an in-memory DuckDB and its connection. `close` removes it all.
+ */
+export interface WriterFixture {
+  dir: string;
+  conn: DuckDBConnection;
+  ctx: WritePlannerContext;
+  close(): Promise<void>;
+}
+
+export async function writerFixture(prefix: string): Promise<WriterFixture> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const ctx: WritePlannerContext = { conn, store: new FilePointerStore(join(dir, 'pointers')), io: localTableIO(), stagingDir: join(dir, 'staging'), warehouseUri: pathToFileURL(join(dir, 'warehouse')).href };
+  return {
+    dir, conn, ctx,
+    close: async () => {
+      conn.closeSync();
+      instance.closeSync();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
