@@ -104,16 +104,11 @@ test('the query record keeps the text sent beside the SQL that ran', async () =>
   assert.doesNotMatch(q.sql, /TOP/);
 });
 
-test('a reader session with a dialect set still cannot write; bad settings are errors and the session goes on', async () => {
+// A reader's translated writes: test/security/pgwire-attacks.test.ts.
+test('bad settings are errors and the session goes on', async () => {
   await session(readerKey, async (c) => {
     const [[before]] = await rows(c, 'SELECT count(*) FROM nation');
     await c.query("SET puffindb.dialect = 'snowflake'");
-    const del = await refused(c, 'DELETE FROM nation WHERE n_nationkey = 0');
-    assert.equal(del.code, '42501');
-    assert.match(del.message, /reader .* DELETE .*snowflake/);
-    // Refused before anything runs, with the SELECT ahead of it in the same message.
-    await refused(c, "SELECT TOP 1 n_name FROM nation; INSERT INTO nation SELECT * FROM nation");
-
     const bad = await refused(c, "SET puffindb.dialect = 'cobol'");
     assert.match(bad.message, /"cobol" is not a SQL dialect .*snowflake, bigquery/);
     assert.match((await refused(c, "SET puffindb.dialekt = 'tsql'")).message, /unknown PuffinDB setting "puffindb.dialekt".*puffindb.dialect/);

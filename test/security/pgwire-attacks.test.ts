@@ -62,6 +62,24 @@ async function refusedWith(promise: Promise<unknown>, code: string): Promise<str
   return message;
 }
 
+test('a reader session with a dialect or PRQL set cannot write either: translated statements meet the same roles', async () => {
+  const before = await targetRows();
+  await withClient(readerKey, async (c) => {
+    await c.query("SET puffindb.dialect = 'snowflake'");
+    assert.match(await refusedWith(c.query('DELETE FROM pg_target WHERE n_nationkey = 0'), '42501'), /reader .* DELETE .*snowflake/);
+    await refusedWith(c.query('INSERT INTO pg_target SELECT * FROM nation WHERE n_nationkey < $1', [100]), '42501');
+    // Refused before anything runs, with the SELECT ahead of it in the same message.
+    await refusedWith(c.query('SELECT TOP 1 n_name FROM nation; INSERT INTO pg_target SELECT * FROM nation'), '42501');
+    // A SET earlier in the message does not let a write after it through.
+    await refusedWith(c.query("SET puffindb.dialect = 'tsql'; DELETE FROM pg_target"), '42501');
+    await c.query('RESET puffindb.dialect');
+    await c.query("SET puffindb.language = 'prql'");
+    // SQL embedded in PRQL (an s-string) meets the same sandbox after compiling: no file readers.
+    assert.match(await refusedWith(c.query(`from pg_target | derive x = s"(SELECT content FROM read_text('/etc/passwd'))"`), '42501'), /read_text\(\) reads files directly/);
+  });
+  assert.equal(await targetRows(), before, 'nothing was written');
+});
+
 test('a reader key cannot write: simple, extended, hidden in comments, after a SELECT', async () => {
   const before = await targetRows();
   assert.equal(before, 25);
