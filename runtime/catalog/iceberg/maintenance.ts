@@ -35,7 +35,7 @@ import { encodeManifest, encodeManifestList, manifestListFirstRowIds, type Entry
 import { partitionTypes } from './writer-schema.ts';
 import { localReadOptions, type WriterContext } from './writer.ts';
 import { buildIcebergReadSql } from './read.ts';
-import { writeDataFiles } from './writer-data.ts';
+import { deletionVectorsOf, writeDataFiles } from './writer-data.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Java's defaults: history.expire.max-snapshot-age-ms (5 days), min-snapshots-to-keep (1). */
@@ -546,17 +546,12 @@ export async function rewriteDataFiles(ctx: WriterContext, name: string, options
   }
   // v3: a deletion vector must not outlive its data file: the vectors of the files replaced
   // (their rows are applied in the new files) are removed in the same commit.
-  const vectors = new Map<string, { path: string; referencedDataFile: string }>();
-  if (m.formatVersion >= 3) {
-    for (const f of rewriting) {
-      for (const d of f.deletes) if (d.format === 'puffin' && d.referencedDataFile !== undefined) vectors.set(`${d.path}\u0000${d.referencedDataFile}`, { path: d.path, referencedDataFile: d.referencedDataFile });
-    }
-  }
+  const vectors = m.formatVersion >= 3 ? rewriting.flatMap(deletionVectorsOf) : [];
   let c;
   try {
     c = await commitTable(ctx.store, name, {
       operation: 'overwrite', added, removed: rewriting.map((f) => f.path), isolation: 'snapshot', snapshotOperation: 'replace',
-      ...(vectors.size ? { removedDeletes: [...vectors.values()] } : {}),
+      ...(vectors.length ? { removedDeletes: vectors } : {}),
     }, { io: ctx.io, base });
   } catch (err) {
     if (err instanceof PuffinError && err.code === 'conflict') {

@@ -503,9 +503,7 @@ async function writeVectors(
     }
     const own = o.infos.get(file.path);
     if (!own) throw new PuffinError('internal', `table '${o.table}': data file ${file.path} is planned but not live in its manifests`);
-    for (const d of file.deletes) {
-      if (d.content === 'position' && d.format === 'puffin') replaced.push({ path: d.path, referencedDataFile: d.referencedDataFile ?? file.path });
-    }
+    replaced.push(...deletionVectorsOf(file));
     vectors.push({ file, ranges, specId: own.specId, partition: own.info.partition });
     rows += n;
   }
@@ -525,6 +523,11 @@ async function writeVectors(
     };
   });
   return { deletes, affected: vectors.map((v) => v.file), rows, replaced };
+}
+
+/** A data file's deletion vectors (v3), as a commit names them to remove them. */
+export function deletionVectorsOf(file: IcebergDataFile): { path: string; referencedDataFile: string }[] {
+  return file.deletes.filter((d) => d.content === 'position' && d.format === 'puffin').map((d) => ({ path: d.path, referencedDataFile: d.referencedDataFile ?? file.path }));
 }
 
 /** Reserved field id of a position delete's file_path (spec: Reserved Field IDs). */
