@@ -18,7 +18,7 @@ import { runQuery, type Engine, type QueryResult } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
 import { pathToFileUri } from '../storage/locations.ts';
 import { sqlString, sqlStringList } from '../sql/quote.ts';
-import type { Column, ColumnStats, DataFile } from './types.ts';
+import type { Column, ColumnStats, DataFile, RowGroup } from './types.ts';
 import { withArrowFixedSizes } from './arrow-schema.ts';
 
 export interface ParquetFileInfo {
@@ -56,10 +56,12 @@ export async function readParquetFilesInfo(
     const footers = await readFooters(conn, paths);
     const columnsByPath = await readColumns(conn, paths);
     const statsByPath = await readStats(conn, paths, columnsByPath, footers);
+    const groupsByPath = await readRowGroups(conn);
     return refs.map((ref) => {
       const footer = footers.get(ref.path)!;
+      const rowGroups = groupsByPath.get(ref.path);
       return {
-        file: { uri: ref.uri, sizeBytes: footer.sizeBytes, rowCount: footer.rowCount, stats: statsByPath.get(ref.path) ?? {} },
+        file: { uri: ref.uri, sizeBytes: footer.sizeBytes, rowCount: footer.rowCount, stats: statsByPath.get(ref.path) ?? {}, ...(rowGroups ? { rowGroups } : {}) },
         columns: columnsByPath.get(ref.path)!,
       };
     });
@@ -153,7 +155,8 @@ async function readStats(
   await query(
     conn,
     `CREATE TEMP TABLE footer_stats AS
-       SELECT file_name, path_in_schema, stats_min_value, stats_max_value, stats_null_count
+       SELECT file_name, row_group_id, row_group_num_rows, total_compressed_size,
+              path_in_schema, stats_min_value, stats_max_value, stats_null_count
          FROM parquet_metadata(${sqlStringList(paths)})`,
     'statistics',
   );
@@ -203,4 +206,26 @@ async function readStats(
     stats.get(String(file))![String(column)] = entry;
   }
   return stats;
+}
+
+/**
+ * The row groups of each file read by readStats (its footer_stats table), for files of more
+ * than one: rows and compressed bytes per group, in file order. The planner splits a large
+ * file along them; a file of one group is never split, so it records nothing.
+ */
+async function readRowGroups(conn: DuckDBConnection): Promise<Map<string, RowGroup[]>> {
+  const result = await query(
+    conn,
+    `SELECT file_name, list({'rows': rows, 'bytes': bytes} ORDER BY row_group_id)
+       FROM (SELECT file_name, row_group_id, any_value(row_group_num_rows) AS rows, sum(total_compressed_size) AS bytes
+               FROM footer_stats GROUP BY file_name, row_group_id)
+      GROUP BY file_name
+     HAVING count(*) > 1`,
+    'row groups',
+  );
+  const groups = new Map<string, RowGroup[]>();
+  for (const [file, list] of result.rows) {
+    groups.set(String(file), (list as { rows: unknown; bytes: unknown }[]).map((g) => ({ rows: Number(g.rows), bytes: Number(g.bytes) })));
+  }
+  return groups;
 }

@@ -22,11 +22,23 @@ const COMPARISONS: Record<string, { op: ComparisonOp; flipped: ComparisonOp }> =
 
 const EMPTY_FROM = { type: 'EMPTY', alias: '', sample: null, query_location: 0 };
 
-function columnOf(e: AstNode | undefined, strict = false): string | undefined {
+/**
+ * The column a reference names, when it names one (not a struct field below it). A name
+ * alone is a column. `q.c`, with q one of `qualifiers` (the names the predicate's table
+ * answers to), is its column c: DuckDB binds a table's name with that column first (one
+ * without it binds to nothing here: no file is dropped). Every other dotted name is a
+ * struct field path (`s.a`: the field a of column s) or names something else, and is not
+ * understood: it keeps files, and is never read as column `a`. The planner's references
+ * are relative to their table (scope.ts unqualify): `qualifiers` is empty for them.
+ */
+function columnOf(e: AstNode | undefined, qualifiers: readonly string[]): string | undefined {
   if (e?.class !== 'COLUMN_REF' || !Array.isArray(e.column_names)) return undefined;
-  // The planner's references are unqualified: more than one name is a struct field.
-  if (strict && e.column_names.length !== 1) return undefined;
-  return String(e.column_names[e.column_names.length - 1]);
+  const names = e.column_names.map(String);
+  if (names.length === 1) return names[0];
+  // (Not `t."x.y"`, which could be t's field "x.y" when t has no such column; scan planning
+  // would read it as the field y of a column x.)
+  if (names.length === 2 && qualifiers.includes(names[0].toLowerCase()) && !names[1].includes('.')) return names[1];
+  return undefined;
 }
 
 function isConstant(e: AstNode | undefined): boolean {
@@ -48,17 +60,17 @@ type Draft =
  *  parsed as the column's type (the planner's filters: see scanPredicateFromAst). */
 type Accept = (column: string, value: AstNode) => boolean;
 
-function draft(e: AstNode, accept?: Accept): Draft {
+function draft(e: AstNode, qualifiers: readonly string[], accept?: Accept): Draft {
   if (e.class === 'CONJUNCTION') {
-    const args = (e.children as AstNode[]).map((c) => draft(c, accept));
+    const args = (e.children as AstNode[]).map((c) => draft(c, qualifiers, accept));
     if (e.type === 'CONJUNCTION_AND') return { kind: 'and', args };
     if (e.type === 'CONJUNCTION_OR') return args.some((a) => a.kind === 'keep') ? { kind: 'keep' } : { kind: 'or', args };
     return { kind: 'keep' };
   }
   if (e.class === 'COMPARISON' && COMPARISONS[e.type]) {
     const { op, flipped } = COMPARISONS[e.type];
-    const left = columnOf(e.left, accept !== undefined);
-    const right = columnOf(e.right, accept !== undefined);
+    const left = columnOf(e.left, qualifiers);
+    const right = columnOf(e.right, qualifiers);
     if (accept && !(left !== undefined ? accept(left, e.right) : right !== undefined && accept(right, e.left))) return { kind: 'keep' };
     if (left !== undefined && isConstant(e.right)) return { kind: 'leaf', constants: [e.right], build: ([v]) => ({ op, column: left, value: v }) };
     if (right !== undefined && isConstant(e.left)) return { kind: 'leaf', constants: [e.left], build: ([v]) => ({ op: flipped, column: right, value: v }) };
@@ -66,17 +78,17 @@ function draft(e: AstNode, accept?: Accept): Draft {
   }
   if (e.class === 'OPERATOR' && e.type === 'COMPARE_IN') {
     const [first, ...rest] = e.children as AstNode[];
-    const column = columnOf(first, accept !== undefined);
+    const column = columnOf(first, qualifiers);
     if (column === undefined || !rest.every(isConstant) || (accept && !rest.every((v) => accept(column, v)))) return { kind: 'keep' };
     return { kind: 'leaf', constants: rest, build: (values) => ({ op: 'in', column, values }) };
   }
   if (e.class === 'BETWEEN') {
-    const column = columnOf(e.input, accept !== undefined);
+    const column = columnOf(e.input, qualifiers);
     if (column === undefined || !isConstant(e.lower) || !isConstant(e.upper) || (accept && !(accept(column, e.lower) && accept(column, e.upper)))) return { kind: 'keep' };
     return { kind: 'leaf', constants: [e.lower, e.upper], build: ([low, high]) => ({ op: 'between', column, low, high }) };
   }
   if (e.class === 'OPERATOR' && (e.type === 'OPERATOR_IS_NULL' || e.type === 'OPERATOR_IS_NOT_NULL')) {
-    const column = columnOf(e.children?.[0], accept !== undefined);
+    const column = columnOf(e.children?.[0], qualifiers);
     if (column === undefined) return { kind: 'keep' };
     const op = e.type === 'OPERATOR_IS_NULL' ? 'is_null' : 'not_null';
     return { kind: 'leaf', constants: [], build: () => ({ op, column }) };
@@ -155,7 +167,7 @@ export async function scanPredicateFromAst(
     if (value.class === 'CONSTANT' && ct === 'VARCHAR') return true;
     return family(type) === family(ct);
   };
-  const d = draft(where, accept);
+  const d = draft(where, [], accept);
   const exprs = constantsOf(d);
   const values = exprs.length ? await constants(exprs) : [];
   return finish(d, values, { i: 0 });
@@ -163,9 +175,13 @@ export async function scanPredicateFromAst(
 
 /**
  * The ScanPredicate for `where` (SQL, as after WHERE), or undefined when nothing in it can
- * prune. Throws 'syntax_error' for text DuckDB cannot parse as a predicate.
+ * prune. Throws 'syntax_error' for text DuckDB cannot parse as a predicate. `qualifiers`:
+ * the names the predicate's table answers to, so `t.c` is its column c (by default `t`, as
+ * `puffindb table scan --where` reads the predicate: SELECT 1 FROM t WHERE ...); no other
+ * dotted name prunes (see columnOf). A DELETE or UPDATE predicate, bound over an aliased
+ * read of the table (writer.ts: FROM (...) __t), answers to no name: pass [].
  */
-export async function scanPredicateFromSql(engine: Engine, where: string): Promise<ScanPredicate | undefined> {
+export async function scanPredicateFromSql(engine: Engine, where: string, qualifiers: readonly string[] = ['t']): Promise<ScanPredicate | undefined> {
   if (typeof where !== 'string' || where.trim() === '') return undefined;
   if (/;/.test(where.replace(/'(?:[^']|'')*'/g, ''))) throw new PuffinError('bad_request', `--where takes one predicate, not statements: ${where}`);
   let parsed;
@@ -177,7 +193,7 @@ export async function scanPredicateFromSql(engine: Engine, where: string): Promi
   }
   const root = parsed.node;
   if (root.type !== 'SELECT_NODE' || !root.where_clause) throw new PuffinError('syntax_error', `--where "${where}" is not a single predicate`);
-  const d = draft(root.where_clause);
+  const d = draft(root.where_clause, qualifiers.map((q) => q.toLowerCase()));
   const constants = constantsOf(d);
   let values: (LiteralInput | null)[] = [];
   if (constants.length > 0) {

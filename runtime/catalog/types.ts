@@ -32,6 +32,15 @@ export interface DataFile {
   /** CSV/JSON tables with hive partition directories: this file's values of the table's
    *  partition columns (TableSnapshot.fileSet.partitionColumns), as text; null for NULL. */
   partitionValues?: (string | null)[];
+  /** Parquet files of more than one row group: each group's rows and compressed bytes, in
+   *  file order, so the planner can split a large file into row-group ranges (planner/assign.ts). */
+  rowGroups?: RowGroup[];
+}
+
+/** One Parquet row group: its row count and the compressed size of its column chunks. */
+export interface RowGroup {
+  rows: number;
+  bytes: number;
 }
 
 // Plain data describing how to read one Iceberg data file, so it can ride in a fragment
@@ -97,6 +106,9 @@ export interface IcebergFileRead {
   format: string;
   /** Data sequence number. */
   sequenceNumber: number;
+  /** v3 row lineage: the file's first_row_id (explicit or inherited); absent when unknown
+   *  (v2, or written before an upgrade to v3). Rows' `_row_id` default to it plus their position. */
+  firstRowId?: number;
   /** Partition field name -> value as SQL literal text (null for NULL). */
   partition: Record<string, string | null>;
   /** The table's columns by field id, with this file's identity-partition defaults. */

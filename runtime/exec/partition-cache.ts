@@ -477,6 +477,8 @@ export function fileKeyOf(input: FragmentInput, file: FileRef, local?: LocalStam
     fields: input.iceberg?.fields ?? null,
     fileSet: input.fileSet ?? null,
     partitionValues: file.partitionValues ?? null,
+    // A split of the file (planner/assign.ts) holds other rows than the whole file.
+    rows: file.rows ?? null,
   };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
 }

@@ -4,7 +4,7 @@
 // presenting one identical schema, whatever each file happens to contain.
 
 import { PuffinError } from '../errors.ts';
-import { sqlIdent, sqlStringList } from '../sql/quote.ts';
+import { sqlIdent, sqlString, sqlStringList } from '../sql/quote.ts';
 import type { Column, IcebergFieldRead } from '../catalog/types.ts';
 import { readColumnSql } from '../sql/read-cast.ts';
 import { buildIcebergReadSql } from '../catalog/iceberg/read.ts';
@@ -16,17 +16,37 @@ function selectList(columns: readonly Column[], fromNull: boolean): string {
   return columns.map((c) => (fromNull ? `CAST(NULL AS ${c.type}) AS ${sqlIdent(c.name)}` : readColumnSql(c))).join(', ');
 }
 
+/** A local Parquet file to read, whole or (a split, FileRef.rows) a range of its rows. */
+export type ParquetRead = string | { path: string; rows?: { start: number; end: number } };
+
 /**
  * `CREATE TEMP VIEW name AS SELECT <columns> FROM read_parquet([...])`, or an empty view of
  * the same columns when there are no files (read_parquet refuses an empty list).
+ *
+ * A split of a file reads its rows [start, end) by `file_row_number`, a filter DuckDB's
+ * reader applies to whole row groups before reading them. Splits are read one read_parquet
+ * each (a filter naming the file would not reach the reader) and combined BY NAME with an
+ * empty branch of the declared columns, so a file lacking a column reads it as NULL, as
+ * union_by_name does for whole files.
  */
-export function parquetViewSql(name: string, columns: readonly Column[], paths: readonly string[]): string {
+export function parquetViewSql(name: string, columns: readonly Column[], files: readonly ParquetRead[]): string {
   if (columns.length === 0) {
     throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
   }
-  const body = paths.length
-    ? `SELECT ${selectList(columns, false)} FROM read_parquet(${sqlStringList(paths)}, union_by_name = true)`
-    : `SELECT ${selectList(columns, true)} LIMIT 0`;
+  const whole = files.flatMap((f) => (typeof f === 'string' ? [f] : f.rows ? [] : [f.path]));
+  const splits = files.flatMap((f) => (typeof f !== 'string' && f.rows ? [{ path: f.path, rows: f.rows }] : []));
+  const wholeRead = `read_parquet(${sqlStringList(whole)}, union_by_name = true)`;
+  let body: string;
+  if (splits.length) {
+    const branches = [
+      `(SELECT ${selectList(columns, true)} LIMIT 0)`,
+      ...splits.map(({ path, rows }) => `(SELECT * EXCLUDE (file_row_number) FROM read_parquet(${sqlString(path)}, file_row_number = true) WHERE file_row_number >= ${rows.start} AND file_row_number < ${rows.end})`),
+      ...(whole.length ? [`(SELECT * FROM ${wholeRead})`] : []),
+    ];
+    body = `SELECT ${selectList(columns, false)} FROM (${branches.join(' UNION ALL BY NAME ')}) AS __splits`;
+  } else {
+    body = whole.length ? `SELECT ${selectList(columns, false)} FROM ${wholeRead}` : `SELECT ${selectList(columns, true)} LIMIT 0`;
+  }
   return `CREATE TEMP VIEW ${sqlIdent(name)} AS ${body}`;
 }
 
@@ -48,8 +68,10 @@ export function icebergViewSql(
     throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
   }
   const dataFiles = files.map((f) => {
+    // Only plain Parquet files are split (planner.ts fileRef): a range here would be ignored.
+    if (f.rows) throw new PuffinError('internal', `view ${sqlIdent(name)}: file ${f.uri} of an Iceberg input is a row range; Iceberg files are read whole`);
     if (!f.iceberg) throw new PuffinError('bad_request', `view ${sqlIdent(name)}: file ${f.uri} of an Iceberg input carries no Iceberg read information`);
-    return { uri: f.uri, path: f.iceberg.path, format: f.iceberg.format, readSchema: f.iceberg.readSchema, deletes: f.iceberg.deletes };
+    return { uri: f.uri, path: f.iceberg.path, format: f.iceberg.format, readSchema: f.iceberg.readSchema, deletes: f.iceberg.deletes, sequenceNumber: f.iceberg.sequenceNumber, ...(f.iceberg.firstRowId !== undefined ? { firstRowId: f.iceberg.firstRowId } : {}) };
   });
   const read = buildIcebergReadSql({ fields, dataFiles }, columns.map((c) => c.name), fileSchemas ? { localPath, fileSchemas } : { localPath });
   return `CREATE TEMP VIEW ${sqlIdent(name)} AS SELECT ${selectList(columns, false)} FROM (\n${read}\n) AS __iceberg`;
@@ -65,7 +87,7 @@ export function inputViewSql(input: FragmentInput, localPath: (uri: string) => s
   if (input.fileSet) return fileSetViewSql(input, localPath);
   return input.iceberg
     ? icebergViewSql(input.view, input.columns, input.iceberg.fields, input.files, localPath, fileSchemas)
-    : parquetViewSql(input.view, input.columns, input.files.map((f) => localPath(f.uri)));
+    : parquetViewSql(input.view, input.columns, input.files.map((f) => ({ path: localPath(f.uri), ...(f.rows ? { rows: f.rows } : {}) })));
 }
 
 /**
@@ -79,6 +101,8 @@ export function fileSetViewSql(input: FragmentInput, localPath: (uri: string) =>
   if (columns.length === 0) {
     throw new PuffinError('bad_request', `view ${sqlIdent(name)} declares no columns; a view must have at least one column`);
   }
+  const split = input.files.find((f) => f.rows);
+  if (split) throw new PuffinError('internal', `view ${sqlIdent(name)}: file ${split.uri} of a CSV/JSON input is a row range; text files are read whole`);
   const body = input.files.length
     ? `SELECT ${selectList(columns, false)} FROM (\n${fileSetSelectSql(fileSet, input.files.map((f) => ({ path: localPath(f.uri), partitionValues: f.partitionValues })))}\n) AS __files`
     : `SELECT ${selectList(columns, true)} LIMIT 0`;

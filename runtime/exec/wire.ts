@@ -68,6 +68,15 @@ function decodeFile(where: string, value: unknown): FileRef {
       return v;
     });
   }
+  if (o.rows !== undefined) {
+    // A split (planner/assign.ts): whole row groups, rows [start, end) of the file.
+    const rows = objectAt(`${where}.rows`, o.rows);
+    const isRow = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+    const start = field(`${where}.rows`, rows, 'start', isRow, 'a row number');
+    const end = field(`${where}.rows`, rows, 'end', isRow, 'a row number');
+    if (end <= start) throw new PuffinError('bad_request', `${where}.rows must be a non-empty range, got ${start} to ${end}`);
+    file.rows = { start, end };
+  }
   return file;
 }
 
@@ -163,11 +172,13 @@ function decodeShuffleWrite(where: string, value: unknown): NonNullable<Fragment
   return { stage: assertSafeId(`${where}.stage`, o.stage), partitioning: { kind: 'hash', keys, count } };
 }
 
-function decodeWrite(where: string, value: unknown): { table: string; metadataLocation: string } {
+function decodeWrite(where: string, value: unknown): NonNullable<Fragment['write']> {
   const o = objectAt(where, value);
   return {
     table: field(where, o, 'table', isNonEmptyString, 'a table name'),
     metadataLocation: field(where, o, 'metadataLocation', isNonEmptyString, 'a metadata file URI'),
+    ...(o.setup !== undefined ? { setup: field(where, o, 'setup', (v): v is string[] => Array.isArray(v) && v.every(isNonEmptyString), 'an array of SQL statements') } : {}),
+    ...(o.lineage !== undefined ? { lineage: field(where, o, 'lineage', (v): v is boolean => typeof v === 'boolean', 'true or false') } : {}),
   };
 }
 

@@ -196,8 +196,12 @@ export function isCatalogQuery(tokens: readonly Token[], tables: ReadonlySet<str
   return catalog;
 }
 
-/** PostgreSQL spellings DuckDB does not take, rewritten (outside strings, identifiers and comments). */
-export function rewriteCatalogSql(sql: string): string {
+/**
+ * PostgreSQL spellings DuckDB does not take, rewritten (outside strings, identifiers and
+ * comments). current_setting(...) is given the session's front end (`frontEnd`) as its
+ * first two arguments, so current_setting('puffindb.dialect') answers what SHOW does.
+ */
+export function rewriteCatalogSql(sql: string, frontEnd: FrontEndSettings = DEFAULT_FRONT_END): string {
   const { tokens } = lex(sql);
   let out = '';
   let last = 0;
@@ -247,7 +251,12 @@ export function rewriteCatalogSql(sql: string): string {
       i += 2;
       continue;
     }
-    if (['CURRENT_SETTING', 'CURRENT_SCHEMA', 'CURRENT_SCHEMAS', 'CURRENT_DATABASE'].includes(up) && tokens[i + 1]?.text === '(') {
+    if (up === 'CURRENT_SETTING' && tokens[i + 1]?.text === '(') {
+      emit(t.start, tokens[i + 1].end, `pg_current_setting(${sqlString(frontEnd.dialect)}, ${sqlString(frontEnd.language)}, `);
+      i += 1;
+      continue;
+    }
+    if (['CURRENT_SCHEMA', 'CURRENT_SCHEMAS', 'CURRENT_DATABASE'].includes(up) && tokens[i + 1]?.text === '(') {
       emit(t.start, t.end, `pg_${up.toLowerCase()}`);
       continue;
     }
@@ -393,7 +402,8 @@ export class CatalogMirror {
       await conn.run(`CREATE SCHEMA ${EMULATION_SCHEMA}`);
       for (const m of [...MACROS.map((m) => m.replace('MACRO ', `MACRO ${EMULATION_SCHEMA}.`)), ...EMULATION]) await conn.run(m);
       const settings = Object.entries(SHOWABLE).map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ');
-      await conn.run(`CREATE OR REPLACE MACRO ${EMULATION_SCHEMA}.pg_current_setting(n, missing_ok := false) AS MAP {${settings}}[lower(n)]`);
+      // The session's own settings come in as arguments (rewriteCatalogSql): the mirror is shared.
+      await conn.run(`CREATE OR REPLACE MACRO ${EMULATION_SCHEMA}.pg_current_setting(dialect, language, n, missing_ok := false) AS CASE lower(n) WHEN 'puffindb.dialect' THEN dialect WHEN 'puffindb.language' THEN language ELSE MAP {${settings}}[lower(n)] END`);
       await conn.run(`SET search_path = '${EMULATION_SCHEMA},main'`);
     }
     await conn.run('SET lock_configuration = true');

@@ -376,7 +376,7 @@ export class Session {
     if (tokens && isCatalogQuery(tokens, await this.ctx.mirror.tableNames())) {
       // BI tools' metadata queries are PostgreSQL SQL whatever the session's dialect: the mirror answers them as sent.
       try {
-        const catalog = await this.catalogStatement(sql);
+        const catalog = await this.catalogStatement(sql, frontEnd);
         if (catalog) return catalog;
       } catch (err) {
         if (!translated) throw err;
@@ -402,9 +402,9 @@ export class Session {
     return { kind: 'query', statement, source };
   }
 
-  /** A metadata query the mirror answers, or undefined when it is no read. */
-  private async catalogStatement(sql: string): Promise<Prepared | undefined> {
-    const rewritten = rewriteCatalogSql(sql);
+  /** A metadata query the mirror answers, or undefined when it is no read; `frontEnd`: what current_setting('puffindb.*') answers. */
+  private async catalogStatement(sql: string, frontEnd: FrontEndSettings): Promise<Prepared | undefined> {
+    const rewritten = rewriteCatalogSql(sql, frontEnd);
     const statement = await this.ctx.manager.classify(rewritten);
     if (statement.access !== 'read') return undefined;
     // The planner's check of calls, here too: no file readers, no SQL run from a value

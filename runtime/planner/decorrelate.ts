@@ -29,6 +29,7 @@
 
 import type { Column } from '../catalog/types.ts';
 import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
+import { fromBindings, resolveName, type Binding } from './scope.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
 const NULL_ON_EMPTY = new Set([
@@ -36,44 +37,18 @@ const NULL_ON_EMPTY = new Set([
   'stddev', 'stddev_samp', 'stddev_pop', 'variance', 'var_samp', 'var_pop', 'arg_min', 'arg_max', 'min_by', 'max_by', 'product', 'fsum', 'kahan_sum', 'sumkahan',
 ]);
 
-interface Binding {
-  name: string;
-  /** Lower-case column names; null when unknown (a derived table, a CTE, a function). */
-  columns: Set<string> | null;
-}
-
-/** The bindings of a FROM tree, or undefined when it holds something other than tables and joins. */
-function bindingsOf(from: AstNode | null | undefined, columnsOf: (node: AstNode) => Column[] | undefined, known: boolean): Binding[] | undefined {
-  if (!from || from.type === 'EMPTY') return [];
-  if (from.type === 'BASE_TABLE') {
-    const cols = columnsOf(from);
-    if (!cols && known) return undefined;
-    return [{ name: String(from.alias || from.table_name).toLowerCase(), columns: cols ? new Set(cols.map((c) => c.name.toLowerCase())) : null }];
-  }
-  if (from.type === 'JOIN') {
-    const l = bindingsOf(from.left, columnsOf, known);
-    const r = bindingsOf(from.right, columnsOf, known);
-    return l && r ? [...l, ...r] : undefined;
-  }
-  if (known) return undefined;
-  return [{ name: String(from.alias ?? '').toLowerCase(), columns: null }];
-}
-
 type Side = 'inner' | 'outer' | undefined;
 
-/** Which query a column reference of the subquery names: its own (inner), the outer one, or unknown. */
+/**
+ * Which query a column reference of the subquery names: its own (inner), the outer one, or
+ * unknown. DuckDB's order (scope.ts resolveName): every reading in the subquery's own FROM
+ * (`x.a` is its table x's column a, else the field a of its column x) before the outer query's.
+ */
 function sideOf(e: AstNode, inner: Binding[], outer: Binding[]): Side {
-  const names = (e.column_names as string[]).map((n) => String(n).toLowerCase());
-  if (names.length === 2) {
-    if (inner.some((b) => b.name === names[0])) return inner.some((b) => b.name === names[0] && b.columns?.has(names[1])) ? 'inner' : undefined;
-    const owners = outer.filter((b) => b.name === names[0]);
-    return owners.length === 1 && owners[0].columns?.has(names[1]) ? 'outer' : undefined;
-  }
-  if (names.length !== 1) return undefined;
-  const col = names[0];
-  if (inner.some((b) => b.columns?.has(col))) return 'inner';
-  if (outer.some((b) => b.columns === null)) return undefined;
-  return outer.filter((b) => b.columns!.has(col)).length === 1 ? 'outer' : undefined;
+  const names = e.column_names as string[];
+  const own = resolveName(names, inner);
+  if (own !== 'none') return own === 'unknown' ? undefined : 'inner';
+  return typeof resolveName(names, outer) === 'string' ? undefined : 'outer';
 }
 
 /** The sides of every column an expression references; undefined if it holds a subquery, star or parameter. */
@@ -104,7 +79,7 @@ function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNod
   if (body?.type !== 'SELECT_NODE') return undefined;
   if ((body.cte_map?.map ?? []).length || (body.group_expressions ?? []).length || body.having || body.qualify || body.sample) return undefined;
   if ((body.modifiers ?? []).length) return undefined;
-  const inner = bindingsOf(body.from_table, columnsOf, true);
+  const inner = fromBindings(body.from_table, columnsOf, true);
   if (!inner || inner.length === 0) return undefined;
   const keys: Correlation['keys'] = [];
   const local: AstNode[] = [];
@@ -161,7 +136,7 @@ export interface Decorrelated {
  */
 export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): Decorrelated | undefined {
   if (root.type !== 'SELECT_NODE' || !root.where_clause) return undefined;
-  const outer = bindingsOf(root.from_table, columnsOf, false);
+  const outer = fromBindings(root.from_table, columnsOf, false);
   if (!outer) return undefined;
   const starred = (root.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'STAR' || e.class === 'COLUMNS'));
   const originalWhere = root.where_clause;
@@ -178,7 +153,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
     if (exists) {
       const found = correlationOf(exists.subquery.node, outer, columnsOf);
       const unequal = found?.correlation.unequal;
-      if (found && unequal && orderedType(unequal.inner, exists.subquery.node.from_table, columnsOf)) {
+      if (found && unequal && orderedType(unequal.inner, found.inner, columnsOf)) {
         // EXISTS (... k = b AND c <> x): some non-NULL c of group b differs from x, i.e. the
         // group's min or max does. NOT EXISTS: no such group, or min = max = x, or x is NULL.
         const n = derived.length + 1;
@@ -280,20 +255,14 @@ function compare(type: string, left: AstNode, right: AstNode): AstNode {
 }
 
 /**
- * Is the column (of one of the subquery's tables) of a type whose min and max order the
- * values as <> compares them? Not floating point (-0.0 = 0.0, NaN) nor nested types.
+ * Is the column (of one of the subquery's tables, `inner`) of a type whose min and max order
+ * the values as <> compares them? Not floating point (-0.0 = 0.0, NaN) nor nested types, nor
+ * a struct field (its type is not looked into).
  */
-function orderedType(col: AstNode, from: AstNode, columnsOf: (node: AstNode) => Column[] | undefined): boolean {
-  const names = (col.column_names as string[]).map((n) => String(n).toLowerCase());
-  const tables: AstNode[] = [];
-  const walk = (f: AstNode | null | undefined) => {
-    if (!f) return;
-    if (f.type === 'BASE_TABLE') tables.push(f);
-    else if (f.type === 'JOIN') { walk(f.left); walk(f.right); }
-  };
-  walk(from);
-  const candidates = tables.filter((t) => names.length === 1 || String(t.alias || t.table_name).toLowerCase() === names[0]);
-  const types = candidates.flatMap((t) => (columnsOf(t) ?? []).filter((c) => c.name.toLowerCase() === names[names.length - 1]).map((c) => c.type));
+function orderedType(col: AstNode, inner: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): boolean {
+  const r = resolveName(col.column_names as string[], inner);
+  if (typeof r === 'string' || r.path.length > 0 || !r.binding.ref) return false;
+  const types = (columnsOf(r.binding.ref) ?? []).filter((c) => c.name.toLowerCase() === r.column).map((c) => c.type);
   return types.length === 1 && !/FLOAT|DOUBLE|REAL|\[|STRUCT|MAP|UNION|LIST/i.test(types[0]);
 }
 

@@ -2,7 +2,7 @@
 // process and Lambda boundaries as JSON, so nothing here may be a class or a closure.
 
 import type { FileSetRead } from '../catalog/file-sets.ts';
-import type { Column, IcebergFieldRead, IcebergFileRead } from '../catalog/types.ts';
+import type { Column, IcebergFieldRead, IcebergFileRead, RowGroup } from '../catalog/types.ts';
 
 // A plan is a DAG of stages (see docs/ARCHITECTURE.md, "Multi-stage plans"):
 // - leaf stages are the `fragments`, grouped by their `output` name; each reads table files;
@@ -107,6 +107,13 @@ export interface FileRef {
   iceberg?: IcebergFileRead;
   /** Files of a CSV/JSON table: their hive partition values (FragmentInput.fileSet.partitionColumns). */
   partitionValues?: (string | null)[];
+  /** A split of a Parquet file: only rows `start` (inclusive) to `end` (exclusive) in file
+   *  order, whole row groups, which the reader's file_row_number filter selects without
+   *  reading the other groups. `sizeBytes` and `rowCount` are then the split's. */
+  rows?: { start: number; end: number };
+  /** The planner's copy of the file's row-group layout (DataFile.rowGroups); assignFiles
+   *  uses it to split and drops it, so it never travels to a worker. */
+  rowGroups?: RowGroup[];
 }
 
 /** One table as a fragment sees it: a temporary view named `view` over `files`. */
@@ -136,7 +143,20 @@ export interface Fragment {
    * of returning them: the partial is then one row per written file, column `file` holding
    * its description as JSON, and the coordinator commits all files at once.
    */
-  write?: { table: string; metadataLocation: string };
+  write?: {
+    table: string;
+    metadataLocation: string;
+    /**
+     * Statements run on the fragment's connection, in order, before its rows are written
+     * (MERGE: a temporary table of the fragment's rows and DuckDB's MERGE into it, which
+     * `sql` then reads). What each answers comes back with the files: one more partial row
+     * per statement, `{"setup": i, "rows": [...]}` as JSON.
+     */
+    setup?: string[];
+    /** `sql`'s rows end in their v3 row lineage (catalog/iceberg/lineage.ts: a rewrite of the
+     *  table's own rows), which the written files keep. */
+    lineage?: boolean;
+  };
   /**
    * A task of a later stage: each entry is its partition of a producing stage, as a view.
    * Filled in by the coordinator once the producers are done (`sources` name their pieces).

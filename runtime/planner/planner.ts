@@ -24,7 +24,7 @@ import { scanPredicateFromAst } from '../catalog/scan-filter.ts';
 import type { ScanPredicate } from '../catalog/iceberg/predicate.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
-import { addColumnNames, analyzeScopes, findBaseTables, refuseUnsafeCalls, unqualify, type ScopeInfo } from './scope.ts';
+import { addColumnNames, analyzeScopes, findBaseTables, fromBindings, refuseUnsafeCalls, resolveName, unqualify, type ScopeInfo } from './scope.ts';
 import {
   MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, sameColumns, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
@@ -97,6 +97,8 @@ export interface PlanOptions {
 const DEFAULT_SUBQUERY_STAGE_BYTES = 64 * 1024 * 1024;
 
 const DEFAULT_PARTITIONED_AGGREGATE_GROUPS = 50_000;
+/** How many tables a chain of semi-join reductions spans, the reduced one included. */
+const SEMI_JOIN_DEPTH = 4;
 
 /** The name of the reduce step's view over partial aggregates / rows of a split shape. */
 export const PARTIALS_VIEW = '__partials';
@@ -135,7 +137,9 @@ interface Built {
    * (`stage`, with ORDER BY ... LIMIT per task when that is exact), what the reduce step
    * runs over the tasks' rows (`top`), the group expressions; or why it cannot.
    */
-  finalStage?: { stage: AstNode; top: AstNode; groups: AstNode[] } | string;
+  /** `groups` are the query's group keys; `partialGroups` the partials' grouping: the group
+   *  keys and the DISTINCT aggregates' arguments, which set how many partial rows there are. */
+  finalStage?: { stage: AstNode; top: AstNode; groups: AstNode[]; partialGroups: AstNode[] } | string;
 }
 
 let aggregateNamesPromise: Promise<Set<string>> | undefined;
@@ -434,7 +438,7 @@ export class Planner {
     const sql = await printWritten(ctx.root);
     const scans: TableScanReport[] = [];
     for (const r of ctx.resolved.values()) {
-      if (!r.view.startsWith(MATERIALIZED_PREFIX)) scans.push(await this.scanReport(ctx, r, 'pushdown', r.snapshot.files.map(fileRef), null, null));
+      if (!r.view.startsWith(MATERIALIZED_PREFIX)) scans.push(await this.scanReport(ctx, r, 'pushdown', r.snapshot.files.map((f) => fileRef(f, r)), null, null));
     }
     return {
       shape: 'staged',
@@ -847,7 +851,8 @@ export class Planner {
     const final = built.finalStage;
     if (!final || typeof final === 'string') return undefined;
     const threshold = ctx.storeResult ? 0 : this.options.partitionedAggregateGroups ?? DEFAULT_PARTITIONED_AGGREGATE_GROUPS;
-    const estimate = estimateGroups(ctx, final.groups, splitRows);
+    // Partial rows are per group and DISTINCT argument (count(DISTINCT x) keeps a row per x).
+    const estimate = estimateGroups(ctx, final.partialGroups, splitRows);
     // What one reduce step would read: every producer's partial groups (each producer holds
     // up to all the groups, and together no more partial rows than they read).
     const partialGroups = estimate === undefined ? undefined : Math.min(estimate * Math.max(1, producers), Math.max(estimate, splitRows));
@@ -1266,11 +1271,17 @@ export class Planner {
     const semiJoined: string[] = [];
     const perRef: AstNode[][] = [];
     for (const n of nodes) {
-      const own = (ctx.scope.pushable.get(n) ?? []).map(unqualify);
+      const own = (ctx.scope.pushable.get(n) ?? []).map((c) => unqualify(c, ctx.scope));
       const semi = await this.semiJoins(ctx, n, table);
       for (const s of semi) {
-        broadcast.set(s.input.view, s.input);
-        semiJoined.push(`${table.snapshot.name} by ${s.input.table}`);
+        // One input per table: a table two conjuncts read (pruned by different filters) is
+        // read with the files either keeps, as each conjunct filters it again.
+        for (const input of s.inputs) {
+          const same = broadcast.get(input.view);
+          if (same) same.files = [...same.files, ...input.files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
+          else broadcast.set(input.view, { ...input, files: [...input.files] });
+        }
+        semiJoined.push(`${table.snapshot.name} by ${s.tables.join(' by ')}`);
       }
       perRef.push([...own, ...semi.map((s) => s.conjunct)]);
     }
@@ -1283,7 +1294,7 @@ export class Planner {
       filter = conjunction('OR', [...distinct.values()]);
     }
     const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
-    const files = kept.map((i) => fileRef(table.snapshot.files[i]));
+    const files = kept.map((i) => fileRef(table.snapshot.files[i], table));
     const scan = await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name));
     const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
     const [sql] = await printNodes(ctx.conn, [fragmentNode]);
@@ -1363,22 +1374,33 @@ export class Planner {
    * of its own, rows of r whose `a` is not among the filtered s's `b` cannot reach the
    * result, so the fragments keep only `a IN (SELECT b FROM s WHERE <s's filters>)`, with
    * s read whole by each of them. Fewer rows are pulled up; the answer is unchanged.
+   *
+   * The reduction chains: s's own rows are reduced the same way by the small tables s joins
+   * (TPC-H Q11: partsupp by supplier, itself by the one nation filtered), so s counts as
+   * filtered when its semi-joins are, up to SEMI_JOIN_DEPTH tables deep, never through a
+   * table already on the chain. `inputs` are the small tables each conjunct reads.
    */
-  private async semiJoins(ctx: PlanContext, ref: AstNode, table: ResolvedTable): Promise<{ conjunct: AstNode; input: FragmentInput }[]> {
-    const out: { conjunct: AstNode; input: FragmentInput }[] = [];
+  private async semiJoins(ctx: PlanContext, ref: AstNode, table: ResolvedTable, chain: readonly AstNode[] = [ref]): Promise<{ conjunct: AstNode; inputs: FragmentInput[]; tables: string[] }[]> {
+    const out: { conjunct: AstNode; inputs: FragmentInput[]; tables: string[] }[] = [];
     for (const key of ctx.scope.joinKeys.get(ref) ?? []) {
       const other = ctx.refTable.get(key.other);
-      if (!other || other === table || tableBytes(other.snapshot) > this.options.broadcastLimitBytes) continue;
-      const otherFilters = (ctx.scope.pushable.get(key.other) ?? []).map(unqualify);
-      if (otherFilters.length === 0) continue;
+      // Never a table already on the chain: its view is the split input's, or read already.
+      // Nor a table larger than the one it reduces: every task would read more than it saves.
+      if (!other || other === table || chain.some((r) => ctx.refTable.get(r) === other)) continue;
+      const bytes = tableBytes(other.snapshot);
+      if (bytes > this.options.broadcastLimitBytes || bytes > tableBytes(table.snapshot)) continue;
+      const otherFilters = (ctx.scope.pushable.get(key.other) ?? []).map((c) => unqualify(c, ctx.scope));
+      const nested = chain.length < SEMI_JOIN_DEPTH ? await this.semiJoins(ctx, key.other, other, [...chain, key.other]) : [];
+      if (otherFilters.length === 0 && nested.length === 0) continue;
       const { kept } = await pruneFiles(ctx.conn, other.snapshot.files, other.snapshot.columns, otherFilters, (p) => this.printPredicate(ctx, p));
-      const subquery = selectNode([colRef(key.otherColumn)], baseTable(other.view), { where_clause: conjunction('AND', otherFilters) });
+      const subquery = selectNode([colRef(key.otherColumn)], baseTable(other.view), { where_clause: conjunction('AND', [...otherFilters, ...nested.map((n) => n.conjunct)]) });
       out.push({
         conjunct: {
           class: 'SUBQUERY', type: 'SUBQUERY', alias: '', query_location: 0, subquery_type: 'ANY',
           subquery: { node: subquery, named_param_map: [] }, child: colRef(key.column), comparison_type: 'COMPARE_EQUAL',
         },
-        input: inputFor(other, kept.map((i) => fileRef(other.snapshot.files[i]))),
+        inputs: [inputFor(other, kept.map((i) => fileRef(other.snapshot.files[i], other))), ...nested.flatMap((n) => n.inputs)],
+        tables: [other.snapshot.name, ...nested.flatMap((n) => n.tables)],
       });
     }
     return out;
@@ -1386,9 +1408,9 @@ export class Planner {
 
   private async pruneRef(ctx: PlanContext, ref: AstNode, role: TableScanReport['role'], scans: TableScanReport[]): Promise<FileRef[]> {
     const table = ctx.refTable.get(ref)!;
-    const filters = (ctx.scope.pushable.get(ref) ?? []).map(unqualify);
+    const filters = (ctx.scope.pushable.get(ref) ?? []).map((c) => unqualify(c, ctx.scope));
     const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, table.snapshot.columns, filters, (p) => this.printPredicate(ctx, p));
-    const files = kept.map((i) => fileRef(table.snapshot.files[i]));
+    const files = kept.map((i) => fileRef(table.snapshot.files[i], table));
     scans.push(await this.scanReport(ctx, table, role, files, applied, null));
     return files;
   }
@@ -1422,7 +1444,7 @@ export class Planner {
    */
   private async planDeferred(ctx: PlanContext, deferred: ReadonlyMap<ResolvedTable, DeferredTable>): Promise<void> {
     for (const [entry, table] of deferred) {
-      const perRef = [...ctx.refTable].filter(([, e]) => e === entry).map(([node]) => (ctx.scope.pushable.get(node) ?? []).map(unqualify));
+      const perRef = [...ctx.refTable].filter(([, e]) => e === entry).map(([node]) => (ctx.scope.pushable.get(node) ?? []).map((c) => unqualify(c, ctx.scope)));
       let filter: ScanPredicate | undefined;
       if (perRef.length > 0 && perRef.every((f) => f.length > 0)) {
         filter = await this.scanPredicate(ctx, conjunction('OR', perRef.map((f) => conjunction('AND', f))), entry.snapshot.columns);
@@ -1674,10 +1696,19 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
   // The final statement over the partials.
   const groupIndex = new Map(groups.map((g, i) => [exprKey(g), i]));
   const groupByColumn = new Map<string, number[]>();
+  // A column reference by its name relative to its table as DuckDB binds it (`t.a` is a,
+  // `t.s.a` and `s.a` the field s.a, never column a); a dotted name that binds to no table
+  // here (a lambda's parameter) only matches itself.
+  const fromBinds = fromBindings(select.from_table, (n) => ctx.refTable.get(n)?.snapshot.columns, false) ?? [];
+  const columnKey = (e: AstNode): string => {
+    const r = resolveName(e.column_names as string[], fromBinds);
+    if (typeof r !== 'string') return r.relative.join('\0').toLowerCase();
+    return e.column_names.length === 1 ? String(e.column_names[0]).toLowerCase() : `\0${(e.column_names as string[]).join('\0')}`;
+  };
   groups.forEach((g, i) => {
     if (g.class === 'COLUMN_REF') {
-      const last = String(g.column_names[g.column_names.length - 1]).toLowerCase();
-      groupByColumn.set(last, [...(groupByColumn.get(last) ?? []), i]);
+      const key = columnKey(g);
+      groupByColumn.set(key, [...(groupByColumn.get(key) ?? []), i]);
     }
   });
   const rewrite = (expr: AstNode): AstNode => mapExpression(expr, (e) => {
@@ -1693,8 +1724,7 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
       return instantiate(templatesMap.get(call.rule.final)!, parts);
     }
     if (e.class === 'COLUMN_REF') {
-      const last = String(e.column_names[e.column_names.length - 1]).toLowerCase();
-      const candidates = groupByColumn.get(last);
+      const candidates = groupByColumn.get(columnKey(e));
       if (candidates?.length === 1) return colRef(`__g${candidates[0]}`);
     }
     return undefined;
@@ -1724,7 +1754,7 @@ async function buildAggregate(ctx: PlanContext, select: AstNode): Promise<Built 
     shape: 'scan-aggregate',
     fragmentNode,
     reduceNode,
-    finalStage: finalStageOf(ctx, select, groups, reduceNode),
+    finalStage: finalStageOf(ctx, select, groups, partialGroups, reduceNode),
     reason: `partial aggregates per fragment (${[...new Set(names)].join(', ') || 'grouping only'}), final aggregate over ${groups.length} group key(s)`,
   };
 }
@@ -1740,14 +1770,14 @@ const KEYED_VIEW = '__keyed';
  * partition, so each task's final aggregate, HAVING included, is exactly that of its
  * groups; what spans groups stays in the reduce step: ORDER BY, LIMIT, OFFSET, DISTINCT.
  */
-function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], reduceNode: AstNode): Built['finalStage'] {
+function finalStageOf(ctx: PlanContext, select: AstNode, groups: AstNode[], partialGroups: AstNode[], reduceNode: AstNode): Built['finalStage'] {
   if (groups.length === 0) return 'no GROUP BY: one group';
   // 'A' and 'a' are one group under NOCASE but hash apart.
   if (groups.some((g) => someExpression(g, (e) => e.class === 'COLLATE'))) return 'a group key has a collation';
   if (select.qualify) return 'QUALIFY spans groups';
   if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'WINDOW'))) return 'a window function spans groups';
   const split = lastStepOver(ctx, select, reduceNode, FINAL_VIEW);
-  return typeof split === 'string' ? split : { ...split, groups };
+  return typeof split === 'string' ? split : { ...split, groups, partialGroups };
 }
 
 /**
@@ -1803,6 +1833,12 @@ function estimateGroups(ctx: PlanContext, groups: AstNode[], splitRows: number):
 /** max - min + 1 of an integer column over its table's files, when every file has both. */
 function integerRange(ctx: PlanContext, g: AstNode): number | undefined {
   if (g.class !== 'COLUMN_REF') return undefined;
+  if (g.column_names.length > 1) {
+    // A struct field path (`s.a`, `t.s.a`: the field a of t's column s) has no range here,
+    // whatever a column named by its last part holds; `t.a` is t's column a.
+    const r = resolveName(g.column_names as string[], fromBindings(ctx.root.from_table, (n) => ctx.refTable.get(n)?.snapshot.columns, false) ?? []);
+    if (typeof r === 'string' || r.path.length > 0) return undefined;
+  }
   const name = String(g.column_names[g.column_names.length - 1]).toLowerCase();
   const owners = [...ctx.resolved.values()].filter((r) => r.snapshot.columns.some((c) => c.name.toLowerCase() === name));
   if (owners.length !== 1) return undefined;
@@ -2087,16 +2123,21 @@ function tableBytes(t: TableSnapshot): number {
   return t.files.reduce((s, f) => s + f.sizeBytes, 0);
 }
 
-function fileRef(f: DataFile): FileRef {
+function fileRef(f: DataFile, table: ResolvedTable): FileRef {
   // Iceberg files carry their field-id read schema and delete files to the worker, files of
   // CSV/JSON tables their partition values.
   const ref: FileRef = f.iceberg ? { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, iceberg: f.iceberg } : { uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount };
   if (f.partitionValues) ref.partitionValues = f.partitionValues;
+  // A plain Parquet file may be split along its row groups (assign.ts): a split is read with
+  // DuckDB's file_row_number, so not when the table has a column of that name.
+  if (f.rowGroups && !f.iceberg && !table.snapshot.fileSet && !table.snapshot.columns.some((c) => c.name.toLowerCase() === 'file_row_number')) ref.rowGroups = f.rowGroups;
   return ref;
 }
 
 function inputFor(table: ResolvedTable, files: FileRef[]): FragmentInput {
-  const input: FragmentInput = { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files };
+  // A file's row-group layout is the planner's (assignFiles splits by it and drops it); a
+  // table read whole (a broadcast input) never needs it.
+  const input: FragmentInput = { view: table.view, table: table.snapshot.name, columns: table.snapshot.columns, files: files.map(({ rowGroups: _layout, ...f }) => f) };
   // Iceberg tables: the worker reads by field id and applies deletes (see exec/views.ts).
   if (table.snapshot.iceberg) input.iceberg = table.snapshot.iceberg;
   // CSV/JSON tables: the worker reads them with the recorded reader options and columns.

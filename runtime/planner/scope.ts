@@ -127,6 +127,12 @@ export interface ScopeInfo {
    * inner-join paths). A row of r without a match among s's rows cannot be in the result.
    */
   joinKeys: Map<AstNode, JoinKey[]>;
+  /**
+   * For each column reference of a pushable conjunct: its name parts relative to its table
+   * (the qualifier that names the reference dropped, a struct field path kept), as written.
+   * unqualify rewrites by it.
+   */
+  unqualified: Map<AstNode, string[]>;
 }
 
 export interface JoinKey {
@@ -144,12 +150,89 @@ interface Scope {
   filtered(ref: AstNode): boolean;
 }
 
-interface Binding {
+export interface Binding {
   name: string;
+  /**
+   * The name parts (lower case) that qualify a column of this reference: its alias; or, for
+   * a table referenced by name alone, the name, main.name, temp.name and temp.main.name
+   * (the planner's tables are temporary views).
+   */
+  qualifiers: string[][];
   /** Known columns (lower case), or null when unknown (derived tables, table functions). */
   columns: Set<string> | null;
   ref?: AstNode;
 }
+
+/** What a column reference binds to in one SELECT's FROM: a column and a struct field path (name parts as written). */
+export interface Resolved {
+  binding: Binding;
+  column: string;
+  /** Struct fields below the column, as written (empty for the column itself). */
+  path: string[];
+  /** The column and the path, as written: the reference relative to its table. */
+  relative: string[];
+}
+
+/**
+ * What the name parts of a column reference bind to among one SELECT's FROM bindings, by
+ * DuckDB's rules: `a.b.c` is first catalog/schema qualified (`temp.main.t.c`, `main.t.c`),
+ * then `table.column.field`, then `column.field.field`, the first reading under which some
+ * reference has that column winning (`s.a` is the column a of a reference named s if it has
+ * one, else the field a of a column s). 'none' when nothing here has such a column (DuckDB
+ * then looks in the enclosing query), 'unknown' when a reference of unknown columns could
+ * be meant or two could (DuckDB refuses those).
+ */
+export function resolveName(written: readonly string[], bindings: readonly Binding[]): Resolved | 'unknown' | 'none' {
+  const names = written.map((n) => String(n).toLowerCase());
+  for (let k = Math.min(3, names.length - 1); k >= 0; k--) {
+    const column = names[k];
+    const named = k === 0
+      ? bindings
+      : bindings.filter((b) => b.qualifiers.some((q) => q.length === k && q.every((p, i) => p === names[i])));
+    const owners = named.filter((b) => b.columns === null || b.columns.has(column));
+    if (owners.length === 0) continue;
+    if (owners.length > 1 || owners[0].columns === null) return 'unknown';
+    return { binding: owners[0], column, path: names.slice(k + 1), relative: written.slice(k).map(String) };
+  }
+  return 'none';
+}
+
+/**
+ * The qualifiers of a FROM reference bound as `binding` (its alias or table name, lower
+ * case): just that, or for a catalog table referenced by name alone (`byName`) also
+ * main.name, temp.name and temp.main.name (the planner's tables are temporary views).
+ */
+export function tableQualifiers(binding: string, byName: boolean): string[][] {
+  return byName ? [[binding], ['main', binding], ['temp', binding], ['temp', 'main', binding]] : [[binding]];
+}
+
+/**
+ * The bindings of one FROM tree, for resolveName outside analyzeScopes (decorrelate.ts,
+ * the planner's aggregate rewrite): catalog tables (`columnsOf` gives their columns) with
+ * their columns, anything else (a CTE reference, a derived table, a function) with columns
+ * unknown; undefined when `known` and the tree holds anything but catalog tables and joins.
+ */
+export function fromBindings(from: AstNode | null | undefined, columnsOf: (node: AstNode) => Column[] | undefined, known: boolean): Binding[] | undefined {
+  if (!from || from.type === 'EMPTY') return [];
+  if (from.type === 'BASE_TABLE') {
+    const cols = columnsOf(from);
+    if (!cols && known) return undefined;
+    const name = String(from.alias || from.table_name).toLowerCase();
+    const qualifiers = tableQualifiers(name, !from.alias && !!cols);
+    return [cols ? { name, qualifiers, columns: new Set(cols.map((c) => c.name.toLowerCase())), ref: from } : { name, qualifiers, columns: null }];
+  }
+  if (from.type === 'JOIN') {
+    const l = fromBindings(from.left, columnsOf, known);
+    const r = fromBindings(from.right, columnsOf, known);
+    return l && r ? [...l, ...r] : undefined;
+  }
+  if (known) return undefined;
+  const alias = String(from.alias ?? '').toLowerCase();
+  return [{ name: alias, qualifiers: alias ? [[alias]] : [], columns: null }];
+}
+
+/** Table qualifiers a fragment's view answers to, other than its name. */
+const VIEW_QUALIFIERS: ReadonlySet<string> = new Set(['main', 'temp']);
 
 /**
  * Analyze a whole (renamed) query. `columnsOf(node)` gives the columns of a BASE_TABLE node
@@ -158,7 +241,7 @@ interface Binding {
  * `aggregates` is the set of aggregate function names, which never push down.
  */
 export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Column[] | undefined, aggregates: ReadonlySet<string>): ScopeInfo {
-  const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [], joinKeys: new Map() };
+  const info: ScopeInfo = { pushable: new Map(), starred: new Set(), names: new Set(), refs: [], joinKeys: new Map(), unqualified: new Map() };
 
   const visitSelect = (select: AstNode, existsBody: boolean, outer: readonly Scope[]): Scope => {
     const bindings: Binding[] = [];
@@ -172,12 +255,13 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
         case 'BASE_TABLE': {
           const cols = columnsOf(from);
           const binding = String(from.alias || from.table_name).toLowerCase();
+          const qualifiers = tableQualifiers(binding, !from.alias && !!cols);
           if (cols) {
-            bindings.push({ name: binding, columns: new Set(cols.map((c) => c.name.toLowerCase())), ref: from });
+            bindings.push({ name: binding, qualifiers, columns: new Set(cols.map((c) => c.name.toLowerCase())), ref: from });
             refState.set(from, { where: whereApplies, on: inherited });
             info.refs.push({ node: from, view: from.table_name, binding });
           } else {
-            bindings.push({ name: binding, columns: null }); // a CTE
+            bindings.push({ name: binding, qualifiers, columns: null }); // a CTE
           }
           return;
         }
@@ -218,7 +302,7 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
         }
         default:
           // Derived tables, table functions, pivots: columns unknown here.
-          bindings.push({ name: String(from.alias ?? '').toLowerCase(), columns: null });
+          bindings.push({ name: String(from.alias ?? '').toLowerCase(), qualifiers: from.alias ? [[String(from.alias).toLowerCase()]] : [], columns: null });
       }
     };
     walkFrom(select.from_table, true, []);
@@ -242,8 +326,11 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
       }
     }
 
+    // Does every column reference of `expr` bind to `target`? Then each one's name relative
+    // to the table is recorded (a pushed filter runs over the table's unaliased view).
     const resolvesOnlyTo = (expr: AstNode, target: Binding): boolean => {
       let ok = true;
+      const relative = new Map<AstNode, string[]>();
       const visit = (e: AstNode) => {
         if (!ok) return;
         if (e.class === 'SUBQUERY' || e.class === 'WINDOW' || e.class === 'PARAMETER' || e.class === 'LAMBDA' || e.class === 'STAR') { ok = false; return; }
@@ -252,24 +339,18 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
           if (aggregates.has(name) || VOLATILE.has(name)) { ok = false; return; }
         }
         if (e.class === 'COLUMN_REF') {
-          const names = (e.column_names as string[]).map((n) => n.toLowerCase());
-          if (names.length === 1) {
-            const col = names[0];
-            if (!target.columns?.has(col)) { ok = false; return; }
-            for (const b of bindings) {
-              if (b === target) continue;
-              if (b.columns === null || b.columns.has(col)) { ok = false; return; }
-            }
-          } else if (names.length === 2) {
-            if (names[0] !== target.name || !target.columns?.has(names[1])) { ok = false; return; }
-          } else {
-            ok = false;
-            return;
-          }
+          const r = resolveName(e.column_names as string[], bindings);
+          if (typeof r === 'string' || r.binding !== target) { ok = false; return; }
+          // A field path `s.a` over the view would name the view's column a if the view (or
+          // a qualifier it answers to) were called s.
+          const view = String(target.ref!.table_name).toLowerCase();
+          if (r.path.length > 0 && (r.column === view || VIEW_QUALIFIERS.has(r.column))) { ok = false; return; }
+          relative.set(e, r.relative);
         }
         expressionChildren(e).forEach(visit);
       };
       visit(expr);
+      if (ok) for (const [e, names] of relative) info.unqualified.set(e, names);
       return ok;
     };
 
@@ -284,12 +365,9 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
     // Equi-join keys between two references that the WHERE clause filters (inner paths).
     const resolveColumn = (e: AstNode): { binding: Binding; column: string } | undefined => {
       if (e.class !== 'COLUMN_REF') return undefined;
-      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
-      const candidates = names.length === 1
-        ? bindings.filter((b) => b.columns === null || b.columns.has(names[0]))
-        : names.length === 2 ? bindings.filter((b) => b.name === names[0]) : [];
-      if (candidates.length !== 1 || !candidates[0].ref || !candidates[0].columns?.has(names[names.length - 1])) return undefined;
-      return { binding: candidates[0], column: names[names.length - 1] };
+      const r = resolveName(e.column_names as string[], bindings);
+      if (typeof r === 'string' || r.path.length > 0 || !r.binding.ref) return undefined;
+      return { binding: r.binding, column: r.column };
     };
     for (const c of where) {
       if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL') continue;
@@ -311,25 +389,17 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
     // rows that pass the outer WHERE (its filters are ANDed there), so inner rows whose `a`
     // is not among the filtered outer `b` can never be used: the inner reference may be
     // reduced by the outer table (one direction only; outer rows may lack inner matches).
-    const couldBeLocal = (e: AstNode): boolean => {
-      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
-      return names.length === 1
-        ? bindings.some((b) => b.columns === null || b.columns.has(names[0]))
-        : bindings.some((b) => b.name === names[0]);
-    };
+    // (A name this query's own FROM binds, as a column or a struct field, is not outer:
+    // DuckDB binds in the innermost query first.)
     const resolveOuter = (e: AstNode): { binding: Binding; column: string } | undefined => {
-      if (e.class !== 'COLUMN_REF' || couldBeLocal(e)) return undefined;
-      const names = (e.column_names as string[]).map((n) => n.toLowerCase());
-      if (names.length > 2) return undefined;
-      const column = names[names.length - 1];
+      if (e.class !== 'COLUMN_REF') return undefined;
+      const names = e.column_names as string[];
+      if (resolveName(names, bindings) !== 'none') return undefined;
       for (const scope of outer) {
-        const candidates = names.length === 1
-          ? scope.bindings.filter((b) => b.columns === null || b.columns.has(column))
-          : scope.bindings.filter((b) => b.name === names[0]);
-        if (candidates.length === 0) continue;
-        const [b] = candidates;
-        if (candidates.length !== 1 || !b.ref || !b.columns?.has(column) || !scope.filtered(b.ref)) return undefined;
-        return { binding: b, column };
+        const r = resolveName(names, scope.bindings);
+        if (r === 'none') continue;
+        if (r === 'unknown' || r.path.length > 0 || !r.binding.ref || !scope.filtered(r.binding.ref)) return undefined;
+        return { binding: r.binding, column: r.column };
       }
       return undefined;
     };
@@ -377,22 +447,26 @@ export function analyzeScopes(root: AstNode, columnsOf: (node: AstNode) => Colum
   return info;
 }
 
-/** Rewrite column references to their last name part: fragments see one unaliased view. */
-export function unqualify(expr: AstNode): AstNode {
-  const visit = (e: AstNode): AstNode => {
-    if (e.class === 'COLUMN_REF') return { ...e, column_names: [e.column_names[e.column_names.length - 1]] };
-    return e;
+/**
+ * A copy of a pushable conjunct (of `scope.pushable`) for its table's unaliased view: each
+ * column reference relative to the table, the qualifier that names the reference dropped
+ * and a struct field path kept (`t.s.a` is `s.a`, `s.a` stays `s.a`, `t.a` is `a`).
+ */
+export function unqualify(expr: AstNode, scope: Pick<ScopeInfo, 'unqualified'>): AstNode {
+  const visit = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(visit);
+    if (!value || typeof value !== 'object') return value;
+    const node = value as AstNode;
+    if (node.class === 'COLUMN_REF') {
+      const names = scope.unqualified.get(node);
+      if (!names) throw new PuffinError('internal', `column ${(node.column_names as string[]).join('.')} of a pushed filter was not resolved to its table`);
+      return { ...node, column_names: [...names] };
+    }
+    const out: AstNode = {};
+    for (const key of Object.keys(node)) out[key] = visit(node[key]);
+    return out;
   };
-  return mapUnder(expr, visit);
-}
-
-function mapUnder(expr: AstNode, fn: (e: AstNode) => AstNode): AstNode {
-  const out: AstNode = Array.isArray(expr) ? [...expr] : { ...expr };
-  for (const key of Object.keys(out)) {
-    const v = out[key];
-    if (v && typeof v === 'object') out[key] = mapUnder(v, fn);
-  }
-  return 'class' in out ? fn(out) : out;
+  return visit(expr) as AstNode;
 }
 
 /** Does the function give a different value per call (so an expression with it is no constant)? */

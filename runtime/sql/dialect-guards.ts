@@ -173,6 +173,20 @@ const CLICKHOUSE_DATE_PARTS: Record<string, string> = {
   TOYEAR: 'YEAR', TOQUARTER: 'QUARTER', TOMONTH: 'MONTH', TODAYOFMONTH: 'DAY', TOHOUR: 'HOUR', TOMINUTE: 'MINUTE', TOSECOND: 'SECOND',
 };
 
+/** Trino-family dialects with array_join(array, delimiter [, null_replacement]), which the translator passes through and DuckDB lacks. */
+const ARRAY_JOIN_DIALECTS = new Set(['presto', 'trino', 'athena', 'dune']);
+
+/**
+ * array_join in DuckDB terms. array_to_string differs on NULLs: it answers NULL for an array
+ * of only NULLs (array_join: '') and reads a NULL delimiter as ',' (array_join: NULL); NULL
+ * elements are dropped first, and a NULL delimiter or replacement answers NULL. With a
+ * replacement, each element is cast to VARCHAR and NULLs replaced before joining.
+ */
+const ARRAY_JOIN_TEMPLATES: Record<number, string> = {
+  2: 'CASE WHEN __pdb_1 IS NULL THEN NULL ELSE array_to_string(list_filter(__pdb_0, __pdb_e -> __pdb_e IS NOT NULL), __pdb_1) END',
+  3: 'CASE WHEN __pdb_1 IS NULL OR __pdb_2 IS NULL THEN NULL ELSE array_to_string(list_transform(__pdb_0, __pdb_e -> COALESCE(CAST(__pdb_e AS VARCHAR), __pdb_2)), __pdb_1) END',
+};
+
 /** The expression of `SELECT <expression>` parsed in `dialect`, with `__pdb_N` columns standing for arguments. */
 type Parse = (sql: string, dialect: string) => PolyglotNode[];
 
@@ -196,7 +210,8 @@ function template(parse: Parse, dialect: string, expression: string, args: Polyg
  * so around DuckDB's NULL-skipping CONCAT; Oracle's `a || b` (NULL concatenates as the empty
  * string, and an empty result is NULL) becomes NULLIF(CONCAT(a, b), ''); DATE_ADD/DATE_SUB
  * where they always answer a DATE are cast to DATE; T-SQL's IIF and ClickHouse's toYear /
- * toMonth / ... (passed through as functions DuckDB lacks) become CASE and EXTRACT. Returns
+ * toMonth / ... (passed through as functions DuckDB lacks) become CASE and EXTRACT, and
+ * Presto/Trino's array_join becomes array_to_string with its NULL handling. Returns
  * whether anything changed.
  */
 export function rewriteSource(statement: PolyglotNode, from: string, parse: Parse): boolean {
@@ -228,6 +243,12 @@ export function rewriteSource(statement: PolyglotNode, from: string, parse: Pars
     if (part) {
       changed = true;
       return template(parse, from, `EXTRACT(${part} FROM __pdb_0)`, fn.args as PolyglotNode[]);
+    }
+    // Presto/Trino's array_join, passed through as a name DuckDB lacks.
+    const joinTemplate = ARRAY_JOIN_DIALECTS.has(from) && fn && String(fn.name).toUpperCase() === 'ARRAY_JOIN' && Array.isArray(fn.args) ? ARRAY_JOIN_TEMPLATES[fn.args.length] : undefined;
+    if (joinTemplate) {
+      changed = true;
+      return template(parse, from, joinTemplate, fn.args as PolyglotNode[]);
     }
     if (from === 'oracle' && node.concat && node.concat.left && node.concat.right) {
       changed = true;

@@ -121,6 +121,28 @@ test('bad settings are errors and the session goes on', async () => {
   });
 });
 
+test("current_setting answers the session's puffindb settings, as SHOW does, and the parameters SHOW answers", async () => {
+  await session(readerKey, async (c) => {
+    const settings = "SELECT current_setting('puffindb.dialect') AS d, current_setting('PUFFINDB.LANGUAGE') AS l";
+    assert.deepEqual(await rows(c, settings), [['duckdb', 'sql']]);
+    await c.query("SET puffindb.dialect = 'snowflake'");
+    // A catalog query is PostgreSQL SQL in any dialect; the value is this session's.
+    assert.deepEqual(await rows(c, settings), [['snowflake', 'sql']]);
+    const named = await c.query("SELECT current_setting('puffindb.dialect')");
+    assert.deepEqual(named.fields.map((f) => f.name), ['current_setting']);
+    // Another session at the same time has its own.
+    assert.deepEqual(await session(readerKey, (d) => rows(d, settings)), [['duckdb', 'sql']]);
+    // In one message, each statement sees the SETs before it.
+    const multi = (await c.query({ text: `SET puffindb.dialect = 'tsql'; ${settings}; RESET puffindb.dialect; ${settings}`, rowMode: 'array' })) as unknown as pg.QueryResult[];
+    assert.deepEqual(multi[1].rows, [['tsql', 'sql']]);
+    assert.deepEqual(multi[3].rows, [['duckdb', 'sql']]);
+    for (const name of ['server_version_num', 'TimeZone', 'standard_conforming_strings', 'transaction_isolation', 'search_path']) {
+      const [[shown]] = await rows(c, `SHOW ${name}`);
+      assert.deepEqual(await rows(c, `SELECT current_setting('${name}')`), [[shown]], name);
+    }
+  });
+});
+
 test('a PRQL session: pipelines answer what the DuckDB query answers; SET and SHOW still work', async () => {
   await session(readerKey, async (c) => {
     const expected = await rows(c, 'SELECT n_name, n_regionkey FROM nation WHERE n_nationkey < 5 ORDER BY n_nationkey');

@@ -30,6 +30,18 @@ describe('wire form', () => {
     assert.throws(() => decodeRequest({ ...request, deadline: undefined }), { code: 'bad_request', message: /deadline/ });
   });
 
+  test('a split of a file keeps its row range; a bad range is refused', () => {
+    // Dropping the range would have each split read the whole file: rows counted twice.
+    const split = JSON.parse(JSON.stringify(request));
+    split.fragment.inputs[0].files[0].rows = { start: 4096, end: 8192 };
+    assert.deepEqual(decodeRequest(split).fragment.inputs[0].files[0].rows, { start: 4096, end: 8192 });
+    for (const rows of [{ start: 5, end: 5 }, { start: -1, end: 3 }, { start: 0.5, end: 3 }, { start: 0 }, 'all']) {
+      const bad = JSON.parse(JSON.stringify(request));
+      bad.fragment.inputs[0].files[0].rows = rows;
+      assert.throws(() => decodeRequest(bad), { code: 'bad_request', message: /files\[0\]\.rows/ });
+    }
+  });
+
   test('a result survives JSON; a malformed one is the worker’s fault', () => {
     const result: FragmentResult = { fragmentId: 'f0', partial: { kind: 'stored', uri: 's3://b/k.parquet' }, rows: 1, bytes: 5, bytesScanned: 10, durationMs: 3 };
     assert.deepEqual(decodeResult(JSON.parse(JSON.stringify(result))), result);

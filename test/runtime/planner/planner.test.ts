@@ -2,9 +2,11 @@
 // 7 fragments: every aggregate rule, top-k, scan, broadcast join, and the fallbacks.
 
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AGGREGATE_RULES } from '../../../runtime/planner/aggregates.ts';
 import { Planner } from '../../../runtime/planner/planner.ts';
+import { sqlString } from '../../../runtime/sql/quote.ts';
 import { assertSameResult, isOrdered } from '../../helpers/compare.ts';
 import { runPlanLocally } from '../../helpers/run-plan.ts';
 import { plannerFixture, type PlannerFixture } from './fixture.ts';
@@ -57,6 +59,20 @@ describe('aggregate rules: partial/final equals DuckDB', () => {
   test('grouped aggregate with no matching rows', () => check(`SELECT g, count(*) FROM t WHERE id < 0 GROUP BY g`, 'scan-aggregate'));
   test('NULL group keys', () => check(`SELECT nullable_i, count(*), sum(d) FROM t GROUP BY nullable_i ORDER BY nullable_i NULLS FIRST`, 'scan-aggregate'));
   test('DISTINCT over aggregates with LIMIT', () => check(`SELECT DISTINCT count(*) AS n FROM t GROUP BY g ORDER BY n LIMIT 3`, 'scan-aggregate'));
+});
+
+describe('partitioned final aggregation', () => {
+  // Partial rows are per group key and DISTINCT argument: g has 7 values, but the partials of
+  // count(DISTINCT id) hold a row per (g, id), up to every row read. The estimate uses both.
+  test('count(DISTINCT) of a many-valued column over few groups is partitioned; without DISTINCT it is not', async () => {
+    const planner = new Planner({ engine: fx.sandboxed, catalog: fx.catalog, maxFragments: 3, broadcastLimitBytes: 1 << 20, partitionedAggregateGroups: 1000 });
+    const distinct = await planner.plan('SELECT g, count(DISTINCT id) AS n FROM t GROUP BY g');
+    assert.deepEqual(distinct.stages?.map((s) => s.id), ['__final'], distinct.reason);
+    // (Its answers through the stage: test/integration/differential-stages.test.ts.)
+    assert.ok(distinct.fragments.every((x) => x.shuffleWrite?.partitioning.keys.length === 1), 'partials hashed on the group key alone');
+    const plain = await planner.plan('SELECT g, count(id) AS n FROM t GROUP BY g');
+    assert.equal(plain.stages, undefined, plain.reason);
+  });
 });
 
 describe('other shapes', () => {
@@ -221,6 +237,23 @@ describe('semi-join reduction', () => {
     const tFragments = plan.fragments.filter((f) => f.output === 't');
     assert.ok(tFragments.every((f) => f.inputs.some((i) => i.table === 'dim')), 'dim is broadcast to the fragments of t');
     assert.match(tFragments[0].sql, /g = ANY\(SELECT g FROM dim WHERE/);
+    await check(sql);
+  });
+  test('the reduction chains: t by dim, dim by a smaller filtered table; never by a larger one', async () => {
+    // dim has no filter of its own; it joins `regions`, which is filtered: t keeps the rows
+    // whose g is among the dims in region 'r1'.
+    const path = join(fx.dir, 'regions.parquet');
+    await fx.engine.exec(`COPY (SELECT 'name' || range AS gname, 'r' || (range % 2) AS region FROM range(7) WHERE range < 3) TO ${sqlString(path)} (FORMAT parquet)`);
+    await fx.catalog.addFiles(fx.engine, 'regions', [path]);
+    await fx.engine.exec(`CREATE OR REPLACE VIEW regions AS SELECT * FROM read_parquet(${sqlString(path)})`);
+    const sql = `SELECT count(*) AS n, sum(t.id) AS s, (SELECT count(*) FROM dim) AS d FROM t, dim, regions WHERE t.g = dim.g AND dim.gname = regions.gname AND regions.region = 'r1'`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.equal(plan.shape, 'single-node');
+    assert.match(plan.reason, /semi-join reduction: t by dim by regions/);
+    const tFragments = plan.fragments.filter((f) => f.output === 't');
+    assert.ok(tFragments.every((f) => ['dim', 'regions'].every((x) => f.inputs.some((i) => i.table === x))), 'both small tables reach the fragments of t');
+    // dim (7 rows) is not reduced by t, which is larger.
+    assert.doesNotMatch(plan.reason, /dim by t/);
     await check(sql);
   });
   test('no reduction across an outer join', async () => {

@@ -86,4 +86,33 @@ describe('assignFiles', () => {
     assert.equal(assignFiles([{ uri: 'a', sizeBytes: 1, rowCount: 1 }], 7).length, 1);
     assert.deepEqual(assignFiles([], 7), [[]]);
   });
+  test('splits a file larger than one fragment\'s share along its row groups', () => {
+    // One file of 6 row groups (10 rows each, 100..600 bytes) and two small files.
+    const rowGroups = [100, 100, 100, 100, 100, 100].map((bytes) => ({ rows: 10, bytes }));
+    const big = { uri: 'big', sizeBytes: 620, rowCount: 60, rowGroups };
+    const refs = [big, { uri: 's1', sizeBytes: 50, rowCount: 5 }, { uri: 's2', sizeBytes: 50, rowCount: 5 }];
+    const groups = assignFiles(refs, 4);
+    assert.equal(groups.length, 4);
+    const splits = groups.flat().filter((f) => f.uri === 'big');
+    // Share 180 bytes: the 620-byte file becomes ceil(620/180) = 4 ranges of whole groups.
+    assert.equal(splits.length, 4);
+    const ranges = splits.map((f) => f.rows!).sort((a, b) => a.start - b.start);
+    assert.equal(ranges[0].start, 0);
+    assert.equal(ranges[ranges.length - 1].end, 60);
+    for (let i = 1; i < ranges.length; i++) assert.equal(ranges[i].start, ranges[i - 1].end, 'ranges are contiguous');
+    for (const r of ranges) assert.equal(r.start % 10, 0, 'ranges cut at row-group boundaries');
+    assert.equal(splits.reduce((n, f) => n + f.rowCount, 0), 60);
+    assert.equal(splits.reduce((n, f) => n + f.sizeBytes, 0), 620, 'split sizes add up to the file size');
+    assert.ok(groups.flat().every((f) => !('rowGroups' in f)), 'no split carries the layout to a worker');
+    // Small files are never split; one fragment never splits; a file of one group never splits.
+    assert.ok(groups.flat().filter((f) => f.uri !== 'big').every((f) => !f.rows));
+    assert.deepEqual(assignFiles([big], 1).flat().map((f) => f.rows), [undefined]);
+    assert.equal(assignFiles([{ ...big, rowGroups: [{ rows: 60, bytes: 600 }] }], 4).flat().length, 1);
+  });
+  test('a table of one file spreads over as many fragments as it has row groups, no more', () => {
+    const rowGroups = [300, 300, 300].map((bytes) => ({ rows: 4096, bytes }));
+    const groups = assignFiles([{ uri: 'supplier', sizeBytes: 910, rowCount: 12288, rowGroups }], 8);
+    assert.equal(groups.length, 3);
+    assert.deepEqual(groups.map((g) => g.map((f) => f.rows)), [[{ start: 0, end: 4096 }], [{ start: 4096, end: 8192 }], [{ start: 8192, end: 12288 }]]);
+  });
 });

@@ -73,11 +73,15 @@ const CASES: Record<string, [source: string, duckdb: string][]> = {
   trino: [
     ["SELECT id, COALESCE(tag, 'none'), date_add('day', 1, d), date_diff('day', DATE '2024-01-01', d) FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), d + INTERVAL 1 DAY, date_diff('day', DATE '2024-01-01', d) FROM t ORDER BY id LIMIT 2"],
     ["SELECT day_of_week(d), CAST(id AS VARCHAR), upper(name), try_cast('x' AS INTEGER), concat(name, tag) FROM t ORDER BY id", "SELECT isodow(d), CAST(id AS VARCHAR), upper(name), NULL::INTEGER, name || tag FROM t ORDER BY id"],
+    // array_join skips NULL elements (an array of only NULLs joins to ''), or replaces them.
+    ["SELECT id, array_join(ARRAY[name, tag], '-'), array_join(ARRAY[tag, tag], ','), array_join(ARRAY[name, tag], '/', '?') FROM t ORDER BY id", "SELECT id, CASE WHEN tag IS NULL THEN name ELSE name || '-' || tag END, coalesce(tag || ',' || tag, ''), name || '/' || coalesce(tag, '?') FROM t ORDER BY id"],
   ],
   presto: [
     ["SELECT id, date_format(d, '%Y-%m'), length(name), CAST(x AS INTEGER) FROM t ORDER BY id", "SELECT id, strftime(d, '%Y-%m'), length(name), CAST(x AS INTEGER) FROM t ORDER BY id"],
     ["SELECT id, coalesce(tag, 'none'), upper(name), substr(name, 2, 2), \"name\" FROM t ORDER BY id LIMIT 2", "SELECT id, coalesce(tag, 'none'), upper(name), substr(name, 2, 2), name FROM t ORDER BY id LIMIT 2"],
     ["SELECT year(d), date_trunc('month', d), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR) FROM t ORDER BY id", "SELECT year(d), date_trunc('month', d), date_diff('day', DATE '2024-01-01', d), CAST(id AS VARCHAR) FROM t ORDER BY id"],
+    // array_join of non-strings, with a NULL replacement; a NULL array, delimiter or replacement is NULL.
+    ["SELECT id, array_join(ARRAY[id, g], '+', 'none'), array_join(ARRAY[x, NULL], ';', 'NA'), array_join(ARRAY[name], CAST(NULL AS VARCHAR)), array_join(CAST(NULL AS ARRAY(VARCHAR)), ','), array_join(ARRAY[tag], ',', CAST(NULL AS VARCHAR)) FROM t ORDER BY id", "SELECT id, id || '+' || g, coalesce(CAST(x AS VARCHAR), 'NA') || ';NA', NULL, NULL, NULL FROM t ORDER BY id"],
   ],
   athena: [
     ["SELECT id, coalesce(tag, '-'), date_add('month', 1, d), year(d) FROM t ORDER BY id LIMIT 3", "SELECT id, coalesce(tag, '-'), d + INTERVAL 1 MONTH, year(d) FROM t ORDER BY id LIMIT 3"],
