@@ -530,6 +530,7 @@ function toDataFile(d: IcebergDataFile): DataFile {
       path: d.path,
       format: d.format,
       sequenceNumber: d.sequenceNumber,
+      ...(d.firstRowId !== undefined ? { firstRowId: d.firstRowId } : {}),
       partition: { ...d.partition },
       readSchema: d.readSchema.map((f) => ({ ...f })),
       deletes: d.deletes.map((x) => ({ ...x })),

@@ -12,7 +12,11 @@ import { ulid } from 'ulid';
 import { loadTable } from '../catalog/iceberg/commit.ts';
 import { assertWritableFormat } from '../catalog/iceberg/metadata.ts';
 import { planTableScan } from '../catalog/iceberg/scan.ts';
+import { keepsLineage, LINEAGE_COLUMNS } from '../catalog/iceberg/lineage.ts';
 import { appendDataFiles, createTableFromDefinitions, type RewriteOutcome, type RewriteRequest } from '../catalog/iceberg/writer.ts';
+import type { MergeFragmentsRequest } from '../catalog/iceberg/merge.ts';
+import { mergeInFragments, type MergeRun } from './merge-fragments.ts';
+import { executeWriteFragments, type WriteFragmentsHost } from './write-fragments.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
 import { toTableSnapshot, warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
 import { assignFiles } from '../planner/assign.ts';
@@ -398,6 +402,9 @@ export class LocalCluster implements QueryService {
       linkSync(got.paths[0], path);
       return path;
     };
+    const merged: { run?: MergeRun } = {};
+    // A copy-on-write DELETE / UPDATE rewritten in the fragments: what ran (its stats are the statement's).
+    const rewritten: { run?: { plan?: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> } } = {};
     try {
       const ctx: WritePlannerContext = {
         conn,
@@ -407,7 +414,13 @@ export class LocalCluster implements QueryService {
         warehouseUri: external?.warehouseUri ?? this.settings.warehouse,
         localFile,
         resolveSelect: (select) => this.exposeTables(conn, select, localFile, options),
-        rewriteFiles: (request) => this.rewriteInFragments(request, queryId, options),
+        rewriteFiles: async (request) => {
+          const r = await this.rewriteInFragments(request, queryId, options);
+          rewritten.run = { ...(r.plan ? { plan: r.plan } : {}), stats: addStats(rewritten.run?.stats ?? emptyStats(), r.stats) };
+          return r.outcome;
+        },
+        // MERGE (copy-on-write) in the fragments; what ran is what the statement answers with.
+        mergeFiles: async (request) => (merged.run = await this.mergeInFragments(request, queryId, options)).outcome,
       };
       const distributed = await this.writeInFragments(statement, ctx, queryId, options);
       const outcome = distributed?.outcome ?? (await executeWriteStatement(statement, ctx));
@@ -416,9 +429,9 @@ export class LocalCluster implements QueryService {
         queryId,
         columns: WRITE_COLUMNS.map((c) => ({ ...c })),
         rows: [[outcome.operation, outcome.table, String(outcome.rowsAffected), outcome.snapshotId]],
-        plan: distributed?.plan ?? writePlan(sql, statement),
-        stats: distributed
-          ? { ...distributed.stats, planMs: 0, totalMs }
+        plan: distributed?.plan ?? merged.run?.plan ?? rewritten.run?.plan ?? writePlan(sql, statement),
+        stats: distributed ?? merged.run ?? rewritten.run
+          ? { ...(distributed ?? merged.run ?? rewritten.run)!.stats, planMs: 0, totalMs }
           : { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, planMs: 0, executeMs: totalMs, reduceMs: 0, totalMs },
       };
     } finally {
@@ -474,9 +487,13 @@ export class LocalCluster implements QueryService {
     }
   }
 
-  /** Run `plan`'s fragments as write fragments of `table`; returns the files they wrote. */
-  private async runWriteFragments(plan: Plan, table: string, metadataLocation: string, queryId: string, options: QueryOptions, reason: string): Promise<{ files: DataFileInfo[]; plan: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> }> {
-    const write = { table, metadataLocation };
+  /**
+   * Run `plan`'s fragments as write fragments of `table`; returns the files they wrote. A
+   * fragment failing fails the write with the files the others wrote deleted (write-fragments.ts).
+   */
+  private async runWriteFragments(plan: Plan, table: string, metadataLocation: string, queryId: string, options: QueryOptions, reason: string, lineage = false): Promise<{ files: DataFileInfo[]; plan: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> }> {
+    // `lineage`: the rows end in their v3 row lineage (a rewrite's), kept in the files.
+    const write = { table, metadataLocation, ...(lineage ? { lineage: true } : {}) };
     const writing: Plan = {
       ...plan,
       shape: 'write',
@@ -485,10 +502,16 @@ export class LocalCluster implements QueryService {
       unionOfFragments: false,
       reason,
     };
-    const ran = await this.coordinator.execute(writing, { queryId, timeoutMs: options.timeoutMs ?? this.settings.queryTimeoutMs, signal: options.signal });
+    // Each fragment run on its own: when one fails, the files the others wrote are deleted (write-fragments.ts).
+    const ran = await executeWriteFragments(this.writeFragmentsHost(), writing, { queryId, timeoutMs: options.timeoutMs ?? this.settings.queryTimeoutMs, signal: options.signal });
     const files = ran.rows.map((row) => dataFileFromJson(JSON.parse(String(row[0])) as DataFileJson));
-    const { mode: _mode, ...stats } = ran.stats;
-    return { files, plan: writing, stats };
+    return { files, plan: writing, stats: ran.stats };
+  }
+
+  /** What write fragments run with: the coordinator, its concurrency, and the table files' store. */
+  private writeFragmentsHost(): WriteFragmentsHost {
+    const io = uriTableIO(storeOptionsOf(this.settings));
+    return { execute: (plan, o) => this.coordinator.execute(plan, o), concurrency: this.settings.concurrency, deleteFile: (path) => io.delete(path) };
   }
 
   /**
@@ -496,23 +519,32 @@ export class LocalCluster implements QueryService {
    * counted by a distributed query at the table's current snapshot; the files that can hold
    * them (Iceberg scan planning with the predicate: partition summaries, partition values,
    * bounds) are rewritten by write fragments, and the writer commits one overwrite that
-   * replaces exactly those files.
+   * replaces exactly those files. Returns also what ran (the counting query's and the
+   * rewrite's stats, the rewrite's plan): the statement's answer.
    */
-  private async rewriteInFragments(request: RewriteRequest, queryId: string, options: QueryOptions): Promise<RewriteOutcome> {
+  private async rewriteInFragments(request: RewriteRequest, queryId: string, options: QueryOptions): Promise<{ outcome: RewriteOutcome; plan?: Plan; stats: Omit<QueryStats, 'planMs' | 'totalMs'> }> {
     const { table, base, predicate } = request;
     const snapshotId = base.metadata.currentSnapshotId;
-    if (snapshotId === undefined || snapshotId === null) return { added: [], removed: [], matched: 0 };
+    if (snapshotId === undefined || snapshotId === null) return { outcome: { added: [], removed: [], matched: 0 }, stats: emptyStats() };
     const counted = await this.query(`SELECT count(*) FROM ${qualifiedIdent(table)} AT (VERSION => ${String(snapshotId)}) WHERE ${predicate}`, { timeoutMs: options.timeoutMs, signal: options.signal, role: options.role });
+    // The statement's stats: the counting query's and the rewrite's.
+    const { planMs: _planMs, totalMs: _totalMs, ...countStats } = counted.stats;
     const matched = Number(counted.rows[0]?.[0] ?? 0);
-    if (matched === 0) return { added: [], removed: [], matched: 0 };
+    if (matched === 0) return { outcome: { added: [], removed: [], matched: 0 }, stats: countStats };
 
     const io = uriTableIO(storeOptionsOf(this.settings));
-    const filter = await scanPredicateFromSql(this.engine, predicate);
+    // The predicate is bound over `FROM (...) __t` (writer.ts): no table name qualifies a
+    // column there, so `t.a` is a struct field of a column t, never column a.
+    const filter = await scanPredicateFromSql(this.engine, predicate, []);
     const scan = await planTableScan({ metadataLocation: base.metadataLocation, tableUri: base.metadata.location, metadata: base.metadata, io }, filter ? { filter } : {});
     // Files with delete files are read with them applied (rows already deleted stay deleted)
     // and replaced like any other: the delete files then apply to nothing live.
     const snapshot = toTableSnapshot(table, scan);
-    const input: FragmentInput = { view: REWRITE_VIEW, table, columns: snapshot.columns, files: [], ...(snapshot.iceberg ? { iceberg: snapshot.iceberg } : {}) };
+    // v3: the rows carry their lineage (two trailing columns the view computes, the writer
+    // stores), so rewritten rows keep their _row_id (catalog/iceberg/lineage.ts).
+    const lineage = keepsLineage(base.metadata);
+    const columns = lineage ? [...snapshot.columns, ...LINEAGE_COLUMNS.map((name) => ({ name, type: 'BIGINT' }))] : snapshot.columns;
+    const input: FragmentInput = { view: REWRITE_VIEW, table, columns, files: [], ...(snapshot.iceberg ? { iceberg: snapshot.iceberg } : {}) };
     const refs: FileRef[] = snapshot.files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, ...(f.iceberg ? { iceberg: f.iceberg } : {}) }));
     const sql = request.rewriteSql(`SELECT * FROM ${REWRITE_VIEW}`);
     const plan: Plan = {
@@ -521,8 +553,13 @@ export class LocalCluster implements QueryService {
       reduce: { views: [], sql: '' },
       reason: '',
     };
-    const { files } = await this.runWriteFragments(plan, table, base.metadataLocation, queryId, options, `rewrite of ${scan.dataFiles.length} data file(s) of Iceberg table ${table}`);
-    return { added: files, removed: scan.dataFiles.map((f) => f.path), matched };
+    const written = await this.runWriteFragments(plan, table, base.metadataLocation, queryId, options, `copy-on-write rewrite of ${scan.dataFiles.length} data file(s) of Iceberg table ${table} in the fragments (${matched} matching row(s) counted first); one commit replaces them`, lineage);
+    return { outcome: { added: written.files, removed: scan.dataFiles.map((f) => f.path), matched }, plan: written.plan, stats: addStats(countStats, written.stats) };
+  }
+
+  /** MERGE INTO (copy-on-write) in the fragments: runtime/exec/merge-fragments.ts. */
+  private async mergeInFragments(request: MergeFragmentsRequest, queryId: string, options: QueryOptions): Promise<MergeRun> {
+    return mergeInFragments({ settings: this.settings, execute: (plan, o) => this.coordinator.execute(plan, o), discard: (files) => this.coordinator.discard(files) }, request, queryId, options);
   }
 
   /**
@@ -643,6 +680,22 @@ function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {
   return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };
 }
 
+/** Two runs' stats as one statement's (run one after the other). */
+function addStats(a: Omit<QueryStats, 'planMs' | 'totalMs'>, b: Omit<QueryStats, 'planMs' | 'totalMs'>): Omit<QueryStats, 'planMs' | 'totalMs'> {
+  return {
+    fragments: a.fragments + b.fragments,
+    retries: a.retries + b.retries,
+    bytesScanned: a.bytesScanned + b.bytesScanned,
+    bytesShuffled: a.bytesShuffled + b.bytesShuffled,
+    executeMs: a.executeMs + b.executeMs,
+    reduceMs: a.reduceMs + b.reduceMs,
+    singleNodeBytes: Math.max(a.singleNodeBytes ?? 0, b.singleNodeBytes ?? 0),
+    stages: [...(a.stages ?? []), ...(b.stages ?? [])],
+    duplicates: (a.duplicates ?? 0) + (b.duplicates ?? 0),
+    duplicateWins: (a.duplicateWins ?? 0) + (b.duplicateWins ?? 0),
+  };
+}
+
 /**
  * What explain() answers for a SELECT that calls curl(): the data is fetched (once, on the
  * coordinator) when the query runs and planned then, as a step's result is.
@@ -670,7 +723,9 @@ function writePlan(sql: string, statement: WriteStatement): Plan {
     reduce: { views: [], sql: '' },
     scans: [],
     join: null,
-    reason: `${statement.kind} on Iceberg table ${statement.table}: data files written by the coordinator, committed by a compare-and-swap of the table's metadata pointer`,
+    reason: statement.kind === 'merge'
+      ? `merge on Iceberg table ${statement.table}: copy-on-write runs in the fragments (they match the broadcast source against the data files, then rewrite the files holding matched rows by DuckDB's MERGE; the coordinator inserts the unmatched source rows); a merge-on-read table (write.merge.mode) is merged by the coordinator, which writes position deletes or deletion vectors; one commit by a compare-and-swap of the table's metadata pointer`
+      : `${statement.kind} on Iceberg table ${statement.table}: data files written by the coordinator, committed by a compare-and-swap of the table's metadata pointer`,
   };
 }
 

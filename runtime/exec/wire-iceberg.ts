@@ -91,6 +91,7 @@ export function decodeIcebergFile(where: string, value: unknown): IcebergFileRea
     path: str(where, o, 'path'),
     format: str(where, o, 'format'),
     sequenceNumber: num(where, o, 'sequenceNumber'),
+    ...(o.firstRowId !== undefined ? { firstRowId: num(where, o, 'firstRowId') } : {}),
     partition: partition as Record<string, string | null>,
     readSchema: arr(where, o, 'readSchema').map((f, i) => decodeField(`${where}.readSchema[${i}]`, f)),
     deletes: arr(where, o, 'deletes').map((d, i) => decodeDelete(`${where}.deletes[${i}]`, d)),

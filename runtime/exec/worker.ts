@@ -440,10 +440,13 @@ export class Worker {
     }
     const io = uriTableIO(storeOptionsOf(this.settings));
     const table = await openIcebergTable(target.metadataLocation, { io });
+    // Setup statements (a MERGE's temporary table and DuckDB's MERGE into it): their answers go back with the files.
+    const answers: string[] = [];
+    for (const [i, statement] of (target.setup ?? []).entries()) answers.push(JSON.stringify({ setup: i, rows: (await runQuery(conn, statement)).rows }));
     const written = await writeDataFiles({
-      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir, io,
+      conn, table: target.table, metadata: table.metadata, selectSql: fragment.sql, stagingDir, io, lineage: target.lineage === true,
     });
-    await writeFileList(conn, written.files.map((f) => JSON.stringify(dataFileToJson(f))), partialPath);
+    await writeFileList(conn, [...written.files.map((f) => JSON.stringify(dataFileToJson(f))), ...answers], partialPath);
     return written.rows;
   }
 

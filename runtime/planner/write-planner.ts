@@ -20,7 +20,7 @@ import { loadTable } from '../catalog/iceberg/commit.ts';
 import { exposedSchema } from '../catalog/iceberg/column-names.ts';
 import { splitTopLevel } from '../catalog/iceberg/writer-schema.ts';
 import { alterTable, checkSettableProperties, dropTable, truncateTable, type AlterAction } from '../catalog/iceberg/ddl.ts';
-import { mergeRows, type MergeStatement } from '../catalog/iceberg/merge.ts';
+import { mergeRows, type MergeContext, type MergeStatement } from '../catalog/iceberg/merge.ts';
 import {
   appendRows,
   createTableAsSelect,
@@ -51,7 +51,7 @@ export interface WriteOutcome {
   metadataLocation: string;
 }
 
-export interface WritePlannerContext extends WriterContext {
+export interface WritePlannerContext extends WriterContext, MergeContext {
   /**
    * Turn the SELECT of an INSERT / CTAS into a query the writer's connection can run, e.g.
    * by running it distributed and returning `SELECT * FROM read_parquet('...')`.

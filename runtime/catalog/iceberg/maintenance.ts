@@ -17,8 +17,10 @@
 //    an overwrite that concurrent appends do not conflict with; a concurrent delete, update
 //    or rewrite of a file it rewrote (or any concurrent delete files) is a conflict.
 //  - v3: rewrite_manifests keeps every entry's row ids (written explicitly); compaction's new
-//    files get fresh ids from commitTable, and the deletion vectors of the files it replaced
-//    are removed in the same commit (a vector never outlives its data file).
+//    files store each row's `_row_id` and `_last_updated_sequence_number` explicitly (lineage.ts),
+//    so the rows keep both (the files' own first_row_id range, assigned by commitTable, is then
+//    unused), and the deletion vectors of the files it replaced are removed in the same commit
+//    (a vector never outlives its data file).
 
 import { PuffinError } from '../../errors.ts';
 import { randomUUID } from 'node:crypto';
@@ -36,6 +38,7 @@ import { partitionTypes } from './writer-schema.ts';
 import { localReadOptions, type WriterContext } from './writer.ts';
 import { buildIcebergReadSql } from './read.ts';
 import { deletionVectorsOf, writeDataFiles } from './writer-data.ts';
+import { keepsLineage } from './lineage.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Java's defaults: history.expire.max-snapshot-age-ms (5 days), min-snapshots-to-keep (1). */
@@ -493,7 +496,7 @@ export interface CompactReport {
  */
 export async function rewriteDataFiles(ctx: WriterContext, name: string, options: CompactOptions = {}): Promise<CompactReport> {
   const base = await loadTable(ctx.store, name, ctx.io);
-  // v3: the new files get fresh row ids from commitTable (the rows' _row_id is not carried).
+  // v3: the rows keep their lineage (read with it, written explicitly).
   assertWritableFormat(base.metadata, name, { v3: true });
   const m = base.metadata;
   const target = options.targetFileSize ?? numberProperty(m, 'write.target-file-size-bytes') ?? DEFAULT_TARGET_FILE_SIZE;
@@ -535,8 +538,8 @@ export async function rewriteDataFiles(ctx: WriterContext, name: string, options
   let rows = 0;
   try {
     for (const bin of work) {
-      const read = buildIcebergReadSql({ ...scan, dataFiles: bin }, undefined, readOptions);
-      const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: m, selectSql: `SELECT * FROM (${read}) __t`, stagingDir: ctx.stagingDir, io: ctx.io });
+      const read = buildIcebergReadSql({ ...scan, dataFiles: bin }, undefined, { ...readOptions, lineage: keepsLineage(m) });
+      const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: m, selectSql: `SELECT * FROM (${read}) __t`, stagingDir: ctx.stagingDir, io: ctx.io, lineage: keepsLineage(m) });
       added.push(...written.files);
       rows += written.rows;
     }

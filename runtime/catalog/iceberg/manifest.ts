@@ -35,6 +35,8 @@ export interface ManifestFile {
   existingRowsCount?: bigint;
   deletedRowsCount?: bigint;
   partitions?: FieldSummary[];
+  /** v3 row lineage: the first row id of the manifest's data files without one (field 520). */
+  firstRowId?: bigint;
 }
 
 export type FileContent = 'data' | 'position' | 'equality';
@@ -69,7 +71,7 @@ export interface ContentFile {
   /** v3 deletion vectors: where the blob sits in its Puffin file. */
   contentOffset?: number;
   contentSizeInBytes?: number;
-  /** v3 row lineage (read, not used: _row_id is not exposed). */
+  /** v3 row lineage: the first row id of the file (absent: inherited, scan.ts). */
   firstRowId?: bigint;
 }
 
@@ -237,6 +239,8 @@ export function decodeManifestList(bytes: Uint8Array, file: string): ManifestFil
       const v = optionalBig(get(id));
       if (v !== undefined) (out as unknown as Record<string, unknown>)[key] = v;
     }
+    const firstRowId = optionalBig(get(520));
+    if (firstRowId !== undefined) out.firstRowId = firstRowId;
     const partitions = get(507);
     if (Array.isArray(partitions)) {
       out.partitions = partitions.map((p: Record<string, unknown>) => {

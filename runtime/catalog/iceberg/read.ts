@@ -18,6 +18,10 @@
 // never read as all NULLs.
 // Which delete file applies to which data file (the sequence-number and partition rules) was
 // decided by scan planning; the SQL carries that decision as a per-file list of delete ids.
+// v3 row lineage (lineage.ts): asked for, each row's `_row_id` and
+// `_last_updated_sequence_number` are computed as the spec says, from the file's own reserved
+// columns (read by field id) where not null, else from the file's first_row_id plus the row's
+// position and from its data sequence number.
 
 import { PuffinError } from '../../errors.ts';
 import { fileUriToPath } from '../../storage/locations.ts';
@@ -27,6 +31,7 @@ import type { FooterField, ParquetFileSchema } from './parquet-schema.ts';
 import { cardinality, decodeDeletionVector, readDeletionVector, type PositionRanges } from './puffin.ts';
 import type { FieldMapping, IcebergDataFile, IcebergDeleteFile, IcebergScan } from './scan.ts';
 import { pushdownSafe } from '../../sql/read-cast.ts';
+import { LAST_UPDATED_COLUMN, LAST_UPDATED_FIELD_ID, LAST_UPDATED_NAME, ROW_ID_COLUMN, ROW_ID_FIELD_ID, ROW_ID_NAME } from './lineage.ts';
 
 /**
  * What the SQL is built from: a planned scan, or the same facts after a trip through a
@@ -34,7 +39,11 @@ import { pushdownSafe } from '../../sql/read-cast.ts';
  */
 export interface IcebergReadInput {
   fields: readonly FieldMapping[];
-  dataFiles: readonly Pick<IcebergDataFile, 'uri' | 'path' | 'format' | 'readSchema' | 'deletes'>[];
+  dataFiles: readonly (Pick<IcebergDataFile, 'uri' | 'path' | 'format' | 'readSchema' | 'deletes'> & {
+    /** Data sequence number and v3 first_row_id: needed only to read row lineage. */
+    sequenceNumber?: number;
+    firstRowId?: number;
+  })[];
 }
 type ReadDataFile = IcebergReadInput['dataFiles'][number];
 
@@ -47,6 +56,31 @@ const PATH = '__puffin_path';
 const POS = '__puffin_pos';
 const DELS = '__puffin_deletes';
 const DEL = '__puffin_delete';
+/** The lineage a data file stores (null or absent: computed), and the file's own values. */
+const FILE_ROW_ID = '__puffin_file_row_id';
+const FILE_LAST_UPDATED = '__puffin_file_last_updated';
+const FIRST_ROW_ID = '__puffin_first_row_id';
+const DATA_SEQUENCE = '__puffin_data_sequence';
+const LINEAGE_FILE_FIELDS: readonly FieldMapping[] = [
+  { fieldId: ROW_ID_FIELD_ID, name: FILE_ROW_ID, type: 'BIGINT', defaultValue: null },
+  { fieldId: LAST_UPDATED_FIELD_ID, name: FILE_LAST_UPDATED, type: 'BIGINT', defaultValue: null },
+];
+
+/** Which lineage value a requested column that is not a table column names, if any: the
+ *  spec's metadata column names, or the internal ones rewrites carry (lineage.ts). */
+function lineageKind(name: string): 'row_id' | 'last_updated' | undefined {
+  if (name === ROW_ID_COLUMN || name.toLowerCase() === ROW_ID_NAME) return 'row_id';
+  if (name === LAST_UPDATED_COLUMN || name.toLowerCase() === LAST_UPDATED_NAME) return 'last_updated';
+  return undefined;
+}
+
+/** The reserved lineage columns of a footer, read by name (the field-id-free plain path). */
+function plainLineageSelect(footer: readonly FooterField[]): string {
+  return LINEAGE_FILE_FIELDS.map((f) => {
+    const ff = footer.find((c) => c.fieldId === f.fieldId);
+    return `CAST(${ff ? sqlIdent(ff.name) : 'NULL'} AS BIGINT) AS ${sqlIdent(f.name)}`;
+  }).join(', ');
+}
 
 export interface ReadSqlOptions {
   /** Local path of a file URI. Defaults to the path of a file:// URI; other URIs fail. */
@@ -57,6 +91,9 @@ export interface ReadSqlOptions {
   /** Also output `__puffin_pos`, each row's position in its data file (merge-on-read
    *  deletes name rows by it; read one data file per query to know whose position it is). */
   rowPositions?: boolean;
+  /** Also output each row's v3 lineage, `__puffin_row_id` and `__puffin_last_updated_seq`
+   *  (lineage.ts), after the columns (and before `__puffin_pos`). */
+  lineage?: boolean;
 }
 
 /** The column `rowPositions` adds. */
@@ -278,16 +315,24 @@ function requireParquet(kind: string, file: { path: string; format: string }): v
  */
 export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, columns?: readonly string[], options: ReadSqlOptions = {}): string {
   const localPath = options.localPath ?? defaultLocalPath;
-  const selected = (columns ?? scan.fields.map((f) => f.name)).map((name) => {
+  // Requested columns: table columns, or (not being one) a lineage value by its name.
+  type Output = { field: FieldMapping } | { lineage: 'row_id' | 'last_updated'; name: string };
+  const outputs: Output[] = (columns ?? scan.fields.map((f) => f.name)).map((name) => {
     const field = scan.fields.find((f) => f.name === name) ?? scan.fields.find((f) => f.name.toLowerCase() === name.toLowerCase());
-    if (!field) throw new PuffinError('binder_error', `column '${name}' does not exist in the table (columns: ${scan.fields.map((f) => f.name).join(', ')})`);
-    return field;
+    if (field) return { field };
+    const lineage = lineageKind(name);
+    if (lineage) return { lineage, name };
+    throw new PuffinError('binder_error', `column '${name}' does not exist in the table (columns: ${scan.fields.map((f) => f.name).join(', ')})`);
   });
-  if (selected.length === 0) throw new PuffinError('bad_request', 'an Iceberg read needs at least one column');
-  const outputList = selected.map((f) => `${pushdownSafe(`d.${sqlIdent(f.name)}`, f.type)} AS ${sqlIdent(f.name)}`).join(', ') + (options.rowPositions ? `, d.${POS}` : '');
+  if (options.lineage) outputs.push({ lineage: 'row_id', name: ROW_ID_COLUMN }, { lineage: 'last_updated', name: LAST_UPDATED_COLUMN });
+  if (outputs.length === 0) throw new PuffinError('bad_request', 'an Iceberg read needs at least one column');
+  const selected = outputs.flatMap((o) => ('field' in o ? [o.field] : []));
+  const lineage = outputs.length > selected.length;
+  const lineageSql = (kind: 'row_id' | 'last_updated'): string =>
+    kind === 'row_id' ? `coalesce(d.${FILE_ROW_ID}, m.${FIRST_ROW_ID} + ${positions ? `d.${POS}` : 'NULL'})` : `coalesce(d.${FILE_LAST_UPDATED}, m.${DATA_SEQUENCE})`;
 
   if (scan.dataFiles.length === 0) {
-    return `SELECT ${selected.map((f) => `CAST(NULL AS ${f.type}) AS ${sqlIdent(f.name)}`).join(', ')} LIMIT 0`;
+    return `SELECT ${outputs.map((o) => ('field' in o ? `CAST(NULL AS ${o.field.type}) AS ${sqlIdent(o.field.name)}` : `CAST(NULL AS BIGINT) AS ${sqlIdent(o.name)}`)).join(', ')} LIMIT 0`;
   }
   for (const d of scan.dataFiles) {
     requireParquet('data file', d);
@@ -308,6 +353,8 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
   const hidden: FieldMapping[] = [...equalityFields.values()]
     .filter((f) => !selected.some((s) => s.fieldId === f.fieldId))
     .map((f) => ({ ...f, name: `__puffin_eq_${f.fieldId}` }));
+  // Lineage alone still reads a column: the scans' select lists are never empty.
+  if (selected.length === 0 && hidden.length === 0) hidden.push({ ...scan.fields[0], name: '__puffin_any' });
   const dataColumnOf = (fieldId: number): string => {
     const s = selected.find((f) => f.fieldId === fieldId);
     return sqlIdent(s ? s.name : `__puffin_eq_${fieldId}`);
@@ -326,11 +373,14 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     // Fields with negative ids (Delta tables without column mapping) match by name only.
     const nameOnly = scan.fields.every((f) => f.fieldId < 0);
     if (nameOnly && !footer) throw new PuffinError('internal', `data file ${d.path} must be read by column name, which needs its footer: this read path does not look at footers`);
-    const byName = footer && (!footer.hasFieldIds || nameOnly) ? byNameList(wanted, scan.fields, d, footer) : undefined;
+    const byNameFields = footer && (!footer.hasFieldIds || nameOnly) ? byNameList(wanted, scan.fields, d, footer) : undefined;
+    // Files without field ids store no lineage (the reserved columns are known by id only).
+    const byName = byNameFields !== undefined && lineage ? `${byNameFields}, CAST(NULL AS BIGINT) AS ${FILE_ROW_ID}, CAST(NULL AS BIGINT) AS ${FILE_LAST_UPDATED}` : byNameFields;
     // A file whose field ids carry the table's current names is read by name, without the
     // field-id layer: DuckDB then keeps its cardinality estimates and pushes projections and
     // filters straight into the Parquet scan.
-    const plain = byName === undefined && footer?.hasFieldIds && footer.fields && !nameOnly ? plainSelect(wanted, footer.fields) : undefined;
+    const plainFields = byName === undefined && footer?.hasFieldIds && footer.fields && !nameOnly ? plainSelect(wanted, footer.fields) : undefined;
+    const plain = plainFields !== undefined && lineage ? `${plainFields}, ${plainLineageSelect(footer?.fields ?? [])}` : plainFields;
     if (plain !== undefined) {
       const key = `plain:${plain}`;
       let g = groups.get(key);
@@ -353,15 +403,30 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
         select = wanted.map((f, i) => remapped[i]?.select ?? sqlIdent(f.name)).join(', ');
       }
     }
+    // The reserved lineage columns are read by their field ids like any other.
+    if (lineage) {
+      read = [...read, ...LINEAGE_FILE_FIELDS];
+      select = `${select}, ${FILE_ROW_ID}, ${FILE_LAST_UPDATED}`;
+    }
     const key = byName !== undefined ? `name:${byName}` : `${footer ? 'id' : 'check'}:${schemaMap(read)}:${select}`;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { fields: read, select, files: [], byName, checked: footer === undefined }));
     g.files.push(d);
   }
+  // DuckDB cannot give row positions of a file holding a column named file_row_number: then
+  // lineage reads only the ids files store (rows without one get fresh ids when rewritten);
+  // deletes and rowPositions still need the positions (and fail naming the column).
+  const positionsBlocked = scan.fields.some((f) => f.name.toLowerCase() === 'file_row_number');
+  const positions = hasDeletes || options.rowPositions || (lineage && !positionsBlocked);
+  const fileNames = hasDeletes || options.rowPositions || lineage;
+  const outputList = outputs
+    .map((o) => ('field' in o ? `${pushdownSafe(`d.${sqlIdent(o.field.name)}`, o.field.type)} AS ${sqlIdent(o.field.name)}` : `${lineageSql(o.lineage)} AS ${sqlIdent(o.name)}`))
+    .join(', ') + (options.rowPositions ? `, d.${POS}` : '');
   const dataScans = [...groups.values()].map((g) => {
     const paths = g.files.map((d) => localPath(d.uri));
-    const extra = hasDeletes || options.rowPositions ? `, filename AS ${FILE}, file_row_number AS ${POS}` : '';
-    const flags = hasDeletes || options.rowPositions ? ', filename = true, file_row_number = true' : '';
+    // The file name under a name of ours: a table column named `filename` does not collide.
+    const extra = `${fileNames ? `, ${FILE}` : ''}${positions ? `, file_row_number AS ${POS}` : ''}`;
+    const flags = `${fileNames ? `, filename = ${sqlString(FILE)}` : ''}${positions ? ', file_row_number = true' : ''}`;
     if (g.byName !== undefined) return `SELECT ${g.byName}${extra} FROM read_parquet(${fileList(paths)}, ${NO_HIVE}${flags})`;
     // union_by_name: the files of a group agree on names and ids but may store a promoted
     // column in its older type (int before long); DuckDB then reads each by name and unifies.
@@ -370,14 +435,16 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     return `SELECT ${g.select}${extra} FROM read_parquet(${fileList(paths)}, schema = ${schemaMap(g.fields)}, ${NO_HIVE}${flags})${check}`;
   });
   const data = dataScans.join('\nUNION ALL\n');
-  if (!hasDeletes) return `SELECT ${outputList} FROM (\n${data}\n) d`;
+  if (!hasDeletes && !lineage) return `SELECT ${outputList} FROM (\n${data}\n) d`;
 
   const ctes: string[] = [`__puffin_data AS (\n${data}\n)`];
+  const bigint = (n: number | undefined): string => `CAST(${n === undefined ? 'NULL' : String(n)} AS BIGINT)`;
   const files = scan.dataFiles.map((d) => {
     const ids = d.deletes.map((del) => deleteIds.get(deleteKey(del))?.id as number);
-    return `(${sqlString(localPath(d.uri))}, ${sqlString(d.path)}, [${ids.join(', ')}]::INTEGER[])`;
+    const lineageValues = lineage ? `, ${bigint(d.firstRowId)}, ${bigint(d.sequenceNumber)}` : '';
+    return `(${sqlString(localPath(d.uri))}, ${sqlString(d.path)}, [${ids.join(', ')}]::INTEGER[]${lineageValues})`;
   });
-  ctes.push(`__puffin_files(${FILE}, ${PATH}, ${DELS}) AS (VALUES ${files.join(', ')})`);
+  ctes.push(`__puffin_files(${FILE}, ${PATH}, ${DELS}${lineage ? `, ${FIRST_ROW_ID}, ${DATA_SEQUENCE}` : ''}) AS (VALUES ${files.join(', ')})`);
 
   const conditions: string[] = [];
   const positional = [...deleteIds.values()].filter((x) => x.file.content === 'position');
@@ -433,6 +500,6 @@ export function buildIcebergReadSql(scan: IcebergScan | IcebergReadInput, column
     `WITH ${ctes.join(',\n')}`,
     `SELECT ${outputList}`,
     `FROM __puffin_data d JOIN __puffin_files m ON m.${FILE} = d.${FILE}`,
-    `WHERE ${conditions.join('\n  AND ')}`,
+    ...(conditions.length ? [`WHERE ${conditions.join('\n  AND ')}`] : []),
   ].join('\n');
 }

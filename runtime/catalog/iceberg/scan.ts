@@ -40,6 +40,9 @@ export interface IcebergDataFile extends DataFile {
   /** Data sequence number (spec: Sequence Number Inheritance). */
   sequenceNumber: number;
   fileSequenceNumber: number;
+  /** v3 row lineage: the file's first_row_id, explicit or inherited from its manifest's
+   *  (spec: First Row ID Inheritance); absent when neither has one. */
+  firstRowId?: number;
   /** The table's columns by field id, with this file's identity-partition defaults. */
   readSchema: FieldMapping[];
   deletes: IcebergDeleteFile[];
@@ -201,7 +204,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
   const manifests = await mapWithConcurrency(toRead, options.concurrency ?? 16, (mf) => cache.manifest(resolve(mf.path), table.io));
 
   // Steps 2 and 3: partition tuples, then column metrics, entry by entry.
-  type Kept = { entry: ManifestEntry; mf: ManifestFile; prepared: PreparedSpec; values: (IcebergValue | null)[] };
+  type Kept = { entry: ManifestEntry; mf: ManifestFile; prepared: PreparedSpec; values: (IcebergValue | null)[]; firstRowId?: bigint };
   const keptData: Kept[] = [];
   const deleteIndex = new DeleteIndex<Kept>(fieldsById);
   const partitionKeyOf = (k: Kept): string => `${k.prepared.spec.specId}/${k.values.map(valueKey).join('/')}`;
@@ -212,8 +215,16 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
     const prepared = prepare(specById(mf.partitionSpecId, manifest));
     const values = filter.useManifest(manifest, prepared);
     const isDeletes = mf.content === 'deletes';
+    // v3: a data file without a first_row_id gets the manifest's plus the record counts of the
+    // earlier files (of every status) that had none (spec: First Row ID Inheritance).
+    let inherited = isDeletes ? undefined : mf.firstRowId;
     for (let i = 0; i < manifest.entries.length; i++) {
       const entry = manifest.entries[i];
+      let firstRowId = entry.file.firstRowId;
+      if (firstRowId === undefined && inherited !== undefined) {
+        firstRowId = inherited;
+        inherited += BigInt(entry.file.recordCount);
+      }
       if (entry.status === DELETED) continue;
       const isDelete = entry.file.content !== 'data';
       if (isDelete !== isDeletes) {
@@ -222,7 +233,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
       if (isDelete) counts.deleteFilesTotal++;
       else counts.filesTotal++;
       if (!filter.keeps(i)) continue;
-      const kept: Kept = { entry, mf, prepared, values: values[i] };
+      const kept: Kept = { entry, mf, prepared, values: values[i], ...(firstRowId !== undefined && !isDelete ? { firstRowId } : {}) };
       if (isDelete) {
         deleteIndex.add({ file: entry.file, dataSequenceNumber: dataSequenceNumber(entry, mf), partitionKey: partitionKeyOf(kept), unpartitioned: prepared.unpartitioned, ref: kept });
       } else {
@@ -257,6 +268,7 @@ export async function planTableScan(table: IcebergTable, options: PlanScanOption
       stats: columnStats(f, topLevel),
       sequenceNumber: Number(seq),
       fileSequenceNumber: Number(fileSequenceNumber(k.entry, k.mf)),
+      ...(k.firstRowId !== undefined ? { firstRowId: Number(k.firstRowId) } : {}),
       readSchema: readSchemaFor(fields, k.prepared, k.values),
       deletes,
     };

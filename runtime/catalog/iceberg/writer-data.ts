@@ -34,14 +34,26 @@ import { buildIcebergReadSql, ROW_POSITION_COLUMN, type ReadSqlOptions } from '.
 import type { IcebergDataFile, IcebergScan } from './scan.ts';
 import { encodePuffinDeletionVectors, type PositionRanges } from './puffin.ts';
 import { partitionTypes } from './writer-schema.ts';
+import { endsInLineage, keepsLineage, LAST_UPDATED_FIELD_ID, LAST_UPDATED_NAME, ROW_ID_FIELD_ID, ROW_ID_NAME } from './lineage.ts';
 
 export interface WriteDataOptions {
   conn: DuckDBConnection;
   /** Table name, for messages. */
   table: string;
   metadata: TableMetadata;
-  /** A SELECT whose columns are the table's columns, in table order (names are ignored). */
+  /**
+   * A SELECT whose columns are the table's columns, in table order (names are ignored), and,
+   * with `lineage`, then the rows' v3 lineage.
+   */
   selectSql: string;
+  /**
+   * The rows end in two more columns, `__puffin_row_id` and `__puffin_last_updated_seq`
+   * (lineage.ts): their v3 lineage, written into a v3 table's files as the reserved `_row_id`
+   * / `_last_updated_sequence_number` columns (a null where a row has none); a v2 table's
+   * files never get them. Only for rows PuffinDB read from the table itself (rewrites), never
+   * for a user's SELECT: ids must stay unique.
+   */
+  lineage?: boolean;
   /** A local directory DuckDB may write to; files are staged here, then uploaded. */
   stagingDir: string;
   io: TableIO;
@@ -289,6 +301,21 @@ function partitionPathPart(name: string, value: IcebergValue | null): string {
 }
 
 /**
+ * The names a data file gives the reserved lineage columns: the spec's, or (a table column
+ * already has the name, as DuckDB compares names: ignoring case) a PuffinDB name; readers
+ * find them by field id either way.
+ */
+function lineageNames(schema: IcebergSchema): { rowId: string; lastUpdated: string } {
+  const taken = new Set(schema.fields.map((f) => f.name.toLowerCase()));
+  const free = (name: string): string => {
+    let n = name;
+    for (let i = 1; taken.has(n.toLowerCase()); i++) n = `${name}__lineage${i}`;
+    return n;
+  };
+  return { rowId: free(ROW_ID_NAME), lastUpdated: free(LAST_UPDATED_NAME) };
+}
+
+/**
  * Write the rows of `selectSql` as data files of the table (not yet committed: the caller
  * commits the returned files). Throws naming the table and column for a row that violates
  * NOT NULL or a value that does not cast to the column's type.
@@ -310,11 +337,22 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
       throw toPuffinError(err);
     });
     const width = probe.columnCount;
-    if (width !== schema.fields.length) {
-      throw new PuffinError('bad_request', `table '${o.table}' has ${schema.fields.length} columns (${schema.fields.map((f) => f.name).join(', ')}) but the rows to write have ${width}`);
+    // Rows carrying their v3 row lineage end in the two lineage columns (lineage.ts).
+    const carried = o.lineage === true;
+    if (carried && !endsInLineage(probe.columnNames())) {
+      throw new PuffinError('internal', `writing to table '${o.table}': the rows to write were to end in their lineage columns, but end in ${probe.columnNames().slice(-2).join(', ')}`);
     }
-    const aliases = schema.fields.map((_, i) => `__c${i}`);
+    if (width !== schema.fields.length + (carried ? 2 : 0)) {
+      throw new PuffinError('bad_request', `table '${o.table}' has ${schema.fields.length} columns (${schema.fields.map((f) => f.name).join(', ')}) but the rows to write have ${width - (carried ? 2 : 0)}`);
+    }
+    const aliases = probe.columnNames().map((_, i) => `__c${i}`);
     const casts = schema.fields.map((f, i) => `${writeCastSql(`__q.${aliases[i]}`, f, metadata.properties)} AS ${sqlIdent(f.name)}`);
+    // The reserved columns' names in the file: the spec's, unless a table column has one.
+    const lineage = carried && keepsLineage(metadata) ? lineageNames(schema) : undefined;
+    if (lineage) {
+      const n = schema.fields.length;
+      casts.push(`CAST(__q.${aliases[n]} AS BIGINT) AS ${sqlIdent(lineage.rowId)}`, `CAST(__q.${aliases[n + 1]} AS BIGINT) AS ${sqlIdent(lineage.lastUpdated)}`);
+    }
     try {
       await conn.run(`CREATE TEMP TABLE ${src} AS SELECT ${casts.join(', ')} FROM (${o.selectSql}) __q(${aliases.join(', ')})`);
     } catch (err) {
@@ -327,8 +365,9 @@ export async function writeDataFiles(o: WriteDataOptions): Promise<WrittenData> 
       if (Number(row.n) > 0) throw new PuffinError('bad_request', `table '${o.table}': column '${f.name}' is NOT NULL, but ${row.n} row(s) to write have NULL there`);
     }
 
-    const fieldIds = `{${schema.fields.map((f) => `${sqlString(f.name)}: ${fieldIdsOf(f.type, f.id)}`).join(', ')}}`;
-    const dataCols = schema.fields.map((f) => sqlIdent(f.name)).join(', ');
+    const lineageIds = lineage ? `, ${sqlString(lineage.rowId)}: ${ROW_ID_FIELD_ID}, ${sqlString(lineage.lastUpdated)}: ${LAST_UPDATED_FIELD_ID}` : '';
+    const fieldIds = `{${schema.fields.map((f) => `${sqlString(f.name)}: ${fieldIdsOf(f.type, f.id)}`).join(', ')}${lineageIds}}`;
+    const dataCols = [...schema.fields.map((f) => sqlIdent(f.name)), ...(lineage ? [sqlIdent(lineage.rowId), sqlIdent(lineage.lastUpdated)] : [])].join(', ');
     const copyOptions = `FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIds}, RETURN_STATS true`;
     const pTypes = partitionTypes(schema, spec);
 

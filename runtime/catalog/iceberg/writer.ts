@@ -1,7 +1,10 @@
 // The Iceberg writer's operations: create a table (from column definitions or a query's
 // result types), append rows (fast append), and copy-on-write DELETE / UPDATE (the data files
 // holding affected rows are read, rewritten without / with changed rows, and swapped in one
-// `overwrite` snapshot). Each ends in one atomic commit (commit.ts).
+// `overwrite` snapshot). Each ends in one atomic commit (commit.ts). On a v3 table the rows
+// a rewrite copies keep their row lineage (lineage.ts): read with their `_row_id` and
+// `_last_updated_sequence_number`, written back explicitly (an updated row's sequence number
+// null, so it inherits the commit's).
 
 import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
 import { PuffinError, toPuffinError } from '../../errors.ts';
@@ -24,6 +27,7 @@ import { assertWritableFormat } from './metadata.ts';
 import { exposedSchema } from './column-names.ts';
 import { parsePartitionTerms, partitionSpecFor, schemaFromDuckDB, type DuckDBColumn } from './writer-schema.ts';
 import { arraySizeProperties } from './array-sizes.ts';
+import { keepsLineage, updatedLineageSql } from './lineage.ts';
 
 export interface WriterContext {
   /** A DuckDB connection for staging and reading (its temp tables are cleaned up). */
@@ -51,7 +55,9 @@ export interface RewriteRequest {
   table: string;
   base: LoadedTable;
   predicate: string;
-  /** The rewritten rows of the files read by `readSql` (a subquery text). */
+  /** The rewritten rows of the files read by `readSql` (a subquery text). On a v3 table
+   *  (lineage.ts keepsLineage) `readSql`'s rows end in the two lineage columns, and so must
+   *  the rewritten rows. */
   rewriteSql: (readSql: string) => string;
 }
 
@@ -266,11 +272,14 @@ async function rewriteRows(
   rewrite: (readSql: string) => string,
   options: RewriteOptions,
   kind: 'delete' | 'update' = 'update',
+  loaded?: LoadedTable,
 ): Promise<WriteResult> {
   assertExpression(predicate, 'the WHERE condition');
-  const base = await loadTable(ctx.store, name, ctx.io);
+  const base = loaded ?? (await loadTable(ctx.store, name, ctx.io));
   assertWritableFormat(base.metadata, name, { v3: true });
-  if (writeMode(base.metadata, kind) === 'merge-on-read') return rowDelta(ctx, name, base, predicate, kind === 'delete' ? null : rewrite, options);
+  // v3: the rows read for rewriting carry their lineage, and `rewrite` passes it on.
+  const lineage = keepsLineage(base.metadata);
+  if (writeMode(base.metadata, kind) === 'merge-on-read') return rowDelta(ctx, name, base, predicate, kind === 'delete' ? null : rewrite, options, lineage);
   if (ctx.rewriteFiles) {
     const r = await ctx.rewriteFiles({ table: name, base, predicate, rewriteSql: rewrite });
     if (r.matched === 0) {
@@ -294,8 +303,8 @@ async function rewriteRows(
     }
   }
   if (affected.length === 0) return { table: name, rowsAffected: 0, snapshotId: null, metadataLocation: base.metadataLocation };
-  const readAffected = buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions);
-  const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(readAffected), stagingDir: ctx.stagingDir, io: ctx.io });
+  const readAffected = buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, { ...readOptions, lineage });
+  const written = await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(readAffected), stagingDir: ctx.stagingDir, io: ctx.io, lineage });
   return commitRewrite(ctx, name, base, written.files, affected.map((f) => f.path), predicate, options, rows);
 }
 
@@ -447,6 +456,7 @@ async function rowDelta(
   predicate: string,
   rewrite: ((readSql: string) => string) | null,
   options: RewriteOptions,
+  lineage: boolean,
 ): Promise<WriteResult> {
   const scan = await planTableScan(asIcebergTable(base, ctx.io));
   const readOptions = await localReadOptions(ctx, scan.dataFiles);
@@ -465,8 +475,9 @@ async function rowDelta(
   let committing = false;
   try {
     if (rewrite) {
-      const matched = `SELECT * FROM (${buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, readOptions)}) __m WHERE (${predicate}) IS TRUE`;
-      added = (await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(matched), stagingDir: ctx.stagingDir, io: ctx.io })).files;
+      // v3: the updated rows keep their _row_id (their new versions' sequence number is the commit's).
+      const matched = `SELECT * FROM (${buildIcebergReadSql({ ...scan, dataFiles: affected }, undefined, { ...readOptions, lineage })}) __m WHERE (${predicate}) IS TRUE`;
+      added = (await writeDataFiles({ conn: ctx.conn, table: name, metadata: base.metadata, selectSql: rewrite(matched), stagingDir: ctx.stagingDir, io: ctx.io, lineage })).files;
     }
     committing = true;
     const c = await commitTable(
@@ -528,5 +539,7 @@ export async function updateRows(ctx: WriterContext, name: string, assignments: 
     const e = byName.get(f.name);
     return e === undefined ? `__t.${sqlIdent(f.name)}` : `CASE WHEN (${predicate}) IS TRUE THEN (${e}) ELSE __t.${sqlIdent(f.name)} END`;
   });
-  return rewriteRows(ctx, name, predicate, (read) => `SELECT ${projection.join(', ')} FROM (${read}) __t`, options);
+  // v3: every row keeps its _row_id; the updated ones get a null _last_updated_sequence_number.
+  if (keepsLineage(base.metadata)) projection.push(updatedLineageSql('__t', predicate));
+  return rewriteRows(ctx, name, predicate, (read) => `SELECT ${projection.join(', ')} FROM (${read}) __t`, options, 'update', base);
 }
