@@ -499,6 +499,8 @@ export interface PartitionHit {
   bytes: number;
   /** Unpin the entry; calling it twice is harmless. */
   release(): void;
+  /** The entry's file could not be used (gone from disk): forget the entry; it is computed again. */
+  lost?(): void;
 }
 
 export interface PartitionCacheStats {
@@ -564,7 +566,16 @@ export class PartitionCache {
         return { path: undefined, bytes: 0, release: () => undefined };
       }
       const used = this.files.useDerived(v.name);
-      if (used) return { path: used.path, bytes: v.bytes, release: used.release };
+      if (used) {
+        return {
+          path: used.path, bytes: v.bytes, release: used.release,
+          lost: () => {
+            used.release();
+            this.files.dropDerived(v.name);
+            this.forget(fileKey, v.name);
+          },
+        };
+      }
       this.forget(fileKey, v.name);
     }
     return undefined;

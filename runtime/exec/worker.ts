@@ -272,7 +272,16 @@ export class Worker {
         }
         await mkdir(dir, { recursive: true });
         const path = join(dir, `${linked++}.parquet`);
-        await link(hit.path, path);
+        try {
+          await link(hit.path, path);
+        } catch (err) {
+          // An entry whose file is gone (the cache is an optimization): forgotten, and the
+          // file is read as it is this time.
+          if ((err as { code?: string }).code !== 'ENOENT') throw err;
+          hit.lost?.();
+          files.push({ file, key, direct: true });
+          continue;
+        }
         files.push({ file, key, hit: { path, bytes: hit.bytes } });
       }
       out.push({ spec, files });

@@ -5,7 +5,7 @@
 // and the splits read fewer bytes each than the file.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -90,6 +90,18 @@ test('with the partition cache on, a split is cached as its own rows', async () 
     hits.push((got.stats.stages ?? []).reduce((n, s) => n + (s.cacheHits ?? 0), 0));
   }
   assert.deepEqual(hits, [0, 4], 'the second run is served by the four splits\' entries');
+  // Entries whose files vanished from disk are forgotten and read around, never an error.
+  const filesDir = join(dir, 'home-cache', 'cache', 'files');
+  const entries = readdirSync(filesDir).filter((f) => f.startsWith('p-'));
+  assert.ok(entries.length >= 4, `cached entries: ${entries.join(' ')}`);
+  for (const f of entries) rmSync(join(filesDir, f));
+  const afterLoss = await cluster.query(sql, { role: 'admin' });
+  assert.deepEqual(afterLoss.rows, want.rows, 'after the entries were lost');
+  // Computed again on the next run, served on the one after.
+  assert.deepEqual((await cluster.query(sql, { role: 'admin' })).rows, want.rows);
+  const again = await cluster.query(sql, { role: 'admin' });
+  assert.deepEqual(again.rows, want.rows);
+  assert.equal((again.stats.stages ?? []).reduce((n, s) => n + (s.cacheHits ?? 0), 0), 4, 'the lost entries were computed again');
   // A narrower filter over the same splits is served by them too, and stays right.
   const narrower = 'SELECT k, count(*) FROM big WHERE k < 2 GROUP BY k ORDER BY k';
   assert.deepEqual((await cluster.query(narrower, { role: 'admin' })).rows, (await engine.query(narrower)).rows);
