@@ -12,6 +12,8 @@
 //
 //   invoke latency + max(coordinator dispatch x tasks + longest task,
 //                        sum of task times / workers)       (tasks spread over the workers)
+//   (dispatch: the coordinator's own cost per task in the fan-out phase, its CPU up to the
+//   last landing, without the reduce, as `fanout` measures it, with the workers in another process)
 //   task = fixed cost + max(fetch bytes / bandwidth, bytes x CPU ms per byte / vCPUs)
 //          + first-byte latency x (rounds of shuffle GETs at the reader's concurrency)
 //          + a PUT of its shuffle object (first byte + bytes / bandwidth) when it writes one
@@ -20,7 +22,9 @@
 //
 // CPU ms per byte is calibrated per stage from the local run (the stage's measured time
 // with the local fleet's overheads taken out); a stage of one task is one node reading its
-// bytes at one node's bandwidth and CPU, and so is the reduce step, on the coordinator.
+// bytes at one node's bandwidth and CPU, and so is the reduce step, on the coordinator:
+//   reduce = partial bytes / bandwidth + (fixed + per byte x bytes + per partial x partials) / speed-up
+// where the partials are the tasks of the stages whose output is single (what it reads).
 
 import { combineGrid, combinesObjects } from '../../runtime/exec/shuffle-combine.ts';
 import { PuffinError } from '../../runtime/errors.ts';
@@ -215,7 +219,10 @@ export interface FleetConfig {
   shufflePutsPerSecond: number;
   /** Start of a stage: invoking a warm environment (round trip). */
   invokeMs: number;
-  /** Coordinator's serial cost per task (dispatch and landing), by fan-out: sync below asyncThreshold tasks, async from it. */
+  /**
+   * Coordinator's own serial cost per task in the fan-out phase (dispatch and landing; the
+   * reduce is apart), by fan-out: sync below asyncThreshold tasks, async from it.
+   */
   dispatchMsSync: number;
   dispatchMsAsync: number;
   asyncThreshold: number;
@@ -224,10 +231,12 @@ export interface FleetConfig {
   dispatchMsRelayed: number;
   /** Fixed cost of one task on its worker (views, writing its output). */
   taskFixedMs: number;
-  /** Coordinator: planning one execution, and the reduce step's fixed and per-byte cost (at the calibration machine). */
+  /** Coordinator: planning one execution, and the reduce step's fixed, per-byte and per-partial cost (at the calibration machine). */
   planMs: number;
   reduceFixedMs: number;
   reduceMsPerByte: number;
+  /** Per partial the reduce reads (one per task of a stage whose output is single), measured by `fanout` at 1,000 partials. */
+  reduceMsPerPartial: number;
   /** The coordinator reduces this many times faster than the calibration machine. */
   reduceSpeedup: number;
   /** Partials over this go through the object store (a PUT and a GET more). */
@@ -367,10 +376,15 @@ export function phaseMs(stages: StageAtScale[], c: FleetConfig): PhaseResult {
   return { ms: c.invokeMs + ms, busyMs, tasks, tableGets, shuffleGets, puts, bound: bound === 'tasks' && dispatch + longest > work && dispatch > longest ? 'dispatch' : bound };
 }
 
-/** The reduce step on the coordinator: fetch the partials at one node's bandwidth, then its CPU. */
-export function reduceMs(bytes: number, c: FleetConfig): number {
+/** The reduce step on the coordinator over `partials` partials of `bytes` in all: fetch them at one node's bandwidth, then its CPU. */
+export function reduceMs(bytes: number, c: FleetConfig, partials = 0): number {
   const fetch = Number.isFinite(c.coordinatorBytesPerSecond) ? (bytes / c.coordinatorBytesPerSecond) * 1000 : 0;
-  return fetch + (c.reduceFixedMs + c.reduceMsPerByte * bytes) / c.reduceSpeedup;
+  return fetch + (c.reduceFixedMs + c.reduceMsPerByte * bytes + c.reduceMsPerPartial * partials) / c.reduceSpeedup;
+}
+
+/** Partials an execution's reduce step reads: one per task of each stage whose output is single. */
+export function reducePartials(e: ExecutionProfile, all: StageAtScale[]): number {
+  return e.reduceBytes === null ? 0 : all.reduce((n, s, i) => n + (e.stages[i].hashOutput ? 0 : s.tasks), 0);
 }
 
 export interface ExecutionResult {
@@ -425,7 +439,7 @@ export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: F
       out.shuffleGets += r.shuffleGets;
       out.puts += r.puts;
     }
-    const red = e.reduceBytes === null ? 0 : reduceMs(at(e.reduceBytes, sf), c);
+    const red = e.reduceBytes === null ? 0 : reduceMs(at(e.reduceBytes, sf), c, reducePartials(e, all));
     ms += red;
     out.executions.push({ mode: e.mode, ms, planMs: c.planMs, phases, reduceMs: red });
     out.latencyMs += ms;

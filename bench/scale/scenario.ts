@@ -15,7 +15,7 @@ import { at, calibrateCpu, stageKey, costOf, fitProfile, fitReduce, fitTaskFixed
 import { measureTpch, type ScaleMeasurement } from './measure.ts';
 import { ASSUMPTIONS, AWS, LOCAL_FRAGMENTS, LOCAL_WORKERS, MEASURED_SCALES, RUNTIME, TARGET_SCALE, WORKER_COUNTS } from './params.ts';
 
-const DESCRIPTION = 'TPC-H at SF 1000 on Lambda, modelled (bench/scale/model.ts) from the stage DAG of each query as measured on the local cluster at SF 0.1 and SF 1 (per stage: tasks, bytes in and out, broadcast bytes, shuffle GETs and PUTs, time), with the coordinator\'s per-task cost from `fanout`, cold start from `coldstart`, and AWS\'s published figures (bench/scale/params.ts). Checked against the local cluster\'s measured latencies at SF 1.';
+const DESCRIPTION = 'TPC-H at SF 1000 on Lambda, modelled (bench/scale/model.ts) from the stage DAG of each query as measured on the local cluster at SF 0.1 and SF 1 (per stage: tasks, bytes in and out, broadcast bytes, shuffle GETs and PUTs, time), with the coordinator\'s own cost per task in the fan-out phase (up to the last task\'s landing) and the reduce\'s cost per partial from `fanout`, cold start from `coldstart`, and AWS\'s published figures (bench/scale/params.ts). Checked against the local cluster\'s measured latencies at SF 1.';
 
 /** What the local runs and the other scenarios measured on this machine. */
 export interface Inputs {
@@ -28,42 +28,73 @@ export interface Inputs {
 
 const median = (xs: number[]): number => (xs.length ? summarize(xs).median : 0);
 
-function fanoutCosts(f: FanoutRow[]) {
+/** The sensitivity "coordinator dispatch free": no cost per task in any fan-out (sync, async, relayed). */
+export const DISPATCH_FREE: Partial<FleetConfig> = { dispatchMsSync: 0, dispatchMsAsync: 0, dispatchMsRelayed: 0 };
+
+/**
+ * The coordinator's figures from `fanout`. Dispatch per task is the coordinator's own cost per
+ * fragment in the fan-out phase (FanoutRow.split coordinatorMs: the smaller of its process's
+ * CPU and its event loop's busy time up to the last fragment's landing, with the workers in
+ * another process). The reduce's cost per partial is apart. Results from
+ * before the split fall back to the wall time per fragment of the whole query (which also
+ * holds the reduce and, for the Invoke API series, the workers' CPU).
+ */
+export function fanoutCosts(f: FanoutRow[], vcpus: number = ASSUMPTIONS.coordinatorVcpus, localCores = 2) {
   const row = (n: number) => f.find((r) => r.fragments === n) ?? f[f.length - 1];
+  // The coordinator's main thread does the dispatch serially, its other threads (GC, libuv,
+  // DuckDB) beside it: a task costs at least its main-thread time, and at least its CPU over
+  // all of the coordinator's vCPUs.
+  const own = (r: FanoutRow, series: string, cores = vcpus) => {
+    const x = r.split?.[series];
+    return x ? Math.max(x.coordinatorMs, x.fanoutCpuMs / cores) : r.perFragmentMs[series];
+  };
+  const big = row(1000);
   return {
     /** A one-fragment query on a no-op worker: the coordinator's round trip. */
     roundTripMs: row(1).timings['sync no-op worker'].median,
-    /** Per fragment at 10 and 1,000 fragments, sync and async fan-out (no-op worker). */
-    localDispatchMs: row(10).perFragmentMs['sync no-op worker'],
-    syncDispatchMs: row(1000).perFragmentMs['sync no-op worker'],
-    asyncDispatchMs: row(1000).perFragmentMs['async no-op worker'],
+    /** Per fragment at 10 fragments (the local cluster's 8), sync, no-op worker in-process (the local cluster has no Invoke API). */
+    localDispatchMs: own(row(10), 'sync no-op worker', localCores),
+    /** Per fragment at 1,000 fragments; sync through the Invoke API (its client's cost is the coordinator's on AWS too) where measured. */
+    syncDispatchMs: big.split?.['sync no-op worker, Invoke API'] ? own(big, 'sync no-op worker, Invoke API') : own(big, 'sync no-op worker'),
+    asyncDispatchMs: own(big, 'async no-op worker'),
     /** Through relays (measured since the relays were built; earlier results fall back to direct async). */
-    relayedDispatchMs: row(1000).perFragmentMs['async relayed no-op worker'] ?? row(1000).perFragmentMs['async no-op worker'],
+    relayedDispatchMs: big.perFragmentMs['async relayed no-op worker'] !== undefined ? own(big, 'async relayed no-op worker') : own(big, 'async no-op worker'),
+    /** The reduce's cost per partial it reads: the coordinator's CPU after the last of 1,000 partials landed (sync no-op series), per partial (0 before it was measured, when the wall figure above holds it). */
+    reduceMsPerPartial: big.split?.['sync no-op worker'] ? (big.split['sync no-op worker'].reduceCpuMs ?? big.split['sync no-op worker'].reduceMs) : 0,
     /** What an in-process worker adds to a fragment over a no-op one. */
     taskFixedMs: Math.max(0, row(1).timings['sync in-process worker'].median - row(1).timings['sync no-op worker'].median),
   };
 }
 
-const reduceRows = (m: ScaleMeasurement) => m.queries.map((q) => ({
-  reduceMs: q.reduceMs,
-  steps: q.executions.filter((e) => e.reduceBytes !== null).length,
-  bytes: q.executions.reduce((n, e) => n + (e.reduceBytes ?? 0), 0),
-}));
+/**
+ * The reduce steps of each query: ms, steps and bytes, with the per-partial part (perPartialMs
+ * x partials, one per task of a single-output stage) taken out, so that fitReduce's fixed and
+ * per-byte terms do not count it again.
+ */
+const reduceRows = (m: ScaleMeasurement, perPartialMs: number) => m.queries.map((q) => {
+  const reducing = q.executions.filter((e) => e.reduceBytes !== null);
+  const partials = reducing.reduce((n, e) => n + e.stages.filter((s) => s.output === 'single').reduce((k, s) => k + s.tasks, 0), 0);
+  return {
+    reduceMs: Math.max(0, q.reduceMs - perPartialMs * partials),
+    steps: reducing.length,
+    bytes: reducing.reduce((n, e) => n + (e.reduceBytes ?? 0), 0),
+  };
+});
 
 /**
  * The local cluster the stages were measured on: 2 worker processes sharing the machine's
  * cores, local files. Its fixed cost per task is fitted over the phases of `fixedFrom`.
  */
 export function localFleet(inputs: Inputs, m: ScaleMeasurement, fixedFrom: ScaleMeasurement[] = [inputs.small, inputs.large]): FleetConfig {
-  const f = fanoutCosts(inputs.fanout);
-  const reduce = fitReduce(reduceRows(m));
+  const f = fanoutCosts(inputs.fanout, ASSUMPTIONS.coordinatorVcpus, inputs.cores);
+  const reduce = fitReduce(reduceRows(m, f.reduceMsPerPartial));
   const fixed = fitTaskFixed(fixedFrom.flatMap((x) => x.queries), m.workers, f.roundTripMs);
   return {
     label: `local, ${m.workers} workers`, workers: m.workers, vcpusPerWorker: Math.max(1, Math.floor(inputs.cores / m.workers)),
     bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: RUNTIME.shuffleGetConcurrency, shuffleCombineAbove: RUNTIME.shuffleCombineAbove,
     tableGetBytes: RUNTIME.tableGetBytes, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity,
     invokeMs: f.roundTripMs, dispatchMsSync: f.localDispatchMs, dispatchMsAsync: f.localDispatchMs, asyncThreshold: Infinity, relayAbove: 0, dispatchMsRelayed: f.localDispatchMs, taskFixedMs: fixed.fixedMs,
-    planMs: median(m.queries.map((q) => q.planMs)), reduceFixedMs: reduce.fixedMs, reduceMsPerByte: reduce.msPerByte, reduceSpeedup: 1,
+    planMs: median(m.queries.map((q) => q.planMs)), reduceFixedMs: reduce.fixedMs, reduceMsPerByte: reduce.msPerByte, reduceMsPerPartial: f.reduceMsPerPartial, reduceSpeedup: 1,
     inlineLimitBytes: RUNTIME.inlineLimitBytes, shuffleInlineLimitBytes: 256 * 1024, fleetTasks: null,
     cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0,
   };
@@ -71,7 +102,7 @@ export function localFleet(inputs: Inputs, m: ScaleMeasurement, fixedFrom: Scale
 
 /** A fleet of Lambda workers, with the coordinator's costs measured here and AWS's published figures. */
 export function lambdaFleet(inputs: Inputs, workers: number, cold: boolean, over: Partial<FleetConfig> = {}): FleetConfig {
-  const f = fanoutCosts(inputs.fanout);
+  const f = fanoutCosts(inputs.fanout, ASSUMPTIONS.coordinatorVcpus, inputs.cores);
   const local = localFleet(inputs, inputs.large);
   return {
     label: `${workers} ${cold ? 'cold' : 'warm'} Lambda workers`, workers, vcpusPerWorker: AWS.lambdaVcpusAtMax,
@@ -83,7 +114,7 @@ export function lambdaFleet(inputs: Inputs, workers: number, cold: boolean, over
     relayAbove: RUNTIME.relayAbove, dispatchMsRelayed: f.relayedDispatchMs,
     // Planning from scratch (the first run; later runs hit the planner's plan cache), per execution.
     taskFixedMs: local.taskFixedMs, planMs: median(inputs.large.queries.map((q) => q.firstPlanMs ?? q.planMs)), reduceFixedMs: local.reduceFixedMs, reduceMsPerByte: local.reduceMsPerByte,
-    reduceSpeedup: ASSUMPTIONS.coordinatorVcpus / inputs.cores,
+    reduceMsPerPartial: local.reduceMsPerPartial, reduceSpeedup: ASSUMPTIONS.coordinatorVcpus / inputs.cores,
     inlineLimitBytes: Math.min(RUNTIME.inlineLimitBytes, AWS.lambdaSyncPayloadBytes), shuffleInlineLimitBytes: 256 * 1024, fleetTasks: workers,
     cold, coldStartMs: ASSUMPTIONS.lambdaPlatformColdMs + (inputs.coldstart?.initMs.median ?? 0),
     newEnvironmentsPerStep: AWS.lambdaNewEnvironmentsPerStep, scalingStepMs: AWS.lambdaScalingStepMs,
@@ -165,7 +196,7 @@ export function analyze(inputs: Inputs) {
     sens('S3 first byte 30 ms instead of 100 ms', { firstByteMs: 30 }),
     sens('table files spread over 256 prefixes (as the shuffle is) instead of one per table', { tableGetsPerSecond: AWS.s3GetsPerSecondPerPrefix * 256 }),
     sens('shuffle on one S3 prefix (S3 not yet scaled out) instead of 256', { shuffleGetsPerSecond: AWS.s3GetsPerSecondPerPrefix, shufflePutsPerSecond: AWS.s3PutsPerSecondPerPrefix }),
-    sens('coordinator dispatch free (0 ms per task)', { dispatchMsSync: 0, dispatchMsAsync: 0 }),
+    sens('coordinator dispatch free (0 ms per task, sync, async and relayed)', DISPATCH_FREE),
     sens('what-if: shuffle-reading stages of one task per GiB read (the target of runtime/exec/shuffle-index.ts sizeShuffle, which the planner does not use) instead of one per worker', { stageTaskBytes: 1024 ** 3 }),
     sens('twice the network bandwidth (1.25 Gbit/s)', { bytesPerSecondPerWorker: 2 * AWS.lambdaBytesPerSecond, coordinatorBytesPerSecond: 2 * AWS.lambdaBytesPerSecond }),
   ];
@@ -186,6 +217,8 @@ const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(0)}%`;
 /** The scenario's result from its inputs (pure). */
 export function report(inputs: Inputs): ScenarioResult {
   const a = analyze(inputs);
+  const f = fanoutCosts(inputs.fanout, ASSUMPTIONS.coordinatorVcpus, inputs.cores);
+  const ms3 = (x: number) => `${x.toFixed(3)} ms`;
   const fleet = (w: number, mode: 'warm' | 'cold') => a.fleets.find((f) => f.workers === w && f.mode === mode)!;
   const w1 = fleet(1000, 'warm');
   const w3 = fleet(3000, 'warm');
@@ -207,11 +240,11 @@ export function report(inputs: Inputs): ScenarioResult {
       `Sensitivity of the 3,000-warm median (one figure changed at a time): ${a.sensitivity.map((x) => `${x.label}: ${s(x.medianLatencyMs)}`).join('; ')}.`,
     ],
     limits: [
-      `Measured (on this machine, ${inputs.cores} cores${inputs.large.loadAverage ? `; 1-minute load average ${[...inputs.small.loadAverage, ...inputs.large.loadAverage].map((x) => x.toFixed(1)).join(', ')} at the start and end of the SF ${inputs.small.scale} and SF ${inputs.large.scale} runs: other work shared the cores, which inflates the measured stage times and so the calibrated CPU per byte` : ''}): every query's stage DAG at SF ${inputs.small.scale} and SF ${inputs.large.scale} on ${inputs.large.workers} local workers with ${inputs.large.fragments} fragments, per stage tasks, rows, bytes in and out, broadcast bytes per task, shuffle GETs and PUTs and wall time, plus each query's plan, reduce and total time; the coordinator's per-task cost (\`fanout\`) and a worker's init (\`coldstart\`).`,
+      `Measured (on this machine, ${inputs.cores} cores${inputs.large.loadAverage ? `; 1-minute load average ${[...inputs.small.loadAverage, ...inputs.large.loadAverage].map((x) => x.toFixed(1)).join(', ')} at the start and end of the SF ${inputs.small.scale} and SF ${inputs.large.scale} runs: other work shared the cores, which inflates the measured stage times and so the calibrated CPU per byte` : ''}): every query's stage DAG at SF ${inputs.small.scale} and SF ${inputs.large.scale} on ${inputs.large.workers} local workers with ${inputs.large.fragments} fragments, per stage tasks, rows, bytes in and out, broadcast bytes per task, shuffle GETs and PUTs and wall time, plus each query's plan, reduce and total time; from \`fanout\` (workers in another process), the coordinator's own serial cost per task in the fan-out phase (the larger of its main thread's time, taken as the smaller of its process's CPU and its event loop's busy time, and its CPU over ${ASSUMPTIONS.coordinatorVcpus} vCPUs: ${ms3(f.syncDispatchMs)} sync through the Invoke API, ${ms3(f.asyncDispatchMs)} async, ${ms3(f.relayedDispatchMs)} relayed at 1,000 tasks; ${ms3(f.localDispatchMs)} at 10 in-process for the local check) and the reduce's CPU ms per partial (${ms3(f.reduceMsPerPartial)}, over 1,000 partials); a worker's init (\`coldstart\`).`,
       `Modelled: everything at SF ${TARGET_SCALE} and on Lambda. Bytes per stage are the line through the two measured scales, extrapolated 1,000x; CPU per byte is calibrated per stage from its local time and assumed to hold on a Lambda vCPU (6 per worker, all used by a task); network, S3 latency and request rates are AWS's published figures, not measured here (no AWS account was used).`,
       `Plans were made as at SF ${TARGET_SCALE}: subqueries always run as steps (PUFFINDB_SUBQUERY_STAGE_BYTES=0) and the broadcast limit scaled by SF/${TARGET_SCALE} (${inputs.large.broadcastLimitBytes} bytes at SF ${inputs.large.scale}), so tables over 64 MiB at SF ${TARGET_SCALE} are shuffled, not broadcast. A flat result near that scaled limit may be classed differently than the planner would at SF ${TARGET_SCALE}.${proportional.length ? ` ${proportional.join(' ')}: their DAGs differed between the two scales, so bytes are taken proportional to SF from the SF ${inputs.large.scale} DAG.` : ''}`,
       `At scale every multi-task stage has one task per worker (the planner's default fragments and partitions); a shuffle's GETs are consumers x producer objects (the measured fill where objects were written; locally most pieces were small enough to travel inline, so the count is mostly modelled); producers under 256 KiB per task travel inline.`,
-      'Steps of a staged query run one after another in the model (the engine overlaps independent steps); tasks of a stage are equal (no skew, stragglers or retries); planning costs what it did at SF 1; the reduce step runs on a 6-vCPU coordinator at one environment\'s bandwidth.',
+      'Dispatch: the coordinator\'s own cost per task (measured as the smaller of two upper bounds on its main thread\'s time; not sped up by the coordinator\'s 6 vCPUs) is charged serially to every stage\'s tasks, shuffle producers included (each is invoked and its result landed); the reduce step\'s per-partial cost is charged once per partial it reads (one per task of a stage whose output is single), on top of its fixed and per-byte cost, which are fitted on the local runs with the per-partial part taken out. Steps of a staged query run one after another in the model (the engine overlaps independent steps); tasks of a stage are equal (no skew, stragglers or retries); planning costs what it did at SF 1; the reduce step runs on a 6-vCPU coordinator at one environment\'s bandwidth.',
       `Not modelled: the Invoke API's own rate limit, S3 503 back-off while a prefix scales out, memory spills, account concurrency limits.`,
       `AWS figures: ${JSON.stringify(AWS)}; runtime figures: ${JSON.stringify(RUNTIME)}; assumptions: ${JSON.stringify(ASSUMPTIONS)}.`,
     ],

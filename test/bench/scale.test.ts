@@ -5,6 +5,8 @@ import {
   type FleetConfig, type QueryMeasure, type StageMeasure, type StageAtScale,
 } from '../../bench/scale/model.ts';
 import { AWS } from '../../bench/scale/params.ts';
+import { DISPATCH_FREE, fanoutCosts } from '../../bench/scale/scenario.ts';
+import type { FanoutRow } from '../../bench/scenarios/fanout.ts';
 import { PuffinError } from '../../runtime/errors.ts';
 
 const MB = 1e6;
@@ -34,7 +36,7 @@ function query(sf: number, msScale = 1): QueryMeasure {
 const local = (over: Partial<FleetConfig> = {}): FleetConfig => ({
   label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16, shuffleCombineAbove: 128,
   tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5, relayAbove: 0, dispatchMsRelayed: 0.5,
-  asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
+  asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceMsPerPartial: 0, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
   fleetTasks: null, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
 });
 const lambda = (workers: number, over: Partial<FleetConfig> = {}): FleetConfig => local({
@@ -161,6 +163,50 @@ describe('stages at scale', () => {
 
   test('the reduce step reads at one node\'s bandwidth and runs at the coordinator\'s speed-up', () => {
     assert.ok(Math.abs(reduceMs(78.125e6, lambda(10)) - (1000 + (10 + 78.125) / 3)) < 1e-9);
+    // A cost per partial read, sped up as the rest.
+    assert.ok(Math.abs(reduceMs(78.125e6, lambda(10, { reduceMsPerPartial: 0.3 }), 1000) - (1000 + (10 + 78.125 + 300) / 3)) < 1e-9);
+  });
+
+  test('the reduce reads one partial per task of the single-output stages, not of the shuffle producers', () => {
+    const p = profile();
+    const base = modelQuery(p, 1000, 1, lambda(1000));
+    const per = modelQuery(p, 1000, 1, lambda(1000, { reduceMsPerPartial: 0.3 }));
+    // Execution 0: nation (1 task, single); execution 1: __partials (a later stage, one task per worker), not lineitem's hash output.
+    assert.ok(Math.abs(per.executions[0].reduceMs - base.executions[0].reduceMs - 0.3 / 3) < 1e-9);
+    assert.ok(Math.abs(per.executions[1].reduceMs - base.executions[1].reduceMs - (1000 * 0.3) / 3) < 1e-9);
+    assert.ok(Math.abs(per.latencyMs - base.latencyMs - 1001 * 0.1) < 1e-6);
+  });
+
+  test('"dispatch free" zeroes the coordinator\'s cost per task in every fan-out, relayed included', () => {
+    const s: StageAtScale = { stage: 's', tasks: 3000, bytesIn: 0, bytesPerTask: 0, bytesOutPerTask: 0, shuffleGetsPerTask: 0, tableGetsPerTask: 0, putsPerTask: 0, tableBytesPerTask: 0, cpuMsPerByte: 0 };
+    const relayed = lambda(3000, { firstByteMs: 0, relayAbove: 256, dispatchMsRelayed: 1 });
+    assert.equal(phaseMs([s], relayed).bound, 'dispatch');
+    const free = phaseMs([s], { ...relayed, ...DISPATCH_FREE });
+    // An invoke round trip, the relay's, then one task of 5 ms: nothing per task.
+    assert.ok(Math.abs(free.ms - (20 + 20 + 5)) < 1e-9, `${free.ms}`);
+    assert.ok(Math.abs(phaseMs([{ ...s, tasks: 30_000 }], { ...relayed, workers: 30_000, ...DISPATCH_FREE }).ms - free.ms) < 1e-9);
+    for (const tasks of [10, 100]) assert.ok(Math.abs(phaseMs([{ ...s, tasks }], { ...lambda(3000, { firstByteMs: 0 }), ...DISPATCH_FREE }).ms - 25) < 1e-9);
+  });
+
+  test('fanoutCosts: dispatch is the coordinator\'s CPU in the fan-out phase, the reduce its CPU per partial; older results fall back to the wall figure', () => {
+    const series = ['sync no-op worker', 'sync in-process worker', 'async no-op worker', 'async relayed no-op worker', 'sync no-op worker, Invoke API'];
+    const row = (n: number, withSplit: boolean): FanoutRow => ({
+      fragments: n,
+      timings: Object.fromEntries(series.map((k, i) => [k, { median: n * (1 + i), min: 0, max: 0, n: 3 }])),
+      perFragmentMs: Object.fromEntries(series.map((k, i) => [k, 1 + i])),
+      ...(withSplit ? { split: Object.fromEntries(series.map((k, i) => [k, { wallMs: 1 + i, fanoutPhaseMs: 0.5, reduceMs: 0.2, cpuMs: 0.1 * (i + 1) + 0.2, fanoutCpuMs: 0.1 * (i + 1), coordinatorMs: 0.1 * (i + 1), reduceCpuMs: 0.15 }])) } : {}),
+    });
+    const now = fanoutCosts([1, 10, 100, 1000].map((n) => row(n, true)));
+    assert.ok(Math.abs(now.localDispatchMs - 0.1) < 1e-12 && Math.abs(now.asyncDispatchMs - 0.3) < 1e-12 && Math.abs(now.relayedDispatchMs - 0.4) < 1e-12, JSON.stringify(now));
+    assert.ok(Math.abs(now.syncDispatchMs - 0.5) < 1e-12, 'sync at scale: through the Invoke API');
+    assert.equal(now.reduceMsPerPartial, 0.15);
+    // A task costs at least its CPU over the coordinator's vCPUs (its other threads run beside the main one).
+    const busy = [1, 10, 100, 1000].map((n) => row(n, true));
+    busy[3].split!['async no-op worker'] = { ...busy[3].split!['async no-op worker'], fanoutCpuMs: 6, coordinatorMs: 0.3 };
+    assert.equal(fanoutCosts(busy, 6).asyncDispatchMs, 1);
+    assert.equal(fanoutCosts(busy, 60).asyncDispatchMs, 0.3);
+    const old = fanoutCosts([1, 10, 100, 1000].map((n) => row(n, false)));
+    assert.deepEqual([old.localDispatchMs, old.syncDispatchMs, old.asyncDispatchMs, old.relayedDispatchMs, old.reduceMsPerPartial], [1, 1, 3, 4, 0]);
   });
 });
 
