@@ -171,7 +171,7 @@ export async function openFanoutRig(): Promise<FanoutRig> {
           inlineLimitBytes: settings.inlineLimitBytes,
           storeOptions: {},
           shuffleUrl: settings.shuffleUrl,
-          // Direct dispatch except for the relayed series (relays from 256 fragments, the default).
+          // Direct dispatch except for the relayed series (relays from DEFAULT_RELAY_ABOVE fragments, the default).
           asyncFanout: { invoker, store: coordinatorStore, threshold: settings.asyncThreshold, completionTimeoutMs: 60_000, relayAbove: name === 'no-op-relayed' ? DEFAULT_RELAY_ABOVE : 0 },
         }),
       );
@@ -215,7 +215,7 @@ export async function openFanoutRig(): Promise<FanoutRig> {
 /**
  * For bench/scenarios/fanout.ts: `reps` queries of n fragments in `mode` on the no-op worker
  * (in the child process, through the Invoke API), after one warm-up; `relayed`: first attempts
- * through relays (async, from 256 fragments). Every run's wall, fan-out phase, reduce and
+ * through relays (async, from DEFAULT_RELAY_ABOVE fragments). Every run's wall, fan-out phase, reduce and
  * this process's CPU.
  */
 export async function measureFanout(fragments: number, reps: number, options: { mode?: FanoutModeName; relayed?: boolean } = {}): Promise<FanoutRun[]> {

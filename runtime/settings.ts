@@ -42,7 +42,7 @@ export const SETTINGS = {
   redisAuthSecretArn: { env: 'PUFFINDB_REDIS_AUTH_SECRET_ARN', default: '', description: "ARN of the Secrets Manager secret holding Redis's AUTH token (SecretString is the token); read once at cold start." },
   resultsUrl: { env: 'PUFFINDB_RESULTS_URL', default: '$PUFFINDB_WAREHOUSE/_puffindb/results/', description: 'Where large query results are written and linked from.' },
   coordinatorFunction: { env: 'PUFFINDB_COORDINATOR_FUNCTION', default: '', description: 'Name of the coordinator Lambda; when set, the admin API runs queries on it instead of in-process.' },
-  asyncRelayAbove: { env: 'PUFFINDB_ASYNC_RELAY_ABOVE', default: '256', description: 'An asynchronous fan-out of at least this many fragments sends their first attempts through relays (about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.' },
+  asyncRelayAbove: { env: 'PUFFINDB_ASYNC_RELAY_ABOVE', default: '64', description: 'An asynchronous fan-out of at least this many fragments sends their first attempts through relays (about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.' },
   asyncThreshold: { env: 'PUFFINDB_ASYNC_THRESHOLD', default: '64', description: 'Queries with at least this many fragments invoke workers asynchronously (Lambda Event invocations, completions gathered from the state store) when a worker Lambda is configured; 0 turns asynchronous fan-out off.' },
   apiAllowedCidrs: { env: 'PUFFINDB_API_ALLOWED_CIDRS', default: '', description: "Comma-separated client CIDRs the admin API serves (checked against the caller's source IP); empty serves all." },
   // The admin API and the query lifecycle.
@@ -198,7 +198,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     resultsUrl: toRootUrl(str(env, S.resultsUrl) ?? `${warehouse}_puffindb/results/`),
     coordinatorFunction: str(env, S.coordinatorFunction),
     asyncThreshold: int(env, S.asyncThreshold, 64),
-    asyncRelayAbove: int(env, S.asyncRelayAbove, 256),
+    asyncRelayAbove: int(env, S.asyncRelayAbove, 64),
     apiAllowedCidrs: (str(env, S.apiAllowedCidrs) ?? '').split(',').map((c) => c.trim()).filter(Boolean),
     adminKey: str(env, S.adminKey),
     adminKeySecretArn: str(env, S.adminKeySecretArn),

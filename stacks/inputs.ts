@@ -254,7 +254,7 @@ export const INPUTS = {
   ),
   async_relay_above: number(
     'functions',
-    256,
+    64,
     'An asynchronous fan-out of at least this many fragments sends their first attempts through relays: about sqrt(n) worker invocations that each dispatch about sqrt(n) fragments (the worker role may invoke the worker function for this), so the coordinator makes about sqrt(n) Invoke calls instead of n; 0: never.',
     between('async_relay_above', 0, 1000000),
   ),

@@ -60,7 +60,7 @@ export const RUNTIME = {
   inlineLimitBytes: 4 * 1024 * 1024,
   /** Asynchronous fan-out from 64 tasks (PUFFINDB_ASYNC_THRESHOLD default). */
   asyncThreshold: 64,
-  /** Relays (an invocation tree) from 256 tasks (runtime/exec/async-fanout.ts DEFAULT_RELAY_ABOVE, PUFFINDB_ASYNC_RELAY_ABOVE default). */
+  /** Relays (an invocation tree) from 64 tasks (runtime/exec/async-fanout.ts DEFAULT_RELAY_ABOVE, PUFFINDB_ASYNC_RELAY_ABOVE default). */
   relayAbove: DEFAULT_RELAY_ABOVE,
   /** The planner's fragments per table scan and shuffle partitions default to the worker count (PUFFINDB_MAX_FRAGMENTS = workers). */
   tasksPerStage: 'workers',

@@ -33,7 +33,7 @@ export interface AsyncFanoutOptions {
 }
 
 /** Fragments from which a fan-out's first attempts go through relays, by default. */
-export const DEFAULT_RELAY_ABOVE = 256;
+export const DEFAULT_RELAY_ABOVE = 64;
 
 /** Relays are cut to stay under this many bytes of JSON (Lambda takes 1 MB per Event). */
 const RELAY_MAX_BYTES = 900_000;

@@ -273,7 +273,7 @@ describe('asynchronous fan-out through the local Lambda endpoint and a real redi
     coordinatorOn(rig, 'puffin-worker');
     const invoker = rig.invokers.at(-1)!;
     const env = { PUFFINDB_WORKER_FUNCTION: 'w', REDIS_URL: redis.url, PUFFINDB_INVOKE_TIMEOUT_MS: '9000' };
-    assert.deepEqual(asyncFanoutFor(loadSettings(env), invoker, store), { invoker, store, threshold: 64, completionTimeoutMs: 9_000, relayAbove: 256 });
+    assert.deepEqual(asyncFanoutFor(loadSettings(env), invoker, store), { invoker, store, threshold: 64, completionTimeoutMs: 9_000, relayAbove: 64 });
     assert.equal(asyncFanoutFor(loadSettings({ ...env, PUFFINDB_ASYNC_THRESHOLD: '500' }), invoker, store)?.threshold, 500);
     assert.equal(asyncFanoutFor(loadSettings({ ...env, PUFFINDB_ASYNC_THRESHOLD: '0' }), invoker, store), undefined);
     assert.equal(asyncFanoutFor(loadSettings({ ...env, REDIS_URL: '' }), invoker, store), undefined, 'Lambda workers cannot reach an in-memory store');
