@@ -48,7 +48,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PuffinError, toPuffinError } from '../../errors.ts';
-import { lex, topLevelKeyword } from '../../sql/lexer.ts';
+import { lex, topLevelKeyword, type Token } from '../../sql/lexer.ts';
 import { sqlIdent, sqlString } from '../../sql/quote.ts';
 import { commitTable, liveDataFileInfos, loadTable } from './commit.ts';
 import { resolveLocation } from './io.ts';
@@ -89,19 +89,7 @@ export interface MergeClause {
  */
 export function splitMergeClauses(clauses: string): { on: string; clauses: MergeClause[] } {
   const tokens = lex(clauses).tokens;
-  const starts: number[] = [];
-  let depth = 0;
-  let cases = 0;
-  tokens.forEach((tok, i) => {
-    if (tok.kind === 'symbol' && (tok.text === '(' || tok.text === '[' || tok.text === '{')) depth++;
-    else if (tok.kind === 'symbol' && (tok.text === ')' || tok.text === ']' || tok.text === '}')) depth--;
-    else if (tok.kind === 'word' && depth === 0) {
-      const w = tok.text.toUpperCase();
-      if (w === 'CASE') cases++;
-      else if (w === 'END' && cases > 0) cases--;
-      else if (w === 'WHEN' && cases === 0) starts.push(i);
-    }
-  });
+  const starts = clauseWords(tokens).filter((i) => tokens[i].text.toUpperCase() === 'WHEN');
   if (starts.length === 0) throw new PuffinError('syntax_error', 'MERGE needs at least one WHEN [NOT] MATCHED clause');
   const on = clauses.slice(0, tokens[starts[0]].start).replace(/^\s*ON\b/i, '').trim();
   if (!on) throw new PuffinError('syntax_error', 'MERGE needs an ON condition');
@@ -167,19 +155,31 @@ export interface MergeContext extends WriterContext {
 
 /** The action of a WHEN clause: the text after its THEN (a THEN inside parentheses or a CASE is not it). */
 function actionAt(clause: string): number {
+  const tokens = lex(clause).tokens;
+  const then = clauseWords(tokens).find((i) => tokens[i].text.toUpperCase() === 'THEN');
+  return then === undefined ? -1 : tokens[then].end;
+}
+
+/**
+ * Indexes of the words of a MERGE's clauses that belong to the clauses themselves: outside
+ * parentheses, brackets and braces, and outside CASE ... END (whose WHEN and THEN are an
+ * expression's).
+ */
+function clauseWords(tokens: readonly Token[]): number[] {
+  const out: number[] = [];
   let depth = 0;
   let cases = 0;
-  for (const tok of lex(clause).tokens) {
+  tokens.forEach((tok, i) => {
     if (tok.kind === 'symbol' && (tok.text === '(' || tok.text === '[' || tok.text === '{')) depth++;
     else if (tok.kind === 'symbol' && (tok.text === ')' || tok.text === ']' || tok.text === '}')) depth--;
     else if (tok.kind === 'word' && depth === 0) {
       const w = tok.text.toUpperCase();
       if (w === 'CASE') cases++;
       else if (w === 'END' && cases > 0) cases--;
-      else if (w === 'THEN' && cases === 0) return tok.end;
+      else if (cases === 0) out.push(i);
     }
-  }
-  return -1;
+  });
+  return out;
 }
 
 /**
