@@ -19,7 +19,7 @@ import { mergeInFragments, type MergeRun } from './merge-fragments.ts';
 import { executeWriteFragments, type WriteFragmentsHost } from './write-fragments.ts';
 import { scanPredicateFromSql } from '../catalog/scan-filter.ts';
 import { toTableSnapshot, warehouseCatalogOf } from '../catalog/warehouse-catalog.ts';
-import { assignFiles } from '../planner/assign.ts';
+import { addInput, assignFiles } from '../planner/assign.ts';
 import { uriTableIO } from '../catalog/iceberg/writer-io.ts';
 import { dataFileFromJson, type DataFileInfo, type DataFileJson } from '../catalog/iceberg/writer-manifest.ts';
 import type { Catalog, Column, TableSummary } from '../catalog/types.ts';
@@ -40,7 +40,7 @@ import type { Invoker } from './invoker.ts';
 import { ProcessPoolInvoker } from './process-pool-invoker.ts';
 import { ownProcessDir } from './leftovers.ts';
 import { SqlRunnerPool } from './sql-runner.ts';
-import type { QueryOptions, QueryOutcome, QueryService, QueryStats, Statement } from './query-service.ts';
+import { addStats, emptyStats, type QueryOptions, type QueryOutcome, type QueryService, type QueryStats, type Statement } from './query-service.ts';
 import { classifyStatement, unsupportedStatement, type ClassifiedStatement, type StatementKind } from '../sql/classify.ts';
 import { inputViewSql } from './views.ts';
 import { describeParquetFiles } from '../catalog/iceberg/parquet-schema.ts';
@@ -351,18 +351,8 @@ export class LocalCluster implements QueryService {
       onFragment: onFragment ? (done) => onFragment({ fragmentId: done.fragmentId, bytesScanned: done.bytesScanned, ...(done.cache ? { cache: done.cache } : {}) }) : undefined,
     });
     if (outcome.stored) run.stored.push(...outcome.stored);
-    const t = run.totals;
     const st = outcome.stats;
-    t.fragments += st.fragments;
-    t.retries += st.retries;
-    t.bytesScanned += st.bytesScanned;
-    t.bytesShuffled += st.bytesShuffled;
-    t.executeMs += st.executeMs;
-    t.reduceMs += st.reduceMs;
-    t.singleNodeBytes = Math.max(t.singleNodeBytes ?? 0, st.singleNodeBytes);
-    t.duplicates = (t.duplicates ?? 0) + st.duplicates;
-    t.duplicateWins = (t.duplicateWins ?? 0) + st.duplicateWins;
-    t.stages = [...(t.stages ?? []), ...st.stages.map((s) => (id === run.queryId ? s : { ...s, stage: `${id.slice(run.queryId.length + 1)}/${s.stage}` }))];
+    run.totals = addStats(run.totals, { ...st, stages: st.stages.map((s) => (id === run.queryId ? s : { ...s, stage: `${id.slice(run.queryId.length + 1)}/${s.stage}` })) });
     return { plan: exec, outcome };
   }
 
@@ -569,16 +559,12 @@ export class LocalCluster implements QueryService {
    */
   private async exposeTables(conn: DuckDBConnection, selectSql: string, localFile: (uri: string) => Promise<string>, options: QueryOptions): Promise<string> {
     const plan = await this.planner.plan(selectSql, { fragments: 1, role: options.role });
-    const inputs = new Map<string, FragmentInput>();
+    const inputs: FragmentInput[] = [];
     // Every table a task of the plan reads: the leaf fragments' and the later stages' broadcast ones.
     for (const taskInputs of [...plan.fragments.map((f) => f.inputs), ...(plan.stages ?? []).map((s) => s.tables)]) {
-      for (const input of taskInputs) {
-        const seen = inputs.get(input.view);
-        if (!seen) inputs.set(input.view, { ...input, files: [...input.files] });
-        else for (const f of input.files) if (!seen.files.some((x) => x.uri === f.uri)) seen.files.push(f);
-      }
+      for (const input of taskInputs) addInput(inputs, input);
     }
-    for (const input of inputs.values()) {
+    for (const input of inputs) {
       const uris = input.files.flatMap((f: FileRef) => [f.uri, ...(f.iceberg?.deletes ?? []).filter((d) => d.inlineBlob === undefined).map((d) => d.uri)]);
       const local = new Map<string, string>();
       for (const uri of new Set(uris)) local.set(uri, await localFile(uri));
@@ -674,26 +660,6 @@ interface StepsRun {
   /** Files of materialized results, deleted when the query is over. */
   stored: FileRef[];
   totals: Omit<QueryStats, 'planMs' | 'totalMs'>;
-}
-
-function emptyStats(): Omit<QueryStats, 'planMs' | 'totalMs'> {
-  return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };
-}
-
-/** Two runs' stats as one statement's (run one after the other). */
-function addStats(a: Omit<QueryStats, 'planMs' | 'totalMs'>, b: Omit<QueryStats, 'planMs' | 'totalMs'>): Omit<QueryStats, 'planMs' | 'totalMs'> {
-  return {
-    fragments: a.fragments + b.fragments,
-    retries: a.retries + b.retries,
-    bytesScanned: a.bytesScanned + b.bytesScanned,
-    bytesShuffled: a.bytesShuffled + b.bytesShuffled,
-    executeMs: a.executeMs + b.executeMs,
-    reduceMs: a.reduceMs + b.reduceMs,
-    singleNodeBytes: Math.max(a.singleNodeBytes ?? 0, b.singleNodeBytes ?? 0),
-    stages: [...(a.stages ?? []), ...(b.stages ?? [])],
-    duplicates: (a.duplicates ?? 0) + (b.duplicates ?? 0),
-    duplicateWins: (a.duplicateWins ?? 0) + (b.duplicateWins ?? 0),
-  };
 }
 
 /**

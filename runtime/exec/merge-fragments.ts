@@ -33,7 +33,7 @@ import type { Settings } from '../settings.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { joinUrl, openStore } from '../storage/open.ts';
 import type { ExecuteOptions, ExecuteOutcome } from './coordinator.ts';
-import type { QueryOptions, QueryStats } from './query-service.ts';
+import { addStats, emptyStats, type QueryOptions, type QueryStats, type RunStats } from './query-service.ts';
 import { storeOptionsOf } from './worker.ts';
 import { executeWriteFragments, writtenPaths } from './write-fragments.ts';
 
@@ -63,19 +63,12 @@ export async function mergeInFragments(host: MergeHost, request: MergeFragmentsR
   const { settings } = host;
   const maxFragments = options.fragments ?? settings.maxFragments;
   const deadline = Date.now() + (options.timeoutMs ?? settings.queryTimeoutMs);
-  const stats: Omit<QueryStats, 'planMs' | 'totalMs'> = { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0, singleNodeBytes: 0, stages: [] };
+  let stats: RunStats = { ...emptyStats(), singleNodeBytes: 0, stages: [] };
   const ran: Fragment[] = [];
   const reasons: string[] = [];
   let step = 0;
-  const add = (st: Omit<QueryStats, 'planMs' | 'totalMs'>) => {
-    stats.fragments += st.fragments;
-    stats.retries += st.retries;
-    stats.bytesScanned += st.bytesScanned;
-    stats.bytesShuffled += st.bytesShuffled;
-    stats.executeMs += st.executeMs;
-    stats.reduceMs += st.reduceMs;
-    stats.singleNodeBytes = Math.max(stats.singleNodeBytes ?? 0, st.singleNodeBytes ?? 0);
-    stats.stages = [...(stats.stages ?? []), ...(st.stages ?? [])];
+  const add = (st: RunStats) => {
+    stats = addStats(stats, st);
   };
   const remainingMs = (): number => {
     const remaining = deadline - Date.now();

@@ -65,6 +65,29 @@ export interface QueryStats {
   duplicateWins?: number;
 }
 
+/** A statement's execution figures before its planning and total time are known. */
+export type RunStats = Omit<QueryStats, 'planMs' | 'totalMs'>;
+
+export function emptyStats(): RunStats {
+  return { fragments: 0, retries: 0, bytesScanned: 0, bytesShuffled: 0, executeMs: 0, reduceMs: 0 };
+}
+
+/** Two runs' stats as one statement's (run one after the other): counts and times summed, stages listed, the larger singleNodeBytes. */
+export function addStats(a: RunStats, b: RunStats): RunStats {
+  return {
+    fragments: a.fragments + b.fragments,
+    retries: a.retries + b.retries,
+    bytesScanned: a.bytesScanned + b.bytesScanned,
+    bytesShuffled: a.bytesShuffled + b.bytesShuffled,
+    executeMs: a.executeMs + b.executeMs,
+    reduceMs: a.reduceMs + b.reduceMs,
+    singleNodeBytes: Math.max(a.singleNodeBytes ?? 0, b.singleNodeBytes ?? 0),
+    stages: [...(a.stages ?? []), ...(b.stages ?? [])],
+    duplicates: (a.duplicates ?? 0) + (b.duplicates ?? 0),
+    duplicateWins: (a.duplicateWins ?? 0) + (b.duplicateWins ?? 0),
+  };
+}
+
 export interface QueryOutcome {
   queryId: string;
   columns: ResultColumn[];

@@ -7,7 +7,7 @@
 // fragments and one large file does not set the makespan. The smallest split is one row
 // group: the writer chose that size, and a reader cannot skip less.
 
-import type { FileRef } from './plan.ts';
+import type { FileRef, FragmentInput } from './plan.ts';
 
 export function assignFiles(files: readonly FileRef[], maxFragments: number): FileRef[][] {
   const wanted = Math.max(1, Math.floor(maxFragments) || 1);
@@ -64,4 +64,18 @@ export function splitFiles(files: readonly FileRef[], fragments: number): FileRe
     }
   }
   return out;
+}
+
+/**
+ * Add a table's input to `inputs`: a table read by several references (or conjuncts) is one
+ * input, read with the files any of them keeps (a file kept for one only holds no row the
+ * others' filters keep, and each applies its own filters again). `inputs` owns its file lists.
+ */
+export function addInput(inputs: FragmentInput[], input: FragmentInput): void {
+  const same = inputs.find((i) => i.view === input.view);
+  if (!same) {
+    inputs.push({ ...input, files: [...input.files] });
+    return;
+  }
+  for (const f of input.files) if (!same.files.some((x) => x.uri === f.uri)) same.files.push(f);
 }

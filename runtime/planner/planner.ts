@@ -12,7 +12,7 @@ import { PuffinError, toPuffinError } from '../errors.ts';
 import { parseStatement, printNodes, visitNodes, type AstNode } from '../sql/parse.ts';
 import { sqlIdent } from '../sql/quote.ts';
 import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
-import { assignFiles } from './assign.ts';
+import { addInput, assignFiles } from './assign.ts';
 import {
   baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
   integerValue, mapExpression, modifierExpressions, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
@@ -791,12 +791,8 @@ export class Planner {
     const broadcastInputs: FragmentInput[] = [];
     const pruneBroadcast = async () => {
       for (const b of broadcast) {
-        const files = await this.pruneRef(ctx, b.ref, 'broadcast', scans);
-        // A table read twice (two references) is one input: the files either keeps. A file
-        // kept for one reference only holds no rows the other's filters keep.
-        const same = broadcastInputs.find((i) => i.view === b.table.view);
-        if (same) same.files = [...same.files, ...files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
-        else broadcastInputs.push(inputFor(b.table, files));
+        // A table read twice (two references) is one input: the files either keeps.
+        addInput(broadcastInputs, inputFor(b.table, await this.pruneRef(ctx, b.ref, 'broadcast', scans)));
       }
     };
     if (partitioned) {
@@ -1045,10 +1041,7 @@ export class Planner {
     const whole: FragmentInput[] = [];
     for (const [node, t] of ctx.refTable) {
       if (t === table) continue;
-      const files = await this.pruneRef(ctx, node, 'broadcast', scans);
-      const same = whole.find((i) => i.view === t.view);
-      if (same) same.files = [...same.files, ...files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
-      else whole.push(inputFor(t, files));
+      addInput(whole, inputFor(t, await this.pruneRef(ctx, node, 'broadcast', scans)));
     }
     const keyText = keys.map((k) => `${name}.${k.name}`).join(', ');
     const what = [isAggregate && 'groups', windows.length && 'window partitions', select.qualify && 'QUALIFY'].filter(Boolean).join(', ');
@@ -1267,7 +1260,7 @@ export class Planner {
     // The table's rows that any reference can see: OR over references of each one's
     // filters; one unfiltered reference means no filter. A reference's filters include
     // semi-joins with small filtered tables it must join (see semiJoins).
-    const broadcast = new Map<string, FragmentInput>();
+    const broadcast: FragmentInput[] = [];
     const semiJoined: string[] = [];
     const perRef: AstNode[][] = [];
     for (const n of nodes) {
@@ -1275,12 +1268,8 @@ export class Planner {
       const semi = await this.semiJoins(ctx, n, table);
       for (const s of semi) {
         // One input per table: a table two conjuncts read (pruned by different filters) is
-        // read with the files either keeps, as each conjunct filters it again.
-        for (const input of s.inputs) {
-          const same = broadcast.get(input.view);
-          if (same) same.files = [...same.files, ...input.files.filter((f) => !same.files.some((x) => x.uri === f.uri))];
-          else broadcast.set(input.view, { ...input, files: [...input.files] });
-        }
+        // read with the files either keeps.
+        for (const input of s.inputs) addInput(broadcast, input);
         semiJoined.push(`${table.snapshot.name} by ${s.tables.join(' by ')}`);
       }
       perRef.push([...own, ...semi.map((s) => s.conjunct)]);
@@ -1298,7 +1287,7 @@ export class Planner {
     const scan = await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name));
     const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
     const [sql] = await printNodes(ctx.conn, [fragmentNode]);
-    return { table, sql, projected, files, broadcast: [...broadcast.values()], semiJoined, scan };
+    return { table, sql, projected, files, broadcast, semiJoined, scan };
   }
 
   /**
