@@ -4,8 +4,7 @@
 // deletes, adopted with --reroot); concurrent ALTER vs INSERT and MERGE vs DELETE.
 
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -14,11 +13,11 @@ import { decodeManifestList } from '../../runtime/catalog/iceberg/manifest.ts';
 import { planTableScan } from '../../runtime/catalog/iceberg/scan.ts';
 import { uriTableIO } from '../../runtime/catalog/iceberg/writer-io.ts';
 import { scanPredicateFromSql } from '../../runtime/catalog/scan-filter.ts';
-import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
+import type { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
-import { LocalCluster } from '../../runtime/exec/cluster.ts';
-import { loadSettings } from '../../runtime/settings.ts';
+import type { LocalCluster } from '../../runtime/exec/cluster.ts';
 import { assertSameResult } from '../helpers/compare.ts';
+import { openWarehouseCluster, type WarehouseCluster } from '../helpers/warehouse-cluster.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/iceberg/', import.meta.url));
 
@@ -30,22 +29,17 @@ let catalog: WarehouseCatalog;
 let cluster: LocalCluster;
 const io = uriTableIO();
 
+let opened: WarehouseCluster;
+
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'puffin-ddl-'));
-  warehouse = join(dir, 'warehouse');
-  mkdirSync(warehouse, { recursive: true });
-  engine = await Engine.create({ threads: 2 });
+  opened = await openWarehouseCluster('puffin-ddl-', {}, 2);
+  ({ dir, warehouse, engine, catalog, cluster } = opened);
   reference = await Engine.create({ threads: 2 });
-  catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), engine);
-  const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home'), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1' });
-  cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
 });
 
 after(async () => {
-  await cluster?.close();
-  engine?.close();
+  await opened?.close();
   reference?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** The statement on the Iceberg table (cluster) and on the plain table (DuckDB). */

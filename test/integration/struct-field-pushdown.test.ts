@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ParquetCatalog } from '../../runtime/catalog/parquet-catalog.ts';
 import { scanPredicateFromSql } from '../../runtime/catalog/scan-filter.ts';
-import { WarehouseCatalog } from '../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../runtime/engine/engine.ts';
 import { LocalCluster } from '../../runtime/exec/cluster.ts';
 import type { Plan } from '../../runtime/planner/plan.ts';
 import { loadSettings, toRootUrl } from '../../runtime/settings.ts';
 import { sqlString, sqlStringList } from '../../runtime/sql/quote.ts';
 import { assertSameResult, isOrdered } from '../helpers/compare.ts';
+import { openWarehouseCluster, type WarehouseCluster } from '../helpers/warehouse-cluster.ts';
 
 let dir: string;
 let engine: Engine;
@@ -195,19 +195,16 @@ describe('DELETE and UPDATE on an Iceberg table with WHERE on a struct field (sc
   // Table ev holds a column a and a struct s with a field a, one file per INSERT: file i has
   // a = i and s.a = 3 - i. Choosing the files to rewrite by a filter on s.a read as a keeps
   // the wrong file (the DELETE then fails its own check); s.a must prune nothing or itself.
-  let idir: string;
+  let opened: WarehouseCluster;
   let icluster: LocalCluster;
 
   before(async () => {
-    idir = mkdtempSync(join(tmpdir(), 'puffin-struct-ice-'));
-    mkdirSync(join(idir, 'warehouse'), { recursive: true });
-    const catalog = await WarehouseCatalog.open(join(idir, 'home', 'catalog'), engine);
-    icluster = await LocalCluster.open({ settings: loadSettings({ PUFFINDB_HOME: join(idir, 'home'), PUFFINDB_WAREHOUSE: join(idir, 'warehouse'), PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1' }), catalog, invoker: 'in-process' });
+    opened = await openWarehouseCluster('puffin-struct-ice-');
+    icluster = opened.cluster;
   });
 
   after(async () => {
-    await icluster?.close();
-    if (idir) rmSync(idir, { recursive: true, force: true });
+    await opened?.close();
   });
 
   async function both(sql: string): Promise<void> {

@@ -3,23 +3,22 @@
 // plain DuckDB's MERGE on the same rows (its count and the table's rows).
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadTable } from '../../../runtime/catalog/iceberg/commit.ts';
 import { buildIcebergReadSql } from '../../../runtime/catalog/iceberg/read.ts';
 import { planTableScan } from '../../../runtime/catalog/iceberg/scan.ts';
 import { uriTableIO } from '../../../runtime/catalog/iceberg/writer-io.ts';
-import { WarehouseCatalog } from '../../../runtime/catalog/warehouse-catalog.ts';
+import type { WarehouseCatalog } from '../../../runtime/catalog/warehouse-catalog.ts';
 import { Engine } from '../../../runtime/engine/engine.ts';
-import { LocalCluster } from '../../../runtime/exec/cluster.ts';
+import type { LocalCluster } from '../../../runtime/exec/cluster.ts';
 import type { QueryOutcome } from '../../../runtime/exec/query-service.ts';
 import { decodeFragment } from '../../../runtime/exec/wire.ts';
 import type { MergeFragmentsOutcome, MergeFragmentsRequest } from '../../../runtime/catalog/iceberg/merge.ts';
 import { executeWrite, type WritePlannerContext } from '../../../runtime/planner/write-planner.ts';
-import { loadSettings } from '../../../runtime/settings.ts';
 import { assertSameResult } from '../../helpers/compare.ts';
+import { openWarehouseCluster, type WarehouseCluster } from '../../helpers/warehouse-cluster.ts';
 
 let dir: string;
 let warehouse: string;
@@ -28,22 +27,17 @@ let reference: Engine;
 let catalog: WarehouseCatalog;
 let cluster: LocalCluster;
 
+let opened: WarehouseCluster;
+
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'puffin-merge-dist-'));
-  warehouse = join(dir, 'warehouse');
-  mkdirSync(warehouse, { recursive: true });
-  engine = await Engine.create({ threads: 2 });
+  opened = await openWarehouseCluster('puffin-merge-dist-', { PUFFINDB_MAX_FRAGMENTS: '3' }, 2);
+  ({ dir, warehouse, engine, catalog, cluster } = opened);
   reference = await Engine.create({ threads: 2 });
-  catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), engine);
-  const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home'), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_MAX_FRAGMENTS: '3', PUFFINDB_THREADS: '1' });
-  cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
 });
 
 after(async () => {
-  await cluster?.close();
-  engine?.close();
+  await opened?.close();
   reference?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** The statement on the Iceberg table and on the plain one; the counts agree. */

@@ -4,39 +4,30 @@
 // rewrite, MERGE's rewrite) leaves no data file behind, the table as it was.
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WarehouseCatalog } from '../../../runtime/catalog/warehouse-catalog.ts';
-import { Engine } from '../../../runtime/engine/engine.ts';
-import { LocalCluster } from '../../../runtime/exec/cluster.ts';
+import type { WarehouseCatalog } from '../../../runtime/catalog/warehouse-catalog.ts';
+import type { LocalCluster } from '../../../runtime/exec/cluster.ts';
 import { writtenPaths } from '../../../runtime/exec/write-fragments.ts';
-import { loadSettings } from '../../../runtime/settings.ts';
+import { openWarehouseCluster, type WarehouseCluster } from '../../helpers/warehouse-cluster.ts';
 
-let dir: string;
 let warehouse: string;
-let engine: Engine;
 let catalog: WarehouseCatalog;
 let cluster: LocalCluster;
 
+let opened: WarehouseCluster;
+
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'puffin-write-frag-'));
-  warehouse = join(dir, 'warehouse');
-  mkdirSync(warehouse, { recursive: true });
-  engine = await Engine.create({ threads: 1 });
-  catalog = await WarehouseCatalog.open(join(dir, 'home', 'catalog'), engine);
-  const settings = loadSettings({ PUFFINDB_HOME: join(dir, 'home'), PUFFINDB_WAREHOUSE: warehouse, PUFFINDB_WORKERS: '2', PUFFINDB_MAX_FRAGMENTS: '3', PUFFINDB_THREADS: '1' });
-  cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
+  opened = await openWarehouseCluster('puffin-write-frag-', { PUFFINDB_MAX_FRAGMENTS: '3' });
+  ({ warehouse, catalog, cluster } = opened);
   // Four data files of 50 rows each: every write below spans three fragments.
   await cluster.query('CREATE TABLE src AS SELECT i AS id, i % 7 AS v FROM range(0, 50) t(i)');
   for (const lo of [50, 100, 150]) await cluster.query(`INSERT INTO src SELECT i, i % 7 FROM range(${lo}, ${lo + 50}) t(i)`);
 });
 
 after(async () => {
-  await cluster?.close();
-  engine?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await opened?.close();
 });
 
 /** Every file under a table's data directory. */
