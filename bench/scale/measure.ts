@@ -13,7 +13,7 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
-import type { Plan, StageStats } from '../../runtime/planner/plan.ts';
+import type { FileRef, Plan, StageStats } from '../../runtime/planner/plan.ts';
 import { ensureTpch, openCluster } from '../data.ts';
 import type { ExecutionMeasure, QueryMeasure, StageMeasure } from './model.ts';
 
@@ -45,11 +45,13 @@ function planFacts(plan: Plan): Map<string, { kind: 'leaf' | 'stage'; reads: str
   const byOutput = new Map<string, Plan['fragments']>();
   for (const f of plan.fragments) byOutput.set(f.output, [...(byOutput.get(f.output) ?? []), f]);
   for (const [output, frags] of byOutput) {
-    // An input whose files are the same in every fragment of the output is read whole by each (broadcast).
+    // An input whose files are the same in every fragment of the output is read whole by each
+    // (broadcast). A row-group split of one file is a different read in every fragment: its
+    // row range is part of what it reads.
     let broadcast = 0;
     if (frags.length > 1) {
       for (const input of frags[0].inputs) {
-        const key = (fs: { uri: string }[]) => fs.map((x) => x.uri).join('\n');
+        const key = (fs: FileRef[]) => fs.map((x) => (x.rows ? `${x.uri}#${x.rows.start}-${x.rows.end}` : x.uri)).join('\n');
         const k = key(input.files);
         if (frags.every((f) => f.inputs.some((i) => i.view === input.view && key(i.files) === k))) broadcast += input.files.reduce((s, x) => s + x.sizeBytes, 0);
       }

@@ -8,6 +8,7 @@ import { AWS } from '../../bench/scale/params.ts';
 import { DISPATCH_FREE, fanoutCosts } from '../../bench/scale/scenario.ts';
 import type { FanoutRow } from '../../bench/scenarios/fanout.ts';
 import { PuffinError } from '../../runtime/errors.ts';
+import type { Plan, StageStats } from '../../runtime/planner/plan.ts';
 
 const MB = 1e6;
 
@@ -282,5 +283,21 @@ describe('calibration fits and cost', () => {
     const c2 = modelQuery(profile(), 1000, 1, lambda(1000));
     assert.equal(c2.puts, 2000 + 2 * 32 * 32);
     assert.ok(c2.shuffleGets < r.shuffleGets / 5, `${c2.shuffleGets} vs ${r.shuffleGets}`);
+  });
+});
+
+describe('measuring a plan', () => {
+  test('an input read whole by every fragment is broadcast; row-group splits of one file are not', async () => {
+    const { executionsOf } = await import('../../bench/scale/measure.ts');
+    const file = (uri: string, sizeBytes: number, rows?: { start: number; end: number }) => ({ uri, sizeBytes, rowCount: 10, ...(rows ? { rows } : {}) });
+    const nation = { view: 'nation', table: 'nation', columns: [], files: [file('nation.parquet', 2000)] };
+    const fragments = [0, 1, 2].map((i) => ({
+      id: `f${i}`, output: 'supplier', sql: 'SELECT 1',
+      inputs: [{ view: 'supplier', table: 'supplier', columns: [], files: [file('supplier.parquet', 100, { start: i * 100, end: (i + 1) * 100 })] }, nation],
+    }));
+    const plan = { shape: 'scan', sql: '', output: [], fragments, reduce: { sql: 'SELECT * FROM __partials' }, scans: [], join: null, reason: '' } as unknown as Plan;
+    const stats = [{ stage: 'supplier', tasks: 3, rowsIn: 0, rowsOut: 1, bytesIn: 3 * 2100, bytesOut: 10, shuffleGets: 0, shufflePuts: 0, ms: 5, output: 'single' }] as unknown as StageStats[];
+    const [e] = executionsOf([plan], stats, false);
+    assert.equal(e.stages[0].broadcastBytesPerTask, 2000);
   });
 });
