@@ -455,7 +455,8 @@ export class Planner {
 
   /**
    * A join of three or more tables over the broadcast limit (inner and comma joins only):
-   * the pair of them joined by an equality with the fewest bytes becomes a derived table
+   * the pair of them joined by an equality whose join is estimated to give the fewest rows
+   * (joinRowsEstimate; then the fewest bytes) becomes a derived table
    * `(SELECT <their columns the rest uses> FROM a, b WHERE <the conjuncts of a and b alone>)`
    * and the query reads its columns instead (each renamed only when a and b share a name).
    * As a step it is a partitioned join of two large tables; the query over its result has
@@ -479,7 +480,7 @@ export class Planner {
     };
     if (!innerOnly(select.from_table)) return undefined;
     const large = refs.filter((r) => tableBytes(ctx.refTable.get(r)!.snapshot) > this.options.broadcastLimitBytes);
-    if (large.length < 3 || new Set(refs.map((r) => ctx.refTable.get(r))).size !== refs.length) return undefined;
+    if (large.length < 3) return undefined;
     const exprs = [...selectExpressions(select)];
     if ((select.select_list as AstNode[]).some((i) => someExpression(i, (e) => e.class === 'STAR' || e.class === 'COLUMNS'))) return undefined;
     for (const e of [...exprs, ...ons]) if (subqueriesOf(e).some((sq) => !materializedRead(sq))) return undefined;
@@ -505,15 +506,24 @@ export class Planner {
     };
     const all = [...conjuncts(select.where_clause), ...ons.flatMap((c) => conjuncts(c))];
     const conjunctOwners = all.map((c) => owners(c));
-    // Pairs of large tables an equality joins, the smallest first.
+    // Pairs of large tables an equality joins: the one whose join is estimated to give the
+    // fewest rows first (a key join, not customer and supplier on their nation), then the
+    // fewest bytes. A pair's estimate is its most selective equality's.
     const bytesOf = (r: AstNode) => tableBytes(ctx.refTable.get(r)!.snapshot);
-    let best: [AstNode, AstNode] | undefined;
+    const pairs = new Map<string, { pair: [AstNode, AstNode]; rows: number }>();
     for (const [i, c] of all.entries()) {
       if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL' || c.left?.class !== 'COLUMN_REF' || c.right?.class !== 'COLUMN_REF') continue;
-      const [a, b] = [columnOwner(ctx, c.left, refs)?.ref, columnOwner(ctx, c.right, refs)?.ref];
-      if (!a || !b || a === b || !large.includes(a) || !large.includes(b) || conjunctOwners[i].size !== 2) continue;
-      if (!best || bytesOf(a) + bytesOf(b) < bytesOf(best[0]) + bytesOf(best[1])) best = [a, b];
+      const [x, y] = [columnOwner(ctx, c.left, refs), columnOwner(ctx, c.right, refs)];
+      if (!x || !y || x.ref === y.ref || !large.includes(x.ref) || !large.includes(y.ref) || conjunctOwners[i].size !== 2) continue;
+      // A table joined with itself is not a pair to partition (its two sides would be one input).
+      if (ctx.refTable.get(x.ref) === ctx.refTable.get(y.ref)) continue;
+      const rows = joinRowsEstimate(ctx.refTable.get(x.ref)!.snapshot, x.column, ctx.refTable.get(y.ref)!.snapshot, y.column);
+      const key = [refs.indexOf(x.ref), refs.indexOf(y.ref)].sort((m, n) => m - n).join(',');
+      const seen = pairs.get(key);
+      if (!seen || rows < seen.rows) pairs.set(key, { pair: [x.ref, y.ref], rows });
     }
+    const ranked = [...pairs.values()].sort((p, q) => p.rows - q.rows || bytesOf(p.pair[0]) + bytesOf(p.pair[1]) - bytesOf(q.pair[0]) - bytesOf(q.pair[1]));
+    const best = ranked[0]?.pair;
     if (!best || unknown) return undefined;
     const pairRefs = new Set(best);
     const inPair = (o: Set<AstNode>) => o.size > 0 && [...o].every((r) => pairRefs.has(r));
@@ -1819,7 +1829,42 @@ function estimateGroups(ctx: PlanContext, groups: AstNode[], splitRows: number):
   return Math.min(estimate, splitRows);
 }
 
+/**
+ * Rows of the join of two tables on a.x = b.y, from the files' statistics: rows(a) x rows(b)
+ * over the larger of the keys' distinct values, each at most its table's rows and its value
+ * range (an integer column with statistics). A key with no statistics (a materialized
+ * result's column) counts only when neither has them, as a key join (the larger table's rows);
+ * otherwise the known one divides, so customer and supplier on their 25 nation keys are
+ * estimated at rows x rows / 25 however large the other side is.
+ */
+export function joinRowsEstimate(a: TableSnapshot, x: Column, b: TableSnapshot, y: Column): number {
+  const rows = (t: TableSnapshot) => Math.max(1, t.files.reduce((n, f) => n + f.rowCount, 0));
+  const distinct = (t: TableSnapshot, c: Column) => {
+    const range = columnRange(t, c);
+    return range === undefined ? undefined : Math.max(1, Math.min(rows(t), range));
+  };
+  const known = [distinct(a, x), distinct(b, y)].filter((n): n is number => n !== undefined);
+  if (!known.length) return Math.max(rows(a), rows(b));
+  return (rows(a) * rows(b)) / Math.max(...known);
+}
+
 /** max - min + 1 of an integer column over its table's files, when every file has both. */
+function columnRange(snapshot: TableSnapshot, column: Column): number | undefined {
+  if (!/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(column.type) || snapshot.files.length === 0) return undefined;
+  let min: bigint | undefined;
+  let max: bigint | undefined;
+  for (const f of snapshot.files) {
+    const st = f.stats[column.name];
+    if (st?.min == null || st?.max == null || !/^-?\d+$/.test(st.min) || !/^-?\d+$/.test(st.max)) return undefined;
+    const lo = BigInt(st.min);
+    const hi = BigInt(st.max);
+    if (min === undefined || lo < min) min = lo;
+    if (max === undefined || hi > max) max = hi;
+  }
+  return min === undefined || max === undefined ? undefined : Number(max - min + 1n);
+}
+
+/** The value range of a group key that is a plain integer column of one table in the query (columnRange). */
 function integerRange(ctx: PlanContext, g: AstNode): number | undefined {
   if (g.class !== 'COLUMN_REF') return undefined;
   if (g.column_names.length > 1) {
@@ -1832,19 +1877,7 @@ function integerRange(ctx: PlanContext, g: AstNode): number | undefined {
   const owners = [...ctx.resolved.values()].filter((r) => r.snapshot.columns.some((c) => c.name.toLowerCase() === name));
   if (owners.length !== 1) return undefined;
   const { snapshot } = owners[0];
-  const column = snapshot.columns.find((c) => c.name.toLowerCase() === name)!;
-  if (!/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(column.type)) return undefined;
-  let min: bigint | undefined;
-  let max: bigint | undefined;
-  for (const f of snapshot.files) {
-    const st = f.stats[column.name];
-    if (st?.min == null || st?.max == null || !/^-?\d+$/.test(st.min) || !/^-?\d+$/.test(st.max)) return undefined;
-    const lo = BigInt(st.min);
-    const hi = BigInt(st.max);
-    if (min === undefined || lo < min) min = lo;
-    if (max === undefined || hi > max) max = hi;
-  }
-  return min === undefined || max === undefined ? undefined : Number(max - min + 1n);
+  return columnRange(snapshot, snapshot.columns.find((c) => c.name.toLowerCase() === name)!);
 }
 
 /** The aggregate rules' SQL templates, parsed once by DuckDB. */

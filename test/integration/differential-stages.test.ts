@@ -134,10 +134,14 @@ const MULTI_WAY: { name: string; sql: string }[] = [
 ];
 
 describe('multi-stage: joins of three or more large tables, a pair first', async () => {
-  const tpch = (await loadTpchQueries()).filter((q) => ['q03', 'q05', 'q10', 'q18'].includes(q.id)).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql }));
+  // Q07 and Q08 read nation twice (n1, n2): a table read twice is no obstacle, only a pair of
+  // one table with itself is never the one joined first.
+  const tpch = (await loadTpchQueries()).filter((q) => ['q03', 'q05', 'q07', 'q08', 'q10', 'q18'].includes(q.id)).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql }));
   for (const q of [...MULTI_WAY, ...tpch]) {
     test(q.name, () => assertSameAsDuckDB(f, q.name, q.sql, { fragments: 2, partitions: 3 }, (plan) => {
-      assert.match(plan.reason, /joined first \(derived table __pdb_j\d+\)/, plan.reason);
+      // In the query, or (Q07, Q08: the join is a derived table's) in the step that runs it.
+      const reasons = [plan.reason, ...(plan.materialized?.steps ?? []).map((st) => st.plan?.reason ?? '')];
+      assert.ok(reasons.some((r) => /joined first \(derived table __pdb_j\d+\)/.test(r)), reasons.join('\n'));
     }, f.also!));
   }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AGGREGATE_RULES } from '../../../runtime/planner/aggregates.ts';
-import { Planner } from '../../../runtime/planner/planner.ts';
+import { joinRowsEstimate, Planner } from '../../../runtime/planner/planner.ts';
 import { sqlString } from '../../../runtime/sql/quote.ts';
 import { assertSameResult, isOrdered } from '../../helpers/compare.ts';
 import { runPlanLocally } from '../../helpers/run-plan.ts';
@@ -288,5 +288,30 @@ describe('semi-join reduction through correlation', () => {
     const plan = await fx.planner(3).plan(sql);
     assert.doesNotMatch(plan.reason, /semi-join/);
     await check(sql);
+  });
+});
+
+describe('joinRowsEstimate', () => {
+  const table = (name: string, rows: number, stats: Record<string, [number, number]>) => ({
+    name, kind: 'parquet' as const, snapshotId: '1',
+    columns: Object.keys(stats).map((n) => ({ name: n, type: 'BIGINT' })).concat([{ name: 'note', type: 'VARCHAR' }]),
+    files: [{ uri: `file:///${name}.parquet`, sizeBytes: rows * 10, rowCount: rows, stats: Object.fromEntries(Object.entries(stats).map(([k, [lo, hi]]) => [k, { min: String(lo), max: String(hi) }])) }],
+  });
+  const col = (name: string, type = 'BIGINT') => ({ name, type });
+  const customer = table('customer', 150_000, { c_custkey: [1, 150_000], c_nationkey: [0, 24] });
+  const supplier = table('supplier', 10_000, { s_suppkey: [1, 10_000], s_nationkey: [0, 24] });
+  const orders = table('orders', 1_500_000, { o_custkey: [1, 149_999], o_orderkey: [1, 6_000_000] });
+
+  test('a key join gives about the rows of its larger side; a join on a low-cardinality key multiplies', () => {
+    assert.equal(Math.round(joinRowsEstimate(customer, col('c_custkey'), orders, col('o_custkey'))), 1_500_000);
+    assert.equal(joinRowsEstimate(customer, col('c_nationkey'), supplier, col('s_nationkey')), (150_000 * 10_000) / 25);
+  });
+
+  test('a key without statistics: the other one divides; with none, a key join', () => {
+    const result = { ...table('__pdb_m1', 200_000, {}), columns: [col('c_nationkey')] };
+    assert.equal(joinRowsEstimate(result, col('c_nationkey'), supplier, col('s_nationkey')), (200_000 * 10_000) / 25);
+    assert.equal(joinRowsEstimate(result, col('x'), { ...result, name: 'other' }, col('x')), 200_000);
+    // A text key has no range: only the other side's counts.
+    assert.equal(joinRowsEstimate(customer, col('note', 'VARCHAR'), supplier, col('s_suppkey')), 150_000);
   });
 });
