@@ -8,7 +8,8 @@
 // always run as steps (PUFFINDB_SUBQUERY_STAGE_BYTES=0, as they do when they pull up GBs),
 // and the broadcast limit is scaled down by measuredScale / targetScale, so a table that
 // would be over PUFFINDB_BROADCAST_LIMIT_BYTES at the target scale is over it here too and
-// the join is partitioned (shuffled) rather than broadcast.
+// the join is partitioned (shuffled) rather than broadcast. The partial groups from which a
+// final aggregate runs in a stage (PUFFINDB_PARTITIONED_AGGREGATE_GROUPS) are scaled alike.
 
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -93,10 +94,14 @@ export function executionsOf(plans: Plan[], stages: StageStats[], staged: boolea
 
 /** Run the 22 TPC-H queries at one scale on the local cluster and keep their stage DAGs. */
 export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> {
-  const saved = { sub: process.env.PUFFINDB_SUBQUERY_STAGE_BYTES, bl: process.env.PUFFINDB_BROADCAST_LIMIT_BYTES };
+  const saved = { sub: process.env.PUFFINDB_SUBQUERY_STAGE_BYTES, bl: process.env.PUFFINDB_BROADCAST_LIMIT_BYTES, pg: process.env.PUFFINDB_PARTITIONED_AGGREGATE_GROUPS };
   const broadcastLimitBytes = Math.round((64 * 1024 * 1024 * o.scale) / o.targetScale);
+  // Likewise the partial groups from which the final aggregate runs in a stage (default
+  // 50,000): groups that grow with the data reach it at the target scale, not here.
+  const partitionedAggregateGroups = Math.max(1, Math.round((50_000 * o.scale) / o.targetScale));
   process.env.PUFFINDB_SUBQUERY_STAGE_BYTES = '0';
   process.env.PUFFINDB_BROADCAST_LIMIT_BYTES = String(broadcastLimitBytes);
+  process.env.PUFFINDB_PARTITIONED_AGGREGATE_GROUPS = String(partitionedAggregateGroups);
   try {
     const data = await ensureTpch(o.dataDir, o.scale, o.log);
     const { cluster, close } = await openCluster(o.dataDir, data, o.workers);
@@ -133,7 +138,7 @@ export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> 
     }
     return { scale: o.scale, fragments: o.fragments, workers: o.workers, broadcastLimitBytes, loadAverage: [loadBefore, loadavg()[0]], queries };
   } finally {
-    for (const [k, v] of [['PUFFINDB_SUBQUERY_STAGE_BYTES', saved.sub], ['PUFFINDB_BROADCAST_LIMIT_BYTES', saved.bl]] as const) {
+    for (const [k, v] of [['PUFFINDB_SUBQUERY_STAGE_BYTES', saved.sub], ['PUFFINDB_BROADCAST_LIMIT_BYTES', saved.bl], ['PUFFINDB_PARTITIONED_AGGREGATE_GROUPS', saved.pg]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

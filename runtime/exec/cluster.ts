@@ -303,7 +303,7 @@ export class LocalCluster implements QueryService {
         const ran = await this.runPlan(stepPlan, inner, run, step.kind);
         if (step.kind === 'table') {
           const files = ran.outcome.stored ?? [];
-          inner.set(step.name, { kind: 'table', columns: step.columns, files: files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, stats: {} })) });
+          inner.set(step.name, { kind: 'table', columns: step.columns, files: files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, stats: f.stats ?? {} })) });
           steps[index] = { ...step, plan: ran.plan, result: { rows: files.reduce((n, f) => n + f.rowCount, 0), bytes: files.reduce((n, f) => n + f.sizeBytes, 0), files: files.length, stages: ran.outcome.stats.stages } };
         } else {
           const rows = ran.outcome.rows;

@@ -15,6 +15,7 @@ import { assertSandboxed, type Engine, type QueryResult } from '../engine/engine
 import { EngineRunner, type SqlRunner } from './sql-runner.ts';
 import { openStore, resolveUri, type StoreOptions } from '../storage/open.ts';
 import type { FileRef, Fragment, Partitioning, Plan, Stage, StageStats } from '../planner/plan.ts';
+import type { ColumnStats } from '../catalog/types.ts';
 
 export type { StageStats };
 import { assertCompatible, partitionSlicer, type ShuffleIndex } from './shuffle-index.ts';
@@ -118,13 +119,16 @@ export interface ExecuteStats {
   duplicateWins: number;
 }
 
+/** A file of a stored result, with its integer columns' statistics when its worker gave them (FragmentResult.columnStats). */
+export type StoredFile = FileRef & { stats?: Record<string, ColumnStats> };
+
 export interface ExecuteOutcome extends QueryResult {
   stats: ExecuteStats;
   /**
    * A plan that stores its result (Plan.stored): the files its last output's tasks wrote,
    * under the shuffle prefix. They outlive the execution; the caller deletes them (discard).
    */
-  stored?: FileRef[];
+  stored?: StoredFile[];
 }
 
 /** Errors a retry would only repeat: the query itself is wrong, not allowed, or too big. */
@@ -143,7 +147,7 @@ interface QueryRun {
   storedUris: string[];
   /** The output whose partials are the stored result (Plan.stored), and the files so far. */
   storedOutput?: string;
-  stored: FileRef[];
+  stored: StoredFile[];
   /** Shuffle indexes of hash-partitioned outputs, by output (stage) name, in task order. */
   shuffles: Map<string, ShuffleIndex[]>;
   /** Every task that may have written a shuffle object, for cleanup by prefix after a failure. */
@@ -513,7 +517,7 @@ export class Coordinator {
       // A file of the stored result: it stays where the worker put it.
       if (result.partial.kind !== 'stored') throw new PuffinError('internal', `fragment ${fragment.id} was to store its partial, and returned it ${result.partial.kind}`);
       this.checkShuffleUri(result.partial.uri);
-      run.stored.push({ uri: result.partial.uri, sizeBytes: result.bytes, rowCount: result.rows });
+      run.stored.push({ uri: result.partial.uri, sizeBytes: result.bytes, rowCount: result.rows, ...(result.columnStats ? { stats: result.columnStats } : {}) });
       run.stats.bytesScanned += result.bytesScanned;
       tellLanded(run, fragment, result);
       return;

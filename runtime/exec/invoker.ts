@@ -1,6 +1,7 @@
 // How the coordinator reaches workers. Every Invoker runs one fragment per call; bounds on
 // concurrency, retries and deadlines are the coordinator's, timeouts per call the invoker's.
 
+import type { ColumnStats } from '../catalog/types.ts';
 import type { Fragment } from '../planner/plan.ts';
 import type { ShuffleIndex } from './shuffle-index.ts';
 
@@ -36,6 +37,12 @@ export interface FragmentResult {
    * files served from a cached entry, files read (and cached), and the bytes of file not read.
    */
   cache?: { hits: number; misses: number; bytesSaved: number };
+  /**
+   * A file of a materialized result (Fragment.store): the lowest and highest value and the
+   * NULL count of each of its integer columns, by name, as a table file's statistics, so the
+   * planner's estimates and file pruning see the result as they see a table.
+   */
+  columnStats?: Record<string, ColumnStats>;
 }
 
 export interface Invoker {

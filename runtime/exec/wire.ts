@@ -232,6 +232,7 @@ export function decodeResult(value: unknown): FragmentResult {
       durationMs: field('result', o, 'durationMs', isCount, 'a duration in ms'),
       ...(o.shuffle !== undefined ? { shuffle: decodeShuffleStats(o.shuffle) } : {}),
       ...(o.cache !== undefined ? { cache: decodeCacheStats(o.cache) } : {}),
+      ...(o.columnStats !== undefined ? { columnStats: decodeColumnStats(o.columnStats) } : {}),
     };
   } catch (err) {
     const e = toPuffinError(err);
@@ -246,6 +247,23 @@ function decodeShuffleStats(value: unknown): NonNullable<FragmentResult['shuffle
     puts: field('result.shuffle', o, 'puts', isCount, 'a count'),
     bytesRead: field('result.shuffle', o, 'bytesRead', isCount, 'a byte count'),
   };
+}
+
+function decodeColumnStats(value: unknown): NonNullable<FragmentResult['columnStats']> {
+  const o = objectAt('result.columnStats', value);
+  const out: NonNullable<FragmentResult['columnStats']> = {};
+  for (const [name, v] of Object.entries(o)) {
+    const st = objectAt(`result.columnStats.${name}`, v);
+    const bound = (key: 'min' | 'max'): string | null => {
+      const b = st[key];
+      if (b === null) return null;
+      // Integer columns only: a bound is the decimal text of an integer.
+      if (typeof b !== 'string' || !/^-?\d+$/.test(b)) throw new PuffinError('internal', `result.columnStats.${name}.${key} must be an integer as text or null, got ${JSON.stringify(b)}`);
+      return b;
+    };
+    out[name] = { min: bound('min'), max: bound('max'), nulls: field(`result.columnStats.${name}`, st, 'nulls', isCount, 'a count') };
+  }
+  return out;
 }
 
 function decodeCacheStats(value: unknown): NonNullable<FragmentResult['cache']> {

@@ -17,6 +17,7 @@ import { locationPolicyOf } from '../storage/locations.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import type { Settings } from '../settings.ts';
 import type { FileRef, Fragment, FragmentInput } from '../planner/plan.ts';
+import type { ColumnStats } from '../catalog/types.ts';
 import { baseTable, colRef, conjunction, integerConstant, selectNode } from '../planner/ast.ts';
 import { printNodes } from '../sql/parse.ts';
 import { readColumnSql } from '../sql/read-cast.ts';
@@ -228,6 +229,7 @@ export class Worker {
         fragmentId: fragment.id, partial, rows: ran.rows, bytes: bytes.byteLength, bytesScanned: bytesScanned + ran.stats.bytesRead + ran.inlineBytes, durationMs: Date.now() - started,
         ...(fragment.shuffleReads?.length ? { shuffle: ran.stats } : {}),
         ...(cache ? { cache } : {}),
+        ...(ran.columnStats ? { columnStats: ran.columnStats } : {}),
       };
     } finally {
       for (const release of pins) release();
@@ -366,7 +368,7 @@ export class Worker {
   }
 
   /** Create the input views on a fresh connection and COPY the fragment's rows to Parquet. */
-  private async runSql(request: FragmentRequest, reads: Fragment, scans: (CachedScan | undefined)[], paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number }; inlineBytes: number }> {
+  private async runSql(request: FragmentRequest, reads: Fragment, scans: (CachedScan | undefined)[], paths: string[], partialPath: string, tag: string, signal: AbortSignal, engine: Engine): Promise<{ rows: number; shuffle?: ShuffleIndex; stats: { gets: number; puts: number; bytesRead: number }; inlineBytes: number; columnStats?: Record<string, ColumnStats> }> {
     // `reads` is the fragment with only the files still read (not served by cached partitions).
     const fragment = reads;
     const conn = await engine.connect();
@@ -421,7 +423,9 @@ export class Worker {
         return { rows: written.index.totalRows, shuffle: written.index, stats, inlineBytes };
       }
       const copied = await runQuery(conn, await fragmentCopySql(conn, fragment.sql, partialPath));
-      return { rows: Number(copied.rows[0]?.[0] ?? 0), stats, inlineBytes };
+      const rows = Number(copied.rows[0]?.[0] ?? 0);
+      if (!fragment.store) return { rows, stats, inlineBytes };
+      return { rows, stats, inlineBytes, columnStats: await integerColumnStats(conn, partialPath) };
     } catch (err) {
       throw signal.aborted ? signal.reason : toPuffinError(err);
     } finally {
@@ -536,4 +540,23 @@ function cancelError(request: FragmentRequest, reason: unknown): PuffinError {
   return new PuffinError('timeout', `fragment ${request.fragment.id} of query ${request.queryId} was cancelled`, {
     fragmentId: request.fragment.id,
   });
+}
+
+/**
+ * The integer columns' lowest and highest values and NULL counts of a Parquet file the
+ * fragment just wrote (a file of a materialized result), exact, from one scan of those
+ * columns. Other types are left out: they need no range for the planner's estimates.
+ */
+async function integerColumnStats(conn: DuckDBConnection, path: string): Promise<Record<string, ColumnStats>> {
+  const described = await runQuery(conn, `DESCRIBE SELECT * FROM read_parquet(${sqlString(path)})`);
+  const names = described.rows.filter((r) => /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(String(r[1]))).map((r) => String(r[0]));
+  if (!names.length) return {};
+  const parts = names.flatMap((n) => [`min(${sqlIdent(n)})::VARCHAR`, `max(${sqlIdent(n)})::VARCHAR`, `count(*) - count(${sqlIdent(n)})`]);
+  const row = (await runQuery(conn, `SELECT ${parts.join(', ')} FROM read_parquet(${sqlString(path)})`)).rows[0] ?? [];
+  const out: Record<string, ColumnStats> = {};
+  names.forEach((n, i) => {
+    const [min, max, nulls] = [row[3 * i], row[3 * i + 1], row[3 * i + 2]];
+    out[n] = { min: min === null || min === undefined ? null : String(min), max: max === null || max === undefined ? null : String(max), nulls: Number(nulls ?? 0) };
+  });
+  return out;
 }

@@ -1832,8 +1832,8 @@ function estimateGroups(ctx: PlanContext, groups: AstNode[], splitRows: number):
 /**
  * Rows of the join of two tables on a.x = b.y, from the files' statistics: rows(a) x rows(b)
  * over the larger of the keys' distinct values, each at most its table's rows and its value
- * range (an integer column with statistics). A key with no statistics (a materialized
- * result's column) counts only when neither has them, as a key join (the larger table's rows);
+ * range (an integer column with statistics). A key with no statistics (a text column, or
+ * a file written without them) counts only when neither has them, as a key join (the larger table's rows);
  * otherwise the known one divides, so customer and supplier on their 25 nation keys are
  * estimated at rows x rows / 25 however large the other side is.
  */

@@ -159,3 +159,23 @@ test('a query cancelled between its steps stops, and leaves no result file or sh
   assert.equal(out.rows.length, 1);
   assert.deepEqual(shuffleFiles(), []);
 });
+
+test('a stored step\'s result files carry their integer columns\' statistics: the planner estimates groups over them', async () => {
+  // A second cluster on the same home whose final aggregates run in a stage from 20 estimated
+  // partial groups. Without statistics on the step's files the groups over g could not be
+  // estimated, and the final aggregate would stay on the coordinator.
+  const home = join(dir, 'home');
+  const catalog = await ParquetCatalog.open(join(home, 'catalog'), engine);
+  const settings = loadSettings({ PUFFINDB_SUBQUERY_STAGE_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '20' }, { home, warehouse: toRootUrl(join(dir, 'warehouse')), shuffleUrl: toRootUrl(shuffleDir), cacheDir: join(home, 'cache-stats'), threads: 1, workers: 2, maxFragments: 3 });
+  const staged = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
+  try {
+    const sql = 'WITH big AS (SELECT id % 100 AS g, v FROM facts WHERE v > 1) SELECT g, sum(v) AS s, count(*) AS n FROM big GROUP BY g ORDER BY g';
+    const out = await staged.query(sql, { role: 'admin' });
+    assert.ok((out.plan.materialized?.steps.length ?? 0) > 0, out.plan.reason);
+    assert.match(out.plan.reason, /partitioned aggregation \(about 100 estimated/, out.plan.reason);
+    const expected = await engine.query(`SELECT id % 100 AS g, sum(v) AS s, count(*) AS n FROM read_parquet(${sqlString(join(dir, 'warehouse', 'facts', '*.parquet'))}) WHERE v > 1 GROUP BY g ORDER BY g`);
+    assert.deepEqual(out.rows.map((r) => r.map(String)), expected.rows.map((r) => r.map(String)));
+  } finally {
+    await staged.close();
+  }
+});

@@ -48,6 +48,17 @@ describe('wire form', () => {
     assert.throws(() => decodeResult({ ...result, partial: { kind: 'pigeon' } }), { code: 'internal', message: /malformed result/ });
   });
 
+  test('a stored result file\'s integer column statistics survive JSON; a bound that is not an integer is refused', () => {
+    const result: FragmentResult = {
+      fragmentId: 'f0', partial: { kind: 'stored', uri: 's3://b/k.parquet' }, rows: 3, bytes: 5, bytesScanned: 10, durationMs: 3,
+      columnStats: { k: { min: '-3', max: '18446744073709551615', nulls: 1 }, empty: { min: null, max: null, nulls: 3 } },
+    };
+    assert.deepEqual(decodeResult(JSON.parse(JSON.stringify(result))), result);
+    for (const k of [{ min: '1.5', max: '2', nulls: 0 }, { min: "1' OR 1=1", max: '2', nulls: 0 }, { min: 1, max: 2, nulls: 0 }, { min: '1', max: '2', nulls: -1 }]) {
+      assert.throws(() => decodeResult({ ...result, columnStats: { k } }), { code: 'internal', message: /malformed result.*columnStats/ });
+    }
+  });
+
   test('errors keep their code and details across the boundary', () => {
     const original = new PuffinError('access_denied', 'no', { fragmentId: 'f0' });
     const wire = JSON.parse(JSON.stringify(encodeError(original)));
