@@ -291,3 +291,8 @@ export function integerValue(expr: AstNode | null | undefined): number | undefin
   if (typeof v === 'number' && Number.isInteger(v) && ['INTEGER', 'BIGINT', 'SMALLINT', 'TINYINT', 'UBIGINT', 'HUGEINT'].includes(id)) return v;
   return undefined;
 }
+
+/** An operator node (OPERATOR_NOT, OPERATOR_IS_NULL, COMPARE_IN, ...) over `children`. */
+export function operator(type: string, children: AstNode[]): AstNode {
+  return { class: 'OPERATOR', type, alias: '', query_location: 0, children };
+}

@@ -28,7 +28,7 @@
 // a name that cannot be told inner or outer, and the subquery is left as it is.
 
 import type { Column } from '../catalog/types.ts';
-import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
+import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, operator as op, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
 import { fromBindings, resolveName, type Binding } from './scope.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
@@ -109,10 +109,6 @@ function correlationOf(body: AstNode, outer: Binding[], columnsOf: (node: AstNod
     if (sides && (sides.has('outer') || sides.has(undefined))) return undefined;
   }
   return { correlation: { keys, local, ...(unequal ? { unequal } : {}) }, inner };
-}
-
-function op(type: string, children: AstNode[]): AstNode {
-  return { class: 'OPERATOR', type, alias: '', query_location: 0, children };
 }
 
 function selectFrom(list: AstNode[], from: AstNode, where: AstNode[], groups: AstNode[] = []): AstNode {

@@ -15,7 +15,7 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { addInput, assignFiles } from './assign.ts';
 import {
   baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, mapExpression, modifierExpressions, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
+  integerValue, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -661,26 +661,58 @@ export class Planner {
    * result too large to read whole in every fragment: the same as a semi join of the query's
    * tables with the result on x (a NULL x matches nothing either way, and a semi join keeps
    * each row once), so the conjunct becomes `SEMI JOIN <result> ON x = <its column>` and the
-   * join is hash-partitioned like any join of two large tables. Returns how to undo it.
+   * join is hash-partitioned like any join of two large tables.
+   *
+   * Its negation is an anti join when the result's column holds no NULL (its files'
+   * statistics say so, or it is empty): `x IS NULL OR NOT (x IN ...)` (NOT EXISTS as
+   * decorrelated) is exactly `ANTI JOIN <result> ON x = <column>`, which keeps a NULL x too;
+   * `NOT (x IN ...)` (NOT IN) also drops a NULL x unless the result is empty, so it becomes the
+   * anti join and `x IS NOT NULL`. A column that may hold NULLs keeps the conjunct as it is
+   * (one NULL makes NOT IN true for no row). Returns how to undo it.
    */
   private largeResultsAsSemiJoins(ctx: PlanContext): (() => void) | undefined {
     const select = ctx.root;
     if (select.type !== 'SELECT_NODE' || !select.where_clause || !select.from_table) return undefined;
     const all = conjuncts(select.where_clause);
-    const large = all.find((c) => {
-      if (c.class !== 'SUBQUERY' || c.subquery_type !== 'ANY' || c.comparison_type !== 'COMPARE_EQUAL' || c.child?.class !== 'COLUMN_REF') return false;
+    const largeIn = (c: AstNode | undefined): { sq: AstNode; table: ResolvedTable } | undefined => {
+      if (c?.class !== 'SUBQUERY' || c.subquery_type !== 'ANY' || c.comparison_type !== 'COMPARE_EQUAL' || c.child?.class !== 'COLUMN_REF') return undefined;
       const name = materializedRead(c.subquery.node);
       const table = name ? ctx.refTable.get(c.subquery.node.from_table) : undefined;
-      return !!table && tableBytes(table.snapshot) > this.options.broadcastLimitBytes;
-    });
-    if (!large) return undefined;
-    const ref = large.subquery.node.from_table as AstNode;
-    const table = ctx.refTable.get(ref)!;
+      return table && tableBytes(table.snapshot) > this.options.broadcastLimitBytes ? { sq: c, table } : undefined;
+    };
+    const notIn = (c: AstNode | undefined) => (c?.class === 'OPERATOR' && c.type === 'OPERATOR_NOT' && c.children?.length === 1 ? largeIn(c.children[0]) : undefined);
+    // The result's one column holds no NULL: every file says none, or there is no row.
+    const nullFree = (t: ResolvedTable) => {
+      const column = t.snapshot.columns[0]?.name;
+      return t.snapshot.files.every((f) => f.rowCount === 0 || f.stats[column]?.nulls === 0);
+    };
+    let found: { conjunct: AstNode; sq: AstNode; table: ResolvedTable; join: 'SEMI' | 'ANTI'; notNull: boolean } | undefined;
+    for (const c of all) {
+      const semi = largeIn(c);
+      if (semi) { found = { conjunct: c, ...semi, join: 'SEMI', notNull: false }; break; }
+      const negated = notIn(c);
+      if (negated && nullFree(negated.table)) {
+        const empty = negated.table.snapshot.files.every((f) => f.rowCount === 0);
+        found = { conjunct: c, ...negated, join: 'ANTI', notNull: !empty };
+        break;
+      }
+      if (c.class === 'CONJUNCTION' && c.type === 'CONJUNCTION_OR' && c.children?.length === 2) {
+        const [isNull, not] = c.children[0].type === 'OPERATOR_IS_NULL' ? c.children : [c.children[1], c.children[0]];
+        const inner = notIn(not);
+        if (inner && isNull.class === 'OPERATOR' && isNull.type === 'OPERATOR_IS_NULL' && exprKey(isNull.children?.[0]) === exprKey(inner.sq.child) && nullFree(inner.table)) {
+          found = { conjunct: c, ...inner, join: 'ANTI', notNull: false };
+          break;
+        }
+      }
+    }
+    if (!found) return undefined;
+    const { sq, table } = found;
+    const ref = sq.subquery.node.from_table as AstNode;
     const originalFrom = select.from_table;
     const originalWhere = select.where_clause;
     const binding = String(ref.alias || ref.table_name);
     // x is qualified by its table, so that the result's own column (which may have its name) cannot be meant.
-    let key = large.child as AstNode;
+    let key = sq.child as AstNode;
     if (key.column_names.length === 1) {
       const refs: AstNode[] = [];
       if (!collectJoinRefs(originalFrom, refs)) return undefined;
@@ -690,11 +722,11 @@ export class Planner {
       key = colRef(String(owners[0].alias || owners[0].table_name), String(key.column_names[0]));
     } else if (key.column_names.length !== 2) return undefined;
     select.from_table = {
-      type: 'JOIN', alias: '', sample: null, query_location: 0, left: originalFrom, right: ref, join_type: 'SEMI', ref_type: 'REGULAR',
+      type: 'JOIN', alias: '', sample: null, query_location: 0, left: originalFrom, right: ref, join_type: found.join, ref_type: 'REGULAR',
       condition: { class: 'COMPARISON', type: 'COMPARE_EQUAL', alias: '', query_location: 0, left: key, right: colRef(binding, table.snapshot.columns[0].name) },
       using_columns: [], delim_flipped: false, duplicate_eliminated_columns: [],
     };
-    const rest = all.filter((c) => c !== large);
+    const rest = [...all.filter((c) => c !== found.conjunct), ...(found.notNull ? [operator('OPERATOR_IS_NOT_NULL', [clone(key)])] : [])];
     select.where_clause = rest.length ? conjunction('AND', rest) : null;
     return () => {
       select.from_table = originalFrom;
@@ -1314,7 +1346,7 @@ export class Planner {
     const join = lowestCommonJoin(from, a.ref, b.ref);
     if (!join) return `no join brings ${nameA} and ${nameB} together`;
     if (join.ref_type !== 'REGULAR' && join.ref_type !== 'CROSS') return `their ${String(join.ref_type).toLowerCase()} join is not partitioned`;
-    if (!['INNER', 'LEFT', 'RIGHT', 'OUTER', 'FULL', 'SEMI'].includes(String(join.join_type))) return `their ${String(join.join_type).toLowerCase()} join is not partitioned`;
+    if (!['INNER', 'LEFT', 'RIGHT', 'OUTER', 'FULL', 'SEMI', 'ANTI'].includes(String(join.join_type))) return `their ${String(join.join_type).toLowerCase()} join is not partitioned`;
     if (!splittableSide(from, join)) return `an outer join keeps rows of another table against the join of ${nameA} and ${nameB}`;
     const aLeft = contains(join.left, a.ref);
     if (!splittableSide(aLeft ? join.left : join.right, a.ref) || !splittableSide(aLeft ? join.right : join.left, b.ref)) {

@@ -146,6 +146,28 @@ describe('multi-stage: joins of three or more large tables, a pair first', async
   }
 });
 
+test('NOT IN and NOT EXISTS over a large result without NULLs are partitioned anti joins; NOT IN over one with a NULL is not', async () => {
+  const anti = [
+    // NOT EXISTS as decorrelated: (x IS NULL OR NOT x IN result); x (grp) has NULLs, which are kept.
+    'SELECT count(*), sum(id) FROM nullable a WHERE NOT EXISTS (SELECT 1 FROM nullable b WHERE b.grp = a.grp AND b.id > 250)',
+    // NOT IN over a result without NULL: a NULL x is dropped (the result is not empty).
+    'SELECT count(*), sum(id) FROM nullable WHERE grp NOT IN (SELECT grp FROM nullable WHERE grp IS NOT NULL AND grp > 0)',
+    // Q22's form: customers without orders.
+    'SELECT count(*), sum(c_acctbal) FROM customer WHERE NOT EXISTS (SELECT * FROM orders WHERE o_custkey = c_custkey)',
+  ];
+  for (const sql of anti) {
+    await assertSameAsDuckDB(f, sql, sql, { fragments: 2, partitions: 3 }, (plan) => {
+      assert.match(plan.reason, /hash-partitioned on/, plan.reason);
+      assert.ok(plan.join?.partitioned, plan.reason);
+    }, f.also!);
+  }
+  // One NULL in the result makes NOT IN true for no row: not an anti join.
+  const withNull = 'SELECT count(*) FROM nullable WHERE grp NOT IN (SELECT grp FROM nullable WHERE id < 50)';
+  await assertSameAsDuckDB(f, withNull, withNull, { fragments: 2, partitions: 3 }, (plan) => {
+    assert.equal(plan.join?.partitioned, undefined, plan.reason);
+  }, f.also!);
+});
+
 test('an IN subquery over a large result is a partitioned semi join', async () => {
   const sql = 'SELECT count(*), sum(o_totalprice) AS t FROM orders WHERE o_custkey IN (SELECT c_custkey FROM customer WHERE c_acctbal > 0)';
   await assertSameAsDuckDB(f, 'semi join of a result', sql, { fragments: 2, partitions: 3 }, (plan) => {
