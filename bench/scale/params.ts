@@ -5,6 +5,7 @@
 
 import { DEFAULT_RELAY_ABOVE } from '../../runtime/exec/async-fanout.ts';
 import { DEFAULT_COMBINE_ABOVE } from '../../runtime/exec/shuffle-combine.ts';
+import { CHUNK_BYTES } from '../../runtime/storage/file-cache.ts';
 
 export const AWS = {
   /** Lambda, x86_64, us-east-1 on-demand: $ per GB-second of billed duration (first price tier; aws.amazon.com/lambda/pricing). */
@@ -54,8 +55,8 @@ export const RUNTIME = {
   shuffleCombineAbove: DEFAULT_COMBINE_ABOVE,
   /** Shuffle objects spread over 16^2 key prefixes (runtime/exec/shuffle-index.ts, DEFAULT_PREFIX_DIGITS). */
   shufflePrefixes: 256,
-  /** Table files are fetched in 8 MiB ranged GETs (runtime/storage/file-cache.ts, CHUNK_BYTES). */
-  tableGetBytes: 8 * 1024 * 1024,
+  /** Table files are fetched in ranged GETs of runtime/storage/file-cache.ts CHUNK_BYTES (16 MiB). */
+  tableGetBytes: CHUNK_BYTES,
   /** Partials up to 4 MiB return inline (PUFFINDB_INLINE_LIMIT_BYTES default). */
   inlineLimitBytes: 4 * 1024 * 1024,
   /** Asynchronous fan-out from 64 tasks (PUFFINDB_ASYNC_THRESHOLD default). */

@@ -72,7 +72,13 @@ interface Obtained {
   bytesFetched: number;
 }
 
-const CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * A remote file is fetched in ranged GETs of this size, PARTS_IN_PARALLEL at once: 16 MiB,
+ * the larger of the byte-range sizes AWS's S3 performance guidelines name (8 or 16 MB). On a
+ * large scan the request rate per S3 prefix (5,500 GETs a second) bounds a fleet before its
+ * bandwidth does, so fewer, larger ranges; a Lambda's 625 Mbit/s moves one in about 0.2 s.
+ */
+export const CHUNK_BYTES = 16 * 1024 * 1024;
 const PARTS_IN_PARALLEL = 4;
 const FILES_IN_PARALLEL = 8;
 const TEMP_PREFIX = '.fetch-';
