@@ -193,6 +193,9 @@ export class Worker {
         }),
       };
       const uris = reads.inputs.flatMap((input) => input.files.map((f) => f.uri));
+      // A whole Parquet file's catalog size spares the fetch its HEAD request (a split's
+      // sizeBytes is the split's; a truncated text file would not fail, a Parquet file does).
+      const sizes: (number | undefined)[] = reads.inputs.flatMap((input) => input.files.map((f) => (!input.fileSet && !f.rows && (!f.iceberg || f.iceberg.format === 'parquet') ? f.sizeBytes : undefined)));
       // Iceberg delete files are fetched through the cache like data files (DuckDB may read
       // only the cache directory); each is fetched once however many data files it applies to.
       const deletes = icebergDeleteFiles(reads);
@@ -209,7 +212,7 @@ export class Worker {
         + deletes.reduce((s, d) => s + d.sizeBytes, 0)
         + hitFiles.reduce((s, f) => s + f.hit!.bytes, 0);
 
-      lease = await this.cache.acquire(uris, signal).catch((err: unknown) => {
+      lease = await this.cache.acquire(uris, signal, sizes).catch((err: unknown) => {
         throw signal.aborted ? signal.reason : toPuffinError(err);
       });
       const partialPath = join(workDir, 'partial.parquet');

@@ -57,7 +57,7 @@ interface CacheEntry {
   derived?: { onEvict?: () => void };
 }
 
-type Plan = { kind: 'direct'; uri: string; path: string } | { kind: 'cached'; uri: string; name: string };
+type Plan = { kind: 'direct'; uri: string; path: string } | { kind: 'cached'; uri: string; name: string; size?: number };
 
 interface Fetched {
   size: number;
@@ -297,9 +297,15 @@ export class FileCache {
     entry.derived?.onEvict?.();
   }
 
-  async acquire(uris: string[], signal?: AbortSignal): Promise<AcquiredFiles> {
+  /**
+   * Local paths for `uris`, fetching what is not cached. `sizes[i]`, when given, is the
+   * object's size as its catalog recorded it (lake files are written once): the fetch then
+   * starts with its ranged GETs, without a HEAD request first. A wrong size is caught: a short
+   * last range fails the fetch, and a longer object fails its reader at the footer.
+   */
+  async acquire(uris: string[], signal?: AbortSignal, sizes?: readonly (number | undefined)[]): Promise<AcquiredFiles> {
     if (!Array.isArray(uris)) throw new PuffinError('bad_request', 'acquire expects an array of URIs');
-    const plans = uris.map((uri) => this.plan(uri));
+    const plans = uris.map((uri, i) => this.plan(uri, sizes?.[i]));
     const pinned = plans.flatMap((p) => (p.kind === 'cached' ? [p.name] : []));
     for (const name of pinned) this.pins.set(name, (this.pins.get(name) ?? 0) + 1);
     let released = false;
@@ -326,7 +332,7 @@ export class FileCache {
     }
   }
 
-  private plan(uri: string): Plan {
+  private plan(uri: string, size?: number): Plan {
     if (typeof uri !== 'string' || uri === '') throw new PuffinError('bad_request', 'a file URI must be a non-empty string');
     if (/^file:/i.test(uri)) {
       let path: string;
@@ -337,7 +343,7 @@ export class FileCache {
       }
       if (this.directRoots.some((root) => path.startsWith(root))) return { kind: 'direct', uri, path };
     }
-    return { kind: 'cached', uri, name: cacheFileName(uri) };
+    return { kind: 'cached', uri, name: cacheFileName(uri), ...(Number.isSafeInteger(size) && size! >= 0 ? { size } : {}) };
   }
 
   private async obtain(plan: Plan, signal: AbortSignal | undefined): Promise<Obtained> {
@@ -370,7 +376,7 @@ export class FileCache {
       return { path, bytesFetched: 0 };
     }
     this.misses++;
-    const fetching = this.fetch(uri, name).finally(() => this.inFlight.delete(name));
+    const fetching = this.fetch(uri, name, plan.size).finally(() => this.inFlight.delete(name));
     fetching.catch(() => undefined); // waiters that gave up must not leave the rejection unhandled
     this.inFlight.set(name, fetching);
     return untilAborted(fetching, signal);
@@ -414,7 +420,7 @@ export class FileCache {
     entry.derived?.onEvict?.();
   }
 
-  private async fetch(uri: string, name: string): Promise<Obtained> {
+  private async fetch(uri: string, name: string, size?: number): Promise<Obtained> {
     const path = join(this.dir, name);
     const temp = join(this.dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
     // Room is made before the bytes land, so the disk never holds more than the bound allows.
@@ -427,7 +433,7 @@ export class FileCache {
     try {
       const fetched = /^file:/i.test(uri)
         ? await this.copyLocal(fileUriToPath(uri), temp, uri, reserve)
-        : await this.download(uri, temp, reserve);
+        : await this.download(uri, temp, reserve, size);
       // Renamed into place whole, so no reader ever sees half a file.
       await rename(temp, path);
       this.reserved -= held;
@@ -462,11 +468,17 @@ export class FileCache {
     return { size: info.size, copied: info.size, linked: false, sourceMtimeMs: info.mtimeMs };
   }
 
-  private async download(uri: string, temp: string, reserve: (bytes: number) => void): Promise<Fetched> {
+  private async download(uri: string, temp: string, reserve: (bytes: number) => void, known?: number): Promise<Fetched> {
     const { store, key } = this.resolveStore(uri);
-    const info = await store.head(key);
-    if (!info) throw new PuffinError('not_found', `'${uri}' does not exist`, { uri });
-    const size = info.size;
+    let size = known;
+    if (size === undefined) {
+      const info = await store.head(key);
+      if (!info) throw new PuffinError('not_found', `'${uri}' does not exist`, { uri });
+      size = info.size;
+    } else if (size === 0) {
+      // No range to fetch: the HEAD is what says the object is there.
+      if (!(await store.head(key))) throw new PuffinError('not_found', `'${uri}' does not exist`, { uri });
+    }
     reserve(size);
     const fh = await open(temp, 'wx');
     try {

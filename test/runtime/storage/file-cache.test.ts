@@ -91,6 +91,22 @@ async function fixture(): Promise<Fixture> {
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 describe('FileCache', () => {
+  test('a known size starts the fetch with its ranged GETs, no HEAD; a missing object or a size past its end still fails', async () => {
+    const f = await fixture();
+    const bytes = new Uint8Array(CHUNK_BYTES + 777).map((_, i) => (i * 7) % 251);
+    await f.store.put('t/sized.parquet', bytes);
+    const cache = f.cache(1e9);
+    const got = await cache.acquire([f.uri('t/sized.parquet')], undefined, [bytes.length]);
+    assert.equal(sha(await readFile(got.paths[0])), sha(bytes));
+    assert.equal(f.store.heads, 0, 'no HEAD for a file whose size is known');
+    assert.equal(f.store.ranges, 2);
+    got.release();
+    await rejectsWith(cache.acquire([f.uri('t/absent.parquet')], undefined, [100]), 'not_found', 'absent.parquet');
+    await f.store.put('t/short.parquet', new Uint8Array(50));
+    await rejectsWith(cache.acquire([f.uri('t/short.parquet')], undefined, [100]), 'unavailable', 'changed while being fetched');
+    assert.deepEqual((await readdir(f.cacheDir)).filter((n) => n.startsWith('.fetch-')), [], 'no temp file of a failed fetch remains');
+  });
+
   test('files under a direct root are used in place, without a copy', async () => {
     const warehouse = await tempDir('wh');
     const cacheDir = await tempDir('dir');
