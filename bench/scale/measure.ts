@@ -15,6 +15,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
 import type { FileRef, Plan, StageStats } from '../../runtime/planner/plan.ts';
+import { SETTINGS } from '../../runtime/settings.ts';
 import { ensureTpch, openCluster } from '../data.ts';
 import type { ExecutionMeasure, QueryMeasure, StageMeasure } from './model.ts';
 
@@ -94,14 +95,18 @@ export function executionsOf(plans: Plan[], stages: StageStats[], staged: boolea
 
 /** Run the 22 TPC-H queries at one scale on the local cluster and keep their stage DAGs. */
 export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> {
-  const saved = { sub: process.env.PUFFINDB_SUBQUERY_STAGE_BYTES, bl: process.env.PUFFINDB_BROADCAST_LIMIT_BYTES, pg: process.env.PUFFINDB_PARTITIONED_AGGREGATE_GROUPS };
-  const broadcastLimitBytes = Math.round((64 * 1024 * 1024 * o.scale) / o.targetScale);
-  // Likewise the partial groups from which the final aggregate runs in a stage (default
-  // 50,000): groups that grow with the data reach it at the target scale, not here.
-  const partitionedAggregateGroups = Math.max(1, Math.round((50_000 * o.scale) / o.targetScale));
-  process.env.PUFFINDB_SUBQUERY_STAGE_BYTES = '0';
-  process.env.PUFFINDB_BROADCAST_LIMIT_BYTES = String(broadcastLimitBytes);
-  process.env.PUFFINDB_PARTITIONED_AGGREGATE_GROUPS = String(partitionedAggregateGroups);
+  // Scaled from the settings' defaults: the broadcast limit, and likewise the partial groups
+  // from which the final aggregate runs in a stage (groups that grow with the data reach it at
+  // the target scale, not here).
+  const scaled = (setting: { default: string }) => Math.max(1, Math.round((Number(setting.default) * o.scale) / o.targetScale));
+  const broadcastLimitBytes = scaled(SETTINGS.broadcastLimitBytes);
+  const planAs: Record<string, string> = {
+    [SETTINGS.subqueryStageBytes.env]: '0',
+    [SETTINGS.broadcastLimitBytes.env]: String(broadcastLimitBytes),
+    [SETTINGS.partitionedAggregateGroups.env]: String(scaled(SETTINGS.partitionedAggregateGroups)),
+  };
+  const saved = Object.keys(planAs).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, planAs);
   try {
     const data = await ensureTpch(o.dataDir, o.scale, o.log);
     const { cluster, close } = await openCluster(o.dataDir, data, o.workers);
@@ -138,7 +143,7 @@ export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> 
     }
     return { scale: o.scale, fragments: o.fragments, workers: o.workers, broadcastLimitBytes, loadAverage: [loadBefore, loadavg()[0]], queries };
   } finally {
-    for (const [k, v] of [['PUFFINDB_SUBQUERY_STAGE_BYTES', saved.sub], ['PUFFINDB_BROADCAST_LIMIT_BYTES', saved.bl], ['PUFFINDB_PARTITIONED_AGGREGATE_GROUPS', saved.pg]] as const) {
+    for (const [k, v] of saved) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }

@@ -18,7 +18,7 @@ import type { ObjectStore } from '../storage/object-store.ts';
 import type { Settings } from '../settings.ts';
 import type { FileRef, Fragment, FragmentInput } from '../planner/plan.ts';
 import type { ColumnStats } from '../catalog/types.ts';
-import { baseTable, colRef, conjunction, integerConstant, selectNode } from '../planner/ast.ts';
+import { baseTable, colRef, conjunction, integerConstant, isIntegerType, selectNode } from '../planner/ast.ts';
 import { printNodes } from '../sql/parse.ts';
 import { readColumnSql } from '../sql/read-cast.ts';
 import { PartitionCache, fileKeyOf, fragmentScanSpecs, type LocalStamp, type ScanSpec } from './partition-cache.ts';
@@ -552,7 +552,7 @@ function cancelError(request: FragmentRequest, reason: unknown): PuffinError {
  */
 async function integerColumnStats(conn: DuckDBConnection, path: string): Promise<Record<string, ColumnStats>> {
   const described = await runQuery(conn, `DESCRIBE SELECT * FROM read_parquet(${sqlString(path)})`);
-  const names = described.rows.filter((r) => /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(String(r[1]))).map((r) => String(r[0]));
+  const names = described.rows.filter((r) => isIntegerType(String(r[1]))).map((r) => String(r[0]));
   if (!names.length) return {};
   const parts = names.flatMap((n) => [`min(${sqlIdent(n)})::VARCHAR`, `max(${sqlIdent(n)})::VARCHAR`, `count(*) - count(${sqlIdent(n)})`]);
   const row = (await runQuery(conn, `SELECT ${parts.join(', ')} FROM read_parquet(${sqlString(path)})`)).rows[0] ?? [];

@@ -292,6 +292,11 @@ export function integerValue(expr: AstNode | null | undefined): number | undefin
   return undefined;
 }
 
+/** Is a DuckDB column type one of the integer types, signed or unsigned (TINYINT ... HUGEINT)? */
+export function isIntegerType(type: string): boolean {
+  return /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(type);
+}
+
 /** An operator node (OPERATOR_NOT, OPERATOR_IS_NULL, COMPARE_IN, ...) over `children`. */
 export function operator(type: string, children: AstNode[]): AstNode {
   return { class: 'OPERATOR', type, alias: '', query_location: 0, children };

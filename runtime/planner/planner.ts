@@ -15,7 +15,7 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { addInput, assignFiles } from './assign.ts';
 import {
   baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
+  integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -650,7 +650,7 @@ export class Planner {
 
   /** Try the split shapes; returns a plan, or the reason they do not apply. */
   private async trySplit(ctx: PlanContext): Promise<Plan | string> {
-    const undo = this.largeResultsAsSemiJoins(ctx);
+    const undo = this.largeResultsAsJoins(ctx);
     const out = await this.splitPlan(ctx);
     if (typeof out === 'string') undo?.();
     return out;
@@ -670,7 +670,7 @@ export class Planner {
    * anti join and `x IS NOT NULL`. A column that may hold NULLs keeps the conjunct as it is
    * (one NULL makes NOT IN true for no row). Returns how to undo it.
    */
-  private largeResultsAsSemiJoins(ctx: PlanContext): (() => void) | undefined {
+  private largeResultsAsJoins(ctx: PlanContext): (() => void) | undefined {
     const select = ctx.root;
     if (select.type !== 'SELECT_NODE' || !select.where_clause || !select.from_table) return undefined;
     const all = conjuncts(select.where_clause);
@@ -1170,11 +1170,10 @@ export class Planner {
     // Columns every branch hashes alike: not floating point (-0.0 and 0.0 are one value
     // but need not hash alike), and of the result's type in every branch, or integers (a
     // value cast to a wider integer type is the same number).
-    const integer = /^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i;
     const keyIndexes = ctx.output.map((_, i) => i).filter((i) => {
       const types = [ctx.output[i].type, ...columns.map((cols) => cols[i].type)];
       if (types.some((t) => /FLOAT|DOUBLE|REAL/i.test(t))) return false;
-      return types.every((t) => t === types[0]) || types.every((t) => integer.test(t));
+      return types.every((t) => t === types[0]) || types.every(isIntegerType);
     });
     if (keyIndexes.length === 0) return 'no column hashes alike in every branch';
 
@@ -1882,7 +1881,7 @@ export function joinRowsEstimate(a: TableSnapshot, x: Column, b: TableSnapshot, 
 
 /** max - min + 1 of an integer column over its table's files, when every file has both. */
 function columnRange(snapshot: TableSnapshot, column: Column): number | undefined {
-  if (!/^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$/i.test(column.type) || snapshot.files.length === 0) return undefined;
+  if (!isIntegerType(column.type) || snapshot.files.length === 0) return undefined;
   let min: bigint | undefined;
   let max: bigint | undefined;
   for (const f of snapshot.files) {
