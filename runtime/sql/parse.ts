@@ -98,13 +98,38 @@ export async function withConnection<T>(engine: Engine | DuckDBConnection, fn: (
   return fn(engine);
 }
 
+/**
+ * DuckDB's parse of a SQL text is a function of the text alone (json_serialize_sql runs the
+ * parser, not the binder), and the same texts come back again and again: a plan's fragments
+ * share their SQL, and every task of a stage parses it on its worker. The serialized parse is
+ * kept per text, most recently used last, up to SERIALIZED_CACHE_ENTRIES texts of at most
+ * SERIALIZED_CACHE_TEXT characters (SQL and parse); each caller gets its own fresh tree from it.
+ */
+const SERIALIZED_CACHE_ENTRIES = 512;
+const SERIALIZED_CACHE_TEXT = 256 * 1024;
+const serializedCache = new Map<string, string>();
+
+function rememberSerialized(sql: string, text: string): void {
+  if (sql.length + text.length > SERIALIZED_CACHE_TEXT) return;
+  serializedCache.set(sql, text);
+  while (serializedCache.size > SERIALIZED_CACHE_ENTRIES) serializedCache.delete(serializedCache.keys().next().value as string);
+}
+
 /** Parse SQL text into statements; syntax errors carry DuckDB's message and position. */
 export async function parseStatements(engine: Engine | DuckDBConnection, sql: string): Promise<ParsedStatement[]> {
   if (typeof sql !== 'string' || sql.trim() === '') throw new PuffinError('bad_request', 'the SQL text is empty');
-  const text = await withConnection(engine, async (conn) => {
-    const reader = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
-    return reader.getRows()[0][0] as string;
-  });
+  let text = serializedCache.get(sql);
+  if (text === undefined) {
+    text = await withConnection(engine, async (conn) => {
+      const reader = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
+      return reader.getRows()[0][0] as string;
+    });
+    rememberSerialized(sql, text);
+  } else {
+    // Most recently used last: the oldest entry is the first one evicted.
+    serializedCache.delete(sql);
+    serializedCache.set(sql, text);
+  }
   const parsed = parseAstJson(text);
   if (parsed.error) {
     const message = String(parsed.error_message ?? 'cannot parse SQL');
