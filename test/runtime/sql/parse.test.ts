@@ -31,3 +31,17 @@ test('integers past 2^53 keep every digit', async () => {
   const answer = await engine.query(`SELECT a::VARCHAR, b::VARCHAR FROM (${printed})`);
   assert.deepEqual(answer.rows, [['9007199254740993', '-9223372036854775807']]);
 });
+
+test('a text parsed again gives an equal, separate tree, and a syntax error again', async () => {
+  const sql = 'SELECT 41 + 1 AS answer FROM range(3) WHERE range > 0';
+  const first = await parseStatement(engine, sql);
+  const again = await parseStatement(engine, sql);
+  assert.deepEqual(again.node, first.node);
+  assert.notEqual(again.node, first.node, 'each caller gets its own tree');
+  // A caller that rewrites its tree (the planner does) changes nobody else's parse.
+  (first.node as Record<string, unknown>).where_clause = null;
+  const third = await parseStatement(engine, sql);
+  assert.deepEqual(third.node, again.node);
+  assert.equal(await roundTrip(sql), (await printNodes(engine, [again.node]))[0]);
+  for (let i = 0; i < 2; i++) await assert.rejects(parseStatement(engine, 'SELECT FROM WHERE ('), (err: Error & { code?: string }) => err.code === 'syntax_error');
+});
