@@ -5,6 +5,7 @@
 
 import { DEFAULT_RELAY_ABOVE } from '../../runtime/exec/async-fanout.ts';
 import { DEFAULT_COMBINE_ABOVE } from '../../runtime/exec/shuffle-combine.ts';
+import { DEFAULT_SHUFFLE_GET_CONCURRENCY } from '../../runtime/exec/shuffle-read.ts';
 import { CHUNK_BYTES } from '../../runtime/storage/file-cache.ts';
 
 export const AWS = {
@@ -49,8 +50,8 @@ export const AWS = {
 
 /** What the engine does, from its sources (runtime/). */
 export const RUNTIME = {
-  /** Shuffle pieces one reader GETs at once (runtime/exec/shuffle-read.ts, default concurrency). */
-  shuffleGetConcurrency: 16,
+  /** Shuffle pieces one reader GETs at once (runtime/exec/shuffle-read.ts DEFAULT_SHUFFLE_GET_CONCURRENCY). */
+  shuffleGetConcurrency: DEFAULT_SHUFFLE_GET_CONCURRENCY,
   /** A shuffle of this many stored producer objects or more goes through the combining exchange (runtime/exec/shuffle-combine.ts, PUFFINDB_SHUFFLE_COMBINE_ABOVE default). */
   shuffleCombineAbove: DEFAULT_COMBINE_ABOVE,
   /** Shuffle objects spread over 16^2 key prefixes (runtime/exec/shuffle-index.ts, DEFAULT_PREFIX_DIGITS). */

@@ -27,7 +27,7 @@ import {
   SHUFFLE_FORMAT, shuffleObjectKey,
   type ShuffleIndex, type ShuffleKeyLayout, type ShuffleLocation,
 } from './shuffle-index.ts';
-import { forEachLimit, hedgedGetRange } from './shuffle-read.ts';
+import { DEFAULT_SHUFFLE_GET_CONCURRENCY, forEachLimit, hedgedGetRange } from './shuffle-read.ts';
 
 /** Stored producer objects from which a stage's shuffle is combined; default. */
 export const DEFAULT_COMBINE_ABOVE = 128;
@@ -161,7 +161,7 @@ export interface CombineOptions extends ShuffleKeyLayout {
   attempt?: number;
   /** A combined output of at most this many bytes travels inline. */
   inlineLimitBytes: number;
-  /** GETs in flight at once; default 16. */
+  /** GETs in flight at once; default DEFAULT_SHUFFLE_GET_CONCURRENCY. */
   concurrency?: number;
   signal?: AbortSignal;
 }
@@ -188,7 +188,7 @@ export async function combineShuffle(options: CombineOptions): Promise<CombineRe
   const ranges: (Uint8Array | undefined)[] = new Array(sources.length);
   let gets = 0;
   let bytesRead = 0;
-  await forEachLimit(sources, options.concurrency ?? 16, signal, async (source, i) => {
+  await forEachLimit(sources, options.concurrency ?? DEFAULT_SHUFFLE_GET_CONCURRENCY, signal, async (source, i) => {
     const length = source.lengths.reduce((sum, x) => sum + x, 0);
     if (length === 0) return;
     if (source.location.kind === 'inline') {

@@ -18,6 +18,15 @@ import {
   type PartitionSource, type ShuffleIndex, type ShuffleKeyLayout,
 } from './shuffle-index.ts';
 
+/**
+ * Shuffle pieces one reader (a consumer task, or a combiner) GETs at once. A consumer of a
+ * large stage reads one small piece from each of many producer objects, so its time is first
+ * bytes in rounds of this many (about 100 ms each on S3), not bandwidth: 64 in flight make a
+ * read of 55 pieces (a combined 3,000 x 3,000 shuffle) one round instead of four. The S3
+ * client's sockets (storage/s3-store.ts) leave room for it beside the table fetches.
+ */
+export const DEFAULT_SHUFFLE_GET_CONCURRENCY = 64;
+
 export interface ShuffleReadOptions {
   /** The connection the view is created on (temporary views are private to it). */
   conn: DuckDBConnection;
@@ -30,7 +39,7 @@ export interface ShuffleReadOptions {
   viewName: string;
   /** Local directory DuckDB may read, for the fetched pieces. */
   scratchDir: string;
-  /** GETs in flight at once; default 16. */
+  /** GETs in flight at once; default DEFAULT_SHUFFLE_GET_CONCURRENCY. */
   concurrency?: number;
   /**
    * Straggler mitigation for reads: a GET still running past its threshold gets a duplicate,
@@ -86,7 +95,7 @@ export async function readShufflePartition(options: ShuffleReadOptions): Promise
   }
   if (!columns?.length) throw new PuffinError('internal', `shuffle view ${viewName}: the declared columns are unknown`);
   assertShuffleable(columns);
-  const concurrency = options.concurrency ?? 16;
+  const concurrency = options.concurrency ?? DEFAULT_SHUFFLE_GET_CONCURRENCY;
   const hedge = options.hedge === false ? undefined : { ...DEFAULT_HEDGE, ...options.hedge };
   const durations: number[] = [];
   let hedgedGets = 0;

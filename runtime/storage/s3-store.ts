@@ -64,6 +64,9 @@ export function s3ErrorToPuffin(err: unknown, what: string): PuffinError {
   return new PuffinError('internal', `${what}: S3 error${detail}`);
 }
 
+/** Sockets one S3 client keeps open at most. */
+export const S3_MAX_SOCKETS = 256;
+
 /**
  * An S3 client with timeouts: without them the SDK waits forever on a silent endpoint.
  * requestTimeout is the socket's idle time, so large downloads are not cut short.
@@ -75,7 +78,9 @@ export function createS3Client(options: Pick<S3ObjectStoreOptions, 'endpoint' | 
     // S3-compatible servers rarely serve virtual-hosted bucket names.
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
     credentials: options.credentials,
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+    // Sockets per client: the SDK's default of 50 would queue a shuffle read's 64 GETs in
+    // flight (exec/shuffle-read.ts) and the file cache's ranged fetches beside it.
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, httpAgent: { keepAlive: true, maxSockets: S3_MAX_SOCKETS }, httpsAgent: { keepAlive: true, maxSockets: S3_MAX_SOCKETS } },
   });
 }
 

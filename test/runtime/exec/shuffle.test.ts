@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Engine, runQuery } from '../../../runtime/engine/engine.ts';
 import { PuffinError } from '../../../runtime/errors.ts';
 import {
-  decodeShuffleIndex, deleteQueryShuffle, deleteShuffleObjects, hashPartitionSql, partitionSources, pieceOf,
+  DEFAULT_SHUFFLE_GET_CONCURRENCY, decodeShuffleIndex, deleteQueryShuffle, deleteShuffleObjects, hashPartitionSql, partitionSources, pieceOf,
   queryShufflePrefixes, rangePartitionSql, readShufflePartition, sampleRangeBounds, shuffleGetCount,
   shuffleObjectKey, sizeShuffle, travelsAsText, writeShuffle,
   type ShuffleIndex, type SortKey,
@@ -436,6 +436,36 @@ describe('shuffle cleanup, keys and aborts', () => {
     assert.throws(() => decodeShuffleIndex({ ...json, offsets: [...json.offsets.slice(0, 4), json.offsets[4] + 1] }), /contiguous/);
     assert.throws(() => decodeShuffleIndex({ ...json, partitions: 4 }), PuffinError);
     assert.throws(() => decodeShuffleIndex({ ...json, taskId: '../../etc' }), PuffinError);
+  });
+
+  test('a reader keeps DEFAULT_SHUFFLE_GET_CONCURRENCY (64) GETs in flight, never more', async () => {
+    const store = freshStore();
+    const w = await writeShuffle({
+      conn, store, sourceSql: 'SELECT * FROM many', scratchDir: scratch, queryId: 'q1', stageId: 'wide', taskId: 't0', inlineLimitBytes: 0,
+      partitioning: { kind: 'hash', keys: [{ expr: 'id', type: 'INTEGER' }], count: 2 },
+    });
+    // 100 producers' pieces of partition 0 (the same object's, read 100 times), each GET slow.
+    let inFlight = 0;
+    let most = 0;
+    const slow = Object.create(store) as CountingStore;
+    slow.getRange = async (key, offset, length) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        await new Promise((r) => setTimeout(r, 20));
+        return await store.getRange(key, offset, length);
+      } finally {
+        inFlight -= 1;
+      }
+    };
+    const r = await readShufflePartition({ conn, store: slow, sources: { indexes: Array.from({ length: 100 }, () => w.index), partition: 0 }, viewName: 'wide', scratchDir: scratch });
+    try {
+      assert.equal(DEFAULT_SHUFFLE_GET_CONCURRENCY, 64);
+      assert.equal(most, DEFAULT_SHUFFLE_GET_CONCURRENCY);
+      assert.equal(r.gets, 100);
+      assert.equal(Number(await scalar(conn, 'SELECT count(*) FROM wide')), 100 * w.index.rows[0]);
+    } finally {
+      await r.release();
+    }
   });
 
   test('a straggling GET gets a hedged duplicate and the first answer wins', async () => {
