@@ -109,8 +109,10 @@ const SERIALIZED_CACHE_ENTRIES = 512;
 const SERIALIZED_CACHE_TEXT = 256 * 1024;
 const serializedCache = new Map<string, string>();
 
+/** Keep (or move to most recently used) one text's parse; the oldest entries go first. */
 function rememberSerialized(sql: string, text: string): void {
   if (sql.length + text.length > SERIALIZED_CACHE_TEXT) return;
+  serializedCache.delete(sql);
   serializedCache.set(sql, text);
   while (serializedCache.size > SERIALIZED_CACHE_ENTRIES) serializedCache.delete(serializedCache.keys().next().value as string);
 }
@@ -118,18 +120,11 @@ function rememberSerialized(sql: string, text: string): void {
 /** Parse SQL text into statements; syntax errors carry DuckDB's message and position. */
 export async function parseStatements(engine: Engine | DuckDBConnection, sql: string): Promise<ParsedStatement[]> {
   if (typeof sql !== 'string' || sql.trim() === '') throw new PuffinError('bad_request', 'the SQL text is empty');
-  let text = serializedCache.get(sql);
-  if (text === undefined) {
-    text = await withConnection(engine, async (conn) => {
-      const reader = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
-      return reader.getRows()[0][0] as string;
-    });
-    rememberSerialized(sql, text);
-  } else {
-    // Most recently used last: the oldest entry is the first one evicted.
-    serializedCache.delete(sql);
-    serializedCache.set(sql, text);
-  }
+  const text = serializedCache.get(sql) ?? await withConnection(engine, async (conn) => {
+    const reader = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR)', [sql]);
+    return reader.getRows()[0][0] as string;
+  });
+  rememberSerialized(sql, text);
   const parsed = parseAstJson(text);
   if (parsed.error) {
     const message = String(parsed.error_message ?? 'cannot parse SQL');

@@ -66,6 +66,12 @@ export function s3ErrorToPuffin(err: unknown, what: string): PuffinError {
 
 /** Sockets one S3 client keeps open at most. */
 export const S3_MAX_SOCKETS = 256;
+/**
+ * The client's agent options (http and https alike): the SDK's default of 50 sockets would
+ * queue a shuffle read's 64 GETs in flight (exec/shuffle-read.ts) and the file cache's ranged
+ * fetches beside it.
+ */
+const S3_AGENT = { keepAlive: true, maxSockets: S3_MAX_SOCKETS };
 
 /**
  * An S3 client with timeouts: without them the SDK waits forever on a silent endpoint.
@@ -78,9 +84,7 @@ export function createS3Client(options: Pick<S3ObjectStoreOptions, 'endpoint' | 
     // S3-compatible servers rarely serve virtual-hosted bucket names.
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
     credentials: options.credentials,
-    // Sockets per client: the SDK's default of 50 would queue a shuffle read's 64 GETs in
-    // flight (exec/shuffle-read.ts) and the file cache's ranged fetches beside it.
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, httpAgent: { keepAlive: true, maxSockets: S3_MAX_SOCKETS }, httpsAgent: { keepAlive: true, maxSockets: S3_MAX_SOCKETS } },
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000, httpAgent: S3_AGENT, httpsAgent: S3_AGENT },
   });
 }
 
