@@ -211,11 +211,18 @@ test('the web console, in a headless browser, against a real server', async () =
   await waitForText('#output', 'cancelled');
   const status = (await (await server.call('GET', `/v1/queries/${longId}`, { key: server.adminKey })).json()) as { status: string };
   assert.equal(status.status, 'cancelled');
-  await new Promise((r) => setTimeout(r, 250)); // the runner notices
-  const cpuBefore = await serverCpuSeconds();
-  await new Promise((r) => setTimeout(r, 800));
-  const cpuUsed = (await serverCpuSeconds()) - cpuBefore;
-  assert.ok(cpuUsed < 0.4, `after the cancel the server used ${cpuUsed.toFixed(2)} CPU-s in 0.8 s: the query still runs`);
+  // The server goes quiet: a running count over 10^10 rows keeps at least one core busy for
+  // minutes, so some half-second window within the deadline must use under a third of a core.
+  // Windows are sampled until one is quiet (the runner notices the cancel, a GC or a poll ends),
+  // so other test files sharing the machine delay the pass but do not fail it.
+  const windows: number[] = [];
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const cpuBefore = await serverCpuSeconds();
+    await new Promise((r) => setTimeout(r, 500));
+    windows.push((await serverCpuSeconds()) - cpuBefore);
+    if (windows.at(-1)! < 0.16) break;
+  }
+  assert.ok(windows.at(-1)! < 0.16, `after the cancel the server never went quiet: CPU-s per 0.5 s window ${windows.map((w) => w.toFixed(2)).join(', ')}; the query still runs`);
   await page.click('#tabs button[data-tab="running"]');
   await waitForText('#running', 'No query is running');
   await page.click('#tabs button[data-tab="query"]');
