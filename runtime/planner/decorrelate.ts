@@ -23,12 +23,19 @@
 //   rejects both; a NULL outer key matches nothing either way; one row of d per key keeps
 //   the row count. Not when the query selects `*` (d's columns would show).
 //
+// Each rewrite also carries the outer query's restrictions of a key over to the derived
+// table or IN set (`transferred`): a conjunct of the WHERE clause that names one outer key
+// column alone, `outer.b IN (uncorrelated subquery)` or `outer.b <op> constant`, holds for
+// every outer row that survives, and the derived table's rows are only ever matched on
+// `inner.a = outer.b`, so `inner.a` may be filtered alike (same column type, so equality is
+// plain). TPC-H Q20: lineitem grouped by (partkey, suppkey) only for the 'forest%' parts.
+//
 // The correlation must be those equalities (and the one inequality) and nothing else: any other reference to the
 // outer query, a subquery inside, GROUP BY, LIMIT, DISTINCT or a window in the subquery, or
 // a name that cannot be told inner or outer, and the subquery is left as it is.
 
 import type { Column } from '../catalog/types.ts';
-import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, operator as op, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
+import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, mapExpression, operator as op, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
 import { fromBindings, resolveName, type Binding } from './scope.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
@@ -142,7 +149,10 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
   /** Derived tables LEFT JOINed to the whole FROM clause (NOT EXISTS with an inequality). */
   const leftJoined: { ref: AstNode; on: AstNode }[] = [];
   const out: AstNode[] = [];
-  for (const c of conjuncts(originalWhere)) {
+  const all = conjuncts(originalWhere);
+  const others = (self: AstNode) => all.filter((x) => x !== self);
+  for (const c of all) {
+    const c0 = c;
     const negated = (c.class === 'OPERATOR' && c.type === 'OPERATOR_NOT' && c.children?.[0]?.class === 'SUBQUERY' && c.children[0].subquery_type === 'EXISTS')
       || (c.class === 'SUBQUERY' && c.subquery_type === 'NOT_EXISTS');
     const exists = negated ? (c.class === 'SUBQUERY' ? c : c.children[0]) : c.class === 'SUBQUERY' && c.subquery_type === 'EXISTS' ? c : undefined;
@@ -160,7 +170,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
           ...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)),
           withAlias(func('min', [c]), '__mn'), withAlias(func('max', [c]), '__mx'),
         ];
-        const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
+        const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, ...transferred(keys, others(c0), found.inner, outer, columnsOf), op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
         const on = keys.map((k, i) => compare('COMPARE_EQUAL', k.outer, colRef(alias, `__k${i + 1}`)));
         const x = unequal.outer;
         const mn = colRef(alias, '__mn');
@@ -177,7 +187,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
       }
       if (found && !unequal && found.correlation.keys.length === 1) {
         const [{ inner, outer: o }] = found.correlation.keys;
-        const local = [...found.correlation.local];
+        const local = [...found.correlation.local, ...transferred(found.correlation.keys, others(c0), found.inner, outer, columnsOf)];
         if (negated) local.push(op('OPERATOR_IS_NOT_NULL', [inner]));
         const body = selectFrom([inner], exists.subquery.node.from_table, local);
         out.push(negated ? conjunction('OR', [op('OPERATOR_IS_NULL', [o]), op('OPERATOR_NOT', [inSubquery(o, body)])]) : inSubquery(o, body));
@@ -204,7 +214,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
         const alias = `__pdb_d${n}`;
         const keys = found.correlation.keys;
         const list = [...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)), withAlias(items[0], '__v')];
-        const table = selectFrom(list, body!.from_table, found.correlation.local, keys.map((k) => k.inner));
+        const table = selectFrom(list, body!.from_table, [...found.correlation.local, ...transferred(keys, others(c), found.inner, outer, columnsOf)], keys.map((k) => k.inner));
         derived.push(derivedRef(alias, table));
         const value = colRef(alias, '__v');
         out.push({ ...c, left: c.left === scalarSide ? value : c.left, right: c.right === scalarSide ? value : c.right });
@@ -267,4 +277,67 @@ function columnsOutsideAggregates(e: AstNode, aggregates: ReadonlySet<string>): 
   if (e.class === 'FUNCTION' && aggregates.has(String(e.function_name).toLowerCase())) return false;
   if (e.class === 'COLUMN_REF') return true;
   return expressionChildren(e).some((x) => columnsOutsideAggregates(x, aggregates));
+}
+
+/** Functions whose value differs between two calls with the same arguments. */
+const VOLATILE = /^(random|gen_random_uuid|uuid|setseed|nextval|currval)$/i;
+
+/** The resolved (binding, column) of a plain column reference among `bindings`, with its catalog type. */
+function plainColumn(col: AstNode, bindings: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): { binding: Binding; column: string; type: string } | undefined {
+  if (col.class !== 'COLUMN_REF') return undefined;
+  const r = resolveName(col.column_names as string[], bindings);
+  if (typeof r === 'string' || r.path.length > 0 || !r.binding.ref) return undefined;
+  const types = (columnsOf(r.binding.ref) ?? []).filter((c) => c.name.toLowerCase() === r.column).map((c) => c.type);
+  return types.length === 1 ? { binding: r.binding, column: r.column, type: types[0] } : undefined;
+}
+
+/** Is a subquery's body a plain SELECT over catalog tables that names nothing of the outer query? */
+function uncorrelated(body: AstNode, outer: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): boolean {
+  if (body?.type !== 'SELECT_NODE' || (body.cte_map?.map ?? []).length || (body.modifiers ?? []).length || body.qualify || body.sample) return false;
+  const own = fromBindings(body.from_table, columnsOf, true);
+  if (!own || own.length === 0) return false;
+  const exprs = [...(body.select_list ?? []), body.where_clause, ...(body.group_expressions ?? []), body.having].filter(Boolean) as AstNode[];
+  return exprs.every((e) => {
+    const sides = sidesOf(e, own, outer);
+    return sides !== undefined && !sides.has('outer') && !sides.has(undefined) && !someExpression(e, (x) => x.class === 'FUNCTION' && VOLATILE.test(String(x.function_name)));
+  });
+}
+
+/**
+ * The outer WHERE's restrictions of each key's outer column (conjuncts naming that column
+ * alone, with constants or one uncorrelated IN subquery), rewritten onto the key's inner
+ * column, for the derived table or IN set (see the head of this file). Only where both
+ * columns are catalog columns of one type.
+ */
+function transferred(keys: Correlation['keys'], others: AstNode[], inner: Binding[], outer: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): AstNode[] {
+  const out: AstNode[] = [];
+  for (const k of keys) {
+    const o = plainColumn(k.outer, outer, columnsOf);
+    const i = plainColumn(k.inner, inner, columnsOf);
+    if (!o || !i || o.type !== i.type) continue;
+    for (const c of others) {
+      let refs = 0;
+      let ok = true;
+      const visit = (e: AstNode) => {
+        if (!ok) return;
+        if (e.class === 'COLUMN_REF') {
+          const r = plainColumn(e, outer, columnsOf);
+          if (r && r.binding === o.binding && r.column === o.column) refs++;
+          else ok = false;
+          return;
+        }
+        if (e.class === 'SUBQUERY') {
+          if (e.subquery_type !== 'ANY' || e.child?.class !== 'COLUMN_REF' || !uncorrelated(e.subquery.node, outer, columnsOf)) ok = false;
+          else visit(e.child);
+          return;
+        }
+        if (e.class === 'STAR' || e.class === 'PARAMETER' || e.class === 'LAMBDA' || e.class === 'COLUMNS' || e.class === 'WINDOW' || (e.class === 'FUNCTION' && VOLATILE.test(String(e.function_name)))) { ok = false; return; }
+        expressionChildren(e).forEach(visit);
+      };
+      visit(c);
+      // An OR or NOT of it is fine too: the conjunct as a whole is a predicate of the key alone.
+      if (ok && refs > 0) out.push(mapExpression(c, (e) => (e.class === 'COLUMN_REF' ? k.inner : undefined)));
+    }
+  }
+  return out;
 }

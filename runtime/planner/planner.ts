@@ -741,12 +741,20 @@ export class Planner {
     if (select.sample) return 'SAMPLE is evaluated in one place';
     const exprs = [...selectExpressions(select), ...fromExpressions(select.from_table)];
     // A subquery of the WHERE clause that only reads a materialized result (x IN (SELECT *
-    // FROM <step>)) is evaluated by every fragment, the result read whole by each.
+    // FROM <step>)) is evaluated by every fragment, the result read whole by each; so is one
+    // that binds on its own over tables under the broadcast limit (broadcastSubquery).
     const whereSubqueries = new Set(subqueriesOf(select.where_clause));
     const resultReads: AstNode[] = [];
+    const subqueryTables: AstNode[] = [];
     for (const sq of exprs.flatMap((e) => subqueriesOf(e))) {
-      if (!whereSubqueries.has(sq) || !materializedRead(sq)) return 'subqueries are evaluated in one place';
-      resultReads.push(sq.from_table);
+      if (!whereSubqueries.has(sq)) return 'subqueries are evaluated in one place';
+      if (materializedRead(sq)) {
+        resultReads.push(sq.from_table);
+        continue;
+      }
+      const read = await this.broadcastSubquery(ctx, sq);
+      if (typeof read === 'string') return `subqueries are evaluated in one place (${read})`;
+      subqueryTables.push(...read);
     }
     // A collated value compares and groups by its collation, which a partial's plain column
     // loses: GROUP BY x COLLATE NOCASE over partials grouped 'AIR' and 'air' apart.
@@ -790,6 +798,15 @@ export class Planner {
       const bytes = tableBytes(table.snapshot);
       if (bytes > this.options.broadcastLimitBytes) return `the materialized result a subquery reads (${bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
       if (!broadcast.some((b) => b.table === table)) broadcast.push({ ref, table, bytes });
+    }
+    // A subquery's table is a view of its own in every task: never the split table or a
+    // partitioned side, whose view there holds only the task's part of it.
+    for (const ref of subqueryTables) {
+      const table = ctx.refTable.get(ref)!;
+      if (table === splitRef.table || (partitioned && (table === partitioned.a.table || table === partitioned.b.table))) return `subqueries are evaluated in one place (one reads ${table.snapshot.name}, which is split)`;
+      // Its own filters prune its files (pruneRef): a table both the query and a subquery
+      // read is one input of the files either keeps.
+      broadcast.push({ ref, table, bytes: tableBytes(table.snapshot) });
     }
 
     const isAggregate = select.group_expressions?.length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES'
@@ -866,6 +883,39 @@ export class Planner {
       ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
       reason: final ? `${reason}; ${final.stage.reason}` : reason,
     };
+  }
+
+  /**
+   * The table references of a WHERE subquery that every task may evaluate itself, reading
+   * its tables whole: it binds on its own (so it is not correlated), reads only catalog
+   * tables under the broadcast limit, and gives every task the same rows (nothing volatile,
+   * no LIMIT or SAMPLE, which could pick different rows in each). TPC-H Q16's `NOT IN
+   * (SELECT s_suppkey FROM supplier WHERE ...)`. Otherwise why not.
+   */
+  private async broadcastSubquery(ctx: PlanContext, body: AstNode): Promise<AstNode[] | string> {
+    const { tables, tableFunctions } = findBaseTables(body);
+    if (tables.length === 0 || tableFunctions.length > 0) return 'one reads no table, or a table function';
+    let chosen = false;
+    visitNodes(body, (n) => {
+      if (n.type === 'LIMIT_MODIFIER' || n.type === 'LIMIT_PERCENT_MODIFIER' || (n.sample !== undefined && n.sample !== null)) chosen = true;
+      return !chosen;
+    });
+    if (chosen) return 'one has a LIMIT or SAMPLE';
+    for (const ref of tables) {
+      const table = ctx.refTable.get(ref);
+      if (!table) return 'one reads what is not a catalog table';
+      const bytes = tableBytes(table.snapshot);
+      if (bytes > this.options.broadcastLimitBytes) return `one reads ${table.snapshot.name} (${bytes} bytes), over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
+    }
+    if (await mentionsVolatile(ctx.conn, body)) return 'one calls a volatile function';
+    try {
+      const [sql] = await printNodes(ctx.conn, [body]);
+      await this.describe(ctx.conn, ctx.tables, sql, ctx.signal);
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return 'one is correlated with the query around it';
+    }
+    return tables;
   }
 
   /**
