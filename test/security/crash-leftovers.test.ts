@@ -58,14 +58,29 @@ function scratchEntries(home: string): string[] {
   if (existsSync(cache)) {
     for (const name of readdirSync(cache)) if (/^pool-\d+$/.test(name)) dirs.push(join(cache, name, 'staging'), join(cache, name, 'partials'));
   }
-  return dirs.filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).map((name) => join(d, name)));
+  return dirs.flatMap((d) => {
+    try {
+      return readdirSync(d).map((name) => join(d, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []; // not made yet, or removed meanwhile
+      throw err;
+    }
+  });
 }
 
+/** Bytes of the files under a path; what the running server deletes meanwhile counts 0. */
 function bytesUnder(path: string): number {
   const info = statSync(path, { throwIfNoEntry: false });
   if (!info) return 0;
   if (!info.isDirectory()) return info.size;
-  return readdirSync(path).reduce((sum, name) => sum + bytesUnder(join(path, name)), 0);
+  let names: string[];
+  try {
+    names = readdirSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  return names.reduce((sum, name) => sum + bytesUnder(join(path, name)), 0);
 }
 
 const WRITES = [
