@@ -36,7 +36,7 @@
 
 import type { Column } from '../catalog/types.ts';
 import { booleanConstant, colRef, conjunction, conjuncts, expressionChildren, func, mapExpression, operator as op, selectNode, someExpression, withAlias, type AstNode } from './ast.ts';
-import { fromBindings, resolveName, type Binding } from './scope.ts';
+import { fromBindings, isVolatileFunction, resolveName, type Binding } from './scope.ts';
 
 /** Aggregates whose value over no rows is NULL (so "no group" and "NULL" compare alike). */
 const NULL_ON_EMPTY = new Set([
@@ -150,9 +150,9 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
   const leftJoined: { ref: AstNode; on: AstNode }[] = [];
   const out: AstNode[] = [];
   const all = conjuncts(originalWhere);
-  const others = (self: AstNode) => all.filter((x) => x !== self);
   for (const c of all) {
-    const c0 = c;
+    /** The WHERE's other conjuncts, whose restrictions of a key `transferred` carries over. */
+    const others = all.filter((x) => x !== c);
     const negated = (c.class === 'OPERATOR' && c.type === 'OPERATOR_NOT' && c.children?.[0]?.class === 'SUBQUERY' && c.children[0].subquery_type === 'EXISTS')
       || (c.class === 'SUBQUERY' && c.subquery_type === 'NOT_EXISTS');
     const exists = negated ? (c.class === 'SUBQUERY' ? c : c.children[0]) : c.class === 'SUBQUERY' && c.subquery_type === 'EXISTS' ? c : undefined;
@@ -170,7 +170,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
           ...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)),
           withAlias(func('min', [c]), '__mn'), withAlias(func('max', [c]), '__mx'),
         ];
-        const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, ...transferred(keys, others(c0), found.inner, outer, columnsOf), op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
+        const table = selectFrom(list, exists.subquery.node.from_table, [...found.correlation.local, ...transferred(keys, others, found.inner, outer, columnsOf), op('OPERATOR_IS_NOT_NULL', [c])], keys.map((k) => k.inner));
         const on = keys.map((k, i) => compare('COMPARE_EQUAL', k.outer, colRef(alias, `__k${i + 1}`)));
         const x = unequal.outer;
         const mn = colRef(alias, '__mn');
@@ -187,7 +187,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
       }
       if (found && !unequal && found.correlation.keys.length === 1) {
         const [{ inner, outer: o }] = found.correlation.keys;
-        const local = [...found.correlation.local, ...transferred(found.correlation.keys, others(c0), found.inner, outer, columnsOf)];
+        const local = [...found.correlation.local, ...transferred(found.correlation.keys, others, found.inner, outer, columnsOf)];
         if (negated) local.push(op('OPERATOR_IS_NOT_NULL', [inner]));
         const body = selectFrom([inner], exists.subquery.node.from_table, local);
         out.push(negated ? conjunction('OR', [op('OPERATOR_IS_NULL', [o]), op('OPERATOR_NOT', [inSubquery(o, body)])]) : inSubquery(o, body));
@@ -214,7 +214,7 @@ export function decorrelate(root: AstNode, columnsOf: (node: AstNode) => Column[
         const alias = `__pdb_d${n}`;
         const keys = found.correlation.keys;
         const list = [...keys.map((k, i) => withAlias(k.inner, `__k${i + 1}`)), withAlias(items[0], '__v')];
-        const table = selectFrom(list, body!.from_table, [...found.correlation.local, ...transferred(keys, others(c), found.inner, outer, columnsOf)], keys.map((k) => k.inner));
+        const table = selectFrom(list, body!.from_table, [...found.correlation.local, ...transferred(keys, others, found.inner, outer, columnsOf)], keys.map((k) => k.inner));
         derived.push(derivedRef(alias, table));
         const value = colRef(alias, '__v');
         out.push({ ...c, left: c.left === scalarSide ? value : c.left, right: c.right === scalarSide ? value : c.right });
@@ -266,10 +266,8 @@ function compare(type: string, left: AstNode, right: AstNode): AstNode {
  * a struct field (its type is not looked into).
  */
 function orderedType(col: AstNode, inner: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): boolean {
-  const r = resolveName(col.column_names as string[], inner);
-  if (typeof r === 'string' || r.path.length > 0 || !r.binding.ref) return false;
-  const types = (columnsOf(r.binding.ref) ?? []).filter((c) => c.name.toLowerCase() === r.column).map((c) => c.type);
-  return types.length === 1 && !/FLOAT|DOUBLE|REAL|\[|STRUCT|MAP|UNION|LIST/i.test(types[0]);
+  const type = plainColumn(col, inner, columnsOf)?.type;
+  return type !== undefined && !/FLOAT|DOUBLE|REAL|\[|STRUCT|MAP|UNION|LIST/i.test(type);
 }
 
 /** Does the expression reference a column outside every aggregate call? */
@@ -278,9 +276,6 @@ function columnsOutsideAggregates(e: AstNode, aggregates: ReadonlySet<string>): 
   if (e.class === 'COLUMN_REF') return true;
   return expressionChildren(e).some((x) => columnsOutsideAggregates(x, aggregates));
 }
-
-/** Functions whose value differs between two calls with the same arguments. */
-const VOLATILE = /^(random|gen_random_uuid|uuid|setseed|nextval|currval)$/i;
 
 /** The resolved (binding, column) of a plain column reference among `bindings`, with its catalog type. */
 function plainColumn(col: AstNode, bindings: Binding[], columnsOf: (node: AstNode) => Column[] | undefined): { binding: Binding; column: string; type: string } | undefined {
@@ -299,7 +294,7 @@ function uncorrelated(body: AstNode, outer: Binding[], columnsOf: (node: AstNode
   const exprs = [...(body.select_list ?? []), body.where_clause, ...(body.group_expressions ?? []), body.having].filter(Boolean) as AstNode[];
   return exprs.every((e) => {
     const sides = sidesOf(e, own, outer);
-    return sides !== undefined && !sides.has('outer') && !sides.has(undefined) && !someExpression(e, (x) => x.class === 'FUNCTION' && VOLATILE.test(String(x.function_name)));
+    return sides !== undefined && !sides.has('outer') && !sides.has(undefined) && !someExpression(e, (x) => x.class === 'FUNCTION' && isVolatileFunction(String(x.function_name)));
   });
 }
 
@@ -331,7 +326,7 @@ function transferred(keys: Correlation['keys'], others: AstNode[], inner: Bindin
           else visit(e.child);
           return;
         }
-        if (e.class === 'STAR' || e.class === 'PARAMETER' || e.class === 'LAMBDA' || e.class === 'COLUMNS' || e.class === 'WINDOW' || (e.class === 'FUNCTION' && VOLATILE.test(String(e.function_name)))) { ok = false; return; }
+        if (e.class === 'STAR' || e.class === 'PARAMETER' || e.class === 'LAMBDA' || e.class === 'COLUMNS' || e.class === 'WINDOW' || (e.class === 'FUNCTION' && isVolatileFunction(String(e.function_name)))) { ok = false; return; }
         expressionChildren(e).forEach(visit);
       };
       visit(c);
