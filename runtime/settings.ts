@@ -31,6 +31,7 @@ export const SETTINGS = {
   partitionedAggregateGroups: { env: 'PUFFINDB_PARTITIONED_AGGREGATE_GROUPS', default: '50000', description: 'A grouped aggregate whose partial groups (its groups, estimated from integer group keys\' statistics, times the tasks that produce partials) reach this many aggregates them in a stage of PUFFINDB_SHUFFLE_PARTITIONS tasks instead of on the coordinator; 0: every grouped aggregate does.' },
   subqueryStageBytes: { env: 'PUFFINDB_SUBQUERY_STAGE_BYTES', default: '67108864', description: 'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) that would pull up about this many bytes or more to one node (its tables\' bytes times the share of their columns it uses) runs each of them first as a distributed query of its own, and plans the rest over their results; 0: always.' },
   shuffleCombineAbove: { env: 'PUFFINDB_SHUFFLE_COMBINE_ABOVE', default: '128', description: 'A shuffle whose producers stored at least this many objects is read through the combining exchange (a round of about as many combiner tasks), so each consumer GETs about sqrt(producers) objects instead of one per producer; 0: never.' },
+  stageTaskBytes: { env: 'PUFFINDB_STAGE_TASK_BYTES', default: '8388608', description: 'A stage that reads a shuffle runs its partitions in tasks of about this many bytes of the producers\' pieces (contiguous partitions grouped once the producers are done), never more tasks than partitions; 0: one task per partition.' },
   shufflePartitions: { env: 'PUFFINDB_SHUFFLE_PARTITIONS', default: 'maxFragments', description: 'Partitions (tasks) of a partitioned hash join of two tables over the broadcast limit.' },
   workerFunction: { env: 'PUFFINDB_WORKER_FUNCTION', default: '', description: 'Name or ARN of the worker Lambda; when set, fragments run on Lambda.' },
   lambdaEndpoint: { env: 'PUFFINDB_LAMBDA_ENDPOINT', default: '', description: 'Override of the Lambda API endpoint (tests, local emulators).' },
@@ -87,6 +88,7 @@ export interface Settings {
   broadcastLimitBytes: number;
   shufflePartitions: number;
   shuffleCombineAbove: number;
+  stageTaskBytes: number;
   partitionedAggregateGroups: number;
   subqueryStageBytes: number;
   workerFunction?: string;
@@ -186,6 +188,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     broadcastLimitBytes: int(env, S.broadcastLimitBytes, 64 * 1024 * 1024),
     shufflePartitions: int(env, S.shufflePartitions, int(env, S.maxFragments, workers)),
     shuffleCombineAbove: int(env, S.shuffleCombineAbove, 128),
+    stageTaskBytes: int(env, S.stageTaskBytes, 8 * 1024 * 1024),
     partitionedAggregateGroups: int(env, S.partitionedAggregateGroups, 50_000),
     subqueryStageBytes: int(env, S.subqueryStageBytes, 64 * 1024 * 1024),
     workerFunction: str(env, S.workerFunction),

@@ -102,6 +102,7 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.broadcastLimitBytes.env]: `\${${inputs.ref('broadcast_limit_bytes')}}`,
     [S.shufflePartitions.env]: `\${${inputs.ref('shuffle_partitions')}}`,
     [S.shuffleCombineAbove.env]: `\${${inputs.ref('shuffle_combine_above')}}`,
+    [S.stageTaskBytes.env]: `\${${inputs.ref('stage_task_bytes')}}`,
     [S.partitionedAggregateGroups.env]: `\${${inputs.ref('partitioned_aggregate_groups')}}`,
     [S.subqueryStageBytes.env]: `\${${inputs.ref('subquery_stage_bytes')}}`,
     [S.workerFunction.env]: ctx.functionName('worker'),

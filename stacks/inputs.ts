@@ -229,6 +229,7 @@ export const INPUTS = {
   }),
   shuffle_partitions: number('functions', 64, 'Partitions (tasks) of a partitioned hash join of two tables over broadcast_limit_bytes (each task joins one partition of both), and of a partitioned aggregation.', between('shuffle_partitions', 1, 10000)),
   shuffle_combine_above: number('functions', 128, 'A shuffle whose producer tasks stored at least this many objects is read through the combining exchange: a round of about as many combiner tasks, after which each consumer task reads about sqrt(producers) objects instead of one per producer; 0: never.', between('shuffle_combine_above', 0, 1000000)),
+  stage_task_bytes: number('functions', 8388608, 'A stage that reads a shuffle runs its partitions in tasks of about this many bytes of the producers\' pieces (contiguous partitions grouped once the producers are done), never more tasks than partitions; 0: one task per partition.', between('stage_task_bytes', 0, 68719476736)),
   partitioned_aggregate_groups: number(
     'functions',
     50000,

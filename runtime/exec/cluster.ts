@@ -144,6 +144,7 @@ export class LocalCluster implements QueryService {
       storeOptions: storeOptionsOf(settings),
       shuffleUrl: settings.shuffleUrl,
       shuffleCombineAbove: settings.shuffleCombineAbove,
+      stageTaskBytes: settings.stageTaskBytes,
       // Event invocations with completions in the state store, for queries of many fragments
       // (only with a worker Lambda, Redis and PUFFINDB_ASYNC_THRESHOLD > 0).
       asyncFanout: asyncFanoutFor(settings, invoker, options.state),

@@ -18,7 +18,7 @@ import type { FileRef, Fragment, Partitioning, Plan, Stage, StageStats } from '.
 import type { ColumnStats } from '../catalog/types.ts';
 
 export type { StageStats };
-import { assertCompatible, partitionSlicer, type ShuffleIndex } from './shuffle-index.ts';
+import { DEFAULT_STAGE_TASK_BYTES, assertCompatible, coalescePartitions, joinAdjacentSources, partitionBytes, partitionSlicer, type ShuffleIndex } from './shuffle-index.ts';
 import { DEFAULT_COMBINE_ABOVE, combineGrid, combineSourceOf, shouldCombine } from './shuffle-combine.ts';
 import { deleteQueryShuffle, deleteShuffleObjects } from './shuffle-read.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
@@ -79,6 +79,12 @@ export interface CoordinatorOptions {
    * DEFAULT_COMBINE_ABOVE; 0 turns it off.
    */
   shuffleCombineAbove?: number;
+  /**
+   * Shuffle bytes a later stage's task reads, about: its partitions are grouped into tasks of
+   * about this many bytes of its producers' pieces (coalescePartitions). Default
+   * DEFAULT_STAGE_TASK_BYTES; 0: one task per partition.
+   */
+  stageTaskBytes?: number;
 }
 
 const DEFAULT_STRAGGLERS = { factor: 3, minMs: 1000 };
@@ -241,9 +247,11 @@ export class Coordinator {
       if (mode === 'async') await this.runFragmentsAsync(plan.fragments, run, controller);
       else await this.runFragments(plan.fragments, run, controller);
       for (const stage of plan.stages ?? []) {
-        for (const read of stage.reads) await this.combineIfMany(read.stage, stage.tasks, run, controller, mode);
-        const tasks = this.stageTasks(stage, run);
-        this.startStages(run, [{ id: stage.id, tasks: tasks.length, output: stage.output.partitioning }]);
+        // Its tasks: contiguous ranges of its partitions, sized by the bytes its producers wrote.
+        const ranges = this.taskRanges(stage, run);
+        for (const read of stage.reads) await this.combineIfMany(read.stage, ranges.length, run, controller, mode);
+        const tasks = this.stageTasks(stage, run, ranges);
+        this.startStages(run, [{ id: stage.id, tasks: tasks.length, output: stage.output.partitioning, partitions: stage.tasks }]);
         if (mode === 'async') await this.runFragmentsAsync(tasks, run, controller);
         else await this.runFragments(tasks, run, controller);
       }
@@ -267,31 +275,50 @@ export class Coordinator {
     }
   }
 
-  private startStages(run: QueryRun, stages: { id: string; tasks: number; output: Partitioning }[]): void {
+  private startStages(run: QueryRun, stages: { id: string; tasks: number; output: Partitioning; partitions?: number }[]): void {
     for (const st of stages) {
       run.stageStats.set(st.id, {
         stage: st.id, tasks: st.tasks, rowsOut: 0, bytesOut: 0, bytesIn: 0, shuffleGets: 0, shufflePuts: 0, ms: 0,
         output: st.output.kind === 'hash' ? `hash(${st.output.count})` : 'single',
+        ...(st.partitions !== undefined && st.partitions !== st.tasks ? { partitions: st.partitions } : {}),
       });
       run.stageStarted.set(st.id, Date.now());
     }
   }
 
   /**
-   * The tasks of a later stage, made once the stages it reads are done: task p reads
-   * partition p of every producer of each stage it reads, and every broadcast table whole.
+   * A later stage's tasks as ranges of its partitions (shuffle-index.ts coalescePartitions):
+   * about CoordinatorOptions.stageTaskBytes of its producers' pieces each, never more tasks
+   * than partitions. A stage that reads no shuffle keeps one task per partition.
    */
-  private stageTasks(stage: Stage, run: QueryRun): Fragment[] {
+  private taskRanges(stage: Stage, run: QueryRun): [number, number][] {
+    const reads = stage.reads.map((read) => run.shuffles.get(read.stage) ?? []);
+    if (!reads.some((indexes) => indexes.length)) return Array.from({ length: stage.tasks }, (_, p): [number, number] => [p, p + 1]);
+    return coalescePartitions(partitionBytes(reads, stage.tasks), this.options.stageTaskBytes ?? DEFAULT_STAGE_TASK_BYTES);
+  }
+
+  /**
+   * The tasks of a later stage, made once the stages it reads are done: task j reads its
+   * range of partitions of every producer of each stage it reads (one ranged GET per
+   * producer object), and every broadcast table whole.
+   */
+  private stageTasks(stage: Stage, run: QueryRun, ranges: [number, number][]): Fragment[] {
     const tasks: Fragment[] = [];
-    // Each task is sent its own partition's pieces only (checked once per stage read).
+    // Each task is sent its own partitions' pieces only (checked once per stage read).
     const slicers = stage.reads.map((read) => partitionSlicer(run.shuffles.get(read.stage) ?? []));
-    for (let p = 0; p < stage.tasks; p++) {
+    const piecesOf = (r: number, [from, to]: [number, number]) => {
+      if (to - from === 1) return slicers[r](from);
+      const pieces = [];
+      for (let p = from; p < to; p++) pieces.push(...slicers[r](p));
+      return joinAdjacentSources(pieces);
+    };
+    for (const [j, range] of ranges.entries()) {
       const task: Fragment = {
-        id: `${stage.id.replace(/[^A-Za-z0-9_-]/g, '_')}-t${p}`,
+        id: `${stage.id.replace(/[^A-Za-z0-9_-]/g, '_')}-t${j}`,
         output: stage.id,
         inputs: stage.tables,
         sql: stage.sql,
-        shuffleReads: stage.reads.map((read, r) => ({ view: read.view, columns: read.columns, partition: p, sources: slicers[r](p) })),
+        shuffleReads: stage.reads.map((read, r) => ({ view: read.view, columns: read.columns, partition: range[0], sources: piecesOf(r, range) })),
       };
       if (stage.output.partitioning.kind === 'hash') task.shuffleWrite = { stage: stage.id, partitioning: stage.output.partitioning };
       if (stage.output.store) task.store = true;

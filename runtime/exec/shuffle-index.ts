@@ -116,6 +116,71 @@ export function partitionSlicer(indexes: readonly ShuffleIndex[]): (partition: n
   };
 }
 
+/**
+ * The tasks of a later stage, as contiguous ranges [from, to) of its partitions: partitions
+ * are taken in order into one task until the next would bring its bytes (every producer's
+ * piece of them, over every stage it reads) past `targetBytes`; a partition larger than the
+ * target is a task of its own (a partition cannot be split: its rows share keys). Hash
+ * partitions can be read together because a task's SQL is the same for any set of whole
+ * partitions; range partitions stay in order. The shuffle's partition count is fixed when
+ * its producers run (the planner's estimate at most); this is the run-time correction
+ * (Spark's adaptive coalescing of shuffle partitions), so a small shuffle is a few tasks,
+ * not one per worker. targetBytes <= 0: one task per partition.
+ */
+/** Shuffle bytes a later stage's task reads, about, by default (PUFFINDB_STAGE_TASK_BYTES). */
+export const DEFAULT_STAGE_TASK_BYTES = 8 * 1024 * 1024;
+
+export function coalescePartitions(bytes: readonly number[], targetBytes: number): [number, number][] {
+  if (bytes.length === 0) return [];
+  if (!(targetBytes > 0)) return bytes.map((_, p) => [p, p + 1]);
+  const ranges: [number, number][] = [];
+  let from = 0;
+  let sum = 0;
+  for (let p = 0; p < bytes.length; p++) {
+    if (p > from && sum + bytes[p] > targetBytes) {
+      ranges.push([from, p]);
+      from = p;
+      sum = 0;
+    }
+    sum += bytes[p];
+  }
+  ranges.push([from, bytes.length]);
+  return ranges;
+}
+
+/** Bytes of each partition over every producer of the stages a later stage reads. */
+export function partitionBytes(reads: readonly (readonly ShuffleIndex[])[], partitions: number): number[] {
+  const bytes = new Array<number>(partitions).fill(0);
+  for (const indexes of reads) {
+    for (const index of indexes) {
+      if (index.partitions !== partitions) throw new PuffinError('internal', `task ${index.taskId} wrote ${index.partitions} partitions, its consumer stage has ${partitions}`);
+      for (let p = 0; p < partitions; p++) bytes[p] += index.lengths[p];
+    }
+  }
+  return bytes;
+}
+
+/**
+ * Pieces of a range of partitions, with each producer's adjacent pieces joined: partitions
+ * are laid end to end in a producer's object, so partitions from..to-1 of one producer are
+ * one ranged GET (its Parquet files listed in order), not one per partition.
+ */
+export function joinAdjacentSources(sources: readonly PartitionSource[]): PartitionSource[] {
+  const out: PartitionSource[] = [];
+  const last = new Map<string, number>();
+  for (const s of sources) {
+    const i = s.location.kind === 'object' ? last.get(`${s.taskId}\n${s.location.key}`) : undefined;
+    const prev = i === undefined ? undefined : out[i];
+    if (prev && prev.location.kind === 'object' && prev.offset + prev.length === s.offset) {
+      out[i!] = { ...prev, length: prev.length + s.length, rows: prev.rows + s.rows, files: [...prev.files, ...s.files] };
+      continue;
+    }
+    if (s.location.kind === 'object') last.set(`${s.taskId}\n${s.location.key}`, out.length);
+    out.push(s);
+  }
+  return out;
+}
+
 /** Structural check of a PartitionSource that crossed a process boundary. */
 export function decodePartitionSource(value: unknown): PartitionSource {
   const bad = (why: string): never => {

@@ -27,7 +27,9 @@ function actual(figures: AnalyzedFigures | undefined, stage: string): string {
   if (!f) return '';
   const shuffle = f.shuffleGets || f.shufflePuts ? `, ${f.shuffleGets} GETs, ${f.shufflePuts} PUTs` : '';
   const cache = f.cacheHits || f.cacheMisses ? `, partition cache ${f.cacheHits ?? 0} hit(s) ${f.cacheMisses ?? 0} miss(es) ${bytes(f.cacheBytesSaved ?? 0)} saved` : '';
-  return ` [actual: ${f.rowsOut} rows out, ${bytes(f.bytesIn)} in, ${bytes(f.bytesOut)} out${shuffle}${cache}, ${f.ms} ms]`;
+  // A later stage whose partitions were grouped into fewer tasks (by the bytes its producers wrote).
+  const grouped = f.partitions !== undefined ? `${f.tasks} task(s) for ${f.partitions} partitions, ` : '';
+  return ` [actual: ${grouped}${f.rowsOut} rows out, ${bytes(f.bytesIn)} in, ${bytes(f.bytesOut)} out${shuffle}${cache}, ${f.ms} ms]`;
 }
 
 /** Leaf stages: the fragments grouped by output, in first-seen order. */

@@ -55,6 +55,12 @@ export interface StageStats {
   cacheBytesSaved?: number;
   /** 'hash(N)' or 'single' (to the reduce step). */
   output: string;
+  /**
+   * A later stage whose partitions were grouped into fewer tasks (by the bytes its producers
+   * wrote, exec/shuffle-index.ts coalescePartitions): its planned partitions. Absent when
+   * every partition was a task.
+   */
+  partitions?: number;
 }
 
 /** A stage after the leaf fragments. */

@@ -203,6 +203,8 @@ export interface DifferentialFixture {
    * openDifferential was given them: e.g. subqueries always run as steps.
    */
   also?: LocalCluster;
+  /** Another cluster over the same data with these settings on top of the fixture's (closed with it). */
+  variant(env: Record<string, string>): Promise<LocalCluster>;
   /** DuckDB's answer to each query run so far. */
   answers: Map<string, Promise<QueryResult>>;
   /** The (query, plan) pairs already run: the answer is a function of the plan. */
@@ -251,18 +253,29 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
   for (const extra of ['nullable', 'empty_t', 'skew_a', 'skew_b']) await register(extra, join(data, extra));
   assert.ok((await catalog.getTable('lineitem'))!.files.length >= 7, 'lineitem has at least 7 files, so 7 fragments are 7');
 
-  const settings = loadSettings({ PUFFINDB_HOME: home, PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env });
+  // One task per shuffle partition unless a suite says otherwise: at this data size every
+  // shuffle would otherwise be grouped into one task (PUFFINDB_STAGE_TASK_BYTES), and the
+  // suites check 1, 3 and 8 partitions as 1, 3 and 8 tasks.
+  const base = { PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', PUFFINDB_STAGE_TASK_BYTES: '0' };
+  const settings = loadSettings({ PUFFINDB_HOME: home, ...base, ...env });
   const cluster = await LocalCluster.open({ settings, catalog, invoker });
   const also = alsoEnv
-    ? await LocalCluster.open({ settings: loadSettings({ PUFFINDB_HOME: join(dir, 'home-also'), PUFFINDB_WAREHOUSE: data, PUFFINDB_WORKERS: '2', PUFFINDB_THREADS: '1', ...env, ...alsoEnv }), catalog, invoker })
+    ? await LocalCluster.open({ settings: loadSettings({ PUFFINDB_HOME: join(dir, 'home-also'), ...base, ...env, ...alsoEnv }), catalog, invoker })
     : undefined;
+  const variants: LocalCluster[] = [];
   return {
     reference,
     cluster,
     ...(also ? { also } : {}),
+    async variant(more) {
+      const v = await LocalCluster.open({ settings: loadSettings({ PUFFINDB_HOME: join(dir, `home-v${variants.length}`), ...base, ...env, ...more }), catalog, invoker });
+      variants.push(v);
+      return v;
+    },
     answers: new Map(),
     plansRun: new Set(),
     async close() {
+      for (const v of variants) await v.close();
       await also?.close();
       await cluster.close();
       reference.close();
@@ -283,7 +296,7 @@ export async function assertSameAsDuckDB(f: DifferentialFixture, name: string, s
   // Options that give the same plan as an earlier run (a table of three files at 7 fragments
   // plans the 3 fragments it did at 3) are checked once: planned (cheap), not run again.
   const planned = await cluster.explain(sql, { ...options, role: 'admin' });
-  const key = `${cluster === f.cluster ? '' : 'also\n'}${sql}\n${JSON.stringify(planned)}`;
+  const key = `${cluster === f.cluster ? '' : cluster === f.also ? 'also\n' : `${String(cluster.settings.home)}\n`}${sql}\n${JSON.stringify(planned)}`;
   // A staged plan's steps are planned when they run: it does not show what will run.
   if (planned.shape !== 'staged' && f.plansRun.has(key)) {
     check?.(planned);

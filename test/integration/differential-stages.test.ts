@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
+import { formatPlan } from '../../runtime/planner/explain.ts';
+import { assertSameResult } from '../helpers/compare.ts';
 import { QUERIES, STAGE_QUERIES, assertSameAsDuckDB, openDifferential, skippedIdenticalPlans, type DifferentialFixture } from '../helpers/differential.ts';
 
 const PARTITIONS = [1, 3, 8];
@@ -174,4 +176,35 @@ test('an IN subquery over a large result is a partitioned semi join', async () =
     assert.match(plan.reason, /hash-partitioned on/, plan.reason);
     assert.equal(plan.join?.partitioned?.type !== undefined, true, plan.reason);
   }, f.also!);
+});
+
+// A later stage's partitions grouped into tasks by the bytes its producers wrote (the
+// default target is megabytes, which makes every shuffle here one task; 48 KiB makes
+// several tasks of a few partitions each). Every TPC-H query and the stage queries at 8
+// partitions, their answers DuckDB's.
+describe('multi-stage: partitions grouped into tasks by their bytes', async () => {
+  const tpch = (await loadTpchQueries()).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql }));
+  let grouped: Awaited<ReturnType<DifferentialFixture['variant']>>;
+  before(async () => {
+    // Every shuffle piece in an object (none inline), so the GETs are counted.
+    grouped = await f.variant({ PUFFINDB_STAGE_TASK_BYTES: String(48 * 1024), PUFFINDB_INLINE_LIMIT_BYTES: '0' });
+  });
+  for (const q of [...STAGE_QUERIES, ...tpch]) {
+    test(q.name, async () => {
+      await assertSameAsDuckDB(f, q.name, q.sql, { fragments: 2, partitions: 8 }, undefined, grouped);
+    });
+  }
+  test('some stages ran fewer tasks than partitions, each task one GET per producer object', async () => {
+    const sql = 'SELECT o_orderpriority, count(*) AS n, sum(l_quantity) AS q FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY 1 ORDER BY 1';
+    const got = await grouped.query(sql, { fragments: 2, partitions: 8, role: 'admin' });
+    const join_ = (got.stats.stages ?? []).find((s) => s.stage === '__partials');
+    assert.ok(join_, JSON.stringify(got.stats.stages));
+    assert.equal(join_.partitions, 8, JSON.stringify(join_));
+    assert.ok(join_.tasks > 1 && join_.tasks < 8, `the join's 8 partitions in 2..7 tasks: ${JSON.stringify(join_)}`);
+    // Two sides of 2 producers each: a task GETs each producer's object at most once, however many partitions it reads.
+    assert.ok(join_.shuffleGets <= join_.tasks * 4, JSON.stringify(join_));
+    assertSameResult(got, await f.reference.query(sql), { ordered: true }, 'grouped join');
+    // explain --analyze says so.
+    assert.match(formatPlan(got.plan, { stages: got.stats.stages ?? [] }), new RegExp(`stage __partials: 8 task\\(s\\) on workers.*\\[actual: ${join_.tasks} task\\(s\\) for 8 partitions, `));
+  });
 });

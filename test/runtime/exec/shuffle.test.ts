@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Engine, runQuery } from '../../../runtime/engine/engine.ts';
 import { PuffinError } from '../../../runtime/errors.ts';
 import {
-  DEFAULT_SHUFFLE_GET_CONCURRENCY, decodeShuffleIndex, deleteQueryShuffle, deleteShuffleObjects, hashPartitionSql, partitionSources, pieceOf,
+  DEFAULT_SHUFFLE_GET_CONCURRENCY, coalescePartitions, decodePartitionSource, decodeShuffleIndex, joinAdjacentSources, partitionBytes, partitionSlicer, deleteQueryShuffle, deleteShuffleObjects, hashPartitionSql, partitionSources, pieceOf,
   queryShufflePrefixes, rangePartitionSql, readShufflePartition, sampleRangeBounds, shuffleGetCount,
   shuffleObjectKey, sizeShuffle, travelsAsText, writeShuffle,
   type ShuffleIndex, type SortKey,
@@ -580,5 +580,52 @@ describe('shuffle sizing', () => {
     assert.deepEqual([capped.producers, capped.consumers], [10, 10]);
     assert.match(capped.reason, /capped/);
     assert.throws(() => sizeShuffle({ inputBytes: 1, minTaskBytes: 2, targetTaskBytes: 1 }), PuffinError);
+  });
+});
+
+describe('a later stage\'s partitions grouped into tasks by their bytes', () => {
+  test('contiguous ranges up to the target; a larger partition alone; every partition once', () => {
+    assert.deepEqual(coalescePartitions([10, 10, 10, 10], 25), [[0, 2], [2, 4]]);
+    assert.deepEqual(coalescePartitions([10, 40, 0, 0, 5, 30], 25), [[0, 1], [1, 2], [2, 5], [5, 6]]);
+    // Empty partitions join their neighbours: a shuffle of few keys is few tasks.
+    assert.deepEqual(coalescePartitions([0, 0, 0, 3, 0, 0, 0, 0], 25), [[0, 8]]);
+    assert.deepEqual(coalescePartitions([5, 5, 5], 0), [[0, 1], [1, 2], [2, 3]]);
+    assert.deepEqual(coalescePartitions([], 10), []);
+    for (const target of [1, 7, 30, 1e9]) {
+      const bytes = Array.from({ length: 50 }, (_, i) => (i * 37) % 11);
+      const ranges = coalescePartitions(bytes, target);
+      assert.equal(ranges[0][0], 0);
+      assert.equal(ranges.at(-1)![1], 50);
+      for (let i = 1; i < ranges.length; i++) assert.equal(ranges[i][0], ranges[i - 1][1]);
+      // Over the target only when one partition is.
+      for (const [a, b] of ranges) if (b - a > 1) assert.ok(bytes.slice(a, b).reduce((x, y) => x + y, 0) <= target, `${a}..${b} at ${target}`);
+    }
+  });
+
+  const index = (taskId: string, lengths: number[], location: ShuffleIndex['location'] = { kind: 'object', key: `q/${taskId}.shuffle`, size: lengths.reduce((a, b) => a + b, 0) }): ShuffleIndex => {
+    const offsets = lengths.map((_, p) => lengths.slice(0, p).reduce((a, b) => a + b, 0));
+    return {
+      format: 'puffindb-shuffle/1', queryId: 'q', stageId: 's', taskId, attempt: 1, duckdb: 'v1', columns: [{ name: 'k', type: 'INTEGER' }], partitions: lengths.length,
+      location, offsets, lengths, rows: lengths.map((l) => (l ? 1 : 0)), totalRows: lengths.filter((l) => l).length, totalBytes: lengths.reduce((a, b) => a + b, 0),
+    };
+  };
+
+  test('bytes per partition over every producer of every stage read; a producer of another partition count is refused', () => {
+    assert.deepEqual(partitionBytes([[index('a', [1, 2, 3]), index('b', [4, 0, 6])], [index('c', [10, 10, 10])]], 3), [15, 12, 19]);
+    assert.throws(() => partitionBytes([[index('a', [1, 2])]], 3), /2 partitions/);
+  });
+
+  test('a producer\'s pieces of adjacent partitions are one ranged GET, its files in order', () => {
+    const a = index('a', [3, 4, 0, 5]);
+    const b = index('b', [2, 0, 6, 1]);
+    const slice = partitionSlicer([a, b]);
+    const pieces = [1, 2, 3].flatMap((p) => slice(p));
+    const joined = joinAdjacentSources(pieces);
+    assert.deepEqual(joined.map((s) => [s.taskId, s.offset, s.length, s.files, s.rows]), [['a', 3, 9, [4, 5], 2], ['b', 2, 7, [6, 1], 2]]);
+    // Still a piece a worker accepts.
+    for (const s of joined) decodePartitionSource(JSON.parse(JSON.stringify(s)));
+    // b's partition 1 is empty, so its pieces of 0 and 2 touch; a's of 0 and 3 do not (1 lies between).
+    const gap = joinAdjacentSources([...slice(0), ...slice(2), ...slice(3)]);
+    assert.deepEqual(gap.map((s) => [s.taskId, s.offset, s.length]), [['a', 0, 3], ['b', 0, 9], ['a', 7, 5]]);
   });
 });
