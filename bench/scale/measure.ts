@@ -84,7 +84,7 @@ export function executionsOf(plans: Plan[], stages: StageStats[], staged: boolea
     const measured: StageMeasure[] = own.map((s) => {
       const name = s.stage.slice(prefix.length);
       const f = facts.get(name) ?? { kind: 'leaf' as const, reads: [], broadcastBytesPerTask: 0 };
-      return { stage: name, kind: f.kind, reads: f.reads, tasks: s.tasks, rowsOut: s.rowsOut, bytesOut: s.bytesOut, bytesIn: s.bytesIn, broadcastBytesPerTask: f.broadcastBytesPerTask, shuffleGets: s.shuffleGets, shufflePuts: s.shufflePuts, ms: s.ms, output: s.output };
+      return { stage: name, kind: f.kind, reads: f.reads, tasks: s.tasks, ...(s.partitions !== undefined ? { partitions: s.partitions } : {}), rowsOut: s.rowsOut, bytesOut: s.bytesOut, bytesIn: s.bytesIn, broadcastBytesPerTask: f.broadcastBytesPerTask, shuffleGets: s.shuffleGets, shufflePuts: s.shufflePuts, ms: s.ms, output: s.output };
     });
     const mode = modeOf(plan);
     // The reduce step reads every single output's partials; a stored step has no reduce.

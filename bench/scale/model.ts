@@ -38,6 +38,8 @@ export interface StageMeasure {
   /** Stages whose shuffle it reads (later stages). */
   reads: string[];
   tasks: number;
+  /** A later stage whose partitions ran in fewer tasks (grouped by their bytes): its planned partitions. */
+  partitions?: number;
   rowsOut: number;
   bytesOut: number;
   /** Table data and shuffle pieces read, over all tasks (broadcast tables once per task). */
@@ -173,7 +175,9 @@ export function fitProfile(small: QueryMeasure, sfSmall: number, large: QueryMea
         // its table has fewer files than the fragment bound.
         // A leaf stage of fewer tasks reads a table of few files at this scale: its tasks grow
         // with its bytes (a flat table, nation or region, stays at one).
-        fanout: s.kind === 'stage' ? (s.tasks <= 1 ? 'one' : 'fleet') : s.tasks >= fragments ? 'fleet' : 'bytes',
+        // A later stage is one task when planned so (its partitions, not the tasks its
+        // partitions were grouped into at this scale).
+        fanout: s.kind === 'stage' ? ((s.partitions ?? s.tasks) <= 1 ? 'one' : 'fleet') : s.tasks >= fragments ? 'fleet' : 'bytes',
         tasks: s.tasks,
         splitBytes: fit(splitBytesOf(t, se?.stages ?? e.stages), splitBytesOf(s, e.stages)),
         broadcastBytesPerTask: fit(t.broadcastBytesPerTask, s.broadcastBytesPerTask),
@@ -245,8 +249,13 @@ export interface FleetConfig {
   shuffleInlineLimitBytes: number;
   /** Tasks per stage at scale: the planner's fragments (= workers); null keeps the measured counts (the local check). */
   fleetTasks: number | null;
-  /** What-if: later (shuffle-reading) stages get one task per this many bytes instead of one per worker. */
-  stageTaskBytes?: number;
+  /**
+   * A later (shuffle-reading) stage's partitions (one per worker) run in tasks of about this
+   * many bytes of what it reads, at most one per worker (the coordinator's grouping,
+   * runtime/exec/shuffle-index.ts coalescePartitions, PUFFINDB_STAGE_TASK_BYTES); 0: one task
+   * per partition.
+   */
+  stageTaskBytes: number;
   /** Cold: the first stage waits for environments (Lambda adds newEnvironmentsPerStep every scalingStepMs), each paying coldStartMs. */
   cold: boolean;
   coldStartMs: number;
@@ -276,7 +285,7 @@ export interface StageAtScale {
 /** Tasks of a stage at scale factor sf on a fleet. */
 export function tasksAt(s: StageProfile, sf: number, sfMeasured: number, c: FleetConfig): number {
   if (c.fleetTasks === null || s.fanout === 'one') return s.fanout === 'one' ? 1 : s.tasks;
-  if (s.fanout === 'fleet' && s.kind === 'stage' && c.stageTaskBytes) return Math.max(1, Math.min(c.fleetTasks, Math.ceil(at(s.splitBytes, sf) / c.stageTaskBytes)));
+  if (s.fanout === 'fleet' && s.kind === 'stage' && c.stageTaskBytes > 0) return Math.max(1, Math.min(c.fleetTasks, Math.ceil(at(s.splitBytes, sf) / c.stageTaskBytes)));
   if (s.fanout === 'fleet') return c.fleetTasks;
   // As many tasks as the bytes at the measured size per task, but none smaller than one
   // ranged GET of a file (a one-file result stays a few tasks, not one per 40 KB).

@@ -6,6 +6,7 @@
 import { DEFAULT_RELAY_ABOVE } from '../../runtime/exec/async-fanout.ts';
 import { DEFAULT_COMBINE_ABOVE } from '../../runtime/exec/shuffle-combine.ts';
 import { DEFAULT_SHUFFLE_GET_CONCURRENCY } from '../../runtime/exec/shuffle-read.ts';
+import { DEFAULT_STAGE_TASK_BYTES } from '../../runtime/exec/shuffle-index.ts';
 import { CHUNK_BYTES } from '../../runtime/storage/file-cache.ts';
 
 export const AWS = {
@@ -54,6 +55,8 @@ export const RUNTIME = {
   shuffleGetConcurrency: DEFAULT_SHUFFLE_GET_CONCURRENCY,
   /** A shuffle of this many stored producer objects or more goes through the combining exchange (runtime/exec/shuffle-combine.ts, PUFFINDB_SHUFFLE_COMBINE_ABOVE default). */
   shuffleCombineAbove: DEFAULT_COMBINE_ABOVE,
+  /** A later stage's partitions run in tasks of about this many bytes of what it reads (runtime/exec/shuffle-index.ts DEFAULT_STAGE_TASK_BYTES, PUFFINDB_STAGE_TASK_BYTES default). */
+  stageTaskBytes: DEFAULT_STAGE_TASK_BYTES,
   /** Shuffle objects spread over 16^2 key prefixes (runtime/exec/shuffle-index.ts, DEFAULT_PREFIX_DIGITS). */
   shufflePrefixes: 256,
   /** Table files are fetched in ranged GETs of runtime/storage/file-cache.ts CHUNK_BYTES (16 MiB). */

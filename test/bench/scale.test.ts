@@ -38,7 +38,7 @@ const local = (over: Partial<FleetConfig> = {}): FleetConfig => ({
   label: 'local', workers: 2, vcpusPerWorker: 1, bytesPerSecondPerWorker: Infinity, coordinatorBytesPerSecond: Infinity, firstByteMs: 0, shuffleGetConcurrency: 16, shuffleCombineAbove: 128,
   tableGetBytes: 8 * 2 ** 20, tableGetsPerSecond: Infinity, shuffleGetsPerSecond: Infinity, shufflePutsPerSecond: Infinity, invokeMs: 3, dispatchMsSync: 0.5, dispatchMsAsync: 0.5, relayAbove: 0, dispatchMsRelayed: 0.5,
   asyncThreshold: Infinity, taskFixedMs: 5, planMs: 1, reduceFixedMs: 10, reduceMsPerByte: 1e-6, reduceMsPerPartial: 0, reduceSpeedup: 1, inlineLimitBytes: 4 * 2 ** 20, shuffleInlineLimitBytes: 256 * 1024,
-  fleetTasks: null, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
+  fleetTasks: null, stageTaskBytes: 0, cold: false, coldStartMs: 0, newEnvironmentsPerStep: Infinity, scalingStepMs: 0, ...over,
 });
 const lambda = (workers: number, over: Partial<FleetConfig> = {}): FleetConfig => local({
   label: 'lambda', workers, vcpusPerWorker: 6, bytesPerSecondPerWorker: 78.125e6, coordinatorBytesPerSecond: 78.125e6, firstByteMs: 100, tableGetsPerSecond: 5500,
@@ -120,12 +120,26 @@ describe('stages at scale', () => {
     assert.equal(tasksAt(oneFile, 1, 1, lambda(3000)), 1);
   });
 
-  test('what-if: shuffle-reading stages sized by bytes per task', () => {
+  test('shuffle-reading stages grouped into tasks by the bytes they read, at most one per worker', () => {
     const p = profile();
     const sized = stagesAt(p.executions[1], 1000, 1, lambda(3000, { stageTaskBytes: 1024 ** 3 }));
     // The join stage reads 21 GB at SF 1000: 20 tasks of at most 1 GiB; leaf stages keep one per worker.
     assert.equal(sized[2].tasks, Math.ceil(21_000 * MB / 1024 ** 3));
     assert.equal(sized[0].tasks, 3000);
+    assert.equal(stagesAt(p.executions[1], 1000, 1, lambda(3000, { stageTaskBytes: 1024 })).find((x) => x.stage === '__partials')!.tasks, 3000);
+    assert.equal(stagesAt(p.executions[1], 1000, 1, lambda(3000, { stageTaskBytes: 0 })).find((x) => x.stage === '__partials')!.tasks, 3000);
+  });
+
+  test('a later stage grouped into one task locally is still a stage of the fleet (its planned partitions count)', () => {
+    const grouped = (sf: number): QueryMeasure => {
+      const q = query(sf);
+      return { ...q, executions: q.executions.map((e) => ({ ...e, stages: e.stages.map((st) => (st.kind === 'stage' ? { ...st, tasks: 1, partitions: 8 } : st)) })) };
+    };
+    const p = fitProfile(grouped(0.1), 0.1, grouped(1), 1, 8);
+    const later = p.executions[1].stages.find((x) => x.kind === 'stage')!;
+    assert.equal(later.fanout, 'fleet');
+    const ungrouped = fitProfile(query(0.1), 0.1, { ...query(1), executions: query(1).executions.map((e) => ({ ...e, stages: e.stages.map((st) => (st.kind === 'stage' ? { ...st, tasks: 1 } : st)) })) }, 1, 8);
+    assert.equal(ungrouped.executions[1].stages.find((x) => x.kind === 'stage')!.fanout, 'one');
   });
 
   test('producers under the shuffle inline limit write no object and are read with no GET', () => {
