@@ -93,6 +93,38 @@ export function executionsOf(plans: Plan[], stages: StageStats[], staged: boolea
   });
 }
 
+/**
+ * For each execution (in the order `plans` ran), the earlier executions it waits for, as the
+ * engine runs them (exec/cluster.ts runPlan): a step starts when the steps its SQL names are
+ * done (and what its own caller waited for), the rest of a staged query when all of its
+ * steps are. Found from the top-level plan's tree of steps, whose leaves are the very plan
+ * objects that ran; an execution it cannot place waits for every one before it.
+ */
+export function executionDependencies(top: Plan, plans: Plan[]): number[][] {
+  const deps: (number[] | undefined)[] = plans.map(() => undefined);
+  const indexOf = (node: Plan): number => {
+    const k = plans.indexOf(node);
+    return k >= 0 ? k : plans.findIndex((p) => p.fragments === node.fragments);
+  };
+  const walk = (node: Plan, after: number[]): number => {
+    if (node.materialized) {
+      const ends: number[] = [];
+      node.materialized.steps.forEach((step, i) => {
+        const named = node.materialized!.steps.slice(0, i).flatMap((earlier, j) => (step.sql.includes(earlier.name) && ends[j] >= 0 ? [ends[j]] : []));
+        ends[i] = step.plan ? walk(step.plan, [...after, ...named]) : -1;
+      });
+      const rest = indexOf(node);
+      if (rest >= 0 && deps[rest] === undefined) deps[rest] = [...new Set([...after, ...ends.filter((e) => e >= 0)])];
+      return rest;
+    }
+    const k = indexOf(node);
+    if (k >= 0 && deps[k] === undefined) deps[k] = [...new Set(after)];
+    return k;
+  };
+  walk(top, []);
+  return deps.map((d, k) => (d ?? Array.from({ length: k }, (_, j) => j)).filter((j) => j !== k).sort((a, b) => a - b));
+}
+
 /** Run the 22 TPC-H queries at one scale on the local cluster and keep their stage DAGs. */
 export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> {
   // Scaled from the settings' defaults: the broadcast limit, and likewise the partial groups
@@ -131,7 +163,8 @@ export async function measureTpch(o: MeasureOptions): Promise<ScaleMeasurement> 
         times.sort((a, b) => a - b);
         const mid = times.length >> 1;
         const wallMs = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
-        const executions = executionsOf(plans, out.stats.stages ?? [], !!out.plan.materialized);
+        const after = executionDependencies(out.plan, plans);
+        const executions = executionsOf(plans, out.stats.stages ?? [], !!out.plan.materialized).map((e, k) => ({ ...e, after: after[k] }));
         queries.push({
           query: q.id, shape: out.plan.shape, reason: out.plan.reason, wallMs, planMs: out.stats.planMs, firstPlanMs, executeMs: out.stats.executeMs, reduceMs: out.stats.reduceMs,
           bytesScanned: out.stats.bytesScanned, bytesShuffled: out.stats.bytesShuffled, singleNodeBytes: out.stats.singleNodeBytes ?? 0, executions,

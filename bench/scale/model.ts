@@ -2,8 +2,9 @@
 // a fleet. Pure functions only (measure.ts gathers the inputs, scenario.ts wires them up).
 //
 // A query is a sequence of executions (its materialized steps, then the query over their
-// results; independent steps may overlap in the engine, the model runs them one after the
-// other). An execution is the coordinator planning it, its leaf stages (the fragments of
+// results); steps that do not read each other run at once in the engine, and the model runs
+// them as one wave (their phases together, sharing the coordinator and the fleet). An
+// execution is the coordinator planning it, its leaf stages (the fragments of
 // every table, run at once), each later stage in turn, then the coordinator's reduce step.
 // Per stage the model takes what the stage did at two measured scale factors (bytes in and
 // out, broadcast bytes per task, shuffle GETs and PUTs) and fits each as linear in the scale
@@ -62,6 +63,8 @@ export interface ExecutionMeasure {
   stages: StageMeasure[];
   /** Bytes of partials the coordinator's reduce step read; null for a stored step (no reduce). */
   reduceBytes: number | null;
+  /** Earlier executions (indexes) it waited for; absent: all of them (one after another). */
+  after?: number[];
 }
 
 export interface QueryMeasure {
@@ -121,6 +124,8 @@ export interface ExecutionProfile {
   mode: ExecutionMeasure['mode'];
   stages: StageProfile[];
   reduceBytes: Linear | null;
+  /** Earlier executions it waits for (ExecutionMeasure.after); absent: all of them. */
+  after?: number[];
 }
 
 export interface QueryProfile {
@@ -193,7 +198,7 @@ export function fitProfile(small: QueryMeasure, sfSmall: number, large: QueryMea
       };
     });
     const rb = e.reduceBytes === null ? null : fit(se?.reduceBytes ?? e.reduceBytes, e.reduceBytes);
-    return { mode: e.mode, stages, reduceBytes: rb };
+    return { mode: e.mode, stages, reduceBytes: rb, ...(e.after ? { after: e.after } : {}) };
   });
   return { query: large.query, shape: large.shape, fit: linear ? 'linear' : 'proportional', executions };
 }
@@ -398,6 +403,8 @@ export function reducePartials(e: ExecutionProfile, all: StageAtScale[]): number
 
 export interface ExecutionResult {
   mode: ExecutionMeasure['mode'];
+  /** The wave it ran in (executionWaves): its time is the wave's, listed under the wave's first execution (0 for the others). */
+  wave: number;
   ms: number;
   planMs: number;
   phases: { stages: string[]; tasks: number; ms: number; bound: string }[];
@@ -415,22 +422,51 @@ export interface QueryResult {
   puts: number;
 }
 
-/** A query at scale factor sf on fleet c (profile calibrated at sfMeasured). */
+/**
+ * The waves an execution runs in: 0 when it waits for none, else one past the latest wave
+ * of those it waits for (ExecutionProfile.after; all earlier ones when absent).
+ */
+export function executionWaves(executions: readonly { after?: number[] }[]): number[] {
+  const waves: number[] = [];
+  executions.forEach((e, k) => {
+    const after = e.after ?? Array.from({ length: k }, (_, j) => j);
+    waves.push(after.filter((j) => j < k).reduce((w, j) => Math.max(w, waves[j] + 1), 0));
+  });
+  return waves;
+}
+
+/**
+ * A query at scale factor sf on fleet c (profile calibrated at sfMeasured). Executions that
+ * wait for nothing of each other run at once in the engine (its steps): the model runs each
+ * wave of them (executionWaves) as one, their k-th phases together (tasks summed: one
+ * coordinator dispatches them all, one fleet runs them), planned one after another on the
+ * coordinator, the wave ending with the slowest of their reduce steps.
+ */
 export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: FleetConfig): QueryResult {
   if (!(Number.isInteger(c.workers) && c.workers >= 1)) throw new PuffinError('bad_request', `scale model: workers must be a positive integer, got ${c.workers}`);
   if (!(sf > 0)) throw new PuffinError('bad_request', `scale model: the scale factor must be positive, got ${sf}`);
   const out: QueryResult = { query: p.query, latencyMs: 0, executions: [], busyMs: 0, tasks: 0, tableGets: 0, shuffleGets: 0, puts: 0 };
   let first = true;
-  for (const e of p.executions) {
+  const waves = executionWaves(p.executions);
+  const perExecution = p.executions.map((e) => {
     const all = stagesAt(e, sf, sfMeasured, c);
     // A later stage's combining rounds run (together) just before it.
     const groups = [
       all.filter((_, i) => e.stages[i].kind === 'leaf'),
       ...all.filter((_, i) => e.stages[i].kind === 'stage').flatMap((s) => [s.combines ?? [], [s]]),
     ].filter((g) => g.length);
-    const phases: ExecutionResult['phases'] = [];
-    let ms = c.planMs;
-    for (const g of groups) {
+    const red = e.reduceBytes === null ? 0 : reduceMs(at(e.reduceBytes, sf), c, reducePartials(e, all));
+    return { groups, red };
+  });
+  const results: ExecutionResult[] = p.executions.map((e, k) => ({ mode: e.mode, ms: 0, planMs: c.planMs, phases: [], reduceMs: perExecution[k].red, wave: waves[k] }));
+  for (let w = 0; w <= Math.max(-1, ...waves); w++) {
+    const members = waves.flatMap((x, k) => (x === w ? [k] : []));
+    if (!members.length) continue;
+    let ms = c.planMs * members.length;
+    const depth = Math.max(...members.map((k) => perExecution[k].groups.length));
+    for (let i = 0; i < depth; i++) {
+      const g = members.flatMap((k) => perExecution[k].groups[i] ?? []);
+      if (!g.length) continue;
       const r = phaseMs(g, c);
       let t = r.ms;
       if (c.cold && first) {
@@ -440,7 +476,8 @@ export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: F
         out.busyMs += needed * c.coldStartMs;
         first = false;
       }
-      phases.push({ stages: g.map((s) => s.stage), tasks: r.tasks, ms: t, bound: r.bound });
+      // A phase of several executions is listed under the first of them.
+      results[members[0]].phases.push({ stages: g.map((s) => s.stage), tasks: r.tasks, ms: t, bound: r.bound });
       ms += t;
       out.busyMs += r.busyMs;
       out.tasks += r.tasks;
@@ -448,11 +485,11 @@ export function modelQuery(p: QueryProfile, sf: number, sfMeasured: number, c: F
       out.shuffleGets += r.shuffleGets;
       out.puts += r.puts;
     }
-    const red = e.reduceBytes === null ? 0 : reduceMs(at(e.reduceBytes, sf), c, reducePartials(e, all));
-    ms += red;
-    out.executions.push({ mode: e.mode, ms, planMs: c.planMs, phases, reduceMs: red });
+    ms += Math.max(...members.map((k) => perExecution[k].red));
+    results[members[0]].ms = ms;
     out.latencyMs += ms;
   }
+  out.executions = results;
   return out;
 }
 

@@ -315,3 +315,43 @@ describe('measuring a plan', () => {
     assert.equal(e.stages[0].broadcastBytesPerTask, 2000);
   });
 });
+
+describe('steps that do not read each other', () => {
+  test('waves: a step waits for the steps it reads; absent dependencies mean one after another', async () => {
+    const { executionWaves } = await import('../../bench/scale/model.ts');
+    assert.deepEqual(executionWaves([{}, {}, {}]), [0, 1, 2]);
+    assert.deepEqual(executionWaves([{ after: [] }, { after: [] }, { after: [0] }, { after: [0, 1, 2] }]), [0, 0, 1, 2]);
+  });
+
+  test('two independent steps run as one wave: faster than one after the other, slower than either alone', () => {
+    const p = profile();
+    const step = p.executions[0];
+    const rest = p.executions[1];
+    const sequential = { ...p, executions: [step, step, rest] };
+    const overlapped = { ...p, executions: [{ ...step, after: [] }, { ...step, after: [] }, { ...rest, after: [0, 1] }] };
+    const one = { ...p, executions: [{ ...step, after: [] }, { ...rest, after: [0] }] };
+    const c = lambda(3000);
+    const [s, o, a] = [sequential, overlapped, one].map((x) => modelQuery(x, 1000, 1, c));
+    assert.ok(o.latencyMs < s.latencyMs, `${o.latencyMs} < ${s.latencyMs}`);
+    assert.ok(o.latencyMs > a.latencyMs, `${o.latencyMs} > ${a.latencyMs}`);
+    // The same work and requests either way.
+    assert.equal(o.tasks, s.tasks);
+    assert.equal(o.shuffleGets, s.shuffleGets);
+    assert.deepEqual(o.executions.map((e) => e.wave), [0, 0, 1]);
+  });
+
+  test('the dependencies of a staged plan\'s executions come from its tree of steps', async () => {
+    const { executionDependencies } = await import('../../bench/scale/measure.ts');
+    const exec = (n: string) => ({ fragments: [{ id: n }], reason: n }) as unknown as Plan;
+    const [a, b, c, rest] = ['a', 'b', 'c', 'rest'].map(exec);
+    // Steps m1 and m2 read no step; m3 reads m1; the rest reads all.
+    const top = { ...rest, materialized: { sql: '', steps: [
+      { name: '__pdb_m1', sql: 'SELECT 1', plan: a },
+      { name: '__pdb_m2', sql: 'SELECT 2', plan: b },
+      { name: '__pdb_m3', sql: 'SELECT * FROM __pdb_m1', plan: c },
+    ] } } as unknown as Plan;
+    assert.deepEqual(executionDependencies(top, [a, b, c, rest]), [[], [], [0], [0, 1, 2]]);
+    // A plan it cannot place waits for every execution before it.
+    assert.deepEqual(executionDependencies(top, [a, exec('x'), c, rest]), [[], [0], [0], [0, 2]]);
+  });
+});
