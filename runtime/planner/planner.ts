@@ -870,7 +870,9 @@ export class Planner {
       ...(final ? { shuffleWrite: final.shuffleWrite } : {}),
     }));
     const reduce: ReduceStep = final?.reduce ?? { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql };
-    const reason = broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcast.map((b) => b.table.snapshot.name).join(', ')} read whole by every fragment` : built.reason;
+    // A table the query and a subquery both read is one input: named once.
+    const broadcastNames = [...new Set(broadcast.map((b) => b.table.snapshot.name))];
+    const reason = broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcastNames.join(', ')} read whole by every fragment` : built.reason;
     return {
       shape: built.shape,
       sql: ctx.querySql,
@@ -879,7 +881,7 @@ export class Planner {
       ...(final ? { stages: [final.stage] } : {}),
       reduce,
       scans,
-      join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcast.map((b) => b.table.snapshot.name) } : null,
+      join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcastNames } : null,
       ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
       reason: final ? `${reason}; ${final.stage.reason}` : reason,
     };

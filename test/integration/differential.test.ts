@@ -60,6 +60,10 @@ describe('differential: subqueries left in place, over small tables evaluated by
   const every = (plan: { shape: string; reason: string; join?: { broadcast?: string[] } | null }, table: string) => {
     assert.notEqual(plan.shape, 'single-node', plan.reason);
     assert.ok(plan.join?.broadcast?.includes(table), `${table} read whole by every task: ${plan.reason}`);
+    // A table the query and a subquery both read is one input, named once.
+    assert.equal(new Set(plan.join!.broadcast).size, plan.join!.broadcast!.length, plan.reason);
+    const listed = /broadcast join: \S+ split, (.*?) read whole by every fragment/.exec(plan.reason)?.[1].split(', ') ?? [];
+    assert.deepEqual(listed, [...new Set(listed)], plan.reason);
   };
   test('an IN, NOT IN or scalar subquery over small tables is evaluated by every task', async () => {
     const cases: [string, string][] = [
