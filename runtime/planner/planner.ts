@@ -994,6 +994,7 @@ export class Planner {
     const partitionings: Extract<Partitioning, { kind: 'hash' }>[] = [];
     const reads: Stage['reads'] = [];
     const semiJoined: string[] = [];
+    const sets: string[] = [];
     let sideRows = 0;
     // A self-join reads its table once: the rows either reference can see, partitioned on
     // the one key column both sides join by; each task joins its partition with itself.
@@ -1004,6 +1005,7 @@ export class Planner {
       const pushed = await this.pushdownScan(ctx, view, [...refs]);
       sideRows = Math.max(sideRows, pushed.files.reduce((n, f) => n + f.rowCount, 0));
       semiJoined.push(...pushed.semiJoined);
+      if (pushed.asSet) sets.push(pushed.table.snapshot.name);
       scans.push({ ...pushed.scan, role: 'split' });
       const partitioning = { kind: 'hash' as const, keys: [{ expr: sqlIdent(key.name), type: join.type }], count: 0 };
       partitionings.push(partitioning);
@@ -1032,7 +1034,7 @@ export class Planner {
       output: { columns: partialColumns, partitioning: final ? final.shuffleWrite.partitioning : { kind: 'single' } },
       reason: `partitioned hash join on ${keyText}: task p joins partition p of ${self ? `${names[0]} (read once) with itself` : names.join(' and ')} (${fragments.length} x ${partitions} piece GETs at most)${broadcastInputs.length ? `, ${broadcastInputs.map((b) => b.table).join(', ')} read whole` : ''}`,
     };
-    const reduction = semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : '';
+    const reduction = reductionText(semiJoined, sets);
     return {
       shape: built.shape,
       sql: ctx.querySql,
@@ -1148,7 +1150,7 @@ export class Planner {
       output: { columns: ctx.output, partitioning: { kind: 'single' } },
       reason: `key-partitioned: ${name}'s rows hash-partitioned on ${keyText} into ${partitions} partitions; task p runs the query over partition p (its ${what} are whole there; ${fragments.length} x ${partitions} piece GETs at most)${whole.length ? `, ${whole.map((w) => w.table).join(', ')} read whole` : ''}`,
     };
-    const reduction = pushed.semiJoined.length ? `; semi-join reduction: ${pushed.semiJoined.join(', ')}` : '';
+    const reduction = reductionText(pushed.semiJoined, pushed.asSet ? [pushed.table.snapshot.name] : []);
     return {
       shape: 'key-partitioned',
       sql: ctx.querySql,
@@ -1282,6 +1284,7 @@ export class Planner {
     const views: ReduceStep['views'] = [];
     const scans: TableScanReport[] = [];
     const semiJoined = new Set<string>();
+    const sets: string[] = [];
     const byView = new Map<string, AstNode[]>();
     for (const ref of ctx.scope.refs) {
       const list = byView.get(ref.view) ?? [];
@@ -1292,13 +1295,14 @@ export class Planner {
     for (const [view, nodes] of byView) {
       const pushed = await this.pushdownScan(ctx, view, nodes, reduce.names);
       for (const t of pushed.semiJoined) semiJoined.add(t);
+      if (pushed.asSet) sets.push(pushed.table.snapshot.name);
       scans.push(pushed.scan);
       for (const group of assignFiles(pushed.files, ctx.fragments)) {
         fragments.push({ id: `f${fragments.length}`, output: view, inputs: [inputFor(pushed.table, group), ...pushed.broadcast], sql: pushed.sql });
       }
       views.push({ name: view, columns: pushed.projected });
     }
-    const reduction = semiJoined.size ? `; semi-join reduction: ${[...semiJoined].join(', ')}` : '';
+    const reduction = reductionText([...semiJoined], sets);
     return {
       shape: 'single-node',
       sql: ctx.querySql,
@@ -1345,7 +1349,7 @@ export class Planner {
    * may use, the OR over references of each one's pushable filters (including semi-joins
    * with small filtered tables it must join), its files pruned by that filter.
    */
-  private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[], names = ctx.scope.names): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; scan: TableScanReport }> {
+  private async pushdownScan(ctx: PlanContext, view: string, nodes: AstNode[], names = ctx.scope.names): Promise<{ table: ResolvedTable; sql: string; projected: Column[]; files: FileRef[]; broadcast: FragmentInput[]; semiJoined: string[]; asSet: boolean; scan: TableScanReport }> {
     const table = ctx.refTable.get(nodes[0])!;
     const { columns } = table.snapshot;
     const projected = usedColumns(ctx, columns, nodes, names);
@@ -1378,9 +1382,13 @@ export class Planner {
     const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
     const files = kept.map((i) => fileRef(table.snapshot.files[i], table));
     const scan = await this.scanReport(ctx, table, 'pushdown', files, applied, projected.map((c) => c.name));
-    const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter });
+    // A table read only as a set (the whole FROM of EXISTS / IN subqueries) is pulled up
+    // without duplicates: TPC-H Q04's lineitem, Q22's orders send their distinct keys.
+    const setOnly = await setOnlyReferences(ctx);
+    const asSet = nodes.every((n) => setOnly.has(n));
+    const fragmentNode = selectNode(projected.map((c) => colRef(c.name)), baseTable(view), { where_clause: filter, ...(asSet ? { modifiers: [{ type: 'DISTINCT_MODIFIER', distinct_on_targets: [] }] } : {}) });
     const [sql] = await printNodes(ctx.conn, [fragmentNode]);
-    return { table, sql, projected, files, broadcast, semiJoined, scan };
+    return { table, sql, projected, files, broadcast, semiJoined, asSet, scan };
   }
 
   /**
@@ -1628,6 +1636,8 @@ export class Planner {
 interface PlanContext {
   conn: DuckDBConnection;
   root: AstNode;
+  /** References whose rows matter only as a set (setOnlyReferences), once found. */
+  setOnly?: Set<AstNode>;
   querySql: string;
   output: Column[];
   scope: ScopeInfo;
@@ -1642,6 +1652,37 @@ interface PlanContext {
   tables: ReadonlyMap<string, string>;
   /** See PlanOptions.storeResult. */
   storeResult?: boolean;
+}
+
+/**
+ * The table references whose rows matter only as a set: each the whole FROM of an EXISTS,
+ * NOT EXISTS or IN / ANY / ALL subquery that has no aggregate, window, GROUP BY, HAVING,
+ * QUALIFY, LIMIT, OFFSET, SAMPLE, CTE or volatile call. Such a subquery's answer depends on
+ * which rows (of the columns it uses) exist, not on how many times each does, so a pulled-up
+ * copy of the table may drop duplicates.
+ */
+/** The plan reason's note of the pushdowns' semi-join reductions and the tables pulled up as sets. */
+function reductionText(semiJoined: readonly string[], sets: readonly string[]): string {
+  return `${semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : ''}${sets.length ? `; pulled up as a set (DISTINCT: read only by EXISTS / IN): ${[...new Set(sets)].join(', ')}` : ''}`;
+}
+
+async function setOnlyReferences(ctx: PlanContext): Promise<Set<AstNode>> {
+  if (ctx.setOnly) return ctx.setOnly;
+  const found = new Set<AstNode>();
+  const candidates: AstNode[] = [];
+  visitNodes(ctx.root, (n) => {
+    if (n.class !== 'SUBQUERY' || !['EXISTS', 'NOT_EXISTS', 'ANY'].includes(String(n.subquery_type))) return;
+    const q = n.subquery?.node;
+    if (q?.type !== 'SELECT_NODE' || q.from_table?.type !== 'BASE_TABLE' || q.from_table.sample) return;
+    if (q.group_expressions?.length || q.having || q.qualify || q.sample || q.cte_map?.map?.length || q.aggregate_handling === 'FORCE_AGGREGATES') return;
+    if ((q.modifiers ?? []).some((m: AstNode) => m.type !== 'ORDER_MODIFIER' && m.type !== 'DISTINCT_MODIFIER')) return;
+    const exprs = selectExpressions(q);
+    if (exprs.some((e) => subqueriesOf(e).length || someExpression(e, (x) => x.class === 'WINDOW' || (x.class === 'FUNCTION' && ctx.aggregates.has(String(x.function_name).toLowerCase()))))) return;
+    candidates.push(q);
+  });
+  for (const q of candidates) if (!(await mentionsVolatile(ctx.conn, q))) found.add(q.from_table);
+  ctx.setOnly = found;
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------

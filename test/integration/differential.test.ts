@@ -120,3 +120,32 @@ test("decorrelation carries the outer query's restrictions of a key into the der
     assert.ok(steps.includes('GROUP BY l_partkey, l_suppkey') && !/l_partkey < /.test(steps), steps);
   });
 });
+
+test('a table read only by EXISTS / IN subqueries is pulled up as a set (DISTINCT); one whose count matters is not', async () => {
+  const asSet = [
+    // Q04's form, and NOT EXISTS, and IN: lineitem holds many rows per key.
+    "SELECT o_orderpriority, count(*) AS n FROM orders WHERE o_orderdate < DATE '1993-06-01' AND EXISTS (SELECT * FROM lineitem WHERE l_orderkey = o_orderkey AND l_commitdate < l_receiptdate) GROUP BY 1 ORDER BY 1",
+    'SELECT count(*), sum(c_acctbal) FROM customer WHERE c_acctbal > 9000 AND NOT EXISTS (SELECT * FROM orders WHERE o_custkey = c_custkey)',
+    'SELECT count(*), sum(o_totalprice) FROM orders WHERE o_totalprice > 300000 AND o_orderkey IN (SELECT l_orderkey FROM lineitem WHERE l_quantity > 45)',
+    'SELECT count(*), sum(o_totalprice) FROM orders WHERE o_totalprice > 300000 AND o_orderkey NOT IN (SELECT l_orderkey FROM lineitem WHERE l_quantity > 48)',
+  ];
+  const notAsSet = [
+    // A count, a LIMIT, or the table read outside the subquery too: duplicates count.
+    'SELECT count(*) FROM orders WHERE o_totalprice > 300000 AND (SELECT count(*) FROM lineitem WHERE l_orderkey = o_orderkey) > 3',
+    'SELECT count(*) FROM orders WHERE o_totalprice > 300000 AND o_orderkey IN (SELECT l_orderkey FROM lineitem WHERE l_quantity > 45 ORDER BY l_orderkey, l_linenumber LIMIT 100)',
+    'SELECT count(*), sum(l_quantity) FROM lineitem WHERE l_quantity > 45 AND EXISTS (SELECT * FROM lineitem l2 WHERE l2.l_orderkey = lineitem.l_orderkey AND l2.l_quantity < 2)',
+  ];
+  // Subqueries left in place (the second cluster), tables over the broadcast limit: pushdown + single-node.
+  for (const sql of asSet) {
+    await assertSameAsDuckDB(f, sql, sql, { fragments: 3 }, (plan) => {
+      const texts = [plan.reason, ...(plan.materialized?.steps ?? []).map((st) => st.plan?.reason ?? '')].join('\n');
+      assert.match(texts, /pulled up as a set \(DISTINCT: read only by EXISTS \/ IN\): /, texts);
+      assert.ok(plan.fragments.some((fr) => /^SELECT DISTINCT /.test(fr.sql)), texts);
+    }, f.also!);
+  }
+  for (const sql of notAsSet) {
+    await assertSameAsDuckDB(f, sql, sql, { fragments: 3 }, (plan) => {
+      assert.doesNotMatch(plan.reason, /as a set/, plan.reason);
+    }, f.also!);
+  }
+});

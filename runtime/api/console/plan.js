@@ -19,7 +19,9 @@ function actual(figures, id) {
   const f = figures?.stages?.find((s) => s.stage === id);
   if (!f) return null;
   const shuffle = f.shuffleGets || f.shufflePuts ? `, ${f.shuffleGets} GETs, ${f.shufflePuts} PUTs` : '';
-  return h('div', { class: 'actual' }, `actual: ${formatCount(f.rowsOut)} rows out, ${formatBytes(f.bytesIn)} in, ${formatBytes(f.bytesOut)} out${shuffle}, ${formatMs(f.ms)}`);
+  // A later stage whose partitions were grouped into fewer tasks by their bytes.
+  const grouped = f.partitions !== undefined ? `${f.tasks} task(s) for ${f.partitions} partitions, ` : '';
+  return h('div', { class: 'actual' }, `actual: ${grouped}${formatCount(f.rowsOut)} rows out, ${formatBytes(f.bytesIn)} in, ${formatBytes(f.bytesOut)} out${shuffle}, ${formatMs(f.ms)}`);
 }
 
 /** @param {string} sql */
