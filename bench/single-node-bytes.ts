@@ -15,6 +15,11 @@ import { ensureTpch, openCluster } from './data.ts';
 // which is faster there; at SF 1000 it pulls up GBs and runs its subqueries as steps. So the
 // plans are measured with steps always on (override with the setting).
 process.env.PUFFINDB_SUBQUERY_STAGE_BYTES ??= '0';
+// Likewise a later stage's partitions are grouped into tasks of PUFFINDB_STAGE_TASK_BYTES
+// (8 MiB): at SF 0.1 and 1 every shuffle is one task (and a step's stored result one file, so
+// the next step one fragment), which at SF 1000 is hundreds. The plans' own task counts are
+// measured: one task per partition (override with the setting).
+process.env.PUFFINDB_STAGE_TASK_BYTES ??= '0';
 
 const { values } = parseArgs({ options: { scales: { type: 'string', default: '0.1,1' }, fragments: { type: 'string', default: '8' } } });
 const scales = String(values.scales).split(',').map(Number);
@@ -46,7 +51,7 @@ const rows = Object.entries(figures).map(([id, f]) => {
   return { id, [`sf${small}`]: a, [`sf${large}`]: b, growth: a ? +(b / a).toFixed(2) : null, shape: f[large]?.shape, stages: f[large]?.stages ?? [], passes: ok };
 });
 mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-writeFileSync(join(import.meta.dirname, 'results', 'single-node-bytes.json'), `${JSON.stringify({ fragments, scales, subqueryStageBytes: Number(process.env.PUFFINDB_SUBQUERY_STAGE_BYTES), rows }, null, 2)}\n`);
+writeFileSync(join(import.meta.dirname, 'results', 'single-node-bytes.json'), `${JSON.stringify({ fragments, scales, subqueryStageBytes: Number(process.env.PUFFINDB_SUBQUERY_STAGE_BYTES), stageTaskBytes: Number(process.env.PUFFINDB_STAGE_TASK_BYTES), rows }, null, 2)}\n`);
 console.log('query  ' + `sf${small}`.padStart(12) + `sf${large}`.padStart(12) + '  growth  shape');
 for (const r of rows) console.log(`${r.id.padEnd(6)} ${String(r[`sf${small}`]).padStart(12)}${String(r[`sf${large}`]).padStart(12)}  ${String(r.growth).padStart(6)}  ${r.shape}${r.stages.length ? ` (stages: ${r.stages.join(' -> ')})` : ''}${r.passes ? '' : '  <- grows'}`);
 console.log(`${rows.filter((r) => r.passes).length} of ${rows.length} stay under 256 KiB or grow at most 3x`);
