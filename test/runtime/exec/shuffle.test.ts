@@ -14,7 +14,7 @@ import { PuffinError } from '../../../runtime/errors.ts';
 import {
   DEFAULT_SHUFFLE_GET_CONCURRENCY, coalescePartitions, decodePartitionSource, decodeShuffleIndex, joinAdjacentSources, partitionBytes, partitionSlicer, deleteQueryShuffle, deleteShuffleObjects, hashPartitionSql, partitionSources, pieceOf,
   queryShufflePrefixes, rangePartitionSql, readShufflePartition, sampleRangeBounds, shuffleGetCount,
-  shuffleObjectKey, sizeShuffle, travelsAsText, writeShuffle,
+  shuffleObjectKey, travelsAsText, writeShuffle,
   type ShuffleIndex, type SortKey,
 } from '../../../runtime/exec/shuffle.ts';
 import { LocalObjectStore } from '../../../runtime/storage/local-store.ts';
@@ -551,35 +551,8 @@ describe('shuffle cleanup, keys and aborts', () => {
 });
 
 describe('shuffle sizing', () => {
-  const GiB = 1024 ** 3;
   test('GET count is producers x consumers', () => {
     assert.equal(shuffleGetCount(1000, 1000), 1_000_000);
-  });
-
-  test('tasks of ~1 GiB; a small input is one task each side', () => {
-    const s = sizeShuffle({ inputBytes: 100 * GiB });
-    assert.deepEqual([s.producers, s.consumers, s.gets, s.withinGetBudget], [100, 100, 10_000, true]);
-    const tiny = sizeShuffle({ inputBytes: 1024 });
-    assert.deepEqual([tiny.producers, tiny.consumers], [1, 1]);
-  });
-
-  test('at 1.5 TiB tasks grow past 1 GiB to stay under 1,000,000 GETs', () => {
-    const s = sizeShuffle({ inputBytes: 1.5 * 1024 * GiB });
-    assert.ok(s.withinGetBudget, s.reason);
-    assert.ok(s.gets <= 1_000_000, String(s.gets));
-    assert.ok(s.producerBytes > GiB && s.producerBytes <= 2 * GiB, String(s.producerBytes / GiB));
-    assert.match(s.reason, /grown/);
-  });
-
-  test('past what 2 GiB tasks can fit, it says a combining stage is needed', () => {
-    const s = sizeShuffle({ inputBytes: 100 * 1024 * GiB });
-    assert.equal(s.withinGetBudget, false);
-    assert.equal(s.producers, 51200);
-    assert.match(s.reason, /combining stage/);
-    const capped = sizeShuffle({ inputBytes: 100 * GiB, maxTasks: 10 });
-    assert.deepEqual([capped.producers, capped.consumers], [10, 10]);
-    assert.match(capped.reason, /capped/);
-    assert.throws(() => sizeShuffle({ inputBytes: 1, minTaskBytes: 2, targetTaskBytes: 1 }), PuffinError);
   });
 });
 
