@@ -307,7 +307,6 @@ export class Coordinator {
     // Each task is sent its own partitions' pieces only (checked once per stage read).
     const slicers = stage.reads.map((read) => partitionSlicer(run.shuffles.get(read.stage) ?? []));
     const piecesOf = (r: number, [from, to]: [number, number]) => {
-      if (to - from === 1) return slicers[r](from);
       const pieces = [];
       for (let p = from; p < to; p++) pieces.push(...slicers[r](p));
       return joinAdjacentSources(pieces);

@@ -116,6 +116,9 @@ export function partitionSlicer(indexes: readonly ShuffleIndex[]): (partition: n
   };
 }
 
+/** Shuffle bytes a later stage's task reads, about, by default (PUFFINDB_STAGE_TASK_BYTES). */
+export const DEFAULT_STAGE_TASK_BYTES = 8 * 1024 * 1024;
+
 /**
  * The tasks of a later stage, as contiguous ranges [from, to) of its partitions: partitions
  * are taken in order into one task until the next would bring its bytes (every producer's
@@ -127,9 +130,6 @@ export function partitionSlicer(indexes: readonly ShuffleIndex[]): (partition: n
  * (Spark's adaptive coalescing of shuffle partitions), so a small shuffle is a few tasks,
  * not one per worker. targetBytes <= 0: one task per partition.
  */
-/** Shuffle bytes a later stage's task reads, about, by default (PUFFINDB_STAGE_TASK_BYTES). */
-export const DEFAULT_STAGE_TASK_BYTES = 8 * 1024 * 1024;
-
 export function coalescePartitions(bytes: readonly number[], targetBytes: number): [number, number][] {
   if (bytes.length === 0) return [];
   if (!(targetBytes > 0)) return bytes.map((_, p) => [p, p + 1]);

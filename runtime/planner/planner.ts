@@ -1654,6 +1654,11 @@ interface PlanContext {
   storeResult?: boolean;
 }
 
+/** The plan reason's note of the pushdowns' semi-join reductions and the tables pulled up as sets. */
+function reductionText(semiJoined: readonly string[], sets: readonly string[]): string {
+  return `${semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : ''}${sets.length ? `; pulled up as a set (DISTINCT: read only by EXISTS / IN): ${[...new Set(sets)].join(', ')}` : ''}`;
+}
+
 /**
  * The table references whose rows matter only as a set: each the whole FROM of an EXISTS,
  * NOT EXISTS or IN / ANY / ALL subquery that has no aggregate, window, GROUP BY, HAVING,
@@ -1661,11 +1666,6 @@ interface PlanContext {
  * which rows (of the columns it uses) exist, not on how many times each does, so a pulled-up
  * copy of the table may drop duplicates.
  */
-/** The plan reason's note of the pushdowns' semi-join reductions and the tables pulled up as sets. */
-function reductionText(semiJoined: readonly string[], sets: readonly string[]): string {
-  return `${semiJoined.length ? `; semi-join reduction: ${semiJoined.join(', ')}` : ''}${sets.length ? `; pulled up as a set (DISTINCT: read only by EXISTS / IN): ${[...new Set(sets)].join(', ')}` : ''}`;
-}
-
 async function setOnlyReferences(ctx: PlanContext): Promise<Set<AstNode>> {
   if (ctx.setOnly) return ctx.setOnly;
   const found = new Set<AstNode>();
