@@ -221,7 +221,8 @@ describe('hash shuffle round trip (local store)', () => {
   });
 
   test('past 100 open partitions DuckDB splits a piece into several files; they still read back', async () => {
-    await conn.run(`CREATE TABLE wide AS SELECT i::BIGINT AS id, (i * 7919 % 1000003)::BIGINT AS k FROM range(530000) r(i)`);
+    // Past the flush threshold in each of the engine's 2 threads (each writes its own share).
+    await conn.run(`CREATE TABLE wide AS SELECT i::BIGINT AS id, (i * 7919 % 1000003)::BIGINT AS k FROM range(1100000) r(i)`);
     const store = freshStore();
     const rt = await roundTrip({
       conn, store, producers: ['SELECT * FROM wide'], scratchDir: scratch, viewPrefix: 'wide_', sortByPartition: false,
@@ -233,8 +234,8 @@ describe('hash shuffle round trip (local store)', () => {
       // and keeps 100 files open (partitioned_write_max_open_files): past both, partitions roll over.
       assert.ok(multi > 0, 'expected some multi-file pieces');
       assert.equal(store.calls.getRange, 150, 'still one GET per piece');
-      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${rt.unionSql})`)), 530000);
-      assert.equal(Number(await scalar(conn, `SELECT sum(id) FROM (${rt.unionSql})`)), (529999 * 530000) / 2);
+      assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (${rt.unionSql})`)), 1100000);
+      assert.equal(Number(await scalar(conn, `SELECT sum(id) FROM (${rt.unionSql})`)), (1099999 * 1100000) / 2);
       assert.equal(Number(await scalar(conn, `SELECT count(*) FROM (SELECT k FROM (${rt.unionSql}) GROUP BY k HAVING count(DISTINCT p) > 1)`)), 0);
     } finally {
       await rt.release();
