@@ -28,6 +28,7 @@ export const SETTINGS = {
   retries: { env: 'PUFFINDB_RETRIES', default: '2', description: 'Retries of a failed fragment before the query fails.' },
   inlineLimitBytes: { env: 'PUFFINDB_INLINE_LIMIT_BYTES', default: '4194304', description: 'Partials up to this size return inline; larger ones go to the shuffle prefix.' },
   broadcastLimitBytes: { env: 'PUFFINDB_BROADCAST_LIMIT_BYTES', default: '67108864', description: 'Tables up to this size may be read whole by every fragment of a join.' },
+  coSplit: { env: 'PUFFINDB_CO_SPLIT', default: 'on', description: "A join of two tables whose files hold disjoint ranges of an integer join key (data written in key order) splits both along those ranges, so each fragment joins only the rows that can match, instead of reading one whole in every fragment or hash-partitioning both; a query grouped by such a key aggregates each fragment's groups to the end. 'off': never." },
   partitionedAggregateGroups: { env: 'PUFFINDB_PARTITIONED_AGGREGATE_GROUPS', default: '50000', description: 'A grouped aggregate whose partial groups (its groups, estimated from integer group keys\' statistics, times the tasks that produce partials) reach this many aggregates them in a stage of PUFFINDB_SHUFFLE_PARTITIONS tasks instead of on the coordinator; 0: every grouped aggregate does.' },
   subqueryStageBytes: { env: 'PUFFINDB_SUBQUERY_STAGE_BYTES', default: '67108864', description: 'A query with subqueries (CTEs, derived tables, uncorrelated IN / scalar / EXISTS subqueries) that would pull up about this many bytes or more to one node (its tables\' bytes times the share of their columns it uses) runs each of them first as a distributed query of its own, and plans the rest over their results; 0: always.' },
   shuffleCombineAbove: { env: 'PUFFINDB_SHUFFLE_COMBINE_ABOVE', default: '128', description: 'A shuffle whose producers stored at least this many objects is read through the combining exchange (a round of about as many combiner tasks), so each consumer GETs about sqrt(producers) objects instead of one per producer; 0: never.' },
@@ -89,6 +90,7 @@ export interface Settings {
   shufflePartitions: number;
   shuffleCombineAbove: number;
   stageTaskBytes: number;
+  coSplit: boolean;
   partitionedAggregateGroups: number;
   subqueryStageBytes: number;
   workerFunction?: string;
@@ -189,6 +191,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     shufflePartitions: int(env, S.shufflePartitions, int(env, S.maxFragments, workers)),
     shuffleCombineAbove: int(env, S.shuffleCombineAbove, 128),
     stageTaskBytes: int(env, S.stageTaskBytes, 8 * 1024 * 1024),
+    coSplit: onOff(env, S.coSplit, true),
     partitionedAggregateGroups: int(env, S.partitionedAggregateGroups, 50_000),
     subqueryStageBytes: int(env, S.subqueryStageBytes, 64 * 1024 * 1024),
     workerFunction: str(env, S.workerFunction),

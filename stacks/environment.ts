@@ -105,6 +105,8 @@ function shared(ctx: EnvironmentContext): Record<string, string> {
     [S.stageTaskBytes.env]: `\${${inputs.ref('stage_task_bytes')}}`,
     [S.partitionedAggregateGroups.env]: `\${${inputs.ref('partitioned_aggregate_groups')}}`,
     [S.subqueryStageBytes.env]: `\${${inputs.ref('subquery_stage_bytes')}}`,
+    // Co-split joins follow the files' own key ranges, on Lambda as locally.
+    [S.coSplit.env]: S.coSplit.default,
     [S.workerFunction.env]: ctx.functionName('worker'),
     [D.coordinatorFunction.env]: ctx.functionName('coordinator'),
     [D.redisUrl.env]: ctx.redisUrl,

@@ -107,7 +107,7 @@ export async function openWarehouse(settings: Settings, options: WarehouseOption
       // The same planning settings as the cluster's planner: explain shows the plan that runs.
       const planner = new Planner({
         engine: planEngine, catalog: queryCatalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes,
-        shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, subqueryStageBytes: settings.subqueryStageBytes,
+        shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, coSplit: settings.coSplit, subqueryStageBytes: settings.subqueryStageBytes,
       });
       return planner.plan(sql, { fragments, role: 'admin', materialize: true });
     },

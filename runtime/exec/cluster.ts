@@ -126,7 +126,7 @@ export class LocalCluster implements QueryService {
     const planning = new SqlRunnerPool({ dir: join(scratch, 'planning'), size: 2, kind, threads: 1, warm: false });
     let indexes: VectorIndexes | undefined;
     const planner = new Planner({
-      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, subqueryStageBytes: settings.subqueryStageBytes,
+      engine, catalog, maxFragments: settings.maxFragments, broadcastLimitBytes: settings.broadcastLimitBytes, shufflePartitions: settings.shufflePartitions, partitionedAggregateGroups: settings.partitionedAggregateGroups, coSplit: settings.coSplit, subqueryStageBytes: settings.subqueryStageBytes,
       // Constants of user SQL computed while planning run where the deadline can stop them.
       evaluate: (job, signal) => planning.run({ build: () => job }, signal),
       // IVF indexes (vector-index.ts), known once the cluster exists.

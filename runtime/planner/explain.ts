@@ -104,6 +104,9 @@ export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
   if (plan.join?.partitioned) {
     const j = plan.join.partitioned;
     lines.push(`partitioned join: ${j.tables.join(' x ')} on ${j.keys.join(' = ')} (${j.type}), ${j.partitions} partitions${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole` : ''}`);
+  } else if (plan.join?.coSplit) {
+    const j = plan.join.coSplit;
+    lines.push(`co-split join: ${plan.join.split} and ${j.table} split together along their files' ranges of ${j.keys.join(' = ')} (${j.ranges} disjoint key ranges)${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole by every fragment` : ''}`);
   } else if (plan.join) {
     lines.push(`broadcast join: ${plan.join.split} split; ${plan.join.broadcast.join(', ')} read whole by every fragment`);
   }

@@ -205,8 +205,9 @@ export interface ReduceStep {
 
 export interface TableScanReport {
   table: string;
-  /** Where the table is read: 'split' across fragments, 'broadcast' whole to each one. */
-  role: 'split' | 'broadcast' | 'pushdown';
+  /** Where the table is read: 'split' across fragments, 'co-split' with the split table
+   *  along their files' key ranges, 'broadcast' whole to each one. */
+  role: 'split' | 'co-split' | 'broadcast' | 'pushdown';
   filesTotal: number;
   filesKept: number;
   bytesKept: number;
@@ -231,9 +232,11 @@ export interface Plan {
   scans: TableScanReport[];
   /**
    * For a broadcast join: the table split across fragments and those read whole by each.
-   * For a partitioned hash join also the two tables hash-partitioned on their keys.
+   * For a partitioned hash join also the two tables hash-partitioned on their keys; for a
+   * co-split join the table split with the split one along their files' ranges of the keys
+   * (split's key first), and how many disjoint ranges those files fall into.
    */
-  join: { split: string; broadcast: string[]; partitioned?: { tables: string[]; keys: string[]; type: string; partitions: number } } | null;
+  join: { split: string; broadcast: string[]; partitioned?: { tables: string[]; keys: string[]; type: string; partitions: number }; coSplit?: { table: string; keys: string[]; ranges: number } } | null;
   /**
    * True when the answer is exactly the union of the fragments' rows (a scan with no
    * DISTINCT or LIMIT): such a plan can write its rows where the fragments run.

@@ -13,6 +13,7 @@ import { parseStatement, printNodes, visitNodes, type AstNode } from '../sql/par
 import { sqlIdent } from '../sql/quote.ts';
 import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { addInput, assignFiles } from './assign.ts';
+import { coSplitGroups, keyComponents, keyRanges, noNulls, type RangedFile } from './co-split.ts';
 import {
   baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
   integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
@@ -60,6 +61,8 @@ export interface PlannerOptions {
    * as a stage of `shufflePartitions` tasks; 0: every grouped aggregate does. Default 50,000.
    */
   partitionedAggregateGroups?: number;
+  /** Co-split joins and key-grouped splits (planner/co-split.ts); default on. */
+  coSplit?: boolean;
   /** Partitions (tasks) of a partitioned hash join; default: the fragment count. */
   shufflePartitions?: number;
   /**
@@ -116,6 +119,12 @@ interface SizedRef {
 }
 
 /** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
+/** A join split along its tables' key ranges; `ranges`: the disjoint ranges of all their files. */
+interface CoSplitJoin {
+  join: PartitionedJoin;
+  ranges: number;
+}
+
 interface PartitionedJoin {
   a: SizedRef;
   b: SizedRef;
@@ -772,25 +781,39 @@ export class Planner {
     const splitRef = sized[0];
     let broadcast = sized.slice(1);
     let partitioned: PartitionedJoin | undefined;
+    // A table split with the split one along their files' key ranges (planner/co-split.ts),
+    // preferred to reading it whole in every fragment and to hash-partitioning both.
+    let coSplit: CoSplitJoin | undefined;
     const tooBig = broadcast.filter((b) => b.bytes > this.options.broadcastLimitBytes);
     if (tooBig.length > 0) {
       const why = `table ${tooBig[0].table.snapshot.name} (${tooBig[0].bytes} bytes) is over the broadcast limit (${this.options.broadcastLimitBytes} bytes)`;
       if (tooBig.length > 1) return `${why}, and so is ${tooBig[1].table.snapshot.name}: only two large tables are partitioned on their join keys`;
       const found = await this.partitionedJoin(ctx, select.from_table, splitRef, tooBig[0]);
       if (typeof found === 'string') return `${why}, and ${found}`;
-      partitioned = found;
+      coSplit = this.coSplitJoin(ctx, found);
+      if (!coSplit) partitioned = found;
       broadcast = broadcast.filter((b) => b !== tooBig[0]);
     } else {
       if (broadcast.some((b) => b.table === splitRef.table)) return `table ${splitRef.table.snapshot.name} is joined with itself`;
       if (!splittableSide(select.from_table, splitRef.ref)) {
         // An outer join keeps rows of a small table against the split one (customer LEFT JOIN
-        // orders): a split cannot, so the two are hash-partitioned on their join key instead.
+        // orders): a split cannot, so the two are split together or hash-partitioned on
+        // their join key instead.
         const why = `an outer or positional join keeps rows of ${splitRef.table.snapshot.name} that a split could not`;
         if (broadcast.length !== 1) return why;
         const found = await this.partitionedJoin(ctx, select.from_table, splitRef, broadcast[0]);
         if (typeof found === 'string') return `${why}, and ${found}`;
-        partitioned = found;
+        coSplit = this.coSplitJoin(ctx, found);
+        if (!coSplit) partitioned = found;
         broadcast = [];
+      } else {
+        // The largest table the split one joins on key ranges both are written in.
+        for (const b of broadcast) {
+          const found = await this.partitionedJoin(ctx, select.from_table, splitRef, b);
+          coSplit = typeof found === 'string' ? undefined : this.coSplitJoin(ctx, found);
+          if (coSplit) break;
+        }
+        if (coSplit) broadcast = broadcast.filter((b) => b !== coSplit!.join.b);
       }
     }
     for (const ref of resultReads) {
@@ -815,8 +838,18 @@ export class Planner {
     const ordered = orderByAllAsOrdinals(select, ctx.output.length);
     if (typeof ordered === 'string') return ordered;
     let built: Built | string;
-    if (isAggregate) built = await buildAggregate(ctx, ordered);
-    else built = buildScan(ctx, ordered);
+    // Grouped by a key the fragments' files hold in disjoint ranges: each group is whole in
+    // one fragment, which aggregates it to the end, as a scan.
+    // (Not under a partitioned join: its tasks hold rows by the join key's hash, not by files.)
+    let keyGrouped = isAggregate && !partitioned ? this.keyGroupedSplit(ctx, select, splitRef, coSplit) : undefined;
+    const whole = keyGrouped ? buildScan(ctx, ordered) : undefined;
+    if (whole && typeof whole !== 'string') {
+      built = { ...whole, shape: 'scan-aggregate', reason: `grouped by ${keyGrouped!.table}.${keyGrouped!.column.name}, whose values the fragments' files hold in disjoint ranges: each fragment's groups are whole and aggregated there (HAVING too), ${whole.reason}` };
+    } else {
+      keyGrouped = undefined;
+      if (isAggregate) built = await buildAggregate(ctx, ordered);
+      else built = buildScan(ctx, ordered);
+    }
     if (typeof built === 'string') return built;
     if (ctx.storeResult && built.unionOfFragments) {
       // A stored result is the union of the fragments' rows as they are: each fragment names
@@ -859,20 +892,33 @@ export class Planner {
       return this.partitionedPlan(ctx, partitioned, broadcastInputs, scans, built, fragmentSql, reduceSql, partialColumns);
     }
     const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
+    const coFiles = coSplit ? await this.pruneRef(ctx, coSplit.join.b.ref, 'co-split', scans) : [];
     await pruneBroadcast();
-    const groups = assignFiles(splitFiles, ctx.fragments);
+    let groups: { split: FileRef[]; co: FileRef[] }[];
+    let coSplitText = '';
+    if (coSplit) {
+      // Pruning only drops files, so the kept ones still fall into two ranges or more.
+      const { join: j } = coSplit;
+      const components = keyComponents(keyRanges(splitFiles, splitRef.table.snapshot.files, j.keyA) as RangedFile[], keyRanges(coFiles, j.b.table.snapshot.files, j.keyB) as RangedFile[]);
+      groups = coSplitGroups(components, ctx.fragments).map((g) => ({ split: g.a, co: g.b }));
+      coSplitText = `co-split join: ${splitRef.table.snapshot.name} and ${j.b.table.snapshot.name} split together along their files' ranges of ${j.keyA.name} = ${j.keyB.name} (${components.length} disjoint key ranges into ${groups.length} fragment(s)), rows that can match always in one fragment`;
+    } else if (keyGrouped) {
+      const components = keyComponents(keyRanges(splitFiles, splitRef.table.snapshot.files, keyGrouped.column) as RangedFile[], []);
+      groups = coSplitGroups(components, ctx.fragments).map((g) => ({ split: g.a, co: [] }));
+    } else groups = assignFiles(splitFiles, ctx.fragments).map((files) => ({ split: files, co: [] }));
     const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns, groups.length);
-    const fragments: Fragment[] = groups.map((files, i) => ({
+    const fragments: Fragment[] = groups.map((g, i) => ({
       id: `f${i}`,
       output: PARTIALS_VIEW,
-      inputs: [inputFor(splitRef.table, files), ...broadcastInputs],
+      inputs: [inputFor(splitRef.table, g.split), ...(coSplit ? [inputFor(coSplit.join.b.table, g.co)] : []), ...broadcastInputs],
       sql: fragmentSql,
       ...(final ? { shuffleWrite: final.shuffleWrite } : {}),
     }));
     const reduce: ReduceStep = final?.reduce ?? { views: [{ name: PARTIALS_VIEW, columns: partialColumns }], sql: reduceSql };
     // A table the query and a subquery both read is one input: named once.
     const broadcastNames = [...new Set(broadcast.map((b) => b.table.snapshot.name))];
-    const reason = broadcast.length ? `${built.reason}; broadcast join: ${splitRef.table.snapshot.name} split, ${broadcastNames.join(', ')} read whole by every fragment` : built.reason;
+    const joinText = [coSplitText, broadcast.length ? `broadcast join: ${splitRef.table.snapshot.name} split, ${broadcastNames.join(', ')} read whole by every fragment` : ''].filter(Boolean).join('; ');
+    const reason = joinText ? `${built.reason}; ${joinText}` : built.reason;
     return {
       shape: built.shape,
       sql: ctx.querySql,
@@ -881,7 +927,9 @@ export class Planner {
       ...(final ? { stages: [final.stage] } : {}),
       reduce,
       scans,
-      join: broadcast.length ? { split: splitRef.table.snapshot.name, broadcast: broadcastNames } : null,
+      join: broadcast.length || coSplit
+        ? { split: splitRef.table.snapshot.name, broadcast: broadcastNames, ...(coSplit ? { coSplit: { table: coSplit.join.b.table.snapshot.name, keys: [coSplit.join.keyA.name, coSplit.join.keyB.name], ranges: coSplit.ranges } } : {}) }
+        : null,
       ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
       reason: final ? `${reason}; ${final.stage.reason}` : reason,
     };
@@ -1456,6 +1504,55 @@ export class Planner {
     if (!key) return `${nameA} is joined with itself on different columns, which would need it partitioned twice`;
     const common = await describe(ctx.conn, `SELECT CAST(NULL AS ${key.a.type}) AS k UNION ALL SELECT CAST(NULL AS ${key.b.type})`);
     return { a, b, keyA: key.a, keyB: key.b, type: common[0].type };
+  }
+
+  /**
+   * The equi-join `join` (a partitioned join's conditions hold: see partitionedJoin) as a
+   * co-split join, when the second table is read by this reference only and both tables'
+   * files fall into at least two disjoint ranges of the integer key (planner/co-split.ts).
+   * Decided on all the files: pruning only drops files, which never joins two ranges.
+   */
+  private coSplitJoin(ctx: PlanContext, join: PartitionedJoin): CoSplitJoin | undefined {
+    const { a, b } = join;
+    if (this.options.coSplit === false || a.table === b.table || ctx.fragments < 2) return undefined;
+    // Read elsewhere too (a subquery, a second reference), the table is one input of every
+    // file the references keep: it cannot be split for one of them.
+    if ([...ctx.refTable.values()].filter((t) => t === b.table || t === a.table).length !== 2) return undefined;
+    const ra = keyRanges(a.table.snapshot.files.map((f) => fileRef(f, a.table)), a.table.snapshot.files, join.keyA);
+    const rb = keyRanges(b.table.snapshot.files.map((f) => fileRef(f, b.table)), b.table.snapshot.files, join.keyB);
+    if (typeof ra === 'string' || typeof rb === 'string') return undefined;
+    const ranges = keyComponents(ra, rb).length;
+    return ranges >= 2 ? { join, ranges } : undefined;
+  }
+
+  /**
+   * The split table's column the query groups by, when the fragments' files can hold its
+   * values in disjoint ranges: the co-split key (files go by its ranges already), or, with
+   * no co-split, an integer column whose files fall into at least two disjoint ranges.
+   * Never with grouping sets (a grand total is every fragment's), nor when a NULL could
+   * be in any file: every file must hold none, and no outer join may NULL-extend the
+   * split table's rows.
+   */
+  private keyGroupedSplit(ctx: PlanContext, select: AstNode, split: SizedRef, coSplit: CoSplitJoin | undefined): { table: string; column: Column } | undefined {
+    if (this.options.coSplit === false || (select.group_sets?.length ?? 0) > 1 || ctx.fragments < 2) return undefined;
+    const keys = groupKeys(ctx, select);
+    if (typeof keys === 'string') return undefined;
+    const refs: AstNode[] = [];
+    collectBaseRefs(select.from_table, refs);
+    // Under a co-split join, either table's key: the files go by its ranges already.
+    const sides = coSplit ? [{ ref: split.ref, table: split.table, key: coSplit.join.keyA }, { ref: coSplit.join.b.ref, table: coSplit.join.b.table, key: coSplit.join.keyB }] : [{ ref: split.ref, table: split.table, key: undefined }];
+    for (const k of keys) {
+      const owner = columnOwner(ctx, k, refs);
+      const side = owner && sides.find((s) => s.ref === owner.ref && (!s.key || s.key.name === owner.column.name));
+      if (!owner || !side) continue;
+      const files = side.table.snapshot.files;
+      if (!noNulls(files, owner.column.name) || !splittableSide(select.from_table, side.ref)) continue;
+      const named = { table: side.table.snapshot.name, column: owner.column };
+      if (coSplit) return named;
+      const ranges = keyRanges(files.map((f) => fileRef(f, side.table)), files, owner.column);
+      if (typeof ranges !== 'string' && keyComponents(ranges, []).length >= 2) return named;
+    }
+    return undefined;
   }
 
   /**

@@ -241,6 +241,19 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
     }
   }
 
+  // Two tables written in key order (each file a disjoint range of k), for co-split joins:
+  // ranged's k is NULL on every tenth row of its middle file (NULL keys match nothing, and
+  // may not be grouped per file); ranged_b holds every other key up to 1198, so it
+  // holds keys ranged lacks and the reverse, for the outer joins.
+  for (const [name, cuts, step] of [['ranged', [0, 300, 600, 900], 1], ['ranged_b', [0, 300, 600, 1200], 2]] as const) {
+    mkdirSync(join(data, name));
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const nulls = name === 'ranged' && i === 1 ? 'CASE WHEN range % 10 = 0 THEN NULL ELSE range END' : 'range';
+      await setupEngine.exec(`COPY (SELECT (${nulls})::BIGINT AS k, (range % 7)::INTEGER AS g, (range * 3 % 101)::INTEGER AS v
+        FROM range(${cuts[i]}, ${cuts[i + 1]}, ${step})) TO ${sqlString(join(data, name, `part-${i}.parquet`))} (FORMAT parquet)`);
+    }
+  }
+
   const home = join(dir, 'home');
   const catalog = await ParquetCatalog.open(join(home, 'catalog'), setupEngine);
   const reference = await Engine.create({ threads: 2 });
@@ -250,7 +263,7 @@ export async function openDifferential(env: Record<string, string>, invoker: 'po
     await reference.exec(`CREATE VIEW ${name} AS SELECT * FROM read_parquet(${sqlStringList(files)})`);
   };
   for (const t of tables) await register(t.table, join(data, 'tpch', t.table));
-  for (const extra of ['nullable', 'empty_t', 'skew_a', 'skew_b']) await register(extra, join(data, extra));
+  for (const extra of ['nullable', 'empty_t', 'skew_a', 'skew_b', 'ranged', 'ranged_b']) await register(extra, join(data, extra));
   assert.ok((await catalog.getTable('lineitem'))!.files.length >= 7, 'lineitem has at least 7 files, so 7 fragments are 7');
 
   // One task per shuffle partition unless a suite says otherwise: at this data size every

@@ -21,7 +21,9 @@ before(async () => {
   // runs every query through the worker processes.
   // A second cluster runs every subquery as a step first (materialized subqueries): their
   // results are then "large" too, and joined as partitioned (semi) joins.
-  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0' }, 'in-process', { PUFFINDB_SUBQUERY_STAGE_BYTES: '0' });
+  // Co-split joins off: the demo data is written in key order, and this suite is about the
+  // hash-partitioned stages (the main suite runs co-split joins).
+  f = await openDifferential({ PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_PARTITIONED_AGGREGATE_GROUPS: '0', PUFFINDB_CO_SPLIT: 'off' }, 'in-process', { PUFFINDB_SUBQUERY_STAGE_BYTES: '0' });
 });
 
 after(async () => {
@@ -206,5 +208,29 @@ describe('multi-stage: partitions grouped into tasks by their bytes', async () =
     assertSameResult(got, await f.reference.query(sql), { ordered: true }, 'grouped join');
     // explain --analyze says so.
     assert.match(formatPlan(got.plan, { stages: got.stats.stages ?? [] }), new RegExp(`stage __partials: 8 task\\(s\\) on workers.*\\[actual: ${join_.tasks} task\\(s\\) for 8 partitions, `));
+  });
+});
+
+// Co-split joins and key-grouped aggregates beside the hash-partitioned stages: with every
+// table over the broadcast limit, a join on a key the files are written in is co-split, any
+// other is hash-partitioned, and a query grouped by a ranged key under a hash-partitioned
+// join must still aggregate after the join (its tasks hold rows by hash, not by file).
+describe('multi-stage: co-split on, every table over the broadcast limit', async () => {
+  const tpch = (await loadTpchQueries()).map((q) => ({ name: `TPC-H ${q.id}`, sql: q.sql }));
+  let coSplit: Awaited<ReturnType<DifferentialFixture['variant']>>;
+  before(async () => {
+    coSplit = await f.variant({ PUFFINDB_CO_SPLIT: 'on' });
+  });
+  for (const q of [...STAGE_QUERIES, ...tpch]) {
+    test(q.name, async () => {
+      await assertSameAsDuckDB(f, q.name, q.sql, { fragments: 3, partitions: 3 }, undefined, coSplit);
+    });
+  }
+  test('a hash-partitioned join grouped by a ranged key aggregates after the join', async () => {
+    const sql = "SELECT l_orderkey, max(p_name) AS p, string_agg(l_linenumber::VARCHAR, ',' ORDER BY l_linenumber) AS lines FROM lineitem LEFT JOIN part ON l_partkey = p_partkey AND p_size < 3 WHERE l_orderkey < 3000 GROUP BY 1 ORDER BY 1";
+    await assertSameAsDuckDB(f, sql, sql, { fragments: 2, partitions: 3 }, (plan) => {
+      assert.equal(plan.join?.coSplit, undefined, plan.reason);
+      assert.doesNotMatch(plan.reason, /whose values the fragments' files hold in disjoint ranges/, plan.reason);
+    }, coSplit);
   });
 });

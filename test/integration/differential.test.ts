@@ -149,3 +149,89 @@ test('a table read only by EXISTS / IN subqueries is pulled up as a set (DISTINC
     }, f.also!);
   }
 });
+
+// Co-split joins (runtime/planner/co-split.ts): the demo data and the ranged tables are
+// written in key order, each file a disjoint range of the key, so a join on it splits both
+// tables along those ranges; a query grouped by it aggregates each fragment's groups to the
+// end. Every join type, NULL keys, keys on one side only; and the cases that must not.
+describe('differential: co-split joins and key-grouped aggregates over files in key order', () => {
+  const coSplit = [
+    'SELECT count(*) AS n, sum(r.v + b.v) AS s FROM ranged r JOIN ranged_b b ON r.k = b.k',
+    'SELECT r.k, r.v, b.v AS bv FROM ranged r LEFT JOIN ranged_b b ON r.k = b.k ORDER BY r.k NULLS FIRST, r.v',
+    'SELECT count(*) AS n, count(r.k) AS rk, count(b.k) AS bk, sum(b.v) AS bv FROM ranged r RIGHT JOIN ranged_b b ON r.k = b.k',
+    'SELECT count(*) AS n, count(r.k) AS rk, count(b.k) AS bk, sum(coalesce(r.v, 0) - coalesce(b.v, 0)) AS d FROM ranged r FULL OUTER JOIN ranged_b b ON r.k = b.k',
+    'SELECT count(*) AS n, sum(v) AS s FROM ranged SEMI JOIN ranged_b ON ranged.k = ranged_b.k',
+    'SELECT count(*) AS n, count(k) AS nk, sum(v) AS s FROM ranged ANTI JOIN ranged_b ON ranged.k = ranged_b.k',
+    'SELECT o_orderpriority, count(*) AS n, sum(l_quantity) AS q FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE l_shipdate > o_orderdate + 30 GROUP BY 1 ORDER BY 1',
+    'SELECT count(*) AS n, count(o_orderkey) AS matched, sum(o_totalprice) AS t FROM lineitem LEFT JOIN orders ON l_orderkey = o_orderkey AND o_orderstatus = \'F\'',
+    'SELECT count(*) AS n, count(l_orderkey) AS matched FROM lineitem RIGHT JOIN orders ON l_orderkey = o_orderkey AND l_quantity > 49',
+    'SELECT c_mktsegment, count(*) AS n, sum(l_extendedprice) AS p FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey GROUP BY 1 ORDER BY 1',
+  ];
+  const keyGrouped = [
+    // TPC-H Q03's form: grouped by the co-split key, ORDER BY ... LIMIT per fragment and again.
+    'SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate FROM orders JOIN lineitem ON l_orderkey = o_orderkey WHERE o_orderdate < DATE \'1995-03-15\' GROUP BY l_orderkey, o_orderdate ORDER BY revenue DESC, o_orderdate, l_orderkey LIMIT 10',
+    'SELECT l_orderkey, sum(l_quantity) AS q FROM lineitem GROUP BY l_orderkey HAVING sum(l_quantity) > 200 ORDER BY q DESC, 1',
+    'SELECT l_orderkey, count(DISTINCT l_suppkey) AS s, string_agg(l_linenumber::VARCHAR, \',\' ORDER BY l_linenumber) AS lines, median(l_quantity) AS m FROM lineitem WHERE l_orderkey < 20000 GROUP BY 1 ORDER BY 1',
+    'SELECT DISTINCT count(*) AS n FROM lineitem GROUP BY l_orderkey ORDER BY n',
+    'SELECT o_orderkey, count(*) AS n FROM orders GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 5 OFFSET 3',
+    'SELECT b.k, count(r.k) AS n, sum(b.v) AS v FROM ranged_b b LEFT JOIN ranged r ON r.k = b.k GROUP BY b.k ORDER BY 1',
+  ];
+  const notKeyGrouped = [
+    // Grouping sets: the grand total would be every fragment's.
+    'SELECT l_orderkey, count(*) AS n FROM lineitem WHERE l_orderkey < 500 GROUP BY ROLLUP (l_orderkey) ORDER BY 1 NULLS FIRST',
+    // NULL keys in a file: the NULL group could be in every fragment.
+    'SELECT k, count(*) AS n, sum(v) AS v FROM ranged GROUP BY k ORDER BY k NULLS FIRST',
+    // The split table NULL-extended by an outer join: its key is NULL in any fragment.
+    'SELECT l_orderkey, count(*) AS n FROM lineitem RIGHT JOIN orders ON l_orderkey = o_orderkey AND l_quantity > 49 GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST LIMIT 5',
+    // A global aggregate: one group over every fragment.
+    'SELECT count(*), sum(l_quantity) FROM lineitem',
+  ];
+  const notCoSplit = [
+    // Ranges that overlap: every lineitem file holds every part key.
+    'SELECT p_brand, count(*) AS n FROM lineitem JOIN part ON l_partkey = p_partkey GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5',
+    // orders read by a subquery too (left in place: the second cluster): one input for both references.
+    'SELECT count(*) AS n FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE o_totalprice > (SELECT avg(o_totalprice) FROM orders)',
+  ];
+  const whole = /whose values the fragments' files hold in disjoint ranges/;
+  for (const sql of coSplit) {
+    test(`co-split: ${sql}`, async () => {
+      for (const fragments of [2, 3, 7]) {
+        await assertSameAsDuckDB(f, sql, sql, { fragments }, (plan) => {
+          assert.ok(plan.join?.coSplit, `co-split (${plan.reason})`);
+          assert.ok(plan.scans.some((s) => s.role === 'co-split'), plan.reason);
+          assert.ok(plan.fragments.length > 1, plan.reason);
+        });
+      }
+    });
+  }
+  for (const sql of keyGrouped) {
+    test(`key-grouped: ${sql}`, async () => {
+      for (const fragments of [2, 3, 7]) {
+        await assertSameAsDuckDB(f, sql, sql, { fragments }, (plan) => {
+          assert.match(plan.reason, whole);
+          assert.equal(plan.stages?.length ?? 0, 0, plan.reason);
+          assert.ok(plan.fragments.length > 1, plan.reason);
+        });
+      }
+    });
+  }
+  for (const sql of notKeyGrouped) {
+    test(`not key-grouped: ${sql}`, async () => {
+      for (const fragments of [2, 7]) await assertSameAsDuckDB(f, sql, sql, { fragments }, (plan) => assert.doesNotMatch(plan.reason, whole));
+    });
+  }
+  for (const sql of notCoSplit) {
+    test(`not co-split: ${sql}`, async () => {
+      for (const fragments of [2, 7]) await assertSameAsDuckDB(f, sql, sql, { fragments }, (plan) => assert.equal(plan.join?.coSplit, undefined, plan.reason), f.also!);
+    });
+  }
+  test('PUFFINDB_CO_SPLIT=off: the same joins are broadcast or hash-partitioned, with the same answers', async () => {
+    const off = await f.variant({ PUFFINDB_CO_SPLIT: 'off' });
+    for (const sql of [...coSplit, ...keyGrouped]) {
+      await assertSameAsDuckDB(f, sql, sql, { fragments: 3 }, (plan) => {
+        assert.equal(plan.join?.coSplit, undefined, plan.reason);
+        assert.doesNotMatch(plan.reason, whole);
+      }, off);
+    }
+  });
+});

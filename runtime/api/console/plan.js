@@ -123,6 +123,10 @@ function joinLine(plan) {
     const p = j.partitioned;
     return h('p', { class: 'plan-join' }, `partitioned join: ${p.tables.join(' × ')} on ${p.keys.join(' = ')} (${p.type}), ${p.partitions} partitions${j.broadcast.length ? `; ${j.broadcast.join(', ')} read whole` : ''}`);
   }
+  if (j.coSplit) {
+    const c = j.coSplit;
+    return h('p', { class: 'plan-join' }, `co-split join: ${j.split} and ${c.table} split together along their files' ranges of ${c.keys.join(' = ')} (${c.ranges} disjoint key ranges)${j.broadcast.length ? `; ${j.broadcast.join(', ')} read whole by every fragment` : ''}`);
+  }
   return h('p', { class: 'plan-join' }, `broadcast join: ${j.split} split; ${j.broadcast.join(', ')} read whole by every fragment`);
 }
 

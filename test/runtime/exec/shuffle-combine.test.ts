@@ -146,9 +146,9 @@ describe('a staged query through combined shuffles', () => {
     await catalog.addTable('facts', join(warehouse, 'facts'));
     await catalog.addTable('dims', join(warehouse, 'dims'));
     shuffleDir = join(home, 'shuffle');
-    // Every table "large" (a partitioned join), every shuffle piece stored, and combined from 8 objects.
+    // Every table "large" (a partitioned join, not co-split), every shuffle piece stored, and combined from 8 objects.
     const settings = loadSettings(
-      { PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_INLINE_LIMIT_BYTES: '0', PUFFINDB_SHUFFLE_COMBINE_ABOVE: '8', PUFFINDB_SHUFFLE_PARTITIONS: '8', PUFFINDB_STAGE_TASK_BYTES: '0' },
+      { PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_INLINE_LIMIT_BYTES: '0', PUFFINDB_SHUFFLE_COMBINE_ABOVE: '8', PUFFINDB_SHUFFLE_PARTITIONS: '8', PUFFINDB_STAGE_TASK_BYTES: '0', PUFFINDB_CO_SPLIT: 'off' },
       { home, warehouse: toRootUrl(warehouse), shuffleUrl: toRootUrl(shuffleDir), cacheDir: join(home, 'cache'), threads: 1, workers: 2, maxFragments: 8 },
     );
     cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });

@@ -22,7 +22,7 @@ async function open(inlineLimit: string): Promise<LocalCluster> {
   const catalog = await ParquetCatalog.open(join(home, 'catalog'), engine);
   for (const t of ['facts', 'dims']) await catalog.addTable(t, join(dir, 'warehouse', t));
   const settings = loadSettings(
-    { PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_INLINE_LIMIT_BYTES: inlineLimit, PUFFINDB_SHUFFLE_PARTITIONS: '3' },
+    { PUFFINDB_BROADCAST_LIMIT_BYTES: '0', PUFFINDB_INLINE_LIMIT_BYTES: inlineLimit, PUFFINDB_SHUFFLE_PARTITIONS: '3', PUFFINDB_CO_SPLIT: 'off' },
     { home, warehouse: toRootUrl(join(dir, 'warehouse')), shuffleUrl: toRootUrl(join(home, 'shuffle')), cacheDir: join(home, 'cache'), threads: 1, workers: 2, maxFragments: 4 },
   );
   const cluster = await LocalCluster.open({ settings, catalog, invoker: 'in-process' });
