@@ -1421,11 +1421,22 @@ export class Planner {
     }
     let filter: AstNode | null = null;
     if (perRef.every((f) => f.length > 0)) {
-      const distinct = new Map(perRef.map((f) => {
-        const c = conjunction('AND', f);
-        return [exprKey(c), c] as const;
-      }));
-      filter = conjunction('OR', [...distinct.values()]);
+      // References with the same conjuncts in another order are one filter (TPC-H Q02's
+      // partsupp, reduced by part and by supplier in the query and in its subquery), and
+      // conjuncts every reference has are ANDed once outside the OR: a scan evaluates
+      // `A AND B` as a semi-join of each, `(A AND B) OR (B AND A)` row by row.
+      const sets = new Map<string, Map<string, AstNode>>();
+      for (const f of perRef) {
+        const set = new Map(f.map((c) => [exprKey(c), c] as const));
+        sets.set([...set.keys()].sort().join('\n'), set);
+      }
+      const all = [...sets.values()];
+      const common = [...all[0].entries()].filter(([k]) => all.every((set) => set.has(k)));
+      const rests = all.map((set) => [...set].filter(([k]) => !common.some(([c]) => c === k)).map(([, c]) => c));
+      const parts = common.map(([, c]) => c);
+      // A reference left with nothing but the common conjuncts makes the OR true.
+      if (rests.every((r) => r.length > 0)) parts.push(conjunction('OR', rests.map((r) => conjunction('AND', r))));
+      filter = conjunction('AND', parts);
     }
     const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
     const files = kept.map((i) => fileRef(table.snapshot.files[i], table));
