@@ -118,13 +118,13 @@ interface SizedRef {
   bytes: number;
 }
 
-/** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
 /** A join split along its tables' key ranges; `ranges`: the disjoint ranges of all their files. */
 interface CoSplitJoin {
   join: PartitionedJoin;
   ranges: number;
 }
 
+/** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
 interface PartitionedJoin {
   a: SizedRef;
   b: SizedRef;
@@ -806,7 +806,7 @@ export class Planner {
         coSplit = this.coSplitJoin(ctx, found);
         if (!coSplit) partitioned = found;
         broadcast = [];
-      } else {
+      } else if (this.coSplitOn(ctx)) {
         // The largest table the split one joins on key ranges both are written in.
         for (const b of broadcast) {
           const found = await this.partitionedJoin(ctx, select.from_table, splitRef, b);
@@ -896,15 +896,20 @@ export class Planner {
     await pruneBroadcast();
     let groups: { split: FileRef[]; co: FileRef[] }[];
     let coSplitText = '';
-    if (coSplit) {
-      // Pruning only drops files, so the kept ones still fall into two ranges or more.
-      const { join: j } = coSplit;
-      const components = keyComponents(keyRanges(splitFiles, splitRef.table.snapshot.files, j.keyA) as RangedFile[], keyRanges(coFiles, j.b.table.snapshot.files, j.keyB) as RangedFile[]);
+    // Files by the ranges of the co-split key (a key-grouped one is that key, or the split
+    // table's own), else by bytes. The ranges were found on all the files, and pruning only
+    // drops files, so the kept ones have them too.
+    const rangeKey = coSplit?.join.keyA ?? keyGrouped?.column;
+    if (rangeKey) {
+      const components = keyComponents(
+        keyRanges(splitFiles, splitRef.table.snapshot.files, rangeKey) as RangedFile[],
+        coSplit ? keyRanges(coFiles, coSplit.join.b.table.snapshot.files, coSplit.join.keyB) as RangedFile[] : [],
+      );
       groups = coSplitGroups(components, ctx.fragments).map((g) => ({ split: g.a, co: g.b }));
-      coSplitText = `co-split join: ${splitRef.table.snapshot.name} and ${j.b.table.snapshot.name} split together along their files' ranges of ${j.keyA.name} = ${j.keyB.name} (${components.length} disjoint key ranges into ${groups.length} fragment(s)), rows that can match always in one fragment`;
-    } else if (keyGrouped) {
-      const components = keyComponents(keyRanges(splitFiles, splitRef.table.snapshot.files, keyGrouped.column) as RangedFile[], []);
-      groups = coSplitGroups(components, ctx.fragments).map((g) => ({ split: g.a, co: [] }));
+      if (coSplit) {
+        const { join: j } = coSplit;
+        coSplitText = `co-split join: ${splitRef.table.snapshot.name} and ${j.b.table.snapshot.name} split together along their files' ranges of ${j.keyA.name} = ${j.keyB.name} (${components.length} disjoint key ranges into ${groups.length} fragment(s)), rows that can match always in one fragment`;
+      }
     } else groups = assignFiles(splitFiles, ctx.fragments).map((files) => ({ split: files, co: [] }));
     const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns, groups.length);
     const fragments: Fragment[] = groups.map((g, i) => ({
@@ -1421,22 +1426,13 @@ export class Planner {
     }
     let filter: AstNode | null = null;
     if (perRef.every((f) => f.length > 0)) {
-      // References with the same conjuncts in another order are one filter (TPC-H Q02's
-      // partsupp, reduced by part and by supplier in the query and in its subquery), and
-      // conjuncts every reference has are ANDed once outside the OR: a scan evaluates
-      // `A AND B` as a semi-join of each, `(A AND B) OR (B AND A)` row by row.
-      const sets = new Map<string, Map<string, AstNode>>();
-      for (const f of perRef) {
-        const set = new Map(f.map((c) => [exprKey(c), c] as const));
-        sets.set([...set.keys()].sort().join('\n'), set);
-      }
-      const all = [...sets.values()];
-      const common = [...all[0].entries()].filter(([k]) => all.every((set) => set.has(k)));
-      const rests = all.map((set) => [...set].filter(([k]) => !common.some(([c]) => c === k)).map(([, c]) => c));
-      const parts = common.map(([, c]) => c);
-      // A reference left with nothing but the common conjuncts makes the OR true.
-      if (rests.every((r) => r.length > 0)) parts.push(conjunction('OR', rests.map((r) => conjunction('AND', r))));
-      filter = conjunction('AND', parts);
+      // References with the same conjuncts in another order are one branch, and conjuncts
+      // every branch has are ANDed once outside the OR (TPC-H Q02's partsupp, reduced by
+      // part and by supplier in the query and in its subquery): a scan evaluates `A AND B`
+      // as a semi-join of each, `(A AND B) OR (B AND A)` row by row. The reductions'
+      // subqueries are uncorrelated, so they may be factored.
+      const branches = new Map(perRef.map((f) => [f.map(exprKey).sort().join('\n'), conjunction('AND', f)] as const));
+      filter = factorCommonConjuncts(conjunction('OR', [...branches.values()]), { subqueries: true });
     }
     const { kept, applied } = await pruneFiles(ctx.conn, table.snapshot.files, columns, filter ? [filter] : [], (p) => this.printPredicate(ctx, p));
     const files = kept.map((i) => fileRef(table.snapshot.files[i], table));
@@ -1517,6 +1513,11 @@ export class Planner {
     return { a, b, keyA: key.a, keyB: key.b, type: common[0].type };
   }
 
+  /** Files may be split along key ranges: the setting is on and there are fragments to split into. */
+  private coSplitOn(ctx: PlanContext): boolean {
+    return this.options.coSplit !== false && ctx.fragments >= 2;
+  }
+
   /**
    * The equi-join `join` (a partitioned join's conditions hold: see partitionedJoin) as a
    * co-split join, when the second table is read by this reference only and both tables'
@@ -1525,12 +1526,12 @@ export class Planner {
    */
   private coSplitJoin(ctx: PlanContext, join: PartitionedJoin): CoSplitJoin | undefined {
     const { a, b } = join;
-    if (this.options.coSplit === false || a.table === b.table || ctx.fragments < 2) return undefined;
+    if (!this.coSplitOn(ctx) || a.table === b.table) return undefined;
     // Read elsewhere too (a subquery, a second reference), the table is one input of every
     // file the references keep: it cannot be split for one of them.
     if ([...ctx.refTable.values()].filter((t) => t === b.table || t === a.table).length !== 2) return undefined;
-    const ra = keyRanges(a.table.snapshot.files.map((f) => fileRef(f, a.table)), a.table.snapshot.files, join.keyA);
-    const rb = keyRanges(b.table.snapshot.files.map((f) => fileRef(f, b.table)), b.table.snapshot.files, join.keyB);
+    const ra = keyRanges(a.table.snapshot.files, a.table.snapshot.files, join.keyA);
+    const rb = keyRanges(b.table.snapshot.files, b.table.snapshot.files, join.keyB);
     if (typeof ra === 'string' || typeof rb === 'string') return undefined;
     const ranges = keyComponents(ra, rb).length;
     return ranges >= 2 ? { join, ranges } : undefined;
@@ -1545,7 +1546,7 @@ export class Planner {
    * split table's rows.
    */
   private keyGroupedSplit(ctx: PlanContext, select: AstNode, split: SizedRef, coSplit: CoSplitJoin | undefined): { table: string; column: Column } | undefined {
-    if (this.options.coSplit === false || (select.group_sets?.length ?? 0) > 1 || ctx.fragments < 2) return undefined;
+    if (!this.coSplitOn(ctx) || (select.group_sets?.length ?? 0) > 1) return undefined;
     const keys = groupKeys(ctx, select);
     if (typeof keys === 'string') return undefined;
     const refs: AstNode[] = [];
@@ -1560,7 +1561,7 @@ export class Planner {
       if (!noNulls(files, owner.column.name) || !splittableSide(select.from_table, side.ref)) continue;
       const named = { table: side.table.snapshot.name, column: owner.column };
       if (coSplit) return named;
-      const ranges = keyRanges(files.map((f) => fileRef(f, side.table)), files, owner.column);
+      const ranges = keyRanges(files, files, owner.column);
       if (typeof ranges !== 'string' && keyComponents(ranges, []).length >= 2) return named;
     }
     return undefined;
@@ -2259,9 +2260,10 @@ function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): bool
 /**
  * Each top-level conjunct that is an OR whose every branch has some conjuncts in common, as
  * those conjuncts AND the OR of what is left of each branch (exact in SQL's three-valued
- * logic; a branch left with nothing makes the OR true).
+ * logic; a branch left with nothing makes the OR true). Never a volatile conjunct, nor one
+ * with a subquery unless `subqueries` (a user's WHERE keeps its subqueries where they are).
  */
-function factorCommonConjuncts(where: AstNode): AstNode {
+function factorCommonConjuncts(where: AstNode, options: { subqueries?: boolean } = {}): AstNode {
   const disjuncts = (e: AstNode): AstNode[] => (e.class === 'CONJUNCTION' && e.type === 'CONJUNCTION_OR' ? (e.children as AstNode[]).flatMap(disjuncts) : [e]);
   const out: AstNode[] = [];
   for (const c of conjuncts(where)) {
@@ -2272,7 +2274,7 @@ function factorCommonConjuncts(where: AstNode): AstNode {
     }
     const common = branches[0].filter((x) => branches.every((b) => b.some((y) => exprKey(y) === exprKey(x))));
     const commonKeys = new Set(common.map(exprKey));
-    if (common.length === 0 || common.some((x) => someExpression(x, (e) => e.class === 'SUBQUERY' || e.class === 'FUNCTION' && /random|uuid|nextval/i.test(String(e.function_name))))) {
+    if (common.length === 0 || common.some((x) => someExpression(x, (e) => (e.class === 'SUBQUERY' && !options.subqueries) || e.class === 'FUNCTION' && /random|uuid|nextval/i.test(String(e.function_name))))) {
       out.push(c);
       continue;
     }
