@@ -106,7 +106,7 @@ export function formatPlan(plan: Plan, figures?: AnalyzedFigures): string {
     lines.push(`partitioned join: ${j.tables.join(' x ')} on ${j.keys.join(' = ')} (${j.type}), ${j.partitions} partitions${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole` : ''}`);
   } else if (plan.join?.coSplit) {
     const j = plan.join.coSplit;
-    lines.push(`co-split join: ${plan.join.split} and ${j.table} split together along their files' ranges of ${j.keys.join(' = ')} (${j.ranges} disjoint key ranges)${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole by every fragment` : ''}`);
+    lines.push(`co-split join: ${plan.join.split} and ${j.table} split together along their files' ranges of ${j.keys.join(' = ')} (${j.ranges} disjoint key ranges)${j.subqueries ? `, ${j.subqueries} subquer${j.subqueries === 1 ? 'y' : 'ies'} over them evaluated by every fragment over its own files` : ''}${plan.join.broadcast.length ? `; ${plan.join.broadcast.join(', ')} read whole by every fragment` : ''}`);
   } else if (plan.join) {
     lines.push(`broadcast join: ${plan.join.split} split; ${plan.join.broadcast.join(', ')} read whole by every fragment`);
   }

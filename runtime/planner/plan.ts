@@ -234,9 +234,10 @@ export interface Plan {
    * For a broadcast join: the table split across fragments and those read whole by each.
    * For a partitioned hash join also the two tables hash-partitioned on their keys; for a
    * co-split join the table split with the split one along their files' ranges of the keys
-   * (split's key first), and how many disjoint ranges those files fall into.
+   * (split's key first), how many disjoint ranges those files fall into, and how many WHERE
+   * subqueries over those tables every fragment evaluates over its own files.
    */
-  join: { split: string; broadcast: string[]; partitioned?: { tables: string[]; keys: string[]; type: string; partitions: number }; coSplit?: { table: string; keys: string[]; ranges: number } } | null;
+  join: { split: string; broadcast: string[]; partitioned?: { tables: string[]; keys: string[]; type: string; partitions: number }; coSplit?: { table: string; keys: string[]; ranges: number; subqueries?: number } } | null;
   /**
    * True when the answer is exactly the union of the fragments' rows (a scan with no
    * DISTINCT or LIMIT): such a plan can write its rows where the fragments run.

@@ -25,7 +25,7 @@ import { scanPredicateFromAst } from '../catalog/scan-filter.ts';
 import type { ScanPredicate } from '../catalog/iceberg/predicate.ts';
 import { foldConstants, type Evaluate } from './fold.ts';
 import { mentionsVolatile } from '../sql/volatile.ts';
-import { addColumnNames, analyzeScopes, findBaseTables, fromBindings, refuseUnsafeCalls, resolveName, unqualify, type ScopeInfo } from './scope.ts';
+import { addColumnNames, analyzeScopes, findBaseTables, fromBindings, isVolatileFunction, refuseUnsafeCalls, resolveName, unqualify, type ScopeInfo } from './scope.ts';
 import {
   MATERIALIZED_PREFIX, constantType, findCandidates, type Candidate, materializedRead, materializedSnapshot, plainScan, sameColumns, selectAllFrom, setOperationBranches, substituteConstants, tempName, type MaterializedInput,
 } from './materialize.ts';
@@ -118,10 +118,15 @@ interface SizedRef {
   bytes: number;
 }
 
-/** A join split along its tables' key ranges; `ranges`: the disjoint ranges of all their files. */
+/**
+ * A join split along its tables' key ranges; `ranges`: the disjoint ranges of all their
+ * files; `tied`: the WHERE subqueries every fragment evaluates over its own files (their
+ * bodies, each with its one table reference: see tiedSubqueries).
+ */
 interface CoSplitJoin {
   join: PartitionedJoin;
   ranges: number;
+  tied: Map<AstNode, AstNode>;
 }
 
 /** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
@@ -340,11 +345,18 @@ export class Planner {
         };
         return { plan, snapshots, cacheable: !timeTravel && !foldedVolatile };
       }
+      // A split whose subqueries every fragment evaluates over its own files (co-split,
+      // tiedSubqueries) needs no steps run before it.
+      let early: Plan | string | undefined;
+      if (planOptions.materialize && !timeTravel && this.coSplitOn(ctx) && root.type === 'SELECT_NODE' && subqueriesOf(root.where_clause).length) {
+        early = await this.trySplit(ctx);
+        if (typeof early !== 'string' && early.join?.coSplit?.subqueries) return { plan: early, snapshots, cacheable: !foldedVolatile };
+      }
       if (planOptions.materialize && !timeTravel) {
         const staged = await this.stagedPlan(ctx, written);
         if (staged) return { plan: staged, snapshots, cacheable: !foldedVolatile };
       }
-      const split = await this.trySplit(ctx);
+      const split = early ?? await this.trySplit(ctx);
       if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
       const keyed = ctx.root.type === 'SET_OPERATION_NODE' ? await this.setOperationPlan(ctx) : await this.keyPartitionedPlan(ctx);
       if (keyed && typeof keyed !== 'string') return { plan: keyed, snapshots, cacheable: !timeTravel && !foldedVolatile };
@@ -752,9 +764,12 @@ export class Planner {
     // A subquery of the WHERE clause that only reads a materialized result (x IN (SELECT *
     // FROM <step>)) is evaluated by every fragment, the result read whole by each; so is one
     // that binds on its own over tables under the broadcast limit (broadcastSubquery).
+    // One that reads the tables split along key ranges, and only their rows of the keys
+    // each fragment holds, is evaluated by every fragment over its own files (tiedSubqueries):
+    // decided once the split is.
     const whereSubqueries = new Set(subqueriesOf(select.where_clause));
     const resultReads: AstNode[] = [];
-    const subqueryTables: AstNode[] = [];
+    const subqueryReads: { body: AstNode; read: AstNode[] | string }[] = [];
     for (const sq of exprs.flatMap((e) => subqueriesOf(e))) {
       if (!whereSubqueries.has(sq)) return 'subqueries are evaluated in one place';
       if (materializedRead(sq)) {
@@ -762,8 +777,8 @@ export class Planner {
         continue;
       }
       const read = await this.broadcastSubquery(ctx, sq);
-      if (typeof read === 'string') return `subqueries are evaluated in one place (${read})`;
-      subqueryTables.push(...read);
+      if (typeof read === 'string' && !this.coSplitOn(ctx)) return `subqueries are evaluated in one place (${read})`;
+      subqueryReads.push({ body: sq, read });
     }
     // A collated value compares and groups by its collation, which a partial's plain column
     // loses: GROUP BY x COLLATE NOCASE over partials grouped 'AIR' and 'air' apart.
@@ -814,7 +829,17 @@ export class Planner {
           if (coSplit) break;
         }
         if (coSplit) broadcast = broadcast.filter((b) => b !== coSplit!.join.b);
+        // Else the table a correlated subquery joins on key ranges both are written in
+        // (TPC-H Q04: orders with EXISTS over lineitem by order key).
+        else if (subqueryReads.length) coSplit = this.subqueryCoSplit(ctx, splitRef);
       }
+    }
+    const tied = coSplit?.tied ?? new Map<AstNode, AstNode>();
+    const subqueryTables: AstNode[] = [];
+    for (const { body, read } of subqueryReads) {
+      if (tied.has(body)) continue;
+      if (typeof read === 'string') return `subqueries are evaluated in one place (${read})`;
+      subqueryTables.push(...read);
     }
     for (const ref of resultReads) {
       const table = ctx.refTable.get(ref)!;
@@ -826,7 +851,7 @@ export class Planner {
     // partitioned side, whose view there holds only the task's part of it.
     for (const ref of subqueryTables) {
       const table = ctx.refTable.get(ref)!;
-      if (table === splitRef.table || (partitioned && (table === partitioned.a.table || table === partitioned.b.table))) return `subqueries are evaluated in one place (one reads ${table.snapshot.name}, which is split)`;
+      if (table === splitRef.table || table === coSplit?.join.b.table || (partitioned && (table === partitioned.a.table || table === partitioned.b.table))) return `subqueries are evaluated in one place (one reads ${table.snapshot.name}, which is split)`;
       // Its own filters prune its files (pruneRef): a table both the query and a subquery
       // read is one input of the files either keeps.
       broadcast.push({ ref, table, bytes: tableBytes(table.snapshot) });
@@ -891,8 +916,22 @@ export class Planner {
       await pruneBroadcast();
       return this.partitionedPlan(ctx, partitioned, broadcastInputs, scans, built, fragmentSql, reduceSql, partialColumns);
     }
-    const splitFiles = await this.pruneRef(ctx, splitRef.ref, 'split', scans);
-    const coFiles = coSplit ? await this.pruneRef(ctx, coSplit.join.b.ref, 'co-split', scans) : [];
+    // A table a tied subquery reads too is one input of the files any of its references keeps.
+    const filesOf = async (ref: AstNode, role: TableScanReport['role']): Promise<FileRef[]> => {
+      const table = ctx.refTable.get(ref)!;
+      const own: TableScanReport[] = [];
+      const files = await this.pruneRef(ctx, ref, role, own);
+      for (const other of tied.values()) {
+        if (other === ref || ctx.refTable.get(other) !== table) continue;
+        const seen = new Set(files.map((f) => f.uri));
+        for (const f of await this.pruneRef(ctx, other, role, [])) if (!seen.has(f.uri)) files.push(f);
+      }
+      // One report per table: its own filter's when the others kept no more files.
+      scans.push(files.length === own[0].filesKept ? own[0] : await this.scanReport(ctx, table, role, files, null, null));
+      return files;
+    };
+    const splitFiles = await filesOf(splitRef.ref, 'split');
+    const coFiles = coSplit ? await filesOf(coSplit.join.b.ref, 'co-split') : [];
     await pruneBroadcast();
     let groups: { split: FileRef[]; co: FileRef[] }[];
     let coSplitText = '';
@@ -909,6 +948,7 @@ export class Planner {
       if (coSplit) {
         const { join: j } = coSplit;
         coSplitText = `co-split join: ${splitRef.table.snapshot.name} and ${j.b.table.snapshot.name} split together along their files' ranges of ${j.keyA.name} = ${j.keyB.name} (${components.length} disjoint key ranges into ${groups.length} fragment(s)), rows that can match always in one fragment`;
+        if (tied.size) coSplitText += `; ${tied.size === 1 ? 'the subquery' : `${tied.size} subqueries`} over ${[...new Set([...tied.values()].map((r) => ctx.refTable.get(r)!.snapshot.name))].join(', ')}, which ${tied.size === 1 ? 'reads' : 'read'} only rows of the keys a fragment holds, evaluated by every fragment over its own files`;
       }
     } else groups = assignFiles(splitFiles, ctx.fragments).map((files) => ({ split: files, co: [] }));
     const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns, groups.length);
@@ -933,7 +973,7 @@ export class Planner {
       reduce,
       scans,
       join: broadcast.length || coSplit
-        ? { split: splitRef.table.snapshot.name, broadcast: broadcastNames, ...(coSplit ? { coSplit: { table: coSplit.join.b.table.snapshot.name, keys: [coSplit.join.keyA.name, coSplit.join.keyB.name], ranges: coSplit.ranges } } : {}) }
+        ? { split: splitRef.table.snapshot.name, broadcast: broadcastNames, ...(coSplit ? { coSplit: { table: coSplit.join.b.table.snapshot.name, keys: [coSplit.join.keyA.name, coSplit.join.keyB.name], ranges: coSplit.ranges, ...(tied.size ? { subqueries: tied.size } : {}) } } : {}) }
         : null,
       ...(built.unionOfFragments ? { unionOfFragments: true } : {}),
       reason: final ? `${reason}; ${final.stage.reason}` : reason,
@@ -1471,6 +1511,8 @@ export class Planner {
     const pairs: { a: Column; b: Column }[] = [];
     const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
     const bindingOf = (ref: AstNode) => ctx.scope.refs.find((r) => r.node === ref)?.binding.toLowerCase();
+    const fromRefs: AstNode[] = [];
+    collectBaseRefs(from, fromRefs);
     const sideOf = (e: AstNode): { ref: AstNode; column: Column } | undefined => {
       if (e.class !== 'COLUMN_REF') return undefined;
       const names = (e.column_names as string[]).map((n) => String(n));
@@ -1482,10 +1524,11 @@ export class Planner {
         return undefined;
       }
       if (names.length !== 1) return undefined;
-      // Unqualified: only when exactly one table of the query has such a column.
-      const owners = ctx.scope.refs.filter((r) => colOf(ctx.refTable.get(r.node)!, names[0]));
-      if (owners.length !== 1 || (owners[0].node !== a.ref && owners[0].node !== b.ref)) return undefined;
-      const owner = owners[0].node === a.ref ? a : b;
+      // Unqualified: only when exactly one table of the FROM clause has such a column (a
+      // subquery's tables are not in the join's scope).
+      const owners = fromRefs.filter((r) => colOf(ctx.refTable.get(r)!, names[0]));
+      if (owners.length !== 1 || (owners[0] !== a.ref && owners[0] !== b.ref)) return undefined;
+      const owner = owners[0] === a.ref ? a : b;
       return { ref: owner.ref, column: colOf(owner.table, names[0])! };
     };
     for (const c of conjuncts(join.condition ?? null)) {
@@ -1527,14 +1570,115 @@ export class Planner {
   private coSplitJoin(ctx: PlanContext, join: PartitionedJoin): CoSplitJoin | undefined {
     const { a, b } = join;
     if (!this.coSplitOn(ctx) || a.table === b.table) return undefined;
-    // Read elsewhere too (a subquery, a second reference), the table is one input of every
-    // file the references keep: it cannot be split for one of them.
-    if ([...ctx.refTable.values()].filter((t) => t === b.table || t === a.table).length !== 2) return undefined;
+    // Read elsewhere too (a second reference, a subquery), the table is one input of every
+    // file the references keep, which holds only some keys in each fragment: only a
+    // subquery that reads no other rows (tied to the split) may read it.
+    const tied = this.tiedSubqueries(ctx, [{ ref: a.ref, table: a.table, key: join.keyA }, { ref: b.ref, table: b.table, key: join.keyB }]);
+    const tiedRefs = new Set(tied.values());
+    for (const [node, t] of ctx.refTable) if ((t === a.table || t === b.table) && node !== a.ref && node !== b.ref && !tiedRefs.has(node)) return undefined;
     const ra = keyRanges(a.table.snapshot.files, a.table.snapshot.files, join.keyA);
     const rb = keyRanges(b.table.snapshot.files, b.table.snapshot.files, join.keyB);
     if (typeof ra === 'string' || typeof rb === 'string') return undefined;
     const ranges = keyComponents(ra, rb).length;
-    return ranges >= 2 ? { join, ranges } : undefined;
+    return ranges >= 2 ? { join, ranges, tied } : undefined;
+  }
+
+  /**
+   * A co-split of the split table with a table only a WHERE subquery reads, correlated on
+   * key ranges both are written in: `EXISTS (SELECT ... FROM lineitem WHERE l_orderkey =
+   * o_orderkey ...)` over orders, or `o_orderkey IN (SELECT l_orderkey FROM lineitem ...)`.
+   * The subquery must be tied to the split (tiedSubqueries), and so must every other that
+   * reads either table.
+   */
+  private subqueryCoSplit(ctx: PlanContext, split: SizedRef): CoSplitJoin | undefined {
+    const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
+    for (const e of whereSubqueryExpressions(ctx.root.where_clause)) {
+      const body = e.subquery.node as AstNode;
+      const ref = body?.from_table as AstNode | undefined;
+      const table = ref ? ctx.refTable.get(ref) : undefined;
+      if (!ref || !table || table === split.table) continue;
+      // Candidate keys: the correlation's equality, or the IN's column and its subquery's item.
+      const pairs: { a: Column; b: Column }[] = [];
+      for (const k of ctx.scope.joinKeys.get(ref) ?? []) {
+        const ka = k.other === split.ref ? colOf(split.table, k.otherColumn) : undefined;
+        const kb = colOf(table, k.column);
+        if (ka && kb) pairs.push({ a: ka, b: kb });
+      }
+      const item = body.select_list?.length === 1 ? body.select_list[0] as AstNode : undefined;
+      const owner = e.subquery_type === 'ANY' && e.child ? columnOwner(ctx, e.child, [split.ref]) : undefined;
+      const kb = item?.class === 'COLUMN_REF' ? colOf(table, String(item.column_names.at(-1))) : undefined;
+      if (owner && kb) pairs.push({ a: owner.column, b: kb });
+      for (const p of pairs) {
+        const coSplit = this.coSplitJoin(ctx, { a: split, b: { ref, table, bytes: tableBytes(table.snapshot) }, keyA: p.a, keyB: p.b, type: p.a.type });
+        if (coSplit?.tied.has(body)) return coSplit;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The WHERE subqueries of the query that each fragment may evaluate over its own files,
+   * when the tables of `sides` are split along their files' ranges of each side's key, so
+   * that the rows of a key are all in the fragment that holds it: those that read one of
+   * those tables alone (no other table, no nested subquery, nothing volatile) and, of its
+   * rows, only ones whose key a row of the fragment holds:
+   * - correlated (EXISTS, NOT EXISTS, a scalar subquery) by `inner.key = outer.key`, a
+   *   conjunct of its WHERE, with the outer key a side's key of that side's reference: for
+   *   each outer row it sees exactly the rows it would see over the whole table (TPC-H
+   *   Q21's EXISTS and NOT EXISTS over lineitem, Q04's EXISTS);
+   * - `outer.key IN (SELECT key FROM t [WHERE ...] [GROUP BY key] [HAVING ...])`, a conjunct
+   *   of the WHERE clause, uncorrelated: grouped by the key, each group is whole in its
+   *   key's fragment, so the fragment's keys are in its result exactly when in the whole
+   *   one (TPC-H Q18). A NULL the fragment misses could only turn FALSE into NULL, which a
+   *   WHERE conjunct drops alike.
+   * Returns each one's body with its table reference.
+   */
+  private tiedSubqueries(ctx: PlanContext, sides: { ref: AstNode; table: ResolvedTable; key: Column }[]): Map<AstNode, AstNode> {
+    const out = new Map<AstNode, AstNode>();
+    const select = ctx.root;
+    if (select.type !== 'SELECT_NODE') return out;
+    const top = new Set(conjuncts(select.where_clause));
+    const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+    for (const e of whereSubqueryExpressions(select.where_clause)) {
+      const body = e.subquery?.node as AstNode | undefined;
+      if (body?.type !== 'SELECT_NODE' || body.cte_map?.map?.length || body.sample) continue;
+      const ref = body.from_table as AstNode;
+      const table = ref?.type === 'BASE_TABLE' ? ctx.refTable.get(ref) : undefined;
+      const side = table && sides.find((s) => s.table === table);
+      if (!side || ref.sample) continue;
+      const bodyExprs = selectExpressions(body);
+      if (bodyExprs.some((x) => someExpression(x, (y) => y.class === 'SUBQUERY' || (y.class === 'FUNCTION' && isVolatileFunction(String(y.function_name)))))) continue;
+      if (e.subquery_type === 'EXISTS' || e.subquery_type === 'NOT_EXISTS' || e.subquery_type === 'SCALAR') {
+        const keyed = (ctx.scope.joinKeys.get(ref) ?? []).some((k) => same(k.column, side.key.name) && sides.some((s) => s.ref === k.other && same(k.otherColumn, s.key.name)));
+        if (keyed) out.set(body, ref);
+        continue;
+      }
+      if (e.subquery_type !== 'ANY' || e.comparison_type !== 'COMPARE_EQUAL' || !top.has(e)) continue;
+      const fromRefs: AstNode[] = [];
+      collectBaseRefs(select.from_table, fromRefs);
+      const owner = e.child ? columnOwner(ctx, e.child, fromRefs) : undefined;
+      if (!owner || !sides.some((s) => s.ref === owner.ref && same(owner.column.name, s.key.name))) continue;
+      // Uncorrelated, every column its table's; one item, the key; grouped by it or not at all.
+      const bindings = fromBindings(body.from_table, (n) => ctx.refTable.get(n)?.snapshot.columns, true) ?? [];
+      const isKey = (x: AstNode | undefined) => {
+        if (x?.class !== 'COLUMN_REF') return false;
+        const r = resolveName(x.column_names as string[], bindings);
+        return typeof r !== 'string' && r.path.length === 0 && same(r.column, side.key.name);
+      };
+      let own = true;
+      for (const x of bodyExprs) someExpression(x, (y) => {
+        if (y.class === 'COLUMN_REF' && typeof resolveName(y.column_names as string[], bindings) === 'string') own = false;
+        if (y.class === 'WINDOW' || y.class === 'STAR') own = false;
+        return !own;
+      });
+      const groups = (body.group_expressions ?? []) as AstNode[];
+      const grouped = groups.length === 1 && isKey(groups[0]) && (body.group_sets?.length ?? 0) <= 1;
+      const plain = groups.length === 0 && !body.having && body.aggregate_handling !== 'FORCE_AGGREGATES'
+        && !bodyExprs.some((x) => someExpression(x, (y) => y.class === 'FUNCTION' && ctx.aggregates.has(String(y.function_name).toLowerCase())));
+      const modifiersOk = ((body.modifiers ?? []) as AstNode[]).every((m) => m.type === 'DISTINCT_MODIFIER' && !m.distinct_on_targets?.length);
+      if (own && body.select_list?.length === 1 && isKey(body.select_list[0]) && (grouped || plain) && modifiersOk && !body.qualify) out.set(body, ref);
+    }
+    return out;
   }
 
   /**
@@ -2286,6 +2430,18 @@ function factorCommonConjuncts(where: AstNode, options: { subqueries?: boolean }
 }
 
 /** The base-table references of a FROM tree, through its joins (not inside derived tables). */
+/** The SUBQUERY expressions of a WHERE clause, not those inside their bodies. */
+function whereSubqueryExpressions(where: AstNode | null | undefined): AstNode[] {
+  const out: AstNode[] = [];
+  const visit = (e: AstNode | null | undefined) => {
+    if (!e) return;
+    if (e.class === 'SUBQUERY') out.push(e);
+    expressionChildren(e).forEach(visit);
+  };
+  visit(where);
+  return out;
+}
+
 function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void {
   if (!from) return;
   if (from.type === 'BASE_TABLE') out.push(from);

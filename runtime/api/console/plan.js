@@ -125,7 +125,7 @@ function joinLine(plan) {
   }
   if (j.coSplit) {
     const c = j.coSplit;
-    return h('p', { class: 'plan-join' }, `co-split join: ${j.split} and ${c.table} split together along their files' ranges of ${c.keys.join(' = ')} (${c.ranges} disjoint key ranges)${j.broadcast.length ? `; ${j.broadcast.join(', ')} read whole by every fragment` : ''}`);
+    return h('p', { class: 'plan-join' }, `co-split join: ${j.split} and ${c.table} split together along their files' ranges of ${c.keys.join(' = ')} (${c.ranges} disjoint key ranges)${c.subqueries ? `, ${c.subqueries} subquer${c.subqueries === 1 ? 'y' : 'ies'} over them evaluated by every fragment over its own files` : ''}${j.broadcast.length ? `; ${j.broadcast.join(', ')} read whole by every fragment` : ''}`);
   }
   return h('p', { class: 'plan-join' }, `broadcast join: ${j.split} split; ${j.broadcast.join(', ')} read whole by every fragment`);
 }
