@@ -121,12 +121,18 @@ interface SizedRef {
 /**
  * A join split along its tables' key ranges; `ranges`: the disjoint ranges of all their
  * files; `tied`: the WHERE subqueries every fragment evaluates over its own files (their
- * bodies, each with its one table reference: see tiedSubqueries).
+ * bodies, each with its references: see tiedSubqueries).
  */
 interface CoSplitJoin {
   join: PartitionedJoin;
   ranges: number;
-  tied: Map<AstNode, AstNode>;
+  tied: Map<AstNode, TiedSubquery>;
+}
+
+/** A tied subquery's reference of a co-split table, and the others it reads (broadcast). */
+interface TiedSubquery {
+  ref: AstNode;
+  others: AstNode[];
 }
 
 /** Two large references co-partitioned on one equi-join key pair, cast to their common type. */
@@ -834,10 +840,14 @@ export class Planner {
         else if (subqueryReads.length) coSplit = this.subqueryCoSplit(ctx, splitRef);
       }
     }
-    const tied = coSplit?.tied ?? new Map<AstNode, AstNode>();
+    const tied = coSplit?.tied ?? new Map<AstNode, TiedSubquery>();
     const subqueryTables: AstNode[] = [];
     for (const { body, read } of subqueryReads) {
-      if (tied.has(body)) continue;
+      const t = tied.get(body);
+      if (t) {
+        subqueryTables.push(...t.others);
+        continue;
+      }
       if (typeof read === 'string') return `subqueries are evaluated in one place (${read})`;
       subqueryTables.push(...read);
     }
@@ -921,7 +931,7 @@ export class Planner {
       const table = ctx.refTable.get(ref)!;
       const own: TableScanReport[] = [];
       const files = await this.pruneRef(ctx, ref, role, own);
-      for (const other of tied.values()) {
+      for (const { ref: other } of tied.values()) {
         if (other === ref || ctx.refTable.get(other) !== table) continue;
         const seen = new Set(files.map((f) => f.uri));
         for (const f of await this.pruneRef(ctx, other, role, [])) if (!seen.has(f.uri)) files.push(f);
@@ -948,7 +958,7 @@ export class Planner {
       if (coSplit) {
         const { join: j } = coSplit;
         coSplitText = `co-split join: ${splitRef.table.snapshot.name} and ${j.b.table.snapshot.name} split together along their files' ranges of ${j.keyA.name} = ${j.keyB.name} (${components.length} disjoint key ranges into ${groups.length} fragment(s)), rows that can match always in one fragment`;
-        if (tied.size) coSplitText += `; ${tied.size === 1 ? 'the subquery' : `${tied.size} subqueries`} over ${[...new Set([...tied.values()].map((r) => ctx.refTable.get(r)!.snapshot.name))].join(', ')}, which ${tied.size === 1 ? 'reads' : 'read'} only rows of the keys a fragment holds, evaluated by every fragment over its own files`;
+        if (tied.size) coSplitText += `; ${tied.size === 1 ? 'the subquery' : `${tied.size} subqueries`} over ${[...new Set([...tied.values()].map((t) => ctx.refTable.get(t.ref)!.snapshot.name))].join(', ')}, which ${tied.size === 1 ? 'reads' : 'read'} only rows of the keys a fragment holds, evaluated by every fragment over its own files`;
       }
     } else groups = assignFiles(splitFiles, ctx.fragments).map((files) => ({ split: files, co: [] }));
     const final = await this.finalAggregateStage(ctx, built, splitFiles.reduce((n, f) => n + f.rowCount, 0), partialColumns, groups.length);
@@ -1574,7 +1584,7 @@ export class Planner {
     // file the references keep, which holds only some keys in each fragment: only a
     // subquery that reads no other rows (tied to the split) may read it.
     const tied = this.tiedSubqueries(ctx, [{ ref: a.ref, table: a.table, key: join.keyA }, { ref: b.ref, table: b.table, key: join.keyB }]);
-    const tiedRefs = new Set(tied.values());
+    const tiedRefs = new Set([...tied.values()].map((t) => t.ref));
     for (const [node, t] of ctx.refTable) if ((t === a.table || t === b.table) && node !== a.ref && node !== b.ref && !tiedRefs.has(node)) return undefined;
     const ra = keyRanges(a.table.snapshot.files, a.table.snapshot.files, join.keyA);
     const rb = keyRanges(b.table.snapshot.files, b.table.snapshot.files, join.keyB);
@@ -1594,23 +1604,26 @@ export class Planner {
     const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
     for (const e of whereSubqueryExpressions(ctx.root.where_clause)) {
       const body = e.subquery.node as AstNode;
-      const ref = body?.from_table as AstNode | undefined;
-      const table = ref ? ctx.refTable.get(ref) : undefined;
-      if (!ref || !table || table === split.table) continue;
-      // Candidate keys: the correlation's equality, or the IN's column and its subquery's item.
-      const pairs: { a: Column; b: Column }[] = [];
-      for (const k of ctx.scope.joinKeys.get(ref) ?? []) {
-        const ka = k.other === split.ref ? colOf(split.table, k.otherColumn) : undefined;
-        const kb = colOf(table, k.column);
-        if (ka && kb) pairs.push({ a: ka, b: kb });
-      }
-      const item = body.select_list?.length === 1 ? body.select_list[0] as AstNode : undefined;
-      const owner = e.subquery_type === 'ANY' && e.child ? columnOwner(ctx, e.child, [split.ref]) : undefined;
-      const kb = item?.class === 'COLUMN_REF' ? colOf(table, String(item.column_names.at(-1))) : undefined;
-      if (owner && kb) pairs.push({ a: owner.column, b: kb });
-      for (const p of pairs) {
-        const coSplit = this.coSplitJoin(ctx, { a: split, b: { ref, table, bytes: tableBytes(table.snapshot) }, keyA: p.a, keyB: p.b, type: p.a.type });
-        if (coSplit?.tied.has(body)) return coSplit;
+      const refs: AstNode[] = [];
+      if (body?.type !== 'SELECT_NODE' || !collectJoinRefs(body.from_table, refs)) continue;
+      for (const ref of refs) {
+        const table = ctx.refTable.get(ref);
+        if (!table || table === split.table) continue;
+        // Candidate keys: the correlation's equality, or the IN's column and its subquery's item.
+        const pairs: { a: Column; b: Column }[] = [];
+        for (const k of ctx.scope.joinKeys.get(ref) ?? []) {
+          const ka = k.other === split.ref ? colOf(split.table, k.otherColumn) : undefined;
+          const kb = colOf(table, k.column);
+          if (ka && kb) pairs.push({ a: ka, b: kb });
+        }
+        const item = body.select_list?.length === 1 ? body.select_list[0] as AstNode : undefined;
+        const owner = e.subquery_type === 'ANY' && e.child ? columnOwner(ctx, e.child, [split.ref]) : undefined;
+        const kb = item?.class === 'COLUMN_REF' ? colOf(table, String(item.column_names.at(-1))) : undefined;
+        if (owner && kb) pairs.push({ a: owner.column, b: kb });
+        for (const p of pairs) {
+          const coSplit = this.coSplitJoin(ctx, { a: split, b: { ref, table, bytes: tableBytes(table.snapshot) }, keyA: p.a, keyB: p.b, type: p.a.type });
+          if (coSplit?.tied.get(body)?.ref === ref) return coSplit;
+        }
       }
     }
     return undefined;
@@ -1620,21 +1633,22 @@ export class Planner {
    * The WHERE subqueries of the query that each fragment may evaluate over its own files,
    * when the tables of `sides` are split along their files' ranges of each side's key, so
    * that the rows of a key are all in the fragment that holds it: those that read one of
-   * those tables alone (no other table, no nested subquery, nothing volatile) and, of its
-   * rows, only ones whose key a row of the fragment holds:
+   * those tables once, on an inner-join path (other tables only under the broadcast limit,
+   * read whole by every fragment; no nested subquery, nothing volatile) and, of its rows,
+   * only ones whose key a row of the fragment holds:
    * - correlated (EXISTS, NOT EXISTS, a scalar subquery) by `inner.key = outer.key`, a
    *   conjunct of its WHERE, with the outer key a side's key of that side's reference: for
    *   each outer row it sees exactly the rows it would see over the whole table (TPC-H
-   *   Q21's EXISTS and NOT EXISTS over lineitem, Q04's EXISTS);
+   *   Q21's EXISTS and NOT EXISTS over lineitem, Q04's EXISTS, Q02's minimum cost per part);
    * - `outer.key IN (SELECT key FROM t [WHERE ...] [GROUP BY key] [HAVING ...])`, a conjunct
    *   of the WHERE clause, uncorrelated: grouped by the key, each group is whole in its
    *   key's fragment, so the fragment's keys are in its result exactly when in the whole
    *   one (TPC-H Q18). A NULL the fragment misses could only turn FALSE into NULL, which a
    *   WHERE conjunct drops alike.
-   * Returns each one's body with its table reference.
+   * Returns each one's body with its references.
    */
-  private tiedSubqueries(ctx: PlanContext, sides: { ref: AstNode; table: ResolvedTable; key: Column }[]): Map<AstNode, AstNode> {
-    const out = new Map<AstNode, AstNode>();
+  private tiedSubqueries(ctx: PlanContext, sides: { ref: AstNode; table: ResolvedTable; key: Column }[]): Map<AstNode, TiedSubquery> {
+    const out = new Map<AstNode, TiedSubquery>();
     const select = ctx.root;
     if (select.type !== 'SELECT_NODE') return out;
     const top = new Set(conjuncts(select.where_clause));
@@ -1642,15 +1656,21 @@ export class Planner {
     for (const e of whereSubqueryExpressions(select.where_clause)) {
       const body = e.subquery?.node as AstNode | undefined;
       if (body?.type !== 'SELECT_NODE' || body.cte_map?.map?.length || body.sample) continue;
-      const ref = body.from_table as AstNode;
-      const table = ref?.type === 'BASE_TABLE' ? ctx.refTable.get(ref) : undefined;
-      const side = table && sides.find((s) => s.table === table);
-      if (!side || ref.sample) continue;
-      const bodyExprs = selectExpressions(body);
+      // One reference of a side's table, on an inner-join path of the body; any others read
+      // tables under the broadcast limit, whole in every fragment.
+      const refs: AstNode[] = [];
+      if (!collectJoinRefs(body.from_table, refs) || refs.some((r) => r.sample || !ctx.refTable.has(r))) continue;
+      const tiedRefs = refs.filter((r) => sides.some((s) => s.table === ctx.refTable.get(r)));
+      if (tiedRefs.length !== 1) continue;
+      const ref = tiedRefs[0];
+      const side = sides.find((s) => s.table === ctx.refTable.get(ref))!;
+      const others = refs.filter((r) => r !== ref);
+      if (!splittableSide(body.from_table, ref) || others.some((r) => tableBytes(ctx.refTable.get(r)!.snapshot) > this.options.broadcastLimitBytes)) continue;
+      const bodyExprs = [...selectExpressions(body), ...fromExpressions(body.from_table)];
       if (bodyExprs.some((x) => someExpression(x, (y) => y.class === 'SUBQUERY' || (y.class === 'FUNCTION' && isVolatileFunction(String(y.function_name)))))) continue;
       if (e.subquery_type === 'EXISTS' || e.subquery_type === 'NOT_EXISTS' || e.subquery_type === 'SCALAR') {
         const keyed = (ctx.scope.joinKeys.get(ref) ?? []).some((k) => same(k.column, side.key.name) && sides.some((s) => s.ref === k.other && same(k.otherColumn, s.key.name)));
-        if (keyed) out.set(body, ref);
+        if (keyed) out.set(body, { ref, others });
         continue;
       }
       if (e.subquery_type !== 'ANY' || e.comparison_type !== 'COMPARE_EQUAL' || !top.has(e)) continue;
@@ -1663,7 +1683,7 @@ export class Planner {
       const isKey = (x: AstNode | undefined) => {
         if (x?.class !== 'COLUMN_REF') return false;
         const r = resolveName(x.column_names as string[], bindings);
-        return typeof r !== 'string' && r.path.length === 0 && same(r.column, side.key.name);
+        return typeof r !== 'string' && r.binding.ref === ref && r.path.length === 0 && same(r.column, side.key.name);
       };
       let own = true;
       for (const x of bodyExprs) someExpression(x, (y) => {
@@ -1676,7 +1696,7 @@ export class Planner {
       const plain = groups.length === 0 && !body.having && body.aggregate_handling !== 'FORCE_AGGREGATES'
         && !bodyExprs.some((x) => someExpression(x, (y) => y.class === 'FUNCTION' && ctx.aggregates.has(String(y.function_name).toLowerCase())));
       const modifiersOk = ((body.modifiers ?? []) as AstNode[]).every((m) => m.type === 'DISTINCT_MODIFIER' && !m.distinct_on_targets?.length);
-      if (own && body.select_list?.length === 1 && isKey(body.select_list[0]) && (grouped || plain) && modifiersOk && !body.qualify) out.set(body, ref);
+      if (own && body.select_list?.length === 1 && isKey(body.select_list[0]) && (grouped || plain) && modifiersOk && !body.qualify) out.set(body, { ref, others });
     }
     return out;
   }

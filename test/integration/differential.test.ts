@@ -207,6 +207,9 @@ describe('differential: co-split joins and key-grouped aggregates over files in 
     'SELECT count(*) AS n, sum(o_totalprice) AS t FROM orders WHERE o_totalprice > 0.9 * (SELECT sum(l_extendedprice) FROM lineitem WHERE l_orderkey = o_orderkey)',
     'SELECT c_name, o_orderkey, o_totalprice, sum(l_quantity) AS q FROM customer, orders, lineitem WHERE o_orderkey IN (SELECT l_orderkey FROM lineitem GROUP BY l_orderkey HAVING sum(l_quantity) > 250) AND c_custkey = o_custkey AND o_orderkey = l_orderkey GROUP BY c_name, o_orderkey, o_totalprice ORDER BY o_totalprice DESC, o_orderkey LIMIT 20',
     'SELECT count(*) AS n FROM orders WHERE o_orderkey IN (SELECT DISTINCT l_orderkey FROM lineitem WHERE l_quantity > 49)',
+    // Other tables in the subquery, read whole by every fragment (TPC-H Q02's form).
+    'SELECT l_orderkey, l_linenumber, l_extendedprice FROM orders, lineitem, part WHERE o_orderkey = l_orderkey AND p_partkey = l_partkey AND p_size < 20 AND l_extendedprice = (SELECT max(l2.l_extendedprice) FROM lineitem l2, part p2 WHERE l2.l_orderkey = o_orderkey AND p2.p_partkey = l2.l_partkey AND p2.p_size < 30) ORDER BY 3 DESC, 1, 2 LIMIT 20',
+    'SELECT count(*) AS n, sum(o_totalprice) AS t FROM orders WHERE o_orderkey IN (SELECT l_orderkey FROM lineitem JOIN part ON l_partkey = p_partkey WHERE p_size < 25 GROUP BY l_orderkey HAVING count(*) > 1)',
     // NULL keys: they match nothing, and NOT EXISTS keeps them, in whichever fragment.
     'SELECT count(*) AS n, count(k) AS nk, sum(v) AS s FROM ranged r WHERE NOT EXISTS (SELECT 1 FROM ranged_b b WHERE b.k = r.k AND b.v > 10)',
     'SELECT count(*) AS n, sum(v) AS s FROM ranged WHERE k IN (SELECT k FROM ranged_b WHERE v % 3 = 0)',
@@ -220,6 +223,8 @@ describe('differential: co-split joins and key-grouped aggregates over files in 
     // Grouped by another column, or one value of all rows: not per key.
     'SELECT count(*) AS n FROM orders WHERE o_orderkey IN (SELECT min(l_orderkey) FROM lineitem GROUP BY l_suppkey)',
     'SELECT count(*) AS n FROM orders WHERE o_orderkey IN (SELECT max(l_orderkey) FROM lineitem)',
+    // The co-split table NULL-extended in the subquery: part's rows without a match are in every fragment.
+    'SELECT count(*) AS n FROM orders WHERE o_orderkey IN (SELECT l_orderkey FROM part LEFT JOIN lineitem ON l_partkey = p_partkey AND l_quantity > 30 GROUP BY l_orderkey HAVING count(*) > 1)',
   ];
   const whole = /whose values the fragments' files hold in disjoint ranges/;
   for (const sql of tied) {
