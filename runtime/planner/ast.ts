@@ -219,16 +219,21 @@ export function conjuncts(expr: AstNode | null | undefined): AstNode[] {
   return [expr];
 }
 
-/** Every nested query directly inside an expression (subqueries), not recursing into them. */
-export function subqueriesOf(expr: AstNode | null | undefined): AstNode[] {
+/** Every SUBQUERY expression directly inside an expression, not recursing into their bodies. */
+export function subqueryExpressions(expr: AstNode | null | undefined): AstNode[] {
   const out: AstNode[] = [];
   const visit = (e: AstNode | null | undefined) => {
     if (!e) return;
-    if (e.class === 'SUBQUERY') out.push(e.subquery.node);
+    if (e.class === 'SUBQUERY') out.push(e);
     expressionChildren(e).forEach(visit);
   };
   visit(expr);
   return out;
+}
+
+/** Every nested query directly inside an expression (subqueries), not recursing into them. */
+export function subqueriesOf(expr: AstNode | null | undefined): AstNode[] {
+  return subqueryExpressions(expr).map((e) => e.subquery.node);
 }
 
 /** The expressions a SELECT node owns directly (select list, where, group, having, qualify, order, limits). */

@@ -16,7 +16,7 @@ import { addInput, assignFiles } from './assign.ts';
 import { coSplitGroups, keyComponents, keyRanges, noNulls, type RangedFile } from './co-split.ts';
 import {
   baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, withAlias,
+  integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, subqueryExpressions, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -931,10 +931,13 @@ export class Planner {
       const table = ctx.refTable.get(ref)!;
       const own: TableScanReport[] = [];
       const files = await this.pruneRef(ctx, ref, role, own);
+      const seen = new Set(files.map((f) => f.uri));
       for (const { ref: other } of tied.values()) {
         if (other === ref || ctx.refTable.get(other) !== table) continue;
-        const seen = new Set(files.map((f) => f.uri));
-        for (const f of await this.pruneRef(ctx, other, role, [])) if (!seen.has(f.uri)) files.push(f);
+        for (const f of await this.pruneRef(ctx, other, role, [])) {
+          if (!seen.has(f.uri)) files.push(f);
+          seen.add(f.uri);
+        }
       }
       // One report per table: its own filter's when the others kept no more files.
       scans.push(files.length === own[0].filesKept ? own[0] : await this.scanReport(ctx, table, role, files, null, null));
@@ -1519,7 +1522,6 @@ export class Planner {
     // Equi-join keys: the ON clause of the join that brings them together, and, for an inner
     // join, WHERE conjuncts on inner-join paths.
     const pairs: { a: Column; b: Column }[] = [];
-    const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
     const bindingOf = (ref: AstNode) => ctx.scope.refs.find((r) => r.node === ref)?.binding.toLowerCase();
     const fromRefs: AstNode[] = [];
     collectBaseRefs(from, fromRefs);
@@ -1528,7 +1530,7 @@ export class Planner {
       const names = (e.column_names as string[]).map((n) => String(n));
       if (names.length === 2) {
         for (const x of [a, b]) if (bindingOf(x.ref) === names[0].toLowerCase()) {
-          const column = colOf(x.table, names[1]);
+          const column = columnOf(x.table, names[1]);
           return column ? { ref: x.ref, column } : undefined;
         }
         return undefined;
@@ -1536,10 +1538,10 @@ export class Planner {
       if (names.length !== 1) return undefined;
       // Unqualified: only when exactly one table of the FROM clause has such a column (a
       // subquery's tables are not in the join's scope).
-      const owners = fromRefs.filter((r) => colOf(ctx.refTable.get(r)!, names[0]));
+      const owners = fromRefs.filter((r) => columnOf(ctx.refTable.get(r)!, names[0]));
       if (owners.length !== 1 || (owners[0] !== a.ref && owners[0] !== b.ref)) return undefined;
       const owner = owners[0] === a.ref ? a : b;
-      return { ref: owner.ref, column: colOf(owner.table, names[0])! };
+      return { ref: owner.ref, column: columnOf(owner.table, names[0])! };
     };
     for (const c of conjuncts(join.condition ?? null)) {
       if (c.class !== 'COMPARISON' || c.type !== 'COMPARE_EQUAL') continue;
@@ -1551,8 +1553,8 @@ export class Planner {
     if (join.join_type === 'INNER') {
       for (const k of ctx.scope.joinKeys.get(a.ref) ?? []) {
         if (k.other !== b.ref) continue;
-        const ca = colOf(a.table, k.column);
-        const cb = colOf(b.table, k.otherColumn);
+        const ca = columnOf(a.table, k.column);
+        const cb = columnOf(b.table, k.otherColumn);
         if (ca && cb) pairs.push({ a: ca, b: cb });
       }
     }
@@ -1601,8 +1603,7 @@ export class Planner {
    * reads either table.
    */
   private subqueryCoSplit(ctx: PlanContext, split: SizedRef): CoSplitJoin | undefined {
-    const colOf = (t: ResolvedTable, name: string) => t.snapshot.columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
-    for (const e of whereSubqueryExpressions(ctx.root.where_clause)) {
+    for (const e of subqueryExpressions(ctx.root.where_clause)) {
       const body = e.subquery.node as AstNode;
       const refs: AstNode[] = [];
       if (body?.type !== 'SELECT_NODE' || !collectJoinRefs(body.from_table, refs)) continue;
@@ -1612,13 +1613,13 @@ export class Planner {
         // Candidate keys: the correlation's equality, or the IN's column and its subquery's item.
         const pairs: { a: Column; b: Column }[] = [];
         for (const k of ctx.scope.joinKeys.get(ref) ?? []) {
-          const ka = k.other === split.ref ? colOf(split.table, k.otherColumn) : undefined;
-          const kb = colOf(table, k.column);
+          const ka = k.other === split.ref ? columnOf(split.table, k.otherColumn) : undefined;
+          const kb = columnOf(table, k.column);
           if (ka && kb) pairs.push({ a: ka, b: kb });
         }
         const item = body.select_list?.length === 1 ? body.select_list[0] as AstNode : undefined;
         const owner = e.subquery_type === 'ANY' && e.child ? columnOwner(ctx, e.child, [split.ref]) : undefined;
-        const kb = item?.class === 'COLUMN_REF' ? colOf(table, String(item.column_names.at(-1))) : undefined;
+        const kb = item?.class === 'COLUMN_REF' ? columnOf(table, String(item.column_names.at(-1))) : undefined;
         if (owner && kb) pairs.push({ a: owner.column, b: kb });
         for (const p of pairs) {
           const coSplit = this.coSplitJoin(ctx, { a: split, b: { ref, table, bytes: tableBytes(table.snapshot) }, keyA: p.a, keyB: p.b, type: p.a.type });
@@ -1652,8 +1653,10 @@ export class Planner {
     const select = ctx.root;
     if (select.type !== 'SELECT_NODE') return out;
     const top = new Set(conjuncts(select.where_clause));
+    const fromRefs: AstNode[] = [];
+    collectBaseRefs(select.from_table, fromRefs);
     const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-    for (const e of whereSubqueryExpressions(select.where_clause)) {
+    for (const e of subqueryExpressions(select.where_clause)) {
       const body = e.subquery?.node as AstNode | undefined;
       if (body?.type !== 'SELECT_NODE' || body.cte_map?.map?.length || body.sample) continue;
       // One reference of a side's table, on an inner-join path of the body; any others read
@@ -1674,8 +1677,6 @@ export class Planner {
         continue;
       }
       if (e.subquery_type !== 'ANY' || e.comparison_type !== 'COMPARE_EQUAL' || !top.has(e)) continue;
-      const fromRefs: AstNode[] = [];
-      collectBaseRefs(select.from_table, fromRefs);
       const owner = e.child ? columnOwner(ctx, e.child, fromRefs) : undefined;
       if (!owner || !sides.some((s) => s.ref === owner.ref && same(owner.column.name, s.key.name))) continue;
       // Uncorrelated, every column its table's; one item, the key; grouped by it or not at all.
@@ -2449,19 +2450,13 @@ function factorCommonConjuncts(where: AstNode, options: { subqueries?: boolean }
   return conjunction('AND', out);
 }
 
-/** The base-table references of a FROM tree, through its joins (not inside derived tables). */
-/** The SUBQUERY expressions of a WHERE clause, not those inside their bodies. */
-function whereSubqueryExpressions(where: AstNode | null | undefined): AstNode[] {
-  const out: AstNode[] = [];
-  const visit = (e: AstNode | null | undefined) => {
-    if (!e) return;
-    if (e.class === 'SUBQUERY') out.push(e);
-    expressionChildren(e).forEach(visit);
-  };
-  visit(where);
-  return out;
+/** The table's column of that name, matched without regard to case. */
+function columnOf(table: ResolvedTable, name: string): Column | undefined {
+  const lower = name.toLowerCase();
+  return table.snapshot.columns.find((c) => c.name.toLowerCase() === lower);
 }
 
+/** The base-table references of a FROM tree, through its joins (not inside derived tables). */
 function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void {
   if (!from) return;
   if (from.type === 'BASE_TABLE') out.push(from);
@@ -2479,7 +2474,10 @@ function collectBaseRefs(from: AstNode | null | undefined, out: AstNode[]): void
 function columnOwner(ctx: PlanContext, e: AstNode, refs: readonly AstNode[]): { ref: AstNode; column: Column } | undefined {
   if (e.class !== 'COLUMN_REF') return undefined;
   const names = (e.column_names as unknown[]).map((n) => String(n).toLowerCase());
-  const colOf = (ref: AstNode, name: string) => ctx.refTable.get(ref)?.snapshot.columns.find((c) => c.name.toLowerCase() === name);
+  const colOf = (ref: AstNode, name: string) => {
+    const table = ctx.refTable.get(ref);
+    return table && columnOf(table, name);
+  };
   if (names.length === 2) {
     const ref = refs.find((r) => ctx.scope.refs.find((x) => x.node === r)?.binding.toLowerCase() === names[0]);
     const column = ref ? colOf(ref, names[1]) : undefined;
