@@ -33,6 +33,9 @@ import { tableSummary } from './summary.ts';
 import type { ViewDefinition } from '../sql/views.ts';
 import type { ExternalCatalogs } from './external/external-catalog.ts';
 
+/** Names of the Iceberg tables an IVF index keeps (exec/vector-index.ts): `__ivf_<index>` and `__ivf_<index>_centroids`. */
+export const INDEX_TABLE_PREFIX = '__ivf_';
+
 export interface WarehouseCatalogOptions {
   /** Where Iceberg metadata pointers live; default: files under <dir>/iceberg. */
   pointers?: PointerStore;
@@ -211,7 +214,9 @@ export class WarehouseCatalog implements Catalog {
   }
 
   async listTables(): Promise<string[]> {
-    const iceberg = (await this.pointers.list()).map((p) => p.name);
+    // An IVF index's tables are its storage, not the user's tables: readable by name (explain
+    // names them), not listed (SHOW TABLES, information_schema, GET /v1/tables, pgwire).
+    const iceberg = (await this.pointers.list()).map((p) => p.name).filter((name) => !name.startsWith(INDEX_TABLE_PREFIX));
     return [...new Set([...(await this.parquet.listTables()), ...iceberg, ...(await this.delta.list()), ...(await this.hudi.list())])].sort();
   }
 

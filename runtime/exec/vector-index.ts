@@ -45,6 +45,7 @@ import type { PointerStore } from '../catalog/iceberg/pointer-store.ts';
 import { appendRows, createTableFromColumns, type WriterContext } from '../catalog/iceberg/writer.ts';
 import { uriTableIO, type TableIO } from '../catalog/iceberg/writer-io.ts';
 import type { Column } from '../catalog/types.ts';
+import { INDEX_TABLE_PREFIX } from '../catalog/warehouse-catalog.ts';
 import { ulid } from 'ulid';
 import { Engine, type JsonValue } from '../engine/engine.ts';
 import { PuffinError } from '../errors.ts';
@@ -211,7 +212,7 @@ export class VectorIndexes implements IvfIndexSource {
 
   private async create(st: CreateIndexStatement, options: QueryOptions): Promise<JsonValue[]> {
     const { store, io } = this.context();
-    const indexTable = `__ivf_${st.name}`;
+    const indexTable = `${INDEX_TABLE_PREFIX}${st.name}`;
     const centroidsTable = `${indexTable}_centroids`;
     const snapshot = await this.host.catalog.getTable(st.table);
     if (!snapshot) throw new PuffinError('unknown_table', `CREATE INDEX: table '${st.table}' does not exist`);
@@ -289,12 +290,12 @@ export class VectorIndexes implements IvfIndexSource {
 
   private async drop(st: DropIndexStatement): Promise<JsonValue[]> {
     const { store, io } = this.context();
-    const indexTable = `__ivf_${st.name}`;
+    const indexTable = `${INDEX_TABLE_PREFIX}${st.name}`;
     const location = await store.get(indexTable);
     // The base table is found by its property naming this index.
     let baseName: string | undefined;
     for (const p of await store.list()) {
-      if (p.name.startsWith('__ivf_')) continue;
+      if (p.name.startsWith(INDEX_TABLE_PREFIX)) continue;
       const t = await loadTable(store, p.name, io).catch(() => undefined);
       if (t && this.recordsOf(t).has(st.name)) {
         baseName = p.name;

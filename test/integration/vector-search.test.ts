@@ -145,6 +145,12 @@ describe('k-NN', () => {
   test('IVF: CREATE INDEX, probes nprobe lists as partitions, recall@10 >= 0.9 at nprobe 4 of 16; filters combine; stale after an append; DROP INDEX', async () => {
     const created = await cluster.query('CREATE INDEX vt_v ON vt USING ivf (v) WITH (lists = 16, nprobe = 4)');
     assert.equal(created.rows[0][3], 16);
+    // The index's tables are its storage: readable by name, not listed as the user's tables.
+    assert.ok(await cluster.catalog.getTable('__ivf_vt_v'));
+    const listed = await cluster.catalog.listTables();
+    assert.ok(listed.includes('vt') && !listed.some((t) => t.startsWith('__ivf_')), listed.join(', '));
+    const shown = (await cluster.query('SHOW TABLES')).rows.map((r) => String(r[0]));
+    assert.ok(shown.includes('vt') && !shown.some((t) => t.startsWith('__ivf_')), shown.join(', '));
     // Recall@10 against DuckDB's exact answer, at the index's own nprobe (4) and at 1.
     const recall: Record<number, number> = {};
     for (const nprobe of [1, 4]) {
