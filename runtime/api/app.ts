@@ -22,7 +22,7 @@ import type { QueryRecord, StateStore } from '../state/state-store.ts';
 import { authenticate, createApiKey, hasRole, requireRole, StateSeed, type Principal } from './auth.ts';
 import { createIcebergRestApp, type IcebergRestOptions } from './iceberg-rest/app.ts';
 import { checkClient, allowedClients, clientAddress } from './client-access.ts';
-import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
+import { API_KEY, ERROR_RESPONSE, KEY_REQUEST, LIST_QUERIES_PARAMS, LOGS_PARAMS, QUERY_RESULT, QUERY_STATUS, RESULT_PAGE, RESULT_PARAMS, TABLE, TABLE_FILES, TRANSLATE_REQUEST, TRANSLATION, PARSE_REQUEST, FORMAT_REQUEST } from './contract.ts';
 import { sqlDialect, toDuckdbSql, translateSql } from '../sql/frontends.ts';
 import { catalogTables } from '../sql/malloy.ts';
 import { withViewTables } from '../exec/view-statements.ts';
@@ -439,6 +439,23 @@ export function createApp(options: AppOptions): ApiApp {
       },
     }),
     route({
+      method: 'get', path: '/v1/tables/{name}/files', access: 'reader',
+      summary: "A table's data files at its current snapshot: URI, size, rows, partition values (the web console's table page). puffindb.query_log's need an admin key, as its rows do.",
+      responses: { 200: { description: 'The files.', schema: TABLE_FILES }, 403: { description: 'An admin-only table, and not an admin key.', schema: ERROR_RESPONSE }, 404: { description: 'No such table.', schema: ERROR_RESPONSE } },
+      async handle(c, { params, principal }) {
+        if (Buffer.byteLength(params.name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `table name ${shown(params.name)} is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
+        const t = await catalog.getTable(params.name);
+        if (!t) throw new PuffinError('unknown_table', `unknown table '${params.name}'; GET /v1/tables lists them`);
+        if (t.adminOnly) requireRole(caller(principal), 'admin', `the files of ${t.name}`);
+        return c.json({
+          name: t.name,
+          kind: t.kind,
+          snapshotId: t.snapshotId,
+          files: t.files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, ...(f.partitionValues ? { partitionValues: f.partitionValues } : {}) })),
+        });
+      },
+    }),
+    route({
       method: 'get', path: '/v1/logs', access: 'admin', query: LOGS_PARAMS,
       summary: 'Query log entries not yet flushed to the lake (older ones: SELECT ... FROM puffindb.query_log).',
       responses: { 200: { description: 'Entries, oldest first, and the cursor of the next page.' } },
@@ -537,7 +554,7 @@ export function createApp(options: AppOptions): ApiApp {
     app.route('/iceberg', createIcebergRestApp(options.iceberg));
   }
 
-  mountConsole(app, catalog); // the web console's static pages (runtime/api/console.ts)
+  mountConsole(app); // the web console's static pages (runtime/api/console.ts)
   for (const r of routes) {
     app.on(r.method.toUpperCase(), honoPath(r.path), async (c) => {
       const principal: Principal | undefined = c.get('principal');

@@ -4,17 +4,12 @@
 // user signed in with (kept in sessionStorage, sent as `Authorization: Bearer`). Every page
 // is answered with a strict Content-Security-Policy (no inline script or style, no framing,
 // connections to this origin only) and nosniff.
-//
-// One small read-only route is added here because the API had no way to list a table's files:
-// GET /v1/tables/{name}/files, behind the same key check as every /v1 route (the app's
-// middleware authenticates and rate-limits it; a reader key is enough, puffindb.query_log's
-// files need an admin, as its rows do).
+// A table's files come from GET /v1/tables/{name}/files, a route of the API like the others
+// (runtime/api/app.ts).
 
 import { readFile } from 'node:fs/promises';
 import type { Context, Hono } from 'hono';
-import type { Catalog } from '../catalog/types.ts';
-import { PuffinError } from '../errors.ts';
-import { requireRole, type Principal } from './auth.ts';
+import type { Principal } from './auth.ts';
 
 /** The files the console is made of, and their types: nothing else under /console/ is served. */
 const FILES: Readonly<Record<string, string>> = {
@@ -66,10 +61,8 @@ async function serveFile(c: Context, name: string): Promise<Response> {
   return c.body(new Uint8Array(body), 200, { 'content-type': type });
 }
 
-const MAX_TABLE_NAME_BYTES = 255;
-
-/** Mount the console's pages and its one read-only data route on the API app. */
-export function mountConsole(app: Hono<{ Variables: { principal: Principal } }>, catalog: Catalog): void {
+/** Mount the console's pages on the API app. */
+export function mountConsole(app: Hono<{ Variables: { principal: Principal } }>): void {
   app.get('/', (c) => {
     secure(c);
     return c.redirect('/console/', 302);
@@ -80,21 +73,4 @@ export function mountConsole(app: Hono<{ Variables: { principal: Principal } }>,
   });
   app.get('/console/', (c) => serveFile(c, 'index.html'));
   app.get('/console/:file', (c) => serveFile(c, c.req.param('file')));
-
-  app.get('/v1/tables/:name/files', async (c) => {
-    const principal = c.get('principal');
-    if (!principal) throw new PuffinError('unauthorized', 'an API key is needed');
-    requireRole(principal, 'reader', 'GET /v1/tables/{name}/files');
-    const name = c.req.param('name');
-    if (Buffer.byteLength(name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `a table name is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
-    const t = await catalog.getTable(name);
-    if (!t) throw new PuffinError('unknown_table', `unknown table '${name.slice(0, 64)}'; GET /v1/tables lists them`);
-    if (t.adminOnly) requireRole(principal, 'admin', `the files of ${t.name}`);
-    return c.json({
-      name: t.name,
-      kind: t.kind,
-      snapshotId: t.snapshotId,
-      files: t.files.map((f) => ({ uri: f.uri, sizeBytes: f.sizeBytes, rowCount: f.rowCount, ...(f.partitionValues ? { partitionValues: f.partitionValues } : {}) })),
-    });
-  });
 }

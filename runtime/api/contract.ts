@@ -219,6 +219,30 @@ export const TABLE: ObjectSchema = {
   required: ['name', 'kind', 'columns', 'snapshotId', 'fileCount', 'rowCount', 'sizeBytes'],
 };
 
+export const TABLE_FILES: ObjectSchema = {
+  type: 'object',
+  description: "A table's data files at its current snapshot.",
+  properties: {
+    name: { type: 'string' },
+    kind: TABLE.properties.kind,
+    snapshotId: { type: 'string' },
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          uri: { type: 'string' },
+          sizeBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          rowCount: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+          partitionValues: { description: 'Hive or identity-partition values of the file, by column, where it has them.' },
+        },
+        required: ['uri', 'sizeBytes', 'rowCount'],
+      },
+    },
+  },
+  required: ['name', 'kind', 'snapshotId', 'files'],
+};
+
 export const API_KEY: ObjectSchema = {
   type: 'object',
   properties: {

@@ -309,7 +309,7 @@ test('the web console, in a headless browser, against a real server', async () =
   assert.deepEqual(problems, []);
 });
 
-test("the console's files route needs a key, and puffindb.query_log's files an admin; only the console's own files are served", async () => {
+test("GET /v1/tables/{name}/files (the console's table page) needs a key, and puffindb.query_log's files an admin; only the console's own files are served", async () => {
   assert.equal((await server.call('GET', '/v1/tables/lineitem/files')).status, 401);
   const reader = await serveKey(server, 'reader', 'files reader');
   const files = await server.call('GET', '/v1/tables/lineitem/files', { key: reader });

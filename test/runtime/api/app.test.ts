@@ -112,7 +112,7 @@ describe('HTTP API routes', () => {
     assert.equal(doc.openapi, '3.1.0');
     const expected = [
       'get /v1/health', 'post /v1/query', 'post /v1/explain', 'post /v1/queries', 'get /v1/queries', 'get /v1/queries/{id}', 'get /v1/queries/{id}/result',
-      'delete /v1/queries/{id}', 'get /v1/tables', 'get /v1/tables/{name}', 'get /v1/logs', 'post /v1/keys', 'get /v1/keys', 'delete /v1/keys/{id}', 'get /v1/config', 'get /v1/openapi.json',
+      'delete /v1/queries/{id}', 'get /v1/tables', 'get /v1/tables/{name}', 'get /v1/tables/{name}/files', 'get /v1/logs', 'post /v1/keys', 'get /v1/keys', 'delete /v1/keys/{id}', 'get /v1/config', 'get /v1/openapi.json',
       'post /v1/translate', 'post /v1/parse', 'post /v1/format', 'get /v1/generators', 'post /v1/generators', 'delete /v1/generators/{name}',
       'get /v1/catalogs', 'post /v1/catalogs', 'delete /v1/catalogs/{name}',
       'get /v1/remotes', 'post /v1/remotes', 'delete /v1/remotes/{name}',
