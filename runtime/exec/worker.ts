@@ -71,6 +71,14 @@ export class Worker {
   private readonly sandboxes: Sandbox[] = [];
   /** The number of the next sandbox made (its directory's name); sandbox 0 is made by create. */
   private nextSandbox = 1;
+  /**
+   * Fragments waiting for a sandbox once `maxSandboxes` exist, first come first served. Each
+   * sandbox is a DuckDB with the settings' threads and memory limit: one process running many
+   * fragments at once (the in-process invoker, e.g. the embedded library) would otherwise make
+   * one per concurrent fragment, and multiply its memory limit by their number.
+   */
+  private readonly waiting: { resolve: (box: Sandbox) => void; reject: (err: unknown) => void }[] = [];
+  private readonly maxSandboxes: number;
 
   private constructor(
     private readonly settings: Settings,
@@ -82,6 +90,7 @@ export class Worker {
   ) {
     this.free.push(first);
     this.sandboxes.push(first);
+    this.maxSandboxes = Math.max(1, Math.floor(settings.workers) || 1);
   }
 
   private static async sandbox(settings: Settings, n: number): Promise<Sandbox> {
@@ -93,16 +102,51 @@ export class Worker {
     return { dir, engine };
   }
 
-  private async takeSandbox(): Promise<Sandbox> {
+  private async takeSandbox(signal: AbortSignal): Promise<Sandbox> {
     const box = this.free.pop();
     if (box) return box;
+    if (this.sandboxes.length + this.making >= this.maxSandboxes) {
+      // Wait for one to be handed back (giveSandbox); the fragment's deadline or cancel still applies.
+      return new Promise<Sandbox>((resolve, reject) => {
+        const waiter = {
+          resolve: (b: Sandbox) => {
+            signal.removeEventListener('abort', onAbort);
+            resolve(b);
+          },
+          reject,
+        };
+        const onAbort = () => {
+          const i = this.waiting.indexOf(waiter);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(signal.reason);
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.waiting.push(waiter);
+      });
+    }
     // The number is taken before the await: fragments arriving together while a sandbox is
     // being made must not get the same directory (each creation empties its directory, which
     // removed a running fragment's files: "Failed to create directory .../partitions/0").
     const n = this.nextSandbox++;
-    const made = await Worker.sandbox(this.settings, n);
-    this.sandboxes.push(made);
-    return made;
+    this.making++;
+    try {
+      const made = await Worker.sandbox(this.settings, n);
+      this.sandboxes.push(made);
+      return made;
+    } finally {
+      this.making--;
+    }
+  }
+
+  /** Sandboxes being made (counted against maxSandboxes before they exist). */
+  private making = 0;
+
+  /** A fragment is done with `box`: the longest-waiting fragment gets it, else it is free. */
+  private giveSandbox(box: Sandbox): void {
+    const next = this.waiting.shift();
+    if (next) next.resolve(box);
+    else this.free.push(box);
   }
 
   static async create(settings: Settings): Promise<Worker> {
@@ -180,7 +224,7 @@ export class Worker {
     // Cached partitions in use, pinned against eviction until the fragment is done.
     const pins: (() => void)[] = [];
     try {
-      box = await this.takeSandbox();
+      box = await this.takeSandbox(signal);
       workDir = join(box.dir, tag);
       const scans = this.partitions ? await this.cachedScans(box.engine, fragment, join(workDir, 'cached'), pins) : fragment.inputs.map(() => undefined);
       // What is still read from the files: all of an input without a cached scan; of one with,
@@ -238,7 +282,7 @@ export class Worker {
       for (const release of pins) release();
       lease?.release();
       if (workDir) await rm(workDir, { recursive: true, force: true });
-      if (box) this.free.push(box);
+      if (box) this.giveSandbox(box);
     }
   }
 
@@ -486,6 +530,8 @@ export class Worker {
   }
 
   close(): void {
+    const closed = new PuffinError('unavailable', 'the worker was closed');
+    for (const waiter of this.waiting.splice(0)) waiter.reject(closed);
     for (const box of this.sandboxes) box.engine.close();
   }
 }

@@ -308,11 +308,13 @@ describe('partition cache through a local cluster', () => {
     assert.ok(cacheOf(await on.query(queries[0])).hits > 0, 'a repeat reads the cache');
   });
 
-  test('concurrent queries on one in-process worker: each fragment in a sandbox of its own, answers equal', async () => {
+  test('concurrent queries on one in-process worker: each fragment in a sandbox of its own, at most PUFFINDB_WORKERS of them, answers equal', async () => {
     // Fragments arriving together used to get the same sandbox number (taken after an await),
     // and each new sandbox empties its directory: a running fragment's files could vanish
     // ("Failed to create directory .../partitions/0").
-    const one = await open('one', {}, 'in-process');
+    // 6 queries of 4 fragments at once on one worker of 3 sandboxes at most (PUFFINDB_WORKERS):
+    // fragments beyond wait for one, rather than each making a DuckDB of its own.
+    const one = await open('one', { PUFFINDB_WORKERS: '3' }, 'in-process');
     const sqls = Array.from({ length: 6 }, (_, k) => `SELECT count(*), sum(x), min(z) FROM t WHERE x > ${90 - k} AND id >= ${k}`);
     const want = await Promise.all(sqls.map((sql) => off.query(sql)));
     for (let round = 0; round < 2; round++) {
@@ -321,6 +323,7 @@ describe('partition cache through a local cluster', () => {
     }
     const boxes = (one as unknown as { invoker: { worker: { sandboxes: { dir: string }[] } } }).invoker.worker.sandboxes.map((b) => b.dir);
     assert.ok(boxes.length > 1, 'fragments ran concurrently');
+    assert.ok(boxes.length <= 3, `at most PUFFINDB_WORKERS sandboxes: ${boxes.length}`);
     assert.equal(new Set(boxes).size, boxes.length, `sandbox directories: ${boxes.join(', ')}`);
   });
 });

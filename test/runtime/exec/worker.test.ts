@@ -189,6 +189,26 @@ describe('Worker', () => {
     await assert.rejects(run, { code: 'timeout', message: 'query q1 was cancelled' });
   });
 
+  test('fragments beyond PUFFINDB_WORKERS sandboxes wait for one; a deadline passing meanwhile rejects with timeout', async () => {
+    const one = await Worker.create({ ...sandbox.settings, workers: 1, cacheDir: join(sandbox.settings.cacheDir, 'one-sandbox') });
+    try {
+      const controller = new AbortController();
+      const slow = one.runFragment(request(slowFragment('f30', 100_000)), controller.signal);
+      slow.catch(() => undefined);
+      // Waits behind the slow one for the only sandbox, and its deadline passes while waiting.
+      await assert.rejects(one.runFragment(request(tFragment('f31', files, 'SELECT count(*) AS n FROM t'), { deadline: Date.now() + 300 })), { code: 'timeout' });
+      // Queued next; it gets the sandbox once the slow one is cancelled.
+      const queued = one.runFragment(request(tFragment('f32', files, 'SELECT count(*) AS n FROM t')));
+      controller.abort(new PuffinError('timeout', 'query q1 was cancelled'));
+      await assert.rejects(slow, { code: 'timeout' });
+      assert.deepEqual((await readPartial(sandbox, (await queued).partial)).rows, [['200']]);
+      const boxes = (one as unknown as { sandboxes: unknown[] }).sandboxes;
+      assert.equal(boxes.length, 1);
+    } finally {
+      one.close();
+    }
+  });
+
   test('ids that could escape a directory are refused', async () => {
     await assert.rejects(worker.runFragment(request(tFragment('f1', files, 'SELECT 1'), { queryId: '../etc' })), { code: 'bad_request' });
     await assert.rejects(worker.runFragment(request(tFragment('a/b', files, 'SELECT 1'))), { code: 'bad_request' });
