@@ -1564,8 +1564,7 @@ export class Planner {
     // that column on both sides.
     const key = a.table === b.table ? pairs.find((p) => p.a.name === p.b.name) : pairs[0];
     if (!key) return `${nameA} is joined with itself on different columns, which would need it partitioned twice`;
-    const common = await describe(ctx.conn, `SELECT CAST(NULL AS ${key.a.type}) AS k UNION ALL SELECT CAST(NULL AS ${key.b.type})`);
-    return { a, b, keyA: key.a, keyB: key.b, type: common[0].type };
+    return { a, b, keyA: key.a, keyB: key.b, type: await commonType(ctx.conn, key.a.type, key.b.type) };
   }
 
   /** Files may be split along key ranges: the setting is on and there are fragments to split into. */
@@ -2586,6 +2585,21 @@ async function createEmptyTable(conn: DuckDBConnection, name: string, columns: C
   const statement = `CREATE OR REPLACE TEMP TABLE ${sqlIdent(name)} (${defs})`;
   await conn.run(statement);
   return statement;
+}
+
+/** DuckDB's common supertype of two types, asked once per pair (every partitioned-join candidate asks). */
+const commonTypes = new Map<string, Promise<string>>();
+
+function commonType(conn: DuckDBConnection, a: string, b: string): Promise<string> {
+  const key = `${a}\0${b}`;
+  let known = commonTypes.get(key);
+  if (!known) {
+    known = describe(conn, `SELECT CAST(NULL AS ${a}) AS k UNION ALL SELECT CAST(NULL AS ${b})`).then((columns) => columns[0].type);
+    // A failure is not remembered: the next plan asks again.
+    known.catch(() => commonTypes.delete(key));
+    commonTypes.set(key, known);
+  }
+  return known;
 }
 
 async function describe(conn: DuckDBConnection, sql: string): Promise<Column[]> {
