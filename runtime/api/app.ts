@@ -9,7 +9,7 @@
 
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Catalog, TableSummary } from '../catalog/types.ts';
+import type { Catalog, TableSnapshot, TableSummary } from '../catalog/types.ts';
 import { tableSummary } from '../catalog/summary.ts';
 import { PuffinError, toPuffinError } from '../errors.ts';
 import type { FinishedQuery, QueryManager } from '../exec/query-manager.ts';
@@ -219,6 +219,13 @@ export function createApp(options: AppOptions): ApiApp {
   const allowed = allowedClients(settings.apiAllowedCidrs);
   const limiter = new RateLimiter(settings.apiRatePerSecond, settings.apiRateBurst);
   const seed = new StateSeed(state, options.adminKey);
+  /** The table a /v1/tables/{name} route names: a 400 for a name over the limit, a 404 for none. */
+  const namedTable = async (name: string): Promise<TableSnapshot> => {
+    if (Buffer.byteLength(name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `table name ${shown(name)} is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
+    const t = await catalog.getTable(name);
+    if (!t) throw new PuffinError('unknown_table', `unknown table '${name}'; GET /v1/tables lists them`);
+    return t;
+  };
   const logins = new LoginThrottle({ burst: settings.apiLoginFailureBurst ?? 20, perMinute: settings.apiLoginFailuresPerMinute ?? 60 });
   /** The caller's key, with failed logins throttled per client address (runtime/api/login-throttle.ts). */
   const login = (c: Context): Promise<Principal> => logins.guard(clientAddress(c), c.req.header('authorization') !== undefined, () => authenticate(c, state, seed));
@@ -432,9 +439,7 @@ export function createApp(options: AppOptions): ApiApp {
       summary: 'One table: schema, snapshot, file count, rows and size.',
       responses: { 200: { description: 'The table.', schema: TABLE }, 404: { description: 'No such table.', schema: ERROR_RESPONSE } },
       async handle(c, { params }) {
-        if (Buffer.byteLength(params.name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `table name ${shown(params.name)} is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
-        const t = await catalog.getTable(params.name);
-        if (!t) throw new PuffinError('unknown_table', `unknown table '${params.name}'; GET /v1/tables lists them`);
+        const t = await namedTable(params.name);
         return c.json(tableSummary(t));
       },
     }),
@@ -443,9 +448,7 @@ export function createApp(options: AppOptions): ApiApp {
       summary: "A table's data files at its current snapshot: URI, size, rows, partition values (the web console's table page). puffindb.query_log's need an admin key, as its rows do.",
       responses: { 200: { description: 'The files.', schema: TABLE_FILES }, 403: { description: 'An admin-only table, and not an admin key.', schema: ERROR_RESPONSE }, 404: { description: 'No such table.', schema: ERROR_RESPONSE } },
       async handle(c, { params, principal }) {
-        if (Buffer.byteLength(params.name) > MAX_TABLE_NAME_BYTES) throw new PuffinError('bad_request', `table name ${shown(params.name)} is over ${MAX_TABLE_NAME_BYTES} bytes, the limit`);
-        const t = await catalog.getTable(params.name);
-        if (!t) throw new PuffinError('unknown_table', `unknown table '${params.name}'; GET /v1/tables lists them`);
+        const t = await namedTable(params.name);
         if (t.adminOnly) requireRole(caller(principal), 'admin', `the files of ${t.name}`);
         return c.json({
           name: t.name,

@@ -79,6 +79,8 @@ export class Worker {
    */
   private readonly waiting: { resolve: (box: Sandbox) => void; reject: (err: unknown) => void }[] = [];
   private readonly maxSandboxes: number;
+  /** Sandboxes being made (counted against maxSandboxes before they exist). */
+  private making = 0;
 
   private constructor(
     private readonly settings: Settings,
@@ -138,9 +140,6 @@ export class Worker {
       this.making--;
     }
   }
-
-  /** Sandboxes being made (counted against maxSandboxes before they exist). */
-  private making = 0;
 
   /** A fragment is done with `box`: the longest-waiting fragment gets it, else it is free. */
   private giveSandbox(box: Sandbox): void {

@@ -212,10 +212,10 @@ export interface DifferentialFixture {
   close(): Promise<void>;
 }
 
-/** The data, a plain DuckDB over it, and a local cluster (two workers: processes unless `invoker` says in-process) with these settings. */
 /** The settings `also` may change: read by the planner only, so a plan runs alike on both clusters. */
 const PLANNING_ONLY = new Set(['PUFFINDB_SUBQUERY_STAGE_BYTES']);
 
+/** The data, a plain DuckDB over it, and a local cluster (two workers: processes unless `invoker` says in-process) with these settings. */
 export async function openDifferential(env: Record<string, string>, invoker: 'pool' | 'in-process' = 'pool', alsoEnv?: Record<string, string>): Promise<DifferentialFixture> {
   for (const name of Object.keys(alsoEnv ?? {})) assert.ok(PLANNING_ONLY.has(name), `the second cluster may change planning settings only (${[...PLANNING_ONLY].join(', ')}), not ${name}: use variant()`);
   const dir = mkdtempSync(join(tmpdir(), 'puffin-diff-'));
