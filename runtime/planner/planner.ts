@@ -1391,13 +1391,159 @@ export class Planner {
     const scans: TableScanReport[] = [];
     const semiJoined = new Set<string>();
     const sets: string[] = [];
+    const derived = await this.aggregatedSubqueries(ctx);
+    try {
+      return await this.singleNodeOver(ctx, why, derived, { fragments, views, scans, semiJoined, sets });
+    } finally {
+      derived.restore();
+    }
+  }
+
+  /**
+   * The subqueries of a query run on one node that aggregate (derived tables, CTEs and
+   * subqueries in expressions, at any depth, that bind on their own): each is planned as a
+   * query of its own (splitPlan), and when that splits it into partial aggregates per
+   * fragment (or, for ORDER BY ... LIMIT, a top-k per fragment) with the final step on the
+   * coordinator, the fragments compute the partials and the single-node step reads them:
+   * the subquery's body becomes that final step over a view of the partials, and its tables
+   * are not pulled up for it. TPC-H Q15's revenue view, a sum per supplier over three months
+   * of lineitem, sends 10,000 partial groups per fragment instead of 225,000 rows. Identical
+   * bodies share one set of partials.
+   *
+   * Only where that saves a pull-up: a table the rest of the query reads too is pulled up
+   * anyway, and the single-node step aggregates its rows for the subquery at less cost than
+   * a second scan of its files (TPC-H Q11's HAVING subquery over partsupp, Q22's average over
+   * customer). The bodies are replaced in place until `restore()`.
+   */
+  private async aggregatedSubqueries(ctx: PlanContext): Promise<AggregatedSubqueries> {
+    const out: AggregatedSubqueries = { fragments: [], views: [], scans: [], excluded: new Set(), what: [], restore: () => {} };
+    const bodies: AstNode[] = [];
+    visitNodes(ctx.root, (n) => {
+      const body = n.type === 'SUBQUERY' ? n.subquery?.node : undefined;
+      if (body?.type === 'SELECT_NODE') bodies.push(body);
+      // A CTE's body (a reference to an earlier CTE does not bind on its own).
+      for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node?.type === 'SELECT_NODE') bodies.push(entry.value.query.node);
+    });
+    if (bodies.length === 0) return out;
+    const isAgg = (e: AstNode) => e.class === 'FUNCTION' && ctx.aggregates.has(String(e.function_name).toLowerCase());
+
+    // The bodies that split so, outermost first (one inside another goes with it).
+    interface Split { body: AstNode; sql: string; refs: AstNode[]; plan: Plan }
+    const splits: Split[] = [];
+    const inner = new Set<AstNode>();
+    const planned = new Map<string, Plan | undefined>();
+    for (const body of bodies) {
+      if (inner.has(body)) continue;
+      const aggregates = body.group_expressions?.length > 0 || body.aggregate_handling === 'FORCE_AGGREGATES' || selectExpressions(body).some((e) => someExpression(e, isAgg));
+      const modifiers = (body.modifiers ?? []) as AstNode[];
+      const topK = modifiers.some((m) => m.type === 'ORDER_MODIFIER') && modifiers.some((m) => m.type === 'LIMIT_MODIFIER');
+      // Any other body is pulled up as the rows of its tables (pushdownScan), as small.
+      if (!aggregates && !topK) continue;
+      const scope = analyzeScopes(body, (node) => ctx.refTable.get(node)?.snapshot.columns, ctx.aggregates);
+      if (scope.refs.length === 0 || scope.refs.some((r) => !ctx.refTable.has(r.node))) continue;
+      const [sql] = await printNodes(ctx.conn, [body]);
+      if (!planned.has(sql)) planned.set(sql, await this.partialsOf(ctx, body, sql, scope));
+      const plan = planned.get(sql);
+      if (!plan) continue;
+      splits.push({ body, sql, refs: scope.refs.map((r) => r.node), plan });
+      visitNodes(body, (n) => {
+        if (n !== body && n.type === 'SUBQUERY' && n.subquery?.node) inner.add(n.subquery.node);
+        for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node) inner.add(entry.value.query.node);
+      });
+    }
+    // Keep those whose every table is read by kept bodies only (dropping one may leave
+    // another's table read elsewhere: until none changes).
+    let kept = splits;
+    for (let changed = true; changed;) {
+      const covered = new Set(kept.flatMap((k) => k.refs));
+      const viewsOf = (k: Split) => new Set(k.refs.map((r) => ctx.refTable.get(r)!.view));
+      const next = kept.filter((k) => {
+        const mine = viewsOf(k);
+        return ctx.scope.refs.every((r) => !mine.has(r.view) || covered.has(r.node));
+      });
+      changed = next.length !== kept.length;
+      kept = next;
+    }
+    if (kept.length === 0) return out;
+
+    const taken = new Set(ctx.tables.keys());
+    const finals = new Map<string, AstNode>();
+    const saved: { body: AstNode; was: AstNode }[] = [];
+    out.restore = () => {
+      for (const { body, was } of saved.reverse()) {
+        for (const key of Object.keys(body)) delete body[key];
+        Object.assign(body, was);
+      }
+    };
+    try {
+      for (const { body, sql, refs, plan } of kept) {
+        let final = finals.get(sql);
+        if (!final) {
+          // Named by the table it reads (the single-node step reads no other table of that name).
+          const tables = [...new Set(refs.map((r) => ctx.refTable.get(r)!))];
+          let view = `${tables[0].view}_partials`;
+          for (let n = 2; taken.has(view); n++) view = `${tables[0].view}_partials${n}`;
+          taken.add(view);
+          final = (await parseStatement(this.options.engine, plan.reduce.sql)).node;
+          visitNodes(final, (n) => {
+            if (n.type === 'BASE_TABLE' && !('class' in n) && n.table_name === PARTIALS_VIEW && !n.schema_name && !n.catalog_name) n.table_name = view;
+          });
+          finals.set(sql, final);
+          out.fragments.push(...plan.fragments.map((f) => ({ ...f, output: view })));
+          out.views.push({ name: view, columns: plan.reduce.views[0].columns });
+          out.scans.push(...plan.scans);
+          out.what.push(`${plan.shape === 'top-k' ? 'a top-k' : 'an aggregate'} subquery over ${tables.map((t) => t.snapshot.name).join(', ')}`);
+        }
+        for (const r of refs) out.excluded.add(r);
+        saved.push({ body, was: { ...body } });
+        for (const key of Object.keys(body)) delete body[key];
+        Object.assign(body, clone(final));
+      }
+    } catch (err) {
+      out.restore();
+      throw err;
+    }
+    return out;
+  }
+
+  /**
+   * A subquery body planned as a query of its own, when that gives partial aggregates (or
+   * a top-k) per fragment and a final step on one node over them: nothing volatile (drawn
+   * by other rows, and once for two equal bodies), binding on its own (a correlated
+   * subquery names a column of the query around it), no stage between.
+   */
+  private async partialsOf(ctx: PlanContext, body: AstNode, sql: string, scope: ScopeInfo): Promise<Plan | undefined> {
+    if (await mentionsVolatile(ctx.conn, body)) return undefined;
+    let output: Column[];
+    try {
+      output = await this.describe(ctx.conn, ctx.tables, sql, ctx.signal);
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      return undefined;
+    }
+    const plan = await this.splitPlan({ ...ctx, root: body, querySql: sql, output, scope, setOnly: undefined, storeResult: undefined });
+    if (typeof plan === 'string' || plan.stages?.length || (plan.shape !== 'scan-aggregate' && plan.shape !== 'top-k')) return undefined;
+    if (plan.reduce.views.length !== 1 || plan.fragments.some((f) => f.output !== PARTIALS_VIEW || f.shuffleWrite)) return undefined;
+    return plan;
+  }
+
+  private async singleNodeOver(
+    ctx: PlanContext,
+    why: string,
+    derived: AggregatedSubqueries,
+    { fragments, views, scans, semiJoined, sets }: { fragments: Fragment[]; views: ReduceStep['views']; scans: TableScanReport[]; semiJoined: Set<string>; sets: string[] },
+  ): Promise<Plan> {
     const byView = new Map<string, AstNode[]>();
     for (const ref of ctx.scope.refs) {
+      if (derived.excluded.has(ref.node)) continue;
       const list = byView.get(ref.view) ?? [];
       list.push(ref.node);
       byView.set(ref.view, list);
     }
-    const reduce = await this.reduceOverFiltered(ctx, byView);
+    for (const f of derived.fragments) fragments.push({ ...f, id: `f${fragments.length}` });
+    views.push(...derived.views);
+    scans.push(...derived.scans);
+    const reduce = await this.reduceOverFiltered(ctx, byView, derived.what.length > 0);
     for (const [view, nodes] of byView) {
       const pushed = await this.pushdownScan(ctx, view, nodes, reduce.names);
       for (const t of pushed.semiJoined) semiJoined.add(t);
@@ -1408,7 +1554,7 @@ export class Planner {
       }
       views.push({ name: view, columns: pushed.projected });
     }
-    const reduction = reductionText([...semiJoined], sets);
+    const reduction = reductionText([...semiJoined], sets) + (derived.what.length ? `; partial aggregates per fragment for ${derived.what.join(', ')}, the final step in the single-node step` : '');
     return {
       shape: 'single-node',
       sql: ctx.querySql,
@@ -1429,10 +1575,11 @@ export class Planner {
    * TRUE here, and a column only such filters read (TPC-H Q13's o_comment) is not pulled up.
    * A table read by several references arrives filtered by the OR of their filters, which
    * is not any one of them: its conjuncts stay. `names`: the column names the step reads.
+   * `changed`: ctx.root was rewritten (aggregatedSubqueries), so it is printed again.
    */
-  private async reduceOverFiltered(ctx: PlanContext, byView: Map<string, AstNode[]>): Promise<{ sql: string; names: Set<string> }> {
+  private async reduceOverFiltered(ctx: PlanContext, byView: Map<string, AstNode[]>, changed: boolean): Promise<{ sql: string; names: Set<string> }> {
     const applied = [...byView.values()].filter((nodes) => nodes.length === 1).flatMap((nodes) => ctx.scope.pushable.get(nodes[0]) ?? []);
-    if (applied.length === 0) return { sql: ctx.querySql, names: ctx.scope.names };
+    if (applied.length === 0 && !changed) return { sql: ctx.querySql, names: ctx.scope.names };
     // Each conjunct is a node of ctx.root: replaced in place for the printing, then restored.
     const saved = applied.map((node) => ({ node, was: { ...node } }));
     const assign = (node: AstNode, to: AstNode) => {
@@ -1904,6 +2051,16 @@ export class Planner {
       ...(planned ? { manifests: { total: planned.manifestsTotal, read: planned.manifestsRead } } : {}),
     };
   }
+}
+
+/** See Planner.aggregatedSubqueries. `excluded`: the references the partials stand for. */
+interface AggregatedSubqueries {
+  fragments: Fragment[];
+  views: ReduceStep['views'];
+  scans: TableScanReport[];
+  excluded: Set<AstNode>;
+  what: string[];
+  restore: () => void;
 }
 
 interface PlanContext {

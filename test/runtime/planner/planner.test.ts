@@ -138,6 +138,53 @@ describe('other shapes', () => {
   test('no table: local', () => check(`SELECT 1 + 1 AS two, 'x' AS s`, 'local'));
 });
 
+describe('pushdown + single-node: aggregating subqueries sent as partials', () => {
+  const views = (plan: { reduce: { views: { name: string }[] } }) => plan.reduce.views.map((v) => v.name).sort();
+  test('a derived table read twice (TPC-H Q15 form): t is not pulled up, one set of partials serves both', async () => {
+    const body = 'SELECT g AS k, sum(d) AS total FROM t WHERE id < 2000 GROUP BY g';
+    const sql = `SELECT dim.g, gname, total FROM dim, (${body}) r WHERE dim.g = k AND total = (SELECT max(total) FROM (${body}) r2) ORDER BY 1`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.equal(plan.shape, 'single-node');
+    assert.deepEqual(views(plan), ['dim', 't_partials']);
+    const partials = plan.fragments.filter((f) => f.output === 't_partials');
+    assert.equal(partials.length, 3);
+    for (const f of partials) assert.match(f.sql, /sum\(d\).*GROUP BY g/);
+    // The single-node step finishes the aggregate over the partials, for both references.
+    assert.equal(plan.reduce.sql.match(/FROM t_partials/g)?.length, 2);
+    assert.match(plan.reason, /partial aggregates per fragment for an aggregate subquery over t/);
+    await check(sql, 'single-node');
+  });
+  test('a CTE, a scalar subquery, a top-k derived table; not where the table is pulled up anyway (TPC-H Q11 form)', async () => {
+    // The outer aggregate is single-node (a subquery in HAVING) and pulls t up: the subquery
+    // is aggregated over those rows, not over a second scan of t.
+    const having = 'SELECT g, sum(d) AS s FROM t GROUP BY g HAVING sum(d) > (SELECT sum(d) / 10 FROM t WHERE b) ORDER BY g';
+    assert.deepEqual(views(await fx.planner(3).plan(having)), ['t']);
+    await check(having, 'single-node');
+    const scalar = 'SELECT gname FROM (SELECT g, gname FROM dim) x WHERE g = (SELECT max(g) FROM t WHERE id < 100) OR g = (SELECT min(nullable_i) FROM t) ORDER BY 1';
+    assert.deepEqual(views(await fx.planner(3).plan(scalar)), ['dim', 't_partials', 't_partials2']);
+    await check(scalar);
+    const cte = 'WITH x AS (SELECT g, sum(d) AS sd, count(DISTINCT s) AS n FROM t GROUP BY g) SELECT * FROM x WHERE sd > 100 ORDER BY g';
+    assert.deepEqual(views(await fx.planner(3).plan(cte)), ['t_partials']);
+    await check(cte, 'single-node');
+    const topK = 'SELECT gname, d FROM dim, (SELECT g, d FROM t ORDER BY d DESC, id LIMIT 5) x WHERE dim.g = x.g ORDER BY 2 DESC, 1';
+    const plan = await fx.planner(3).plan(topK);
+    assert.deepEqual(views(plan), ['dim', 't_partials']);
+    assert.match(plan.reason, /a top-k subquery over t/);
+    await check(topK, 'single-node');
+  });
+  test('what does not split stays pulled up: correlated, holistic, volatile', async () => {
+    const correlated = 'SELECT count(*) FROM (SELECT g FROM t a WHERE d > (SELECT avg(d) FROM t b WHERE b.g = a.g)) x';
+    assert.deepEqual(views(await fx.planner(3).plan(correlated)), ['t']);
+    await check(correlated);
+    const holistic = 'SELECT max(m) FROM (SELECT g, median(d) AS m FROM t GROUP BY g) x';
+    assert.deepEqual(views(await fx.planner(3).plan(holistic)), ['t']);
+    await check(holistic, 'single-node');
+    // random() would be drawn by other rows, and once for two equal bodies.
+    const volatile = 'SELECT count(*) FROM (SELECT g, sum(d * random()) AS r FROM t GROUP BY g) x, (SELECT g, sum(d * random()) AS r FROM t GROUP BY g) y WHERE x.g = y.g';
+    assert.deepEqual(views(await fx.planner(3).plan(volatile)), ['t']);
+  });
+});
+
 describe('pushdown + single-node', () => {
   const queries = [
     'SELECT median(d), quantile_cont(f, 0.9) FROM t',
