@@ -872,34 +872,45 @@ export class Planner {
 
     const ordered = orderByAllAsOrdinals(select, ctx.output.length);
     if (typeof ordered === 'string') return ordered;
+    // The two sides of a partitioned join arrive at its tasks filtered by their own pushable
+    // conjuncts (their leaf fragments apply them): there they are TRUE, and a column only
+    // they read is not shuffled (TPC-H Q13's o_comment).
+    const assumed = partitioned && partitioned.a.table !== partitioned.b.table ? assumeApplied(ctx, [partitioned.a.ref, partitioned.b.ref]) : undefined;
     let built: Built | string;
-    // Grouped by a key the fragments' files hold in disjoint ranges: each group is whole in
-    // one fragment, which aggregates it to the end, as a scan.
-    // (Not under a partitioned join: its tasks hold rows by the join key's hash, not by files.)
-    let keyGrouped = isAggregate && !partitioned ? this.keyGroupedSplit(ctx, select, splitRef, coSplit) : undefined;
-    const whole = keyGrouped ? buildScan(ctx, ordered) : undefined;
-    if (whole && typeof whole !== 'string') {
-      built = { ...whole, shape: 'scan-aggregate', reason: `grouped by ${keyGrouped!.table}.${keyGrouped!.column.name}, whose values the fragments' files hold in disjoint ranges: each fragment's groups are whole and aggregated there (HAVING too), ${whole.reason}` };
-    } else {
-      keyGrouped = undefined;
-      if (isAggregate) built = await buildAggregate(ctx, ordered);
-      else built = buildScan(ctx, ordered);
-    }
-    if (typeof built === 'string') return built;
-    if (ctx.storeResult && built.unionOfFragments) {
-      // A stored result is the union of the fragments' rows as they are: each fragment names
-      // its columns as the query does (its order is no table's), and the reduce step only
-      // passes them through, so the tasks that compute them store them.
-      const { reduceNode } = built;
-      built = {
-        ...built,
-        fragmentNode: { ...reduceNode, modifiers: [], from_table: { type: 'SUBQUERY', alias: PARTIALS_VIEW, sample: null, query_location: 0, subquery: { node: built.fragmentNode, named_param_map: [] }, column_name_alias: [] } },
-        reduceNode: selectNode([star()], baseTable(PARTIALS_VIEW)),
-      };
+    let keyGrouped: ReturnType<Planner['keyGroupedSplit']>;
+    let fragmentSql: string, reduceSql: string;
+    try {
+      // Grouped by a key the fragments' files hold in disjoint ranges: each group is whole in
+      // one fragment, which aggregates it to the end, as a scan.
+      // (Not under a partitioned join: its tasks hold rows by the join key's hash, not by files.)
+      keyGrouped = isAggregate && !partitioned ? this.keyGroupedSplit(ctx, select, splitRef, coSplit) : undefined;
+      const whole = keyGrouped ? buildScan(ctx, ordered) : undefined;
+      if (whole && typeof whole !== 'string') {
+        built = { ...whole, shape: 'scan-aggregate', reason: `grouped by ${keyGrouped!.table}.${keyGrouped!.column.name}, whose values the fragments' files hold in disjoint ranges: each fragment's groups are whole and aggregated there (HAVING too), ${whole.reason}` };
+      } else {
+        keyGrouped = undefined;
+        if (isAggregate) built = await buildAggregate(ctx, ordered);
+        else built = buildScan(ctx, ordered);
+      }
+      if (typeof built === 'string') return built;
+      if (ctx.storeResult && built.unionOfFragments) {
+        // A stored result is the union of the fragments' rows as they are: each fragment names
+        // its columns as the query does (its order is no table's), and the reduce step only
+        // passes them through, so the tasks that compute them store them.
+        const { reduceNode } = built;
+        built = {
+          ...built,
+          fragmentNode: { ...reduceNode, modifiers: [], from_table: { type: 'SUBQUERY', alias: PARTIALS_VIEW, sample: null, query_location: 0, subquery: { node: built.fragmentNode, named_param_map: [] }, column_name_alias: [] } },
+          reduceNode: selectNode([star()], baseTable(PARTIALS_VIEW)),
+        };
+      }
+
+      [fragmentSql, reduceSql] = await printNodes(ctx.conn, [built.fragmentNode, built.reduceNode]);
+    } finally {
+      assumed?.restore();
     }
 
     // Check both statements bind, and that the reduce returns the query's own columns.
-    const [fragmentSql, reduceSql] = await printNodes(ctx.conn, [built.fragmentNode, built.reduceNode]);
     let partialColumns: Column[];
     try {
       partialColumns = await this.describe(ctx.conn, ctx.tables, fragmentSql, ctx.signal);
@@ -924,7 +935,7 @@ export class Planner {
     };
     if (partitioned) {
       await pruneBroadcast();
-      return this.partitionedPlan(ctx, partitioned, broadcastInputs, scans, built, fragmentSql, reduceSql, partialColumns);
+      return this.partitionedPlan(ctx, partitioned, broadcastInputs, scans, built, fragmentSql, reduceSql, partialColumns, assumed?.names);
     }
     // A table a tied subquery reads too is one input of the files any of its references keeps.
     const filesOf = async (ref: AstNode, role: TableScanReport['role']): Promise<FileRef[]> => {
@@ -1094,7 +1105,7 @@ export class Planner {
    */
   private async partitionedPlan(
     ctx: PlanContext, join: PartitionedJoin, broadcastInputs: FragmentInput[], scans: TableScanReport[],
-    built: Built, fragmentSql: string, reduceSql: string, partialColumns: Column[],
+    built: Built, fragmentSql: string, reduceSql: string, partialColumns: Column[], sideNames = ctx.scope.names,
   ): Promise<Plan> {
     const fragments: Fragment[] = [];
     const partitionings: Extract<Partitioning, { kind: 'hash' }>[] = [];
@@ -1108,7 +1119,7 @@ export class Planner {
     const sides = self ? [[join.a, join.keyA, [join.a.ref, join.b.ref]] as const] : [[join.a, join.keyA, [join.a.ref]] as const, [join.b, join.keyB, [join.b.ref]] as const];
     for (const [side, key, refs] of sides) {
       const view = side.table.view;
-      const pushed = await this.pushdownScan(ctx, view, [...refs]);
+      const pushed = await this.pushdownScan(ctx, view, [...refs], sideNames);
       sideRows = Math.max(sideRows, pushed.files.reduce((n, f) => n + f.rowCount, 0));
       semiJoined.push(...pushed.semiJoined);
       if (pushed.asSet) sets.push(pushed.table.snapshot.name);
@@ -1578,22 +1589,13 @@ export class Planner {
    * `changed`: ctx.root was rewritten (aggregatedSubqueries), so it is printed again.
    */
   private async reduceOverFiltered(ctx: PlanContext, byView: Map<string, AstNode[]>, changed: boolean): Promise<{ sql: string; names: Set<string> }> {
-    const applied = [...byView.values()].filter((nodes) => nodes.length === 1).flatMap((nodes) => ctx.scope.pushable.get(nodes[0]) ?? []);
-    if (applied.length === 0 && !changed) return { sql: ctx.querySql, names: ctx.scope.names };
-    // Each conjunct is a node of ctx.root: replaced in place for the printing, then restored.
-    const saved = applied.map((node) => ({ node, was: { ...node } }));
-    const assign = (node: AstNode, to: AstNode) => {
-      for (const k of Object.keys(node)) delete node[k];
-      Object.assign(node, to);
-    };
+    const assumed = assumeApplied(ctx, [...byView.values()].filter((nodes) => nodes.length === 1).map((nodes) => nodes[0]));
+    if (!assumed && !changed) return { sql: ctx.querySql, names: ctx.scope.names };
     try {
-      for (const { node } of saved) assign(node, booleanConstant(true));
-      const names = new Set<string>();
-      visitNodes(ctx.root, (node) => addColumnNames(node, names));
       const [sql] = await printNodes(ctx.conn, [ctx.root]);
-      return { sql, names };
+      return { sql, names: assumed?.names ?? columnNames(ctx.root) };
     } finally {
-      for (const { node, was } of saved) assign(node, was);
+      assumed?.restore();
     }
   }
 
@@ -2082,6 +2084,31 @@ interface PlanContext {
   tables: ReadonlyMap<string, string>;
   /** See PlanOptions.storeResult. */
   storeResult?: boolean;
+}
+
+/**
+ * The pushable conjuncts of `refs` (scope.ts) made TRUE in ctx.root until `restore()`: for
+ * a statement over rows that the references' own fragments filtered by them already (each
+ * reference the only one of its view, so its fragments applied exactly its conjuncts), on
+ * which they hold. `names`: the column names the statement reads then, so that a column
+ * only such a filter reads (TPC-H Q13's o_comment) is not sent on. Undefined: none.
+ */
+function assumeApplied(ctx: PlanContext, refs: readonly AstNode[]): { names: Set<string>; restore: () => void } | undefined {
+  const applied = [...new Set(refs.flatMap((r) => ctx.scope.pushable.get(r) ?? []))];
+  if (applied.length === 0) return undefined;
+  const saved = applied.map((node) => ({ node, was: { ...node } }));
+  const assign = (node: AstNode, to: AstNode) => {
+    for (const k of Object.keys(node)) delete node[k];
+    Object.assign(node, to);
+  };
+  for (const { node } of saved) assign(node, booleanConstant(true));
+  return { names: columnNames(ctx.root), restore: () => { for (const { node, was } of saved) assign(node, was); } };
+}
+
+function columnNames(root: AstNode): Set<string> {
+  const names = new Set<string>();
+  visitNodes(root, (node) => addColumnNames(node, names));
+  return names;
 }
 
 /** The plan reason's note of the pushdowns' semi-join reductions and the tables pulled up as sets. */

@@ -130,6 +130,22 @@ describe('other shapes', () => {
     assert.equal(cross.shape, 'single-node');
     assert.match(cross.reason, /outer or positional join keeps rows/);
   });
+  test('a column only a side\'s pushed filter reads is not shuffled (TPC-H Q13\'s o_comment)', async () => {
+    const sql = `SELECT dim.g, count(t.id) FROM dim LEFT JOIN t ON t.g = dim.g AND t.s NOT LIKE '%7%' GROUP BY dim.g`;
+    const plan = await fx.planner(3).plan(sql);
+    assert.ok(plan.join?.partitioned, plan.reason);
+    const leaves = plan.fragments.filter((f) => f.output === 't');
+    assert.ok(leaves.length > 0);
+    for (const f of leaves) {
+      // The leaf filters by s and sends g and id only.
+      assert.match(f.sql, /^SELECT id, g FROM t WHERE/);
+      assert.match(f.sql, /!~~ '%7%'/);
+    }
+    assert.deepEqual(plan.stages![0].reads.find((r) => r.view === 't')!.columns.map((c) => c.name), ['id', 'g']);
+    // The join holds as TRUE what the leaf applied.
+    assert.doesNotMatch(plan.stages![0].sql, /%7%/);
+    assert.match(plan.stages![0].sql, /LEFT JOIN t ON \(\(\(?t\.g = dim\.g\)? AND true\)\)/i);
+  });
   test('a table over the broadcast limit makes the join single-node', async () => {
     const plan = await fx.planner(3, 10).plan(`SELECT count(*) FROM t JOIN dim USING (g)`);
     assert.equal(plan.shape, 'single-node');
