@@ -31,6 +31,7 @@ import {
 } from './materialize.ts';
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
+import { flattenCandidate, flattenDerivedTable } from './flatten.ts';
 import { randomBytes } from 'node:crypto';
 import { rewriteForIvf, type IvfIndexSource } from './ivf.ts';
 
@@ -335,8 +336,27 @@ export class Planner {
     try {
       const tables = new Map<string, string>();
       for (const { snapshot, view } of resolved.values()) tables.set(view, await createEmptyTable(conn, view, snapshot.columns));
-      const [querySql] = await printNodes(conn, [root]);
+      let [querySql] = await printNodes(conn, [root]);
       const output = await this.describe(conn, tables, querySql, planOptions.signal).catch((err) => { throw toPuffinError(err); });
+      // View merging (flatten.ts): a derived table that only filters and projects a join.
+      let merged: string | undefined;
+      const mergeable = flattenCandidate(root);
+      if (mergeable && !(await mentionsVolatile(conn, mergeable))) {
+        const flat = flattenDerivedTable(root, output.map((c) => c.name), (n) => refTable.get(n)?.snapshot.columns, aggregates);
+        if (flat) {
+          try {
+            const [flatSql] = await printNodes(conn, [root]);
+            if (sameColumns(await this.describe(conn, tables, flatSql, planOptions.signal), output)) {
+              querySql = flatSql;
+              merged = flat.what;
+            } else flat.undo();
+          } catch (err) {
+            flat.undo();
+            if (planOptions.signal?.aborted) throw planOptions.signal.reason;
+          }
+        }
+      }
+      const because = (plan: Plan): Plan => (merged ? { ...plan, reason: `${merged}; ${plan.reason}` } : plan);
 
       const scope = analyzeScopes(root, (node) => refTable.get(node)?.snapshot.columns, aggregates);
       const fragments = Math.max(1, Math.floor(planOptions.fragments ?? this.options.maxFragments));
@@ -356,17 +376,17 @@ export class Planner {
       let early: Plan | string | undefined;
       if (planOptions.materialize && !timeTravel && this.coSplitOn(ctx) && root.type === 'SELECT_NODE' && subqueriesOf(root.where_clause).length) {
         early = await this.trySplit(ctx);
-        if (typeof early !== 'string' && early.join?.coSplit?.subqueries) return { plan: early, snapshots, cacheable: !foldedVolatile };
+        if (typeof early !== 'string' && early.join?.coSplit?.subqueries) return { plan: because(early), snapshots, cacheable: !foldedVolatile };
       }
       if (planOptions.materialize && !timeTravel) {
         const staged = await this.stagedPlan(ctx, written);
-        if (staged) return { plan: staged, snapshots, cacheable: !foldedVolatile };
+        if (staged) return { plan: because(staged), snapshots, cacheable: !foldedVolatile };
       }
       const split = early ?? await this.trySplit(ctx);
-      if (typeof split !== 'string') return { plan: split, snapshots, cacheable: !timeTravel && !foldedVolatile };
+      if (typeof split !== 'string') return { plan: because(split), snapshots, cacheable: !timeTravel && !foldedVolatile };
       const keyed = ctx.root.type === 'SET_OPERATION_NODE' ? await this.setOperationPlan(ctx) : await this.keyPartitionedPlan(ctx);
-      if (keyed && typeof keyed !== 'string') return { plan: keyed, snapshots, cacheable: !timeTravel && !foldedVolatile };
-      return { plan: await this.singleNode(ctx, keyed ? `${split}; not partitioned by key: ${keyed}` : split), snapshots, cacheable: !timeTravel && !foldedVolatile };
+      if (keyed && typeof keyed !== 'string') return { plan: because(keyed), snapshots, cacheable: !timeTravel && !foldedVolatile };
+      return { plan: because(await this.singleNode(ctx, keyed ? `${split}; not partitioned by key: ${keyed}` : split)), snapshots, cacheable: !timeTravel && !foldedVolatile };
     } finally {
       conn.closeSync();
     }

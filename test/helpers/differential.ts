@@ -110,6 +110,10 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'scalar subquery: text with a quote', materialized: true, sql: "SELECT count(*) FROM nation WHERE n_name || '''' < (SELECT max(n_name) || '''x' FROM nation)" },
   { name: 'derived table over UNION ALL', materialized: true, sql: 'SELECT k, count(*) AS n FROM (SELECT o_custkey AS k FROM orders UNION ALL SELECT c_custkey FROM customer) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5' },
   { name: 'derived table with ORDER BY ... LIMIT, then aggregated', materialized: true, sql: 'SELECT count(*), sum(t) FROM (SELECT o_totalprice AS t FROM orders ORDER BY t DESC LIMIT 25)' },
+  // View merging (runtime/planner/flatten.ts): a derived table that filters and projects a join.
+  { name: 'a merged derived table over a left join, filtered on its null-supplying side', shape: 'scan-aggregate', sql: 'SELECT c_mktsegment, count(*) AS n FROM (SELECT c_mktsegment, o_orderkey FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_totalprice > 400000) d WHERE o_orderkey IS NULL GROUP BY 1 ORDER BY 1' },
+  { name: 'a merged derived table grouped by a computed key holding NULLs', shape: 'scan-aggregate', sql: 'SELECT b, count(*) AS n, sum(v) AS sv, count(s) AS cs FROM (SELECT grp % 3 AS b, v, s FROM nullable WHERE id > 10) AS d GROUP BY b ORDER BY b NULLS FIRST' },
+  { name: 'a merged derived table of a join, its columns renamed', shape: 'scan-aggregate', sql: 'SELECT seg, nat, count(*) AS n FROM (SELECT c_mktsegment, n_name FROM customer JOIN nation ON c_nationkey = n_nationkey WHERE c_acctbal > 0) AS d(seg, nat) GROUP BY ALL ORDER BY 3 DESC, 1, 2 LIMIT 7' },
   // Aggregating subqueries of a single-node query (Planner.aggregatedSubqueries): their
   // fragments send partial aggregates (or a top-k) and the single-node step finishes them.
   { name: 'an aggregating derived table with HAVING and count(DISTINCT), joined back over NULL keys', sql: 'SELECT a.grp, a.id, m, ds FROM nullable a JOIN (SELECT grp, max(v) AS m, count(DISTINCT s) AS ds FROM nullable GROUP BY grp HAVING count(*) > 1) b ON a.grp IS NOT DISTINCT FROM b.grp WHERE a.v = m ORDER BY 1 NULLS FIRST, 2' },

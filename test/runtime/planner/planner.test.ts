@@ -154,6 +154,45 @@ describe('other shapes', () => {
   test('no table: local', () => check(`SELECT 1 + 1 AS two, 'x' AS s`, 'local'));
 });
 
+describe('view merging: a derived table that filters and projects a join', () => {
+  const merged = async (sql: string, expectShape?: string) => {
+    const plan = await fx.planner(3).plan(sql);
+    assert.match(plan.reason, /^derived table .* merged into the query; /, plan.reason);
+    await check(sql, expectShape);
+    return plan;
+  };
+  const kept = async (sql: string, run = true) => {
+    const plan = await fx.planner(3).plan(sql);
+    assert.doesNotMatch(plan.reason, /merged into the query/, plan.reason);
+    if (run) await check(sql);
+  };
+  test('an aggregate over the derived table becomes partial aggregates over its tables (TPC-H Q07-Q09 form)', async () => {
+    const plan = await merged('SELECT k, sum(v) AS s, count(*) FROM (SELECT g AS k, d * 2 AS v FROM t WHERE id < 2000) x WHERE v > 1 GROUP BY k ORDER BY k', 'scan-aggregate');
+    assert.match(plan.reason, /partial aggregates per fragment/);
+    await merged('SELECT gname, count(*) AS n, max(x.id) FROM (SELECT dim.gname, t.id FROM t JOIN dim ON t.g = dim.g WHERE t.b) x GROUP BY 1 ORDER BY 1', 'scan-aggregate');
+    // Column aliases, qualified names, an unaliased item keeps its name, ORDER BY a select alias.
+    await merged('SELECT a, count(*) AS c FROM (SELECT g, s FROM t) AS x(a, b) GROUP BY a ORDER BY c DESC, a', 'scan-aggregate');
+    await merged('SELECT x.k, max(x.v) FROM (SELECT g AS k, id AS v FROM t) x WHERE x.v > 10 GROUP BY x.k ORDER BY 1', 'scan-aggregate');
+    await merged('SELECT k * 10 AS k10, v FROM (SELECT g AS k, id AS v FROM t WHERE id % 7 = 0) x ORDER BY v DESC LIMIT 5', 'top-k');
+  });
+  test('what is not plainly the same query is left as written', async () => {
+    await kept('SELECT max(c) FROM (SELECT g, count(*) AS c FROM t GROUP BY g) x');
+    await kept('SELECT count(*) FROM (SELECT DISTINCT g FROM t) x');
+    await kept('SELECT sum(id) FROM (SELECT id FROM t ORDER BY id DESC LIMIT 5) x');
+    await kept('SELECT k, r FROM (SELECT g AS k, row_number() OVER (ORDER BY id) AS r FROM t) x WHERE r < 4 ORDER BY r');
+    // ORDER BY v is the select alias (v + 1), not the derived column.
+    await kept('SELECT v + 1 AS v FROM (SELECT id AS v FROM t WHERE id < 20) x ORDER BY v DESC LIMIT 3');
+    // HAVING id is the alias; merged, it could bind to t.id.
+    await kept('SELECT k, count(*) AS id FROM (SELECT g AS k FROM t) x GROUP BY k HAVING id > 5 ORDER BY k');
+    // A subquery in the outer query binds names in a scope of its own.
+    await kept(`SELECT k FROM (SELECT g AS k FROM t WHERE id < 50) x WHERE k IN (SELECT g FROM dim WHERE gname = 'name3') ORDER BY 1`);
+    // Another FROM item beside the derived table.
+    await kept('SELECT count(*) FROM dim, (SELECT g AS k FROM t) x WHERE dim.g = x.k');
+    // Volatile: merged, random() would be drawn once per reference.
+    await kept('SELECT k, k = k FROM (SELECT random() AS k FROM t) x', false);
+  });
+});
+
 describe('pushdown + single-node: aggregating subqueries sent as partials', () => {
   const views = (plan: { reduce: { views: { name: string }[] } }) => plan.reduce.views.map((v) => v.name).sort();
   test('a derived table read twice (TPC-H Q15 form): t is not pulled up, one set of partials serves both', async () => {
