@@ -32,6 +32,7 @@ import {
 import type { MaterializedStep } from './plan.ts';
 import { decorrelate } from './decorrelate.ts';
 import { flattenCandidate, flattenDerivedTable } from './flatten.ts';
+import { eagerAggregation, type EagerRewrite } from './eager.ts';
 import { randomBytes } from 'node:crypto';
 import { rewriteForIvf, type IvfIndexSource } from './ivf.ts';
 
@@ -1076,7 +1077,7 @@ export class Planner {
    */
   private async finalAggregateStage(ctx: PlanContext, built: Built, splitRows: number, partialColumns: Column[], producers: number): Promise<{ stage: Stage; reduce: ReduceStep; shuffleWrite: NonNullable<Fragment['shuffleWrite']> } | undefined> {
     const final = built.finalStage;
-    if (!final || typeof final === 'string') return undefined;
+    if (!final || typeof final === 'string' || ctx.finalOnOneNode) return undefined;
     const threshold = ctx.storeResult ? 0 : this.options.partitionedAggregateGroups ?? DEFAULT_PARTITIONED_AGGREGATE_GROUPS;
     // Partial rows are per group and DISTINCT argument (count(DISTINCT x) keeps a row per x).
     const estimate = estimateGroups(ctx, final.partialGroups, splitRows);
@@ -1422,12 +1423,39 @@ export class Planner {
     const scans: TableScanReport[] = [];
     const semiJoined = new Set<string>();
     const sets: string[] = [];
-    const derived = await this.aggregatedSubqueries(ctx);
+    const eager = await this.eagerAggregates(ctx);
+    let derived = await this.aggregatedSubqueries(ctx);
+    // Aggregated first only to have fragments compute it: else the query as written.
+    if (eager && !eager.aggregated.every((ref) => derived.excluded.has(ref))) {
+      derived.restore();
+      eager.undo();
+      derived = await this.aggregatedSubqueries(ctx);
+    }
+    const kept = eager && derived.excluded.has(eager.aggregated[0]) ? eager : undefined;
     try {
-      return await this.singleNodeOver(ctx, why, derived, { fragments, views, scans, semiJoined, sets });
+      const plan = await this.singleNodeOver(ctx, why, derived, { fragments, views, scans, semiJoined, sets });
+      return kept ? { ...plan, reason: `${plan.reason}; ${kept.what.join('; ')}` } : plan;
     } finally {
       derived.restore();
+      kept?.undo();
     }
+  }
+
+  /** Eager aggregation (eager.ts) of ctx.root's grouped joins, when the query still binds to the same columns. */
+  private async eagerAggregates(ctx: PlanContext): Promise<EagerRewrite | undefined> {
+    const rewrite = eagerAggregation(ctx.root, ctx.output.map((c) => c.name), (n) => ctx.refTable.get(n)?.snapshot.columns, ctx.aggregates);
+    if (!rewrite) return undefined;
+    try {
+      const [sql] = await printNodes(ctx.conn, [ctx.root]);
+      if (sameColumns(await this.describe(ctx.conn, ctx.tables, sql, ctx.signal), ctx.output)) return rewrite;
+    } catch (err) {
+      if (ctx.signal?.aborted) {
+        rewrite.undo();
+        throw ctx.signal.reason;
+      }
+    }
+    rewrite.undo();
+    return undefined;
   }
 
   /**
@@ -1552,7 +1580,8 @@ export class Planner {
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       return undefined;
     }
-    const plan = await this.splitPlan({ ...ctx, root: body, querySql: sql, output, scope, setOnly: undefined, storeResult: undefined });
+    // Its final step is part of the single-node step's, which reads the partials whole.
+    const plan = await this.splitPlan({ ...ctx, root: body, querySql: sql, output, scope, setOnly: undefined, storeResult: undefined, finalOnOneNode: true });
     if (typeof plan === 'string' || plan.stages?.length || (plan.shape !== 'scan-aggregate' && plan.shape !== 'top-k')) return undefined;
     if (plan.reduce.views.length !== 1 || plan.fragments.some((f) => f.output !== PARTIALS_VIEW || f.shuffleWrite)) return undefined;
     return plan;
@@ -2104,6 +2133,8 @@ interface PlanContext {
   tables: ReadonlyMap<string, string>;
   /** See PlanOptions.storeResult. */
   storeResult?: boolean;
+  /** The final aggregate runs where the plan's reduce step runs, never as a stage (aggregatedSubqueries). */
+  finalOnOneNode?: boolean;
 }
 
 /**
