@@ -1500,6 +1500,10 @@ export class Planner {
       if (!aggregates && !topK) continue;
       const scope = analyzeScopes(body, (node) => ctx.refTable.get(node)?.snapshot.columns, ctx.aggregates);
       if (scope.refs.length === 0 || scope.refs.some((r) => !ctx.refTable.has(r.node))) continue;
+      // A name of a CTE of the query around it would bind to a table of that name on its own.
+      let cteRead = false;
+      visitNodes(body, (n) => { if (n.type === 'BASE_TABLE' && !('class' in n) && !ctx.refTable.has(n)) cteRead = true; });
+      if (cteRead) continue;
       const [sql] = await printNodes(ctx.conn, [body]);
       if (!planned.has(sql)) planned.set(sql, await this.partialsOf(ctx, body, sql, scope));
       const plan = planned.get(sql);

@@ -263,7 +263,11 @@ describe('pushdown + single-node: aggregating subqueries sent as partials', () =
     assert.match(plan.reason, /a top-k subquery over t/);
     await check(topK, 'single-node');
   });
-  test('what does not split stays pulled up: correlated, holistic, volatile', async () => {
+  test('what does not split stays pulled up: correlated, holistic, volatile, a CTE of the query around it', async () => {
+    // t in the derived table is the CTE, not the table t: on its own it would bind to the table.
+    const cte = 'WITH t AS (SELECT g, 1.5 AS d FROM dim) SELECT * FROM (SELECT t.g, sum(t.d) AS s, count(dim.gname) AS n FROM t JOIN dim ON t.g = dim.g GROUP BY t.g) x ORDER BY 1';
+    assert.deepEqual(views(await fx.planner(3).plan(cte)), ['dim']);
+    await check(cte, 'single-node');
     const correlated = 'SELECT count(*) FROM (SELECT g FROM t a WHERE d > (SELECT avg(d) FROM t b WHERE b.g = a.g)) x';
     assert.deepEqual(views(await fx.planner(3).plan(correlated)), ['t']);
     await check(correlated);
