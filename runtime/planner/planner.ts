@@ -1423,15 +1423,15 @@ export class Planner {
     const scans: TableScanReport[] = [];
     const semiJoined = new Set<string>();
     const sets: string[] = [];
-    const eager = await this.eagerAggregates(ctx);
+    let kept = await this.eagerAggregates(ctx);
     let derived = await this.aggregatedSubqueries(ctx);
     // Aggregated first only to have fragments compute it: else the query as written.
-    if (eager && !eager.aggregated.every((ref) => derived.excluded.has(ref))) {
+    if (kept && !kept.aggregated.every((ref) => derived.excluded.has(ref))) {
       derived.restore();
-      eager.undo();
+      kept.undo();
+      kept = undefined;
       derived = await this.aggregatedSubqueries(ctx);
     }
-    const kept = eager && derived.excluded.has(eager.aggregated[0]) ? eager : undefined;
     try {
       const plan = await this.singleNodeOver(ctx, why, derived, { fragments, views, scans, semiJoined, sets });
       return kept ? { ...plan, reason: `${plan.reason}; ${kept.what.join('; ')}` } : plan;
