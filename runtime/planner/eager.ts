@@ -119,9 +119,8 @@ function rewrite(select: AstNode, names: readonly string[], columnsOf: (ref: Ast
 
   // The aggregates: one side's columns only, that side is b.
   const calls: AstNode[] = [];
-  let failed = false;
   const collect = (e: AstNode | null | undefined) => {
-    if (!e || failed) return;
+    if (!e) return;
     if (isAgg(e)) {
       calls.push(e);
       return;

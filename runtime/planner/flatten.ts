@@ -14,7 +14,8 @@
 //
 // Only what is plainly the same query is merged: a name the outer query reads that is not a
 // column of the derived table must not be a column of the tables merged in (it could bind
-// to one after), a select alias that names a derived column must be that column, and the
+// to one after), a select alias that names a derived column must be that column (and no
+// column a derived column's expression reads), and the
 // outer query may hold no subquery or lambda (whose names bind in scopes of their own). The
 // caller checks that the merged query binds to the same columns, and undoes it otherwise.
 
@@ -105,10 +106,14 @@ export function flattenDerivedTable(
   };
   // A select alias that names a derived column must be that column: ORDER BY and GROUP BY
   // may bind the name to the alias.
+  // Nor may it be a name a derived column's expression reads (ORDER BY may bind that name
+  // to the alias once the expression stands in the outer query).
+  const readByDerived = new Set<string>();
+  for (const e of byName.values()) someExpression(e, (x) => { if (x.class === 'COLUMN_REF') readByDerived.add(String(x.column_names.at(-1)).toLowerCase()); return false; });
   for (const item of root.select_list as AstNode[]) {
     const a = item.alias ? String(item.alias).toLowerCase() : '';
-    if (!a || !byName.has(a)) continue;
-    if (item.class !== 'COLUMN_REF' || derivedColumn(item) !== byName.get(a)) return undefined;
+    if (!a || (!byName.has(a) && !readByDerived.has(a))) continue;
+    if (item.class !== 'COLUMN_REF' || !byName.has(a) || derivedColumn(item) !== byName.get(a)) return undefined;
   }
 
   const saved = {

@@ -218,6 +218,8 @@ describe('view merging: a derived table that filters and projects a join', () =>
     await kept('SELECT k, r FROM (SELECT g AS k, row_number() OVER (ORDER BY id) AS r FROM t) x WHERE r < 4 ORDER BY r');
     // ORDER BY v is the select alias (v + 1), not the derived column.
     await kept('SELECT v + 1 AS v FROM (SELECT id AS v FROM t WHERE id < 20) x ORDER BY v DESC LIMIT 3');
+    // The alias g names a column of t, which the merged v (g + 1) reads.
+    await kept('SELECT k AS g, v FROM (SELECT id AS k, g + 1 AS v FROM t WHERE id < 30) x ORDER BY v, g');
     // HAVING id is the alias; merged, it could bind to t.id.
     await kept('SELECT k, count(*) AS id FROM (SELECT g AS k FROM t) x GROUP BY k HAVING id > 5 ORDER BY k');
     // A subquery in the outer query binds names in a scope of its own.
