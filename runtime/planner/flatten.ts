@@ -14,10 +14,10 @@
 //
 // Only what is plainly the same query is merged: a name the outer query reads that is not a
 // column of the derived table must not be a column of the tables merged in (it could bind
-// to one after), a select alias that names a derived column must be that column (and no
-// column a derived column's expression reads), and the
-// outer query may hold no subquery or lambda (whose names bind in scopes of their own). The
-// caller checks that the merged query binds to the same columns, and undoes it otherwise.
+// to one after), a select alias that names a derived column must be that column (and may
+// not name a column a derived column's expression reads), and the outer query may hold no
+// subquery or lambda (whose names bind in scopes of their own). The caller checks that the
+// merged query binds to the same columns, and undoes it otherwise.
 
 import type { Column } from '../catalog/types.ts';
 import { clone, conjunction, mapExpression, selectExpressions, someExpression, type AstNode } from './ast.ts';
