@@ -1486,13 +1486,11 @@ export class Planner {
     if (bodies.length === 0) return out;
     const isAgg = (e: AstNode) => e.class === 'FUNCTION' && ctx.aggregates.has(String(e.function_name).toLowerCase());
 
-    // The bodies that split so, outermost first (one inside another goes with it).
-    interface Split { body: AstNode; sql: string; refs: AstNode[]; plan: Plan }
-    const splits: Split[] = [];
-    const inner = new Set<AstNode>();
-    const planned = new Map<string, Plan | undefined>();
+    // The candidates: bodies that aggregate (or take a top-k), read catalog tables only, in
+    // the order found (outermost first).
+    interface Candidate { body: AstNode; sql: string; refs: AstNode[]; scope: ScopeInfo; inside: Set<AstNode> }
+    const candidates: Candidate[] = [];
     for (const body of bodies) {
-      if (inner.has(body)) continue;
       const aggregates = body.group_expressions?.length > 0 || body.aggregate_handling === 'FORCE_AGGREGATES' || selectExpressions(body).some((e) => someExpression(e, isAgg));
       const modifiers = (body.modifiers ?? []) as AstNode[];
       const topK = modifiers.some((m) => m.type === 'ORDER_MODIFIER') && modifiers.some((m) => m.type === 'LIMIT_MODIFIER');
@@ -1502,30 +1500,47 @@ export class Planner {
       if (scope.refs.length === 0 || scope.refs.some((r) => !ctx.refTable.has(r.node))) continue;
       // A name of a CTE of the query around it would bind to a table of that name on its own.
       let cteRead = false;
-      visitNodes(body, (n) => { if (n.type === 'BASE_TABLE' && !('class' in n) && !ctx.refTable.has(n)) cteRead = true; });
+      const inside = new Set<AstNode>();
+      visitNodes(body, (n) => {
+        if (n.type === 'BASE_TABLE' && !('class' in n) && !ctx.refTable.has(n)) cteRead = true;
+        if (n !== body && n.type === 'SUBQUERY' && n.subquery?.node) inside.add(n.subquery.node);
+        for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node) inside.add(entry.value.query.node);
+      });
       if (cteRead) continue;
       const [sql] = await printNodes(ctx.conn, [body]);
-      if (!planned.has(sql)) planned.set(sql, await this.partialsOf(ctx, body, sql, scope));
-      const plan = planned.get(sql);
-      if (!plan) continue;
-      splits.push({ body, sql, refs: scope.refs.map((r) => r.node), plan });
-      visitNodes(body, (n) => {
-        if (n !== body && n.type === 'SUBQUERY' && n.subquery?.node) inner.add(n.subquery.node);
-        for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node) inner.add(entry.value.query.node);
-      });
+      candidates.push({ body, sql, refs: scope.refs.map((r) => r.node), scope, inside });
     }
-    // Keep those whose every table is read by kept bodies only (dropping one may leave
-    // another's table read elsewhere: until none changes).
-    let kept = splits;
-    for (let changed = true; changed;) {
-      const covered = new Set(kept.flatMap((k) => k.refs));
-      const viewsOf = (k: Split) => new Set(k.refs.map((r) => ctx.refTable.get(r)!.view));
-      const next = kept.filter((k) => {
-        const mine = viewsOf(k);
-        return ctx.scope.refs.every((r) => !mine.has(r.view) || covered.has(r.node));
-      });
-      changed = next.length !== kept.length;
-      kept = next;
+    // Keep the outermost of them whose every table is read by kept bodies only (dropping one
+    // may leave another's table read elsewhere: until none changes), then plan them; one
+    // that does not split so is dropped, and the choice made again. A body is planned only
+    // once it is kept: most that are not would cost a plan for nothing.
+    interface Split extends Candidate { plan: Plan }
+    const planned = new Map<string, Plan | undefined>();
+    let kept: Split[] = [];
+    for (let settled = false; !settled;) {
+      const chosen: Candidate[] = [];
+      const within = new Set<AstNode>();
+      for (const c of candidates) {
+        if (within.has(c.body) || (planned.has(c.sql) && !planned.get(c.sql))) continue;
+        chosen.push(c);
+        for (const n of c.inside) within.add(n);
+      }
+      let selection = chosen;
+      for (let changed = true; changed;) {
+        const covered = new Set(selection.flatMap((k) => k.refs));
+        const next = selection.filter((k) => {
+          const mine = new Set(k.refs.map((r) => ctx.refTable.get(r)!.view));
+          return ctx.scope.refs.every((r) => !mine.has(r.view) || covered.has(r.node));
+        });
+        changed = next.length !== selection.length;
+        selection = next;
+      }
+      settled = true;
+      for (const c of selection) {
+        if (!planned.has(c.sql)) planned.set(c.sql, await this.partialsOf(ctx, c.body, c.sql, c.scope));
+        if (!planned.get(c.sql)) settled = false;
+      }
+      kept = settled ? selection.map((c) => ({ ...c, plan: planned.get(c.sql)! })) : [];
     }
     if (kept.length === 0) return out;
 
