@@ -110,21 +110,10 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'scalar subquery: text with a quote', materialized: true, sql: "SELECT count(*) FROM nation WHERE n_name || '''' < (SELECT max(n_name) || '''x' FROM nation)" },
   { name: 'derived table over UNION ALL', materialized: true, sql: 'SELECT k, count(*) AS n FROM (SELECT o_custkey AS k FROM orders UNION ALL SELECT c_custkey FROM customer) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5' },
   { name: 'derived table with ORDER BY ... LIMIT, then aggregated', materialized: true, sql: 'SELECT count(*), sum(t) FROM (SELECT o_totalprice AS t FROM orders ORDER BY t DESC LIMIT 25)' },
-  // Eager aggregation (runtime/planner/eager.ts) of a grouped join that runs on one node.
-  { name: 'eager aggregation: counts per customer of a LEFT JOIN, grouped again (Q13 form, many unmatched)', sql: "SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, count(o_orderkey) AS c_count, sum(o_totalprice) AS t, min(o_orderdate) AS d FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_orderpriority = '1-URGENT' GROUP BY c_custkey) AS x GROUP BY c_count ORDER BY custdist DESC, c_count DESC" },
-  { name: 'eager aggregation: an inner join with count(*), the aggregated side on the left, NULL keys', sql: 'SELECT n, count(*) AS k FROM (SELECT a.id, count(*) AS n, max(b.v) AS mv FROM nullable b JOIN nullable a ON b.grp = a.id GROUP BY a.id HAVING count(*) > 0) AS x GROUP BY n ORDER BY n' },
   // View merging (runtime/planner/flatten.ts): a derived table that filters and projects a join.
   { name: 'a merged derived table over a left join, filtered on its null-supplying side', shape: 'scan-aggregate', sql: 'SELECT c_mktsegment, count(*) AS n FROM (SELECT c_mktsegment, o_orderkey FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_totalprice > 400000) d WHERE o_orderkey IS NULL GROUP BY 1 ORDER BY 1' },
   { name: 'a merged derived table grouped by a computed key holding NULLs', shape: 'scan-aggregate', sql: 'SELECT b, count(*) AS n, sum(v) AS sv, count(s) AS cs FROM (SELECT grp % 3 AS b, v, s FROM nullable WHERE id > 10) AS d GROUP BY b ORDER BY b NULLS FIRST' },
   { name: 'a merged derived table of a join, its columns renamed', shape: 'scan-aggregate', sql: 'SELECT seg, nat, count(*) AS n FROM (SELECT c_mktsegment, n_name FROM customer JOIN nation ON c_nationkey = n_nationkey WHERE c_acctbal > 0) AS d(seg, nat) GROUP BY ALL ORDER BY 3 DESC, 1, 2 LIMIT 7' },
-  // Aggregating subqueries of a single-node query (Planner.aggregatedSubqueries): their
-  // fragments send partial aggregates (or a top-k) and the single-node step finishes them.
-  { name: 'an aggregating derived table with HAVING and count(DISTINCT), joined back over NULL keys', sql: 'SELECT a.grp, a.id, m, ds FROM nullable a JOIN (SELECT grp, max(v) AS m, count(DISTINCT s) AS ds FROM nullable GROUP BY grp HAVING count(*) > 1) b ON a.grp IS NOT DISTINCT FROM b.grp WHERE a.v = m ORDER BY 1 NULLS FIRST, 2' },
-  { name: 'a scalar subquery in HAVING (Q11 form)', sql: 'SELECT o_custkey, sum(o_totalprice) AS t FROM orders GROUP BY 1 HAVING sum(o_totalprice) > (SELECT sum(o_totalprice) / 500 FROM orders) ORDER BY 2 DESC, 1' },
-  { name: 'a top-k derived table joined to a table', sql: 'SELECT c_name, t FROM customer, (SELECT o_custkey, o_totalprice AS t FROM orders ORDER BY o_totalprice DESC, o_orderkey LIMIT 7) WHERE c_custkey = o_custkey ORDER BY 2 DESC, 1' },
-  { name: 'an aggregating CTE read three times', sql: 'WITH s AS (SELECT l_orderkey AS k, count(*) AS n, sum(l_quantity) AS q FROM lineitem GROUP BY 1) SELECT (SELECT count(*) FROM s WHERE n > 5) AS many, (SELECT max(q) FROM s) AS top, count(*) AS small FROM s WHERE q < 50' },
-  { name: 'an aggregating derived table over an empty table', sql: 'SELECT count(*), max(c) FROM (SELECT x, count(*) AS c FROM empty_t GROUP BY 1) d, nation WHERE n_nationkey = c' },
-  { name: 'an aggregating derived table inside another', sql: 'SELECT n, count(*) AS customers FROM (SELECT c, count(*) AS n FROM (SELECT o_custkey AS c, o_orderkey FROM orders WHERE o_totalprice > 100000) GROUP BY c) GROUP BY 1 ORDER BY 1' },
   // Decorrelation (runtime/planner/decorrelate.ts): semi, anti and aggregate joins.
   { name: 'decorrelated NOT EXISTS keeps rows whose key is NULL', materialized: true, sql: 'SELECT count(*), sum(id) FROM nullable a WHERE NOT EXISTS (SELECT 1 FROM nullable b WHERE b.grp = a.grp AND b.id > 250)' },
   { name: 'decorrelated EXISTS over inner NULL keys', materialized: true, sql: 'SELECT count(*) FROM nullable a WHERE EXISTS (SELECT 1 FROM nullable b WHERE a.grp = b.grp AND b.s IS NULL)' },
@@ -148,6 +137,24 @@ export const QUERIES: { name: string; sql: string; shape?: string; materialized?
   { name: 'unnest', shape: 'local', sql: 'SELECT unnest([3, 1, 2]) AS x ORDER BY x' },
 ];
 
+/**
+ * Queries for the rewrites of a query that runs on one node (its subqueries' partial
+ * aggregates, eager aggregation): run on the cluster that never runs subqueries first, where
+ * they plan so. (On the main cluster their subqueries would become steps.)
+ */
+export const SINGLE_NODE_QUERIES: { name: string; sql: string }[] = [
+  // Subqueries that aggregate (Planner.aggregatedSubqueries): their fragments send partial
+  // aggregates (or a top-k) and the single-node step finishes them.
+  { name: 'an aggregating derived table with HAVING and count(DISTINCT), joined back over NULL keys', sql: 'SELECT a.grp, a.id, m, ds FROM nullable a JOIN (SELECT grp, max(v) AS m, count(DISTINCT s) AS ds FROM nullable GROUP BY grp HAVING count(*) > 1) b ON a.grp IS NOT DISTINCT FROM b.grp WHERE a.v = m ORDER BY 1 NULLS FIRST, 2' },
+  { name: 'a scalar subquery in HAVING (Q11 form)', sql: 'SELECT o_custkey, sum(o_totalprice) AS t FROM orders GROUP BY 1 HAVING sum(o_totalprice) > (SELECT sum(o_totalprice) / 500 FROM orders) ORDER BY 2 DESC, 1' },
+  { name: 'a top-k derived table joined to a table', sql: 'SELECT c_name, t FROM customer, (SELECT o_custkey, o_totalprice AS t FROM orders ORDER BY o_totalprice DESC, o_orderkey LIMIT 7) WHERE c_custkey = o_custkey ORDER BY 2 DESC, 1' },
+  { name: 'an aggregating CTE read three times', sql: 'WITH s AS (SELECT l_orderkey AS k, count(*) AS n, sum(l_quantity) AS q FROM lineitem GROUP BY 1) SELECT (SELECT count(*) FROM s WHERE n > 5) AS many, (SELECT max(q) FROM s) AS top, count(*) AS small FROM s WHERE q < 50' },
+  { name: 'an aggregating derived table over an empty table', sql: 'SELECT count(*), max(c) FROM (SELECT x, count(*) AS c FROM empty_t GROUP BY 1) d, nation WHERE n_nationkey = c' },
+  { name: 'an aggregating derived table inside another', sql: 'SELECT n, count(*) AS customers FROM (SELECT c, count(*) AS n FROM (SELECT o_custkey AS c, o_orderkey FROM orders WHERE o_totalprice > 100000) GROUP BY c) GROUP BY 1 ORDER BY 1' },
+  // Eager aggregation (runtime/planner/eager.ts) of a grouped join that runs on one node.
+  { name: 'eager aggregation: counts per customer of a LEFT JOIN, grouped again (Q13 form, many unmatched)', sql: "SELECT c_count, count(*) AS custdist FROM (SELECT c_custkey, count(o_orderkey) AS c_count, sum(o_totalprice) AS t, min(o_orderdate) AS d FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_orderpriority = '1-URGENT' GROUP BY c_custkey) AS x GROUP BY c_count ORDER BY custdist DESC, c_count DESC" },
+  { name: 'eager aggregation: an inner join with count(*), the aggregated side on the left, NULL keys', sql: 'SELECT n, count(*) AS k FROM (SELECT a.id, count(*) AS n, max(b.v) AS mv FROM nullable b JOIN nullable a ON b.grp = a.id GROUP BY a.id HAVING count(*) > 0) AS x GROUP BY n ORDER BY n' },
+];
 
 /**
  * Queries for multi-stage plans: joins of two large tables of every type, self-joins,

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadTpchQueries } from '../../runtime/demo/tpch-queries.ts';
-import { QUERIES, assertSameAsDuckDB, openDifferential, skippedIdenticalPlans, type DifferentialFixture } from '../helpers/differential.ts';
+import { QUERIES, SINGLE_NODE_QUERIES, assertSameAsDuckDB, openDifferential, skippedIdenticalPlans, type DifferentialFixture } from '../helpers/differential.ts';
 
 const FRAGMENTS = [1, 2, 7];
 
@@ -44,6 +44,16 @@ describe('differential: TPC-H over the demo data', async () => {
 
 describe('differential: shapes, types, NULLs, empty inputs', () => {
   for (const q of QUERIES) test(q.name, () => differential(q.name, q.sql, q.shape, q.materialized));
+});
+
+// The rewrites of a query that runs on one node, on the cluster that never runs subqueries
+// first: at 1, 2 and 7 fragments, each plan single-node with fragments for its partials.
+describe('differential: single-node plans, their subqueries as partial aggregates', () => {
+  for (const q of SINGLE_NODE_QUERIES) {
+    test(q.name, async () => {
+      for (const fragments of FRAGMENTS) await assertSameAsDuckDB(f, q.name, q.sql, { fragments }, (plan) => assert.equal(plan.shape, 'single-node', plan.reason), f.also!);
+    });
+  }
 });
 
 // Subqueries left where they are (never run first as steps): an uncorrelated WHERE subquery
