@@ -210,6 +210,8 @@ describe('view merging: a derived table that filters and projects a join', () =>
     await merged('SELECT a, count(*) AS c FROM (SELECT g, s FROM t) AS x(a, b) GROUP BY a ORDER BY c DESC, a', 'scan-aggregate');
     await merged('SELECT x.k, max(x.v) FROM (SELECT g AS k, id AS v FROM t) x WHERE x.v > 10 GROUP BY x.k ORDER BY 1', 'scan-aggregate');
     await merged('SELECT k * 10 AS k10, v FROM (SELECT g AS k, id AS v FROM t WHERE id % 7 = 0) x ORDER BY v DESC LIMIT 5', 'top-k');
+    // Column aliases that swap the body's names.
+    await merged('SELECT a, b FROM (SELECT g AS a, id AS b FROM t WHERE id < 40) AS x(b, a) ORDER BY a, b', 'scan');
   });
   test('what is not plainly the same query is left as written', async () => {
     await kept('SELECT max(c) FROM (SELECT g, count(*) AS c FROM t GROUP BY g) x');
