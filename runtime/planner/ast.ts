@@ -2,7 +2,7 @@
 // structural key for comparing expressions, and walkers that know which fields of a node
 // hold expressions, table references or nested queries.
 
-import type { AstNode } from '../sql/parse.ts';
+import { visitNodes, type AstNode } from '../sql/parse.ts';
 
 export type { AstNode };
 
@@ -92,6 +92,34 @@ export function withAlias(expr: AstNode, alias: string): AstNode {
 
 export function clone<T>(node: T): T {
   return structuredClone(node);
+}
+
+/** Replace a node's contents in place (its parent keeps pointing at it). */
+export function become(node: AstNode, replacement: AstNode): void {
+  for (const key of Object.keys(node)) delete node[key];
+  Object.assign(node, replacement);
+}
+
+/** Collect base-table refs of a FROM tree made only of joins and base tables. */
+export function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): boolean {
+  if (!from) return false;
+  if (from.type === 'BASE_TABLE') {
+    out.push(from);
+    return true;
+  }
+  if (from.type === 'JOIN') return collectJoinRefs(from.left, out) && collectJoinRefs(from.right, out);
+  return false;
+}
+
+/** The SELECT bodies of every derived table, expression subquery and CTE inside `root` (not `root` itself), outermost first. */
+export function subqueryBodies(root: AstNode): AstNode[] {
+  const bodies: AstNode[] = [];
+  visitNodes(root, (n) => {
+    const body = n !== root && n.type === 'SUBQUERY' ? n.subquery?.node : undefined;
+    if (body?.type === 'SELECT_NODE') bodies.push(body);
+    for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node?.type === 'SELECT_NODE') bodies.push(entry.value.query.node);
+  });
+  return bodies;
 }
 
 /** A key equal for expressions DuckDB would treat as the same (ignores alias and location). */

@@ -97,6 +97,17 @@ function rewrite(select: AstNode, names: readonly string[], columnsOf: (ref: Ast
     return undefined;
   };
   const isAgg = (e: AstNode) => e.class === 'FUNCTION' && aggregates.has(String(e.function_name).toLowerCase());
+  // The sides an expression's columns read ('?' when one cannot be told, or it holds a
+  // subquery, an aggregate, a window or a lambda).
+  const sidesIn = (e: AstNode): Set<Side | '?'> => {
+    const reads = new Set<Side | '?'>();
+    someExpression(e, (x) => {
+      if (x.class === 'COLUMN_REF') reads.add(owner(x) ?? '?');
+      if (x.class === 'SUBQUERY' || isAgg(x) || x.class === 'WINDOW' || x.class === 'LAMBDA') reads.add('?');
+      return false;
+    });
+    return reads;
+  };
   // The sides an expression's columns read outside aggregates ('?' when one cannot be told).
   const readsOutside = (e: AstNode | null | undefined): Set<Side | '?'> => {
     const out = new Set<Side | '?'>();
@@ -139,12 +150,7 @@ function rewrite(select: AstNode, names: readonly string[], columnsOf: (ref: Ast
       continue;
     }
     if ((call.children as AstNode[]).length !== 1) return undefined;
-    const reads = new Set<Side | '?'>();
-    someExpression(call.children[0], (x) => {
-      if (x.class === 'COLUMN_REF') reads.add(owner(x) ?? '?');
-      if (x.class === 'SUBQUERY' || isAgg(x) || x.class === 'WINDOW' || x.class === 'LAMBDA') reads.add('?');
-      return false;
-    });
+    const reads = sidesIn(call.children[0]);
     if (reads.has('?') || reads.size !== 1) return undefined;
     const s = [...reads][0] as Side;
     if (b && b !== s) return undefined;
@@ -170,12 +176,7 @@ function rewrite(select: AstNode, names: readonly string[], columnsOf: (ref: Ast
         continue;
       }
     }
-    const reads = new Set<Side | '?'>();
-    someExpression(c, (x) => {
-      if (x.class === 'COLUMN_REF') reads.add(owner(x) ?? '?');
-      if (x.class === 'SUBQUERY' || isAgg(x) || x.class === 'WINDOW' || x.class === 'LAMBDA') reads.add('?');
-      return false;
-    });
+    const reads = sidesIn(c);
     if (reads.size !== 1 || !reads.has(b)) return undefined;
     bOnly.push(c);
   }

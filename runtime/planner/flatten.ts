@@ -20,7 +20,7 @@
 // merged query binds to the same columns, and undoes it otherwise.
 
 import type { Column } from '../catalog/types.ts';
-import { clone, conjunction, mapExpression, selectExpressions, someExpression, type AstNode } from './ast.ts';
+import { clone, collectJoinRefs, conjunction, mapExpression, selectExpressions, someExpression, type AstNode } from './ast.ts';
 
 export interface Flattened {
   /** What was merged, for the plan's reason. */
@@ -56,7 +56,7 @@ export function flattenDerivedTable(
   if (body.cte_map?.map?.length || body.sample || body.having || body.qualify || body.group_expressions?.length) return undefined;
   if (body.aggregate_handling !== 'STANDARD_HANDLING' || (body.modifiers ?? []).length) return undefined;
   const refs: AstNode[] = [];
-  if (!joinTreeOfTables(body.from_table, refs)) return undefined;
+  if (!collectJoinRefs(body.from_table, refs) || refs.some((r) => r.sample)) return undefined;
   const baseColumns = new Set<string>();
   for (const r of refs) {
     const columns = columnsOf(r);
@@ -142,16 +142,4 @@ export function flattenDerivedTable(
     what: `derived table ${ref.alias ? String(ref.alias) : '(unnamed)'} merged into the query`,
     undo: () => { Object.assign(root, saved); },
   };
-}
-
-/** Collect the base tables of a FROM tree made only of joins and base tables (no function, subquery, sample). */
-function joinTreeOfTables(from: AstNode | null | undefined, out: AstNode[]): boolean {
-  if (!from) return false;
-  if (from.type === 'BASE_TABLE' && !('class' in from)) {
-    if (from.sample || from.at_clause) return false;
-    out.push(from);
-    return true;
-  }
-  if (from.type === 'JOIN' && !('class' in from)) return joinTreeOfTables(from.left, out) && joinTreeOfTables(from.right, out);
-  return false;
 }

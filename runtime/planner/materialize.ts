@@ -15,7 +15,7 @@
 import type { Column, DataFile, TableSnapshot } from '../catalog/types.ts';
 import { PuffinError } from '../errors.ts';
 import { sqlIdent, sqlString } from '../sql/quote.ts';
-import { baseTable, expressionChildren, fromExpressions, selectExpressions, selectNode, someExpression, star, type AstNode } from './ast.ts';
+import { baseTable, become, expressionChildren, fromExpressions, selectExpressions, selectNode, someExpression, star, type AstNode } from './ast.ts';
 import type { Fragment, Plan, Stage } from './plan.ts';
 import { tableReferences } from './scope.ts';
 import { visitNodes } from '../sql/parse.ts';
@@ -60,12 +60,6 @@ function baseTableNode(name: string, alias: string, columnAliases: string[]): As
 /** `SELECT * FROM name`: the body of an IN subquery over a step's result, or a constant's placeholder. */
 export function selectAllFrom(name: string): AstNode {
   return selectNode([star()], baseTable(name));
-}
-
-/** Replace a node's contents in place (its parent keeps pointing at it). */
-function become(node: AstNode, replacement: AstNode): void {
-  for (const key of Object.keys(node)) delete node[key];
-  Object.assign(node, replacement);
 }
 
 /** Every BASE_TABLE reference to CTE `name` of `root`'s CTE map (not hidden by an inner CTE of that name). */

@@ -15,8 +15,8 @@ import { AGGREGATE_RULES, DISTINCT_SAFE, findRule } from './aggregates.ts';
 import { addInput, assignFiles } from './assign.ts';
 import { coSplitGroups, keyComponents, keyRanges, noNulls, type RangedFile } from './co-split.ts';
 import {
-  baseTable, booleanConstant, clone, colRef, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
-  integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, subqueryExpressions, withAlias,
+  baseTable, become, booleanConstant, clone, colRef, collectJoinRefs, conjunction, conjuncts, expressionChildren, exprKey, fromExpressions, func, integerConstant,
+  integerValue, isIntegerType, mapExpression, modifierExpressions, operator, selectExpressions, selectNode, someExpression, star, subqueriesOf, subqueryBodies, subqueryExpressions, withAlias,
 } from './ast.ts';
 import type { FileRef, Fragment, FragmentInput, Partitioning, Plan, PlanShape, ReduceStep, Stage, TableScanReport } from './plan.ts';
 import { pruneFiles } from './prune.ts';
@@ -344,18 +344,11 @@ export class Planner {
       const mergeable = flattenCandidate(root);
       if (mergeable && !(await mentionsVolatile(conn, mergeable))) {
         const flat = flattenDerivedTable(root, output.map((c) => c.name), (n) => refTable.get(n)?.snapshot.columns, aggregates);
-        if (flat) {
-          try {
-            const [flatSql] = await printNodes(conn, [root]);
-            if (sameColumns(await this.describe(conn, tables, flatSql, planOptions.signal), output)) {
-              querySql = flatSql;
-              merged = flat.what;
-            } else flat.undo();
-          } catch (err) {
-            flat.undo();
-            if (planOptions.signal?.aborted) throw planOptions.signal.reason;
-          }
-        }
+        const flatSql = flat && await this.rebinds(conn, tables, root, output, planOptions.signal);
+        if (flatSql) {
+          querySql = flatSql;
+          merged = flat!.what;
+        } else flat?.undo();
       }
       const because = (plan: Plan): Plan => (merged ? { ...plan, reason: `${merged}; ${plan.reason}` } : plan);
 
@@ -406,17 +399,7 @@ export class Planner {
     // Correlated subqueries that are semi, anti or aggregate joins become uncorrelated ones
     // (decorrelate.ts), if the query then binds to the same columns.
     const decorrelated = decorrelate(ctx.root, (node) => ctx.refTable.get(node)?.snapshot.columns, ctx.aggregates);
-    if (decorrelated) {
-      let same = false;
-      try {
-        const [rewritten] = await printNodes(ctx.conn, [ctx.root]);
-        const columns = await this.describe(ctx.conn, ctx.tables, rewritten, ctx.signal);
-        same = sameColumns(columns, ctx.output);
-      } catch (err) {
-        if (ctx.signal?.aborted) throw ctx.signal.reason;
-      }
-      if (!same) decorrelated.undo();
-    }
+    if (decorrelated && !(await this.rebinds(ctx.conn, ctx.tables, ctx.root, ctx.output, ctx.signal))) decorrelated.undo();
     // Constant subqueries (no table) cost nothing where they are; a read of a result that
     // is materialized already is what a step would make of it.
     const worthIt = (c: Candidate) => findBaseTables(c.body).tables.length > 0 && !materializedRead(c.body);
@@ -629,16 +612,8 @@ export class Planner {
     select.modifiers = (select.modifiers as AstNode[]).map((m) => (m.type === 'ORDER_MODIFIER' ? { ...m, orders: (m.orders as AstNode[]).map((o) => ({ ...o, expression: rebind(o.expression, true) })) } : m));
     select.where_clause = kept.length ? conjunction('AND', kept.map((c) => rebind(c))) : null;
     select.from_table = cross([derived, ...refs.filter((r) => !pairRefs.has(r))]);
-    try {
-      const [sql] = await printNodes(ctx.conn, [select]);
-      const columns = await this.describe(ctx.conn, ctx.tables, sql, ctx.signal);
-      if (!sameColumns(columns, ctx.output)) {
-        undo();
-        return undefined;
-      }
-    } catch (err) {
+    if (!(await this.rebinds(ctx.conn, ctx.tables, select, ctx.output, ctx.signal))) {
       undo();
-      if (ctx.signal?.aborted) throw ctx.signal.reason;
       return undefined;
     }
     const [na, nb] = best.map((r) => ctx.refTable.get(r)!.snapshot.name);
@@ -1445,15 +1420,7 @@ export class Planner {
   private async eagerAggregates(ctx: PlanContext): Promise<EagerRewrite | undefined> {
     const rewrite = eagerAggregation(ctx.root, ctx.output.map((c) => c.name), (n) => ctx.refTable.get(n)?.snapshot.columns, ctx.aggregates);
     if (!rewrite) return undefined;
-    try {
-      const [sql] = await printNodes(ctx.conn, [ctx.root]);
-      if (sameColumns(await this.describe(ctx.conn, ctx.tables, sql, ctx.signal), ctx.output)) return rewrite;
-    } catch (err) {
-      if (ctx.signal?.aborted) {
-        rewrite.undo();
-        throw ctx.signal.reason;
-      }
-    }
+    if (await this.rebinds(ctx.conn, ctx.tables, ctx.root, ctx.output, ctx.signal)) return rewrite;
     rewrite.undo();
     return undefined;
   }
@@ -1476,13 +1443,8 @@ export class Planner {
    */
   private async aggregatedSubqueries(ctx: PlanContext): Promise<AggregatedSubqueries> {
     const out: AggregatedSubqueries = { fragments: [], views: [], scans: [], excluded: new Set(), what: [], restore: () => {} };
-    const bodies: AstNode[] = [];
-    visitNodes(ctx.root, (n) => {
-      const body = n.type === 'SUBQUERY' ? n.subquery?.node : undefined;
-      if (body?.type === 'SELECT_NODE') bodies.push(body);
-      // A CTE's body (a reference to an earlier CTE does not bind on its own).
-      for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node?.type === 'SELECT_NODE') bodies.push(entry.value.query.node);
-    });
+    // (A CTE's body that reads an earlier CTE does not bind on its own, and stays.)
+    const bodies = subqueryBodies(ctx.root);
     if (bodies.length === 0) return out;
     const isAgg = (e: AstNode) => e.class === 'FUNCTION' && ctx.aggregates.has(String(e.function_name).toLowerCase());
 
@@ -1500,15 +1462,12 @@ export class Planner {
       if (scope.refs.length === 0 || scope.refs.some((r) => !ctx.refTable.has(r.node))) continue;
       // A name of a CTE of the query around it would bind to a table of that name on its own.
       let cteRead = false;
-      const inside = new Set<AstNode>();
       visitNodes(body, (n) => {
         if (n.type === 'BASE_TABLE' && !('class' in n) && !ctx.refTable.has(n)) cteRead = true;
-        if (n !== body && n.type === 'SUBQUERY' && n.subquery?.node) inside.add(n.subquery.node);
-        for (const entry of (n.cte_map?.map ?? []) as AstNode[]) if (entry.value?.query?.node) inside.add(entry.value.query.node);
       });
       if (cteRead) continue;
       const [sql] = await printNodes(ctx.conn, [body]);
-      candidates.push({ body, sql, refs: scope.refs.map((r) => r.node), scope, inside });
+      candidates.push({ body, sql, refs: scope.refs.map((r) => r.node), scope, inside: new Set(subqueryBodies(body)) });
     }
     // Keep the outermost of them whose every table is read by kept bodies only (dropping one
     // may leave another's table read elsewhere: until none changes), then plan them; one
@@ -1548,10 +1507,7 @@ export class Planner {
     const finals = new Map<string, AstNode>();
     const saved: { body: AstNode; was: AstNode }[] = [];
     out.restore = () => {
-      for (const { body, was } of saved.reverse()) {
-        for (const key of Object.keys(body)) delete body[key];
-        Object.assign(body, was);
-      }
+      for (const { body, was } of saved.reverse()) become(body, was);
     };
     try {
       for (const { body, sql, refs, plan } of kept) {
@@ -1574,8 +1530,7 @@ export class Planner {
         }
         for (const r of refs) out.excluded.add(r);
         saved.push({ body, was: { ...body } });
-        for (const key of Object.keys(body)) delete body[key];
-        Object.assign(body, clone(final));
+        become(body, clone(final));
       }
     } catch (err) {
       out.restore();
@@ -2000,6 +1955,20 @@ export class Planner {
    * binder folds constant arithmetic, so binding user SQL can compute a user's constants:
    * with a runner it binds there, where the deadline stops it.
    */
+  /**
+   * A rewritten query node's SQL when it still binds to `output`'s columns (names and types),
+   * else undefined: what every rewrite is checked by before it is kept. A cancel is thrown.
+   */
+  private async rebinds(conn: DuckDBConnection, tables: ReadonlyMap<string, string>, node: AstNode, output: readonly Column[], signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      const [sql] = await printNodes(conn, [node]);
+      return sameColumns(await this.describe(conn, tables, sql, signal), output) ? sql : undefined;
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      return undefined;
+    }
+  }
+
   private async describe(conn: DuckDBConnection, tables: ReadonlyMap<string, string>, sql: string, signal?: AbortSignal): Promise<Column[]> {
     if (!this.options.evaluate) return describe(conn, sql);
     const r = await this.options.evaluate({ setup: [...tables.values()], sql: `DESCRIBE ${sql}` }, signal);
@@ -2167,12 +2136,8 @@ function assumeApplied(ctx: PlanContext, refs: readonly AstNode[]): { names: Set
   const applied = [...new Set(refs.flatMap((r) => ctx.scope.pushable.get(r) ?? []))];
   if (applied.length === 0) return undefined;
   const saved = applied.map((node) => ({ node, was: { ...node } }));
-  const assign = (node: AstNode, to: AstNode) => {
-    for (const k of Object.keys(node)) delete node[k];
-    Object.assign(node, to);
-  };
-  for (const { node } of saved) assign(node, booleanConstant(true));
-  return { names: columnNames(ctx.root), restore: () => { for (const { node, was } of saved) assign(node, was); } };
+  for (const { node } of saved) become(node, booleanConstant(true));
+  return { names: columnNames(ctx.root), restore: () => { for (const { node, was } of saved) become(node, was); } };
 }
 
 function columnNames(root: AstNode): Set<string> {
@@ -2663,17 +2628,6 @@ function orderByAllAsOrdinals(select: AstNode, columnCount: number): AstNode | s
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-/** Collect base-table refs of a FROM tree made only of joins and base tables. */
-function collectJoinRefs(from: AstNode | null | undefined, out: AstNode[]): boolean {
-  if (!from) return false;
-  if (from.type === 'BASE_TABLE') {
-    out.push(from);
-    return true;
-  }
-  if (from.type === 'JOIN') return collectJoinRefs(from.left, out) && collectJoinRefs(from.right, out);
-  return false;
-}
 
 /**
  * Each top-level conjunct that is an OR whose every branch has some conjuncts in common, as
